@@ -1,0 +1,1 @@
+"""The manager: store, control API, orchestrators, scheduler and dispatcher."""

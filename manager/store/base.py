@@ -1,0 +1,121 @@
+"""The store interface every manager component talks through.
+
+etcd is the source of truth; this interface is the only way the rest of the manager sees it, so the
+etcd client's quirks stay in ``etcd.py`` and unit tests run on ``MemoryStore`` with the same semantics:
+revisions, compare-and-swap transactions, leases and watches from a revision.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+MAX_TXN_OPS = 128  # etcd's default --max-txn-ops
+
+
+class StoreError(Exception):
+    """The store could not be reached or refused the request."""
+
+
+class Compacted(StoreError):
+    """A watch asked for a revision that was compacted away: re-list, then watch from the new revision."""
+
+
+@dataclass(frozen=True)
+class KV:
+    key: str
+    value: bytes
+    mod_revision: int
+    create_revision: int
+    lease: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["put", "delete"]
+    key: str
+    value: bytes | None  # None for deletes
+    mod_revision: int
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``target`` of ``key`` ``op`` ``value``. A missing key has mod/create revision 0 and version 0."""
+
+    key: str
+    target: Literal["mod", "create", "version", "value"]
+    op: Literal["==", "!=", "<", ">"]
+    value: int | bytes
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    value: bytes
+    lease: int = 0
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+    prefix: bool = False
+
+
+Op = Put | Delete
+
+
+@dataclass(frozen=True)
+class TxnResult:
+    succeeded: bool
+    revision: int  # the store revision after the transaction (or at its evaluation when it failed)
+
+
+@dataclass
+class Range:
+    kvs: list[KV] = field(default_factory=list)
+    revision: int = 0  # the revision the range was read at; watch from revision + 1
+
+
+class Store(abc.ABC):
+    """Async key-value store with etcd semantics. Keys are str, values bytes."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> KV | None: ...
+
+    @abc.abstractmethod
+    async def range(self, prefix: str) -> Range:
+        """Every key starting with ``prefix``, sorted by key, and the revision they were read at."""
+
+    @abc.abstractmethod
+    async def txn(self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()) -> TxnResult:
+        """Apply ``success`` when every compare holds, else ``failure``; atomically. At most MAX_TXN_OPS ops."""
+
+    @abc.abstractmethod
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
+        """Batches of events on keys under ``prefix`` from ``start_revision`` on, in revision order.
+
+        Survives a lost connection by re-watching from the last revision seen; raises Compacted when
+        that revision is gone. The iterator ends only when the caller stops iterating or the store closes.
+        """
+
+    @abc.abstractmethod
+    async def lease_grant(self, ttl: float) -> int: ...
+
+    @abc.abstractmethod
+    async def lease_refresh(self, lease_id: int) -> float:
+        """Keep the lease alive; returns the remaining TTL in seconds, raising StoreError if it expired."""
+
+    @abc.abstractmethod
+    async def lease_revoke(self, lease_id: int) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def put(self, key: str, value: bytes, lease: int = 0) -> int:
+        """Unconditional put; returns the new revision."""
+        return (await self.txn([], [Put(key, value, lease)])).revision
+
+    async def delete(self, key: str) -> int:
+        return (await self.txn([], [Delete(key)])).revision

@@ -1,0 +1,1 @@
+"""Generated gRPC/protobuf code for the control and dispatcher APIs (see gen.py)."""

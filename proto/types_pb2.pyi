@@ -1,0 +1,439 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NEW: _ClassVar[TaskState]
+    PENDING: _ClassVar[TaskState]
+    ASSIGNED: _ClassVar[TaskState]
+    ACCEPTED: _ClassVar[TaskState]
+    PREPARING: _ClassVar[TaskState]
+    STARTING: _ClassVar[TaskState]
+    RUNNING: _ClassVar[TaskState]
+    COMPLETE: _ClassVar[TaskState]
+    SHUTDOWN: _ClassVar[TaskState]
+    FAILED: _ClassVar[TaskState]
+    REJECTED: _ClassVar[TaskState]
+    REMOVE: _ClassVar[TaskState]
+    ORPHANED: _ClassVar[TaskState]
+NEW: TaskState
+PENDING: TaskState
+ASSIGNED: TaskState
+ACCEPTED: TaskState
+PREPARING: TaskState
+STARTING: TaskState
+RUNNING: TaskState
+COMPLETE: TaskState
+SHUTDOWN: TaskState
+FAILED: TaskState
+REJECTED: TaskState
+REMOVE: TaskState
+ORPHANED: TaskState
+
+class Resources(_message.Message):
+    __slots__ = ("nano_cpus", "memory_bytes", "pids")
+    NANO_CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PIDS_FIELD_NUMBER: _ClassVar[int]
+    nano_cpus: int
+    memory_bytes: int
+    pids: int
+    def __init__(self, nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., pids: _Optional[int] = ...) -> None: ...
+
+class ResourceRequirements(_message.Message):
+    __slots__ = ("limits", "reservations")
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    limits: Resources
+    reservations: Resources
+    def __init__(self, limits: _Optional[_Union[Resources, _Mapping]] = ..., reservations: _Optional[_Union[Resources, _Mapping]] = ...) -> None: ...
+
+class PlacementPreference(_message.Message):
+    __slots__ = ("spread",)
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    spread: str
+    def __init__(self, spread: _Optional[str] = ...) -> None: ...
+
+class Placement(_message.Message):
+    __slots__ = ("constraints", "preferences", "max_replicas_per_node")
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    MAX_REPLICAS_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    constraints: _containers.RepeatedScalarFieldContainer[str]
+    preferences: _containers.RepeatedCompositeFieldContainer[PlacementPreference]
+    max_replicas_per_node: int
+    def __init__(self, constraints: _Optional[_Iterable[str]] = ..., preferences: _Optional[_Iterable[_Union[PlacementPreference, _Mapping]]] = ..., max_replicas_per_node: _Optional[int] = ...) -> None: ...
+
+class RestartPolicy(_message.Message):
+    __slots__ = ("condition", "delay_ns", "max_attempts", "window_ns")
+    class Condition(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ANY: _ClassVar[RestartPolicy.Condition]
+        NONE: _ClassVar[RestartPolicy.Condition]
+        ON_FAILURE: _ClassVar[RestartPolicy.Condition]
+    ANY: RestartPolicy.Condition
+    NONE: RestartPolicy.Condition
+    ON_FAILURE: RestartPolicy.Condition
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    DELAY_NS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_NS_FIELD_NUMBER: _ClassVar[int]
+    condition: RestartPolicy.Condition
+    delay_ns: int
+    max_attempts: int
+    window_ns: int
+    def __init__(self, condition: _Optional[_Union[RestartPolicy.Condition, str]] = ..., delay_ns: _Optional[int] = ..., max_attempts: _Optional[int] = ..., window_ns: _Optional[int] = ...) -> None: ...
+
+class UpdateConfig(_message.Message):
+    __slots__ = ("parallelism", "delay_ns", "failure_action", "monitor_ns", "max_failure_ratio", "order")
+    class FailureAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        PAUSE: _ClassVar[UpdateConfig.FailureAction]
+        CONTINUE: _ClassVar[UpdateConfig.FailureAction]
+        ROLLBACK: _ClassVar[UpdateConfig.FailureAction]
+    PAUSE: UpdateConfig.FailureAction
+    CONTINUE: UpdateConfig.FailureAction
+    ROLLBACK: UpdateConfig.FailureAction
+    class Order(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STOP_FIRST: _ClassVar[UpdateConfig.Order]
+        START_FIRST: _ClassVar[UpdateConfig.Order]
+    STOP_FIRST: UpdateConfig.Order
+    START_FIRST: UpdateConfig.Order
+    PARALLELISM_FIELD_NUMBER: _ClassVar[int]
+    DELAY_NS_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_ACTION_FIELD_NUMBER: _ClassVar[int]
+    MONITOR_NS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FAILURE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    parallelism: int
+    delay_ns: int
+    failure_action: UpdateConfig.FailureAction
+    monitor_ns: int
+    max_failure_ratio: float
+    order: UpdateConfig.Order
+    def __init__(self, parallelism: _Optional[int] = ..., delay_ns: _Optional[int] = ..., failure_action: _Optional[_Union[UpdateConfig.FailureAction, str]] = ..., monitor_ns: _Optional[int] = ..., max_failure_ratio: _Optional[float] = ..., order: _Optional[_Union[UpdateConfig.Order, str]] = ...) -> None: ...
+
+class HealthCheck(_message.Message):
+    __slots__ = ("test", "interval_ns", "timeout_ns", "start_period_ns", "retries", "start_interval_ns")
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_NS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_NS_FIELD_NUMBER: _ClassVar[int]
+    START_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    START_INTERVAL_NS_FIELD_NUMBER: _ClassVar[int]
+    test: _containers.RepeatedScalarFieldContainer[str]
+    interval_ns: int
+    timeout_ns: int
+    start_period_ns: int
+    retries: int
+    start_interval_ns: int
+    def __init__(self, test: _Optional[_Iterable[str]] = ..., interval_ns: _Optional[int] = ..., timeout_ns: _Optional[int] = ..., start_period_ns: _Optional[int] = ..., retries: _Optional[int] = ..., start_interval_ns: _Optional[int] = ...) -> None: ...
+
+class PortConfig(_message.Message):
+    __slots__ = ("name", "protocol", "target_port", "published_port", "publish_mode")
+    class Protocol(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        TCP: _ClassVar[PortConfig.Protocol]
+        UDP: _ClassVar[PortConfig.Protocol]
+        SCTP: _ClassVar[PortConfig.Protocol]
+    TCP: PortConfig.Protocol
+    UDP: PortConfig.Protocol
+    SCTP: PortConfig.Protocol
+    class PublishMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        INGRESS: _ClassVar[PortConfig.PublishMode]
+        HOST: _ClassVar[PortConfig.PublishMode]
+    INGRESS: PortConfig.PublishMode
+    HOST: PortConfig.PublishMode
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_PORT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_PORT_FIELD_NUMBER: _ClassVar[int]
+    PUBLISH_MODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    protocol: PortConfig.Protocol
+    target_port: int
+    published_port: int
+    publish_mode: PortConfig.PublishMode
+    def __init__(self, name: _Optional[str] = ..., protocol: _Optional[_Union[PortConfig.Protocol, str]] = ..., target_port: _Optional[int] = ..., published_port: _Optional[int] = ..., publish_mode: _Optional[_Union[PortConfig.PublishMode, str]] = ...) -> None: ...
+
+class ContainerSpec(_message.Message):
+    __slots__ = ("image", "command", "args", "env", "dir", "user", "hostname", "healthcheck", "stop_grace_period_ns", "init", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ARGS_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    DIR_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
+    STOP_GRACE_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
+    INIT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    args: _containers.RepeatedScalarFieldContainer[str]
+    env: _containers.RepeatedScalarFieldContainer[str]
+    dir: str
+    user: str
+    hostname: str
+    healthcheck: HealthCheck
+    stop_grace_period_ns: int
+    init: bool
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ServiceSpec(_message.Message):
+    __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        REPLICATED: _ClassVar[ServiceSpec.Mode]
+        GLOBAL: _ClassVar[ServiceSpec.Mode]
+        REPLICATED_JOB: _ClassVar[ServiceSpec.Mode]
+        GLOBAL_JOB: _ClassVar[ServiceSpec.Mode]
+    REPLICATED: ServiceSpec.Mode
+    GLOBAL: ServiceSpec.Mode
+    REPLICATED_JOB: ServiceSpec.Mode
+    GLOBAL_JOB: ServiceSpec.Mode
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    RESTART_POLICY_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    labels: _containers.ScalarMap[str, str]
+    container: ContainerSpec
+    resources: ResourceRequirements
+    placement: Placement
+    restart_policy: RestartPolicy
+    update_config: UpdateConfig
+    rollback_config: UpdateConfig
+    mode: ServiceSpec.Mode
+    replicas: int
+    max_concurrent: int
+    ports: _containers.RepeatedCompositeFieldContainer[PortConfig]
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., update_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., mode: _Optional[_Union[ServiceSpec.Mode, str]] = ..., replicas: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ...) -> None: ...
+
+class Meta(_message.Message):
+    __slots__ = ("version", "created_at_ns", "updated_at_ns")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    created_at_ns: int
+    updated_at_ns: int
+    def __init__(self, version: _Optional[int] = ..., created_at_ns: _Optional[int] = ..., updated_at_ns: _Optional[int] = ...) -> None: ...
+
+class Service(_message.Message):
+    __slots__ = ("id", "meta", "spec", "previous_spec", "spec_version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SPEC_FIELD_NUMBER: _ClassVar[int]
+    SPEC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: Meta
+    spec: ServiceSpec
+    previous_spec: ServiceSpec
+    spec_version: int
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., spec_version: _Optional[int] = ...) -> None: ...
+
+class TaskStatus(_message.Message):
+    __slots__ = ("state", "timestamp_ns", "message", "err", "exit_code", "container_id", "pid")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERR_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    state: TaskState
+    timestamp_ns: int
+    message: str
+    err: str
+    exit_code: int
+    container_id: str
+    pid: int
+    def __init__(self, state: _Optional[_Union[TaskState, str]] = ..., timestamp_ns: _Optional[int] = ..., message: _Optional[str] = ..., err: _Optional[str] = ..., exit_code: _Optional[int] = ..., container_id: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class Task(_message.Message):
+    __slots__ = ("id", "meta", "service_id", "service_name", "slot", "node_id", "spec", "spec_version", "desired_state", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    SPEC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_STATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: Meta
+    service_id: str
+    service_name: str
+    slot: int
+    node_id: str
+    spec: ServiceSpec
+    spec_version: int
+    desired_state: TaskState
+    status: TaskStatus
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., spec_version: _Optional[int] = ..., desired_state: _Optional[_Union[TaskState, str]] = ..., status: _Optional[_Union[TaskStatus, _Mapping]] = ...) -> None: ...
+
+class NodeDescription(_message.Message):
+    __slots__ = ("hostname", "platform_os", "platform_arch", "nano_cpus", "memory_bytes", "engine_labels", "addr")
+    class EngineLabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_OS_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_ARCH_FIELD_NUMBER: _ClassVar[int]
+    NANO_CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    hostname: str
+    platform_os: str
+    platform_arch: str
+    nano_cpus: int
+    memory_bytes: int
+    engine_labels: _containers.ScalarMap[str, str]
+    addr: str
+    def __init__(self, hostname: _Optional[str] = ..., platform_os: _Optional[str] = ..., platform_arch: _Optional[str] = ..., nano_cpus: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., engine_labels: _Optional[_Mapping[str, str]] = ..., addr: _Optional[str] = ...) -> None: ...
+
+class NodeSpec(_message.Message):
+    __slots__ = ("role", "availability", "labels")
+    class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        WORKER: _ClassVar[NodeSpec.Role]
+        MANAGER: _ClassVar[NodeSpec.Role]
+    WORKER: NodeSpec.Role
+    MANAGER: NodeSpec.Role
+    class Availability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        ACTIVE: _ClassVar[NodeSpec.Availability]
+        PAUSE: _ClassVar[NodeSpec.Availability]
+        DRAIN: _ClassVar[NodeSpec.Availability]
+    ACTIVE: NodeSpec.Availability
+    PAUSE: NodeSpec.Availability
+    DRAIN: NodeSpec.Availability
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    role: NodeSpec.Role
+    availability: NodeSpec.Availability
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, role: _Optional[_Union[NodeSpec.Role, str]] = ..., availability: _Optional[_Union[NodeSpec.Availability, str]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("state", "message", "addr", "timestamp_ns")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[NodeStatus.State]
+        DOWN: _ClassVar[NodeStatus.State]
+        READY: _ClassVar[NodeStatus.State]
+        DISCONNECTED: _ClassVar[NodeStatus.State]
+    UNKNOWN: NodeStatus.State
+    DOWN: NodeStatus.State
+    READY: NodeStatus.State
+    DISCONNECTED: NodeStatus.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
+    state: NodeStatus.State
+    message: str
+    addr: str
+    timestamp_ns: int
+    def __init__(self, state: _Optional[_Union[NodeStatus.State, str]] = ..., message: _Optional[str] = ..., addr: _Optional[str] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
+
+class ManagerStatus(_message.Message):
+    __slots__ = ("addr", "leader", "reachability")
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    REACHABILITY_FIELD_NUMBER: _ClassVar[int]
+    addr: str
+    leader: bool
+    reachability: str
+    def __init__(self, addr: _Optional[str] = ..., leader: _Optional[bool] = ..., reachability: _Optional[str] = ...) -> None: ...
+
+class Node(_message.Message):
+    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: Meta
+    spec: NodeSpec
+    description: NodeDescription
+    status: NodeStatus
+    manager_status: ManagerStatus
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ...) -> None: ...
+
+class NodeSession(_message.Message):
+    __slots__ = ("node_id", "session_id", "manager_id", "addr", "started_at_ns")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDR_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    session_id: str
+    manager_id: str
+    addr: str
+    started_at_ns: int
+    def __init__(self, node_id: _Optional[str] = ..., session_id: _Optional[str] = ..., manager_id: _Optional[str] = ..., addr: _Optional[str] = ..., started_at_ns: _Optional[int] = ...) -> None: ...
+
+class Cluster(_message.Message):
+    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WORKER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    worker_token: str
+    manager_token: str
+    created_at_ns: int
+    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ...) -> None: ...
