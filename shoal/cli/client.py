@@ -1,0 +1,163 @@
+"""How the CLI reaches a manager's control API, and how its failures become one-line errors.
+
+The CLI is a short-lived process, so it uses a plain synchronous gRPC channel; every call carries a
+deadline so a wedged manager cannot hang a user's shell. Commands never build channels themselves:
+they ask ``stub(ctx)``, which calls the factory kept in ``ctx.obj["connect"]`` -- the real
+``connect`` in production, a fake in unit tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+import grpc
+
+from shoal.proto import control_pb2_grpc
+
+DEFAULT_HOST = "unix:///run/shoal/manager.sock"
+DEFAULT_PORT = 4242
+CALL_TIMEOUT = 10.0
+
+# Details gRPC gives when it never reached a server (as opposed to a server saying "unavailable").
+_CONNECT_HINTS = (
+    "failed to connect",
+    "connection refused",
+    "no such file",
+    "connect failed",
+    "dns resolution failed",
+    "name resolution",
+    "socket closed",
+    "network is unreachable",
+    "permission denied",
+)
+
+
+class HostError(click.UsageError):
+    """A --host / SHOAL_HOST value that is not an address."""
+
+
+def grpc_target(host: str) -> str:
+    """Turn what the user typed into a gRPC target string.
+
+    ``unix:///p``, ``unix:/p``, ``unix:p`` and ``/p`` are unix sockets; ``tcp://h:p``, ``h:p`` and a
+    bare ``h`` (port 4242) are TCP.
+    """
+    h = host.strip()
+    if not h:
+        raise HostError("empty --host")
+    if h.startswith("unix://"):
+        path = h[len("unix://") :]
+    elif h.startswith("unix:"):
+        path = h[len("unix:") :]
+    elif h.startswith("/"):
+        path = h
+    else:
+        return _tcp_target(h)
+    if not path:
+        raise HostError(f"invalid --host {host!r}: missing socket path")
+    return "unix://" + os.path.abspath(path)
+
+
+def _tcp_target(h: str) -> str:
+    original = h
+    if h.startswith("tcp://"):
+        h = h[len("tcp://") :]
+    if "://" in h:
+        raise HostError(f"invalid --host {original!r}: use unix:///path/to.sock or HOST:PORT")
+    h = h.rstrip("/")
+    if h.startswith("["):  # [v6]:port
+        addr, _, port = h.partition("]")
+        addr += "]"
+        port = port.lstrip(":")
+    elif h.count(":") == 1:
+        addr, port = h.split(":")
+    elif h.count(":") == 0:
+        addr, port = h, ""
+    else:  # bare IPv6 address
+        addr, port = f"[{h}]", ""
+    if not addr:
+        raise HostError(f"invalid --host {original!r}: missing host name")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise HostError(f"invalid --host {original!r}: bad port {port!r}")
+    return f"{addr}:{port or DEFAULT_PORT}"
+
+
+class _TimedStub:
+    """Wraps a ControlStub so that every call carries a deadline."""
+
+    def __init__(self, stub: control_pb2_grpc.ControlStub, channel: grpc.Channel, timeout: float):
+        self._stub = stub
+        self._channel = channel
+        self._timeout = timeout
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._stub, name)
+        return functools.partial(method, timeout=self._timeout)
+
+    def close(self) -> None:
+        self._channel.close()
+
+
+def connect(host: str, timeout: float = CALL_TIMEOUT) -> control_pb2_grpc.ControlStub:
+    """A Control stub on ``host`` whose calls each time out after ``timeout`` seconds.
+
+    Nothing is sent until the first call: an unreachable manager shows up as an UNAVAILABLE error
+    on that call, which ``rpc_error_message`` turns into the "cannot connect" line.
+    """
+    channel = grpc.insecure_channel(grpc_target(host))  # mTLS comes with the CA (later issue)
+    return _TimedStub(control_pb2_grpc.ControlStub(channel), channel, timeout)  # type: ignore[return-value]
+
+
+def rpc_error_message(err: grpc.RpcError, host: str) -> str:
+    """The one line a user sees for a failed call (without the "Error: " prefix)."""
+    code = err.code() if hasattr(err, "code") else None
+    details = (err.details() if hasattr(err, "details") else None) or ""
+    if code == grpc.StatusCode.UNAVAILABLE and (not details or any(h in details.lower() for h in _CONNECT_HINTS)):
+        return cannot_connect_message(host)
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return f"the shoal manager at {host} did not answer within {CALL_TIMEOUT:g}s"
+    if details:
+        return details
+    return f"request failed: {code.name if code is not None else err}"
+
+
+def cannot_connect_message(host: str) -> str:
+    return (
+        f"cannot connect to the shoal manager at {host}: is `shoal manager` running? "
+        "(set --host or SHOAL_HOST)"
+    )
+
+
+def stub(ctx: click.Context | None = None) -> control_pb2_grpc.ControlStub:
+    """The Control stub for this invocation, connected on first use and then reused."""
+    ctx = ctx or click.get_current_context()
+    obj = ctx.find_root().ensure_object(dict)
+    if obj.get("stub") is None:
+        factory = obj.get("connect", connect)
+        host = obj.get("host") or DEFAULT_HOST
+        try:
+            obj["stub"] = factory(host)
+        except HostError:
+            raise
+        except Exception as exc:  # a bad target string, a missing credential, ...
+            raise click.ClickException(f"{cannot_connect_message(host)} ({exc})") from None
+    return obj["stub"]
+
+
+def is_not_found(err: BaseException) -> bool:
+    """True for the NOT_FOUND status a lookup of an unknown service or node gets."""
+    return isinstance(err, grpc.RpcError) and getattr(err, "code", lambda: None)() == grpc.StatusCode.NOT_FOUND
+
+
+def item_error(err: grpc.RpcError) -> str:
+    """The message for one failed item of a multi-item command (``rm a b``).
+
+    A connection failure or timeout is re-raised: it would fail every item, so it aborts at once.
+    """
+    if getattr(err, "code", lambda: None)() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        raise err
+    return rpc_error_message(err, "")

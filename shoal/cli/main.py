@@ -1,0 +1,60 @@
+"""The ``shoal`` command: the root group, the --host option and the translation of errors.
+
+Commands reach the manager through ``client.stub()``, which uses the factory in ``ctx.obj["connect"]``
+(``client.connect`` unless a test injects a fake: ``CliRunner().invoke(main, args, obj={"connect":
+lambda host: FakeStub()})``). gRPC failures that reach this level become one ``Error: ...`` line
+and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import grpc
+
+from shoal import __version__
+from shoal.cli import client
+from shoal.cli.aliases import AliasGroup
+from shoal.cli.node import node_group
+from shoal.cli.service import service_group
+
+
+class RootGroup(AliasGroup):
+    """Turns a gRPC error escaping any command into ``Error: <message>`` and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except grpc.RpcError as err:
+            host = (ctx.obj or {}).get("host") or client.DEFAULT_HOST
+            raise click.ClickException(client.rpc_error_message(err, host)) from None
+
+
+@click.group(cls=RootGroup, aliases={"svc": "service"}, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-H",
+    "--host",
+    envvar="SHOAL_HOST",
+    default=client.DEFAULT_HOST,
+    show_default=True,
+    help="Manager control API: unix:///path.sock, /path.sock or HOST:PORT (env SHOAL_HOST)",
+)
+@click.version_option(__version__, prog_name="shoal")
+@click.pass_context
+def main(ctx: click.Context, host: str) -> None:
+    """shoal: a Docker-Swarm-style cluster orchestrator."""
+    obj = ctx.ensure_object(dict)
+    obj["host"] = host
+    obj.setdefault("connect", client.connect)
+
+
+main.add_command(service_group)
+main.add_command(node_group)
+
+try:
+    from shoal.cli import daemons
+
+    daemons.register(main)  # adds the `manager` and `worker` commands to the group
+except ImportError:  # pragma: no cover - only while the daemons module is being written
+    pass

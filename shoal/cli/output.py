@@ -1,0 +1,150 @@
+"""Everything the CLI prints in a fixed shape: docker-style tables, JSON, ages and state words.
+
+Tables are laid out the way docker's ``tabwriter`` does it (cells padded by 3 spaces, at least 10
+wide, last column unpadded), as plain text so that piping ``shoal svc ls`` through ``grep`` or
+``awk`` works like piping ``docker service ls``. ``--format json`` prints one JSON array and ``-q``
+only full ids, so scripts never have to parse a table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import click
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from shoal.proto import types_pb2
+
+MIN_WIDTH = 10
+PADDING = 3
+MAX_ERR_LENGTH = 30  # docker's task error truncation
+
+FORMAT_OPTION_HELP = "Output format: table (default) or json (one JSON array)"
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """Lay out rows under headers as docker's tabwriter (minwidth 10, padding 3) does."""
+    table = [list(headers)] + [[str(c) for c in row] for row in rows]
+    ncols = len(headers)
+    widths = [max(MIN_WIDTH, max(len(r[i]) for r in table) + PADDING) for i in range(ncols - 1)]
+    lines = []
+    for row in table:
+        cells = [row[i].ljust(widths[i]) for i in range(ncols - 1)] + [row[-1]]
+        lines.append("".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def emit_list(
+    fmt: str,
+    quiet: bool,
+    headers: Sequence[str],
+    records: Sequence[dict[str, str]],
+    table_row: Callable[[dict[str, str]], Sequence[str]],
+) -> None:
+    """Print a list command's result as -q ids, a JSON array, or a table.
+
+    ``records`` are the JSON objects (full ids under "ID"); ``table_row`` turns one into table cells.
+    """
+    if quiet:
+        for rec in records:
+            click.echo(rec["ID"])
+    elif fmt == "json":
+        click.echo(json.dumps(list(records), indent=2))
+    else:
+        click.echo(format_table(headers, [table_row(r) for r in records]))
+
+
+def message_dict(msg: Message) -> dict[str, Any]:
+    """A protobuf message as the dict ``inspect`` prints (proto field names, defaults omitted)."""
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=4))
+
+
+def human_duration(seconds: float) -> str:
+    """docker's go-units ``HumanDuration``: "Less than a second", "5 seconds", "About a minute"..."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds // 3600) // 24 // 365} years"
+
+
+def ago(timestamp_ns: int, now: float | None = None) -> str:
+    """"5 seconds ago", lower-cased as docker prints it after a state word."""
+    now = time.time() if now is None else now
+    if not timestamp_ns:
+        return ""
+    return human_duration(max(0.0, now - timestamp_ns / 1e9)).lower() + " ago"
+
+
+def state_word(state: int) -> str:
+    """TaskState.RUNNING -> "running" (docker's lower-case state names)."""
+    return types_pb2.TaskState.Name(state).lower()
+
+
+def pretty_state(state: int) -> str:
+    """TaskState.RUNNING -> "Running" (docker's ``PrettyPrint``)."""
+    return state_word(state).capitalize()
+
+
+def mode_name(mode: int) -> str:
+    """ServiceSpec.Mode -> "replicated", "global", "replicated job", "global job"."""
+    return types_pb2.ServiceSpec.Mode.Name(mode).lower().replace("_", " ")
+
+
+def quote_error(err: str, trunc: bool = True) -> str:
+    """A task error as docker's ps shows it: quoted, cut to 30 characters with an ellipsis."""
+    if trunc and len(err) > MAX_ERR_LENGTH:
+        err = err[: MAX_ERR_LENGTH - 1] + "…"
+    return f'"{err}"' if err else ""
+
+
+def parse_filters(values: Iterable[str], allowed: Sequence[str]) -> dict[str, list[str]]:
+    """``["name=web", "name=api"]`` -> ``{"name": ["web", "api"]}``; unknown keys are usage errors."""
+    out: dict[str, list[str]] = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        key = key.strip().lower()
+        if not sep or not key:
+            raise click.UsageError(f"bad format of filter (expected name=value): {v}")
+        if key not in allowed:
+            raise click.UsageError(f"invalid filter '{key}' (allowed: {', '.join(allowed)})")
+        out.setdefault(key, []).append(val)
+    return out
+
+
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"], case_sensitive=False),
+    default="table",
+    show_default=True,
+    help=FORMAT_OPTION_HELP,
+)
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only display IDs")

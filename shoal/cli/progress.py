@@ -1,0 +1,244 @@
+"""Waiting for a service to converge after ``svc create`` / ``svc scale``, shown as docker shows it.
+
+``converged`` is the pure decision (service + tasks -> done? + one line per slot), written after
+docker's ``progress`` package: per slot it follows the task with the lowest desired state, then the
+lowest observed state, so a restart shows the new task and a failure shows its error until the
+orchestrator replaces it. ``wait`` polls the manager and renders the result: redrawn in place on a
+terminal, only the final lines otherwise (so logs stay readable).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import click
+import grpc
+
+from shoal import ids
+from shoal.cli import client
+from shoal.cli.output import state_word
+from shoal.proto import control_pb2, types_pb2
+
+TaskState = types_pb2.TaskState
+ServiceSpec = types_pb2.ServiceSpec
+
+POLL_INTERVAL = 0.2
+MAX_PROGRESS_BARS = 20  # as docker: more replicas than this and only the overall line is shown
+STATE_WIDTH = len("preparing")
+# docker's numberedStates; PENDING stands in for its "allocated"/"pending" and STARTING for "ready"/"starting"
+_STEP = {
+    TaskState.NEW: 1,
+    TaskState.PENDING: 3,
+    TaskState.ASSIGNED: 4,
+    TaskState.ACCEPTED: 5,
+    TaskState.PREPARING: 6,
+    TaskState.STARTING: 8,
+    TaskState.RUNNING: 9,
+    TaskState.COMPLETE: 10,
+}
+_FAILED = (TaskState.FAILED, TaskState.REJECTED)
+
+
+@dataclass(frozen=True)
+class SlotProgress:
+    """One line of the display: "1/3: running   [====>]" or "1/3: task: non-zero exit (1)"."""
+
+    label: str
+    state: str = ""  # docker's lower-case state word; "" while the slot has no task yet
+    step: int = 0
+    total: int = 9
+    error: str = ""
+    done: bool = False
+
+    def render(self) -> str:
+        if self.error:
+            return f"{self.label}: {self.error}"
+        if not self.state:
+            return f"{self.label}: "
+        pct = min(50, int(self.step / self.total * 100) // 2)
+        bar = "[" + "=" * pct + ">" + " " * (50 - pct) + "]"
+        return f"{self.label}: {self.state:<{STATE_WIDTH}} {bar}"
+
+
+def _pick(tasks: Iterable[types_pb2.Task]) -> types_pb2.Task | None:
+    """docker's choice among a slot's tasks: lowest desired state, then lowest observed state."""
+    best = None
+    for t in tasks:
+        key = (t.desired_state, _STEP.get(t.status.state, 99))
+        if best is None or key < best[0] or (key == best[0] and t.meta.created_at_ns > best[1].meta.created_at_ns):
+            best = (key, t)
+    return best[1] if best else None
+
+
+def _line(label: str, task: types_pb2.Task | None, goal: int) -> SlotProgress:
+    if task is None:
+        return SlotProgress(label, total=_STEP[goal])
+    state = task.status.state
+    done = state == goal and (goal == TaskState.COMPLETE or task.desired_state == TaskState.RUNNING)
+    err = task.status.err if (state in _FAILED or state <= TaskState.PENDING) else ""
+    if state in _FAILED and not err:
+        err = task.status.message or state_word(state)
+    return SlotProgress(label, state_word(state), _STEP.get(state, 0), _STEP[goal], err, done)
+
+
+def replicas_of(spec: types_pb2.ServiceSpec) -> int:
+    return spec.replicas if spec.HasField("replicas") else 1
+
+
+def converged(
+    service: types_pb2.Service, tasks: Iterable[types_pb2.Task], desired: int | None = None
+) -> tuple[bool, list[SlotProgress]]:
+    """Whether ``service`` has converged, and the progress line of each slot (or node).
+
+    replicated: ``replicas`` slots each run a task whose desired state is RUNNING, and no more than
+    ``replicas`` tasks are running in all (a scale-down has finished). global: every task meant to
+    run is running (and at least ``desired`` of them, the count of eligible nodes, when known).
+    jobs: ``replicas`` slots (global: every node's task) have completed.
+    """
+    spec = service.spec
+    tasks = [t for t in tasks if t.service_id == service.id or not t.service_id]
+    mode = spec.mode
+    if mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB):
+        return _converged_replicated(spec, tasks, job=mode == ServiceSpec.REPLICATED_JOB)
+    return _converged_global(tasks, desired, job=mode == ServiceSpec.GLOBAL_JOB)
+
+
+def _converged_replicated(
+    spec: types_pb2.ServiceSpec, tasks: list[types_pb2.Task], job: bool
+) -> tuple[bool, list[SlotProgress]]:
+    replicas = max(0, replicas_of(spec))
+    goal = TaskState.COMPLETE if job else TaskState.RUNNING
+    by_slot: dict[int, list[types_pb2.Task]] = {}
+    for t in tasks:
+        if (job and t.status.state == TaskState.COMPLETE) or t.desired_state == TaskState.RUNNING:
+            by_slot.setdefault(t.slot, []).append(t)
+    lines = []
+    slots = sorted(by_slot)[:replicas]
+    for i in range(replicas):
+        group = by_slot[slots[i]] if i < len(slots) else []
+        if job:
+            complete = [t for t in group if t.status.state == TaskState.COMPLETE]
+            group = complete or group
+        lines.append(_line(f"{i + 1}/{replicas}", _pick(group), goal))
+    done = sum(s.done for s in lines) >= replicas
+    if not job:
+        running = sum(1 for t in tasks if t.status.state == TaskState.RUNNING)
+        done = done and running <= replicas
+    return done, lines
+
+
+def _converged_global(
+    tasks: list[types_pb2.Task], desired: int | None, job: bool
+) -> tuple[bool, list[SlotProgress]]:
+    goal = TaskState.COMPLETE if job else TaskState.RUNNING
+    by_node: dict[str, list[types_pb2.Task]] = {}
+    for t in tasks:
+        if t.node_id and (t.desired_state == TaskState.RUNNING or (job and t.status.state == TaskState.COMPLETE)):
+            by_node.setdefault(t.node_id, []).append(t)
+    lines = [_line(ids.short(node), _pick(by_node[node]), goal) for node in sorted(by_node)]
+    done = all(s.done for s in lines) and len(lines) >= (desired or 0)
+    if not job:
+        # a task still running on a node it is leaving (drain, constraint change) is not converged
+        done = done and not any(
+            t.status.state == TaskState.RUNNING and t.desired_state != TaskState.RUNNING for t in tasks
+        )
+    return done, lines
+
+
+def render(spec: types_pb2.ServiceSpec, lines: list[SlotProgress], desired: int | None = None) -> list[str]:
+    """The display's text lines (without the final "verify:" line)."""
+    ndone = sum(s.done for s in lines)
+    job = spec.mode in (ServiceSpec.REPLICATED_JOB, ServiceSpec.GLOBAL_JOB)
+    total = len(lines)
+    if spec.mode == ServiceSpec.GLOBAL or spec.mode == ServiceSpec.GLOBAL_JOB:
+        total = max(total, desired or 0)
+    head = f"job progress: {ndone} out of {total} complete" if job else f"overall progress: {ndone} out of {total} tasks"
+    if len(lines) > MAX_PROGRESS_BARS:
+        return [head]
+    return [head] + [s.render() for s in lines]
+
+
+def _poll(stub: object, service_id: str) -> tuple[types_pb2.Service, list[types_pb2.Task], int | None]:
+    service = stub.GetService(control_pb2.GetServiceRequest(service_id=service_id)).service  # type: ignore[attr-defined]
+    desired = None
+    if service.spec.mode in (ServiceSpec.GLOBAL, ServiceSpec.GLOBAL_JOB):
+        listed = stub.ListServices(control_pb2.ListServicesRequest(names=[service.spec.name]))  # type: ignore[attr-defined]
+        if service.id in listed.summaries:
+            desired = listed.summaries[service.id].desired
+    tasks = stub.ListTasks(control_pb2.ListTasksRequest(service_ids=[service.id])).tasks  # type: ignore[attr-defined]
+    return service, list(tasks), desired
+
+
+def _timeout_from_env() -> float | None:
+    raw = os.environ.get("SHOAL_CONVERGE_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def wait(
+    service_id: str,
+    quiet: bool = False,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll until ``service_id`` converges, showing docker's progress display unless ``quiet``.
+
+    No timeout by default (as docker); ``SHOAL_CONVERGE_TIMEOUT`` (seconds) or ``timeout`` sets one.
+    Ctrl-C stops waiting, not the operation.
+    """
+    stub = client.stub()
+    timeout = _timeout_from_env() if timeout is None else timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
+    tty = not quiet and sys.stdout.isatty()
+    live = None
+    name = service_id
+    try:
+        if tty:
+            from rich.console import Console
+            from rich.live import Live
+            from rich.text import Text
+
+            live = Live(Text(""), console=Console(highlight=False), auto_refresh=False, transient=False)
+            live.start()
+        while True:
+            try:
+                service, tasks, desired = _poll(stub, service_id)
+            except grpc.RpcError as err:
+                if client.is_not_found(err):
+                    raise click.ClickException(f"service {name} was removed while waiting for it to converge") from None
+                raise
+            name = service.spec.name or service_id
+            done, lines = converged(service, tasks, desired)
+            text = render(service.spec, lines, desired)
+            if live is not None:
+                live.update(Text("\n".join(text)), refresh=True)
+            if done:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                if not tty and not quiet:
+                    click.echo("\n".join(text))
+                raise click.ClickException(
+                    f"service {name} did not converge within {timeout:g}s; see `shoal service ps {name}`"
+                )
+            sleep(POLL_INTERVAL)
+    except KeyboardInterrupt:
+        if live is not None:
+            live.stop()
+            live = None
+        if not quiet:
+            click.echo("Operation continuing in background.")
+            click.echo(f"Use `shoal service ps {name}` to check progress.")
+        return
+    finally:
+        if live is not None:
+            live.stop()
+    if not quiet:
+        if not tty:
+            click.echo("\n".join(text))
+        click.echo("verify: Service converged")

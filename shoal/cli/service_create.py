@@ -1,0 +1,246 @@
+"""``shoal service create``: docker's flags, mapped onto a ServiceSpec.
+
+The flags are docker's names and meanings. Every value is parsed here, before the manager is
+contacted, so a typo such as ``--limit-memory 12Q`` fails in one line and sends nothing. Semantic
+rules about the resulting spec (negative replicas, unknown constraint syntax, ...) are left to the
+manager, so every client gets the same errors.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from shoal import units
+from shoal.cli import client, progress
+from shoal.cli.service_opts import (
+    FlagError,
+    convert,
+    parse_env,
+    parse_kv,
+    parse_placement_pref,
+    parse_port,
+    parse_uint,
+)
+from shoal.proto import control_pb2, types_pb2
+
+ServiceSpec = types_pb2.ServiceSpec
+UpdateConfig = types_pb2.UpdateConfig
+
+MODES = {
+    "replicated": ServiceSpec.REPLICATED,
+    "global": ServiceSpec.GLOBAL,
+    "replicated-job": ServiceSpec.REPLICATED_JOB,
+    "global-job": ServiceSpec.GLOBAL_JOB,
+}
+RESTART_CONDITIONS = {
+    "any": types_pb2.RestartPolicy.ANY,
+    "none": types_pb2.RestartPolicy.NONE,
+    "on-failure": types_pb2.RestartPolicy.ON_FAILURE,
+}
+FAILURE_ACTIONS = {"pause": UpdateConfig.PAUSE, "continue": UpdateConfig.CONTINUE, "rollback": UpdateConfig.ROLLBACK}
+ORDERS = {"stop-first": UpdateConfig.STOP_FIRST, "start-first": UpdateConfig.START_FIRST}
+
+
+def _choice(values: Any) -> click.Choice:
+    return click.Choice(list(values), case_sensitive=False)
+
+
+def _update_options(prefix: str, actions: list[str]) -> list[Callable[[Any], Any]]:
+    what = "update" if prefix == "update" else "rollback"
+    done = "updated" if prefix == "update" else "rolled back"
+    return [
+        click.option(f"--{prefix}-parallelism", metavar="uint", help=f"Maximum number of tasks {done} simultaneously (0 for all at once)"),
+        click.option(f"--{prefix}-delay", metavar="duration", help=f"Delay between {what}s (ns|us|ms|s|m|h)"),
+        click.option(f"--{prefix}-failure-action", type=_choice(actions), help=f"Action on {what} failure"),
+        click.option(f"--{prefix}-monitor", metavar="duration", help=f"Duration after each task {what} to monitor for failure (ns|us|ms|s|m|h)"),
+        click.option(f"--{prefix}-max-failure-ratio", metavar="float", help=f"Failure rate to tolerate during a{'n' if what == 'update' else ''} {what}"),
+        click.option(f"--{prefix}-order", type=_choice(ORDERS), help=f"{what.capitalize()} order"),
+    ]
+
+
+CREATE_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--name", default="", metavar="string", help="Service name"),
+    click.option("--mode", type=_choice(MODES), default="replicated", show_default=True, help="Service mode"),
+    click.option("--replicas", metavar="uint", help="Number of tasks"),
+    click.option("--max-concurrent", metavar="uint", help="Number of job tasks to run concurrently (default equal to --replicas)"),
+    click.option("-e", "--env", multiple=True, metavar="list", help="Set environment variables"),
+    click.option("-w", "--workdir", default="", metavar="string", help="Working directory inside the container"),
+    click.option("-u", "--user", default="", metavar="string", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+    click.option("--hostname", default="", metavar="string", help="Container hostname"),
+    click.option("-l", "--label", multiple=True, metavar="list", help="Service labels"),
+    click.option("--container-label", multiple=True, metavar="list", help="Container labels"),
+    click.option("--entrypoint", metavar="command", help="Overwrite the default ENTRYPOINT of the image"),
+    click.option("--limit-cpu", metavar="decimal", help="Limit CPUs"),
+    click.option("--limit-memory", metavar="bytes", help="Limit Memory"),
+    click.option("--limit-pids", metavar="int", help="Limit maximum number of processes (default 0 = unlimited)"),
+    click.option("--reserve-cpu", metavar="decimal", help="Reserve CPUs"),
+    click.option("--reserve-memory", metavar="bytes", help="Reserve Memory"),
+    click.option("--constraint", multiple=True, metavar="list", help="Placement constraints"),
+    click.option("--placement-pref", multiple=True, metavar="pref", help="Add a placement preference (spread=node.labels.X)"),
+    click.option("--replicas-max-per-node", metavar="uint", help="Maximum number of tasks per node (default 0 = unlimited)"),
+    click.option("--restart-condition", type=_choice(RESTART_CONDITIONS), help='Restart when condition is met (default "any")'),
+    click.option("--restart-delay", metavar="duration", help="Delay between restart attempts (ns|us|ms|s|m|h) (default 5s)"),
+    click.option("--restart-max-attempts", metavar="uint", help="Maximum number of restarts before giving up"),
+    click.option("--restart-window", metavar="duration", help="Window used to evaluate the restart policy (ns|us|ms|s|m|h)"),
+    *_update_options("update", ["pause", "continue", "rollback"]),
+    *_update_options("rollback", ["pause", "continue"]),
+    click.option("--health-cmd", metavar="string", help="Command to run to check health"),
+    click.option("--health-interval", metavar="duration", help="Time between running the check (ms|s|m|h)"),
+    click.option("--health-timeout", metavar="duration", help="Maximum time to allow one check to run (ms|s|m|h)"),
+    click.option("--health-retries", metavar="int", help="Consecutive failures needed to report unhealthy"),
+    click.option("--health-start-period", metavar="duration", help="Start period for the container to initialize before counting retries"),
+    click.option("--health-start-interval", metavar="duration", help="Time between running the check during the start period (ms|s|m|h)"),
+    click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
+    click.option("-p", "--publish", multiple=True, metavar="port", help="Publish a port as a node port ([published:]target[/proto] or published=P,target=T,...)"),
+    click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)"),
+    click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
+    click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
+    click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
+]
+
+
+def _apply(options: list[Callable[[Any], Any]], fn: Callable[..., Any]) -> Callable[..., Any]:
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _update_config(o: dict[str, Any], prefix: str, cfg: types_pb2.UpdateConfig) -> None:
+    key = prefix.replace("-", "_")
+    if o.get(f"{key}_parallelism") is not None:
+        cfg.parallelism = parse_uint(f"--{prefix}-parallelism", o[f"{key}_parallelism"])
+    if o.get(f"{key}_delay") is not None:
+        cfg.delay_ns = convert(f"--{prefix}-delay", o[f"{key}_delay"], units.parse_duration)
+    if o.get(f"{key}_failure_action"):
+        cfg.failure_action = FAILURE_ACTIONS[o[f"{key}_failure_action"].lower()]
+    if o.get(f"{key}_monitor") is not None:
+        cfg.monitor_ns = convert(f"--{prefix}-monitor", o[f"{key}_monitor"], units.parse_duration)
+    if o.get(f"{key}_max_failure_ratio") is not None:
+        ratio = convert(f"--{prefix}-max-failure-ratio", o[f"{key}_max_failure_ratio"], float)
+        if not 0.0 <= ratio <= 1.0:
+            raise FlagError(f"--{prefix}-max-failure-ratio", o[f"{key}_max_failure_ratio"], "must be between 0 and 1")
+        cfg.max_failure_ratio = ratio
+    if o.get(f"{key}_order"):
+        cfg.order = ORDERS[o[f"{key}_order"].lower()]
+
+
+def _int(flag: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise FlagError(flag, value, "expected a whole number") from None
+
+
+def _healthcheck(o: dict[str, Any], hc: types_pb2.HealthCheck) -> None:
+    health_flags = ["cmd", "interval", "timeout", "retries", "start_period", "start_interval"]
+    if o.get("no_healthcheck"):
+        if any(o.get(f"health_{f}") is not None for f in health_flags):
+            raise click.UsageError("--no-healthcheck conflicts with --health-* options")
+        hc.test[:] = ["NONE"]
+        return
+    if o.get("health_cmd") is not None:
+        hc.test[:] = ["CMD-SHELL", o["health_cmd"]]
+    for name in ("interval", "timeout", "start_period", "start_interval"):
+        raw = o.get(f"health_{name}")
+        if raw is not None:
+            setattr(hc, f"{name}_ns", convert(f"--health-{name.replace('_', '-')}", raw, units.parse_duration))
+    if o.get("health_retries") is not None:
+        hc.retries = parse_uint("--health-retries", o["health_retries"])
+
+
+def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any]) -> types_pb2.ServiceSpec:
+    """The ServiceSpec for ``svc create`` with options ``o`` (click's keyword arguments).
+
+    Raises FlagError (or click.UsageError for conflicting flags) before anything is sent.
+    """
+    spec = ServiceSpec(name=o.get("name") or "", mode=MODES[(o.get("mode") or "replicated").lower()])
+    replicated = spec.mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB)
+    if o.get("replicas") is not None:
+        if not replicated:
+            raise click.UsageError("replicas can only be used with replicated or replicated-job mode")
+        spec.replicas = _int("--replicas", o["replicas"])  # the manager refuses negative counts
+    if o.get("max_concurrent") is not None:
+        if spec.mode != ServiceSpec.REPLICATED_JOB:
+            raise click.UsageError("max-concurrent can only be used with replicated-job mode")
+        spec.max_concurrent = parse_uint("--max-concurrent", o["max_concurrent"])
+    for value in o.get("label") or ():
+        k, v = parse_kv("--label", value)
+        spec.labels[k] = v
+
+    c = spec.container
+    c.image = image
+    c.args.extend(args)
+    if o.get("entrypoint") is not None:
+        try:
+            c.command.extend(shlex.split(o["entrypoint"]))
+        except ValueError as exc:
+            raise FlagError("--entrypoint", o["entrypoint"], str(exc)) from None
+    c.env.extend(parse_env(e) for e in o.get("env") or ())
+    c.dir = o.get("workdir") or ""
+    c.user = o.get("user") or ""
+    c.hostname = o.get("hostname") or ""
+    c.init = bool(o.get("init"))
+    for value in o.get("container_label") or ():
+        k, v = parse_kv("--container-label", value)
+        c.labels[k] = v
+    if o.get("stop_grace_period") is not None:
+        c.stop_grace_period_ns = convert("--stop-grace-period", o["stop_grace_period"], units.parse_duration)
+    _healthcheck(o, c.healthcheck)
+
+    res = spec.resources
+    for kind, target in (("limit", res.limits), ("reserve", res.reservations)):
+        if o.get(f"{kind}_cpu") is not None:
+            target.nano_cpus = convert(f"--{kind}-cpu", o[f"{kind}_cpu"], units.parse_cpus)
+        if o.get(f"{kind}_memory") is not None:
+            target.memory_bytes = convert(f"--{kind}-memory", o[f"{kind}_memory"], units.parse_bytes)
+    if o.get("limit_pids") is not None:
+        res.limits.pids = parse_uint("--limit-pids", o["limit_pids"])
+
+    pl = spec.placement
+    pl.constraints.extend(o.get("constraint") or ())
+    pl.preferences.extend(parse_placement_pref(p) for p in o.get("placement_pref") or ())
+    if o.get("replicas_max_per_node") is not None:
+        pl.max_replicas_per_node = parse_uint("--replicas-max-per-node", o["replicas_max_per_node"])
+
+    rp = spec.restart_policy
+    if o.get("restart_condition"):
+        rp.condition = RESTART_CONDITIONS[o["restart_condition"].lower()]
+    if o.get("restart_delay") is not None:
+        rp.delay_ns = convert("--restart-delay", o["restart_delay"], units.parse_duration)
+    if o.get("restart_max_attempts") is not None:
+        rp.max_attempts = parse_uint("--restart-max-attempts", o["restart_max_attempts"])
+    if o.get("restart_window") is not None:
+        rp.window_ns = convert("--restart-window", o["restart_window"], units.parse_duration)
+
+    _update_config(o, "update", spec.update_config)
+    _update_config(o, "rollback", spec.rollback_config)
+    for value in o.get("publish") or ():
+        spec.ports.extend(parse_port(value))
+    return spec
+
+
+def create_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate ``fn`` with every ``svc create`` flag, in docker's order."""
+    return _apply(CREATE_OPTIONS, fn)
+
+
+@click.command("create", context_settings={"allow_interspersed_args": False}, short_help="Create a new service")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@create_options
+def create_command(image: str, command: tuple[str, ...], **o: Any) -> None:
+    """Create a new service from IMAGE running [COMMAND] [ARG...].
+
+    Everything after IMAGE is the command and its arguments, passed through untouched.
+    """
+    if image.startswith("-"):  # only reached with an option click does not know after "--"
+        raise click.UsageError(f"unknown flag: {image}")
+    spec = build_spec(image, command, o)
+    resp = client.stub().CreateService(control_pb2.CreateServiceRequest(spec=spec))
+    click.echo(resp.service.id)
+    if not o.get("detach"):
+        progress.wait(resp.service.id, quiet=bool(o.get("quiet")))
