@@ -1,0 +1,344 @@
+"""The Store on a real etcd, through python3-etcd3 (the only module of shoal that imports ``etcd3``).
+
+The client is synchronous and thread-based, so every call runs in this store's own small thread pool,
+never on the event loop, and watch callbacks are handed to the loop with ``call_soon_threadsafe``.
+It has two faults this module covers: its watch thread still calls ``six`` when a stream ends (shimmed
+below, so callbacks learn of the failure), and a watch just stops when the connection drops, so each
+watch here re-watches from the last revision it delivered + 1, with backoff, until etcd is back. A
+watch created on a compacted revision only fails after the client timeout, so a cheap range probe at
+that revision detects compaction first. Raw gRPC requests are used rather than the client's helpers
+because they keep the response headers (revisions) that the interface returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import math
+import types
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import etcd3
+import etcd3.events
+import etcd3.exceptions
+import etcd3.watch
+import grpc
+from etcd3 import etcdrpc
+from etcd3.utils import prefix_range_end
+
+from .base import (
+    KV,
+    MAX_TXN_OPS,
+    Compacted,
+    Compare,
+    Delete,
+    Event,
+    Op,
+    Put,
+    Range,
+    Store,
+    StoreError,
+    TxnResult,
+)
+
+__all__ = ["EtcdStore", "connect"]
+
+# python3-etcd3 0.13 dropped its ``six`` import but watch.py still uses it when a stream ends.
+etcd3.watch.six = types.SimpleNamespace(itervalues=lambda d: iter(d.values()))  # type: ignore[attr-defined]
+
+T = TypeVar("T")
+_CLOSED = object()
+_PAGE = 2000  # keys per range request; later pages are read at the first page's revision
+_UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+_GRPC_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.keepalive_time_ms", 10_000),  # etcd refuses pings more often than every 5 s
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+_TARGETS = {"mod": etcdrpc.Compare.MOD, "create": etcdrpc.Compare.CREATE,
+            "version": etcdrpc.Compare.VERSION, "value": etcdrpc.Compare.VALUE}
+_RESULTS = {"==": etcdrpc.Compare.EQUAL, "!=": etcdrpc.Compare.NOT_EQUAL,
+            "<": etcdrpc.Compare.LESS, ">": etcdrpc.Compare.GREATER}
+
+
+def _key_range(prefix: str) -> tuple[bytes, bytes]:
+    if not prefix:
+        return b"\0", b"\0"  # etcd: every key
+    key = prefix.encode()
+    return key, prefix_range_end(key)
+
+
+def _kv(kv: Any) -> KV:
+    return KV(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision, kv.lease)
+
+
+def _compare(c: Compare) -> Any:
+    msg = etcdrpc.Compare(key=c.key.encode(), target=_TARGETS[c.target], result=_RESULTS[c.op])
+    if c.target == "value":
+        if not isinstance(c.value, bytes):
+            raise TypeError(f"compare on value of {c.key!r} needs bytes")
+        msg.value = c.value
+    elif isinstance(c.value, bytes):
+        raise TypeError(f"compare on {c.target} of {c.key!r} needs int")
+    else:
+        setattr(msg, {"mod": "mod_revision", "create": "create_revision", "version": "version"}[c.target], c.value)
+    return msg
+
+
+def _op(op: Op) -> Any:
+    if isinstance(op, Put):
+        return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=op.key.encode(), value=op.value, lease=op.lease))
+    assert isinstance(op, Delete)
+    if op.prefix:
+        key, end = _key_range(op.key)
+        return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=key, range_end=end))
+    return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=op.key.encode()))
+
+
+def _event(e: Any) -> Event:
+    if isinstance(e, etcd3.events.DeleteEvent):
+        return Event("delete", e.key.decode(), None, e.mod_revision)
+    return Event("put", e.key.decode(), e.value, e.mod_revision)
+
+
+class EtcdStore(Store):
+    """A Store on one etcd cluster; ``endpoints`` are its members' client URLs, tried in turn."""
+
+    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0) -> None:
+        if not endpoints:
+            raise ValueError("no etcd endpoints given")
+        self._urls = list(endpoints)
+        self._addrs = [self._parse(url) for url in self._urls]
+        self._clients: list[etcd3.Etcd3Client | None] = [None] * len(self._urls)
+        self._current = 0
+        self._timeout = timeout
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="etcd")
+        self._watch_queues: set[asyncio.Queue[Any]] = set()
+        self._closed = False
+
+    @staticmethod
+    def _parse(url: str) -> tuple[str, int]:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme != "http":
+            raise ValueError(f"unsupported etcd endpoint {url!r}: only http:// is supported")
+        return parts.hostname or "127.0.0.1", parts.port or 2379
+
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self._urls)
+
+    def _client(self, i: int) -> etcd3.Etcd3Client:
+        client = self._clients[i]
+        if client is None:
+            host, port = self._addrs[i]
+            client = etcd3.client(host, port, timeout=self._timeout, grpc_options=_GRPC_OPTIONS)
+            self._clients[i] = client
+        return client
+
+    def _call_sync(self, fn: Callable[[etcd3.Etcd3Client], T], *, write: bool = False) -> T:
+        """Run ``fn`` on the current endpoint, failing over to the others when it cannot be reached.
+
+        A write is retried elsewhere only on UNAVAILABLE (not sent), never after a deadline (maybe applied).
+        """
+        failures = []
+        for attempt in range(len(self._urls)):
+            i = (self._current + attempt) % len(self._urls)
+            try:
+                result = fn(self._client(i))
+            except grpc.RpcError as e:
+                code = e.code()  # type: ignore[attr-defined]
+                if code not in _UNREACHABLE:
+                    raise _refused(e) from None
+                failures.append((self._urls[i], e.details()))  # type: ignore[attr-defined]
+                if write and code is grpc.StatusCode.DEADLINE_EXCEEDED:
+                    break
+                continue
+            self._current = i
+            return result
+        where = ", ".join(url for url, _ in failures)
+        raise StoreError(f"cannot reach etcd at {where}: {failures[-1][1]}")
+
+    async def _run(self, fn: Callable[[etcd3.Etcd3Client], T], *, write: bool = False) -> T:
+        if self._closed:
+            raise StoreError("store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: self._call_sync(fn, write=write))
+
+    def _meta(self) -> dict[str, Any]:
+        return {"timeout": self._timeout}
+
+    async def status(self) -> int:
+        """The etcd member's status; returns the current revision. Raises StoreError when unreachable."""
+        resp = await self._run(lambda c: c.maintenancestub.Status(etcdrpc.StatusRequest(), **self._meta()))
+        return int(resp.header.revision)
+
+    async def get(self, key: str) -> KV | None:
+        req = etcdrpc.RangeRequest(key=key.encode())
+        resp = await self._run(lambda c: c.kvstub.Range(req, **self._meta()))
+        return _kv(resp.kvs[0]) if resp.kvs else None
+
+    async def range(self, prefix: str) -> Range:
+        return await self._run(lambda c: self._range_sync(c, prefix))
+
+    def _range_sync(self, c: etcd3.Etcd3Client, prefix: str) -> Range:
+        key, end = _key_range(prefix)
+        out = Range()
+        while True:
+            req = etcdrpc.RangeRequest(key=key, range_end=end, limit=_PAGE, revision=out.revision)
+            resp = c.kvstub.Range(req, **self._meta())
+            out.revision = out.revision or resp.header.revision
+            out.kvs.extend(_kv(kv) for kv in resp.kvs)
+            if not resp.more:
+                return out
+            key = resp.kvs[-1].key + b"\0"
+
+    async def txn(self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()) -> TxnResult:
+        for ops in (success, failure):
+            if len(ops) > MAX_TXN_OPS:
+                raise ValueError(f"a transaction takes at most {MAX_TXN_OPS} operations, got {len(ops)}")
+        req = etcdrpc.TxnRequest(compare=[_compare(c) for c in compares],
+                                 success=[_op(o) for o in success], failure=[_op(o) for o in failure])
+        resp = await self._run(lambda c: c.kvstub.Txn(req, **self._meta()), write=True)
+        return TxnResult(bool(resp.succeeded), int(resp.header.revision))
+
+    async def compact(self, revision: int) -> None:
+        """Compact etcd's history up to ``revision`` (for tests and maintenance)."""
+        req = etcdrpc.CompactionRequest(revision=revision, physical=True)
+        await self._run(lambda c: c.kvstub.Compact(req, **self._meta()), write=True)
+
+    async def lease_grant(self, ttl: float) -> int:
+        if ttl <= 0:
+            raise ValueError(f"lease TTL must be positive, got {ttl}")
+        req = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(ttl)))
+        resp = await self._run(lambda c: c.leasestub.LeaseGrant(req, **self._meta()), write=True)
+        if resp.error:
+            raise StoreError(f"etcd refused the lease: {resp.error}")
+        return int(resp.ID)
+
+    async def lease_refresh(self, lease_id: int) -> float:
+        def keepalive(c: etcd3.Etcd3Client) -> float:
+            stream = c.leasestub.LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]), **self._meta())
+            for resp in stream:
+                return float(resp.TTL)
+            return 0.0
+
+        ttl = await self._run(keepalive)
+        if ttl <= 0:
+            raise StoreError(f"lease {lease_id:x} expired or not found")
+        return ttl
+
+    async def lease_revoke(self, lease_id: int) -> None:
+        req = etcdrpc.LeaseRevokeRequest(ID=lease_id)
+        with contextlib.suppress(_LeaseNotFound):
+            await self._run(lambda c: c.leasestub.LeaseRevoke(req, **self._meta()), write=True)
+
+    # -- watches -----------------------------------------------------------------------------------
+
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
+        return self._watch(prefix, start_revision)
+
+    def _add_watch(self, c: etcd3.Etcd3Client, key: bytes, end: bytes, start: int, cb: Callable[[Any], None]) -> Any:
+        if start > 0:  # a watch on a compacted revision only fails after the timeout: probe first
+            try:
+                c.kvstub.Range(etcdrpc.RangeRequest(key=key, range_end=end, limit=1, revision=start), **self._meta())
+            except grpc.RpcError as e:
+                if "compacted" in (e.details() or ""):  # type: ignore[attr-defined]
+                    raise Compacted(f"watch from revision {start}: {e.details()}") from None  # type: ignore[attr-defined]
+                if e.code() in _UNREACHABLE:  # type: ignore[attr-defined]
+                    raise
+        try:
+            watch_id = c.watcher.add_callback(key, cb, range_end=end, start_revision=start or None)
+        except etcd3.exceptions.RevisionCompactedError as e:
+            raise Compacted(f"watch from revision {start}: compacted at {e.compacted_revision}") from None
+        except etcd3.exceptions.WatchTimedOut:
+            raise StoreError(f"etcd did not confirm the watch within {self._timeout:g}s") from None
+        return c, watch_id
+
+    async def _watch(self, prefix: str, start: int) -> AsyncIterator[list[Event]]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._watch_queues.add(queue)
+        key, end = _key_range(prefix)
+        next_rev, generation, handle, delay = start, 0, None, 0.05
+
+        def deliver(gen: int, item: Any) -> None:  # called on the client's watch thread
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
+                loop.call_soon_threadsafe(queue.put_nowait, (gen, item))
+
+        try:
+            while True:
+                if handle is None:
+                    try:
+                        cb = functools.partial(deliver, generation)
+                        handle = await self._run(
+                            functools.partial(self._add_watch, key=key, end=end, start=next_rev, cb=cb))
+                        delay = 0.05
+                    except StoreError as e:
+                        if isinstance(e, Compacted) or self._closed:
+                            raise
+                        with contextlib.suppress(TimeoutError):  # back off, but wake up on close
+                            if (await asyncio.wait_for(queue.get(), delay))[1] is _CLOSED:
+                                return
+                        delay = min(delay * 2, 1.0)
+                        continue
+                gen, item = await queue.get()
+                if item is _CLOSED:
+                    return
+                if gen != generation:
+                    continue  # from a watch that already broke
+                if isinstance(item, etcd3.watch.WatchResponse):
+                    events = [_event(e) for e in item.events if e.mod_revision >= next_rev]
+                    if events:
+                        next_rev = events[-1].mod_revision + 1
+                        yield events
+                elif isinstance(item, etcd3.exceptions.RevisionCompactedError):
+                    raise Compacted(f"watch from revision {next_rev}: compacted at {item.compacted_revision}")
+                else:  # the stream ended (an RpcError, or None): re-watch from where we are
+                    handle, generation = None, generation + 1
+        finally:
+            self._watch_queues.discard(queue)
+            if handle is not None and not self._closed:
+                client, watch_id = handle
+                with contextlib.suppress(RuntimeError):
+                    self._pool.submit(client.watcher.cancel, watch_id)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for queue in self._watch_queues:
+            queue.put_nowait((-1, _CLOSED))
+        clients = [c for c in self._clients if c is not None]
+        await asyncio.get_running_loop().run_in_executor(self._pool, lambda: [c.close() for c in clients])
+        self._pool.shutdown(wait=False)
+
+
+class _LeaseNotFound(StoreError):
+    pass
+
+
+def _refused(e: grpc.RpcError) -> StoreError:
+    details = e.details() or str(e.code())  # type: ignore[attr-defined]
+    if e.code() is grpc.StatusCode.NOT_FOUND and "lease not found" in details:  # type: ignore[attr-defined]
+        return _LeaseNotFound(details)
+    return StoreError(details.removeprefix("etcdserver: "))
+
+
+async def connect(endpoints: list[str], timeout: float = 5.0) -> EtcdStore:
+    """An EtcdStore whose etcd answered a status call; StoreError naming the endpoints if none did."""
+    store = EtcdStore(endpoints, timeout)
+    try:
+        await asyncio.wait_for(store.status(), timeout)
+    except TimeoutError:
+        await store.close()
+        raise StoreError(f"cannot reach etcd at {', '.join(endpoints)}: no answer within {timeout:g}s") from None
+    except BaseException:
+        await store.close()
+        raise
+    return store

@@ -1,0 +1,75 @@
+"""Generic fixtures shared by every test directory: a real etcd (one per session) and a store on it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shoal.manager.store.base import Delete
+from shoal.manager.store.embedded import EmbeddedEtcd
+from shoal.manager.store.etcd import EtcdStore, connect
+
+
+class EtcdServer:
+    """A throwaway etcd on free loopback ports; ``restart`` keeps its ports and data."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.etcd = EmbeddedEtcd(data_dir)
+
+    @property
+    def endpoint(self) -> str:
+        return self.etcd.endpoint
+
+    @property
+    def running(self) -> bool:
+        return self.etcd.running
+
+    async def start(self) -> None:
+        await self.etcd.start()
+
+    async def stop(self) -> None:
+        await self.etcd.stop()
+
+    async def restart(self) -> None:
+        await self.etcd.stop()
+        await self.etcd.start()
+
+
+def _run_sync(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a coroutine to completion from sync code, even when an event loop is running in this thread."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(lambda: asyncio.run(fn())).result()
+
+
+@pytest.fixture(scope="session")
+def etcd_server() -> Iterator[EtcdServer]:
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd binary not found; run make setup")
+    data_dir = Path(tempfile.mkdtemp(prefix="shoal-test-etcd-"))
+    server = EtcdServer(data_dir)
+    try:
+        _run_sync(server.start)
+        yield server
+    finally:
+        _run_sync(server.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def etcd_store(etcd_server: EtcdServer) -> AsyncIterator[EtcdStore]:
+    """A connected EtcdStore on an empty keyspace (every key is deleted before the test)."""
+    if not etcd_server.running:  # a failed restart test may have left it stopped
+        await etcd_server.start()
+    store = await connect([etcd_server.endpoint], timeout=5.0)
+    await store.txn([], [Delete("", prefix=True)])
+    try:
+        yield store
+    finally:
+        await store.close()
