@@ -8,14 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("token", "node_id", "description")
+    __slots__ = ("token", "node_id", "description", "availability")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
     token: str
     node_id: str
     description: _types_pb2.NodeDescription
-    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ...) -> None: ...
+    availability: _types_pb2.NodeSpec.Availability
+    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., availability: _Optional[_Union[_types_pb2.NodeSpec.Availability, str]] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
     __slots__ = ("node_id", "role", "managers")

@@ -1,0 +1,41 @@
+# shoal: `make demo` and `make test` are all a newcomer needs; both install what they need first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint proto proto-check unit clean
+
+setup: $(STAMP)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	@deploy/demo.sh
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) proto/gen.py --check
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+proto: setup
+	$(PY) proto/gen.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,117 @@
+"""An in-memory mirror of the cluster objects in etcd, kept current by one watch.
+
+The leader's loops and the dispatcher read this mirror instead of polling etcd; each object carries
+the mod_revision it was read at, so writes that depend on it can compare revisions. Listeners are told
+which objects changed and decide themselves what to do (mark dirty, wake a session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf.message import Message
+
+from shoal import log
+from shoal.manager import keys
+from shoal.manager.store.base import Compacted, Event, Store, StoreError
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+
+Listener = Callable[[str, str, Message | None], None]  # kind, id, new object (None = deleted)
+
+
+@dataclass
+class Versioned:
+    obj: Message
+    rev: int
+
+
+@dataclass
+class ClusterCache:
+    store: Store
+    objects: dict[str, dict[str, Versioned]] = field(default_factory=lambda: {k: {} for k in keys.KINDS})
+    revision: int = 0
+    listeners: list[Listener] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # ---- reads -------------------------------------------------------------------------------
+    def services(self) -> dict[str, pb.Service]:
+        return {k: v.obj for k, v in self.objects["service"].items()}  # type: ignore[misc]
+
+    def tasks(self) -> dict[str, pb.Task]:
+        return {k: v.obj for k, v in self.objects["task"].items()}  # type: ignore[misc]
+
+    def nodes(self) -> dict[str, pb.Node]:
+        return {k: v.obj for k, v in self.objects["node"].items()}  # type: ignore[misc]
+
+    def rev(self, kind: str, obj_id: str) -> int:
+        v = self.objects[kind].get(obj_id)
+        return v.rev if v else 0
+
+    def status(self, task: pb.Task) -> pb.TaskStatus:
+        """The effective status: the agent's report once there is one, else the manager's."""
+        v = self.objects["status"].get(task.id)
+        if v is not None and v.obj.state >= task.status.state:  # type: ignore[attr-defined]
+            return v.obj  # type: ignore[return-value]
+        return task.status
+
+    def node_ready(self, node_id: str) -> bool:
+        return node_id in self.objects["session"]
+
+    # ---- maintenance -------------------------------------------------------------------------
+    def _apply(self, kind: str, obj_id: str, value: bytes | None, rev: int) -> Message | None:
+        if value is None:
+            self.objects[kind].pop(obj_id, None)
+            return None
+        obj = keys.decode(kind, value)
+        self.objects[kind][obj_id] = Versioned(obj, rev)
+        return obj
+
+    async def load(self) -> None:
+        """Read everything once; after this the mirror is consistent at ``self.revision``."""
+        rng = await self.store.range(keys.PREFIX)
+        before = {kind: set(objs) for kind, objs in self.objects.items()}
+        for kind in self.objects:
+            self.objects[kind].clear()
+        for kv in rng.kvs:
+            parsed = keys.parse(kv.key)
+            if parsed:
+                self._apply(parsed[0], parsed[1], kv.value, kv.mod_revision)
+        self.revision = rng.revision
+        self.ready.set()
+        for kind, objs in self.objects.items():
+            for obj_id in before[kind] - set(objs):
+                self._notify(kind, obj_id, None)
+            for obj_id, v in list(objs.items()):
+                self._notify(kind, obj_id, v.obj)
+
+    def _notify(self, kind: str, obj_id: str, obj: Message | None) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(kind, obj_id, obj)
+            except Exception:  # a listener bug must not stop the mirror
+                _log.exception("cache listener failed", kind=kind, id=obj_id)
+
+    def _on_events(self, events: list[Event]) -> None:
+        for ev in events:
+            parsed = keys.parse(ev.key)
+            self.revision = max(self.revision, ev.mod_revision)
+            if parsed:
+                obj = self._apply(parsed[0], parsed[1], ev.value if ev.type == "put" else None, ev.mod_revision)
+                self._notify(parsed[0], parsed[1], obj)
+
+    async def run(self) -> None:
+        """Load, then follow the watch forever; a compaction or lost watch re-lists."""
+        while True:
+            try:
+                await self.load()
+                async for batch in self.store.watch(keys.PREFIX, self.revision + 1):
+                    self._on_events(batch)
+            except Compacted:
+                _log.warning("watch compacted; re-listing")
+            except StoreError as exc:
+                _log.warning("store watch failed; retrying", error=str(exc))
+                await asyncio.sleep(0.5)

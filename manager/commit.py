@@ -1,0 +1,110 @@
+"""Turning decisions into etcd transactions: compare-and-swap on what was read, fenced by leadership.
+
+Every write that depends on a read compares the object's mod_revision; every leader write also
+compares the election key's create_revision, so a deposed leader that still runs cannot write.
+Transactions are cut at etcd's 128-operation limit; a lost race fails its batch, and the caller
+re-reads (the cache catches up) and decides again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shoal import log
+from shoal.manager import keys
+from shoal.manager.cache import ClusterCache
+from shoal.manager.orchestrator.types import Actions
+from shoal.manager.store.base import MAX_TXN_OPS, Compare, Delete, Op, Put, Store
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+
+
+@dataclass
+class Fence:
+    """The leader's election key and the create_revision it won it at."""
+
+    key: str
+    create_revision: int
+
+    def compare(self) -> Compare:
+        return Compare(self.key, "create", "==", self.create_revision)
+
+
+@dataclass
+class Change:
+    """One object's write: compares plus ops that must go in the same transaction."""
+
+    compares: list[Compare]
+    ops: list[Op]
+
+
+class Committer:
+    def __init__(self, store: Store, cache: ClusterCache, fence: Fence | None) -> None:
+        self.store = store
+        self.cache = cache
+        self.fence = fence
+
+    async def commit(self, changes: Sequence[Change]) -> tuple[int, int]:
+        """Apply changes in batches; returns (applied changes, last revision). Failed batches are skipped."""
+        applied, rev = 0, 0
+        batch: list[Change] = []
+        budget = MAX_TXN_OPS - (1 if self.fence else 0)
+
+        async def flush() -> None:
+            nonlocal applied, rev
+            if not batch:
+                return
+            compares = [c for ch in batch for c in ch.compares]
+            if self.fence:
+                compares.append(self.fence.compare())
+            res = await self.store.txn(compares, [op for ch in batch for op in ch.ops])
+            if res.succeeded:
+                applied += len(batch)
+                rev = max(rev, res.revision)
+            else:
+                _log.info("transaction lost a race; will re-read", changes=len(batch))
+            batch.clear()
+
+        used = 0
+        for ch in changes:
+            n = max(len(ch.compares), len(ch.ops))
+            if used + n > budget:
+                await flush()
+                used = 0
+            batch.append(ch)
+            used += n
+        await flush()
+        return applied, rev
+
+    # ---- changes from orchestrator actions ----------------------------------------------------
+    def task_update(self, task: pb.Task) -> Change:
+        task.meta.updated_at_ns = time.time_ns()
+        k = keys.key("task", task.id)
+        return Change([Compare(k, "mod", "==", self.cache.rev("task", task.id))], [Put(k, keys.encode(task))])
+
+    def actions_to_changes(self, acts: Actions) -> list[Change]:
+        tasks = self.cache.tasks()
+        out: list[Change] = []
+        for t in acts.create:
+            k = keys.key("task", t.id)
+            out.append(Change([Compare(k, "create", "==", 0)], [Put(k, keys.encode(t))]))
+        for task_id, desired in acts.set_desired.items():
+            cur = tasks.get(task_id)
+            if cur is None or cur.desired_state == desired:
+                continue
+            t = pb.Task()
+            t.CopyFrom(cur)
+            t.desired_state = desired
+            out.append(self.task_update(t))
+        for task_id in acts.delete:
+            k = keys.key("task", task_id)
+            out.append(
+                Change(
+                    [Compare(k, "mod", "==", self.cache.rev("task", task_id))],
+                    [Delete(k), Delete(keys.key("status", task_id))],
+                )
+            )
+        return out

@@ -1,0 +1,176 @@
+"""The Control gRPC service: what the CLI calls to create, read, update and remove services and nodes.
+
+Writes go straight to etcd in compare-and-swap transactions (a service and its name index together);
+reads come from the manager's cache after it has caught up with this manager's own writes, so a
+client always reads what it just wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import grpc
+
+from shoal import log
+from shoal.ids import new_id
+from shoal.manager import keys, spec
+from shoal.manager.cache import ClusterCache
+from shoal.manager.store.base import Compare, Delete, Put, Store
+from shoal.proto import control_pb2 as cpb
+from shoal.proto import control_pb2_grpc as cgrpc
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+
+
+def resolve(objs: dict, ref: str, name_of: Callable) -> object | None:
+    """Find by full id, then by name, then by unique id prefix (docker's order)."""
+    if ref in objs:
+        return objs[ref]
+    named = [o for o in objs.values() if name_of(o) == ref]
+    if len(named) == 1:
+        return named[0]
+    pref = [o for oid, o in objs.items() if oid.startswith(ref)] if ref else []
+    return pref[0] if len(pref) == 1 else None
+
+
+class ControlAPI(cgrpc.ControlServicer):
+    def __init__(self, store: Store, cache: ClusterCache, leader_id: Callable[[], str], cluster: Callable[[], pb.Cluster]) -> None:
+        self.store = store
+        self.cache = cache
+        self.leader_id = leader_id
+        self.cluster = cluster
+
+    async def _caught_up(self, revision: int, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.cache.revision < revision and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+
+    async def _service(self, ref: str, context: grpc.aio.ServicerContext) -> pb.Service:
+        svc = resolve(self.cache.services(), ref, lambda s: s.spec.name)
+        if svc is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
+        return svc  # type: ignore[return-value]
+
+    async def _validated(self, s: pb.ServiceSpec, context: grpc.aio.ServicerContext) -> pb.ServiceSpec:
+        try:
+            spec.validate(s)
+        except spec.SpecError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        return spec.with_defaults(s)
+
+    def _with_version(self, svc: pb.Service) -> pb.Service:
+        out = pb.Service()
+        out.CopyFrom(svc)
+        out.meta.version = self.cache.rev("service", svc.id)
+        return out
+
+    async def CreateService(self, request: cpb.CreateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.CreateServiceResponse:
+        s = await self._validated(request.spec, context)
+        now = time.time_ns()
+        svc = pb.Service(id=new_id(), spec=s, spec_version=1)
+        svc.meta.created_at_ns = svc.meta.updated_at_ns = now
+        name_key = keys.service_name_key(s.name)
+        res = await self.store.txn(
+            [Compare(name_key, "create", "==", 0)],
+            [Put(keys.key("service", svc.id), keys.encode(svc)), Put(name_key, svc.id.encode())],
+        )
+        if not res.succeeded:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"service {s.name} already exists")
+        await self._caught_up(res.revision)
+        _log.info("service created", service=s.name, id=svc.id)
+        return cpb.CreateServiceResponse(service=self._with_version(svc))
+
+    async def GetService(self, request: cpb.GetServiceRequest, context: grpc.aio.ServicerContext) -> cpb.GetServiceResponse:
+        return cpb.GetServiceResponse(service=self._with_version(await self._service(request.service_id, context)))
+
+    async def ListServices(self, request: cpb.ListServicesRequest, context: grpc.aio.ServicerContext) -> cpb.ListServicesResponse:
+        services = [s for s in self.cache.services().values() if not request.names or s.spec.name in request.names]
+        summaries: dict[str, cpb.ServiceSummary] = {s.id: cpb.ServiceSummary(desired=s.spec.replicas) for s in services}
+        for t in self.cache.tasks().values():
+            summ = summaries.get(t.service_id)
+            if summ is None:
+                continue
+            st = self.cache.status(t).state
+            if t.desired_state == pb.RUNNING and st == pb.RUNNING:
+                summ.running += 1
+            elif st == pb.COMPLETE:
+                summ.completed += 1
+        services.sort(key=lambda s: s.spec.name)
+        return cpb.ListServicesResponse(services=[self._with_version(s) for s in services], summaries=summaries)
+
+    async def UpdateService(self, request: cpb.UpdateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.UpdateServiceResponse:
+        cur = await self._service(request.service_id, context)
+        s = await self._validated(request.spec, context)
+        if s.name != cur.spec.name:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid service spec: name: a service cannot be renamed")
+        svc = pb.Service()
+        svc.CopyFrom(cur)
+        svc.previous_spec.CopyFrom(cur.spec)
+        svc.spec.CopyFrom(s)
+        svc.spec_version = cur.spec_version + 1
+        svc.meta.updated_at_ns = time.time_ns()
+        k = keys.key("service", svc.id)
+        res = await self.store.txn([Compare(k, "mod", "==", request.version)], [Put(k, keys.encode(svc))])
+        if not res.succeeded:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the service changed since it was read; read it again")
+        await self._caught_up(res.revision)
+        return cpb.UpdateServiceResponse(service=self._with_version(svc))
+
+    async def RemoveService(self, request: cpb.RemoveServiceRequest, context: grpc.aio.ServicerContext) -> cpb.RemoveServiceResponse:
+        svc = await self._service(request.service_id, context)
+        res = await self.store.txn([], [Delete(keys.key("service", svc.id)), Delete(keys.service_name_key(svc.spec.name))])
+        await self._caught_up(res.revision)
+        _log.info("service removed", service=svc.spec.name, id=svc.id)
+        return cpb.RemoveServiceResponse()
+
+    async def ListTasks(self, request: cpb.ListTasksRequest, context: grpc.aio.ServicerContext) -> cpb.ListTasksResponse:
+        service_ids = set()
+        for ref in request.service_ids:
+            service_ids.add((await self._service(ref, context)).id)
+        node_ids = set()
+        for ref in request.node_ids:
+            node_ids.add((await self._node(ref, context)).id)
+        out = []
+        for t in self.cache.tasks().values():
+            if (service_ids and t.service_id not in service_ids) or (node_ids and t.node_id not in node_ids):
+                continue
+            m = pb.Task()
+            m.CopyFrom(t)
+            m.status.CopyFrom(self.cache.status(t))
+            m.meta.version = self.cache.rev("task", t.id)
+            out.append(m)
+        out.sort(key=lambda t: (t.service_name, t.slot, -t.meta.created_at_ns))
+        return cpb.ListTasksResponse(tasks=out)
+
+    def _node_view(self, node: pb.Node) -> pb.Node:
+        n = pb.Node()
+        n.CopyFrom(node)
+        n.meta.version = self.cache.rev("node", node.id)
+        ready = self.cache.node_ready(node.id)
+        n.status.state = pb.NodeStatus.READY if ready else pb.NodeStatus.DOWN
+        n.status.addr = node.description.addr
+        if node.spec.role == pb.NodeSpec.MANAGER:
+            mgr = self.cache.objects["manager"].get(node.id)
+            n.manager_status.addr = mgr.obj.addr if mgr else ""  # type: ignore[attr-defined]
+            n.manager_status.leader = self.leader_id() == node.id
+            n.manager_status.reachability = "reachable" if mgr else "unreachable"
+        return n
+
+    async def _node(self, ref: str, context: grpc.aio.ServicerContext) -> pb.Node:
+        node = resolve(self.cache.nodes(), ref, lambda n: n.description.hostname)
+        if node is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {ref}")
+        return node  # type: ignore[return-value]
+
+    async def ListNodes(self, request: cpb.ListNodesRequest, context: grpc.aio.ServicerContext) -> cpb.ListNodesResponse:
+        nodes = sorted(self.cache.nodes().values(), key=lambda n: (n.description.hostname, n.id))
+        return cpb.ListNodesResponse(nodes=[self._node_view(n) for n in nodes])
+
+    async def GetNode(self, request: cpb.GetNodeRequest, context: grpc.aio.ServicerContext) -> cpb.GetNodeResponse:
+        return cpb.GetNodeResponse(node=self._node_view(await self._node(request.node_id, context)))
+
+    async def GetCluster(self, request: cpb.GetClusterRequest, context: grpc.aio.ServicerContext) -> cpb.GetClusterResponse:
+        return cpb.GetClusterResponse(cluster=self.cluster())

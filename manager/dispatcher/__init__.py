@@ -1,0 +1,1 @@
+"""The dispatcher: agent sessions, liveness, assignments and task status reports."""

@@ -1,0 +1,45 @@
+"""Which tasks a node must know about, and the increments between two such sets.
+
+Pure: a node is sent every task placed on it that it still has to act on (run it, or stop it); a task
+that is done and no longer wanted drops out of the set, which tells the agent to clean it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from shoal.manager.orchestrator.types import TERMINAL
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import types_pb2 as pb
+
+
+def wanted(task: pb.Task, state: int) -> bool:
+    """Whether the agent must still be told about ``task`` whose effective state is ``state``."""
+    if state < pb.ASSIGNED:
+        return False
+    return not (task.desired_state != pb.RUNNING and state >= TERMINAL)
+
+
+@dataclass
+class AssignmentSet:
+    """What was last sent to one node: task id -> the task's mod revision."""
+
+    sent: dict[str, int] = field(default_factory=dict)
+
+    def diff(self, tasks: Iterable[pb.Task], state_of: Callable[[pb.Task], int], rev_of: Callable[[str], int], full: bool) -> dpb.Assignments | None:
+        """The message that brings the node from ``sent`` to the current set (None if nothing changed)."""
+        current: dict[str, pb.Task] = {t.id: t for t in tasks if wanted(t, state_of(t))}
+        msg = dpb.Assignments(full=full)
+        for tid, t in current.items():
+            rev = rev_of(tid)
+            if full or self.sent.get(tid) != rev:
+                out = msg.updated.add()
+                out.CopyFrom(t)
+                out.meta.version = rev
+        if not full:
+            msg.removed.extend(sorted(set(self.sent) - set(current)))
+        self.sent = {tid: rev_of(tid) for tid in current}
+        if not full and not msg.updated and not msg.removed:
+            return None
+        return msg

@@ -1,0 +1,221 @@
+"""The Dispatcher gRPC service: join, sessions, heartbeats and status reports from agents.
+
+Heartbeats stay in memory; etcd sees only transitions: a node's session key is written when its
+session starts and deleted when it misses 3 heartbeats or its stream closes without a reconnect
+within the grace. Session keys ride on one lease per dispatcher, so a dead manager's sessions vanish
+when its lease expires. Status reports are coalesced and written in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import grpc
+from google.protobuf.message import Message
+from prometheus_client import Gauge
+
+from shoal import log
+from shoal.ids import new_id
+from shoal.manager import keys
+from shoal.manager.cache import ClusterCache
+from shoal.manager.dispatcher.assignments import AssignmentSet
+from shoal.manager.dispatcher.status import StatusWriter
+from shoal.manager.store.base import Compare, Delete, Put, Store
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+SESSIONS = Gauge("shoal_dispatcher_sessions", "Agent sessions held by this dispatcher")
+
+
+@dataclass
+class Session:
+    node_id: str
+    session_id: str
+    last_seen: float = field(default_factory=time.monotonic)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+
+class Dispatcher(dgrpc.DispatcherServicer):
+    def __init__(
+        self,
+        store: Store,
+        cache: ClusterCache,
+        manager_id: str,
+        tokens: Callable[[], dict[str, int]],
+        heartbeat_period: float = 1.0,
+        missed_heartbeats: int = 3,
+        reconnect_grace: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.manager_id = manager_id
+        self.tokens = tokens  # token -> NodeSpec.Role
+        self.period = heartbeat_period
+        self.missed = missed_heartbeats
+        self.grace = reconnect_grace
+        self.sessions: dict[str, Session] = {}
+        self.lease = 0
+        self.status = StatusWriter(store, cache)
+        self._task_node: dict[str, str] = {}
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Keep the dispatcher lease alive, expire silent sessions, flush status reports."""
+        self.lease = await self.store.lease_grant(max(self.period * self.missed, 2.0))
+        self.cache.listeners.append(self._on_change)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.status.run())
+                tg.create_task(self._keepalive())
+                tg.create_task(self._expire())
+        finally:
+            self.cache.listeners.remove(self._on_change)
+
+    async def _keepalive(self) -> None:
+        while True:
+            await asyncio.sleep(self.period)
+            await self.store.lease_refresh(self.lease)
+
+    async def _expire(self) -> None:
+        while True:
+            await asyncio.sleep(self.period / 2)
+            limit = time.monotonic() - self.period * self.missed
+            for s in list(self.sessions.values()):
+                if s.last_seen < limit:
+                    _log.warning("node missed its heartbeats; marking it down", node=s.node_id)
+                    await self._end(s)
+
+    async def _end(self, s: Session) -> None:
+        s.closed = True
+        s.wake.set()
+        if self.sessions.get(s.node_id) is s:
+            del self.sessions[s.node_id]
+            SESSIONS.set(len(self.sessions))
+            await self.store.txn(
+                [Compare(keys.key("session", s.node_id), "value", "==", self._session_value(s))],
+                [Delete(keys.key("session", s.node_id))],
+            )
+
+    def _session_value(self, s: Session) -> bytes:
+        return keys.encode(pb.NodeSession(node_id=s.node_id, session_id=s.session_id, manager_id=self.manager_id))
+
+    def _on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
+        node_id = ""
+        if kind == "task":
+            node_id = obj.node_id if obj is not None else self._task_node.pop(obj_id, "")  # type: ignore[attr-defined]
+            if obj is not None and node_id:
+                self._task_node[obj_id] = node_id
+        elif kind == "status":
+            node_id = self._task_node.get(obj_id, "")
+        s = self.sessions.get(node_id) if node_id else None
+        if s is not None:
+            s.wake.set()
+
+    # ---- helpers -----------------------------------------------------------------------------
+    async def _role(self, token: str, context: grpc.aio.ServicerContext) -> int:
+        role = self.tokens().get(token)
+        if role is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid join token")
+        return role  # type: ignore[return-value]
+
+    async def _session(self, node_id: str, session_id: str, context: grpc.aio.ServicerContext) -> Session:
+        s = self.sessions.get(node_id)
+        if s is None or s.session_id != session_id or s.closed:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "session not found; start a new session")
+        return s  # type: ignore[return-value]
+
+    def managers(self) -> list[str]:
+        return sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
+
+    def node_tasks(self, node_id: str) -> list[pb.Task]:
+        return [t for t in self.cache.tasks().values() if t.node_id == node_id]
+
+    # ---- RPCs --------------------------------------------------------------------------------
+    async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
+        role = await self._role(request.token, context)
+        node_id = request.node_id or new_id()
+        k = keys.key("node", node_id)
+        cur = await self.store.get(k)
+        node = pb.Node()
+        now = time.time_ns()
+        if cur is not None:
+            node.ParseFromString(cur.value)
+            role = node.spec.role  # a known node keeps its role (promote/demote change it)
+        else:
+            node.id = node_id
+            node.spec.role = role
+            node.spec.availability = request.availability
+            node.meta.created_at_ns = now
+        node.description.CopyFrom(request.description)
+        if not node.description.addr:
+            node.description.addr = context.peer().removeprefix("ipv4:")
+        node.meta.updated_at_ns = now
+        ok = await self.store.txn([Compare(k, "mod", "==", cur.mod_revision if cur else 0)], [Put(k, keys.encode(node))])
+        if not ok.succeeded:
+            await context.abort(grpc.StatusCode.ABORTED, "node record changed concurrently; retry")
+        _log.info("node registered", node=node_id, hostname=node.description.hostname, role=pb.NodeSpec.Role.Name(role))
+        return dpb.RegisterResponse(node_id=node_id, role=role, managers=self.managers())
+
+    async def Session(self, request: dpb.SessionRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[dpb.SessionMessage]:
+        await self._role(request.token, context)
+        if request.node_id not in self.cache.nodes():
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"node {request.node_id} is not registered; join first")
+        old = self.sessions.get(request.node_id)
+        if old is not None:
+            old.closed = True
+            old.wake.set()
+        s = Session(request.node_id, new_id())
+        self.sessions[s.node_id] = s
+        SESSIONS.set(len(self.sessions))
+        await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
+        _log.info("session started", node=s.node_id, session=s.session_id)
+        sent = AssignmentSet()
+        full = True
+        try:
+            while not s.closed:
+                s.wake.clear()
+                msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full)
+                if msg is not None or full:
+                    yield dpb.SessionMessage(
+                        session_id=s.session_id,
+                        managers=self.managers(),
+                        heartbeat_period_ns=int(self.period * 1e9),
+                        assignments=msg,
+                    )
+                full = False
+                await s.wake.wait()
+        finally:
+            if not s.closed:
+                asyncio.get_running_loop().create_task(self._after_grace(s))
+
+    async def _after_grace(self, s: Session) -> None:
+        """The stream closed: the node is down unless it starts a new session within the grace."""
+        await asyncio.sleep(self.grace)
+        if self.sessions.get(s.node_id) is s:
+            _log.warning("session closed without a reconnect; marking node down", node=s.node_id)
+            await self._end(s)
+
+    async def Heartbeat(self, request: dpb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> dpb.HeartbeatResponse:
+        s = await self._session(request.node_id, request.session_id, context)
+        s.last_seen = time.monotonic()
+        return dpb.HeartbeatResponse(period_ns=int(self.period * 1e9))
+
+    async def UpdateTaskStatus(self, request: dpb.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext) -> dpb.UpdateTaskStatusResponse:
+        s = await self._session(request.node_id, request.session_id, context)
+        s.last_seen = time.monotonic()
+        tasks = self.cache.tasks()
+        for u in request.updates:
+            t = tasks.get(u.task_id)
+            if t is not None and t.node_id != s.node_id:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"task {u.task_id} is not assigned to node {s.node_id}")
+        for u in request.updates:
+            self.status.submit(u.task_id, u.status)
+        await self.status.flushed()
+        return dpb.UpdateTaskStatusResponse()
+

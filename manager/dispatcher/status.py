@@ -1,0 +1,85 @@
+"""Coalescing task status reports from agents into batched etcd writes.
+
+Reports arrive per agent call; they are merged per task (the newest wins), checked to move forward
+only, and written every ``interval`` or when ``max_batch`` are waiting, up to 128 per transaction.
+A report for a task that was deleted meanwhile is dropped rather than leaving an orphan key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import Counter
+
+from shoal import log
+from shoal.manager import keys
+from shoal.manager.cache import ClusterCache
+from shoal.manager.store.base import MAX_TXN_OPS, Compare, Put, Store
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+WRITES = Counter("shoal_dispatcher_status_updates_total", "Task status updates written to the store")
+
+
+class StatusWriter:
+    def __init__(self, store: Store, cache: ClusterCache, interval: float = 0.1, max_batch: int = 1000) -> None:
+        self.store = store
+        self.cache = cache
+        self.interval = interval
+        self.max_batch = max_batch
+        self.pending: dict[str, pb.TaskStatus] = {}
+        self._kick = asyncio.Event()
+        self._done = asyncio.Event()
+
+    def submit(self, task_id: str, status: pb.TaskStatus) -> None:
+        cur = self.pending.get(task_id)
+        if cur is None or status.state >= cur.state:
+            self.pending[task_id] = status
+        if len(self.pending) >= self.max_batch:
+            self._kick.set()
+
+    async def flushed(self) -> None:
+        """Wait until what was submitted so far is written (or dropped)."""
+        if not self.pending:
+            return
+        done = self._done
+        await done.wait()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            if not self.pending:
+                continue
+            batch, self.pending = self.pending, {}
+            done, self._done = self._done, asyncio.Event()
+            try:
+                await self._write(batch)
+            except Exception:
+                _log.exception("status write failed; retrying", updates=len(batch))
+                for tid, st in batch.items():
+                    self.submit(tid, st)
+                await asyncio.sleep(0.2)
+            finally:
+                done.set()
+
+    async def _write(self, batch: dict[str, pb.TaskStatus]) -> None:
+        tasks = self.cache.tasks()
+        items = []
+        for tid, st in batch.items():
+            t = tasks.get(tid)
+            if t is None or st.state < self.cache.status(t).state:
+                continue  # deleted, or an older report than what is stored: state only moves forward
+            items.append((tid, st))
+        for i in range(0, len(items), MAX_TXN_OPS // 2):
+            chunk = items[i : i + MAX_TXN_OPS // 2]
+            compares = [Compare(keys.key("task", tid), "create", "!=", 0) for tid, _ in chunk]
+            ops = [Put(keys.key("status", tid), keys.encode(st)) for tid, st in chunk]
+            res = await self.store.txn(compares, ops)
+            if not res.succeeded:  # some task went away: write the survivors one by one
+                for tid, st in chunk:
+                    await self.store.txn([Compare(keys.key("task", tid), "create", "!=", 0)], [Put(keys.key("status", tid), keys.encode(st))])
+            WRITES.inc(len(chunk))

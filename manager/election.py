@@ -1,0 +1,80 @@
+"""Leader election on an etcd lease: one manager runs the orchestrators and the scheduler.
+
+The election key is created only if absent and rides on the candidate's lease (TTL 3 s by default).
+The winner's fence is the key's create_revision, which every leader write compares, so a leader that
+lost its lease (paused, partitioned) cannot write even if it has not noticed yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Gauge
+
+from shoal import log
+from shoal.manager import keys
+from shoal.manager.commit import Fence
+from shoal.manager.store.base import Compare, Put, Store, StoreError
+
+_log = log.get(__name__)
+IS_LEADER = Gauge("shoal_manager_leader", "1 when this manager is the leader")
+
+
+class Election:
+    def __init__(self, store: Store, manager_id: str, ttl: float = 3.0) -> None:
+        self.store = store
+        self.manager_id = manager_id
+        self.ttl = ttl
+        self.leader_id = ""
+
+    async def _observe(self) -> None:
+        kv = await self.store.get(keys.LEADER)
+        self.leader_id = kv.value.decode() if kv else ""
+
+    async def run(self, lead: Callable[[Fence], Awaitable[None]]) -> None:
+        """Campaign forever; while elected, run ``lead(fence)``; stop it as soon as the lease is lost."""
+        while True:
+            try:
+                lease = await self.store.lease_grant(self.ttl)
+                res = await self.store.txn([Compare(keys.LEADER, "create", "==", 0)], [Put(keys.LEADER, self.manager_id.encode(), lease)])
+                if not res.succeeded:
+                    await self.store.lease_revoke(lease)
+                    await self._observe()
+                    await asyncio.sleep(min(self.ttl / 6, 0.5))
+                    continue
+                self.leader_id = self.manager_id
+                IS_LEADER.set(1)
+                _log.info("elected leader", manager=self.manager_id)
+                try:
+                    await self._hold(lease, Fence(keys.LEADER, res.revision), lead)
+                finally:
+                    IS_LEADER.set(0)
+                    self.leader_id = ""
+                    try:
+                        await self.store.lease_revoke(lease)
+                    except StoreError:
+                        pass
+            except StoreError as exc:
+                _log.warning("election: store unavailable", error=str(exc))
+                await asyncio.sleep(0.5)
+
+    async def _hold(self, lease: int, fence: Fence, lead: Callable[[Fence], Awaitable[None]]) -> None:
+        work = asyncio.create_task(lead(fence))
+        try:
+            while not work.done():
+                done, _ = await asyncio.wait({work}, timeout=self.ttl / 3)
+                if done:
+                    break
+                try:
+                    await self.store.lease_refresh(lease)
+                except StoreError as exc:
+                    _log.warning("lost leadership: lease not refreshed", error=str(exc))
+                    return
+            work.result()  # a crash of the leader's loops surfaces here
+        finally:
+            work.cancel()
+            try:
+                await work
+            except (asyncio.CancelledError, Exception):
+                pass

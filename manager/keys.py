@@ -1,0 +1,57 @@
+"""Where each kind of object lives in etcd, and how it is encoded.
+
+Every key is under one versioned prefix; values are serialized protobuf messages. Desired state
+(services, tasks) and observed state (task-status, sessions) live under different keys so the parties
+that write them never race.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
+from shoal.proto import types_pb2 as pb
+
+PREFIX = "/shoal/v1/"
+CLUSTER = PREFIX + "cluster"
+LEADER = PREFIX + "leader"
+
+# kind -> (key folder, message class)
+KINDS: dict[str, tuple[str, type[Message]]] = {
+    "service": (PREFIX + "services/", pb.Service),
+    "task": (PREFIX + "tasks/", pb.Task),
+    "status": (PREFIX + "task-status/", pb.TaskStatus),
+    "node": (PREFIX + "nodes/", pb.Node),
+    "session": (PREFIX + "sessions/", pb.NodeSession),
+    "manager": (PREFIX + "managers/", pb.ManagerStatus),
+}
+SERVICE_NAMES = PREFIX + "names/services/"
+
+M = TypeVar("M", bound=Message)
+
+
+def key(kind: str, obj_id: str) -> str:
+    return KINDS[kind][0] + obj_id
+
+
+def service_name_key(name: str) -> str:
+    return SERVICE_NAMES + name
+
+
+def parse(k: str) -> tuple[str, str] | None:
+    """``/shoal/v1/tasks/abc`` -> ("task", "abc"); None for keys that are not objects (indexes, cluster)."""
+    for kind, (folder, _cls) in KINDS.items():
+        if k.startswith(folder):
+            return kind, k[len(folder) :]
+    return None
+
+
+def decode(kind: str, value: bytes) -> Message:
+    msg = KINDS[kind][1]()
+    msg.ParseFromString(value)
+    return msg
+
+
+def encode(msg: Message) -> bytes:
+    return msg.SerializeToString(deterministic=True)

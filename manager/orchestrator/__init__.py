@@ -1,0 +1,1 @@
+"""Orchestrators: pure reconcile functions that turn service specs into tasks, and their loops."""

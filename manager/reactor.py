@@ -1,0 +1,70 @@
+"""A dirty-set work loop: watch events mark ids dirty, one pass handles the whole dirty set.
+
+Duplicate events merge (the set), a pass never runs concurrently with itself, and a pass may ask to be
+woken at a later time (a restart delay). After a commit the loop waits until the cache has seen its own
+writes, so a decision is never made twice on stale data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from shoal import log
+from shoal.manager.cache import ClusterCache
+
+_log = log.get(__name__)
+
+ALL = "*"  # the dirty id meaning "everything"
+Pass = Callable[[set[str]], Awaitable[tuple[int, int | None]]]  # dirty ids -> (revision written, wake at ns)
+
+
+class Reactor:
+    def __init__(self, name: str, cache: ClusterCache, step: Pass, debounce: float = 0.005) -> None:
+        self.name = name
+        self.cache = cache
+        self.step = step
+        self.debounce = debounce
+        self.dirty: set[str] = set()
+        self._event = asyncio.Event()
+        self._wake_at: int | None = None
+
+    def mark(self, *ids: str) -> None:
+        self.dirty.update(ids)
+        self._event.set()
+
+    async def _wait_cache(self, revision: int, timeout: float = 2.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.cache.revision < revision and time.monotonic() < deadline:
+            await asyncio.sleep(0.002)
+
+    async def run(self) -> None:
+        await self.cache.ready.wait()
+        backoff = 0.1
+        while True:
+            timeout = None
+            if self._wake_at is not None:
+                timeout = max((self._wake_at - time.time_ns()) / 1e9, 0)
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout)
+            except TimeoutError:
+                self.dirty.add(ALL)  # a delayed decision fell due: look at everything
+            self._event.clear()
+            await asyncio.sleep(self.debounce)
+            dirty, self.dirty = self.dirty, set()
+            self._wake_at = None
+            try:
+                rev, wake = await self.step(dirty)
+                backoff = 0.1
+            except Exception:
+                _log.exception("reconcile pass failed; retrying", loop=self.name)
+                self.dirty |= dirty
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._event.set()
+                continue
+            if wake is not None:
+                self._wake_at = wake
+            if rev:
+                await self._wait_cache(rev)

@@ -1,0 +1,1 @@
+"""Placement: pure filters and spread over a snapshot of nodes, and the loop that commits plans."""

@@ -1,0 +1,172 @@
+"""The manager process: etcd (embedded or given), the cache, the gRPC services and the leader's loops.
+
+``Manager.run`` owns every background task in one TaskGroup: if any of them crashes the manager
+stops with the error rather than running half-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from shoal import log
+from shoal.manager import cluster, keys
+from shoal.manager.cache import ClusterCache
+from shoal.manager.commit import Committer, Fence
+from shoal.manager.controlapi import ControlAPI
+from shoal.manager.dispatcher.service import Dispatcher
+from shoal.manager.election import Election
+from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
+from shoal.manager.scheduler.loop import Scheduler
+from shoal.manager.store.base import Store, StoreError
+from shoal.proto import control_pb2_grpc as cgrpc
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+
+SERVER_OPTIONS = [
+    ("grpc.keepalive_time_ms", 20000),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+]
+
+
+class ManagerError(Exception):
+    """The manager cannot start; the message says why."""
+
+
+@dataclass
+class ManagerConfig:
+    data_dir: Path
+    node_id: str
+    listen_addr: str = "127.0.0.1:4242"
+    advertise_addr: str = ""
+    socket_path: str = "/run/shoal/manager.sock"
+    etcd_endpoints: list[str] = field(default_factory=list)
+    heartbeat_period: float = 1.0
+    election_ttl: float = 3.0
+    history_limit: int = 5
+
+
+def _socket_in_use(path: str) -> bool:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Manager:
+    def __init__(self, cfg: ManagerConfig) -> None:
+        self.cfg = cfg
+        self.store: Store | None = None
+        self.cache: ClusterCache | None = None
+        self.cluster_obj: pb.Cluster | None = None
+        self.election: Election | None = None
+        self.server: grpc.aio.Server | None = None
+        self.started = asyncio.Event()
+        self._etcd = None
+
+    @property
+    def advertise(self) -> str:
+        return self.cfg.advertise_addr or self.cfg.listen_addr
+
+    async def _open_store(self) -> Store:
+        from shoal.manager.store.etcd import connect
+
+        endpoints = self.cfg.etcd_endpoints
+        if not endpoints:
+            from shoal.manager.store.embedded import EmbeddedEtcd
+
+            self._etcd = EmbeddedEtcd(self.cfg.data_dir)
+            await self._etcd.start()
+            endpoints = [self._etcd.endpoint]
+        try:
+            return await connect(endpoints)
+        except StoreError as exc:
+            raise ManagerError(str(exc)) from None
+
+    async def _serve(self, control: ControlAPI, dispatcher: Dispatcher) -> None:
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        cgrpc.add_ControlServicer_to_server(control, server)
+        dgrpc.add_DispatcherServicer_to_server(dispatcher, server)
+        try:
+            port = server.add_insecure_port(self.cfg.listen_addr)
+        except RuntimeError:
+            port = 0
+        if not port:
+            raise ManagerError(f"cannot listen on {self.cfg.listen_addr} (address in use?)")
+        sock = self.cfg.socket_path
+        if sock:
+            Path(sock).parent.mkdir(parents=True, exist_ok=True)
+            if os.path.exists(sock):
+                if _socket_in_use(sock):
+                    raise ManagerError(f"another manager is listening on {sock}")
+                os.unlink(sock)
+            server.add_insecure_port(f"unix:{sock}")
+        await server.start()
+        if sock:
+            os.chmod(sock, 0o660)
+        self.server = server
+
+    async def _lead(self, fence: Fence) -> None:
+        assert self.store and self.cache
+        committer = Committer(self.store, self.cache, fence)
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(ReplicatedOrchestrator(self.cache, committer, self.cfg.history_limit).run())
+            tg.create_task(Scheduler(self.cache, committer).run())
+
+    async def run(self) -> None:
+        """Start everything and serve until cancelled."""
+        try:
+            self.store = await self._open_store()
+            self.cluster_obj = await cluster.ensure(self.store)
+            self.cache = ClusterCache(self.store)
+            self.election = Election(self.store, self.cfg.node_id, self.cfg.election_ttl)
+            control = ControlAPI(self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj)
+            dispatcher = Dispatcher(
+                self.store, self.cache, self.cfg.node_id, lambda: cluster.token_roles(self.cluster_obj), self.cfg.heartbeat_period
+            )
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.cache.run())
+                await self.cache.ready.wait()
+                await self._serve(control, dispatcher)
+                tg.create_task(dispatcher.run())
+                member_lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
+                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(pb.ManagerStatus(addr=self.advertise)), lease=member_lease)
+                tg.create_task(self._keep_member(member_lease))
+                tg.create_task(self.election.run(self._lead))
+                _log.info("manager ready", listen=self.cfg.listen_addr, socket=self.cfg.socket_path, node=self.cfg.node_id)
+                self.started.set()
+        finally:
+            await self._shutdown()
+
+    async def _keep_member(self, lease: int) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.election_ttl / 3)
+            await self.store.lease_refresh(lease)
+
+    async def _shutdown(self) -> None:
+        if self.server is not None:
+            await self.server.stop(0.5)
+            self.server = None
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+        if self._etcd is not None:
+            await self._etcd.stop()
+            self._etcd = None
+        sock = self.cfg.socket_path
+        if sock and os.path.exists(sock) and not _socket_in_use(sock):
+            os.unlink(sock)

@@ -1,0 +1,120 @@
+"""Validation and defaults for service specs, the one gate every spec passes before it reaches etcd.
+
+Pure functions on the protobuf ServiceSpec. Each error names the field a user typed, so the CLI can
+print one clear line; nothing is written when validation fails.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shoal.manager.scheduler.constraints import ConstraintError, parse_constraints
+from shoal.proto import types_pb2 as pb
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+ENV_RE = re.compile(r"^[^=\s][^=]*=")
+DEFAULT_RESTART_DELAY_NS = 5 * 10**9
+DEFAULT_STOP_GRACE_NS = 10 * 10**9
+DEFAULT_MONITOR_NS = 5 * 10**9
+MIN_MEMORY = 6 * 1024 * 1024  # docker refuses limits under 6 MiB
+BUILTIN_IMAGES = frozenset({"host"})
+SUPPORTED_MODES = frozenset({pb.ServiceSpec.REPLICATED})
+
+
+class SpecError(ValueError):
+    """An invalid spec; ``str()`` is the one line shown to the user."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"invalid service spec: {field}: {message}")
+        self.field = field
+
+
+def _check_resources(prefix: str, res: pb.Resources) -> None:
+    if res.nano_cpus < 0:
+        raise SpecError(f"{prefix}.cpus", "must not be negative")
+    if res.memory_bytes < 0:
+        raise SpecError(f"{prefix}.memory", "must not be negative")
+    if 0 < res.memory_bytes < MIN_MEMORY:
+        raise SpecError(f"{prefix}.memory", "must be at least 6MiB")
+    if res.pids < 0:
+        raise SpecError(f"{prefix}.pids", "must not be negative")
+
+
+def _check_ports(ports: list[pb.PortConfig]) -> None:
+    seen: set[tuple[int, int]] = set()
+    for p in ports:
+        if not 1 <= p.target_port <= 65535:
+            raise SpecError("ports.target", f"{p.target_port} is not a port number (1-65535)")
+        if p.published_port > 65535:
+            raise SpecError("ports.published", f"{p.published_port} is not a port number (1-65535)")
+        if p.published_port:
+            k = (p.published_port, p.protocol)
+            if k in seen:
+                raise SpecError("ports.published", f"port {p.published_port} is published twice")
+            seen.add(k)
+
+
+def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> None:
+    """Raise SpecError naming the first invalid field; ``images`` are the images the cluster knows."""
+    if not spec.name:
+        raise SpecError("name", "a service needs a name (--name)")
+    if not NAME_RE.match(spec.name):
+        raise SpecError("name", f"{spec.name!r} must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit")
+    if spec.mode not in SUPPORTED_MODES:
+        mode = pb.ServiceSpec.Mode.Name(spec.mode).lower().replace("_", "-")
+        raise SpecError("mode", f"mode {mode} is not supported yet (only replicated)")
+    if spec.HasField("replicas") and spec.replicas < 0:
+        raise SpecError("replicas", f"must be 0 or more, got {spec.replicas}")
+    c = spec.container
+    if not c.image:
+        raise SpecError("image", "a service needs an image")
+    if c.image not in images:
+        raise SpecError("image", f"no such image: {c.image} (known: {', '.join(sorted(images))})")
+    if c.image == "host" and not (c.command or c.args):
+        raise SpecError("command", "the host image has no default command; give one after the image")
+    for e in c.env:
+        if not ENV_RE.match(e):
+            raise SpecError("env", f"{e!r} is not KEY=VALUE")
+    if c.HasField("stop_grace_period_ns") and c.stop_grace_period_ns < 0:
+        raise SpecError("stop_grace_period", "must not be negative")
+    _check_resources("resources.limits", spec.resources.limits)
+    _check_resources("resources.reservations", spec.resources.reservations)
+    try:
+        parse_constraints(list(spec.placement.constraints))
+    except ConstraintError as exc:
+        raise SpecError("placement.constraints", str(exc)) from None
+    for pref in spec.placement.preferences:
+        if not pref.spread.startswith(("node.labels.", "engine.labels.")):
+            raise SpecError("placement.preferences", f"spread={pref.spread!r}: expected node.labels.X or engine.labels.X")
+    rp = spec.restart_policy
+    if rp.HasField("delay_ns") and rp.delay_ns < 0:
+        raise SpecError("restart_policy.delay", "must not be negative")
+    if rp.window_ns < 0:
+        raise SpecError("restart_policy.window", "must not be negative")
+    for name, uc in (("update_config", spec.update_config), ("rollback_config", spec.rollback_config)):
+        if uc.delay_ns < 0 or (uc.HasField("monitor_ns") and uc.monitor_ns < 0):
+            raise SpecError(name, "delays must not be negative")
+        if not 0.0 <= uc.max_failure_ratio <= 1.0:
+            raise SpecError(f"{name}.max_failure_ratio", "must be between 0 and 1")
+    hc = c.healthcheck
+    if hc.test and hc.test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+        raise SpecError("healthcheck.test", "must start with NONE, CMD or CMD-SHELL")
+    _check_ports(list(spec.ports))
+
+
+def with_defaults(spec: pb.ServiceSpec) -> pb.ServiceSpec:
+    """A copy with Swarm's defaults filled in where the user left a field unset."""
+    out = pb.ServiceSpec()
+    out.CopyFrom(spec)
+    if out.mode in (pb.ServiceSpec.REPLICATED, pb.ServiceSpec.REPLICATED_JOB) and not out.HasField("replicas"):
+        out.replicas = 1
+    if not out.restart_policy.HasField("delay_ns"):
+        out.restart_policy.delay_ns = DEFAULT_RESTART_DELAY_NS
+    if not out.container.HasField("stop_grace_period_ns"):
+        out.container.stop_grace_period_ns = DEFAULT_STOP_GRACE_NS
+    for uc in (out.update_config, out.rollback_config):
+        if not uc.HasField("parallelism"):
+            uc.parallelism = 1
+        if not uc.HasField("monitor_ns"):
+            uc.monitor_ns = DEFAULT_MONITOR_NS
+    return out

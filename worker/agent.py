@@ -1,0 +1,212 @@
+"""The worker agent: joins with a token, holds a session with a manager, runs what it is assigned.
+
+It keeps one TaskController per assigned task, reports every transition through the Reporter, sends
+heartbeats at the period the manager dictates, and reconnects (to any known manager) when the session
+breaks. Tasks that leave the assignment set are stopped and their containers deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from shoal import __version__, log
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import types_pb2 as pb
+from shoal.worker.controller import TaskController
+from shoal.worker.executor import Executor
+from shoal.worker.reporter import Reporter
+
+_log = log.get(__name__)
+
+CLIENT_OPTIONS = [
+    ("grpc.keepalive_time_ms", 10000),
+    ("grpc.keepalive_timeout_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+
+
+class JoinError(Exception):
+    """The cluster refused this node (a wrong token); retrying will not help."""
+
+
+@dataclass
+class AgentConfig:
+    managers: list[str]
+    token: str
+    data_dir: Path
+    hostname: str = ""
+    node_id: str = ""  # preset (the manager's own agent uses the manager's id)
+    availability: int = pb.NodeSpec.ACTIVE  # for the first join only
+    engine_labels: dict[str, str] = field(default_factory=dict)
+
+
+def describe(cfg: AgentConfig) -> pb.NodeDescription:
+    mem = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    d = pb.NodeDescription(
+        hostname=cfg.hostname or socket.gethostname(),
+        platform_os=platform.system().lower(),
+        platform_arch=platform.machine(),
+        nano_cpus=(os.cpu_count() or 1) * 10**9,
+        memory_bytes=mem,
+    )
+    d.engine_labels.update({"shoal.version": __version__, **cfg.engine_labels})
+    return d
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, executor: Executor) -> None:
+        self.cfg = cfg
+        self.executor = executor
+        self.reporter = Reporter()
+        self.controllers: dict[str, TaskController] = {}
+        self.node_id = cfg.node_id
+        self.managers = list(cfg.managers)
+        self.description = describe(cfg)
+        self.ready = asyncio.Event()  # set once the first session is up
+        self._bg: set[asyncio.Task] = set()
+
+    # ---- identity ----------------------------------------------------------------------------
+    def _identity_file(self) -> Path:
+        return self.cfg.data_dir / "node.json"
+
+    async def _register(self) -> None:
+        f = self._identity_file()
+        if not self.node_id and f.exists():
+            self.node_id = json.loads(f.read_text())["node_id"]
+        delay = 0.2
+        while True:
+            for addr in self.managers:
+                try:
+                    async with grpc.aio.insecure_channel(addr, options=CLIENT_OPTIONS) as ch:
+                        resp = await dgrpc.DispatcherStub(ch).Register(
+                            dpb.RegisterRequest(token=self.cfg.token, node_id=self.node_id, description=self.description, availability=self.cfg.availability), timeout=5
+                        )
+                    self.node_id = resp.node_id
+                    self.managers = list(dict.fromkeys(self.managers + list(resp.managers)))
+                    self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
+                    f.write_text(json.dumps({"node_id": self.node_id}))
+                    _log.info("joined the cluster", node=self.node_id, role=pb.NodeSpec.Role.Name(resp.role), manager=addr)
+                    return
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                        raise JoinError(f"join refused by {addr}: {exc.details()}") from None
+                    _log.warning("cannot reach manager; retrying", manager=addr, error=exc.details())
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    # ---- main loop ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        await self._register()
+        for cid in await self.executor.list():  # containers left by an earlier run of this agent
+            await self.executor.remove(cid)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.reporter.run())
+                tg.create_task(self._sessions())
+        finally:
+            await self._stop_all()
+
+    async def _sessions(self) -> None:
+        delay = 0.1
+        while True:
+            for addr in list(self.managers):
+                try:
+                    await self._session(addr)
+                    delay = 0.1
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                        raise JoinError(f"session refused by {addr}: {exc.details()}") from None
+                    _log.warning("session ended", manager=addr, code=exc.code().name, error=exc.details())
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _session(self, addr: str) -> None:
+        async with grpc.aio.insecure_channel(addr, options=CLIENT_OPTIONS) as ch:
+            stub = dgrpc.DispatcherStub(ch)
+            call = stub.Session(dpb.SessionRequest(node_id=self.node_id, token=self.cfg.token, description=self.description))
+            hb: asyncio.Task | None = None
+            try:
+                async for msg in call:
+                    if hb is None:
+                        self.reporter.attach(stub, self.node_id, msg.session_id)
+                        hb = asyncio.create_task(self._heartbeats(stub, msg.session_id, msg.heartbeat_period_ns / 1e9, call))
+                        self.ready.set()
+                        _log.info("session established", manager=addr, session=msg.session_id)
+                    if msg.managers:
+                        self.managers = list(dict.fromkeys(list(msg.managers) + self.cfg.managers))
+                    if msg.HasField("assignments"):
+                        self._apply(msg.assignments)
+            finally:
+                self.reporter.detach()
+                if hb is not None:
+                    hb.cancel()
+
+    async def _heartbeats(self, stub: dgrpc.DispatcherStub, session_id: str, period: float, call: grpc.aio.Call) -> None:
+        while True:
+            await asyncio.sleep(period)
+            try:
+                resp = await stub.Heartbeat(dpb.HeartbeatRequest(node_id=self.node_id, session_id=session_id), timeout=max(period, 1.0))
+                period = resp.period_ns / 1e9 or period
+            except grpc.aio.AioRpcError as exc:
+                _log.warning("heartbeat failed; restarting the session", code=exc.code().name)
+                call.cancel()
+                return
+
+    # ---- assignments -------------------------------------------------------------------------
+    def _spawn(self, coro, what: str) -> None:
+        t = asyncio.create_task(coro)
+        self._bg.add(t)
+
+        def done(t: asyncio.Task) -> None:
+            self._bg.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                _log.error("agent task crashed", what=what, error=repr(t.exception()))
+
+        t.add_done_callback(done)
+
+    def _apply(self, a: dpb.Assignments) -> None:
+        if a.full:
+            keep = {t.id for t in a.updated}
+            for tid in [tid for tid in self.controllers if tid not in keep]:
+                self._remove(tid)
+        for t in a.updated:
+            ctl = self.controllers.get(t.id)
+            if ctl is not None:
+                ctl.update(t)
+            else:
+                ctl = TaskController(t, self.executor, self.reporter.report)
+                self.controllers[t.id] = ctl
+                self._spawn(ctl.run(), f"task {t.id}")
+        for tid in a.removed:
+            self._remove(tid)
+
+    def _remove(self, task_id: str) -> None:
+        ctl = self.controllers.pop(task_id, None)
+        if ctl is not None:
+            self._spawn(ctl.remove(), f"remove {task_id}")
+
+    async def _stop_all(self) -> None:
+        """The agent is stopping: stop and delete every container it runs, leaving nothing behind."""
+        for t in list(self._bg):
+            t.cancel()
+        ids = set(self.controllers) | set(await self.executor.list())
+        await asyncio.gather(*(self._stop_one(tid) for tid in ids), return_exceptions=True)
+        self.controllers.clear()
+
+    async def _stop_one(self, tid: str) -> None:
+        await self.executor.stop(tid, 2.0)
+        await self.executor.remove(tid)

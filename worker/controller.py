@@ -1,0 +1,106 @@
+"""One task on the agent: drives it forward step by step and reports every transition.
+
+The steps come from the pure ``taskstate.next_step``; this module only performs them through the
+executor and reports the states reached. A change of desired state (the manager asks for a stop)
+interrupts a wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+
+from shoal import log
+from shoal.proto import types_pb2 as pb
+from shoal.worker.executor import Executor, ExecutorError
+from shoal.worker.taskstate import Step, exit_status, next_step
+
+_log = log.get(__name__)
+
+Report = Callable[[str, pb.TaskStatus], None]
+
+
+class TaskController:
+    def __init__(self, task: pb.Task, executor: Executor, report: Report, observed: int | None = None) -> None:
+        self.task = task
+        self.executor = executor
+        self.report = report
+        self.observed = observed if observed is not None else max(task.status.state, pb.ASSIGNED)
+        self.changed = asyncio.Event()
+        self.container = False  # a container exists for this task
+        self.log = _log.bind(task=task.id, service=task.service_name, slot=task.slot)
+
+    def update(self, task: pb.Task) -> None:
+        """The manager sent a newer version of the task (desired state may have changed)."""
+        self.task = task
+        self.changed.set()
+
+    def _set(self, state: int, message: str = "", err: str = "", exit_code: int = 0, pid: int = 0) -> None:
+        if state < self.observed:
+            raise AssertionError(f"task state moving backwards: {self.observed} -> {state}")
+        self.observed = state
+        st = pb.TaskStatus(state=state, timestamp_ns=time.time_ns(), message=message, err=err, exit_code=exit_code, pid=pid, container_id=self.task.id if self.container else "")
+        self.report(self.task.id, st)
+        self.log.info("task state", state=pb.TaskState.Name(state), err=err or None)
+
+    async def run(self) -> None:
+        """Drive the task until it is terminal."""
+        with structlog.contextvars.bound_contextvars(task=self.task.id):
+            while True:
+                self.changed.clear()
+                step = next_step(self.task.desired_state, self.observed)
+                if step is Step.DONE:
+                    return
+                try:
+                    await self._do(step)
+                except ExecutorError as exc:
+                    state = pb.REJECTED if step is Step.PREPARE else pb.FAILED
+                    self._set(state, "failed", err=str(exc))
+
+    async def _do(self, step: Step) -> None:
+        if step is Step.ACCEPT:
+            self._set(pb.ACCEPTED, "accepted")
+        elif step is Step.PREPARE:
+            self._set(pb.PREPARING, "preparing")
+            await self.executor.prepare(self.task)
+            self.container = True
+        elif step is Step.START:
+            self._set(pb.STARTING, "starting")
+            pid = await self.executor.start(self.task)
+            self._set(pb.RUNNING, "started", pid=pid)
+        elif step is Step.WAIT:
+            await self._wait()
+        elif step is Step.SHUTDOWN:
+            if self.container:
+                grace = self.task.spec.container.stop_grace_period_ns / 1e9
+                await self.executor.stop(self.task.id, grace)
+            self._set(pb.SHUTDOWN, "shutdown")
+
+    async def _wait(self) -> None:
+        exited = asyncio.ensure_future(self.executor.wait(self.task.id))
+        changed = asyncio.ensure_future(self.changed.wait())
+        try:
+            await asyncio.wait({exited, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+        if not exited.done():
+            exited.cancel()
+            return  # desired state changed: the loop takes the next step
+        ex = exited.result()
+        if self.task.desired_state >= pb.SHUTDOWN:
+            self._set(pb.SHUTDOWN, "shutdown", exit_code=ex.exit_code)
+            return
+        state, err = exit_status(ex.exit_code, ex.oom_killed)
+        self._set(state, "finished" if state == pb.COMPLETE else "failed", err=err, exit_code=ex.exit_code)
+
+    async def remove(self) -> None:
+        """The task left this node's assignments: stop and delete its container."""
+        if self.container or self.observed >= pb.PREPARING:
+            await self.executor.stop(self.task.id, 0 if self.observed >= TERMINAL_STATE else self.task.spec.container.stop_grace_period_ns / 1e9)
+            await self.executor.remove(self.task.id)
+
+
+TERMINAL_STATE = pb.COMPLETE

@@ -1,0 +1,46 @@
+"""The executor: how the agent turns a task into a container and back, behind a small interface.
+
+``RuntimeExecutor`` (runtime_executor.py) drives the embedded runtime; ``FakeExecutor``
+(executor_fake.py) stands in for unit tests and the node simulator.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from shoal.proto import types_pb2 as pb
+
+@dataclass(frozen=True)
+class Exit:
+    exit_code: int
+    oom_killed: bool = False
+
+
+class ExecutorError(Exception):
+    """A task could not be prepared or started; the message is shown in ``svc ps``."""
+
+
+class Executor(abc.ABC):
+    @abc.abstractmethod
+    async def prepare(self, task: pb.Task) -> None:
+        """Create the container (not running yet)."""
+
+    @abc.abstractmethod
+    async def start(self, task: pb.Task) -> int:
+        """Start it; returns its pid."""
+
+    @abc.abstractmethod
+    async def wait(self, task_id: str) -> Exit: ...
+
+    @abc.abstractmethod
+    async def stop(self, task_id: str, grace_s: float) -> None:
+        """SIGTERM, then SIGKILL after the grace; returns once it has exited. A missing container is fine."""
+
+    @abc.abstractmethod
+    async def remove(self, task_id: str) -> None:
+        """Delete the container and everything it holds; a missing container is fine."""
+
+    @abc.abstractmethod
+    async def list(self) -> list[str]:
+        """Ids of the containers this executor holds (task ids)."""

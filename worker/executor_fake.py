@@ -1,0 +1,74 @@
+"""An in-memory executor for unit tests and the node simulator.
+
+Its behaviour follows the task's container labels: ``fake.run_s`` (how long the task runs before it
+exits; absent = until stopped), ``fake.exit_code`` (default 0), ``fake.fail_start`` (an error text
+that start raises).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from shoal.proto import types_pb2 as pb
+from shoal.worker.executor import Executor, ExecutorError, Exit
+
+
+@dataclass
+class _Ctr:
+    labels: dict[str, str]
+    started: bool = False
+    exited: asyncio.Future[Exit] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    timer: asyncio.TimerHandle | None = None
+
+
+class FakeExecutor(Executor):
+    def __init__(self) -> None:
+        self.containers: dict[str, _Ctr] = {}
+        self.next_pid = 100
+        self.started: list[str] = []  # every start, in order, for assertions
+
+    async def prepare(self, task: pb.Task) -> None:
+        if task.id in self.containers:
+            raise ExecutorError(f"container {task.id} already exists")
+        self.containers[task.id] = _Ctr(dict(task.spec.container.labels))
+
+    async def start(self, task: pb.Task) -> int:
+        c = self.containers.get(task.id)
+        if c is None:
+            raise ExecutorError(f"no such container: {task.id}")
+        if err := c.labels.get("fake.fail_start"):
+            raise ExecutorError(err)
+        c.started = True
+        self.started.append(task.id)
+        if "fake.run_s" in c.labels:
+            code = int(c.labels.get("fake.exit_code", "0"))
+            c.timer = asyncio.get_running_loop().call_later(float(c.labels["fake.run_s"]), self._exit, task.id, code)
+        self.next_pid += 1
+        return self.next_pid
+
+    def _exit(self, task_id: str, code: int) -> None:
+        c = self.containers.get(task_id)
+        if c is not None and not c.exited.done():
+            c.exited.set_result(Exit(code))
+
+    async def wait(self, task_id: str) -> Exit:
+        c = self.containers.get(task_id)
+        if c is None:
+            raise ExecutorError(f"no such container: {task_id}")
+        return await asyncio.shield(c.exited)
+
+    async def stop(self, task_id: str, grace_s: float) -> None:
+        c = self.containers.get(task_id)
+        if c is not None:
+            if c.timer:
+                c.timer.cancel()
+            self._exit(task_id, 143 if c.started else 0)
+
+    async def remove(self, task_id: str) -> None:
+        c = self.containers.pop(task_id, None)
+        if c is not None and c.timer:
+            c.timer.cancel()
+
+    async def list(self) -> list[str]:
+        return list(self.containers)

@@ -1,0 +1,62 @@
+"""Coalescing the agent's task status reports and sending them in batches over the session.
+
+Each task's newest status wins; reports wait while there is no session and are sent as soon as one
+exists, so a manager failover loses no transition that matters (the newest is what counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from shoal import log
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import types_pb2 as pb
+
+_log = log.get(__name__)
+
+
+class Reporter:
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.pending: dict[str, pb.TaskStatus] = {}
+        self._stub: dgrpc.DispatcherStub | None = None
+        self._node_id = ""
+        self._session_id = ""
+        self._kick = asyncio.Event()
+
+    def report(self, task_id: str, status: pb.TaskStatus) -> None:
+        cur = self.pending.get(task_id)
+        if cur is None or status.state >= cur.state:
+            self.pending[task_id] = status
+        self._kick.set()
+
+    def attach(self, stub: dgrpc.DispatcherStub, node_id: str, session_id: str) -> None:
+        self._stub, self._node_id, self._session_id = stub, node_id, session_id
+        self._kick.set()
+
+    def detach(self) -> None:
+        self._stub = None
+
+    async def run(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            await asyncio.sleep(self.interval)  # let a burst of transitions coalesce
+            if self._stub is None or not self.pending:
+                continue
+            batch, self.pending = self.pending, {}
+            req = dpb.UpdateTaskStatusRequest(node_id=self._node_id, session_id=self._session_id)
+            for tid, st in batch.items():
+                req.updates.add(task_id=tid, status=st)
+            try:
+                await self._stub.UpdateTaskStatus(req, timeout=10)
+            except grpc.aio.AioRpcError as exc:
+                _log.warning("status report failed; will resend", code=exc.code().name, error=exc.details())
+                for tid, st in batch.items():
+                    if tid not in self.pending or self.pending[tid].state <= st.state:
+                        self.pending[tid] = st
+                await asyncio.sleep(0.2)
+                self._kick.set()

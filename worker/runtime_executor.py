@@ -1,0 +1,71 @@
+"""The executor on the embedded runtime: a task becomes a container config, then a container.
+
+The mapping from a task to a container config is a pure function, tested on its own.
+"""
+
+from __future__ import annotations
+
+from shoal.proto import types_pb2 as pb
+from shoal.runtime import ContainerConfig, ContainerError, Runtime
+from shoal.worker.executor import Executor, ExecutorError, Exit
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def container_config(task: pb.Task) -> ContainerConfig:
+    """The runtime config for a task (pure)."""
+    c = task.spec.container
+    env = list(c.env)
+    if not any(e.startswith("PATH=") for e in env):
+        env.insert(0, DEFAULT_PATH)
+    limits = task.spec.resources.limits
+    return ContainerConfig(
+        id=task.id,
+        image=c.image,
+        args=list(c.command) + list(c.args),
+        env=env,
+        workdir=c.dir or "/",
+        user=c.user,
+        hostname=c.hostname or task.id[:12],
+        memory_bytes=limits.memory_bytes,
+        pids_limit=limits.pids,
+        nano_cpus=limits.nano_cpus,
+        stop_grace_s=c.stop_grace_period_ns / 1e9 if c.HasField("stop_grace_period_ns") else 10.0,
+        labels={"shoal.service.id": task.service_id, "shoal.service.name": task.service_name, "shoal.task.id": task.id, "shoal.task.slot": str(task.slot)},
+    )
+
+
+class RuntimeExecutor(Executor):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def prepare(self, task: pb.Task) -> None:
+        try:
+            await self.runtime.create(container_config(task))
+        except ContainerError as exc:
+            raise ExecutorError(str(exc)) from exc
+
+    async def start(self, task: pb.Task) -> int:
+        try:
+            return (await self.runtime.start(task.id)).pid
+        except ContainerError as exc:
+            raise ExecutorError(str(exc)) from exc
+
+    async def wait(self, task_id: str) -> Exit:
+        info = await self.runtime.wait(task_id)
+        return Exit(info.exit_code if info.exit_code is not None else -1, info.oom_killed)
+
+    async def stop(self, task_id: str, grace_s: float) -> None:
+        try:
+            await self.runtime.stop(task_id, grace_s)
+        except ContainerError:
+            pass  # gone already
+
+    async def remove(self, task_id: str) -> None:
+        try:
+            await self.runtime.delete(task_id, force=True)
+        except ContainerError:
+            pass
+
+    async def list(self) -> list[str]:
+        return [c.id for c in await self.runtime.list()]
