@@ -50,8 +50,17 @@ class Plan:
     unassigned: dict[str, str] = field(default_factory=dict)  # task id -> why
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+_SINGULAR = {"are": "is", "lack": "lacks", "fail": "fails", "have": "has", "already": "already"}
+
+
+def _count(n: int, reason: str) -> str:
+    """``2 nodes lack 512MiB memory`` / ``1 node lacks 512MiB memory``: reasons are written in the plural."""
+    if n != 1:
+        return f"{n} nodes {reason}"
+    verb, _, rest = reason.partition(" ")
+    if verb == "already":
+        rest = rest.replace("run ", "runs ", 1)
+    return f"1 node {_SINGULAR.get(verb, verb)} {rest}"
 
 
 class _Filter:
@@ -72,9 +81,9 @@ class _Filter:
     def check(self, n: NodeInfo) -> str | None:
         """None when the node fits, else the reason it does not (one per kind of failure)."""
         if not n.ready:
-            return "not ready"
+            return "are not ready"
         if n.node.spec.availability != pb.NodeSpec.ACTIVE:
-            return "not available for new tasks (drain or pause)"
+            return "are not available for new tasks (drain or pause)"
         d = n.node.description
         if self.res.memory_bytes and d.memory_bytes and n.reserved_memory + self.res.memory_bytes > d.memory_bytes:
             return f"lack {format_bytes(self.res.memory_bytes)} memory"
@@ -94,7 +103,7 @@ def explain(failures: Counter[str]) -> str:
     """``no suitable node (3 nodes lack 512MiB memory; 2 nodes fail node.labels.zone==east)``."""
     if not failures:
         return "no suitable node (no nodes in the cluster)"
-    parts = [f"{_plural(n, 'node')} {why}" for why, n in sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))]
+    parts = [_count(n, why) for why, n in sorted(failures.items(), key=lambda kv: (-kv[1], kv[0]))]
     return f"no suitable node ({'; '.join(parts)})"
 
 

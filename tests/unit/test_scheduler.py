@@ -50,7 +50,7 @@ def test_skips_down_drained_and_paused_nodes():
 def test_unplaceable_task_gets_an_explanation_with_counts():
     nodes = [node("a", mem=256 << 20), node("b", mem=256 << 20), node("c", labels={"zone": "west"})]
     plan = schedule(nodes, [task("t1", mem=512 << 20, constraints=["node.labels.zone==east"])])
-    assert plan.unassigned["t1"] == "no suitable node (2 nodes lack 512MiB memory; 1 node fail node.labels.zone==east)"
+    assert plan.unassigned["t1"] == "no suitable node (2 nodes lack 512MiB memory; 1 node fails node.labels.zone==east)"
 
 
 def test_no_nodes_at_all():
@@ -62,7 +62,7 @@ def test_reservations_fill_up_within_one_batch():
     nodes = [node("a", mem=1 << 30)]
     plan = schedule(nodes, [task(f"t{i}", slot=i, mem=400 << 20) for i in range(1, 4)])
     assert len(plan.assignments) == 2
-    assert "lack 400MiB memory" in plan.unassigned["t3"]
+    assert plan.unassigned["t3"] == "no suitable node (1 node lacks 400MiB memory)"
 
 
 def test_max_replicas_per_node():
@@ -76,3 +76,12 @@ def test_constraints_on_role_and_hostname():
     nodes = [node("m", role=pb.NodeSpec.MANAGER), node("w")]
     plan = schedule(nodes, [task("t1", constraints=["node.role==manager"]), task("t2", service="s2", constraints=["node.hostname!=host-m"])])
     assert plan.assignments == {"t1": "m", "t2": "w"}
+
+
+def test_explanations_read_well_in_singular_and_plural():
+    from shoal.manager.scheduler.schedule import explain
+
+    assert explain(Counter({"are not ready": 1, "have the host-mode port in use": 2})) == (
+        "no suitable node (2 nodes have the host-mode port in use; 1 node is not ready)"
+    )
+    assert explain(Counter({"already run max replicas per node (1)": 1})) == "no suitable node (1 node already runs max replicas per node (1))"

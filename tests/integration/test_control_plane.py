@@ -1,0 +1,234 @@
+"""The control plane end to end on real etcd and real gRPC: manager, dispatcher and agents.
+
+Agents run the fake executor here (no containers), so these tests check the cluster logic on the
+real store and transport; the e2e tests run the same path with the real runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from shoal.manager.server import Manager, ManagerConfig, ManagerError
+from shoal.proto import control_pb2 as cpb
+from shoal.proto import control_pb2_grpc as cgrpc
+from shoal.proto import types_pb2 as pb
+from shoal.worker.agent import Agent, AgentConfig, JoinError
+from shoal.worker.executor_fake import FakeExecutor
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, tmp: Path, endpoint: str) -> None:
+        self.tmp = tmp
+        port = free_port()
+        self.addr = f"127.0.0.1:{port}"
+        self.manager = Manager(
+            ManagerConfig(data_dir=tmp / "m", node_id="m" * 25, listen_addr=self.addr, socket_path=str(tmp / "m.sock"), etcd_endpoints=[endpoint], heartbeat_period=0.2)
+        )
+        self.tasks: list[asyncio.Task] = []
+        self.agents: dict[str, tuple[Agent, asyncio.Task]] = {}
+        self.channel = grpc.aio.insecure_channel(f"unix:{tmp / 'm.sock'}")
+        self.control = cgrpc.ControlStub(self.channel)
+
+    async def start(self) -> None:
+        self.tasks.append(asyncio.create_task(self.manager.run()))
+        await asyncio.wait_for(self.manager.started.wait(), 10)
+
+    async def add_agent(self, name: str, token: str | None = None) -> Agent:
+        c = self.manager.cluster_obj
+        agent = Agent(AgentConfig([self.addr], token or c.worker_token, self.tmp / name, hostname=name), FakeExecutor())
+        task = asyncio.create_task(agent.run())
+        ready = asyncio.create_task(agent.ready.wait())
+        await asyncio.wait({task, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        if task.done():
+            task.result()  # raises what stopped the agent (a refused join)
+        self.agents[name] = (agent, task)
+        return agent
+
+    async def kill_agent(self, name: str) -> None:
+        _agent, task = self.agents.pop(name)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def stop(self) -> None:
+        for name in list(self.agents):
+            await self.kill_agent(name)
+        for t in self.tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.channel.close()
+
+    async def tasks_of(self, name: str) -> list[pb.Task]:
+        return list((await self.control.ListTasks(cpb.ListTasksRequest(service_ids=[name]))).tasks)
+
+    async def until(self, cond: Callable[[], object], timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            res = await cond()
+            if res:
+                return res
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s")
+            await asyncio.sleep(0.05)
+
+    async def running(self, name: str) -> list[pb.Task]:
+        return [t for t in await self.tasks_of(name) if t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING]
+
+
+def spec(name="web", replicas=3, labels=None, **kw) -> pb.ServiceSpec:
+    s = pb.ServiceSpec(name=name, replicas=replicas, **kw)
+    s.container.image = "host"
+    s.container.args.extend(["sleep", "1000"])
+    s.container.labels.update(labels or {})
+    return s
+
+
+@pytest.fixture
+async def cluster(tmp_path, etcd_store, etcd_server):
+    c = Cluster(tmp_path, etcd_server.endpoint)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def test_replicated_service_spreads_and_scales(cluster):
+    await cluster.add_agent("w1")
+    await cluster.add_agent("w2")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=4)))
+    running = await cluster.until(lambda: _n(cluster, "web", 4))
+    by_node: dict[str, int] = {}
+    for t in running:
+        by_node[t.node_id] = by_node.get(t.node_id, 0) + 1
+    assert sorted(by_node.values()) == [2, 2]
+    assert sorted(t.slot for t in running) == [1, 2, 3, 4]
+
+    svc = (await cluster.control.GetService(cpb.GetServiceRequest(service_id="web"))).service
+    new = pb.ServiceSpec()
+    new.CopyFrom(svc.spec)
+    new.replicas = 1
+    await cluster.control.UpdateService(cpb.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=new))
+    await cluster.until(lambda: _only(cluster, "web", 1))
+
+    # an update against a stale version is refused and changes nothing
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await cluster.control.UpdateService(cpb.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=new))
+    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def _n(cluster, name, n):
+    r = await cluster.running(name)
+    return r if len(r) == n else None
+
+
+async def _only(cluster, name, n):
+    tasks = await cluster.tasks_of(name)
+    live = [t for t in tasks if t.status.state <= pb.RUNNING]
+    return len(live) == n and all(t.status.state == pb.RUNNING for t in live)
+
+
+async def test_remove_service_removes_its_tasks(cluster):
+    agent = await cluster.add_agent("w1")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=2)))
+    await cluster.until(lambda: _n(cluster, "web", 2))
+    await cluster.control.RemoveService(cpb.RemoveServiceRequest(service_id="web"))
+
+    async def gone():
+        resp = await cluster.control.ListServices(cpb.ListServicesRequest())
+        all_tasks = await cluster.control.ListTasks(cpb.ListTasksRequest())
+        return not resp.services and not all_tasks.tasks and not await agent.executor.list()
+
+    await cluster.until(gone)
+
+
+async def test_failed_task_is_restarted(cluster):
+    await cluster.add_agent("w1")
+    s = spec(replicas=1, labels={"fake.run_s": "0.05", "fake.exit_code": "3"})
+    s.restart_policy.delay_ns = 100_000_000
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+
+    async def restarted():
+        tasks = await cluster.tasks_of("web")
+        failed = [t for t in tasks if t.status.state == pb.FAILED]
+        return len(failed) >= 2 and failed
+
+    failed = await cluster.until(restarted)
+    assert failed[0].status.err == "task: non-zero exit (3)"
+    assert failed[0].status.exit_code == 3
+    assert all(t.slot == 1 for t in failed)
+
+
+async def test_invalid_spec_is_refused_and_nothing_written(cluster, etcd_store):
+    before = (await etcd_store.range("/shoal/v1/services/")).kvs
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=-1)))
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "replicas" in exc.value.details()
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=0)))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=0)))
+    assert exc.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    after = (await etcd_store.range("/shoal/v1/services/")).kvs
+    assert len(after) == len(before) + 1
+
+
+async def test_wrong_token_is_refused(cluster):
+    with pytest.raises(JoinError, match="invalid join token"):
+        await cluster.add_agent("bad", token="SHOAL-1-nope-nope")
+
+
+async def test_unplaceable_task_explains_why(cluster):
+    await cluster.add_agent("w1")
+    s = spec(replicas=1)
+    s.placement.constraints.append("node.labels.zone==east")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+
+    async def explained():
+        tasks = await cluster.tasks_of("web")
+        return tasks and tasks[0].status.err
+
+    err = await cluster.until(explained)
+    assert err == "no suitable node (1 node fails node.labels.zone==east)"
+
+
+async def test_node_down_tasks_are_replaced(cluster):
+    await cluster.add_agent("w1")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=2)))
+    await cluster.until(lambda: _n(cluster, "web", 2))
+    await cluster.add_agent("w2")
+    nodes = {n.description.hostname: n.id for n in (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes}
+    on_w1_or_m = {t.node_id for t in await cluster.running("web")}
+    victim = "w1" if nodes["w1"] in on_w1_or_m else None
+    assert victim, "w1 ran tasks before w2 joined"
+    await cluster.kill_agent("w1")
+
+    async def moved():
+        r = await cluster.running("web")
+        return len(r) == 2 and all(t.node_id != nodes["w1"] for t in r)
+
+    await cluster.until(moved, timeout=10)
+    listed = {n.description.hostname: n.status.state for n in (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes}
+    assert listed["w1"] == pb.NodeStatus.DOWN and listed["w2"] == pb.NodeStatus.READY
+
+
+async def test_manager_without_etcd_fails_clearly(tmp_path):
+    m = Manager(ManagerConfig(data_dir=tmp_path, node_id="x" * 25, listen_addr=f"127.0.0.1:{free_port()}", socket_path="", etcd_endpoints=[f"http://127.0.0.1:{free_port()}"]))
+    with pytest.raises(ManagerError, match="etcd"):
+        await asyncio.wait_for(m.run(), 15)
