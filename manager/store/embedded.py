@@ -50,6 +50,13 @@ def _free_port(taken: set[int]) -> int:
             return port
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class EmbeddedEtcd:
     """One single-member etcd on 127.0.0.1, owned by this process."""
 
@@ -103,7 +110,7 @@ class EmbeddedEtcd:
             return  # the pid was reused by something else
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + _STOP_GRACE
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
@@ -128,6 +135,7 @@ class EmbeddedEtcd:
         if binary is None:
             raise StoreError(NOT_INSTALLED)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "etcd").mkdir(mode=0o700, exist_ok=True)  # etcd warns about wider modes
         await asyncio.to_thread(self._end_orphan)
         self._ports = self._choose_ports()
         with open(self.log_path, "ab") as log:

@@ -1,0 +1,172 @@
+"""EtcdStore and EmbeddedEtcd against a real etcd: what only the real thing can show (restarts, dead
+endpoints, child processes). The behaviour shared with MemoryStore is in test_store_contract.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from shoal.manager.store import embedded
+from shoal.manager.store.base import Put, StoreError
+from shoal.manager.store.embedded import EmbeddedEtcd
+from shoal.manager.store.etcd import EtcdStore, connect
+
+P = "/shoal/test/"
+
+
+def dead_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"  # exited, not yet reaped by its parent
+
+
+async def test_watch_survives_an_etcd_restart(etcd_server, etcd_store: EtcdStore, monkeypatch) -> None:
+    start = await etcd_store.put(P + "before", b"0")
+    watch = etcd_store.watch(P, start)
+    assert [e.key for e in await anext(watch)] == [P + "before"]
+    # Hold back the re-watch until "between" is written, so only a re-watch from the last delivered
+    # revision + 1 (not from "now") can deliver it.
+    rewatch_allowed, rewatched = threading.Event(), threading.Event()
+    add_watch = etcd_store._add_watch
+
+    def held_add_watch(*args, **kwargs):
+        rewatch_allowed.wait(10)
+        result = add_watch(*args, **kwargs)
+        rewatched.set()
+        return result
+
+    monkeypatch.setattr(etcd_store, "_add_watch", held_add_watch)
+    nxt = asyncio.ensure_future(anext(watch))
+    await etcd_server.restart()
+    other = await connect([etcd_server.endpoint])
+    try:
+        await other.put(P + "between", b"1")
+        rewatch_allowed.set()
+        await asyncio.to_thread(rewatched.wait, 10)
+        await other.put(P + "after", b"2")
+        events = [e.key for e in await asyncio.wait_for(nxt, 10)]
+        if len(events) < 2:
+            events += [e.key for e in await asyncio.wait_for(anext(watch), 10)]
+    finally:
+        await other.close()
+    assert events == [P + "between", P + "after"]
+
+
+async def test_unary_calls_fail_clearly_while_etcd_is_down_and_recover(etcd_server, etcd_store: EtcdStore) -> None:
+    await etcd_server.stop()
+    try:
+        with pytest.raises(StoreError, match=f"cannot reach etcd at {etcd_server.endpoint}"):
+            await etcd_store.get(P + "x")
+        with pytest.raises(StoreError, match="cannot reach etcd"):
+            await etcd_store.put(P + "x", b"1")
+    finally:
+        await etcd_server.start()
+    for _ in range(50):  # the gRPC channel reconnects with a short backoff
+        try:
+            await etcd_store.put(P + "x", b"1")
+            break
+        except StoreError:
+            await asyncio.sleep(0.1)
+    assert (kv := await etcd_store.get(P + "x")) is not None and kv.value == b"1"
+
+
+async def test_connect_to_a_dead_endpoint_fails_fast_and_clearly() -> None:
+    url = dead_endpoint()
+    t0 = time.monotonic()
+    with pytest.raises(StoreError, match=f"cannot reach etcd at {url}"):
+        await connect([url], timeout=2.0)
+    assert time.monotonic() - t0 < 2.5
+
+
+async def test_fails_over_to_a_live_endpoint(etcd_server, etcd_store: EtcdStore) -> None:
+    store = await connect([dead_endpoint(), etcd_server.endpoint], timeout=2.0)
+    try:
+        rev = await store.put(P + "f", b"1")
+        assert (kv := await store.get(P + "f")) is not None and kv.mod_revision == rev
+    finally:
+        await store.close()
+
+
+async def test_range_pages_through_many_keys_at_one_revision(etcd_store: EtcdStore) -> None:
+    for batch in range(20):  # 2,560 keys: more than one 2,000-key page
+        await etcd_store.txn([], [Put(f"{P}{batch:02}/{i:03}", b"v") for i in range(128)])
+    rng = await etcd_store.range(P)
+    assert len(rng.kvs) == 20 * 128 and len({kv.key for kv in rng.kvs}) == len(rng.kvs)
+    assert [kv.key for kv in rng.kvs] == sorted(kv.key for kv in rng.kvs)
+    assert rng.revision == max(kv.mod_revision for kv in rng.kvs)
+
+
+def test_endpoints_must_be_plain_http() -> None:
+    with pytest.raises(ValueError, match="only http://"):
+        EtcdStore(["https://127.0.0.1:2379"])
+    with pytest.raises(ValueError):
+        EtcdStore([])
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd binary not found; run make setup")
+async def test_embedded_etcd_starts_serves_restarts_and_stops(tmp_path: Path) -> None:
+    etcd = EmbeddedEtcd(tmp_path)
+    await etcd.start()
+    pid, endpoint = etcd.pid, etcd.endpoint
+    assert pid is not None and (tmp_path / "etcd.pid").read_text().strip() == str(pid)
+    try:
+        store = await connect([endpoint])
+        await store.put(P + "kept", b"1")
+        await store.close()
+        await etcd.stop()
+        assert gone(pid) and not etcd.running and not (tmp_path / "etcd.pid").exists()
+        await etcd.start()  # same data dir: same port, same data
+        assert etcd.endpoint == endpoint
+        store = await connect([endpoint])
+        assert (kv := await store.get(P + "kept")) is not None and kv.value == b"1"
+        await store.close()
+    finally:
+        second = etcd.pid
+        await etcd.stop()
+    assert second is not None and gone(second)
+    assert (tmp_path / "etcd.log").exists() and (tmp_path / "etcd" / "member").is_dir()
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd binary not found; run make setup")
+async def test_embedded_etcd_ends_an_orphan_left_on_its_data_dir(tmp_path: Path) -> None:
+    first = EmbeddedEtcd(tmp_path)
+    await first.start()
+    orphan = first.pid
+    assert orphan is not None
+    second = EmbeddedEtcd(tmp_path)  # a new manager after the old one was killed
+    try:
+        await second.start()
+        assert gone(orphan) and second.pid != orphan
+    finally:
+        await second.stop()
+        await first.stop()  # reaps the orphan's zombie
+
+
+async def test_embedded_etcd_refuses_clearly_without_the_binary(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(embedded.shutil, "which", lambda name: None)
+    with pytest.raises(StoreError, match=r"etcd not found on PATH; run `make setup`"):
+        await EmbeddedEtcd(tmp_path).start()
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd binary not found; run make setup")
+async def test_embedded_etcd_reports_a_failed_start_with_its_log(tmp_path: Path) -> None:
+    (tmp_path / "etcd").mkdir()
+    (tmp_path / "etcd" / "member").write_text("not a directory")  # etcd cannot open its data
+    etcd = EmbeddedEtcd(tmp_path, ready_timeout=5)
+    with pytest.raises(StoreError, match="etcd (exited|did not become healthy).*last lines of"):
+        await etcd.start()
+    assert not etcd.running and os.path.exists(tmp_path / "etcd.log")
