@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from shoal.proto import types_pb2 as pb
 
+
 @dataclass(frozen=True)
 class Exit:
     exit_code: int
