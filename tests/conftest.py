@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from shoal.manager.store.base import Delete
 from shoal.manager.store.embedded import EmbeddedEtcd
 from shoal.manager.store.etcd import EtcdStore, connect

@@ -30,6 +30,8 @@ import grpc
 from etcd3 import etcdrpc
 from etcd3.utils import prefix_range_end
 
+import shoal.log
+
 from .base import (
     KV,
     MAX_TXN_OPS,
@@ -47,11 +49,14 @@ from .base import (
 
 __all__ = ["EtcdStore", "connect"]
 
+log = shoal.log.get(__name__)
+
 # python3-etcd3 0.13 dropped its ``six`` import but watch.py still uses it when a stream ends.
 etcd3.watch.six = types.SimpleNamespace(itervalues=lambda d: iter(d.values()))  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 _CLOSED = object()
+_MIN_BACKOFF = 0.05  # seconds before the first re-watch; doubles up to 1 s
 _PAGE = 2000  # keys per range request; later pages are read at the first page's revision
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _GRPC_OPTIONS = [
@@ -170,17 +175,14 @@ class EtcdStore(Store):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: self._call_sync(fn, write=write))
 
-    def _meta(self) -> dict[str, Any]:
-        return {"timeout": self._timeout}
-
     async def status(self) -> int:
         """The etcd member's status; returns the current revision. Raises StoreError when unreachable."""
-        resp = await self._run(lambda c: c.maintenancestub.Status(etcdrpc.StatusRequest(), **self._meta()))
+        resp = await self._run(lambda c: c.maintenancestub.Status(etcdrpc.StatusRequest(), timeout=self._timeout))
         return int(resp.header.revision)
 
     async def get(self, key: str) -> KV | None:
         req = etcdrpc.RangeRequest(key=key.encode())
-        resp = await self._run(lambda c: c.kvstub.Range(req, **self._meta()))
+        resp = await self._run(lambda c: c.kvstub.Range(req, timeout=self._timeout))
         return _kv(resp.kvs[0]) if resp.kvs else None
 
     async def range(self, prefix: str) -> Range:
@@ -191,7 +193,7 @@ class EtcdStore(Store):
         out = Range()
         while True:
             req = etcdrpc.RangeRequest(key=key, range_end=end, limit=_PAGE, revision=out.revision)
-            resp = c.kvstub.Range(req, **self._meta())
+            resp = c.kvstub.Range(req, timeout=self._timeout)
             out.revision = out.revision or resp.header.revision
             out.kvs.extend(_kv(kv) for kv in resp.kvs)
             if not resp.more:
@@ -204,26 +206,26 @@ class EtcdStore(Store):
                 raise ValueError(f"a transaction takes at most {MAX_TXN_OPS} operations, got {len(ops)}")
         req = etcdrpc.TxnRequest(compare=[_compare(c) for c in compares],
                                  success=[_op(o) for o in success], failure=[_op(o) for o in failure])
-        resp = await self._run(lambda c: c.kvstub.Txn(req, **self._meta()), write=True)
+        resp = await self._run(lambda c: c.kvstub.Txn(req, timeout=self._timeout), write=True)
         return TxnResult(bool(resp.succeeded), int(resp.header.revision))
 
     async def compact(self, revision: int) -> None:
         """Compact etcd's history up to ``revision`` (for tests and maintenance)."""
         req = etcdrpc.CompactionRequest(revision=revision, physical=True)
-        await self._run(lambda c: c.kvstub.Compact(req, **self._meta()), write=True)
+        await self._run(lambda c: c.kvstub.Compact(req, timeout=self._timeout), write=True)
 
     async def lease_grant(self, ttl: float) -> int:
         if ttl <= 0:
             raise ValueError(f"lease TTL must be positive, got {ttl}")
         req = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(ttl)))
-        resp = await self._run(lambda c: c.leasestub.LeaseGrant(req, **self._meta()), write=True)
+        resp = await self._run(lambda c: c.leasestub.LeaseGrant(req, timeout=self._timeout), write=True)
         if resp.error:
             raise StoreError(f"etcd refused the lease: {resp.error}")
         return int(resp.ID)
 
     async def lease_refresh(self, lease_id: int) -> float:
         def keepalive(c: etcd3.Etcd3Client) -> float:
-            stream = c.leasestub.LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]), **self._meta())
+            stream = c.leasestub.LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=self._timeout)
             for resp in stream:
                 return float(resp.TTL)
             return 0.0
@@ -236,7 +238,7 @@ class EtcdStore(Store):
     async def lease_revoke(self, lease_id: int) -> None:
         req = etcdrpc.LeaseRevokeRequest(ID=lease_id)
         with contextlib.suppress(_LeaseNotFound):
-            await self._run(lambda c: c.leasestub.LeaseRevoke(req, **self._meta()), write=True)
+            await self._run(lambda c: c.leasestub.LeaseRevoke(req, timeout=self._timeout), write=True)
 
     # -- watches -----------------------------------------------------------------------------------
 
@@ -246,7 +248,7 @@ class EtcdStore(Store):
     def _add_watch(self, c: etcd3.Etcd3Client, key: bytes, end: bytes, start: int, cb: Callable[[Any], None]) -> Any:
         if start > 0:  # a watch on a compacted revision only fails after the timeout: probe first
             try:
-                c.kvstub.Range(etcdrpc.RangeRequest(key=key, range_end=end, limit=1, revision=start), **self._meta())
+                c.kvstub.Range(etcdrpc.RangeRequest(key=key, range_end=end, limit=1, revision=start), timeout=self._timeout)
             except grpc.RpcError as e:
                 if "compacted" in (e.details() or ""):  # type: ignore[attr-defined]
                     raise Compacted(f"watch from revision {start}: {e.details()}") from None  # type: ignore[attr-defined]
@@ -265,7 +267,7 @@ class EtcdStore(Store):
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._watch_queues.add(queue)
         key, end = _key_range(prefix)
-        next_rev, generation, handle, delay = start, 0, None, 0.05
+        next_rev, generation, handle, delay, interrupted = start, 0, None, _MIN_BACKOFF, False
 
         def deliver(gen: int, item: Any) -> None:  # called on the client's watch thread
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
@@ -278,15 +280,21 @@ class EtcdStore(Store):
                         cb = functools.partial(deliver, generation)
                         handle = await self._run(
                             functools.partial(self._add_watch, key=key, end=end, start=next_rev, cb=cb))
-                        delay = 0.05
+                    except Compacted:
+                        raise
                     except StoreError as e:
-                        if isinstance(e, Compacted) or self._closed:
-                            raise
+                        if self._closed:
+                            return
+                        if delay == _MIN_BACKOFF and not interrupted:
+                            log.warning("cannot watch etcd; retrying", prefix=prefix, revision=next_rev, error=str(e))
                         with contextlib.suppress(TimeoutError):  # back off, but wake up on close
                             if (await asyncio.wait_for(queue.get(), delay))[1] is _CLOSED:
                                 return
                         delay = min(delay * 2, 1.0)
                         continue
+                    if interrupted or delay > _MIN_BACKOFF:
+                        log.info("etcd watch resumed", prefix=prefix, revision=next_rev)
+                    delay, interrupted = _MIN_BACKOFF, False
                 gen, item = await queue.get()
                 if item is _CLOSED:
                     return
@@ -299,8 +307,10 @@ class EtcdStore(Store):
                         yield events
                 elif isinstance(item, etcd3.exceptions.RevisionCompactedError):
                     raise Compacted(f"watch from revision {next_rev}: compacted at {item.compacted_revision}")
-                else:  # the stream ended (an RpcError, or None): re-watch from where we are
-                    handle, generation = None, generation + 1
+                else:  # the stream ended (an RpcError, or None): re-watch from the next revision
+                    handle, generation, interrupted = None, generation + 1, True
+                    why = item.details() if isinstance(item, grpc.RpcError) else "stream closed"  # type: ignore[attr-defined]
+                    log.warning("etcd watch interrupted; re-watching", prefix=prefix, revision=next_rev, error=why)
         finally:
             self._watch_queues.discard(queue)
             if handle is not None and not self._closed:

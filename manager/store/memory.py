@@ -264,8 +264,8 @@ class MemoryStore(Store):
         for _, queue in self._watchers:
             queue.put_nowait(_CLOSED)
         if self._reaper is not None and not self._reaper.done():
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):  # RuntimeError: its loop is gone
+                self._reaper.cancel()
                 await self._reaper
 
     def snapshot(self) -> dict[str, bytes]:

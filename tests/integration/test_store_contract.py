@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+
 from shoal.manager.store.base import (
     MAX_TXN_OPS,
     Compacted,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from shoal.manager.store import embedded
 from shoal.manager.store.base import Put, StoreError
 from shoal.manager.store.embedded import EmbeddedEtcd

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from shoal.manager.store.base import Compacted, Compare, Delete, Event, Put, StoreError
 from shoal.manager.store.memory import MemoryStore
 
