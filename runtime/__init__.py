@@ -1,0 +1,22 @@
+"""shoal.runtime: the embedded container runtime, usable on its own and knowing nothing of clusters.
+
+``Runtime`` (async, used from the agent's event loop) talks to a small single-threaded launcher
+process that forks each container into new pid, mount, uts, ipc and net namespaces with a cgroup
+(v1 or v2), the read-only host root (image ``host``), Docker's default capabilities and
+no_new_privs. State, exit codes and logs live in the runtime's state directory.
+"""
+
+from shoal.runtime.client import Runtime
+from shoal.runtime.config import ContainerConfig, ContainerInfo
+from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, ImageNotFound, StartError
+
+__all__ = [
+    "ConfigError",
+    "ContainerConfig",
+    "ContainerError",
+    "ContainerInfo",
+    "ContainerNotFound",
+    "ImageNotFound",
+    "Runtime",
+    "StartError",
+]

@@ -1,0 +1,111 @@
+"""Docker's default capability set and the order of calls that leaves a container with exactly it.
+
+The order matters (findings, pitfall 12): the bounding set is dropped first, while the process
+still has CAP_SETPCAP; then the ambient set is cleared; then either ``capset`` (root) or the switch
+to a non-root uid, which empties the permitted and effective sets. ``no_new_privs`` makes setuid
+binaries and file capabilities unable to regain anything after exec.
+"""
+
+from __future__ import annotations
+
+import os
+
+from shoal.runtime import linux
+
+CAP_NUMBERS = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_DAC_READ_SEARCH": 2,
+    "CAP_FOWNER": 3,
+    "CAP_FSETID": 4,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_SETPCAP": 8,
+    "CAP_LINUX_IMMUTABLE": 9,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_BROADCAST": 11,
+    "CAP_NET_ADMIN": 12,
+    "CAP_NET_RAW": 13,
+    "CAP_IPC_LOCK": 14,
+    "CAP_IPC_OWNER": 15,
+    "CAP_SYS_MODULE": 16,
+    "CAP_SYS_RAWIO": 17,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_SYS_PTRACE": 19,
+    "CAP_SYS_PACCT": 20,
+    "CAP_SYS_ADMIN": 21,
+    "CAP_SYS_BOOT": 22,
+    "CAP_SYS_NICE": 23,
+    "CAP_SYS_RESOURCE": 24,
+    "CAP_SYS_TIME": 25,
+    "CAP_SYS_TTY_CONFIG": 26,
+    "CAP_MKNOD": 27,
+    "CAP_LEASE": 28,
+    "CAP_AUDIT_WRITE": 29,
+    "CAP_AUDIT_CONTROL": 30,
+    "CAP_SETFCAP": 31,
+}
+
+DOCKER_DEFAULT_CAPS = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+)
+
+
+def mask(names: tuple[str, ...] | list[str]) -> int:
+    """The 64-bit capability mask of the named capabilities."""
+    value = 0
+    for name in names:
+        value |= 1 << CAP_NUMBERS[name]
+    return value
+
+
+DOCKER_DEFAULT_MASK = mask(DOCKER_DEFAULT_CAPS)  # 0xa80425fb
+
+
+def last_cap() -> int:
+    """The highest capability number the running kernel knows."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read())
+    except OSError:
+        return 40
+
+
+def drop_bounding(keep: int, last: int) -> None:
+    """Remove every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP)."""
+    for cap in range(last + 1):
+        if not keep & (1 << cap):
+            try:
+                linux.prctl(linux.PR_CAPBSET_DROP, cap)
+            except OSError as exc:
+                if exc.errno != 22:  # EINVAL: the kernel does not know this capability
+                    raise
+
+
+def enter_identity(uid: int, gid: int, groups: tuple[int, ...], keep: int, last: int) -> None:
+    """Drop to ``keep`` and become uid/gid; call last before exec. Sets no_new_privs."""
+    drop_bounding(keep, last)
+    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    os.setgroups(list(groups))
+    os.setresgid(gid, gid, gid)
+    if uid == 0:
+        linux.capset(keep, keep, 0)  # empty inheritable set, as Docker since CVE-2022-24769
+    else:
+        # Leaving uid 0 clears the permitted and effective sets (no PR_SET_KEEPCAPS), as Docker
+        # does for a non-root user: the bounding set stays at ``keep``.
+        os.setresuid(uid, uid, uid)

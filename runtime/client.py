@@ -1,0 +1,204 @@
+"""``Runtime``: the asyncio API the worker agent uses; it forwards every call to the launcher.
+
+The agent never forks containers itself (it is multi-threaded and large): ``open()`` starts the
+launcher process with ``subprocess`` (posix_spawn-fast, in a new session) or connects to the one
+already serving this state dir, and each call is one JSON request on a fresh unix-socket
+connection. Nothing here blocks the event loop: socket I/O is asyncio's, and starting the
+launcher runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from shoal import log
+from shoal.runtime import protocol
+from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, validate
+from shoal.runtime.errors import ContainerError, from_wire
+from shoal.runtime.state import Layout
+
+LAUNCHER_START_TIMEOUT_S = 15.0
+_log = log.get(__name__)
+
+
+class Runtime:
+    """Containers of one state directory, kept apart from other runtimes by ``cgroup_parent``."""
+
+    def __init__(self, state_dir: str | Path, cgroup_parent: str = "shoal") -> None:
+        self.layout = Layout(state_dir)
+        self.cgroup_parent = cgroup_parent
+        self._sock: protocol.SocketPath | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.launcher_pid: int | None = None
+
+    # -- lifecycle of the launcher --------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the launcher for this state dir, or connect to the one already running."""
+        await asyncio.to_thread(self.layout.ensure)
+        self._sock = protocol.SocketPath(self.layout.socket)
+        deadline = time.monotonic() + LAUNCHER_START_TIMEOUT_S
+        while True:
+            with contextlib.suppress(OSError, ConnectionError):
+                reply = await self._call({"op": "hello"})
+                self.launcher_pid = int(reply["pid"])
+                return
+            status = await asyncio.to_thread(self._spawn_launcher)
+            if status.startswith("error"):
+                raise ContainerError(
+                    f"launcher failed to start: {status[6:]} (see {self.layout.launcher_log})"
+                )
+            if time.monotonic() > deadline:
+                raise ContainerError(f"launcher did not come up within {LAUNCHER_START_TIMEOUT_S}s: {status}")
+            if status == "busy":  # another launcher holds the lock and is (re)binding: retry shortly
+                await asyncio.sleep(0.05)
+
+    def _spawn_launcher(self) -> str:
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        cmd = [
+            sys.executable, "-E", "-s", "-m", "shoal.runtime.launcher",
+            "--state-dir", self.layout.root, "--cgroup-parent", self.cgroup_parent, "--ready-fd", str(ready_w),
+        ]  # fmt: skip
+        try:
+            with open(self.layout.launcher_log, "ab") as log_file:
+                self._proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
+                    pass_fds=(ready_w,), cwd="/", start_new_session=True, close_fds=True,
+                )  # fmt: skip
+        finally:
+            os.close(ready_w)
+        try:
+            text = b""
+            deadline = time.monotonic() + LAUNCHER_START_TIMEOUT_S
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([ready_r], [], [], deadline - time.monotonic())
+                chunk = os.read(ready_r, 4096) if ready else b""
+                if not chunk:
+                    break
+                text += chunk
+        finally:
+            os.close(ready_r)
+        status = text.decode("utf-8", "replace").strip()
+        if not status.startswith("ready"):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+            status = status or f"error exited with status {self._proc.poll()} before it was ready"
+        return status
+
+    async def close(self) -> None:
+        """Ask the launcher to exit; it stays up until its running containers have exited."""
+        if self._sock is None:
+            return
+        try:
+            reply = await self._call({"op": "shutdown"})
+        except (OSError, ConnectionError):
+            reply = {"exiting": True}
+        if reply.get("exiting") and self._proc is not None:
+            await asyncio.to_thread(self._reap_launcher)
+        self._sock.close()
+        self._sock = None
+
+    def _reap_launcher(self) -> None:
+        assert self._proc is not None
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            _log.warning("launcher did not exit; terminating it", pid=self._proc.pid)
+            self._proc.send_signal(signal.SIGKILL)
+            self._proc.wait()
+        self._proc = None
+
+    async def __aenter__(self) -> Runtime:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- container operations -------------------------------------------------------------------
+
+    async def create(self, config: ContainerConfig) -> ContainerInfo:
+        """Make the cgroup, directories and state of a container; it does not run yet."""
+        validate(config)
+        reply = await self._call({"op": "create", "config": config.to_dict()})
+        return ContainerInfo.from_dict(reply["info"])
+
+    async def start(self, container_id: str) -> ContainerInfo:
+        """Run a created container; returns once its command has been exec'd (raises StartError)."""
+        reply = await self._call({"op": "start", "id": container_id})
+        return ContainerInfo.from_dict(reply["info"])
+
+    async def wait(self, container_id: str) -> ContainerInfo:
+        """Return once the container has exited (immediately if it is not running)."""
+        reply = await self._call({"op": "wait", "id": container_id})
+        return ContainerInfo.from_dict(reply["info"])
+
+    async def kill(self, container_id: str, sig: int = signal.SIGTERM) -> None:
+        """Send ``sig`` to the container's PID 1 (a PID 1 without a handler ignores SIGTERM)."""
+        await self._call({"op": "kill", "id": container_id, "signal": int(sig)})
+
+    async def stop(self, container_id: str, grace_s: float | None = None) -> ContainerInfo:
+        """SIGTERM, then SIGKILL to the whole cgroup after the grace; returns the exited info.
+
+        The grace defaults to the container's ``stop_grace_s``.
+        """
+        reply = await self._call({"op": "inspect", "id": container_id})
+        info = ContainerInfo.from_dict(reply["info"])
+        if info.status != STATUS_RUNNING:
+            return info
+        grace = float(reply.get("stop_grace_s", 10.0)) if grace_s is None else grace_s
+        with contextlib.suppress(ContainerError):
+            await self.kill(container_id, signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.wait(container_id), timeout=max(grace, 0.0))
+        except TimeoutError:
+            pass
+        with contextlib.suppress(ContainerError):
+            await self._call({"op": "kill", "id": container_id, "signal": int(signal.SIGKILL), "all": True})
+        return await self.wait(container_id)
+
+    async def delete(self, container_id: str, force: bool = False) -> None:
+        """Remove cgroup, leftover mounts, directories and state; ``force`` kills it first."""
+        if force:
+            info = await self.inspect(container_id)
+            if info.status == STATUS_RUNNING:
+                await self.stop(container_id, grace_s=0)
+        await self._call({"op": "delete", "id": container_id})
+
+    async def list(self) -> list[ContainerInfo]:
+        reply = await self._call({"op": "list"})
+        return [ContainerInfo.from_dict(c) for c in reply["containers"]]
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        reply = await self._call({"op": "inspect", "id": container_id})
+        return ContainerInfo.from_dict(reply["info"])
+
+    # -- transport ------------------------------------------------------------------------------
+
+    async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self._sock is None:
+            raise ContainerError("runtime is not open")
+        reader, writer = await asyncio.open_unix_connection(self._sock.path, limit=protocol.MAX_LINE)
+        try:
+            writer.write(protocol.encode(request))
+            await writer.drain()
+            line = await reader.readline()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()
+        if not line:
+            raise ConnectionResetError("launcher closed the connection")
+        reply = protocol.decode(line)
+        if not reply.get("ok"):
+            raise from_wire(reply.get("error") or {})
+        return reply

@@ -1,0 +1,250 @@
+"""The launcher ("zygote"): a small single-threaded process that forks every container.
+
+The agent is multi-threaded (gRPC) and large; forking there can deadlock and costs ~22 ms per GiB
+of its memory (findings §4, pitfalls 5-6). So ``Runtime.open()`` starts this process once, in its
+own session (a Ctrl-C at the agent's terminal does not reach it), and talks to it over a unix
+socket in the state dir. One select loop serves requests, watches each container's pidfd and
+records exits; containers belong to the launcher and survive the agent.
+
+Shutdown is polite: a ``shutdown`` request (or SIGTERM) makes the launcher exit once no container
+is running, so exit codes are never lost; a new client's ``hello`` cancels a pending shutdown.
+
+Run as ``python -E -s -m shoal.runtime.launcher --state-dir D --cgroup-parent P --ready-fd N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import selectors
+import signal
+import socket
+import sys
+from typing import Any
+
+from shoal import log
+from shoal.runtime import cgroups, protocol, state
+from shoal.runtime.errors import ContainerError
+from shoal.runtime.supervisor import Supervisor
+
+_log = log.get("shoal.runtime.launcher")
+
+
+class Launcher:
+    """The select loop: client connections, container pidfds and signals."""
+
+    def __init__(self, layout: state.Layout, cgroup_parent: str) -> None:
+        self.layout = layout
+        self.sel = selectors.DefaultSelector()
+        self.cgroups = cgroups.detect(cgroup_parent)
+        self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister)
+        self.waiters: dict[str, list[socket.socket]] = {}
+        self.buffers: dict[socket.socket, bytearray] = {}
+        self.shutdown_requested = False
+        self.sock_path = protocol.SocketPath(layout.socket)
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def _watch_pidfd(self, fd: int, cid: str) -> None:
+        self.sel.register(fd, selectors.EVENT_READ, ("exit", cid))
+
+    def listen(self) -> None:
+        try:
+            os.unlink(self.layout.socket)
+        except FileNotFoundError:
+            pass
+        old_umask = os.umask(0o177)
+        try:
+            self.listener.bind(self.sock_path.path)
+        finally:
+            os.umask(old_umask)
+        self.listener.listen(64)
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, ("accept", None))
+
+    def serve(self) -> None:
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: None)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.sel.register(wake_r, selectors.EVENT_READ, ("signal", None))
+        while not (self.shutdown_requested and self.sup.running_count() == 0):
+            for key, _ in self.sel.select(timeout=5.0):
+                kind, arg = key.data
+                if kind == "accept":
+                    self._accept()
+                elif kind == "conn":
+                    self._read(key.fileobj)  # type: ignore[arg-type]
+                elif kind == "exit":
+                    self._exited(arg)
+                elif kind == "signal":
+                    for signum in os.read(wake_r, 64):
+                        if signum in (signal.SIGTERM, signal.SIGHUP):
+                            _log.info("signal: shutting down once no container runs", signal=signum)
+                            self.shutdown_requested = True
+        self.close()
+
+    def close(self) -> None:
+        for conn in list(self.buffers):
+            self._drop(conn)
+        self.sel.unregister(self.listener)
+        self.listener.close()
+        try:
+            os.unlink(self.layout.socket)
+        except FileNotFoundError:
+            pass
+        self.sock_path.close()
+        self.cgroups.cleanup_parent()
+        _log.info("launcher exiting")
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        self.buffers[conn] = bytearray()
+        self.sel.register(conn, selectors.EVENT_READ, ("conn", None))
+
+    def _drop(self, conn: socket.socket) -> None:
+        self.buffers.pop(conn, None)
+        for waiting in self.waiters.values():
+            if conn in waiting:
+                waiting.remove(conn)
+        try:
+            self.sel.unregister(conn)
+        except (KeyError, ValueError):
+            pass
+        conn.close()
+
+    def _read(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        buf = self.buffers[conn]
+        buf += data
+        if len(buf) > protocol.MAX_LINE:
+            self._send(conn, protocol.error(ContainerError("request too large")))
+            self._drop(conn)
+            return
+        while conn in self.buffers and b"\n" in buf:
+            line, _, rest = bytes(buf).partition(b"\n")
+            buf[:] = rest
+            self._handle(conn, line)
+
+    def _send(self, conn: socket.socket, message: dict[str, Any]) -> None:
+        try:
+            conn.setblocking(True)
+            conn.settimeout(5.0)
+            conn.sendall(protocol.encode(message))
+            conn.setblocking(False)
+        except OSError:
+            self._drop(conn)
+
+    def _handle(self, conn: socket.socket, line: bytes) -> None:
+        try:
+            req = protocol.decode(line)
+            reply = self._dispatch(conn, req)
+        except ContainerError as exc:
+            reply = protocol.error(exc)
+        except Exception as exc:
+            _log.exception("request failed", request=line[:200].decode("utf-8", "replace"))
+            reply = protocol.error(exc)
+        if reply is not None:
+            self._send(conn, reply)
+
+    def _dispatch(self, conn: socket.socket, req: dict[str, Any]) -> dict[str, Any] | None:
+        op = req.get("op")
+        cid = str(req.get("id", ""))
+        if op == "hello":
+            self.shutdown_requested = False
+            return protocol.ok(pid=os.getpid(), cgroup_version=self.cgroups.version)
+        if op == "create":
+            return protocol.ok(info=self.sup.create(req.get("config") or {}).to_dict())
+        if op == "start":
+            return protocol.ok(info=self.sup.start(cid).to_dict())
+        if op == "kill":
+            self.sup.kill(cid, int(req.get("signal", signal.SIGTERM)), bool(req.get("all", False)))
+            return protocol.ok()
+        if op == "wait":
+            st = self.sup.get(cid)
+            if st.status == "running":
+                self.waiters.setdefault(cid, []).append(conn)
+                return None
+            return protocol.ok(info=st.info().to_dict())
+        if op == "inspect":
+            st = self.sup.get(cid)
+            return protocol.ok(info=st.info().to_dict(), stop_grace_s=st.config.get("stop_grace_s", 10.0))
+        if op == "list":
+            return protocol.ok(containers=[s.info().to_dict() for s in self.sup.states.values()])
+        if op == "delete":
+            self.sup.delete(cid)
+            return protocol.ok()
+        if op == "shutdown":
+            self.shutdown_requested = True
+            return protocol.ok(exiting=self.sup.running_count() == 0, running=self.sup.running_count())
+        raise ContainerError(f"unknown operation {op!r}")
+
+    def _exited(self, cid: str) -> None:
+        st = self.sup.on_exit(cid)
+        reply = protocol.ok(info=st.info().to_dict())
+        for conn in self.waiters.pop(cid, []):
+            self._send(conn, reply)
+
+
+def _lock(layout: state.Layout) -> int | None:
+    fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shoal.runtime.launcher")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--cgroup-parent", default="shoal")
+    parser.add_argument("--ready-fd", type=int, default=-1)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    log.setup(args.log_level, json=True)
+    layout = state.Layout(args.state_dir)
+    layout.ensure()
+
+    def ready(text: str) -> None:
+        if args.ready_fd >= 0:
+            os.write(args.ready_fd, text.encode() + b"\n")
+            os.close(args.ready_fd)
+
+    lock_fd = _lock(layout)
+    if lock_fd is None:
+        ready("busy")  # another launcher owns this state dir; the client connects to it
+        return 0
+    try:
+        launcher = Launcher(layout, args.cgroup_parent)
+        launcher.listen()
+        launcher.sup.load()
+    except BaseException as exc:
+        _log.exception("launcher failed to start")
+        ready(f"error {type(exc).__name__}: {exc}")
+        return 1
+    _log.info(
+        "launcher ready", pid=os.getpid(), state_dir=layout.root, cgroup_version=launcher.cgroups.version
+    )
+    ready(f"ready {os.getpid()}")
+    launcher.serve()
+    os.close(lock_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

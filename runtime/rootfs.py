@@ -1,0 +1,159 @@
+"""Build a container's root filesystem inside its new mount namespace, then pivot_root into it.
+
+Runs in the container's PID 1 before exec, after ``unshare(CLONE_NEWNS)``, so every mount made here
+lives and dies with the container's mount namespace: nothing can leak into the host's mount table.
+For the built-in ``host`` image the root is the host's ``/`` bind-mounted recursively and made
+read-only with one ``mount_setattr(AT_RECURSIVE)``; the API filesystems copied along (/proc, /sys,
+/dev, /run, /tmp) are detached and replaced with fresh, private ones. /run becomes a private tmpfs
+so the host's sockets (e.g. /run/shoal) are invisible. The /proc masks follow Docker's defaults.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from shoal.runtime import linux
+from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
+
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+}
+MASKED_PATHS = (
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+HOST_SUBMOUNTS_TO_DETACH = ("proc", "sys", "dev", "run", "tmp")
+
+
+def _detach_if_mounted(path: str) -> None:
+    """Lazily unmount ``path`` and everything below it, repeating for stacked mounts."""
+    for _ in range(16):
+        try:
+            linux.umount2(path, linux.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.ENOENT):  # not a mount point (any more)
+                return
+            raise
+
+
+def bind_host_root(root: str) -> None:
+    """Make ``root`` a read-only recursive bind of the host's ``/`` minus its API filesystems."""
+    linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+    linux.mount("/", root, None, MS_BIND | MS_REC)
+    for sub in HOST_SUBMOUNTS_TO_DETACH:
+        _detach_if_mounted(os.path.join(root, sub))
+    try:
+        linux.mount_setattr(root, linux.MOUNT_ATTR_RDONLY, recursive=True)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSYS, errno.EINVAL):
+            raise
+        _remount_ro_each(root)
+
+
+def _remount_ro_each(root: str) -> None:
+    """Fallback for kernels before 5.12: bind-remount every mount under ``root`` read-only."""
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in points:
+        if point == root or point.startswith(root.rstrip("/") + "/"):
+            linux.mount(None, point, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY)
+
+
+def mount_api_filesystems(root: str) -> None:
+    """Fresh /proc (of the new pid ns), /dev, /sys (read-only), /tmp and /run under ``root``."""
+    j = os.path.join
+    linux.mount("tmpfs", j(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    linux.mount("tmpfs", j(root, "run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
+    linux.mount("proc", j(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount_dev(j(root, "dev"))
+    linux.mount("sysfs", j(root, "sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def _mount_dev(dev: str) -> None:
+    # nodev on the tmpfs: a node made with CAP_MKNOD here cannot be opened (we have no devices
+    # cgroup allow-list); the bind mounts of the safe host devices keep their own flags.
+    linux.mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k")
+    for name in DEVICES:
+        target = os.path.join(dev, name)
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+        linux.mount(f"/dev/{name}", target, None, MS_BIND)
+    for name in ("pts", "shm", "mqueue"):
+        os.mkdir(os.path.join(dev, name), 0o755)
+    linux.mount(
+        "devpts",
+        os.path.join(dev, "pts"),
+        "devpts",
+        MS_NOSUID | MS_NOEXEC,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )
+    linux.mount(
+        "shm", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"
+    )
+    linux.mount("mqueue", os.path.join(dev, "mqueue"), "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, os.path.join(dev, name))
+
+
+def pivot(root: str) -> None:
+    """Make ``root`` the process' ``/`` and drop the old root entirely."""
+    os.chdir(root)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
+
+
+def mask_paths() -> None:
+    """Docker's masked (/dev/null or empty read-only tmpfs) and read-only /proc paths; after pivot."""
+    for path in MASKED_PATHS:
+        try:
+            if os.path.isdir(path):
+                linux.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
+            else:
+                linux.mount("/dev/null", path, None, MS_BIND)
+        except FileNotFoundError:
+            continue
+    for path in READONLY_PATHS:
+        try:
+            linux.mount(path, path, None, MS_BIND | MS_REC)
+        except FileNotFoundError:
+            continue
+        linux.mount(
+            None, path, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+        )
+
+
+def hide(root: str, paths: list[str]) -> None:
+    """Cover host directories (e.g. the runtime's state dir with its socket) with an empty tmpfs."""
+    for path in paths:
+        target = os.path.join(root, path.lstrip("/"))
+        if os.path.isdir(target):
+            linux.mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+
+
+def setup_host_image(root: str, hidden: list[str]) -> None:
+    """The whole root filesystem sequence for the ``host`` image; ends with ``/`` = the new root.
+
+    ``hidden`` lists host directories the container must not see (the runtime's state directory:
+    its launcher socket would otherwise be reachable from inside).
+    """
+    bind_host_root(root)
+    mount_api_filesystems(root)
+    hide(root, hidden)
+    pivot(root)
+    mask_paths()

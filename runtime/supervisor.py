@@ -1,0 +1,326 @@
+"""The launcher's container table: create, start (fork into new namespaces), reap, kill, delete.
+
+Runs only inside the single-threaded launcher process, which is the sole writer of the state files.
+``start`` is where the one fork per container happens (findings §2): ``unshare(CLONE_NEWPID)``,
+``fork()``, and ``setns`` straight back to the launcher's own pid namespace, so only that child is
+PID 1 of a new namespace. The child reports over a close-on-exec pipe; EOF means it exec'd. Each
+running container is watched through a pidfd, so exits arrive in the launcher's select loop
+without SIGCHLD handlers. Every step undoes the earlier ones when it fails.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import shutil
+import signal
+import time
+from collections.abc import Callable
+
+from shoal import log
+from shoal.runtime import caps, child, linux, state, users
+from shoal.runtime.cgroup_limits import Limits
+from shoal.runtime.cgroups import Cgroups
+from shoal.runtime.config import (
+    STATUS_CREATED,
+    STATUS_EXITED,
+    STATUS_RUNNING,
+    ContainerConfig,
+    ContainerInfo,
+    effective_env,
+    effective_hostname,
+    validate,
+)
+from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, ImageNotFound, StartError
+
+BUILTIN_IMAGES = frozenset({"host"})
+START_TIMEOUT_S = 30.0
+_log = log.get(__name__)
+
+
+class Supervisor:
+    """All containers of one state directory, as seen by the launcher."""
+
+    def __init__(
+        self,
+        layout: state.Layout,
+        cgroups: Cgroups,
+        watch: Callable[[int, str], None],
+        unwatch: Callable[[int], None],
+    ) -> None:
+        self.layout = layout
+        self.cgroups = cgroups
+        self.states: dict[str, state.ContainerState] = {}
+        self.pidfds: dict[str, int] = {}
+        self._watch, self._unwatch = watch, unwatch
+        self._own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self._last_cap = caps.last_cap()
+
+    # -- loading and re-attaching -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the state dir; remove half-created containers; re-watch or settle running ones."""
+        states, orphans = state.load_all(self.layout)
+        for cid in orphans:
+            _log.warning("removing container dir without state", container=cid)
+            self._remove_dirs(cid)
+            try:
+                self.cgroups.delete(cid)
+            except ContainerError as exc:
+                _log.warning("orphan cgroup not removed", container=cid, error=str(exc))
+        self.states = states
+        for cid, st in states.items():
+            if st.status != STATUS_RUNNING:
+                continue
+            alive = st.pid_start_time and state.proc_start_time(st.pid) == st.pid_start_time
+            fd = _pidfd(st.pid) if alive else None
+            if fd is None:
+                self._record_exit(st, None)
+            else:
+                self._track(cid, fd)
+                _log.info("re-attached running container", container=cid, pid=st.pid)
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def get(self, cid: str) -> state.ContainerState:
+        st = self.states.get(cid)
+        if st is None:
+            raise ContainerNotFound(f"no such container: {cid}")
+        return st
+
+    def running_count(self) -> int:
+        return sum(1 for s in self.states.values() if s.status == STATUS_RUNNING)
+
+    def create(self, data: dict) -> ContainerInfo:
+        cfg = ContainerConfig.from_dict(data)
+        validate(cfg)
+        if cfg.image not in BUILTIN_IMAGES:
+            raise ImageNotFound(f"image {cfg.image} not found")
+        cid = cfg.id
+        if cid in self.states or os.path.lexists(self.layout.container_dir(cid)):
+            raise ConfigError(f"container {cid} already exists")
+        ident = users.resolve_in_rootfs(cfg.user, "/")
+        if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write
+            self.cgroups.delete(cid)
+        os.mkdir(self.layout.container_dir(cid), 0o700)
+        try:
+            os.mkdir(self.layout.rootfs(cid), 0o755)
+            log_path = self.layout.log_path(cid)
+            os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+            self.cgroups.create(cid, Limits(cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus))
+            st = state.ContainerState(
+                id=cid,
+                config=cfg.to_dict(),
+                created_at=time.time(),
+                cgroup=self.cgroups.relpath(cid),
+                cgroup_dirs=self.cgroups.dirs(cid),
+                log_path=log_path,
+                uid=ident.uid,
+                gid=ident.gid,
+                groups=list(ident.groups),
+                home=ident.home,
+            )
+            try:
+                state.save(self.layout, st)
+            except BaseException:
+                self.cgroups.delete(cid)
+                raise
+        except BaseException:
+            self._remove_dirs(cid)
+            raise
+        self.states[cid] = st
+        _log.info("created", container=cid)
+        return st.info()
+
+    def start(self, cid: str) -> ContainerInfo:
+        st = self.get(cid)
+        if st.status != STATUS_CREATED:
+            raise StartError(f"container {cid} is {st.status}; only a created container can be started")
+        spec = self._child_spec(st)
+        log_fd = os.open(st.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        try:
+            exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
+        except BaseException:
+            os.close(log_fd)
+            raise
+        try:
+            pid = self._fork_in_new_pidns(spec, exec_r, exec_w, log_fd)
+        finally:
+            os.close(exec_w)
+            os.close(log_fd)
+        try:
+            message = _read_until_eof(exec_r, START_TIMEOUT_S)
+        finally:
+            os.close(exec_r)
+        if message is None or message:
+            _reap_failed(pid)
+            if self.cgroups.pids(cid):
+                self.cgroups.kill_all(cid)
+            reason = message.decode("utf-8", "replace") if message else f"timed out after {START_TIMEOUT_S}s"
+            _log.info("start failed", container=cid, reason=reason)
+            raise StartError(reason)
+        try:
+            fd = os.pidfd_open(pid)
+        except BaseException:
+            _reap_failed(pid)
+            raise
+        st.status, st.pid, st.started_at = STATUS_RUNNING, pid, time.time()
+        st.pid_start_time = state.proc_start_time(pid)
+        self._track(cid, fd)  # from here on, an exit is reaped and recorded by the loop
+        state.save(self.layout, st)
+        _log.info("started", container=cid, pid=pid)
+        return st.info()
+
+    def _child_spec(self, st: state.ContainerState) -> child.ChildSpec:
+        cfg = st.container_config
+        return child.ChildSpec(
+            args=list(cfg.args),
+            env=effective_env(cfg, st.home),
+            workdir=cfg.workdir,
+            uid=st.uid,
+            gid=st.gid,
+            groups=tuple(st.groups),
+            hostname=effective_hostname(cfg),
+            rootfs=self.layout.rootfs(st.id),
+            hidden=[self.layout.root],
+            cgroup_procs=self.cgroups.procs_files(st.id),
+            caps=caps.DOCKER_DEFAULT_MASK,
+            last_cap=self._last_cap,
+        )
+
+    def _fork_in_new_pidns(self, spec: child.ChildSpec, exec_r: int, exec_w: int, log_fd: int) -> int:
+        linux.unshare(linux.CLONE_NEWPID)
+        try:
+            pid = os.fork()
+        except BaseException:
+            linux.setns(self._own_pidns, linux.CLONE_NEWPID)
+            raise
+        if pid == 0:  # the container's PID 1
+            os.close(exec_r)
+            child.run(spec, exec_w, log_fd)
+        linux.setns(self._own_pidns, linux.CLONE_NEWPID)
+        return pid
+
+    def kill(self, cid: str, sig: int, whole_cgroup: bool = False) -> None:
+        st = self.get(cid)
+        fd = self.pidfds.get(cid)
+        if st.status != STATUS_RUNNING or fd is None:
+            raise ContainerError(f"container {cid} is not running")
+        if whole_cgroup and sig == signal.SIGKILL:
+            self.cgroups.kill_all(cid)
+        elif whole_cgroup:
+            for pid in self.cgroups.pids(cid):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            pass
+
+    def on_exit(self, cid: str) -> state.ContainerState:
+        """Called when the container's pidfd turns readable: reap and persist the exit."""
+        st = self.get(cid)
+        fd = self.pidfds.pop(cid)
+        self._unwatch(fd)
+        os.close(fd)
+        code: int | None = None
+        try:
+            _, status = os.waitpid(st.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+        except ChildProcessError:  # re-attached after a launcher restart: not our child
+            pass
+        self._record_exit(st, code)
+        if self.cgroups.pids(cid):
+            self.cgroups.kill_all(cid)
+        return st
+
+    def _record_exit(self, st: state.ContainerState, code: int | None) -> None:
+        st.status, st.exit_code, st.finished_at = STATUS_EXITED, code, time.time()
+        try:
+            st.oom_killed = self.cgroups.oom_kills(st.id) > 0
+        except OSError:
+            st.oom_killed = False
+        state.save(self.layout, st)
+        _log.info("exited", container=st.id, exit_code=code, oom_killed=st.oom_killed)
+
+    def delete(self, cid: str) -> None:
+        st = self.get(cid)
+        if st.status == STATUS_RUNNING:
+            raise ContainerError(f"cannot delete running container {cid}: stop it first or use force")
+        self.cgroups.delete(cid)
+        _unmount_below(self.layout.container_dir(cid))
+        self._remove_dirs(cid)
+        del self.states[cid]
+        _log.info("deleted", container=cid)
+
+    def _remove_dirs(self, cid: str) -> None:
+        """Remove the container dir, its state file last so a crash midway stays recognisable."""
+        directory = self.layout.container_dir(cid)
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in sorted(names, key=lambda n: n == "state.json"):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        os.rmdir(directory)
+
+    def _track(self, cid: str, fd: int) -> None:
+        self.pidfds[cid] = fd
+        self._watch(fd, cid)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
+
+
+def _read_until_eof(fd: int, timeout: float) -> bytes | None:
+    """Everything written to ``fd`` until EOF; None on timeout."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        data = os.read(fd, 65536)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+def _reap_failed(pid: int) -> None:
+    """Collect a child that failed (or hung) before exec."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _unmount_below(directory: str) -> None:
+    """Detach any mount left under ``directory`` in the launcher's namespace (normally none)."""
+    prefix = directory.rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in sorted((p for p in points if p.startswith(prefix) or p == directory), reverse=True):
+        try:
+            linux.umount2(point, linux.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.ENOENT):
+                raise
