@@ -86,13 +86,13 @@ class Manager:
         from shoal.manager.store.etcd import connect
 
         endpoints = self.cfg.etcd_endpoints
-        if not endpoints:
-            from shoal.manager.store.embedded import EmbeddedEtcd
-
-            self._etcd = EmbeddedEtcd(self.cfg.data_dir)
-            await self._etcd.start()
-            endpoints = [self._etcd.endpoint]
         try:
+            if not endpoints:
+                from shoal.manager.store.embedded import EmbeddedEtcd
+
+                self._etcd = EmbeddedEtcd(self.cfg.data_dir)
+                await self._etcd.start()
+                endpoints = [self._etcd.endpoint]
             return await connect(endpoints)
         except StoreError as exc:
             raise ManagerError(str(exc)) from None

@@ -1,0 +1,152 @@
+"""The walking skeleton as a user runs it: manager + worker processes, the CLI, real containers.
+
+Checks from the host that every task runs in its own pid namespace and cgroup, and that removing
+the service leaves no cgroup, mount, process or container state behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.e2e.clicluster import SHOAL, CliCluster, free_port
+
+
+def containers(c: CliCluster) -> dict[str, dict]:
+    """Container state files of both nodes' runtimes, by container (= task) id."""
+    out = {}
+    for f in c.tmp.glob("*/runtime/containers/*/state.json"):
+        out[f.parent.name] = json.loads(f.read_text())
+    return out
+
+
+def mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line for line in f if str(path) in line]
+
+
+def running_pids(c: CliCluster, service: str) -> dict[str, int]:
+    tasks = {t["ID"]: t for t in c.json("svc", "ps", service) if t["DesiredState"] == "Running"}
+    states = containers(c)
+    return {tid: states[tid]["pid"] for tid in tasks if tid in states and states[tid]["status"] == "running"}
+
+
+def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster):
+    c = cli_cluster
+    nodes = c.json("node", "ls")
+    assert sorted(n["Hostname"] for n in nodes) == ["e2e-manager", "e2e-worker"]
+    assert {n["ManagerStatus"] for n in nodes} == {"Leader", ""}
+
+    t0 = time.monotonic()
+    res = c.shoal("svc", "create", "--name", "web", "--replicas", "3", "host", "python3", "-m", "http.server", "8000")
+    converge_s = time.monotonic() - t0
+    assert "overall progress: 3 out of 3 tasks" in res.stdout
+    assert "verify: Service converged" in res.stdout
+    print(f"svc create --replicas 3 converged in {converge_s:.2f}s")
+
+    ls = c.json("svc", "ls")
+    assert [(s["Name"], s["Mode"], s["Replicas"], s["Image"]) for s in ls] == [("web", "replicated", "3/3", "host")]
+    ps = c.json("svc", "ps", "web")
+    assert sorted(t["Name"] for t in ps) == ["web.1", "web.2", "web.3"]
+    assert all(t["CurrentState"].startswith("Running") for t in ps)
+    assert {t["Node"] for t in ps} == {"e2e-manager", "e2e-worker"}, "replicas spread over both nodes"
+    inspect = json.loads(c.shoal("svc", "inspect", "web").stdout)
+    assert inspect[0]["spec"]["container"]["args"] == ["python3", "-m", "http.server", "8000"]
+
+    pids = running_pids(c, "web")
+    assert len(pids) == 3
+    host_pidns = os.readlink("/proc/self/ns/pid")
+    pidns = {os.readlink(f"/proc/{pid}/ns/pid") for pid in pids.values()}
+    assert len(pidns) == 3 and host_pidns not in pidns, "each task has its own pid namespace"
+    netns = {os.readlink(f"/proc/{pid}/ns/net") for pid in pids.values()}
+    assert len(netns) == 3, "each task has its own network namespace (three servers on port 8000)"
+    cgroups = set()
+    for tid, pid in pids.items():
+        with open(f"/proc/{pid}/cgroup") as f:
+            mem = next(line.split(":", 2)[2].strip() for line in f if ":memory:" in line)
+        assert mem.endswith(tid), f"task {tid} runs in its own memory cgroup, got {mem}"
+        cgroups.add(mem)
+        with open(f"/proc/{pid}/status") as f:
+            assert "NoNewPrivs:\t1" in f.read()
+    assert len(cgroups) == 3
+
+    res = c.shoal("svc", "scale", "web=5")
+    assert "overall progress: 5 out of 5 tasks" in res.stdout
+    assert len(running_pids(c, "web")) == 5
+
+    cgroup_dirs = [d for st in containers(c).values() for d in st["cgroup_dirs"]]
+    assert cgroup_dirs and all(os.path.isdir(d) for d in cgroup_dirs)
+    all_pids = list(running_pids(c, "web").values())
+
+    res = c.shoal("svc", "rm", "web")
+    assert res.stdout.strip() == "web"
+
+    def cleaned():
+        return not containers(c) and not any(os.path.exists(f"/proc/{p}") for p in all_pids)
+
+    c.wait_for(cleaned, timeout=30, what="containers of the removed service cleaned up")
+    assert not [d for d in cgroup_dirs if os.path.exists(d)], "no cgroup left behind"
+    assert not mounts_under(c.tmp), "no mount left behind"
+    assert c.json("svc", "ls") == []
+    assert list((c.tmp / "w" / "runtime" / "containers").iterdir()) == []
+
+
+def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
+    c = cli_cluster
+    cases = [
+        (["svc", "create", "--replicas", "2", "host", "true"], "name"),
+        (["svc", "create", "--name", "x", "--replicas", "-1", "host", "true"], "replicas"),
+        (["svc", "create", "--name", "x", "nosuchimage:1"], "no such image"),
+        (["svc", "create", "--name", "x", "--limit-memory", "12Q", "host", "true"], "12Q"),
+        (["svc", "create", "--name", "x", "--no-such-flag", "host", "true"], "no-such-flag"),
+    ]
+    for args, needle in cases:
+        res = c.shoal(*args, check=False)
+        assert res.returncode != 0, args
+        assert needle in (res.stderr + res.stdout), (args, res.stderr)
+        assert "Traceback" not in res.stderr
+    c.shoal("svc", "create", "-d", "--name", "dup", "--replicas", "0", "host", "true")
+    res = c.shoal("svc", "create", "-d", "--name", "dup", "host", "true", check=False)
+    assert res.returncode != 0 and "already exists" in res.stderr
+    assert [s["Name"] for s in c.json("svc", "ls")] == ["dup"]
+
+
+def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
+    c = cli_cluster
+    res = subprocess.run(
+        [SHOAL, "worker", "--join", c.addr, "--token", "SHOAL-1-abc-def", "--data-dir", str(c.tmp / "bad")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert res.returncode != 0
+    assert "invalid join token" in res.stderr
+    assert len(c.json("node", "ls")) == 2
+
+
+def test_manager_without_etcd_exits_with_a_clear_error(tmp_path: Path):
+    res = subprocess.run(
+        [SHOAL, "manager", "--data-dir", str(tmp_path), "--etcd", f"http://127.0.0.1:{free_port()}", "--socket", str(tmp_path / "s.sock"),
+         "--listen-addr", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode != 0
+    assert "cannot reach etcd" in res.stderr
+
+
+def test_metrics_endpoint(tmp_path: Path, cli_cluster: CliCluster):
+    port = free_port()
+    c = cli_cluster
+    c.start("worker", "--join", c.addr, "--token", c.token, "--data-dir", str(tmp_path / "w2"), "--hostname", "metrics-worker",
+            "--metrics-addr", f"127.0.0.1:{port}", name="worker2")
+
+    def scrape():
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+        except OSError:
+            return ""
+
+    body = c.wait_for(scrape, what="metrics endpoint")
+    assert "shoal_build_info" in body
