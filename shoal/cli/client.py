@@ -141,9 +141,7 @@ def stub(ctx: click.Context | None = None) -> control_pb2_grpc.ControlStub:
         host = obj.get("host") or DEFAULT_HOST
         try:
             obj["stub"] = factory(host)
-        except HostError:
-            raise
-        except Exception as exc:  # a bad target string, a missing credential, ...
+        except (OSError, ValueError) as exc:  # grpc refusing the target, an unreadable credential, ...
             raise click.ClickException(f"{cannot_connect_message(host)} ({exc})") from None
     return obj["stub"]
 

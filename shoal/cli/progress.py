@@ -185,7 +185,7 @@ def wait(
     service_id: str,
     quiet: bool = False,
     timeout: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> None:
     """Poll until ``service_id`` converges, showing docker's progress display unless ``quiet``.
 
@@ -193,6 +193,7 @@ def wait(
     Ctrl-C stops waiting, not the operation.
     """
     stub = client.stub()
+    sleep = sleep or time.sleep
     timeout = _timeout_from_env() if timeout is None else timeout
     deadline = None if timeout is None else time.monotonic() + timeout
     tty = not quiet and sys.stdout.isatty()
