@@ -102,20 +102,31 @@ class Runtime:
             reply = await self._call({"op": "shutdown"})
         except (OSError, ConnectionError):
             reply = {"exiting": True}
-        if reply.get("exiting") and self._proc is not None:
-            await asyncio.to_thread(self._reap_launcher)
+        if reply.get("exiting"):
+            await asyncio.to_thread(self._await_launcher_exit)
         self._sock.close()
         self._sock = None
 
-    def _reap_launcher(self) -> None:
-        assert self._proc is not None
+    def _await_launcher_exit(self) -> None:
+        """Wait (bounded) for the launcher to go away; reap it if this object spawned it."""
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _log.warning("launcher did not exit after shutdown", pid=self._proc.pid)
+            else:
+                self._proc = None
+            return
+        if self.launcher_pid is None:
+            return
         try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            _log.warning("launcher did not exit; terminating it", pid=self._proc.pid)
-            self._proc.send_signal(signal.SIGKILL)
-            self._proc.wait()
-        self._proc = None
+            fd = os.pidfd_open(self.launcher_pid)
+        except OSError:
+            return  # already gone
+        try:
+            select.select([fd], [], [], 10)
+        finally:
+            os.close(fd)
 
     async def __aenter__(self) -> Runtime:
         await self.open()

@@ -183,7 +183,7 @@ class Launcher:
             st = self.sup.get(cid)
             return protocol.ok(info=st.info().to_dict(), stop_grace_s=st.config.get("stop_grace_s", 10.0))
         if op == "list":
-            return protocol.ok(containers=[s.info().to_dict() for s in self.sup.states.values()])
+            return protocol.ok(containers=[s.info().to_dict() for _, s in sorted(self.sup.states.items())])
         if op == "delete":
             self.sup.delete(cid)
             return protocol.ok()
