@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Container start latency of shoal's runtime, with crun measured side by side in the same run.
+
+    .venv/bin/python bench/runtime_start.py [-n 100] [--no-crun]
+
+shoal: ``Runtime.create`` + ``start`` of ``/bin/true`` on the ``host`` image (until the container's
+execve succeeded) and end to end (create, start, wait for exit, delete). Limits as in the findings:
+256 MiB memory, 1 CPU, 256 pids; pid/mount/uts/ipc/net namespaces.
+
+crun: the same host root (bind-mounted, read-only), the same limits and namespaces from ``crun spec``,
+timed with ``subprocess``: ``crun create`` + ``crun start`` (exec) and ``crun run`` (end to end).
+crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a private mount namespace with
+/sys/fs/cgroup/unified unmounted (findings, pitfall 15).
+
+Prints median and p95 in ms, and ends with one ``key=value`` line. Needs root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from shoal.runtime import ContainerConfig, Runtime
+
+LIMITS = {"memory_bytes": 256 << 20, "nano_cpus": 1_000_000_000, "pids_limit": 256}
+CRUN = "/usr/bin/crun"
+
+
+def summary(samples: list[float]) -> tuple[float, float]:
+    """Median and p95 in milliseconds."""
+    ms = sorted(s * 1000 for s in samples)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return statistics.median(ms), p95
+
+
+async def bench_shoal(n: int, warmup: int, state_dir: Path) -> dict[str, list[float]]:
+    rt = Runtime(state_dir, cgroup_parent=f"shoal-bench-{uuid.uuid4().hex[:6]}")
+    await rt.open()
+    out: dict[str, list[float]] = {"create": [], "start": [], "exec": [], "e2e": []}
+    try:
+        for i in range(warmup + n):
+            cid = f"b{i}"
+            t0 = time.perf_counter()
+            await rt.create(ContainerConfig(id=cid, image="host", args=["/bin/true"], **LIMITS))
+            t1 = time.perf_counter()
+            await rt.start(cid)
+            t2 = time.perf_counter()
+            info = await rt.wait(cid)
+            await rt.delete(cid)
+            t3 = time.perf_counter()
+            if info.exit_code != 0:
+                raise SystemExit(f"/bin/true exited {info.exit_code}: {Path(info.log_path).read_text()}")
+            if i >= warmup:
+                out["create"].append(t1 - t0)
+                out["start"].append(t2 - t1)
+                out["exec"].append(t2 - t0)
+                out["e2e"].append(t3 - t0)
+    finally:
+        for info in await rt.list():
+            await rt.delete(info.id, force=True)
+        await rt.close()
+    return out
+
+
+def crun_bundle(bundle: Path) -> None:
+    subprocess.run([CRUN, "spec"], cwd=bundle, check=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"]["terminal"] = False
+    spec["process"]["args"] = ["/bin/true"]
+    (bundle / "rootfs").mkdir()
+    spec["root"] = {"path": str(bundle / "rootfs"), "readonly": True}
+    spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    for dest in ("/tmp", "/run"):
+        spec["mounts"].append(
+            {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
+        )
+    spec["linux"]["resources"].update(
+        {"memory": {"limit": 256 << 20}, "cpu": {"quota": 100000, "period": 100000}, "pids": {"limit": 256}}
+    )
+    spec["linux"]["cgroupsPath"] = f"/shoal-bench-crun-{bundle.name}/c"
+    (bundle / "config.json").write_text(json.dumps(spec))
+
+
+def crun_inner(bundle: Path, n: int, warmup: int) -> None:
+    """Runs inside ``unshare -m``: hide the v2 mount, bind the host root, time crun; prints JSON."""
+    subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=False)
+    subprocess.run(["mount", "--rbind", "/", str(bundle / "rootfs")], check=True)
+    base = [CRUN, "--root", str(bundle / "state")]
+    quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
+    out: dict[str, list[float]] = {"exec": [], "e2e": []}
+    for i in range(warmup + n):
+        cid = f"c{i}"
+        t0 = time.perf_counter()
+        subprocess.run([*base, "create", "--bundle", str(bundle), cid], check=True, **quiet)
+        subprocess.run([*base, "start", cid], check=True, **quiet)
+        t1 = time.perf_counter()
+        for _ in range(1000):  # wait until /bin/true has exited
+            state = subprocess.run([*base, "state", cid], capture_output=True, text=True)
+            if '"stopped"' in state.stdout:
+                break
+            time.sleep(0.001)
+        subprocess.run([*base, "delete", "-f", cid], check=True, **quiet)
+        t2 = time.perf_counter()
+        subprocess.run([*base, "run", "--bundle", str(bundle), f"r{i}"], check=True, **quiet)
+        t3 = time.perf_counter()
+        if i >= warmup:
+            out["exec"].append(t1 - t0)
+            out["e2e"].append(t3 - t2)
+    print(json.dumps(out))
+
+
+def bench_crun(n: int, warmup: int, work: Path) -> tuple[dict[str, list[float]] | None, str]:
+    if not os.path.exists(CRUN):
+        return None, f"{CRUN} not installed"
+    if shutil.which("unshare") is None:
+        return None, "util-linux unshare not installed"
+    bundle = work / f"crun-{uuid.uuid4().hex[:6]}"
+    bundle.mkdir()
+    crun_bundle(bundle)
+    cmd = ["unshare", "-m", "--propagation", "private", sys.executable, __file__]
+    cmd += ["--crun-inner", str(bundle), "-n", str(n), "--warmup", str(warmup)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    finally:
+        for hierarchy in Path("/sys/fs/cgroup").iterdir():
+            leftover = hierarchy / f"shoal-bench-crun-{bundle.name}"
+            if leftover.is_dir():
+                for child in leftover.iterdir():
+                    if child.is_dir():
+                        child.rmdir()
+                leftover.rmdir()
+    if res.returncode != 0:
+        return None, f"crun failed: {res.stderr.strip()[-300:]}"
+    return json.loads(res.stdout.strip().splitlines()[-1]), ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=None, help="default n/20")
+    parser.add_argument("--no-crun", action="store_true")
+    parser.add_argument("--crun-inner", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    warmup = max(1, args.n // 20) if args.warmup is None else args.warmup
+    if args.crun_inner:
+        crun_inner(args.crun_inner, args.n, warmup)
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (namespaces, mounts, cgroups)")
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    print(f"N={args.n} warm-up={warmup}, /bin/true, 256 MiB / 1 CPU / 256 pids, pid+mnt+uts+ipc+net ns\n")
+    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
+        work = Path(tmp)
+        ours = asyncio.run(bench_shoal(args.n, warmup, work / "state"))
+        crun, why = (None, "--no-crun given") if args.no_crun else bench_crun(args.n, warmup, work)
+    rows = [("shoal create+start (to exec)", ours["exec"]), ("shoal   create only", ours["create"])]
+    rows += [("shoal   start only", ours["start"]), ("shoal e2e (to exit + delete)", ours["e2e"])]
+    if crun:
+        rows += [
+            ("crun create+start (to exec)", crun["exec"]),
+            ("crun run (e2e, to exit + delete)", crun["e2e"]),
+        ]
+    print(f"{'variant':34} {'median ms':>10} {'p95 ms':>10}")
+    for name, samples in rows:
+        med, p95 = summary(samples)
+        print(f"{name:34} {med:10.2f} {p95:10.2f}")
+    if not crun:
+        print(f"\ncrun skipped: {why}")
+    figures = {
+        "n": args.n,
+        "shoal_exec_median_ms": summary(ours["exec"])[0],
+        "shoal_exec_p95_ms": summary(ours["exec"])[1],
+        "shoal_e2e_median_ms": summary(ours["e2e"])[0],
+        "shoal_e2e_p95_ms": summary(ours["e2e"])[1],
+    }
+    if crun:
+        figures |= {
+            "crun_exec_median_ms": summary(crun["exec"])[0],
+            "crun_exec_p95_ms": summary(crun["exec"])[1],
+            "crun_e2e_median_ms": summary(crun["e2e"])[0],
+            "crun_e2e_p95_ms": summary(crun["e2e"])[1],
+        }
+    else:
+        figures["crun"] = "skipped"
+    print()
+    print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
