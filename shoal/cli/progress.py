@@ -107,17 +107,34 @@ def converged(
     return _converged_global(tasks, desired, job=mode == ServiceSpec.GLOBAL_JOB)
 
 
+def _failed_groups(
+    tasks: list[types_pb2.Task], key: Callable[[types_pb2.Task], object]
+) -> dict[object, list[types_pb2.Task]]:
+    """Slots (or nodes) whose newest task failed. While the restart delay runs they have no task meant
+    to run, and their line shows the failure (as docker's does) instead of going blank."""
+    newest: dict[object, types_pb2.Task] = {}
+    for t in tasks:
+        k = key(t)
+        if k not in newest or t.meta.created_at_ns > newest[k].meta.created_at_ns:
+            newest[k] = t
+    return {k: [t] for k, t in newest.items() if t.status.state in _FAILED}
+
+
 def _converged_replicated(
     spec: types_pb2.ServiceSpec, tasks: list[types_pb2.Task], job: bool
 ) -> tuple[bool, list[SlotProgress]]:
     replicas = max(0, replicas_of(spec))
     goal = TaskState.COMPLETE if job else TaskState.RUNNING
-    by_slot: dict[int, list[types_pb2.Task]] = {}
+    by_slot: dict[object, list[types_pb2.Task]] = {}
     for t in tasks:
         if (job and t.status.state == TaskState.COMPLETE) or t.desired_state == TaskState.RUNNING:
             by_slot.setdefault(t.slot, []).append(t)
+    if len(by_slot) < replicas:
+        failed = _failed_groups([t for t in tasks if t.slot not in by_slot], lambda t: t.slot)
+        for slot in sorted(failed)[: replicas - len(by_slot)]:  # type: ignore[type-var]
+            by_slot[slot] = failed[slot]
     lines = []
-    slots = sorted(by_slot)[:replicas]
+    slots = sorted(by_slot)[:replicas]  # type: ignore[type-var]
     for i in range(replicas):
         group = by_slot[slots[i]] if i < len(slots) else []
         if job:
@@ -146,6 +163,11 @@ def _converged_global(
         done = done and not any(
             t.status.state == TaskState.RUNNING and t.desired_state != TaskState.RUNNING for t in tasks
         )
+    # nodes waiting out a restart delay are shown, but do not decide convergence (the node may be gone)
+    failed = _failed_groups([t for t in tasks if t.node_id and t.node_id not in by_node], lambda t: t.node_id)
+    if failed and not done:
+        lines += [_line(ids.short(str(n)), g[0], goal) for n, g in failed.items()]
+        lines.sort(key=lambda s: s.label)
     return done, lines
 
 
@@ -198,6 +220,7 @@ def wait(
     deadline = None if timeout is None else time.monotonic() + timeout
     tty = not quiet and sys.stdout.isatty()
     live = None
+    shown: list[str] = []
     name = service_id
     try:
         if tty:
@@ -217,8 +240,9 @@ def wait(
             name = service.spec.name or service_id
             done, lines = converged(service, tasks, desired)
             text = render(service.spec, lines, desired)
-            if live is not None:
+            if live is not None and text != shown:
                 live.update(Text("\n".join(text)), refresh=True)
+                shown = text
             if done:
                 break
             if deadline is not None and time.monotonic() >= deadline:

@@ -87,7 +87,10 @@ def task_records(
     no_trunc: bool = False,
     now: float | None = None,
 ) -> list[dict[str, str]]:
-    """``svc ps`` rows as JSON objects, sorted; "History" is true for the older tasks of a slot."""
+    """``svc ps`` rows as JSON objects, sorted; "History" is true for the older tasks of a slot.
+
+    The JSON keeps the full, unquoted error; ``task_row`` quotes and truncates it for the table.
+    """
     now = time.time() if now is None else now
     records = []
     previous = None
@@ -105,7 +108,7 @@ def task_records(
                 "Node": node_names.get(t.node_id, t.node_id),
                 "DesiredState": pretty_state(t.desired_state),
                 "CurrentState": current,
-                "Error": quote_error(t.status.err, trunc=not no_trunc),
+                "Error": t.status.err,
             }
         )
         previous = key
@@ -117,7 +120,8 @@ def task_row(rec: Mapping[str, object], no_trunc: bool = False) -> list[str]:
     if rec["History"]:
         name = f" \\_ {name}"
     task_id = str(rec["ID"]) if no_trunc else ids.short(str(rec["ID"]))
-    return [task_id, name, str(rec["Image"]), str(rec["Node"]), str(rec["DesiredState"]), str(rec["CurrentState"]), str(rec["Error"])]
+    error = quote_error(str(rec["Error"]), trunc=not no_trunc)
+    return [task_id, name, str(rec["Image"]), str(rec["Node"]), str(rec["DesiredState"]), str(rec["CurrentState"]), error]
 
 
 def _kv(lines: list[str], indent: int, key: str, value: object, width: int = 16) -> None:

@@ -173,3 +173,26 @@ def test_service_removed_while_waiting() -> None:
     fake.fail["GetService"] = [FakeRpcError(grpc.StatusCode.NOT_FOUND, "no such service: x")]
     result = run(fake, "svc", "create", "nginx")
     assert result.exit_code == 1 and "was removed while waiting" in result.output
+
+
+def test_slot_waiting_out_its_restart_delay_still_shows_the_failure() -> None:
+    # the failed task is already shut down and its replacement is not created yet
+    failed = t(1, types_pb2.FAILED, desired=SD, err="task: non-zero exit (3)")
+    done, lines = converged(svc(replicas=2), [failed, t(2, R)])
+    assert not done
+    assert [s.render() for s in lines][0] == "1/2: task: non-zero exit (3)"
+    assert lines[1].state == "running"
+
+
+def test_scaled_down_slots_do_not_come_back_as_lines() -> None:
+    tasks = [t(1, R), t(2, types_pb2.SHUTDOWN, desired=SD), t(3, types_pb2.FAILED, desired=SD, err="boom")]
+    done, lines = converged(svc(replicas=1), tasks)
+    assert done and [s.label for s in lines] == ["1/1"]
+
+
+def test_global_node_in_restart_delay_is_shown_but_does_not_block() -> None:
+    g = svc(mode=S.GLOBAL, replicas=None)
+    tasks = [t(0, R, node="a"), t(0, types_pb2.FAILED, desired=SD, node="b", err="exit 1")]
+    done, lines = converged(g, tasks, desired=2)
+    assert not done and [s.render() for s in lines][1] == "b: exit 1"
+    assert converged(g, tasks, desired=1)[0]

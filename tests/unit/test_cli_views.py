@@ -116,6 +116,7 @@ def test_ps_no_trunc_and_global_names() -> None:
     (rec,) = task_records([t], {}, now=NOW)
     assert rec["Name"] == "web.nodeid00000000000000000xy"
     assert task_row(rec)[6] == '"starting container failed: no…"'
+    assert rec["Error"] == long_err
     (rec,) = task_records([t], {}, no_trunc=True, now=NOW)
     row = task_row(rec, no_trunc=True)
     assert row[0] == t.id and row[1] == f"web.nodeid00000000000000000xy.{t.id}"
