@@ -139,7 +139,9 @@ def _parse_scale(arg: str) -> tuple[str, int]:
 def _is_conflict(err: grpc.RpcError) -> bool:
     code = getattr(err, "code", lambda: None)()
     details = (getattr(err, "details", lambda: "")() or "").lower()
-    return code == grpc.StatusCode.ABORTED or (code == grpc.StatusCode.FAILED_PRECONDITION and "version" in details)
+    # the control API answers a stale version with FAILED_PRECONDITION "update out of sequence: ..."
+    stale = "out of sequence" in details or "version" in details
+    return code == grpc.StatusCode.ABORTED or (code == grpc.StatusCode.FAILED_PRECONDITION and stale)
 
 
 def scale_one(ref: str, replicas: int) -> types_pb2.Service:

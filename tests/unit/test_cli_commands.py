@@ -99,14 +99,16 @@ def test_svc_scale_uses_the_version_read(fake: FakeStub) -> None:
 
 
 def test_svc_scale_retries_a_version_conflict(fake: FakeStub) -> None:
-    conflict = FakeRpcError(grpc.StatusCode.ABORTED, "version conflict")
+    conflict = FakeRpcError(
+        grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the service changed since it was read"
+    )
     fake.fail["UpdateService"] = [conflict, conflict]
     r = run(fake, "svc", "scale", "-d", "web=3")
     assert r.exit_code == 0, r.output
     assert len(fake.called("UpdateService")) == 3 and len(fake.called("GetService")) == 3
     fake.fail["UpdateService"] = [conflict] * 4
     r = run(fake, "svc", "scale", "-d", "web=4")
-    assert r.exit_code == 1 and "web: version conflict" in r.output
+    assert r.exit_code == 1 and "web: update out of sequence" in r.output
 
 
 def test_svc_scale_refuses_global_and_bad_specifiers(fake: FakeStub) -> None:
@@ -177,3 +179,20 @@ def test_svc_alias_and_help() -> None:
     r = run(None, "svc", "--help")
     assert r.exit_code == 0 and "create" in r.stdout and "scale" in r.stdout
     assert run(None, "svc", "bogus").exit_code == 2
+
+
+def test_svc_scale_rereads_after_a_concurrent_change(fake: FakeStub) -> None:
+    web = next(s for s in fake.services.values() if s.spec.name == "web")
+    real_get = fake.GetService
+
+    def get_then_bump(req):  # someone else updates the service between our read and our write, once
+        resp = real_get(req)
+        if len(fake.called("GetService")) == 1:
+            web.meta.version += 1
+        return resp
+
+    fake.GetService = get_then_bump  # type: ignore[method-assign]
+    r = run(fake, "svc", "scale", "-d", "web=7")
+    assert r.exit_code == 0, r.output
+    first, second = fake.called("UpdateService")
+    assert first.version == 1 and second.version == 2 and web.spec.replicas == 7

@@ -113,7 +113,10 @@ class FakeStub:
         self._record("UpdateService", req)
         svc = self.services[req.service_id]
         if req.version != svc.meta.version:
-            raise FakeRpcError(grpc.StatusCode.ABORTED, "update out of sequence: version conflict")
+            raise FakeRpcError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "update out of sequence: the service changed since it was read; read it again",
+            )
         svc.spec.CopyFrom(req.spec)
         svc.meta.version += 1
         if self.auto_run:
