@@ -38,18 +38,29 @@ class Runtime:
         self.cgroup_parent = cgroup_parent
         self._sock: protocol.SocketPath | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._session: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.launcher_pid: int | None = None
 
     # -- lifecycle of the launcher --------------------------------------------------------------
 
     async def open(self) -> None:
-        """Start the launcher for this state dir, or connect to the one already running."""
+        """Start the launcher for this state dir, or connect to the one already running.
+
+        The ``hello`` connection stays open as this client's session: the launcher lives while
+        any session is open or any container runs.
+        """
         await asyncio.to_thread(self.layout.ensure)
         self._sock = protocol.SocketPath(self.layout.socket)
         deadline = time.monotonic() + LAUNCHER_START_TIMEOUT_S
         while True:
             with contextlib.suppress(OSError, ConnectionError):
-                reply = await self._call({"op": "hello"})
+                reader, writer = await self._connect()
+                try:
+                    reply = await self._exchange(reader, writer, {"op": "hello"})
+                except BaseException:
+                    await self._hang_up(writer)
+                    raise
+                self._session = (reader, writer)
                 self.launcher_pid = int(reply["pid"])
                 return
             status = await asyncio.to_thread(self._spawn_launcher)
@@ -95,13 +106,23 @@ class Runtime:
         return status
 
     async def close(self) -> None:
-        """Ask the launcher to exit; it stays up until its running containers have exited."""
+        """End this client's session; never kills containers.
+
+        The launcher exits (and this waits for it) when no other session is open and no container
+        runs; otherwise it stays to reap the running containers and record their exit codes.
+        """
         if self._sock is None:
             return
-        try:
-            reply = await self._call({"op": "shutdown"})
-        except (OSError, ConnectionError):
-            reply = {"exiting": True}
+        reply: dict[str, Any] = {"exiting": True}
+        if self._session is not None:
+            reader, writer = self._session
+            self._session = None
+            try:
+                reply = await self._exchange(reader, writer, {"op": "shutdown"})
+            except (OSError, ConnectionError, RuntimeError, ContainerError):
+                pass  # launcher gone, or the session belongs to a closed event loop
+            finally:
+                await self._hang_up(writer)
         if reply.get("exiting"):
             await asyncio.to_thread(self._await_launcher_exit)
         self._sock.close()
@@ -127,6 +148,12 @@ class Runtime:
             select.select([fd], [], [], 10)
         finally:
             os.close(fd)
+
+    @staticmethod
+    async def _hang_up(writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
+            writer.close()
+            await writer.wait_closed()
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -195,21 +222,29 @@ class Runtime:
 
     # -- transport ------------------------------------------------------------------------------
 
-    async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self._sock is None:
             raise ContainerError("runtime is not open")
-        reader, writer = await asyncio.open_unix_connection(self._sock.path, limit=protocol.MAX_LINE)
-        try:
-            writer.write(protocol.encode(request))
-            await writer.drain()
-            line = await reader.readline()
-        finally:
-            writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
+        return await asyncio.open_unix_connection(self._sock.path, limit=protocol.MAX_LINE)
+
+    @staticmethod
+    async def _exchange(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        writer.write(protocol.encode(request))
+        await writer.drain()
+        line = await reader.readline()
         if not line:
             raise ConnectionResetError("launcher closed the connection")
         reply = protocol.decode(line)
         if not reply.get("ok"):
             raise from_wire(reply.get("error") or {})
         return reply
+
+    async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request on a fresh connection (a ``wait`` may stay pending for a long time)."""
+        reader, writer = await self._connect()
+        try:
+            return await self._exchange(reader, writer, request)
+        finally:
+            await self._hang_up(writer)

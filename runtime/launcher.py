@@ -6,8 +6,11 @@ own session (a Ctrl-C at the agent's terminal does not reach it), and talks to i
 socket in the state dir. One select loop serves requests, watches each container's pidfd and
 records exits; containers belong to the launcher and survive the agent.
 
-Shutdown is polite: a ``shutdown`` request (or SIGTERM) makes the launcher exit once no container
-is running, so exit codes are never lost; a new client's ``hello`` cancels a pending shutdown.
+Lifetime: every ``Runtime`` holds one *session* connection (opened by ``hello``). The launcher
+exits when no session is left and no container is running, so exit codes are never lost: a
+``Runtime.close()``, or an agent that dies (kill -9 closes its socket), lets it go once the last
+container has exited, and an agent that comes back before that re-attaches to it. SIGTERM makes it
+exit as soon as no container runs, whatever the sessions.
 
 Run as ``python -E -s -m shoal.runtime.launcher --state-dir D --cgroup-parent P --ready-fd N``.
 """
@@ -21,6 +24,7 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from shoal import log
@@ -29,6 +33,8 @@ from shoal.runtime.errors import ContainerError
 from shoal.runtime.supervisor import Supervisor
 
 _log = log.get("shoal.runtime.launcher")
+NO_CLIENT_TIMEOUT_S = 30.0
+"""A launcher nobody ever said hello to (its starter died) exits after this long."""
 
 
 class Launcher:
@@ -41,7 +47,10 @@ class Launcher:
         self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister)
         self.waiters: dict[str, list[socket.socket]] = {}
         self.buffers: dict[socket.socket, bytearray] = {}
-        self.shutdown_requested = False
+        self.sessions: set[socket.socket] = set()
+        self.had_session = False
+        self.terminate_requested = False
+        self.started = time.monotonic()
         self.sock_path = protocol.SocketPath(layout.socket)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 
@@ -69,7 +78,7 @@ class Launcher:
             signal.signal(sig, lambda *_: None)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.sel.register(wake_r, selectors.EVENT_READ, ("signal", None))
-        while not (self.shutdown_requested and self.sup.running_count() == 0):
+        while not self._should_exit():
             for key, _ in self.sel.select(timeout=5.0):
                 kind, arg = key.data
                 if kind == "accept":
@@ -81,9 +90,18 @@ class Launcher:
                 elif kind == "signal":
                     for signum in os.read(wake_r, 64):
                         if signum in (signal.SIGTERM, signal.SIGHUP):
-                            _log.info("signal: shutting down once no container runs", signal=signum)
-                            self.shutdown_requested = True
+                            _log.info("signal: exiting once no container runs", signal=signum)
+                            self.terminate_requested = True
         self.close()
+
+    def _should_exit(self) -> bool:
+        """No container runs, and nobody holds a session (or SIGTERM; or no client ever came)."""
+        if self.sup.running_count():
+            return False
+        if self.terminate_requested:
+            return True
+        orphaned = self.had_session or time.monotonic() - self.started > NO_CLIENT_TIMEOUT_S
+        return not self.sessions and orphaned
 
     def close(self) -> None:
         for conn in list(self.buffers):
@@ -109,6 +127,7 @@ class Launcher:
 
     def _drop(self, conn: socket.socket) -> None:
         self.buffers.pop(conn, None)
+        self.sessions.discard(conn)
         for waiting in self.waiters.values():
             if conn in waiting:
                 waiting.remove(conn)
@@ -164,7 +183,9 @@ class Launcher:
         op = req.get("op")
         cid = str(req.get("id", ""))
         if op == "hello":
-            self.shutdown_requested = False
+            self.sessions.add(conn)
+            self.had_session = True
+            self.terminate_requested = False
             return protocol.ok(pid=os.getpid(), cgroup_version=self.cgroups.version)
         if op == "create":
             return protocol.ok(info=self.sup.create(req.get("config") or {}).to_dict())
@@ -188,8 +209,9 @@ class Launcher:
             self.sup.delete(cid)
             return protocol.ok()
         if op == "shutdown":
-            self.shutdown_requested = True
-            return protocol.ok(exiting=self.sup.running_count() == 0, running=self.sup.running_count())
+            self.sessions.discard(conn)  # this client is going away
+            running = self.sup.running_count()
+            return protocol.ok(exiting=not running and not self.sessions, running=running)
         raise ContainerError(f"unknown operation {op!r}")
 
     def _exited(self, cid: str) -> None:

@@ -340,3 +340,41 @@ async def test_containers_outlive_the_client_and_launcher_is_reattached(tmp_path
         assert info.exit_code == 137
     finally:
         await _teardown(second)
+
+
+AGENT = """
+import asyncio, os, sys
+from shoal.runtime import ContainerConfig, Runtime
+
+async def main():
+    rt = Runtime(sys.argv[1], cgroup_parent=sys.argv[2])
+    await rt.open()
+    await rt.create(ContainerConfig(id="orphan", image="host", args=["sh", "-c", "sleep 0.5; exit 4"]))
+    await rt.start("orphan")
+    print(rt.launcher_pid, flush=True)
+    os.kill(os.getpid(), 9)
+
+asyncio.run(main())
+"""
+
+
+async def test_launcher_outlives_a_killed_agent_and_records_the_exit(tmp_path: Path) -> None:
+    state_dir, parent = tmp_path / "state", _parent()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", AGENT, str(state_dir), parent, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == -9
+    launcher = int(out.split()[0])
+    assert _alive(launcher)  # the agent died (kill -9) but the container still runs
+    deadline = time.monotonic() + 10
+    while _alive(launcher) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not _alive(launcher), "the launcher should exit once the container exited and no client is left"
+    rt = Runtime(state_dir, cgroup_parent=parent)
+    await rt.open()
+    try:
+        info = await rt.inspect("orphan")
+        assert (info.status, info.exit_code) == ("exited", 4)
+    finally:
+        await _teardown(rt)
