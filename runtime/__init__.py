@@ -4,11 +4,20 @@
 process that forks each container into new pid, mount, uts, ipc and net namespaces with a cgroup
 (v1 or v2), the read-only host root (image ``host``), Docker's default capabilities and
 no_new_privs. State, exit codes and logs live in the runtime's state directory.
+
+``Runtime`` is imported lazily: the launcher imports this package too, and must stay small
+(fork cost grows with its memory) and free of asyncio.
 """
 
-from shoal.runtime.client import Runtime
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from shoal.runtime.config import ContainerConfig, ContainerInfo
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, ImageNotFound, StartError
+
+if TYPE_CHECKING:
+    from shoal.runtime.client import Runtime
 
 __all__ = [
     "ConfigError",
@@ -20,3 +29,11 @@ __all__ = [
     "Runtime",
     "StartError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Runtime":
+        from shoal.runtime.client import Runtime
+
+        return Runtime
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -208,8 +208,12 @@ class Runtime:
         """Remove cgroup, leftover mounts, directories and state; ``force`` kills it first."""
         if force:
             info = await self.inspect(container_id)
-            if info.status == STATUS_RUNNING:
-                await self.stop(container_id, grace_s=0)
+            if info.status == STATUS_RUNNING:  # like ``docker rm -f``: SIGKILL, no grace
+                with contextlib.suppress(ContainerError):
+                    await self._call(
+                        {"op": "kill", "id": container_id, "signal": int(signal.SIGKILL), "all": True}
+                    )
+                await self.wait(container_id)
         await self._call({"op": "delete", "id": container_id})
 
     async def list(self) -> list[ContainerInfo]:
