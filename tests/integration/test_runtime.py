@@ -304,12 +304,18 @@ async def test_unknown_image_and_duplicate_id(rt: Runtime) -> None:
 
 
 async def test_two_runtimes_do_not_see_each_other(rt: Runtime, tmp_path: Path) -> None:
-    other = Runtime(tmp_path / "other-state", cgroup_parent=_parent())
+    other = Runtime(tmp_path / "other-state", cgroup_parent="/" + _parent())  # from the hierarchy root
     await other.open()
     try:
         a = await rt.create(ContainerConfig(id="same", image="host", args=["true"], labels={"who": "a"}))
         b = await other.create(ContainerConfig(id="same", image="host", args=["true"], labels={"who": "b"}))
-        assert a.cgroup != b.cgroup
+        assert a.cgroup != b.cgroup and b.cgroup.startswith("/shoal-test-")
+        await other.create(ContainerConfig(id="abs", image="host", args=["cat", "/proc/self/cgroup"]))
+        await other.start("abs")
+        info = await other.wait("abs")
+        lines = Path(info.log_path).read_text().splitlines()
+        assert any(line.endswith(f":{info.cgroup}") for line in lines), lines
+        await other.delete("abs")
         assert [(i.id, i.labels) for i in await rt.list()] == [("same", {"who": "a"})]
         assert [(i.id, i.labels) for i in await other.list()] == [("same", {"who": "b"})]
         await other.create(ContainerConfig(id="only-other", image="host", args=["true"]))
@@ -378,3 +384,29 @@ async def test_launcher_outlives_a_killed_agent_and_records_the_exit(tmp_path: P
         assert (info.status, info.exit_code) == ("exited", 4)
     finally:
         await _teardown(rt)
+
+
+async def test_a_new_launcher_readopts_running_containers_after_a_launcher_crash(tmp_path: Path) -> None:
+    parent = _parent()
+    first = Runtime(tmp_path / "state", cgroup_parent=parent)
+    await first.open()
+    await first.create(ContainerConfig(id="survivor", image="host", args=["sleep", "1000"]))
+    await first.create(ContainerConfig(id="short", image="host", args=["sleep", "0.2"]))
+    survivor = await first.start("survivor")
+    await first.start("short")
+    assert first.launcher_pid is not None
+    os.kill(first.launcher_pid, signal.SIGKILL)  # our own launcher, by pid
+    await first.close()
+    await asyncio.sleep(0.4)  # "short" exits while no launcher runs
+    second = Runtime(tmp_path / "state", cgroup_parent=parent)
+    await second.open()
+    try:
+        assert second.launcher_pid != first.launcher_pid
+        short = await second.inspect("short")
+        assert short.status == "exited" and short.exit_code is None  # its status was lost with the launcher
+        info = await second.inspect("survivor")
+        assert info.status == "running" and info.pid == survivor.pid
+        stopped = await second.stop("survivor", grace_s=0)
+        assert stopped.status == "exited" and not _alive(survivor.pid)
+    finally:
+        await _teardown(second)
