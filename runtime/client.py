@@ -49,8 +49,11 @@ class Runtime:
         The ``hello`` connection stays open as this client's session: the launcher lives while
         any session is open or any container runs.
         """
+        if self._session is not None:
+            return
         await asyncio.to_thread(self.layout.ensure)
-        self._sock = protocol.SocketPath(self.layout.socket)
+        if self._sock is None:
+            self._sock = protocol.SocketPath(self.layout.socket)
         deadline = time.monotonic() + LAUNCHER_START_TIMEOUT_S
         while True:
             with contextlib.suppress(OSError, ConnectionError):
