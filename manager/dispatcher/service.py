@@ -112,7 +112,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
             if obj is not None and node_id:
                 self._task_node[obj_id] = node_id
         elif kind == "status":
-            node_id = self._task_node.get(obj_id, "")
+            task = self.cache.tasks().get(obj_id)
+            node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")
         s = self.sessions.get(node_id) if node_id else None
         if s is not None:
             s.wake.set()
