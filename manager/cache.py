@@ -36,6 +36,7 @@ class ClusterCache:
     revision: int = 0
     listeners: list[Listener] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    by_node: dict[str, set[str]] = field(default_factory=dict)  # node id -> ids of tasks placed there
 
     # ---- reads -------------------------------------------------------------------------------
     def services(self) -> dict[str, pb.Service]:
@@ -46,6 +47,16 @@ class ClusterCache:
 
     def nodes(self) -> dict[str, pb.Node]:
         return {k: v.obj for k, v in self.objects["node"].items()}  # type: ignore[misc]
+
+    def get(self, kind: str, obj_id: str) -> Message | None:
+        """One object without copying the whole kind (hot paths use this, not ``tasks()``)."""
+        v = self.objects[kind].get(obj_id)
+        return v.obj if v else None
+
+    def tasks_on(self, node_id: str) -> list[pb.Task]:
+        """The tasks placed on a node, from an index kept as objects change."""
+        objs = self.objects["task"]
+        return [objs[tid].obj for tid in self.by_node.get(node_id, ()) if tid in objs]  # type: ignore[misc]
 
     def rev(self, kind: str, obj_id: str) -> int:
         v = self.objects[kind].get(obj_id)
@@ -62,12 +73,25 @@ class ClusterCache:
         return node_id in self.objects["session"]
 
     # ---- maintenance -------------------------------------------------------------------------
+    def _index(self, kind: str, obj_id: str, old: Versioned | None, new: Message | None) -> None:
+        if kind != "task":
+            return
+        old_node = old.obj.node_id if old else ""  # type: ignore[attr-defined]
+        new_node = new.node_id if new is not None else ""  # type: ignore[attr-defined]
+        if old_node and old_node != new_node:
+            self.by_node.get(old_node, set()).discard(obj_id)
+        if new_node:
+            self.by_node.setdefault(new_node, set()).add(obj_id)
+
     def _apply(self, kind: str, obj_id: str, value: bytes | None, rev: int) -> Message | None:
+        old = self.objects[kind].get(obj_id)
         if value is None:
             self.objects[kind].pop(obj_id, None)
+            self._index(kind, obj_id, old, None)
             return None
         obj = keys.decode(kind, value)
         self.objects[kind][obj_id] = Versioned(obj, rev)
+        self._index(kind, obj_id, old, obj)
         return obj
 
     async def load(self) -> None:
@@ -76,6 +100,7 @@ class ClusterCache:
         before = {kind: set(objs) for kind, objs in self.objects.items()}
         for kind in self.objects:
             self.objects[kind].clear()
+        self.by_node.clear()
         for kv in rng.kvs:
             parsed = keys.parse(kv.key)
             if parsed:

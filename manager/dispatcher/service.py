@@ -112,8 +112,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
             if obj is not None and node_id:
                 self._task_node[obj_id] = node_id
         elif kind == "status":
-            task = self.cache.tasks().get(obj_id)
-            node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")
+            task = self.cache.get("task", obj_id)
+            node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")  # type: ignore[attr-defined]
         s = self.sessions.get(node_id) if node_id else None
         if s is not None:
             s.wake.set()
@@ -135,7 +135,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         return sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
 
     def node_tasks(self, node_id: str) -> list[pb.Task]:
-        return [t for t in self.cache.tasks().values() if t.node_id == node_id]
+        return self.cache.tasks_on(node_id)
 
     # ---- RPCs --------------------------------------------------------------------------------
     async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
@@ -165,7 +165,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
     async def Session(self, request: dpb.SessionRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[dpb.SessionMessage]:
         await self._role(request.token, context)
-        if request.node_id not in self.cache.nodes():
+        if self.cache.get("node", request.node_id) is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"node {request.node_id} is not registered; join first")
         old = self.sessions.get(request.node_id)
         if old is not None:
@@ -210,9 +210,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
     async def UpdateTaskStatus(self, request: dpb.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext) -> dpb.UpdateTaskStatusResponse:
         s = await self._session(request.node_id, request.session_id, context)
         s.last_seen = time.monotonic()
-        tasks = self.cache.tasks()
         for u in request.updates:
-            t = tasks.get(u.task_id)
+            t = self.cache.get("task", u.task_id)
             if t is not None and t.node_id != s.node_id:
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"task {u.task_id} is not assigned to node {s.node_id}")
         for u in request.updates:

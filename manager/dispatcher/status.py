@@ -67,10 +67,9 @@ class StatusWriter:
                 done.set()
 
     async def _write(self, batch: dict[str, pb.TaskStatus]) -> None:
-        tasks = self.cache.tasks()
         items = []
         for tid, st in batch.items():
-            t = tasks.get(tid)
+            t = self.cache.get("task", tid)
             if t is None or st.state < self.cache.status(t).state:
                 continue  # deleted, or an older report than what is stored: state only moves forward
             items.append((tid, st))
