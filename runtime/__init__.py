@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shoal.runtime.config import ContainerConfig, ContainerInfo
+from shoal.runtime.config import ContainerConfig, ContainerInfo, ExecResult
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, ImageNotFound, StartError
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ __all__ = [
     "ContainerError",
     "ContainerInfo",
     "ContainerNotFound",
+    "ExecResult",
     "ImageNotFound",
     "Runtime",
     "StartError",

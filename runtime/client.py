@@ -10,6 +10,7 @@ launcher runs in a thread.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import select
@@ -17,16 +18,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from shoal import log
 from shoal.runtime import protocol
-from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, validate
+from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, ExecResult, validate
 from shoal.runtime.errors import ContainerError, from_wire
 from shoal.runtime.state import Layout
 
 LAUNCHER_START_TIMEOUT_S = 15.0
+EXEC_OUTPUT_CAP = 64 * 1024
+"""``Runtime.exec`` keeps the last this many bytes of output."""
 _log = log.get(__name__)
 
 
@@ -227,6 +231,74 @@ class Runtime:
         reply = await self._call({"op": "inspect", "id": container_id})
         return ContainerInfo.from_dict(reply["info"])
 
+    async def exec(
+        self,
+        container_id: str,
+        args: list[str],
+        timeout: float | None = None,
+        env: list[str] | None = None,
+    ) -> ExecResult:
+        """Run ``args`` inside the running container and collect its output (see ExecResult)."""
+        chunks: list[bytes] = []
+        size = 0
+
+        def keep(data: bytes) -> None:
+            nonlocal size
+            chunks.append(data)
+            size += len(data)
+            while size - len(chunks[0]) >= EXEC_OUTPUT_CAP:
+                size -= len(chunks.pop(0))
+
+        result = await self.exec_stream(container_id, args, keep, timeout=timeout, env=env)
+        output = b"".join(chunks)[-EXEC_OUTPUT_CAP:]
+        return ExecResult(result.exit_code, output, result.timed_out)
+
+    async def exec_stream(
+        self,
+        container_id: str,
+        args: list[str],
+        on_output: Callable[[bytes], None],
+        timeout: float | None = None,
+        env: list[str] | None = None,
+        stdin: AsyncIterator[bytes] | None = None,
+    ) -> ExecResult:
+        """Like ``exec``, but hands output to ``on_output`` as it comes and feeds ``stdin``.
+
+        The returned ExecResult has empty ``output``. Raises ContainerError if the container does
+        not exist or is not running; a command that cannot be exec'd is exit code 126/127 with the
+        reason as output, like ``docker exec``.
+        """
+        reader, writer = await self._connect()
+        feeder: asyncio.Task[None] | None = None
+        request = {
+            "op": "exec", "id": container_id, "args": list(args), "env": list(env or []),
+            "timeout": timeout, "interactive": stdin is not None,
+        }  # fmt: skip
+        try:
+            writer.write(protocol.encode(request))
+            await writer.drain()
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise ContainerError(f"exec in {container_id}: the launcher closed the connection")
+                msg = protocol.decode(line)
+                if not msg.get("ok"):
+                    raise from_wire(msg.get("error") or {})
+                if "out" in msg:
+                    on_output(base64.b64decode(msg["out"]))
+                elif msg.get("event") == "started" and stdin is not None:
+                    feeder = asyncio.ensure_future(_feed_stdin(writer, stdin))
+                elif "exit_code" in msg:
+                    if msg.get("error"):
+                        on_output(msg["error"].encode() + b"\n")
+                    return ExecResult(int(msg["exit_code"]), b"", bool(msg.get("timed_out")))
+        finally:
+            if feeder is not None:
+                feeder.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feeder
+            await self._hang_up(writer)
+
     # -- transport ------------------------------------------------------------------------------
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -255,3 +327,11 @@ class Runtime:
             return await self._exchange(reader, writer, request)
         finally:
             await self._hang_up(writer)
+
+
+async def _feed_stdin(writer: asyncio.StreamWriter, stdin: AsyncIterator[bytes]) -> None:
+    async for data in stdin:
+        writer.write(protocol.encode({"stdin": base64.b64encode(data).decode()}))
+        await writer.drain()
+    writer.write(protocol.encode({"stdin_eof": True}))
+    await writer.drain()

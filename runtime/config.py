@@ -102,6 +102,18 @@ class ContainerInfo:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+@dataclass
+class ExecResult:
+    """The outcome of ``Runtime.exec``."""
+
+    exit_code: int
+    """The command's exit status (128+N for signal N); 126/127 when it could not be exec'd (the
+    reason is in ``output``); -1 when ``timeout`` expired and the process was SIGKILLed."""
+    output: bytes
+    """stdout and stderr combined, interleaved as written; only the last 64 KiB are kept."""
+    timed_out: bool = False
+
+
 def validate(config: ContainerConfig) -> None:
     """Raise ConfigError naming the first field that is wrong."""
     if not isinstance(config.id, str) or not ID_RE.match(config.id) or config.id in (".", ".."):

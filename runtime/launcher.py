@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from shoal import log
-from shoal.runtime import cgroups, protocol, state
+from shoal.runtime import cgroups, execproc, protocol, state
 from shoal.runtime.errors import ContainerError
 from shoal.runtime.supervisor import Supervisor
 
@@ -87,6 +87,8 @@ class Launcher:
                     self._read(key.fileobj)  # type: ignore[arg-type]
                 elif kind == "exit":
                     self._exited(arg)
+                elif kind == "reap":
+                    self._reap_helper(key.fd, arg)
                 elif kind == "signal":
                     for signum in os.read(wake_r, 64):
                         if signum in (signal.SIGTERM, signal.SIGHUP):
@@ -208,11 +210,38 @@ class Launcher:
         if op == "delete":
             self.sup.delete(cid)
             return protocol.ok()
+        if op == "exec":
+            self._exec(conn, cid, req)
+            return None
         if op == "shutdown":
             self.sessions.discard(conn)  # this client is going away
             running = self.sup.running_count()
             return protocol.ok(exiting=not running and not self.sessions, running=running)
         raise ContainerError(f"unknown operation {op!r}")
+
+    def _exec(self, conn: socket.socket, cid: str, req: dict[str, Any]) -> None:
+        """Fork an exec helper that takes over this connection (see execproc)."""
+        timeout = req.get("timeout")
+        spec = self.sup.exec_spec(
+            cid,
+            [str(a) for a in req.get("args") or []],
+            [str(e) for e in req.get("env") or []],
+            None if timeout is None else float(timeout),
+            bool(req.get("interactive", False)),
+        )
+        pid = os.fork()
+        if pid == 0:
+            execproc.run_helper(spec, conn.fileno())
+        self.sel.register(os.pidfd_open(pid), selectors.EVENT_READ, ("reap", pid))
+        self._drop(conn)  # the helper holds its own copy of the connection
+
+    def _reap_helper(self, fd: int, pid: int) -> None:
+        self.sel.unregister(fd)
+        os.close(fd)
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
 
     def _exited(self, cid: str) -> None:
         st = self.sup.on_exit(cid)

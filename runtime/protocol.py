@@ -18,7 +18,7 @@ MAX_LINE = 1 << 20
 """Requests and replies larger than this are refused (a config is a few KiB)."""
 SUN_PATH_MAX = 107
 
-OPS = frozenset({"hello", "create", "start", "kill", "wait", "inspect", "list", "delete", "shutdown"})
+OPS = frozenset({"hello", "create", "start", "kill", "wait", "inspect", "list", "delete", "shutdown", "exec"})
 
 
 def encode(message: dict[str, Any]) -> bytes:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from shoal import log
-from shoal.runtime import caps, child, linux, state, users
+from shoal.runtime import caps, child, execproc, linux, state, users
 from shoal.runtime.cgroup_limits import Limits
 from shoal.runtime.cgroups import Cgroups
 from shoal.runtime.config import (
@@ -187,6 +187,35 @@ class Supervisor:
             cgroup_procs=self.cgroups.procs_files(st.id),
             caps=caps.DOCKER_DEFAULT_MASK,
             last_cap=self._last_cap,
+        )
+
+    def exec_spec(
+        self, cid: str, args: list[str], env: list[str], timeout: float | None, interactive: bool
+    ) -> execproc.ExecSpec:
+        """How to run ``args`` inside running container ``cid`` (its identity, env and cwd)."""
+        st = self.get(cid)
+        if st.status != STATUS_RUNNING or cid not in self.pidfds:
+            raise ContainerError(f"container {cid} is not running")
+        if not args or not all(isinstance(a, str) and a for a in args[:1]):
+            raise ConfigError("exec needs a command")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"exec timeout must be > 0, got {timeout!r}")
+        base = self._child_spec(st)
+        keys = {e.partition("=")[0] for e in env}
+        full_env = [e for e in base.env if e.partition("=")[0] not in keys] + list(env)
+        return execproc.ExecSpec(
+            target_pid=st.pid,
+            args=list(args),
+            env=full_env,
+            workdir=base.workdir,
+            uid=base.uid,
+            gid=base.gid,
+            groups=base.groups,
+            caps=base.caps,
+            last_cap=base.last_cap,
+            cgroup_procs=base.cgroup_procs,
+            timeout=timeout,
+            interactive=interactive,
         )
 
     def _fork_in_new_pidns(self, spec: child.ChildSpec, exec_r: int, exec_w: int, log_fd: int) -> int:

@@ -1,0 +1,81 @@
+"""``Runtime.exec`` as root: it runs inside the container's namespaces, cgroup and identity.
+
+Exec is what health checks use, so the tests cover output capture, exit codes, a command that is
+not in the container, the timeout, stdin streaming, and a container that is not running.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from shoal.runtime import ContainerConfig, ContainerError, ExecResult, Runtime
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: containers use namespaces, mounts and cgroups"),
+]
+
+
+@pytest.fixture
+async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
+    runtime = Runtime(tmp_path / "state", cgroup_parent=f"shoal-test-{uuid.uuid4().hex[:8]}")
+    await runtime.open()
+    try:
+        yield runtime
+    finally:
+        for info in await runtime.list():
+            await runtime.delete(info.id, force=True)
+        await runtime.close()
+
+
+async def _sleeper(rt: Runtime, cid: str = "c1", **kw: object) -> None:
+    await rt.create(ContainerConfig(id=cid, image="host", args=["/bin/sleep", "60"], **kw))  # type: ignore[arg-type]
+    await rt.start(cid)
+
+
+async def test_exec_runs_inside_the_container(rt: Runtime) -> None:
+    await _sleeper(rt, hostname="boxy", env=["FOO=bar"], workdir="/tmp", pids_limit=50)
+    script = "hostname; echo $FOO $EXTRA; pwd; ps -e -o comm=; grep -E 'CapEff|NoNewPrivs' /proc/self/status; cat /proc/self/cgroup; echo oops >&2; exit 3"
+    res = await rt.exec("c1", ["sh", "-c", script], env=["EXTRA=x"])
+    assert isinstance(res, ExecResult)
+    text = res.output.decode()
+    assert res.exit_code == 3 and not res.timed_out
+    lines = text.splitlines()
+    assert lines[:3] == ["boxy", "bar x", "/tmp"]
+    assert (
+        "sleep" in lines and len([x for x in lines if x in ("sleep", "sh", "ps")]) == 3
+    )  # only its own pid ns
+    assert "CapEff:\t00000000a80425fb" in text and "NoNewPrivs:\t1" in text
+    assert any(line.endswith("/c1") and ":pids:" in line for line in lines)  # joined the container's cgroup
+    assert "oops" in text
+
+
+async def test_exec_missing_command_timeout_and_stdin(rt: Runtime) -> None:
+    await _sleeper(rt)
+    missing = await rt.exec("c1", ["no-such-command"])
+    assert missing.exit_code == 127 and b"executable file not found" in missing.output
+    slow = await rt.exec("c1", ["sleep", "30"], timeout=0.3)
+    assert slow.timed_out and slow.exit_code == -1
+
+    async def lines() -> AsyncIterator[bytes]:
+        yield b"hello\n"
+        yield b"world\n"
+
+    out: list[bytes] = []
+    res = await rt.exec_stream("c1", ["cat"], out.append, stdin=lines())
+    assert res.exit_code == 0 and b"".join(out) == b"hello\nworld\n"
+    big = await rt.exec("c1", ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo END"])
+    assert big.exit_code == 0 and len(big.output) == 64 * 1024 and big.output.endswith(b"xEND\n")
+
+
+async def test_exec_into_a_stopped_or_unknown_container_fails(rt: Runtime) -> None:
+    await rt.create(ContainerConfig(id="c2", image="host", args=["/bin/true"]))
+    with pytest.raises(ContainerError, match="not running"):
+        await rt.exec("c2", ["true"])
+    with pytest.raises(ContainerError, match="no such container"):
+        await rt.exec("nope", ["true"])
