@@ -79,6 +79,11 @@ class ControlStub:
                 request_serializer=shoal_dot_proto_dot_control__pb2.GetClusterRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_control__pb2.GetClusterResponse.FromString,
                 _registered_method=True)
+        self.RotateJoinToken = channel.unary_unary(
+                '/shoal.v1.Control/RotateJoinToken',
+                request_serializer=shoal_dot_proto_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.RotateJoinTokenResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -138,6 +143,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateJoinToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +196,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetCluster,
                     request_deserializer=shoal_dot_proto_dot_control__pb2.GetClusterRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_control__pb2.GetClusterResponse.SerializeToString,
+            ),
+            'RotateJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateJoinToken,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.RotateJoinTokenRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.RotateJoinTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -430,6 +446,33 @@ class Control:
             '/shoal.v1.Control/GetCluster',
             shoal_dot_proto_dot_control__pb2.GetClusterRequest.SerializeToString,
             shoal_dot_proto_dot_control__pb2.GetClusterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RotateJoinToken',
+            shoal_dot_proto_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.RotateJoinTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,

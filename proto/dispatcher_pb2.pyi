@@ -8,26 +8,34 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("token", "node_id", "description", "availability")
+    __slots__ = ("token", "node_id", "description", "availability", "csr")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    CSR_FIELD_NUMBER: _ClassVar[int]
     token: str
     node_id: str
     description: _types_pb2.NodeDescription
     availability: _types_pb2.NodeSpec.Availability
-    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., availability: _Optional[_Union[_types_pb2.NodeSpec.Availability, str]] = ...) -> None: ...
+    csr: bytes
+    def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., availability: _Optional[_Union[_types_pb2.NodeSpec.Availability, str]] = ..., csr: _Optional[bytes] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
-    __slots__ = ("node_id", "role", "managers")
+    __slots__ = ("node_id", "role", "managers", "certificate", "ca_certificate", "ca_key_kek")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MANAGERS_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    CA_KEY_KEK_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: _types_pb2.NodeSpec.Role
     managers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeSpec.Role, str]] = ..., managers: _Optional[_Iterable[str]] = ...) -> None: ...
+    certificate: bytes
+    ca_certificate: bytes
+    ca_key_kek: bytes
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeSpec.Role, str]] = ..., managers: _Optional[_Iterable[str]] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., ca_key_kek: _Optional[bytes] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
     __slots__ = ("node_id", "token", "description")

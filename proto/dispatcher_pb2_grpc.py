@@ -60,7 +60,8 @@ class DispatcherServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Register(self, request, context):
-        """Join the cluster with a join token; returns the node's identity.
+        """Join the cluster with a join token (caller holds a join certificate), or refresh a node's
+        record and renew its certificate (caller holds its node certificate); returns its identity.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -22,6 +22,13 @@ class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECTED: _ClassVar[TaskState]
     REMOVE: _ClassVar[TaskState]
     ORPHANED: _ClassVar[TaskState]
+
+class Health(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_NONE: _ClassVar[Health]
+    HEALTH_STARTING: _ClassVar[Health]
+    HEALTH_HEALTHY: _ClassVar[Health]
+    HEALTH_UNHEALTHY: _ClassVar[Health]
 NEW: TaskState
 PENDING: TaskState
 ASSIGNED: TaskState
@@ -35,6 +42,10 @@ FAILED: TaskState
 REJECTED: TaskState
 REMOVE: TaskState
 ORPHANED: TaskState
+HEALTH_NONE: Health
+HEALTH_STARTING: Health
+HEALTH_HEALTHY: Health
+HEALTH_UNHEALTHY: Health
 
 class Resources(_message.Message):
     __slots__ = ("nano_cpus", "memory_bytes", "pids")
@@ -267,7 +278,7 @@ class Service(_message.Message):
     def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., spec_version: _Optional[int] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("state", "timestamp_ns", "message", "err", "exit_code", "container_id", "pid")
+    __slots__ = ("state", "timestamp_ns", "message", "err", "exit_code", "container_id", "pid", "health")
     STATE_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_NS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -275,6 +286,7 @@ class TaskStatus(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     state: TaskState
     timestamp_ns: int
     message: str
@@ -282,7 +294,8 @@ class TaskStatus(_message.Message):
     exit_code: int
     container_id: str
     pid: int
-    def __init__(self, state: _Optional[_Union[TaskState, str]] = ..., timestamp_ns: _Optional[int] = ..., message: _Optional[str] = ..., err: _Optional[str] = ..., exit_code: _Optional[int] = ..., container_id: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+    health: Health
+    def __init__(self, state: _Optional[_Union[TaskState, str]] = ..., timestamp_ns: _Optional[int] = ..., message: _Optional[str] = ..., err: _Optional[str] = ..., exit_code: _Optional[int] = ..., container_id: _Optional[str] = ..., pid: _Optional[int] = ..., health: _Optional[_Union[Health, str]] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("id", "meta", "service_id", "service_name", "slot", "node_id", "spec", "spec_version", "desired_state", "status")
@@ -427,13 +440,23 @@ class NodeSession(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., session_id: _Optional[str] = ..., manager_id: _Optional[str] = ..., addr: _Optional[str] = ..., started_at_ns: _Optional[int] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns")
+    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns", "ca_digest")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MANAGER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    CA_DIGEST_FIELD_NUMBER: _ClassVar[int]
     id: str
     worker_token: str
     manager_token: str
     created_at_ns: int
-    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ...) -> None: ...
+    ca_digest: str
+    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., ca_digest: _Optional[str] = ...) -> None: ...
+
+class RootCA(_message.Message):
+    __slots__ = ("cert_pem", "key_sealed")
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    KEY_SEALED_FIELD_NUMBER: _ClassVar[int]
+    cert_pem: bytes
+    key_sealed: bytes
+    def __init__(self, cert_pem: _Optional[bytes] = ..., key_sealed: _Optional[bytes] = ...) -> None: ...
