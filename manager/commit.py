@@ -86,18 +86,22 @@ class Committer:
         return Change([Compare(k, "mod", "==", self.cache.rev("task", task.id))], [Put(k, keys.encode(task))])
 
     def actions_to_changes(self, acts: Actions) -> list[Change]:
-        tasks = self.cache.tasks()
         out: list[Change] = []
         for t in acts.create:
             k = keys.key("task", t.id)
             out.append(Change([Compare(k, "create", "==", 0)], [Put(k, keys.encode(t))]))
         for task_id, desired in acts.set_desired.items():
-            cur = tasks.get(task_id)
-            if cur is None or cur.desired_state == desired:
+            cur = self.cache.get("task", task_id)
+            if cur is None or cur.desired_state == desired:  # type: ignore[attr-defined]
                 continue
             t = pb.Task()
             t.CopyFrom(cur)
             t.desired_state = desired
+            if desired == pb.SHUTDOWN and t.status.state < pb.ASSIGNED and self.cache.status(t).state < pb.ASSIGNED:
+                # never sent to a node: nobody else will ever end it, so the manager does
+                t.status.state = pb.SHUTDOWN
+                t.status.timestamp_ns = time.time_ns()
+                t.status.message = "shut down before it was scheduled"
             out.append(self.task_update(t))
         for task_id in acts.delete:
             k = keys.key("task", task_id)

@@ -17,6 +17,7 @@ from shoal import log
 from shoal.ids import new_id
 from shoal.manager import keys, spec
 from shoal.manager.cache import ClusterCache
+from shoal.manager.orchestrator import globalmode
 from shoal.manager.store.base import Compare, Delete, Put, Store
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
@@ -67,6 +68,12 @@ class ControlAPI(cgrpc.ControlServicer):
         out.meta.version = self.cache.rev("service", svc.id)
         return out
 
+    def _desired(self, svc: pb.Service) -> int:
+        """Replicas, or for global services the nodes that should run one."""
+        if svc.spec.mode in (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB):
+            return len(globalmode.eligible_nodes(svc, self.cache.nodes(), self.cache.node_ready))
+        return svc.spec.replicas
+
     async def CreateService(self, request: cpb.CreateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.CreateServiceResponse:
         s = await self._validated(request.spec, context)
         now = time.time_ns()
@@ -88,7 +95,7 @@ class ControlAPI(cgrpc.ControlServicer):
 
     async def ListServices(self, request: cpb.ListServicesRequest, context: grpc.aio.ServicerContext) -> cpb.ListServicesResponse:
         services = [s for s in self.cache.services().values() if not request.names or s.spec.name in request.names]
-        summaries: dict[str, cpb.ServiceSummary] = {s.id: cpb.ServiceSummary(desired=s.spec.replicas) for s in services}
+        summaries: dict[str, cpb.ServiceSummary] = {s.id: cpb.ServiceSummary(desired=self._desired(s)) for s in services}
         for t in self.cache.tasks().values():
             summ = summaries.get(t.service_id)
             if summ is None:

@@ -18,7 +18,7 @@ DEFAULT_STOP_GRACE_NS = 10 * 10**9
 DEFAULT_MONITOR_NS = 5 * 10**9
 MIN_MEMORY = 6 * 1024 * 1024  # docker refuses limits under 6 MiB
 BUILTIN_IMAGES = frozenset({"host"})
-SUPPORTED_MODES = frozenset({pb.ServiceSpec.REPLICATED})
+SUPPORTED_MODES = frozenset({pb.ServiceSpec.REPLICATED, pb.ServiceSpec.GLOBAL, pb.ServiceSpec.REPLICATED_JOB, pb.ServiceSpec.GLOBAL_JOB})
 
 
 class SpecError(ValueError):
@@ -61,10 +61,16 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     if not NAME_RE.match(spec.name):
         raise SpecError("name", f"{spec.name!r} must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit")
     if spec.mode not in SUPPORTED_MODES:
-        mode = pb.ServiceSpec.Mode.Name(spec.mode).lower().replace("_", "-")
-        raise SpecError("mode", f"mode {mode} is not supported yet (only replicated)")
+        raise SpecError("mode", f"unknown mode {spec.mode} (replicated, global, replicated-job, global-job)")
+    replicated = spec.mode in (pb.ServiceSpec.REPLICATED, pb.ServiceSpec.REPLICATED_JOB)
+    if spec.HasField("replicas") and not replicated:
+        raise SpecError("replicas", "replicas can only be used with replicated or replicated-job mode")
     if spec.HasField("replicas") and spec.replicas < 0:
         raise SpecError("replicas", f"must be 0 or more, got {spec.replicas}")
+    if spec.max_concurrent and spec.mode != pb.ServiceSpec.REPLICATED_JOB:
+        raise SpecError("max_concurrent", "max-concurrent can only be used with replicated-job mode")
+    if spec.placement.max_replicas_per_node and spec.mode in (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB):
+        raise SpecError("placement.max_replicas_per_node", "max-replicas-per-node can only be used with replicated mode")
     c = spec.container
     if not c.image:
         raise SpecError("image", "a service needs an image")

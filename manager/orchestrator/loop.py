@@ -1,7 +1,8 @@
-"""The replicated orchestrator's loop: cache events mark services dirty, reconcile them, commit.
+"""The orchestrators' loop: cache events mark services dirty, reconcile them by mode, commit.
 
-Thin on purpose: the decisions are in ``replicated.reconcile``; this module feeds it from the cache
-and commits what it returns.
+Thin on purpose: the decisions are in ``replicated``, ``globalmode`` and ``jobs``; this module feeds
+them from the cache and commits what they return. Tasks may keep running on a node while it is up
+and not drained; global services also follow node joins, pauses and label changes.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from google.protobuf.message import Message
 
 from shoal.manager.cache import ClusterCache
 from shoal.manager.commit import Committer
-from shoal.manager.orchestrator import replicated
-from shoal.manager.orchestrator.types import TaskView
+from shoal.manager.orchestrator import globalmode, jobs, replicated
+from shoal.manager.orchestrator.types import Actions, TaskView
 from shoal.manager.reactor import ALL, Reactor
 from shoal.proto import types_pb2 as pb
 
+_GLOBAL = (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB)
 
-class ReplicatedOrchestrator:
+
+class Orchestrator:
     def __init__(self, cache: ClusterCache, committer: Committer, history_limit: int = replicated.DEFAULT_HISTORY) -> None:
         self.cache = cache
         self.committer = committer
@@ -30,15 +33,14 @@ class ReplicatedOrchestrator:
         if kind == "service":
             self.reactor.mark(obj_id)
         elif kind == "task":
-            task = obj if obj is not None else None
+            if obj is not None:
+                self.reactor.mark(obj.service_id)  # type: ignore[attr-defined]
+        elif kind == "status":
+            task = self.cache.get("task", obj_id)
             if task is not None:
                 self.reactor.mark(task.service_id)  # type: ignore[attr-defined]
-        elif kind == "status":
-            task = self.cache.tasks().get(obj_id)
-            if task is not None:
-                self.reactor.mark(task.service_id)
         elif kind in ("session", "node"):
-            self.reactor.mark(ALL)  # a node came or went: every service with tasks there may change
+            self.reactor.mark(ALL)  # a node came, went or changed: every service with tasks there may change
 
     async def run(self) -> None:
         self.cache.listeners.append(self.on_change)
@@ -48,19 +50,31 @@ class ReplicatedOrchestrator:
         finally:
             self.cache.listeners.remove(self.on_change)
 
+    def node_ok(self, node_id: str) -> bool:
+        """Tasks may keep running on the node: it exists, is up and is not drained."""
+        node = self.cache.get("node", node_id)
+        return node is not None and self.cache.node_ready(node_id) and node.spec.availability != pb.NodeSpec.DRAIN  # type: ignore[attr-defined]
+
+    def decide(self, svc: pb.Service | None, tasks: list[TaskView], nodes: dict[str, pb.Node], now: int) -> Actions:
+        mode = svc.spec.mode if svc is not None else None
+        if mode in _GLOBAL or (svc is None and tasks and not tasks[0].task.slot):
+            return globalmode.reconcile(svc, tasks, nodes, self.cache.node_ready, now, self.history_limit)
+        if mode == pb.ServiceSpec.REPLICATED_JOB:
+            return jobs.reconcile(svc, tasks, self.node_ok, now, self.history_limit)
+        return replicated.reconcile(svc, tasks, self.node_ok, now, self.history_limit)
+
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
         services = self.cache.services()
+        nodes = self.cache.nodes()
         by_service: dict[str, list[TaskView]] = defaultdict(list)
         for t in self.cache.tasks().values():
-            by_service[t.service_id].append(TaskView(t, self.cache.status(t)))
+            if ALL in dirty or t.service_id in dirty:
+                by_service[t.service_id].append(TaskView(t, self.cache.status(t)))
         ids = set(services) | set(by_service) if ALL in dirty else dirty
         now = time.time_ns()
         changes, wake = [], None
-        for sid in ids:
-            svc = services.get(sid)
-            if svc is not None and svc.spec.mode != pb.ServiceSpec.REPLICATED:
-                continue
-            acts = replicated.reconcile(svc, by_service.get(sid, []), self.cache.node_ready, now, self.history_limit)
+        for sid in sorted(ids):
+            acts = self.decide(services.get(sid), by_service.get(sid, []), nodes, now)
             changes += self.committer.actions_to_changes(acts)
             if acts.wake_at_ns is not None:
                 wake = acts.wake_at_ns if wake is None else min(wake, acts.wake_at_ns)
@@ -68,3 +82,6 @@ class ReplicatedOrchestrator:
             return 0, wake
         _applied, rev = await self.committer.commit(changes)
         return rev, wake
+
+
+ReplicatedOrchestrator = Orchestrator  # the walking skeleton's name

@@ -23,16 +23,29 @@ _log = log.get(__name__)
 PLACEMENTS = Counter("shoal_scheduler_placements_total", "Tasks placed on a node by the scheduler")
 
 
-def snapshot(cache: ClusterCache) -> tuple[list[NodeInfo], list[pb.Task]]:
-    """Nodes with what runs on them, and the tasks waiting for a node."""
+FAILURE_WINDOW_NS = 5 * 60 * 10**9  # a service that failed on a node within this goes there last
+
+
+def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeInfo], list[pb.Task]]:
+    """Nodes with what runs on them (and recent failures), and the tasks waiting for a node."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
     nodes = {nid: NodeInfo(n, ready=cache.node_ready(nid)) for nid, n in cache.nodes().items()}
     pending: list[pb.Task] = []
-    for t in cache.tasks().values():
-        st = cache.status(t).state
-        if t.desired_state == pb.RUNNING and st == pb.PENDING and not t.node_id:
-            pending.append(t)
-        elif t.node_id in nodes and st < TERMINAL and t.desired_state == pb.RUNNING:
-            nodes[t.node_id].add(t)
+    for v in cache.objects["task"].values():
+        t: pb.Task = v.obj  # type: ignore[assignment]
+        st = cache.status(t)
+        state = st.state
+        if state == pb.PENDING:
+            if t.desired_state == pb.RUNNING:
+                pending.append(t)
+            continue
+        info = nodes.get(t.node_id)
+        if info is None:
+            continue
+        if state < TERMINAL and t.desired_state == pb.RUNNING:
+            info.add(t)
+        elif state in (pb.FAILED, pb.REJECTED) and st.timestamp_ns >= now_ns - FAILURE_WINDOW_NS:
+            info.failures[t.service_id] += 1
     return sorted(nodes.values(), key=lambda n: n.id), pending
 
 

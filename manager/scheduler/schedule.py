@@ -1,9 +1,12 @@
 """The scheduler's decision: a pure function from a snapshot of nodes and pending tasks to a plan.
 
-Filters first (ready and active, resources, constraints, host ports, max replicas per node), then
-spread (fewest tasks of the service, then fewest tasks overall). Tasks of one service are placed as a
-batch in one pass over the nodes with a heap, not one scan per task. A task that fits nowhere keeps
-PENDING with an explanation counting the nodes each filter turned away.
+Filters first (ready and active, constraints, resources, host ports, max replicas per node), then
+spread: placement preferences as a tree (``spread=node.labels.zone``, then the next preference inside
+each zone), and at the leaves the node with the fewest tasks of the service, then fewest in total;
+nodes where the service failed recently go last. Tasks of one service are placed as a batch in one
+pass with heaps, not one scan per task; constraint results are computed once per constraint set.
+A task that fits nowhere keeps PENDING with an explanation counting the nodes each filter turned away.
+Tasks that already name their node (global services) are only checked against it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from shoal.manager.scheduler.constraints import Constraint, parse_constraints
+from shoal.manager.scheduler.constraints import Constraint, node_value, parse_constraints
 from shoal.proto import types_pb2 as pb
 from shoal.units import format_bytes
 
@@ -28,20 +31,28 @@ class NodeInfo:
     reserved_cpus: int = 0
     reserved_memory: int = 0
     host_ports: set[tuple[int, int]] = field(default_factory=set)
+    failures: Counter[str] = field(default_factory=Counter)  # service id -> recent failures here
 
-    @property
-    def id(self) -> str:
-        return self.node.id
+    def __post_init__(self) -> None:
+        self.id: str = self.node.id
+        self.cpu_cap = self.node.description.nano_cpus
+        self.mem_cap = self.node.description.memory_bytes
+        self.active = self.ready and self.node.spec.availability == pb.NodeSpec.ACTIVE
 
     def add(self, task: pb.Task) -> None:
+        self.add_spec(task.service_id, task.spec)
+
+    def add_spec(self, service_id: str, spec: pb.ServiceSpec, host_ports: frozenset[tuple[int, int]] | None = None) -> None:
         self.tasks_total += 1
-        self.tasks_by_service[task.service_id] += 1
-        res = task.spec.resources.reservations
+        self.tasks_by_service[service_id] += 1
+        res = spec.resources.reservations
         self.reserved_cpus += res.nano_cpus
         self.reserved_memory += res.memory_bytes
-        for p in task.spec.ports:
-            if p.publish_mode == pb.PortConfig.HOST and p.published_port:
-                self.host_ports.add((p.published_port, p.protocol))
+        self.host_ports |= _host_ports(spec) if host_ports is None else host_ports
+
+
+def _host_ports(spec: pb.ServiceSpec) -> frozenset[tuple[int, int]]:
+    return frozenset((p.published_port, p.protocol) for p in spec.ports if p.publish_mode == pb.PortConfig.HOST and p.published_port)
 
 
 @dataclass
@@ -69,14 +80,22 @@ class _Filter:
     def __init__(self, spec: pb.ServiceSpec, service_id: str) -> None:
         self.spec = spec
         self.service_id = service_id
-        self.res = spec.resources.reservations
+        res = spec.resources.reservations
+        self.mem = res.memory_bytes
+        self.cpus = res.nano_cpus
         self.constraints: list[Constraint] = parse_constraints(list(spec.placement.constraints))
-        self.host_ports = {
-            (p.published_port, p.protocol)
-            for p in spec.ports
-            if p.publish_mode == pb.PortConfig.HOST and p.published_port
-        }
+        self.host_ports = _host_ports(spec)
         self.max_per_node = spec.placement.max_replicas_per_node
+
+    def fits(self, n: NodeInfo) -> bool:
+        """The checks that change as tasks are placed (resources, ports, per-node limit)."""
+        if self.mem and n.mem_cap and n.reserved_memory + self.mem > n.mem_cap:
+            return False
+        if self.cpus and n.cpu_cap and n.reserved_cpus + self.cpus > n.cpu_cap:
+            return False
+        if self.host_ports and self.host_ports & n.host_ports:
+            return False
+        return not (self.max_per_node and n.tasks_by_service[self.service_id] >= self.max_per_node)
 
     def check(self, n: NodeInfo) -> str | None:
         """None when the node fits, else the reason it does not (one per kind of failure)."""
@@ -84,11 +103,10 @@ class _Filter:
             return "are not ready"
         if n.node.spec.availability != pb.NodeSpec.ACTIVE:
             return "are not available for new tasks (drain or pause)"
-        d = n.node.description
-        if self.res.memory_bytes and d.memory_bytes and n.reserved_memory + self.res.memory_bytes > d.memory_bytes:
-            return f"lack {format_bytes(self.res.memory_bytes)} memory"
-        if self.res.nano_cpus and d.nano_cpus and n.reserved_cpus + self.res.nano_cpus > d.nano_cpus:
-            return f"lack {self.res.nano_cpus / 1e9:g} CPUs"
+        if self.mem and n.mem_cap and n.reserved_memory + self.mem > n.mem_cap:
+            return f"lack {format_bytes(self.mem)} memory"
+        if self.cpus and n.cpu_cap and n.reserved_cpus + self.cpus > n.cpu_cap:
+            return f"lack {self.cpus / 1e9:g} CPUs"
         for c in self.constraints:
             if not c.matches(n.node):
                 return f"fail {c}"
@@ -107,36 +125,112 @@ def explain(failures: Counter[str]) -> str:
     return f"no suitable node ({'; '.join(parts)})"
 
 
-def _place_batch(tasks: list[pb.Task], nodes: list[NodeInfo], plan: Plan) -> None:
-    spec, service_id = tasks[0].spec, tasks[0].service_id
-    filt = _Filter(spec, service_id)
+class _Leaf:
+    """Nodes of one branch of the preference tree, in a heap by (failed here, service tasks, total)."""
+
+    def __init__(self, nodes: list[NodeInfo], service_id: str) -> None:
+        self.sid = service_id
+        self.count = sum(n.tasks_by_service[service_id] for n in nodes)
+        self.by_id = {n.id: n for n in nodes}
+        self.heap = [(n.failures[service_id] > 0, n.tasks_by_service[service_id], n.tasks_total, n.id) for n in nodes]
+        heapq.heapify(self.heap)
+
+    def place(self, filt: _Filter) -> NodeInfo | None:
+        heap = self.heap
+        while heap:
+            failed, svc, total, node_id = heap[0]
+            n = self.by_id[node_id]
+            if not filt.fits(n):  # only ever gets fuller within a batch: drop it
+                heapq.heappop(heap)
+                continue
+            n.add_spec(self.sid, filt.spec, filt.host_ports)
+            heapq.heapreplace(heap, (failed, svc + 1, total + 1, node_id))
+            self.count += 1
+            return n
+        return None
+
+
+class _Branch:
+    """One level of placement preferences: children by label value, fewest tasks of the service first."""
+
+    def __init__(self, nodes: list[NodeInfo], prefs: list[str], service_id: str) -> None:
+        groups: dict[str, list[NodeInfo]] = defaultdict(list)
+        for n in nodes:
+            groups[node_value(n.node, prefs[0]) or ""].append(n)
+        rest = prefs[1:]
+        self.children: dict[str, _Leaf | _Branch] = {v: (_Branch(g, rest, service_id) if rest else _Leaf(g, service_id)) for v, g in groups.items()}
+        self.count = sum(c.count for c in self.children.values())
+        self.heap = [(c.count, v) for v, c in self.children.items()]
+        heapq.heapify(self.heap)
+
+    def place(self, filt: _Filter) -> NodeInfo | None:
+        while self.heap:
+            _cnt, value = self.heap[0]
+            child = self.children[value]
+            n = child.place(filt)
+            if n is None:  # that branch is full
+                heapq.heappop(self.heap)
+                continue
+            heapq.heapreplace(self.heap, (child.count, value))
+            self.count += 1
+            return n
+        return None
+
+
+def _tree(nodes: list[NodeInfo], spec: pb.ServiceSpec, service_id: str) -> _Leaf | _Branch:
+    prefs = [p.spread for p in spec.placement.preferences if p.spread]
+    return _Branch(nodes, prefs, service_id) if prefs else _Leaf(nodes, service_id)
+
+
+class _Eligible:
+    """Nodes that are ready, active and match a constraint set; computed once per set and call."""
+
+    def __init__(self, nodes: list[NodeInfo]) -> None:
+        self.nodes = nodes
+        self.active = [n for n in nodes if n.active]
+        self.memo: dict[tuple[str, ...], list[NodeInfo]] = {}
+
+    def get(self, filt: _Filter) -> list[NodeInfo]:
+        key = tuple(str(c) for c in filt.constraints)
+        hit = self.memo.get(key)
+        if hit is None:
+            hit = self.memo[key] = [n for n in self.active if all(c.matches(n.node) for c in filt.constraints)]
+        return hit
+
+
+def _explain_all(filt: _Filter, nodes: list[NodeInfo]) -> str:
     failures: Counter[str] = Counter()
-    heap: list[tuple[int, int, str]] = []
-    by_id: dict[str, NodeInfo] = {}
     for n in nodes:
         why = filt.check(n)
         if why:
             failures[why] += 1
-            continue
-        by_id[n.id] = n
-        heap.append((n.tasks_by_service[service_id], n.tasks_total, n.id))
-    heapq.heapify(heap)
+    return explain(failures)
+
+
+def _place_batch(tasks: list[pb.Task], eligible: _Eligible, plan: Plan) -> None:
+    spec, service_id = tasks[0].spec, tasks[0].service_id
+    filt = _Filter(spec, service_id)
+    tree = _tree(eligible.get(filt), spec, service_id)
+    why = ""
     for task in tasks:
-        placed = False
-        while heap:
-            _svc, _total, node_id = heapq.heappop(heap)
-            n = by_id[node_id]
-            why = filt.check(n)  # reservations and per-node limits change as the batch fills nodes
-            if why:
-                failures[why] += 1
-                continue
-            plan.assignments[task.id] = node_id
-            n.add(task)
-            heapq.heappush(heap, (n.tasks_by_service[service_id], n.tasks_total, node_id))
-            placed = True
-            break
-        if not placed:
-            plan.unassigned[task.id] = explain(failures)
+        n = None if why else tree.place(filt)
+        if n is not None:
+            plan.assignments[task.id] = n.id
+            continue
+        why = why or _explain_all(filt, eligible.nodes)
+        plan.unassigned[task.id] = why
+
+
+def _place_on_node(task: pb.Task, by_id: dict[str, NodeInfo], plan: Plan) -> None:
+    """A task created for one node (global mode): it goes there if it fits, else it waits."""
+    n = by_id.get(task.node_id)
+    filt = _Filter(task.spec, task.service_id)
+    why = filt.check(n) if n is not None else "are not in the cluster"
+    if why is None:
+        plan.assignments[task.id] = task.node_id
+        n.add(task)  # type: ignore[union-attr]
+    else:
+        plan.unassigned[task.id] = explain(Counter({why: 1}))
 
 
 def schedule(nodes: list[NodeInfo], pending: list[pb.Task]) -> Plan:
@@ -146,8 +240,13 @@ def schedule(nodes: list[NodeInfo], pending: list[pb.Task]) -> Plan:
     """
     plan = Plan()
     batches: dict[tuple[str, int], list[pb.Task]] = defaultdict(list)
+    by_id = {n.id: n for n in nodes}
     for t in pending:
-        batches[(t.service_id, t.spec_version)].append(t)
+        if t.node_id:
+            _place_on_node(t, by_id, plan)
+        else:
+            batches[(t.service_id, t.spec_version)].append(t)
+    eligible = _Eligible(nodes)
     for key in sorted(batches):
-        _place_batch(sorted(batches[key], key=lambda t: (t.slot, t.id)), nodes, plan)
+        _place_batch(sorted(batches[key], key=lambda t: (t.slot, t.id)), eligible, plan)
     return plan

@@ -1,0 +1,54 @@
+"""What every orchestrator shares: the restart supervisor's rule, the task reaper, and removal.
+
+Pure functions on TaskViews. The restart rule decides when an ended task may be replaced (condition
+none / on-failure / any, delay, max attempts within a window); the reaper keeps ``history_limit`` old
+tasks per slot (per node for global services); removal stops tasks and deletes them once they stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shoal.manager.orchestrator.types import Actions, TaskView
+from shoal.proto import types_pb2 as pb
+
+DEFAULT_HISTORY = 5
+
+
+def restart_due(service: pb.Service, slot_tasks: list[TaskView], last: TaskView, now_ns: int) -> int | None:
+    """When a replacement for the ended task ``last`` may start (ns), or None if the policy says never."""
+    rp = service.spec.restart_policy
+    if rp.condition == pb.RestartPolicy.NONE:
+        return None
+    if rp.condition == pb.RestartPolicy.ON_FAILURE and last.state not in (pb.FAILED, pb.REJECTED):
+        return None
+    if rp.max_attempts:
+        ended = [t for t in slot_tasks if t.terminal and t.state != pb.SHUTDOWN]
+        if rp.window_ns:
+            ended = [t for t in ended if t.status.timestamp_ns >= now_ns - rp.window_ns]
+        if len(ended) > rp.max_attempts:
+            return None
+    return last.status.timestamp_ns + rp.delay_ns
+
+
+def reap(slot_tasks: list[TaskView], acts: Actions, history_limit: int) -> None:
+    """Delete tasks that are done and beyond the history kept for their slot."""
+    old = sorted((t for t in slot_tasks if t.terminal and t.task.desired_state != pb.RUNNING), key=lambda t: t.created)
+    keep = max(history_limit - sum(1 for t in slot_tasks if not t.terminal), 0)
+    for t in old[: max(len(old) - keep, 0)]:
+        acts.delete.append(t.id)
+
+
+def remove_all(tasks: list[TaskView], node_ok: Callable[[str], bool], acts: Actions) -> None:
+    """The service is gone (or the slot is): stop each task; delete those that no longer run anywhere."""
+    for t in tasks:
+        gone = t.terminal or t.state < pb.ASSIGNED or not node_ok(t.task.node_id)
+        if t.task.desired_state == pb.REMOVE and gone:
+            acts.delete.append(t.id)
+        elif t.task.desired_state != pb.REMOVE:
+            acts.set_desired[t.id] = pb.REMOVE
+
+
+def end_finished(t: TaskView, acts: Actions, job: bool) -> None:
+    """A task that ended while still desired RUNNING: a job's success is final (desired COMPLETE)."""
+    acts.set_desired[t.id] = pb.COMPLETE if job and t.state == pb.COMPLETE else pb.SHUTDOWN
