@@ -1,54 +1,74 @@
 """The cluster object: created once by the first manager, holding the join tokens.
 
-Tokens have Swarm's shape, ``SHOAL-1-<digest>-<secret>``: the digest names the cluster (the CA
-certificate's digest once the cluster CA exists), the secret is what authorizes a join.
+Tokens have Swarm's shape, ``SHOAL-1-<digest>-<secret>``: the digest is the cluster CA
+certificate's, so a joining node can check it talks to the right cluster before it trusts it; the
+secret is what authorizes a join (worker or manager). Rotating a token replaces its secret; the old
+token stops working at once (the dispatcher re-reads the cluster object on a token it does not know).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import string
 import time
 
+from shoal import tls
 from shoal.ids import new_id
 from shoal.manager import keys
 from shoal.manager.store.base import Compare, Put, Store
 from shoal.proto import types_pb2 as pb
 
-_B36 = string.digits + string.ascii_lowercase
+ROLES = {"worker": pb.NodeSpec.WORKER, "manager": pb.NodeSpec.MANAGER}
 
 
-def _b36(data: bytes, width: int) -> str:
-    n = int.from_bytes(data, "big")
-    out = []
-    for _ in range(width):
-        n, r = divmod(n, 36)
-        out.append(_B36[r])
-    return "".join(reversed(out))
-
-
-def make_token(cluster_id: str) -> str:
-    digest = _b36(hashlib.sha256(cluster_id.encode()).digest(), 50)
-    secret = "".join(secrets.choice(_B36) for _ in range(25))
-    return f"SHOAL-1-{digest}-{secret}"
+class ClusterError(Exception):
+    """A bad request about the cluster object (unknown role, ...)."""
 
 
 def token_roles(cluster: pb.Cluster) -> dict[str, int]:
     return {cluster.worker_token: pb.NodeSpec.WORKER, cluster.manager_token: pb.NodeSpec.MANAGER}
 
 
-async def ensure(store: Store) -> pb.Cluster:
-    """The cluster object, created with fresh tokens if this is the first manager."""
+async def load(store: Store) -> pb.Cluster | None:
     kv = await store.get(keys.CLUSTER)
     if kv is None:
-        cid = new_id()
-        c = pb.Cluster(id=cid, worker_token=make_token(cid), manager_token=make_token(cid), created_at_ns=time.time_ns())
-        res = await store.txn([Compare(keys.CLUSTER, "create", "==", 0)], [Put(keys.CLUSTER, keys.encode(c))])
-        if res.succeeded:
-            return c
-        kv = await store.get(keys.CLUSTER)
-        assert kv is not None
+        return None
     c = pb.Cluster()
     c.ParseFromString(kv.value)
     return c
+
+
+async def ensure(store: Store, ca_digest: str) -> pb.Cluster:
+    """The cluster object, created with fresh tokens if this is the first manager."""
+    while True:
+        kv = await store.get(keys.CLUSTER)
+        if kv is None:
+            c = pb.Cluster(id=new_id(), worker_token=tls.make_token(ca_digest), manager_token=tls.make_token(ca_digest), created_at_ns=time.time_ns(), ca_digest=ca_digest)
+            res = await store.txn([Compare(keys.CLUSTER, "create", "==", 0)], [Put(keys.CLUSTER, keys.encode(c))])
+            if res.succeeded:
+                return c
+            continue
+        c = pb.Cluster()
+        c.ParseFromString(kv.value)
+        if c.ca_digest == ca_digest:
+            return c
+        # a cluster object from before the CA existed (or a CA rotation): re-issue tokens for this CA
+        c.ca_digest = ca_digest
+        c.worker_token, c.manager_token = tls.make_token(ca_digest), tls.make_token(ca_digest)
+        res = await store.txn([Compare(keys.CLUSTER, "mod", "==", kv.mod_revision)], [Put(keys.CLUSTER, keys.encode(c))])
+        if res.succeeded:
+            return c
+
+
+async def rotate(store: Store, role: str) -> pb.Cluster:
+    """Replace the ``role`` token's secret (compare-and-swap; retried on a concurrent change)."""
+    if role not in ROLES:
+        raise ClusterError(f"unknown role {role!r}: use worker or manager")
+    while True:
+        kv = await store.get(keys.CLUSTER)
+        if kv is None:
+            raise ClusterError("the cluster is not initialised")
+        c = pb.Cluster()
+        c.ParseFromString(kv.value)
+        setattr(c, f"{role}_token", tls.make_token(c.ca_digest))
+        res = await store.txn([Compare(keys.CLUSTER, "mod", "==", kv.mod_revision)], [Put(keys.CLUSTER, keys.encode(c))])
+        if res.succeeded:
+            return c

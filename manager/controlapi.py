@@ -17,6 +17,9 @@ from shoal import log
 from shoal.ids import new_id
 from shoal.manager import keys, spec
 from shoal.manager.cache import ClusterCache
+from shoal.manager.cluster import ClusterError
+from shoal.manager.cluster import load as load_cluster
+from shoal.manager.cluster import rotate as rotate_token
 from shoal.manager.orchestrator import globalmode
 from shoal.manager.store.base import Compare, Delete, Put, Store
 from shoal.proto import control_pb2 as cpb
@@ -180,4 +183,13 @@ class ControlAPI(cgrpc.ControlServicer):
         return cpb.GetNodeResponse(node=self._node_view(await self._node(request.node_id, context)))
 
     async def GetCluster(self, request: cpb.GetClusterRequest, context: grpc.aio.ServicerContext) -> cpb.GetClusterResponse:
-        return cpb.GetClusterResponse(cluster=self.cluster())
+        managers = sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
+        return cpb.GetClusterResponse(cluster=await load_cluster(self.store) or self.cluster(), managers=managers)  # tokens may rotate elsewhere
+
+    async def RotateJoinToken(self, request: cpb.RotateJoinTokenRequest, context: grpc.aio.ServicerContext) -> cpb.RotateJoinTokenResponse:
+        try:
+            c = await rotate_token(self.store, request.role)
+        except ClusterError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        _log.info("join token rotated", role=request.role)
+        return cpb.RotateJoinTokenResponse(cluster=c)

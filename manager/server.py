@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import getpass
 import os
 import socket
 from dataclasses import dataclass, field
@@ -15,11 +17,15 @@ from pathlib import Path
 
 import grpc
 
-from shoal import log
+from shoal import log, tls
+from shoal.certfiles import CertFiles
+from shoal.manager import ca as cluster_ca
 from shoal.manager import cluster, keys
+from shoal.manager.auth import Authority, ServerCredentials
 from shoal.manager.cache import ClusterCache
 from shoal.manager.commit import Committer, Fence
 from shoal.manager.controlapi import ControlAPI
+from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.service import Dispatcher
 from shoal.manager.election import Election
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
@@ -54,6 +60,7 @@ class ManagerConfig:
     heartbeat_period: float = 1.0
     election_ttl: float = 3.0
     history_limit: int = 5
+    ca_kek: bytes | None = None  # received when this manager joined an existing cluster
 
 
 def _socket_in_use(path: str) -> bool:
@@ -75,6 +82,8 @@ class Manager:
         self.cluster_obj: pb.Cluster | None = None
         self.election: Election | None = None
         self.server: grpc.aio.Server | None = None
+        self.ca: cluster_ca.CertificateAuthority | None = None
+        self.authority: Authority | None = None
         self.started = asyncio.Event()
         self._etcd = None
 
@@ -97,12 +106,42 @@ class Manager:
         except StoreError as exc:
             raise ManagerError(str(exc)) from None
 
+    @property
+    def certs(self) -> CertFiles:
+        """This manager's node certificate (its agent uses the same one)."""
+        return CertFiles(self.cfg.data_dir / "certificates")
+
+    async def _setup_ca(self) -> None:
+        """Load (or create) the cluster CA; make sure this manager and the local admin have certificates."""
+        assert self.store
+        try:
+            self.ca = await cluster_ca.ensure(self.store, self.certs.dir, self.cfg.ca_kek)
+        except cluster_ca.CAError as exc:
+            raise ManagerError(str(exc)) from None
+        self.cluster_obj = await cluster.ensure(self.store, self.ca.digest)
+        cid = self.cluster_obj.id
+        if cluster_ca.needs_new_cert(self.certs, self.ca, self.cfg.node_id, "manager"):
+            self.ca.issue_files(self.certs, self.cfg.node_id, "manager", cid)
+        admin = CertFiles(self.certs.dir, "admin")
+        if not admin.exists() or not tls.issued_by(admin.cert.read_bytes(), self.ca.cert_pem):
+            self.ca.issue_files(admin, f"admin-{getpass.getuser()}", "admin", cid, dt.timedelta(days=365))
+        self.authority = Authority(self.ca.cert_pem, self.ca.join_ca_pem, cid)
+
+    async def _current_cluster(self) -> pb.Cluster:
+        assert self.store
+        c = await cluster.load(self.store)
+        if c is not None:
+            self.cluster_obj = c
+        return self.cluster_obj  # type: ignore[return-value]
+
     async def _serve(self, control: ControlAPI, dispatcher: Dispatcher) -> None:
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        assert self.authority and self.ca
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[self.authority.interceptor()])
         cgrpc.add_ControlServicer_to_server(control, server)
         dgrpc.add_DispatcherServicer_to_server(dispatcher, server)
         try:
-            port = server.add_insecure_port(self.cfg.listen_addr)
+            creds = ServerCredentials(self.certs, self.ca.cert_pem, self.ca.join_ca_pem).credentials()
+            port = server.add_secure_port(self.cfg.listen_addr, creds)
         except RuntimeError:
             port = 0
         if not port:
@@ -131,13 +170,13 @@ class Manager:
         """Start everything and serve until cancelled."""
         try:
             self.store = await self._open_store()
-            self.cluster_obj = await cluster.ensure(self.store)
+            await self._setup_ca()
             self.cache = ClusterCache(self.store)
             self.election = Election(self.store, self.cfg.node_id, self.cfg.election_ttl)
             control = ControlAPI(self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj)
-            dispatcher = Dispatcher(
-                self.store, self.cache, self.cfg.node_id, lambda: cluster.token_roles(self.cluster_obj), self.cfg.heartbeat_period
-            )
+            assert self.authority
+            dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period)  # type: ignore[arg-type]
+            dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers)  # type: ignore[arg-type,return-value]
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.cache.run())
                 await self.cache.ready.wait()

@@ -129,10 +129,12 @@ class GetClusterRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetClusterResponse(_message.Message):
-    __slots__ = ("cluster",)
+    __slots__ = ("cluster", "managers")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    MANAGERS_FIELD_NUMBER: _ClassVar[int]
     cluster: _types_pb2.Cluster
-    def __init__(self, cluster: _Optional[_Union[_types_pb2.Cluster, _Mapping]] = ...) -> None: ...
+    managers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cluster: _Optional[_Union[_types_pb2.Cluster, _Mapping]] = ..., managers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RotateJoinTokenRequest(_message.Message):
     __slots__ = ("role",)

@@ -18,26 +18,18 @@ from pathlib import Path
 import grpc
 
 from shoal import __version__, log
+from shoal.certfiles import CertFiles
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
 from shoal.worker.controller import TaskController
 from shoal.worker.executor import Executor
+from shoal.worker.join import JoinError, NodeCredentials, join, register, renewal_due
 from shoal.worker.reporter import Reporter
 
 _log = log.get(__name__)
 
-CLIENT_OPTIONS = [
-    ("grpc.keepalive_time_ms", 10000),
-    ("grpc.keepalive_timeout_ms", 5000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
-]
-
-
-class JoinError(Exception):
-    """The cluster refused this node (a wrong token); retrying will not help."""
-
+__all__ = ["Agent", "AgentConfig", "JoinError"]
 
 @dataclass
 class AgentConfig:
@@ -48,6 +40,7 @@ class AgentConfig:
     node_id: str = ""  # preset (the manager's own agent uses the manager's id)
     availability: int = pb.NodeSpec.ACTIVE  # for the first join only
     engine_labels: dict[str, str] = field(default_factory=dict)
+    certs_dir: Path | None = None  # default: <data_dir>/certificates
 
 
 def describe(cfg: AgentConfig) -> pb.NodeDescription:
@@ -78,23 +71,27 @@ class Agent:
         self.description = describe(cfg)
         self.ready = asyncio.Event()  # set once the first session is up
         self._bg: set[asyncio.Task] = set()
+        self.creds = NodeCredentials(CertFiles(cfg.certs_dir or cfg.data_dir / "certificates"))
+        self._call: grpc.aio.Call | None = None
 
     # ---- identity ----------------------------------------------------------------------------
     def _identity_file(self) -> Path:
         return self.cfg.data_dir / "node.json"
 
-    async def _register(self) -> None:
+    async def _register(self, renew: bool = False) -> None:
+        """Join with the token when this node has no valid certificate, else refresh its record."""
         f = self._identity_file()
         if not self.node_id and f.exists():
             self.node_id = json.loads(f.read_text())["node_id"]
         delay = 0.2
         while True:
             for addr in self.managers:
+                req = dpb.RegisterRequest(node_id=self.node_id, description=self.description, availability=self.cfg.availability)
                 try:
-                    async with grpc.aio.insecure_channel(addr, options=CLIENT_OPTIONS) as ch:
-                        resp = await dgrpc.DispatcherStub(ch).Register(
-                            dpb.RegisterRequest(token=self.cfg.token, node_id=self.node_id, description=self.description, availability=self.cfg.availability), timeout=5
-                        )
+                    if self.creds.valid():
+                        resp = await register(self.creds, addr, req, renew)
+                    else:
+                        resp = await join(addr, self.cfg.token, self.creds.files, req)
                     self.node_id = resp.node_id
                     self.managers = list(dict.fromkeys(self.managers + list(resp.managers)))
                     self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
@@ -102,11 +99,21 @@ class Agent:
                     _log.info("joined the cluster", node=self.node_id, role=pb.NodeSpec.Role.Name(resp.role), manager=addr)
                     return
                 except grpc.aio.AioRpcError as exc:
-                    if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT):
                         raise JoinError(f"join refused by {addr}: {exc.details()}") from None
                     _log.warning("cannot reach manager; retrying", manager=addr, error=exc.details())
+                except OSError as exc:
+                    _log.warning("cannot reach manager; retrying", manager=addr, error=str(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def _renewals(self) -> None:
+        """Renew the node certificate between 50% and 80% of its life; new sessions use the new one."""
+        while True:
+            await asyncio.sleep(max(renewal_due(self.creds.info()), 1.0))
+            await self._register(renew=True)
+            if self._call is not None:
+                self._call.cancel()  # reconnect at once with the new certificate
 
     # ---- main loop ---------------------------------------------------------------------------
     async def run(self) -> None:
@@ -117,6 +124,7 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.reporter.run())
                 tg.create_task(self._sessions())
+                tg.create_task(self._renewals())
         finally:
             await self._stop_all()
 
@@ -135,9 +143,10 @@ class Agent:
             delay = min(delay * 2, 2.0)
 
     async def _session(self, addr: str) -> None:
-        async with grpc.aio.insecure_channel(addr, options=CLIENT_OPTIONS) as ch:
+        async with self.creds.channel(addr) as ch:
             stub = dgrpc.DispatcherStub(ch)
-            call = stub.Session(dpb.SessionRequest(node_id=self.node_id, token=self.cfg.token, description=self.description))
+            call = stub.Session(dpb.SessionRequest(node_id=self.node_id, description=self.description))
+            self._call = call
             hb: asyncio.Task | None = None
             try:
                 async for msg in call:
@@ -150,7 +159,12 @@ class Agent:
                         self.managers = list(dict.fromkeys(list(msg.managers) + self.cfg.managers))
                     if msg.HasField("assignments"):
                         self._apply(msg.assignments)
+            except asyncio.CancelledError:
+                if call.cancelled() and asyncio.current_task().cancelling() == 0:  # type: ignore[union-attr]
+                    return  # the renewal cancelled the call: start a new session
+                raise
             finally:
+                self._call = None
                 self.reporter.detach()
                 if hb is not None:
                     hb.cancel()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import grpc
@@ -20,10 +20,12 @@ from prometheus_client import Gauge
 from shoal import log
 from shoal.ids import new_id
 from shoal.manager import keys
+from shoal.manager.auth import Authority
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher.assignments import AssignmentSet
+from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.status import StatusWriter
-from shoal.manager.store.base import Compare, Delete, Put, Store
+from shoal.manager.store.base import Compare, Delete, Store
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
@@ -47,7 +49,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
         store: Store,
         cache: ClusterCache,
         manager_id: str,
-        tokens: Callable[[], dict[str, int]],
+        authority: Authority,
+        registrar: Registrar,
         heartbeat_period: float = 1.0,
         missed_heartbeats: int = 3,
         reconnect_grace: float = 1.0,
@@ -55,7 +58,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
         self.store = store
         self.cache = cache
         self.manager_id = manager_id
-        self.tokens = tokens  # token -> NodeSpec.Role
+        self.authority = authority
+        self.registrar = registrar
         self.period = heartbeat_period
         self.missed = missed_heartbeats
         self.grace = reconnect_grace
@@ -119,13 +123,15 @@ class Dispatcher(dgrpc.DispatcherServicer):
             s.wake.set()
 
     # ---- helpers -----------------------------------------------------------------------------
-    async def _role(self, token: str, context: grpc.aio.ServicerContext) -> int:
-        role = self.tokens().get(token)
-        if role is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "invalid join token")
-        return role  # type: ignore[return-value]
+    async def _caller(self, node_id: str, context: grpc.aio.ServicerContext) -> str:
+        """The node id in the caller's certificate, which the request must name."""
+        ident = self.authority.identity(context)
+        if request_id_mismatch(ident.node_id, node_id):
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this certificate is for node {ident.node_id}, not {node_id}")
+        return ident.node_id
 
     async def _session(self, node_id: str, session_id: str, context: grpc.aio.ServicerContext) -> Session:
+        node_id = await self._caller(node_id, context)
         s = self.sessions.get(node_id)
         if s is None or s.session_id != session_id or s.closed:
             await context.abort(grpc.StatusCode.NOT_FOUND, "session not found; start a new session")
@@ -139,39 +145,17 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
     # ---- RPCs --------------------------------------------------------------------------------
     async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
-        role = await self._role(request.token, context)
-        node_id = request.node_id or new_id()
-        k = keys.key("node", node_id)
-        cur = await self.store.get(k)
-        node = pb.Node()
-        now = time.time_ns()
-        if cur is not None:
-            node.ParseFromString(cur.value)
-            role = node.spec.role  # a known node keeps its role (promote/demote change it)
-        else:
-            node.id = node_id
-            node.spec.role = role
-            node.spec.availability = request.availability
-            node.meta.created_at_ns = now
-        node.description.CopyFrom(request.description)
-        if not node.description.addr:
-            node.description.addr = context.peer().removeprefix("ipv4:")
-        node.meta.updated_at_ns = now
-        ok = await self.store.txn([Compare(k, "mod", "==", cur.mod_revision if cur else 0)], [Put(k, keys.encode(node))])
-        if not ok.succeeded:
-            await context.abort(grpc.StatusCode.ABORTED, "node record changed concurrently; retry")
-        _log.info("node registered", node=node_id, hostname=node.description.hostname, role=pb.NodeSpec.Role.Name(role))
-        return dpb.RegisterResponse(node_id=node_id, role=role, managers=self.managers())
+        return await self.registrar.register(request, context)
 
     async def Session(self, request: dpb.SessionRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[dpb.SessionMessage]:
-        await self._role(request.token, context)
-        if self.cache.get("node", request.node_id) is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"node {request.node_id} is not registered; join first")
-        old = self.sessions.get(request.node_id)
+        node_id = await self._caller(request.node_id, context)
+        if self.cache.get("node", node_id) is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id} is not registered; join first")
+        old = self.sessions.get(node_id)
         if old is not None:
             old.closed = True
             old.wake.set()
-        s = Session(request.node_id, new_id())
+        s = Session(node_id, new_id())
         self.sessions[s.node_id] = s
         SESSIONS.set(len(self.sessions))
         await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
@@ -219,3 +203,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         await self.status.flushed()
         return dpb.UpdateTaskStatusResponse()
 
+
+def request_id_mismatch(cert_node: str, requested: str) -> bool:
+    """A request naming a node other than the certificate's (an empty name means the caller's own)."""
+    return bool(requested) and requested != cert_node

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -108,8 +109,36 @@ def connect(host: str, timeout: float = CALL_TIMEOUT) -> control_pb2_grpc.Contro
     Nothing is sent until the first call: an unreachable manager shows up as an UNAVAILABLE error
     on that call, which ``rpc_error_message`` turns into the "cannot connect" line.
     """
-    channel = grpc.insecure_channel(grpc_target(host))  # mTLS comes with the CA (later issue)
+    target = grpc_target(host)
+    if target.startswith("unix://"):
+        channel = grpc.insecure_channel(target)  # the socket's file permissions guard it
+    else:
+        ca, cert, key = tls_files()
+        creds = grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
+        channel = grpc.secure_channel(target, creds, options=[("grpc.ssl_target_name_override", "shoal-manager")])
     return _TimedStub(control_pb2_grpc.ControlStub(channel), channel, timeout)  # type: ignore[return-value]
+
+
+# Where the admin client certificate for TCP hosts comes from, first match wins: --tlscacert/
+# --tlscert/--tlskey (env SHOAL_TLS_CACERT, SHOAL_TLS_CERT, SHOAL_TLS_KEY); else the directory
+# SHOAL_CERT_PATH; else ~/.shoal/certificates; else the default manager's data dir, where
+# `shoal manager` writes ca.crt, admin.crt and admin.key.
+CERT_DIRS = ("~/.shoal/certificates", "/var/lib/shoal/manager/certificates")
+
+
+def tls_files() -> tuple[Path, Path, Path]:
+    """(CA, certificate, key) paths for a TCP connection; OSError when none are configured."""
+    ctx = click.get_current_context(silent=True)
+    given = dict((ctx.find_root().obj or {}).get("tls") or {}) if ctx else {}
+    for name, env in (("ca", "SHOAL_TLS_CACERT"), ("cert", "SHOAL_TLS_CERT"), ("key", "SHOAL_TLS_KEY")):
+        given[name] = given.get(name) or os.environ.get(env, "")
+    dirs = [os.environ["SHOAL_CERT_PATH"]] if os.environ.get("SHOAL_CERT_PATH") else [os.path.expanduser(d) for d in CERT_DIRS]
+    found = next((Path(d) for d in dirs if (Path(d) / "admin.crt").exists()), Path(dirs[0]))
+    paths = (Path(given["ca"] or found / "ca.crt"), Path(given["cert"] or found / "admin.crt"), Path(given["key"] or found / "admin.key"))
+    for p in paths:
+        if not p.exists():
+            raise OSError(f"TLS file {p} not found: a TCP host needs an admin certificate (--tlscacert/--tlscert/--tlskey or SHOAL_CERT_PATH)")
+    return paths
 
 
 def rpc_error_message(err: grpc.RpcError, host: str) -> str:

@@ -77,9 +77,18 @@ def _common(f):
 @click.option("--availability", type=click.Choice(list(AVAIL)), default="active", show_default=True)
 @click.option("--heartbeat-period", default=1.0, show_default=True, help="agent heartbeat period in seconds")
 @click.option("--task-history-limit", default=5, show_default=True)
+@click.option("--init", "init", is_flag=True, help="create the cluster (CA, tokens, admin certificate); implied when the store holds no cluster")
+@click.option("--join", "join", default="", help="join an existing cluster through this manager (HOST:PORT[,...]) with a manager --token")
+@click.option("--token", envvar="SHOAL_TOKEN", default="", help="manager join token (with --join)")
 @_common
-def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availability, heartbeat_period, task_history_limit, metrics_addr, hostname, log_level, cgroup_parent):
-    """Run a manager node (it runs tasks too unless --availability drain)."""
+def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availability, heartbeat_period, task_history_limit, init, join, token, metrics_addr, hostname, log_level, cgroup_parent):
+    """Run a manager node (it runs tasks too unless --availability drain).
+
+    The first manager of a cluster creates its CA (``--init``, or automatically on an empty store)
+    and writes an admin client certificate to DATA_DIR/certificates/admin.{crt,key}. Another manager
+    on the same etcd joins with ``--join ADDR --token <manager token>`` once, which gives it the key
+    that unseals the CA key.
+    """
     from shoal.manager.server import Manager, ManagerConfig, ManagerError
     from shoal.worker.agent import Agent, AgentConfig, JoinError
     from shoal.worker.runtime_executor import RuntimeExecutor
@@ -93,9 +102,15 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
         data_dir=data_dir, node_id=node_id, listen_addr=listen_addr, advertise_addr=advertise_addr, socket_path=socket_path,
         etcd_endpoints=[e for e in etcd.split(",") if e], heartbeat_period=heartbeat_period, history_limit=task_history_limit,
     )
+    if init and join:
+        _fail("--init creates a new cluster; --join joins an existing one: use one of them")
+    if join and not token:
+        _fail("--join needs the manager join token (--token)")
     mgr = Manager(cfg)
 
     async def main() -> None:
+        if join:
+            cfg.ca_kek = await _join_as_manager(join, token, data_dir, node_id, hostname)
         runtime = _runtime(data_dir, node_id, cgroup_parent)
         async with asyncio.TaskGroup() as tg:
             mtask = tg.create_task(mgr.run())
@@ -109,12 +124,15 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
                 f"Manager {node_id[:12]} is ready; the CLI socket is {socket_path}.\n"
                 f"To add a worker to this cluster, run:\n\n"
                 f"    shoal worker --join {mgr.advertise} --token {c.worker_token} --data-dir ./data/worker\n\n"
-                f"To add a manager, use the token {c.manager_token}\n",
+                f"To add a manager, use the token {c.manager_token}\n"
+                f"(shoal manager --join {mgr.advertise} --token {c.manager_token} --etcd ...)\n"
+                f"Admin client certificate for the CLI over TCP: {mgr.certs.dir}/admin.crt\n",
             )
             sys.stdout.flush()
             await runtime.open()
             try:
-                agent = Agent(AgentConfig([mgr.advertise], c.manager_token, data_dir / "agent", hostname, node_id, availability=AVAIL[availability]), RuntimeExecutor(runtime))
+                acfg = AgentConfig([mgr.advertise], c.manager_token, data_dir / "agent", hostname, node_id, availability=AVAIL[availability], certs_dir=mgr.certs.dir)
+                agent = Agent(acfg, RuntimeExecutor(runtime))
                 await agent.run()
             finally:
                 await runtime.close()
@@ -125,6 +143,39 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
         _fail(str(eg.exceptions[0]))
     except* JoinError as eg:
         _fail(str(eg.exceptions[0]))
+
+
+async def _join_as_manager(addrs: str, token: str, data_dir: Path, node_id: str, hostname: str) -> bytes | None:
+    """Join through an existing manager: this manager's certificate and the CA key's KEK."""
+    from shoal.certfiles import CertFiles
+    from shoal.proto import dispatcher_pb2 as dpb
+    from shoal.proto import types_pb2 as pb
+    from shoal.worker.agent import AgentConfig, JoinError, describe
+    from shoal.worker.join import join
+
+    files = CertFiles(data_dir / "certificates")
+    if (files.dir / "ca.kek").exists():
+        return None  # joined before
+    req = dpb.RegisterRequest(node_id=node_id, description=describe(AgentConfig([], token, data_dir, hostname)))
+    errors = []
+    for addr in [a for a in addrs.split(",") if a]:
+        try:
+            resp = await join(addr, token, files, req)
+        except OSError as exc:
+            errors.append(f"{addr}: {exc}")
+            continue
+        except grpc_error() as exc:
+            raise JoinError(f"join refused by {addr}: {exc.details()}") from None
+        if resp.role != pb.NodeSpec.MANAGER or not resp.ca_key_kek:
+            raise JoinError("this is a worker token (or the node is a worker): use `shoal worker`, or the manager token")
+        return resp.ca_key_kek
+    raise JoinError("cannot reach any manager to join: " + "; ".join(errors))
+
+
+def grpc_error() -> type[Exception]:
+    import grpc
+
+    return grpc.aio.AioRpcError
 
 
 @click.command("worker")

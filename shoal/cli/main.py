@@ -16,6 +16,8 @@ import grpc
 from shoal import __version__
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
+from shoal.cli.jointoken import join_token_cmd
+from shoal.cli.lab import lab_group
 from shoal.cli.node import node_group
 from shoal.cli.service import service_group
 
@@ -40,17 +42,37 @@ class RootGroup(AliasGroup):
     show_default=True,
     help="Manager control API: unix:///path.sock, /path.sock or HOST:PORT (env SHOAL_HOST)",
 )
+@click.option("--tlscacert", default="", envvar="SHOAL_TLS_CACERT", help="CA certificate for a TCP host (default: SHOAL_CERT_PATH or ~/.shoal/certificates)")
+@click.option("--tlscert", default="", envvar="SHOAL_TLS_CERT", help="admin client certificate for a TCP host")
+@click.option("--tlskey", default="", envvar="SHOAL_TLS_KEY", help="admin client key for a TCP host")
+@click.option("--lab", "lab", default=None, envvar="SHOAL_LAB", help="talk to the lab cluster of this name (see `shoal lab`; env SHOAL_LAB)")
 @click.version_option(__version__, prog_name="shoal")
 @click.pass_context
-def main(ctx: click.Context, host: str) -> None:
+def main(ctx: click.Context, host: str, tlscacert: str, tlscert: str, tlskey: str, lab: str | None) -> None:
     """shoal: a Docker-Swarm-style cluster orchestrator."""
     obj = ctx.ensure_object(dict)
+    if lab and ctx.invoked_subcommand != "lab":
+        host = _lab_host(lab)
+    obj["lab"] = lab
     obj["host"] = host
+    obj["tls"] = {"ca": tlscacert, "cert": tlscert, "key": tlskey}
     obj.setdefault("connect", client.connect)
+
+
+def _lab_host(name: str) -> str:
+    from shoal.cli.lab import host_for
+    from shoal.cli.lab_state import LabError
+
+    try:
+        return host_for(name)
+    except LabError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 main.add_command(service_group)
 main.add_command(node_group)
+main.add_command(lab_group)
+main.add_command(join_token_cmd)
 
 try:
     from shoal.cli import daemons

@@ -1,0 +1,147 @@
+"""Who is calling, and may they: the manager's TLS credentials and its authorization interceptor.
+
+Every TCP connection is mutual TLS: the server trusts the cluster CA (node and admin certificates)
+and the join CA (certificates good only for Register; see ``shoal.tls``). The role in the
+certificate decides which API a caller may use:
+
+- ``join``: ``Dispatcher/Register`` only (the token it carries is checked there);
+- ``worker``: the Dispatcher API;
+- ``manager``: the Dispatcher and Control APIs;
+- ``admin``: the Control API.
+
+A caller on the local unix socket is an admin: the socket's file permissions (0660) guard it.
+The server certificate is re-read when its file changes, so a renewed certificate is served on new
+connections without a restart (``grpc.dynamic_ssl_server_credentials``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import grpc
+
+from shoal import tls
+from shoal.certfiles import CertFiles
+
+CONTROL = "shoal.v1.Control"
+DISPATCHER = "shoal.v1.Dispatcher"
+ALLOWED: dict[str, frozenset[str]] = {
+    "join": frozenset({f"/{DISPATCHER}/Register"}),
+    "worker": frozenset({DISPATCHER}),
+    "manager": frozenset({DISPATCHER, CONTROL}),
+    "admin": frozenset({CONTROL}),
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    role: str  # join, worker, manager, admin, or "" (no valid certificate)
+    node_id: str = ""
+
+
+def allowed(ident: Identity, method: str) -> bool:
+    """Whether ``ident`` may call ``method`` (``/shoal.v1.Service/Method``), pure."""
+    rules = ALLOWED.get(ident.role, frozenset())
+    service = method.split("/")[1] if method.count("/") >= 2 else ""
+    return method in rules or service in rules
+
+
+def refusal(ident: Identity, method: str) -> str:
+    api = "control" if CONTROL in method else "dispatcher"
+    if not ident.role:
+        return "permission denied: no valid cluster certificate"
+    if ident.role == "join":
+        return f"permission denied: a join certificate may only register (called {method})"
+    return f"permission denied: a {ident.role} certificate may not call the {api} API ({method})"
+
+
+class Authority:
+    """Maps a peer certificate to an identity, checking it against the cluster and join CAs."""
+
+    def __init__(self, ca_pem: bytes, join_ca_pem: bytes, cluster_id: str) -> None:
+        self.ca_pem = ca_pem
+        self.join_ca_pem = join_ca_pem
+        self.cluster_id = cluster_id
+        self._of_pem = lru_cache(maxsize=8192)(self._parse)
+
+    def _parse(self, pem: bytes) -> Identity:
+        if tls.issued_by(pem, self.ca_pem):
+            info = tls.cert_info(pem)
+            if info.role in tls.ROLES and info.cluster_id == self.cluster_id:
+                return Identity(info.role, info.node_id)
+            return Identity("")
+        if tls.issued_by(pem, self.join_ca_pem):
+            return Identity("join")
+        return Identity("")
+
+    def identity(self, context: grpc.aio.ServicerContext) -> Identity:
+        auth = context.auth_context()
+        pems = auth.get("x509_pem_cert")
+        if pems:
+            return self._of_pem(pems[0])
+        if context.peer().startswith("unix:"):
+            return Identity("admin", "local")
+        return Identity("")
+
+    def interceptor(self) -> grpc.aio.ServerInterceptor:
+        return _Interceptor(self)
+
+
+class _Interceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authority: Authority) -> None:
+        self.authority = authority
+
+    async def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        authority = self.authority
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request, context):
+                ident = authority.identity(context)
+                if not allowed(ident, method):
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                return await inner(request, context)
+
+            return handler._replace(unary_unary=unary)
+        if handler.unary_stream is not None:
+            inner_s = handler.unary_stream
+
+            async def stream(request, context):
+                ident = authority.identity(context)
+                if not allowed(ident, method):
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                async for msg in inner_s(request, context):
+                    yield msg
+
+            return handler._replace(unary_stream=stream)
+        return handler
+
+
+class ServerCredentials:
+    """The manager's TLS server credentials, re-read when its certificate file changes."""
+
+    def __init__(self, files: CertFiles, ca_pem: bytes, join_ca_pem: bytes) -> None:
+        self.files = files
+        self.roots = ca_pem + join_ca_pem
+        self._mtime = files.mtime()
+
+    def _config(self) -> grpc.ServerCertificateConfiguration:
+        cert, key, ca = self.files.load()
+        return grpc.ssl_server_certificate_configuration([(key, cert + ca)], root_certificates=self.roots)
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        m = self.files.mtime()
+        if m == self._mtime:
+            return None
+        self._mtime = m
+        return self._config()
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.dynamic_ssl_server_credentials(self._config(), self._fetch, require_client_authentication=True)
