@@ -182,6 +182,40 @@ class ControlAPI(cgrpc.ControlServicer):
     async def GetNode(self, request: cpb.GetNodeRequest, context: grpc.aio.ServicerContext) -> cpb.GetNodeResponse:
         return cpb.GetNodeResponse(node=self._node_view(await self._node(request.node_id, context)))
 
+    def _managers(self) -> list[str]:
+        return [n.id for n in self.cache.nodes().values() if n.spec.role == pb.NodeSpec.MANAGER]
+
+    async def UpdateNode(self, request: cpb.UpdateNodeRequest, context: grpc.aio.ServicerContext) -> cpb.UpdateNodeResponse:
+        cur = await self._node(request.node_id, context)
+        if cur.spec.role == pb.NodeSpec.MANAGER and request.spec.role != pb.NodeSpec.MANAGER and self._managers() == [cur.id]:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "attempting to demote the last manager of the cluster")
+        node = pb.Node()
+        node.CopyFrom(cur)
+        node.spec.CopyFrom(request.spec)
+        node.meta.updated_at_ns = time.time_ns()
+        k = keys.key("node", node.id)
+        version = request.version or self.cache.rev("node", node.id)
+        res = await self.store.txn([Compare(k, "mod", "==", version)], [Put(k, keys.encode(node))])
+        if not res.succeeded:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the node changed since it was read; read it again")
+        await self._caught_up(res.revision)
+        _log.info("node updated", node=node.id, role=pb.NodeSpec.Role.Name(node.spec.role), availability=pb.NodeSpec.Availability.Name(node.spec.availability))
+        return cpb.UpdateNodeResponse(node=self._node_view(node))
+
+    async def RemoveNode(self, request: cpb.RemoveNodeRequest, context: grpc.aio.ServicerContext) -> cpb.RemoveNodeResponse:
+        node = await self._node(request.node_id, context)
+        if node.spec.role == pb.NodeSpec.MANAGER:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"node {node.id} is a cluster manager; demote it before removal")
+        if self.cache.node_ready(node.id) and not request.force:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"node {node.id} is not down and can't be removed (use --force)")
+        k = keys.key("node", node.id)
+        res = await self.store.txn([Compare(k, "mod", "==", self.cache.rev("node", node.id))], [Delete(k), Delete(keys.key("session", node.id))])
+        if not res.succeeded:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the node changed while it was being removed; try again")
+        await self._caught_up(res.revision)
+        _log.info("node removed", node=node.id, force=request.force)
+        return cpb.RemoveNodeResponse()
+
     async def GetCluster(self, request: cpb.GetClusterRequest, context: grpc.aio.ServicerContext) -> cpb.GetClusterResponse:
         managers = sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
         return cpb.GetClusterResponse(cluster=await load_cluster(self.store) or self.cluster(), managers=managers)  # tokens may rotate elsewhere

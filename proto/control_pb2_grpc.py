@@ -74,6 +74,16 @@ class ControlStub:
                 request_serializer=shoal_dot_proto_dot_control__pb2.GetNodeRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_control__pb2.GetNodeResponse.FromString,
                 _registered_method=True)
+        self.UpdateNode = channel.unary_unary(
+                '/shoal.v1.Control/UpdateNode',
+                request_serializer=shoal_dot_proto_dot_control__pb2.UpdateNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.UpdateNodeResponse.FromString,
+                _registered_method=True)
+        self.RemoveNode = channel.unary_unary(
+                '/shoal.v1.Control/RemoveNode',
+                request_serializer=shoal_dot_proto_dot_control__pb2.RemoveNodeRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.RemoveNodeResponse.FromString,
+                _registered_method=True)
         self.GetCluster = channel.unary_unary(
                 '/shoal.v1.Control/GetCluster',
                 request_serializer=shoal_dot_proto_dot_control__pb2.GetClusterRequest.SerializeToString,
@@ -137,6 +147,18 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNode(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCluster(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -191,6 +213,16 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetNode,
                     request_deserializer=shoal_dot_proto_dot_control__pb2.GetNodeRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_control__pb2.GetNodeResponse.SerializeToString,
+            ),
+            'UpdateNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateNode,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.UpdateNodeRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.UpdateNodeResponse.SerializeToString,
+            ),
+            'RemoveNode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNode,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.RemoveNodeRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.RemoveNodeResponse.SerializeToString,
             ),
             'GetCluster': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCluster,
@@ -419,6 +451,60 @@ class Control:
             '/shoal.v1.Control/GetNode',
             shoal_dot_proto_dot_control__pb2.GetNodeRequest.SerializeToString,
             shoal_dot_proto_dot_control__pb2.GetNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateNode',
+            shoal_dot_proto_dot_control__pb2.UpdateNodeRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.UpdateNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveNode',
+            shoal_dot_proto_dot_control__pb2.RemoveNodeRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.RemoveNodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
