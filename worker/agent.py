@@ -22,6 +22,7 @@ from shoal.certfiles import CertFiles
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
+from shoal.worker import adopt
 from shoal.worker.controller import TaskController
 from shoal.worker.executor import Executor
 from shoal.worker.join import JoinError, NodeCredentials, join, register, renewal_due
@@ -73,6 +74,7 @@ class Agent:
         self._bg: set[asyncio.Task] = set()
         self.creds = NodeCredentials(CertFiles(cfg.certs_dir or cfg.data_dir / "certificates"))
         self._call: grpc.aio.Call | None = None
+        self._leftovers: set[str] | None = None
 
     # ---- identity ----------------------------------------------------------------------------
     def _identity_file(self) -> Path:
@@ -118,8 +120,7 @@ class Agent:
     # ---- main loop ---------------------------------------------------------------------------
     async def run(self) -> None:
         await self._register()
-        for cid in await self.executor.list():  # containers left by an earlier run of this agent
-            await self.executor.remove(cid)
+        self._leftovers = set(await self.executor.list())  # containers an earlier run left: adopted on the first full set
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.reporter.run())
@@ -192,7 +193,27 @@ class Agent:
 
         t.add_done_callback(done)
 
+    def _adopt(self, a: dpb.Assignments) -> None:
+        """First full set after a start: re-attach to the containers that kept running."""
+        leftovers, self._leftovers = self._leftovers or set(), None
+        tasks = {t.id: t for t in a.updated}
+        p = adopt.plan({tid: t.status.state for tid, t in tasks.items()}, leftovers)
+        for tid in p.remove:
+            self._spawn(self._stop_one(tid), f"remove leftover {tid}")
+        for tid, state in p.adopt.items():
+            ctl = TaskController(tasks[tid], self.executor, self.reporter.report, observed=state)
+            ctl.container = True
+            self.controllers[tid] = ctl
+            self._spawn(ctl.run(), f"task {tid}")
+            _log.info("re-adopted a running container", task=tid, state=pb.TaskState.Name(state))
+        for tid in p.lost:
+            ctl = TaskController(tasks[tid], self.executor, self.reporter.report, observed=tasks[tid].status.state)
+            self.controllers[tid] = ctl
+            ctl.lost("container lost while the agent was down")
+
     def _apply(self, a: dpb.Assignments) -> None:
+        if a.full and self._leftovers is not None:
+            self._adopt(a)
         if a.full:
             keep = {t.id for t in a.updated}
             for tid in [tid for tid in self.controllers if tid not in keep]:

@@ -96,6 +96,11 @@ class TaskController:
         state, err = exit_status(ex.exit_code, ex.oom_killed)
         self._set(state, "finished" if state == pb.COMPLETE else "failed", err=err, exit_code=ex.exit_code)
 
+    def lost(self, why: str) -> None:
+        """The task's container vanished (found on an agent restart): it failed."""
+        if self.observed < TERMINAL_STATE:
+            self._set(pb.FAILED, "failed", err=why)
+
     async def remove(self) -> None:
         """The task left this node's assignments: stop and delete its container."""
         if self.container or self.observed >= pb.PREPARING:

@@ -27,8 +27,19 @@ class AssignmentSet:
 
     sent: dict[str, int] = field(default_factory=dict)
 
-    def diff(self, tasks: Iterable[pb.Task], state_of: Callable[[pb.Task], int], rev_of: Callable[[str], int], full: bool) -> dpb.Assignments | None:
-        """The message that brings the node from ``sent`` to the current set (None if nothing changed)."""
+    def diff(
+        self,
+        tasks: Iterable[pb.Task],
+        state_of: Callable[[pb.Task], int],
+        rev_of: Callable[[str], int],
+        full: bool,
+        status_of: Callable[[pb.Task], pb.TaskStatus] | None = None,
+    ) -> dpb.Assignments | None:
+        """The message that brings the node from ``sent`` to the current set (None if nothing changed).
+
+        With ``status_of``, a full set carries each task's effective status: a restarted agent resumes
+        its tasks from there (re-adopting their containers).
+        """
         current: dict[str, pb.Task] = {t.id: t for t in tasks if wanted(t, state_of(t))}
         msg = dpb.Assignments(full=full)
         for tid, t in current.items():
@@ -37,6 +48,8 @@ class AssignmentSet:
                 out = msg.updated.add()
                 out.CopyFrom(t)
                 out.meta.version = rev
+                if full and status_of is not None:
+                    out.status.CopyFrom(status_of(t))
         if not full:
             msg.removed.extend(sorted(set(self.sent) - set(current)))
         self.sent = {tid: rev_of(tid) for tid in current}

@@ -165,7 +165,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         try:
             while not s.closed:
                 s.wake.clear()
-                msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full)
+                msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status)
                 if msg is not None or full:
                     yield dpb.SessionMessage(
                         session_id=s.session_id,

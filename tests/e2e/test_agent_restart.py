@@ -1,0 +1,58 @@
+"""Agent restart and liveness as a user sees them, with real processes and real containers.
+
+kill -9 of the worker agent leaves its containers running (the runtime's launcher outlives it); the
+restarted agent re-adopts them, so the tasks stay RUNNING with the same task ids and container pids.
+Also checks the TCP control API with the admin certificate `shoal manager` writes, and join-token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.e2e.clicluster import CliCluster
+from tests.e2e.test_walking_skeleton import running_pids
+
+
+def _worker(c: CliCluster):
+    return c.procs[1]
+
+
+def test_agent_kill9_restart_readopts_containers(cli_cluster: CliCluster):
+    c = cli_cluster
+    c.shoal("svc", "create", "--name", "sleepy", "--replicas", "2", "--constraint", "node.hostname==e2e-worker", "host", "sleep", "1000")
+    before = c.wait_for(lambda: (p := running_pids(c, "sleepy")) and len(p) == 2 and p, what="2 running tasks")
+
+    w = _worker(c)
+    os.kill(w.pid, signal.SIGKILL)
+    w.wait()
+    for pid in before.values():
+        os.kill(pid, 0)  # still alive: raises if the container died with the agent
+    args = ["worker", "--join", c.addr, "--token", c.token, "--data-dir", str(c.tmp / "w"), "--hostname", "e2e-worker"]
+    c.start(*args, name="worker2")
+    c.wait_for(lambda: c.shoal("node", "ls", check=False).stdout.count(" Ready ") == 2, what="worker back")
+    after = c.wait_for(lambda: (p := running_pids(c, "sleepy")) and len(p) == 2 and p, what="tasks running after restart")
+    assert after == before, "same tasks, same container pids: nothing was restarted"
+    tasks = c.json("svc", "ps", "sleepy")
+    assert len(tasks) == 2 and all(t["CurrentState"].startswith("Running") for t in tasks)
+    c.shoal("svc", "rm", "sleepy")
+
+
+def test_tcp_control_api_needs_the_admin_certificate(cli_cluster: CliCluster):
+    c = cli_cluster
+    certs = c.tmp / "m" / "certificates"
+    env = {k: v for k, v in c.env.items() if k != "SHOAL_HOST"}
+    import subprocess
+
+    from tests.e2e.clicluster import SHOAL
+
+    ok = subprocess.run([SHOAL, "-H", c.addr, "node", "ls"], env={**env, "SHOAL_CERT_PATH": str(certs)}, capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and ok.stdout.count(" Ready ") == 2, ok.stderr
+    no = subprocess.run([SHOAL, "-H", c.addr, "node", "ls"], env={**env, "SHOAL_CERT_PATH": str(c.tmp)}, capture_output=True, text=True, timeout=30)
+    assert no.returncode == 1 and no.stderr.startswith("Error: ") and "admin certificate" in no.stderr
+
+    q = c.shoal("join-token", "-q", "worker").stdout.strip()
+    assert q == c.token
+    rotated = c.shoal("join-token", "--rotate", "worker").stdout
+    assert "Successfully rotated worker join token." in rotated and c.token not in rotated
+    assert f"shoal worker --join {c.addr} --token SHOAL-1-" in rotated
