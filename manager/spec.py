@@ -18,6 +18,14 @@ DEFAULT_STOP_GRACE_NS = 10 * 10**9
 DEFAULT_MONITOR_NS = 5 * 10**9
 MIN_MEMORY = 6 * 1024 * 1024  # docker refuses limits under 6 MiB
 BUILTIN_IMAGES = frozenset({"host"})
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REF_RE = re.compile(
+    rf"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+"""A well-formed image reference, ``[registry/]name[:tag][@sha256:digest]`` (docker's grammar).
+
+Whether a node has the image is only known there: a missing one rejects the task, not the spec."""
 SUPPORTED_MODES = frozenset({pb.ServiceSpec.REPLICATED, pb.ServiceSpec.GLOBAL, pb.ServiceSpec.REPLICATED_JOB, pb.ServiceSpec.GLOBAL_JOB})
 
 
@@ -74,8 +82,8 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     c = spec.container
     if not c.image:
         raise SpecError("image", "a service needs an image")
-    if c.image not in images:
-        raise SpecError("image", f"no such image: {c.image} (known: {', '.join(sorted(images))})")
+    if c.image not in images and not IMAGE_REF_RE.match(c.image):
+        raise SpecError("image", f"invalid reference format: {c.image!r} (expected name[:tag] or name@sha256:digest)")
     if c.image == "host" and not (c.command or c.args):
         raise SpecError("command", "the host image has no default command; give one after the image")
     for e in c.env:

@@ -14,7 +14,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shoal.runtime.config import ContainerConfig, ContainerInfo, ExecResult
-from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, ImageNotFound, StartError
+from shoal.runtime.errors import (
+    ConfigError,
+    ContainerError,
+    ContainerNotFound,
+    ImageInUse,
+    ImageLoadError,
+    ImageNotFound,
+    StartError,
+    VolumeNotFound,
+)
 
 if TYPE_CHECKING:
     from shoal.runtime.client import Runtime
@@ -26,7 +35,10 @@ __all__ = [
     "ContainerInfo",
     "ContainerNotFound",
     "ExecResult",
+    "ImageInUse",
+    "ImageLoadError",
     "ImageNotFound",
+    "VolumeNotFound",
     "Runtime",
     "StartError",
 ]

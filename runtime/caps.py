@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from shoal.runtime import linux
+from shoal.runtime.errors import ConfigError
 
 CAP_NUMBERS = {
     "CAP_CHOWN": 0,
@@ -109,3 +110,24 @@ def enter_identity(uid: int, gid: int, groups: tuple[int, ...], keep: int, last:
         # Leaving uid 0 clears the permitted and effective sets (no PR_SET_KEEPCAPS), as Docker
         # does for a non-root user: the bounding set stays at ``keep``.
         os.setresuid(uid, uid, uid)
+
+
+def _normalize(name: str) -> str:
+    upper = name.strip().upper()
+    if upper == "ALL":
+        return upper
+    full = upper if upper.startswith("CAP_") else f"CAP_{upper}"
+    if full not in CAP_NUMBERS:
+        raise ConfigError(f"unknown capability: {name!r}")
+    return full
+
+
+def adjust(add: list[str], drop: list[str]) -> int:
+    """Docker's default set with ``--cap-add``/``--cap-drop`` applied (``ALL`` as docker reads it)."""
+    adds = {_normalize(n) for n in add}
+    drops = {_normalize(n) for n in drop}
+    keep = set(CAP_NUMBERS) if "ALL" in adds else set(DOCKER_DEFAULT_CAPS)
+    keep |= adds - {"ALL"}
+    keep = set() if "ALL" in drops else keep - drops
+    keep |= adds - {"ALL"} if "ALL" in drops else set()
+    return mask(sorted(keep))

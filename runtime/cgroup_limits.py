@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 CFS_PERIOD_US = 100_000
 MIN_CFS_QUOTA_US = 1_000
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices", "blkio")
 """v1 hierarchies a container gets a cgroup in (those the host has mounted)."""
 KNOWN_V1_CONTROLLERS = frozenset(
     {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio"}
@@ -27,6 +27,8 @@ class Limits:
     memory_bytes: int = 0
     pids: int = 0
     nano_cpus: int = 0
+    cpu_shares: int = 0
+    blkio_weight: int = 0
 
 
 def cfs_quota_us(nano_cpus: int, period_us: int = CFS_PERIOD_US) -> int:
@@ -43,9 +45,31 @@ def v1_writes(limits: Limits) -> list[tuple[str, str, str]]:
     if limits.nano_cpus:
         writes.append(("cpu", "cpu.cfs_period_us", str(CFS_PERIOD_US)))
         writes.append(("cpu", "cpu.cfs_quota_us", str(cfs_quota_us(limits.nano_cpus))))
+    if limits.cpu_shares:
+        writes.append(("cpu", "cpu.shares", str(limits.cpu_shares)))
     if limits.pids:
         writes.append(("pids", "pids.max", str(limits.pids)))
+    if limits.blkio_weight:
+        writes.append(("blkio", "blkio.weight", str(limits.blkio_weight)))
     return writes
+
+
+def v1_device_writes() -> list[tuple[str, str, str]]:
+    """The devices allow-list (v1): deny everything, then docker's default device rules."""
+    return [("devices", "devices.deny", "a")] + [("devices", "devices.allow", rule) for rule in DEVICE_RULES]
+
+
+DEVICE_RULES = (
+    "c *:* m", "b *:* m",  # mknod may create any node; opening one needs a rule below
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",  # null zero full random urandom
+    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",  # tty console ptmx pts
+    "c 10:200 rwm",  # tun
+)  # fmt: skip
+
+
+def cpu_weight(shares: int) -> int:
+    """v1 cpu.shares (2..262144) -> v2 cpu.weight (1..10000), as runc converts it."""
+    return 1 + ((shares - 2) * 9999) // 262142
 
 
 OPTIONAL_FILES = frozenset({"memory.memsw.limit_in_bytes", "memory.swap.max"})
@@ -61,6 +85,10 @@ def v2_controllers(limits: Limits) -> set[str]:
         needed.add("cpu")
     if limits.pids:
         needed.add("pids")
+    if limits.cpu_shares:
+        needed.add("cpu")
+    if limits.blkio_weight:
+        needed.add("io")
     return needed
 
 
@@ -73,8 +101,12 @@ def v2_writes(limits: Limits) -> list[tuple[str, str]]:
         writes.append(("memory.oom.group", "1"))
     if limits.nano_cpus:
         writes.append(("cpu.max", f"{cfs_quota_us(limits.nano_cpus)} {CFS_PERIOD_US}"))
+    if limits.cpu_shares:
+        writes.append(("cpu.weight", str(cpu_weight(limits.cpu_shares))))
     if limits.pids:
         writes.append(("pids.max", str(limits.pids)))
+    if limits.blkio_weight:
+        writes.append(("io.weight", f"default {limits.blkio_weight}"))
     return writes
 
 

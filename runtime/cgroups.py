@@ -141,6 +141,8 @@ class CgroupsV1(Cgroups):
 
     def create(self, cid: str, limits: cl.Limits) -> None:
         writes = cl.v1_writes(limits)
+        if self.dir_for("devices", cid) is not None:
+            writes += cl.v1_device_writes()
         for ctrl, _, _ in writes:
             if self.dir_for(ctrl, cid) is None:
                 raise ConfigError(f"cgroup v1 controller {ctrl!r} is not mounted: cannot set that limit")
@@ -154,6 +156,10 @@ class CgroupsV1(Cgroups):
                 path = os.path.join(self.dir_for(ctrl, cid) or "", name)
                 if name in cl.OPTIONAL_FILES and not os.path.exists(path):
                     continue
+                if name == "blkio.weight" and not os.path.exists(path):
+                    path = os.path.join(os.path.dirname(path), "blkio.bfq.weight")
+                    if not os.path.exists(path):
+                        raise ConfigError("this kernel does not support block I/O weight (no blkio.weight)")
                 _write(path, value)
         except BaseException:
             for d in reversed(made):

@@ -17,10 +17,10 @@ import os
 import signal
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NoReturn
 
-from shoal.runtime import caps, linux, rootfs
+from shoal.runtime import caps, init, linux, rootfs
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -45,6 +45,12 @@ class ChildSpec:
     cgroup_procs: list[str]
     caps: int
     last_cap: int
+    lowerdirs: list[str] = field(default_factory=list)
+    """Image layers, top first; empty for the host image."""
+    upper: str = ""
+    work: str = ""
+    mounts: list[dict] = field(default_factory=list)
+    init: bool = False
 
 
 class SetupError(Exception):
@@ -123,7 +129,10 @@ def run(spec: ChildSpec, exec_w: int, log_fd: int) -> NoReturn:
         linux.unshare(CHILD_NAMESPACES)
         os.setsid()
         stage = "rootfs"
-        rootfs.setup_host_image(spec.rootfs, spec.hidden)
+        if spec.lowerdirs:
+            rootfs.setup_image(spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts)
+        else:
+            rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts)
         stage = "sethostname"
         socket.sethostname(spec.hostname)
         stage = "loopback up"
@@ -141,6 +150,8 @@ def run(spec: ChildSpec, exec_w: int, log_fd: int) -> NoReturn:
         stage = "exec"
         env = _env_dict(spec.env)
         path = find_executable(spec.args[0], env.get("PATH", ""))
+        if spec.init:
+            init.run(path, spec.args, env, exec_w)  # returns in the forked command only
         try:
             os.execve(path, spec.args, env)
         except OSError as exc:

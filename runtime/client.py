@@ -26,6 +26,7 @@ from shoal import log
 from shoal.runtime import protocol
 from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, ExecResult, validate
 from shoal.runtime.errors import ContainerError, from_wire
+from shoal.runtime.imagestore import Image
 from shoal.runtime.state import Layout
 
 LAUNCHER_START_TIMEOUT_S = 15.0
@@ -37,9 +38,12 @@ _log = log.get(__name__)
 class Runtime:
     """Containers of one state directory, kept apart from other runtimes by ``cgroup_parent``."""
 
-    def __init__(self, state_dir: str | Path, cgroup_parent: str = "shoal") -> None:
+    def __init__(
+        self, state_dir: str | Path, cgroup_parent: str = "shoal", image_root: str | Path | None = None
+    ) -> None:
         self.layout = Layout(state_dir)
         self.cgroup_parent = cgroup_parent
+        self.image_root = os.path.abspath(image_root) if image_root else self.layout.default_images
         self._sock: protocol.SocketPath | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._session: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -85,6 +89,7 @@ class Runtime:
         cmd = [
             sys.executable, "-E", "-s", "-m", "shoal.runtime.launcher",
             "--state-dir", self.layout.root, "--cgroup-parent", self.cgroup_parent, "--ready-fd", str(ready_w),
+            "--image-root", self.image_root,
         ]  # fmt: skip
         try:
             with open(self.layout.launcher_log, "ab") as log_file:
@@ -230,6 +235,29 @@ class Runtime:
     async def inspect(self, container_id: str) -> ContainerInfo:
         reply = await self._call({"op": "inspect", "id": container_id})
         return ContainerInfo.from_dict(reply["info"])
+
+    # -- images and volumes -----------------------------------------------------------------------
+
+    async def load_image(self, path: str | Path) -> list[str]:
+        """Load a docker-save or OCI tarball (gzip or not) into the image store; docker's output lines."""
+        from shoal.runtime import imageload, imagestore
+
+        store = imagestore.ImageStore(self.image_root)
+        return await asyncio.to_thread(imageload.load, store, os.fspath(path))
+
+    async def images(self) -> list[Image]:
+        return [Image.from_dict(d) for d in (await self._call({"op": "image_ls"}))["images"]]
+
+    async def inspect_image(self, ref: str) -> Image:
+        return Image.from_dict((await self._call({"op": "image_inspect", "ref": ref}))["image"])
+
+    async def remove_image(self, ref: str) -> list[str]:
+        """Untag or delete an image; ImageInUse while a container uses it."""
+        return list((await self._call({"op": "image_rm", "ref": ref}))["done"])
+
+    async def volume(self, op: str, name: str = "") -> dict[str, Any]:
+        """``create``, ``ls``, ``inspect`` or ``rm`` a named volume (rm refused while in use)."""
+        return await self._call({"op": f"volume_{op}", "name": name})
 
     async def exec(
         self,

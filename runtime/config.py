@@ -30,20 +30,24 @@ STATUS_EXITED = "exited"
 
 @dataclass
 class ContainerConfig:
-    """A container to create. Only ``id``, ``image`` and ``args`` are required."""
+    """A container to create. Only ``id`` and ``image`` are required (and ``args`` for ``host``)."""
 
     id: str
     """Caller-chosen, ``[a-z0-9_.-]+``, at most 64 characters; unique within one runtime."""
     image: str
-    """Image name; only the built-in ``host`` image (the host root, read-only) exists for now."""
-    args: list[str]
-    """argv; ``args[0]`` is looked up on the container's PATH when it has no slash."""
+    """``host`` (the host root, read-only) or an image of the store: ``name[:tag]``, ``@sha256:``, id."""
+    args: list[str] = field(default_factory=list)
+    """The command: replaces the image's Cmd (docker's ``CMD...`` after the image). With ``host``
+    (no Entrypoint/Cmd) it is the whole argv. ``argv[0]`` is looked up on PATH without a slash."""
+    entrypoint: list[str] | None = None
+    """Replaces the image's Entrypoint and drops its Cmd (``--entrypoint``); None keeps the image's."""
     env: list[str] = field(default_factory=list)
     """``KEY=VALUE`` entries; PATH, HOSTNAME and HOME get the usual defaults when absent."""
-    workdir: str = "/"
-    """Absolute working directory inside the container."""
+    workdir: str = ""
+    """Absolute working directory inside the container; "" means the image's WorkingDir, or /."""
     user: str = ""
-    """``""`` (root), ``uid``, ``uid:gid``, ``name`` or ``name:group`` from the rootfs' /etc/passwd."""
+    """``""`` (image's User, else root), ``uid``, ``uid:gid``, ``name`` or ``name:group`` from the
+    rootfs' /etc/passwd."""
     hostname: str = ""
     """Defaults to the first 12 characters of the id."""
     memory_bytes: int = 0
@@ -52,6 +56,19 @@ class ContainerConfig:
     """Maximum number of tasks; 0 means unlimited."""
     nano_cpus: int = 0
     """CPU quota in billionths of a CPU (1e9 = one CPU); 0 means unlimited."""
+    cpu_shares: int = 0
+    """Relative CPU weight (docker's ``--cpu-shares``, 2..262144; v2: converted to cpu.weight)."""
+    blkio_weight: int = 0
+    """Relative block I/O weight, 10..1000 (``--blkio-weight``); 0 leaves the default."""
+    cap_add: list[str] = field(default_factory=list)
+    """Capabilities added to docker's default set (``NET_ADMIN`` or ``CAP_NET_ADMIN``; ``ALL``)."""
+    cap_drop: list[str] = field(default_factory=list)
+    """Capabilities removed from docker's default set (``ALL`` drops every one)."""
+    init: bool = False
+    """Run a tiny init as PID 1 that forwards signals to the command and reaps zombies."""
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    """``{"type": "bind"|"volume"|"tmpfs", "source": ..., "target": ..., "readonly": bool,
+    "tmpfs_size": bytes}``; a bind source must exist, a volume is created on first use."""
     stop_grace_s: float = 10.0
     """How long ``stop()`` waits after SIGTERM before it SIGKILLs the whole cgroup."""
     labels: dict[str, str] = field(default_factory=dict)
@@ -120,15 +137,18 @@ def validate(config: ContainerConfig) -> None:
         raise ConfigError(f"invalid container id {config.id!r}: use 1-64 of [a-z0-9_.-]")
     if not isinstance(config.image, str) or not config.image:
         raise ConfigError("image is required")
-    if not config.args or not all(isinstance(a, str) for a in config.args) or not config.args[0]:
-        raise ConfigError("args must be a non-empty list of strings")
-    if any("\x00" in a for a in config.args):
-        raise ConfigError("args must not contain NUL bytes")
+    for name, argv in (("args", config.args), ("entrypoint", config.entrypoint or [])):
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise ConfigError(f"{name} must be a list of strings")
+        if any("\x00" in a for a in argv):
+            raise ConfigError(f"{name} must not contain NUL bytes")
+    if config.args and not config.args[0] and config.entrypoint is None:
+        raise ConfigError("args must not start with an empty string")
     for entry in config.env:
         key, sep, _ = entry.partition("=") if isinstance(entry, str) else ("", "", "")
         if not sep or not ENV_KEY_RE.match(key) or "\x00" in entry:
             raise ConfigError(f"invalid env entry {entry!r}: expected KEY=VALUE")
-    if not config.workdir.startswith("/"):
+    if config.workdir and not config.workdir.startswith("/"):
         raise ConfigError(f"workdir must be absolute, got {config.workdir!r}")
     if config.hostname and not HOSTNAME_RE.match(config.hostname):
         raise ConfigError(f"invalid hostname {config.hostname!r}")
@@ -141,6 +161,17 @@ def validate(config: ContainerConfig) -> None:
     _check_int("nano_cpus", config.nano_cpus)
     if 0 < config.nano_cpus < MIN_NANO_CPUS:
         raise ConfigError(f"nano_cpus must be 0 or at least {MIN_NANO_CPUS} (0.01 CPU)")
+    _check_int("cpu_shares", config.cpu_shares)
+    if config.cpu_shares and not 2 <= config.cpu_shares <= 262144:
+        raise ConfigError(f"cpu_shares must be 0 or 2..262144, got {config.cpu_shares}")
+    _check_int("blkio_weight", config.blkio_weight)
+    if config.blkio_weight and not 10 <= config.blkio_weight <= 1000:
+        raise ConfigError(f"blkio_weight must be 0 or 10..1000, got {config.blkio_weight}")
+    for name in (*config.cap_add, *config.cap_drop):
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"invalid capability {name!r}")
+    if not isinstance(config.mounts, list) or not all(isinstance(m, dict) for m in config.mounts):
+        raise ConfigError("mounts must be a list of objects")
     grace = config.stop_grace_s
     if not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
         raise ConfigError(f"stop_grace_s must be a finite number >= 0, got {grace!r}")
@@ -158,15 +189,16 @@ def effective_hostname(config: ContainerConfig) -> str:
     return config.hostname or config.id[:12]
 
 
-def effective_env(config: ContainerConfig, home: str) -> list[str]:
-    """The environment the process gets: the caller's entries plus Docker's defaults."""
-    keys = {e.partition("=")[0] for e in config.env}
+def effective_env(config: ContainerConfig, home: str, env: list[str] | None = None) -> list[str]:
+    """The environment the process gets: ``env`` (default: the config's) plus Docker's defaults."""
+    base = config.env if env is None else env
+    keys = {e.partition("=")[0] for e in base}
     env: list[str] = []
     if "PATH" not in keys:
         env.append(f"PATH={DEFAULT_PATH}")
     if "HOSTNAME" not in keys:
         env.append(f"HOSTNAME={effective_hostname(config)}")
-    env.extend(config.env)
+    env.extend(base)
     if "HOME" not in keys:
         env.append(f"HOME={home}")
     return env

@@ -27,8 +27,30 @@ class ConfigError(ContainerError):
     """The container config is invalid (bad id, unknown user, conflicting name, ...)."""
 
 
+class ImageLoadError(ContainerError):
+    """An image archive is malformed, truncated, or a digest does not match."""
+
+
+class ImageInUse(ContainerError):
+    """The image cannot be removed: a container uses it."""
+
+
+class VolumeNotFound(ContainerError):
+    """No volume of that name on this node."""
+
+
 _BY_NAME: dict[str, type[ContainerError]] = {
-    cls.__name__: cls for cls in (ContainerError, ImageNotFound, ContainerNotFound, StartError, ConfigError)
+    cls.__name__: cls
+    for cls in (
+        ContainerError,
+        ImageNotFound,
+        ContainerNotFound,
+        StartError,
+        ConfigError,
+        ImageLoadError,
+        ImageInUse,
+        VolumeNotFound,
+    )
 }
 
 

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from shoal import log
-from shoal.runtime import cgroups, execproc, protocol, state
+from shoal.runtime import cgroups, execproc, protocol, state, storeops
 from shoal.runtime.errors import ContainerError
 from shoal.runtime.supervisor import Supervisor
 
@@ -40,11 +40,11 @@ NO_CLIENT_TIMEOUT_S = 30.0
 class Launcher:
     """The select loop: client connections, container pidfds and signals."""
 
-    def __init__(self, layout: state.Layout, cgroup_parent: str) -> None:
+    def __init__(self, layout: state.Layout, cgroup_parent: str, image_root: str | None = None) -> None:
         self.layout = layout
         self.sel = selectors.DefaultSelector()
         self.cgroups = cgroups.detect(cgroup_parent)
-        self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister)
+        self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister, image_root)
         self.waiters: dict[str, list[socket.socket]] = {}
         self.buffers: dict[socket.socket, bytearray] = {}
         self.sessions: set[socket.socket] = set()
@@ -210,6 +210,8 @@ class Launcher:
         if op == "delete":
             self.sup.delete(cid)
             return protocol.ok()
+        if op in storeops.OPS:
+            return protocol.ok(**storeops.handle(self.sup, op, req))
         if op == "exec":
             self._exec(conn, cid, req)
             return None
@@ -265,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--cgroup-parent", default="shoal")
     parser.add_argument("--ready-fd", type=int, default=-1)
+    parser.add_argument("--image-root", default=None)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     log.setup(args.log_level, json=True)
@@ -281,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         ready("busy")  # another launcher owns this state dir; the client connects to it
         return 0
     try:
-        launcher = Launcher(layout, args.cgroup_parent)
+        launcher = Launcher(layout, args.cgroup_parent, args.image_root)
         launcher.listen()
         launcher.sup.load()
     except BaseException as exc:

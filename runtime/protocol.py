@@ -19,6 +19,7 @@ MAX_LINE = 1 << 20
 SUN_PATH_MAX = 107
 
 OPS = frozenset({"hello", "create", "start", "kill", "wait", "inspect", "list", "delete", "shutdown", "exec"})
+"""Container operations; the image and volume ones are listed in storeops.OPS."""
 
 
 def encode(message: dict[str, Any]) -> bytes:

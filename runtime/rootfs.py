@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 
-from shoal.runtime import linux
+from shoal.runtime import linux, usermounts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -75,11 +75,12 @@ def _remount_ro_each(root: str) -> None:
             linux.mount(None, point, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
-def mount_api_filesystems(root: str) -> None:
-    """Fresh /proc (of the new pid ns), /dev, /sys (read-only), /tmp and /run under ``root``."""
+def mount_api_filesystems(root: str, tmp_and_run: bool = True) -> None:
+    """Fresh /proc (of the new pid ns), /dev, /sys (read-only) and (host image) /tmp and /run."""
     j = os.path.join
-    linux.mount("tmpfs", j(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
-    linux.mount("tmpfs", j(root, "run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
+    if tmp_and_run:
+        linux.mount("tmpfs", j(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+        linux.mount("tmpfs", j(root, "run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
     linux.mount("proc", j(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount_dev(j(root, "dev"))
     linux.mount("sysfs", j(root, "sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -146,7 +147,7 @@ def hide(root: str, paths: list[str]) -> None:
             linux.mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
 
 
-def setup_host_image(root: str, hidden: list[str]) -> None:
+def setup_host_image(root: str, hidden: list[str], mounts: list[dict] | None = None) -> None:
     """The whole root filesystem sequence for the ``host`` image; ends with ``/`` = the new root.
 
     ``hidden`` lists host directories the container must not see (the runtime's state directory:
@@ -155,5 +156,22 @@ def setup_host_image(root: str, hidden: list[str]) -> None:
     bind_host_root(root)
     mount_api_filesystems(root)
     hide(root, hidden)
+    usermounts.apply(root, mounts or [], read_only_root=True)
+    pivot(root)
+    mask_paths()
+
+
+def setup_image(root: str, lowerdirs: list[str], upper: str, work: str, mounts: list[dict]) -> None:
+    """The root filesystem of an image: overlayfs of its layers plus the container's upper dir."""
+    linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+    linux.mount("overlay", root, "overlay", 0, options)
+    for name in ("proc", "dev", "sys"):
+        path = os.path.join(root, name)
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+            os.unlink(path)  # the image's own entry would redirect our mount
+        os.makedirs(path, 0o755, exist_ok=True)
+    mount_api_filesystems(root, tmp_and_run=False)
+    usermounts.apply(root, mounts, read_only_root=False)
     pivot(root)
     mask_paths()

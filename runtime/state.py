@@ -8,6 +8,9 @@ Layout (``state_dir`` is owned by one launcher at a time, guarded by ``launcher.
     state_dir/containers/<id>/state.json   one JSON document per container (see ContainerState)
     state_dir/containers/<id>/ctr.log      the container's stdout and stderr
     state_dir/containers/<id>/rootfs/      mount point of the container's root (inside its mount ns)
+    state_dir/containers/<id>/upper/, work/  the overlay's writable layer (images other than host)
+    state_dir/images/                      the default image store (see imagestore)
+    state_dir/volumes/<name>/_data         named volumes
 
 State files are replaced atomically (write, fsync-free rename) so a crash leaves the old or the new
 version, never half of one. Everything needed to re-attach to a running container after a launcher
@@ -49,6 +52,21 @@ class Layout:
     def rootfs(self, cid: str) -> str:
         return os.path.join(self.containers, cid, "rootfs")
 
+    def upper(self, cid: str) -> str:
+        """The overlay upper dir: everything the container writes to its image root."""
+        return os.path.join(self.containers, cid, "upper")
+
+    def work(self, cid: str) -> str:
+        return os.path.join(self.containers, cid, "work")
+
+    @property
+    def default_images(self) -> str:
+        return os.path.join(self.root, "images")
+
+    @property
+    def volumes(self) -> str:
+        return os.path.join(self.root, "volumes")
+
     def ensure(self) -> None:
         os.makedirs(self.containers, mode=0o700, exist_ok=True)
         os.chmod(self.root, 0o700)
@@ -76,6 +94,14 @@ class ContainerState:
     gid: int = 0
     groups: list[int] = field(default_factory=list)
     home: str = "/root"
+    argv: list[str] = field(default_factory=list)
+    """Resolved at create from the config and the image (see prepare.resolve)."""
+    env: list[str] = field(default_factory=list)
+    workdir: str = "/"
+    image_id: str = ""
+    lowerdirs: list[str] = field(default_factory=list)
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    caps: int = 0
 
     @property
     def container_config(self) -> ContainerConfig:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from shoal import log
-from shoal.runtime import caps, child, execproc, linux, state, users
+from shoal.runtime import caps, child, execproc, linux, prepare, state
 from shoal.runtime.cgroup_limits import Limits
 from shoal.runtime.cgroups import Cgroups
 from shoal.runtime.config import (
@@ -32,9 +32,10 @@ from shoal.runtime.config import (
     effective_hostname,
     validate,
 )
-from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, ImageNotFound, StartError
+from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, StartError
+from shoal.runtime.imagestore import ImageStore
+from shoal.runtime.volumes import VolumeStore
 
-BUILTIN_IMAGES = frozenset({"host"})
 START_TIMEOUT_S = 30.0
 _log = log.get(__name__)
 
@@ -48,8 +49,11 @@ class Supervisor:
         cgroups: Cgroups,
         watch: Callable[[int, str], None],
         unwatch: Callable[[int], None],
+        image_root: str | None = None,
     ) -> None:
         self.layout = layout
+        self.images = ImageStore(image_root or layout.default_images)
+        self.volumes = VolumeStore(layout.volumes)
         self.cgroups = cgroups
         self.states: dict[str, state.ContainerState] = {}
         self.pidfds: dict[str, int] = {}
@@ -95,20 +99,23 @@ class Supervisor:
     def create(self, data: dict) -> ContainerInfo:
         cfg = ContainerConfig.from_dict(data)
         validate(cfg)
-        if cfg.image not in BUILTIN_IMAGES:
-            raise ImageNotFound(f"image {cfg.image} not found")
         cid = cfg.id
         if cid in self.states or os.path.lexists(self.layout.container_dir(cid)):
             raise ConfigError(f"container {cid} already exists")
-        ident = users.resolve_in_rootfs(cfg.user, "/")
+        res = prepare.resolve(cfg, self.images, self.volumes)
+        ident = res.identity
         if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write
             self.cgroups.delete(cid)
         os.mkdir(self.layout.container_dir(cid), 0o700)
         try:
             os.mkdir(self.layout.rootfs(cid), 0o755)
+            if res.lowerdirs:
+                os.mkdir(self.layout.upper(cid), 0o755)
+                os.mkdir(self.layout.work(cid), 0o700)
             log_path = self.layout.log_path(cid)
             os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
-            self.cgroups.create(cid, Limits(cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus))
+            limits = Limits(cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus, cfg.cpu_shares, cfg.blkio_weight)
+            self.cgroups.create(cid, limits)
             st = state.ContainerState(
                 id=cid,
                 config=cfg.to_dict(),
@@ -120,6 +127,13 @@ class Supervisor:
                 gid=ident.gid,
                 groups=list(ident.groups),
                 home=ident.home,
+                argv=res.argv,
+                env=res.env,
+                workdir=res.workdir,
+                image_id=res.image_id,
+                lowerdirs=res.lowerdirs,
+                mounts=res.mounts,
+                caps=res.caps,
             )
             try:
                 state.save(self.layout, st)
@@ -175,18 +189,23 @@ class Supervisor:
     def _child_spec(self, st: state.ContainerState) -> child.ChildSpec:
         cfg = st.container_config
         return child.ChildSpec(
-            args=list(cfg.args),
-            env=effective_env(cfg, st.home),
-            workdir=cfg.workdir,
+            args=list(st.argv or cfg.args),
+            env=effective_env(cfg, st.home, st.env if st.argv else None),
+            workdir=st.workdir if st.argv else (cfg.workdir or "/"),
             uid=st.uid,
             gid=st.gid,
             groups=tuple(st.groups),
             hostname=effective_hostname(cfg),
             rootfs=self.layout.rootfs(st.id),
-            hidden=[self.layout.root],
+            hidden=[self.layout.root, self.images.root],
             cgroup_procs=self.cgroups.procs_files(st.id),
-            caps=caps.DOCKER_DEFAULT_MASK,
+            caps=st.caps if st.argv else caps.DOCKER_DEFAULT_MASK,
             last_cap=self._last_cap,
+            lowerdirs=list(st.lowerdirs),
+            upper=self.layout.upper(st.id),
+            work=self.layout.work(st.id),
+            mounts=list(st.mounts),
+            init=cfg.init,
         )
 
     def exec_spec(

@@ -6,25 +6,22 @@ The mapping from a task to a container config is a pure function, tested on its 
 from __future__ import annotations
 
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerConfig, ContainerError, Runtime
+from shoal.runtime import ContainerConfig, ContainerError, ImageNotFound, Runtime
 from shoal.worker.executor import Executor, ExecutorError, Exit
-
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def container_config(task: pb.Task) -> ContainerConfig:
     """The runtime config for a task (pure)."""
     c = task.spec.container
-    env = list(c.env)
-    if not any(e.startswith("PATH=") for e in env):
-        env.insert(0, DEFAULT_PATH)
+    env = list(c.env)  # the image's Env, then the runtime's PATH default, fill in the rest
     limits = task.spec.resources.limits
     return ContainerConfig(
         id=task.id,
         image=c.image,
-        args=list(c.command) + list(c.args),
+        entrypoint=list(c.command) if c.command else None,  # --entrypoint replaces the image's
+        args=list(c.args),  # the command after the image replaces the image's Cmd
         env=env,
-        workdir=c.dir or "/",
+        workdir=c.dir,
         user=c.user,
         hostname=c.hostname or task.id[:12],
         memory_bytes=limits.memory_bytes,
@@ -36,12 +33,16 @@ def container_config(task: pb.Task) -> ContainerConfig:
 
 
 class RuntimeExecutor(Executor):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, node_name: str = "") -> None:
         self.runtime = runtime
+        self.node_name = node_name
 
     async def prepare(self, task: pb.Task) -> None:
         try:
             await self.runtime.create(container_config(task))
+        except ImageNotFound as exc:
+            node = self.node_name or task.node_id
+            raise ExecutorError(f"image {task.spec.container.image} not found on node {node}") from exc
         except ContainerError as exc:
             raise ExecutorError(str(exc)) from exc
 
