@@ -27,6 +27,7 @@ class Election:
         self.manager_id = manager_id
         self.ttl = ttl
         self.leader_id = ""
+        self.poll = min(ttl / 30, 0.1)  # how soon a follower notices the leader key is gone
 
     async def _observe(self) -> None:
         kv = await self.store.get(keys.LEADER)
@@ -36,12 +37,16 @@ class Election:
         """Campaign forever; while elected, run ``lead(fence)``; stop it as soon as the lease is lost."""
         while True:
             try:
+                kv = await self.store.get(keys.LEADER)
+                if kv is not None:  # someone leads: watch for the key to go (cheap gets, no lease churn)
+                    self.leader_id = kv.value.decode()
+                    await asyncio.sleep(self.poll)
+                    continue
                 lease = await self.store.lease_grant(self.ttl)
                 res = await self.store.txn([Compare(keys.LEADER, "create", "==", 0)], [Put(keys.LEADER, self.manager_id.encode(), lease)])
                 if not res.succeeded:
                     await self.store.lease_revoke(lease)
                     await self._observe()
-                    await asyncio.sleep(min(self.ttl / 6, 0.5))
                     continue
                 self.leader_id = self.manager_id
                 IS_LEADER.set(1)
