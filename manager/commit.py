@@ -8,6 +8,7 @@ re-reads (the cache catches up) and decides again.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from shoal.manager.store.base import MAX_TXN_OPS, Compare, Delete, Op, Put, Stor
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
+PARALLEL = 8  # transactions in flight at once (the etcd store has 8 threads)
 
 
 @dataclass
@@ -48,36 +50,38 @@ class Committer:
         self.fence = fence
 
     async def commit(self, changes: Sequence[Change]) -> tuple[int, int]:
-        """Apply changes in batches; returns (applied changes, last revision). Failed batches are skipped."""
-        applied, rev = 0, 0
+        """Apply changes in batches; returns (applied changes, last revision). Failed batches are skipped.
+
+        Batches are independent (each carries its own compares), so up to ``PARALLEL`` are in flight.
+        """
+        batches: list[list[Change]] = []
         batch: list[Change] = []
         budget = MAX_TXN_OPS - (1 if self.fence else 0)
-
-        async def flush() -> None:
-            nonlocal applied, rev
-            if not batch:
-                return
-            compares = [c for ch in batch for c in ch.compares]
-            if self.fence:
-                compares.append(self.fence.compare())
-            res = await self.store.txn(compares, [op for ch in batch for op in ch.ops])
-            if res.succeeded:
-                applied += len(batch)
-                rev = max(rev, res.revision)
-            else:
-                _log.info("transaction lost a race; will re-read", changes=len(batch))
-            batch.clear()
-
         used = 0
         for ch in changes:
             n = max(len(ch.compares), len(ch.ops))
-            if used + n > budget:
-                await flush()
-                used = 0
+            if batch and used + n > budget:
+                batches.append(batch)
+                batch, used = [], 0
             batch.append(ch)
             used += n
-        await flush()
-        return applied, rev
+        if batch:
+            batches.append(batch)
+        sem = asyncio.Semaphore(PARALLEL)
+
+        async def flush(b: list[Change]) -> tuple[int, int]:
+            compares = [c for ch in b for c in ch.compares]
+            if self.fence:
+                compares.append(self.fence.compare())
+            async with sem:
+                res = await self.store.txn(compares, [op for ch in b for op in ch.ops])
+            if res.succeeded:
+                return len(b), res.revision
+            _log.info("transaction lost a race; will re-read", changes=len(b))
+            return 0, 0
+
+        results = await asyncio.gather(*(flush(b) for b in batches))
+        return sum(r[0] for r in results), max((r[1] for r in results), default=0)
 
     # ---- changes from orchestrator actions ----------------------------------------------------
     def task_update(self, task: pb.Task) -> Change:
