@@ -45,3 +45,7 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def list(self) -> list[str]:
         """Ids of the containers this executor holds (task ids)."""
+
+    async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
+        """Run ``args`` in the task's running container: (exit code, output). Used by health checks."""
+        raise ExecutorError("this executor cannot exec into containers")

@@ -2,7 +2,8 @@
 
 Its behaviour follows the task's container labels: ``fake.run_s`` (how long the task runs before it
 exits; absent = until stopped), ``fake.exit_code`` (default 0), ``fake.fail_start`` (an error text
-that start raises).
+that start raises), ``fake.health`` (``healthy``, the default, or ``unhealthy``: what health probes
+run through ``exec`` return).
 """
 
 from __future__ import annotations
@@ -72,3 +73,10 @@ class FakeExecutor(Executor):
 
     async def list(self) -> list[str]:
         return list(self.containers)
+
+    async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
+        c = self.containers.get(task_id)
+        if c is None or not c.started or c.exited.done():
+            raise ExecutorError(f"container {task_id} is not running")
+        healthy = c.labels.get("fake.health", "healthy") == "healthy"
+        return (0, b"ok") if healthy else (1, b"fake: unhealthy")

@@ -70,3 +70,10 @@ class RuntimeExecutor(Executor):
 
     async def list(self) -> list[str]:
         return [c.id for c in await self.runtime.list()]
+
+    async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
+        try:
+            res = await self.runtime.exec(task_id, args, timeout=timeout)
+        except ContainerError as exc:
+            raise ExecutorError(str(exc)) from exc
+        return res.exit_code, res.output

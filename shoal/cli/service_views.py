@@ -99,6 +99,8 @@ def task_records(
         key = (t.service_id, name)
         state = pretty_state(t.status.state)
         current = f"{state} {ago(t.status.timestamp_ns, now)}".rstrip()
+        if t.status.health and t.status.state == types_pb2.RUNNING:  # docker: "Running 5 seconds ago (healthy)"
+            current += f" ({types_pb2.Health.Name(t.status.health).removeprefix('HEALTH_').lower()})"
         records.append(
             {
                 "ID": t.id,

@@ -56,3 +56,13 @@ def test_tcp_control_api_needs_the_admin_certificate(cli_cluster: CliCluster):
     rotated = c.shoal("join-token", "--rotate", "worker").stdout
     assert "Successfully rotated worker join token." in rotated and c.token not in rotated
     assert f"shoal worker --join {c.addr} --token SHOAL-1-" in rotated
+
+
+def test_health_check_runs_in_the_container(cli_cluster: CliCluster):
+    c = cli_cluster
+    c.shoal("svc", "create", "--name", "hc", "--health-cmd", "test -e /proc/1", "--health-interval", "200ms", "--health-start-interval", "200ms", "host", "sleep", "1000")
+    c.wait_for(lambda: any(t["CurrentState"].endswith("(healthy)") for t in c.json("svc", "ps", "hc")), what="healthy task")
+    c.shoal("svc", "rm", "hc")
+    c.shoal("svc", "create", "--name", "sick", "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
+    failed = c.wait_for(lambda: [t for t in c.json("svc", "ps", "sick") if t["Error"] == "task: unhealthy container"], what="unhealthy task failed")
+    assert failed and failed[0]["DesiredState"] == "Shutdown"
