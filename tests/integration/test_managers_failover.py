@@ -47,6 +47,7 @@ class ManagerProcs:
         if self.tokens:
             cfg["join"] = next(iter(self.addrs.values()))
             cfg["token"] = self.tokens["manager"]
+        (self.tmp / name / "ready.json").unlink(missing_ok=True)
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process)
         p = subprocess.Popen([sys.executable, __file__, json.dumps(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         log.close()

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Leader failover: with 3 managers on one etcd, kill -9 the leader, then ``svc scale`` at once.
+
+    .venv/bin/python bench/failover.py [--runs 10]
+
+Three manager processes (the multi-manager integration test's helper) share an embedded etcd in a
+temp dir; two fake agents know every manager. Each run: SIGKILL the leader, immediately scale the
+service up by 2 through a surviving manager's control API, and time until every replica runs
+(which needs a new leader: the old lease expires after at most its TTL, 3 s by default). The killed
+manager is restarted before the next run. Prints each run and the median; last line
+``failover_scale_converged_s_p50=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from shoal.proto import control_pb2 as cpb  # noqa: E402
+from shoal.proto import types_pb2 as pb  # noqa: E402
+from tests.integration.test_control_plane import spec  # noqa: E402
+from tests.integration.test_managers_failover import ManagerProcs, _agents, _leader, _n, until  # noqa: E402
+
+NAMES = ("m1", "m2", "m3")
+
+
+async def run(runs: int) -> list[float]:
+    from shoal.manager.store.embedded import EmbeddedEtcd
+    from shoal.manager.store.etcd import connect
+
+    tmp = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-"))
+    etcd = EmbeddedEtcd(tmp / "etcd")
+    await etcd.start()
+    m = ManagerProcs(tmp, etcd.endpoint)
+    agents: list[asyncio.Task] = []
+    times = []
+    try:
+        store = await connect([etcd.endpoint])
+        for name in NAMES:
+            await m.start(name)
+        agents = await _agents(m, tmp, 2)
+        replicas = 2
+        await m.control("m1").CreateService(cpb.CreateServiceRequest(spec=spec(replicas=replicas)))
+        await until(lambda: _n(m.control("m1"), replicas), timeout=30)
+        for i in range(runs):
+            leader = await until(lambda: _leader(store))
+            victim = next(n for n in NAMES if n * 12 + "x" == leader)
+            other = next(n for n in NAMES if n != victim)
+            ctl = m.control(other)
+            svc = (await ctl.GetService(cpb.GetServiceRequest(service_id="web"))).service
+            s = pb.ServiceSpec()
+            s.CopyFrom(svc.spec)
+            replicas += 2
+            s.replicas = replicas
+            m.kill(victim)
+            t0 = time.monotonic()
+            await ctl.UpdateService(cpb.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=s))
+            await until(lambda ctl=ctl, n=replicas: _n(ctl, n), timeout=30)
+            dt = time.monotonic() - t0
+            times.append(dt)
+            print(f"  run {i + 1}: leader {victim} killed, scale to {replicas} converged in {dt:.2f} s", flush=True)
+            await m.start(victim)
+        await store.close()
+    finally:
+        for t in agents:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        m.stop()
+        await etcd.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=10)
+    a = ap.parse_args()
+    from shoal import log
+
+    log.setup("warning")
+    print(f"command: {' '.join(sys.argv)}")
+    times = asyncio.run(run(a.runs))
+    print(f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, max {max(times):.2f} s over {len(times)} runs")
+    print(f"failover_scale_converged_s_p50={statistics.median(times):.2f}")
+
+
+if __name__ == "__main__":
+    main()
