@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shoal.runtime.config import ContainerConfig, ContainerInfo, ExecResult
+from shoal.runtime.config import ContainerConfig, ContainerInfo, ContainerStats, ExecResult
 from shoal.runtime.errors import (
     ConfigError,
     ContainerError,
@@ -34,6 +34,7 @@ __all__ = [
     "ContainerError",
     "ContainerInfo",
     "ContainerNotFound",
+    "ContainerStats",
     "ExecResult",
     "ImageInUse",
     "ImageLoadError",

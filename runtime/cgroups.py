@@ -79,6 +79,10 @@ class Cgroups(ABC):
         """SIGKILL every process in the container's cgroup."""
 
     @abstractmethod
+    def stats(self, cid: str) -> dict[str, float]:
+        """cpu_seconds, memory_bytes, memory_peak_bytes, memory_limit_bytes (0: none), pids."""
+
+    @abstractmethod
     def oom_kills(self, cid: str) -> int:
         """How many processes the OOM killer killed in this cgroup."""
 
@@ -198,6 +202,23 @@ class CgroupsV1(Cgroups):
             return 0
         return _counter(text, "oom_kill")
 
+    def stats(self, cid: str) -> dict[str, float]:
+        def num(ctrl: str, name: str) -> int:
+            d = self.dir_for(ctrl, cid)
+            try:
+                return int(_read(os.path.join(d, name)).split()[0]) if d else 0
+            except (FileNotFoundError, ValueError, IndexError):
+                return 0
+
+        limit = num("memory", "memory.limit_in_bytes")
+        return {
+            "cpu_seconds": num("cpuacct", "cpuacct.usage") / 1e9,
+            "memory_bytes": num("memory", "memory.usage_in_bytes"),
+            "memory_peak_bytes": num("memory", "memory.max_usage_in_bytes"),
+            "memory_limit_bytes": 0 if limit >= 1 << 62 else limit,
+            "pids": num("pids", "pids.current"),
+        }
+
 
 class CgroupsV2(Cgroups):
     """One cgroup in the unified hierarchy; controllers are enabled down the parents as needed."""
@@ -274,6 +295,27 @@ class CgroupsV2(Cgroups):
         deadline = time.monotonic() + 1.0
         while self.populated(cid) and time.monotonic() < deadline:
             time.sleep(0.001)
+
+    def stats(self, cid: str) -> dict[str, float]:
+        d = self.dirs(cid)[0]
+
+        def raw(name: str) -> str:
+            try:
+                return _read(os.path.join(d, name)).strip()
+            except FileNotFoundError:
+                return ""
+
+        def num(name: str) -> int:
+            text = raw(name)
+            return int(text) if text.isdigit() else 0
+
+        return {
+            "cpu_seconds": _counter(raw("cpu.stat"), "usage_usec") / 1e6,
+            "memory_bytes": num("memory.current"),
+            "memory_peak_bytes": num("memory.peak"),
+            "memory_limit_bytes": num("memory.max"),
+            "pids": num("pids.current"),
+        }
 
     def oom_kills(self, cid: str) -> int:
         try:

@@ -2,7 +2,7 @@
 
 The launcher has already put the fork into a new pid namespace; this code joins the cgroup, makes
 the remaining namespaces, builds the root filesystem, sets the hostname, brings ``lo`` up, points
-stdio at the log file, marks every other fd close-on-exec (CVE-2024-21626), resets the signal
+stdout and stderr at the log shim's pipes, marks every other fd close-on-exec (CVE-2024-21626), resets the signal
 dispositions CPython changed, drops to Docker's capability set with no_new_privs, and execs.
 
 Any failure is written as one line of text to the close-on-exec pipe the launcher reads; a clean
@@ -106,17 +106,17 @@ def find_executable(arg0: str, path: str) -> str:
     raise SetupError(f'exec: "{arg0}": executable file not found in $PATH')
 
 
-def _stdio(log_fd: int) -> None:
+def _stdio(out_w: int, err_w: int) -> None:
     null = os.open("/dev/null", os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    for fd in {null, log_fd}:
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    for fd in {null, out_w, err_w}:
         if fd > 2:
             os.close(fd)
 
 
-def run(spec: ChildSpec, exec_w: int, log_fd: int) -> NoReturn:
+def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
     """Become the container's PID 1 and exec its command; report failures on ``exec_w``."""
     stage = "init"
     try:
@@ -138,7 +138,7 @@ def run(spec: ChildSpec, exec_w: int, log_fd: int) -> NoReturn:
         stage = "loopback up"
         _lo_up()
         stage = "stdio"
-        _stdio(log_fd)
+        _stdio(out_w, err_w)
         linux.close_range_cloexec(3)
         stage = "drop privileges"
         caps.enter_identity(spec.uid, spec.gid, spec.groups, spec.caps, spec.last_cap)

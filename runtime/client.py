@@ -24,7 +24,14 @@ from typing import Any
 
 from shoal import log
 from shoal.runtime import protocol
-from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, ExecResult, validate
+from shoal.runtime.config import (
+    STATUS_RUNNING,
+    ContainerConfig,
+    ContainerInfo,
+    ContainerStats,
+    ExecResult,
+    validate,
+)
 from shoal.runtime.errors import ContainerError, from_wire
 from shoal.runtime.imagestore import Image
 from shoal.runtime.state import Layout
@@ -235,6 +242,17 @@ class Runtime:
     async def inspect(self, container_id: str) -> ContainerInfo:
         reply = await self._call({"op": "inspect", "id": container_id})
         return ContainerInfo.from_dict(reply["info"])
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        """CPU seconds, memory (usage, peak, limit) and pids from the container's cgroup."""
+        data = (await self._call({"op": "stats", "id": container_id}))["stats"]
+        return ContainerStats(
+            cpu_seconds=float(data["cpu_seconds"]),
+            memory_bytes=int(data["memory_bytes"]),
+            memory_peak_bytes=int(data["memory_peak_bytes"]),
+            memory_limit_bytes=int(data["memory_limit_bytes"]),
+            pids=int(data["pids"]),
+        )
 
     # -- images and volumes -----------------------------------------------------------------------
 

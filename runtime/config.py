@@ -120,6 +120,19 @@ class ContainerInfo:
 
 
 @dataclass
+class ContainerStats:
+    """Resource usage read from the container's cgroup (``shoal stats``)."""
+
+    cpu_seconds: float
+    memory_bytes: int
+    memory_peak_bytes: int
+    """Highest memory use seen (v1 max_usage_in_bytes, v2 memory.peak; 0 if the kernel lacks it)."""
+    memory_limit_bytes: int
+    """0 when unlimited."""
+    pids: int
+
+
+@dataclass
 class ExecResult:
     """The outcome of ``Runtime.exec``."""
 

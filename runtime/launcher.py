@@ -210,6 +210,9 @@ class Launcher:
         if op == "delete":
             self.sup.delete(cid)
             return protocol.ok()
+        if op == "stats":
+            self.sup.get(cid)
+            return protocol.ok(stats=self.cgroups.stats(cid))
         if op in storeops.OPS:
             return protocol.ok(**storeops.handle(self.sup, op, req))
         if op == "exec":

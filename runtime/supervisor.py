@@ -10,7 +10,6 @@ without SIGCHLD handlers. Every step undoes the earlier ones when it fails.
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import shutil
@@ -19,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from shoal import log
-from shoal.runtime import caps, child, execproc, linux, prepare, state
+from shoal.runtime import caps, child, execproc, linux, logs, prepare, procutil, state
 from shoal.runtime.cgroup_limits import Limits
 from shoal.runtime.cgroups import Cgroups
 from shoal.runtime.config import (
@@ -57,6 +56,7 @@ class Supervisor:
         self.cgroups = cgroups
         self.states: dict[str, state.ContainerState] = {}
         self.pidfds: dict[str, int] = {}
+        self.shims: dict[str, int] = {}
         self._watch, self._unwatch = watch, unwatch
         self._own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self._last_cap = caps.last_cap()
@@ -78,7 +78,7 @@ class Supervisor:
             if st.status != STATUS_RUNNING:
                 continue
             alive = st.pid_start_time and state.proc_start_time(st.pid) == st.pid_start_time
-            fd = _pidfd(st.pid) if alive else None
+            fd = procutil.pidfd(st.pid) if alive else None
             if fd is None:
                 self._record_exit(st, None)
             else:
@@ -152,33 +152,38 @@ class Supervisor:
         if st.status != STATUS_CREATED:
             raise StartError(f"container {cid} is {st.status}; only a created container can be started")
         spec = self._child_spec(st)
-        log_fd = os.open(st.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
             exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
-        except BaseException:
-            os.close(log_fd)
-            raise
-        try:
-            pid = self._fork_in_new_pidns(spec, exec_r, exec_w, log_fd)
+            try:
+                pid = self._fork_in_new_pidns(spec, exec_r, exec_w, out_w, err_w)
+            finally:
+                os.close(exec_w)
+                os.close(out_w)
+                os.close(err_w)
+            try:
+                message = procutil.read_until_eof(exec_r, START_TIMEOUT_S)
+            finally:
+                os.close(exec_r)
+            if message is None or message:
+                procutil.reap_failed(pid)
+                if self.cgroups.pids(cid):
+                    self.cgroups.kill_all(cid)
+                reason = (
+                    message.decode("utf-8", "replace") if message else f"timed out after {START_TIMEOUT_S}s"
+                )
+                _log.info("start failed", container=cid, reason=reason)
+                raise StartError(reason)
+            try:
+                fd = os.pidfd_open(pid)
+            except BaseException:
+                procutil.reap_failed(pid)
+                raise
+            self._start_shim(cid, out_r, err_r, st.log_path)
         finally:
-            os.close(exec_w)
-            os.close(log_fd)
-        try:
-            message = _read_until_eof(exec_r, START_TIMEOUT_S)
-        finally:
-            os.close(exec_r)
-        if message is None or message:
-            _reap_failed(pid)
-            if self.cgroups.pids(cid):
-                self.cgroups.kill_all(cid)
-            reason = message.decode("utf-8", "replace") if message else f"timed out after {START_TIMEOUT_S}s"
-            _log.info("start failed", container=cid, reason=reason)
-            raise StartError(reason)
-        try:
-            fd = os.pidfd_open(pid)
-        except BaseException:
-            _reap_failed(pid)
-            raise
+            os.close(out_r)
+            os.close(err_r)
         st.status, st.pid, st.started_at = STATUS_RUNNING, pid, time.time()
         st.pid_start_time = state.proc_start_time(pid)
         self._track(cid, fd)  # from here on, an exit is reaped and recorded by the loop
@@ -237,7 +242,35 @@ class Supervisor:
             interactive=interactive,
         )
 
-    def _fork_in_new_pidns(self, spec: child.ChildSpec, exec_r: int, exec_w: int, log_fd: int) -> int:
+    def _start_shim(self, cid: str, out_r: int, err_r: int, path: str) -> None:
+        """Fork the log shim that owns the container's output pipes (see logs)."""
+        pid = os.fork()
+        if pid == 0:
+            logs.run_shim(out_r, err_r, path)
+        self.shims[cid] = pid
+
+    def _wait_shim(self, cid: str, timeout: float = 2.0) -> None:
+        """Let the shim write the container's last lines (it exits at EOF) before reporting an exit."""
+        pid = self.shims.pop(cid, None)
+        if pid is None:
+            return
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                select.select([fd], [], [], timeout)
+            finally:
+                os.close(fd)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+    def _fork_in_new_pidns(
+        self, spec: child.ChildSpec, exec_r: int, exec_w: int, out_w: int, err_w: int
+    ) -> int:
         linux.unshare(linux.CLONE_NEWPID)
         try:
             pid = os.fork()
@@ -246,7 +279,7 @@ class Supervisor:
             raise
         if pid == 0:  # the container's PID 1
             os.close(exec_r)
-            child.run(spec, exec_w, log_fd)
+            child.run(spec, exec_w, out_w, err_w)
         linux.setns(self._own_pidns, linux.CLONE_NEWPID)
         return pid
 
@@ -281,9 +314,10 @@ class Supervisor:
             code = 128 - code if code < 0 else code
         except ChildProcessError:  # re-attached after a launcher restart: not our child
             pass
-        self._record_exit(st, code)
         if self.cgroups.pids(cid):
             self.cgroups.kill_all(cid)
+        self._wait_shim(cid)
+        self._record_exit(st, code)
         return st
 
     def _record_exit(self, st: state.ContainerState, code: int | None) -> None:
@@ -300,7 +334,7 @@ class Supervisor:
         if st.status == STATUS_RUNNING:
             raise ContainerError(f"cannot delete running container {cid}: stop it first or use force")
         self.cgroups.delete(cid)
-        _unmount_below(self.layout.container_dir(cid))
+        procutil.unmount_below(self.layout.container_dir(cid))
         self._remove_dirs(cid)
         del self.states[cid]
         _log.info("deleted", container=cid)
@@ -323,52 +357,3 @@ class Supervisor:
     def _track(self, cid: str, fd: int) -> None:
         self.pidfds[cid] = fd
         self._watch(fd, cid)
-
-
-def _pidfd(pid: int) -> int | None:
-    try:
-        return os.pidfd_open(pid)
-    except OSError:
-        return None
-
-
-def _read_until_eof(fd: int, timeout: float) -> bytes | None:
-    """Everything written to ``fd`` until EOF; None on timeout."""
-    deadline = time.monotonic() + timeout
-    chunks = []
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            continue
-        data = os.read(fd, 65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def _reap_failed(pid: int) -> None:
-    """Collect a child that failed (or hung) before exec."""
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def _unmount_below(directory: str) -> None:
-    """Detach any mount left under ``directory`` in the launcher's namespace (normally none)."""
-    prefix = directory.rstrip("/") + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for point in sorted((p for p in points if p.startswith(prefix) or p == directory), reverse=True):
-        try:
-            linux.umount2(point, linux.MNT_DETACH)
-        except OSError as exc:
-            if exc.errno not in (errno.EINVAL, errno.ENOENT):
-                raise

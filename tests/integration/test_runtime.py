@@ -27,6 +27,7 @@ from shoal.runtime import (
     ImageNotFound,
     Runtime,
     StartError,
+    logs,
 )
 
 pytestmark = [
@@ -79,17 +80,17 @@ async def run(rt: Runtime, cid: str, args: list[str], **kw: object) -> tuple[Con
     await rt.create(ContainerConfig(id=cid, image="host", args=args, **kw))  # type: ignore[arg-type]
     await rt.start(cid)
     info = await asyncio.wait_for(rt.wait(cid), 20)
-    return info, Path(info.log_path).read_text()
+    return info, logs.text(info.log_path)
 
 
 async def wait_for_log(info: ContainerInfo, needle: str, timeout: float = 10.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = Path(info.log_path).read_text()
+        text = logs.text(info.log_path)
         if needle in text:
             return text
         await asyncio.sleep(0.01)
-    raise AssertionError(f"{needle!r} not in log: {Path(info.log_path).read_text()!r}")
+    raise AssertionError(f"{needle!r} not in log: {logs.text(info.log_path)!r}")
 
 
 def cgroup_dirs(info: ContainerInfo) -> dict[str, Path]:
@@ -313,7 +314,7 @@ async def test_two_runtimes_do_not_see_each_other(rt: Runtime, tmp_path: Path) -
         await other.create(ContainerConfig(id="abs", image="host", args=["cat", "/proc/self/cgroup"]))
         await other.start("abs")
         info = await other.wait("abs")
-        lines = Path(info.log_path).read_text().splitlines()
+        lines = logs.text(info.log_path).splitlines()
         assert any(line.endswith(f":{info.cgroup}") for line in lines), lines
         await other.delete("abs")
         assert [(i.id, i.labels) for i in await rt.list()] == [("same", {"who": "a"})]

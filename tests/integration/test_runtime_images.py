@@ -21,6 +21,7 @@ from shoal.runtime import (
     ImageNotFound,
     Runtime,
     StartError,
+    logs,
 )
 from tests.fixtures import busybox_image
 
@@ -69,7 +70,7 @@ async def run(rt: Runtime, cid: str, **kw: object) -> tuple[ContainerInfo, str]:
     await rt.create(ContainerConfig(id=cid, **kw))  # type: ignore[arg-type]
     await rt.start(cid)
     info = await asyncio.wait_for(rt.wait(cid), 20)
-    return info, Path(info.log_path).read_text()
+    return info, logs.text(info.log_path)
 
 
 def _store_files(rt: Runtime) -> set[str]:
