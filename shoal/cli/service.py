@@ -19,11 +19,13 @@ from shoal.cli.service_create import create_command
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
     TASK_HEADERS,
+    pending_reasons,
     pretty_service,
     service_record,
     service_row,
     task_records,
     task_row,
+    why_lines,
 )
 from shoal.proto import control_pb2, types_pb2
 
@@ -85,9 +87,10 @@ def _task_filter(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.T
 @click.argument("services", nargs=-1, required=True, metavar="SERVICE...")
 @click.option("-f", "--filter", "filters", multiple=True, help="Filter output (desired-state=, node=, id=, name=)")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.option("--why", is_flag=True, help="Explain in full why pending tasks have no node")
 @format_option
 @quiet_option
-def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, fmt: str, quiet: bool) -> None:
+def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, why: bool, fmt: str, quiet: bool) -> None:
     """List the tasks of one or more services"""
     f = parse_filters(filters, ("desired-state", "node", "id", "name"))
     stub = client.stub()
@@ -103,6 +106,9 @@ def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bo
         by_id = {t.id: t for t in tasks}
         records = [r for r in task_records(tasks, names, no_trunc) if _task_filter(f, r, by_id[r["ID"]])]
         emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
+        if why:
+            lines = why_lines(by_id[str(r["ID"])] for r in records)
+            click.echo("\n".join(["", "Pending tasks:", *(f"  {line}" for line in lines)]) if lines else "\nNo task is waiting for a node.")
     if errors:
         raise click.ClickException("\n".join(errors))
 
@@ -119,11 +125,16 @@ def inspect_services(services: tuple[str, ...], pretty: bool) -> None:
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
     if pretty:
-        click.echo("\n\n".join(pretty_service(s) for s in found))
+        click.echo("\n\n".join(pretty_service(s) + "".join(f"\nPending: {', '.join(n)}: {w}" for w, n in _pending(s.id).items()) for s in found))
     else:
-        print_json([message_dict(s) for s in found])
+        print_json([{**message_dict(s), "PendingTasks": _pending(s.id)} for s in found])
     if errors:
         raise click.ClickException("\n".join(errors))
+
+
+def _pending(service_id: str) -> dict[str, list[str]]:
+    """The scheduler's explanations for this service's tasks that have no node (empty when none)."""
+    return pending_reasons(client.stub().ListTasks(control_pb2.ListTasksRequest(service_ids=[service_id])).tasks)
 
 
 def _parse_scale(arg: str) -> tuple[str, int]:

@@ -117,6 +117,20 @@ def task_records(
     return records
 
 
+def pending_reasons(tasks: Iterable[types_pb2.Task]) -> dict[str, list[str]]:
+    """Why tasks wait for a node: the scheduler's full explanation -> the task names it applies to."""
+    out: dict[str, list[str]] = {}
+    for t in sort_tasks(tasks):
+        if t.status.state == types_pb2.PENDING and t.desired_state == types_pb2.RUNNING and t.status.err:
+            out.setdefault(t.status.err, []).append(task_name(t))
+    return out
+
+
+def why_lines(tasks: Iterable[types_pb2.Task]) -> list[str]:
+    """``svc ps --why``: one line per distinct reason, naming the pending tasks."""
+    return [f"{', '.join(names)}: {why}" for why, names in pending_reasons(tasks).items()]
+
+
 def task_row(rec: Mapping[str, object], no_trunc: bool = False) -> list[str]:
     name = str(rec["Name"])
     if rec["History"]:

@@ -79,8 +79,10 @@ async def test_devices_allow_list_blocks_a_node_made_inside(rt: Runtime, tmp_pat
     await rt.create(ContainerConfig(id="d", image="busybox", args=["sh", "-c", script]))
     await rt.start("d")
     info = await rt.wait("d")
-    text = logs.text(info.log_path)
-    assert "Operation not permitted" in text and "rc=1" in text and text.rstrip().endswith("1"), text
+    recs = list(logs.records(info.log_path))
+    out = [r["log"] for r in recs if r["stream"] == "stdout"]
+    err = "".join(r["log"] for r in recs if r["stream"] == "stderr")
+    assert out == ["rc=1\n", "1\n"] and "/tmp/mem: Operation not permitted" in err, recs
 
 
 async def test_blkio_weight_is_written(rt: Runtime) -> None:
