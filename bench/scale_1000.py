@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""1,000 simulated nodes at 1 s heartbeats: the idle manager's CPU and memory, then 10,000 tasks.
+
+    .venv/bin/python bench/scale_1000.py [--nodes 1000] [--procs 4] [--tasks 10000] [--idle-s 10]
+
+A real `shoal manager` process (embedded etcd, drained so it runs no tasks) and the node simulator
+(bench/nodesim.py: real agents over mutual TLS with the fake executor) in a few processes. Once all
+nodes are ready and the manager has settled, its CPU (% of one core; utime+stime from /proc over
+``--idle-s``) and RSS are sampled; etcd's CPU is shown apart. Then one service of ``--tasks``
+replicas is created and timed until every task is RUNNING. Targets: idle CPU <= 25%, RSS <= 300 MB,
+10,000 tasks RUNNING within 15 s. Last line:
+``nodes=1000 idle_manager_cpu_pct=... manager_rss_mb=... tasks=10000 all_running_s=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import nodesim  # noqa: E402
+from _cluster import BenchCluster  # noqa: E402
+
+from shoal.proto import control_pb2 as cpb  # noqa: E402
+from shoal.proto import types_pb2 as pb  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def etcd_pid(manager_pid: int) -> int | None:
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                st = (p / "stat").read_text()
+                if int(st.rsplit(")", 1)[1].split()[1]) == manager_pid and b"etcd" in (p / "cmdline").read_bytes():
+                    return int(p.name)
+            except (OSError, ValueError):
+                pass
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--procs", type=int, default=4)
+    ap.add_argument("--tasks", type=int, default=10000)
+    ap.add_argument("--idle-s", type=float, default=10.0)
+    a = ap.parse_args()
+    print(f"command: {' '.join(sys.argv)}")
+    with tempfile.TemporaryDirectory(prefix="shoal-scale-") as d:
+        c = BenchCluster(Path(d))
+        sims = []
+        try:
+            c.start_manager("--availability", "drain")
+            t0 = time.monotonic()
+            sims = nodesim.spawn(c.addr, c.token, a.nodes, a.procs, Path(d) / "sim", Path(d) / "sim.log")
+            for s in sims:
+                line = s.stdout.readline()  # type: ignore[union-attr]
+                if not line.startswith("ready"):
+                    raise SystemExit(f"simulator failed:\n{(Path(d) / 'sim.log').read_text()[-3000:]}")
+            c.wait(lambda: sum(st == pb.NodeStatus.READY for _i, st in c.nodes().values()) >= a.nodes + 1, 120, "nodes ready", 0.5)
+            print(f"{a.nodes} simulated nodes joined and ready in {time.monotonic() - t0:.1f}s ({a.procs} simulator processes)")
+            time.sleep(5)  # settle: joins done, leases and watches steady
+            mpid = c.procs["manager"].pid
+            epid = etcd_pid(mpid)
+            c0, e0, w0 = cpu_s(mpid), cpu_s(epid) if epid else 0.0, time.monotonic()
+            time.sleep(a.idle_s)
+            wall = time.monotonic() - w0
+            cpu = (cpu_s(mpid) - c0) / wall * 100
+            ecpu = ((cpu_s(epid) - e0) / wall * 100) if epid else 0.0
+            rss = rss_mb(mpid)
+            print(f"idle over {wall:.0f}s: manager cpu {cpu:.1f}% of one core, rss {rss:.0f} MB; etcd cpu {ecpu:.1f}% (targets: <= 25%, <= 300 MB)")
+
+            spec = pb.ServiceSpec(name="scale", replicas=a.tasks)
+            spec.container.image = "host"
+            spec.container.args.extend(["sleep", "100000"])
+            t1 = time.monotonic()
+            c.control.CreateService(cpb.CreateServiceRequest(spec=spec), timeout=30)
+
+            def running() -> int:
+                s = c.control.ListServices(cpb.ListServicesRequest(), timeout=30)
+                return sum(v.running for v in s.summaries.values())
+
+            c.wait(lambda: running() >= a.tasks, 300, "all tasks running", 0.2)
+            took = time.monotonic() - t1
+            print(f"{a.tasks} tasks all RUNNING {took:.1f}s after create (target <= 15 s); manager rss now {rss_mb(mpid):.0f} MB")
+            print(f"nodes={a.nodes} idle_manager_cpu_pct={cpu:.1f} manager_rss_mb={rss:.0f} tasks={a.tasks} all_running_s={took:.1f}")
+        finally:
+            for s in sims:
+                s.terminate()
+            for s in sims:
+                s.wait()
+            c.stop()
+
+
+if __name__ == "__main__":
+    main()
