@@ -109,6 +109,9 @@ class ContainerInfo:
     log_path: str
     cgroup: str
     """The container's cgroup path relative to the launcher's own cgroup (``<parent>/<id>``)."""
+    command: list[str] = field(default_factory=list)
+    """The argv it runs (resolved from the config and the image)."""
+    image_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -121,6 +121,8 @@ class ContainerState:
             labels=dict(self.config.get("labels", {})),
             log_path=self.log_path,
             cgroup=self.cgroup,
+            command=list(self.argv or self.config.get("args", [])),
+            image_id=self.image_id,
         )
 
     def to_json(self) -> str:

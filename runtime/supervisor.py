@@ -102,6 +102,9 @@ class Supervisor:
         cid = cfg.id
         if cid in self.states or os.path.lexists(self.layout.container_dir(cid)):
             raise ConfigError(f"container {cid} already exists")
+        ncpu = os.cpu_count() or 1
+        if cfg.nano_cpus > ncpu * 1_000_000_000:
+            raise ConfigError(f"range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available")
         res = prepare.resolve(cfg, self.images, self.volumes)
         ident = res.identity
         if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write

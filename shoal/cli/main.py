@@ -74,6 +74,21 @@ main.add_command(node_group)
 main.add_command(lab_group)
 main.add_command(join_token_cmd)
 
+
+def _register_local() -> None:
+    """The node-local container commands (``shoal run``, ``ps``, ``image``, ...; see containers*.py)."""
+    from shoal.cli import containers, images, run, volumes
+
+    for cmd in (
+        run.run_command, containers.ps_command, containers.stop_command, containers.kill_command,
+        containers.rm_command, containers.exec_command, containers.logs_command, containers.stats_command,
+        images.image_group, images.images_command, volumes.volume_group,
+    ):  # fmt: skip
+        main.add_command(cmd)
+
+
+_register_local()
+
 try:
     from shoal.cli import daemons
 

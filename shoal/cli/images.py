@@ -1,0 +1,123 @@
+"""``shoal image load|ls|inspect|rm`` and ``shoal images``: the node's image store, as docker's.
+
+``load`` takes a ``docker save`` or OCI image-layout tarball, gzip-compressed or not; every layer
+is checked against its digest before anything is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import click
+
+from shoal.cli.aliases import AliasGroup
+from shoal.cli.containers_common import ago_text, root_option, run_async, runtime, size_text
+from shoal.cli.output import format_table
+from shoal.runtime import ContainerError
+from shoal.runtime.imagestore import Image
+
+
+@click.group("image", cls=AliasGroup, aliases={"list": "ls"}, short_help="Manage images")
+def image_group() -> None:
+    """Manage the images of this node."""
+
+
+@image_group.command("load", short_help="Load an image from a tar archive")
+@click.option("-i", "--input", "path", required=True, type=click.Path(dir_okay=False), help="Read from tar archive file (docker save or OCI layout, gzip or not)")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
+@root_option
+@run_async
+async def load_command(path: str, quiet: bool, root: str) -> None:
+    """Load an image tarball into this node's image store."""
+    try:
+        open(path, "rb").close()
+    except OSError as exc:
+        raise click.ClickException(f"open {path}: {exc.strerror}") from None
+    lines = await runtime(root).load_image(path)
+    if not quiet:
+        for line in lines:
+            click.echo(line)
+
+
+def _created(image: Image) -> str:
+    try:
+        ts = datetime.fromisoformat(image.created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return "N/A"
+    return ago_text(ts, time.time())
+
+
+def _rows(images: list[Image], no_trunc: bool) -> list[list[str]]:
+    rows = []
+    for img in sorted(images, key=lambda i: i.created, reverse=True):
+        short = img.id if no_trunc else img.id[7:19]
+        for tag in img.repo_tags or ["<none>:<none>"]:
+            repo, _, t = tag.rpartition(":")
+            rows.append([repo, t, short, _created(img), size_text(img.size)])
+    return rows
+
+
+@image_group.command("ls", short_help="List images")
+@click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@root_option
+@run_async
+async def ls_command(quiet: bool, no_trunc: bool, root: str) -> None:
+    """List the images of this node."""
+    async with runtime(root) as rt:
+        images = await rt.images()
+    if quiet:
+        for img in images:
+            click.echo(img.id if no_trunc else img.id[7:19])
+        return
+    click.echo(format_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], _rows(images, no_trunc)))
+
+
+@image_group.command("inspect", short_help="Display detailed information on one or more images")
+@click.argument("images", nargs=-1, required=True)
+@root_option
+@run_async
+async def inspect_command(images: tuple[str, ...], root: str) -> None:
+    """Print images as a JSON array (docker's field names)."""
+    out, errors = [], []
+    async with runtime(root) as rt:
+        for ref in images:
+            try:
+                img = await rt.inspect_image(ref)
+            except ContainerError as exc:
+                errors.append(str(exc))
+                continue
+            out.append({
+                "Id": img.id, "RepoTags": img.repo_tags, "Created": img.created, "Size": img.size,
+                "Architecture": img.config.get("architecture", ""), "Os": img.config.get("os", ""),
+                "Config": img.runtime_config, "RootFS": {"Type": "layers", "Layers": img.layers},
+            })  # fmt: skip
+    click.echo(json.dumps(out, indent=4))
+    if errors:
+        raise click.ClickException("\n".join(errors))
+
+
+@image_group.command("rm", short_help="Remove one or more images")
+@click.argument("images", nargs=-1, required=True)
+@root_option
+@run_async
+async def rm_command(images: tuple[str, ...], root: str) -> None:
+    """Untag or remove images; refused while a container (even a stopped one) uses the image."""
+    errors = []
+    async with runtime(root) as rt:
+        for ref in images:
+            try:
+                for line in await rt.remove_image(ref):
+                    click.echo(line)
+            except ContainerError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise click.ClickException("\n".join(errors))
+
+
+images_command = click.Command(
+    "images", callback=ls_command.callback, params=ls_command.params, short_help="List images (alias of `image ls`)",
+    help="List the images of this node (alias of `shoal image ls`).",
+)  # fmt: skip

@@ -1,0 +1,195 @@
+"""``shoal run``: create and start a container on this node, like ``docker run``.
+
+Flags map onto ContainerConfig one to one; the parsing (sizes, cpus, -e, -v/--mount) is pure and
+unit tested. In the foreground the container's output is streamed from its log (stdout to stdout,
+stderr to stderr) and ``shoal run`` exits with the container's exit code; Ctrl-C is passed on as
+SIGINT. ``-d`` prints the id and returns. ``--rm`` deletes the container once it has exited.
+Interactive terminals (``-i``/``-t``) are not supported by ``run``; use ``shoal exec -i``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import signal
+import sys
+from typing import Any
+
+import click
+
+from shoal.cli.containers_common import NAME_LABEL, name_of, new_id, new_name, root_option, run_async, runtime
+from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts
+
+ENV_HELP = "Set environment variables (KEY=VALUE, or KEY to copy it from this shell)"
+
+
+def parse_bytes(text: str) -> int:
+    """docker's RAMInBytes: 64m, 1g, 512k, 1048576 (binary units)."""
+    try:
+        return mounts.parse_size(text)
+    except ConfigError:
+        raise click.BadParameter(f"invalid size: {text!r} (e.g. 64m, 1g)") from None
+
+
+def parse_cpus(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise click.BadParameter(f"invalid number of CPUs: {text!r}") from None
+    if value < 0:
+        raise click.BadParameter("--cpus must not be negative")
+    return round(value * 1e9)
+
+
+def parse_env(values: tuple[str, ...], environ: dict[str, str]) -> list[str]:
+    out = []
+    for v in values:
+        if "=" in v:
+            out.append(v)
+        elif v in environ:
+            out.append(f"{v}={environ[v]}")
+    return out
+
+
+def build_config(image: str, command: tuple[str, ...], o: dict[str, Any], cid: str, name: str, environ: dict[str, str]) -> ContainerConfig:
+    """The ContainerConfig for ``shoal run`` flags (pure)."""
+    entrypoint = None if o.get("entrypoint") is None else (shlex.split(o["entrypoint"]) or [""])
+    mount_list = [mounts.parse_mount(m) for m in o.get("mount") or ()]
+    mount_list += [mounts.parse_volume(v) for v in o.get("volume") or ()]
+    return ContainerConfig(
+        id=cid,
+        image=image,
+        args=list(command),
+        entrypoint=entrypoint,
+        env=parse_env(o.get("env") or (), environ),
+        workdir=o.get("workdir") or "",
+        user=o.get("user") or "",
+        hostname=o.get("hostname") or "",
+        memory_bytes=parse_bytes(o["memory"]) if o.get("memory") else 0,
+        nano_cpus=parse_cpus(o["cpus"]) if o.get("cpus") else 0,
+        pids_limit=max(0, o.get("pids_limit") or 0),
+        cpu_shares=o.get("cpu_shares") or 0,
+        cap_add=list(o.get("cap_add") or ()),
+        cap_drop=list(o.get("cap_drop") or ()),
+        init=bool(o.get("init")),
+        mounts=mount_list,
+        stop_grace_s=float(o.get("stop_timeout") if o.get("stop_timeout") is not None else 10),
+        labels={NAME_LABEL: name, **dict(kv.partition("=")[::2] for kv in o.get("label") or ())},
+    )
+
+
+@click.command(
+    "run",
+    context_settings={"allow_interspersed_args": False, "help_option_names": ["--help"]},
+    short_help="Create and run a new container",
+)
+@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits")
+@click.option("-d", "--detach", is_flag=True, help="Run in the background and print the container ID")
+@click.option("--name", default=None, help="Assign a name to the container")
+@click.option("-e", "--env", multiple=True, help=ENV_HELP)
+@click.option("-m", "--memory", default=None, help="Memory limit (e.g. 64m)")
+@click.option("--cpus", default=None, help="Number of CPUs (e.g. 0.5)")
+@click.option("--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
+@click.option("--pids-limit", type=int, default=0, help="Tune container pids limit")
+@click.option("-h", "--hostname", default=None, help="Container host name")
+@click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes")
+@click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
+@click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
+@click.option("-w", "--workdir", default=None, help="Working directory inside the container")
+@click.option("--mount", multiple=True, help="Attach a filesystem mount (type=bind|volume|tmpfs,src=..,dst=..[,readonly])")
+@click.option("-v", "--volume", multiple=True, help="Bind mount a host path or a named volume (SRC:DST[:ro])")
+@click.option("--cap-add", multiple=True, help="Add Linux capabilities")
+@click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
+@click.option("--stop-timeout", type=float, default=None, help="Seconds to wait after SIGTERM before SIGKILL")
+@click.option("-l", "--label", multiple=True, help="Set metadata (KEY=VALUE)")
+@root_option
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@run_async
+async def run_command(image: str, command: tuple[str, ...], remove: bool, detach: bool, name: str | None, root: str, **o: Any) -> None:
+    """Create and run a new container from IMAGE (`host` or an image loaded with `shoal image load`)."""
+    try:
+        mount_opts = {"mount": o.get("mount"), "volume": o.get("volume")}
+        build_config(image, (), {**mount_opts}, "probe", "probe", {})  # flag syntax errors before any work
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from None
+    async with runtime(root) as rt:
+        existing = await rt.list()
+        taken = {name_of(c) for c in existing}
+        if name is not None and name in taken:
+            raise click.ClickException(f'Conflict. The container name "{name}" is already in use')
+        name = name or new_name(taken)
+        cfg = build_config(image, command, o, new_id(), name, dict(os.environ))
+        info = await rt.create(cfg)
+        try:
+            await rt.start(info.id)
+        except BaseException:
+            if remove:
+                await rt.delete(info.id, force=True)
+            raise
+        if detach:
+            click.echo(info.id)
+            return
+        code = await _attach(rt, info.id, info.log_path)
+        if remove:
+            await rt.delete(info.id, force=True)
+    sys.exit(code)
+
+
+async def _attach(rt: Runtime, cid: str, log_path: str) -> int:
+    """Stream the log until the container exits; Ctrl-C becomes SIGINT to the container."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(_signal(rt, cid, signal.SIGINT)))
+    follower = asyncio.ensure_future(follow(log_path, lambda: waiter.done()))
+    waiter = asyncio.ensure_future(rt.wait(cid))
+    info = await waiter
+    await follower
+    loop.remove_signal_handler(signal.SIGINT)
+    if info.oom_killed:
+        click.echo("container was OOM-killed", err=True)
+    return info.exit_code if info.exit_code is not None else 255
+
+
+async def _signal(rt: Runtime, cid: str, sig: int) -> None:
+    try:
+        await rt.kill(cid, sig)
+    except Exception:  # noqa: BLE001 - it may have exited meanwhile
+        pass
+
+
+async def follow(path: str, finished: Any, timestamps: bool = False, skip: int = 0) -> None:
+    """Print log records as they arrive (after the first ``skip``) until ``finished()`` and no more."""
+    offset, seen = 0, 0
+    while True:
+        done = finished()
+        try:
+            if os.path.getsize(path) < offset:  # rotated: the current file starts again
+                offset = 0
+        except FileNotFoundError:
+            pass
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            chunk = b""
+        end = chunk.rfind(b"\n") + 1
+        offset += end
+        for line in chunk[:end].splitlines():
+            rec = logs.parse(line)
+            if rec is None:
+                continue
+            seen += 1
+            if seen > skip:
+                emit(rec, timestamps)
+        if done:
+            return
+        await asyncio.sleep(0.05)
+
+
+def emit(rec: dict, timestamps: bool) -> None:
+    text = (rec["time"] + " " if timestamps else "") + rec["log"]
+    stream = sys.stderr if rec.get("stream") == "stderr" else sys.stdout
+    stream.write(text)
+    stream.flush()
