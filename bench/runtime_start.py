@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Container start latency of shoal's runtime, with crun measured side by side in the same run.
 
-    .venv/bin/python bench/runtime_start.py [-n 100] [--no-crun]
+    .venv/bin/python bench/runtime_start.py [-n 200] [--no-crun] [--image host]
 
-shoal: ``Runtime.create`` + ``start`` of ``/bin/true`` on the ``host`` image (until the container's
-execve succeeded) and end to end (create, start, wait for exit, delete). Limits as in the findings:
-256 MiB memory, 1 CPU, 256 pids; pid/mount/uts/ipc/net namespaces.
+shoal: ``Runtime.create`` + ``start`` of ``/bin/true`` on the busybox image (built from Debian's
+busybox-static by tests/fixtures/busybox_image.py and loaded into the runtime's image store; an
+overlayfs of its layer plus a per-container upper dir) until the container's execve succeeded
+("launch to exec"), and end to end (create, start, wait for exit, delete: "run true"). Limits as in
+the findings: 256 MiB memory, 1 CPU, 256 pids; pid/mount/uts/ipc/net namespaces.
 
-crun: the same host root (bind-mounted, read-only), the same limits and namespaces from ``crun spec``,
-timed with ``subprocess``: ``crun create`` + ``crun start`` (exec) and ``crun run`` (end to end).
+crun: the same busybox root filesystem (the extracted layer, read-only), the same limits and
+namespaces from ``crun spec``, timed with ``subprocess``: ``crun create`` + ``crun start`` (exec) and
+``crun run`` (end to end). ``--image host`` compares on the host's root instead.
 crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a private mount namespace with
 /sys/fs/cgroup/unified unmounted (findings, pitfall 15).
 
@@ -31,7 +34,10 @@ import time
 import uuid
 from pathlib import Path
 
-from shoal.runtime import ContainerConfig, Runtime
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures (the image builder)
+
+from shoal.runtime import ContainerConfig, Runtime, logs  # noqa: E402
+from shoal.runtime.imagestore import ImageStore  # noqa: E402
 
 LIMITS = {"memory_bytes": 256 << 20, "nano_cpus": 1_000_000_000, "pids_limit": 256}
 CRUN = "/usr/bin/crun"
@@ -44,7 +50,7 @@ def summary(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ms), p95
 
 
-async def bench_shoal(n: int, warmup: int, state_dir: Path) -> dict[str, list[float]]:
+async def bench_shoal(n: int, warmup: int, state_dir: Path, image: str) -> dict[str, list[float]]:
     rt = Runtime(state_dir, cgroup_parent=f"shoal-bench-{uuid.uuid4().hex[:6]}")
     await rt.open()
     out: dict[str, list[float]] = {"create": [], "start": [], "exec": [], "e2e": []}
@@ -52,7 +58,7 @@ async def bench_shoal(n: int, warmup: int, state_dir: Path) -> dict[str, list[fl
         for i in range(warmup + n):
             cid = f"b{i}"
             t0 = time.perf_counter()
-            await rt.create(ContainerConfig(id=cid, image="host", args=["/bin/true"], **LIMITS))
+            await rt.create(ContainerConfig(id=cid, image=image, args=["/bin/true"], **LIMITS))
             t1 = time.perf_counter()
             await rt.start(cid)
             t2 = time.perf_counter()
@@ -60,7 +66,7 @@ async def bench_shoal(n: int, warmup: int, state_dir: Path) -> dict[str, list[fl
             await rt.delete(cid)
             t3 = time.perf_counter()
             if info.exit_code != 0:
-                raise SystemExit(f"/bin/true exited {info.exit_code}: {Path(info.log_path).read_text()}")
+                raise SystemExit(f"/bin/true exited {info.exit_code}: {logs.text(info.log_path)}")
             if i >= warmup:
                 out["create"].append(t1 - t0)
                 out["start"].append(t2 - t1)
@@ -73,15 +79,17 @@ async def bench_shoal(n: int, warmup: int, state_dir: Path) -> dict[str, list[fl
     return out
 
 
-def crun_bundle(bundle: Path) -> None:
+def crun_bundle(bundle: Path, rootfs: Path | None) -> None:
+    """A crun bundle; ``rootfs`` None means the host root (bind-mounted inside crun_inner)."""
     subprocess.run([CRUN, "spec"], cwd=bundle, check=True)
     spec = json.loads((bundle / "config.json").read_text())
     spec["process"]["terminal"] = False
     spec["process"]["args"] = ["/bin/true"]
-    (bundle / "rootfs").mkdir()
-    spec["root"] = {"path": str(bundle / "rootfs"), "readonly": True}
+    if rootfs is None:
+        (bundle / "rootfs").mkdir()
+    spec["root"] = {"path": str(rootfs or bundle / "rootfs"), "readonly": True}
     spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys/fs/cgroup"]
-    for dest in ("/tmp", "/run"):
+    for dest in ("/tmp", "/run") if rootfs is None else ():
         spec["mounts"].append(
             {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}
         )
@@ -95,7 +103,8 @@ def crun_bundle(bundle: Path) -> None:
 def crun_inner(bundle: Path, n: int, warmup: int) -> None:
     """Runs inside ``unshare -m``: hide the v2 mount, bind the host root, time crun; prints JSON."""
     subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=False)
-    subprocess.run(["mount", "--rbind", "/", str(bundle / "rootfs")], check=True)
+    if (bundle / "rootfs").is_dir():  # the host image
+        subprocess.run(["mount", "--rbind", "/", str(bundle / "rootfs")], check=True)
     base = [CRUN, "--root", str(bundle / "state")]
     quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
     out: dict[str, list[float]] = {"exec": [], "e2e": []}
@@ -120,14 +129,16 @@ def crun_inner(bundle: Path, n: int, warmup: int) -> None:
     print(json.dumps(out))
 
 
-def bench_crun(n: int, warmup: int, work: Path) -> tuple[dict[str, list[float]] | None, str]:
+def bench_crun(
+    n: int, warmup: int, work: Path, rootfs: Path | None
+) -> tuple[dict[str, list[float]] | None, str]:
     if not os.path.exists(CRUN):
         return None, f"{CRUN} not installed"
     if shutil.which("unshare") is None:
         return None, "util-linux unshare not installed"
     bundle = work / f"crun-{uuid.uuid4().hex[:6]}"
     bundle.mkdir()
-    crun_bundle(bundle)
+    crun_bundle(bundle, rootfs)
     cmd = ["unshare", "-m", "--propagation", "private", sys.executable, __file__]
     cmd += ["--crun-inner", str(bundle), "-n", str(n), "--warmup", str(warmup)]
     try:
@@ -147,7 +158,8 @@ def bench_crun(n: int, warmup: int, work: Path) -> tuple[dict[str, list[float]] 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", type=int, default=100)
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--image", default="busybox", choices=("busybox", "host"))
     parser.add_argument("--warmup", type=int, default=None, help="default n/20")
     parser.add_argument("--no-crun", action="store_true")
     parser.add_argument("--crun-inner", type=Path, help=argparse.SUPPRESS)
@@ -159,11 +171,23 @@ def main() -> None:
     if os.geteuid() != 0:
         raise SystemExit("needs root (namespaces, mounts, cgroups)")
     print("command:", shlex.join([sys.executable, *sys.argv]))
-    print(f"N={args.n} warm-up={warmup}, /bin/true, 256 MiB / 1 CPU / 256 pids, pid+mnt+uts+ipc+net ns\n")
+    print(
+        f"N={args.n} warm-up={warmup}, /bin/true on the {args.image} image, 256 MiB / 1 CPU / 256 pids, ",
+        end="",
+    )
+    print("pid+mnt+uts+ipc+net ns\n")
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         work = Path(tmp)
-        ours = asyncio.run(bench_shoal(args.n, warmup, work / "state"))
-        crun, why = (None, "--no-crun given") if args.no_crun else bench_crun(args.n, warmup, work)
+        rootfs = None
+        if args.image == "busybox":
+            from tests.fixtures import busybox_image
+
+            busybox_image.build(str(work / "busybox.tar"))
+            store = ImageStore(str(work / "state" / "images"))
+            asyncio.run(Runtime(work / "state").load_image(work / "busybox.tar"))
+            rootfs = Path(store.layer_path(store.get("busybox").layers[0]))
+        ours = asyncio.run(bench_shoal(args.n, warmup, work / "state", args.image))
+        crun, why = (None, "--no-crun given") if args.no_crun else bench_crun(args.n, warmup, work, rootfs)
     rows = [("shoal create+start (to exec)", ours["exec"]), ("shoal   create only", ours["create"])]
     rows += [("shoal   start only", ours["start"]), ("shoal e2e (to exit + delete)", ours["e2e"])]
     if crun:
@@ -179,22 +203,25 @@ def main() -> None:
         print(f"\ncrun skipped: {why}")
     figures = {
         "n": args.n,
-        "shoal_exec_median_ms": summary(ours["exec"])[0],
+        "image": args.image,
         "shoal_exec_p95_ms": summary(ours["exec"])[1],
-        "shoal_e2e_median_ms": summary(ours["e2e"])[0],
-        "shoal_e2e_p95_ms": summary(ours["e2e"])[1],
+        "shoal_run_true_p95_ms": summary(ours["e2e"])[1],
     }
     if crun:
         figures |= {
-            "crun_exec_median_ms": summary(crun["exec"])[0],
-            "crun_exec_p95_ms": summary(crun["exec"])[1],
-            "crun_e2e_median_ms": summary(crun["e2e"])[0],
-            "crun_e2e_p95_ms": summary(crun["e2e"])[1],
+            "crun_exec_p50_ms": summary(crun["exec"])[0],
+            "crun_run_true_p95_ms": summary(crun["e2e"])[1],
         }
-    else:
-        figures["crun"] = "skipped"
     print()
     print(" ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+    run_true, crun_true = summary(ours["e2e"])[0], summary(crun["e2e"])[0] if crun else None
+    key = {
+        "launch_to_exec_ms_p50": f"{summary(ours['exec'])[0]:.2f}",
+        "run_true_ms_p50": f"{run_true:.2f}",
+        "crun_run_true_ms_p50": f"{crun_true:.2f}" if crun_true else "skipped",
+        "ratio_vs_crun": f"{run_true / crun_true:.2f}" if crun_true else "n/a",
+    }
+    print(" ".join(f"{k}={v}" for k, v in key.items()))
 
 
 if __name__ == "__main__":
