@@ -1,0 +1,98 @@
+"""A lab of one manager and three workers, used as a user would: ``shoal lab`` and ``shoal --lab``.
+
+One lab serves the whole module (its ``lab up`` is the cost); each test leaves it with every node
+Ready again. The kill -9 test builds a second, smaller lab next to it, which also shows that two
+labs run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.lab_fixtures import LabCli, lab_processes, running_lab, traces
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
+    with running_lab(tmp_path_factory.mktemp("labs"), "e2e", "--workers", "3") as lab:
+        yield lab
+
+
+def test_lab_up_gives_four_ready_hosts(lab: LabCli):
+    print(f"lab up (1 manager + 3 workers): {lab.up_seconds:.2f}s")
+    nodes = {n["Hostname"]: n for n in lab.json("node", "ls")}
+    assert sorted(nodes) == ["manager1", "worker1", "worker2", "worker3"]
+    assert {n["Status"] for n in nodes.values()} == {"Ready"}
+    assert (nodes["manager1"]["ManagerStatus"], nodes["manager1"]["Availability"]) == ("Leader", "Drain")
+    assert {nodes[w]["Availability"] for w in ("worker1", "worker2", "worker3")} == {"Active"}
+
+    ls = lab.run("lab", "ls", "--format", "json").stdout
+    assert f'"Lab": "{lab.name}"' in ls and '"Etcd": "embedded"' in ls
+    host = lab.lab("exec", "worker2", "--", "sh", "-c", "hostname; ip -4 -o addr show eth0").stdout
+    addr = next(n["addr"] for n in lab.state()["nodes"] if n["name"] == "worker2")
+    assert host.startswith("worker2\n") and f"inet {addr}/" in host
+    assert os.uname().nodename != "worker2", "the machine's hostname is untouched"
+
+
+def test_six_replicas_spread_two_per_worker(lab: LabCli):
+    lab.shoal("svc", "create", "--name", "web", "--replicas", "6", "host", "sleep", "1000")
+    tasks = [t for t in lab.json("svc", "ps", "web") if t["DesiredState"] == "Running"]
+    assert all(t["CurrentState"].startswith("Running") for t in tasks)
+    assert Counter(t["Node"] for t in tasks) == {"worker1": 2, "worker2": 2, "worker3": 2}
+    # each worker's containers live in that host's cgroup subtree
+    worker1 = next(n for n in lab.state()["nodes"] if n["name"] == "worker1")
+    procs = [p for d, _, _ in os.walk(worker1["cgroups"][0]) for p in Path(d, "cgroup.procs").read_text().split()]
+    assert sum(Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\0") for p in procs if Path(f"/proc/{p}").exists()) == 2
+    lab.shoal("svc", "rm", "web")
+
+
+def test_lab_kill_of_a_worker_shows_it_down(lab: LabCli):
+    lab.lab("kill", "worker1")
+    lab.wait_for(lambda: lab.node_status()["worker1"] == "Down", what="worker1 Down")
+    row = next(r for r in json.loads(lab.run("lab", "ls", "--format", "json").stdout) if r["Node"] == "worker1" and r["Lab"] == lab.name)
+    assert (row["Daemon"], row["Processes"]) == ("stopped", "0")
+    assert "started and Ready" in lab.lab("start", "worker1").stdout
+    assert lab.node_status()["worker1"] == "Ready"
+
+
+def test_partition_and_heal_round_trip(lab: LabCli):
+    assert "cut off" in lab.lab("partition", "worker3").stdout
+    lab.wait_for(lambda: lab.node_status()["worker3"] == "Down", what="worker3 Down")
+    assert '"Network": "partitioned"' in lab.run("lab", "ls", "--format", "json").stdout
+    lab.lab("heal", "worker3")
+    lab.wait_for(lambda: lab.node_status()["worker3"] == "Ready", what="worker3 Ready again")
+
+
+def test_down_after_kill_9_of_everything_leaves_nothing(lab: LabCli, tmp_path: Path):
+    with running_lab(tmp_path, "k9", "--workers", "1", "--managers-run-tasks") as small:
+        assert small.state()["subnet"] != lab.state()["subnet"], "a second lab gets its own subnet"
+        small.shoal("svc", "create", "--name", "s", "--replicas", "2", "host", "sleep", "1000")
+        state = small.state()
+        pids = lab_processes(small)
+        assert len(pids) >= 5, pids  # manager, its etcd, worker, two runtime launchers, containers
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while any(alive(p) for p in pids):
+            assert time.monotonic() < deadline, "kill -9 did not take"
+            time.sleep(0.05)
+        assert traces(small.name, tmp_path, state), "the crash leaves namespaces, links, cgroups and files"
+        small.lab("down")
+        assert traces(small.name, tmp_path, state) == []
+        assert not [p for p in pids if alive(p)]
+    assert lab.node_status() == dict.fromkeys(["manager1", "worker1", "worker2", "worker3"], "Ready"), "the other lab is untouched"
