@@ -1,54 +1,38 @@
 #!/usr/bin/env bash
-# `make demo`: a manager (with its embedded etcd) and a worker on this machine, then a 3-replica
-# service running in real containers. `deploy/demo.sh stop` tears it all down.
+# `make demo`: a lab cluster on this machine -- 1 manager and 3 workers, each a host of its own
+# (network namespace, address on a lab bridge, hostname, data dir) -- then a 6-replica service that
+# the scheduler spreads 2 per worker (the manager is drained, as in a production-shaped cluster).
+# `deploy/demo.sh stop` (= `shoal lab down --name demo`) removes every piece of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHOAL="$PWD/.venv/bin/shoal"
-DATA="$PWD/data/demo"
-PIDS="$DATA/pids"
-unset SHOAL_HOST  # the CLI talks to the default socket, /run/shoal/manager.sock
+LAB=demo
+unset SHOAL_HOST SHOAL_LAB
 
-stop() {
-  if [ -f "$PIDS" ]; then
-    # workers first, so their containers stop before the manager goes
-    for pid in $(tac "$PIDS"); do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in $(cat "$PIDS"); do
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -f "$PIDS"
-  fi
-  echo "demo stopped"
-}
+run() { echo "\$ $1"; "$SHOAL" "${@:2}"; echo; }
 
-if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
-[ -f "$PIDS" ] && stop
-mkdir -p "$DATA"
+if [ "${1:-}" = "stop" ]; then "$SHOAL" lab down --name "$LAB"; exit 0; fi
+if "$SHOAL" lab ls --format json | grep -q "\"Lab\": \"$LAB\""; then
+  echo "==> removing the previous demo lab"; "$SHOAL" lab down --name "$LAB"
+fi
 
-echo "==> starting a manager (embedded etcd, gRPC on 127.0.0.1:4242, CLI socket /run/shoal/manager.sock)"
-"$SHOAL" manager --data-dir "$DATA/manager" --hostname demo-manager \
-  >"$DATA/manager.out" 2>"$DATA/manager.log" &
-echo $! >>"$PIDS"
-for _ in $(seq 100); do grep -q -- "--token" "$DATA/manager.out" 2>/dev/null && break; sleep 0.1; done
-TOKEN=$(grep -o 'SHOAL-1-[a-z0-9-]*' "$DATA/manager.out" | head -1)
-[ -n "$TOKEN" ] || { echo "manager did not start; see $DATA/manager.log"; tail -5 "$DATA/manager.log"; stop; exit 1; }
+run "shoal lab up --name $LAB --managers 1 --workers 3" lab up --name "$LAB" --managers 1 --workers 3
+run "shoal --lab $LAB node ls" --lab "$LAB" node ls
+run "shoal --lab $LAB svc create --name web --replicas 6 host python3 -m http.server 8000" \
+  --lab "$LAB" svc create --name web --replicas 6 host python3 -m http.server 8000
+run "shoal --lab $LAB svc ls" --lab "$LAB" svc ls
+run "shoal --lab $LAB svc ps web" --lab "$LAB" svc ps web
 
-echo "==> joining a worker"
-"$SHOAL" worker --join 127.0.0.1:4242 --token "$TOKEN" --data-dir "$DATA/worker" --hostname demo-worker \
-  >"$DATA/worker.out" 2>"$DATA/worker.log" &
-echo $! >>"$PIDS"
-for _ in $(seq 100); do [ "$("$SHOAL" node ls -q 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
-
-echo "\$ shoal node ls"; "$SHOAL" node ls
-echo; echo "\$ shoal svc create --name web --replicas 3 host python3 -m http.server 8000"
-"$SHOAL" svc create --name web --replicas 3 host python3 -m http.server 8000
-echo; echo "\$ shoal svc ls"; "$SHOAL" svc ls
-echo; echo "\$ shoal svc ps web"; "$SHOAL" svc ps web
+SOCK="${SHOAL_LAB_DIR:-/var/lib/shoal/labs}/$LAB/manager1.sock"
 cat <<MSG
-
-The cluster keeps running. Try it yourself:
+The lab keeps running. Try it yourself:
     export PATH=$PWD/.venv/bin:\$PATH
-    shoal svc scale web=5 ; shoal svc ps web ; shoal svc rm web
-Logs: $DATA/manager.log, $DATA/worker.log
-Stop everything (containers, worker, manager, etcd):  deploy/demo.sh stop
+    shoal --lab $LAB svc scale web=9 ; shoal --lab $LAB svc ps web
+    export SHOAL_HOST=unix://$SOCK   # then plain \`shoal node ls\`
+    shoal lab ls                                        # hosts, addresses, processes
+    shoal lab exec worker1 --name $LAB -- ip addr       # a command on a lab host
+    shoal lab kill worker2 --name $LAB                  # a host crash: watch \`shoal --lab $LAB svc ps web\`
+    shoal lab start worker2 --name $LAB
+Tear it all down (processes, containers, namespaces, bridge, cgroups, data):
+    deploy/demo.sh stop        # or: shoal lab down --name $LAB
 MSG

@@ -68,7 +68,7 @@ def up_cmd(ctx: click.Context, name: str | None, managers: int, workers: int, su
     etcd = f"an etcd cluster of {managers}" if lab.etcd_cluster else "the manager's embedded etcd"
     drained = "active" if managers_run_tasks else "drained"
     click.echo(
-        f"Lab {name!r} is up in {took:.1f}s: {managers} manager(s) ({drained}, {etcd}) and {workers} worker(s)\n"
+        f"Lab {name!r} is up in {took:.1f}s: {_count(managers, 'manager')} ({drained}, {etcd}) and {_count(workers, 'worker')}\n"
         f"on {lab.subnet} (bridge {lab.bridge}, {lab.bridge_addr} on this machine).\n\n"
         f"{_table([lab])}\n\n"
         f"Use it:\n"
@@ -93,6 +93,10 @@ def down_cmd(ctx: click.Context, name: str | None) -> None:
     except LabError as exc:
         _fail(exc)
     click.echo(f"lab {name!r} removed")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _table(labs: list[Lab]) -> str:
