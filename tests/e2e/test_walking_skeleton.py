@@ -100,7 +100,7 @@ def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
     cases = [
         (["svc", "create", "--replicas", "2", "host", "true"], "name"),
         (["svc", "create", "--name", "x", "--replicas", "-1", "host", "true"], "replicas"),
-        (["svc", "create", "--name", "x", "nosuchimage:1"], "no such image"),
+        (["svc", "create", "--name", "x", "Bad:Image"], "invalid reference format"),
         (["svc", "create", "--name", "x", "--limit-memory", "12Q", "host", "true"], "12Q"),
         (["svc", "create", "--name", "x", "--no-such-flag", "host", "true"], "no-such-flag"),
     ]
@@ -113,6 +113,18 @@ def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
     res = c.shoal("svc", "create", "-d", "--name", "dup", "host", "true", check=False)
     assert res.returncode != 0 and "already exists" in res.stderr
     assert [s["Name"] for s in c.json("svc", "ls")] == ["dup"]
+
+
+def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(cli_cluster: CliCluster):
+    c = cli_cluster
+    c.shoal("svc", "create", "-d", "--name", "missing", "nosuchimage:1")
+
+    def rejected() -> list[dict]:
+        return [t for t in c.json("svc", "ps", "missing") if "Rejected" in str(t["CurrentState"])]
+
+    task = c.wait_for(rejected, 30, "a rejected task")[0]
+    assert "image nosuchimage:1 not found on node" in task["Error"], task
+    c.shoal("svc", "rm", "missing")
 
 
 def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
