@@ -127,6 +127,24 @@ def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(cli_cl
     c.shoal("svc", "rm", "missing")
 
 
+def test_a_busybox_service_runs_on_nodes_that_loaded_the_image(cli_cluster: CliCluster):
+    from tests.fixtures import busybox_image
+
+    c = cli_cluster
+    tar = c.tmp / "busybox.tar"
+    busybox_image.build(str(tar))
+    for node_dir in ("m", "w"):  # node-local image stores (cluster-wide images are not built yet)
+        c.shoal("image", "load", "--root", str(c.tmp / node_dir / "runtime"), "-i", str(tar))
+    c.shoal("svc", "create", "-d", "--name", "bb", "--replicas", "2", "busybox:latest", "sleep", "600")
+
+    def running() -> list[dict]:
+        tasks = [t for t in c.json("svc", "ps", "bb") if str(t["CurrentState"]).startswith("Running")]
+        return tasks if len(tasks) == 2 else []
+
+    c.wait_for(running, 30, "2 running busybox tasks")
+    c.shoal("svc", "rm", "bb")
+
+
 def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
     c = cli_cluster
     res = subprocess.run(

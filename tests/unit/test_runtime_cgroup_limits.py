@@ -120,3 +120,15 @@ def test_parse_proc_cgroup() -> None:
 def test_host_path(root: str, own: str, below: str, expected: str) -> None:
     mount = cl.CgroupMount("/sys/fs/cgroup/memory", root, 1, frozenset({"memory"}))
     assert cl.host_path(mount, own, below) == expected
+
+
+def test_weights_and_device_rules() -> None:
+    v1 = cl.v1_writes(cl.Limits(cpu_shares=512, blkio_weight=300))
+    assert v1 == [("cpu", "cpu.shares", "512"), ("blkio", "blkio.weight", "300")]
+    v2 = cl.v2_writes(cl.Limits(cpu_shares=1024, blkio_weight=300))
+    assert v2 == [("cpu.weight", "39"), ("io.weight", "default 300")]
+    assert cl.v2_controllers(cl.Limits(cpu_shares=2, blkio_weight=10)) == {"cpu", "io"}
+    assert cl.cpu_weight(2) == 1 and cl.cpu_weight(262144) == 10000
+    rules = cl.v1_device_writes()
+    assert rules[0] == ("devices", "devices.deny", "a") and ("devices", "devices.allow", "c 1:3 rwm") in rules
+    assert not any("1:1 " in r[2] for r in rules)  # /dev/mem stays closed
