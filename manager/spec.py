@@ -75,6 +75,8 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
         raise SpecError("replicas", "replicas can only be used with replicated or replicated-job mode")
     if spec.HasField("replicas") and spec.replicas < 0:
         raise SpecError("replicas", f"must be 0 or more, got {spec.replicas}")
+    if spec.rebalance and spec.mode != pb.ServiceSpec.REPLICATED:
+        raise SpecError("rebalance", "rebalance can only be used with replicated mode")
     if spec.max_concurrent and spec.mode != pb.ServiceSpec.REPLICATED_JOB:
         raise SpecError("max_concurrent", "max-concurrent can only be used with replicated-job mode")
     if spec.placement.max_replicas_per_node and spec.mode in (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB):

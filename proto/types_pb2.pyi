@@ -209,7 +209,7 @@ class ContainerSpec(_message.Message):
     def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports")
+    __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports", "rebalance")
     class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REPLICATED: _ClassVar[ServiceSpec.Mode]
@@ -239,6 +239,7 @@ class ServiceSpec(_message.Message):
     REPLICAS_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
+    REBALANCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     labels: _containers.ScalarMap[str, str]
     container: ContainerSpec
@@ -251,7 +252,8 @@ class ServiceSpec(_message.Message):
     replicas: int
     max_concurrent: int
     ports: _containers.RepeatedCompositeFieldContainer[PortConfig]
-    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., update_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., mode: _Optional[_Union[ServiceSpec.Mode, str]] = ..., replicas: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ...) -> None: ...
+    rebalance: bool
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., update_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., mode: _Optional[_Union[ServiceSpec.Mode, str]] = ..., replicas: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ..., rebalance: _Optional[bool] = ...) -> None: ...
 
 class Meta(_message.Message):
     __slots__ = ("version", "created_at_ns", "updated_at_ns")

@@ -2,7 +2,9 @@
 
 Thin on purpose: the decisions are in ``replicated``, ``globalmode`` and ``jobs``; this module feeds
 them from the cache and commits what they return. Tasks may keep running on a node while it is up
-and not drained; global services also follow node joins, pauses and label changes.
+and not drained; global services also follow node joins, pauses and label changes. A replicated
+service with ``--rebalance`` that needs nothing else is handed to ``rebalance`` with the scheduler's
+view of the nodes (built at most once per pass, and only when such a service is looked at).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from google.protobuf.message import Message
 
 from shoal.manager.cache import ClusterCache
 from shoal.manager.commit import Committer
-from shoal.manager.orchestrator import globalmode, jobs, replicated
+from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
 from shoal.manager.orchestrator.types import Actions, TaskView
 from shoal.manager.reactor import ALL, Reactor
+from shoal.manager.scheduler.loop import snapshot
+from shoal.manager.scheduler.schedule import NodeInfo, room
 from shoal.proto import types_pb2 as pb
 
 _GLOBAL = (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB)
@@ -28,6 +32,7 @@ class Orchestrator:
         self.committer = committer
         self.history_limit = history_limit
         self.reactor = Reactor("orchestrator", cache, self._pass)
+        self._nodes: dict[str, NodeInfo] | None = None  # the scheduler's view, for the current pass only
 
     def on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
         if kind == "service":
@@ -61,7 +66,26 @@ class Orchestrator:
             return globalmode.reconcile(svc, tasks, nodes, self.cache.node_ready, now, self.history_limit)
         if mode == pb.ServiceSpec.REPLICATED_JOB:
             return jobs.reconcile(svc, tasks, self.node_ok, now, self.history_limit)
-        return replicated.reconcile(svc, tasks, self.node_ok, now, self.history_limit)
+        acts = replicated.reconcile(svc, tasks, self.node_ok, now, self.history_limit, self.load)
+        if svc is not None and rebalance.enabled(svc) and not acts.create and not acts.set_desired:
+            rebalance.add_moves(svc, rebalance.moves(svc, tasks, self.loads(svc, len(tasks))), acts, now)
+        return acts
+
+    def node_infos(self) -> dict[str, NodeInfo]:
+        if self._nodes is None:
+            self._nodes = {n.id: n for n in snapshot(self.cache)[0]}
+        return self._nodes
+
+    def load(self, node_id: str) -> int:
+        """Live tasks (of every service) on the node."""
+        n = self.node_infos().get(node_id)
+        return n.tasks_total if n is not None else 0
+
+    def loads(self, svc: pb.Service, limit: int) -> dict[str, rebalance.NodeLoad]:
+        """The nodes eligible for ``svc`` with their room for it, total load and recent failures."""
+        infos = self.node_infos()
+        rooms = room(svc.spec, svc.id, list(infos.values()), limit)
+        return {nid: rebalance.NodeLoad(r, infos[nid].tasks_total, infos[nid].failures[svc.id] > 0) for nid, r in rooms.items()}
 
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
         services = self.cache.services()
@@ -73,6 +97,7 @@ class Orchestrator:
         ids = set(services) | set(by_service) if ALL in dirty else dirty
         now = time.time_ns()
         changes, wake = [], None
+        self._nodes = None
         for sid in sorted(ids):
             acts = self.decide(services.get(sid), by_service.get(sid, []), nodes, now)
             changes += self.committer.actions_to_changes(acts)

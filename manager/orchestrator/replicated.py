@@ -5,6 +5,12 @@ that ended is replaced after the restart delay when the restart policy allows it
 went down, was drained or removed is replaced at once; slots above the replica count are removed from
 the highest down; removed services take their tasks with them. Old tasks are kept as history,
 ``history_limit`` per slot.
+
+Slots are dense (1..replicas), so scaling down always removes exactly the slots above the new count.
+Swarm's "among equals, tasks on the most loaded nodes" applies where tasks compete for removal: when a
+slot has several live tasks (a race, a node that came back), the one kept is a running one on the
+least loaded node (``load``: live tasks per node), newest on a tie; the others, on the most loaded
+nodes, are stopped. Evening out the spread after a scale-down is the rebalancer's job (``--rebalance``).
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ def reconcile(
     node_ok: Callable[[str], bool],
     now_ns: int,
     history_limit: int = DEFAULT_HISTORY,
+    load: Callable[[str], int] | None = None,
 ) -> Actions:
     """What to do so that ``service`` has its replicas running. ``service`` None means it was removed.
 
-    ``node_ok(node_id)`` says whether tasks may keep running on a node (it is up and not drained).
+    ``node_ok(node_id)`` says whether tasks may keep running on a node (it is up and not drained);
+    ``load(node_id)`` how many live tasks it runs (only asked when a slot has several live tasks).
     """
     acts = Actions()
     if service is None:
@@ -52,8 +60,11 @@ def reconcile(
                 acts.set_desired[t.id] = pb.SHUTDOWN
             else:
                 live.append(t)
-        for extra in live[:-1]:  # never two live tasks in one slot
-            acts.set_desired[extra.id] = pb.SHUTDOWN
+        if len(live) > 1:  # never two live tasks in one slot
+            keep = _keeper(live, load)
+            for extra in live:
+                if extra is not keep:
+                    acts.set_desired[extra.id] = pb.SHUTDOWN
         if not live:
             last = slot_tasks[-1] if slot_tasks else None
             if last is None or not last.terminal:
@@ -66,3 +77,9 @@ def reconcile(
                 acts.wake(due)
         reap(slot_tasks, acts, history_limit)
     return acts
+
+
+def _keeper(live: list[TaskView], load: Callable[[str], int] | None) -> TaskView:
+    """The live task a slot keeps: a running one, on the least loaded node, the newest on a tie."""
+    loads = {t.task.node_id: load(t.task.node_id) if load and t.task.node_id else 0 for t in live}
+    return min(live, key=lambda t: (t.state != pb.RUNNING, loads[t.task.node_id], -t.created))

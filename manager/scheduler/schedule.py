@@ -117,6 +117,31 @@ class _Filter:
         return None
 
 
+def room(spec: pb.ServiceSpec, service_id: str, nodes: list[NodeInfo], limit: int) -> dict[str, int]:
+    """How many more tasks of the service each eligible node could take, at most ``limit``.
+
+    Eligible is what ``schedule`` asks before spreading: ready, active and every constraint met; a
+    node that is not eligible is absent. Room counts reservations, host-mode ports and the per-node
+    limit, so a caller (the rebalancer) can tell where the scheduler would put a replacement.
+    """
+    filt = _Filter(spec, service_id)
+    out: dict[str, int] = {}
+    for n in nodes:
+        if not n.active or not all(c.matches(n.node) for c in filt.constraints):
+            continue
+        free = limit
+        if filt.mem and n.mem_cap:
+            free = min(free, max(n.mem_cap - n.reserved_memory, 0) // filt.mem)
+        if filt.cpus and n.cpu_cap:
+            free = min(free, max(n.cpu_cap - n.reserved_cpus, 0) // filt.cpus)
+        if filt.host_ports:
+            free = min(free, 0 if filt.host_ports & n.host_ports else 1)
+        if filt.max_per_node:
+            free = min(free, max(filt.max_per_node - n.tasks_by_service[service_id], 0))
+        out[n.id] = free
+    return out
+
+
 def explain(failures: Counter[str]) -> str:
     """``no suitable node (3 nodes lack 512MiB memory; 2 nodes fail node.labels.zone==east)``."""
     if not failures:

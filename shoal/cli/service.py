@@ -1,4 +1,4 @@
-"""``shoal service`` (alias ``svc``): create, ls, ps, inspect, scale and rm, as docker's service commands.
+"""``shoal service`` (alias ``svc``): create, update, ls, ps, inspect, scale and rm, as docker's service commands.
 
 Each command is a thin layer: parse arguments, call the control API, hand the result to the pure
 views in ``service_views``. Commands on several services (``rm a b``, ``scale a=1 b=2``) go on after
@@ -16,6 +16,7 @@ from shoal.cli import client, progress
 from shoal.cli.aliases import AliasGroup
 from shoal.cli.output import emit_list, format_option, message_dict, parse_filters, print_json, quiet_option
 from shoal.cli.service_create import create_command
+from shoal.cli.service_update import update_command
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
     TASK_HEADERS,
@@ -39,6 +40,7 @@ def service_group() -> None:
 
 
 service_group.add_command(create_command)
+service_group.add_command(update_command)
 
 
 def get_service(ref: str) -> types_pb2.Service:

@@ -82,6 +82,7 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--constraint", multiple=True, metavar="list", help="Placement constraints"),
     click.option("--placement-pref", multiple=True, metavar="pref", help="Add a placement preference (spread=node.labels.X)"),
     click.option("--replicas-max-per-node", metavar="uint", help="Maximum number of tasks per node (default 0 = unlimited)"),
+    click.option("--rebalance", is_flag=True, help="Move tasks onto nodes that join or come back until the spread is even (replicated mode)"),
     click.option("--restart-condition", type=_choice(RESTART_CONDITIONS), help='Restart when condition is met (default "any")'),
     click.option("--restart-delay", metavar="duration", help="Delay between restart attempts (ns|us|ms|s|m|h) (default 5s)"),
     click.option("--restart-max-attempts", metavar="uint", help="Maximum number of restarts before giving up"),
@@ -205,6 +206,10 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
     pl.preferences.extend(parse_placement_pref(p) for p in o.get("placement_pref") or ())
     if o.get("replicas_max_per_node") is not None:
         pl.max_replicas_per_node = parse_uint("--replicas-max-per-node", o["replicas_max_per_node"])
+    if o.get("rebalance"):
+        if spec.mode != ServiceSpec.REPLICATED:
+            raise click.UsageError("rebalance can only be used with replicated mode")
+        spec.rebalance = True
 
     rp = spec.restart_policy
     if o.get("restart_condition"):

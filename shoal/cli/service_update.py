@@ -1,0 +1,124 @@
+"""``shoal service update``: change an existing service's spec, as ``docker service update`` does.
+
+A minimal set of docker's flags: ``--replicas``, ``--image``, ``--args``, ``--constraint-add/-rm``,
+``--label-add/-rm``, the ``--update-*`` policy, and shoal's ``--rebalance/--no-rebalance``. The new
+spec is built by the pure ``apply_update`` from the current one, so every value is checked before
+anything is sent; the write compares the version it read and re-reads on a conflict.
+
+There is no rolling-update supervisor yet: a changed image, arguments or constraint applies to the
+tasks created from then on (new replicas, restarts, rebalanced moves), not to the running ones.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import click
+import grpc
+
+from shoal.cli import client, progress
+from shoal.cli.service_create import _apply, _int, _update_config, _update_options
+from shoal.cli.service_opts import FlagError, parse_kv
+from shoal.proto import control_pb2, types_pb2
+
+ServiceSpec = types_pb2.ServiceSpec
+CONFLICT_RETRIES = 3
+
+UPDATE_OPTIONS = [
+    click.option("--args", "args_", metavar="command", help="Service command args"),
+    click.option("--constraint-add", multiple=True, metavar="list", help="Add or update a placement constraint"),
+    click.option("--constraint-rm", multiple=True, metavar="list", help="Remove a constraint"),
+    click.option("--image", metavar="string", help="Service image tag"),
+    click.option("--label-add", multiple=True, metavar="list", help="Add or update a service label"),
+    click.option("--label-rm", multiple=True, metavar="list", help="Remove a label by its key"),
+    click.option("--replicas", metavar="uint", help="Number of tasks"),
+    click.option(
+        "--rebalance/--no-rebalance",
+        default=None,
+        help="Move tasks onto nodes that join or come back until the spread is even (replicated mode)",
+    ),
+    *_update_options("update", ["pause", "continue", "rollback"]),
+    click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
+    click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
+]
+
+
+def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2.ServiceSpec:
+    """The spec ``current`` becomes with the flags in ``o`` (click's keyword arguments); raises FlagError."""
+    spec = ServiceSpec()
+    spec.CopyFrom(current)
+    replicated = spec.mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB)
+    if o.get("replicas") is not None:
+        if not replicated:
+            raise click.UsageError("replicas can only be used with replicated or replicated-job mode")
+        spec.replicas = _int("--replicas", o["replicas"])
+    if o.get("rebalance") is not None:
+        if o["rebalance"] and spec.mode != ServiceSpec.REPLICATED:
+            raise click.UsageError("rebalance can only be used with replicated mode")
+        spec.rebalance = bool(o["rebalance"])
+    if o.get("image") is not None:
+        if not o["image"].strip():
+            raise FlagError("--image", o["image"], "an image reference is needed")
+        spec.container.image = o["image"].strip()
+    if o.get("args_") is not None:
+        try:
+            spec.container.args[:] = shlex.split(o["args_"])
+        except ValueError as exc:
+            raise FlagError("--args", o["args_"], str(exc)) from None
+    for key in o.get("label_rm") or ():
+        spec.labels.pop(key, None)
+    for value in o.get("label_add") or ():
+        k, v = parse_kv("--label-add", value)
+        spec.labels[k] = v
+    _constraints(spec.placement, o.get("constraint_rm") or (), o.get("constraint_add") or ())
+    _update_config(o, "update", spec.update_config)
+    return spec
+
+
+def _constraints(pl: types_pb2.Placement, remove: tuple[str, ...], add: tuple[str, ...]) -> None:
+    """docker's order: removals first (exact text), then additions that are not there yet."""
+    gone = {c.replace(" ", "") for c in remove}
+    kept = [c for c in pl.constraints if c.replace(" ", "") not in gone]
+    for c in add:
+        if not c.strip():
+            raise FlagError("--constraint-add", c, "expected a constraint such as node.labels.zone==east")
+        if c.replace(" ", "") not in {k.replace(" ", "") for k in kept}:
+            kept.append(c)
+    pl.constraints[:] = kept
+
+
+def _is_conflict(err: grpc.RpcError) -> bool:
+    code = getattr(err, "code", lambda: None)()
+    details = (getattr(err, "details", lambda: "")() or "").lower()
+    return code == grpc.StatusCode.ABORTED or (code == grpc.StatusCode.FAILED_PRECONDITION and "out of sequence" in details)
+
+
+def update_service(ref: str, o: dict[str, Any]) -> types_pb2.Service:
+    """Read, change and write ``ref`` with optimistic concurrency, re-reading after a lost race."""
+    stub = client.stub()
+    for attempt in range(CONFLICT_RETRIES + 1):
+        svc = stub.GetService(control_pb2.GetServiceRequest(service_id=ref)).service
+        spec = apply_update(svc.spec, o)
+        req = control_pb2.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=spec)
+        try:
+            return stub.UpdateService(req).service
+        except grpc.RpcError as err:
+            if not _is_conflict(err) or attempt == CONFLICT_RETRIES:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def update_options(fn: Any) -> Any:
+    return _apply(UPDATE_OPTIONS, fn)
+
+
+@click.command("update", short_help="Update a service")
+@click.argument("service")
+@update_options
+def update_command(service: str, **o: Any) -> None:
+    """Update SERVICE: only the flags given change; the rest of its spec stays."""
+    svc = update_service(service, o)
+    click.echo(service)
+    if not o.get("detach"):
+        progress.wait(svc.id, quiet=bool(o.get("quiet")))
