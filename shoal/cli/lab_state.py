@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 DEFAULT_ROOT = "/var/lib/shoal/labs"
+MACHINE_LOCK_DIR = "/run/shoal"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 DEFAULT_POOL = ipaddress.ip_network("172.30.0.0/16")
 MANAGER_PORT = 4242
@@ -163,7 +164,23 @@ def locked(name: str) -> Iterator[None]:
     """Serialise commands that change one lab (a second ``lab start`` waits for the first)."""
     root = labs_root()
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / f".{check_name(name)}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = root / f".{check_name(name)}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if not (root / name).exists():  # no such lab (refused, or just removed): leave nothing behind
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def machine_lock() -> Iterator[None]:
+    """One lock for the whole machine (whatever SHOAL_LAB_DIR says): subnets and links are shared."""
+    os.makedirs(MACHINE_LOCK_DIR, exist_ok=True)
+    fd = os.open(os.path.join(MACHINE_LOCK_DIR, "lab.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

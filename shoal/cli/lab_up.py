@@ -27,6 +27,7 @@ from shoal.cli.lab_state import (
     check_name,
     choose_subnet,
     labs_root,
+    machine_lock,
     overlapping,
     parse_subnet,
     plan,
@@ -141,6 +142,29 @@ def up(name: str, managers: int, workers: int, subnet: str | None, managers_run_
     root = labs_root()
     if (root / name / "lab.json").exists():
         raise LabError(f"lab {name!r} already exists; remove it first with `shoal lab down --name {name}`")
+    with machine_lock():  # two `lab up` at once must not pick the same subnet
+        lab = _plan(name, root, managers, workers, subnet, managers_run_tasks)
+        try:
+            for n in lab.nodes:
+                lab_cgroup.create(n.cgroups)
+            lab_net.create(lab)
+        except BaseException:
+            _undo(lab)
+            raise
+    try:
+        _start(lab)
+    except BaseException:
+        _undo(lab)
+        raise
+    return lab
+
+
+def _undo(lab: Lab) -> None:
+    with contextlib.suppress(LabError, OSError):
+        down(lab)
+
+
+def _plan(name: str, root: Path, managers: int, workers: int, subnet: str | None, managers_run_tasks: bool) -> Lab:
     count = managers + workers
     taken = lab_net.machine_networks()
     taken += [ipaddress.ip_network(other.subnet) for other in all_labs()]
@@ -157,19 +181,10 @@ def up(name: str, managers: int, workers: int, subnet: str | None, managers_run_
         n.cgroups = lab_cgroup.node_dirs(lab.cgroups, n.name)
     Path(lab.dir).mkdir(parents=True, exist_ok=True)
     lab.save()
-    try:
-        _build(lab)
-    except BaseException:
-        with contextlib.suppress(LabError, OSError):
-            down(lab)
-        raise
     return lab
 
 
-def _build(lab: Lab) -> None:
-    for n in lab.nodes:
-        lab_cgroup.create(n.cgroups)
-    lab_net.create(lab)
+def _start(lab: Lab) -> None:
     if lab.etcd_cluster:
         for m in lab.managers:
             start_etcd(lab, m)
