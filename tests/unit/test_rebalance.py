@@ -217,3 +217,14 @@ def test_the_manager_refuses_rebalance_outside_replicated_mode():
         specs.validate(s)
     s.mode = pb.ServiceSpec.REPLICATED
     specs.validate(s)
+
+
+def test_after_a_scale_down_the_rebalancer_evens_out_what_the_highest_slots_left():
+    svc = service(6, parallelism=0)
+    tasks = placed(svc, {"a": 2, "b": 2, "c": 2})  # slots 1-2 on a, 3-4 on b, 5-6 on c
+    svc.spec.replicas = 3
+    acts = replicated.reconcile(svc, tasks, lambda _n: True, NOW)
+    assert {t.task.slot for t in tasks if acts.set_desired.get(t.id) == pb.REMOVE} == {4, 5, 6}
+    left = [t for t in tasks if t.task.slot <= 3]  # a: 1, 2; b: 3
+    moved = rebalance.moves(svc, left, nodes("a", "b", "c"))
+    assert [(t.task.node_id, t.task.slot) for t in moved] == [("a", 2)]  # a -> c: 1/1/1
