@@ -61,7 +61,9 @@ async def test_cpu_quota_holds_a_busy_loop_near_its_share(rt: Runtime) -> None:
 
 async def test_stats_report_memory_peak_and_limit(rt: Runtime) -> None:
     script = "x=$(head -c 20000000 /dev/zero | tr '\\0' a); sleep 30"
-    await rt.create(ContainerConfig(id="m", image="host", args=["/bin/sh", "-c", script], memory_bytes=128 << 20))
+    await rt.create(
+        ContainerConfig(id="m", image="host", args=["/bin/sh", "-c", script], memory_bytes=128 << 20)
+    )
     await rt.start("m")
     await asyncio.sleep(1.0)
     st = await rt.stats("m")
@@ -100,5 +102,24 @@ async def test_logs_are_timestamped_json_lines_per_stream(rt: Runtime) -> None:
     await rt.start("l")
     info = await rt.wait("l")
     recs = list(logs.records(info.log_path))
-    assert sorted((r["stream"], r["log"]) for r in recs) == [("stderr", "err1\n"), ("stdout", "out1\n"), ("stdout", "partial")]
+    assert sorted((r["stream"], r["log"]) for r in recs) == [
+        ("stderr", "err1\n"),
+        ("stdout", "out1\n"),
+        ("stdout", "partial"),
+    ]
     assert all(r["time"].endswith("Z") and r["time"][:2] == "20" for r in recs)
+
+
+RAW = "import socket\ntry:\n    socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)\n    print('raw ok')\nexcept PermissionError:\n    print('raw refused')"
+
+
+@pytest.mark.skipif(
+    not os.path.exists("/usr/bin/python3"), reason="needs the host's python3 for a raw socket"
+)
+async def test_mount_refused_raw_sockets_follow_net_raw(rt: Runtime) -> None:
+    script = f"mount -t tmpfs x /tmp 2>&1 | grep -c 'permission denied'; /usr/bin/python3 -c \"{RAW}\""
+    for cid, drop, expected in (("dflt", [], "raw ok"), ("noraw", ["NET_RAW"], "raw refused")):
+        await rt.create(ContainerConfig(id=cid, image="host", args=["/bin/sh", "-c", script], cap_drop=drop))
+        await rt.start(cid)
+        info = await rt.wait(cid)
+        assert logs.text(info.log_path).split("\n")[:2] == ["1", expected], logs.text(info.log_path)
