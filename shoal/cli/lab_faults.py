@@ -55,7 +55,7 @@ def start(lab: Lab, node: Node, wait: bool = True) -> str:
     if node.role == "manager" and lab.etcd_cluster and not lab_proc.alive(node.etcd):
         lab_up.start_etcd(lab, node)
     lab_up.start_daemon(lab, node, first=node is lab.managers[0])
-    if wait and not node.partitioned and lab_up.node_states(lab) is not None:
+    if wait and not node.partitioned and any(lab_proc.alive(m.daemon) for m in lab.managers):
         lab_up.wait_ready(lab, [node.name])
         return f"{node.name} started and Ready"
     return f"{node.name} started"
