@@ -51,6 +51,9 @@ class ChildSpec:
     work: str = ""
     mounts: list[dict] = field(default_factory=list)
     init: bool = False
+    userns: bool = False
+    prepared: bool = False
+    """Set by the userns shim: cgroup joined and overlay mounted already (see userns)."""
 
 
 class SetupError(Exception):
@@ -129,7 +132,11 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
         linux.unshare(CHILD_NAMESPACES)
         os.setsid()
         stage = "rootfs"
-        if spec.lowerdirs:
+        if spec.prepared:
+            from shoal.runtime import userns  # imported by the launcher already: no file access here
+
+            userns.setup_prepared_root(spec.rootfs)
+        elif spec.lowerdirs:
             rootfs.setup_image(spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts)
         else:
             rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts)

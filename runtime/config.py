@@ -66,6 +66,8 @@ class ContainerConfig:
     """Capabilities removed from docker's default set (``ALL`` drops every one)."""
     init: bool = False
     """Run a tiny init as PID 1 that forwards signals to the command and reaps zombies."""
+    userns: bool = False
+    """Run in a user namespace: root inside is host uid/gid 100000.. (an image is required)."""
     mounts: list[dict[str, Any]] = field(default_factory=list)
     """``{"type": "bind"|"volume"|"tmpfs", "source": ..., "target": ..., "readonly": bool,
     "tmpfs_size": bytes}``; a bind source must exist, a volume is created on first use."""
@@ -188,6 +190,8 @@ def validate(config: ContainerConfig) -> None:
             raise ConfigError(f"invalid capability {name!r}")
     if not isinstance(config.mounts, list) or not all(isinstance(m, dict) for m in config.mounts):
         raise ConfigError("mounts must be a list of objects")
+    if config.userns and config.image == "host":
+        raise ConfigError("userns needs an image: the host image cannot be remapped")
     grace = config.stop_grace_s
     if not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
         raise ConfigError(f"stop_grace_s must be a finite number >= 0, got {grace!r}")

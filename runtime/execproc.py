@@ -71,13 +71,18 @@ def _close_others(keep: set[int]) -> None:
                 pass
 
 
-def _exec_child(spec: ExecSpec, mnt_fd: int, in_r: int, out_w: int, err_w: int) -> NoReturn:
+def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int, err_w: int) -> NoReturn:
     stage = "join cgroup"
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         for procs in spec.cgroup_procs:
             with open(procs, "w") as f:
                 f.write("0")
+        if user_fd >= 0:  # after the cgroup: inside the user namespace the host cgroupfs is not ours
+            stage = "join user namespace"
+            linux.setns(user_fd, linux.CLONE_NEWUSER)
+            os.setresgid(0, 0, 0)  # become the namespace's root before taking the container's identity
+            os.setresuid(0, 0, 0)
         stage = "join mount namespace"
         linux.setns(mnt_fd, linux.CLONE_NEWNS)
         os.setsid()
@@ -123,6 +128,10 @@ def _helper(spec: ExecSpec, conn: int) -> int:
         ns: os.open(f"/proc/{spec.target_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
         for ns in ("ipc", "uts", "net", "pid", "mnt")
     }
+    user_fd = -1
+    if os.stat("/proc/self/ns/user").st_ino != os.stat(f"/proc/{spec.target_pid}/ns/user").st_ino:
+        user_fd = os.open(f"/proc/{spec.target_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        fds["user"] = user_fd
     for ns, flag in NAMESPACES:
         linux.setns(fds[ns], flag)
     linux.setns(fds["pid"], linux.CLONE_NEWPID)
@@ -134,7 +143,7 @@ def _helper(spec: ExecSpec, conn: int) -> int:
         in_r, in_w = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), -1
     pid = os.fork()
     if pid == 0:
-        _exec_child(spec, fds["mnt"], in_r, out_w, err_w)
+        _exec_child(spec, fds["mnt"], user_fd, in_r, out_w, err_w)
     for fd in (out_w, err_w, in_r, *fds.values()):
         os.close(fd)
     failure = _read_all(err_r)

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from shoal import log
-from shoal.runtime import cgroups, execproc, protocol, state, storeops
+from shoal.runtime import cgroups, execproc, linux, protocol, state, storeops, userns
 from shoal.runtime.errors import ContainerError
 from shoal.runtime.supervisor import Supervisor
 
@@ -56,6 +56,10 @@ class Launcher:
 
     def _watch_pidfd(self, fd: int, cid: str) -> None:
         self.sel.register(fd, selectors.EVENT_READ, ("exit", cid))
+
+    def become_subreaper(self) -> None:
+        """Orphans re-parent to the launcher: a userns container's PID 1 outlives its shim."""
+        linux.prctl(userns.PR_SET_CHILD_SUBREAPER, 1)
 
     def listen(self) -> None:
         try:
@@ -288,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         launcher = Launcher(layout, args.cgroup_parent, args.image_root)
+        launcher.become_subreaper()
         launcher.listen()
         launcher.sup.load()
     except BaseException as exc:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from shoal import log
-from shoal.runtime import caps, child, execproc, linux, logs, prepare, procutil, state
+from shoal.runtime import caps, child, execproc, linux, logs, prepare, procutil, state, userns
 from shoal.runtime.cgroup_limits import Limits
 from shoal.runtime.cgroups import Cgroups
 from shoal.runtime.config import (
@@ -104,7 +104,9 @@ class Supervisor:
             raise ConfigError(f"container {cid} already exists")
         ncpu = os.cpu_count() or 1
         if cfg.nano_cpus > ncpu * 1_000_000_000:
-            raise ConfigError(f"range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available")
+            raise ConfigError(
+                f"range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available"
+            )
         res = prepare.resolve(cfg, self.images, self.volumes)
         ident = res.identity
         if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write
@@ -160,7 +162,10 @@ class Supervisor:
         try:
             exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
             try:
-                pid = self._fork_in_new_pidns(spec, exec_r, exec_w, out_w, err_w)
+                if spec.userns:
+                    pid = userns.fork_container(spec, exec_w, out_w, err_w, START_TIMEOUT_S)
+                else:
+                    pid = self._fork_in_new_pidns(spec, exec_r, exec_w, out_w, err_w)
             finally:
                 os.close(exec_w)
                 os.close(out_w)
@@ -169,13 +174,17 @@ class Supervisor:
                 message = procutil.read_until_eof(exec_r, START_TIMEOUT_S)
             finally:
                 os.close(exec_r)
-            if message is None or message:
-                procutil.reap_failed(pid)
+            if message is None or message or pid <= 0:
+                if pid > 0:
+                    procutil.reap_failed(pid)
                 if self.cgroups.pids(cid):
                     self.cgroups.kill_all(cid)
-                reason = (
-                    message.decode("utf-8", "replace") if message else f"timed out after {START_TIMEOUT_S}s"
-                )
+                if message:
+                    reason = message.decode("utf-8", "replace")
+                elif message is None:
+                    reason = f"timed out after {START_TIMEOUT_S}s"
+                else:
+                    reason = "the user namespace shim failed before starting the container"
                 _log.info("start failed", container=cid, reason=reason)
                 raise StartError(reason)
             try:
@@ -214,6 +223,7 @@ class Supervisor:
             work=self.layout.work(st.id),
             mounts=list(st.mounts),
             init=cfg.init,
+            userns=cfg.userns,
         )
 
     def exec_spec(

@@ -52,7 +52,9 @@ def parse_env(values: tuple[str, ...], environ: dict[str, str]) -> list[str]:
     return out
 
 
-def build_config(image: str, command: tuple[str, ...], o: dict[str, Any], cid: str, name: str, environ: dict[str, str]) -> ContainerConfig:
+def build_config(
+    image: str, command: tuple[str, ...], o: dict[str, Any], cid: str, name: str, environ: dict[str, str]
+) -> ContainerConfig:
     """The ContainerConfig for ``shoal run`` flags (pure)."""
     entrypoint = None if o.get("entrypoint") is None else (shlex.split(o["entrypoint"]) or [""])
     mount_list = [mounts.parse_mount(m) for m in o.get("mount") or ()]
@@ -73,6 +75,7 @@ def build_config(image: str, command: tuple[str, ...], o: dict[str, Any], cid: s
         cap_add=list(o.get("cap_add") or ()),
         cap_drop=list(o.get("cap_drop") or ()),
         init=bool(o.get("init")),
+        userns=bool(o.get("userns")),
         mounts=mount_list,
         stop_grace_s=float(o.get("stop_timeout") if o.get("stop_timeout") is not None else 10),
         labels={NAME_LABEL: name, **dict(kv.partition("=")[::2] for kv in o.get("label") or ())},
@@ -93,11 +96,20 @@ def build_config(image: str, command: tuple[str, ...], o: dict[str, Any], cid: s
 @click.option("--cpu-shares", type=int, default=0, help="CPU shares (relative weight)")
 @click.option("--pids-limit", type=int, default=0, help="Tune container pids limit")
 @click.option("-h", "--hostname", default=None, help="Container host name")
-@click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes")
+@click.option(
+    "--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"
+)
+@click.option(
+    "--userns", is_flag=True, help="Remap root in the container to host uid 100000.. (needs an image)"
+)
 @click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image")
 @click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])")
 @click.option("-w", "--workdir", default=None, help="Working directory inside the container")
-@click.option("--mount", multiple=True, help="Attach a filesystem mount (type=bind|volume|tmpfs,src=..,dst=..[,readonly])")
+@click.option(
+    "--mount",
+    multiple=True,
+    help="Attach a filesystem mount (type=bind|volume|tmpfs,src=..,dst=..[,readonly])",
+)
 @click.option("-v", "--volume", multiple=True, help="Bind mount a host path or a named volume (SRC:DST[:ro])")
 @click.option("--cap-add", multiple=True, help="Add Linux capabilities")
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
@@ -107,7 +119,9 @@ def build_config(image: str, command: tuple[str, ...], o: dict[str, Any], cid: s
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @run_async
-async def run_command(image: str, command: tuple[str, ...], remove: bool, detach: bool, name: str | None, root: str, **o: Any) -> None:
+async def run_command(
+    image: str, command: tuple[str, ...], remove: bool, detach: bool, name: str | None, root: str, **o: Any
+) -> None:
     """Create and run a new container from IMAGE (`host` or an image loaded with `shoal image load`)."""
     try:
         mount_opts = {"mount": o.get("mount"), "volume": o.get("volume")}

@@ -77,7 +77,6 @@ async def test_cycles_and_failures_leave_nothing(tmp_path: Path) -> None:
     busybox_image.build(str(tar))
     corrupt = tmp_path / "corrupt.tar"
     busybox_image.build(str(corrupt), tag="c:1", extra_layers=[{"a": b"a"}], corrupt_diff_id=True)
-    netns_before = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
     rt = Runtime(state, cgroup_parent=parent)
     await rt.open()
     try:
@@ -110,7 +109,9 @@ async def test_cycles_and_failures_leave_nothing(tmp_path: Path) -> None:
         census = _census(parent, state)
         assert census == {"cgroups": [], "mounts": [], "procs": [], "containers": [], "tmp": []}
         assert _children(rt.launcher_pid or 0) == []  # no log shim or exec helper left behind
-        assert (sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []) == netns_before
+        # A container's network namespace (and its veths) lives exactly as long as its processes: none
+        # are left ("procs" above), and the runtime never pins one with a bind mount ("mounts" above).
+        # /run/netns is not compared: other tests on this machine may create named netns meanwhile.
     finally:
         for c in await rt.list():
             try:

@@ -203,3 +203,26 @@ async def test_mounts_volumes_init_and_caps(rt: Runtime, tarballs: dict[str, Pat
     await rt.kill("i", signal.SIGTERM)
     info = await asyncio.wait_for(rt.wait("i"), 5)
     assert info.exit_code == 128 + signal.SIGTERM
+
+
+async def test_userns_maps_root_to_an_unprivileged_host_range(rt: Runtime, tarballs: dict[str, Path]) -> None:
+    await rt.load_image(tarballs["busybox"])
+    script = "id -u; cat /proc/self/uid_map; echo x > /tmp/f && echo tmp-ok; echo y > /etc/z 2>/dev/null || echo etc-refused; sleep 30"
+    await rt.create(
+        ContainerConfig(id="u", image="busybox", args=["sh", "-c", script], userns=True, init=True)
+    )
+    info = await rt.start("u")
+    status = Path(f"/proc/{info.pid}/status").read_text()
+    assert "Uid:\t100000\t100000" in status  # seen from the host, root inside is uid 100000
+    res = await rt.exec("u", ["sh", "-c", "id -u; ps -o comm | wc -l"])
+    assert res.output.split()[0] == b"0", res.output
+    await asyncio.sleep(0.3)
+    await rt.stop("u", grace_s=2)
+    lines = logs.text(info.log_path).split("\n")
+    assert (
+        lines[0] == "0"
+        and lines[1].split() == ["0", "100000", "65536"]
+        and lines[2:4] == ["tmp-ok", "etc-refused"]
+    ), lines
+    with pytest.raises(ConfigError, match="userns needs an image"):
+        await rt.create(ContainerConfig(id="h", image="host", args=["true"], userns=True))
