@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--log-level", default="warning")
     a = ap.parse_args()
     log.setup(a.log_level)
+    os.nice(10)  # simulated nodes would be other machines: leave the manager first call on this one's CPUs
     if a.procs > 1:
         children = spawn(a.join, a.token, a.nodes, a.procs, a.data_dir)
         total = sum(int(c.stdout.readline().split()[1]) for c in children)  # type: ignore[union-attr]

@@ -102,6 +102,10 @@ def main() -> None:
             took = time.monotonic() - t1
             print(f"{a.tasks} tasks all RUNNING {took:.1f}s after create (target <= 15 s); manager rss now {rss_mb(mpid):.0f} MB")
             print(f"nodes={a.nodes} idle_manager_cpu_pct={cpu:.1f} manager_rss_mb={rss:.0f} tasks={a.tasks} all_running_s={took:.1f}")
+        except BaseException:
+            lines = [ln for ln in (Path(d) / "manager.log").read_text().splitlines() if "LeaseNotFound" not in ln]
+            print("manager log (tail):\n" + "\n".join(lines[-30:]), file=sys.stderr)
+            raise
         finally:
             for s in sims:
                 s.terminate()

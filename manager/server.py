@@ -194,7 +194,12 @@ class Manager:
     async def _keep_member(self, lease: int) -> None:
         while True:
             await asyncio.sleep(self.cfg.election_ttl / 3)
-            await self.store.lease_refresh(lease)
+            try:
+                await self.store.lease_refresh(lease)
+            except StoreError:  # expired while this manager was busy: announce it again on a new lease
+                _log.warning("manager membership lease lost; re-announcing")
+                lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
+                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(pb.ManagerStatus(addr=self.advertise)), lease=lease)
 
     async def _shutdown(self) -> None:
         if self.server is not None:

@@ -174,7 +174,8 @@ class Agent:
         while True:
             await asyncio.sleep(period)
             try:
-                resp = await stub.Heartbeat(dpb.HeartbeatRequest(node_id=self.node_id, session_id=session_id), timeout=max(period, 1.0))
+                # a late answer is not a dead manager: the dispatcher waits 3 periods before it gives up on us
+                resp = await stub.Heartbeat(dpb.HeartbeatRequest(node_id=self.node_id, session_id=session_id), timeout=max(period * 3, 1.0))
                 period = resp.period_ns / 1e9 or period
             except grpc.aio.AioRpcError as exc:
                 _log.warning("heartbeat failed; restarting the session", code=exc.code().name)

@@ -25,7 +25,7 @@ from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher.assignments import AssignmentSet
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.status import StatusWriter
-from shoal.manager.store.base import Compare, Delete, Store
+from shoal.manager.store.base import MAX_TXN_OPS, Compare, Delete, Put, Store, StoreError
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
@@ -67,11 +67,14 @@ class Dispatcher(dgrpc.DispatcherServicer):
         self.lease = 0
         self.status = StatusWriter(store, cache)
         self._task_node: dict[str, str] = {}
+        # Node loss is detected in memory (missed heartbeats, closed streams); the lease only has to
+        # outlive a busy moment of this manager and to expire when the manager is gone.
+        self.lease_ttl = max(self.period * self.missed * 3, 10.0)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def run(self) -> None:
         """Keep the dispatcher lease alive, expire silent sessions, flush status reports."""
-        self.lease = await self.store.lease_grant(max(self.period * self.missed, 2.0))
+        self.lease = await self.store.lease_grant(self.lease_ttl)
         self.cache.listeners.append(self._on_change)
         try:
             async with asyncio.TaskGroup() as tg:
@@ -84,12 +87,27 @@ class Dispatcher(dgrpc.DispatcherServicer):
     async def _keepalive(self) -> None:
         while True:
             await asyncio.sleep(self.period)
-            await self.store.lease_refresh(self.lease)
+            try:
+                await self.store.lease_refresh(self.lease)
+            except StoreError as exc:  # expired (this manager stalled, etcd restarted): take the sessions to a new one
+                _log.warning("dispatcher lease lost; re-granting it and re-writing the session keys", error=str(exc))
+                self.lease = await self.store.lease_grant(self.lease_ttl)
+                live = list(self.sessions.values())
+                for i in range(0, len(live), MAX_TXN_OPS):
+                    ops = [Put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease) for s in live[i : i + MAX_TXN_OPS]]
+                    await self.store.txn([], ops)
 
     async def _expire(self) -> None:
+        last = time.monotonic()
         while True:
             await asyncio.sleep(self.period / 2)
-            limit = time.monotonic() - self.period * self.missed
+            now = time.monotonic()
+            lag = now - last - self.period / 2
+            last = now
+            if lag > self.period / 2:  # this manager stalled: the nodes are not to blame for heartbeats it did not read
+                for s in self.sessions.values():
+                    s.last_seen += lag
+            limit = now - self.period * self.missed
             for s in list(self.sessions.values()):
                 if s.last_seen < limit:
                     _log.warning("node missed its heartbeats; marking it down", node=s.node_id)
@@ -158,7 +176,11 @@ class Dispatcher(dgrpc.DispatcherServicer):
         s = Session(node_id, new_id())
         self.sessions[s.node_id] = s
         SESSIONS.set(len(self.sessions))
-        await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
+        try:
+            await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
+        except StoreError:  # the lease expired under us: the keepalive re-grants it; retry on the new one
+            await asyncio.sleep(self.period)
+            await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
         full = True
