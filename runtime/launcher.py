@@ -46,6 +46,7 @@ class Launcher:
         self.cgroups = cgroups.detect(cgroup_parent)
         self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister, image_root)
         self.waiters: dict[str, list[socket.socket]] = {}
+        self.helpers: set[int] = set()
         self.buffers: dict[socket.socket, bytearray] = {}
         self.sessions: set[socket.socket] = set()
         self.had_session = False
@@ -83,6 +84,7 @@ class Launcher:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.sel.register(wake_r, selectors.EVENT_READ, ("signal", None))
         while not self._should_exit():
+            self._reap_strays()
             for key, _ in self.sel.select(timeout=5.0):
                 kind, arg = key.data
                 if kind == "accept":
@@ -241,10 +243,29 @@ class Launcher:
         pid = os.fork()
         if pid == 0:
             execproc.run_helper(spec, conn.fileno())
+        self.helpers.add(pid)
         self.sel.register(os.pidfd_open(pid), selectors.EVENT_READ, ("reap", pid))
         self._drop(conn)  # the helper holds its own copy of the connection
 
+    def _reap_strays(self) -> None:
+        """Reap zombies nobody else waits for: as a subreaper the launcher inherits orphans (e.g.
+        the process of an exec whose helper died). Containers, shims and helpers are left alone."""
+        known = {st.pid for st in self.sup.states.values() if st.status == "running"}
+        known |= set(self.sup.shims.values()) | set(self.helpers)
+        while True:
+            try:
+                res = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if res is None or res.si_pid in known:
+                return
+            try:
+                os.waitpid(res.si_pid, 0)
+            except ChildProcessError:
+                return
+
     def _reap_helper(self, fd: int, pid: int) -> None:
+        self.helpers.discard(pid)
         self.sel.unregister(fd)
         os.close(fd)
         try:
