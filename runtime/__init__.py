@@ -1,9 +1,14 @@
 """shoal.runtime: the embedded container runtime, usable on its own and knowing nothing of clusters.
 
-``Runtime`` (async, used from the agent's event loop) talks to a small single-threaded launcher
-process that forks each container into new pid, mount, uts, ipc and net namespaces with a cgroup
-(v1 or v2), the read-only host root (image ``host``), Docker's default capabilities and
-no_new_privs. State, exit codes and logs live in the runtime's state directory.
+``Runtime`` (async, used from the agent's event loop and by ``shoal run``) talks to a small
+single-threaded launcher process that forks each container into new pid, mount, uts, ipc and net
+namespaces (optionally a user namespace) with a cgroup (v1 or v2: memory, cpu quota and shares,
+pids, blkio/io weight, v1 devices allow-list), a root filesystem (the built-in ``host`` image, or
+an overlayfs of an image's layers from the node's image store: see imagestore, imageload), its
+mounts and volumes, Docker's default capabilities (``cap_add``/``cap_drop``) and no_new_privs.
+``exec`` joins a running container; ``stats`` reads its cgroup; a log shim writes its output as
+timestamped JSON lines (see logs). State, exit codes and logs live in the runtime's state
+directory, so containers outlive the agent and a restarted agent re-attaches.
 
 ``Runtime`` is imported lazily: the launcher imports this package too, and must stay small
 (fork cost grows with its memory) and free of asyncio.
