@@ -41,15 +41,18 @@ INDEX_TYPES = (
 
 
 class _Hashing:
-    """A read-only file wrapper that hashes what passes through it."""
+    """A read-only file wrapper that hashes (and optionally copies) what passes through it."""
 
-    def __init__(self, f: IO[bytes]) -> None:
+    def __init__(self, f: IO[bytes], sink: IO[bytes] | None = None) -> None:
         self.f = f
         self.sha = hashlib.sha256()
+        self.sink = sink
 
     def read(self, n: int = -1) -> bytes:
         data = self.f.read(n)
         self.sha.update(data)
+        if self.sink is not None:
+            self.sink.write(data)
         return data
 
     def drain(self) -> None:
@@ -59,11 +62,16 @@ class _Hashing:
 
 def load(store: ImageStore, path: str) -> list[str]:
     """Load every image in the tarball at ``path``; returns docker's "Loaded image: ..." lines."""
+    return load_images(store, path)[0]
+
+
+def load_images(store: ImageStore, path: str, blobs: str | None = None) -> tuple[list[str], list[Image]]:
+    """``load``, also returning the images; ``blobs``: keep each new layer's tar as ``blobs/<hex>``."""
     store.ensure()
     work = os.path.join(store.tmp_dir, f"load-{uuid.uuid4().hex[:12]}")
     os.mkdir(work, 0o700)
     try:
-        return _load(store, path, work)
+        return _load(store, path, work, blobs)
     except (tarfile.TarError, EOFError, OSError, ValueError, KeyError, TypeError, zlib_error) as exc:
         if isinstance(exc, ContainerError):
             raise
@@ -103,7 +111,7 @@ def _open_outer(path: str, work: str) -> tarfile.TarFile:
         raise ImageLoadError(f"invalid image archive {path}: not a tar archive ({exc})") from None
 
 
-def _load(store: ImageStore, path: str, work: str) -> list[str]:
+def _load(store: ImageStore, path: str, work: str, blobs: str | None) -> tuple[list[str], list[Image]]:
     with _open_outer(path, work) as outer:
         members = {posixpath.normpath(m.name).lstrip("/"): m for m in outer.getmembers() if m.isfile()}
 
@@ -137,14 +145,17 @@ def _load(store: ImageStore, path: str, work: str) -> list[str]:
                 )
             size = 0
             for (layer_name, blob_digest), diff_id in zip(layer_refs, diff_ids, strict=True):
-                if store.has_layer(diff_id) or diff_id in staged:
+                if (store.has_layer(diff_id) or diff_id in staged) and _has_blob(blobs, diff_id):
                     size += staged.get(diff_id, (None, _dir_size(store.layer_path(diff_id))))[1]
                     continue
                 member = members.get(posixpath.normpath(layer_name).lstrip("/"))
                 if member is None:
                     raise ImageLoadError(f"invalid image archive {path}: missing layer {layer_name}")
                 dest = os.path.join(work, hex_of(diff_id))
-                layer_size = _extract_layer(outer, member, dest, diff_id, blob_digest)
+                raw = outer.extractfile(member)
+                assert raw is not None
+                sink = os.path.join(work, hex_of(diff_id) + ".tar") if blobs else None
+                layer_size = _extract_layer(raw, member.name, dest, diff_id, blob_digest, sink)
                 staged[diff_id] = (dest, layer_size)
                 size += layer_size
             tags = [imagecfg.normalize_tag(t) for t in tags]
@@ -154,10 +165,39 @@ def _load(store: ImageStore, path: str, work: str) -> list[str]:
         for diff_id, (dest, _) in staged.items():
             if not store.has_layer(diff_id):
                 os.rename(dest, store.layer_path(diff_id))
+            if blobs and not _has_blob(blobs, diff_id):
+                os.makedirs(blobs, 0o700, exist_ok=True)
+                os.rename(os.path.join(work, hex_of(diff_id) + ".tar"), os.path.join(blobs, hex_of(diff_id)))
         for image in results:
             lines += [f"Loaded image: {t}" for t in image.repo_tags] or [f"Loaded image ID: {image.id}"]
             store.commit(image)
-    return lines
+    return lines, results
+
+
+def _has_blob(blobs: str | None, diff_id: str) -> bool:
+    return blobs is None or os.path.exists(os.path.join(blobs, hex_of(diff_id)))
+
+
+def add_layer(store: ImageStore, diff_id: str, tar_path: str) -> None:
+    """Put an uncompressed layer tar into the store after checking it against ``diff_id``."""
+    if store.has_layer(diff_id):
+        return
+    store.ensure()
+    work = os.path.join(store.tmp_dir, f"pull-{uuid.uuid4().hex[:12]}")
+    os.mkdir(work, 0o700)
+    try:
+        dest = os.path.join(work, "layer")
+        with open(tar_path, "rb") as f:
+            _extract_layer(f, diff_id, dest, diff_id, "", None)
+        with store.locked():
+            if not store.has_layer(diff_id):
+                os.rename(dest, store.layer_path(diff_id))
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib_error) as exc:
+        if isinstance(exc, ContainerError):
+            raise
+        raise ImageLoadError(f"layer {diff_id}: {_why(exc)}") from None
+    finally:
+        remove_tree(work)
 
 
 def _docker_entries(manifest: Any) -> list[tuple[str, str, list[str], list[tuple[str, str]]]]:
@@ -211,30 +251,36 @@ def _arch() -> str:
 
 
 def _extract_layer(
-    outer: tarfile.TarFile, member: tarfile.TarInfo, dest: str, diff_id: str, blob: str
+    raw: IO[bytes], name: str, dest: str, diff_id: str, blob: str, sink_path: str | None
 ) -> int:
-    """Extract one layer blob into ``dest`` while verifying its digests; returns its size in bytes."""
-    raw = outer.extractfile(member)
-    assert raw is not None
+    """Extract one layer blob into ``dest`` while verifying its digests; returns its size in bytes.
+
+    ``sink_path`` receives a copy of the uncompressed tar (a cluster manager serves it to workers).
+    """
     compressed = _Hashing(raw)
     head = raw.read(2)
     compressed.sha.update(head)
     stream: IO[bytes] = _Prefixed(head, compressed)  # type: ignore[assignment]
     if head == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
-    plain = _Hashing(stream)
-    os.mkdir(dest, 0o755)
-    size = 0
-    with tarfile.open(fileobj=plain, mode="r|") as layer:  # type: ignore[call-overload]
-        for entry in layer:
-            size += _apply(layer, entry, dest)
-    plain.drain()
-    compressed.drain()
+    sink = open(sink_path, "wb") if sink_path else None  # noqa: SIM115 - closed below
+    try:
+        plain = _Hashing(stream, sink)
+        os.mkdir(dest, 0o755)
+        size = 0
+        with tarfile.open(fileobj=plain, mode="r|") as layer:  # type: ignore[call-overload]
+            for entry in layer:
+                size += _apply(layer, entry, dest)
+        plain.drain()
+        compressed.drain()
+    finally:
+        if sink is not None:
+            sink.close()
     got = "sha256:" + plain.sha.hexdigest()
     if got != diff_id:
-        raise ImageLoadError(f"layer {member.name}: digest mismatch: expected {diff_id}, got {got}")
+        raise ImageLoadError(f"layer {name}: digest mismatch: expected {diff_id}, got {got}")
     if blob and "sha256:" + compressed.sha.hexdigest() != blob:
-        raise ImageLoadError(f"layer {member.name}: blob digest mismatch: expected {blob}")
+        raise ImageLoadError(f"layer {name}: blob digest mismatch: expected {blob}")
     return size
 
 

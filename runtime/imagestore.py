@@ -72,6 +72,32 @@ class Image:
         )
 
 
+def find(images: list[Image], ref_text: str) -> Image:
+    """The image ``ref_text`` names among ``images`` (docker's lookup: tag, digest, id prefix)."""
+    try:
+        ref = imagecfg.parse_ref(ref_text)
+    except ConfigError:
+        raise ImageNotFound(f"image {ref_text} not found (invalid reference)") from None
+    if ref.id_prefix:
+        matches = [i for i in images if hex_of(i.id).startswith(ref.id_prefix)]
+        if len(matches) > 1:
+            raise ConfigError(f"image id prefix {ref_text} is ambiguous")
+        if matches:
+            return matches[0]
+        if imagecfg.NAME_RE.match(ref_text):  # a short hex-looking name, e.g. "abcdef"
+            ref = imagecfg.parse_ref(ref_text, allow_id=False)
+    if ref.digest:
+        for img in images:
+            if img.id == ref.digest:
+                return img
+    else:
+        tag = f"{ref.name}:{ref.tag}"
+        for img in images:
+            if tag in img.repo_tags:
+                return img
+    raise ImageNotFound(f"image {ref_text} not found")
+
+
 def hex_of(digest: str) -> str:
     return digest.removeprefix("sha256:")
 
@@ -126,29 +152,7 @@ class ImageStore:
 
     def get(self, ref_text: str) -> Image:
         """Find an image by ``name[:tag]``, ``name@sha256:..`` or id (prefix); ImageNotFound if absent."""
-        try:
-            ref = imagecfg.parse_ref(ref_text)
-        except ConfigError:
-            raise ImageNotFound(f"image {ref_text} not found (invalid reference)") from None
-        images = self.images()
-        if ref.id_prefix:
-            matches = [i for i in images if hex_of(i.id).startswith(ref.id_prefix)]
-            if len(matches) > 1:
-                raise ConfigError(f"image id prefix {ref_text} is ambiguous")
-            if matches:
-                return matches[0]
-            if imagecfg.NAME_RE.match(ref_text):  # a short hex-looking name, e.g. "abcdef"
-                ref = imagecfg.parse_ref(ref_text, allow_id=False)
-        if ref.digest:
-            for img in images:
-                if img.id == ref.digest or ref.digest in img.extra.get("digests", []):
-                    return img
-        else:
-            tag = f"{ref.name}:{ref.tag}"
-            for img in images:
-                if tag in img.repo_tags:
-                    return img
-        raise ImageNotFound(f"image {ref_text} not found")
+        return find(self.images(), ref_text)
 
     def lowerdirs(self, image: Image) -> list[str]:
         """overlayfs ``lowerdir`` entries, top layer first; checks every layer is present."""
