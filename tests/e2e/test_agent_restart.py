@@ -64,5 +64,8 @@ def test_health_check_runs_in_the_container(cli_cluster: CliCluster):
     c.wait_for(lambda: any(t["CurrentState"].endswith("(healthy)") for t in c.json("svc", "ps", "hc")), what="healthy task")
     c.shoal("svc", "rm", "hc")
     c.shoal("svc", "create", "--name", "sick", "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
-    failed = c.wait_for(lambda: [t for t in c.json("svc", "ps", "sick") if t["Error"] == "task: unhealthy container"], what="unhealthy task failed")
-    assert failed and failed[0]["DesiredState"] == "Shutdown"
+    # failed, then replaced per the restart policy (the old task's desired state becomes Shutdown)
+    c.wait_for(
+        lambda: [t for t in c.json("svc", "ps", "sick") if t["Error"] == "task: unhealthy container" and t["DesiredState"] == "Shutdown"],
+        what="unhealthy task failed and replaced",
+    )
