@@ -27,11 +27,13 @@ from shoal.certfiles import CertFiles
 
 CONTROL = "shoal.v1.Control"
 DISPATCHER = "shoal.v1.Dispatcher"
+IMAGES = "shoal.v1.Images"
+IMAGE_PULL = frozenset({f"/{IMAGES}/Resolve", f"/{IMAGES}/PullLayer"})
 ALLOWED: dict[str, frozenset[str]] = {
     "join": frozenset({f"/{DISPATCHER}/Register"}),
-    "worker": frozenset({DISPATCHER}),
-    "manager": frozenset({DISPATCHER, CONTROL}),
-    "admin": frozenset({CONTROL}),
+    "worker": frozenset({DISPATCHER}) | IMAGE_PULL,
+    "manager": frozenset({DISPATCHER, CONTROL, IMAGES}),
+    "admin": frozenset({CONTROL, IMAGES}),
 }
 
 
@@ -49,7 +51,7 @@ def allowed(ident: Identity, method: str) -> bool:
 
 
 def refusal(ident: Identity, method: str) -> str:
-    api = "control" if CONTROL in method else "dispatcher"
+    api = "control" if CONTROL in method else "images" if IMAGES in method else "dispatcher"
     if not ident.role:
         return "permission denied: no valid cluster certificate"
     if ident.role == "join":

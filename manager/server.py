@@ -28,11 +28,13 @@ from shoal.manager.controlapi import ControlAPI
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.service import Dispatcher
 from shoal.manager.election import Election
+from shoal.manager.images import ImagesServicer
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.store.base import Store, StoreError
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import images_pb2_grpc as igrpc
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
@@ -139,6 +141,8 @@ class Manager:
         server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[self.authority.interceptor()])
         cgrpc.add_ControlServicer_to_server(control, server)
         dgrpc.add_DispatcherServicer_to_server(dispatcher, server)
+        assert self.store
+        igrpc.add_ImagesServicer_to_server(ImagesServicer(self.store, self.cfg.data_dir, self.cfg.node_id), server)
         try:
             creds = ServerCredentials(self.certs, self.ca.cert_pem, self.ca.join_ca_pem).credentials()
             port = server.add_secure_port(self.cfg.listen_addr, creds)

@@ -5,6 +5,8 @@ The mapping from a task to a container config is a pure function, tested on its 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerConfig, ContainerError, ImageNotFound, Runtime
 from shoal.worker.executor import Executor, ExecutorError, Exit
@@ -32,19 +34,35 @@ def container_config(task: pb.Task) -> ContainerConfig:
     )
 
 
+Puller = Callable[[str], Awaitable[bool]]
+
+
 class RuntimeExecutor(Executor):
-    def __init__(self, runtime: Runtime, node_name: str = "") -> None:
+    def __init__(self, runtime: Runtime, node_name: str = "", puller: Puller | None = None) -> None:
         self.runtime = runtime
         self.node_name = node_name
+        self.puller = puller
+        """Fetches a cluster image the node lacks (see image_pull); None: node-local images only."""
 
     async def prepare(self, task: pb.Task) -> None:
-        try:
-            await self.runtime.create(container_config(task))
-        except ImageNotFound as exc:
-            node = self.node_name or task.node_id
-            raise ExecutorError(f"image {task.spec.container.image} not found on node {node}") from exc
-        except ContainerError as exc:
-            raise ExecutorError(str(exc)) from exc
+        """Create the container; an image the node lacks is pulled from the cluster first."""
+        image = task.spec.container.image
+        for attempt in (1, 2):
+            try:
+                await self.runtime.create(container_config(task))
+                return
+            except ImageNotFound as exc:
+                pulled = False
+                if attempt == 1 and self.puller is not None:
+                    try:
+                        pulled = await self.puller(image)
+                    except ContainerError as pull_exc:
+                        raise ExecutorError(str(pull_exc)) from pull_exc
+                if not pulled:
+                    node = self.node_name or task.node_id
+                    raise ExecutorError(f"image {image} not found on node {node}") from exc
+            except ContainerError as exc:
+                raise ExecutorError(str(exc)) from exc
 
     async def start(self, task: pb.Task) -> int:
         try:

@@ -90,6 +90,7 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
     that unseals the CA key.
     """
     from shoal.manager.server import Manager, ManagerConfig, ManagerError
+    from shoal.worker import image_pull
     from shoal.worker.agent import Agent, AgentConfig, JoinError
     from shoal.worker.runtime_executor import RuntimeExecutor
 
@@ -132,7 +133,8 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
             await runtime.open()
             try:
                 acfg = AgentConfig([mgr.advertise], c.manager_token, data_dir / "agent", hostname, node_id, availability=AVAIL[availability], certs_dir=mgr.certs.dir)
-                agent = Agent(acfg, RuntimeExecutor(runtime))
+                puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
+                agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller))
                 await agent.run()
             finally:
                 await runtime.close()
@@ -186,6 +188,7 @@ def grpc_error() -> type[Exception]:
 @_common
 def worker_cmd(join, token, data_dir, availability, metrics_addr, hostname, log_level, cgroup_parent):
     """Run a worker node joined to a manager."""
+    from shoal.worker import image_pull
     from shoal.worker.agent import Agent, AgentConfig, JoinError
     from shoal.worker.runtime_executor import RuntimeExecutor
 
@@ -200,7 +203,8 @@ def worker_cmd(join, token, data_dir, availability, metrics_addr, hostname, log_
         await runtime.open()
         try:
             cfg = AgentConfig([a for a in join.split(",") if a], token, data_dir / "agent", hostname, node_id, availability=AVAIL[availability])
-            await Agent(cfg, RuntimeExecutor(runtime)).run()
+            puller = image_pull.for_node(cfg.managers, cfg.data_dir / "certificates", runtime.image_root)
+            await Agent(cfg, RuntimeExecutor(runtime, puller=puller)).run()
         finally:
             await runtime.close()
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import datetime
 
 import click
+import grpc
 
+from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
 from shoal.cli.containers_common import ago_text, root_option, run_async, runtime, size_text
 from shoal.cli.output import format_table
+from shoal.proto import images_pb2 as ipb
+from shoal.proto import images_pb2_grpc as igrpc
 from shoal.runtime import ContainerError
 from shoal.runtime.imagestore import Image
 
@@ -24,21 +29,60 @@ def image_group() -> None:
     """Manage the images of this node."""
 
 
+CLUSTER_HELP = "Use the cluster's images (through the manager at --host) instead of this node's"
+
+
+def _images_stub() -> igrpc.ImagesStub:
+    control = client.stub()
+    channel = getattr(control, "_channel", None)
+    if channel is None:
+        raise click.ClickException("this manager connection cannot reach the Images API")
+    return igrpc.ImagesStub(channel)
+
+
+def _chunks(path: str) -> Iterator[ipb.ImageChunk]:
+    with open(path, "rb") as f:
+        while data := f.read(1 << 20):
+            yield ipb.ImageChunk(data=data)
+
+
 @image_group.command("load", short_help="Load an image from a tar archive")
-@click.option("-i", "--input", "path", required=True, type=click.Path(dir_okay=False), help="Read from tar archive file (docker save or OCI layout, gzip or not)")
+@click.option(
+    "-i",
+    "--input",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Read from tar archive file (docker save or OCI layout, gzip or not)",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Suppress the load output")
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="Store the image in the cluster: managers keep it, workers pull it when a task needs it",
+)
 @root_option
-@run_async
-async def load_command(path: str, quiet: bool, root: str) -> None:
-    """Load an image tarball into this node's image store."""
+def load_command(path: str, quiet: bool, cluster: bool, root: str) -> None:
+    """Load an image tarball into this node's image store, or (--cluster) into the cluster."""
     try:
         open(path, "rb").close()
     except OSError as exc:
         raise click.ClickException(f"open {path}: {exc.strerror}") from None
-    lines = await runtime(root).load_image(path)
+    if cluster:
+        try:
+            lines = list(_images_stub().Load(_chunks(path), timeout=600).lines)
+        except grpc.RpcError as err:
+            raise click.ClickException(err.details() or str(err)) from None  # type: ignore[attr-defined]
+    else:
+        lines = _load_local(root, path)
     if not quiet:
         for line in lines:
             click.echo(line)
+
+
+@run_async
+async def _load_local(root: str, path: str) -> list[str]:
+    return await runtime(root).load_image(path)
 
 
 def _created(image: Image) -> str:
@@ -62,17 +106,32 @@ def _rows(images: list[Image], no_trunc: bool) -> list[list[str]]:
 @image_group.command("ls", short_help="List images")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("--cluster", is_flag=True, help=CLUSTER_HELP)
 @root_option
-@run_async
-async def ls_command(quiet: bool, no_trunc: bool, root: str) -> None:
-    """List the images of this node."""
-    async with runtime(root) as rt:
-        images = await rt.images()
+def ls_command(quiet: bool, no_trunc: bool, cluster: bool, root: str) -> None:
+    """List the images of this node (or of the cluster)."""
+    if cluster:
+        try:
+            records = _images_stub().List(ipb.ListImagesRequest(), timeout=30).images
+        except grpc.RpcError as err:
+            raise click.ClickException(err.details() or str(err)) from None  # type: ignore[attr-defined]
+        images = [
+            Image(r.id, list(r.repo_tags), list(r.layers), json.loads(r.config_json or "{}"), r.size)
+            for r in records
+        ]
+    else:
+        images = _list_local(root)
     if quiet:
         for img in images:
             click.echo(img.id if no_trunc else img.id[7:19])
         return
     click.echo(format_table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], _rows(images, no_trunc)))
+
+
+@run_async
+async def _list_local(root: str) -> list[Image]:
+    async with runtime(root) as rt:
+        return await rt.images()
 
 
 @image_group.command("inspect", short_help="Display detailed information on one or more images")

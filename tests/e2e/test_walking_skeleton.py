@@ -145,6 +145,32 @@ def test_a_busybox_service_runs_on_nodes_that_loaded_the_image(cli_cluster: CliC
     c.shoal("svc", "rm", "bb")
 
 
+def test_a_cluster_image_is_pulled_by_the_nodes_that_run_it(cli_cluster: CliCluster):
+    from tests.fixtures import busybox_image
+
+    c = cli_cluster
+    tar = c.tmp / "busybox.tar"
+    busybox_image.build(str(tar), tag="cbox:1")
+    assert c.shoal("image", "load", "--cluster", "-i", str(tar)).stdout == "Loaded image: cbox:1\n"
+    listed = c.shoal("image", "ls", "--cluster").stdout.splitlines()
+    assert listed[1].split()[:2] == ["cbox", "1"]
+    c.shoal("svc", "create", "-d", "--name", "cb", "--replicas", "2", "cbox:1", "sleep", "600")
+
+    def running() -> list[dict]:
+        tasks = [t for t in c.json("svc", "ps", "cb") if str(t["CurrentState"]).startswith("Running")]
+        return tasks if len(tasks) == 2 else []
+
+    tasks = c.wait_for(running, 40, "2 running tasks of the cluster image")
+    assert {t["Node"] for t in tasks} == {"e2e-manager", "e2e-worker"}  # spread: both nodes pulled it
+    for node_dir in ("m", "w"):
+        assert len(list((c.tmp / node_dir / "runtime" / "images" / "images").glob("*.json"))) == 1
+    bad = c.tmp / "bad.tar"
+    bad.write_bytes(b"junk" * 10)
+    res = c.shoal("image", "load", "--cluster", "-i", str(bad), check=False)
+    assert res.returncode != 0 and "invalid image archive" in res.stderr and "Traceback" not in res.stderr
+    c.shoal("svc", "rm", "cb")
+
+
 def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
     c = cli_cluster
     res = subprocess.run(
