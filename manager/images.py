@@ -5,27 +5,31 @@ loader into this manager's store (``<data-dir>/cluster-images``), keeping every 
 uncompressed tar as a blob named by its diff_id, and writes one record per image to etcd
 (``/shoal/v1/images/<id>``: tags, layers, config, and the managers holding the blobs). ``Resolve``
 and ``List`` read those records; ``PullLayer`` streams a blob this manager holds (NOT_FOUND
-otherwise, so a worker tries the next manager). Blobs are not yet copied between managers: a
-layer is on the disk of the manager that received the ``Load``.
+otherwise, so a worker tries the next manager). ``replicate`` runs on every manager: it pulls
+the blobs of any recorded image it lacks from the managers that hold them, checks each against its
+diff_id, and adds itself to the record's holders, so every manager ends up serving every layer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
 
-from shoal import log
+from shoal import log, tls
+from shoal.certfiles import CertFiles
 from shoal.manager import keys
-from shoal.manager.store.base import Store
+from shoal.manager.store.base import Compare, Put, Store
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
+from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerError, ImageNotFound, imageload
 from shoal.runtime.imagestore import Image, ImageStore, find, hex_of
 
@@ -43,7 +47,14 @@ def record_of(image: Image, holders: list[str]) -> ipb.ImageRecord:
 
 
 def image_of(rec: ipb.ImageRecord) -> Image:
-    return Image(rec.id, list(rec.repo_tags), list(rec.layers), json.loads(rec.config_json or "{}"), rec.size, rec.loaded_at)
+    return Image(
+        rec.id,
+        list(rec.repo_tags),
+        list(rec.layers),
+        json.loads(rec.config_json or "{}"),
+        rec.size,
+        rec.loaded_at,
+    )
 
 
 class ImagesServicer(igrpc.ImagesServicer):
@@ -63,7 +74,9 @@ class ImagesServicer(igrpc.ImagesServicer):
             out.append(rec)
         return out
 
-    async def Load(self, request_iterator: AsyncIterator[ipb.ImageChunk], context: grpc.aio.ServicerContext) -> ipb.LoadImageResponse:  # noqa: N802
+    async def Load(
+        self, request_iterator: AsyncIterator[ipb.ImageChunk], context: grpc.aio.ServicerContext
+    ) -> ipb.LoadImageResponse:  # noqa: N802
         self.images.ensure()
         fd, path = tempfile.mkstemp(dir=self.images.tmp_dir, suffix=".upload")
         try:
@@ -72,7 +85,10 @@ class ImagesServicer(igrpc.ImagesServicer):
                 async for chunk in request_iterator:
                     size += len(chunk.data)
                     if size > MAX_UPLOAD:
-                        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"image archive larger than {MAX_UPLOAD >> 30} GiB")
+                        await context.abort(
+                            grpc.StatusCode.RESOURCE_EXHAUSTED,
+                            f"image archive larger than {MAX_UPLOAD >> 30} GiB",
+                        )
                     f.write(chunk.data)
             try:
                 lines, loaded = await asyncio.to_thread(imageload.load_images, self.images, path, self.blobs)
@@ -105,10 +121,14 @@ class ImagesServicer(igrpc.ImagesServicer):
             img.loaded_at = img.loaded_at or time.time()
             await self.kv.put(IMAGES + hex_of(img.id), record_of(img, sorted(holders)).SerializeToString())
 
-    async def List(self, request: ipb.ListImagesRequest, context: grpc.aio.ServicerContext) -> ipb.ListImagesResponse:  # noqa: N802
+    async def List(
+        self, request: ipb.ListImagesRequest, context: grpc.aio.ServicerContext
+    ) -> ipb.ListImagesResponse:  # noqa: N802
         return ipb.ListImagesResponse(images=await self.records())
 
-    async def Resolve(self, request: ipb.ResolveImageRequest, context: grpc.aio.ServicerContext) -> ipb.ImageRecord:  # noqa: N802
+    async def Resolve(
+        self, request: ipb.ResolveImageRequest, context: grpc.aio.ServicerContext
+    ) -> ipb.ImageRecord:  # noqa: N802
         records = await self.records()
         try:
             image = find([image_of(r) for r in records], request.ref)
@@ -118,7 +138,91 @@ class ImagesServicer(igrpc.ImagesServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return next(r for r in records if r.id == image.id)
 
-    async def PullLayer(self, request: ipb.PullLayerRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[ipb.ImageChunk]:  # noqa: N802
+    def has_blob(self, diff_id: str) -> bool:
+        return os.path.isfile(os.path.join(self.blobs, hex_of(diff_id)))
+
+    async def replicate(self, channel: Callable[[str], grpc.aio.Channel], period: float = 2.0) -> None:
+        """Forever: copy the blobs this manager lacks from their holders, then become a holder."""
+        while True:
+            try:
+                await self.replicate_once(channel)
+            except Exception as exc:  # noqa: BLE001 - never take the manager down; retry next period
+                _log.warning("image replication failed; retrying", error=str(exc))
+            await asyncio.sleep(period)
+
+    async def replicate_once(self, channel: Callable[[str], grpc.aio.Channel]) -> int:
+        """One pass; returns how many images this manager newly holds."""
+        added = 0
+        for rec in await self.records():
+            if self.node_id in rec.holders:
+                continue
+            addrs = await self._addresses([h for h in rec.holders if h != self.node_id])
+            for diff_id in rec.layers:
+                if not self.has_blob(diff_id):
+                    await self._fetch_blob(diff_id, addrs, channel)
+            if await self._add_holder(rec.id):
+                added += 1
+                _log.info("cluster image replicated", image=rec.id[:19])
+        return added
+
+    async def _addresses(self, node_ids: list[str]) -> list[str]:
+        addrs = []
+        for nid in node_ids:
+            kv = await self.kv.get(keys.key("manager", nid))  # live managers only (leased key)
+            if kv is None:
+                continue
+            status = pb.ManagerStatus()
+            status.ParseFromString(kv.value)
+            if status.addr:
+                addrs.append(status.addr)
+        return addrs
+
+    async def _fetch_blob(
+        self, diff_id: str, addrs: list[str], channel: Callable[[str], grpc.aio.Channel]
+    ) -> None:
+        self.images.ensure()
+        os.makedirs(self.blobs, 0o700, exist_ok=True)
+        for addr in addrs:
+            fd, path = tempfile.mkstemp(dir=self.images.tmp_dir, suffix=".blob")
+            try:
+                sha = hashlib.sha256()
+                with os.fdopen(fd, "wb") as f:
+                    async with channel(addr) as ch:
+                        async for chunk in igrpc.ImagesStub(ch).PullLayer(
+                            ipb.PullLayerRequest(diff_id=diff_id)
+                        ):
+                            sha.update(chunk.data)
+                            f.write(chunk.data)
+                if "sha256:" + sha.hexdigest() != diff_id:
+                    _log.warning("layer refused: digest mismatch", layer=diff_id, manager=addr)
+                    continue
+                os.rename(path, os.path.join(self.blobs, hex_of(diff_id)))
+                return
+            except grpc.aio.AioRpcError as exc:
+                _log.warning("layer not fetched", layer=diff_id, manager=addr, error=exc.details())
+            finally:
+                if os.path.exists(path):
+                    os.unlink(path)
+        raise ContainerError(f"layer {diff_id}: no holder could send it")
+
+    async def _add_holder(self, image_id: str) -> bool:
+        key = IMAGES + hex_of(image_id)
+        kv = await self.kv.get(key)
+        if kv is None:
+            return False
+        rec = ipb.ImageRecord()
+        rec.ParseFromString(kv.value)
+        if self.node_id in rec.holders:
+            return False
+        rec.holders.append(self.node_id)
+        res = await self.kv.txn(
+            [Compare(key, "mod", "==", kv.mod_revision)], [Put(key, rec.SerializeToString())]
+        )
+        return res.succeeded
+
+    async def PullLayer(
+        self, request: ipb.PullLayerRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ipb.ImageChunk]:  # noqa: N802
         name = hex_of(request.diff_id)
         path = os.path.join(self.blobs, name)
         if len(name) != 64 or not all(c in "0123456789abcdef" for c in name) or not os.path.isfile(path):
@@ -126,3 +230,16 @@ class ImagesServicer(igrpc.ImagesServicer):
         with open(path, "rb") as f:
             while data := await asyncio.to_thread(f.read, CHUNK):
                 yield ipb.ImageChunk(data=data)
+
+
+def peer_channels(certs: CertFiles) -> Callable[[str], grpc.aio.Channel]:
+    """mTLS channels to other managers with this manager's node certificate."""
+
+    def channel(addr: str) -> grpc.aio.Channel:
+        cert, key, ca = certs.load()
+        creds = grpc.ssl_channel_credentials(ca, key, cert)
+        return grpc.aio.secure_channel(
+            addr, creds, options=[("grpc.ssl_target_name_override", tls.MANAGER_NAME)]
+        )
+
+    return channel

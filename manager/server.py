@@ -28,7 +28,7 @@ from shoal.manager.controlapi import ControlAPI
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.service import Dispatcher
 from shoal.manager.election import Election
-from shoal.manager.images import ImagesServicer
+from shoal.manager.images import ImagesServicer, peer_channels
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.store.base import Store, StoreError
@@ -142,7 +142,8 @@ class Manager:
         cgrpc.add_ControlServicer_to_server(control, server)
         dgrpc.add_DispatcherServicer_to_server(dispatcher, server)
         assert self.store
-        igrpc.add_ImagesServicer_to_server(ImagesServicer(self.store, self.cfg.data_dir, self.cfg.node_id), server)
+        self.images = ImagesServicer(self.store, self.cfg.data_dir, self.cfg.node_id)
+        igrpc.add_ImagesServicer_to_server(self.images, server)
         try:
             creds = ServerCredentials(self.certs, self.ca.cert_pem, self.ca.join_ca_pem).credentials()
             port = server.add_secure_port(self.cfg.listen_addr, creds)
@@ -186,6 +187,7 @@ class Manager:
                 await self.cache.ready.wait()
                 await self._serve(control, dispatcher)
                 tg.create_task(dispatcher.run())
+                tg.create_task(self.images.replicate(peer_channels(self.certs)))  # layer blobs on every manager
                 member_lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
                 await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(pb.ManagerStatus(addr=self.advertise)), lease=member_lease)
                 tg.create_task(self._keep_member(member_lease))

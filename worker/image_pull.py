@@ -31,7 +31,12 @@ CALL_TIMEOUT_S = 10.0
 class ImagePuller:
     """``await puller(ref)`` -> True once the image is in the node's store, False if the cluster lacks it."""
 
-    def __init__(self, managers: Callable[[], Sequence[str]], channel: Callable[[str], grpc.aio.Channel], image_root: str) -> None:
+    def __init__(
+        self,
+        managers: Callable[[], Sequence[str]],
+        channel: Callable[[str], grpc.aio.Channel],
+        image_root: str,
+    ) -> None:
         self.managers = managers
         self.channel = channel
         self.store = ImageStore(image_root)
@@ -45,7 +50,14 @@ class ImagePuller:
             for diff_id in rec.layers:
                 if not self.store.has_layer(diff_id):
                     await self._pull_layer(diff_id)
-            image = Image(rec.id, list(rec.repo_tags), list(rec.layers), json.loads(rec.config_json or "{}"), rec.size, time.time())
+            image = Image(
+                rec.id,
+                list(rec.repo_tags),
+                list(rec.layers),
+                json.loads(rec.config_json or "{}"),
+                rec.size,
+                time.time(),
+            )
             await asyncio.to_thread(self._commit, image)
             _log.info("pulled image", image=ref, id=rec.id[:19], layers=len(rec.layers))
             return True
@@ -59,7 +71,9 @@ class ImagePuller:
         for addr in self.managers():
             async with self.channel(addr) as ch:
                 try:
-                    return await igrpc.ImagesStub(ch).Resolve(ipb.ResolveImageRequest(ref=ref), timeout=CALL_TIMEOUT_S)
+                    return await igrpc.ImagesStub(ch).Resolve(
+                        ipb.ResolveImageRequest(ref=ref), timeout=CALL_TIMEOUT_S
+                    )
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() == grpc.StatusCode.NOT_FOUND:
                         return None
@@ -74,7 +88,9 @@ class ImagePuller:
             try:
                 with os.fdopen(fd, "wb") as f:
                     async with self.channel(addr) as ch:
-                        async for chunk in igrpc.ImagesStub(ch).PullLayer(ipb.PullLayerRequest(diff_id=diff_id)):
+                        async for chunk in igrpc.ImagesStub(ch).PullLayer(
+                            ipb.PullLayerRequest(diff_id=diff_id)
+                        ):
                             f.write(chunk.data)
                 await asyncio.to_thread(imageload.add_layer, self.store, diff_id, path)  # verifies the digest
                 return
