@@ -87,8 +87,8 @@ class Cgroups(ABC):
         """How many processes the OOM killer killed in this cgroup."""
 
     def procs_files(self, cid: str) -> list[str]:
-        """The ``cgroup.procs`` files a process writes "0" to in order to join."""
-        return [os.path.join(d, "cgroup.procs") for d in self.dirs(cid)]
+        """The ``cgroup.procs`` files a process writes "0" to in order to join (made dirs only)."""
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs(cid) if os.path.isdir(d)]
 
     def join(self, cid: str, pid: int) -> None:
         for path in self.procs_files(cid):
@@ -151,8 +151,12 @@ class CgroupsV1(Cgroups):
             if self.dir_for(ctrl, cid) is None:
                 raise ConfigError(f"cgroup v1 controller {ctrl!r} is not mounted: cannot set that limit")
         made: list[str] = []
+        used = {ctrl for ctrl, _, _ in writes}
         try:
-            for d in self.dirs(cid):
+            for m in self.mounts:
+                if m.controllers <= cl.ON_DEMAND_V1 and not m.controllers & used:
+                    continue  # e.g. blkio: a cgroup there only when a weight is set
+                d = self._dir(m, cid)
                 os.makedirs(os.path.dirname(d), exist_ok=True)
                 os.mkdir(d)
                 made.append(d)
