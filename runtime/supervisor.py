@@ -126,7 +126,7 @@ class Supervisor:
                 config=cfg.to_dict(),
                 created_at=time.time(),
                 cgroup=self.cgroups.relpath(cid),
-                cgroup_dirs=self.cgroups.dirs(cid),
+                cgroup_dirs=[d for d in self.cgroups.dirs(cid) if os.path.isdir(d)],
                 log_path=log_path,
                 uid=ident.uid,
                 gid=ident.gid,
