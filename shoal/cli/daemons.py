@@ -111,7 +111,7 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
 
     async def main() -> None:
         if join:
-            cfg.ca_kek = await _join_as_manager(join, token, data_dir, node_id, hostname)
+            cfg.ca_kek = await _join_as_manager(join, token, data_dir, node_id, hostname, AVAIL[availability])
         runtime = _runtime(data_dir, node_id, cgroup_parent)
         async with asyncio.TaskGroup() as tg:
             mtask = tg.create_task(mgr.run())
@@ -147,7 +147,7 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
         _fail(str(eg.exceptions[0]))
 
 
-async def _join_as_manager(addrs: str, token: str, data_dir: Path, node_id: str, hostname: str) -> bytes | None:
+async def _join_as_manager(addrs: str, token: str, data_dir: Path, node_id: str, hostname: str, availability: int = 0) -> bytes | None:
     """Join through an existing manager: this manager's certificate and the CA key's KEK."""
     from shoal.certfiles import CertFiles
     from shoal.proto import dispatcher_pb2 as dpb
@@ -158,7 +158,7 @@ async def _join_as_manager(addrs: str, token: str, data_dir: Path, node_id: str,
     files = CertFiles(data_dir / "certificates")
     if (files.dir / "ca.kek").exists():
         return None  # joined before
-    req = dpb.RegisterRequest(node_id=node_id, description=describe(AgentConfig([], token, data_dir, hostname)))
+    req = dpb.RegisterRequest(node_id=node_id, description=describe(AgentConfig([], token, data_dir, hostname)), availability=availability)
     errors = []
     for addr in [a for a in addrs.split(",") if a]:
         try:
