@@ -123,6 +123,27 @@ class _Interceptor(grpc.aio.ServerInterceptor):
                     yield msg
 
             return handler._replace(unary_stream=stream)
+        if handler.stream_stream is not None:
+            inner_ss = handler.stream_stream
+
+            async def bidi(requests, context):
+                ident = authority.identity(context)
+                if not allowed(ident, method):
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                async for msg in inner_ss(requests, context):
+                    yield msg
+
+            return handler._replace(stream_stream=bidi)
+        if handler.stream_unary is not None:
+            inner_su = handler.stream_unary
+
+            async def client_stream(requests, context):
+                ident = authority.identity(context)
+                if not allowed(ident, method):
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                return await inner_su(requests, context)
+
+            return handler._replace(stream_unary=client_stream)
         return handler
 
 

@@ -39,7 +39,7 @@ class DispatcherStub:
                 request_serializer=shoal_dot_proto_dot_dispatcher__pb2.RegisterRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_dispatcher__pb2.RegisterResponse.FromString,
                 _registered_method=True)
-        self.Session = channel.unary_stream(
+        self.Session = channel.stream_stream(
                 '/shoal.v1.Dispatcher/Session',
                 request_serializer=shoal_dot_proto_dot_dispatcher__pb2.SessionRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_dispatcher__pb2.SessionMessage.FromString,
@@ -67,9 +67,11 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Session(self, request, context):
+    def Session(self, request_iterator, context):
         """The session stream: the first message carries the session id and the full set of
         assignments; later messages carry increments. The stream ends when the session does.
+        The agent's first message opens the session; every later one is a heartbeat (read in the
+        dispatcher's memory, no unary call per heartbeat).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -95,7 +97,7 @@ def add_DispatcherServicer_to_server(servicer, server):
                     request_deserializer=shoal_dot_proto_dot_dispatcher__pb2.RegisterRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_dispatcher__pb2.RegisterResponse.SerializeToString,
             ),
-            'Session': grpc.unary_stream_rpc_method_handler(
+            'Session': grpc.stream_stream_rpc_method_handler(
                     servicer.Session,
                     request_deserializer=shoal_dot_proto_dot_dispatcher__pb2.SessionRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_dispatcher__pb2.SessionMessage.SerializeToString,
@@ -149,7 +151,7 @@ class Dispatcher:
             _registered_method=True)
 
     @staticmethod
-    def Session(request,
+    def Session(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -159,8 +161,8 @@ class Dispatcher:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
             '/shoal.v1.Dispatcher/Session',
             shoal_dot_proto_dot_dispatcher__pb2.SessionRequest.SerializeToString,

@@ -74,6 +74,7 @@ class Agent:
         self._bg: set[asyncio.Task] = set()
         self.creds = NodeCredentials(CertFiles(cfg.certs_dir or cfg.data_dir / "certificates"))
         self._call: grpc.aio.Call | None = None
+        self._period = 1.0  # heartbeat period, as the manager dictates
         self._leftovers: set[str] | None = None
 
     # ---- identity ----------------------------------------------------------------------------
@@ -146,16 +147,18 @@ class Agent:
     async def _session(self, addr: str) -> None:
         async with self.creds.channel(addr) as ch:
             stub = dgrpc.DispatcherStub(ch)
-            call = stub.Session(dpb.SessionRequest(node_id=self.node_id, description=self.description))
+            call = stub.Session()
+            await call.write(dpb.SessionRequest(node_id=self.node_id, description=self.description))
             self._call = call
             hb: asyncio.Task | None = None
             try:
                 async for msg in call:
                     if hb is None:
                         self.reporter.attach(stub, self.node_id, msg.session_id)
-                        hb = asyncio.create_task(self._heartbeats(stub, msg.session_id, msg.heartbeat_period_ns / 1e9, call))
+                        hb = asyncio.create_task(self._heartbeats(call, msg.heartbeat_period_ns / 1e9))
                         self.ready.set()
                         _log.info("session established", manager=addr, session=msg.session_id)
+                    self._period = msg.heartbeat_period_ns / 1e9 or self._period
                     if msg.managers:
                         self.managers = list(dict.fromkeys(list(msg.managers) + self.cfg.managers))
                     if msg.HasField("assignments"):
@@ -170,15 +173,19 @@ class Agent:
                 if hb is not None:
                     hb.cancel()
 
-    async def _heartbeats(self, stub: dgrpc.DispatcherStub, session_id: str, period: float, call: grpc.aio.Call) -> None:
+    async def _heartbeats(self, call: grpc.aio.StreamStreamCall, period: float) -> None:
+        """Heartbeats as messages on the session stream, at the period the manager's messages carry.
+
+        A dead manager breaks the stream (closed connection, or the channel's keepalive pings going
+        unanswered); a write that stays stuck 3 periods (the dispatcher's limit) restarts the session.
+        """
+        self._period = period
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(self._period)
             try:
-                # a late answer is not a dead manager: the dispatcher waits 3 periods before it gives up on us
-                resp = await stub.Heartbeat(dpb.HeartbeatRequest(node_id=self.node_id, session_id=session_id), timeout=max(period * 3, 1.0))
-                period = resp.period_ns / 1e9 or period
-            except grpc.aio.AioRpcError as exc:
-                _log.warning("heartbeat failed; restarting the session", code=exc.code().name)
+                await asyncio.wait_for(call.write(dpb.SessionRequest()), max(self._period * 3, 1.0))
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError, TimeoutError) as exc:
+                _log.warning("heartbeat failed; restarting the session", error=type(exc).__name__)
                 call.cancel()
                 return
 

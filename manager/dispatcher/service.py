@@ -165,7 +165,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
     async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
         return await self.registrar.register(request, context)
 
-    async def Session(self, request: dpb.SessionRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[dpb.SessionMessage]:
+    async def Session(self, requests: AsyncIterator[dpb.SessionRequest], context: grpc.aio.ServicerContext) -> AsyncIterator[dpb.SessionMessage]:
+        request = await anext(aiter(requests), None)
+        if request is None:
+            return
         node_id = await self._caller(request.node_id, context)
         if self.cache.get("node", node_id) is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"node {node_id} is not registered; join first")
@@ -184,6 +187,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
         full = True
+        reader = asyncio.get_running_loop().create_task(self._heartbeats(s, requests))
         try:
             while not s.closed:
                 s.wake.clear()
@@ -198,8 +202,18 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 full = False
                 await s.wake.wait()
         finally:
+            reader.cancel()
             if not s.closed:
                 asyncio.get_running_loop().create_task(self._after_grace(s))
+
+    @staticmethod
+    async def _heartbeats(s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:
+        """Every message after the first on the session stream is a heartbeat: note it in memory."""
+        try:
+            async for _ in requests:
+                s.last_seen = time.monotonic()
+        except (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.RpcError):
+            pass  # the stream ended: the writer side notices and the grace decides
 
     async def _after_grace(self, s: Session) -> None:
         """The stream closed: the node is down unless it starts a new session within the grace."""
@@ -209,6 +223,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             await self._end(s)
 
     async def Heartbeat(self, request: dpb.HeartbeatRequest, context: grpc.aio.ServicerContext) -> dpb.HeartbeatResponse:
+        """A heartbeat as a unary call (agents send them on the session stream; this stays for other clients)."""
         s = await self._session(request.node_id, request.session_id, context)
         s.last_seen = time.monotonic()
         return dpb.HeartbeatResponse(period_ns=int(self.period * 1e9))

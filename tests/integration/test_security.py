@@ -121,7 +121,8 @@ async def test_status_for_another_nodes_task_is_refused(cluster):
     theirs = next(t for t in running if t.node_id == a1.node_id)
     async with a2.creds.channel(cluster.addr) as ch:
         stub = dgrpc.DispatcherStub(ch)
-        call = stub.Session(dpb.SessionRequest(node_id=a2.node_id))
+        call = stub.Session()
+        await call.write(dpb.SessionRequest(node_id=a2.node_id))
         first = await call.read()
         req = dpb.UpdateTaskStatusRequest(node_id=a2.node_id, session_id=first.session_id)
         req.updates.add(task_id=theirs.id, status=pb.TaskStatus(state=pb.FAILED, err="forged"))
