@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -41,11 +41,19 @@ def resolve(objs: dict, ref: str, name_of: Callable) -> object | None:
 
 
 class ControlAPI(cgrpc.ControlServicer):
-    def __init__(self, store: Store, cache: ClusterCache, leader_id: Callable[[], str], cluster: Callable[[], pb.Cluster]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cache: ClusterCache,
+        leader_id: Callable[[], str],
+        cluster: Callable[[], pb.Cluster],
+        image_known: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
         self.store = store
         self.cache = cache
         self.leader_id = leader_id
         self.cluster = cluster
+        self.image_known = image_known  # is a reference in the cluster's image store? None: no store
 
     async def _caught_up(self, revision: int, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -58,11 +66,18 @@ class ControlAPI(cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
         return svc  # type: ignore[return-value]
 
-    async def _validated(self, s: pb.ServiceSpec, context: grpc.aio.ServicerContext) -> pb.ServiceSpec:
+    async def _validated(self, s: pb.ServiceSpec, context: grpc.aio.ServicerContext, resolve_image: bool = True) -> pb.ServiceSpec:
         try:
             spec.validate(s)
         except spec.SpecError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        image = s.container.image
+        if resolve_image and image not in spec.BUILTIN_IMAGES and self.image_known is not None and not await self.image_known(image):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"invalid service spec: image: no such image: {image} (load it into the cluster with "
+                "`shoal image load --cluster -i FILE`, or pass --no-resolve-image to use an image loaded on the nodes)",
+            )
         return spec.with_defaults(s)
 
     def _with_version(self, svc: pb.Service) -> pb.Service:
@@ -78,7 +93,7 @@ class ControlAPI(cgrpc.ControlServicer):
         return svc.spec.replicas
 
     async def CreateService(self, request: cpb.CreateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.CreateServiceResponse:
-        s = await self._validated(request.spec, context)
+        s = await self._validated(request.spec, context, not request.no_resolve_image)
         now = time.time_ns()
         svc = pb.Service(id=new_id(), spec=s, spec_version=1)
         svc.meta.created_at_ns = svc.meta.updated_at_ns = now
@@ -113,7 +128,8 @@ class ControlAPI(cgrpc.ControlServicer):
 
     async def UpdateService(self, request: cpb.UpdateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.UpdateServiceResponse:
         cur = await self._service(request.service_id, context)
-        s = await self._validated(request.spec, context)
+        same_image = request.spec.container.image == cur.spec.container.image
+        s = await self._validated(request.spec, context, not (request.no_resolve_image or same_image))
         if s.name != cur.spec.name:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid service spec: name: a service cannot be renamed")
         svc = pb.Service()

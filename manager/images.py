@@ -138,6 +138,14 @@ class ImagesServicer(igrpc.ImagesServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         return next(r for r in records if r.id == image.id)
 
+    async def known(self, ref: str) -> bool:
+        """Whether ``ref`` names an image in the cluster's store (the control API refuses others)."""
+        try:
+            find([image_of(r) for r in await self.records()], ref)
+        except ContainerError:  # ImageNotFound, or a reference that cannot match
+            return False
+        return True
+
     def has_blob(self, diff_id: str) -> bool:
         return os.path.isfile(os.path.join(self.blobs, hex_of(diff_id)))
 

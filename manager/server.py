@@ -178,7 +178,9 @@ class Manager:
             await self._setup_ca()
             self.cache = ClusterCache(self.store)
             self.election = Election(self.store, self.cfg.node_id, self.cfg.election_ttl)
-            control = ControlAPI(self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj)
+            control = ControlAPI(
+                self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref)
+            )
             assert self.authority
             dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period)  # type: ignore[arg-type]
             dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers)  # type: ignore[arg-type,return-value]

@@ -8,10 +8,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CreateServiceRequest(_message.Message):
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "no_resolve_image")
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    NO_RESOLVE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     spec: _types_pb2.ServiceSpec
-    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ...) -> None: ...
+    no_resolve_image: bool
+    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., no_resolve_image: _Optional[bool] = ...) -> None: ...
 
 class CreateServiceResponse(_message.Message):
     __slots__ = ("service",)
@@ -63,14 +65,16 @@ class ListServicesResponse(_message.Message):
     def __init__(self, services: _Optional[_Iterable[_Union[_types_pb2.Service, _Mapping]]] = ..., summaries: _Optional[_Mapping[str, ServiceSummary]] = ...) -> None: ...
 
 class UpdateServiceRequest(_message.Message):
-    __slots__ = ("service_id", "version", "spec")
+    __slots__ = ("service_id", "version", "spec", "no_resolve_image")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    NO_RESOLVE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     version: int
     spec: _types_pb2.ServiceSpec
-    def __init__(self, service_id: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ...) -> None: ...
+    no_resolve_image: bool
+    def __init__(self, service_id: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., no_resolve_image: _Optional[bool] = ...) -> None: ...
 
 class UpdateServiceResponse(_message.Message):
     __slots__ = ("service",)

@@ -99,6 +99,7 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("-p", "--publish", multiple=True, metavar="port", help="Publish a port as a node port ([published:]target[/proto] or published=P,target=T,...)"),
     click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)"),
     click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
+    click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
     click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
 ]
@@ -245,7 +246,7 @@ def create_command(image: str, command: tuple[str, ...], **o: Any) -> None:
     if image.startswith("-"):  # only reached with an option click does not know after "--"
         raise click.UsageError(f"unknown flag: {image}")
     spec = build_spec(image, command, o)
-    resp = client.stub().CreateService(control_pb2.CreateServiceRequest(spec=spec))
+    resp = client.stub().CreateService(control_pb2.CreateServiceRequest(spec=spec, no_resolve_image=bool(o.get("no_resolve_image"))))
     click.echo(resp.service.id)
     if not o.get("detach"):
         progress.wait(resp.service.id, quiet=bool(o.get("quiet")))

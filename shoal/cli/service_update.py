@@ -39,6 +39,7 @@ UPDATE_OPTIONS = [
         help="Move tasks onto nodes that join or come back until the spread is even (replicated mode)",
     ),
     *_update_options("update", ["pause", "continue", "rollback"]),
+    click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
     click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
 ]
@@ -100,7 +101,7 @@ def update_service(ref: str, o: dict[str, Any]) -> types_pb2.Service:
     for attempt in range(CONFLICT_RETRIES + 1):
         svc = stub.GetService(control_pb2.GetServiceRequest(service_id=ref)).service
         spec = apply_update(svc.spec, o)
-        req = control_pb2.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=spec)
+        req = control_pb2.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=spec, no_resolve_image=bool(o.get("no_resolve_image")))
         try:
             return stub.UpdateService(req).service
         except grpc.RpcError as err:

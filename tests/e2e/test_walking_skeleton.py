@@ -101,6 +101,7 @@ def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
         (["svc", "create", "--replicas", "2", "host", "true"], "name"),
         (["svc", "create", "--name", "x", "--replicas", "-1", "host", "true"], "replicas"),
         (["svc", "create", "--name", "x", "Bad:Image"], "invalid reference format"),
+        (["svc", "create", "--name", "x", "nosuchimage:1"], "no such image: nosuchimage:1"),
         (["svc", "create", "--name", "x", "--limit-memory", "12Q", "host", "true"], "12Q"),
         (["svc", "create", "--name", "x", "--no-such-flag", "host", "true"], "no-such-flag"),
     ]
@@ -117,7 +118,7 @@ def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
 
 def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(cli_cluster: CliCluster):
     c = cli_cluster
-    c.shoal("svc", "create", "-d", "--name", "missing", "nosuchimage:1")
+    c.shoal("svc", "create", "-d", "--no-resolve-image", "--name", "missing", "nosuchimage:1")
 
     def rejected() -> list[dict]:
         return [t for t in c.json("svc", "ps", "missing") if "Rejected" in str(t["CurrentState"])]
@@ -133,9 +134,11 @@ def test_a_busybox_service_runs_on_nodes_that_loaded_the_image(cli_cluster: CliC
     c = cli_cluster
     tar = c.tmp / "busybox.tar"
     busybox_image.build(str(tar))
-    for node_dir in ("m", "w"):  # node-local image stores (cluster-wide images are not built yet)
+    for node_dir in ("m", "w"):  # node-local image stores: the cluster's store does not know the image
         c.shoal("image", "load", "--root", str(c.tmp / node_dir / "runtime"), "-i", str(tar))
-    c.shoal("svc", "create", "-d", "--name", "bb", "--replicas", "2", "busybox:latest", "sleep", "600")
+    res = c.shoal("svc", "create", "-d", "--name", "bb", "busybox:latest", "sleep", "600", check=False)
+    assert res.returncode != 0 and "no such image: busybox:latest" in res.stderr
+    c.shoal("svc", "create", "-d", "--no-resolve-image", "--name", "bb", "--replicas", "2", "busybox:latest", "sleep", "600")
 
     def running() -> list[dict]:
         tasks = [t for t in c.json("svc", "ps", "bb") if str(t["CurrentState"]).startswith("Running")]
