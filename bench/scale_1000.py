@@ -100,7 +100,9 @@ def main() -> None:
 
             c.wait(lambda: running() >= a.tasks, 300, "all tasks running", 0.2)
             took = time.monotonic() - t1
-            print(f"{a.tasks} tasks all RUNNING {took:.1f}s after create (target <= 15 s); manager rss now {rss_mb(mpid):.0f} MB")
+            ready = sum(st == pb.NodeStatus.READY for _i, st in c.nodes().values()) - 1
+            print(f"{a.tasks} tasks all RUNNING {took:.1f}s after create (target <= 15 s); manager rss now {rss_mb(mpid):.0f} MB; "
+                  f"{ready}/{a.nodes} nodes still ready")
             print(f"nodes={a.nodes} idle_manager_cpu_pct={cpu:.1f} manager_rss_mb={rss:.0f} tasks={a.tasks} all_running_s={took:.1f}")
         except BaseException:
             lines = [ln for ln in (Path(d) / "manager.log").read_text().splitlines() if "LeaseNotFound" not in ln]

@@ -37,6 +37,8 @@ class ClusterCache:
     listeners: list[Listener] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     by_node: dict[str, set[str]] = field(default_factory=dict)  # node id -> ids of tasks placed there
+    by_service: dict[str, set[str]] = field(default_factory=dict)  # service id -> ids of its tasks
+    pending: set[str] = field(default_factory=set)  # ids of tasks waiting for a node (effective PENDING, desired RUNNING)
 
     # ---- reads -------------------------------------------------------------------------------
     def services(self) -> dict[str, pb.Service]:
@@ -58,6 +60,16 @@ class ClusterCache:
         objs = self.objects["task"]
         return [objs[tid].obj for tid in self.by_node.get(node_id, ()) if tid in objs]  # type: ignore[misc]
 
+    def tasks_of(self, service_id: str) -> list[pb.Task]:
+        """The tasks of a service, from an index kept as objects change."""
+        objs = self.objects["task"]
+        return [objs[tid].obj for tid in self.by_service.get(service_id, ()) if tid in objs]  # type: ignore[misc]
+
+    def pending_tasks(self) -> list[pb.Task]:
+        """The tasks waiting for the scheduler, from an index kept as tasks and statuses change."""
+        objs = self.objects["task"]
+        return [objs[tid].obj for tid in self.pending if tid in objs]  # type: ignore[misc]
+
     def rev(self, kind: str, obj_id: str) -> int:
         v = self.objects[kind].get(obj_id)
         return v.rev if v else 0
@@ -74,14 +86,30 @@ class ClusterCache:
 
     # ---- maintenance -------------------------------------------------------------------------
     def _index(self, kind: str, obj_id: str, old: Versioned | None, new: Message | None) -> None:
+        if kind == "status":
+            self._index_pending(obj_id)
         if kind != "task":
             return
-        old_node = old.obj.node_id if old else ""  # type: ignore[attr-defined]
-        new_node = new.node_id if new is not None else ""  # type: ignore[attr-defined]
-        if old_node and old_node != new_node:
-            self.by_node.get(old_node, set()).discard(obj_id)
-        if new_node:
-            self.by_node.setdefault(new_node, set()).add(obj_id)
+        for index, attr in ((self.by_node, "node_id"), (self.by_service, "service_id")):
+            old_key = getattr(old.obj, attr) if old else ""
+            new_key = getattr(new, attr) if new is not None else ""
+            if old_key and old_key != new_key:
+                ids = index.get(old_key)
+                if ids is not None:
+                    ids.discard(obj_id)
+                    if not ids:
+                        del index[old_key]
+            if new_key:
+                index.setdefault(new_key, set()).add(obj_id)
+        self._index_pending(obj_id)
+
+    def _index_pending(self, task_id: str) -> None:
+        v = self.objects["task"].get(task_id)
+        t: pb.Task | None = v.obj if v is not None else None  # type: ignore[assignment]
+        if t is not None and t.desired_state == pb.RUNNING and self.status(t).state == pb.PENDING:
+            self.pending.add(task_id)
+        else:
+            self.pending.discard(task_id)
 
     def _apply(self, kind: str, obj_id: str, value: bytes | None, rev: int) -> Message | None:
         old = self.objects[kind].get(obj_id)
@@ -101,6 +129,8 @@ class ClusterCache:
         for kind in self.objects:
             self.objects[kind].clear()
         self.by_node.clear()
+        self.by_service.clear()
+        self.pending.clear()
         for kv in rng.kvs:
             parsed = keys.parse(kv.key)
             if parsed:

@@ -1,7 +1,9 @@
 """A dirty-set work loop: watch events mark ids dirty, one pass handles the whole dirty set.
 
 Duplicate events merge (the set), a pass never runs concurrently with itself, and a pass may ask to be
-woken at a later time (a restart delay). After a commit the loop waits until the cache has seen its own
+woken at a later time (a restart delay). Under load the wait before a pass grows with the last pass's
+duration (up to ``max_debounce``), so a storm of events is handled in a few big passes rather than
+many passes each over everything, and the loop never spends most of its time in one reactor. After a commit the loop waits until the cache has seen its own
 writes, so a decision is never made twice on stale data.
 """
 
@@ -21,11 +23,13 @@ Pass = Callable[[set[str]], Awaitable[tuple[int, int | None]]]  # dirty ids -> (
 
 
 class Reactor:
-    def __init__(self, name: str, cache: ClusterCache, step: Pass, debounce: float = 0.005) -> None:
+    def __init__(self, name: str, cache: ClusterCache, step: Pass, debounce: float = 0.005, max_debounce: float = 0.5) -> None:
         self.name = name
         self.cache = cache
         self.step = step
         self.debounce = debounce
+        self.max_debounce = max_debounce
+        self.last_pass = 0.0  # seconds the last pass took (its commit included)
         self.dirty: set[str] = set()
         self._event = asyncio.Event()
         self._wake_at: int | None = None
@@ -51,11 +55,13 @@ class Reactor:
             except TimeoutError:
                 self.dirty.add(ALL)  # a delayed decision fell due: look at everything
             self._event.clear()
-            await asyncio.sleep(self.debounce)
+            await asyncio.sleep(min(max(self.debounce, self.last_pass), self.max_debounce))
             dirty, self.dirty = self.dirty, set()
             self._wake_at = None
+            started = time.monotonic()
             try:
                 rev, wake = await self.step(dirty)
+                self.last_pass = time.monotonic() - started
                 backoff = 0.1
             except Exception:
                 _log.exception("reconcile pass failed; retrying", loop=self.name)

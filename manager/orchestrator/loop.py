@@ -10,14 +10,13 @@ view of the nodes (built at most once per pass, and only when such a service is 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 
 from google.protobuf.message import Message
 
 from shoal.manager.cache import ClusterCache
 from shoal.manager.commit import Committer
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
-from shoal.manager.orchestrator.types import Actions, TaskView
+from shoal.manager.orchestrator.types import TERMINAL, Actions, TaskView
 from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.scheduler.loop import snapshot
 from shoal.manager.scheduler.schedule import NodeInfo, room
@@ -41,11 +40,17 @@ class Orchestrator:
             if obj is not None:
                 self.reactor.mark(obj.service_id)  # type: ignore[attr-defined]
         elif kind == "status":
+            # a task still on its way to running changes no decision; one that ended may be replaced
+            # (a rebalancing service also counts the tasks still starting)
             task = self.cache.get("task", obj_id)
-            if task is not None:
+            if task is not None and (obj is None or obj.state >= TERMINAL or self._rebalancing(task.service_id)):  # type: ignore[attr-defined]
                 self.reactor.mark(task.service_id)  # type: ignore[attr-defined]
         elif kind in ("session", "node"):
             self.reactor.mark(ALL)  # a node came, went or changed: every service with tasks there may change
+
+    def _rebalancing(self, service_id: str) -> bool:
+        svc = self.cache.get("service", service_id)
+        return svc is not None and rebalance.enabled(svc)  # type: ignore[arg-type]
 
     async def run(self) -> None:
         self.cache.listeners.append(self.on_change)
@@ -90,11 +95,9 @@ class Orchestrator:
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
         services = self.cache.services()
         nodes = self.cache.nodes()
-        by_service: dict[str, list[TaskView]] = defaultdict(list)
-        for t in self.cache.tasks().values():
-            if ALL in dirty or t.service_id in dirty:
-                by_service[t.service_id].append(TaskView(t, self.cache.status(t)))
-        ids = set(services) | set(by_service) if ALL in dirty else dirty
+        ids = set(services) | set(self.cache.by_service) if ALL in dirty else dirty
+        status = self.cache.status
+        by_service = {sid: [TaskView(t, status(t)) for t in self.cache.tasks_of(sid)] for sid in ids}
         now = time.time_ns()
         changes, wake = [], None
         self._nodes = None

@@ -24,6 +24,7 @@ PLACEMENTS = Counter("shoal_scheduler_placements_total", "Tasks placed on a node
 
 
 FAILURE_WINDOW_NS = 5 * 60 * 10**9  # a service that failed on a node within this goes there last
+_NO_PORTS: frozenset[tuple[int, int]] = frozenset()
 
 
 def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeInfo], list[pb.Task]]:
@@ -31,9 +32,13 @@ def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeI
     now_ns = time.time_ns() if now_ns is None else now_ns
     nodes = {nid: NodeInfo(n, ready=cache.node_ready(nid)) for nid, n in cache.nodes().items()}
     pending: list[pb.Task] = []
+    reports = cache.objects["status"]
     for v in cache.objects["task"].values():
         t: pb.Task = v.obj  # type: ignore[assignment]
-        st = cache.status(t)
+        st = t.status
+        r = reports.get(t.id)
+        if r is not None and r.obj.state >= st.state:  # type: ignore[attr-defined]
+            st = r.obj  # type: ignore[assignment]  # the effective status, as ClusterCache.status
         state = st.state
         if state == pb.PENDING:
             if t.desired_state == pb.RUNNING:
@@ -43,7 +48,7 @@ def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeI
         if info is None:
             continue
         if state < TERMINAL and t.desired_state == pb.RUNNING:
-            info.add(t)
+            info.add_spec(t.service_id, t.spec, None if t.spec.ports else _NO_PORTS)
         elif state in (pb.FAILED, pb.REJECTED) and st.timestamp_ns >= now_ns - FAILURE_WINDOW_NS:
             info.failures[t.service_id] += 1
     return sorted(nodes.values(), key=lambda n: n.id), pending
@@ -56,7 +61,13 @@ class Scheduler:
         self.reactor = Reactor("scheduler", cache, self._pass)
 
     def on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
-        if kind in ("task", "node", "session", "status"):
+        """Only what can change a placement wakes the pass: nodes, or any task change while tasks wait.
+
+        With nothing pending, the storm of status reports that follows a big deployment costs nothing
+        here; while tasks wait, a task that ended (its resources freed) or any other change may let
+        them fit, so the pass looks again.
+        """
+        if kind in ("node", "session") or (kind in ("task", "status") and self.cache.pending):
             self.reactor.mark(ALL)
 
     async def run(self) -> None:
@@ -68,6 +79,8 @@ class Scheduler:
             self.cache.listeners.remove(self.on_change)
 
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
+        if not self.cache.pending:  # nothing waits for a node: no snapshot needed
+            return 0, None
         nodes, pending = snapshot(self.cache)
         if not pending:
             return 0, None
