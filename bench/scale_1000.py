@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -103,6 +104,11 @@ def main() -> None:
             ready = sum(st == pb.NodeStatus.READY for _i, st in c.nodes().values()) - 1
             print(f"{a.tasks} tasks all RUNNING {took:.1f}s after create (target <= 15 s); manager rss now {rss_mb(mpid):.0f} MB; "
                   f"{ready}/{a.nodes} nodes still ready")
+            log_text = (Path(d) / "manager.log").read_text()
+            stalls = [float(m) for m in re.findall(r'"stall_s": ([0-9.]+)', log_text)]
+            print(f"manager event loop stalls > {0.5:g} s: {len(stalls)} (longest {max(stalls, default=0):.2f} s); "
+                  f"nodes marked down: {log_text.count('marking it down') + log_text.count('marking node down')}; "
+                  f"leadership lost: {log_text.count('lost leadership')}")
             print(f"nodes={a.nodes} idle_manager_cpu_pct={cpu:.1f} manager_rss_mb={rss:.0f} tasks={a.tasks} all_running_s={took:.1f}")
         except BaseException:
             lines = [ln for ln in (Path(d) / "manager.log").read_text().splitlines() if "LeaseNotFound" not in ln]

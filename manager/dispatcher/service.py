@@ -41,6 +41,7 @@ class Session:
     last_seen: float = field(default_factory=time.monotonic)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
+    cert_role: str = ""  # the role in the certificate the node opened the session with
 
 
 class Dispatcher(dgrpc.DispatcherServicer):
@@ -105,6 +106,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             lag = now - last - self.period / 2
             last = now
             if lag > self.period / 2:  # this manager stalled: the nodes are not to blame for heartbeats it did not read
+                _log.warning("event loop stalled; not counting the stall against the nodes", stall_s=round(lag, 3))
                 for s in self.sessions.values():
                     s.last_seen += lag
             limit = now - self.period * self.missed
@@ -133,6 +135,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
             node_id = obj.node_id if obj is not None else self._task_node.pop(obj_id, "")  # type: ignore[attr-defined]
             if obj is not None and node_id:
                 self._task_node[obj_id] = node_id
+        elif kind == "node":
+            node_id = obj_id  # a role change ends the session (see Session)
         elif kind == "status":
             task = self.cache.get("task", obj_id)
             node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")  # type: ignore[attr-defined]
@@ -158,6 +162,9 @@ class Dispatcher(dgrpc.DispatcherServicer):
     def managers(self) -> list[str]:
         return sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
 
+    def manager_statuses(self) -> list[pb.ManagerStatus]:
+        return [v.obj for v in self.cache.objects["manager"].values()]  # type: ignore[misc]
+
     def node_tasks(self, node_id: str) -> list[pb.Task]:
         return self.cache.tasks_on(node_id)
 
@@ -176,7 +183,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         if old is not None:
             old.closed = True
             old.wake.set()
-        s = Session(node_id, new_id())
+        s = Session(node_id, new_id(), cert_role=self.authority.identity(context).role)
         self.sessions[s.node_id] = s
         SESSIONS.set(len(self.sessions))
         try:
@@ -191,6 +198,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
         try:
             while not s.closed:
                 s.wake.clear()
+                node = self.cache.get("node", s.node_id)
+                if node is not None and role_changed(node.spec.role, s.cert_role):  # type: ignore[attr-defined]
+                    _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
+                    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)
                 msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status)
                 if msg is not None or full:
                     yield dpb.SessionMessage(
@@ -239,6 +250,14 @@ class Dispatcher(dgrpc.DispatcherServicer):
             self.status.submit(u.task_id, u.status)
         await self.status.flushed()
         return dpb.UpdateTaskStatusResponse()
+
+
+ROLE_CHANGED = "the node's role changed (promoted or demoted): renew the node certificate, then start a new session"
+
+
+def role_changed(record_role: int, cert_role: str) -> bool:
+    """Whether the node's record names another role than its session's certificate. Pure."""
+    return cert_role in ("worker", "manager") and (record_role == pb.NodeSpec.MANAGER) != (cert_role == "manager")
 
 
 def request_id_mismatch(cert_node: str, requested: str) -> bool:
