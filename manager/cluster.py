@@ -72,3 +72,37 @@ async def rotate(store: Store, role: str) -> pb.Cluster:
         res = await store.txn([Compare(keys.CLUSTER, "mod", "==", kv.mod_revision)], [Put(keys.CLUSTER, keys.encode(c))])
         if res.succeeded:
             return c
+
+
+def _host(endpoint: str) -> str:
+    """The host of an etcd endpoint (``http://10.0.0.1:2379`` -> ``10.0.0.1``)."""
+    rest = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    return rest.rpartition(":")[0].strip("[]") if ":" in rest else rest
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def usable_etcd_endpoints(statuses: list[pb.ManagerStatus], node_addr: str) -> list[str]:
+    """The etcd endpoints the managers use that a node at ``node_addr`` can reach too. Pure.
+
+    Managers record only the endpoints given with ``--etcd`` (an embedded etcd lives and dies with
+    its manager). A loopback endpoint serves only its host: it counts for a node whose address is
+    loopback as well (it runs on that host), never for a node on another host.
+    """
+    host = node_addr.removeprefix("ipv4:").removeprefix("ipv6:")
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    local = _loopback(host)
+    out = [e for st in statuses for e in st.etcd_endpoints if local or not _loopback(_host(e))]
+    return list(dict.fromkeys(out))
+
+
+def unreachable_etcd_error(node_ref: str) -> str:
+    return (
+        f"cannot promote node {node_ref}: the cluster's etcd is only reachable on this host (embedded etcd, or loopback "
+        "endpoints and the node is on another host); run the managers on an etcd cluster (--etcd) to promote workers"
+    )

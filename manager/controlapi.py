@@ -17,7 +17,7 @@ from shoal import log
 from shoal.ids import new_id
 from shoal.manager import keys, spec
 from shoal.manager.cache import ClusterCache
-from shoal.manager.cluster import ClusterError
+from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster
 from shoal.manager.cluster import rotate as rotate_token
 from shoal.manager.orchestrator import globalmode
@@ -183,6 +183,7 @@ class ControlAPI(cgrpc.ControlServicer):
             n.manager_status.addr = mgr.obj.addr if mgr else ""  # type: ignore[attr-defined]
             n.manager_status.leader = self.leader_id() == node.id
             n.manager_status.reachability = "reachable" if mgr else "unreachable"
+            n.manager_status.etcd_endpoints.extend(mgr.obj.etcd_endpoints if mgr else [])  # type: ignore[attr-defined]
         return n
 
     async def _node(self, ref: str, context: grpc.aio.ServicerContext) -> pb.Node:
@@ -205,6 +206,10 @@ class ControlAPI(cgrpc.ControlServicer):
         cur = await self._node(request.node_id, context)
         if cur.spec.role == pb.NodeSpec.MANAGER and request.spec.role != pb.NodeSpec.MANAGER and self._managers() == [cur.id]:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "attempting to demote the last manager of the cluster")
+        if cur.spec.role != pb.NodeSpec.MANAGER and request.spec.role == pb.NodeSpec.MANAGER:
+            statuses = [v.obj for v in self.cache.objects["manager"].values()]
+            if not usable_etcd_endpoints(statuses, cur.description.addr):  # type: ignore[arg-type]
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, unreachable_etcd_error(request.node_id))
         node = pb.Node()
         node.CopyFrom(cur)
         node.spec.CopyFrom(request.spec)

@@ -88,6 +88,7 @@ class Manager:
         self.authority: Authority | None = None
         self.started = asyncio.Event()
         self._etcd = None
+        self.etcd_endpoints: list[str] = []  # recorded in this manager's status: a promoted node's manager uses them
 
     @property
     def advertise(self) -> str:
@@ -104,6 +105,7 @@ class Manager:
                 self._etcd = EmbeddedEtcd(self.cfg.data_dir)
                 await self._etcd.start()
                 endpoints = [self._etcd.endpoint]
+            self.etcd_endpoints = list(self.cfg.etcd_endpoints)  # not an embedded etcd: it lives and dies with this process
             return await connect(endpoints)
         except StoreError as exc:
             raise ManagerError(str(exc)) from None
@@ -183,7 +185,7 @@ class Manager:
             )
             assert self.authority
             dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period)  # type: ignore[arg-type]
-            dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers)  # type: ignore[arg-type,return-value]
+            dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.cache.run())
                 await self.cache.ready.wait()
@@ -191,13 +193,16 @@ class Manager:
                 tg.create_task(dispatcher.run())
                 tg.create_task(self.images.replicate(peer_channels(self.certs)))  # layer blobs on every manager
                 member_lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
-                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(pb.ManagerStatus(addr=self.advertise)), lease=member_lease)
+                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(self._status()), lease=member_lease)
                 tg.create_task(self._keep_member(member_lease))
                 tg.create_task(self.election.run(self._lead))
                 _log.info("manager ready", listen=self.cfg.listen_addr, socket=self.cfg.socket_path, node=self.cfg.node_id)
                 self.started.set()
         finally:
             await self._shutdown()
+
+    def _status(self) -> pb.ManagerStatus:
+        return pb.ManagerStatus(addr=self.advertise, etcd_endpoints=self.etcd_endpoints)
 
     async def _keep_member(self, lease: int) -> None:
         while True:
@@ -207,7 +212,7 @@ class Manager:
             except StoreError:  # expired while this manager was busy: announce it again on a new lease
                 _log.warning("manager membership lease lost; re-announcing")
                 lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
-                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(pb.ManagerStatus(addr=self.advertise)), lease=lease)
+                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(self._status()), lease=lease)
 
     async def _shutdown(self) -> None:
         if self.server is not None:

@@ -402,14 +402,16 @@ class NodeStatus(_message.Message):
     def __init__(self, state: _Optional[_Union[NodeStatus.State, str]] = ..., message: _Optional[str] = ..., addr: _Optional[str] = ..., timestamp_ns: _Optional[int] = ...) -> None: ...
 
 class ManagerStatus(_message.Message):
-    __slots__ = ("addr", "leader", "reachability")
+    __slots__ = ("addr", "leader", "reachability", "etcd_endpoints")
     ADDR_FIELD_NUMBER: _ClassVar[int]
     LEADER_FIELD_NUMBER: _ClassVar[int]
     REACHABILITY_FIELD_NUMBER: _ClassVar[int]
+    ETCD_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     addr: str
     leader: bool
     reachability: str
-    def __init__(self, addr: _Optional[str] = ..., leader: _Optional[bool] = ..., reachability: _Optional[str] = ...) -> None: ...
+    etcd_endpoints: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, addr: _Optional[str] = ..., leader: _Optional[bool] = ..., reachability: _Optional[str] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Node(_message.Message):
     __slots__ = ("id", "meta", "spec", "description", "status", "manager_status")

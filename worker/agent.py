@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +77,11 @@ class Agent:
         self._call: grpc.aio.Call | None = None
         self._period = 1.0  # heartbeat period, as the manager dictates
         self._leftovers: set[str] | None = None
+        self.role: int | None = None  # the role of this node's certificate, once known
+        # called when the node's role changes (promote/demote), with the Register answer that carried
+        # the new certificate (a manager's also carries the CA key's KEK); the daemon starts or stops
+        # its manager there
+        self.on_role: Callable[[int, dpb.RegisterResponse], None] | None = None
 
     # ---- identity ----------------------------------------------------------------------------
     def _identity_file(self) -> Path:
@@ -95,11 +101,14 @@ class Agent:
                         resp = await register(self.creds, addr, req, renew)
                     else:
                         resp = await join(addr, self.cfg.token, self.creds.files, req)
+                    if not renew and resp.role != self._cert_role():  # promoted or demoted while away: a certificate of the new role
+                        resp = await register(self.creds, addr, req, True)
                     self.node_id = resp.node_id
                     self.managers = list(dict.fromkeys(self.managers + list(resp.managers)))
                     self.cfg.data_dir.mkdir(parents=True, exist_ok=True)
                     f.write_text(json.dumps({"node_id": self.node_id}))
                     _log.info("joined the cluster", node=self.node_id, role=pb.NodeSpec.Role.Name(resp.role), manager=addr)
+                    self._role(resp)
                     return
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT):
@@ -109,6 +118,18 @@ class Agent:
                     _log.warning("cannot reach manager; retrying", manager=addr, error=str(exc))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _cert_role(self) -> int:
+        return pb.NodeSpec.MANAGER if self.creds.valid() and self.creds.info().role == "manager" else pb.NodeSpec.WORKER
+
+    def _role(self, resp: dpb.RegisterResponse) -> None:
+        """Note the role the certificate now holds; tell the daemon when it changed."""
+        if resp.role == self.role:
+            return
+        before, self.role = self.role, resp.role
+        _log.info("node role", role=pb.NodeSpec.Role.Name(resp.role), before=pb.NodeSpec.Role.Name(before) if before is not None else "")
+        if self.on_role is not None:
+            self.on_role(resp.role, resp)
 
     async def _renewals(self) -> None:
         """Renew the node certificate between 50% and 80% of its life; new sessions use the new one."""
@@ -140,6 +161,11 @@ class Agent:
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                         raise JoinError(f"session refused by {addr}: {exc.details()}") from None
+                    if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # promoted or demoted: a certificate of the new role
+                        _log.info("role changed; renewing the node certificate", manager=addr)
+                        await self._register(renew=True)
+                        delay = 0.1
+                        break
                     _log.warning("session ended", manager=addr, code=exc.code().name, error=exc.details())
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)

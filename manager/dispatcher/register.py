@@ -19,7 +19,7 @@ from shoal.ids import new_id
 from shoal.manager import keys
 from shoal.manager.auth import Authority
 from shoal.manager.ca import CertificateAuthority
-from shoal.manager.cluster import token_roles
+from shoal.manager.cluster import token_roles, usable_etcd_endpoints
 from shoal.manager.store.base import Compare, Put, Store
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
@@ -43,12 +43,21 @@ def token_check(token: str, cluster: pb.Cluster) -> tuple[int | None, str]:
 
 
 class Registrar:
-    def __init__(self, store: Store, authority: Authority, ca: Callable[[], CertificateAuthority], cluster: Callable[[], Awaitable[pb.Cluster]], managers: Callable[[], list[str]]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        authority: Authority,
+        ca: Callable[[], CertificateAuthority],
+        cluster: Callable[[], Awaitable[pb.Cluster]],
+        managers: Callable[[], list[str]],
+        manager_statuses: Callable[[], list[pb.ManagerStatus]] = list,
+    ) -> None:
         self.store = store
         self.authority = authority
         self.ca = ca
         self.cluster = cluster  # read from the store on each join: a rotated token is dead at once
         self.managers = managers
+        self.manager_statuses = manager_statuses  # their etcd endpoints go to a (promoted) manager
 
     async def register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
         ident = self.authority.identity(context)
@@ -81,6 +90,7 @@ class Registrar:
             resp.certificate = ca.issue(pubkey, node_id, ROLE_NAMES[role], c.id)
             if role == pb.NodeSpec.MANAGER:
                 resp.ca_key_kek = ca.kek
+                resp.etcd_endpoints.extend(usable_etcd_endpoints(self.manager_statuses(), request.description.addr or context.peer()))
         _log.info("node registered", node=node_id, role=ROLE_NAMES[role], how=ident.role, certificate=bool(pubkey))
         return resp
 

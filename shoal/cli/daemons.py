@@ -89,6 +89,7 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
     on the same etcd joins with ``--join ADDR --token <manager token>`` once, which gives it the key
     that unseals the CA key.
     """
+    from shoal.cli.manager_role import ManagerRole
     from shoal.manager.server import Manager, ManagerConfig, ManagerError
     from shoal.worker import image_pull
     from shoal.worker.agent import Agent, AgentConfig, JoinError
@@ -135,6 +136,10 @@ def manager_cmd(data_dir, listen_addr, advertise_addr, socket_path, etcd, availa
                 acfg = AgentConfig([mgr.advertise], c.manager_token, data_dir / "agent", hostname, node_id, availability=AVAIL[availability], certs_dir=mgr.certs.dir)
                 puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
                 agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller))
+                role = ManagerRole(cfg)
+                role.adopt(mgr, mtask)  # `node demote` stops this manager; the node stays, as a worker
+                agent.on_role = role.on_role
+                tg.create_task(role.watch())
                 await agent.run()
             finally:
                 await runtime.close()
@@ -185,9 +190,13 @@ def grpc_error() -> type[Exception]:
 @click.option("--token", envvar="SHOAL_TOKEN", required=True, help="the join token the manager printed")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path("/var/lib/shoal/worker"), show_default=True)
 @click.option("--availability", type=click.Choice(list(AVAIL)), default="active", show_default=True)
+@click.option("--manager-listen-addr", default="", help="where the manager listens once this node is promoted (default: this node's address towards the managers, port 4242)")
+@click.option("--manager-socket", default="", help="the CLI socket of that manager (default: DATA_DIR/manager.sock)")
 @_common
-def worker_cmd(join, token, data_dir, availability, metrics_addr, hostname, log_level, cgroup_parent):
-    """Run a worker node joined to a manager."""
+def worker_cmd(join, token, data_dir, availability, manager_listen_addr, manager_socket, metrics_addr, hostname, log_level, cgroup_parent):
+    """Run a worker node joined to a manager (``node promote`` makes it a manager in place)."""
+    from shoal.cli.manager_role import ManagerRole, default_listen, manager_data_dir
+    from shoal.manager.server import ManagerConfig, ManagerError
     from shoal.worker import image_pull
     from shoal.worker.agent import Agent, AgentConfig, JoinError
     from shoal.worker.runtime_executor import RuntimeExecutor
@@ -204,13 +213,25 @@ def worker_cmd(join, token, data_dir, availability, metrics_addr, hostname, log_
         try:
             cfg = AgentConfig([a for a in join.split(",") if a], token, data_dir / "agent", hostname, node_id, availability=AVAIL[availability])
             puller = image_pull.for_node(cfg.managers, cfg.data_dir / "certificates", runtime.image_root)
-            await Agent(cfg, RuntimeExecutor(runtime, puller=puller)).run()
+            agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller))
+            listen = manager_listen_addr or default_listen(cfg.managers[0])
+            base = ManagerConfig(data_dir=manager_data_dir(data_dir), node_id=node_id, listen_addr=listen, socket_path=manager_socket or str(data_dir / "manager.sock"))
+            role = ManagerRole(base)
+            agent.on_role = role.on_role
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(role.watch())
+                    tg.create_task(agent.run())
+            finally:
+                await role.stop()
         finally:
             await runtime.close()
 
     try:
         _run(main())
     except* JoinError as eg:
+        _fail(str(eg.exceptions[0]))
+    except* ManagerError as eg:
         _fail(str(eg.exceptions[0]))
 
 

@@ -149,27 +149,6 @@ def update(node: str, availability: str | None, role: str | None, label_add: tup
     click.echo(node)
 
 
-def restart_hint(ref: str, role: int, managers: list[str], token: str) -> str:
-    """What to do after a role change: shoal does not start or stop a manager inside a running node.
-
-    The role is changed in the node's record (so ``node ls`` and the last-manager check follow it),
-    but the node keeps running as what it was started as until it is restarted with its data dir
-    (which keeps its node id); a promoted node shows MANAGER STATUS Unreachable until then.
-    """
-    join = ",".join(managers) or "<manager address>"
-    if role == types_pb2.NodeSpec.MANAGER:
-        return (
-            f"Node {ref} runs no manager yet (MANAGER STATUS Unreachable): shoal does not start one in a running worker.\n"
-            f"Stop its `shoal worker` and restart it as a manager with the same data dir:\n"
-            f"    shoal manager --join {join} --token {token} --etcd <the cluster's etcd endpoints> --data-dir <its data dir>"
-        )
-    return (
-        f"Node {ref} keeps running its manager until it is restarted: shoal does not stop one in a running node.\n"
-        f"Stop its `shoal manager` and restart it as a worker with the same data dir:\n"
-        f"    shoal worker --join {join} --token {token} --data-dir <its data dir>"
-    )
-
-
 def _set_role(refs: tuple[str, ...], role: int, verb: str) -> None:
     def one(ref: str) -> None:
         before = client.stub().GetNode(control_pb2.GetNodeRequest(node_id=ref)).node
@@ -177,10 +156,8 @@ def _set_role(refs: tuple[str, ...], role: int, verb: str) -> None:
             click.echo(f"Node {ref} is already a {types_pb2.NodeSpec.Role.Name(role).lower()} in the cluster.")
             return
         update_node(ref, lambda spec: setattr(spec, "role", role))
+        # the node's agent sees the change at once: it renews its certificate and starts (or stops) its manager
         click.echo(f"Node {ref} {verb} to a {types_pb2.NodeSpec.Role.Name(role).lower()} in the cluster.")
-        resp = client.stub().GetCluster(control_pb2.GetClusterRequest())
-        token = resp.cluster.manager_token if role == types_pb2.NodeSpec.MANAGER else resp.cluster.worker_token
-        click.echo(restart_hint(ref, role, list(resp.managers), token))
 
     _each(refs, one)
 

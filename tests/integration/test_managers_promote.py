@@ -1,20 +1,30 @@
-"""Promotion on real etcd and gRPC: the record changes at once; the node manages once restarted as a manager.
+"""Promote and demote on real etcd and gRPC: a running worker becomes a manager in place, and back.
 
-shoal does not start a manager inside a running worker; ``node promote`` says to restart the node
-as ``shoal manager --join ... --token <manager token>`` with its data dir. This checks that path:
-the promoted node shows Unreachable, then, restarted the way the hint says (same node id, the
-daemon's own join code), it becomes a Reachable manager with the CA key's KEK.
+The worker's agent is composed with the daemon's ``ManagerRole`` as ``shoal worker`` does. ``promote``
+ends its session (its certificate names the old role); it renews into a manager certificate with the
+CA key's KEK and starts a Manager on the etcd endpoints the managers record: ``node ls`` shows it
+Reachable and its socket serves the control API. ``demote`` stops it, renews a worker certificate
+and forgets the KEK; MANAGER STATUS is blank again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 
-from shoal.cli.daemons import _join_as_manager
-from shoal.manager.server import Manager, ManagerConfig
+import grpc
+import pytest
+
+from shoal import ids
+from shoal.cli.manager_role import ManagerRole, manager_data_dir
+from shoal.manager import ca as cluster_ca
+from shoal.manager.server import ManagerConfig
 from shoal.proto import control_pb2 as cpb
+from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
+from shoal.worker.agent import Agent, AgentConfig
+from shoal.worker.executor_fake import FakeExecutor
 from tests.integration.test_control_plane import cluster, free_port  # noqa: F401  (fixture)
 
 
@@ -22,38 +32,66 @@ async def _node(cluster, node_id: str) -> pb.Node:  # noqa: F811
     return (await cluster.control.GetNode(cpb.GetNodeRequest(node_id=node_id))).node
 
 
-async def test_a_promoted_worker_restarted_as_a_manager_becomes_reachable(cluster, etcd_server, tmp_path):  # noqa: F811
-    w1 = await cluster.add_agent("w1")
-    node = await _node(cluster, w1.node_id)
+async def _set_role(cluster, node_id: str, role: int) -> None:  # noqa: F811
+    node = await _node(cluster, node_id)
     new = pb.NodeSpec()
     new.CopyFrom(node.spec)
-    new.role = pb.NodeSpec.MANAGER
+    new.role = role  # type: ignore[assignment]
     await cluster.control.UpdateNode(cpb.UpdateNodeRequest(node_id=node.id, version=node.meta.version, spec=new))
-    node = await _node(cluster, w1.node_id)
-    assert node.spec.role == pb.NodeSpec.MANAGER and node.manager_status.reachability == "unreachable"
 
-    await cluster.kill_agent("w1")  # stop the worker ...
-    data_dir = tmp_path / "w1-as-manager"
-    kek = await _join_as_manager(cluster.addr, cluster.manager.cluster_obj.manager_token, data_dir, w1.node_id, "w1")
-    assert kek, "the promoted node joins as a manager and receives the CA key's KEK"
-    addr = f"127.0.0.1:{free_port()}"
-    mgr = Manager(
-        ManagerConfig(
-            data_dir=data_dir, node_id=w1.node_id, listen_addr=addr, socket_path=str(tmp_path / "w1.sock"),
-            etcd_endpoints=[etcd_server.endpoint], heartbeat_period=0.2, ca_kek=kek,
-        )
-    )  # fmt: skip
-    task = asyncio.create_task(mgr.run())  # ... and restart it as a manager
+
+async def test_promote_starts_a_manager_in_the_running_worker_and_demote_stops_it(cluster, tmp_path):  # noqa: F811
+    m0 = await cluster.add_agent("m0", cluster.manager.cluster_obj.manager_token)  # the cluster manager's node record
+    node_id, data = ids.new_id(), tmp_path / "w1"
+    agent = Agent(AgentConfig([cluster.addr], cluster.manager.cluster_obj.worker_token, data / "agent", "w1", node_id), FakeExecutor())
+    listen, sock = f"127.0.0.1:{free_port()}", tmp_path / "w1-manager.sock"
+    base = ManagerConfig(data_dir=manager_data_dir(data), node_id=node_id, listen_addr=listen, socket_path=str(sock), heartbeat_period=0.2)
+    role = ManagerRole(base)
+    agent.on_role = role.on_role
+    run = asyncio.create_task(agent.run())
+    watch = asyncio.create_task(role.watch())
+    kek = cluster_ca.kek_path(base.data_dir / "certificates")
     try:
-        await asyncio.wait_for(mgr.started.wait(), 10)
+        await asyncio.wait_for(agent.ready.wait(), 5)
+        assert agent.creds.info().role == "worker" and role.task is None
+
+        await _set_role(cluster, node_id, pb.NodeSpec.MANAGER)
 
         async def reachable():
-            n = await _node(cluster, w1.node_id)
-            return n.manager_status.reachability == "reachable" and not n.manager_status.leader and n
+            n = await _node(cluster, node_id)
+            return n.manager_status.reachability == "reachable" and n.status.state == pb.NodeStatus.READY and n
 
         n = await cluster.until(reachable)
-        assert n.manager_status.addr == mgr.advertise
+        assert n.manager_status.addr == listen and not n.manager_status.leader
+        assert agent.creds.info().role == "manager" and kek.exists(), "renewed into a manager certificate, holding the KEK"
+        async with grpc.aio.insecure_channel(f"unix:{sock}") as ch:  # the promoted node serves the control API
+
+            async def served():
+                nodes = (await cgrpc.ControlStub(ch).ListNodes(cpb.ListNodesRequest())).nodes
+                return {x.id: x.manager_status.reachability for x in nodes}.get(node_id) == "reachable"
+
+            await cluster.until(served, timeout=5)  # its cache sees its own membership key shortly after it starts
+
+        await _set_role(cluster, node_id, pb.NodeSpec.WORKER)
+
+        async def worker_again():
+            n = await _node(cluster, node_id)
+            return not n.HasField("manager_status") and n.status.state == pb.NodeStatus.READY and role.task is None and not sock.exists() and n
+
+        await cluster.until(worker_again)
+        await cluster.until(lambda: _true(agent.creds.info().role == "worker"))
+        assert not kek.exists(), "a demoted node keeps no key to the CA"
+        with pytest.raises(grpc.aio.AioRpcError) as err:  # the cluster's first manager is the last one again
+            await _set_role(cluster, m0.node_id, pb.NodeSpec.WORKER)
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "last manager" in err.value.details()
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for t in (run, watch):
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await role.stop()
+    assert not os.path.exists(sock)
+
+
+async def _true(v: bool) -> bool:
+    return v
