@@ -19,6 +19,7 @@ import pytest
 from shoal import ids
 from shoal.cli.manager_role import ManagerRole, manager_data_dir
 from shoal.manager import ca as cluster_ca
+from shoal.manager import keys
 from shoal.manager.server import ManagerConfig
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
@@ -95,3 +96,16 @@ async def test_promote_starts_a_manager_in_the_running_worker_and_demote_stops_i
 
 async def _true(v: bool) -> bool:
     return v
+
+
+async def test_promote_is_refused_when_no_manager_records_a_reachable_etcd(cluster, etcd_store):  # noqa: F811
+    w1 = await cluster.add_agent("w1")
+    mid = cluster.manager.cfg.node_id
+    # as a manager on an embedded etcd announces itself: no endpoint another node could use
+    await etcd_store.put(keys.key("manager", mid), keys.encode(pb.ManagerStatus(addr=cluster.addr)))
+    await cluster.until(lambda: _true(not cluster.manager.cache.get("manager", mid).etcd_endpoints))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _set_role(cluster, w1.node_id, pb.NodeSpec.MANAGER)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.value.details().startswith(f"cannot promote node {w1.node_id}: the cluster's etcd is only reachable on this host")
+    assert (await _node(cluster, w1.node_id)).spec.role == pb.NodeSpec.WORKER, "nothing written"
