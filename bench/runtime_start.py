@@ -15,7 +15,8 @@ namespaces from ``crun spec``, timed with ``subprocess``: ``crun create`` + ``cr
 crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a private mount namespace with
 /sys/fs/cgroup/unified unmounted (findings, pitfall 15).
 
-Prints median and p95 in ms, and ends with one ``key=value`` line. Needs root.
+Prints median and p95 in ms, and ends with one ``key=value`` line. Needs root. ``--trace`` also
+prints the median of every launcher and child step (runtime/trace.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures (the image builder)
 
-from shoal.runtime import ContainerConfig, Runtime, logs  # noqa: E402
+from shoal.runtime import ContainerConfig, Runtime, logs, trace  # noqa: E402
 from shoal.runtime.imagestore import ImageStore  # noqa: E402
 
 LIMITS = {"memory_bytes": 256 << 20, "nano_cpus": 1_000_000_000, "pids_limit": 256}
@@ -162,6 +163,9 @@ def main() -> None:
     parser.add_argument("--image", default="busybox", choices=("busybox", "host"))
     parser.add_argument("--warmup", type=int, default=None, help="default n/20")
     parser.add_argument("--no-crun", action="store_true")
+    parser.add_argument(
+        "--trace", action="store_true", help=f"set {trace.ENV}=1 and print the launcher's per-step medians"
+    )
     parser.add_argument("--crun-inner", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warmup = max(1, args.n // 20) if args.warmup is None else args.warmup
@@ -186,7 +190,15 @@ def main() -> None:
             store = ImageStore(str(work / "state" / "images"))
             asyncio.run(Runtime(work / "state").load_image(work / "busybox.tar"))
             rootfs = Path(store.layer_path(store.get("busybox").layers[0]))
+        if args.trace:
+            os.environ[trace.ENV] = "1"  # inherited by the launcher bench_shoal starts
         ours = asyncio.run(bench_shoal(args.n, warmup, work / "state", args.image))
+        os.environ.pop(trace.ENV, None)
+        if args.trace:
+            with open(work / "state" / "launcher.log", encoding="utf-8", errors="replace") as f:
+                steps = trace.summarize(f)
+            print("launcher steps, median ms (" + trace.ENV + "=1):")
+            print("\n".join("  " + line for line in steps) + "\n")
         crun, why = (None, "--no-crun given") if args.no_crun else bench_crun(args.n, warmup, work, rootfs)
     rows = [("shoal create+start (to exec)", ours["exec"]), ("shoal   create only", ours["create"])]
     rows += [("shoal   start only", ours["start"]), ("shoal e2e (to exit + delete)", ours["e2e"])]

@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from shoal.runtime import caps, init, linux, rootfs
+from shoal.runtime import caps, init, linux, rootfs, trace
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
@@ -124,12 +124,15 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
     stage = "init"
     try:
         _reset_signals()
+        trace.mark("signals")
         stage = "join cgroup"
         for procs in spec.cgroup_procs:
             with open(procs, "w") as f:
                 f.write("0")
+        trace.mark("cgroup_join")
         stage = "unshare namespaces"
         linux.unshare(CHILD_NAMESPACES)
+        trace.mark("unshare")
         os.setsid()
         stage = "rootfs"
         if spec.prepared:
@@ -144,11 +147,14 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
         socket.sethostname(spec.hostname)
         stage = "loopback up"
         _lo_up()
+        trace.mark("host_lo")
         stage = "stdio"
         _stdio(out_w, err_w)
         linux.close_range_cloexec(3)
+        trace.mark("stdio")
         stage = "drop privileges"
         caps.enter_identity(spec.uid, spec.gid, spec.groups, spec.caps, spec.last_cap)
+        trace.mark("caps")
         stage = "chdir"
         try:
             os.chdir(spec.workdir)
@@ -159,6 +165,8 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
         path = find_executable(spec.args[0], env.get("PATH", ""))
         if spec.init:
             init.run(path, spec.args, env, exec_w)  # returns in the forked command only
+        trace.mark("find_exec")
+        trace.end()
         try:
             os.execve(path, spec.args, env)
         except OSError as exc:

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from shoal import log
-from shoal.runtime import cgroups, execproc, linux, protocol, state, storeops, userns
+from shoal.runtime import cgroups, execproc, linux, protocol, state, storeops, trace, userns
 from shoal.runtime.errors import ContainerError
 from shoal.runtime.supervisor import Supervisor
 
@@ -178,7 +178,9 @@ class Launcher:
     def _handle(self, conn: socket.socket, line: bytes) -> None:
         try:
             req = protocol.decode(line)
+            trace.begin(str(req.get("op")))
             reply = self._dispatch(conn, req)
+            trace.mark("dispatch")
         except ContainerError as exc:
             reply = protocol.error(exc)
         except Exception as exc:
@@ -186,6 +188,8 @@ class Launcher:
             reply = protocol.error(exc)
         if reply is not None:
             self._send(conn, reply)
+            trace.mark("reply")
+        trace.end()
 
     def _dispatch(self, conn: socket.socket, req: dict[str, Any]) -> dict[str, Any] | None:
         op = req.get("op")
@@ -274,10 +278,13 @@ class Launcher:
             pass
 
     def _exited(self, cid: str) -> None:
+        trace.begin("exit")
         st = self.sup.on_exit(cid)
         reply = protocol.ok(info=st.info().to_dict())
         for conn in self.waiters.pop(cid, []):
             self._send(conn, reply)
+        trace.mark("reply")
+        trace.end()
 
 
 def _lock(layout: state.Layout) -> int | None:

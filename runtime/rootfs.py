@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 
-from shoal.runtime import linux, usermounts
+from shoal.runtime import linux, trace, usermounts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -82,8 +82,11 @@ def mount_api_filesystems(root: str, tmp_and_run: bool = True) -> None:
         linux.mount("tmpfs", j(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
         linux.mount("tmpfs", j(root, "run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64m")
     linux.mount("proc", j(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    trace.mark("proc")
     _mount_dev(j(root, "dev"))
+    trace.mark("dev")
     linux.mount("sysfs", j(root, "sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    trace.mark("sys")
 
 
 def _mount_dev(dev: str) -> None:
@@ -164,14 +167,19 @@ def setup_host_image(root: str, hidden: list[str], mounts: list[dict] | None = N
 def setup_image(root: str, lowerdirs: list[str], upper: str, work: str, mounts: list[dict]) -> None:
     """The root filesystem of an image: overlayfs of its layers plus the container's upper dir."""
     linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+    trace.mark("private")
     options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
     linux.mount("overlay", root, "overlay", 0, options)
+    trace.mark("overlay")
     for name in ("proc", "dev", "sys"):
         path = os.path.join(root, name)
         if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
             os.unlink(path)  # the image's own entry would redirect our mount
         os.makedirs(path, 0o755, exist_ok=True)
+    trace.mark("mkdirs")
     mount_api_filesystems(root, tmp_and_run=False)
     usermounts.apply(root, mounts, read_only_root=False)
     pivot(root)
+    trace.mark("pivot")
     mask_paths()
+    trace.mark("masks")

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from shoal import log
-from shoal.runtime import caps, child, execproc, linux, logs, prepare, procutil, state, userns
+from shoal.runtime import caps, child, execproc, linux, logs, prepare, procutil, state, trace, userns
 from shoal.runtime.cgroup_limits import Limits
 from shoal.runtime.cgroups import Cgroups
 from shoal.runtime.config import (
@@ -107,8 +107,10 @@ class Supervisor:
             raise ConfigError(
                 f"range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available"
             )
+        trace.mark("validate")
         res = prepare.resolve(cfg, self.images, self.volumes)
         ident = res.identity
+        trace.mark("resolve")
         if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write
             self.cgroups.delete(cid)
         os.mkdir(self.layout.container_dir(cid), 0o700)
@@ -119,8 +121,10 @@ class Supervisor:
                 os.mkdir(self.layout.work(cid), 0o700)
             log_path = self.layout.log_path(cid)
             os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+            trace.mark("dirs")
             limits = Limits(cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus, cfg.cpu_shares, cfg.blkio_weight)
             self.cgroups.create(cid, limits)
+            trace.mark("cgroup")
             st = state.ContainerState(
                 id=cid,
                 config=cfg.to_dict(),
@@ -145,6 +149,7 @@ class Supervisor:
             except BaseException:
                 self.cgroups.delete(cid)
                 raise
+            trace.mark("save")
         except BaseException:
             self._remove_dirs(cid)
             raise
@@ -157,6 +162,7 @@ class Supervisor:
         if st.status != STATUS_CREATED:
             raise StartError(f"container {cid} is {st.status}; only a created container can be started")
         spec = self._child_spec(st)
+        trace.mark("spec")
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -170,10 +176,12 @@ class Supervisor:
                 os.close(exec_w)
                 os.close(out_w)
                 os.close(err_w)
+            trace.mark("fork")
             try:
                 message = procutil.read_until_eof(exec_r, START_TIMEOUT_S)
             finally:
                 os.close(exec_r)
+            trace.mark("exec_wait")
             if message is None or message or pid <= 0:
                 if pid > 0:
                     procutil.reap_failed(pid)
@@ -192,7 +200,9 @@ class Supervisor:
             except BaseException:
                 procutil.reap_failed(pid)
                 raise
+            trace.mark("pidfd")
             self._start_shim(cid, out_r, err_r, st.log_path)
+            trace.mark("shim")
         finally:
             os.close(out_r)
             os.close(err_r)
@@ -200,6 +210,7 @@ class Supervisor:
         st.pid_start_time = state.proc_start_time(pid)
         self._track(cid, fd)  # from here on, an exit is reaped and recorded by the loop
         state.save(self.layout, st)
+        trace.mark("save")
         _log.info("started", container=cid, pid=pid)
         return st.info()
 
@@ -291,6 +302,7 @@ class Supervisor:
             linux.setns(self._own_pidns, linux.CLONE_NEWPID)
             raise
         if pid == 0:  # the container's PID 1
+            trace.begin("child", os.dup(2) if trace.ENABLED else 2)
             os.close(exec_r)
             child.run(spec, exec_w, out_w, err_w)
         linux.setns(self._own_pidns, linux.CLONE_NEWPID)
@@ -327,10 +339,14 @@ class Supervisor:
             code = 128 - code if code < 0 else code
         except ChildProcessError:  # re-attached after a launcher restart: not our child
             pass
+        trace.mark("reap")
         if self.cgroups.pids(cid):
             self.cgroups.kill_all(cid)
+        trace.mark("cgroup_pids")
         self._wait_shim(cid)
+        trace.mark("wait_shim")
         self._record_exit(st, code)
+        trace.mark("record")
         return st
 
     def _record_exit(self, st: state.ContainerState, code: int | None) -> None:
@@ -347,8 +363,11 @@ class Supervisor:
         if st.status == STATUS_RUNNING:
             raise ContainerError(f"cannot delete running container {cid}: stop it first or use force")
         self.cgroups.delete(cid)
+        trace.mark("cgroup")
         procutil.unmount_below(self.layout.container_dir(cid))
+        trace.mark("unmount")
         self._remove_dirs(cid)
+        trace.mark("rmdirs")
         del self.states[cid]
         _log.info("deleted", container=cid)
 
