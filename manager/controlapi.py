@@ -8,6 +8,7 @@ client always reads what it just wrote.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,7 +22,7 @@ from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_e
 from shoal.manager.cluster import load as load_cluster
 from shoal.manager.cluster import rotate as rotate_token
 from shoal.manager.orchestrator import globalmode
-from shoal.manager.store.base import Compare, Delete, Put, Store
+from shoal.manager.store.base import Compare, Delete, Put, Store, StoreError, TxnResult
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
@@ -98,9 +99,16 @@ class ControlAPI(cgrpc.ControlServicer):
         svc = pb.Service(id=new_id(), spec=s, spec_version=1)
         svc.meta.created_at_ns = svc.meta.updated_at_ns = now
         name_key = keys.service_name_key(s.name)
-        res = await self.store.txn(
+
+        async def applied() -> int:  # after a write whose outcome is unknown: is our service there?
+            kv = await self.store.get(name_key)
+            return kv.mod_revision if kv is not None and kv.value == svc.id.encode() else 0
+
+        res = await write_retrying(
+            self.store,
             [Compare(name_key, "create", "==", 0)],
             [Put(keys.key("service", svc.id), keys.encode(svc)), Put(name_key, svc.id.encode())],
+            applied,
         )
         if not res.succeeded:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"service {s.name} already exists")
@@ -248,3 +256,46 @@ class ControlAPI(cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         _log.info("join token rotated", role=request.role)
         return cpb.RotateJoinTokenResponse(cluster=c)
+
+
+async def write_retrying(store: Store, compares: list, ops: list, applied: Callable[[], Awaitable[int]], timeout: float = 8.0) -> TxnResult:
+    """A compare-and-swap write that rides out a store failover (an etcd leader election, a lost member).
+
+    A write that failed may still have been applied, so before each retry ``applied`` checks whether
+    it is already there (returning its revision, or 0) instead of writing twice.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return await store.txn(compares, ops)
+        except StoreError:
+            if time.monotonic() + delay > deadline:
+                raise
+            _log.warning("store write failed; retrying", retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
+        try:
+            rev = await applied()
+        except StoreError:
+            continue
+        if rev:
+            return TxnResult(True, rev)
+
+
+def _store_errors_unavailable(method: Callable) -> Callable:
+    """A store that cannot be reached becomes UNAVAILABLE with a readable message, not an unexpected error."""
+
+    @functools.wraps(method)
+    async def wrapper(self: ControlAPI, request: object, context: grpc.aio.ServicerContext) -> object:
+        try:
+            return await method(self, request, context)
+        except StoreError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the cluster store is unavailable: {exc}")
+
+    return wrapper
+
+
+for _name in [n for n in vars(cgrpc.ControlServicer) if n[:1].isupper()]:
+    if _name in vars(ControlAPI):
+        setattr(ControlAPI, _name, _store_errors_unavailable(vars(ControlAPI)[_name]))
