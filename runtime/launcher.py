@@ -27,12 +27,11 @@ import sys
 import time
 from typing import Any
 
-from shoal import log
-from shoal.runtime import cgroups, execproc, linux, protocol, state, storeops, trace, userns
+from shoal.runtime import cgroups, execproc, jsonlog, linux, protocol, state, storeops, trace, userns
 from shoal.runtime.errors import ContainerError
 from shoal.runtime.supervisor import Supervisor
 
-_log = log.get("shoal.runtime.launcher")
+_log = jsonlog.get("shoal.runtime.launcher")
 NO_CLIENT_TIMEOUT_S = 30.0
 """A launcher nobody ever said hello to (its starter died) exits after this long."""
 
@@ -305,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-root", default=None)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    log.setup(args.log_level, json=True)
+    jsonlog.setup(args.log_level)
     layout = state.Layout(args.state_dir)
     layout.ensure()
 
