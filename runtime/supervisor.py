@@ -17,8 +17,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from shoal import log
-from shoal.runtime import caps, child, execproc, linux, logs, prepare, procutil, state, trace, userns
+from shoal.runtime import caps, child, execproc, jsonlog, linux, logs, prepare, procutil, state, trace, userns
 from shoal.runtime.cgroup_limits import Limits
 from shoal.runtime.cgroups import Cgroups
 from shoal.runtime.config import (
@@ -36,7 +35,7 @@ from shoal.runtime.imagestore import ImageStore
 from shoal.runtime.volumes import VolumeStore
 
 START_TIMEOUT_S = 30.0
-_log = log.get(__name__)
+_log = jsonlog.get(__name__)
 
 
 class Supervisor:
