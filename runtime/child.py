@@ -79,12 +79,18 @@ def _lo_up() -> None:
 
 
 def _reset_signals() -> None:
+    """Default disposition for every signal and an empty mask, as a fresh process would have.
+
+    ``getsignal`` knows each signal's disposition (CPython reads them all at start and tracks its
+    own changes), so only the few that differ are reset: one sigaction each instead of ~64.
+    """
     signal.set_wakeup_fd(-1)
     for sig in signal.valid_signals():
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue
         try:
-            signal.signal(sig, signal.SIG_DFL)
+            if signal.getsignal(sig) is not signal.SIG_DFL:
+                signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -127,8 +133,11 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
         trace.mark("signals")
         stage = "join cgroup"
         for procs in spec.cgroup_procs:
-            with open(procs, "w") as f:
-                f.write("0")
+            fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         trace.mark("cgroup_join")
         stage = "unshare namespaces"
         linux.unshare(CHILD_NAMESPACES)

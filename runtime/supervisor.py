@@ -225,7 +225,7 @@ class Supervisor:
             hostname=effective_hostname(cfg),
             rootfs=self.layout.rootfs(st.id),
             hidden=[self.layout.root, self.images.root],
-            cgroup_procs=self.cgroups.procs_files(st.id),
+            cgroup_procs=self.cgroups.self_join_files(st.id),
             caps=st.caps if st.argv else caps.DOCKER_DEFAULT_MASK,
             last_cap=self._last_cap,
             lowerdirs=list(st.lowerdirs),
