@@ -1,7 +1,7 @@
 """Container logs: a per-container log shim writes timestamped JSON lines, rotated by size.
 
-The container's stdout and stderr are two pipes. After the container has exec'd, the launcher forks
-a *shim* that owns their read ends: it splits the bytes into lines and appends docker's json-file
+The container's stdout and stderr are two pipes. Right after forking the container (while its PID 1
+sets itself up), the launcher forks a *shim* that owns their read ends: it splits the bytes into lines and appends docker's json-file
 records (``{"log": "line\\n", "stream": "stdout", "time": "2024-...Z"}``) to ``ctr.log``. When the
 file passes ``max_size`` it is renamed to ``ctr.log.1`` (older ones shift up to ``max_files - 1``).
 The shim is its own process so the logs keep flowing while the launcher restarts; it exits when

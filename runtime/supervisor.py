@@ -171,45 +171,63 @@ class Supervisor:
                     pid = userns.fork_container(spec, exec_w, out_w, err_w, START_TIMEOUT_S)
                 else:
                     pid = self._fork_in_new_pidns(spec, exec_r, exec_w, out_w, err_w)
+            except BaseException:
+                os.close(exec_r)
+                raise
             finally:
                 os.close(exec_w)
                 os.close(out_w)
                 os.close(err_w)
             trace.mark("fork")
+            # While PID 1 sets itself up (a few ms, on another CPU), do the launcher's share of the
+            # start: the log shim (it must not inherit exec_w or the write ends: closed above),
+            # and the state file naming the pid, so a launcher crash from here on can re-attach.
+            if pid > 0:
+                try:
+                    self._start_shim(cid, out_r, err_r, st.log_path)
+                    st.status, st.pid, st.started_at = STATUS_RUNNING, pid, time.time()
+                    st.pid_start_time = state.proc_start_time(pid)
+                    state.save(self.layout, st)
+                except BaseException:
+                    os.close(exec_r)
+                    procutil.reap_failed(pid)
+                    self.cgroups.kill_all(cid)
+                    self._wait_shim(cid)
+                    st.status, st.pid, st.started_at, st.pid_start_time = STATUS_CREATED, 0, None, 0
+                    raise
+                trace.mark("shim_save")
             try:
                 message = procutil.read_until_eof(exec_r, START_TIMEOUT_S)
             finally:
                 os.close(exec_r)
             trace.mark("exec_wait")
-            if message is None or message or pid <= 0:
+            fd = None
+            if not message and message is not None and pid > 0:
+                fd = procutil.pidfd(pid)
+            if fd is None:
                 if pid > 0:
                     procutil.reap_failed(pid)
                 if self.cgroups.pids(cid):
                     self.cgroups.kill_all(cid)
+                self._wait_shim(cid)
                 if message:
                     reason = message.decode("utf-8", "replace")
                 elif message is None:
                     reason = f"timed out after {START_TIMEOUT_S}s"
+                elif pid > 0:
+                    reason = "the container's process vanished before it could be watched"
                 else:
                     reason = "the user namespace shim failed before starting the container"
+                if st.status == STATUS_RUNNING:
+                    st.status, st.pid, st.started_at, st.pid_start_time = STATUS_CREATED, 0, None, 0
+                    state.save(self.layout, st)
                 _log.info("start failed", container=cid, reason=reason)
                 raise StartError(reason)
-            try:
-                fd = os.pidfd_open(pid)
-            except BaseException:
-                procutil.reap_failed(pid)
-                raise
-            trace.mark("pidfd")
-            self._start_shim(cid, out_r, err_r, st.log_path)
-            trace.mark("shim")
         finally:
             os.close(out_r)
             os.close(err_r)
-        st.status, st.pid, st.started_at = STATUS_RUNNING, pid, time.time()
-        st.pid_start_time = state.proc_start_time(pid)
         self._track(cid, fd)  # from here on, an exit is reaped and recorded by the loop
-        state.save(self.layout, st)
-        trace.mark("save")
+        trace.mark("track")
         _log.info("started", container=cid, pid=pid)
         return st.info()
 
