@@ -49,12 +49,16 @@ class ControlAPI(cgrpc.ControlServicer):
         leader_id: Callable[[], str],
         cluster: Callable[[], pb.Cluster],
         image_known: Callable[[str], Awaitable[bool]] | None = None,
+        unknown_window_s: float = 5.0,
     ) -> None:
         self.store = store
         self.cache = cache
         self.leader_id = leader_id
         self.cluster = cluster
         self.image_known = image_known  # is a reference in the cluster's image store? None: no store
+        # A node without a session is Unknown (not Down) while this manager is too new to know:
+        # its agents may still be reconnecting after a manager failover.
+        self.unknown_until = time.monotonic() + unknown_window_s
 
     async def _caught_up(self, revision: int, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -184,7 +188,10 @@ class ControlAPI(cgrpc.ControlServicer):
         n.CopyFrom(node)
         n.meta.version = self.cache.rev("node", node.id)
         ready = self.cache.node_ready(node.id)
-        n.status.state = pb.NodeStatus.READY if ready else pb.NodeStatus.DOWN
+        if ready:
+            n.status.state = pb.NodeStatus.READY
+        else:
+            n.status.state = pb.NodeStatus.UNKNOWN if time.monotonic() < self.unknown_until else pb.NodeStatus.DOWN
         n.status.addr = node.description.addr
         if node.spec.role == pb.NodeSpec.MANAGER:
             mgr = self.cache.objects["manager"].get(node.id)

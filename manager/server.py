@@ -181,7 +181,8 @@ class Manager:
             self.cache = ClusterCache(self.store)
             self.election = Election(self.store, self.cfg.node_id, self.cfg.election_ttl)
             control = ControlAPI(
-                self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref)
+                self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref),
+                unknown_window_s=self.cfg.heartbeat_period * 3 + 1.0,  # until agents had the time to reconnect here
             )
             assert self.authority
             dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period)  # type: ignore[arg-type]

@@ -224,11 +224,40 @@ async def test_node_down_tasks_are_replaced(cluster):
         return len(r) == 2 and all(t.node_id != nodes["w1"] for t in r)
 
     await cluster.until(moved, timeout=10)
-    listed = {n.description.hostname: n.status.state for n in (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes}
-    assert listed["w1"] == pb.NodeStatus.DOWN and listed["w2"] == pb.NodeStatus.READY
+
+    async def w1_down():  # Unknown first while the manager is younger than its reconnect window, then Down
+        listed = {n.description.hostname: n.status.state for n in (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes}
+        assert listed["w1"] in (pb.NodeStatus.UNKNOWN, pb.NodeStatus.DOWN) and listed["w2"] == pb.NodeStatus.READY
+        return listed["w1"] == pb.NodeStatus.DOWN
+
+    await cluster.until(w1_down, timeout=5)
 
 
 async def test_manager_without_etcd_fails_clearly(tmp_path):
     m = Manager(ManagerConfig(data_dir=tmp_path, node_id="x" * 25, listen_addr=f"127.0.0.1:{free_port()}", socket_path="", etcd_endpoints=[f"http://127.0.0.1:{free_port()}"]))
     with pytest.raises(ManagerError, match="etcd"):
         await asyncio.wait_for(m.run(), 15)
+
+
+async def test_a_node_without_a_session_is_unknown_while_the_manager_is_new_then_down(cluster, etcd_store):
+    from shoal.manager import keys
+
+    node = pb.Node(id="z" * 25)
+    node.description.hostname = "ghost"
+    await etcd_store.put(keys.key("node", node.id), keys.encode(node))
+
+    async def state() -> int:
+        nodes = (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes
+        return next(n.status.state for n in nodes if n.id == node.id)
+
+    await cluster.until(lambda: _listed(cluster, node.id))
+    assert await state() == pb.NodeStatus.UNKNOWN, "a new manager cannot tell yet whether the node is reconnecting"
+    await cluster.until(lambda: _is(state, pb.NodeStatus.DOWN), timeout=5)
+
+
+async def _listed(cluster, node_id):
+    return any(n.id == node_id for n in (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes)
+
+
+async def _is(state, want):
+    return await state() == want
