@@ -2,8 +2,8 @@
 
 The agent never forks containers itself (it is multi-threaded and large): ``open()`` starts the
 launcher process with ``subprocess`` (posix_spawn-fast, in a new session) or connects to the one
-already serving this state dir, and each call is one JSON request on a fresh unix-socket
-connection. Nothing here blocks the event loop: socket I/O is asyncio's, and starting the
+already serving this state dir, and each call is one JSON request on a unix-socket connection
+that is reused for later calls (see transport). Nothing here blocks the event loop: socket I/O is asyncio's, and starting the
 launcher runs in a thread.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal import log
-from shoal.runtime import protocol
+from shoal.runtime import protocol, transport
 from shoal.runtime.config import (
     STATUS_RUNNING,
     ContainerConfig,
@@ -54,6 +54,7 @@ class Runtime:
         self._sock: protocol.SocketPath | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._session: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._pool = transport.Pool(self._connect)
         self.launcher_pid: int | None = None
 
     # -- lifecycle of the launcher --------------------------------------------------------------
@@ -132,6 +133,7 @@ class Runtime:
         """
         if self._sock is None:
             return
+        await self._pool.close()
         reply: dict[str, Any] = {"exiting": True}
         if self._session is not None:
             reader, writer = self._session
@@ -168,11 +170,7 @@ class Runtime:
         finally:
             os.close(fd)
 
-    @staticmethod
-    async def _hang_up(writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, ConnectionError, RuntimeError):
-            writer.close()
-            await writer.wait_closed()
+    _hang_up = staticmethod(transport.hang_up)
 
     async def __aenter__(self) -> Runtime:
         await self.open()
@@ -352,27 +350,11 @@ class Runtime:
             raise ContainerError("runtime is not open")
         return await asyncio.open_unix_connection(self._sock.path, limit=protocol.MAX_LINE)
 
-    @staticmethod
-    async def _exchange(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: dict[str, Any]
-    ) -> dict[str, Any]:
-        writer.write(protocol.encode(request))
-        await writer.drain()
-        line = await reader.readline()
-        if not line:
-            raise ConnectionResetError("launcher closed the connection")
-        reply = protocol.decode(line)
-        if not reply.get("ok"):
-            raise from_wire(reply.get("error") or {})
-        return reply
+    _exchange = staticmethod(transport.exchange)
 
     async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request on a fresh connection (a ``wait`` may stay pending for a long time)."""
-        reader, writer = await self._connect()
-        try:
-            return await self._exchange(reader, writer, request)
-        finally:
-            await self._hang_up(writer)
+        """One request on a pooled connection (see transport; a ``wait`` holds one until the exit)."""
+        return await self._pool.call(request)
 
 
 async def _feed_stdin(writer: asyncio.StreamWriter, stdin: AsyncIterator[bytes]) -> None:
