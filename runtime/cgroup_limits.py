@@ -70,6 +70,11 @@ DEVICE_RULES = (
 )  # fmt: skip
 
 
+def device_list_is_default(text: str) -> bool:
+    """Whether a v1 ``devices.list`` shows exactly the allow-list ``v1_device_writes`` sets."""
+    return sorted(line.strip() for line in text.splitlines() if line.strip()) == sorted(DEVICE_RULES)
+
+
 def cpu_weight(shares: int) -> int:
     """v1 cpu.shares (2..262144) -> v2 cpu.weight (1..10000), as runc converts it."""
     return 1 + ((shares - 2) * 9999) // 262142

@@ -11,47 +11,18 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 from abc import ABC, abstractmethod
 
 from shoal.runtime import cgroup_limits as cl
+from shoal.runtime.cgroupfs import counter as _counter
+from shoal.runtime.cgroupfs import device_rules as _device_rules
+from shoal.runtime.cgroupfs import kill as _kill
+from shoal.runtime.cgroupfs import pids as _pids
+from shoal.runtime.cgroupfs import read as _read
+from shoal.runtime.cgroupfs import rmdir_retry as _rmdir_retry
+from shoal.runtime.cgroupfs import write as _write
 from shoal.runtime.errors import ConfigError, ContainerError
-
-
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
-
-
-def _pids(directory: str) -> list[int]:
-    try:
-        return [int(p) for p in _read(os.path.join(directory, "cgroup.procs")).split()]
-    except FileNotFoundError:
-        return []
-
-
-def _rmdir_retry(directory: str, deadline: float) -> None:
-    delay = 0.001
-    while True:
-        try:
-            os.rmdir(directory)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EBUSY or time.monotonic() >= deadline:
-                raise ContainerError(f"cannot remove cgroup {directory}: {exc.strerror}") from None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
 
 
 class Cgroups(ABC):
@@ -112,12 +83,31 @@ class Cgroups(ABC):
     def exists(self, cid: str) -> bool:
         return any(os.path.isdir(d) for d in self.dirs(cid))
 
+    def populated(self, cid: str) -> bool:
+        """Whether any process is still in the container's cgroup (one read: every process of
+        a container joins all of its hierarchies, the first one first)."""
+        return bool(self.pids(cid))
+
     def delete(self, cid: str, timeout: float = 2.0) -> None:
-        """Remove the container's cgroup(s); kills leftovers first. Missing dirs are fine."""
-        if self.pids(cid):
-            self.kill_all(cid)
+        """Remove the container's cgroup(s); kills leftovers first. Missing dirs are fine.
+
+        rmdir itself tells whether processes are left (EBUSY), so the common case (an exited
+        container) costs one rmdir per hierarchy and no reads.
+        """
         deadline = time.monotonic() + timeout
+        killed = False
         for d in self.dirs(cid):
+            try:
+                os.rmdir(d)
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    raise ContainerError(f"cannot remove cgroup {d}: {exc.strerror}") from None
+            if not killed:
+                self.kill_all(cid)
+                killed = True
             _rmdir_retry(d, deadline)
 
     def cleanup_parent(self) -> None:
@@ -149,6 +139,10 @@ class CgroupsV1(Cgroups):
     def self_join_files(self, cid: str) -> list[str]:
         return [os.path.join(d, "tasks") for d in self.dirs(cid) if os.path.isdir(d)]
 
+    def populated(self, cid: str) -> bool:
+        first = next((m for m in self.mounts if not m.controllers <= cl.ON_DEMAND_V1), None)
+        return bool(_pids(self._dir(first, cid))) if first else bool(self.pids(cid))
+
     def dir_for(self, controller: str, cid: str) -> str | None:
         for m in self.mounts:
             if controller in m.controllers:
@@ -157,8 +151,7 @@ class CgroupsV1(Cgroups):
 
     def create(self, cid: str, limits: cl.Limits) -> None:
         writes = cl.v1_writes(limits)
-        if self.dir_for("devices", cid) is not None:
-            writes += cl.v1_device_writes()
+        devices = self.dir_for("devices", cid)
         for ctrl, _, _ in writes:
             if self.dir_for(ctrl, cid) is None:
                 raise ConfigError(f"cgroup v1 controller {ctrl!r} is not mounted: cannot set that limit")
@@ -169,9 +162,14 @@ class CgroupsV1(Cgroups):
                 if m.controllers <= cl.ON_DEMAND_V1 and not m.controllers & used:
                     continue  # e.g. blkio: a cgroup there only when a weight is set
                 d = self._dir(m, cid)
-                os.makedirs(os.path.dirname(d), exist_ok=True)
+                if not os.path.isdir(os.path.dirname(d)):
+                    os.makedirs(os.path.dirname(d))
+                    if d == devices:  # a new parent: give it the rules its children inherit
+                        _device_rules(os.path.dirname(d), strict=False)
                 os.mkdir(d)
                 made.append(d)
+            if devices is not None:
+                _device_rules(devices, strict=True)
             for ctrl, name, value in writes:
                 path = os.path.join(self.dir_for(ctrl, cid) or "", name)
                 if name in cl.OPTIONAL_FILES and not os.path.exists(path):
@@ -338,21 +336,6 @@ class CgroupsV2(Cgroups):
             return _counter(_read(os.path.join(self.dirs(cid)[0], "memory.events")), "oom_kill")
         except FileNotFoundError:
             return 0
-
-
-def _counter(text: str, key: str) -> int:
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == key:
-            return int(parts[1])
-    return 0
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def detect(parent: str) -> Cgroups:

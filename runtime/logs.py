@@ -102,6 +102,31 @@ def run_shim(
     os._exit(code)
 
 
+def start_shim(out_r: int, err_r: int, path: str) -> int:
+    """Fork the shim that owns the container's output pipes; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        run_shim(out_r, err_r, path)
+    return pid
+
+
+def wait_shim(pid: int, timeout: float = 2.0) -> None:
+    """Let the shim write the container's last lines (it exits at EOF), then reap it."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        fd = None
+    if fd is not None:
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
 def files(path: str, max_files: int = MAX_FILES) -> list[str]:
     """The log's files, oldest first."""
     rotated = [f"{path}.{i}" for i in range(max_files - 1, 0, -1)]

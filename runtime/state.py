@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,33 @@ def load_all(layout: Layout) -> tuple[dict[str, ContainerState], list[str]]:
         except (OSError, ValueError, TypeError):
             orphans.append(name)
     return states, orphans
+
+
+def remove_container_dir(layout: Layout, cid: str) -> None:
+    """Remove a container's directory, its state file last so a crash midway stays recognisable."""
+    directory = layout.container_dir(cid)
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    for entry in sorted(entries, key=lambda e: e.name == "state.json"):
+        if entry.is_dir(follow_symlinks=False):
+            _remove_tree(entry.path)
+        else:
+            os.unlink(entry.path)
+    os.rmdir(directory)
+
+
+def _remove_tree(path: str) -> None:
+    """rmtree, with a plain rmdir first: rootfs and often upper are empty, work holds one empty dir."""
+    for empty_first in (os.path.join(path, "work"), path):
+        try:
+            os.rmdir(empty_first)
+        except OSError:
+            continue
+        if empty_first == path:
+            return
+    shutil.rmtree(path)
 
 
 def proc_start_time(pid: int) -> int:

@@ -11,8 +11,6 @@ without SIGCHLD handlers. Every step undoes the earlier ones when it fails.
 from __future__ import annotations
 
 import os
-import select
-import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -207,7 +205,7 @@ class Supervisor:
             if fd is None:
                 if pid > 0:
                     procutil.reap_failed(pid)
-                if self.cgroups.pids(cid):
+                if self.cgroups.populated(cid):
                     self.cgroups.kill_all(cid)
                 self._wait_shim(cid)
                 if message:
@@ -284,30 +282,12 @@ class Supervisor:
         )
 
     def _start_shim(self, cid: str, out_r: int, err_r: int, path: str) -> None:
-        """Fork the log shim that owns the container's output pipes (see logs)."""
-        pid = os.fork()
-        if pid == 0:
-            logs.run_shim(out_r, err_r, path)
-        self.shims[cid] = pid
+        self.shims[cid] = logs.start_shim(out_r, err_r, path)
 
-    def _wait_shim(self, cid: str, timeout: float = 2.0) -> None:
-        """Let the shim write the container's last lines (it exits at EOF) before reporting an exit."""
+    def _wait_shim(self, cid: str) -> None:
         pid = self.shims.pop(cid, None)
-        if pid is None:
-            return
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            fd = None
-        if fd is not None:
-            try:
-                select.select([fd], [], [], timeout)
-            finally:
-                os.close(fd)
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        if pid is not None:
+            logs.wait_shim(pid)
 
     def _fork_in_new_pidns(
         self, spec: child.ChildSpec, exec_r: int, exec_w: int, out_w: int, err_w: int
@@ -357,7 +337,7 @@ class Supervisor:
         except ChildProcessError:  # re-attached after a launcher restart: not our child
             pass
         trace.mark("reap")
-        if self.cgroups.pids(cid):
+        if self.cgroups.populated(cid):
             self.cgroups.kill_all(cid)
         trace.mark("cgroup_pids")
         self._wait_shim(cid)
@@ -389,19 +369,7 @@ class Supervisor:
         _log.info("deleted", container=cid)
 
     def _remove_dirs(self, cid: str) -> None:
-        """Remove the container dir, its state file last so a crash midway stays recognisable."""
-        directory = self.layout.container_dir(cid)
-        try:
-            names = os.listdir(directory)
-        except FileNotFoundError:
-            return
-        for name in sorted(names, key=lambda n: n == "state.json"):
-            path = os.path.join(directory, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        os.rmdir(directory)
+        state.remove_container_dir(self.layout, cid)
 
     def _track(self, cid: str, fd: int) -> None:
         self.pidfds[cid] = fd

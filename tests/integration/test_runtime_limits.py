@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from shoal.runtime import ContainerConfig, Runtime, logs
+from shoal.runtime.cgroup_limits import DEVICE_RULES
 from tests.fixtures import busybox_image
 
 pytestmark = [
@@ -85,6 +86,34 @@ async def test_devices_allow_list_blocks_a_node_made_inside(rt: Runtime, tmp_pat
     out = [r["log"] for r in recs if r["stream"] == "stdout"]
     err = "".join(r["log"] for r in recs if r["stream"] == "stderr")
     assert out == ["rc=1\n", "1\n"] and "/tmp/mem: Operation not permitted" in err, recs
+
+
+async def test_device_rules_are_inherited_from_the_parent_or_written(tmp_path: Path) -> None:
+    """A parent the runtime makes carries the allow-list; under a pre-existing unrestricted parent
+    the container's own cgroup gets it rule by rule. Either way the container has exactly it."""
+    if _v1_dir("devices", "/") is None:
+        pytest.skip("no v1 devices controller")
+    expected = sorted(DEVICE_RULES)
+    for premade in (False, True):
+        parent = f"shoal-test-{uuid.uuid4().hex[:8]}"
+        parent_dir = _v1_dir("devices", "/" + parent)
+        assert parent_dir is not None
+        if premade:
+            parent_dir.mkdir()  # made by someone else: "a *:* rwm", left as it is
+        runtime = Runtime(tmp_path / f"state-{premade}", cgroup_parent=parent)
+        await runtime.open()
+        try:
+            info = await runtime.create(ContainerConfig(id="dv", image="host", args=["true"]))
+            ctr_dir = _v1_dir("devices", info.cgroup)
+            assert ctr_dir is not None
+            assert sorted((ctr_dir / "devices.list").read_text().split("\n")[:-1]) == expected
+            parent_rules = (parent_dir / "devices.list").read_text().split("\n")[:-1]
+            assert parent_rules == (["a *:* rwm"] if premade else list(DEVICE_RULES))
+        finally:
+            await runtime.delete("dv", force=True)
+            await runtime.close()
+            if parent_dir.exists():
+                parent_dir.rmdir()
 
 
 async def test_blkio_weight_is_written(rt: Runtime) -> None:

@@ -132,3 +132,11 @@ def test_weights_and_device_rules() -> None:
     rules = cl.v1_device_writes()
     assert rules[0] == ("devices", "devices.deny", "a") and ("devices", "devices.allow", "c 1:3 rwm") in rules
     assert not any("1:1 " in r[2] for r in rules)  # /dev/mem stays closed
+
+
+def test_device_list_is_default_only_for_exactly_the_allow_list() -> None:
+    text = "\n".join(reversed(cl.DEVICE_RULES)) + "\n"
+    assert cl.device_list_is_default(text)
+    assert not cl.device_list_is_default("a *:* rwm\n")
+    assert not cl.device_list_is_default(text + "c 1:1 rwm\n")
+    assert not cl.device_list_is_default("\n".join(cl.DEVICE_RULES[1:]))

@@ -1,0 +1,83 @@
+"""The cgroup filesystem primitives under cgroups.py: small file writes and reads, rmdir with retry.
+
+Kept apart so cgroups.py holds only the per-version logic. ``write`` is one ``write(2)`` per call,
+as cgroupfs wants (each write is one command to the kernel).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+
+from shoal.runtime import cgroup_limits as cl
+from shoal.runtime.errors import ContainerError
+
+
+def write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def pids(directory: str) -> list[int]:
+    try:
+        return [int(p) for p in read(os.path.join(directory, "cgroup.procs")).split()]
+    except FileNotFoundError:
+        return []
+
+
+def rmdir_retry(directory: str, deadline: float) -> None:
+    delay = 0.001
+    while True:
+        try:
+            os.rmdir(directory)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY or time.monotonic() >= deadline:
+                raise ContainerError(f"cannot remove cgroup {directory}: {exc.strerror}") from None
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def device_rules(directory: str, strict: bool) -> None:
+    """Docker's device allow-list on a v1 devices cgroup, unless it already has it.
+
+    A new cgroup copies its parent's list, so once the runtime's parent carries the rules a
+    container's cgroup needs one read instead of 13 writes (the kernel takes one rule per write).
+    The parent is set only when the runtime makes it (``a`` rules are refused once a cgroup has
+    children); ``strict`` raises on failure, otherwise a failure is left for the child's check.
+    """
+    try:
+        if cl.device_list_is_default(read(os.path.join(directory, "devices.list"))):
+            return
+        for _, name, value in cl.v1_device_writes():
+            write(os.path.join(directory, name), value)
+    except OSError:
+        if strict:
+            raise
+
+
+def counter(text: str, key: str) -> int:
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == key:
+            return int(parts[1])
+    return 0
+
+
+def kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
