@@ -10,10 +10,11 @@ with the real errno and the path involved, so errors reach the user as text such
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# dlopen(NULL): the interpreter's own symbols, libc's among them. (ctypes.util.find_library would
+# import subprocess, tempfile and random into the launcher, whose size every fork() pays for.)
+_libc = ctypes.CDLL(None, use_errno=True)
 
 # Namespace flags (linux/sched.h).
 CLONE_NEWNS = 0x00020000

@@ -18,7 +18,6 @@ Off by default; when off, ``mark`` is one global lookup and a return.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from collections.abc import Iterable
 
@@ -70,6 +69,8 @@ def end() -> None:
 
 def summarize(lines: Iterable[str]) -> list[str]:
     """Per operation and step: median ms over every traced line (steps in first-seen order)."""
+    import statistics  # only the bench needs it: keeps decimal/fractions out of the launcher
+
     table: dict[str, dict[str, list[float]]] = {}
     for line in lines:
         if not line.startswith(PREFIX):
