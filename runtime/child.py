@@ -52,6 +52,8 @@ class ChildSpec:
     mounts: list[dict] = field(default_factory=list)
     init: bool = False
     userns: bool = False
+    api_dirs: bool = False
+    """The image has /proc, /dev and /sys as directories (checked by the launcher in the layers)."""
     prepared: bool = False
     """Set by the userns shim: cgroup joined and overlay mounted already (see userns)."""
 
@@ -149,7 +151,7 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
 
             userns.setup_prepared_root(spec.rootfs)
         elif spec.lowerdirs:
-            rootfs.setup_image(spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts)
+            rootfs.setup_image(spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs)
         else:
             rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts)
         stage = "sethostname"

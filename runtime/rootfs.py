@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from shoal.runtime import linux, trace, usermounts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
@@ -164,14 +165,48 @@ def setup_host_image(root: str, hidden: list[str], mounts: list[dict] | None = N
     mask_paths()
 
 
-def setup_image(root: str, lowerdirs: list[str], upper: str, work: str, mounts: list[dict]) -> None:
-    """The root filesystem of an image: overlayfs of its layers plus the container's upper dir."""
+API_DIRS = ("proc", "dev", "sys")
+
+
+def api_dirs_in_layers(lowerdirs: list[str]) -> bool:
+    """Whether the image's /proc, /dev and /sys are plain directories, judged from the layers
+    (top first; the first layer holding a name decides; an opaque root hides the layers below).
+
+    The launcher asks before forking, so PID 1 need not look them up through the overlay.
+    """
+    for name in API_DIRS:
+        for layer in lowerdirs:
+            try:
+                mode = os.lstat(os.path.join(layer, name)).st_mode
+            except FileNotFoundError:
+                try:
+                    if os.getxattr(layer, "trusted.overlay.opaque") == b"y":
+                        return False
+                except OSError:
+                    pass
+                continue
+            if not stat.S_ISDIR(mode):  # a whiteout (char 0:0), a symlink or a file
+                return False
+            break
+        else:
+            return False
+    return True
+
+
+def setup_image(
+    root: str, lowerdirs: list[str], upper: str, work: str, mounts: list[dict], api_dirs: bool = False
+) -> None:
+    """The root filesystem of an image: overlayfs of its layers plus the container's upper dir.
+
+    ``api_dirs``: the image is known to have /proc, /dev and /sys as directories (see
+    api_dirs_in_layers); otherwise they are made (and a link or file in their place removed).
+    """
     linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
     trace.mark("private")
     options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
     linux.mount("overlay", root, "overlay", 0, options)
     trace.mark("overlay")
-    for name in ("proc", "dev", "sys"):
+    for name in () if api_dirs else API_DIRS:
         path = os.path.join(root, name)
         if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
             os.unlink(path)  # the image's own entry would redirect our mount

@@ -30,6 +30,7 @@ from shoal.runtime.config import (
 )
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound, StartError
 from shoal.runtime.imagestore import ImageStore
+from shoal.runtime.rootfs import api_dirs_in_layers
 from shoal.runtime.volumes import VolumeStore
 
 START_TIMEOUT_S = 30.0
@@ -245,6 +246,7 @@ class Supervisor:
             caps=st.caps if st.argv else caps.DOCKER_DEFAULT_MASK,
             last_cap=self._last_cap,
             lowerdirs=list(st.lowerdirs),
+            api_dirs=bool(st.lowerdirs) and api_dirs_in_layers(st.lowerdirs),
             upper=self.layout.upper(st.id),
             work=self.layout.work(st.id),
             mounts=list(st.mounts),
