@@ -102,13 +102,16 @@ class _Interceptor(grpc.aio.ServerInterceptor):
         method = details.method
         authority = self.authority
 
+        async def check(context: grpc.aio.ServicerContext) -> None:
+            ident = authority.identity(context)
+            if not allowed(ident, method):
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+
         if handler.unary_unary is not None:
             inner = handler.unary_unary
 
             async def unary(request, context):
-                ident = authority.identity(context)
-                if not allowed(ident, method):
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                await check(context)
                 return await inner(request, context)
 
             return handler._replace(unary_unary=unary)
@@ -116,9 +119,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             inner_s = handler.unary_stream
 
             async def stream(request, context):
-                ident = authority.identity(context)
-                if not allowed(ident, method):
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                await check(context)
                 async for msg in inner_s(request, context):
                     yield msg
 
@@ -127,9 +128,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             inner_ss = handler.stream_stream
 
             async def bidi(requests, context):
-                ident = authority.identity(context)
-                if not allowed(ident, method):
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                await check(context)
                 async for msg in inner_ss(requests, context):
                     yield msg
 
@@ -138,9 +137,7 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             inner_su = handler.stream_unary
 
             async def client_stream(requests, context):
-                ident = authority.identity(context)
-                if not allowed(ident, method):
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
+                await check(context)
                 return await inner_su(requests, context)
 
             return handler._replace(stream_unary=client_stream)

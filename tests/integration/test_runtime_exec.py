@@ -7,9 +7,7 @@ not in the container, the timeout, stdin streaming, and a container that is not 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +17,6 @@ pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: containers use namespaces, mounts and cgroups"),
 ]
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=f"shoal-test-{uuid.uuid4().hex[:8]}")
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        for info in await runtime.list():
-            await runtime.delete(info.id, force=True)
-        await runtime.close()
 
 
 async def _sleeper(rt: Runtime, cid: str = "c1", **kw: object) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -52,18 +50,6 @@ def tarballs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths["junk"] = d / "junk.tar"
     paths["junk"].write_bytes(b"not an archive\n" * 100)
     return paths
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=f"shoal-test-{uuid.uuid4().hex[:8]}")
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        for info in await runtime.list():
-            await runtime.delete(info.id, force=True)
-        await runtime.close()
 
 
 async def run(rt: Runtime, cid: str, **kw: object) -> tuple[ContainerInfo, str]:

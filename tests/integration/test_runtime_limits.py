@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: containers use namespaces, mounts and cgroups"),
 ]
 LOOP = ["/bin/sh", "-c", "while :; do :; done"]
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=f"shoal-test-{uuid.uuid4().hex[:8]}")
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        for info in await runtime.list():
-            await runtime.delete(info.id, force=True)
-        await runtime.close()
 
 
 def _v1_dir(controller: str, cgroup: str) -> Path | None:
