@@ -51,7 +51,7 @@ def _run_sync(fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
 @pytest.fixture(scope="session")
 def etcd_server() -> Iterator[EtcdServer]:
     if shutil.which("etcd") is None:
-        pytest.skip("etcd binary not found; run make setup")
+        pytest.skip(reason="etcd binary not found; run make setup")
     data_dir = Path(tempfile.mkdtemp(prefix="shoal-test-etcd-"))
     server = EtcdServer(data_dir)
     try:

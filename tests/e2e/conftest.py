@@ -18,10 +18,10 @@ from tests.e2e.clicluster import CliCluster, free_port
 
 def _needs_root() -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root: containers use namespaces and cgroups")
+        pytest.skip(reason="needs root: containers use namespaces and cgroups")
 
     if shutil.which("etcd") is None:
-        pytest.skip("etcd binary not found; run make setup")
+        pytest.skip(reason="etcd binary not found; run make setup")
 
 
 @pytest.fixture
