@@ -26,10 +26,10 @@ from tests.e2e.clicluster import SHOAL
 
 def needs_lab() -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root: lab hosts are network namespaces with cgroups")
+        pytest.skip(reason="needs root: lab hosts are network namespaces with cgroups")
     for tool in ("etcd", "ip"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not found; run make setup")
+            pytest.skip(reason=f"{tool} not found; run make setup")
 
 
 def unique_name(base: str) -> str:

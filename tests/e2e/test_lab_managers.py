@@ -13,7 +13,7 @@ from tests.e2e.lab_fixtures import running_lab
 
 def test_three_managers_share_an_etcd_cluster_of_their_hosts(tmp_path: Path):
     if shutil.which("etcdctl") is None:
-        pytest.skip("etcdctl not found; run make setup (etcd-client)")
+        pytest.skip(reason="etcdctl not found; run make setup (etcd-client)")
     with running_lab(tmp_path, "m3", "--managers", "3", "--workers", "1") as lab:
         print(f"lab up (3 managers + 1 worker): {lab.up_seconds:.2f}s")
         nodes = {n["Hostname"]: n for n in lab.json("node", "ls")}

@@ -18,7 +18,7 @@ from tests.e2e.lab_fixtures import running_lab
 
 def test_promote_and_demote_a_running_worker(tmp_path: Path):
     if shutil.which("etcdctl") is None:
-        pytest.skip("etcdctl not found; run make setup (etcd-client)")
+        pytest.skip(reason="etcdctl not found; run make setup (etcd-client)")
     with running_lab(tmp_path, "pr", "--managers", "3", "--workers", "1") as lab:
         assert lab.shoal("node", "promote", "worker1").stdout.strip() == "Node worker1 promoted to a manager in the cluster."
 

@@ -64,7 +64,7 @@ def exercise_lifecycle(cg: CgroupsV2, cid: str) -> None:
 def test_v2_lifecycle_on_the_hosts_cgroup2_tree() -> None:
     mount = _v2_mount()
     if mount is None:
-        pytest.skip("no cgroup2 filesystem is mounted on this host")
+        pytest.skip(reason="no cgroup2 filesystem is mounted on this host")
     cg = CgroupsV2(mount, _own_v2_path(), f"shoal-test-v2-{uuid.uuid4().hex[:8]}")
     try:
         exercise_lifecycle(cg, "c1")
@@ -76,7 +76,7 @@ def test_v2_lifecycle_on_the_hosts_cgroup2_tree() -> None:
 def test_v2_limits_or_a_clear_error_when_controllers_live_in_v1() -> None:
     mount = _v2_mount()
     if mount is None:
-        pytest.skip("no cgroup2 filesystem is mounted on this host")
+        pytest.skip(reason="no cgroup2 filesystem is mounted on this host")
     cg = CgroupsV2(mount, _own_v2_path(), f"shoal-test-v2-{uuid.uuid4().hex[:8]}")
     limits = cl.Limits(memory_bytes=64 << 20, pids=20, nano_cpus=500_000_000)
     available = set(Path(cg.top, "cgroup.controllers").read_text().split())
@@ -125,9 +125,9 @@ HELPER = textwrap.dedent(
 
 def test_v2_lifecycle_on_a_cgroup2_mounted_in_a_private_mount_namespace() -> None:
     if shutil.which("unshare") is None:
-        pytest.skip("util-linux unshare not installed")
+        pytest.skip(reason="util-linux unshare not installed")
     if "cgroup2" not in Path("/proc/filesystems").read_text():
-        pytest.skip("the kernel has no cgroup2 filesystem")
+        pytest.skip(reason="the kernel has no cgroup2 filesystem")
     root = str(Path(__file__).resolve().parents[2])
     res = subprocess.run(
         ["unshare", "-m", sys.executable, "-c", HELPER, root],
@@ -137,5 +137,5 @@ def test_v2_lifecycle_on_a_cgroup2_mounted_in_a_private_mount_namespace() -> Non
         cwd=root,
     )
     if res.returncode != 0 and "mount" in res.stderr and "EBUSY" in res.stderr:
-        pytest.skip(f"cannot mount a cgroup2 hierarchy here: {res.stderr.strip()[-200:]}")
+        pytest.skip(reason=f"cannot mount a cgroup2 hierarchy here: {res.stderr.strip()[-200:]}")
     assert res.returncode == 0 and "V2-OK" in res.stdout, res.stdout + res.stderr

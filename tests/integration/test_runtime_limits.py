@@ -61,7 +61,7 @@ async def test_stats_report_memory_peak_and_limit(rt: Runtime) -> None:
 
 async def test_devices_allow_list_blocks_a_node_made_inside(rt: Runtime, tmp_path: Path) -> None:
     if _v1_dir("devices", "/") is None:
-        pytest.skip("no v1 devices controller: on v2 device nodes are refused through capabilities")
+        pytest.skip(reason="no v1 devices controller: on v2 device nodes are refused through capabilities")
     tar = tmp_path / "bb.tar"
     busybox_image.build(str(tar))
     await rt.load_image(tar)
@@ -79,7 +79,7 @@ async def test_device_rules_are_inherited_from_the_parent_or_written(tmp_path: P
     """A parent the runtime makes carries the allow-list; under a pre-existing unrestricted parent
     the container's own cgroup gets it rule by rule. Either way the container has exactly it."""
     if _v1_dir("devices", "/") is None:
-        pytest.skip("no v1 devices controller")
+        pytest.skip(reason="no v1 devices controller")
     expected = sorted(DEVICE_RULES)
     for premade in (False, True):
         parent = f"shoal-test-{uuid.uuid4().hex[:8]}"
@@ -107,7 +107,7 @@ async def test_blkio_weight_is_written(rt: Runtime) -> None:
     info = await rt.create(ContainerConfig(id="b", image="host", args=["true"], blkio_weight=300))
     blkio = _v1_dir("blkio", info.cgroup)
     if blkio is None:
-        pytest.skip("no v1 blkio controller here (v2: io.weight, covered by the unit tests)")
+        pytest.skip(reason="no v1 blkio controller here (v2: io.weight, covered by the unit tests)")
     files = [blkio / n for n in ("blkio.weight", "blkio.bfq.weight") if (blkio / n).exists()]
     assert files and files[0].read_text().split()[-1] == "300"
 

@@ -40,5 +40,5 @@ def test_units_use_only_variables_of_their_env_file(unit: str, env: str):
 
 def test_demo_script_is_valid_bash():
     if shutil.which("bash") is None:
-        pytest.skip("bash not installed")
+        pytest.skip(reason="bash not installed")
     subprocess.run(["bash", "-n", str(DEPLOY / "demo.sh")], check=True)
