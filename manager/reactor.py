@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from shoal import log
-from shoal.manager.cache import ClusterCache
+from shoal.manager.cache import ClusterCache, Listener
 
 _log = log.get(__name__)
 
@@ -42,6 +42,15 @@ class Reactor:
         deadline = time.monotonic() + timeout
         while self.cache.revision < revision and time.monotonic() < deadline:
             await asyncio.sleep(0.002)
+
+    async def follow(self, listener: Listener) -> None:
+        """Run with ``listener`` subscribed to the cache, starting with a pass over everything."""
+        self.cache.listeners.append(listener)
+        try:
+            self.mark(ALL)
+            await self.run()
+        finally:
+            self.cache.listeners.remove(listener)
 
     async def run(self) -> None:
         await self.cache.ready.wait()

@@ -53,12 +53,7 @@ class Orchestrator:
         return svc is not None and rebalance.enabled(svc)  # type: ignore[arg-type]
 
     async def run(self) -> None:
-        self.cache.listeners.append(self.on_change)
-        try:
-            self.reactor.mark(ALL)
-            await self.reactor.run()
-        finally:
-            self.cache.listeners.remove(self.on_change)
+        await self.reactor.follow(self.on_change)
 
     def node_ok(self, node_id: str) -> bool:
         """Tasks may keep running on the node: it exists, is up and is not drained."""

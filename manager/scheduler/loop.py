@@ -71,12 +71,7 @@ class Scheduler:
             self.reactor.mark(ALL)
 
     async def run(self) -> None:
-        self.cache.listeners.append(self.on_change)
-        try:
-            self.reactor.mark(ALL)
-            await self.reactor.run()
-        finally:
-            self.cache.listeners.remove(self.on_change)
+        await self.reactor.follow(self.on_change)
 
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
         if not self.cache.pending:  # nothing waits for a node: no snapshot needed
