@@ -1,0 +1,181 @@
+"""The cluster's address plan: node task subnets, overlay networks, task addresses, VIPs, VXLAN ids.
+
+One ``Ipam`` holds everything the manager hands out for networking, as plain data the store keeps
+(``to_dict``/``from_dict``): the subnet pool (who holds which subnet), one ``AddressSpace`` per node
+(the node's bridge subnet for its tasks) and one ``Network`` per overlay network (its subnet, its VXLAN
+id, and its addresses, the services' VIPs included). Every allocation is idempotent per owner, so a
+store transaction that is retried after a conflict, or a task that is re-adopted, gets the same answer;
+a refused allocation changes nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.manager.ipam.addresses import AddressSpace, IpamError
+from shoal.manager.ipam.subnets import DEFAULT_POOL, DEFAULT_PREFIX, SubnetPool
+
+VXLAN_FIRST = 4096  # as Swarm: lower ids are left to the machine's own devices
+VXLAN_LAST = 2**24 - 1
+INGRESS = "ingress"
+
+
+def vip_owner(service: str) -> str:
+    """The owner name a service's virtual IP is recorded under in a network's address space."""
+    return f"vip:{service}"
+
+
+@dataclass
+class Network:
+    """An overlay network: its subnet (in ``addresses``), its VXLAN id and who holds which address."""
+
+    name: str
+    vxlan_id: int
+    addresses: AddressSpace
+
+    @property
+    def subnet(self) -> ipaddress.IPv4Network:
+        return self.addresses.subnet
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        return self.addresses.gateway
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "vxlan_id": self.vxlan_id, "addresses": self.addresses.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Network:
+        return cls(data["name"], int(data["vxlan_id"]), AddressSpace.from_dict(data["addresses"]))
+
+
+def _iface(space: AddressSpace, addr: ipaddress.IPv4Address) -> ipaddress.IPv4Interface:
+    return ipaddress.IPv4Interface((addr, space.subnet.prefixlen))
+
+
+@dataclass
+class Ipam:
+    """Every subnet and address the manager has handed out; see the module docstring."""
+
+    pool: SubnetPool = field(default_factory=SubnetPool.of)
+    node_prefix: int = DEFAULT_PREFIX
+    network_prefix: int = DEFAULT_PREFIX
+    nodes: dict[str, AddressSpace] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, pool: str = DEFAULT_POOL, node_prefix: int = DEFAULT_PREFIX,
+               network_prefix: int = DEFAULT_PREFIX) -> Ipam:
+        """An empty plan over the cluster pool ``pool`` (``--default-addr-pool``)."""
+        subnets = SubnetPool.of(pool)
+        for what, plen in (("node", node_prefix), ("network", network_prefix)):
+            if not subnets.pool.prefixlen <= plen <= 29:
+                raise IpamError(f"a /{plen} {what} subnet does not fit in the address pool {subnets.pool}")
+        return cls(subnets, node_prefix, network_prefix)
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def node_subnet(self, node_id: str) -> AddressSpace:
+        """The task subnet of ``node_id``, allocated from the pool on first use."""
+        space = self.nodes.get(node_id)
+        if space is None:
+            subnet = self.pool.allocate(f"node/{node_id}", self.node_prefix)
+            space = self.nodes[node_id] = AddressSpace(subnet)
+        return space
+
+    def release_node(self, node_id: str) -> None:
+        """Give back a node's subnet (the node left); its task addresses go with it."""
+        self.nodes.pop(node_id, None)
+        self.pool.release(f"node/{node_id}")
+
+    def task_address(self, node_id: str, task_id: str) -> ipaddress.IPv4Interface:
+        """The address (with prefix) of a task on its node's bridge."""
+        space = self.node_subnet(node_id)
+        return _iface(space, space.allocate(task_id))
+
+    # -- networks --------------------------------------------------------------------------------
+    def _free_vxlan_id(self) -> int:
+        used = {n.vxlan_id for n in self.networks.values()}
+        vid = VXLAN_FIRST
+        while vid in used:
+            vid += 1
+        if vid > VXLAN_LAST:
+            raise IpamError("no free VXLAN id left")
+        return vid
+
+    def create_network(self, name: str, subnet: str | None = None) -> Network:
+        """A new overlay network with its own subnet (``subnet``, or the pool's next) and VXLAN id."""
+        if not name:
+            raise IpamError("a network needs a name")
+        if name in self.networks:
+            raise IpamError(f"network {name!r} already exists")
+        vxlan_id = self._free_vxlan_id()
+        owner = f"network/{name}"
+        net = self.pool.claim(owner, subnet) if subnet else self.pool.allocate(owner, self.network_prefix)
+        network = self.networks[name] = Network(name, vxlan_id, AddressSpace(net))
+        return network
+
+    def network(self, name: str) -> Network:
+        """The network called ``name``; one clear error when there is none."""
+        try:
+            return self.networks[name]
+        except KeyError:
+            raise IpamError(f"network {name!r} not found") from None
+
+    def remove_network(self, name: str) -> None:
+        """Forget a network and free its subnet and VXLAN id; refused while an address in it is held."""
+        network = self.network(name)
+        if network.addresses.owners:
+            held = sorted(network.addresses.owners.values())
+            more = f" and {len(held) - 3} more" if len(held) > 3 else ""
+            raise IpamError(f"network {name!r} still has addresses in use ({', '.join(held[:3])}{more})")
+        del self.networks[name]
+        self.pool.release(f"network/{name}")
+
+    def network_address(self, network: str, owner: str) -> ipaddress.IPv4Interface:
+        """The address (with prefix) of ``owner`` (a task id) on ``network``."""
+        space = self.network(network).addresses
+        return _iface(space, space.allocate(owner))
+
+    def vip(self, service: str, network: str) -> ipaddress.IPv4Address:
+        """The virtual IP of ``service`` on ``network`` (allocated on first use)."""
+        return self.network(network).addresses.allocate(vip_owner(service))
+
+    def release_vip(self, service: str, network: str) -> None:
+        """Free the VIP of ``service`` on one network (``svc update --network-rm``)."""
+        self.network(network).addresses.release(vip_owner(service))
+
+    def release_vips(self, service: str) -> None:
+        """Free every VIP of ``service`` (the service was removed)."""
+        for network in self.networks.values():
+            network.addresses.release(vip_owner(service))
+
+    def release_task(self, task_id: str) -> None:
+        """Free every address ``task_id`` holds, on its node and on every network."""
+        for space in [*self.nodes.values(), *(n.addresses for n in self.networks.values())]:
+            space.release(task_id)
+
+    # -- storage ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly data for the store."""
+        return {
+            "pool": self.pool.to_dict(),
+            "node_prefix": self.node_prefix,
+            "network_prefix": self.network_prefix,
+            "nodes": {n: s.to_dict() for n, s in sorted(self.nodes.items())},
+            "networks": {n: net.to_dict() for n, net in sorted(self.networks.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Ipam:
+        """The inverse of ``to_dict``; refuses data whose subnets disagree with the pool."""
+        ipam = cls(SubnetPool.from_dict(data["pool"]), int(data["node_prefix"]), int(data["network_prefix"]))
+        ipam.nodes = {n: AddressSpace.from_dict(s) for n, s in data.get("nodes", {}).items()}
+        ipam.networks = {n: Network.from_dict(d) for n, d in data.get("networks", {}).items()}
+        for key, subnet in [*((f"node/{n}", s.subnet) for n, s in ipam.nodes.items()),
+                            *((f"network/{n}", net.subnet) for n, net in ipam.networks.items())]:
+            if ipam.pool.lookup(key) != subnet:
+                raise IpamError(f"stored address plan is inconsistent: {key} has {subnet} but the pool says "
+                                f"{ipam.pool.lookup(key)}")
+        return ipam
