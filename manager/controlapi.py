@@ -26,6 +26,7 @@ from shoal.manager.store.base import Compare, Delete, Put, Store, StoreError, Tx
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff, retry
 
 _log = log.get(__name__)
 
@@ -271,23 +272,24 @@ async def write_retrying(store: Store, compares: list, ops: list, applied: Calla
     A write that failed may still have been applied, so before each retry ``applied`` checks whether
     it is already there (returning its revision, or 0) instead of writing twice.
     """
-    deadline = time.monotonic() + timeout
-    delay = 0.2
-    while True:
-        try:
-            return await store.txn(compares, ops)
-        except StoreError:
-            if time.monotonic() + delay > deadline:
-                raise
-            _log.warning("store write failed; retrying", retry_in_s=delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 2.0)
-        try:
-            rev = await applied()
-        except StoreError:
-            continue
-        if rev:
-            return TxnResult(True, rev)
+    tried = False
+
+    async def attempt() -> TxnResult:
+        nonlocal tried
+        if tried:
+            try:
+                rev = await applied()
+            except StoreError:
+                rev = 0  # cannot tell yet: write again (the compares refuse a second copy)
+            if rev:
+                return TxnResult(True, rev)
+        tried = True
+        return await store.txn(compares, ops)
+
+    def retrying(_exc: BaseException, wait: float) -> None:
+        _log.warning("store write failed; retrying", retry_in_s=round(wait, 3))
+
+    return await retry(attempt, Backoff(0.2, 2.0), retry_on=StoreError, timeout=timeout, on_retry=retrying)
 
 
 def _store_errors_unavailable(method: Callable) -> Callable:

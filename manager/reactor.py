@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from shoal import log
 from shoal.manager.cache import ClusterCache, Listener
+from shoal.retry import Backoff
 
 _log = log.get(__name__)
 
@@ -54,7 +55,7 @@ class Reactor:
 
     async def run(self) -> None:
         await self.cache.ready.wait()
-        backoff = 0.1
+        backoff = Backoff(0.1, 5.0)  # after a pass that raised
         while True:
             timeout = None
             if self._wake_at is not None:
@@ -71,12 +72,11 @@ class Reactor:
             try:
                 rev, wake = await self.step(dirty)
                 self.last_pass = time.monotonic() - started
-                backoff = 0.1
+                backoff.reset()
             except Exception:
                 _log.exception("reconcile pass failed; retrying", loop=self.name)
                 self.dirty |= dirty
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await backoff.sleep()
                 self._event.set()
                 continue
             if wake is not None:

@@ -6,11 +6,13 @@ as cgroupfs wants (each write is one command to the kernel).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
 import time
 
+from shoal.retry import Backoff, retry_sync
 from shoal.runtime import cgroup_limits as cl
 from shoal.runtime.errors import ContainerError
 
@@ -36,18 +38,20 @@ def pids(directory: str) -> list[int]:
 
 
 def rmdir_retry(directory: str, deadline: float) -> None:
-    delay = 0.001
-    while True:
-        try:
+    """Remove a cgroup directory; the kernel calls it busy (EBUSY) for a moment after its last task exits."""
+
+    def attempt() -> None:
+        with contextlib.suppress(FileNotFoundError):
             os.rmdir(directory)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EBUSY or time.monotonic() >= deadline:
-                raise ContainerError(f"cannot remove cgroup {directory}: {exc.strerror}") from None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
+
+    try:
+        retry_sync(attempt, Backoff(0.001, 0.05), retry_on=OSError, retryable=_busy, timeout=deadline - time.monotonic())
+    except OSError as exc:
+        raise ContainerError(f"cannot remove cgroup {directory}: {exc.strerror}") from None
+
+
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EBUSY
 
 
 def device_rules(directory: str, strict: bool) -> None:

@@ -23,6 +23,7 @@ from shoal.certfiles import CertFiles
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff
 from shoal.worker import adopt
 from shoal.worker.controller import TaskController
 from shoal.worker.executor import Executor
@@ -92,7 +93,7 @@ class Agent:
         f = self._identity_file()
         if not self.node_id and f.exists():
             self.node_id = json.loads(f.read_text())["node_id"]
-        delay = 0.2
+        backoff = Backoff(0.2, 2.0)
         while True:
             for addr in self.managers:
                 req = dpb.RegisterRequest(node_id=self.node_id, description=self.description, availability=self.cfg.availability)
@@ -116,8 +117,7 @@ class Agent:
                     _log.warning("cannot reach manager; retrying", manager=addr, error=exc.details())
                 except OSError as exc:
                     _log.warning("cannot reach manager; retrying", manager=addr, error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await backoff.sleep()
 
     def _cert_role(self) -> int:
         return pb.NodeSpec.MANAGER if self.creds.valid() and self.creds.info().role == "manager" else pb.NodeSpec.WORKER
@@ -152,23 +152,22 @@ class Agent:
             await self._stop_all()
 
     async def _sessions(self) -> None:
-        delay = 0.1
+        backoff = Backoff(0.1, 2.0)  # the cap bounds how long a node stays away once a manager is back
         while True:
             for addr in list(self.managers):
                 try:
                     await self._session(addr)
-                    delay = 0.1
+                    backoff.reset()
                 except grpc.aio.AioRpcError as exc:
                     if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                         raise JoinError(f"session refused by {addr}: {exc.details()}") from None
                     if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # promoted or demoted: a certificate of the new role
                         _log.info("role changed; renewing the node certificate", manager=addr)
                         await self._register(renew=True)
-                        delay = 0.1
+                        backoff.reset()
                         break
                     _log.warning("session ended", manager=addr, code=exc.code().name, error=exc.details())
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            await backoff.sleep()
 
     async def _session(self, addr: str) -> None:
         async with self.creds.channel(addr) as ch:

@@ -31,6 +31,7 @@ from etcd3 import etcdrpc
 from etcd3.utils import prefix_range_end
 
 import shoal.log
+from shoal.retry import Backoff
 
 from .base import (
     KV,
@@ -56,7 +57,7 @@ etcd3.watch.six = types.SimpleNamespace(itervalues=lambda d: iter(d.values()))  
 
 T = TypeVar("T")
 _CLOSED = object()
-_MIN_BACKOFF = 0.05  # seconds before the first re-watch; doubles up to 1 s
+_MIN_BACKOFF = 0.05  # seconds before the first re-watch; doubles up to 1 s (shoal.retry.Backoff)
 _PAGE = 2000  # keys per range request; later pages are read at the first page's revision
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _GRPC_OPTIONS = [
@@ -267,7 +268,8 @@ class EtcdStore(Store):
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._watch_queues.add(queue)
         key, end = _key_range(prefix)
-        next_rev, generation, handle, delay, interrupted = start, 0, None, _MIN_BACKOFF, False
+        next_rev, generation, handle, interrupted = start, 0, None, False
+        backoff = Backoff(_MIN_BACKOFF, 1.0)
 
         def deliver(gen: int, item: Any) -> None:  # called on the client's watch thread
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
@@ -285,16 +287,16 @@ class EtcdStore(Store):
                     except StoreError as e:
                         if self._closed:
                             return
-                        if delay == _MIN_BACKOFF and not interrupted:
+                        if backoff.failures == 0 and not interrupted:
                             log.warning("cannot watch etcd; retrying", prefix=prefix, revision=next_rev, error=str(e))
                         with contextlib.suppress(TimeoutError):  # back off, but wake up on close
-                            if (await asyncio.wait_for(queue.get(), delay))[1] is _CLOSED:
+                            if (await asyncio.wait_for(queue.get(), backoff.next()))[1] is _CLOSED:
                                 return
-                        delay = min(delay * 2, 1.0)
                         continue
-                    if interrupted or delay > _MIN_BACKOFF:
+                    if interrupted or backoff.failures:
                         log.info("etcd watch resumed", prefix=prefix, revision=next_rev)
-                    delay, interrupted = _MIN_BACKOFF, False
+                    interrupted = False
+                    backoff.reset()
                 gen, item = await queue.get()
                 if item is _CLOSED:
                     return
