@@ -1,0 +1,167 @@
+"""The nftables routing mesh, loaded into a namespace "node" with three task namespaces behind a bridge.
+
+Topology (all namespaces made by the test): node ``h`` has a bridge ``br0`` 10.77.0.1/24 with tasks
+``t0``..``t2`` (10.77.0.10-12, bridge ports in hairpin mode as the node plumbing sets them, each an HTTP server on 8080 that answers its name and the client's
+address), and a link to an outside client ``c`` (10.78.0.2, gateway 10.78.0.1 on ``h``). The rules
+are only ever loaded in ``h``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh, transaction
+from shoal.worker.network.nftapply import Nft, NftApplyError
+from tests.integration.netkit import Kit, clients, labels, needs_root, sh
+from tests.unit.test_nft_render import frontend_st, unique_keys
+
+pytestmark = [*needs_root, pytest.mark.skipif(sh("which", "nft", check=False) == "", reason="needs nft (nftables)")]
+
+VIP = "10.96.0.10"
+TASKS = {f"t{i}": f"10.77.0.{10 + i}" for i in range(3)}
+BRIDGE_NET = "10.77.0.0/24"
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[tuple[Kit, str]]:
+    kit = Kit()
+    try:
+        h = kit.ns("h")
+        kit.ip(h, "link add br0 type bridge\naddr add 10.77.0.1/24 dev br0\nlink set br0 up\n")
+        kit.sysctl(h, "net.ipv4.ip_forward", "1")
+        for short, addr in TASKS.items():
+            t = kit.ns(short)
+            kit.veth(h, f"v{short}", t, "eth0")
+            kit.ip(h, f"link set v{short} master br0\nlink set v{short} type bridge_slave hairpin on\n")
+            kit.ip(t, f"addr add {addr}/24 dev eth0\nroute add default via 10.77.0.1\n")
+            kit.serve(t, short)
+        c = kit.ns("c")
+        kit.veth(h, "ext0", c, "eth0")
+        kit.ip(h, "addr add 10.78.0.1/24 dev ext0\n")
+        kit.ip(c, "addr add 10.78.0.2/24 dev eth0\nroute add default via 10.78.0.1\n")
+        yield kit, h
+    finally:
+        kit.close()
+
+
+@pytest.fixture
+async def nft(node: tuple[Kit, str]) -> AsyncIterator[Nft]:
+    kit, h = node
+    applier = Nft(netns=kit.path(h))
+    try:
+        yield applier
+    finally:
+        await applier.remove()
+
+
+def ns(kit: Kit, short: str) -> str:
+    return f"{kit.prefix}{short}"
+
+
+def web(port: int = 80, local: bool = True, vip: str | None = VIP, names=TASKS, mode: str = "ingress") -> Frontend:
+    eps = tuple(Endpoint(TASKS[n], 8080, local) for n in names)
+    return Frontend("web", port, eps, vip=vip, mode=mode)
+
+
+async def test_vip_balances_over_every_task_and_keeps_an_outside_client_address(node, nft):
+    kit, _ = node
+    assert await nft.apply(Mesh((web(),), (BRIDGE_NET,)))
+    answers = kit.get(ns(kit, "c"), VIP, 80, 90)
+    count = labels(answers)
+    assert set(count) == {"t0", "t1", "t2"}, answers[:5]
+    assert min(count.values()) >= 10  # 90 random picks over 3: far from starving one
+    assert clients(answers) == {"10.78.0.2"}  # local tasks: no SNAT
+
+
+async def test_published_port_answers_on_the_node_address(node, nft):
+    kit, _ = node
+    await nft.apply(Mesh((web(port=30080, vip=None),), (BRIDGE_NET,)))
+    answers = kit.get(ns(kit, "c"), "10.78.0.1", 30080, 45)
+    assert set(labels(answers)) == {"t0", "t1", "t2"}
+    assert clients(answers) == {"10.78.0.2"}
+
+
+async def test_a_remote_endpoint_is_masqueraded(node, nft):
+    kit, _ = node
+    await nft.apply(Mesh((web(local=False, names=["t1"]),), (BRIDGE_NET,)))
+    answers = kit.get(ns(kit, "c"), VIP, 80, 5)
+    assert labels(answers) == {"t1": 5}
+    assert clients(answers) == {"10.77.0.1"}  # the node's address on the way out
+
+
+async def test_a_task_reaching_its_own_service_through_the_vip_gets_answers(node, nft):
+    kit, _ = node
+    await nft.apply(Mesh((web(),), (BRIDGE_NET,)))
+    answers = kit.get(ns(kit, "t0"), VIP, 80, 30)
+    assert not [a for a in answers if a.startswith("error")], answers
+    assert set(labels(answers)) == {"t0", "t1", "t2"}
+    assert clients(answers) == {"10.77.0.1"}  # hairpin on the bridge: masqueraded so replies come back
+
+
+async def test_a_removed_endpoint_gets_no_new_connections(node, nft):
+    kit, _ = node
+    await nft.apply(Mesh((web(),), (BRIDGE_NET,)))
+    await nft.apply(Mesh((web(names=["t0", "t2"]),), (BRIDGE_NET,)))
+    assert set(labels(kit.get(ns(kit, "c"), VIP, 80, 40))) == {"t0", "t2"}
+
+
+async def test_a_service_without_endpoints_refuses_at_once(node, nft):
+    kit, _ = node
+    await nft.apply(Mesh((web(names=[]), web(port=30081, vip=None, names=[])), (BRIDGE_NET,)))
+    assert kit.get(ns(kit, "c"), VIP, 80, 1) == ["error ConnectionRefusedError"]
+    assert kit.get(ns(kit, "c"), "10.78.0.1", 30081, 1) == ["error ConnectionRefusedError"]
+
+
+async def test_host_mode_serves_only_this_nodes_tasks(node, nft):
+    kit, _ = node
+    fe = Frontend("web", 30082, (Endpoint(TASKS["t0"], 8080, True), Endpoint(TASKS["t1"], 8080, False)), mode=HOST)
+    await nft.apply(Mesh((fe,), (BRIDGE_NET,)))
+    assert labels(kit.get(ns(kit, "c"), "10.78.0.1", 30082, 10)) == {"t0": 10}
+
+
+async def test_udp_and_tcp_on_one_port_are_separate_frontends(node, nft):
+    kit, _ = node
+    udp = Frontend("dns", 80, (Endpoint(TASKS["t2"], 53, True),), protocol="udp", vip=VIP)
+    await nft.apply(Mesh((web(names=["t0"]), udp), (BRIDGE_NET,)))
+    assert labels(kit.get(ns(kit, "c"), VIP, 80, 5)) == {"t0": 5}
+    assert "udp . 80" in await nft.listing()
+
+
+async def test_apply_is_skipped_when_nothing_changed_and_remove_leaves_no_table(node, nft):
+    mesh = Mesh((web(),), (BRIDGE_NET,))
+    await nft.check(mesh)
+    assert await nft.apply(mesh) is True
+    assert await nft.apply(mesh) is False
+    assert await nft.exists()
+    await nft.remove()
+    assert not await nft.exists()
+    await nft.remove()  # twice is fine
+    assert await nft.apply(mesh) is True  # and the next apply loads it again
+
+
+async def test_an_empty_mesh_still_loads_a_table(nft):
+    assert await nft.apply(Mesh())
+    assert await nft.exists()
+
+
+async def test_a_missing_nft_binary_is_one_clear_error():
+    with pytest.raises(NftApplyError, match="not installed"):
+        await Nft(nft="nft-not-here").apply(Mesh())
+
+
+async def test_the_machine_namespace_never_gets_the_table(node, nft):
+    await nft.apply(Mesh((web(),), (BRIDGE_NET,)))
+    assert "table ip shoal" not in sh("nft", "list", "tables", check=False)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(frontend_st, max_size=6).map(unique_keys),
+       st.lists(st.sampled_from(["10.210.0.0/24", "10.0.0.0/8", "10.0.0.0/16", "192.168.1.5/24"]), max_size=3))
+def test_the_kernel_accepts_every_rendered_mesh(node, fes, subnets):
+    kit, h = node
+    mesh = Mesh(tuple(fes), tuple(subnets))
+    sh("ip", "netns", "exec", h, "nft", "-c", "-f", "-", stdin=transaction(mesh))

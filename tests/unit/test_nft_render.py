@@ -1,0 +1,222 @@
+"""The routing-mesh renderer: what the nft text means (maps, balancing, dnat, when to SNAT), not its bytes."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shoal.worker.network.nft import (
+    HOST,
+    MASQ_MARK,
+    Endpoint,
+    Frontend,
+    Mesh,
+    NftError,
+    chain_name,
+    removal,
+    render,
+    served_by,
+    transaction,
+)
+
+
+def chains(text: str) -> dict[str, list[str]]:
+    """chain name -> its rule lines (hook lines included)."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        s = line.strip()
+        if m := re.fullmatch(r"chain (\S+) \{", s):
+            current = out.setdefault(m.group(1), [])
+        elif s == "}":
+            current = None
+        elif current is not None:
+            current.append(s)
+    return out
+
+
+def elements(text: str, block: str) -> list[str]:
+    """The elements of the set or map called ``block`` (empty when it has none)."""
+    m = re.search(rf"(?:map|set) {re.escape(block)} \{{\n(.*?)\n\t\}}", text, re.S)
+    assert m, f"no {block} in the ruleset"
+    el = re.search(r"elements = \{ (.*) \}", m.group(1))
+    return el.group(1).split(", ") if el else []
+
+
+def ep(i: int, local: bool = False, port: int = 8080) -> Endpoint:
+    return Endpoint(f"10.0.1.{i}", port, local)
+
+
+def targets(text: str, fe: Frontend) -> list[str]:
+    """The dnat targets reachable from a frontend's chain, in its vmap order."""
+    c = chains(text)
+    rule = c[chain_name(fe)][0]
+    picked = re.findall(r"goto (\S+?)(?:,| \}|$)", rule)
+    return [next(r for r in c[p] if "dnat to" in r).rsplit(" ", 1)[1] for p in picked]
+
+
+def test_a_vip_maps_to_its_chain_which_balances_over_every_endpoint():
+    fe = Frontend("web", 80, (ep(1), ep(2), ep(3)), vip="10.0.0.2")
+    text = render(Mesh((fe,)))
+    assert elements(text, "vips") == [f"10.0.0.2 . tcp . 80 : goto {chain_name(fe)}"]
+    assert chains(text)[chain_name(fe)][0].startswith("numgen random mod 3 vmap {")
+    assert targets(text, fe) == ["10.0.1.1:8080", "10.0.1.2:8080", "10.0.1.3:8080"]
+    assert elements(text, "published") == []
+
+
+def test_a_single_endpoint_needs_no_random_pick():
+    fe = Frontend("web", 80, (ep(1),), vip="10.0.0.2")
+    text = render(Mesh((fe,)))
+    assert chains(text)[chain_name(fe)] == [f"goto {chain_name(fe)}-e0"]
+    assert targets(text, fe) == ["10.0.1.1:8080"]
+
+
+def test_a_published_port_matches_only_this_nodes_addresses_and_not_loopback():
+    fe = Frontend("web", 8080, (ep(1),))
+    text = render(Mesh((fe,)))
+    assert elements(text, "published") == [f"tcp . 8080 : goto {chain_name(fe)}"]
+    assert "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @published" in \
+        chains(text)["services"]
+
+
+def test_local_endpoints_keep_the_client_address_unless_it_comes_from_our_bridges():
+    local, remote = ep(1, local=True), ep(2, local=False)
+    fe = Frontend("web", 80, (local, remote), vip="10.0.0.2")
+    c = chains(render(Mesh((fe,), ("10.210.3.0/24",))))
+    name = chain_name(fe)
+    assert c[f"{name}-e0"] == ["ip saddr @local-sources jump mark-for-masquerade",
+                               "meta l4proto tcp dnat to 10.0.1.1:8080"]
+    assert c[f"{name}-e1"] == ["jump mark-for-masquerade", "meta l4proto tcp dnat to 10.0.1.2:8080"]
+    assert c["mark-for-masquerade"] == [f"meta mark set meta mark | {MASQ_MARK:#x}"]
+    assert c["nat-postrouting"][1] == f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"
+
+
+def test_local_subnets_are_normalized_and_deduplicated():
+    text = render(Mesh((), ("10.210.3.7/24", "10.210.3.0/24", "10.9.0.0/16")))
+    assert elements(text, "local-sources") == ["10.210.3.0/24", "10.9.0.0/16"]
+    assert elements(render(Mesh()), "local-sources") == []
+
+
+def test_frontends_without_endpoints_are_rejected_not_balanced():
+    vip = Frontend("db", 5432, (), vip="10.0.0.3")
+    pub = Frontend("db", 15432, ())
+    text = render(Mesh((vip, pub)))
+    assert elements(text, "vips-empty") == ["10.0.0.3 . tcp . 5432 : goto reject-chain"]
+    assert elements(text, "published-empty") == ["tcp . 15432 : goto reject-chain"]
+    assert elements(text, "vips") == [] and chain_name(vip) not in chains(text)
+    assert chains(text)["reject-chain"] == ["meta l4proto tcp reject with tcp reset", "reject"]
+
+
+def test_rejection_happens_before_routing_and_for_local_clients():
+    c = chains(render(Mesh()))
+    assert c["filter-prerouting"][0].startswith("type filter hook prerouting")
+    assert c["filter-output"][0].startswith("type filter hook output")
+    assert c["nat-prerouting"][0] == "type nat hook prerouting priority -100; policy accept;"
+    assert c["nat-output"][0] == "type nat hook output priority -100; policy accept;"  # dstnat rejected by nft 1.0.6
+
+
+def test_host_mode_balances_only_local_tasks_and_is_absent_without_one():
+    fe = Frontend("web", 9000, (ep(1, local=True), ep(2)), mode=HOST)
+    assert served_by(fe) == (ep(1, local=True),)
+    text = render(Mesh((fe,)))
+    assert targets(text, fe) == ["10.0.1.1:8080"]
+    nothing = render(Mesh((Frontend("web", 9000, (ep(2),), mode=HOST),)))
+    assert elements(nothing, "published") == [] and elements(nothing, "published-empty") == []
+
+
+def test_udp_frontends_dnat_udp():
+    fe = Frontend("dns", 53, (ep(1, port=53),), protocol="udp", vip="10.0.0.4")
+    text = render(Mesh((fe,)))
+    assert elements(text, "vips") == [f"10.0.0.4 . udp . 53 : goto {chain_name(fe)}"]
+    assert "meta l4proto udp dnat to 10.0.1.1:53" in chains(text)[f"{chain_name(fe)}-e0"]
+
+
+def test_duplicate_endpoints_are_balanced_once():
+    fe = Frontend("web", 80, (ep(1), ep(1), ep(2)), vip="10.0.0.2")
+    assert targets(render(Mesh((fe,))), fe) == ["10.0.1.1:8080", "10.0.1.2:8080"]
+
+
+def test_two_services_on_one_published_port_are_refused_by_name():
+    with pytest.raises(NftError, match="published port tcp 8080 is claimed by both api and web"):
+        render(Mesh((Frontend("web", 8080, (ep(1),)), Frontend("api", 8080, (ep(2),)))))
+
+
+def test_same_port_on_different_protocols_or_vips_is_fine():
+    fes = (Frontend("a", 80, (ep(1),)), Frontend("b", 80, (ep(2),), protocol="udp"),
+           Frontend("c", 80, (ep(3),), vip="10.0.0.5"), Frontend("d", 80, (ep(4),), vip="10.0.0.6"))
+    text = render(Mesh(fes))
+    assert len(elements(text, "published")) == 2 and len(elements(text, "vips")) == 2
+
+
+@pytest.mark.parametrize(("fe", "msg"), [
+    (Frontend("web", 80, (ep(1),), protocol="sctp"), "protocol 'sctp' is not one of tcp, udp"),
+    (Frontend("web", 0, (ep(1),)), "port 0 is out of range"),
+    (Frontend("web", 80, (ep(1, port=70000),)), "port 70000 is out of range"),
+    (Frontend("web", 80, (Endpoint("10.0.0.300", 80),)), "'10.0.0.300' is not an IPv4 address"),
+    (Frontend("web", 80, (ep(1),), vip="fd00::1"), "'fd00::1' is not an IPv4 address"),
+    (Frontend("web", 80, (ep(1),), mode="bridge"), "publish mode 'bridge' is not ingress or host"),
+])
+def test_bad_data_is_refused_naming_the_service(fe, msg):
+    with pytest.raises(NftError, match=re.escape(f"service web: {msg}")):
+        render(Mesh((fe,)))
+
+
+def test_chain_names_are_unique_even_when_service_names_clean_up_alike():
+    a, b = Frontend("a/b", 80, (ep(1),)), Frontend("a_b", 81, (ep(1),))
+    a2 = Frontend("a_b", 80, (ep(1),))
+    assert chain_name(a) != chain_name(a2)
+    assert re.fullmatch(r"pub-a_b-tcp-80-[0-9a-f]{6}", chain_name(a))
+    assert chain_name(b).startswith("pub-a_b-tcp-81-")
+    assert chain_name(Frontend("x", 1, vip="10.0.0.1")).startswith("vip-x-tcp-1-")
+
+
+def test_the_transaction_replaces_the_whole_table_and_removal_touches_only_it():
+    text = transaction(Mesh())
+    assert text.startswith("add table ip shoal\ndelete table ip shoal\ntable ip shoal {\n")
+    assert removal() == "add table ip shoal\ndelete table ip shoal\n"
+    assert re.findall(r"^table (\S+ \S+)", text, re.M) == ["ip shoal"]
+
+
+frontend_st = st.builds(
+    Frontend,
+    service=st.sampled_from(["web", "api", "db.x", "q-1"]),
+    port=st.integers(1, 65535),
+    endpoints=st.lists(st.builds(Endpoint, ip=st.sampled_from([f"10.0.2.{i}" for i in range(1, 9)]),
+                                 port=st.integers(1, 65535), local=st.booleans()), max_size=6).map(tuple),
+    protocol=st.sampled_from(["tcp", "udp"]),
+    vip=st.one_of(st.none(), st.sampled_from(["10.0.0.2", "10.0.0.3"])),
+    mode=st.sampled_from(["ingress", "host"]),
+)
+
+
+def unique_keys(fes: list[Frontend]) -> list[Frontend]:
+    seen, out = set(), []
+    for fe in fes:
+        key = (fe.vip, fe.protocol, fe.port)
+        if key not in seen:
+            seen.add(key)
+            out.append(fe)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(frontend_st, max_size=8).map(unique_keys), st.randoms(use_true_random=False))
+def test_every_served_endpoint_is_reachable_exactly_once_and_order_does_not_matter(fes, rnd: random.Random):
+    text = render(Mesh(tuple(fes)))
+    shuffled = list(fes)
+    rnd.shuffle(shuffled)
+    assert render(Mesh(tuple(shuffled))) == text
+    c = chains(text)
+    for fe in fes:
+        eps = served_by(fe)
+        if eps:
+            assert sorted(targets(text, fe)) == sorted(f"{e.ip}:{e.port}" for e in eps)
+            if len(eps) > 1:
+                assert c[chain_name(fe)][0].startswith(f"numgen random mod {len(eps)} vmap")
+        else:
+            assert chain_name(fe) not in c
+    assert text.count("{") == text.count("}")

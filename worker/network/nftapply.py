@@ -1,0 +1,77 @@
+"""Loading shoal's nftables table: each change is one atomic ``nft -f -`` transaction.
+
+The renderer (``nft.render``) writes the whole table; this module hands it to the ``nft`` command in
+one file that deletes and re-creates the table, so the kernel swaps the old rules for the new ones in a
+single transaction: a packet sees either the old mesh or the new one, never half of each, and
+connections already tracked keep their translation. ``check`` asks the kernel to validate a file without
+committing it (``nft -c``). Nothing outside ``table ip shoal`` is ever touched.
+
+``netns`` (a path such as ``/run/netns/NAME``) runs ``nft`` inside that network namespace through
+``nsenter``: the agent of a lab node already lives in its namespace and passes none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+from shoal.worker.network.nft import TABLE, Mesh, removal, transaction
+
+
+class NftApplyError(RuntimeError):
+    """``nft`` refused a ruleset or is missing; the message carries nft's own words."""
+
+
+class Nft:
+    """Applies meshes to one network namespace's ``table ip shoal``; skips a mesh equal to the last one."""
+
+    def __init__(self, netns: str | None = None, nft: str = "nft") -> None:
+        self.netns = netns
+        self.nft = nft
+        self.last: str | None = None
+
+    def _argv(self, *args: str) -> list[str]:
+        if shutil.which(self.nft) is None:
+            raise NftApplyError(f"the {self.nft!r} command (Debian package nftables) is not installed")
+        argv = [self.nft, *args]
+        return ["nsenter", f"--net={self.netns}", *argv] if self.netns else argv
+
+    async def _run(self, *args: str, stdin: str = "") -> str:
+        proc = await asyncio.create_subprocess_exec(
+            *self._argv(*args),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate(stdin.encode())
+        if proc.returncode != 0:
+            raise NftApplyError(f"nft {' '.join(args)} failed: {err.decode().strip() or out.decode().strip()}")
+        return out.decode()
+
+    async def check(self, mesh: Mesh) -> None:
+        """Validate ``mesh``'s transaction in the kernel without committing it (``nft -c -f -``)."""
+        await self._run("-c", "-f", "-", stdin=transaction(mesh))
+
+    async def apply(self, mesh: Mesh) -> bool:
+        """Replace the table with ``mesh`` in one transaction; False when it equals the last one applied."""
+        text = transaction(mesh)
+        if text == self.last:
+            return False
+        await self._run("-f", "-", stdin=text)
+        self.last = text
+        return True
+
+    async def remove(self) -> None:
+        """Delete shoal's table (node leaving or shutting down); fine when it is already gone."""
+        await self._run("-f", "-", stdin=removal())
+        self.last = None
+
+    async def exists(self) -> bool:
+        """Whether ``table ip shoal`` is loaded (for cleanup checks and tests)."""
+        listing = json.loads(await self._run("-j", "list", "tables", "ip") or "{}")
+        return any(item.get("table", {}).get("name") == TABLE for item in listing.get("nftables", []))
+
+    async def listing(self) -> str:
+        """The loaded table as ``nft list table`` prints it (diagnostics)."""
+        return await self._run("list", "table", "ip", TABLE)
