@@ -34,6 +34,21 @@ print("ready", flush=True)
 srv.serve_forever()
 """
 
+# A line echo server ("<name>: <line>") for long-lived connections.
+ECHO = r"""
+import socketserver, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(f"{name}: {line.decode()}".encode())
+class S(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True; daemon_threads = True
+srv = S(("0.0.0.0", port), H)
+print("ready", flush=True)
+srv.serve_forever()
+"""
+
 # Sends n GET requests, each on a new connection, and prints the answers as a JSON list.
 CLIENT = r"""
 import json, socket, sys
@@ -96,9 +111,9 @@ class Kit:
     def sysctl(self, name: str, key: str, value: str) -> None:
         self.run(name, "sysctl", "-q", "-w", f"{key}={value}")
 
-    def serve(self, name: str, label: str, port: int = 8080) -> None:
-        """Start the HTTP server in ``name``, answering with ``label``; returns once it listens."""
-        proc = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", SERVER, label, str(port)],
+    def serve(self, name: str, label: str, port: int = 8080, script: str = SERVER) -> None:
+        """Start the HTTP (or ``ECHO``) server in ``name``, answering with ``label``; returns once it listens."""
+        proc = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c", script, label, str(port)],
                                 stdout=subprocess.PIPE, text=True)
         self.procs.append(proc)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"

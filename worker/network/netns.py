@@ -1,0 +1,105 @@
+"""Netlink sockets inside other network namespaces, without forking.
+
+pyroute2's ``AsyncIPRoute(netns=...)`` forks a helper process to open its socket in the namespace
+(about 35 ms here, and a gRPC fork warning in the agent). A socket keeps the namespace it was created
+in, so instead a short-lived thread enters the namespace with ``setns`` (which is per thread), creates
+the socket, and returns to its own namespace; pyroute2 then drives that socket from the event loop
+(``AsyncIPRoute(fileno=...)``). The same trick runs a small function (a sysctl write) in a namespace.
+
+A namespace is named by a path: ``/run/netns/NAME`` (``ip netns``), ``/proc/PID/ns/net`` (a task's
+PID 1, see ``of_pid``), or None for the namespace the agent itself runs in.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from pyroute2 import AsyncIPRoute
+
+from shoal.runtime import linux
+
+T = TypeVar("T")
+
+
+class NetnsError(OSError):
+    """A namespace that cannot be entered (gone, or not a network namespace)."""
+
+
+def of_pid(pid: int) -> str:
+    """The network namespace path of process ``pid``."""
+    return f"/proc/{pid}/ns/net"
+
+
+def run_in(path: str | None, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a thread that has entered the namespace at ``path`` (None: here, directly)."""
+    if path is None:
+        return fn()
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def enter_and_run() -> None:
+        try:
+            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            errors.append(NetnsError(e.errno, f"cannot open network namespace {path}: {e.strerror}"))
+            return
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(target, linux.CLONE_NEWNET)
+            try:
+                result.append(fn())
+            finally:
+                linux.setns(own, linux.CLONE_NEWNET)
+        except BaseException as e:  # handed to the caller's thread below
+            errors.append(e)
+        finally:
+            os.close(target)
+            os.close(own)
+
+    thread = threading.Thread(target=enter_and_run, name="shoal-netns")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return result[0]
+
+
+def route_socket(path: str | None) -> socket.socket:
+    """A NETLINK_ROUTE socket that lives in the namespace at ``path``."""
+    return run_in(path, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0))
+
+
+@asynccontextmanager
+async def iproute(path: str | None) -> AsyncIterator[AsyncIPRoute]:
+    """An ``AsyncIPRoute`` working inside the namespace at ``path``, closed on exit."""
+    sock = route_socket(path)
+    ipr = AsyncIPRoute(fileno=sock.detach())
+    async with ipr:
+        yield ipr
+
+
+def write_sysctl(path: str | None, key: str, value: str) -> None:
+    """Write ``/proc/sys/<key>`` (dots as slashes) as seen from the namespace at ``path``."""
+    target = "/proc/sys/" + key.replace(".", "/")
+
+    def write() -> None:
+        with open(target, "w") as f:
+            f.write(value)
+
+    run_in(path, write)
+
+
+def read_sysctl(path: str | None, key: str) -> str:
+    """Read ``/proc/sys/<key>`` as seen from the namespace at ``path``."""
+    target = "/proc/sys/" + key.replace(".", "/")
+
+    def read() -> str:
+        with open(target) as f:
+            return f.read().strip()
+
+    return run_in(path, read)
