@@ -32,9 +32,10 @@ from shoal.manager.cache import ClusterCache  # noqa: E402
 from shoal.manager.commit import Committer, Fence  # noqa: E402
 from shoal.manager.orchestrator.types import new_task  # noqa: E402
 from shoal.manager.scheduler.loop import Scheduler  # noqa: E402
-from shoal.manager.scheduler.schedule import NodeInfo, schedule  # noqa: E402
+from shoal.manager.scheduler.schedule import schedule  # noqa: E402
 from shoal.manager.store.base import MAX_TXN_OPS, Put  # noqa: E402
 from shoal.proto import types_pb2 as pb  # noqa: E402
+from shoal.views import NodeInfo
 
 CONSTRAINTS = ["node.labels.type==cpu", "node.labels.zone!=z0", "node.labels.rack!=r7"]
 

@@ -17,6 +17,7 @@ from shoal import log
 from shoal.manager import keys
 from shoal.manager.store.base import Compacted, Event, Store, StoreError
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import effective_status
 
 _log = log.get(__name__)
 
@@ -77,9 +78,7 @@ class ClusterCache:
     def status(self, task: pb.Task) -> pb.TaskStatus:
         """The effective status: the agent's report once there is one, else the manager's."""
         v = self.objects["status"].get(task.id)
-        if v is not None and v.obj.state >= task.status.state:  # type: ignore[attr-defined]
-            return v.obj  # type: ignore[return-value]
-        return task.status
+        return effective_status(task, v.obj if v is not None else None)  # type: ignore[arg-type]
 
     def node_ready(self, node_id: str) -> bool:
         return node_id in self.objects["session"]

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from shoal import log
+from shoal import log, spec
 from shoal.ids import new_id
-from shoal.manager import keys, spec
+from shoal.manager import keys
 from shoal.manager.cache import ClusterCache
 from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster

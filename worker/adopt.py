@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shoal.proto import types_pb2 as pb
-from shoal.worker.taskstate import TERMINAL
+from shoal.taskstate import TERMINAL
 
 
 @dataclass

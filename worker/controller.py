@@ -15,6 +15,7 @@ import structlog
 
 from shoal import log
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import TERMINAL
 from shoal.worker import health
 from shoal.worker.executor import Executor, ExecutorError
 from shoal.worker.health import probe_args
@@ -129,14 +130,12 @@ class TaskController:
 
     def lost(self, why: str) -> None:
         """The task's container vanished (found on an agent restart): it failed."""
-        if self.observed < TERMINAL_STATE:
+        if self.observed < TERMINAL:
             self._set(pb.FAILED, "failed", err=why)
 
     async def remove(self) -> None:
         """The task left this node's assignments: stop and delete its container."""
         if self.container or self.observed >= pb.PREPARING:
-            await self.executor.stop(self.task.id, 0 if self.observed >= TERMINAL_STATE else self.task.spec.container.stop_grace_period_ns / 1e9)
+            await self.executor.stop(self.task.id, 0 if self.observed >= TERMINAL else self.task.spec.container.stop_grace_period_ns / 1e9)
             await self.executor.remove(self.task.id)
 
-
-TERMINAL_STATE = pb.COMPLETE

@@ -1,4 +1,4 @@
-"""The agent's task state machine as one pure step function.
+"""The agent's task state machine as one pure step function (the states and their order are ``shoal.taskstate``).
 
 Given what the manager wants (desired state) and what the agent has reached (observed state), name the
 next step forward. Observed state never moves back; a step that would move it back is a bug.
@@ -9,8 +9,7 @@ from __future__ import annotations
 import enum
 
 from shoal.proto import types_pb2 as pb
-
-TERMINAL = pb.COMPLETE
+from shoal.taskstate import TERMINAL
 
 
 class Step(enum.Enum):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from shoal.manager.orchestrator.types import TERMINAL
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import TERMINAL
 
 
 def wanted(task: pb.Task, state: int) -> bool:

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
+from shoal.constraints import Constraint, parse_constraints
 from shoal.manager.orchestrator.restart import DEFAULT_HISTORY, end_finished, reap, remove_all, restart_due
-from shoal.manager.orchestrator.types import Actions, TaskView, new_task
-from shoal.manager.scheduler.constraints import Constraint, parse_constraints
+from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
+from shoal.views import TaskView
 
 
 def eligible_nodes(service: pb.Service, nodes: Mapping[str, pb.Node], node_ready: Callable[[str], bool]) -> list[str]:

@@ -16,11 +16,13 @@ from google.protobuf.message import Message
 from shoal.manager.cache import ClusterCache
 from shoal.manager.commit import Committer
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
-from shoal.manager.orchestrator.types import TERMINAL, Actions, TaskView
+from shoal.manager.orchestrator.types import Actions
 from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.scheduler.loop import snapshot
-from shoal.manager.scheduler.schedule import NodeInfo, room
+from shoal.manager.scheduler.schedule import room
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import TERMINAL
+from shoal.views import NodeInfo, TaskView
 
 _GLOBAL = (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB)
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoal.manager.orchestrator.types import Actions, TaskView, new_task
+from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
+from shoal.views import TaskView
 
 
 @dataclass(frozen=True)

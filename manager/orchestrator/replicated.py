@@ -19,8 +19,9 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from shoal.manager.orchestrator.restart import DEFAULT_HISTORY, reap, remove_all, restart_due
-from shoal.manager.orchestrator.types import Actions, TaskView, new_task
+from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
+from shoal.views import TaskView
 
 __all__ = ["DEFAULT_HISTORY", "reconcile"]
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shoal.manager.orchestrator.types import Actions, TaskView
+from shoal.manager.orchestrator.types import Actions
 from shoal.proto import types_pb2 as pb
+from shoal.views import TaskView
 
 DEFAULT_HISTORY = 5
 

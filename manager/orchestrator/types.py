@@ -1,4 +1,7 @@
-"""Plain data the orchestrators reason about: a task with its effective state, and the actions they return."""
+"""Plain data the orchestrators return: the actions of a pass, and a fresh task for a slot.
+
+The task view they read (a task with its effective status) is ``shoal.views.TaskView``.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +10,6 @@ from dataclasses import dataclass, field
 
 from shoal.ids import new_id
 from shoal.proto import types_pb2 as pb
-
-TERMINAL = pb.COMPLETE  # this state and every later one means the task no longer runs
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """A task with its effective (merged) status."""
-
-    task: pb.Task
-    status: pb.TaskStatus
-
-    @property
-    def id(self) -> str:
-        return self.task.id
-
-    @property
-    def state(self) -> int:
-        return self.status.state
-
-    @property
-    def terminal(self) -> bool:
-        return self.status.state >= TERMINAL
-
-    @property
-    def created(self) -> int:
-        return self.task.meta.created_at_ns
 
 
 @dataclass

@@ -14,10 +14,11 @@ from prometheus_client import Counter
 from shoal import log
 from shoal.manager.cache import ClusterCache
 from shoal.manager.commit import Change, Committer
-from shoal.manager.orchestrator.types import TERMINAL
 from shoal.manager.reactor import ALL, Reactor
-from shoal.manager.scheduler.schedule import NodeInfo, schedule
+from shoal.manager.scheduler.schedule import schedule
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import FAILED_STATES, TERMINAL, effective_status
+from shoal.views import NodeInfo
 
 _log = log.get(__name__)
 PLACEMENTS = Counter("shoal_scheduler_placements_total", "Tasks placed on a node by the scheduler")
@@ -35,10 +36,8 @@ def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeI
     reports = cache.objects["status"]
     for v in cache.objects["task"].values():
         t: pb.Task = v.obj  # type: ignore[assignment]
-        st = t.status
         r = reports.get(t.id)
-        if r is not None and r.obj.state >= st.state:  # type: ignore[attr-defined]
-            st = r.obj  # type: ignore[assignment]  # the effective status, as ClusterCache.status
+        st = effective_status(t, r.obj if r is not None else None)  # type: ignore[arg-type]
         state = st.state
         if state == pb.PENDING:
             if t.desired_state == pb.RUNNING:
@@ -49,7 +48,7 @@ def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeI
             continue
         if state < TERMINAL and t.desired_state == pb.RUNNING:
             info.add_spec(t.service_id, t.spec, None if t.spec.ports else _NO_PORTS)
-        elif state in (pb.FAILED, pb.REJECTED) and st.timestamp_ns >= now_ns - FAILURE_WINDOW_NS:
+        elif state in FAILED_STATES and st.timestamp_ns >= now_ns - FAILURE_WINDOW_NS:
             info.failures[t.service_id] += 1
     return sorted(nodes.values(), key=lambda n: n.id), pending
 

@@ -15,44 +15,10 @@ import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from shoal.manager.scheduler.constraints import Constraint, node_value, parse_constraints
+from shoal.constraints import Constraint, node_value, parse_constraints
 from shoal.proto import types_pb2 as pb
 from shoal.units import format_bytes
-
-
-@dataclass
-class NodeInfo:
-    """A node and what already runs on it, as the scheduler sees it."""
-
-    node: pb.Node
-    ready: bool
-    tasks_total: int = 0
-    tasks_by_service: Counter[str] = field(default_factory=Counter)
-    reserved_cpus: int = 0
-    reserved_memory: int = 0
-    host_ports: set[tuple[int, int]] = field(default_factory=set)
-    failures: Counter[str] = field(default_factory=Counter)  # service id -> recent failures here
-
-    def __post_init__(self) -> None:
-        self.id: str = self.node.id
-        self.cpu_cap = self.node.description.nano_cpus
-        self.mem_cap = self.node.description.memory_bytes
-        self.active = self.ready and self.node.spec.availability == pb.NodeSpec.ACTIVE
-
-    def add(self, task: pb.Task) -> None:
-        self.add_spec(task.service_id, task.spec)
-
-    def add_spec(self, service_id: str, spec: pb.ServiceSpec, host_ports: frozenset[tuple[int, int]] | None = None) -> None:
-        self.tasks_total += 1
-        self.tasks_by_service[service_id] += 1
-        res = spec.resources.reservations
-        self.reserved_cpus += res.nano_cpus
-        self.reserved_memory += res.memory_bytes
-        self.host_ports |= _host_ports(spec) if host_ports is None else host_ports
-
-
-def _host_ports(spec: pb.ServiceSpec) -> frozenset[tuple[int, int]]:
-    return frozenset((p.published_port, p.protocol) for p in spec.ports if p.publish_mode == pb.PortConfig.HOST and p.published_port)
+from shoal.views import NodeInfo, host_ports
 
 
 @dataclass
@@ -84,7 +50,7 @@ class _Filter:
         self.mem = res.memory_bytes
         self.cpus = res.nano_cpus
         self.constraints: list[Constraint] = parse_constraints(list(spec.placement.constraints))
-        self.host_ports = _host_ports(spec)
+        self.host_ports = host_ports(spec)
         self.max_per_node = spec.placement.max_replicas_per_node
 
     def fits(self, n: NodeInfo) -> bool:

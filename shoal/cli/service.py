@@ -29,6 +29,7 @@ from shoal.cli.service_views import (
     why_lines,
 )
 from shoal.proto import control_pb2, types_pb2
+from shoal.spec import mode_allows
 
 ServiceSpec = types_pb2.ServiceSpec
 CONFLICT_RETRIES = 3
@@ -162,7 +163,7 @@ def scale_one(ref: str, replicas: int) -> types_pb2.Service:
     stub = client.stub()
     for attempt in range(CONFLICT_RETRIES + 1):
         service = get_service(ref)
-        if service.spec.mode not in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB):
+        if not mode_allows(service.spec.mode, "replicas"):
             raise click.ClickException(f"{ref}: scale can only be used with replicated or replicated-job mode")
         spec = types_pb2.ServiceSpec()
         spec.CopyFrom(service.spec)

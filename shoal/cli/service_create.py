@@ -26,6 +26,7 @@ from shoal.cli.service_opts import (
     parse_uint,
 )
 from shoal.proto import control_pb2, types_pb2
+from shoal.spec import SpecError, check_mode_allows, check_ratio
 
 ServiceSpec = types_pb2.ServiceSpec
 UpdateConfig = types_pb2.UpdateConfig
@@ -122,12 +123,23 @@ def _update_config(o: dict[str, Any], prefix: str, cfg: types_pb2.UpdateConfig) 
     if o.get(f"{key}_monitor") is not None:
         cfg.monitor_ns = convert(f"--{prefix}-monitor", o[f"{key}_monitor"], units.parse_duration)
     if o.get(f"{key}_max_failure_ratio") is not None:
-        ratio = convert(f"--{prefix}-max-failure-ratio", o[f"{key}_max_failure_ratio"], float)
-        if not 0.0 <= ratio <= 1.0:
-            raise FlagError(f"--{prefix}-max-failure-ratio", o[f"{key}_max_failure_ratio"], "must be between 0 and 1")
+        flag, raw = f"--{prefix}-max-failure-ratio", o[f"{key}_max_failure_ratio"]
+        ratio = convert(flag, raw, float)
+        try:
+            check_ratio(f"{key}_config.max_failure_ratio", ratio)
+        except SpecError as exc:
+            raise FlagError(flag, raw, exc.message) from None
         cfg.max_failure_ratio = ratio
     if o.get(f"{key}_order"):
         cfg.order = ORDERS[o[f"{key}_order"].lower()]
+
+
+def require_mode(mode: int, field: str) -> None:
+    """Refuse a flag the service's mode does not take, with the manager's own rule and message."""
+    try:
+        check_mode_allows(mode, field)
+    except SpecError as exc:
+        raise click.UsageError(exc.message) from None
 
 
 def _int(flag: str, value: str) -> int:
@@ -160,14 +172,11 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
     Raises FlagError (or click.UsageError for conflicting flags) before anything is sent.
     """
     spec = ServiceSpec(name=o.get("name") or "", mode=MODES[(o.get("mode") or "replicated").lower()])
-    replicated = spec.mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB)
     if o.get("replicas") is not None:
-        if not replicated:
-            raise click.UsageError("replicas can only be used with replicated or replicated-job mode")
+        require_mode(spec.mode, "replicas")
         spec.replicas = _int("--replicas", o["replicas"])  # the manager refuses negative counts
     if o.get("max_concurrent") is not None:
-        if spec.mode != ServiceSpec.REPLICATED_JOB:
-            raise click.UsageError("max-concurrent can only be used with replicated-job mode")
+        require_mode(spec.mode, "max_concurrent")
         spec.max_concurrent = parse_uint("--max-concurrent", o["max_concurrent"])
     for value in o.get("label") or ():
         k, v = parse_kv("--label", value)
@@ -208,8 +217,7 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
     if o.get("replicas_max_per_node") is not None:
         pl.max_replicas_per_node = parse_uint("--replicas-max-per-node", o["replicas_max_per_node"])
     if o.get("rebalance"):
-        if spec.mode != ServiceSpec.REPLICATED:
-            raise click.UsageError("rebalance can only be used with replicated mode")
+        require_mode(spec.mode, "rebalance")
         spec.rebalance = True
 
     rp = spec.restart_policy

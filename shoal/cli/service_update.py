@@ -18,7 +18,7 @@ import click
 import grpc
 
 from shoal.cli import client, progress
-from shoal.cli.service_create import _apply, _int, _update_config, _update_options
+from shoal.cli.service_create import _apply, _int, _update_config, _update_options, require_mode
 from shoal.cli.service_opts import FlagError, parse_kv
 from shoal.proto import control_pb2, types_pb2
 
@@ -49,14 +49,12 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
     """The spec ``current`` becomes with the flags in ``o`` (click's keyword arguments); raises FlagError."""
     spec = ServiceSpec()
     spec.CopyFrom(current)
-    replicated = spec.mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB)
     if o.get("replicas") is not None:
-        if not replicated:
-            raise click.UsageError("replicas can only be used with replicated or replicated-job mode")
+        require_mode(spec.mode, "replicas")
         spec.replicas = _int("--replicas", o["replicas"])
     if o.get("rebalance") is not None:
-        if o["rebalance"] and spec.mode != ServiceSpec.REPLICATED:
-            raise click.UsageError("rebalance can only be used with replicated mode")
+        if o["rebalance"]:
+            require_mode(spec.mode, "rebalance")
         spec.rebalance = bool(o["rebalance"])
     if o.get("image") is not None:
         if not o["image"].strip():

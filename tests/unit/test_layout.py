@@ -24,3 +24,12 @@ def test_generated_protocol_code_is_fresh():
 
     res = subprocess.run([sys.executable, str(ROOT / "proto" / "gen.py"), "--check"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_core_contract_covers_every_core_module():
+    """A core module left out of the contract could import the manager unnoticed."""
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    core = next(c for c in contracts if c["name"].startswith("the shared core"))
+    modules = {f"shoal.{p.stem}" for p in (ROOT / "shoal").glob("*.py") if p.stem != "__init__"}
+    assert modules - set(core["source_modules"]) == set(), "add these core modules to the core contract"
+    assert {"shoal.runtime", "shoal.manager", "shoal.worker", "shoal.cli"} <= set(core["forbidden_modules"])

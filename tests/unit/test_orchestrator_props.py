@@ -4,8 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.manager.orchestrator import globalmode, replicated
-from shoal.manager.orchestrator.types import Actions, TaskView, new_task
+from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
+from shoal.views import TaskView
 
 NOW = 10**15
 STATES = [pb.PENDING, pb.ASSIGNED, pb.RUNNING, pb.COMPLETE, pb.SHUTDOWN, pb.FAILED]

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 
 from shoal.manager.orchestrator import rebalance, replicated
 from shoal.manager.orchestrator.rebalance import NodeLoad
-from shoal.manager.orchestrator.types import Actions, TaskView, new_task
+from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
+from shoal.views import TaskView
 
 NOW = 1_000 * 10**9
 
@@ -181,7 +182,8 @@ def test_equal_load_keeps_the_newest_task():
 
 
 def test_room_counts_reservations_ports_and_the_per_node_limit():
-    from shoal.manager.scheduler.schedule import NodeInfo, room
+    from shoal.manager.scheduler.schedule import room
+    from shoal.views import NodeInfo
 
     def info(nid, availability=pb.NodeSpec.ACTIVE, ready=True, labels=None):
         n = pb.Node(id=nid)
@@ -209,7 +211,7 @@ def test_room_counts_reservations_ports_and_the_per_node_limit():
 def test_the_manager_refuses_rebalance_outside_replicated_mode():
     import pytest
 
-    from shoal.manager import spec as specs
+    from shoal import spec as specs
 
     s = pb.ServiceSpec(name="g", mode=pb.ServiceSpec.GLOBAL, rebalance=True)
     s.container.image = "nginx"

@@ -2,8 +2,9 @@
 
 from collections import Counter
 
-from shoal.manager.scheduler.schedule import NodeInfo, schedule
+from shoal.manager.scheduler.schedule import schedule
 from shoal.proto import types_pb2 as pb
+from shoal.views import NodeInfo
 
 
 def node(nid: str, ready=True, availability=pb.NodeSpec.ACTIVE, mem=8 << 30, labels=None, role=pb.NodeSpec.WORKER) -> NodeInfo:

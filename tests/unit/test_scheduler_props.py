@@ -5,8 +5,9 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shoal.manager.scheduler.constraints import parse_constraint
-from shoal.manager.scheduler.schedule import NodeInfo, schedule
+from shoal.constraints import parse_constraint
+from shoal.manager.scheduler.schedule import schedule
+from shoal.views import NodeInfo
 from tests.unit.test_scheduler import node, task
 
 ZONES = ["a", "b", "c"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shoal.manager import spec
+from shoal import spec
 from shoal.proto import types_pb2 as pb
 
 
@@ -70,3 +70,50 @@ def test_any_well_formed_image_reference_is_accepted_nodes_decide_if_they_have_i
     s.container.image = "bad image"
     with pytest.raises(spec.SpecError, match="invalid reference format"):
         spec.validate(s)
+
+
+@pytest.mark.parametrize(
+    ("mode", "field", "allowed"),
+    [
+        (pb.ServiceSpec.REPLICATED, "replicas", True),
+        (pb.ServiceSpec.REPLICATED_JOB, "replicas", True),
+        (pb.ServiceSpec.GLOBAL, "replicas", False),
+        (pb.ServiceSpec.GLOBAL_JOB, "replicas", False),
+        (pb.ServiceSpec.REPLICATED, "rebalance", True),
+        (pb.ServiceSpec.REPLICATED_JOB, "rebalance", False),
+        (pb.ServiceSpec.REPLICATED_JOB, "max_concurrent", True),
+        (pb.ServiceSpec.REPLICATED, "max_concurrent", False),
+        (pb.ServiceSpec.REPLICATED_JOB, "placement.max_replicas_per_node", True),
+        (pb.ServiceSpec.GLOBAL, "placement.max_replicas_per_node", False),
+    ],
+)
+def test_mode_only_fields(mode: int, field: str, allowed: bool):
+    assert spec.mode_allows(mode, field) is allowed
+    if allowed:
+        spec.check_mode_allows(mode, field)
+    else:
+        with pytest.raises(spec.SpecError) as err:
+            spec.check_mode_allows(mode, field)
+        assert err.value.field == field and "can only be used with" in err.value.message
+        assert str(err.value) == f"invalid service spec: {field}: {err.value.message}"
+
+
+def test_the_cli_and_the_manager_refuse_a_mode_field_with_one_message():
+    s = make(mode=pb.ServiceSpec.GLOBAL)
+    s.max_concurrent = 2
+    with pytest.raises(spec.SpecError) as whole:
+        spec.validate(s)
+    with pytest.raises(spec.SpecError) as flag:
+        spec.check_mode_allows(pb.ServiceSpec.GLOBAL, "max_concurrent")
+    assert whole.value.message == flag.value.message
+
+
+@pytest.mark.parametrize("ratio", [0.0, 0.5, 1.0])
+def test_failure_ratio_in_range(ratio: float):
+    spec.check_ratio("update_config.max_failure_ratio", ratio)
+
+
+@pytest.mark.parametrize("ratio", [-0.01, 1.01, 2.0])
+def test_failure_ratio_out_of_range(ratio: float):
+    with pytest.raises(spec.SpecError, match="update_config.max_failure_ratio: must be between 0 and 1"):
+        spec.check_ratio("update_config.max_failure_ratio", ratio)

@@ -1,14 +1,16 @@
 """Validation and defaults for service specs, the one gate every spec passes before it reaches etcd.
 
-Pure functions on the protobuf ServiceSpec. Each error names the field a user typed, so the CLI can
-print one clear line; nothing is written when validation fails.
+Pure functions on the protobuf ServiceSpec, in the core so the manager and the CLI apply the same rule
+with the same message: the CLI checks a flag as it reads it (``check_mode_allows``, ``check_ratio``),
+the manager checks the whole spec (``validate``). Each error names the field a user typed, so the CLI
+can print one clear line; nothing is written when validation fails.
 """
 
 from __future__ import annotations
 
 import re
 
-from shoal.manager.scheduler.constraints import ConstraintError, parse_constraints
+from shoal.constraints import ConstraintError, parse_constraints
 from shoal.proto import types_pb2 as pb
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -29,12 +31,40 @@ Whether a node has the image is only known there: a missing one rejects the task
 SUPPORTED_MODES = frozenset({pb.ServiceSpec.REPLICATED, pb.ServiceSpec.GLOBAL, pb.ServiceSpec.REPLICATED_JOB, pb.ServiceSpec.GLOBAL_JOB})
 
 
+_REPLICATED_MODES = frozenset({pb.ServiceSpec.REPLICATED, pb.ServiceSpec.REPLICATED_JOB})
+MODE_ONLY: dict[str, tuple[frozenset[int], str]] = {
+    "replicas": (_REPLICATED_MODES, "replicas can only be used with replicated or replicated-job mode"),
+    "rebalance": (frozenset({pb.ServiceSpec.REPLICATED}), "rebalance can only be used with replicated mode"),
+    "max_concurrent": (frozenset({pb.ServiceSpec.REPLICATED_JOB}), "max-concurrent can only be used with replicated-job mode"),
+    "placement.max_replicas_per_node": (_REPLICATED_MODES, "max-replicas-per-node can only be used with replicated mode"),
+}
+"""Spec fields only some modes accept: field -> (the modes, the message when another mode sets it)."""
+
+
 class SpecError(ValueError):
-    """An invalid spec; ``str()`` is the one line shown to the user."""
+    """An invalid spec; ``str()`` is the one line shown to the user, ``message`` the part after the field."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"invalid service spec: {field}: {message}")
         self.field = field
+        self.message = message
+
+
+def mode_allows(mode: int, field: str) -> bool:
+    """Whether a service of ``mode`` may set ``field`` (a key of MODE_ONLY)."""
+    return mode in MODE_ONLY[field][0]
+
+
+def check_mode_allows(mode: int, field: str) -> None:
+    """Raise SpecError when a service of ``mode`` may not set ``field`` (a key of MODE_ONLY)."""
+    if not mode_allows(mode, field):
+        raise SpecError(field, MODE_ONLY[field][1])
+
+
+def check_ratio(field: str, ratio: float) -> None:
+    """Raise SpecError unless ``ratio`` (an update or rollback max failure ratio) is between 0 and 1."""
+    if not 0.0 <= ratio <= 1.0:
+        raise SpecError(field, "must be between 0 and 1")
 
 
 def _check_resources(prefix: str, res: pb.Resources) -> None:
@@ -62,6 +92,20 @@ def _check_ports(ports: list[pb.PortConfig]) -> None:
             seen.add(k)
 
 
+def _check_mode_fields(spec: pb.ServiceSpec) -> None:
+    """The fields set for a mode that does not take them, and a negative replica count."""
+    if spec.HasField("replicas"):
+        check_mode_allows(spec.mode, "replicas")
+        if spec.replicas < 0:
+            raise SpecError("replicas", f"must be 0 or more, got {spec.replicas}")
+    if spec.rebalance:
+        check_mode_allows(spec.mode, "rebalance")
+    if spec.max_concurrent:
+        check_mode_allows(spec.mode, "max_concurrent")
+    if spec.placement.max_replicas_per_node:
+        check_mode_allows(spec.mode, "placement.max_replicas_per_node")
+
+
 def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> None:
     """Raise SpecError naming the first invalid field; ``images`` are the images the cluster knows."""
     if not spec.name:
@@ -70,17 +114,7 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
         raise SpecError("name", f"{spec.name!r} must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit")
     if spec.mode not in SUPPORTED_MODES:
         raise SpecError("mode", f"unknown mode {spec.mode} (replicated, global, replicated-job, global-job)")
-    replicated = spec.mode in (pb.ServiceSpec.REPLICATED, pb.ServiceSpec.REPLICATED_JOB)
-    if spec.HasField("replicas") and not replicated:
-        raise SpecError("replicas", "replicas can only be used with replicated or replicated-job mode")
-    if spec.HasField("replicas") and spec.replicas < 0:
-        raise SpecError("replicas", f"must be 0 or more, got {spec.replicas}")
-    if spec.rebalance and spec.mode != pb.ServiceSpec.REPLICATED:
-        raise SpecError("rebalance", "rebalance can only be used with replicated mode")
-    if spec.max_concurrent and spec.mode != pb.ServiceSpec.REPLICATED_JOB:
-        raise SpecError("max_concurrent", "max-concurrent can only be used with replicated-job mode")
-    if spec.placement.max_replicas_per_node and spec.mode in (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB):
-        raise SpecError("placement.max_replicas_per_node", "max-replicas-per-node can only be used with replicated mode")
+    _check_mode_fields(spec)
     c = spec.container
     if not c.image:
         raise SpecError("image", "a service needs an image")
@@ -110,8 +144,7 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     for name, uc in (("update_config", spec.update_config), ("rollback_config", spec.rollback_config)):
         if uc.delay_ns < 0 or (uc.HasField("monitor_ns") and uc.monitor_ns < 0):
             raise SpecError(name, "delays must not be negative")
-        if not 0.0 <= uc.max_failure_ratio <= 1.0:
-            raise SpecError(f"{name}.max_failure_ratio", "must be between 0 and 1")
+        check_ratio(f"{name}.max_failure_ratio", uc.max_failure_ratio)
     hc = c.healthcheck
     if hc.test and hc.test[0] not in ("NONE", "CMD", "CMD-SHELL"):
         raise SpecError("healthcheck.test", "must start with NONE, CMD or CMD-SHELL")
