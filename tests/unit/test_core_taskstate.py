@@ -38,7 +38,7 @@ def test_complete_and_every_later_state_is_terminal(state: int):
 
 
 def test_failed_states_are_the_ones_ending_in_an_error():
-    assert taskstate.FAILED_STATES == {pb.FAILED, pb.REJECTED}
+    assert {pb.FAILED, pb.REJECTED} == taskstate.FAILED_STATES
     assert all(taskstate.is_terminal(s) for s in taskstate.FAILED_STATES)
 
 
