@@ -1,4 +1,7 @@
-"""Generic fixtures shared by every test directory: a real etcd (one per session) and a store on it."""
+"""Generic fixtures shared by every test directory: a real etcd (one per session) and a store on it.
+
+Also plugs in the skip gate (tests/skipgate.py): under CI=true a skip must be on the allow-list.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,11 @@ import pytest
 from shoal.manager.store.base import Delete
 from shoal.manager.store.embedded import EmbeddedEtcd
 from shoal.manager.store.etcd import EtcdStore, connect
+from tests import skipgate
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    skipgate.register(config)
 
 
 class EtcdServer:
