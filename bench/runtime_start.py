@@ -16,7 +16,7 @@ crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a private mo
 /sys/fs/cgroup/unified unmounted (findings, pitfall 15).
 
 Prints median and p95 in ms, and ends with one ``key=value`` line. Needs root. ``--trace`` also
-prints the median of every launcher and child step (runtime/trace.py).
+prints the median of every launcher and child step (runtime/launcher/trace.py).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures (the image builder)
 
-from shoal.runtime import ContainerConfig, Runtime, logs, trace  # noqa: E402
-from shoal.runtime.imagestore import ImageStore  # noqa: E402
+from shoal.runtime import ContainerConfig, Runtime, logs  # noqa: E402
+from shoal.runtime.image import ImageStore  # noqa: E402
+from shoal.runtime.launcher import trace  # noqa: E402
 
 LIMITS = {"memory_bytes": 256 << 20, "nano_cpus": 1_000_000_000, "pids_limit": 256}
 CRUN = "/usr/bin/crun"

@@ -30,8 +30,9 @@ from shoal.manager.store.base import Compare, Put, Store
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerError, ImageNotFound, imageload
-from shoal.runtime.imagestore import Image, ImageStore, find, hex_of
+from shoal.runtime import ContainerError, ImageNotFound
+from shoal.runtime.image import load as imageload
+from shoal.runtime.image.store import Image, ImageStore, find, hex_of
 
 IMAGES = keys.PREFIX + "images/"
 CHUNK = 1 << 20

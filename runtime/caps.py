@@ -1,16 +1,12 @@
-"""Docker's default capability set and the order of calls that leaves a container with exactly it.
+"""Capability names and Docker's default set: ``cap_add``/``cap_drop`` turned into one 64-bit mask.
 
-The order matters (findings, pitfall 12): the bounding set is dropped first, while the process
-still has CAP_SETPCAP; then the ambient set is cleared; then either ``capset`` (root) or the switch
-to a non-root uid, which empties the permitted and effective sets. ``no_new_privs`` makes setuid
-binaries and file capabilities unable to regain anything after exec.
+Pure (names in, mask out) so the client validates and computes a container's capabilities once,
+before anything is sent to the launcher. Dropping to that mask in a forked process is
+``launcher/child/process.py``'s job.
 """
 
 from __future__ import annotations
 
-import os
-
-from shoal.runtime import linux
 from shoal.runtime.errors import ConfigError
 
 CAP_NUMBERS = {
@@ -75,41 +71,6 @@ def mask(names: tuple[str, ...] | list[str]) -> int:
 
 
 DOCKER_DEFAULT_MASK = mask(DOCKER_DEFAULT_CAPS)  # 0xa80425fb
-
-
-def last_cap() -> int:
-    """The highest capability number the running kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read())
-    except OSError:
-        return 40
-
-
-def drop_bounding(keep: int, last: int) -> None:
-    """Remove every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP)."""
-    for cap in range(last + 1):
-        if not keep & (1 << cap):
-            try:
-                linux.prctl(linux.PR_CAPBSET_DROP, cap)
-            except OSError as exc:
-                if exc.errno != 22:  # EINVAL: the kernel does not know this capability
-                    raise
-
-
-def enter_identity(uid: int, gid: int, groups: tuple[int, ...], keep: int, last: int) -> None:
-    """Drop to ``keep`` and become uid/gid; call last before exec. Sets no_new_privs."""
-    drop_bounding(keep, last)
-    linux.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_CLEAR_ALL)
-    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
-    os.setgroups(list(groups))
-    os.setresgid(gid, gid, gid)
-    if uid == 0:
-        linux.capset(keep, keep, 0)  # empty inheritable set, as Docker since CVE-2022-24769
-    else:
-        # Leaving uid 0 clears the permitted and effective sets (no PR_SET_KEEPCAPS), as Docker
-        # does for a non-root user: the bounding set stays at ``keep``.
-        os.setresuid(uid, uid, uid)
 
 
 def _normalize(name: str) -> str:

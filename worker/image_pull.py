@@ -21,8 +21,9 @@ import grpc
 from shoal import log
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
-from shoal.runtime import ImageLoadError, imageload
-from shoal.runtime.imagestore import Image, ImageStore
+from shoal.runtime import ImageLoadError
+from shoal.runtime.image import Image, ImageStore
+from shoal.runtime.image import load as imageload
 
 _log = log.get(__name__)
 CALL_TIMEOUT_S = 10.0

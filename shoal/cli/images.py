@@ -21,7 +21,7 @@ from shoal.cli.output import format_table
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
 from shoal.runtime import ContainerError
-from shoal.runtime.imagestore import Image
+from shoal.runtime.image import Image
 
 
 @click.group("image", cls=AliasGroup, aliases={"list": "ls"}, short_help="Manage images")

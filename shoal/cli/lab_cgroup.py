@@ -15,7 +15,7 @@ import signal
 import time
 
 from shoal.cli.lab_state import LabError
-from shoal.runtime import cgroup_limits as cl
+from shoal.runtime.cgroup import hierarchy as cl
 
 
 def _read(path: str) -> str:

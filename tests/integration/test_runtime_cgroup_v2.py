@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from shoal.runtime import cgroup_limits as cl
-from shoal.runtime.cgroups import CgroupsV2
+from shoal.runtime.cgroup import hierarchy as cl
+from shoal.runtime.cgroup.limits import Limits
+from shoal.runtime.cgroup.v2 import CgroupsV2
 from shoal.runtime.errors import ConfigError
 
 pytestmark = [
@@ -39,7 +40,7 @@ def _own_v2_path() -> str:
 
 def exercise_lifecycle(cg: CgroupsV2, cid: str) -> None:
     """create -> join a process -> populated -> cgroup.kill -> empty -> delete -> parent removed."""
-    cg.create(cid, cl.Limits())
+    cg.create(cid, Limits())
     d = Path(cg.dirs(cid)[0])
     assert d.is_dir()
     proc = subprocess.Popen(["sleep", "60"])
@@ -78,7 +79,7 @@ def test_v2_limits_or_a_clear_error_when_controllers_live_in_v1() -> None:
     if mount is None:
         pytest.skip(reason="no cgroup2 filesystem is mounted on this host")
     cg = CgroupsV2(mount, _own_v2_path(), f"shoal-test-v2-{uuid.uuid4().hex[:8]}")
-    limits = cl.Limits(memory_bytes=64 << 20, pids=20, nano_cpus=500_000_000)
+    limits = Limits(memory_bytes=64 << 20, pids=20, nano_cpus=500_000_000)
     available = set(Path(cg.top, "cgroup.controllers").read_text().split())
     try:
         if not {"memory", "pids", "cpu"} <= available:
@@ -104,8 +105,8 @@ HELPER = textwrap.dedent(
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     subprocess.run(["mount", "-t", "cgroup2", "none", target], check=True)
     try:
-        from shoal.runtime import cgroup_limits as cl
-        from shoal.runtime.cgroups import CgroupsV2
+        from shoal.runtime.cgroup import hierarchy as cl
+        from shoal.runtime.cgroup.v2 import CgroupsV2
         sys.path.insert(0, sys.argv[1])
         from tests.integration.test_runtime_cgroup_v2 import exercise_lifecycle
         mount = cl.CgroupMount(target, "/", 2, frozenset())

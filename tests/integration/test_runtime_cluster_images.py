@@ -22,7 +22,7 @@ from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
 from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerError, ImageLoadError
-from shoal.runtime.imagestore import ImageStore
+from shoal.runtime.image import ImageStore
 from shoal.worker.image_pull import ImagePuller
 from tests.fixtures import busybox_image
 

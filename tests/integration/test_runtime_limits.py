@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shoal.runtime import ContainerConfig, Runtime, logs
-from shoal.runtime.cgroup_limits import DEVICE_RULES
+from shoal.runtime.cgroup.limits import DEVICE_RULES
 from tests.fixtures import busybox_image
 
 pytestmark = [

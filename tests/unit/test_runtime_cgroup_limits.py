@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.runtime import cgroup_limits as cl
+from shoal.runtime.cgroup import hierarchy
+from shoal.runtime.cgroup import limits as cl
 
 HYBRID_MOUNTINFO = """\
 22 27 0:21 / /proc rw,relatime - proc proc rw
@@ -66,7 +67,7 @@ def test_v2_writes_and_controllers() -> None:
 
 
 def test_parse_mountinfo_finds_v1_controllers_and_v2() -> None:
-    mounts = cl.parse_mountinfo(HYBRID_MOUNTINFO)
+    mounts = hierarchy.parse_mountinfo(HYBRID_MOUNTINFO)
     by_point = {m.mountpoint: m for m in mounts}
     assert by_point["/sys/fs/cgroup/memory"].controllers == {"memory"}
     assert by_point["/sys/fs/cgroup/memory"].version == 1
@@ -76,7 +77,7 @@ def test_parse_mountinfo_finds_v1_controllers_and_v2() -> None:
 
 
 def test_hybrid_host_uses_v1() -> None:
-    version, chosen = cl.choose_layout(cl.parse_mountinfo(HYBRID_MOUNTINFO))
+    version, chosen = hierarchy.choose_layout(hierarchy.parse_mountinfo(HYBRID_MOUNTINFO))
     assert version == 1
     assert sorted(m.mountpoint.rsplit("/", 1)[1] for m in chosen) == [
         "cpu",
@@ -88,19 +89,19 @@ def test_hybrid_host_uses_v1() -> None:
 
 
 def test_comounted_v1_hierarchy_counts_once() -> None:
-    version, chosen = cl.choose_layout(cl.parse_mountinfo(SYSTEMD_V1_MOUNTINFO))
+    version, chosen = hierarchy.choose_layout(hierarchy.parse_mountinfo(SYSTEMD_V1_MOUNTINFO))
     assert version == 1 and len(chosen) == 2
     assert chosen[0].controllers == {"cpu", "cpuacct"}
 
 
 def test_unified_host_uses_v2_and_no_cgroups_gives_zero() -> None:
-    version, chosen = cl.choose_layout(cl.parse_mountinfo(UNIFIED_MOUNTINFO))
+    version, chosen = hierarchy.choose_layout(hierarchy.parse_mountinfo(UNIFIED_MOUNTINFO))
     assert version == 2 and chosen[0].mountpoint == "/sys/fs/cgroup"
-    assert cl.choose_layout([]) == (0, [])
+    assert hierarchy.choose_layout([]) == (0, [])
 
 
 def test_parse_proc_cgroup() -> None:
-    paths = cl.parse_proc_cgroup(PROC_CGROUP)
+    paths = hierarchy.parse_proc_cgroup(PROC_CGROUP)
     assert paths["memory"] == "/process_api/abc"
     assert paths["cpu"] == paths["cpuacct"] == "/"
     assert paths["name=systemd"] == "/"
@@ -118,8 +119,8 @@ def test_parse_proc_cgroup() -> None:
     ],
 )
 def test_host_path(root: str, own: str, below: str, expected: str) -> None:
-    mount = cl.CgroupMount("/sys/fs/cgroup/memory", root, 1, frozenset({"memory"}))
-    assert cl.host_path(mount, own, below) == expected
+    mount = hierarchy.CgroupMount("/sys/fs/cgroup/memory", root, 1, frozenset({"memory"}))
+    assert hierarchy.host_path(mount, own, below) == expected
 
 
 def test_weights_and_device_rules() -> None:

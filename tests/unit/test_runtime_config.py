@@ -15,10 +15,11 @@ from shoal.runtime import (
     caps,
     errors,
     protocol,
-    users,
 )
-from shoal.runtime.config import DEFAULT_PATH, effective_env, effective_hostname, validate
-from shoal.runtime.state import ContainerState
+from shoal.runtime.launcher import users
+from shoal.runtime.launcher.resolve import Resolved
+from shoal.runtime.launcher.state import ContainerState
+from shoal.runtime.spec import DEFAULT_PATH, effective_env, validate
 
 
 def cfg(**kw: object) -> ContainerConfig:
@@ -73,14 +74,14 @@ def test_config_round_trips_through_json_and_rejects_unknown_fields() -> None:
 
 
 def test_hostname_defaults_to_first_12_chars_of_id() -> None:
-    assert effective_hostname(cfg(id="abcdefghijklmnop")) == "abcdefghijkl"
-    assert effective_hostname(cfg(hostname="web")) == "web"
+    assert validate(cfg(id="abcdefghijklmnop")).hostname == "abcdefghijkl"
+    assert validate(cfg(hostname="web")).hostname == "web"
 
 
 def test_env_defaults_fill_path_hostname_home_but_keep_callers_values() -> None:
-    env = effective_env(cfg(id="c1", env=["FOO=1"]), "/root")
+    env = effective_env(["FOO=1"], "c1", "/root")
     assert env == [f"PATH={DEFAULT_PATH}", "HOSTNAME=c1", "FOO=1", "HOME=/root"]
-    env = effective_env(cfg(env=["PATH=/x", "HOME=/h", "HOSTNAME=h"]), "/root")
+    env = effective_env(["PATH=/x", "HOME=/h", "HOSTNAME=h"], "c1", "/root")
     assert env == ["PATH=/x", "HOME=/h", "HOSTNAME=h"]
 
 
@@ -154,7 +155,9 @@ def test_protocol_round_trip_and_long_socket_paths(tmp_path: object) -> None:
 
 
 def test_state_reports_info_and_survives_json() -> None:
-    st = ContainerState(id="c", config=cfg(id="c", labels={"a": "b"}).to_dict(), status="running", pid=42)
+    spec = validate(cfg(id="c", labels={"a": "b"}))
+    resolved = Resolved(["true"], ["PATH=/bin"], "/", 0, 0, [], "/root", image_id="host")
+    st = ContainerState(id="c", spec=spec, resolved=resolved, status="running", pid=42)
     again = ContainerState.from_json(st.to_json())
     assert again == st
     info = again.info()

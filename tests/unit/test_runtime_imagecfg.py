@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.runtime import caps, imagecfg, mounts
+from shoal.runtime import caps, mounts
 from shoal.runtime.errors import ConfigError
+from shoal.runtime.image import config as imagecfg
+from shoal.runtime.image import ref as imageref
 
 
 @pytest.mark.parametrize(
@@ -21,13 +23,13 @@ from shoal.runtime.errors import ConfigError
     ],
 )
 def test_parse_ref(text: str, expected: str) -> None:
-    assert str(imagecfg.parse_ref(text)) == expected
+    assert str(imageref.parse_ref(text)) == expected
 
 
 @pytest.mark.parametrize("text", ["", "Busybox", "busybox:", "a b", "busybox@sha256:xyz", "-x"])
 def test_bad_refs_are_refused(text: str) -> None:
     with pytest.raises(ConfigError, match="invalid reference format"):
-        imagecfg.parse_ref(text)
+        imageref.parse_ref(text)
 
 
 def test_argv_follows_docker_precedence() -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoal.runtime import logs
+from shoal.runtime.launcher import logshim
 
 
 def test_rotation_keeps_a_bounded_number_of_files(tmp_path: Path) -> None:
     path = str(tmp_path / "ctr.log")
-    w = logs._Writer(path, max_size=300, max_files=3)
+    w = logshim._Writer(path, max_size=300, max_files=3)
     for i in range(40):
         w.write("stdout", f"line {i}\n".encode())
     names = sorted(p.name for p in tmp_path.iterdir())

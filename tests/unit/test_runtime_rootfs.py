@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shoal.runtime import rootfs
+from shoal.runtime.launcher.child import rootfs
 
 
 def _layer(base: Path, name: str, dirs: tuple[str, ...] = (), files: tuple[str, ...] = ()) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from shoal.runtime import trace
+from shoal.runtime.launcher import trace
 
 
 def test_summary_gives_per_step_medians_and_skips_other_lines() -> None:

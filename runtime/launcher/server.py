@@ -12,24 +12,24 @@ exits when no session is left and no container is running, so exit codes are nev
 container has exited, and an agent that comes back before that re-attaches to it. SIGTERM makes it
 exit as soon as no container runs, whatever the sessions.
 
-Run as ``python -E -s -m shoal.runtime.launcher --state-dir D --cgroup-parent P --ready-fd N``.
+Started as ``python -E -s -m shoal.runtime.launcher`` (see __main__.py); operations are in requests.py.
 """
 
 from __future__ import annotations
 
-import argparse
-import fcntl
 import os
 import selectors
 import signal
 import socket
-import sys
 import time
 from typing import Any
 
-from shoal.runtime import cgroups, execproc, jsonlog, linux, protocol, state, storeops, trace, userns
+from shoal.runtime import cgroup, linux, protocol
 from shoal.runtime.errors import ContainerError
-from shoal.runtime.supervisor import Supervisor
+from shoal.runtime.launcher import jsonlog, requests, trace
+from shoal.runtime.launcher.child import userns
+from shoal.runtime.launcher.supervisor import Supervisor
+from shoal.runtime.layout import Layout
 
 _log = jsonlog.get("shoal.runtime.launcher")
 NO_CLIENT_TIMEOUT_S = 30.0
@@ -39,10 +39,10 @@ NO_CLIENT_TIMEOUT_S = 30.0
 class Launcher:
     """The select loop: client connections, container pidfds and signals."""
 
-    def __init__(self, layout: state.Layout, cgroup_parent: str, image_root: str | None = None) -> None:
+    def __init__(self, layout: Layout, cgroup_parent: str, image_root: str | None = None) -> None:
         self.layout = layout
         self.sel = selectors.DefaultSelector()
-        self.cgroups = cgroups.detect(cgroup_parent)
+        self.cgroups = cgroup.detect(cgroup_parent)
         self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister, image_root)
         self.waiters: dict[str, list[socket.socket]] = {}
         self.helpers: set[int] = set()
@@ -112,7 +112,7 @@ class Launcher:
 
     def close(self) -> None:
         for conn in list(self.buffers):
-            self._drop(conn)
+            self.drop(conn)
         self.sel.unregister(self.listener)
         self.listener.close()
         try:
@@ -132,7 +132,7 @@ class Launcher:
         self.buffers[conn] = bytearray()
         self.sel.register(conn, selectors.EVENT_READ, ("conn", None))
 
-    def _drop(self, conn: socket.socket) -> None:
+    def drop(self, conn: socket.socket) -> None:
         self.buffers.pop(conn, None)
         self.sessions.discard(conn)
         for waiting in self.waiters.values():
@@ -152,13 +152,13 @@ class Launcher:
         except OSError:
             data = b""
         if not data:
-            self._drop(conn)
+            self.drop(conn)
             return
         buf = self.buffers[conn]
         buf += data
         if len(buf) > protocol.MAX_LINE:
             self._send(conn, protocol.error(ContainerError("request too large")))
-            self._drop(conn)
+            self.drop(conn)
             return
         while conn in self.buffers and b"\n" in buf:
             line, _, rest = bytes(buf).partition(b"\n")
@@ -172,13 +172,13 @@ class Launcher:
             conn.sendall(protocol.encode(message))
             conn.setblocking(False)
         except OSError:
-            self._drop(conn)
+            self.drop(conn)
 
     def _handle(self, conn: socket.socket, line: bytes) -> None:
         try:
             req = protocol.decode(line)
             trace.begin(str(req.get("op")))
-            reply = self._dispatch(conn, req)
+            reply = requests.dispatch(self, conn, req)
             trace.mark("dispatch")
         except ContainerError as exc:
             reply = protocol.error(exc)
@@ -189,66 +189,6 @@ class Launcher:
             self._send(conn, reply)
             trace.mark("reply")
         trace.end()
-
-    def _dispatch(self, conn: socket.socket, req: dict[str, Any]) -> dict[str, Any] | None:
-        op = req.get("op")
-        cid = str(req.get("id", ""))
-        if op == "hello":
-            self.sessions.add(conn)
-            self.had_session = True
-            self.terminate_requested = False
-            return protocol.ok(pid=os.getpid(), cgroup_version=self.cgroups.version)
-        if op == "create":
-            return protocol.ok(info=self.sup.create(req.get("config") or {}).to_dict())
-        if op == "start":
-            return protocol.ok(info=self.sup.start(cid).to_dict())
-        if op == "kill":
-            self.sup.kill(cid, int(req.get("signal", signal.SIGTERM)), bool(req.get("all", False)))
-            return protocol.ok()
-        if op == "wait":
-            st = self.sup.get(cid)
-            if st.status == "running":
-                self.waiters.setdefault(cid, []).append(conn)
-                return None
-            return protocol.ok(info=st.info().to_dict())
-        if op == "inspect":
-            st = self.sup.get(cid)
-            return protocol.ok(info=st.info().to_dict(), stop_grace_s=st.config.get("stop_grace_s", 10.0))
-        if op == "list":
-            return protocol.ok(containers=[s.info().to_dict() for _, s in sorted(self.sup.states.items())])
-        if op == "delete":
-            self.sup.delete(cid)
-            return protocol.ok()
-        if op == "stats":
-            self.sup.get(cid)
-            return protocol.ok(stats=self.cgroups.stats(cid))
-        if op in storeops.OPS:
-            return protocol.ok(**storeops.handle(self.sup, op, req))
-        if op == "exec":
-            self._exec(conn, cid, req)
-            return None
-        if op == "shutdown":
-            self.sessions.discard(conn)  # this client is going away
-            running = self.sup.running_count()
-            return protocol.ok(exiting=not running and not self.sessions, running=running)
-        raise ContainerError(f"unknown operation {op!r}")
-
-    def _exec(self, conn: socket.socket, cid: str, req: dict[str, Any]) -> None:
-        """Fork an exec helper that takes over this connection (see execproc)."""
-        timeout = req.get("timeout")
-        spec = self.sup.exec_spec(
-            cid,
-            [str(a) for a in req.get("args") or []],
-            [str(e) for e in req.get("env") or []],
-            None if timeout is None else float(timeout),
-            bool(req.get("interactive", False)),
-        )
-        pid = os.fork()
-        if pid == 0:
-            execproc.run_helper(spec, conn.fileno())
-        self.helpers.add(pid)
-        self.sel.register(os.pidfd_open(pid), selectors.EVENT_READ, ("reap", pid))
-        self._drop(conn)  # the helper holds its own copy of the connection
 
     def _reap_strays(self) -> None:
         """Reap zombies nobody else waits for: as a subreaper the launcher inherits orphans (e.g.
@@ -284,56 +224,3 @@ class Launcher:
             self._send(conn, reply)
         trace.mark("reply")
         trace.end()
-
-
-def _lock(layout: state.Layout) -> int | None:
-    fd = os.open(layout.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="shoal.runtime.launcher")
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--cgroup-parent", default="shoal")
-    parser.add_argument("--ready-fd", type=int, default=-1)
-    parser.add_argument("--image-root", default=None)
-    parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
-    jsonlog.setup(args.log_level)
-    layout = state.Layout(args.state_dir)
-    layout.ensure()
-
-    def ready(text: str) -> None:
-        if args.ready_fd >= 0:
-            os.write(args.ready_fd, text.encode() + b"\n")
-            os.close(args.ready_fd)
-
-    lock_fd = _lock(layout)
-    if lock_fd is None:
-        ready("busy")  # another launcher owns this state dir; the client connects to it
-        return 0
-    try:
-        launcher = Launcher(layout, args.cgroup_parent, args.image_root)
-        launcher.become_subreaper()
-        launcher.listen()
-        launcher.sup.load()
-    except BaseException as exc:
-        _log.exception("launcher failed to start")
-        ready(f"error {type(exc).__name__}: {exc}")
-        return 1
-    _log.info(
-        "launcher ready", pid=os.getpid(), state_dir=layout.root, cgroup_version=launcher.cgroups.version
-    )
-    ready(f"ready {os.getpid()}")
-    launcher.serve()
-    os.close(lock_fd)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

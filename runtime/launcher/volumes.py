@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from shoal.runtime.errors import ConfigError, VolumeNotFound
-from shoal.runtime.imagestore import remove_tree
+from shoal.runtime.image.store import remove_tree
 from shoal.runtime.mounts import VOLUME_NAME_RE
 
 

@@ -3,16 +3,16 @@
 They run in the launcher because it knows every container: removing an image or a volume that a
 container (running or not) still uses is refused, with docker's wording, and a create that resolves
 an image cannot interleave with its removal (the launcher serves one request at a time).
-Loading an image needs no launcher: the client extracts it (see imageload) and renames it in.
+Loading an image needs no launcher: the client extracts it (see image/load.py) and renames it in.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shoal.runtime import imagecfg
 from shoal.runtime.errors import ConfigError, ImageInUse
-from shoal.runtime.supervisor import Supervisor
+from shoal.runtime.image.ref import parse_ref
+from shoal.runtime.launcher.supervisor import Supervisor
 
 OPS = frozenset(
     {"image_ls", "image_inspect", "image_rm", "volume_create", "volume_ls", "volume_inspect", "volume_rm"}
@@ -30,10 +30,10 @@ def handle(sup: Supervisor, op: str, req: dict[str, Any]) -> dict[str, Any]:
         ref = str(req.get("ref", ""))
         with images.locked():
             image = images.get(ref)
-            parsed = imagecfg.parse_ref(ref)
+            parsed = parse_ref(ref)
             tag = None if parsed.id_prefix or parsed.digest else f"{parsed.name}:{parsed.tag}"
             if not (tag and len(image.repo_tags) > 1):
-                users = sorted(cid for cid, st in sup.states.items() if st.image_id == image.id)
+                users = sorted(cid for cid, st in sup.states.items() if st.resolved.image_id == image.id)
                 if users:
                     raise ImageInUse(
                         f"conflict: unable to remove image {ref} ({image.id[7:19]}): "
@@ -45,7 +45,9 @@ def handle(sup: Supervisor, op: str, req: dict[str, Any]) -> dict[str, Any]:
     if op == "volume_ls":
         return {"volumes": [v.to_dict() for v in volumes.list()]}
     name = str(req.get("name", ""))
-    users = sorted(cid for cid, st in sup.states.items() if any(m.get("volume") == name for m in st.mounts))
+    users = sorted(
+        cid for cid, st in sup.states.items() if any(m.get("volume") == name for m in st.resolved.mounts)
+    )
     if op == "volume_inspect":
         return {"volume": volumes.get(name).to_dict() | {"used_by": users}}
     if op == "volume_rm":

@@ -1,21 +1,10 @@
-"""The runtime's state directory: where each container's files live and how its state is persisted.
-
-Layout (``state_dir`` is owned by one launcher at a time, guarded by ``launcher.lock``)::
-
-    state_dir/launcher.sock      unix socket the agent talks to
-    state_dir/launcher.lock      flock held by the running launcher
-    state_dir/launcher.log       the launcher's own log (JSON lines)
-    state_dir/containers/<id>/state.json   one JSON document per container (see ContainerState)
-    state_dir/containers/<id>/ctr.log      the container's stdout and stderr
-    state_dir/containers/<id>/rootfs/      mount point of the container's root (inside its mount ns)
-    state_dir/containers/<id>/upper/, work/  the overlay's writable layer (images other than host)
-    state_dir/images/                      the default image store (see imagestore)
-    state_dir/volumes/<name>/_data         named volumes
+"""How the launcher persists each container's state in the state directory (paths: ``shoal.runtime.layout``).
 
 State files are replaced atomically (write, fsync-free rename) so a crash leaves the old or the new
 version, never half of one. Everything needed to re-attach to a running container after a launcher
-restart is in ``state.json``: pid and its start time (to detect pid reuse), the cgroup paths and the
-config.
+restart is in ``state.json``: pid and its start time (to detect pid reuse), the cgroup paths, the
+validated spec the client sent and what it resolved to at create. A state file written before the
+spec/resolved split (no ``format``) is read through legacy.py.
 """
 
 from __future__ import annotations
@@ -25,60 +14,24 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from shoal.runtime.config import STATUS_CREATED, ContainerConfig, ContainerInfo
+from shoal.runtime.config import STATUS_CREATED, ContainerInfo
+from shoal.runtime.launcher import legacy
+from shoal.runtime.launcher.resolve import Resolved
+from shoal.runtime.layout import Layout
+from shoal.runtime.spec import ContainerSpec
 
-
-class Layout:
-    """Paths inside one runtime's state directory."""
-
-    def __init__(self, state_dir: str | Path) -> None:
-        self.root = os.path.abspath(os.fspath(state_dir))
-        self.containers = os.path.join(self.root, "containers")
-        self.socket = os.path.join(self.root, "launcher.sock")
-        self.lock = os.path.join(self.root, "launcher.lock")
-        self.launcher_log = os.path.join(self.root, "launcher.log")
-
-    def container_dir(self, cid: str) -> str:
-        return os.path.join(self.containers, cid)
-
-    def state_file(self, cid: str) -> str:
-        return os.path.join(self.containers, cid, "state.json")
-
-    def log_path(self, cid: str) -> str:
-        return os.path.join(self.containers, cid, "ctr.log")
-
-    def rootfs(self, cid: str) -> str:
-        return os.path.join(self.containers, cid, "rootfs")
-
-    def upper(self, cid: str) -> str:
-        """The overlay upper dir: everything the container writes to its image root."""
-        return os.path.join(self.containers, cid, "upper")
-
-    def work(self, cid: str) -> str:
-        return os.path.join(self.containers, cid, "work")
-
-    @property
-    def default_images(self) -> str:
-        return os.path.join(self.root, "images")
-
-    @property
-    def volumes(self) -> str:
-        return os.path.join(self.root, "volumes")
-
-    def ensure(self) -> None:
-        os.makedirs(self.containers, mode=0o700, exist_ok=True)
-        os.chmod(self.root, 0o700)
+FORMAT = 2
+"""The state file's format: 2 holds ``spec`` and ``resolved``; files without it are format 1."""
 
 
 @dataclass
 class ContainerState:
-    """Everything the launcher persists about one container."""
+    """Everything the launcher persists about one container: its spec, what it resolved to, its life."""
 
     id: str
-    config: dict[str, Any]
+    spec: ContainerSpec
+    resolved: Resolved
     status: str = STATUS_CREATED
     pid: int = 0
     pid_start_time: int = 0
@@ -91,27 +44,11 @@ class ContainerState:
     cgroup: str = ""
     cgroup_dirs: list[str] = field(default_factory=list)
     log_path: str = ""
-    uid: int = 0
-    gid: int = 0
-    groups: list[int] = field(default_factory=list)
-    home: str = "/root"
-    argv: list[str] = field(default_factory=list)
-    """Resolved at create from the config and the image (see prepare.resolve)."""
-    env: list[str] = field(default_factory=list)
-    workdir: str = "/"
-    image_id: str = ""
-    lowerdirs: list[str] = field(default_factory=list)
-    mounts: list[dict[str, Any]] = field(default_factory=list)
-    caps: int = 0
-
-    @property
-    def container_config(self) -> ContainerConfig:
-        return ContainerConfig.from_dict(self.config)
 
     def info(self) -> ContainerInfo:
         return ContainerInfo(
             id=self.id,
-            image=self.config.get("image", ""),
+            image=self.spec.image,
             status=self.status,
             pid=self.pid if self.status == "running" else 0,
             exit_code=self.exit_code,
@@ -119,19 +56,25 @@ class ContainerState:
             created_at=self.created_at,
             started_at=self.started_at,
             finished_at=self.finished_at,
-            labels=dict(self.config.get("labels", {})),
+            labels=dict(self.spec.labels),
             log_path=self.log_path,
             cgroup=self.cgroup,
-            command=list(self.argv or self.config.get("args", [])),
-            image_id=self.image_id,
+            command=list(self.resolved.argv),
+            image_id=self.resolved.image_id,
         )
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        data = dataclasses.asdict(self)
+        data["format"] = FORMAT
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ContainerState:
         data = json.loads(text)
+        if data.get("format") != FORMAT:
+            data = legacy.convert(data)
+        data["spec"] = ContainerSpec.from_dict(data["spec"])
+        data["resolved"] = Resolved.from_dict(data["resolved"])
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 

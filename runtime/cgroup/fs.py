@@ -1,6 +1,6 @@
-"""The cgroup filesystem primitives under cgroups.py: small file writes and reads, rmdir with retry.
+"""The cgroup filesystem primitives under v1.py and v2.py: small file writes and reads, rmdir with retry.
 
-Kept apart so cgroups.py holds only the per-version logic. ``write`` is one ``write(2)`` per call,
+Kept apart so the version modules hold only the per-version logic. ``write`` is one ``write(2)`` per call,
 as cgroupfs wants (each write is one command to the kernel).
 """
 
@@ -13,7 +13,7 @@ import signal
 import time
 
 from shoal.retry import Backoff, retry_sync
-from shoal.runtime import cgroup_limits as cl
+from shoal.runtime.cgroup import limits as cl
 from shoal.runtime.errors import ContainerError
 
 
@@ -45,7 +45,13 @@ def rmdir_retry(directory: str, deadline: float) -> None:
             os.rmdir(directory)
 
     try:
-        retry_sync(attempt, Backoff(0.001, 0.05), retry_on=OSError, retryable=_busy, timeout=deadline - time.monotonic())
+        retry_sync(
+            attempt,
+            Backoff(0.001, 0.05),
+            retry_on=OSError,
+            retryable=_busy,
+            timeout=deadline - time.monotonic(),
+        )
     except OSError as exc:
         raise ContainerError(f"cannot remove cgroup {directory}: {exc.strerror}") from None
 

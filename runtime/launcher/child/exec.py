@@ -26,7 +26,9 @@ import time
 from dataclasses import dataclass
 from typing import NoReturn
 
-from shoal.runtime import caps, child, linux
+from shoal.runtime import linux
+from shoal.runtime.launcher.child import process
+from shoal.runtime.launcher.child.process import ProcessSpec
 
 NAMESPACES = (("ipc", linux.CLONE_NEWIPC), ("uts", linux.CLONE_NEWUTS), ("net", linux.CLONE_NEWNET))
 EXIT_TIMED_OUT = -1
@@ -35,18 +37,11 @@ EXIT_TIMED_OUT = -1
 
 @dataclass(frozen=True)
 class ExecSpec:
-    """What the helper needs, computed by the launcher from the container's state."""
+    """What the helper needs: the process to run (the same kind of spec as PID 1's) and where."""
 
+    process: ProcessSpec
     target_pid: int
-    args: list[str]
-    env: list[str]
-    workdir: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-    caps: int
-    last_cap: int
-    cgroup_procs: list[str]
+    """The container's PID 1, whose namespaces the helper joins."""
     timeout: float | None
     interactive: bool
 
@@ -75,9 +70,7 @@ def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int
     stage = "join cgroup"
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        for procs in spec.cgroup_procs:
-            with open(procs, "w") as f:
-                f.write("0")
+        process.join_cgroup(spec.process.cgroup_procs)
         if user_fd >= 0:  # after the cgroup: inside the user namespace the host cgroupfs is not ours
             stage = "join user namespace"
             linux.setns(user_fd, linux.CLONE_NEWUSER)
@@ -91,29 +84,24 @@ def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int
         os.dup2(out_w, 2)
         linux.close_range_cloexec(3)
         stage = "drop privileges"
-        caps.enter_identity(spec.uid, spec.gid, spec.groups, spec.caps, spec.last_cap)
+        process.enter(spec.process)
         stage = "chdir"
-        os.chdir(spec.workdir)
+        os.chdir(spec.process.workdir)
         stage = "exec"
-        env = child._env_dict(spec.env)
-        path = child.find_executable(spec.args[0], env.get("PATH", ""))
-        try:
-            os.execve(path, spec.args, env)
-        except OSError as exc:
-            raise child.SetupError(f'exec: "{path}": {exc.strerror}') from None
+        path, env = process.executable(spec.process)
+        process.execve(path, spec.process, env)
     except BaseException as exc:  # noqa: BLE001 - reported to the helper as text
         try:
-            os.write(err_w, child._describe(stage, exc).encode("utf-8", "replace")[:4000])
+            process.report(err_w, stage, exc)
         finally:
             os._exit(127)
-    os._exit(127)
 
 
 def run_helper(spec: ExecSpec, conn: int) -> NoReturn:
     """The forked helper's whole life; never returns into the launcher's code."""
     code = 1
     try:
-        child._reset_signals()
+        process.reset_signals()
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a vanished client is an OSError here
         _close_others({conn})
         os.set_blocking(conn, True)

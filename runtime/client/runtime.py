@@ -1,45 +1,33 @@
 """``Runtime``: the asyncio API the worker agent uses; it forwards every call to the launcher.
 
 The agent never forks containers itself (it is multi-threaded and large): ``open()`` starts the
-launcher process with ``subprocess`` (posix_spawn-fast, in a new session) or connects to the one
-already serving this state dir, and each call is one JSON request on a unix-socket connection
-that is reused for later calls (see transport). Nothing here blocks the event loop: socket I/O is asyncio's, and starting the
+launcher process (see spawn) or connects to the one already serving this state dir, and each call
+is one JSON request on a unix-socket connection that is reused for later calls (see transport);
+``exec`` streams on a connection of its own (see exec). A ContainerConfig is validated here, once,
+before it is sent. Nothing here blocks the event loop: socket I/O is asyncio's, and starting the
 launcher runs in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
-import select
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from shoal import log
-from shoal.runtime import protocol, transport
-from shoal.runtime.config import (
-    STATUS_RUNNING,
-    ContainerConfig,
-    ContainerInfo,
-    ContainerStats,
-    ExecResult,
-    validate,
-)
-from shoal.runtime.errors import ContainerError, from_wire
-from shoal.runtime.imagestore import Image
-from shoal.runtime.state import Layout
-
-LAUNCHER_START_TIMEOUT_S = 15.0
-EXEC_OUTPUT_CAP = 64 * 1024
-"""``Runtime.exec`` keeps the last this many bytes of output."""
-_log = log.get(__name__)
+from shoal.runtime import protocol
+from shoal.runtime.client import exec as execio
+from shoal.runtime.client import spawn, transport
+from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, ContainerStats, ExecResult
+from shoal.runtime.errors import ContainerError
+from shoal.runtime.image.store import Image, ImageStore
+from shoal.runtime.layout import Layout
+from shoal.runtime.spec import validate
 
 
 class Runtime:
@@ -70,7 +58,7 @@ class Runtime:
         await asyncio.to_thread(self.layout.ensure)
         if self._sock is None:
             self._sock = protocol.SocketPath(self.layout.socket)
-        deadline = time.monotonic() + LAUNCHER_START_TIMEOUT_S
+        deadline = time.monotonic() + spawn.LAUNCHER_START_TIMEOUT_S
         while True:
             with contextlib.suppress(OSError, ConnectionError):
                 reader, writer = await self._connect()
@@ -82,48 +70,19 @@ class Runtime:
                 self._session = (reader, writer)
                 self.launcher_pid = int(reply["pid"])
                 return
-            status = await asyncio.to_thread(self._spawn_launcher)
+            status, self._proc = await asyncio.to_thread(
+                spawn.spawn, self.layout, self.cgroup_parent, self.image_root
+            )
             if status.startswith("error"):
                 raise ContainerError(
                     f"launcher failed to start: {status[6:]} (see {self.layout.launcher_log})"
                 )
             if time.monotonic() > deadline:
-                raise ContainerError(f"launcher did not come up within {LAUNCHER_START_TIMEOUT_S}s: {status}")
+                raise ContainerError(
+                    f"launcher did not come up within {spawn.LAUNCHER_START_TIMEOUT_S}s: {status}"
+                )
             if status == "busy":  # another launcher holds the lock and is (re)binding: retry shortly
                 await asyncio.sleep(0.05)
-
-    def _spawn_launcher(self) -> str:
-        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-        cmd = [
-            sys.executable, "-E", "-s", "-m", "shoal.runtime.launcher",
-            "--state-dir", self.layout.root, "--cgroup-parent", self.cgroup_parent, "--ready-fd", str(ready_w),
-            "--image-root", self.image_root,
-        ]  # fmt: skip
-        try:
-            with open(self.layout.launcher_log, "ab") as log_file:
-                self._proc = subprocess.Popen(
-                    cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
-                    pass_fds=(ready_w,), cwd="/", start_new_session=True, close_fds=True,
-                )  # fmt: skip
-        finally:
-            os.close(ready_w)
-        try:
-            text = b""
-            deadline = time.monotonic() + LAUNCHER_START_TIMEOUT_S
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([ready_r], [], [], deadline - time.monotonic())
-                chunk = os.read(ready_r, 4096) if ready else b""
-                if not chunk:
-                    break
-                text += chunk
-        finally:
-            os.close(ready_r)
-        status = text.decode("utf-8", "replace").strip()
-        if not status.startswith("ready"):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=5)
-            status = status or f"error exited with status {self._proc.poll()} before it was ready"
-        return status
 
     async def close(self) -> None:
         """End this client's session; never kills containers.
@@ -144,31 +103,10 @@ class Runtime:
                 pass  # launcher gone, or the session belongs to a closed event loop
             finally:
                 await self._hang_up(writer)
-        if reply.get("exiting"):
-            await asyncio.to_thread(self._await_launcher_exit)
+        if reply.get("exiting") and await asyncio.to_thread(spawn.await_exit, self._proc, self.launcher_pid):
+            self._proc = None
         self._sock.close()
         self._sock = None
-
-    def _await_launcher_exit(self) -> None:
-        """Wait (bounded) for the launcher to go away; reap it if this object spawned it."""
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _log.warning("launcher did not exit after shutdown", pid=self._proc.pid)
-            else:
-                self._proc = None
-            return
-        if self.launcher_pid is None:
-            return
-        try:
-            fd = os.pidfd_open(self.launcher_pid)
-        except OSError:
-            return  # already gone
-        try:
-            select.select([fd], [], [], 10)
-        finally:
-            os.close(fd)
 
     _hang_up = staticmethod(transport.hang_up)
 
@@ -182,9 +120,13 @@ class Runtime:
     # -- container operations -------------------------------------------------------------------
 
     async def create(self, config: ContainerConfig) -> ContainerInfo:
-        """Make the cgroup, directories and state of a container; it does not run yet."""
-        validate(config)
-        reply = await self._call({"op": "create", "config": config.to_dict()})
+        """Make the cgroup, directories and state of a container; it does not run yet.
+
+        The config is validated here, once (ConfigError names the first wrong field); the launcher
+        receives the resulting ContainerSpec and only resolves it against the image.
+        """
+        spec = validate(config)
+        reply = await self._call({"op": "create", "spec": spec.to_dict()})
         return ContainerInfo.from_dict(reply["info"])
 
     async def start(self, container_id: str) -> ContainerInfo:
@@ -256,10 +198,9 @@ class Runtime:
 
     async def load_image(self, path: str | Path) -> list[str]:
         """Load a docker-save or OCI tarball (gzip or not) into the image store; docker's output lines."""
-        from shoal.runtime import imageload, imagestore
+        from shoal.runtime.image import load
 
-        store = imagestore.ImageStore(self.image_root)
-        return await asyncio.to_thread(imageload.load, store, os.fspath(path))
+        return await asyncio.to_thread(load.load, ImageStore(self.image_root), os.fspath(path))
 
     async def images(self) -> list[Image]:
         return [Image.from_dict(d) for d in (await self._call({"op": "image_ls"}))["images"]]
@@ -283,19 +224,9 @@ class Runtime:
         env: list[str] | None = None,
     ) -> ExecResult:
         """Run ``args`` inside the running container and collect its output (see ExecResult)."""
-        chunks: list[bytes] = []
-        size = 0
-
-        def keep(data: bytes) -> None:
-            nonlocal size
-            chunks.append(data)
-            size += len(data)
-            while size - len(chunks[0]) >= EXEC_OUTPUT_CAP:
-                size -= len(chunks.pop(0))
-
-        result = await self.exec_stream(container_id, args, keep, timeout=timeout, env=env)
-        output = b"".join(chunks)[-EXEC_OUTPUT_CAP:]
-        return ExecResult(result.exit_code, output, result.timed_out)
+        tail = execio.OutputTail()
+        result = await self.exec_stream(container_id, args, tail, timeout=timeout, env=env)
+        return ExecResult(result.exit_code, tail.value(), result.timed_out)
 
     async def exec_stream(
         self,
@@ -312,36 +243,11 @@ class Runtime:
         not exist or is not running; a command that cannot be exec'd is exit code 126/127 with the
         reason as output, like ``docker exec``.
         """
-        reader, writer = await self._connect()
-        feeder: asyncio.Task[None] | None = None
         request = {
             "op": "exec", "id": container_id, "args": list(args), "env": list(env or []),
             "timeout": timeout, "interactive": stdin is not None,
         }  # fmt: skip
-        try:
-            writer.write(protocol.encode(request))
-            await writer.drain()
-            while True:
-                line = await reader.readline()
-                if not line:
-                    raise ContainerError(f"exec in {container_id}: the launcher closed the connection")
-                msg = protocol.decode(line)
-                if not msg.get("ok"):
-                    raise from_wire(msg.get("error") or {})
-                if "out" in msg:
-                    on_output(base64.b64decode(msg["out"]))
-                elif msg.get("event") == "started" and stdin is not None:
-                    feeder = asyncio.ensure_future(_feed_stdin(writer, stdin))
-                elif "exit_code" in msg:
-                    if msg.get("error"):
-                        on_output(msg["error"].encode() + b"\n")
-                    return ExecResult(int(msg["exit_code"]), b"", bool(msg.get("timed_out")))
-        finally:
-            if feeder is not None:
-                feeder.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await feeder
-            await self._hang_up(writer)
+        return await execio.stream(await self._connect(), request, on_output, stdin)
 
     # -- transport ------------------------------------------------------------------------------
 
@@ -355,11 +261,3 @@ class Runtime:
     async def _call(self, request: dict[str, Any]) -> dict[str, Any]:
         """One request on a pooled connection (see transport; a ``wait`` holds one until the exit)."""
         return await self._pool.call(request)
-
-
-async def _feed_stdin(writer: asyncio.StreamWriter, stdin: AsyncIterator[bytes]) -> None:
-    async for data in stdin:
-        writer.write(protocol.encode({"stdin": base64.b64encode(data).decode()}))
-        await writer.drain()
-    writer.write(protocol.encode({"stdin_eof": True}))
-    await writer.drain()

@@ -22,8 +22,8 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from shoal.runtime import imagecfg
 from shoal.runtime.errors import ConfigError, ContainerError, ImageNotFound
+from shoal.runtime.image import ref as refs
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Image:
 def find(images: list[Image], ref_text: str) -> Image:
     """The image ``ref_text`` names among ``images`` (docker's lookup: tag, digest, id prefix)."""
     try:
-        ref = imagecfg.parse_ref(ref_text)
+        ref = refs.parse_ref(ref_text)
     except ConfigError:
         raise ImageNotFound(f"image {ref_text} not found (invalid reference)") from None
     if ref.id_prefix:
@@ -84,8 +84,8 @@ def find(images: list[Image], ref_text: str) -> Image:
             raise ConfigError(f"image id prefix {ref_text} is ambiguous")
         if matches:
             return matches[0]
-        if imagecfg.NAME_RE.match(ref_text):  # a short hex-looking name, e.g. "abcdef"
-            ref = imagecfg.parse_ref(ref_text, allow_id=False)
+        if refs.NAME_RE.match(ref_text):  # a short hex-looking name, e.g. "abcdef"
+            ref = refs.parse_ref(ref_text, allow_id=False)
     if ref.digest:
         for img in images:
             if img.id == ref.digest:

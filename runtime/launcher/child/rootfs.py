@@ -14,7 +14,9 @@ import errno
 import os
 import stat
 
-from shoal.runtime import linux, trace, usermounts
+from shoal.runtime import linux
+from shoal.runtime.launcher import trace
+from shoal.runtime.launcher.child import usermounts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")

@@ -26,7 +26,8 @@ import dataclasses
 import os
 from typing import NoReturn
 
-from shoal.runtime import child, linux, rootfs, usermounts
+from shoal.runtime import linux
+from shoal.runtime.launcher.child import pid1, process, rootfs, usermounts
 from shoal.runtime.linux import MS_BIND, MS_REC
 
 BASE = 100_000
@@ -42,15 +43,13 @@ def map_text(base: int = BASE, size: int = SIZE) -> str:
     return f"0 {base} {size}\n"
 
 
-def shim(spec: child.ChildSpec, exec_w: int, out_w: int, err_w: int, sync_w: int, go_r: int) -> NoReturn:
+def shim(spec: pid1.ChildSpec, exec_w: int, out_w: int, err_w: int, sync_w: int, go_r: int) -> NoReturn:
     """The shim's whole life (see the module docstring); failures go to ``exec_w`` as text."""
     stage = "userns shim"
     try:
-        child._reset_signals()
+        process.reset_signals()
         stage = "join cgroup"
-        for procs in spec.cgroup_procs:
-            with open(procs, "w") as f:
-                f.write("0")
+        process.join_cgroup(spec.process.cgroup_procs)
         stage = "prepare rootfs"
         linux.unshare(linux.CLONE_NEWNS)
         linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
@@ -70,22 +69,23 @@ def shim(spec: child.ChildSpec, exec_w: int, out_w: int, err_w: int, sync_w: int
         linux.unshare(linux.CLONE_NEWUSER)
         os.write(sync_w, b"u")
         if os.read(go_r, 1) != b"g":
-            os._exit(child.EXIT_SETUP_FAILED)  # the launcher gave up
+            os._exit(pid1.EXIT_SETUP_FAILED)  # the launcher gave up
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
         os.setgroups([])
         linux.unshare(linux.CLONE_NEWPID)
-        inner = dataclasses.replace(spec, cgroup_procs=[], prepared=True, rootfs=STAGED_ROOT)
+        joined = dataclasses.replace(spec.process, cgroup_procs=[])
+        inner = dataclasses.replace(spec, process=joined, prepared=True, rootfs=STAGED_ROOT)
         pid = os.fork()
         if pid == 0:
             os.close(sync_w)
-            child.run(inner, exec_w, out_w, err_w)
+            pid1.run(inner, exec_w, out_w, err_w)
         os.write(sync_w, f"{pid}\n".encode())
     except BaseException as exc:  # noqa: BLE001 - reported as text
         try:
-            os.write(exec_w, child._describe(stage, exc).encode("utf-8", "replace")[:4000])
+            process.report(exec_w, stage, exc)
         finally:
-            os._exit(child.EXIT_SETUP_FAILED)
+            os._exit(pid1.EXIT_SETUP_FAILED)
     os._exit(0)
 
 
@@ -98,7 +98,7 @@ def setup_prepared_root(root: str) -> None:
     rootfs.mask_paths()
 
 
-def fork_container(spec: child.ChildSpec, exec_w: int, out_w: int, err_w: int, timeout: float) -> int:
+def fork_container(spec: pid1.ChildSpec, exec_w: int, out_w: int, err_w: int, timeout: float) -> int:
     """Launcher side: fork the shim, write its id maps, return the container's PID 1 (or 0).
 
     0 means the shim failed before forking PID 1; its reason is on the exec pipe.

@@ -1,0 +1,228 @@
+"""The launcher's container table: create, reap, kill, delete, and re-attaching after a restart.
+
+Runs only inside the single-threaded launcher process, which is the sole writer of the state files.
+``create`` resolves the client's validated spec against the image store once and persists both;
+``start`` (the one fork per container) is in start.py. Each running container is watched through a
+pidfd, so exits arrive in the launcher's select loop without SIGCHLD handlers. Every step undoes
+the earlier ones when it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+from shoal.runtime.cgroup import Cgroups
+from shoal.runtime.config import STATUS_EXITED, STATUS_RUNNING, ContainerInfo
+from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound
+from shoal.runtime.image.store import ImageStore
+from shoal.runtime.launcher import jsonlog, logshim, procspec, procutil, start, state, trace
+from shoal.runtime.launcher.child.exec import ExecSpec
+from shoal.runtime.launcher.child.pid1 import ChildSpec
+from shoal.runtime.launcher.child.process import last_cap
+from shoal.runtime.launcher.resolve import resolve
+from shoal.runtime.launcher.volumes import VolumeStore
+from shoal.runtime.layout import Layout
+from shoal.runtime.spec import ContainerSpec
+
+_log = jsonlog.get(__name__)
+
+
+class Supervisor:
+    """All containers of one state directory, as seen by the launcher."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        cgroups: Cgroups,
+        watch: Callable[[int, str], None],
+        unwatch: Callable[[int], None],
+        image_root: str | None = None,
+    ) -> None:
+        self.layout = layout
+        self.images = ImageStore(image_root or layout.default_images)
+        self.volumes = VolumeStore(layout.volumes)
+        self.cgroups = cgroups
+        self.states: dict[str, state.ContainerState] = {}
+        self.pidfds: dict[str, int] = {}
+        self.shims: dict[str, int] = {}
+        self._watch, self._unwatch = watch, unwatch
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.last_cap = last_cap()
+
+    # -- loading and re-attaching -------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the state dir; remove half-created containers; re-watch or settle running ones."""
+        states, orphans = state.load_all(self.layout)
+        for cid in orphans:
+            _log.warning("removing container dir without state", container=cid)
+            self._remove_dirs(cid)
+            try:
+                self.cgroups.delete(cid)
+            except ContainerError as exc:
+                _log.warning("orphan cgroup not removed", container=cid, error=str(exc))
+        self.states = states
+        for cid, st in states.items():
+            if st.status != STATUS_RUNNING:
+                continue
+            alive = st.pid_start_time and state.proc_start_time(st.pid) == st.pid_start_time
+            fd = procutil.pidfd(st.pid) if alive else None
+            if fd is None:
+                self.record_exit(st, None)
+            else:
+                self.track(cid, fd)
+                _log.info("re-attached running container", container=cid, pid=st.pid)
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def get(self, cid: str) -> state.ContainerState:
+        st = self.states.get(cid)
+        if st is None:
+            raise ContainerNotFound(f"no such container: {cid}")
+        return st
+
+    def running_count(self) -> int:
+        return sum(1 for s in self.states.values() if s.status == STATUS_RUNNING)
+
+    def create(self, spec: ContainerSpec) -> ContainerInfo:
+        """Resolve ``spec`` (validated by the client) against its image; make its dirs, cgroup, state."""
+        cid = spec.id
+        if cid in self.states or os.path.lexists(self.layout.container_dir(cid)):
+            raise ConfigError(f"container {cid} already exists")
+        res = resolve(spec, self.images, self.volumes)
+        trace.mark("resolve")
+        if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write
+            self.cgroups.delete(cid)
+        os.mkdir(self.layout.container_dir(cid), 0o700)
+        try:
+            os.mkdir(self.layout.rootfs(cid), 0o755)
+            if res.lowerdirs:
+                os.mkdir(self.layout.upper(cid), 0o755)
+                os.mkdir(self.layout.work(cid), 0o700)
+            log_path = self.layout.log_path(cid)
+            os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+            trace.mark("dirs")
+            self.cgroups.create(cid, spec.limits)
+            trace.mark("cgroup")
+            st = state.ContainerState(
+                id=cid,
+                spec=spec,
+                resolved=res,
+                created_at=time.time(),
+                cgroup=self.cgroups.relpath(cid),
+                cgroup_dirs=[d for d in self.cgroups.dirs(cid) if os.path.isdir(d)],
+                log_path=log_path,
+            )
+            try:
+                state.save(self.layout, st)
+            except BaseException:
+                self.cgroups.delete(cid)
+                raise
+            trace.mark("save")
+        except BaseException:
+            self._remove_dirs(cid)
+            raise
+        self.states[cid] = st
+        _log.info("created", container=cid)
+        return st.info()
+
+    def start(self, cid: str) -> ContainerInfo:
+        """Run a created container; returns once its command has been exec'd (see start.py)."""
+        return start.start(self, cid)
+
+    def child_spec(self, st: state.ContainerState) -> ChildSpec:
+        return procspec.pid1(
+            st, self.layout, self.cgroups, [self.layout.root, self.images.root], self.last_cap
+        )
+
+    def exec_spec(
+        self, cid: str, args: list[str], env: list[str], timeout: float | None, interactive: bool
+    ) -> ExecSpec:
+        """How to run ``args`` inside running container ``cid`` (its identity, env and cwd)."""
+        st = self.get(cid)
+        if cid not in self.pidfds:
+            raise ContainerError(f"container {cid} is not running")
+        return procspec.exec_in(st, self.cgroups, self.last_cap, args, env, timeout, interactive)
+
+    def kill(self, cid: str, sig: int, whole_cgroup: bool = False) -> None:
+        st = self.get(cid)
+        fd = self.pidfds.get(cid)
+        if st.status != STATUS_RUNNING or fd is None:
+            raise ContainerError(f"container {cid} is not running")
+        if whole_cgroup and sig == signal.SIGKILL:
+            self.cgroups.kill_all(cid)
+        elif whole_cgroup:
+            for pid in self.cgroups.pids(cid):
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        try:
+            signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            pass
+
+    def on_exit(self, cid: str) -> state.ContainerState:
+        """Called when the container's pidfd turns readable: reap and persist the exit."""
+        st = self.get(cid)
+        fd = self.pidfds.pop(cid)
+        self._unwatch(fd)
+        os.close(fd)
+        code: int | None = None
+        try:
+            _, status = os.waitpid(st.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            code = 128 - code if code < 0 else code
+        except ChildProcessError:  # re-attached after a launcher restart: not our child
+            pass
+        trace.mark("reap")
+        if self.cgroups.populated(cid):
+            self.cgroups.kill_all(cid)
+        trace.mark("cgroup_pids")
+        self.wait_shim(cid)
+        trace.mark("wait_shim")
+        self.record_exit(st, code)
+        trace.mark("record")
+        return st
+
+    def record_exit(self, st: state.ContainerState, code: int | None) -> None:
+        st.status, st.exit_code, st.finished_at = STATUS_EXITED, code, time.time()
+        try:
+            st.oom_killed = self.cgroups.oom_kills(st.id) > 0
+        except OSError:
+            st.oom_killed = False
+        state.save(self.layout, st)
+        _log.info("exited", container=st.id, exit_code=code, oom_killed=st.oom_killed)
+
+    def delete(self, cid: str) -> None:
+        st = self.get(cid)
+        if st.status == STATUS_RUNNING:
+            raise ContainerError(f"cannot delete running container {cid}: stop it first or use force")
+        self.cgroups.delete(cid)
+        trace.mark("cgroup")
+        procutil.unmount_below(self.layout.container_dir(cid))
+        trace.mark("unmount")
+        self._remove_dirs(cid)
+        trace.mark("rmdirs")
+        del self.states[cid]
+        _log.info("deleted", container=cid)
+
+    # -- helpers shared with start.py -----------------------------------------------------------
+
+    def start_shim(self, cid: str, out_r: int, err_r: int, path: str) -> None:
+        self.shims[cid] = logshim.start_shim(out_r, err_r, path)
+
+    def wait_shim(self, cid: str) -> None:
+        pid = self.shims.pop(cid, None)
+        if pid is not None:
+            logshim.wait_shim(pid)
+
+    def track(self, cid: str, fd: int) -> None:
+        self.pidfds[cid] = fd
+        self._watch(fd, cid)
+
+    def _remove_dirs(self, cid: str) -> None:
+        state.remove_container_dir(self.layout, cid)

@@ -1,0 +1,182 @@
+"""A container config validated once: ``validate`` turns a ContainerConfig into the ContainerSpec.
+
+The client calls ``validate`` at its edge (``Runtime.create``), before anything reaches the
+launcher, and sends the ContainerSpec it returns (one JSON document). Everything that can be
+decided without the image store is decided here, once: the id, argv and env shapes, resource
+limits (against this host's CPU count), the capability mask from ``cap_add``/``cap_drop``, the
+normalized mounts and the effective hostname. The launcher rebuilds the spec from the wire with
+``from_dict`` (structure only, no second validation: its socket is mode 0600 and only root reaches
+it) and resolves against the image what only it can (image, user, volumes; see launcher/resolve.py).
+Pure functions on plain data, unit tested without root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from shoal.runtime import caps, mounts
+from shoal.runtime.cgroup.limits import Limits
+from shoal.runtime.config import ContainerConfig
+from shoal.runtime.errors import ConfigError
+
+ID_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
+ENV_KEY_RE = re.compile(r"^[^=\x00]+$")
+MIN_MEMORY_BYTES = 6 * 1024 * 1024  # Docker's minimum; below this a container cannot even exec
+MIN_NANO_CPUS = 10_000_000  # 0.01 CPU, so the cfs quota stays >= 1 ms of a 100 ms period
+HOST_IMAGE = "host"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A validated container config: the one form the launcher receives and persists."""
+
+    id: str
+    image: str
+    args: list[str]
+    entrypoint: list[str] | None
+    env: list[str]
+    """The caller's ``KEY=VALUE`` entries (the image's Env and Docker's defaults are added at create)."""
+    workdir: str
+    user: str
+    hostname: str
+    """The effective hostname: the configured one, or the id's first 12 characters."""
+    limits: Limits
+    caps: int
+    """Capability mask: Docker's default set with ``cap_add``/``cap_drop`` applied."""
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    """Normalized mounts (``mounts.validate_all``); volume names are still names here."""
+    init: bool = False
+    userns: bool = False
+    stop_grace_s: float = 10.0
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContainerSpec:
+        """Rebuild a spec that ``validate`` made (structure only: no rule is checked again)."""
+        try:
+            return cls(**{**data, "limits": Limits(**data["limits"])})
+        except (TypeError, KeyError) as exc:
+            raise ConfigError(f"malformed container spec: {exc}") from None
+
+
+def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
+    """The ContainerSpec of ``config``; ConfigError naming the first field that is wrong.
+
+    ``ncpu`` (default: this host's CPU count) bounds ``nano_cpus``.
+    """
+    _check_shape(config)
+    _check_resources(config, ncpu or os.cpu_count() or 1)
+    for name in (*config.cap_add, *config.cap_drop):
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"invalid capability {name!r}")
+    if not isinstance(config.mounts, list) or not all(isinstance(m, dict) for m in config.mounts):
+        raise ConfigError("mounts must be a list of objects")
+    if config.userns and config.image == HOST_IMAGE:
+        raise ConfigError("userns needs an image: the host image cannot be remapped")
+    grace = config.stop_grace_s
+    if not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
+        raise ConfigError(f"stop_grace_s must be a finite number >= 0, got {grace!r}")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.labels.items()):
+        raise ConfigError("labels must map strings to strings")
+    limits = Limits(
+        config.memory_bytes, config.pids_limit, config.nano_cpus, config.cpu_shares, config.blkio_weight
+    )
+    return ContainerSpec(
+        id=config.id,
+        image=config.image,
+        args=list(config.args),
+        entrypoint=None if config.entrypoint is None else list(config.entrypoint),
+        env=list(config.env),
+        workdir=config.workdir,
+        user=config.user,
+        hostname=config.hostname or config.id[:12],
+        limits=limits,
+        caps=caps.adjust(config.cap_add, config.cap_drop),
+        mounts=_mounts(config.mounts),
+        init=bool(config.init),
+        userns=bool(config.userns),
+        stop_grace_s=float(grace),
+        labels=dict(config.labels),
+    )
+
+
+def _check_shape(config: ContainerConfig) -> None:
+    """The id, image, argv, env, workdir, hostname and user fields."""
+    if not isinstance(config.id, str) or not ID_RE.match(config.id) or config.id in (".", ".."):
+        raise ConfigError(f"invalid container id {config.id!r}: use 1-64 of [a-z0-9_.-]")
+    if not isinstance(config.image, str) or not config.image:
+        raise ConfigError("image is required")
+    for name, argv in (("args", config.args), ("entrypoint", config.entrypoint or [])):
+        if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+            raise ConfigError(f"{name} must be a list of strings")
+        if any("\x00" in a for a in argv):
+            raise ConfigError(f"{name} must not contain NUL bytes")
+    if config.args and not config.args[0] and config.entrypoint is None:
+        raise ConfigError("args must not start with an empty string")
+    for entry in config.env:
+        key, sep, _ = entry.partition("=") if isinstance(entry, str) else ("", "", "")
+        if not sep or not ENV_KEY_RE.match(key) or "\x00" in entry:
+            raise ConfigError(f"invalid env entry {entry!r}: expected KEY=VALUE")
+    if config.workdir and not config.workdir.startswith("/"):
+        raise ConfigError(f"workdir must be absolute, got {config.workdir!r}")
+    if config.hostname and not HOSTNAME_RE.match(config.hostname):
+        raise ConfigError(f"invalid hostname {config.hostname!r}")
+    if not isinstance(config.user, str) or "\x00" in config.user or config.user.count(":") > 1:
+        raise ConfigError(f"invalid user {config.user!r}: use uid, uid:gid, name or name:group")
+
+
+def _check_resources(config: ContainerConfig, ncpu: int) -> None:
+    """Memory, pids, CPU quota and shares, block I/O weight."""
+    _check_int("memory_bytes", config.memory_bytes)
+    if 0 < config.memory_bytes < MIN_MEMORY_BYTES:
+        raise ConfigError(f"memory_bytes must be 0 or at least {MIN_MEMORY_BYTES} (6 MiB)")
+    _check_int("pids_limit", config.pids_limit)
+    _check_int("nano_cpus", config.nano_cpus)
+    if 0 < config.nano_cpus < MIN_NANO_CPUS:
+        raise ConfigError(f"nano_cpus must be 0 or at least {MIN_NANO_CPUS} (0.01 CPU)")
+    if config.nano_cpus > ncpu * 1_000_000_000:
+        raise ConfigError(
+            f"range of CPUs is from 0.01 to {ncpu:.2f}, as there are only {ncpu} CPUs available"
+        )
+    _check_int("cpu_shares", config.cpu_shares)
+    if config.cpu_shares and not 2 <= config.cpu_shares <= 262144:
+        raise ConfigError(f"cpu_shares must be 0 or 2..262144, got {config.cpu_shares}")
+    _check_int("blkio_weight", config.blkio_weight)
+    if config.blkio_weight and not 10 <= config.blkio_weight <= 1000:
+        raise ConfigError(f"blkio_weight must be 0 or 10..1000, got {config.blkio_weight}")
+
+
+def _mounts(given: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        return mounts.validate_all(given)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid mount: {exc}") from None
+
+
+def _check_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
+
+
+def effective_env(env: list[str], hostname: str, home: str) -> list[str]:
+    """The environment a container's process gets: ``env`` plus Docker's PATH, HOSTNAME, HOME defaults."""
+    keys = {e.partition("=")[0] for e in env}
+    full: list[str] = []
+    if "PATH" not in keys:
+        full.append(f"PATH={DEFAULT_PATH}")
+    if "HOSTNAME" not in keys:
+        full.append(f"HOSTNAME={hostname}")
+    full.extend(env)
+    if "HOME" not in keys:
+        full.append(f"HOME={home}")
+    return full
