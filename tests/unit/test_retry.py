@@ -231,7 +231,7 @@ async def test_retry_real_sleep_by_default():
 
 
 def test_rmdir_retry_removes_an_empty_directory_and_ignores_a_missing_one(tmp_path):
-    from shoal.runtime.cgroupfs import rmdir_retry
+    from shoal.runtime.cgroup.fs import rmdir_retry
 
     d = tmp_path / "cg"
     d.mkdir()
@@ -241,7 +241,7 @@ def test_rmdir_retry_removes_an_empty_directory_and_ignores_a_missing_one(tmp_pa
 
 
 def test_rmdir_retry_names_the_directory_when_it_cannot_be_removed(tmp_path):
-    from shoal.runtime.cgroupfs import rmdir_retry
+    from shoal.runtime.cgroup.fs import rmdir_retry
     from shoal.runtime.errors import ContainerError
 
     d = tmp_path / "cg"
