@@ -20,6 +20,7 @@ from shoal.cli.jointoken import join_token_cmd
 from shoal.cli.lab import lab_group
 from shoal.cli.node import node_group
 from shoal.cli.service import service_group
+from shoal.cli.stack import stack_group
 
 
 class RootGroup(AliasGroup):
@@ -71,6 +72,7 @@ def _lab_host(name: str) -> str:
 
 main.add_command(service_group)
 main.add_command(node_group)
+main.add_command(stack_group)
 main.add_command(lab_group)
 main.add_command(join_token_cmd)
 

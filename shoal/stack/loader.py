@@ -1,0 +1,128 @@
+"""Loading a stack: read each ``-c`` file, substitute variables, validate, merge, resolve, check.
+
+Everything found wrong in any file is reported together in one ``StackError`` (file:line:column,
+key path, message); nothing is deployed from a stack that has one. Valid compose keys that shoal
+does not implement give one warning naming them (and the services that use them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoal.stack.checks import check_stack
+from shoal.stack.envfile import parse_env_text
+from shoal.stack.errors import Position, Problems
+from shoal.stack.interpolate import interpolate
+from shoal.stack.merge import merge_files
+from shoal.stack.model_file import UNSUPPORTED_TOP, ComposeFile
+from shoal.stack.model_service import UNSUPPORTED
+from shoal.stack.resolve import resolve_stack
+from shoal.stack.validate import validate_file
+from shoal.stack.yamlfile import Marks, parse
+
+Reader = Callable[[Path], str]
+
+
+@dataclass
+class Stack:
+    """A loaded, merged and checked stack."""
+
+    compose: ComposeFile
+    files: list[str]
+    working_dir: Path
+    marks: Marks
+    env: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def load_stack(files: Sequence[str | os.PathLike[str]], environ: Mapping[str, str] | None = None, read: Reader = read_text) -> Stack:
+    """Load and check ``files`` (merged in order); raise StackError listing every problem."""
+    if not files:
+        raise ValueError("at least one compose file is needed")
+    problems = Problems()
+    paths = [Path(f) for f in files]
+    working_dir = paths[0].absolute().parent
+    env = _environment(working_dir, environ if environ is not None else os.environ, read, problems)
+    marks = Marks()
+    loaded: list[ComposeFile] = []
+    unsupported: dict[str, set[str]] = {}
+    for path in paths:
+        doc, file_marks = _read_file(path, env, read, problems)
+        marks.update(file_marks)
+        if doc is None:
+            continue
+        if isinstance(doc, dict):
+            _note_unsupported(doc, unsupported)
+        model = validate_file(doc, file_marks, problems)
+        if model is not None:
+            loaded.append(model)
+    problems.raise_if_any()
+    merged = merge_files(loaded)  # not empty: every file loaded without a problem
+    merged = resolve_stack(merged, working_dir, env, marks, problems, read)
+    check_stack(merged, marks, problems)
+    problems.raise_if_any()
+    warnings = [unsupported_warning(unsupported)] if unsupported else []
+    return Stack(merged, [str(p) for p in paths], working_dir, marks, env, warnings)
+
+
+def _environment(working_dir: Path, environ: Mapping[str, str], read: Reader, problems: Problems) -> dict[str, str]:
+    """Variables for interpolation: the ``.env`` beside the first file, overridden by the environment."""
+    dotenv = working_dir / ".env"
+    values: dict[str, str] = {}
+    try:
+        text = read(dotenv)
+    except FileNotFoundError:
+        text = None
+    except OSError as exc:
+        problems.add(Position(str(dotenv), 1, 1), (), f"cannot read: {exc.strerror or exc}")
+        text = None
+    if text is not None:
+        values = parse_env_text(text, str(dotenv), problems, environ)
+    return {**values, **environ}
+
+
+def _read_file(path: Path, env: Mapping[str, str], read: Reader, problems: Problems) -> tuple[Any, Marks]:
+    name = str(path)
+    try:
+        text = read(path)
+    except OSError as exc:
+        problems.add(None, (), f"{name}: cannot read the stack file: {exc.strerror or exc}")
+        return None, Marks()
+    except UnicodeDecodeError:
+        problems.add(None, (), f"{name}: not a text file (expected UTF-8 YAML)")
+        return None, Marks()
+    before = len(problems.items)
+    doc, marks = parse(text, name, problems)
+    if doc is None and len(problems.items) == before:
+        problems.add(Position(name, 1, 1), (), "the file is empty: a stack needs a services: section")
+    if isinstance(doc, dict):
+        doc = interpolate(doc, env, marks, problems)
+    return doc, marks
+
+
+def _note_unsupported(doc: dict[str, Any], found: dict[str, set[str]]) -> None:
+    for key in UNSUPPORTED_TOP & doc.keys():
+        found.setdefault(key, set())
+    services = doc.get("services")
+    if isinstance(services, dict):
+        for name, svc in services.items():
+            if isinstance(svc, dict):
+                for key in UNSUPPORTED & svc.keys():
+                    found.setdefault(key, set()).add(name)
+
+
+def unsupported_warning(found: dict[str, set[str]]) -> str:
+    """``Ignoring unsupported options: build (services: api, web), links (services: web)``."""
+    parts = []
+    for key in sorted(found):
+        names = sorted(found[key])
+        parts.append(f"{key} (service{'s' if len(names) > 1 else ''}: {', '.join(names)})" if names else key)
+    return "Ignoring unsupported options: " + ", ".join(parts)

@@ -1,0 +1,172 @@
+"""The scalar grammars of compose files, read exactly as docker reads them.
+
+Durations follow Go's ``time.ParseDuration`` (``1m30s``, ``1.5h``, ``500ms``, a bare ``0``); byte
+sizes follow go-units ``RAMInBytes`` (binary multiples, case-insensitive, optional ``i``/``b``,
+one optional space: ``512M``, ``1.5gb``, ``2 KiB``); CPU counts are exact decimals (``0.5`` ->
+500,000,000 nano CPUs, too many decimals is an error, as docker's ``ParseCPUs``). Each parser
+raises ValueError with the message shown to the user.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from fractions import Fraction
+from typing import Any
+
+MAX_INT64 = (1 << 63) - 1
+_GO_UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_DURATION_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)*) ?([kmgtp])?i?b?$", re.IGNORECASE)
+_SIZE_MULT = {None: 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_duration(value: Any) -> int:
+    """Nanoseconds for a Go duration string (``"1m30s"`` -> 90e9); a bare number is refused except 0."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"invalid duration {value!r}: expected a string such as 10s, 1m30s or 500ms")
+    s = str(value)
+    text, neg = s, False
+    if s[:1] in ("-", "+"):
+        neg, s = s[0] == "-", s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        raise ValueError(f"invalid duration {text!r}: expected e.g. 10s, 1m30s, 500ms")
+    total, pos = 0, 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        whole, frac, unit = m.group(1), m.group(2), m.group(3)  # type: ignore[union-attr]  # the pattern always matches
+        if not whole and not frac:
+            raise ValueError(f"invalid duration {text!r}: expected e.g. 10s, 1m30s, 500ms")
+        if not unit:
+            raise ValueError(f"invalid duration {text!r}: missing unit (ns, us, ms, s, m or h)")
+        if unit not in _GO_UNITS:
+            raise ValueError(f"invalid duration {text!r}: unknown unit {unit!r} (ns, us, ms, s, m or h)")
+        mult = _GO_UNITS[unit]
+        total += int(whole or "0") * mult + (int(frac) * mult // 10 ** len(frac) if frac else 0)
+        if total > MAX_INT64:
+            raise ValueError(f"invalid duration {text!r}: too large")
+        pos = m.end()  # type: ignore[union-attr]
+    return -total if neg else total
+
+
+def format_duration(ns: int) -> str:
+    """Go's ``Duration.String()``: ``90e9`` -> ``1m30s``, ``3600e9`` -> ``1h0m0s``, ``1.5e6`` -> ``1.5ms``."""
+    if ns == 0:
+        return "0s"
+    sign, n = ("-", -ns) if ns < 0 else ("", ns)
+    if n < 10**9:
+        for unit, mult in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if n >= mult:
+                return sign + _decimal(n, mult) + unit
+    secs = _decimal(n % (60 * 10**9), 10**9) + "s"
+    minutes, hours = n // (60 * 10**9) % 60, n // (3600 * 10**9)
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}"
+    if minutes:
+        return f"{sign}{minutes}m{secs}"
+    return sign + secs
+
+
+def _decimal(n: int, mult: int) -> str:
+    whole, frac = divmod(n, mult)
+    if not frac:
+        return str(whole)
+    digits = str(frac).rjust(len(str(mult)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}"
+
+
+def parse_bytes(value: Any) -> int:
+    """Bytes for a size (``"512M"`` -> 536870912); an integer is a count of bytes."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid size {value!r}: expected a number with an optional unit such as 512M or 1g")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"invalid size {value}: must not be negative")
+        return value
+    m = _SIZE.match(str(value)) if isinstance(value, (str, float)) else None
+    if not m or m.group(1).count(".") > 1:
+        raise ValueError(f"invalid size {value!r}: expected a number with an optional unit b, k, m, g, t or p (e.g. 512M)")
+    size = int(float(m.group(1)) * _SIZE_MULT[m.group(2).lower() if m.group(2) else None])
+    if size > MAX_INT64:
+        raise ValueError(f"invalid size {value!r}: too large")
+    return size
+
+
+def parse_cpus(value: Any) -> int:
+    """Nano CPUs for a CPU count (``0.5`` or ``"0.5"`` -> 500000000), exact as docker's ParseCPUs."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"invalid CPU count {value!r}: expected a number such as 0.5 or 2")
+    try:
+        cpus = Fraction(str(value).strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"invalid CPU count {value!r}: expected a number such as 0.5 or 2") from None
+    if cpus < 0:
+        raise ValueError(f"invalid CPU count {value!r}: must not be negative")
+    nano = cpus * 10**9
+    if nano.denominator != 1:
+        raise ValueError(f"invalid CPU count {value!r}: too precise (at most 9 decimals)")
+    if nano > MAX_INT64:
+        raise ValueError(f"invalid CPU count {value!r}: too large")
+    return int(nano)
+
+
+def format_cpus(nano: int) -> str:
+    """``500000000`` -> ``"0.5"``."""
+    return _decimal(nano, 10**9)
+
+
+def shell_words(value: Any) -> list[str] | None:
+    """A command as a list: a string is split as a shell would (quotes respected), a list kept."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split command {value!r}: {exc}") from None
+    if isinstance(value, list):
+        return [scalar_text(v) for v in value]
+    raise ValueError(f"expected a string or a list of strings, got {type(value).__name__}")
+
+
+def scalar_text(value: Any) -> str:
+    """A YAML scalar as the text docker would use (``true``, ``3``, ``1.5``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    raise ValueError(f"expected a string, number or boolean, got {'a mapping' if isinstance(value, dict) else 'a list'}")
+
+
+def mapping(value: Any, *, bare: str | None = "") -> dict[str, str | None]:
+    """A ``list_or_dict`` (``["A=1", "B"]`` or ``{A: 1, B: null}``) as a dict of text values.
+
+    A list item without ``=`` maps to ``bare`` (``None`` for environment: take it from the shell).
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): None if v is None else scalar_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        out: dict[str, str | None] = {}
+        for item in value:
+            text = scalar_text(item)
+            key, sep, val = text.partition("=")
+            if not key:
+                raise ValueError(f"{text!r} has no name before '='")
+            out[key] = val if sep else bare
+        return out
+    raise ValueError(f"expected a mapping or a list of KEY=VALUE strings, got {type(value).__name__}")
+
+
+def string_list(value: Any) -> list[str]:
+    """A string or a list of strings as a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [scalar_text(v) for v in value]
+    raise ValueError("expected a string or a list of strings")
