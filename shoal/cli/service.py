@@ -61,22 +61,27 @@ def list_services(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """List services"""
     f = parse_filters(filters, ("name", "id", "mode", "label"))
     resp = client.stub().ListServices(control_pb2.ListServicesRequest())
-    records = []
-    for svc in sorted(resp.services, key=lambda s: s.spec.name):
-        rec = service_record(svc, resp.summaries.get(svc.id))
-        if "name" in f and not any(svc.spec.name.startswith(n) for n in f["name"]):
-            continue
-        if "id" in f and not any(svc.id.startswith(i) for i in f["id"]):
-            continue
-        if "mode" in f and rec["Mode"].replace(" ", "-") not in [m.lower().replace(" ", "-") for m in f["mode"]]:
-            continue
-        if "label" in f and not all(_match_label(dict(svc.spec.labels), w) for w in f["label"]):
-            continue
-        records.append(rec)
+    records = [
+        service_record(svc, resp.summaries.get(svc.id))
+        for svc in sorted(resp.services, key=lambda s: s.spec.name)
+        if service_matches(f, svc)
+    ]
     emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row)
 
 
-def _task_filter(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.Task) -> bool:
+def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
+    """Whether ``svc`` passes the ``svc ls`` filters ``f`` (name and id prefixes, mode, labels)."""
+    if "name" in f and not any(svc.spec.name.startswith(n) for n in f["name"]):
+        return False
+    if "id" in f and not any(svc.id.startswith(i) for i in f["id"]):
+        return False
+    mode = service_record(svc, None)["Mode"].replace(" ", "-")
+    if "mode" in f and mode not in [m.lower().replace(" ", "-") for m in f["mode"]]:
+        return False
+    return "label" not in f or all(_match_label(dict(svc.spec.labels), w) for w in f["label"])
+
+
+def task_matches(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.Task) -> bool:
     if "desired-state" in f and rec["DesiredState"].lower() not in [v.lower() for v in f["desired-state"]]:
         return False
     if "node" in f and not any(n in (task.node_id, rec["Node"]) or task.node_id.startswith(n) for n in f["node"]):
@@ -107,7 +112,7 @@ def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bo
         tasks = list(stub.ListTasks(control_pb2.ListTasksRequest(service_ids=ids)).tasks)
         names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
         by_id = {t.id: t for t in tasks}
-        records = [r for r in task_records(tasks, names, no_trunc) if _task_filter(f, r, by_id[r["ID"]])]
+        records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[r["ID"]])]
         emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
         if why:
             lines = why_lines(by_id[str(r["ID"])] for r in records)

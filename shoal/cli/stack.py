@@ -7,12 +7,30 @@ with nothing deployed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
+import grpc
 
+from shoal.cli import client
+from shoal.cli.output import emit_list, format_option, parse_filters, quiet_option
+from shoal.cli.service import service_matches, task_matches
+from shoal.cli.service_views import (
+    SERVICE_HEADERS,
+    TASK_HEADERS,
+    service_record,
+    service_row,
+    task_records,
+    task_row,
+)
+from shoal.cli.stack_deploy import deploy, deploy_options, stack_services
+from shoal.proto import control_pb2
+from shoal.stack.convert import convert_stack
 from shoal.stack.errors import StackError
-from shoal.stack.loader import Stack, load_stack
+from shoal.stack.loader import Stack, load_stack, read_text
+from shoal.stack.objects import NAMESPACE_LABEL
 from shoal.stack.render import render_config
 
 COMPOSE_FILE_HELP = "Path to a Compose file, or - to read from stdin (repeat to merge files, later ones win)"
@@ -22,8 +40,16 @@ def load_or_exit(files: Sequence[str]) -> Stack:
     """The loaded stack; on problems print them all to stderr and exit 1. Warnings go to stderr."""
     if not files:
         raise click.UsageError("please specify at least one compose file (-c/--compose-file)")
+    stdin: list[str] = []
+
+    def read(path: Path) -> str:
+        if str(path) == "-":
+            stdin.append(stdin[0] if stdin else click.get_text_stream("stdin").read())
+            return stdin[-1]
+        return read_text(path)
+
     try:
-        stack = load_stack(files)
+        stack = load_stack(files, read=read)
     except StackError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -45,3 +71,84 @@ def config_command(files: tuple[str, ...]) -> None:
     """Outputs the final config file, after doing merges and interpolations"""
     stack = load_or_exit(files)
     click.echo(render_config(stack.compose), nl=False)
+
+
+@stack_group.command("deploy")
+@click.argument("namespace", metavar="STACK")
+@deploy_options
+def deploy_command(namespace: str, files: tuple[str, ...], prune: bool, dry_run: bool, resolve_image: str, detach: bool, quiet: bool) -> None:
+    """Deploy a new stack or update an existing stack"""
+    stack = load_or_exit(files)
+    try:
+        plan = convert_stack(stack.compose, namespace)
+    except StackError as exc:
+        raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
+    deploy(plan, prune=prune, dry_run=dry_run, resolve_image=resolve_image != "never", detach=detach, quiet=quiet)
+
+
+@stack_group.command("ls")
+@format_option
+def list_stacks(fmt: str) -> None:
+    """List stacks"""
+    resp = client.stub().ListServices(control_pb2.ListServicesRequest())
+    counts = Counter(s.spec.labels[NAMESPACE_LABEL] for s in resp.services if NAMESPACE_LABEL in s.spec.labels)
+    records = [{"Name": name, "Services": str(n)} for name, n in sorted(counts.items())]
+    emit_list(fmt, False, ["NAME", "SERVICES"], records, lambda r: [r["Name"], r["Services"]])
+
+
+@stack_group.command("services")
+@click.argument("namespace", metavar="STACK")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (name=, id=, mode=, label=)")
+@format_option
+@quiet_option
+def stack_services_command(namespace: str, filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
+    """List the services in the stack"""
+    f = parse_filters(filters, ("name", "id", "mode", "label"))
+    resp = client.stub().ListServices(control_pb2.ListServicesRequest())
+    mine = [s for s in resp.services if s.spec.labels.get(NAMESPACE_LABEL) == namespace]
+    if not mine:
+        raise click.ClickException(f"Nothing found in stack: {namespace}")
+    records = [service_record(s, resp.summaries.get(s.id)) for s in sorted(mine, key=lambda s: s.spec.name) if service_matches(f, s)]
+    emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row)
+
+
+@stack_group.command("ps")
+@click.argument("namespace", metavar="STACK")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (desired-state=, node=, id=, name=)")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@format_option
+@quiet_option
+def stack_ps(namespace: str, filters: tuple[str, ...], no_trunc: bool, fmt: str, quiet: bool) -> None:
+    """List the tasks in the stack"""
+    f = parse_filters(filters, ("desired-state", "node", "id", "name"))
+    mine = stack_services(namespace)
+    if not mine:
+        raise click.ClickException(f"Nothing found in stack: {namespace}")
+    stub = client.stub()
+    tasks = list(stub.ListTasks(control_pb2.ListTasksRequest(service_ids=[s.id for s in mine])).tasks)
+    names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
+    by_id = {t.id: t for t in tasks}
+    records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[str(r["ID"])])]
+    emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
+
+
+@stack_group.command("rm")
+@click.argument("namespaces", nargs=-1, required=True, metavar="STACK...")
+def remove_stacks(namespaces: tuple[str, ...]) -> None:
+    """Remove one or more stacks"""
+    stub = client.stub()
+    failed = False
+    for namespace in namespaces:
+        mine = stack_services(namespace)
+        if not mine:
+            click.echo(f"Nothing found in stack: {namespace}", err=True)
+            continue
+        for svc in sorted(mine, key=lambda s: s.spec.name):
+            click.echo(f"Removing service {svc.spec.name}")
+            try:
+                stub.RemoveService(control_pb2.RemoveServiceRequest(service_id=svc.id))
+            except grpc.RpcError as err:
+                click.echo(f"Failed to remove service {svc.spec.name}: {client.item_error(err)}", err=True)
+                failed = True
+    if failed:
+        click.get_current_context().exit(1)

@@ -1,0 +1,148 @@
+"""A loaded stack turned into shoal's service specs plus the plan objects for the rest.
+
+Names follow docker: services ``NAME_web``, networks ``NAME_front`` (the implicit one is
+``NAME_default``), volumes, secrets and configs ``NAME_x``, unless the file gives ``name:`` or the
+object is ``external``. Services, their containers and every object the stack creates carry the
+label ``com.docker.stack.namespace=NAME``. Compose's ``command`` is the image's CMD (``args``) and
+``entrypoint`` its ENTRYPOINT (``command``), as in docker.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shoal.proto import types_pb2 as pb
+from shoal.stack.errors import Problem, StackError
+from shoal.stack.model_deploy import Deploy
+from shoal.stack.model_file import ComposeFile
+from shoal.stack.model_service import Healthcheck, Service
+from shoal.stack.objects import IMAGE_LABEL, NAMESPACE_LABEL, ContainerExtras, ServicePlan, StackPlan
+from shoal.stack.objects_convert import file_refs, mounts, network_attachments, stack_objects
+
+NAMESPACE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+MODES = {
+    "replicated": pb.ServiceSpec.REPLICATED,
+    "global": pb.ServiceSpec.GLOBAL,
+    "replicated-job": pb.ServiceSpec.REPLICATED_JOB,
+    "global-job": pb.ServiceSpec.GLOBAL_JOB,
+}
+CONDITIONS = {"any": pb.RestartPolicy.ANY, "none": pb.RestartPolicy.NONE, "on-failure": pb.RestartPolicy.ON_FAILURE}
+FAILURE_ACTIONS = {"pause": pb.UpdateConfig.PAUSE, "continue": pb.UpdateConfig.CONTINUE, "rollback": pb.UpdateConfig.ROLLBACK}
+ORDERS = {"stop-first": pb.UpdateConfig.STOP_FIRST, "start-first": pb.UpdateConfig.START_FIRST}
+PROTOCOLS = {"tcp": pb.PortConfig.TCP, "udp": pb.PortConfig.UDP, "sctp": pb.PortConfig.SCTP}
+
+
+def convert_stack(compose: ComposeFile, namespace: str) -> StackPlan:
+    """The plan for deploying ``compose`` as stack ``namespace``; StackError on invalid names."""
+    problems = []
+    if not NAMESPACE_RE.match(namespace):
+        problems.append(Problem(None, (), f"invalid stack name {namespace!r}: use letters, digits, '_', '.' or '-', starting with a letter or digit"))
+    for key in compose.services:
+        full = f"{namespace}_{key}"
+        if not SERVICE_NAME_RE.match(full):
+            problems.append(Problem(None, ("services", key), f"service name {full!r} must be 1-63 letters, digits, '-', '_' or '.'"))
+    if problems:
+        raise StackError(problems)
+    plan = StackPlan(namespace, objects=stack_objects(compose, namespace))
+    for key, svc in compose.services.items():
+        full = f"{namespace}_{key}"
+        plan.services[full] = ServicePlan(
+            key=key,
+            spec=service_spec(namespace, key, svc),
+            networks=network_attachments(compose, namespace, svc),
+            mounts=mounts(compose, namespace, svc),
+            secrets=file_refs(compose.secrets, namespace, svc.secrets, "/run/secrets/"),
+            configs=file_refs(compose.configs, namespace, svc.configs, "/"),
+            extras=_extras(svc),
+            depends_on={f"{namespace}_{dep}": d.condition for dep, d in svc.depends_on.items()},
+        )
+    return plan
+
+
+def service_spec(namespace: str, key: str, svc: Service) -> pb.ServiceSpec:
+    """The ServiceSpec for one compose service (no defaults filled in: the manager does that)."""
+    deploy = svc.deploy or Deploy()
+    spec = pb.ServiceSpec(name=f"{namespace}_{key}", mode=MODES[deploy.mode or "replicated"])
+    spec.labels.update(deploy.labels)
+    spec.labels[NAMESPACE_LABEL] = namespace
+    spec.labels[IMAGE_LABEL] = svc.image or ""
+    if deploy.replicas is not None:
+        spec.replicas = deploy.replicas
+    c = spec.container
+    c.image = svc.image or ""
+    c.command.extend(svc.entrypoint or [])
+    c.args.extend(svc.command or [])
+    c.env.extend(sorted(f"{k}={v}" for k, v in svc.environment.items() if v is not None))
+    c.dir, c.user, c.hostname = svc.working_dir or "", svc.user or "", svc.hostname or ""
+    c.init = bool(svc.init)
+    c.labels.update(svc.labels)
+    c.labels[NAMESPACE_LABEL] = namespace
+    if svc.stop_grace_period is not None:
+        c.stop_grace_period_ns = svc.stop_grace_period
+    if svc.healthcheck is not None:
+        _healthcheck(svc.healthcheck, c.healthcheck)
+    _deploy(deploy, spec)
+    for p in svc.port_list():
+        spec.ports.add(
+            name=p.name or "",
+            protocol=PROTOCOLS[p.protocol or "tcp"],
+            target_port=p.target,
+            published_port=p.published or 0,
+            publish_mode=pb.PortConfig.HOST if p.mode == "host" else pb.PortConfig.INGRESS,
+        )
+    return spec
+
+
+def _healthcheck(hc: Healthcheck, out: pb.HealthCheck) -> None:
+    out.test.extend(["NONE"] if hc.disable else hc.test or [])
+    out.interval_ns = hc.interval or 0
+    out.timeout_ns = hc.timeout or 0
+    out.start_period_ns = hc.start_period or 0
+    out.start_interval_ns = hc.start_interval or 0
+    out.retries = hc.retries or 0
+
+
+def _deploy(deploy: Deploy, spec: pb.ServiceSpec) -> None:
+    res = deploy.resources
+    for src, dst in ((res and res.limits, spec.resources.limits), (res and res.reservations, spec.resources.reservations)):
+        if src:
+            dst.nano_cpus, dst.memory_bytes = src.cpus or 0, src.memory or 0
+            dst.pids = getattr(src, "pids", None) or 0
+    if deploy.placement:
+        spec.placement.constraints.extend(deploy.placement.constraints)
+        spec.placement.preferences.extend(pb.PlacementPreference(spread=p.spread) for p in deploy.placement.preferences)
+        spec.placement.max_replicas_per_node = deploy.placement.max_replicas_per_node or 0
+    rp = deploy.restart_policy
+    if rp:
+        spec.restart_policy.condition = CONDITIONS[rp.condition or "any"]
+        if rp.delay is not None:
+            spec.restart_policy.delay_ns = rp.delay
+        spec.restart_policy.max_attempts = rp.max_attempts or 0
+        spec.restart_policy.window_ns = rp.window or 0
+    for src, dst in ((deploy.update_config, spec.update_config), (deploy.rollback_config, spec.rollback_config)):
+        if not src:
+            continue
+        if src.parallelism is not None:
+            dst.parallelism = src.parallelism
+        if src.monitor is not None:
+            dst.monitor_ns = src.monitor
+        dst.delay_ns = src.delay or 0
+        dst.failure_action = FAILURE_ACTIONS[src.failure_action or "pause"]
+        dst.max_failure_ratio = src.max_failure_ratio or 0.0
+        dst.order = ORDERS[src.order or "stop-first"]
+
+
+def _extras(svc: Service) -> ContainerExtras:
+    log = svc.logging
+    return ContainerExtras(
+        read_only=bool(svc.read_only),
+        cap_add=tuple(svc.cap_add),
+        cap_drop=tuple(svc.cap_drop),
+        stop_signal=svc.stop_signal or "",
+        ulimits=tuple((k, u.soft, u.hard) for k, u in sorted(svc.ulimits.items())),
+        tmpfs=tuple(svc.tmpfs),
+        log_driver=(log.driver or "") if log else "",
+        log_options=tuple(sorted((k, v or "") for k, v in log.options.items())) if log else (),
+        endpoint_mode=(svc.deploy.endpoint_mode if svc.deploy else None) or "vip",
+    )

@@ -1,0 +1,152 @@
+"""``shoal stack deploy|ls|services|ps|rm`` against the in-memory control stub.
+
+The stub fills in the manager's defaults on create and update, as the real control API does, so a
+re-deploy of an unchanged file must send no update at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shoal.cli.stack_deploy import _defaults
+from shoal.proto import control_pb2
+from tests.unit.test_cli_fakes import FakeStub, run
+
+STACK = """
+services:
+  web:
+    image: nginx:1.25
+    ports: ["8080:80"]
+    deploy: {replicas: 2}
+  db:
+    image: postgres:16
+    environment: {POSTGRES_DB: shop}
+"""
+
+
+class DefaultingStub(FakeStub):
+    """A FakeStub that stores specs with the manager's defaults, as the control API does."""
+
+    def CreateService(self, req):
+        req.spec.CopyFrom(_defaults()(req.spec))
+        return super().CreateService(req)
+
+    def UpdateService(self, req):
+        req.spec.CopyFrom(_defaults()(req.spec))
+        return super().UpdateService(req)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "stack.yml").write_text(STACK)
+    return tmp_path
+
+
+def deploy(fake, files, *extra):
+    return run(fake, "stack", "deploy", "-c", str(files / "stack.yml"), *extra, "shop")
+
+
+def test_deploy_creates_each_service_with_the_stack_label(files):
+    fake = DefaultingStub()
+    res = deploy(fake, files)
+    assert res.exit_code == 0, res.output
+    created = {r.spec.name: r.spec for r in fake.called("CreateService")}
+    assert sorted(created) == ["shop_db", "shop_web"]
+    assert created["shop_web"].labels["com.docker.stack.namespace"] == "shop"
+    assert created["shop_web"].container.labels["com.docker.stack.namespace"] == "shop"
+    assert created["shop_web"].replicas == 2 and created["shop_web"].ports[0].published_port == 8080
+    assert "Creating service shop_web" in res.output
+
+
+def test_redeploying_an_unchanged_file_changes_nothing(files):
+    fake = DefaultingStub()
+    deploy(fake, files)
+    fake.calls.clear()
+    res = deploy(fake, files)
+    assert res.exit_code == 0, res.output
+    assert fake.called("CreateService") == [] and fake.called("UpdateService") == [] and fake.called("RemoveService") == []
+
+
+def test_redeploy_updates_only_the_changed_service(files):
+    fake = DefaultingStub()
+    deploy(fake, files)
+    (files / "stack.yml").write_text(STACK.replace("nginx:1.25", "nginx:1.27").replace("replicas: 2", "replicas: 3"))
+    fake.calls.clear()
+    res = deploy(fake, files)
+    assert res.exit_code == 0, res.output
+    updated = fake.called("UpdateService")
+    assert [u.spec.name for u in updated] == ["shop_web"]
+    assert updated[0].spec.container.image == "nginx:1.27" and updated[0].spec.replicas == 3
+    assert updated[0].version == 1  # the version that was read: a concurrent change is refused
+
+
+def test_dry_run_prints_field_changes_and_sends_nothing(files):
+    fake = DefaultingStub()
+    deploy(fake, files)
+    (files / "stack.yml").write_text(STACK.replace("nginx:1.25", "nginx:1.27").replace("  db:\n    image: postgres:16\n    environment: {POSTGRES_DB: shop}\n", "  cache:\n    image: redis\n"))
+    fake.calls.clear()
+    res = deploy(fake, files, "--dry-run", "--prune")
+    assert res.exit_code == 0, res.output
+    assert [n for n, _ in fake.calls] == ["ListServices"]
+    assert "+ service shop_cache: create" in res.output
+    assert "~ service shop_web: update" in res.output
+    assert '    container.image: "nginx:1.25" => "nginx:1.27"' in res.output
+    assert '    labels.com.docker.stack.image: "nginx:1.25" => "nginx:1.27"' in res.output
+    assert "- service shop_db: remove" in res.output
+    assert "+ network shop_default: create" in res.output
+
+
+def test_services_gone_from_the_file_are_removed_only_with_prune(files):
+    fake = DefaultingStub()
+    deploy(fake, files)
+    (files / "stack.yml").write_text("services:\n  web:\n    image: nginx:1.25\n    ports: ['8080:80']\n    deploy: {replicas: 2}\n")
+    res = deploy(fake, files)
+    assert res.exit_code == 0 and fake.called("RemoveService") == []
+    assert "Service shop_db is not in the stack file; kept (use --prune to remove it)" in res.output
+    res = deploy(fake, files, "--prune")
+    assert res.exit_code == 0, res.output
+    assert len(fake.called("RemoveService")) == 1 and "Removing service shop_db" in res.output
+    assert sorted(s.spec.name for s in fake.services.values()) == ["shop_web"]
+
+
+def test_a_broken_file_deploys_nothing(files):
+    (files / "stack.yml").write_text(STACK + "  api:\n    image: x\n    deploy: {replicass: 1}\n")
+    fake = DefaultingStub()
+    res = deploy(fake, files)
+    assert res.exit_code == 1
+    assert "services.api.deploy: unknown key 'replicass' (did you mean 'replicas'?)" in res.output
+    assert fake.calls == []
+
+
+def test_an_invalid_stack_name_is_refused_before_anything_is_sent(files):
+    fake = DefaultingStub()
+    res = run(fake, "stack", "deploy", "-c", str(files / "stack.yml"), "-bad name")
+    assert res.exit_code != 0 and fake.called("CreateService") == []
+
+
+def test_features_without_an_api_yet_are_named_not_dropped(tmp_path):
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    read_only: true\n    secrets: [pw]\nsecrets:\n  pw: {external: true}\n")
+    res = run(DefaultingStub(), "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 0, res.output
+    assert "Not applied yet" in res.output and "app_web: secrets, read_only" in res.output
+
+
+def test_ls_services_ps_and_rm_find_the_stack_by_its_label(files):
+    fake = DefaultingStub()
+    deploy(fake, files)
+    fake.CreateService(control_pb2.CreateServiceRequest(spec=control_pb2.CreateServiceRequest().spec.__class__(name="loner")))
+    res = run(fake, "stack", "ls")
+    assert res.exit_code == 0 and res.output.split("\n")[1].split() == ["shop", "2"]
+    res = run(fake, "stack", "services", "shop")
+    assert res.exit_code == 0 and "shop_web" in res.output and "loner" not in res.output
+    res = run(fake, "stack", "services", "shop", "--filter", "name=shop_db", "-q")
+    assert res.output.strip().splitlines() == [next(s.id for s in fake.services.values() if s.spec.name == "shop_db")]
+    res = run(fake, "stack", "ps", "shop")
+    assert res.exit_code == 0 and "shop_web.1" in res.output and "shop_web.2" in res.output and "shop_db.1" in res.output
+    res = run(fake, "stack", "rm", "shop")
+    assert res.exit_code == 0 and "Removing service shop_db" in res.output
+    assert [s.spec.name for s in fake.services.values()] == ["loner"]
+    res = run(fake, "stack", "services", "shop")
+    assert res.exit_code == 1 and "Nothing found in stack: shop" in res.output
