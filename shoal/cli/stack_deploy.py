@@ -16,17 +16,9 @@ import click
 
 from shoal.cli import client, progress
 from shoal.proto import control_pb2, types_pb2
+from shoal.spec import with_defaults
 from shoal.stack.objects import NAMESPACE_LABEL, StackPlan
 from shoal.stack.plan import CREATE, REMOVE, UPDATE, DeployPlan, format_plan, plan_deploy, spec_dict
-
-
-def _defaults() -> Callable[[types_pb2.ServiceSpec], types_pb2.ServiceSpec]:
-    """The manager's default-filling, so a re-deploy compares like with like (moving into the core)."""
-    try:
-        from shoal.spec import with_defaults  # type: ignore[import-not-found,unused-ignore]  # after the layout refactor
-    except ImportError:
-        from shoal.manager.spec import with_defaults  # type: ignore[no-redef,unused-ignore]
-    return with_defaults  # type: ignore[no-any-return,unused-ignore]
 
 
 def stack_services(namespace: str) -> list[types_pb2.Service]:
@@ -37,7 +29,6 @@ def stack_services(namespace: str) -> list[types_pb2.Service]:
 
 def make_plan(stack: StackPlan, running: list[types_pb2.Service], prune: bool) -> DeployPlan:
     """The deploy plan of ``stack`` against the services of the stack that exist now."""
-    with_defaults = _defaults()
     desired = {name: spec_dict(with_defaults(sp.spec)) for name, sp in stack.services.items()}
     current = {s.spec.name: spec_dict(s.spec) for s in running}
     return plan_deploy(stack, desired, current, prune)

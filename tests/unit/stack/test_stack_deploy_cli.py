@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shoal.cli.stack_deploy import _defaults
 from shoal.proto import control_pb2
+from shoal.spec import with_defaults
 from tests.unit.test_cli_fakes import FakeStub, run
 
 STACK = """
@@ -30,11 +30,11 @@ class DefaultingStub(FakeStub):
     """A FakeStub that stores specs with the manager's defaults, as the control API does."""
 
     def CreateService(self, req):
-        req.spec.CopyFrom(_defaults()(req.spec))
+        req.spec.CopyFrom(with_defaults(req.spec))
         return super().CreateService(req)
 
     def UpdateService(self, req):
-        req.spec.CopyFrom(_defaults()(req.spec))
+        req.spec.CopyFrom(with_defaults(req.spec))
         return super().UpdateService(req)
 
 
