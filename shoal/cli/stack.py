@@ -80,9 +80,11 @@ def deploy_command(namespace: str, files: tuple[str, ...], prune: bool, dry_run:
     """Deploy a new stack or update an existing stack"""
     stack = load_or_exit(files)
     try:
-        plan = convert_stack(stack.compose, namespace)
+        plan = convert_stack(stack.compose, namespace, stack.marks)
     except StackError as exc:
-        raise click.ClickException("\n".join(str(p) for p in exc.problems)) from None
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException("the stack cannot be deployed as it is; nothing was deployed") from None
     deploy(plan, prune=prune, dry_run=dry_run, resolve_image=resolve_image != "never", detach=detach, quiet=quiet)
 
 

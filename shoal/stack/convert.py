@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 
+from shoal import spec as specs
 from shoal.proto import types_pb2 as pb
-from shoal.stack.errors import Problem, StackError
+from shoal.stack.errors import Path, Problem, StackError
 from shoal.stack.model_deploy import Deploy
 from shoal.stack.model_file import ComposeFile
 from shoal.stack.model_service import Healthcheck, Service
 from shoal.stack.objects import IMAGE_LABEL, NAMESPACE_LABEL, ContainerExtras, ServicePlan, StackPlan
 from shoal.stack.objects_convert import file_refs, mounts, network_attachments, stack_objects
+from shoal.stack.yamlfile import Marks
 
 NAMESPACE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -33,8 +35,35 @@ ORDERS = {"stop-first": pb.UpdateConfig.STOP_FIRST, "start-first": pb.UpdateConf
 PROTOCOLS = {"tcp": pb.PortConfig.TCP, "udp": pb.PortConfig.UDP, "sctp": pb.PortConfig.SCTP}
 
 
-def convert_stack(compose: ComposeFile, namespace: str) -> StackPlan:
-    """The plan for deploying ``compose`` as stack ``namespace``; StackError on invalid names."""
+_DEPLOY_FIELDS = frozenset({"resources", "placement", "restart_policy", "update_config", "rollback_config", "replicas", "mode"})
+_RENAMED = {"env": ("environment",), "ports": ("ports",), "name": ()}
+
+
+def spec_path(field: str) -> Path:
+    """Where a ServiceSpec field (as ``shoal.spec`` names it) was written in a compose service."""
+    parts = tuple(field.split("."))
+    if parts[0] in _DEPLOY_FIELDS:
+        return ("deploy", *parts)
+    return _RENAMED.get(parts[0], parts)
+
+
+def check_specs(plan: StackPlan, marks: Marks | None) -> None:
+    """Run every service spec through the manager's own validation (``shoal.spec``) before anything
+    is sent; each refusal names the compose key it came from."""
+    problems = []
+    for sp in plan.services.values():
+        try:
+            specs.validate(sp.spec)
+        except specs.SpecError as exc:
+            path = ("services", sp.key, *spec_path(exc.field))
+            problems.append(Problem(marks.value(path) if marks else None, path, exc.message))
+    if problems:
+        raise StackError(problems)
+
+
+def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = None) -> StackPlan:
+    """The plan for deploying ``compose`` as stack ``namespace``; StackError on invalid names and
+    on specs the manager would refuse (placed with ``marks`` when given)."""
     problems = []
     if not NAMESPACE_RE.match(namespace):
         problems.append(Problem(None, (), f"invalid stack name {namespace!r}: use letters, digits, '_', '.' or '-', starting with a letter or digit"))
@@ -57,6 +86,7 @@ def convert_stack(compose: ComposeFile, namespace: str) -> StackPlan:
             extras=_extras(svc),
             depends_on={f"{namespace}_{dep}": d.condition for dep, d in svc.depends_on.items()},
         )
+    check_specs(plan, marks)
     return plan
 
 

@@ -165,9 +165,13 @@ class _Builder:
             if knode.ctag is _TAGS["merge"]:
                 merged.append(vnode)
                 continue
-            key = self.build(knode, path, parents) if isinstance(knode, nodes.ScalarNode) else knode
+            if not isinstance(knode, nodes.ScalarNode):
+                kind = "list" if isinstance(knode, nodes.SequenceNode) else "mapping"
+                self.problems.add(self.pos(knode), path, f"a key must be a string, not a {kind}")
+                continue
+            key = self.build(knode, path, parents)
             if not isinstance(key, str):
-                self.problems.add(self.pos(knode), path, f"key {getattr(knode, 'value', '?')!r} must be a string (quote it)")
+                self.problems.add(self.pos(knode), path, f"key {knode.value!r} must be a string (quote it)")
                 continue
             if key in first:
                 line = first[key].start_mark.line + 1
@@ -193,33 +197,31 @@ class _Builder:
                 out.setdefault(k, v)
 
 
-def _explain(what: str, text: str, mark: Any) -> str:
-    """The parser's message, with the character or alias name it is about when it leaves it out."""
-    lines = text.splitlines()
-    line = lines[mark.line] if mark and mark.line < len(lines) else ""
-    rest = line[mark.column :] if mark else ""
-    if "cannot start any token" in what and rest.startswith("\t"):
-        return "a tab cannot indent YAML: use spaces"
-    if "undefined alias" in what and rest.startswith("*"):
-        name = rest[1:].split()[0].rstrip(",]}") if rest[1:].split() else ""
-        return f"found undefined alias {name!r}" if name else what
-    return what
+def _compose(text: str, pure: bool) -> Any:
+    yaml = YAML(typ="safe", pure=pure)
+    yaml.Resolver = CoreResolver
+    return yaml.compose(text)
 
 
 def parse(text: str, file: str, problems: Problems) -> tuple[Any, Marks]:
-    """The plain data of one YAML document and its marks; problems are added, never raised."""
+    """The plain data of one YAML document and its marks; problems are added, never raised.
+
+    The C parser (libyaml) refuses some YAML 1.2 that the pure-Python parser reads (``[8080:80]``
+    in a flow list): when it fails, the text is parsed again in pure Python, whose result (or
+    message) is the one used, so the outcome does not depend on whether ruamel.yaml.clib is there.
+    """
     builder = _Builder(file, problems)
     try:
-        yaml = YAML(typ="safe")
-        yaml.Resolver = CoreResolver
-        root = yaml.compose(text)
+        try:
+            root = _compose(text, pure=False)
+        except (YAMLError, ValueError):
+            root = _compose(text, pure=True)
     except MarkedYAMLError as exc:
-        # an unclosed flow collection is found at the end of the file: point at where it was opened
-        unclosed = "<stream end>" in (exc.problem or "") or (exc.context or "").startswith("while parsing a flow")
-        mark = (exc.context_mark if unclosed else None) or exc.problem_mark or exc.context_mark
+        at_end = "<stream end>" in (exc.problem or "")  # unclosed: point at what was left open
+        mark = (exc.context_mark if at_end else None) or exc.problem_mark or exc.context_mark
         pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
         what = ": ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        problems.add(pos, (), f"invalid YAML: {_explain(what, text, mark)}")
+        problems.add(pos, (), f"invalid YAML: {what}")
         return None, builder.marks
     except (YAMLError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         problems.add(Position(file, 1, 1), (), f"invalid YAML: {exc}")

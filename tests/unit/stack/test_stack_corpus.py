@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.stack.convert import convert_stack
 from shoal.stack.errors import StackError
 from shoal.stack.loader import load_stack
 
@@ -27,11 +28,17 @@ def test_the_corpus_has_forty_broken_files_or_more():
     assert len(BAD) >= 40
 
 
+def deploy_checks(name: str) -> None:
+    """What ``stack deploy`` checks before it sends anything: load, then convert (the manager's rules)."""
+    stack = load_stack([name], environ={})
+    convert_stack(stack.compose, "corpus", stack.marks)
+
+
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
 def test_broken_file_reports_exactly_its_errors(path, monkeypatch):
     monkeypatch.chdir(path.parent)
     with pytest.raises(StackError) as info:
-        load_stack([path.name], environ={})
+        deploy_checks(path.name)
     assert [str(p) for p in info.value.problems] == expected_errors(path)
 
 
@@ -39,7 +46,7 @@ def test_every_error_names_file_line_and_column(monkeypatch):
     monkeypatch.chdir(CORPUS / "bad")
     for path in BAD:
         with pytest.raises(StackError) as info:
-            load_stack([path.name], environ={})
+            deploy_checks(path.name)
         for problem in info.value.problems:
             assert problem.position is not None, f"{path.name}: {problem}"
             assert problem.position.file == path.name and problem.position.line >= 1 and problem.position.column >= 1
