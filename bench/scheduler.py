@@ -27,13 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shoal.manager import keys  # noqa: E402
 from shoal.manager.cache import ClusterCache  # noqa: E402
-from shoal.manager.commit import Committer, Fence  # noqa: E402
 from shoal.manager.orchestrator.types import new_task  # noqa: E402
 from shoal.manager.scheduler.loop import Scheduler  # noqa: E402
 from shoal.manager.scheduler.schedule import schedule  # noqa: E402
+from shoal.manager.store import keys  # noqa: E402
 from shoal.manager.store.base import MAX_TXN_OPS, Put  # noqa: E402
+from shoal.manager.store.writes import Fence, Writer  # noqa: E402
 from shoal.proto import types_pb2 as pb  # noqa: E402
 from shoal.views import NodeInfo
 
@@ -103,12 +103,11 @@ async def committed(nodes: list[pb.Node], svcs: list[pb.Service], tasks: list[pb
         cache = ClusterCache(store)
         follow = asyncio.create_task(cache.run())
         await cache.ready.wait()
-        sched = Scheduler(cache, Committer(store, cache, Fence(keys.LEADER, won.revision)))
+        sched = Scheduler(cache, Writer(store, Fence(keys.LEADER, won.revision)))
         t0 = time.perf_counter()
         rev, _ = await sched._pass({"*"})
         t_commit = time.perf_counter() - t0
-        while cache.revision < rev:
-            await asyncio.sleep(0.001)
+        await cache.wait_for(rev)
         dt = time.perf_counter() - t0
         assigned = sum(1 for v in cache.objects["task"].values() if v.obj.status.state == pb.ASSIGNED)  # type: ignore[attr-defined]
         assert assigned == len(tasks), f"only {assigned} of {len(tasks)} assigned"

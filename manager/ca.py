@@ -19,12 +19,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shoal import log, tls
 from shoal.certfiles import CertFiles, write_private
-from shoal.manager import keys
-from shoal.manager.store.base import Compare, Put, Store
+from shoal.manager.store import keys, objects
+from shoal.manager.store.base import Store
+from shoal.manager.store.writes import Conflict, Writer
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
-ROOT_CA = keys.PREFIX + "ca/root"
+ROOT_CA = keys.ROOT_CA
 
 
 class CAError(Exception):
@@ -76,21 +77,21 @@ async def ensure(store: Store, certs_dir: Path, kek: bytes | None = None) -> Cer
     kpath = kek_path(certs_dir)
     if kek is None and kpath.exists():
         kek = kpath.read_bytes()
-    kv = await store.get(ROOT_CA)
-    if kv is None:
+    got = await objects.root_ca.get(store, "")
+    if got is None:
         if kek is None:
             kek = AESGCM.generate_key(256)
         cert, key = tls.new_ca()
-        root = pb.RootCA(cert_pem=cert, key_sealed=seal(kek, key))
-        res = await store.txn([Compare(ROOT_CA, "create", "==", 0)], [Put(ROOT_CA, keys.encode(root))])
-        if res.succeeded:
+        try:
+            await Writer(store).apply(objects.root_ca.create(pb.RootCA(cert_pem=cert, key_sealed=seal(kek, key))))
+        except Conflict:  # another manager created it first: use that one
+            got = await objects.root_ca.get(store, "")
+            assert got is not None
+        else:
             write_private(kpath, kek)
             _log.info("created the cluster CA", digest=tls.ca_digest(cert)[:12])
             return CertificateAuthority(cert, key, kek)
-        kv = await store.get(ROOT_CA)
-        assert kv is not None
-    root = pb.RootCA()
-    root.ParseFromString(kv.value)
+    root = got.obj
     if kek is None:
         raise CAError("this cluster already has a CA and this manager does not hold its key: start it with --join ADDR --token <manager token>")
     ca = CertificateAuthority(root.cert_pem, unseal(kek, root.key_sealed), kek)

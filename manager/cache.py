@@ -2,32 +2,30 @@
 
 The leader's loops and the dispatcher read this mirror instead of polling etcd; each object carries
 the mod_revision it was read at, so writes that depend on it can compare revisions. Listeners are told
-which objects changed and decide themselves what to do (mark dirty, wake a session).
+which objects changed and decide themselves what to do (mark dirty, wake a session). A writer that
+must read its own write awaits ``wait_for(revision)``, woken by the watch when the mirror gets there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
 
 from shoal import log
-from shoal.manager import keys
+from shoal.manager.store import keys
 from shoal.manager.store.base import Compacted, Event, Store, StoreError
+from shoal.manager.store.kinds import Versioned
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import effective_status
 
 _log = log.get(__name__)
 
 Listener = Callable[[str, str, Message | None], None]  # kind, id, new object (None = deleted)
-
-
-@dataclass
-class Versioned:
-    obj: Message
-    rev: int
 
 
 @dataclass
@@ -40,6 +38,30 @@ class ClusterCache:
     by_node: dict[str, set[str]] = field(default_factory=dict)  # node id -> ids of tasks placed there
     by_service: dict[str, set[str]] = field(default_factory=dict)  # service id -> ids of its tasks
     pending: set[str] = field(default_factory=set)  # ids of tasks waiting for a node (effective PENDING, desired RUNNING)
+    _waiters: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)  # a heap by revision
+    _order: itertools.count[int] = field(default_factory=itertools.count)
+
+    # ---- waiting for a revision --------------------------------------------------------------
+    async def wait_for(self, revision: int, timeout: float | None = None) -> bool:
+        """Wait until the mirror has seen ``revision`` (a write of this manager's, say); False on timeout.
+
+        Woken by the watch as it applies events (or by a re-list), never by polling.
+        """
+        if self.revision >= revision:
+            return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (revision, next(self._order), fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _wake(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.revision:
+            fut = heapq.heappop(self._waiters)[2]
+            if not fut.done():
+                fut.set_result(None)
 
     # ---- reads -------------------------------------------------------------------------------
     def services(self) -> dict[str, pb.Service]:
@@ -136,6 +158,7 @@ class ClusterCache:
                 self._apply(parsed[0], parsed[1], kv.value, kv.mod_revision)
         self.revision = rng.revision
         self.ready.set()
+        self._wake()
         for kind, objs in self.objects.items():
             for obj_id in before[kind] - set(objs):
                 self._notify(kind, obj_id, None)
@@ -156,6 +179,7 @@ class ClusterCache:
             if parsed:
                 obj = self._apply(parsed[0], parsed[1], ev.value if ev.type == "put" else None, ev.mod_revision)
                 self._notify(parsed[0], parsed[1], obj)
+        self._wake()
 
     async def run(self) -> None:
         """Load, then follow the watch forever; a compaction or lost watch re-lists."""

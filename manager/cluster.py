@@ -12,8 +12,9 @@ import time
 
 from shoal import tls
 from shoal.ids import new_id
-from shoal.manager import keys
-from shoal.manager.store.base import Compare, Put, Store
+from shoal.manager.store import objects
+from shoal.manager.store.base import Store
+from shoal.manager.store.writes import Writer
 from shoal.proto import types_pb2 as pb
 
 ROLES = {"worker": pb.NodeSpec.WORKER, "manager": pb.NodeSpec.MANAGER}
@@ -28,50 +29,42 @@ def token_roles(cluster: pb.Cluster) -> dict[str, int]:
 
 
 async def load(store: Store) -> pb.Cluster | None:
-    kv = await store.get(keys.CLUSTER)
-    if kv is None:
-        return None
-    c = pb.Cluster()
-    c.ParseFromString(kv.value)
-    return c
+    got = await objects.cluster.get(store, "")
+    return got.obj if got is not None else None
 
 
 async def ensure(store: Store, ca_digest: str) -> pb.Cluster:
     """The cluster object, created with fresh tokens if this is the first manager."""
-    while True:
-        kv = await store.get(keys.CLUSTER)
-        if kv is None:
-            c = pb.Cluster(id=new_id(), worker_token=tls.make_token(ca_digest), manager_token=tls.make_token(ca_digest), created_at_ns=time.time_ns(), ca_digest=ca_digest)
-            res = await store.txn([Compare(keys.CLUSTER, "create", "==", 0)], [Put(keys.CLUSTER, keys.encode(c))])
-            if res.succeeded:
-                return c
-            continue
-        c = pb.Cluster()
-        c.ParseFromString(kv.value)
+
+    def fresh(c: pb.Cluster | None) -> pb.Cluster | None:
+        if c is None:
+            return pb.Cluster(id=new_id(), worker_token=tls.make_token(ca_digest), manager_token=tls.make_token(ca_digest), created_at_ns=time.time_ns(), ca_digest=ca_digest)
         if c.ca_digest == ca_digest:
-            return c
+            return None
         # a cluster object from before the CA existed (or a CA rotation): re-issue tokens for this CA
         c.ca_digest = ca_digest
         c.worker_token, c.manager_token = tls.make_token(ca_digest), tls.make_token(ca_digest)
-        res = await store.txn([Compare(keys.CLUSTER, "mod", "==", kv.mod_revision)], [Put(keys.CLUSTER, keys.encode(c))])
-        if res.succeeded:
-            return c
+        return c
+
+    c = await objects.cluster.update_retrying(Writer(store), "", fresh)
+    assert c is not None
+    return c
 
 
 async def rotate(store: Store, role: str) -> pb.Cluster:
     """Replace the ``role`` token's secret (compare-and-swap; retried on a concurrent change)."""
     if role not in ROLES:
         raise ClusterError(f"unknown role {role!r}: use worker or manager")
-    while True:
-        kv = await store.get(keys.CLUSTER)
-        if kv is None:
+
+    def rotated(c: pb.Cluster | None) -> pb.Cluster:
+        if c is None:
             raise ClusterError("the cluster is not initialised")
-        c = pb.Cluster()
-        c.ParseFromString(kv.value)
         setattr(c, f"{role}_token", tls.make_token(c.ca_digest))
-        res = await store.txn([Compare(keys.CLUSTER, "mod", "==", kv.mod_revision)], [Put(keys.CLUSTER, keys.encode(c))])
-        if res.succeeded:
-            return c
+        return c
+
+    c = await objects.cluster.update_retrying(Writer(store), "", rotated)
+    assert c is not None
+    return c
 
 
 def _host(endpoint: str) -> str:

@@ -1,13 +1,12 @@
 """The Control gRPC service: what the CLI calls to create, read, update and remove services and nodes.
 
-Writes go straight to etcd in compare-and-swap transactions (a service and its name index together);
-reads come from the manager's cache after it has caught up with this manager's own writes, so a
-client always reads what it just wrote.
+Writes go straight to etcd through the typed store API, in compare-and-swap transactions (a service
+and its name index together); reads come from the manager's cache after it has caught up with this
+manager's own writes (``ClusterCache.wait_for``), so a client always reads what it just wrote.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -16,17 +15,17 @@ import grpc
 
 from shoal import log, spec
 from shoal.ids import new_id
-from shoal.manager import keys
 from shoal.manager.cache import ClusterCache
 from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster
 from shoal.manager.cluster import rotate as rotate_token
 from shoal.manager.orchestrator import globalmode
-from shoal.manager.store.base import Compare, Delete, Put, Store, StoreError, TxnResult
+from shoal.manager.store import objects
+from shoal.manager.store.base import Store, StoreError
+from shoal.manager.store.writes import Conflict, Writer
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
-from shoal.retry import Backoff, retry
 
 _log = log.get(__name__)
 
@@ -53,6 +52,7 @@ class ControlAPI(cgrpc.ControlServicer):
         unknown_window_s: float = 5.0,
     ) -> None:
         self.store = store
+        self.writer = Writer(store)
         self.cache = cache
         self.leader_id = leader_id
         self.cluster = cluster
@@ -62,9 +62,7 @@ class ControlAPI(cgrpc.ControlServicer):
         self.unknown_until = time.monotonic() + unknown_window_s
 
     async def _caught_up(self, revision: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.cache.revision < revision and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
+        await self.cache.wait_for(revision, timeout)
 
     async def _service(self, ref: str, context: grpc.aio.ServicerContext) -> pb.Service:
         svc = resolve(self.cache.services(), ref, lambda s: s.spec.name)
@@ -103,21 +101,16 @@ class ControlAPI(cgrpc.ControlServicer):
         now = time.time_ns()
         svc = pb.Service(id=new_id(), spec=s, spec_version=1)
         svc.meta.created_at_ns = svc.meta.updated_at_ns = now
-        name_key = keys.service_name_key(s.name)
 
         async def applied() -> int:  # after a write whose outcome is unknown: is our service there?
-            kv = await self.store.get(name_key)
-            return kv.mod_revision if kv is not None and kv.value == svc.id.encode() else 0
+            got = await objects.services.lookup(self.store, objects.SERVICE_NAME, s.name)
+            return got.rev if got is not None and got.obj.id == svc.id else 0
 
-        res = await write_retrying(
-            self.store,
-            [Compare(name_key, "create", "==", 0)],
-            [Put(keys.key("service", svc.id), keys.encode(svc)), Put(name_key, svc.id.encode())],
-            applied,
-        )
-        if not res.succeeded:
+        try:
+            rev = await self.writer.apply_retrying(objects.services.create(svc), applied)
+        except Conflict:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"service {s.name} already exists")
-        await self._caught_up(res.revision)
+        await self._caught_up(rev)
         _log.info("service created", service=s.name, id=svc.id)
         return cpb.CreateServiceResponse(service=self._with_version(svc))
 
@@ -151,17 +144,16 @@ class ControlAPI(cgrpc.ControlServicer):
         svc.spec.CopyFrom(s)
         svc.spec_version = cur.spec_version + 1
         svc.meta.updated_at_ns = time.time_ns()
-        k = keys.key("service", svc.id)
-        res = await self.store.txn([Compare(k, "mod", "==", request.version)], [Put(k, keys.encode(svc))])
-        if not res.succeeded:
+        try:
+            rev = await self.writer.apply(objects.services.update(svc, request.version, old=cur))
+        except Conflict:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the service changed since it was read; read it again")
-        await self._caught_up(res.revision)
+        await self._caught_up(rev)
         return cpb.UpdateServiceResponse(service=self._with_version(svc))
 
     async def RemoveService(self, request: cpb.RemoveServiceRequest, context: grpc.aio.ServicerContext) -> cpb.RemoveServiceResponse:
         svc = await self._service(request.service_id, context)
-        res = await self.store.txn([], [Delete(keys.key("service", svc.id)), Delete(keys.service_name_key(svc.spec.name))])
-        await self._caught_up(res.revision)
+        await self._caught_up(await self.writer.apply(objects.services.delete(svc)))
         _log.info("service removed", service=svc.spec.name, id=svc.id)
         return cpb.RemoveServiceResponse()
 
@@ -230,12 +222,12 @@ class ControlAPI(cgrpc.ControlServicer):
         node.CopyFrom(cur)
         node.spec.CopyFrom(request.spec)
         node.meta.updated_at_ns = time.time_ns()
-        k = keys.key("node", node.id)
         version = request.version or self.cache.rev("node", node.id)
-        res = await self.store.txn([Compare(k, "mod", "==", version)], [Put(k, keys.encode(node))])
-        if not res.succeeded:
+        try:
+            rev = await self.writer.apply(objects.nodes.update(node, version))
+        except Conflict:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the node changed since it was read; read it again")
-        await self._caught_up(res.revision)
+        await self._caught_up(rev)
         _log.info("node updated", node=node.id, role=pb.NodeSpec.Role.Name(node.spec.role), availability=pb.NodeSpec.Availability.Name(node.spec.availability))
         return cpb.UpdateNodeResponse(node=self._node_view(node))
 
@@ -245,11 +237,11 @@ class ControlAPI(cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"node {node.id} is a cluster manager; demote it before removal")
         if self.cache.node_ready(node.id) and not request.force:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"node {node.id} is not down and can't be removed (use --force)")
-        k = keys.key("node", node.id)
-        res = await self.store.txn([Compare(k, "mod", "==", self.cache.rev("node", node.id))], [Delete(k), Delete(keys.key("session", node.id))])
-        if not res.succeeded:
+        try:
+            rev = await self.writer.apply(objects.nodes.delete(node, self.cache.rev("node", node.id)))  # and its session
+        except Conflict:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the node changed while it was being removed; try again")
-        await self._caught_up(res.revision)
+        await self._caught_up(rev)
         _log.info("node removed", node=node.id, force=request.force)
         return cpb.RemoveNodeResponse()
 
@@ -264,32 +256,6 @@ class ControlAPI(cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         _log.info("join token rotated", role=request.role)
         return cpb.RotateJoinTokenResponse(cluster=c)
-
-
-async def write_retrying(store: Store, compares: list, ops: list, applied: Callable[[], Awaitable[int]], timeout: float = 8.0) -> TxnResult:
-    """A compare-and-swap write that rides out a store failover (an etcd leader election, a lost member).
-
-    A write that failed may still have been applied, so before each retry ``applied`` checks whether
-    it is already there (returning its revision, or 0) instead of writing twice.
-    """
-    tried = False
-
-    async def attempt() -> TxnResult:
-        nonlocal tried
-        if tried:
-            try:
-                rev = await applied()
-            except StoreError:
-                rev = 0  # cannot tell yet: write again (the compares refuse a second copy)
-            if rev:
-                return TxnResult(True, rev)
-        tried = True
-        return await store.txn(compares, ops)
-
-    def retrying(_exc: BaseException, wait: float) -> None:
-        _log.warning("store write failed; retrying", retry_in_s=round(wait, 3))
-
-    return await retry(attempt, Backoff(0.2, 2.0), retry_on=StoreError, timeout=timeout, on_retry=retrying)
 
 
 def _store_errors_unavailable(method: Callable) -> Callable:

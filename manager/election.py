@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import Gauge
 
 from shoal import log
-from shoal.manager import keys
-from shoal.manager.commit import Fence
-from shoal.manager.store.base import Compare, Put, Store, StoreError
+from shoal.manager.store import keys, objects
+from shoal.manager.store.base import Store, StoreError
+from shoal.manager.store.writes import Conflict, Fence, Writer
 
 _log = log.get(__name__)
 IS_LEADER = Gauge("shoal_manager_leader", "1 when this manager is the leader")
@@ -30,21 +30,20 @@ class Election:
         self.poll = min(ttl / 30, 0.1)  # how soon a follower notices the leader key is gone
 
     async def _observe(self) -> None:
-        kv = await self.store.get(keys.LEADER)
-        self.leader_id = kv.value.decode() if kv else ""
+        self.leader_id = await objects.leader_of(self.store)
 
     async def run(self, lead: Callable[[Fence], Awaitable[None]]) -> None:
         """Campaign forever; while elected, run ``lead(fence)``; stop it as soon as the lease is lost."""
         while True:
             try:
-                kv = await self.store.get(keys.LEADER)
-                if kv is not None:  # someone leads: watch for the key to go (cheap gets, no lease churn)
-                    self.leader_id = kv.value.decode()
+                await self._observe()
+                if self.leader_id:  # someone leads: watch for the key to go (cheap gets, no lease churn)
                     await asyncio.sleep(self.poll)
                     continue
                 lease = await self.store.lease_grant(self.ttl)
-                res = await self.store.txn([Compare(keys.LEADER, "create", "==", 0)], [Put(keys.LEADER, self.manager_id.encode(), lease)])
-                if not res.succeeded:
+                try:
+                    won_at = await Writer(self.store).apply(objects.campaign(self.manager_id, lease))
+                except Conflict:
                     await self.store.lease_revoke(lease)
                     await self._observe()
                     continue
@@ -52,7 +51,7 @@ class Election:
                 IS_LEADER.set(1)
                 _log.info("elected leader", manager=self.manager_id)
                 try:
-                    await self._hold(lease, Fence(keys.LEADER, res.revision), lead)
+                    await self._hold(lease, Fence(keys.LEADER, won_at), lead)
                 finally:
                     IS_LEADER.set(0)
                     self.leader_id = ""

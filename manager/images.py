@@ -25,16 +25,16 @@ import grpc
 
 from shoal import log, tls
 from shoal.certfiles import CertFiles
-from shoal.manager import keys
-from shoal.manager.store.base import Compare, Put, Store
+from shoal.manager.store import keys, objects
+from shoal.manager.store.base import Store
+from shoal.manager.store.writes import Writer
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
-from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerError, ImageNotFound
 from shoal.runtime.image import load as imageload
 from shoal.runtime.image.store import Image, ImageStore, find, hex_of
 
-IMAGES = keys.PREFIX + "images/"
+IMAGES = keys.IMAGES
 CHUNK = 1 << 20
 MAX_UPLOAD = 8 << 30
 _log = log.get(__name__)
@@ -63,17 +63,13 @@ class ImagesServicer(igrpc.ImagesServicer):
 
     def __init__(self, store: Store, data_dir: Path, node_id: str) -> None:
         self.kv = store
+        self.writer = Writer(store)
         self.images = ImageStore(str(data_dir / "cluster-images"))
         self.blobs = os.path.join(self.images.root, "blobs")
         self.node_id = node_id
 
     async def records(self) -> list[ipb.ImageRecord]:
-        out = []
-        for kv in (await self.kv.range(IMAGES)).kvs:
-            rec = ipb.ImageRecord()
-            rec.ParseFromString(kv.value)
-            out.append(rec)
-        return out
+        return [v.obj for v in await objects.images.list(self.kv)]
 
     async def Load(
         self, request_iterator: AsyncIterator[ipb.ImageChunk], context: grpc.aio.ServicerContext
@@ -110,17 +106,15 @@ class ImagesServicer(igrpc.ImagesServicer):
             kept = [t for t in rec.repo_tags if t not in tags]
             del rec.repo_tags[:]
             rec.repo_tags.extend(kept)
-            await self.kv.put(IMAGES + hex_of(rec.id), rec.SerializeToString())
+            await self.writer.apply(objects.images.put(rec))
         for img in loaded:
-            existing = await self.kv.get(IMAGES + hex_of(img.id))
+            existing = await objects.images.get(self.kv, hex_of(img.id))
             holders = {self.node_id}
             if existing is not None:
-                old = ipb.ImageRecord()
-                old.ParseFromString(existing.value)
-                holders |= set(old.holders)
-                img.repo_tags = sorted(set(img.repo_tags) | set(old.repo_tags))
+                holders |= set(existing.obj.holders)
+                img.repo_tags = sorted(set(img.repo_tags) | set(existing.obj.repo_tags))
             img.loaded_at = img.loaded_at or time.time()
-            await self.kv.put(IMAGES + hex_of(img.id), record_of(img, sorted(holders)).SerializeToString())
+            await self.writer.apply(objects.images.put(record_of(img, sorted(holders))))
 
     async def List(
         self, request: ipb.ListImagesRequest, context: grpc.aio.ServicerContext
@@ -177,13 +171,9 @@ class ImagesServicer(igrpc.ImagesServicer):
     async def _addresses(self, node_ids: list[str]) -> list[str]:
         addrs = []
         for nid in node_ids:
-            kv = await self.kv.get(keys.key("manager", nid))  # live managers only (leased key)
-            if kv is None:
-                continue
-            status = pb.ManagerStatus()
-            status.ParseFromString(kv.value)
-            if status.addr:
-                addrs.append(status.addr)
+            got = await objects.managers.get(self.kv, nid)  # live managers only (leased key)
+            if got is not None and got.obj.addr:
+                addrs.append(got.obj.addr)
         return addrs
 
     async def _fetch_blob(
@@ -215,19 +205,19 @@ class ImagesServicer(igrpc.ImagesServicer):
         raise ContainerError(f"layer {diff_id}: no holder could send it")
 
     async def _add_holder(self, image_id: str) -> bool:
-        key = IMAGES + hex_of(image_id)
-        kv = await self.kv.get(key)
-        if kv is None:
-            return False
-        rec = ipb.ImageRecord()
-        rec.ParseFromString(kv.value)
-        if self.node_id in rec.holders:
-            return False
-        rec.holders.append(self.node_id)
-        res = await self.kv.txn(
-            [Compare(key, "mod", "==", kv.mod_revision)], [Put(key, rec.SerializeToString())]
-        )
-        return res.succeeded
+        """Record this manager as a holder of the image; False when it was one already or the image is gone."""
+        added = False
+
+        def with_me(rec: ipb.ImageRecord | None) -> ipb.ImageRecord | None:
+            nonlocal added
+            added = rec is not None and self.node_id not in rec.holders
+            if not added:
+                return None
+            rec.holders.append(self.node_id)  # type: ignore[union-attr]
+            return rec
+
+        await objects.images.update_retrying(self.writer, hex_of(image_id), with_me)
+        return added
 
     async def PullLayer(
         self, request: ipb.PullLayerRequest, context: grpc.aio.ServicerContext

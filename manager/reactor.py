@@ -3,8 +3,9 @@
 Duplicate events merge (the set), a pass never runs concurrently with itself, and a pass may ask to be
 woken at a later time (a restart delay). Under load the wait before a pass grows with the last pass's
 duration (up to ``max_debounce``), so a storm of events is handled in a few big passes rather than
-many passes each over everything, and the loop never spends most of its time in one reactor. After a commit the loop waits until the cache has seen its own
-writes, so a decision is never made twice on stale data.
+many passes each over everything, and the loop never spends most of its time in one reactor. After a
+commit the loop waits until the cache has seen its own writes (``ClusterCache.wait_for``), so a decision
+is never made twice on stale data.
 """
 
 from __future__ import annotations
@@ -38,11 +39,6 @@ class Reactor:
     def mark(self, *ids: str) -> None:
         self.dirty.update(ids)
         self._event.set()
-
-    async def _wait_cache(self, revision: int, timeout: float = 2.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.cache.revision < revision and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
 
     async def follow(self, listener: Listener) -> None:
         """Run with ``listener`` subscribed to the cache, starting with a pass over everything."""
@@ -82,4 +78,4 @@ class Reactor:
             if wake is not None:
                 self._wake_at = wake
             if rev:
-                await self._wait_cache(rev)
+                await self.cache.wait_for(rev, timeout=2.0)

@@ -20,10 +20,9 @@ import grpc
 from shoal import log, tls
 from shoal.certfiles import CertFiles
 from shoal.manager import ca as cluster_ca
-from shoal.manager import cluster, keys
+from shoal.manager import cluster
 from shoal.manager.auth import Authority, ServerCredentials
 from shoal.manager.cache import ClusterCache
-from shoal.manager.commit import Committer, Fence
 from shoal.manager.controlapi import ControlAPI
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.service import Dispatcher
@@ -31,7 +30,9 @@ from shoal.manager.election import Election
 from shoal.manager.images import ImagesServicer, peer_channels
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
+from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
+from shoal.manager.store.writes import Fence, Writer
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import images_pb2_grpc as igrpc
@@ -168,10 +169,10 @@ class Manager:
 
     async def _lead(self, fence: Fence) -> None:
         assert self.store and self.cache
-        committer = Committer(self.store, self.cache, fence)
+        writer = Writer(self.store, fence)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(ReplicatedOrchestrator(self.cache, committer, self.cfg.history_limit).run())
-            tg.create_task(Scheduler(self.cache, committer).run())
+            tg.create_task(ReplicatedOrchestrator(self.cache, writer, self.cfg.history_limit).run())
+            tg.create_task(Scheduler(self.cache, writer).run())
 
     async def run(self) -> None:
         """Start everything and serve until cancelled."""
@@ -194,13 +195,18 @@ class Manager:
                 tg.create_task(dispatcher.run())
                 tg.create_task(self.images.replicate(peer_channels(self.certs)))  # layer blobs on every manager
                 member_lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
-                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(self._status()), lease=member_lease)
+                await self._announce(member_lease)
                 tg.create_task(self._keep_member(member_lease))
                 tg.create_task(self.election.run(self._lead))
                 _log.info("manager ready", listen=self.cfg.listen_addr, socket=self.cfg.socket_path, node=self.cfg.node_id)
                 self.started.set()
         finally:
             await self._shutdown()
+
+    async def _announce(self, lease: int) -> None:
+        """This manager's status key, on ``lease``: it goes when this manager does."""
+        assert self.store
+        await Writer(self.store).apply(objects.managers.put(self._status(), self.cfg.node_id, lease=lease))
 
     def _status(self) -> pb.ManagerStatus:
         return pb.ManagerStatus(addr=self.advertise, etcd_endpoints=self.etcd_endpoints)
@@ -213,7 +219,7 @@ class Manager:
             except StoreError:  # expired while this manager was busy: announce it again on a new lease
                 _log.warning("manager membership lease lost; re-announcing")
                 lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
-                await self.store.put(keys.key("manager", self.cfg.node_id), keys.encode(self._status()), lease=lease)
+                await self._announce(lease)
 
     async def _shutdown(self) -> None:
         if self.server is not None:

@@ -16,11 +16,12 @@ import grpc
 
 from shoal import log, tls
 from shoal.ids import new_id
-from shoal.manager import keys
 from shoal.manager.auth import Authority
 from shoal.manager.ca import CertificateAuthority
 from shoal.manager.cluster import token_roles, usable_etcd_endpoints
-from shoal.manager.store.base import Compare, Put, Store
+from shoal.manager.store import objects
+from shoal.manager.store.base import Store
+from shoal.manager.store.writes import Conflict, Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 
@@ -95,16 +96,15 @@ class Registrar:
         return resp
 
     async def _write_node(self, node_id: str, role: int, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> int:
-        k = keys.key("node", node_id)
-        for _ in range(5):
-            cur = await self.store.get(k)
-            node = pb.Node()
+        """Create or refresh the node's record; returns its role (a known node keeps the one on record)."""
+
+        def refreshed(node: pb.Node | None) -> pb.Node:
+            nonlocal role
             now = time.time_ns()
-            if cur is not None:
-                node.ParseFromString(cur.value)
+            if node is not None:
                 role = node.spec.role  # a known node keeps its role (promote/demote change it)
             else:
-                node.id = node_id
+                node = pb.Node(id=node_id)
                 node.spec.role = role  # type: ignore[assignment]
                 node.spec.availability = request.availability
                 node.meta.created_at_ns = now
@@ -112,8 +112,10 @@ class Registrar:
             if not node.description.addr:
                 node.description.addr = context.peer().removeprefix("ipv4:")
             node.meta.updated_at_ns = now
-            ok = await self.store.txn([Compare(k, "mod", "==", cur.mod_revision if cur else 0)], [Put(k, keys.encode(node))])
-            if ok.succeeded:
-                return role
-        await context.abort(grpc.StatusCode.ABORTED, "node record changed concurrently; retry")
+            return node
+
+        try:
+            await objects.nodes.update_retrying(Writer(self.store), node_id, refreshed, attempts=5)
+        except Conflict:
+            await context.abort(grpc.StatusCode.ABORTED, "node record changed concurrently; retry")
         return role

@@ -19,13 +19,14 @@ from prometheus_client import Gauge
 
 from shoal import log
 from shoal.ids import new_id
-from shoal.manager import keys
 from shoal.manager.auth import Authority
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher.assignments import AssignmentSet
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.status import StatusWriter
-from shoal.manager.store.base import MAX_TXN_OPS, Compare, Delete, Put, Store, StoreError
+from shoal.manager.store import objects
+from shoal.manager.store.base import Store, StoreError
+from shoal.manager.store.writes import Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
@@ -57,6 +58,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         reconnect_grace: float = 1.0,
     ) -> None:
         self.store = store
+        self.writer = Writer(store)
         self.cache = cache
         self.manager_id = manager_id
         self.authority = authority
@@ -93,10 +95,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             except StoreError as exc:  # expired (this manager stalled, etcd restarted): take the sessions to a new one
                 _log.warning("dispatcher lease lost; re-granting it and re-writing the session keys", error=str(exc))
                 self.lease = await self.store.lease_grant(self.lease_ttl)
-                live = list(self.sessions.values())
-                for i in range(0, len(live), MAX_TXN_OPS):
-                    ops = [Put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease) for s in live[i : i + MAX_TXN_OPS]]
-                    await self.store.txn([], ops)
+                await self.writer.apply_each([objects.sessions.put(self._record(s), lease=self.lease) for s in self.sessions.values()])
 
     async def _expire(self) -> None:
         last = time.monotonic()
@@ -121,13 +120,11 @@ class Dispatcher(dgrpc.DispatcherServicer):
         if self.sessions.get(s.node_id) is s:
             del self.sessions[s.node_id]
             SESSIONS.set(len(self.sessions))
-            await self.store.txn(
-                [Compare(keys.key("session", s.node_id), "value", "==", self._session_value(s))],
-                [Delete(keys.key("session", s.node_id))],
-            )
+            await self.writer.apply_each([objects.end_session(self._record(s))])  # unless a newer session took the key
 
-    def _session_value(self, s: Session) -> bytes:
-        return keys.encode(pb.NodeSession(node_id=s.node_id, session_id=s.session_id, manager_id=self.manager_id))
+    def _record(self, s: Session) -> pb.NodeSession:
+        """The session's record in the store: which manager holds the node's session."""
+        return pb.NodeSession(node_id=s.node_id, session_id=s.session_id, manager_id=self.manager_id)
 
     def _on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
         node_id = ""
@@ -187,10 +184,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
         self.sessions[s.node_id] = s
         SESSIONS.set(len(self.sessions))
         try:
-            await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
+            await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
         except StoreError:  # the lease expired under us: the keepalive re-grants it; retry on the new one
             await asyncio.sleep(self.period)
-            await self.store.put(keys.key("session", s.node_id), self._session_value(s), lease=self.lease)
+            await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
         full = True

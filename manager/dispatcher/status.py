@@ -12,9 +12,10 @@ import asyncio
 from prometheus_client import Counter
 
 from shoal import log
-from shoal.manager import keys
 from shoal.manager.cache import ClusterCache
-from shoal.manager.store.base import MAX_TXN_OPS, Compare, Put, Store
+from shoal.manager.store import objects
+from shoal.manager.store.base import Store
+from shoal.manager.store.writes import Writer
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
@@ -24,6 +25,7 @@ WRITES = Counter("shoal_dispatcher_status_updates_total", "Task status updates w
 class StatusWriter:
     def __init__(self, store: Store, cache: ClusterCache, interval: float = 0.1, max_batch: int = 1000) -> None:
         self.store = store
+        self.writer = Writer(store)
         self.cache = cache
         self.interval = interval
         self.max_batch = max_batch
@@ -73,12 +75,5 @@ class StatusWriter:
             if t is None or st.state < self.cache.status(t).state:
                 continue  # deleted, or an older report than what is stored: state only moves forward
             items.append((tid, st))
-        for i in range(0, len(items), MAX_TXN_OPS // 2):
-            chunk = items[i : i + MAX_TXN_OPS // 2]
-            compares = [Compare(keys.key("task", tid), "create", "!=", 0) for tid, _ in chunk]
-            ops = [Put(keys.key("status", tid), keys.encode(st)) for tid, st in chunk]
-            res = await self.store.txn(compares, ops)
-            if not res.succeeded:  # some task went away: write the survivors one by one
-                for tid, st in chunk:
-                    await self.store.txn([Compare(keys.key("task", tid), "create", "!=", 0)], [Put(keys.key("status", tid), keys.encode(st))])
-            WRITES.inc(len(chunk))
+        await self.writer.apply_each([objects.report(tid, st) for tid, st in items])  # a deleted task's report is dropped
+        WRITES.inc(len(items))

@@ -14,12 +14,13 @@ import time
 from google.protobuf.message import Message
 
 from shoal.manager.cache import ClusterCache
-from shoal.manager.commit import Committer
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
 from shoal.manager.orchestrator.types import Actions
+from shoal.manager.orchestrator.writes import actions_to_writes
 from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.scheduler.loop import snapshot
 from shoal.manager.scheduler.schedule import room
+from shoal.manager.store.writes import Write, Writer
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL
 from shoal.views import NodeInfo, TaskView
@@ -28,9 +29,9 @@ _GLOBAL = (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB)
 
 
 class Orchestrator:
-    def __init__(self, cache: ClusterCache, committer: Committer, history_limit: int = replicated.DEFAULT_HISTORY) -> None:
+    def __init__(self, cache: ClusterCache, writer: Writer, history_limit: int = replicated.DEFAULT_HISTORY) -> None:
         self.cache = cache
-        self.committer = committer
+        self.writer = writer
         self.history_limit = history_limit
         self.reactor = Reactor("orchestrator", cache, self._pass)
         self._nodes: dict[str, NodeInfo] | None = None  # the scheduler's view, for the current pass only
@@ -96,16 +97,17 @@ class Orchestrator:
         status = self.cache.status
         by_service = {sid: [TaskView(t, status(t)) for t in self.cache.tasks_of(sid)] for sid in ids}
         now = time.time_ns()
-        changes, wake = [], None
+        changes: list[Write] = []
+        wake = None
         self._nodes = None
         for sid in sorted(ids):
             acts = self.decide(services.get(sid), by_service.get(sid, []), nodes, now)
-            changes += self.committer.actions_to_changes(acts)
+            changes += actions_to_writes(self.cache, acts)
             if acts.wake_at_ns is not None:
                 wake = acts.wake_at_ns if wake is None else min(wake, acts.wake_at_ns)
         if not changes:
             return 0, wake
-        _applied, rev = await self.committer.commit(changes)
+        _applied, rev = await self.writer.apply_batches(changes)
         return rev, wake
 
 

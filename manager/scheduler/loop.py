@@ -13,9 +13,10 @@ from prometheus_client import Counter
 
 from shoal import log
 from shoal.manager.cache import ClusterCache
-from shoal.manager.commit import Change, Committer
 from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.scheduler.schedule import schedule
+from shoal.manager.store import objects
+from shoal.manager.store.writes import Write, Writer
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import FAILED_STATES, TERMINAL, effective_status
 from shoal.views import NodeInfo
@@ -54,9 +55,9 @@ def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeI
 
 
 class Scheduler:
-    def __init__(self, cache: ClusterCache, committer: Committer) -> None:
+    def __init__(self, cache: ClusterCache, writer: Writer) -> None:
         self.cache = cache
-        self.committer = committer
+        self.writer = writer
         self.reactor = Reactor("scheduler", cache, self._pass)
 
     def on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
@@ -80,7 +81,7 @@ class Scheduler:
             return 0, None
         plan = schedule(nodes, pending)
         now = time.time_ns()
-        changes: list[Change] = []
+        changes: list[Write] = []
         hostnames = {n.id: n.node.description.hostname for n in nodes}
         for t in pending:
             node_id = plan.assignments.get(t.id)
@@ -92,15 +93,17 @@ class Scheduler:
                 nt.status.timestamp_ns = now
                 nt.status.message = f"scheduler assigned task to node {hostnames.get(node_id, node_id)}"
                 nt.status.err = ""
-                changes.append(self.committer.task_update(nt))
+                nt.meta.updated_at_ns = now
+                changes.append(objects.tasks.update(nt, self.cache.rev("task", nt.id)))
             elif plan.unassigned.get(t.id) and t.status.err != plan.unassigned[t.id]:
                 nt = pb.Task()
                 nt.CopyFrom(t)
                 nt.status.err = plan.unassigned[t.id]
                 nt.status.timestamp_ns = now
-                changes.append(self.committer.task_update(nt))
+                nt.meta.updated_at_ns = now
+                changes.append(objects.tasks.update(nt, self.cache.rev("task", nt.id)))
         if not changes:
             return 0, None
-        _applied, rev = await self.committer.commit(changes)
+        _applied, rev = await self.writer.apply_batches(changes)
         PLACEMENTS.inc(len(plan.assignments))
         return rev, None

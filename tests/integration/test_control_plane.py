@@ -240,7 +240,7 @@ async def test_manager_without_etcd_fails_clearly(tmp_path):
 
 
 async def test_a_node_without_a_session_is_unknown_while_the_manager_is_new_then_down(cluster, etcd_store):
-    from shoal.manager import keys
+    from shoal.manager.store import keys
 
     node = pb.Node(id="z" * 25)
     node.description.hostname = "ghost"

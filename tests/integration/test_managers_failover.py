@@ -19,7 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from shoal.manager import keys
+from shoal.manager.store import keys
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
@@ -201,12 +201,13 @@ if __name__ == "__main__":
 
 
 async def test_stale_fence_cannot_write_and_lost_races_retry(etcd_store):
-    """A deposed leader's Committer is refused; a batch that lost a race is decided again and lands."""
+    """A deposed leader's Writer is refused; a batch that lost a race is decided again and lands."""
     from shoal.manager.cache import ClusterCache
-    from shoal.manager.commit import Committer, Fence
     from shoal.manager.orchestrator.loop import Orchestrator
     from shoal.manager.scheduler.loop import Scheduler
+    from shoal.manager.store import objects
     from shoal.manager.store.base import Put
+    from shoal.manager.store.writes import Fence, Writer
     from tests.integration.test_control_plane import spec
 
     won = await etcd_store.txn([], [Put(keys.LEADER, b"me")])
@@ -214,9 +215,8 @@ async def test_stale_fence_cannot_write_and_lost_races_retry(etcd_store):
     run_cache = asyncio.create_task(cache.run())
     await cache.ready.wait()
     svc = pb.Service(id="s1", spec=spec(replicas=4), spec_version=1)
-    stale = Committer(etcd_store, cache, Fence(keys.LEADER, won.revision - 1))
-    ch = stale.task_update(pb.Task(id="t-stale", service_id="s1"))
-    assert await stale.commit([ch]) == (0, 0)
+    stale = Writer(etcd_store, Fence(keys.LEADER, won.revision - 1))
+    assert await stale.apply_batches([objects.tasks.update(pb.Task(id="t-stale", service_id="s1"), 0)]) == (0, 0)
     assert await etcd_store.get(keys.key("task", "t-stale")) is None
 
     node = pb.Node(id="n1")
@@ -244,7 +244,7 @@ async def test_stale_fence_cannot_write_and_lost_races_retry(etcd_store):
 
     fence = Fence(keys.LEADER, won.revision)
     sab = Saboteur(etcd_store)
-    loops = [asyncio.create_task(Orchestrator(cache, Committer(etcd_store, cache, fence)).run()), asyncio.create_task(Scheduler(cache, Committer(sab, cache, fence)).run())]
+    loops = [asyncio.create_task(Orchestrator(cache, Writer(etcd_store, fence)).run()), asyncio.create_task(Scheduler(cache, Writer(sab, fence)).run())]
     try:
 
         async def assigned():

@@ -15,8 +15,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from shoal.manager import keys
 from shoal.manager.images import IMAGES, ImagesServicer
+from shoal.manager.store import keys
 from shoal.manager.store.memory import MemoryStore
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc

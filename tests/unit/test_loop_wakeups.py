@@ -6,13 +6,13 @@ wake a pass over everything (the scale benchmark's 10,000-task burst depends on 
 
 import asyncio
 
-from shoal.manager import keys
 from shoal.manager.cache import ClusterCache
-from shoal.manager.commit import Committer
 from shoal.manager.orchestrator.loop import Orchestrator
 from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.scheduler.loop import Scheduler
+from shoal.manager.store import keys
 from shoal.manager.store.memory import MemoryStore
+from shoal.manager.store.writes import Writer
 from shoal.proto import types_pb2 as pb
 
 
@@ -35,7 +35,7 @@ def _task(tid: str, state: int, svc: str = "s1") -> pb.Task:
 
 async def test_scheduler_wakes_for_nodes_always_and_for_tasks_only_while_some_wait():
     cache = await _loaded(_task("t1", pb.ASSIGNED))
-    sched = Scheduler(cache, Committer(cache.store, cache, None))
+    sched = Scheduler(cache, Writer(cache.store))
     sched.on_change("status", "t1", pb.TaskStatus(state=pb.RUNNING))
     sched.on_change("task", "t1", cache.get("task", "t1"))
     assert sched.reactor.dirty == set(), "nothing pending: reports and task updates change no placement"
@@ -45,7 +45,7 @@ async def test_scheduler_wakes_for_nodes_always_and_for_tasks_only_while_some_wa
     cache.pending.add("t2")
     sched.on_change("status", "t1", pb.TaskStatus(state=pb.FAILED))
     assert sched.reactor.dirty == {ALL}, "a task waits: a freed node may now fit it"
-    assert await Scheduler(await _loaded(_task("t1", pb.RUNNING)), Committer(cache.store, cache, None))._pass({ALL}) == (0, None)
+    assert await Scheduler(await _loaded(_task("t1", pb.RUNNING)), Writer(cache.store))._pass({ALL}) == (0, None)
 
 
 async def test_orchestrator_ignores_reports_of_tasks_still_starting():
@@ -54,7 +54,7 @@ async def test_orchestrator_ignores_reports_of_tasks_still_starting():
     reb = pb.Service(id="s2")
     reb.spec.replicas, reb.spec.rebalance = 1, True
     cache = await _loaded(_task("t1", pb.ASSIGNED), _task("t2", pb.ASSIGNED, "s2"), services=(svc, reb))
-    orch = Orchestrator(cache, Committer(cache.store, cache, None))
+    orch = Orchestrator(cache, Writer(cache.store))
     for st in (pb.ACCEPTED, pb.STARTING, pb.RUNNING):
         orch.on_change("status", "t1", pb.TaskStatus(state=st))
     assert orch.reactor.dirty == set()

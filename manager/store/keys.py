@@ -14,10 +14,12 @@ from google.protobuf.message import Message
 from shoal.proto import types_pb2 as pb
 
 PREFIX = "/shoal/v1/"
-CLUSTER = PREFIX + "cluster"
-LEADER = PREFIX + "leader"
+CLUSTER = PREFIX + "cluster"  # the one cluster object (join tokens)
+LEADER = PREFIX + "leader"  # the election key: the leader's id, on its lease
+ROOT_CA = PREFIX + "ca/root"  # the cluster CA, its key sealed
+IMAGES = PREFIX + "images/"  # cluster image records, by image id (hex)
 
-# kind -> (key folder, message class)
+# kind -> (key folder, message class): the kinds the manager's cache mirrors
 KINDS: dict[str, tuple[str, type[Message]]] = {
     "service": (PREFIX + "services/", pb.Service),
     "task": (PREFIX + "tasks/", pb.Task),

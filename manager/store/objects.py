@@ -1,0 +1,71 @@
+"""Every kind of object the manager keeps in etcd, and the writes that belong to one kind only.
+
+Components write through these: ``writer.apply(objects.services.create(svc))`` creates a service and
+its name index together; ``objects.tasks.delete(task_id, rev)`` takes the task's status report with
+it; ``objects.report(task_id, status)`` writes a report only while its task exists. Nothing outside
+``manager/store`` builds a compare or a put.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from shoal.proto import images_pb2 as ipb
+from shoal.proto import types_pb2 as pb
+
+from . import keys
+from .base import Compare, Delete, Put, Store
+from .kinds import Index, Kind
+from .writes import Write
+
+__all__ = [
+    "SERVICE_NAME", "campaign", "cluster", "end_session", "images", "leader_of", "managers", "nodes",
+    "report", "root_ca", "services", "sessions", "statuses", "tasks",
+]  # fmt: skip
+
+
+def _by_key(obj: Message) -> str:
+    raise TypeError(f"a {type(obj).__name__} carries no id: pass obj_id (the id of the object it is about)")
+
+
+def _singleton(obj: Message) -> str:
+    return ""  # one object at the kind's key itself
+
+
+def _folder(kind: str) -> str:
+    return keys.KINDS[kind][0]
+
+
+SERVICE_NAME: Index[pb.Service] = Index(keys.SERVICE_NAMES, lambda s: s.spec.name)
+
+services: Kind[pb.Service] = Kind("service", _folder("service"), pb.Service, indexes=(SERVICE_NAME,))
+tasks: Kind[pb.Task] = Kind("task", _folder("task"), pb.Task, owns=(_folder("status"),))
+statuses: Kind[pb.TaskStatus] = Kind("status", _folder("status"), pb.TaskStatus, id_of=_by_key)  # by task id
+nodes: Kind[pb.Node] = Kind("node", _folder("node"), pb.Node, owns=(_folder("session"),))
+sessions: Kind[pb.NodeSession] = Kind("session", _folder("session"), pb.NodeSession, id_of=lambda s: s.node_id)
+managers: Kind[pb.ManagerStatus] = Kind("manager", _folder("manager"), pb.ManagerStatus, id_of=_by_key)  # by node id
+images: Kind[ipb.ImageRecord] = Kind("image", keys.IMAGES, ipb.ImageRecord, id_of=lambda r: r.id.removeprefix("sha256:"))
+cluster: Kind[pb.Cluster] = Kind("cluster", keys.CLUSTER, pb.Cluster, id_of=_singleton)
+root_ca: Kind[pb.RootCA] = Kind("root CA", keys.ROOT_CA, pb.RootCA, id_of=_singleton)
+
+
+def report(task_id: str, status: pb.TaskStatus) -> Write:
+    """An agent's status report for a task, written only while the task exists (never an orphan key)."""
+    return Write((Compare(tasks.key(task_id), "create", "!=", 0),), (Put(statuses.key(task_id), keys.encode(status)),))
+
+
+def end_session(session: pb.NodeSession) -> Write:
+    """Delete a node's session key only if it still holds this session (not a newer one elsewhere)."""
+    k = sessions.key(session.node_id)
+    return Write((Compare(k, "value", "==", keys.encode(session)),), (Delete(k),))
+
+
+def campaign(manager_id: str, lease: int) -> Write:
+    """Take the election key on ``lease`` if nobody holds it; its revision becomes the leader's fence."""
+    return Write((Compare(keys.LEADER, "create", "==", 0),), (Put(keys.LEADER, manager_id.encode(), lease),))
+
+
+async def leader_of(store: Store) -> str:
+    """The id of the manager holding the election key ("" when none does)."""
+    kv = await store.get(keys.LEADER)
+    return kv.value.decode() if kv is not None else ""
