@@ -17,8 +17,17 @@ from shoal.stack.errors import Path, Problem, StackError
 from shoal.stack.model_deploy import Deploy
 from shoal.stack.model_file import ComposeFile
 from shoal.stack.model_service import Healthcheck, Service
-from shoal.stack.objects import IMAGE_LABEL, NAMESPACE_LABEL, ContainerExtras, ServicePlan, StackPlan
-from shoal.stack.objects_convert import file_refs, mounts, network_attachments, stack_objects
+from shoal.stack.objects import (
+    IMAGE_LABEL,
+    NAMESPACE_LABEL,
+    ContainerExtras,
+    ServicePlan,
+    StackPlan,
+    file_refs,
+    mounts,
+    network_attachments,
+    stack_objects,
+)
 from shoal.stack.yamlfile import Marks
 
 NAMESPACE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")

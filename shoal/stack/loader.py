@@ -3,6 +3,12 @@
 Everything found wrong in any file is reported together in one ``StackError`` (file:line:column,
 key path, message); nothing is deployed from a stack that has one. Valid compose keys that shoal
 does not implement give one warning naming them (and the services that use them).
+
+After merging, the stack is resolved against the machine it is read on: relative paths (bind mount
+sources, ``env_file``, secret and config ``file:``) are taken relative to the directory of the
+first stack file, as docker does; ``env_file`` contents are read into each service's environment
+(values written in ``environment`` win); a variable listed without a value takes its value from
+the environment. Missing files are problems, reported with the key that names them.
 """
 
 from __future__ import annotations
@@ -13,14 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shoal.stack.checks import check_stack
-from shoal.stack.envfile import parse_env_text
 from shoal.stack.errors import Position, Problems
-from shoal.stack.interpolate import interpolate
-from shoal.stack.merge import merge_files
+from shoal.stack.interpolate import interpolate, parse_env_text
+from shoal.stack.merge import check_stack, merge_files
 from shoal.stack.model_file import UNSUPPORTED_TOP, ComposeFile
-from shoal.stack.model_service import UNSUPPORTED
-from shoal.stack.resolve import resolve_stack
+from shoal.stack.model_service import UNSUPPORTED, Service
 from shoal.stack.validate import validate_file
 from shoal.stack.yamlfile import Marks, parse
 
@@ -126,3 +129,72 @@ def unsupported_warning(found: dict[str, set[str]]) -> str:
         names = sorted(found[key])
         parts.append(f"{key} (service{'s' if len(names) > 1 else ''}: {', '.join(names)})" if names else key)
     return "Ignoring unsupported options: " + ", ".join(parts)
+
+
+def absolute(path: str, working_dir: Path) -> str:
+    """``path`` made absolute: ``~`` expanded, relative paths under ``working_dir``."""
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (working_dir / p).resolve())
+
+
+def resolve_stack(
+    stack: ComposeFile,
+    working_dir: Path,
+    env: Mapping[str, str],
+    marks: Marks,
+    problems: Problems,
+    read: Callable[[Path], str],
+) -> ComposeFile:
+    """``stack`` with paths made absolute and each service's environment complete."""
+    services = {
+        name: _service(name, svc, working_dir, env, marks, problems, read) for name, svc in stack.services.items()
+    }
+    update: dict[str, object] = {"services": services}
+    for kind in ("secrets", "configs"):
+        objs = dict(getattr(stack, kind))
+        for name, obj in objs.items():
+            if obj.file is None:
+                continue
+            path = absolute(obj.file, working_dir)
+            if not Path(path).is_file():
+                where = (kind, name, "file")
+                problems.add(marks.value(where), where, f"file {path} not found")
+            objs[name] = obj.model_copy(update={"file": path})
+        update[kind] = objs
+    return stack.model_copy(update=update)
+
+
+def _service(
+    name: str,
+    svc: Service,
+    working_dir: Path,
+    env: Mapping[str, str],
+    marks: Marks,
+    problems: Problems,
+    read: Callable[[Path], str],
+) -> Service:
+    from_files: dict[str, str] = {}
+    env_files = []
+    for i, ef in enumerate(svc.env_file):
+        path = absolute(ef.path, working_dir)
+        env_files.append(ef.model_copy(update={"path": path}))
+        where = ("services", name, "env_file", i)
+        try:
+            text = read(Path(path))
+        except FileNotFoundError:
+            if ef.required:
+                problems.add(marks.value(where), where, f"env file {path} not found")
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.add(marks.value(where), where, f"cannot read env file {path}: {exc}")
+            continue
+        from_files.update(parse_env_text(text, path, problems, env))
+    environment = {**from_files, **svc.environment}
+    for key, value in environment.items():
+        if value is None and key in env:
+            environment[key] = env[key]
+    mounts = [
+        m.model_copy(update={"source": absolute(m.source, working_dir)}) if m.type == "bind" and m.source else m
+        for m in svc.volumes
+    ]
+    return svc.model_copy(update={"environment": environment, "env_file": env_files, "volumes": mounts})

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, field_serializer, model_validator
 
-from shoal.stack import syntax, values
+from shoal.stack import values
 from shoal.stack.model_base import (
     Bytes,
     Command,
@@ -57,7 +57,7 @@ class Port(Model):
 
 
 def _port_entry(value: Any) -> Any:
-    return [value] if isinstance(value, dict) else syntax.parse_port(value)
+    return [value] if isinstance(value, dict) else values.parse_port(value)
 
 
 PortGroup = Annotated[list[Port], BeforeValidator(_port_entry)]
@@ -65,7 +65,7 @@ PortGroup = Annotated[list[Port], BeforeValidator(_port_entry)]
 
 
 class BindOptions(Model):
-    propagation: Literal[syntax.PROPAGATIONS] | None = None  # type: ignore[valid-type]  # a tuple of literals
+    propagation: Literal[values.PROPAGATIONS] | None = None  # type: ignore[valid-type]  # a tuple of literals
     create_host_path: bool | None = None
     selinux: Literal["z", "Z"] | None = None
 
@@ -108,7 +108,7 @@ class Mount(Model):
         return self
 
 
-MountEntry = Annotated[Mount, BeforeValidator(lambda v: v if isinstance(v, dict) else syntax.parse_volume(v))]
+MountEntry = Annotated[Mount, BeforeValidator(lambda v: v if isinstance(v, dict) else values.parse_volume(v))]
 
 
 class FileRef(Model):

@@ -80,15 +80,32 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldChan
     return [FieldChange(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
+def dependency_order(deps: Mapping[str, set[str]]) -> list[str]:
+    """Names with every dependency before its dependents (ties by name); cycles were refused at load."""
+    order: list[str] = []
+    placed: set[str] = set()
+    remaining = sorted(deps)
+    while remaining:
+        ready = [n for n in remaining if deps[n] & set(deps) <= placed] or remaining[:1]
+        order.extend(ready)
+        placed.update(ready)
+        remaining = [n for n in remaining if n not in placed]
+    return order
+
+
 def plan_deploy(
     stack: StackPlan,
     desired: Mapping[str, Mapping[str, Any]],
     current: Mapping[str, Mapping[str, Any]],
     prune: bool = False,
 ) -> DeployPlan:
-    """The plan from the services that run (``current``, by name) to ``desired`` (by name)."""
+    """The plan from the services that run (``current``, by name) to ``desired`` (by name).
+
+    Services come in dependency order (``depends_on``), so a dependency is created first.
+    """
     plan = DeployPlan()
-    for name in sorted(desired):
+    deps = {name: set(stack.services[name].depends_on) if name in stack.services else set() for name in desired}
+    for name in dependency_order(deps):
         if name not in current:
             plan.changes.append(Change(CREATE, "service", name))
             continue

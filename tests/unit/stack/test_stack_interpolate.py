@@ -6,9 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shoal.stack.envfile import parse_env_text
 from shoal.stack.errors import Problems, StackError
-from shoal.stack.interpolate import TemplateError, substitute
+from shoal.stack.interpolate import TemplateError, parse_env_text, substitute
 from shoal.stack.loader import load_stack
 
 ENV = {"SET": "value", "EMPTY": ""}

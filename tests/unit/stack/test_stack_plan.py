@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shoal.proto import types_pb2 as pb
 from shoal.stack.objects import ObjectPlan, ServicePlan, StackPlan
-from shoal.stack.plan import diff_specs, flatten, format_plan, plan_deploy, spec_dict
+from shoal.stack.plan import dependency_order, diff_specs, flatten, format_plan, plan_deploy, spec_dict
 
 
 def spec(name: str, image: str = "nginx:1", replicas: int = 1, **labels: str) -> dict:
@@ -58,3 +58,16 @@ def test_format_plan_reads_like_nomad_plan():
         "  service app_z: not in the stack file, kept (use --prune to remove it)",
         "services: 0 to create, 1 to update, 0 to remove, 0 unchanged",
     ]
+
+
+def test_dependencies_come_first():
+    deps = {"web": {"api", "cache"}, "api": {"db"}, "db": set(), "cache": set(), "lone": set(), "ext": {"not-in-stack"}}
+    order = dependency_order(deps)
+    assert order.index("db") < order.index("api") < order.index("web") and order.index("cache") < order.index("web")
+    assert sorted(order) == sorted(deps)
+    stack = StackPlan("app", services={
+        "app_web": ServicePlan("web", pb.ServiceSpec(), depends_on={"app_db": "service_healthy"}),
+        "app_db": ServicePlan("db", pb.ServiceSpec()),
+    })  # fmt: skip
+    plan = plan_deploy(stack, {"app_web": spec("app_web"), "app_db": spec("app_db")}, {})
+    assert [c.name for c in plan.changes] == ["app_db", "app_web"]

@@ -1,0 +1,93 @@
+"""Stacks as a user runs them: deploy a 3-service stack, change it, re-deploy, prune, remove.
+
+A real manager and worker (processes, etcd, containers of the built-in ``host`` image); every step
+through the ``shoal`` CLI. A re-deploy converges: only the changed service is updated, services gone
+from the file stay until ``--prune``, and ``stack rm`` leaves no service of the stack behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.clicluster import CliCluster
+
+STACK = """
+services:
+  web:
+    image: host
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    deploy: {replicas: 2, labels: {tier: front}}
+  api:
+    image: host
+    command: sleep 1001
+    stop_grace_period: 1s
+    environment: [MODE=one]
+  agent:
+    image: host
+    command: sleep 1002
+    stop_grace_period: 1s
+    deploy: {mode: global}
+"""
+
+
+def running(c: CliCluster, stack: str) -> dict[str, int]:
+    """Running tasks by service name (from ``stack ps``)."""
+    out: dict[str, int] = {}
+    for t in c.json("stack", "ps", stack):
+        if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running"):
+            svc = str(t["Name"]).rsplit(".", 1)[0]
+            out[svc] = out.get(svc, 0) + 1
+    return out
+
+
+def deploy(c: CliCluster, path: Path, *extra: str):
+    return c.shoal("stack", "deploy", "-c", str(path), *extra, "app")
+
+
+def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_path: Path):
+    c = cli_cluster
+    path = tmp_path / "stack.yml"
+    path.write_text(STACK)
+    res = deploy(c, path)
+    assert "Creating service app_web" in res.stdout and "Creating service app_agent" in res.stdout
+    assert c.shoal("stack", "ls").stdout.split("\n")[1].split() == ["app", "3"]
+    c.wait_for(lambda: running(c, "app") == {"app_web": 2, "app_api": 1, "app_agent": 2}, timeout=60, what="5 tasks running")
+    agent_tasks = {t["ID"] for t in c.json("stack", "ps", "app") if str(t["Name"]).startswith("app_agent")}
+
+    path.write_text(STACK.replace("replicas: 2", "replicas: 3").replace("MODE=one", "MODE=two"))
+    plan = deploy(c, path, "--dry-run").stdout
+    assert '    replicas: "2" => "3"' in plan and '    container.env: ["MODE=one"] => ["MODE=two"]' in plan
+    assert "  service app_agent: unchanged" in plan
+    assert running(c, "app")["app_web"] == 2, "--dry-run changes nothing"
+
+    res = deploy(c, path)
+    assert "Updating service app_web" in res.stdout and "Updating service app_api" in res.stdout
+    assert "app_agent" not in res.stdout
+    c.wait_for(lambda: running(c, "app").get("app_web") == 3, timeout=60, what="web scaled to 3")
+    assert {t["ID"] for t in c.json("stack", "ps", "app") if str(t["Name"]).startswith("app_agent")} == agent_tasks
+    assert '"MODE=two"' in c.shoal("svc", "inspect", "app_api").stdout
+
+    path.write_text(STACK.replace("replicas: 2", "replicas: 3").split("  api:")[0])
+    res = deploy(c, path)
+    assert "Service app_api is not in the stack file; kept" in res.stderr + res.stdout
+    assert "app_api" in c.shoal("stack", "services", "app").stdout
+    res = deploy(c, path, "--prune")
+    assert "Removing service app_api" in res.stdout
+    names = {s["Name"] for s in c.json("stack", "services", "app")}
+    assert names == {"app_web"}
+
+    res = c.shoal("stack", "rm", "app")
+    assert "Removing service app_web" in res.stdout
+    assert "app_" not in c.shoal("svc", "ls").stdout
+    assert c.shoal("stack", "services", "app", check=False).returncode == 1
+
+
+def test_a_broken_stack_file_deploys_nothing(cli_cluster: CliCluster, tmp_path: Path):
+    c = cli_cluster
+    path = tmp_path / "stack.yml"
+    path.write_text(STACK + "    deploy: {replicass: 2}\n")
+    res = c.shoal("stack", "deploy", "-c", str(path), "app", check=False)
+    assert res.returncode == 1
+    assert f"{path}:" in res.stderr and "services.agent: duplicate key 'deploy'" in res.stderr
+    assert "app_" not in c.shoal("svc", "ls").stdout
