@@ -1,8 +1,8 @@
-"""One task on the agent: drives it forward step by step and reports every transition.
+"""One task on the agent: performs the steps the pure state machine names and reports every status.
 
-The steps come from the pure ``taskstate.next_step``; this module only performs them through the
-executor and reports the states reached. A change of desired state (the manager asks for a stop)
-interrupts a wait.
+``taskstate`` decides (the next step, and the status each outcome leads to); this module only makes
+the executor calls, turns what they did into an outcome, and reports the statuses reached. A change
+of desired state (the manager asks for a stop) interrupts a wait; health checks run beside the wait.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import structlog
 
 from shoal import log
 from shoal.proto import types_pb2 as pb
-from shoal.taskstate import TERMINAL
-from shoal.worker import health
-from shoal.worker.executor import Executor, ExecutorError
+from shoal.worker import health, taskstate
+from shoal.worker.executor import Executor, ExecutorError, Exit
 from shoal.worker.health import probe_args
-from shoal.worker.taskstate import Step, exit_status, next_step
+from shoal.worker.taskstate import Done, Failed, Outcome, Status, Step, Waited
 
 _log = log.get(__name__)
 
@@ -44,18 +43,24 @@ class TaskController:
         self.task = task
         self.changed.set()
 
-    def _set(self, state: int, message: str = "", err: str = "", exit_code: int = 0, pid: int = 0) -> None:
-        if state < self.observed:
-            raise AssertionError(f"task state moving backwards: {self.observed} -> {state}")
+    def _set(self, st: Status) -> None:
+        """Report ``st`` (with the time its state was reached and the current health)."""
+        state = taskstate.forward(self.observed, st.state)
         if state != self.observed or not self._since_ns:
             self._since_ns = time.time_ns()
         self.observed = state
-        health = self.health if state == pb.RUNNING else pb.HEALTH_NONE
-        st = pb.TaskStatus(
-            state=state, timestamp_ns=self._since_ns, message=message, err=err, exit_code=exit_code, pid=pid, container_id=self.task.id if self.container else "", health=health
+        proto = pb.TaskStatus(
+            state=state,
+            timestamp_ns=self._since_ns,
+            message=st.message,
+            err=st.err,
+            exit_code=st.exit_code,
+            pid=st.pid,
+            container_id=self.task.id if self.container else "",
+            health=self.health if state == pb.RUNNING else pb.HEALTH_NONE,
         )
-        self.report(self.task.id, st)
-        self.log.info("task state", state=pb.TaskState.Name(state), err=err or None)
+        self.report(self.task.id, proto)
+        self.log.info("task state", state=pb.TaskState.Name(state), err=st.err or None)
 
     async def run(self) -> None:
         """Drive the task until it is terminal."""
@@ -63,48 +68,53 @@ class TaskController:
             try:
                 while True:
                     self.changed.clear()
-                    step = next_step(self.task.desired_state, self.observed)
+                    step = taskstate.next_step(self.task.desired_state, self.observed)
                     if step is Step.DONE:
                         return
-                    try:
-                        await self._do(step)
-                    except ExecutorError as exc:
-                        state = pb.REJECTED if step is Step.PREPARE else pb.FAILED
-                        self._set(state, "failed", err=str(exc))
+                    await self._take(step)
             finally:
                 if self._health is not None:
                     self._health.cancel()
 
-    async def _do(self, step: Step) -> None:
-        if step is Step.ACCEPT:
-            self._set(pb.ACCEPTED, "accepted")
-        elif step is Step.PREPARE:
-            self._set(pb.PREPARING, "preparing")
+    async def _take(self, step: Step) -> None:
+        """One step: announce it, make its executor call, report the status its outcome leads to."""
+        if (st := taskstate.begin(step)) is not None:
+            self._set(st)
+        try:
+            outcome = await self._call(step)
+        except ExecutorError as exc:
+            outcome = Failed(str(exc))
+        if (st := taskstate.decide(step, self.task.desired_state, outcome)) is not None:
+            self._set(st)
+
+    async def _call(self, step: Step) -> Outcome:
+        if step is Step.PREPARE:
             await self.executor.prepare(self.task)
             self.container = True
         elif step is Step.START:
-            self._set(pb.STARTING, "starting")
-            pid = await self.executor.start(self.task)
-            self._set(pb.RUNNING, "started", pid=pid)
+            return Done(pid=await self.executor.start(self.task))
         elif step is Step.WAIT:
-            await self._wait()
-        elif step is Step.SHUTDOWN:
-            if self.container:
-                grace = self.task.spec.container.stop_grace_period_ns / 1e9
-                await self.executor.stop(self.task.id, grace)
-            self._set(pb.SHUTDOWN, "shutdown")
+            return await self._wait()
+        elif step is Step.SHUTDOWN and self.container:
+            await self.executor.stop(self.task.id, self._grace())
+        return Done()
+
+    def _grace(self) -> float:
+        return self.task.spec.container.stop_grace_period_ns / 1e9
 
     def _on_health(self, health: int, output: str) -> None:
         self.health = health
         if self.observed == pb.RUNNING:
-            self._set(pb.RUNNING, "started", err=f"health check: {output}" if health == pb.HEALTH_UNHEALTHY and output else "")
+            self._set(taskstate.health_status(health, output))
 
     async def _exec(self, args: list[str], timeout: float) -> tuple[int, bytes]:
         return await self.executor.exec(self.task.id, args, timeout)
 
-    async def _wait(self) -> None:
-        if self._health is None and probe_args(self.task.spec.container.healthcheck) is not None:
-            self._health = asyncio.ensure_future(health.monitor(self.task.spec.container.healthcheck, self._exec, self._on_health))
+    async def _wait(self) -> Exit | Waited:
+        """Wait for the container to exit, the desired state to change, or its health to fail."""
+        hc = self.task.spec.container.healthcheck
+        if self._health is None and probe_args(hc) is not None:
+            self._health = asyncio.ensure_future(health.monitor(hc, self._exec, self._on_health))
         exited = asyncio.ensure_future(self.executor.wait(self.task.id))
         changed = asyncio.ensure_future(self.changed.wait())
         waits = {exited, changed} | ({self._health} if self._health is not None and not self._health.done() else set())
@@ -112,30 +122,22 @@ class TaskController:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             changed.cancel()
-        if not exited.done() and self.health == pb.HEALTH_UNHEALTHY and self.task.desired_state == pb.RUNNING:
-            exited.cancel()
-            grace = self.task.spec.container.stop_grace_period_ns / 1e9
-            await self.executor.stop(self.task.id, grace)
-            self._set(pb.FAILED, "failed", err="task: unhealthy container")
-            return
-        if not exited.done():
-            exited.cancel()
-            return  # desired state changed: the loop takes the next step
-        ex = exited.result()
-        if self.task.desired_state >= pb.SHUTDOWN:
-            self._set(pb.SHUTDOWN, "shutdown", exit_code=ex.exit_code)
-            return
-        state, err = exit_status(ex.exit_code, ex.oom_killed)
-        self._set(state, "finished" if state == pb.COMPLETE else "failed", err=err, exit_code=ex.exit_code)
+            if not exited.done():
+                exited.cancel()  # interrupted, unhealthy, or this controller is being cancelled
+        ex = exited.result() if exited.done() and not exited.cancelled() else None  # an ExecutorError: the task failed
+        outcome = taskstate.wait_outcome(ex, self.health, self.task.desired_state)
+        if outcome is Waited.UNHEALTHY:
+            await self.executor.stop(self.task.id, self._grace())
+        return outcome
 
     def lost(self, why: str) -> None:
         """The task's container vanished (found on an agent restart): it failed."""
-        if self.observed < TERMINAL:
-            self._set(pb.FAILED, "failed", err=why)
+        if (st := taskstate.lost(self.observed, why)) is not None:
+            self._set(st)
 
     async def remove(self) -> None:
         """The task left this node's assignments: stop and delete its container."""
-        if self.container or self.observed >= pb.PREPARING:
-            await self.executor.stop(self.task.id, 0 if self.observed >= TERMINAL else self.task.spec.container.stop_grace_period_ns / 1e9)
+        grace = taskstate.removal_grace(self.observed, self.container, self._grace())
+        if grace is not None:
+            await self.executor.stop(self.task.id, grace)
             await self.executor.remove(self.task.id)
-

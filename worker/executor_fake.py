@@ -1,8 +1,9 @@
 """An in-memory executor for unit tests and the node simulator.
 
 Its behaviour follows the task's container labels: ``fake.run_s`` (how long the task runs before it
-exits; absent = until stopped), ``fake.exit_code`` (default 0), ``fake.fail_start`` (an error text
-that start raises), ``fake.health`` (``healthy``, the default, or ``unhealthy``: what health probes
+exits; absent = until stopped), ``fake.exit_code`` (default 0), ``fake.oom_killed`` (``true``: that
+exit was the OOM killer's), ``fake.fail_prepare`` / ``fake.fail_start`` (an error text that prepare /
+start raises), ``fake.health`` (``healthy``, the default, or ``unhealthy``: what health probes
 run through ``exec`` return).
 """
 
@@ -32,6 +33,8 @@ class FakeExecutor(Executor):
     async def prepare(self, task: pb.Task) -> None:
         if task.id in self.containers:
             raise ExecutorError(f"container {task.id} already exists")
+        if err := task.spec.container.labels.get("fake.fail_prepare"):
+            raise ExecutorError(err)
         self.containers[task.id] = _Ctr(dict(task.spec.container.labels))
 
     async def start(self, task: pb.Task) -> int:
@@ -44,14 +47,15 @@ class FakeExecutor(Executor):
         self.started.append(task.id)
         if "fake.run_s" in c.labels:
             code = int(c.labels.get("fake.exit_code", "0"))
-            c.timer = asyncio.get_running_loop().call_later(float(c.labels["fake.run_s"]), self._exit, task.id, code)
+            oom = c.labels.get("fake.oom_killed") == "true"
+            c.timer = asyncio.get_running_loop().call_later(float(c.labels["fake.run_s"]), self._exit, task.id, code, oom)
         self.next_pid += 1
         return self.next_pid
 
-    def _exit(self, task_id: str, code: int) -> None:
+    def _exit(self, task_id: str, code: int, oom_killed: bool = False) -> None:
         c = self.containers.get(task_id)
         if c is not None and not c.exited.done():
-            c.exited.set_result(Exit(code))
+            c.exited.set_result(Exit(code, oom_killed))
 
     async def wait(self, task_id: str) -> Exit:
         c = self.containers.get(task_id)
