@@ -26,8 +26,10 @@ def plan(assigned: dict[str, int], leftovers: set[str]) -> Adoption:
     """``assigned``: task id -> the cluster's view of its state; ``leftovers``: existing containers."""
     out = Adoption()
     for tid, state in assigned.items():
-        if tid in leftovers and pb.PREPARING <= state < TERMINAL:
-            out.adopt[tid] = state
+        if tid in leftovers and state < TERMINAL:
+            # the container exists, so a prepare ran: resume from PREPARING at least (the cluster may not
+            # have heard of it before the agent went down; preparing again would fail on the existing one)
+            out.adopt[tid] = max(state, pb.PREPARING)
         elif tid in leftovers and state >= TERMINAL:
             out.remove.append(tid)  # done, but the manager still lists it: the controller cleans up
         elif tid not in leftovers and pb.PREPARING <= state < TERMINAL:

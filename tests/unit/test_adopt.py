@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from shoal.proto import types_pb2 as pb
 from shoal.worker.adopt import plan
+
+TIDS = st.sampled_from([f"t{i}" for i in range(8)])
 
 
 def test_running_tasks_with_containers_are_adopted():
@@ -20,3 +25,32 @@ def test_containers_of_unassigned_or_finished_tasks_are_removed():
 def test_running_task_without_container_is_lost():
     p = plan({"a": pb.RUNNING, "new": pb.ASSIGNED}, set())
     assert p.lost == ["a"] and not p.adopt and not p.remove
+
+
+
+
+def test_a_task_whose_container_was_being_prepared_is_adopted_where_it_was():
+    assert plan({"a": pb.PREPARING}, {"a"}).adopt == {"a": pb.PREPARING}
+
+
+def test_a_task_not_yet_prepared_is_neither_adopted_nor_lost():
+    p = plan({"a": pb.ACCEPTED, "b": pb.ASSIGNED}, set())
+    assert not p.adopt and not p.lost and not p.remove
+
+
+def test_a_container_prepared_before_the_cluster_heard_of_it_is_adopted_as_preparing():
+    # the agent created the container and went down before its PREPARING report reached a manager
+    assert plan({"a": pb.ACCEPTED, "b": pb.ASSIGNED}, {"a", "b"}).adopt == {"a": pb.PREPARING, "b": pb.PREPARING}
+
+
+@given(
+    assigned=st.dictionaries(TIDS, st.sampled_from(list(pb.TaskState.values())), max_size=8),
+    leftovers=st.sets(TIDS, max_size=8),
+)
+def test_every_leftover_container_is_adopted_or_deleted_exactly_once(assigned, leftovers):
+    p = plan(assigned, leftovers)
+    settled = list(p.adopt) + p.remove
+    assert sorted(settled) == sorted(leftovers)
+    assert not set(p.lost) & leftovers, "a task with a container is never lost"
+    assert all(assigned[t] < pb.COMPLETE for t in list(p.adopt) + p.lost), "only live tasks are adopted or lost"
+    assert all(state >= pb.PREPARING for state in p.adopt.values()), "an adopted task has a container: it was prepared"
