@@ -18,6 +18,25 @@ from shoal.proto import types_pb2 as pb
 _log = log.get(__name__)
 
 
+RESEND_AFTER_S = 0.2
+"""The pause after a failed send before the statuses go out again."""
+
+
+def keep_newest(pending: dict[str, pb.TaskStatus], task_id: str, status: pb.TaskStatus) -> None:
+    """Coalesce: ``status`` replaces the queued one unless that one is further on (states only move forward)."""
+    cur = pending.get(task_id)
+    if cur is None or status.state >= cur.state:
+        pending[task_id] = status
+
+
+def requeue(pending: dict[str, pb.TaskStatus], batch: dict[str, pb.TaskStatus]) -> None:
+    """Put a batch that failed to send back, behind anything reported since (which is newer)."""
+    for tid, st in batch.items():
+        cur = pending.get(tid)
+        if cur is None or st.state > cur.state:
+            pending[tid] = st
+
+
 class Reporter:
     def __init__(self, interval: float = 0.05) -> None:
         self.interval = interval
@@ -28,9 +47,8 @@ class Reporter:
         self._kick = asyncio.Event()
 
     def report(self, task_id: str, status: pb.TaskStatus) -> None:
-        cur = self.pending.get(task_id)
-        if cur is None or status.state >= cur.state:
-            self.pending[task_id] = status
+        """Queue ``status`` as the task's newest (a later report of the same state replaces it)."""
+        keep_newest(self.pending, task_id, status)
         self._kick.set()
 
     def attach(self, stub: dgrpc.DispatcherStub, node_id: str, session_id: str) -> None:
@@ -55,8 +73,6 @@ class Reporter:
                 await self._stub.UpdateTaskStatus(req, timeout=10)
             except grpc.aio.AioRpcError as exc:
                 _log.warning("status report failed; will resend", code=exc.code().name, error=exc.details())
-                for tid, st in batch.items():
-                    if tid not in self.pending or self.pending[tid].state <= st.state:
-                        self.pending[tid] = st
-                await asyncio.sleep(0.2)
+                requeue(self.pending, batch)
+                await asyncio.sleep(RESEND_AFTER_S)
                 self._kick.set()

@@ -1,0 +1,202 @@
+"""The tasks an agent holds: assignment sets become controllers, adoption after a restart, cleanup on stop.
+
+On the in-memory executor; statuses are collected from the report callback the reporter would get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from structlog.testing import capture_logs
+
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import types_pb2 as pb
+from shoal.worker.executor_fake import FakeExecutor
+from shoal.worker.taskmanager import STOP_GRACE_S, TaskManager
+
+
+class Executor(FakeExecutor):
+    """The fake executor, recording stops and removals."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stops: list[tuple[str, float]] = []
+        self.removals: list[str] = []
+
+    async def stop(self, task_id: str, grace_s: float) -> None:
+        self.stops.append((task_id, grace_s))
+        await super().stop(task_id, grace_s)
+
+    async def remove(self, task_id: str) -> None:
+        self.removals.append(task_id)
+        await super().remove(task_id)
+
+
+def task(tid: str, desired: int = pb.RUNNING, state: int = pb.ASSIGNED, labels: dict[str, str] | None = None) -> pb.Task:
+    t = pb.Task(id=tid, service_id="s", service_name="web", desired_state=desired)
+    t.status.state = state
+    t.spec.container.labels.update(labels or {})
+    return t
+
+
+class Node:
+    """A task manager with its executor and the statuses reported per task."""
+
+    def __init__(self, executor: Executor | None = None) -> None:
+        self.executor = executor or Executor()
+        self.reports: dict[str, list[pb.TaskStatus]] = {}
+        self.tm = TaskManager(self.executor, lambda tid, st: self.reports.setdefault(tid, []).append(st))
+
+    def state(self, tid: str) -> int:
+        return self.reports[tid][-1].state if self.reports.get(tid) else pb.ASSIGNED
+
+    async def until(self, ok: Callable[[], bool], timeout: float = 5) -> None:
+        async def poll() -> None:
+            while not ok():
+                await asyncio.sleep(0.002)
+
+        await asyncio.wait_for(poll(), timeout)
+
+
+def full(*tasks: pb.Task) -> dpb.Assignments:
+    return dpb.Assignments(full=True, updated=list(tasks))
+
+
+async def test_a_full_set_starts_a_controller_per_task_and_runs_them():
+    n = Node()
+    n.tm.apply(full(task("a"), task("b")))
+    await n.until(lambda: n.state("a") == pb.RUNNING and n.state("b") == pb.RUNNING)
+    assert set(n.tm.controllers) == {"a", "b"} and sorted(n.executor.started) == ["a", "b"]
+    await n.tm.stop_all()
+
+
+async def test_a_newer_version_with_a_stop_request_shuts_the_task_down():
+    n = Node()
+    n.tm.apply(full(task("a")))
+    await n.until(lambda: n.state("a") == pb.RUNNING)
+    n.tm.apply(dpb.Assignments(updated=[task("a", desired=pb.SHUTDOWN)]))
+    await n.until(lambda: n.state("a") == pb.SHUTDOWN)
+    assert "a" in n.tm.controllers, "a shut-down task stays held until the manager removes it"
+    await n.tm.stop_all()
+
+
+async def test_a_removed_task_is_stopped_and_its_container_deleted():
+    n = Node()
+    n.tm.apply(full(task("a"), task("b")))
+    await n.until(lambda: n.state("a") == pb.RUNNING and n.state("b") == pb.RUNNING)
+    n.tm.apply(dpb.Assignments(removed=["a"]))
+    await n.until(lambda: "a" in n.executor.removals)
+    assert "a" not in n.tm.controllers and await n.executor.list() == ["b"]
+    await n.tm.stop_all()
+
+
+async def test_a_later_full_set_drops_the_tasks_it_no_longer_lists():
+    n = Node()
+    n.tm.apply(full(task("a"), task("b")))
+    await n.until(lambda: n.state("b") == pb.RUNNING)
+    n.tm.apply(full(task("b"), task("c")))
+    await n.until(lambda: "a" in n.executor.removals and n.state("c") == pb.RUNNING)
+    assert set(n.tm.controllers) == {"b", "c"}
+    await n.tm.stop_all()
+
+
+async def test_stopping_the_agent_leaves_no_container_behind():
+    n = Node()
+    n.tm.apply(full(task("a"), task("b")))
+    await n.until(lambda: n.state("a") == pb.RUNNING and n.state("b") == pb.RUNNING)
+    await n.tm.stop_all()
+    assert await n.executor.list() == [] and n.tm.controllers == {}
+    assert sorted(n.executor.stops) == [("a", STOP_GRACE_S), ("b", STOP_GRACE_S)]
+
+
+async def test_stopping_the_agent_also_deletes_containers_no_controller_holds():
+    ex = Executor()
+    await ex.prepare(task("stray"))
+    n = Node(ex)
+    await n.tm.stop_all()
+    assert await ex.list() == []
+
+
+# ---- adoption after a restart -----------------------------------------------------------------------
+
+
+async def leftovers(ex: Executor, *tasks: pb.Task) -> None:
+    """Containers an earlier run of the agent left running."""
+    for t in tasks:
+        await ex.prepare(t)
+        await ex.start(t)
+    ex.started.clear()
+
+
+async def test_a_restarted_agent_re_attaches_to_running_containers_without_restarting_them():
+    ex = Executor()
+    await leftovers(ex, task("a"))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(full(task("a", state=pb.RUNNING)))
+    await asyncio.sleep(0.02)
+    assert ex.started == [] and "a" in n.tm.controllers and n.tm.controllers["a"].observed == pb.RUNNING
+    assert n.reports.get("a") is None, "nothing changed: nothing to report"
+    await n.tm.stop_all()
+
+
+async def test_containers_of_tasks_replaced_while_the_agent_was_away_are_deleted():
+    ex = Executor()
+    await leftovers(ex, task("old"), task("done"))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(full(task("done", state=pb.COMPLETE), task("new")))
+    await n.until(lambda: "old" in ex.removals and n.state("new") == pb.RUNNING)
+    assert "old" not in n.tm.controllers
+    await n.until(lambda: "done" in ex.removals)
+    await n.tm.stop_all()
+
+
+async def test_a_task_whose_container_vanished_while_the_agent_was_down_fails():
+    n = Node()
+    await n.tm.load_leftovers()
+    n.tm.apply(full(task("a", state=pb.RUNNING)))
+    assert n.state("a") == pb.FAILED and n.reports["a"][-1].err == "container lost while the agent was down"
+    assert n.executor.started == [], "a lost task is not started again: the manager replaces it"
+    await n.tm.stop_all()
+
+
+async def test_only_the_first_full_set_settles_leftovers():
+    ex = Executor()
+    await leftovers(ex, task("old"))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(full())
+    await n.until(lambda: "old" in ex.removals)
+    await leftovers(ex, task("stray"))  # appears after the first full set: not an earlier run's
+    n.tm.apply(full(task("b")))
+    await n.until(lambda: n.state("b") == pb.RUNNING)
+    assert "stray" not in ex.removals
+    await n.tm.stop_all()
+
+
+async def test_an_incremental_set_before_the_first_full_one_does_not_adopt():
+    ex = Executor()
+    await leftovers(ex, task("a"))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(dpb.Assignments(updated=[task("b")]))
+    await n.until(lambda: n.state("b") == pb.RUNNING)
+    n.tm.apply(full(task("a", state=pb.RUNNING), task("b")))
+    await asyncio.sleep(0.02)
+    assert n.tm.controllers["a"].observed == pb.RUNNING and "a" not in ex.started
+    await n.tm.stop_all()
+
+
+async def test_a_crashing_controller_is_logged_with_what_it_was_doing():
+    class Broken(Executor):
+        async def prepare(self, t: pb.Task) -> None:
+            raise RuntimeError("bug in the executor")
+
+    n = Node(Broken())
+    with capture_logs() as logs:
+        n.tm.apply(full(task("a")))
+        await n.until(lambda: not n.tm._bg)
+    crashes = [e for e in logs if e["event"] == "agent task crashed"]
+    assert crashes and crashes[0]["what"] == "task a" and "bug in the executor" in crashes[0]["error"]

@@ -1,0 +1,144 @@
+"""The agent's session with a manager: one stream for assignments and heartbeats, failing over.
+
+The agent opens a session with the first manager it can reach (any manager's dispatcher will do) and
+keeps it: the manager streams the node's assignments and the heartbeat period down it, the agent
+writes a heartbeat up it every period, and task statuses go out beside it (the reporter is attached
+while the session lives). When the stream breaks, the agent tries the next known manager, with a
+capped backoff between rounds, so a node is back within the cap once any manager is. A session
+refused because the node's role changed renews the certificate first; one refused outright is final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+
+import grpc
+
+from shoal import log
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.retry import Backoff
+from shoal.worker.identity import NodeIdentity, merge_addrs
+from shoal.worker.join import JoinError
+from shoal.worker.reporter import Reporter
+
+_log = log.get(__name__)
+
+RECONNECT_FIRST_S = 0.1
+RECONNECT_CAP_S = 2.0
+"""The longest wait between rounds over the known managers: a node is back this soon after a manager is."""
+
+Assigned = Callable[[dpb.Assignments], None]
+
+
+class Ended(enum.Enum):
+    """What a session that ended with an error means for the agent."""
+
+    RETRY = "retry"  # the manager went away or broke the stream: try the next one
+    RENEW = "renew"  # promoted or demoted: get a certificate of the new role, then reconnect
+    REFUSED = "refused"  # this node may not hold a session (removed, wrong cluster): stop
+
+
+def ended(code: grpc.StatusCode) -> Ended:
+    """How to go on after a session ended with ``code``."""
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return Ended.REFUSED
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return Ended.RENEW
+    return Ended.RETRY
+
+
+def heartbeat_timeout(period: float) -> float:
+    """How long one heartbeat write may hang before the session is restarted: the dispatcher's limit, 3 periods."""
+    return max(period * 3, 1.0)
+
+
+class Session:
+    def __init__(self, node: NodeIdentity, reporter: Reporter, assigned: Assigned) -> None:
+        self.node = node
+        self.reporter = reporter
+        self.assigned = assigned  # called with each assignment set (full or incremental) the manager sends
+        self.ready = asyncio.Event()  # set once the first session is up
+        self.period = 1.0  # heartbeat period, as the manager dictates
+        self._call: grpc.aio.StreamStreamCall | None = None
+
+    def restart(self) -> None:
+        """Drop the current session (if any) and start a new one at once: after a certificate renewal."""
+        if self._call is not None:
+            self._call.cancel()
+
+    async def run(self) -> None:
+        """Hold a session with some manager, forever."""
+        backoff = Backoff(RECONNECT_FIRST_S, RECONNECT_CAP_S)
+        while True:
+            for addr in list(self.node.managers):
+                try:
+                    await self._session(addr)
+                    backoff.reset()
+                except grpc.aio.AioRpcError as exc:
+                    how = ended(exc.code())
+                    if how is Ended.REFUSED:
+                        raise JoinError(f"session refused by {addr}: {exc.details()}") from None
+                    if how is Ended.RENEW:
+                        _log.info("role changed; renewing the node certificate", manager=addr)
+                        await self.node.register(renew=True)
+                        backoff.reset()
+                        break
+                    _log.warning("session ended", manager=addr, code=exc.code().name, error=exc.details())
+            await backoff.sleep()
+
+    async def _session(self, addr: str) -> None:
+        async with self.node.creds.channel(addr) as ch:
+            stub = dgrpc.DispatcherStub(ch)
+            call = stub.Session()
+            await call.write(dpb.SessionRequest(node_id=self.node.node_id, description=self.node.description))
+            self._call = call
+            hb: asyncio.Task | None = None
+            try:
+                async for msg in call:
+                    if hb is None:
+                        hb = self._established(addr, stub, call, msg)
+                    self._received(msg)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if call.cancelled() and task is not None and task.cancelling() == 0:
+                    return  # restart() cancelled the call: start a new session
+                raise
+            finally:
+                self._call = None
+                self.reporter.detach()
+                if hb is not None:
+                    hb.cancel()
+
+    def _established(self, addr: str, stub: dgrpc.DispatcherStub, call: grpc.aio.StreamStreamCall, msg: dpb.SessionMessage) -> asyncio.Task:
+        """The manager's first message: statuses may flow, heartbeats start. Returns the heartbeat task."""
+        self.reporter.attach(stub, self.node.node_id, msg.session_id)
+        hb = asyncio.create_task(self._heartbeats(call, msg.heartbeat_period_ns / 1e9))
+        self.ready.set()
+        _log.info("session established", manager=addr, session=msg.session_id)
+        return hb
+
+    def _received(self, msg: dpb.SessionMessage) -> None:
+        self.period = msg.heartbeat_period_ns / 1e9 or self.period
+        if msg.managers:
+            self.node.managers = merge_addrs(msg.managers, self.node.cfg.managers)
+        if msg.HasField("assignments"):
+            self.assigned(msg.assignments)
+
+    async def _heartbeats(self, call: grpc.aio.StreamStreamCall, period: float) -> None:
+        """Heartbeats as messages on the session stream, at the period the manager's messages carry.
+
+        A dead manager breaks the stream (closed connection, or the channel's keepalive pings going
+        unanswered); a write that stays stuck 3 periods (the dispatcher's limit) restarts the session.
+        """
+        self.period = period
+        while True:
+            await asyncio.sleep(self.period)
+            try:
+                await asyncio.wait_for(call.write(dpb.SessionRequest()), heartbeat_timeout(self.period))
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError, TimeoutError) as exc:
+                _log.warning("heartbeat failed; restarting the session", error=type(exc).__name__)
+                call.cancel()
+                return

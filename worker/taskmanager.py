@@ -1,0 +1,101 @@
+"""The tasks an agent holds: one controller per task, adoption after a restart, cleanup on stop.
+
+Assignment sets become controllers (``assignments.diff`` says which to start, update or remove).
+The first full set after the agent starts also settles what an earlier run left behind
+(``adopt.plan``): containers still running are re-attached, tasks whose container vanished are
+failed, containers no task claims are deleted. Each controller runs as a background task owned
+here; a crash is logged with the task it concerned. When the agent stops, every container it runs
+is stopped and deleted, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from shoal import log
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import types_pb2 as pb
+from shoal.worker import adopt, assignments
+from shoal.worker.controller import Report, TaskController
+from shoal.worker.executor import Executor
+
+_log = log.get(__name__)
+
+STOP_GRACE_S = 2.0
+"""How long a container gets to stop when the agent itself stops, or deletes a leftover."""
+
+
+class TaskManager:
+    def __init__(self, executor: Executor, report: Report) -> None:
+        self.executor = executor
+        self.report = report
+        self.controllers: dict[str, TaskController] = {}
+        self._bg: set[asyncio.Task] = set()
+        self._leftovers: set[str] | None = None  # containers an earlier run left, until the first full set
+
+    async def load_leftovers(self) -> None:
+        """Note the containers an earlier run of the agent left: the first full set settles them."""
+        self._leftovers = set(await self.executor.list())
+
+    def apply(self, a: dpb.Assignments) -> None:
+        """Act on one assignment set from the manager."""
+        if a.full and self._leftovers is not None:
+            self._adopt(a)
+        changes = assignments.diff(self.controllers.keys(), a)
+        for tid in changes.remove:
+            self._remove(tid)
+        for t in changes.update:
+            self.controllers[t.id].update(t)
+        for t in changes.start:
+            self._start(TaskController(t, self.executor, self.report))
+
+    def _start(self, ctl: TaskController) -> None:
+        self.controllers[ctl.task.id] = ctl
+        self._spawn(ctl.run(), f"task {ctl.task.id}")
+
+    def _adopt(self, a: dpb.Assignments) -> None:
+        """First full set after a start: re-attach to the containers that kept running."""
+        leftovers, self._leftovers = self._leftovers or set(), None
+        tasks = {t.id: t for t in a.updated}
+        p = adopt.plan({tid: t.status.state for tid, t in tasks.items()}, leftovers)
+        for tid in p.remove:
+            self._spawn(self._stop_one(tid), f"remove leftover {tid}")
+        for tid, state in p.adopt.items():
+            ctl = TaskController(tasks[tid], self.executor, self.report, observed=state)
+            ctl.container = True
+            self._start(ctl)
+            _log.info("re-adopted a running container", task=tid, state=pb.TaskState.Name(state))
+        for tid in p.lost:
+            ctl = TaskController(tasks[tid], self.executor, self.report, observed=tasks[tid].status.state)
+            self.controllers[tid] = ctl
+            ctl.lost("container lost while the agent was down")
+
+    def _remove(self, task_id: str) -> None:
+        ctl = self.controllers.pop(task_id, None)
+        if ctl is not None:
+            self._spawn(ctl.remove(), f"remove {task_id}")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        t = asyncio.create_task(coro)
+        self._bg.add(t)
+
+        def done(t: asyncio.Task) -> None:
+            self._bg.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                _log.error("agent task crashed", what=what, error=repr(t.exception()))
+
+        t.add_done_callback(done)
+
+    async def stop_all(self) -> None:
+        """The agent is stopping: stop and delete every container it runs, leaving nothing behind."""
+        for t in list(self._bg):
+            t.cancel()
+        ids = set(self.controllers) | set(await self.executor.list())
+        await asyncio.gather(*(self._stop_one(tid) for tid in ids), return_exceptions=True)
+        self.controllers.clear()
+
+    async def _stop_one(self, tid: str) -> None:
+        await self.executor.stop(tid, STOP_GRACE_S)
+        await self.executor.remove(tid)
