@@ -165,3 +165,16 @@ def test_the_kernel_accepts_every_rendered_mesh(node, fes, subnets):
     kit, h = node
     mesh = Mesh(tuple(fes), tuple(subnets))
     sh("ip", "netns", "exec", h, "nft", "-c", "-f", "-", stdin=transaction(mesh))
+
+
+async def test_tasks_reach_the_node_only_on_the_dns_port(node, nft):
+    kit, h = node
+    kit.serve(h, "node-dns", port=53)
+    kit.serve(h, "node-etcd", port=2379)
+    await nft.apply(Mesh((web(),), (BRIDGE_NET,)))
+    t0, c = ns(kit, "t0"), ns(kit, "c")
+    assert labels(kit.get(t0, "10.77.0.1", 53, 1)) == {"node-dns": 1}
+    assert kit.get(t0, "10.77.0.1", 2379, 1) == ["error TimeoutError"]  # dropped, as if nobody were there
+    assert kit.get(t0, "10.78.0.1", 2379, 1) == ["error TimeoutError"]  # any address of the node
+    assert labels(kit.get(c, "10.77.0.1", 2379, 1)) == {"node-etcd": 1}  # not a task: allowed
+    assert labels(kit.get(t0, VIP, 80, 6))  # the mesh still serves tasks

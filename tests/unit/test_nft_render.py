@@ -220,3 +220,15 @@ def test_every_served_endpoint_is_reachable_exactly_once_and_order_does_not_matt
         else:
             assert chain_name(fe) not in c
     assert text.count("{") == text.count("}")
+
+
+def test_tasks_reach_the_node_itself_only_for_dns_replies_and_ping():
+    c = chains(render(Mesh((), ("10.210.0.0/24",))))
+    assert c["filter-input"] == ["type filter hook input priority 0; policy accept;",
+                                 "ip saddr @local-sources jump task-input"]
+    assert c["task-input"] == ["ct state established,related accept", "meta l4proto icmp accept",
+                               "meta l4proto { tcp, udp } th dport { 53 } accept", "drop"]
+    assert "th dport { 53, 5353 }" in chains(render(Mesh(task_ports=(5353, 53, 53))))["task-input"][2]
+    assert chains(render(Mesh(task_ports=())))["task-input"][-1] == "drop"
+    with pytest.raises(NftError, match="task port 0 is out of range"):
+        render(Mesh(task_ports=(0,)))

@@ -10,8 +10,9 @@ hang).
 Source NAT only where the reply would not come back through this node: an endpoint on another node is
 always masqueraded; a local endpoint keeps the client's address (which Swarm loses, moby#25526) unless
 the client sits on one of this node's bridges (``local_subnets``), whose reply would bypass us on the
-bridge (hairpin). Host-mode published ports only balance over this node's own tasks and are absent on a
-node that runs none. The text replaces the table atomically (see ``nftapply``).
+bridge (hairpin). Host-mode published ports only balance over this node's own tasks and are absent on
+a node that runs none. Tasks may reach the node itself only on ``task_ports`` (DNS), never etcd, gRPC
+or anything else listening there. The text replaces the table atomically (see ``nftapply``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class Mesh:
 
     frontends: tuple[Frontend, ...] = ()
     local_subnets: tuple[str, ...] = field(default_factory=tuple)
+    task_ports: tuple[int, ...] = (53,)  # the only ports of this node a task may reach (DNS), TCP and UDP
 
 
 class NftError(ValueError):
@@ -125,6 +127,16 @@ def _key(fe: Frontend) -> str:
     return f"{fe.vip} . {fe.protocol} . {fe.port}" if fe.vip else f"{fe.protocol} . {fe.port}"
 
 
+def _guard_chains(ports: tuple[int, ...]) -> list[str]:
+    """Tasks (sources in ``local-sources``) reach this node only on ``ports``, plus ping and replies."""
+    rules = ["ct state established,related accept", "meta l4proto icmp accept"]
+    if ports:
+        rules.append(f"meta l4proto {{ tcp, udp }} th dport {{ {', '.join(str(p) for p in sorted(set(ports)))} }} accept")
+    out = _chain("task-input", [*rules, "drop"])
+    return out + _chain("filter-input", ["ip saddr @local-sources jump task-input"],
+                        "type filter hook input priority 0; policy accept;")
+
+
 def _base_chains() -> list[str]:
     lookups = [
         "ip daddr . meta l4proto . th dport vmap @vips",
@@ -173,7 +185,10 @@ def render(mesh: Mesh) -> str:
     lines += _map("published", "inet_proto . inet_service", published)
     lines += _map("vips-empty", "ipv4_addr . inet_proto . inet_service", vips_empty)
     lines += _map("published-empty", "inet_proto . inet_service", published_empty)
-    return "\n".join([*lines, *_base_chains(), *chains, "}", ""])
+    for port in mesh.task_ports:
+        if not 1 <= port <= 65535:
+            raise NftError(f"task port {port} is out of range (1-65535)")
+    return "\n".join([*lines, *_base_chains(), *_guard_chains(mesh.task_ports), *chains, "}", ""])
 
 
 def transaction(mesh: Mesh) -> str:
