@@ -73,24 +73,35 @@ class AddressSpace:
                 return addr
         return None
 
-    def allocate(self, owner: str) -> ipaddress.IPv4Address:
-        """The address for ``owner``: the one it holds, else the next free one after the cursor."""
+    def allocate(self, owner: str, within: ipaddress.IPv4Network | None = None,
+                 avoid: ipaddress.IPv4Network | None = None) -> ipaddress.IPv4Address:
+        """The address for ``owner``: the one it holds, else a free one.
+
+        Without ``within``, the next free address after the cursor (skipping ``avoid``); with it, the
+        lowest free address inside that block (VIPs, which live in a block of their own).
+        """
         held = self.lookup(owner)
         if held is not None:
             return held
-        if len(self.owners) >= self.capacity:
-            raise IpamError(f"subnet {self.subnet} has no free address left ({self.capacity} in use)")
         first, last = self._first(), self._last()
-        span = last - first + 1
-        start = self.cursor + 1 if first <= self.cursor < last else first
-        for i in range(span):
-            offset = first + (start - first + i) % span
+        base = int(self.subnet.network_address)
+        if within is not None:
+            lo = max(first, int(within.network_address) - base)
+            hi = min(last, int(within.broadcast_address) - base)
+            offsets: list[int] | range = range(lo, hi + 1)
+        else:
+            start = self.cursor + 1 if first <= self.cursor < last else first
+            offsets = [*range(start, last + 1), *range(first, start)]
+        for offset in offsets:
             addr = self.subnet.network_address + offset
-            if addr not in self.owners:
-                self.owners[addr] = owner
+            if addr in self.owners or (avoid is not None and addr in avoid):
+                continue
+            self.owners[addr] = owner
+            if within is None:
                 self.cursor = offset
-                return addr
-        raise IpamError(f"subnet {self.subnet} has no free address left")  # unreachable: capacity checked
+            return addr
+        where = f"block {within} of subnet {self.subnet}" if within is not None else f"subnet {self.subnet}"
+        raise IpamError(f"{where} has no free address left ({len(self.owners)} in use)")
 
     def claim(self, owner: str, address: str | ipaddress.IPv4Address) -> ipaddress.IPv4Address:
         """Record that ``owner`` holds ``address`` (a re-adopted task keeps its address).

@@ -3,7 +3,9 @@
 One ``Ipam`` holds everything the manager hands out for networking, as plain data the store keeps
 (``to_dict``/``from_dict``): the subnet pool (who holds which subnet), one ``AddressSpace`` per node
 (the node's bridge subnet for its tasks) and one ``Network`` per overlay network (its subnet, its VXLAN
-id, and its addresses, the services' VIPs included). Every allocation is idempotent per owner, so a
+id, and its addresses, the services' VIPs included). VIPs come from the last quarter of a network's
+subnet (``Network.vip_block``) and task addresses from the rest, so a task routes that one block to
+its node, where the mesh balances it, while the rest of the subnet stays on-link on the overlay. Every allocation is idempotent per owner, so a
 store transaction that is retried after a conflict, or a task that is re-adopted, gets the same answer;
 a refused allocation changes nothing.
 """
@@ -27,6 +29,11 @@ def vip_owner(service: str) -> str:
     return f"vip:{service}"
 
 
+def node_owner(node_id: str) -> str:
+    """The owner name of a node's own address on an overlay network (its end of the overlay bridge)."""
+    return f"node:{node_id}"
+
+
 @dataclass
 class Network:
     """An overlay network: its subnet (in ``addresses``), its VXLAN id and who holds which address."""
@@ -42,6 +49,11 @@ class Network:
     @property
     def gateway(self) -> ipaddress.IPv4Address:
         return self.addresses.gateway
+
+    @property
+    def vip_block(self) -> ipaddress.IPv4Network:
+        """The last quarter of the subnet: VIPs only, so a task can route the whole block to its node."""
+        return list(self.subnet.subnets(prefixlen_diff=2))[-1]
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "vxlan_id": self.vxlan_id, "addresses": self.addresses.to_dict()}
@@ -85,9 +97,11 @@ class Ipam:
         return space
 
     def release_node(self, node_id: str) -> None:
-        """Give back a node's subnet (the node left); its task addresses go with it."""
+        """Give back a node's subnet and its addresses on the networks (the node left)."""
         self.nodes.pop(node_id, None)
         self.pool.release(f"node/{node_id}")
+        for network in self.networks.values():
+            network.addresses.release(node_owner(node_id))
 
     def task_address(self, node_id: str, task_id: str) -> ipaddress.IPv4Interface:
         """The address (with prefix) of a task on its node's bridge."""
@@ -135,12 +149,17 @@ class Ipam:
 
     def network_address(self, network: str, owner: str) -> ipaddress.IPv4Interface:
         """The address (with prefix) of ``owner`` (a task id) on ``network``."""
-        space = self.network(network).addresses
-        return _iface(space, space.allocate(owner))
+        net = self.network(network)
+        return _iface(net.addresses, net.addresses.allocate(owner, avoid=net.vip_block))
+
+    def node_address(self, network: str, node_id: str) -> ipaddress.IPv4Interface:
+        """The node's own address on ``network``: where the node's mesh sends and receives overlay traffic."""
+        return self.network_address(network, node_owner(node_id))
 
     def vip(self, service: str, network: str) -> ipaddress.IPv4Address:
         """The virtual IP of ``service`` on ``network`` (allocated on first use)."""
-        return self.network(network).addresses.allocate(vip_owner(service))
+        net = self.network(network)
+        return net.addresses.allocate(vip_owner(service), within=net.vip_block)
 
     def release_vip(self, service: str, network: str) -> None:
         """Free the VIP of ``service`` on one network (``svc update --network-rm``)."""

@@ -198,3 +198,24 @@ def test_pool_round_trips_and_refuses_overlapping_data():
     bad = {"pool": "10.210.0.0/16", "taken": {"10.210.0.0/24": "node/a", "10.210.0.0/25": "node/b"}}
     with pytest.raises(IpamError, match="overlaps"):
         SubnetPool.from_dict(bad)
+
+
+def test_allocation_within_a_block_takes_its_lowest_free_address():
+    space = AddressSpace.of("10.9.0.0/24")
+    block = ipaddress.IPv4Network("10.9.0.192/26")
+    assert space.allocate("v1", within=block) == A("10.9.0.192")
+    assert space.allocate("v2", within=block) == A("10.9.0.193")
+    space.release("v1")
+    assert space.allocate("v3", within=block) == A("10.9.0.192")
+    assert space.allocate("t", avoid=block) == A("10.9.0.2")
+
+
+def test_allocation_avoiding_a_block_wraps_around_it():
+    space = AddressSpace.of("10.9.0.0/28")  # .2-.14 usable
+    block = ipaddress.IPv4Network("10.9.0.8/29")
+    got = [space.allocate(f"t{i}", avoid=block) for i in range(6)]
+    assert got == [A(f"10.9.0.{i}") for i in range(2, 8)]
+    with pytest.raises(IpamError, match="no free address"):
+        space.allocate("one-more", avoid=block)
+    space.release("t0")
+    assert space.allocate("again", avoid=block) == A("10.9.0.2")

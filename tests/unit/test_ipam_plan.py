@@ -129,13 +129,17 @@ def test_each_service_gets_one_vip_per_network():
     assert ipam.vip("api", "a") != va
 
 
-def test_a_task_address_on_a_network_never_equals_a_vip():
+def test_vips_and_task_addresses_live_in_separate_blocks():
     ipam = Ipam.create()
-    ipam.create_network("web", subnet="10.60.0.0/29")
-    vips = {ipam.vip(f"s{i}", "web") for i in range(2)}
-    tasks = {ipam.network_address("web", f"t{i}").ip for i in range(3)}
-    assert not vips & tasks
-    with pytest.raises(IpamError, match="no free address"):
+    net = ipam.create_network("web", subnet="10.60.0.0/28")
+    assert str(net.vip_block) == "10.60.0.12/30"
+    vips = [ipam.vip(f"s{i}", "web") for i in range(3)]
+    assert vips == [A("10.60.0.12"), A("10.60.0.13"), A("10.60.0.14")]  # .15 is the broadcast
+    with pytest.raises(IpamError, match=r"block 10\.60\.0\.12/30 of subnet 10\.60\.0\.0/28 has no free address"):
+        ipam.vip("s3", "web")
+    tasks = {ipam.network_address("web", f"t{i}").ip for i in range(10)}
+    assert tasks == {A(f"10.60.0.{i}") for i in range(2, 12)}
+    with pytest.raises(IpamError, match=r"subnet 10\.60\.0\.0/28 has no free address left"):
         ipam.network_address("web", "t-extra")
 
 
@@ -243,3 +247,14 @@ def test_subnets_never_overlap_and_vxlan_ids_are_unique(steps):
         ids = [n.vxlan_id for n in ipam.networks.values()]
         assert len(ids) == len(set(ids)) and all(i >= VXLAN_FIRST for i in ids)
     assert Ipam.from_dict(json.loads(json.dumps(ipam.to_dict()))) == ipam
+
+
+def test_each_node_has_its_own_address_on_a_network_released_when_it_leaves():
+    ipam = Ipam.create()
+    ipam.create_network("web")
+    a, b = ipam.node_address("web", "n1"), ipam.node_address("web", "n2")
+    assert a != b and a.network == b.network == ipam.network("web").subnet
+    assert ipam.node_address("web", "n1") == a
+    ipam.release_node("n1")
+    assert ipam.network("web").addresses.lookup("node:n1") is None
+    assert ipam.network("web").addresses.lookup("node:n2") == b.ip

@@ -101,12 +101,12 @@ async def ensure_address(ipr: AsyncIPRoute, index: int, iface: ipaddress.IPv4Int
             raise fail(f"cannot add address {iface} to link {index}", e) from None
 
 
-async def ensure_default_route(ipr: AsyncIPRoute, gateway: ipaddress.IPv4Address) -> None:
-    """A default route via ``gateway`` (replacing another default route of this namespace)."""
+async def ensure_route(ipr: AsyncIPRoute, dst: str, gateway: ipaddress.IPv4Address) -> None:
+    """A route to ``dst`` (a CIDR; ``0.0.0.0/0`` for the default) via ``gateway``, replacing another."""
     try:
-        await ipr.route("replace", dst="0.0.0.0/0", gateway=str(gateway))
+        await ipr.route("replace", dst=dst, gateway=str(gateway))
     except NetlinkError as e:
-        raise fail(f"cannot route default via {gateway}", e) from None
+        raise fail(f"cannot route {dst} via {gateway}", e) from None
 
 
 async def marked(ipr: AsyncIPRoute) -> list[tuple[str, str]]:

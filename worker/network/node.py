@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+from collections.abc import Sequence
 
 from pyroute2 import AsyncIPRoute
 
@@ -89,11 +90,13 @@ class NodeNet:
         gateway: str | ipaddress.IPv4Address | None = None,
         ifname: str = "eth0",
         mtu: int | None = None,
+        routes: Sequence[tuple[str, str]] = (),
     ) -> None:
         """Give the task whose namespace is ``netns`` an interface ``ifname`` on ``bridge``.
 
-        ``host_if`` is the node-side end (``task_ifname``); ``gateway`` adds a default route. If the
-        pair already exists (a re-adopted task) nothing is recreated: only missing pieces are added.
+        ``host_if`` is the node-side end (``task_ifname``); ``gateway`` adds a default route, ``routes``
+        more ``(cidr, via)`` routes (an overlay's VIP block via the node). If the pair already exists
+        (a re-adopted task) nothing is recreated: only missing pieces are added.
         """
         iface = ipaddress.IPv4Interface(address)
         br = await links.lookup(self.ipr, bridge)
@@ -116,6 +119,8 @@ class NodeNet:
             await self.ipr.brport("set", index=index, mode=1)  # hairpin
             await links.configure(self.ipr, index, state="up")
             await self._inside(task, inside, iface, gateway, mtu)
+            for dst, via in routes:
+                await links.ensure_route(task, str(ipaddress.IPv4Network(dst)), ipaddress.IPv4Address(via))
 
     async def _new_pair(self, host_if: str, netns: str, ifname: str) -> int:
         fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -136,7 +141,7 @@ class NodeNet:
         await links.ensure_address(task, index, iface)
         await links.configure(task, index, state="up")
         if gateway is not None:
-            await links.ensure_default_route(task, ipaddress.IPv4Address(str(gateway)))
+            await links.ensure_route(task, "0.0.0.0/0", ipaddress.IPv4Address(str(gateway)))
 
     async def detach_task(self, host_if: str) -> bool:
         """Remove a task's veth (its peer goes with it); False when it was already gone."""
