@@ -8,15 +8,17 @@ are only ever loaded in ``h``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shoal.worker.network.netns import run_in
 from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh, transaction
 from shoal.worker.network.nftapply import Nft, NftApplyError
-from tests.integration.netkit import Kit, clients, labels, needs_root, sh
+from tests.integration.netkit import ECHO, Kit, clients, labels, needs_root, sh
 from tests.unit.test_nft_render import frontend_st, unique_keys
 
 pytestmark = [*needs_root, pytest.mark.skipif(sh("which", "nft", check=False) == "", reason="needs nft (nftables)")]
@@ -107,6 +109,24 @@ async def test_a_removed_endpoint_gets_no_new_connections(node, nft):
     await nft.apply(Mesh((web(),), (BRIDGE_NET,)))
     await nft.apply(Mesh((web(names=["t0", "t2"]),), (BRIDGE_NET,)))
     assert set(labels(kit.get(ns(kit, "c"), VIP, 80, 40))) == {"t0", "t2"}
+
+
+async def test_a_connection_in_flight_outlives_the_removal_of_its_endpoint(node, nft):
+    kit, _ = node
+    for short in ("t0", "t1"):
+        kit.serve(ns(kit, short), short, port=9000, script=ECHO)
+    eps = lambda names: tuple(Endpoint(TASKS[n], 9000, True) for n in names)  # noqa: E731
+    await nft.apply(Mesh((Frontend("echo", 90, eps(["t0", "t1"]), vip=VIP),), (BRIDGE_NET,)))
+    conn = run_in(kit.path(ns(kit, "c")), lambda: socket.create_connection((VIP, 90), timeout=3))
+    with conn:
+        conn.sendall(b"hello\n")
+        first = conn.recv(100).decode()
+        serving = first.split(":")[0]
+        assert first == f"{serving}: hello\n"
+        other = "t1" if serving == "t0" else "t0"
+        await nft.apply(Mesh((Frontend("echo", 90, eps([other]), vip=VIP),), (BRIDGE_NET,)))
+        conn.sendall(b"still there\n")
+        assert conn.recv(100).decode() == f"{serving}: still there\n"  # tracked: keeps its endpoint
 
 
 async def test_a_service_without_endpoints_refuses_at_once(node, nft):

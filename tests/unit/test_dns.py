@@ -24,6 +24,7 @@ from shoal.worker.network.dns import (
     answer,
     read_resolv_conf,
     split_name,
+    task_resolv_conf,
 )
 
 WEB = Records(vips=("10.0.0.2",), tasks=("10.0.0.5", "10.0.0.6", "10.0.0.7"))
@@ -222,3 +223,12 @@ def test_resolv_conf_nameservers(tmp_path):
     assert read_resolv_conf(str(conf)) == [("192.0.2.53", 53), ("10.210.0.1", 53), ("fd00::53", 53)]
     assert read_resolv_conf(str(conf), exclude=["10.210.0.1"]) == [("192.0.2.53", 53), ("fd00::53", 53)]
     assert read_resolv_conf(str(tmp_path / "missing")) == []
+
+
+def test_a_task_resolv_conf_names_only_the_node_responder(tmp_path):
+    text = task_resolv_conf("10.210.0.1", search=["lab"])
+    assert text == "nameserver 10.210.0.1\nsearch lab\noptions ndots:0\n"
+    conf = tmp_path / "resolv.conf"
+    conf.write_text(text)
+    assert read_resolv_conf(str(conf)) == [("10.210.0.1", 53)]
+    assert task_resolv_conf("10.0.0.1", options=()) == "nameserver 10.0.0.1\n"

@@ -58,6 +58,16 @@ def read_resolv_conf(path: str, exclude: Sequence[str] = ()) -> list[tuple[str, 
     return servers
 
 
+def task_resolv_conf(nameserver: str, search: Sequence[str] = (), options: Sequence[str] = ("ndots:0",)) -> str:
+    """The resolv.conf a task gets: only the node's responder (which forwards everything else)."""
+    lines = [f"nameserver {nameserver}"]
+    if search:
+        lines.append("search " + " ".join(search))
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
+
+
 def split_name(qname: dns.name.Name) -> tuple[str, bool]:
     """``(service, wants_tasks)`` for a query name: ``tasks.web.`` -> ("web", True)."""
     text = qname.to_text(omit_final_dot=True).lower()
