@@ -1,0 +1,103 @@
+"""A small keep-alive HTTP server and a bounded load generator, for the networking benchmarks.
+
+Both run as ``python -c`` scripts inside network namespaces (``ip netns exec``). The server answers
+every request with a fixed body on HTTP/1.1 keep-alive connections. The client opens ``c``
+connections and sends requests back to back on each for ``d`` seconds, then prints one JSON line:
+requests, errors, seconds and the latency percentiles in ms. With ``wrk`` installed (Debian ``wrk``),
+``run_wrk`` is used instead; it reports the same fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+SERVER = r"""
+import asyncio, sys
+body = sys.argv[1].encode()
+reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+async def handle(r, w):
+    try:
+        while True:
+            head = await r.readuntil(b"\r\n\r\n")
+            w.write(reply)
+            await w.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "0.0.0.0", int(sys.argv[2]), backlog=1024)
+    print("ready", flush=True)
+    await srv.serve_forever()
+asyncio.run(main())
+"""
+
+CLIENT = r"""
+import asyncio, json, sys, time
+host, port, conns, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+req = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+lat, errors = [], 0
+async def one(deadline):
+    global errors
+    try:
+        r, w = await asyncio.wait_for(asyncio.open_connection(host, port), 3)
+    except (OSError, asyncio.TimeoutError):
+        errors += 1
+        return
+    try:
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            w.write(req)
+            head = await r.readuntil(b"\r\n\r\n")
+            size = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await r.readexactly(size)
+            lat.append(time.perf_counter() - t)
+    except (OSError, asyncio.IncompleteReadError):
+        errors += 1
+    w.close()
+async def main():
+    start = time.perf_counter()
+    await asyncio.gather(*(one(start + secs) for _ in range(conns)))
+    took = time.perf_counter() - start
+    lat.sort()
+    pct = lambda p: 1000 * lat[min(len(lat) - 1, int(p * len(lat)))] if lat else 0.0
+    print(json.dumps({"requests": len(lat), "errors": errors, "seconds": took,
+                      "p50_ms": pct(0.5), "p99_ms": pct(0.99)}))
+asyncio.run(main())
+"""
+
+
+def run_python(netns: str, host: str, port: int, conns: int, secs: float) -> dict[str, float]:
+    """Load from inside ``netns`` with the Python client."""
+    out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", CLIENT, host, str(port), str(conns),
+                          str(secs)], capture_output=True, text=True, check=True, timeout=secs + 60)
+    return json.loads(out.stdout)
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(netns: str, host: str, port: int, conns: int, secs: float) -> dict[str, float]:
+    """Load from inside ``netns`` with wrk (one thread, ``conns`` connections, latency distribution)."""
+    out = subprocess.run(["ip", "netns", "exec", netns, "wrk", "-t1", f"-c{conns}", f"-d{int(secs)}s", "--latency",
+                          f"http://{host}:{port}/"], capture_output=True, text=True, check=True,
+                         timeout=secs + 60).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return {"requests": requests, "errors": errors, "seconds": secs,
+            "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+            "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1))}  # type: ignore[union-attr]
+
+
+def load(netns: str, host: str, port: int, conns: int, secs: float, tool: str = "auto") -> dict[str, float]:
+    """Requests/s and latency from ``netns`` to ``host:port``; ``tool`` is wrk, python, or auto."""
+    use_wrk = tool == "wrk" or (tool == "auto" and shutil.which("wrk") is not None)
+    stats = (run_wrk if use_wrk else run_python)(netns, host, port, conns, secs)
+    stats["rps"] = stats["requests"] / stats["seconds"]
+    stats["tool"] = "wrk" if use_wrk else "python"  # type: ignore[assignment]
+    return stats
