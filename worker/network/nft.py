@@ -20,10 +20,16 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import socket
 from dataclasses import dataclass, field
 
-TABLE = "shoal"
-MASQ_MARK = 0x200000  # one bit of the packet mark, set by endpoint chains, read by postrouting
+from shoal.worker.network.nfttable import EP_MARK, MASQ_MARK, TABLE, Ruleset, full_text, removal, replace_text
+
+__all__ = [
+    "HOST", "INGRESS", "MASQ_MARK", "PROTOCOLS", "TABLE", "Endpoint", "Frontend", "Mesh", "NftError", "Ruleset",
+    "build", "chain_name", "removal", "render", "served_by", "transaction",
+]
+
 PROTOCOLS = ("tcp", "udp")
 INGRESS, HOST = "ingress", "host"
 
@@ -72,9 +78,14 @@ def _check(fe: Frontend) -> None:
             raise NftError(f"service {fe.service}: port {port} is out of range (1-65535)")
     for ip in [*([fe.vip] if fe.vip else []), *(e.ip for e in fe.endpoints)]:
         try:
-            ipaddress.IPv4Address(ip)
-        except ValueError:
+            _ip_key(ip)
+        except (OSError, TypeError):
             raise NftError(f"service {fe.service}: {ip!r} is not an IPv4 address") from None
+
+
+def _ip_key(ip: str) -> bytes:
+    """The address as 4 bytes (strict dotted quad; sorts numerically). ipaddress is ~10x slower here."""
+    return socket.inet_pton(socket.AF_INET, ip)
 
 
 def chain_name(fe: Frontend) -> str:
@@ -88,79 +99,39 @@ def chain_name(fe: Frontend) -> str:
 def served_by(fe: Frontend) -> tuple[Endpoint, ...]:
     """The endpoints this node balances a frontend over (host mode: this node's own), in a stable order."""
     eps = [e for e in fe.endpoints if e.local or fe.mode != HOST or fe.vip]
-    return tuple(sorted(set(eps), key=lambda e: (ipaddress.IPv4Address(e.ip), e.port)))
+    return tuple(sorted(set(eps), key=lambda e: (_ip_key(e.ip), e.port)))
 
 
-def _endpoint_chain(name: str, fe: Frontend, ep: Endpoint) -> list[str]:
-    rules = ["ip saddr @local-sources jump mark-for-masquerade" if ep.local else "jump mark-for-masquerade"]
-    rules.append(f"meta l4proto {fe.protocol} dnat to {ep.ip}:{ep.port}")
-    return _chain(name, rules)
+def _endpoint_chain(fe: Frontend, ep: Endpoint) -> tuple[str, tuple[str, ...]]:
+    """An endpoint's chain, named by what it does, so an unchanged endpoint keeps its chain."""
+    digest = hashlib.sha256(f"{ep.ip}|{ep.port}|{ep.local}".encode()).hexdigest()[:8]
+    masq = "ip saddr @local-sources jump mark-for-masquerade" if ep.local else "jump mark-for-masquerade"
+    return f"{chain_name(fe)}{EP_MARK}{digest}", (masq, f"meta l4proto {fe.protocol} dnat to {ep.ip}:{ep.port}")
 
 
-def _frontend_chains(fe: Frontend, eps: tuple[Endpoint, ...]) -> list[str]:
-    name = chain_name(fe)
-    ep_names = [f"{name}-e{i}" for i in range(len(eps))]
-    if len(eps) == 1:
-        pick = f"goto {ep_names[0]}"
+def _frontend_chains(fe: Frontend, eps: tuple[Endpoint, ...]) -> dict[str, tuple[str, ...]]:
+    ep_chains = dict(_endpoint_chain(fe, ep) for ep in eps)
+    names = list(ep_chains)
+    if len(names) == 1:
+        pick = f"goto {names[0]}"
     else:
-        choices = ", ".join(f"{i} : goto {n}" for i, n in enumerate(ep_names))
-        pick = f"numgen random mod {len(eps)} vmap {{ {choices} }}"
-    out = _chain(name, [pick])
-    for ep_name, ep in zip(ep_names, eps, strict=True):
-        out += _endpoint_chain(ep_name, fe, ep)
-    return out
-
-
-def _chain(name: str, rules: list[str], hook: str = "") -> list[str]:
-    body = [f"\t\t{hook}"] if hook else []
-    return [f"\tchain {name} {{", *body, *(f"\t\t{r}" for r in rules), "\t}"]
-
-
-def _map(name: str, key: str, elements: list[str]) -> list[str]:
-    out = [f"\tmap {name} {{", f"\t\ttype {key} : verdict"]
-    if elements:
-        out.append("\t\telements = { " + ", ".join(elements) + " }")
-    return [*out, "\t}"]
+        choices = ", ".join(f"{i} : goto {n}" for i, n in enumerate(names))
+        pick = f"numgen random mod {len(names)} vmap {{ {choices} }}"
+    return {chain_name(fe): (pick,), **ep_chains}
 
 
 def _key(fe: Frontend) -> str:
     return f"{fe.vip} . {fe.protocol} . {fe.port}" if fe.vip else f"{fe.protocol} . {fe.port}"
 
 
-def _guard_chains(ports: tuple[int, ...]) -> list[str]:
-    """Tasks (sources in ``local-sources``) reach this node only on ``ports``, plus ping and replies."""
-    rules = ["ct state established,related accept", "meta l4proto icmp accept"]
-    if ports:
-        rules.append(f"meta l4proto {{ tcp, udp }} th dport {{ {', '.join(str(p) for p in sorted(set(ports)))} }} accept")
-    out = _chain("task-input", [*rules, "drop"])
-    return out + _chain("filter-input", ["ip saddr @local-sources jump task-input"],
-                        "type filter hook input priority 0; policy accept;")
-
-
-def _base_chains() -> list[str]:
-    lookups = [
-        "ip daddr . meta l4proto . th dport vmap @vips",
-        "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @published",
-    ]
-    empty = [
-        "ip daddr . meta l4proto . th dport vmap @vips-empty",
-        "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @published-empty",
-    ]
-    out = _chain("services", lookups) + _chain("no-endpoints", empty) + _chain("reject-chain", ["meta l4proto tcp reject with tcp reset", "reject"])
-    out += _chain("mark-for-masquerade", [f"meta mark set meta mark | {MASQ_MARK:#x}"])
-    for hook, prio in (("prerouting", -100), ("output", -100)):
-        out += _chain(f"nat-{hook}", ["jump services"], f"type nat hook {hook} priority {prio}; policy accept;")
-    masq = f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"
-    out += _chain("nat-postrouting", [masq], "type nat hook postrouting priority 100; policy accept;")
-    for hook in ("prerouting", "output"):  # before routing: a VIP may have no route on this node
-        out += _chain(f"filter-{hook}", ["jump no-endpoints"], f"type filter hook {hook} priority -110; policy accept;")
-    return out
-
-
-def render(mesh: Mesh) -> str:
-    """The full ``table ip shoal`` for ``mesh``; deterministic (same data, same text)."""
+def build(mesh: Mesh) -> Ruleset:
+    """The table's contents for ``mesh``; deterministic (same data, same ruleset)."""
+    for port in mesh.task_ports:
+        if not 1 <= port <= 65535:
+            raise NftError(f"task port {port} is out of range (1-65535)")
     seen: dict[str, Frontend] = {}
-    vips, published, vips_empty, published_empty, chains = [], [], [], [], []
+    rs = Ruleset(tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.local_subnets})),
+                 task_ports=tuple(sorted(set(mesh.task_ports))))
     for fe in sorted(mesh.frontends, key=lambda f: (f.vip or "", f.protocol, f.port, f.service)):
         _check(fe)
         eps = served_by(fe)
@@ -171,31 +142,20 @@ def render(mesh: Mesh) -> str:
             raise NftError(f"{'VIP' if fe.vip else 'published port'} {key.replace(' . ', ' ')} is claimed by "
                            f"both {seen[key].service} and {fe.service}")
         seen[key] = fe
+        kind = "vips" if fe.vip else "published"
         if eps:
-            (vips if fe.vip else published).append(f"{key} : goto {chain_name(fe)}")
-            chains += _frontend_chains(fe, eps)
+            rs.maps[kind][key] = f"goto {chain_name(fe)}"
+            rs.chains.update(_frontend_chains(fe, eps))
         else:
-            (vips_empty if fe.vip else published_empty).append(f"{key} : goto reject-chain")
-    sources = [str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.local_subnets]
-    lines = [f"table ip {TABLE} {{", "\tset local-sources {", "\t\ttype ipv4_addr; flags interval; auto-merge;"]
-    if sources:
-        lines.append("\t\telements = { " + ", ".join(sorted(set(sources))) + " }")
-    lines.append("\t}")
-    lines += _map("vips", "ipv4_addr . inet_proto . inet_service", vips)
-    lines += _map("published", "inet_proto . inet_service", published)
-    lines += _map("vips-empty", "ipv4_addr . inet_proto . inet_service", vips_empty)
-    lines += _map("published-empty", "inet_proto . inet_service", published_empty)
-    for port in mesh.task_ports:
-        if not 1 <= port <= 65535:
-            raise NftError(f"task port {port} is out of range (1-65535)")
-    return "\n".join([*lines, *_base_chains(), *_guard_chains(mesh.task_ports), *chains, "}", ""])
+            rs.maps[f"{kind}-empty"][key] = "goto reject-chain"
+    return rs
+
+
+def render(mesh: Mesh) -> str:
+    """The full ``table ip shoal`` for ``mesh``."""
+    return full_text(build(mesh))
 
 
 def transaction(mesh: Mesh) -> str:
     """The one ``nft -f`` file that replaces the table's whole contents atomically."""
-    return f"add table ip {TABLE}\ndelete table ip {TABLE}\n{render(mesh)}"
-
-
-def removal() -> str:
-    """The ``nft -f`` file that removes shoal's table (and nothing else); harmless when it is absent."""
-    return f"add table ip {TABLE}\ndelete table ip {TABLE}\n"
+    return replace_text(build(mesh))

@@ -1,9 +1,9 @@
 """Loading shoal's nftables table: each change is one atomic ``nft -f -`` transaction.
 
-The renderer (``nft.render``) writes the whole table; this module hands it to the ``nft`` command in
-one file that deletes and re-creates the table, so the kernel swaps the old rules for the new ones in a
-single transaction: a packet sees either the old mesh or the new one, never half of each, and
-connections already tracked keep their translation. ``check`` asks the kernel to validate a file without
+The first load of an applier replaces the whole table (one file that deletes and re-creates it); later
+loads send only the difference from what it loaded last (``nfttable.delta``). Either is one ``nft -f``
+transaction: a packet sees the old mesh or the new one, never half of each, and connections already
+tracked keep their translation. ``check`` asks the kernel to validate a file without
 committing it (``nft -c``). Nothing outside ``table ip shoal`` is ever touched.
 
 ``netns`` (a path such as ``/run/netns/NAME``) runs ``nft`` inside that network namespace through
@@ -16,7 +16,11 @@ import asyncio
 import json
 import shutil
 
-from shoal.worker.network.nft import TABLE, Mesh, removal, transaction
+from shoal import log
+from shoal.worker.network.nft import Mesh, build
+from shoal.worker.network.nfttable import TABLE, Ruleset, delta, removal, replace_text
+
+_log = log.get(__name__)
 
 
 class NftApplyError(RuntimeError):
@@ -29,7 +33,7 @@ class Nft:
     def __init__(self, netns: str | None = None, nft: str = "nft") -> None:
         self.netns = netns
         self.nft = nft
-        self.last: str | None = None
+        self.current: Ruleset | None = None  # what this applier last loaded (None: unknown, replace whole)
 
     def _argv(self, *args: str) -> list[str]:
         if shutil.which(self.nft) is None:
@@ -50,22 +54,35 @@ class Nft:
         return out.decode()
 
     async def check(self, mesh: Mesh) -> None:
-        """Validate ``mesh``'s transaction in the kernel without committing it (``nft -c -f -``)."""
-        await self._run("-c", "-f", "-", stdin=transaction(mesh))
+        """Validate ``mesh``'s full transaction in the kernel without committing it (``nft -c -f -``)."""
+        await self._run("-c", "-f", "-", stdin=replace_text(build(mesh)))
 
     async def apply(self, mesh: Mesh) -> bool:
-        """Replace the table with ``mesh`` in one transaction; False when it equals the last one applied."""
-        text = transaction(mesh)
-        if text == self.last:
+        """Load ``mesh`` in one transaction; False when it equals what is loaded.
+
+        After the first load only the difference is sent (``nfttable.delta``); if the kernel refuses
+        a delta (the table was changed behind our back), the table is replaced whole instead.
+        """
+        new = build(mesh)
+        if new == self.current:
             return False
-        await self._run("-f", "-", stdin=text)
-        self.last = text
+        text = delta(self.current, new) if self.current is not None else None
+        if text is not None:
+            try:
+                await self._run("-f", "-", stdin=text)
+                self.current = new
+                return True
+            except NftApplyError as e:
+                _log.warning("nft delta refused; replacing the table whole", error=str(e))
+        self.current = None
+        await self._run("-f", "-", stdin=replace_text(new))
+        self.current = new
         return True
 
     async def remove(self) -> None:
         """Delete shoal's table (node leaving or shutting down); fine when it is already gone."""
+        self.current = None
         await self._run("-f", "-", stdin=removal())
-        self.last = None
 
     async def exists(self) -> bool:
         """Whether ``table ip shoal`` is loaded (for cleanup checks and tests)."""

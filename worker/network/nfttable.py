@@ -1,0 +1,137 @@
+"""shoal's nftables table as data (``Ruleset``), and the two ways to load it: whole, or as a delta.
+
+``nft.build`` turns a mesh into a ``Ruleset``: the variable parts of the table (the set of local
+sources, the four verdict maps, the per-frontend and per-endpoint chains, the task ports). The fixed
+skeleton (hooks, dispatch, reject, masquerade, task guard) is written here.
+
+``full_text`` is the whole table; ``delta`` is the smaller transaction that turns the loaded ruleset
+``old`` into ``new``: new chains first (endpoint chains before the frontend chains that jump to them),
+then rewritten chains, then map and set elements, and last the chains nothing refers to any more. Both
+are applied as one ``nft -f`` transaction, so either way a packet sees the old rules or the new ones.
+At a thousand services a delta is what keeps a single endpoint change well under a second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TABLE = "shoal"
+MASQ_MARK = 0x200000  # one bit of the packet mark, set by endpoint chains, read by postrouting
+EP_MARK = "-ep-"  # endpoint chain names contain this; frontend chain names do not
+MAP_TYPES = {
+    "vips": "ipv4_addr . inet_proto . inet_service",
+    "published": "inet_proto . inet_service",
+    "vips-empty": "ipv4_addr . inet_proto . inet_service",
+    "published-empty": "inet_proto . inet_service",
+}
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """The variable contents of ``table ip shoal``."""
+
+    sources: tuple[str, ...] = ()
+    maps: dict[str, dict[str, str]] = field(default_factory=lambda: {m: {} for m in MAP_TYPES})
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    task_ports: tuple[int, ...] = (53,)
+
+
+def _chain(name: str, rules: list[str] | tuple[str, ...], hook: str = "") -> list[str]:
+    body = [f"\t\t{hook}"] if hook else []
+    return [f"\tchain {name} {{", *body, *(f"\t\t{r}" for r in rules), "\t}"]
+
+
+def _guard_chains(ports: tuple[int, ...]) -> list[str]:
+    """Tasks (sources in ``local-sources``) reach this node only on ``ports``, plus ping and replies."""
+    rules = ["ct state established,related accept", "meta l4proto icmp accept"]
+    if ports:
+        listed = ", ".join(str(p) for p in sorted(set(ports)))
+        rules.append(f"meta l4proto {{ tcp, udp }} th dport {{ {listed} }} accept")
+    out = _chain("task-input", [*rules, "drop"])
+    return out + _chain("filter-input", ["ip saddr @local-sources jump task-input"],
+                        "type filter hook input priority 0; policy accept;")
+
+
+def _base_chains() -> list[str]:
+    local = "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport"
+    out = _chain("services", ["ip daddr . meta l4proto . th dport vmap @vips", f"{local} vmap @published"])
+    out += _chain("no-endpoints", ["ip daddr . meta l4proto . th dport vmap @vips-empty",
+                                   f"{local} vmap @published-empty"])
+    out += _chain("reject-chain", ["meta l4proto tcp reject with tcp reset", "reject"])
+    out += _chain("mark-for-masquerade", [f"meta mark set meta mark | {MASQ_MARK:#x}"])
+    for hook in ("prerouting", "output"):  # dstnat is refused for output by nft 1.0.6: numbers
+        out += _chain(f"nat-{hook}", ["jump services"], f"type nat hook {hook} priority -100; policy accept;")
+    masq = f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"
+    out += _chain("nat-postrouting", [masq], "type nat hook postrouting priority 100; policy accept;")
+    for hook in ("prerouting", "output"):  # before routing: a VIP may have no route on this node
+        out += _chain(f"filter-{hook}", ["jump no-endpoints"], f"type filter hook {hook} priority -110; policy accept;")
+    return out
+
+
+def _elements(items: list[str]) -> str:
+    return "{ " + ", ".join(items) + " }"
+
+
+def full_text(rs: Ruleset) -> str:
+    """The whole ``table ip shoal`` block."""
+    lines = [f"table ip {TABLE} {{", "\tset local-sources {", "\t\ttype ipv4_addr; flags interval; auto-merge;"]
+    if rs.sources:
+        lines.append(f"\t\telements = {_elements(list(rs.sources))}")
+    lines.append("\t}")
+    for name, key_type in MAP_TYPES.items():
+        lines += [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict"]
+        entries = rs.maps.get(name, {})
+        if entries:
+            lines.append(f"\t\telements = {_elements([f'{k} : {v}' for k, v in entries.items()])}")
+        lines.append("\t}")
+    lines += _base_chains() + _guard_chains(rs.task_ports)
+    for name, rules in rs.chains.items():
+        lines += _chain(name, rules)
+    return "\n".join([*lines, "}", ""])
+
+
+def replace_text(rs: Ruleset) -> str:
+    """The ``nft -f`` file that replaces the table's whole contents atomically."""
+    return f"{removal()}{full_text(rs)}"
+
+
+def removal() -> str:
+    """The ``nft -f`` file that removes shoal's table (and nothing else); harmless when it is absent."""
+    return f"add table ip {TABLE}\ndelete table ip {TABLE}\n"
+
+
+def _endpoints_first(names: set[str]) -> list[str]:
+    return sorted(names, key=lambda n: (EP_MARK not in n, n))
+
+
+def _map_changes(old: Ruleset, new: Ruleset) -> list[str]:
+    out = []
+    for name in MAP_TYPES:
+        before, after = old.maps.get(name, {}), new.maps.get(name, {})
+        gone = [k for k, v in before.items() if after.get(k) != v]
+        came = [f"{k} : {v}" for k, v in after.items() if before.get(k) != v]
+        if gone:
+            out.append(f"delete element ip {TABLE} {name} {_elements(gone)}")
+        if came:
+            out.append(f"add element ip {TABLE} {name} {_elements(came)}")
+    return out
+
+
+def delta(old: Ruleset, new: Ruleset) -> str | None:
+    """The transaction turning loaded ``old`` into ``new`` ("" when equal; None: replace it whole)."""
+    if old.task_ports != new.task_ports:
+        return None
+    t = f"ip {TABLE}"
+    out: list[str] = []
+    for name in _endpoints_first(set(new.chains) - set(old.chains)):
+        out += [f"add chain {t} {name}", *(f"add rule {t} {name} {r}" for r in new.chains[name])]
+    for name in sorted(n for n in set(new.chains) & set(old.chains) if new.chains[n] != old.chains[n]):
+        out += [f"flush chain {t} {name}", *(f"add rule {t} {name} {r}" for r in new.chains[name])]
+    if old.sources != new.sources:
+        out.append(f"flush set {t} local-sources")
+        if new.sources:
+            out.append(f"add element {t} local-sources {_elements(list(new.sources))}")
+    out += _map_changes(old, new)
+    for name in reversed(_endpoints_first(set(old.chains) - set(new.chains))):  # frontends before endpoints
+        out += [f"flush chain {t} {name}", f"delete chain {t} {name}"]
+    return "".join(line + "\n" for line in out)
