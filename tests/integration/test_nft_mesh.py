@@ -8,6 +8,8 @@ are only ever loaded in ``h``.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -198,3 +200,62 @@ async def test_tasks_reach_the_node_only_on_the_dns_port(node, nft):
     assert kit.get(t0, "10.78.0.1", 2379, 1) == ["error TimeoutError"]  # any address of the node
     assert labels(kit.get(c, "10.77.0.1", 2379, 1)) == {"node-etcd": 1}  # not a task: allowed
     assert labels(kit.get(t0, VIP, 80, 6))  # the mesh still serves tasks
+
+
+def loaded(kit: Kit, name: str) -> tuple[int, dict]:
+    """The table's handle and its contents without handles (chains with rules, map and set elements)."""
+    items = json.loads(kit.run(name, "nft", "-j", "list", "table", "ip", "shoal"))["nftables"]
+    handle, content = 0, {}
+
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k != "handle"}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    for item in items:
+        kind, body = next(iter(item.items()))
+        if kind == "table":
+            handle = body["handle"]
+        elif kind == "rule":
+            content.setdefault(("chain", body["chain"]), []).append(json.dumps(strip(body["expr"]), sort_keys=True))
+        elif kind == "chain":
+            content.setdefault(("chain", body["name"]), [])
+        elif kind in ("map", "set"):
+            content[(kind, body["name"])] = sorted(json.dumps(e, sort_keys=True) for e in body.get("elem", []))
+    return handle, content
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[tuple[Kit, str, str]]:
+    kit = Kit()
+    try:
+        yield kit, kit.ns("da"), kit.ns("db")
+    finally:
+        kit.close()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(frontend_st, max_size=5).map(unique_keys),
+                          st.lists(st.sampled_from(["10.210.0.0/24", "10.0.0.0/8", "192.168.1.0/24"]), max_size=2)),
+                min_size=2, max_size=5))
+def test_deltas_leave_the_kernel_with_what_a_whole_load_gives(pair, steps):
+    kit, a, b = pair
+
+    async def run() -> None:
+        incremental, whole = Nft(kit.path(a)), Nft(kit.path(b))
+        try:
+            await incremental.apply(Mesh(tuple(steps[0][0]), tuple(steps[0][1])))
+            first_handle, _ = loaded(kit, a)
+            for fes, subnets in steps[1:]:
+                mesh = Mesh(tuple(fes), tuple(subnets))
+                await incremental.apply(mesh)
+                whole.current = None  # force a whole replacement as the reference
+                await whole.apply(mesh)
+                handle, content = loaded(kit, a)
+                assert handle == first_handle  # never replaced: every step went as a delta
+                assert content == loaded(kit, b)[1]
+        finally:
+            await incremental.remove()
+            await whole.remove()
+
+    asyncio.run(run())

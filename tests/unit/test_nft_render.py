@@ -16,12 +16,14 @@ from shoal.worker.network.nft import (
     Frontend,
     Mesh,
     NftError,
+    build,
     chain_name,
     removal,
     render,
     served_by,
     transaction,
 )
+from shoal.worker.network.nfttable import delta
 
 
 def chains(text: str) -> dict[str, list[str]]:
@@ -233,3 +235,67 @@ def test_tasks_reach_the_node_itself_only_for_dns_replies_and_ping():
     assert chains(render(Mesh(task_ports=())))["task-input"][-1] == "drop"
     with pytest.raises(NftError, match="task port 0 is out of range"):
         render(Mesh(task_ports=(0,)))
+
+
+# -- deltas ------------------------------------------------------------------------------------
+def delta_lines(old: Mesh, new: Mesh) -> list[str]:
+    text = delta(build(old), build(new))
+    assert text is not None
+    return text.splitlines()
+
+
+WEB2 = Frontend("web", 80, (ep(1), ep(2)), vip="10.0.0.2")
+WEB3 = Frontend("web", 80, (ep(1), ep(2), ep(3)), vip="10.0.0.2")
+
+
+def test_an_unchanged_mesh_has_an_empty_delta():
+    assert delta(build(Mesh((WEB2,))), build(Mesh((WEB2,)))) == ""
+
+
+def test_a_new_endpoint_adds_its_chain_and_rewrites_only_the_frontend_chain():
+    lines = delta_lines(Mesh((WEB2,)), Mesh((WEB3,)))
+    name = chain_name(WEB2)
+    assert [line.split()[:2] for line in lines] == [["add", "chain"], ["add", "rule"], ["add", "rule"],
+                                                    ["flush", "chain"], ["add", "rule"]]
+    assert lines[0].startswith(f"add chain ip shoal {name}-ep-")
+    assert lines[2].endswith("dnat to 10.0.1.3:8080")
+    assert lines[3] == f"flush chain ip shoal {name}"
+    assert "numgen random mod 3" in lines[4]
+
+
+def test_a_removed_service_loses_its_element_then_its_chains_frontend_first():
+    lines = delta_lines(Mesh((WEB2,)), Mesh())
+    name = chain_name(WEB2)
+    assert lines[0] == "delete element ip shoal vips { 10.0.0.2 . tcp . 80 }"
+    deleted = [line.split()[-1] for line in lines if line.startswith("delete chain")]
+    assert deleted[0] == name and len(deleted) == 3 and all(d.startswith(f"{name}-ep-") for d in deleted[1:])
+    for d in deleted:  # each chain is emptied just before it goes
+        assert lines.index(f"flush chain ip shoal {d}") == lines.index(f"delete chain ip shoal {d}") - 1
+
+
+def test_a_service_losing_its_last_endpoint_moves_to_the_reject_map():
+    empty = Frontend("web", 80, (), vip="10.0.0.2")
+    lines = delta_lines(Mesh((WEB2,)), Mesh((empty,)))
+    assert "delete element ip shoal vips { 10.0.0.2 . tcp . 80 }" in lines
+    assert "add element ip shoal vips-empty { 10.0.0.2 . tcp . 80 : goto reject-chain }" in lines
+    back = delta_lines(Mesh((empty,)), Mesh((WEB2,)))
+    assert back.index(f"add element ip shoal vips {{ 10.0.0.2 . tcp . 80 : goto {chain_name(WEB2)} }}") > \
+        max(i for i, line in enumerate(back) if line.startswith("add rule"))  # chains exist before the map points
+
+
+def test_local_subnets_are_replaced_as_a_set():
+    lines = delta_lines(Mesh((), ("10.1.0.0/24",)), Mesh((), ("10.2.0.0/24", "10.3.0.0/24")))
+    assert lines == ["flush set ip shoal local-sources", "add element ip shoal local-sources { 10.2.0.0/24, 10.3.0.0/24 }"]
+    assert delta_lines(Mesh((), ("10.1.0.0/24",)), Mesh()) == ["flush set ip shoal local-sources"]
+
+
+def test_changed_task_ports_need_a_whole_replacement():
+    assert delta(build(Mesh(task_ports=(53,))), build(Mesh(task_ports=(53, 5353)))) is None
+
+
+def test_an_endpoint_turning_local_gets_a_new_chain_with_the_source_check():
+    before = Frontend("web", 80, (ep(1, local=False),), vip="10.0.0.2")
+    after = Frontend("web", 80, (ep(1, local=True),), vip="10.0.0.2")
+    lines = delta_lines(Mesh((before,)), Mesh((after,)))
+    assert "ip saddr @local-sources jump mark-for-masquerade" in lines[1]
+    assert sum(line.startswith("delete chain") for line in lines) == 1
