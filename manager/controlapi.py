@@ -19,7 +19,7 @@ from shoal.manager.cache import ClusterCache
 from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster
 from shoal.manager.cluster import rotate as rotate_token
-from shoal.manager.orchestrator import globalmode
+from shoal.manager.placement import eligible_nodes
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Conflict, Writer
@@ -93,7 +93,7 @@ class ControlAPI(cgrpc.ControlServicer):
     def _desired(self, svc: pb.Service) -> int:
         """Replicas, or for global services the nodes that should run one."""
         if svc.spec.mode in (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB):
-            return len(globalmode.eligible_nodes(svc, self.cache.nodes(), self.cache.node_ready))
+            return len(eligible_nodes(svc, self.cache.nodes(), self.cache.node_ready))
         return svc.spec.replicas
 
     async def CreateService(self, request: cpb.CreateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.CreateServiceResponse:

@@ -12,24 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 
-from shoal.constraints import Constraint, parse_constraints
+from shoal.constraints import parse_constraints
 from shoal.manager.orchestrator.restart import DEFAULT_HISTORY, end_finished, reap, remove_all, restart_due
 from shoal.manager.orchestrator.types import Actions, new_task
+from shoal.manager.placement import keeps
 from shoal.proto import types_pb2 as pb
 from shoal.views import TaskView
-
-
-def eligible_nodes(service: pb.Service, nodes: Mapping[str, pb.Node], node_ready: Callable[[str], bool]) -> list[str]:
-    """The nodes a global service should have a task on (what ``svc ls`` shows as desired)."""
-    cons = parse_constraints(list(service.spec.placement.constraints))
-    return [nid for nid, n in nodes.items() if _keeps(n, node_ready(nid), cons) and n.spec.availability == pb.NodeSpec.ACTIVE]
-
-
-def _keeps(node: pb.Node | None, ready: bool, cons: list[Constraint]) -> bool:
-    """Tasks of the service may stay on ``node``: it is up, not drained, and matches the constraints."""
-    if node is None or not ready or node.spec.availability == pb.NodeSpec.DRAIN:
-        return False
-    return all(c.matches(node) for c in cons)
 
 
 def reconcile(
@@ -56,7 +44,7 @@ def reconcile(
         if node is None:  # removed from the cluster (node rm): its tasks go with it
             remove_all(node_tasks, lambda _nid: False, acts)
             continue
-        keep = _keeps(node, node_ready(node_id), cons)
+        keep = keeps(node, node_ready(node_id), cons)
         place = keep and node.spec.availability == pb.NodeSpec.ACTIVE
         current = [t for t in node_tasks if t.task.spec_version == service.spec_version]
         if job and any(t.state == pb.COMPLETE for t in current):

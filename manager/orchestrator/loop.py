@@ -17,9 +17,8 @@ from shoal.manager.cache import ClusterCache
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
 from shoal.manager.orchestrator.types import Actions
 from shoal.manager.orchestrator.writes import actions_to_writes
+from shoal.manager.placement import room, snapshot
 from shoal.manager.reactor import ALL, Reactor
-from shoal.manager.scheduler.loop import snapshot
-from shoal.manager.scheduler.schedule import room
 from shoal.manager.store.writes import Write, Writer
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL

@@ -13,45 +13,15 @@ from prometheus_client import Counter
 
 from shoal import log
 from shoal.manager.cache import ClusterCache
+from shoal.manager.placement import snapshot
 from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.scheduler.schedule import schedule
 from shoal.manager.store import objects
 from shoal.manager.store.writes import Write, Writer
 from shoal.proto import types_pb2 as pb
-from shoal.taskstate import FAILED_STATES, TERMINAL, effective_status
-from shoal.views import NodeInfo
 
 _log = log.get(__name__)
 PLACEMENTS = Counter("shoal_scheduler_placements_total", "Tasks placed on a node by the scheduler")
-
-
-FAILURE_WINDOW_NS = 5 * 60 * 10**9  # a service that failed on a node within this goes there last
-_NO_PORTS: frozenset[tuple[int, int]] = frozenset()
-
-
-def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeInfo], list[pb.Task]]:
-    """Nodes with what runs on them (and recent failures), and the tasks waiting for a node."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    nodes = {nid: NodeInfo(n, ready=cache.node_ready(nid)) for nid, n in cache.nodes().items()}
-    pending: list[pb.Task] = []
-    reports = cache.objects["status"]
-    for v in cache.objects["task"].values():
-        t: pb.Task = v.obj  # type: ignore[assignment]
-        r = reports.get(t.id)
-        st = effective_status(t, r.obj if r is not None else None)  # type: ignore[arg-type]
-        state = st.state
-        if state == pb.PENDING:
-            if t.desired_state == pb.RUNNING:
-                pending.append(t)
-            continue
-        info = nodes.get(t.node_id)
-        if info is None:
-            continue
-        if state < TERMINAL and t.desired_state == pb.RUNNING:
-            info.add_spec(t.service_id, t.spec, None if t.spec.ports else _NO_PORTS)
-        elif state in FAILED_STATES and st.timestamp_ns >= now_ns - FAILURE_WINDOW_NS:
-            info.failures[t.service_id] += 1
-    return sorted(nodes.values(), key=lambda n: n.id), pending
 
 
 class Scheduler:

@@ -15,10 +15,10 @@ import heapq
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from shoal.constraints import Constraint, node_value, parse_constraints
+from shoal.constraints import node_value
+from shoal.manager.placement import Filter
 from shoal.proto import types_pb2 as pb
-from shoal.units import format_bytes
-from shoal.views import NodeInfo, host_ports
+from shoal.views import NodeInfo
 
 
 @dataclass
@@ -40,74 +40,6 @@ def _count(n: int, reason: str) -> str:
     return f"1 node {_SINGULAR.get(verb, verb)} {rest}"
 
 
-class _Filter:
-    """Checks one node for one service spec; ``reason`` is the text used in explanations."""
-
-    def __init__(self, spec: pb.ServiceSpec, service_id: str) -> None:
-        self.spec = spec
-        self.service_id = service_id
-        res = spec.resources.reservations
-        self.mem = res.memory_bytes
-        self.cpus = res.nano_cpus
-        self.constraints: list[Constraint] = parse_constraints(list(spec.placement.constraints))
-        self.host_ports = host_ports(spec)
-        self.max_per_node = spec.placement.max_replicas_per_node
-
-    def fits(self, n: NodeInfo) -> bool:
-        """The checks that change as tasks are placed (resources, ports, per-node limit)."""
-        if self.mem and n.mem_cap and n.reserved_memory + self.mem > n.mem_cap:
-            return False
-        if self.cpus and n.cpu_cap and n.reserved_cpus + self.cpus > n.cpu_cap:
-            return False
-        if self.host_ports and self.host_ports & n.host_ports:
-            return False
-        return not (self.max_per_node and n.tasks_by_service[self.service_id] >= self.max_per_node)
-
-    def check(self, n: NodeInfo) -> str | None:
-        """None when the node fits, else the reason it does not (one per kind of failure)."""
-        if not n.ready:
-            return "are not ready"
-        if n.node.spec.availability != pb.NodeSpec.ACTIVE:
-            return "are not available for new tasks (drain or pause)"
-        if self.mem and n.mem_cap and n.reserved_memory + self.mem > n.mem_cap:
-            return f"lack {format_bytes(self.mem)} memory"
-        if self.cpus and n.cpu_cap and n.reserved_cpus + self.cpus > n.cpu_cap:
-            return f"lack {self.cpus / 1e9:g} CPUs"
-        for c in self.constraints:
-            if not c.matches(n.node):
-                return f"fail {c}"
-        if self.host_ports & n.host_ports:
-            return "have the host-mode port in use"
-        if self.max_per_node and n.tasks_by_service[self.service_id] >= self.max_per_node:
-            return f"already run max replicas per node ({self.max_per_node})"
-        return None
-
-
-def room(spec: pb.ServiceSpec, service_id: str, nodes: list[NodeInfo], limit: int) -> dict[str, int]:
-    """How many more tasks of the service each eligible node could take, at most ``limit``.
-
-    Eligible is what ``schedule`` asks before spreading: ready, active and every constraint met; a
-    node that is not eligible is absent. Room counts reservations, host-mode ports and the per-node
-    limit, so a caller (the rebalancer) can tell where the scheduler would put a replacement.
-    """
-    filt = _Filter(spec, service_id)
-    out: dict[str, int] = {}
-    for n in nodes:
-        if not n.active or not all(c.matches(n.node) for c in filt.constraints):
-            continue
-        free = limit
-        if filt.mem and n.mem_cap:
-            free = min(free, max(n.mem_cap - n.reserved_memory, 0) // filt.mem)
-        if filt.cpus and n.cpu_cap:
-            free = min(free, max(n.cpu_cap - n.reserved_cpus, 0) // filt.cpus)
-        if filt.host_ports:
-            free = min(free, 0 if filt.host_ports & n.host_ports else 1)
-        if filt.max_per_node:
-            free = min(free, max(filt.max_per_node - n.tasks_by_service[service_id], 0))
-        out[n.id] = free
-    return out
-
-
 def explain(failures: Counter[str]) -> str:
     """``no suitable node (3 nodes lack 512MiB memory; 2 nodes fail node.labels.zone==east)``."""
     if not failures:
@@ -126,7 +58,7 @@ class _Leaf:
         self.heap = [(n.failures[service_id] > 0, n.tasks_by_service[service_id], n.tasks_total, n.id) for n in nodes]
         heapq.heapify(self.heap)
 
-    def place(self, filt: _Filter) -> NodeInfo | None:
+    def place(self, filt: Filter) -> NodeInfo | None:
         heap = self.heap
         while heap:
             failed, svc, total, node_id = heap[0]
@@ -154,7 +86,7 @@ class _Branch:
         self.heap = [(c.count, v) for v, c in self.children.items()]
         heapq.heapify(self.heap)
 
-    def place(self, filt: _Filter) -> NodeInfo | None:
+    def place(self, filt: Filter) -> NodeInfo | None:
         while self.heap:
             _cnt, value = self.heap[0]
             child = self.children[value]
@@ -181,7 +113,7 @@ class _Eligible:
         self.active = [n for n in nodes if n.active]
         self.memo: dict[tuple[str, ...], list[NodeInfo]] = {}
 
-    def get(self, filt: _Filter) -> list[NodeInfo]:
+    def get(self, filt: Filter) -> list[NodeInfo]:
         key = tuple(str(c) for c in filt.constraints)
         hit = self.memo.get(key)
         if hit is None:
@@ -189,7 +121,7 @@ class _Eligible:
         return hit
 
 
-def _explain_all(filt: _Filter, nodes: list[NodeInfo]) -> str:
+def _explain_all(filt: Filter, nodes: list[NodeInfo]) -> str:
     failures: Counter[str] = Counter()
     for n in nodes:
         why = filt.check(n)
@@ -200,7 +132,7 @@ def _explain_all(filt: _Filter, nodes: list[NodeInfo]) -> str:
 
 def _place_batch(tasks: list[pb.Task], eligible: _Eligible, plan: Plan) -> None:
     spec, service_id = tasks[0].spec, tasks[0].service_id
-    filt = _Filter(spec, service_id)
+    filt = Filter(spec, service_id)
     tree = _tree(eligible.get(filt), spec, service_id)
     why = ""
     for task in tasks:
@@ -215,7 +147,7 @@ def _place_batch(tasks: list[pb.Task], eligible: _Eligible, plan: Plan) -> None:
 def _place_on_node(task: pb.Task, by_id: dict[str, NodeInfo], plan: Plan) -> None:
     """A task created for one node (global mode): it goes there if it fits, else it waits."""
     n = by_id.get(task.node_id)
-    filt = _Filter(task.spec, task.service_id)
+    filt = Filter(task.spec, task.service_id)
     why = filt.check(n) if n is not None else "are not in the cluster"
     if why is None:
         plan.assignments[task.id] = task.node_id

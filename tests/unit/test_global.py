@@ -1,7 +1,8 @@
 """The global orchestrator's decisions on plain data: one task per eligible node, following nodes."""
 
-from shoal.manager.orchestrator.globalmode import eligible_nodes, reconcile
+from shoal.manager.orchestrator.globalmode import reconcile
 from shoal.manager.orchestrator.types import new_task
+from shoal.manager.placement import eligible_nodes
 from shoal.proto import types_pb2 as pb
 from shoal.views import TaskView
 

@@ -182,7 +182,7 @@ def test_equal_load_keeps_the_newest_task():
 
 
 def test_room_counts_reservations_ports_and_the_per_node_limit():
-    from shoal.manager.scheduler.schedule import room
+    from shoal.manager.placement import room
     from shoal.views import NodeInfo
 
     def info(nid, availability=pb.NodeSpec.ACTIVE, ready=True, labels=None):
