@@ -43,6 +43,12 @@ def node() -> Iterator[tuple[Kit, str]]:
             kit.ip(h, f"link set v{short} master br0\nlink set v{short} type bridge_slave hairpin on\n")
             kit.ip(t, f"addr add {addr}/24 dev eth0\nroute add default via 10.77.0.1\n")
             kit.serve(t, short)
+        u = kit.ns("u")  # a task of another network, on its own bridge
+        kit.ip(h, "link add br1 type bridge\naddr add 10.79.0.1/24 dev br1\nlink set br1 up\n")
+        kit.veth(h, "vu", u, "eth0")
+        kit.ip(h, "link set vu master br1\nlink set vu type bridge_slave hairpin on\n")
+        kit.ip(u, "addr add 10.79.0.10/24 dev eth0\nroute add default via 10.79.0.1\n")
+        kit.serve(u, "u")
         c = kit.ns("c")
         kit.veth(h, "ext0", c, "eth0")
         kit.ip(h, "addr add 10.78.0.1/24 dev ext0\n")
@@ -259,3 +265,14 @@ def test_deltas_leave_the_kernel_with_what_a_whole_load_gives(pair, steps):
             await whole.remove()
 
     asyncio.run(run())
+
+
+async def test_tasks_of_two_networks_meet_only_through_the_mesh(node, nft):
+    kit, _ = node
+    other = Frontend("other", 81, (Endpoint("10.79.0.10", 8080, True),), vip=VIP)
+    await nft.apply(Mesh((web(), other), (BRIDGE_NET, "10.79.0.0/24")))
+    t0, c = ns(kit, "t0"), ns(kit, "c")
+    assert kit.get(t0, "10.79.0.10", 8080, 1) == ["error TimeoutError"]  # routed across: dropped
+    assert kit.get(ns(kit, "u"), TASKS["t1"], 8080, 1) == ["error TimeoutError"]  # and the other way
+    assert labels(kit.get(t0, VIP, 81, 2)) == {"u": 2}  # a service of the other network: through the VIP
+    assert labels(kit.get(c, "10.79.0.10", 8080, 1)) == {"u": 1}  # not from a task: routed as before

@@ -285,8 +285,11 @@ def test_a_service_losing_its_last_endpoint_moves_to_the_reject_map():
 
 def test_local_subnets_are_replaced_as_a_set():
     lines = delta_lines(Mesh((), ("10.1.0.0/24",)), Mesh((), ("10.2.0.0/24", "10.3.0.0/24")))
-    assert lines == ["flush set ip shoal local-sources", "add element ip shoal local-sources { 10.2.0.0/24, 10.3.0.0/24 }"]
-    assert delta_lines(Mesh((), ("10.1.0.0/24",)), Mesh()) == ["flush set ip shoal local-sources"]
+    assert lines == ["flush set ip shoal local-sources", "add element ip shoal local-sources { 10.2.0.0/24, 10.3.0.0/24 }",
+                     "flush set ip shoal cross-networks",
+                     "add element ip shoal cross-networks { 10.2.0.0/24 . 10.3.0.0/24, 10.3.0.0/24 . 10.2.0.0/24 }"]
+    assert delta_lines(Mesh((), ("10.1.0.0/24",)), Mesh()) == ["flush set ip shoal local-sources",
+                                                               "flush set ip shoal cross-networks"]
 
 
 def test_changed_task_ports_need_a_whole_replacement():
@@ -299,3 +302,14 @@ def test_an_endpoint_turning_local_gets_a_new_chain_with_the_source_check():
     lines = delta_lines(Mesh((before,)), Mesh((after,)))
     assert "ip saddr @local-sources jump mark-for-masquerade" in lines[1]
     assert sum(line.startswith("delete chain") for line in lines) == 1
+
+
+def test_tasks_of_different_networks_are_not_routed_to_each_other_except_through_the_mesh():
+    text = render(Mesh((), ("10.210.0.0/24", "10.220.0.0/24", "10.220.0.0/25")))
+    c = chains(text)
+    assert c["filter-forward"] == ["type filter hook forward priority 0; policy accept;",
+                                   "ip saddr . ip daddr @cross-networks jump task-forward"]
+    assert c["task-forward"] == ["ct state established,related accept", "ct status dnat accept", "drop"]
+    # pairs of different networks only (traffic inside one is bridged and passes this hook too)
+    assert elements(text, "cross-networks") == ["10.210.0.0/24 . 10.220.0.0/24", "10.220.0.0/24 . 10.210.0.0/24"]
+    assert elements(render(Mesh((), ("10.210.0.0/24",))), "cross-networks") == []

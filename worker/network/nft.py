@@ -12,7 +12,9 @@ always masqueraded; a local endpoint keeps the client's address (which Swarm los
 the client sits on one of this node's bridges (``local_subnets``), whose reply would bypass us on the
 bridge (hairpin). Host-mode published ports only balance over this node's own tasks and are absent on
 a node that runs none. Tasks may reach the node itself only on ``task_ports`` (DNS), never etcd, gRPC
-or anything else listening there. The text replaces the table atomically (see ``nftapply``).
+or anything else listening there, and tasks of another network on this node only through the mesh
+(traffic routed between two ``local_subnets`` is dropped unless it was DNATed or is a reply). The text
+replaces the table atomically (see ``nftapply``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ At a thousand services a delta is what keeps a single endpoint change well under
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 TABLE = "shoal"
@@ -42,14 +43,28 @@ def _chain(name: str, rules: list[str] | tuple[str, ...], hook: str = "") -> lis
 
 
 def _guard_chains(ports: tuple[int, ...]) -> list[str]:
-    """Tasks (sources in ``local-sources``) reach this node only on ``ports``, plus ping and replies."""
+    """Tasks (sources in ``local-sources``) reach this node only on ``ports``, plus ping and replies,
+    and reach tasks of other networks on this node only through the mesh."""
     rules = ["ct state established,related accept", "meta l4proto icmp accept"]
     if ports:
         listed = ", ".join(str(p) for p in sorted(set(ports)))
         rules.append(f"meta l4proto {{ tcp, udp }} th dport {{ {listed} }} accept")
     out = _chain("task-input", [*rules, "drop"])
-    return out + _chain("filter-input", ["ip saddr @local-sources jump task-input"],
-                        "type filter hook input priority 0; policy accept;")
+    out += _chain("filter-input", ["ip saddr @local-sources jump task-input"],
+                  "type filter hook input priority 0; policy accept;")
+    # a task reaches another network's tasks only through the mesh (dnat), never routed through us;
+    # pairs of different networks, because bridged traffic inside one network passes this hook too
+    # (br_netfilter: bridge-nf-call-iptables is 1 in every namespace of this kernel)
+    out += _chain("task-forward", ["ct state established,related accept", "ct status dnat accept", "drop"])
+    return out + _chain("filter-forward", ["ip saddr . ip daddr @cross-networks jump task-forward"],
+                        "type filter hook forward priority 0; policy accept;")
+
+
+def cross_pairs(sources: tuple[str, ...]) -> list[str]:
+    """``a . b`` for every ordered pair of different networks among ``sources`` (nested ones folded in)."""
+    nets = [ipaddress.IPv4Network(s) for s in sources]
+    top = sorted({n for n in nets if not any(o != n and n.subnet_of(o) for o in nets)})
+    return [f"{a} . {b}" for a in top for b in top if a != b]
 
 
 def _base_chains() -> list[str]:
@@ -77,6 +92,9 @@ def full_text(rs: Ruleset) -> str:
     lines = [f"table ip {TABLE} {{", "\tset local-sources {", "\t\ttype ipv4_addr; flags interval; auto-merge;"]
     if rs.sources:
         lines.append(f"\t\telements = {_elements(list(rs.sources))}")
+    lines += ["\t}", "\tset cross-networks {", "\t\ttype ipv4_addr . ipv4_addr; flags interval;"]
+    if len(pairs := cross_pairs(rs.sources)) > 0:
+        lines.append(f"\t\telements = {_elements(pairs)}")
     lines.append("\t}")
     for name, key_type in MAP_TYPES.items():
         lines += [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict"]
@@ -131,6 +149,9 @@ def delta(old: Ruleset, new: Ruleset) -> str | None:
         out.append(f"flush set {t} local-sources")
         if new.sources:
             out.append(f"add element {t} local-sources {_elements(list(new.sources))}")
+        out.append(f"flush set {t} cross-networks")
+        if pairs := cross_pairs(new.sources):
+            out.append(f"add element {t} cross-networks {_elements(pairs)}")
     out += _map_changes(old, new)
     for name in reversed(_endpoints_first(set(old.chains) - set(new.chains))):  # frontends before endpoints
         out += [f"flush chain {t} {name}", f"delete chain {t} {name}"]
