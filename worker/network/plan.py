@@ -1,0 +1,121 @@
+"""What one node balances and answers, from plain views of the services and tasks it knows about.
+
+The agent turns its store views (services with their VIPs and ports, tasks with their addresses and
+state) into these plain records; two pure functions then decide the rest:
+
+* ``mesh_for(node, ...)`` -> the ``Mesh`` this node loads into nftables. A VIP on network X balances
+  over the serving tasks' addresses on X. A published port (ingress mode) balances over every serving
+  task in the cluster: a task on this node is reached at its node-bridge address (its replies leave
+  through this node, so the client's address is kept), a task elsewhere at its ingress-network
+  address (masqueraded, so replies come back here). Host mode: this node's tasks only.
+* ``Directory`` -> the DNS lookup: a client (known by one of its addresses) sees a service only if
+  they share a network; it gets the VIPs on the shared networks, or the task addresses there.
+
+"Serving" is the agent's call (RUNNING and, with a healthcheck, healthy): the plan never second-guesses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shoal.worker.network.dns import Records
+from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh
+
+NODE = ""  # the key of a task's address on its node's bridge, in ``TaskNet.addresses``
+INGRESS = "ingress"
+
+
+@dataclass(frozen=True)
+class Port:
+    """A service port: ``target`` inside the task; ``published`` > 0 also publishes it."""
+
+    target: int
+    published: int = 0
+    protocol: str = "tcp"
+    mode: str = "ingress"
+
+
+@dataclass(frozen=True)
+class ServiceNet:
+    """A service as networking sees it: its networks, its VIP on each (none with dnsrr), its ports."""
+
+    name: str
+    networks: tuple[str, ...] = ()
+    vips: dict[str, str] = field(default_factory=dict)
+    ports: tuple[Port, ...] = ()
+    dnsrr: bool = False
+
+
+@dataclass(frozen=True)
+class TaskNet:
+    """A task: its service, node, addresses by network (``NODE`` for its node bridge), and whether it serves."""
+
+    service: str
+    node: str
+    addresses: dict[str, str] = field(default_factory=dict)
+    serving: bool = True
+
+
+def _vip_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str) -> list[Frontend]:
+    out = []
+    for network, vip in sorted(svc.vips.items()):
+        for port in svc.ports:
+            eps = tuple(Endpoint(t.addresses[network], port.target, t.node == node)
+                        for t in tasks if network in t.addresses)
+            out.append(Frontend(svc.name, port.target, eps, port.protocol, vip=vip))
+    return out
+
+
+def _published_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str) -> list[Frontend]:
+    out = []
+    for port in (p for p in svc.ports if p.published):
+        eps = []
+        for t in tasks:
+            if t.node == node and NODE in t.addresses:
+                eps.append(Endpoint(t.addresses[NODE], port.target, True))
+            elif t.node != node and port.mode != HOST and INGRESS in t.addresses:
+                eps.append(Endpoint(t.addresses[INGRESS], port.target, False))
+        out.append(Frontend(svc.name, port.published, tuple(eps), port.protocol, mode=port.mode))
+    return out
+
+
+def mesh_for(node: str, services: Iterable[ServiceNet], tasks: Iterable[TaskNet],
+             local_subnets: Iterable[str], task_ports: tuple[int, ...] = (53,)) -> Mesh:
+    """The ``Mesh`` node ``node`` loads: every service's VIPs and published ports, serving tasks only."""
+    serving: dict[str, list[TaskNet]] = {}
+    for t in tasks:
+        if t.serving:
+            serving.setdefault(t.service, []).append(t)
+    frontends: list[Frontend] = []
+    for svc in sorted(services, key=lambda s: s.name):
+        mine = serving.get(svc.name, [])
+        if not svc.dnsrr:
+            frontends += _vip_frontends(svc, mine, node)
+        frontends += _published_frontends(svc, mine, node)
+    return Mesh(tuple(frontends), tuple(sorted(set(local_subnets))), task_ports)
+
+
+class Directory:
+    """The DNS responder's lookup over a snapshot of services and tasks (rebuild it when they change)."""
+
+    def __init__(self, services: Iterable[ServiceNet], tasks: Iterable[TaskNet]) -> None:
+        self.services = {s.name.lower(): s for s in services}
+        self.tasks: dict[str, list[TaskNet]] = {}
+        self.networks_of: dict[str, set[str]] = {}  # a task address -> the networks its task is on
+        for t in tasks:
+            if t.serving:
+                self.tasks.setdefault(t.service.lower(), []).append(t)
+            nets = {n for n in t.addresses if n not in (NODE, INGRESS)}
+            for addr in t.addresses.values():
+                self.networks_of.setdefault(addr, set()).update(nets)
+
+    def __call__(self, client: str, service: str) -> Records | None:
+        """Records of ``service`` on the networks it shares with ``client``; None when it shares none."""
+        svc = self.services.get(service)
+        shared = sorted(self.networks_of.get(client, set()) & set(svc.networks)) if svc else []
+        if svc is None or not shared:
+            return None
+        vips = tuple(svc.vips[n] for n in shared if n in svc.vips)
+        addrs = tuple(t.addresses[n] for t in self.tasks.get(service, []) for n in shared if n in t.addresses)
+        return Records(vips=vips, tasks=addrs, dnsrr=svc.dnsrr)
