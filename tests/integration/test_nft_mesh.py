@@ -9,6 +9,7 @@ are only ever loaded in ``h``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shoal.worker.network.meshsync import MeshSync
 from shoal.worker.network.netns import run_in
 from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh, transaction
 from shoal.worker.network.nftapply import Nft, NftApplyError
@@ -276,3 +278,19 @@ async def test_tasks_of_two_networks_meet_only_through_the_mesh(node, nft):
     assert kit.get(ns(kit, "u"), TASKS["t1"], 8080, 1) == ["error TimeoutError"]  # and the other way
     assert labels(kit.get(t0, VIP, 81, 2)) == {"u": 2}  # a service of the other network: through the VIP
     assert labels(kit.get(c, "10.79.0.10", 8080, 1)) == {"u": 1}  # not from a task: routed as before
+
+
+async def test_a_burst_of_changes_ends_with_the_last_one_loaded(node, nft):
+    kit, h = node
+    sync = MeshSync(nft)
+    runner = asyncio.create_task(sync.run())
+    try:
+        for n in range(1, 21):
+            sync.set(Mesh((web(names=list(TASKS)[: 1 + n % 3]),), (BRIDGE_NET,)))
+        await asyncio.wait_for(sync.settled(), 10)
+        assert sync.loads < 20  # coalesced
+        assert set(labels(kit.get(ns(kit, "c"), VIP, 80, 30))) == {"t0", "t1", "t2"}  # 20 % 3 == 2: all three
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
