@@ -1,0 +1,125 @@
+"""One call per change for the agent: the node's whole network shape from plain data, and each task's.
+
+``NodeNetwork.ensure(NodeSpec)`` makes the node match its spec: the task bridge ``shoal0`` with the
+gateway of the node's subnet; per overlay network (VXLAN id ``vni``) a bridge ``shob<vni>`` holding the
+node's own address on it and a VXLAN device ``shvx<vni>`` flooding to the other nodes; overlays the
+spec no longer lists are taken down. ``attach`` gives a task ``eth0`` on the node bridge (default route
+via the gateway) and one interface per network, ``eth1``... in network-name order, each with a route
+for the network's VIP block via the node (the mesh balances VIPs there). Names, MTUs and routes are
+decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from shoal.worker.network import links
+from shoal.worker.network.node import VXLAN_OVERHEAD, NodeNet, task_ifname
+
+NODE_BRIDGE = "shoal0"
+
+
+@dataclass(frozen=True)
+class OverlaySpec:
+    """An overlay network on this node: its VXLAN id, subnet, VIP block and the node's address in it."""
+
+    name: str
+    vni: int
+    subnet: str
+    node_address: str  # address/prefix
+    vip_block: str
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Everything the node's plumbing follows: its subnet's gateway, its underlay and its overlays."""
+
+    gateway: str  # address/prefix of the node bridge (first host of the node's subnet)
+    underlay: str  # this node's own address: the source of VXLAN packets
+    peers: tuple[str, ...] = ()  # the other nodes' underlay addresses
+    overlays: tuple[OverlaySpec, ...] = ()
+    uplink: str | None = None  # the device the underlay address is on
+    mtu: int = 1500  # the underlay's MTU
+    forwarding: bool = True
+
+    def overlay(self, name: str) -> OverlaySpec | None:
+        """The overlay called ``name``, if the node is on it."""
+        return next((o for o in self.overlays if o.name == name), None)
+
+    def local_subnets(self) -> tuple[str, ...]:
+        """The node's subnet and its overlays' (the mesh's ``local_subnets``)."""
+        node = str(ipaddress.IPv4Interface(self.gateway).network)
+        return (node, *(o.subnet for o in self.overlays))
+
+
+def bridge_of(vni: int) -> str:
+    return f"shob{vni}"
+
+
+def vxlan_of(vni: int) -> str:
+    return f"shvx{vni}"
+
+
+class NodeNetwork:
+    """The agent's handle on its node's plumbing (``netns``: None for its own namespace)."""
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.net = NodeNet(netns)
+        self.spec: NodeSpec | None = None
+
+    async def open(self) -> None:
+        await self.net.open()
+
+    async def close(self) -> None:
+        await self.net.close()
+
+    async def ensure(self, spec: NodeSpec) -> None:
+        """Make the node match ``spec`` (idempotent; tasks already attached keep their interfaces)."""
+        if spec.forwarding:
+            self.net.enable_forwarding()
+        await self.net.ensure_bridge(NODE_BRIDGE, spec.gateway, mtu=spec.mtu)
+        inner = spec.mtu - VXLAN_OVERHEAD
+        for o in spec.overlays:
+            await self.net.ensure_bridge(bridge_of(o.vni), o.node_address, mtu=inner)
+            await self.net.ensure_vxlan(vxlan_of(o.vni), o.vni, bridge_of(o.vni), local=spec.underlay,
+                                        dev=spec.uplink, mtu=inner)
+            await self.net.set_peers(vxlan_of(o.vni), spec.peers)
+        await self._drop_overlays_except({o.vni for o in spec.overlays})
+        self.spec = spec
+
+    async def _drop_overlays_except(self, keep: set[int]) -> None:
+        for name, kind in await links.marked(self.net.ipr):
+            if kind in ("vxlan", "bridge") and name[:4] in ("shvx", "shob") and name[4:].isdigit() \
+                    and int(name[4:]) not in keep:
+                await links.delete(self.net.ipr, name)
+
+    async def attach(self, task_id: str, netns: str, node_address: str, networks: dict[str, str]) -> None:
+        """Wire task ``task_id`` (namespace ``netns``): ``node_address`` on eth0, ``networks`` {name: addr/prefix}."""
+        spec = self._spec()
+        gateway = ipaddress.IPv4Interface(spec.gateway).ip
+        await self.net.attach_task(NODE_BRIDGE, netns, task_ifname(task_id), node_address, gateway=gateway,
+                                   mtu=spec.mtu)
+        for i, name in enumerate(sorted(networks), start=1):
+            o = spec.overlay(name)
+            if o is None:
+                raise links.PlumbingError(f"network {name!r} is not on this node (ensure it first)")
+            await self.net.attach_task(bridge_of(o.vni), netns, task_ifname(task_id, name), networks[name],
+                                       ifname=f"eth{i}", mtu=spec.mtu - VXLAN_OVERHEAD,
+                                       routes=[(o.vip_block, str(gateway))])
+
+    async def detach(self, task_id: str, networks: list[str]) -> None:
+        """Remove a task's interfaces (when its namespace outlives it; usually they go with it)."""
+        await self.net.detach_task(task_ifname(task_id))
+        for name in networks:
+            await self.net.detach_task(task_ifname(task_id, name))
+
+    async def cleanup(self) -> list[str]:
+        """Remove everything shoal added to the node's namespace (devices; the nft table is MeshSync's)."""
+        self.spec = None
+        return await self.net.cleanup()
+
+    def _spec(self) -> NodeSpec:
+        if self.spec is None:
+            raise links.PlumbingError("the node's networks are not set up yet (ensure first)")
+        return self.spec
