@@ -25,6 +25,7 @@ def reconcile(
     now_ns: int,
     history_limit: int = DEFAULT_HISTORY,
 ) -> Actions:
+    """What to do so that each slot of the job completes once, ``max_concurrent`` slots at a time."""
     acts = Actions()
     if service is None:
         remove_all(tasks, node_ok, acts)
@@ -43,19 +44,7 @@ def reconcile(
         slot_tasks = sorted(by_slot.get(slot, []), key=lambda t: t.created)
         current = [t for t in slot_tasks if t.task.spec_version == service.spec_version]
         done = any(t.state == pb.COMPLETE for t in current)
-        live: list[TaskView] = []
-        for t in slot_tasks:
-            if t.task.desired_state != pb.RUNNING:
-                continue
-            lost = t.state >= pb.ASSIGNED and not node_ok(t.task.node_id)
-            if t.terminal:
-                end_finished(t, acts, job=True)
-            elif lost or t.task.spec_version != service.spec_version or done:
-                acts.set_desired[t.id] = pb.SHUTDOWN
-            else:
-                live.append(t)
-        for extra in live[:-1]:
-            acts.set_desired[extra.id] = pb.SHUTDOWN
+        live = _settle_slot(service, slot_tasks, done, node_ok, acts)
         reap(slot_tasks, acts, history_limit)
         if done:
             continue
@@ -79,3 +68,21 @@ def reconcile(
     for slot in waiting[: max(max_concurrent - active, 0)]:
         acts.create.append(new_task(service, slot, now_ns))
     return acts
+
+
+def _settle_slot(service: pb.Service, slot_tasks: list[TaskView], done: bool, node_ok: Callable[[str], bool], acts: Actions) -> list[TaskView]:
+    """End what must end in one slot (finished, lost, outdated, or extra once done); returns the live task, if any."""
+    live: list[TaskView] = []
+    for t in slot_tasks:
+        if t.task.desired_state != pb.RUNNING:
+            continue
+        lost = t.state >= pb.ASSIGNED and not node_ok(t.task.node_id)
+        if t.terminal:
+            end_finished(t, acts, job=True)
+        elif lost or t.task.spec_version != service.spec_version or done:
+            acts.set_desired[t.id] = pb.SHUTDOWN
+        else:
+            live.append(t)
+    for extra in live[:-1]:
+        acts.set_desired[extra.id] = pb.SHUTDOWN
+    return live[-1:]

@@ -9,12 +9,7 @@ from shoal.proto import types_pb2 as pb
 
 
 async def settle(cache: ClusterCache, store: MemoryStore) -> None:
-    rev = (await store.range("/")).revision
-    for _ in range(200):
-        if cache.revision >= rev:
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("cache did not catch up")
+    assert await cache.wait_for((await store.range("/")).revision, timeout=1), "cache did not catch up"
 
 
 async def test_cache_follows_puts_moves_and_deletes():

@@ -1,0 +1,88 @@
+"""The reactor reads its own writes: after a pass commits, the next pass waits for the cache to have them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from shoal.manager.cache import ClusterCache
+from shoal.manager.reactor import Reactor
+from shoal.manager.store import objects
+from shoal.manager.store.base import Event
+from shoal.manager.store.memory import MemoryStore
+from shoal.manager.store.writes import Writer
+from shoal.proto import types_pb2 as pb
+
+
+class SlowWatch(MemoryStore):
+    """A store whose watch delivers each batch ``delay`` seconds late (a busy etcd, a slow network)."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
+        inner = super().watch(prefix, start_revision)
+
+        async def slowed() -> AsyncIterator[list[Event]]:
+            async for batch in inner:
+                await asyncio.sleep(self.delay)
+                yield batch
+
+        return slowed()
+
+
+async def test_the_next_pass_sees_what_the_last_pass_wrote():
+    store = SlowWatch(delay=0.1)
+    cache = ClusterCache(store)
+    follow = asyncio.create_task(cache.run())
+    await asyncio.wait_for(cache.ready.wait(), 2)
+    seen: list[set[str]] = []
+    reactor: Reactor
+
+    async def step(dirty: set[str]) -> tuple[int, None]:
+        seen.append(set(cache.objects["task"]))
+        if len(seen) == 1:
+            reactor.mark("again")  # an event arrived while this pass ran
+            return await Writer(store).apply(objects.tasks.create(pb.Task(id="t1"))), None
+        return 0, None
+
+    reactor = Reactor("test", cache, step, debounce=0.001)
+    runner = asyncio.create_task(reactor.run())
+    try:
+        reactor.mark("first")
+        for _ in range(200):
+            if len(seen) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert seen[0] == set()
+        assert seen[1] == {"t1"}, "the second pass decided on the first pass's write, not on a stale cache"
+    finally:
+        runner.cancel()
+        follow.cancel()
+        await store.close()
+
+
+async def test_a_pass_that_wrote_nothing_does_not_wait():
+    store = SlowWatch(delay=5.0)  # a wait for the cache would outlast the test
+    cache = ClusterCache(store)
+    await cache.load()
+    cache.ready.set()
+    passes = 0
+
+    async def step(dirty: set[str]) -> tuple[int, None]:
+        nonlocal passes
+        passes += 1
+        return 0, None
+
+    reactor = Reactor("test", cache, step, debounce=0.001)
+    runner = asyncio.create_task(reactor.run())
+    try:
+        reactor.mark("a")
+        await asyncio.sleep(0.05)
+        reactor.mark("b")
+        await asyncio.sleep(0.05)
+        assert passes == 2
+    finally:
+        runner.cancel()
+        await store.close()
