@@ -7,7 +7,9 @@ address on the overlay; the tasks talk across the overlay. Every namespace is th
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import os
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,7 +17,16 @@ from dataclasses import dataclass
 import pytest
 
 from shoal.worker.network.links import MARK, PlumbingError
-from shoal.worker.network.netns import NetnsError, iproute, of_pid, read_sysctl, run_in, write_sysctl
+from shoal.worker.network.netns import (
+    NetnsError,
+    create,
+    iproute,
+    of_pid,
+    read_sysctl,
+    remove,
+    run_in,
+    write_sysctl,
+)
 from shoal.worker.network.node import NodeNet, task_ifname
 from tests.integration.netkit import ECHO, Kit, labels, needs_root, sh
 
@@ -233,3 +244,25 @@ async def test_a_namespace_socket_sees_only_that_namespace(hosts):
 def test_task_interface_names_fit_the_kernel_limit():
     names = {task_ifname(f"task{i}", net) for i in range(200) for net in ("", "web")}
     assert len(names) == 400 and all(len(n) <= 15 and n.startswith("shv") for n in names)
+
+
+async def test_a_named_namespace_is_made_without_forking_wired_and_removed(hosts, tmp_path):
+    path = str(tmp_path / "netns" / "task-x")
+    create(path)
+    try:
+        with pytest.raises(FileExistsError):
+            create(path)
+        assert os.stat(path).st_ino != os.stat("/proc/self/ns/net").st_ino  # a namespace of its own
+        assert os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/thread-self/ns/net").st_ino  # we are back
+        net = hosts.nets[1]
+        await net.ensure_bridge("shoal0", "10.210.1.1/24")
+        await net.attach_task("shoal0", path, task_ifname("x"), "10.210.1.7/24", gateway="10.210.1.1")
+        async with iproute(path) as ipr:
+            names = sorted([m.get("IFLA_IFNAME") async for m in await ipr.link("dump")])
+        assert names == ["eth0", "lo"]
+        hosts.kit.run(hosts.host(1), "busybox", "ping", "-c", "1", "-W", "2", "10.210.1.7")
+    finally:
+        assert remove(path) is True
+    assert not os.path.exists(path) and remove(path) is False
+    await asyncio.sleep(0.2)  # the veth goes with the namespace, asynchronously
+    assert task_ifname("x") not in hosts.kit.run(hosts.host(1), "ls", "/sys/class/net").split()

@@ -6,12 +6,15 @@ in, so instead a short-lived thread enters the namespace with ``setns`` (which i
 the socket, and returns to its own namespace; pyroute2 then drives that socket from the event loop
 (``AsyncIPRoute(fileno=...)``). The same trick runs a small function (a sysctl write) in a namespace.
 
+``create``/``remove`` make and drop a named namespace the same way (``ip netns add`` / ``del``).
+
 A namespace is named by a path: ``/run/netns/NAME`` (``ip netns``), ``/proc/PID/ns/net`` (a task's
 PID 1, see ``of_pid``), or None for the namespace the agent itself runs in.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -67,6 +70,51 @@ def run_in(path: str | None, fn: Callable[[], T]) -> T:
     if errors:
         raise errors[0]
     return result[0]
+
+
+def create(path: str) -> None:
+    """A new, empty network namespace kept alive by a bind mount at ``path`` (as ``ip netns add`` does).
+
+    The agent makes a task's namespace this way before the task starts, wires it, and the runtime
+    joins it; no process is forked. Refused when ``path`` already exists.
+    """
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    errors: list[BaseException] = []
+
+    def make() -> None:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.unshare(linux.CLONE_NEWNET)  # this thread only
+            try:
+                linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
+            finally:
+                linux.setns(own, linux.CLONE_NEWNET)
+        except BaseException as e:  # handed to the caller's thread below
+            errors.append(e)
+        finally:
+            os.close(own)
+
+    thread = threading.Thread(target=make, name="shoal-netns-create")
+    thread.start()
+    thread.join()
+    if errors:
+        os.unlink(path)
+        raise errors[0]
+
+
+def remove(path: str) -> bool:
+    """Drop the bind mount at ``path`` and the file (the namespace ends with its last user); False if absent."""
+    if not os.path.exists(path):
+        return False
+    try:
+        linux.umount2(path, linux.MNT_DETACH)
+    except OSError as e:
+        if e.errno != errno.EINVAL:  # EINVAL: not a mount point (a half-made one): just unlink
+            raise
+    os.unlink(path)
+    return True
 
 
 def route_socket(path: str | None) -> socket.socket:
