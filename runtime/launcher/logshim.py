@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import NoReturn
 
+from shoal.runtime.launcher import procutil
 from shoal.runtime.logs import MAX_FILES, MAX_SIZE
 
 MAX_LINE = 16 << 10
@@ -67,14 +68,7 @@ def run_shim(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # outlives a launcher being stopped
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.set_wakeup_fd(-1)
-        keep = {out_r, err_r}
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd > 2 and fd not in keep:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        procutil.close_fds_except({out_r, err_r})
         writer = _Writer(path, max_size, max_files)
         streams = {out_r: ("stdout", bytearray()), err_r: ("stderr", bytearray())}
         while streams:

@@ -1,4 +1,5 @@
-"""Process and mount helpers of the launcher: pidfds, reading a pipe to EOF, reaping, unmounting.
+"""Process and mount helpers of the launcher: pidfds, closing inherited fds, reading a pipe to EOF,
+reaping, unmounting.
 
 Small system-call wrappers the supervisor uses around each container's fork and teardown.
 """
@@ -19,6 +20,17 @@ def pidfd(pid: int) -> int | None:
         return os.pidfd_open(pid)
     except OSError:
         return None
+
+
+def close_fds_except(keep: set[int]) -> None:
+    """Close every inherited fd above stdio but ``keep`` (a forked helper's first step)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def read_until_eof(fd: int, timeout: float) -> bytes | None:

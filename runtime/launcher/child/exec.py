@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from shoal.runtime import linux
+from shoal.runtime.launcher import procutil
 from shoal.runtime.launcher.child import process
 from shoal.runtime.launcher.child.process import ProcessSpec
 
@@ -54,16 +55,6 @@ def _send(conn: int, message: dict) -> None:
         if not writable:
             raise OSError("client does not read")
         view = view[os.write(conn, view) :]
-
-
-def _close_others(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int, err_w: int) -> NoReturn:
@@ -103,7 +94,7 @@ def run_helper(spec: ExecSpec, conn: int) -> NoReturn:
     try:
         process.reset_signals()
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a vanished client is an OSError here
-        _close_others({conn})
+        procutil.close_fds_except({conn})
         os.set_blocking(conn, True)
         code = _helper(spec, conn)
     except BaseException:  # noqa: BLE001 - the client sees the connection close

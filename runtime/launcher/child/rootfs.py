@@ -195,6 +195,21 @@ def api_dirs_in_layers(lowerdirs: list[str]) -> bool:
     return True
 
 
+def mount_overlay(root: str, lowerdirs: list[str], upper: str, work: str) -> None:
+    """Mount the image's layers (top first) with the container's writable upper dir at ``root``."""
+    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+    linux.mount("overlay", root, "overlay", 0, options)
+
+
+def make_api_dirs(root: str) -> None:
+    """Make /proc, /dev and /sys directories in the overlay (an image's link or file there goes)."""
+    for name in API_DIRS:
+        path = os.path.join(root, name)
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+            os.unlink(path)  # the image's own entry would redirect our mount
+        os.makedirs(path, 0o755, exist_ok=True)
+
+
 def setup_image(
     root: str, lowerdirs: list[str], upper: str, work: str, mounts: list[dict], api_dirs: bool = False
 ) -> None:
@@ -205,14 +220,10 @@ def setup_image(
     """
     linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
     trace.mark("private")
-    options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
-    linux.mount("overlay", root, "overlay", 0, options)
+    mount_overlay(root, lowerdirs, upper, work)
     trace.mark("overlay")
-    for name in () if api_dirs else API_DIRS:
-        path = os.path.join(root, name)
-        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
-            os.unlink(path)  # the image's own entry would redirect our mount
-        os.makedirs(path, 0o755, exist_ok=True)
+    if not api_dirs:
+        make_api_dirs(root)
     trace.mark("mkdirs")
     mount_api_filesystems(root, tmp_and_run=False)
     usermounts.apply(root, mounts, read_only_root=False)

@@ -53,13 +53,8 @@ def shim(spec: pid1.ChildSpec, exec_w: int, out_w: int, err_w: int, sync_w: int,
         stage = "prepare rootfs"
         linux.unshare(linux.CLONE_NEWNS)
         linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
-        options = f"lowerdir={':'.join(spec.lowerdirs)},upperdir={spec.upper},workdir={spec.work}"
-        linux.mount("overlay", spec.rootfs, "overlay", 0, options)
-        for name in ("proc", "dev", "sys"):
-            path = os.path.join(spec.rootfs, name)
-            if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
-                os.unlink(path)
-            os.makedirs(path, 0o755, exist_ok=True)
+        rootfs.mount_overlay(spec.rootfs, spec.lowerdirs, spec.upper, spec.work)
+        rootfs.make_api_dirs(spec.rootfs)
         usermounts.apply(spec.rootfs, spec.mounts, read_only_root=False)
         # Move the prepared root where the remapped root can reach it: the state dir is 0700.
         linux.mount("tmpfs", STAGE, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "mode=755,size=64k")
