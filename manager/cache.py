@@ -21,6 +21,7 @@ from shoal.manager.store import keys
 from shoal.manager.store.base import Compacted, Event, Store, StoreError
 from shoal.manager.store.kinds import Versioned
 from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff
 from shoal.taskstate import effective_status
 
 _log = log.get(__name__)
@@ -183,13 +184,15 @@ class ClusterCache:
 
     async def run(self) -> None:
         """Load, then follow the watch forever; a compaction or lost watch re-lists."""
+        unavailable = Backoff(0.1, 0.5)  # between re-lists while the store cannot be reached
         while True:
             try:
                 await self.load()
+                unavailable.reset()
                 async for batch in self.store.watch(keys.PREFIX, self.revision + 1):
                     self._on_events(batch)
             except Compacted:
                 _log.warning("watch compacted; re-listing")
             except StoreError as exc:
                 _log.warning("store watch failed; retrying", error=str(exc))
-                await asyncio.sleep(0.5)
+                await unavailable.sleep()

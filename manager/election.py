@@ -16,6 +16,7 @@ from shoal import log
 from shoal.manager.store import keys, objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Conflict, Fence, Writer
+from shoal.retry import Backoff
 
 _log = log.get(__name__)
 IS_LEADER = Gauge("shoal_manager_leader", "1 when this manager is the leader")
@@ -34,9 +35,11 @@ class Election:
 
     async def run(self, lead: Callable[[Fence], Awaitable[None]]) -> None:
         """Campaign forever; while elected, run ``lead(fence)``; stop it as soon as the lease is lost."""
+        unavailable = Backoff(0.1, 0.5)  # between tries while the store cannot be reached
         while True:
             try:
                 await self._observe()
+                unavailable.reset()
                 if self.leader_id:  # someone leads: watch for the key to go (cheap gets, no lease churn)
                     await asyncio.sleep(self.poll)
                     continue
@@ -61,7 +64,7 @@ class Election:
                         pass
             except StoreError as exc:
                 _log.warning("election: store unavailable", error=str(exc))
-                await asyncio.sleep(0.5)
+                await unavailable.sleep()
 
     async def _hold(self, lease: int, fence: Fence, lead: Callable[[Fence], Awaitable[None]]) -> None:
         work = asyncio.create_task(lead(fence))

@@ -14,12 +14,13 @@ from shoal import log
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff
 
 _log = log.get(__name__)
 
 
-RESEND_AFTER_S = 0.2
-"""The pause after a failed send before the statuses go out again."""
+RESEND_FIRST_S, RESEND_CAP_S = 0.05, 0.2
+"""The pause after a failed send before the statuses go out again: the first one, and the longest."""
 
 
 def keep_newest(pending: dict[str, pb.TaskStatus], task_id: str, status: pb.TaskStatus) -> None:
@@ -59,6 +60,7 @@ class Reporter:
         self._stub = None
 
     async def run(self) -> None:
+        failed = Backoff(RESEND_FIRST_S, RESEND_CAP_S)
         while True:
             await self._kick.wait()
             self._kick.clear()
@@ -71,8 +73,9 @@ class Reporter:
                 req.updates.add(task_id=tid, status=st)
             try:
                 await self._stub.UpdateTaskStatus(req, timeout=10)
+                failed.reset()
             except grpc.aio.AioRpcError as exc:
                 _log.warning("status report failed; will resend", code=exc.code().name, error=exc.details())
                 requeue(self.pending, batch)
-                await asyncio.sleep(RESEND_AFTER_S)
+                await failed.sleep()
                 self._kick.set()

@@ -17,6 +17,7 @@ from shoal.manager.store import objects
 from shoal.manager.store.base import Store
 from shoal.manager.store.writes import Writer
 from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff
 
 _log = log.get(__name__)
 WRITES = Counter("shoal_dispatcher_status_updates_total", "Task status updates written to the store")
@@ -48,6 +49,7 @@ class StatusWriter:
         await done.wait()
 
     async def run(self) -> None:
+        failed = Backoff(0.05, 0.2)  # after a batch that could not be written (the store is failing over)
         while True:
             try:
                 await asyncio.wait_for(self._kick.wait(), self.interval)
@@ -60,11 +62,12 @@ class StatusWriter:
             done, self._done = self._done, asyncio.Event()
             try:
                 await self._write(batch)
+                failed.reset()
             except Exception:
                 _log.exception("status write failed; retrying", updates=len(batch))
                 for tid, st in batch.items():
                     self.submit(tid, st)
-                await asyncio.sleep(0.2)
+                await failed.sleep()
             finally:
                 done.set()
 
