@@ -1,0 +1,248 @@
+"""The executor on the embedded runtime: a task's container config (pure), and how runtime errors surface.
+
+The runtime here is a stand-in with the calls the executor makes; the real runtime runs in
+tests/integration (test_health_checks, test_runtime_cluster_images, the e2e suite).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from shoal.proto import types_pb2 as pb
+from shoal.runtime import ContainerError, ImageNotFound
+from shoal.worker.executor import ExecutorError, Exit
+from shoal.worker.runtime_executor import RuntimeExecutor, container_config
+
+
+def task(**container) -> pb.Task:
+    t = pb.Task(id="abcdefghijklmnopqrstuvwxy", service_id="svc1", service_name="web", slot=3, node_id="node-9")
+    t.spec.container.image = "busybox:1"
+    for k, v in container.items():
+        f = getattr(t.spec.container, k)
+        if isinstance(v, list):
+            f.extend(v)
+        else:
+            setattr(t.spec.container, k, v)
+    return t
+
+
+# ---- container_config (pure) --------------------------------------------------------------------------
+
+
+def test_a_task_becomes_a_container_named_after_it_with_docker_like_defaults():
+    cfg = container_config(task())
+    assert cfg.id == "abcdefghijklmnopqrstuvwxy" and cfg.image == "busybox:1"
+    assert cfg.hostname == "abcdefghijkl", "the hostname defaults to the first 12 characters of the id"
+    assert cfg.entrypoint is None and cfg.args == [] and cfg.env == []
+    assert cfg.stop_grace_s == 10.0, "docker's default stop grace"
+    assert (cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus) == (0, 0, 0)
+
+
+def test_the_service_and_slot_are_labels_on_the_container():
+    assert container_config(task()).labels == {
+        "shoal.service.id": "svc1",
+        "shoal.service.name": "web",
+        "shoal.task.id": "abcdefghijklmnopqrstuvwxy",
+        "shoal.task.slot": "3",
+    }
+
+
+def test_command_replaces_the_entrypoint_and_args_the_cmd():
+    cfg = container_config(task(command=["/bin/sh", "-c"], args=["echo hi"]))
+    assert cfg.entrypoint == ["/bin/sh", "-c"] and cfg.args == ["echo hi"]
+
+
+def test_args_alone_keep_the_images_entrypoint():
+    cfg = container_config(task(args=["sleep", "5"]))
+    assert cfg.entrypoint is None and cfg.args == ["sleep", "5"]
+
+
+def test_env_dir_user_and_hostname_pass_through():
+    cfg = container_config(task(env=["A=1", "B=2"], dir="/srv", user="1000:1000", hostname="web-3"))
+    assert (cfg.env, cfg.workdir, cfg.user, cfg.hostname) == (["A=1", "B=2"], "/srv", "1000:1000", "web-3")
+
+
+def test_limits_and_stop_grace_come_from_the_spec():
+    t = task(stop_grace_period_ns=2_500_000_000)
+    lim = t.spec.resources.limits
+    lim.memory_bytes, lim.pids, lim.nano_cpus = 64 << 20, 50, 500_000_000
+    cfg = container_config(t)
+    assert (cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus, cfg.stop_grace_s) == (64 << 20, 50, 500_000_000, 2.5)
+
+
+def test_an_explicit_zero_stop_grace_is_kept():
+    assert container_config(task(stop_grace_period_ns=0)).stop_grace_s == 0.0
+
+
+# ---- RuntimeExecutor ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Info:
+    id: str = ""
+    pid: int = 0
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    output: bytes
+
+
+class Runtime:
+    """Stands in for ``shoal.runtime.Runtime``: images it has, containers it holds, errors it raises."""
+
+    def __init__(self, images: set[str] | None = None) -> None:
+        self.images = images if images is not None else {"busybox:1"}
+        self.containers: dict[str, Info] = {}
+        self.fail: dict[str, ContainerError] = {}  # call name -> the error it raises
+        self.stopped: list[tuple[str, float]] = []
+
+    def _maybe_fail(self, call: str) -> None:
+        if call in self.fail:
+            raise self.fail[call]
+
+    async def create(self, config) -> Info:
+        self._maybe_fail("create")
+        if config.image not in self.images:
+            raise ImageNotFound(f"no such image: {config.image}")
+        self.containers[config.id] = Info(config.id)
+        return self.containers[config.id]
+
+    async def start(self, cid: str) -> Info:
+        self._maybe_fail("start")
+        self.containers[cid].pid = 4321
+        return self.containers[cid]
+
+    async def wait(self, cid: str) -> Info:
+        return self.containers[cid]
+
+    async def stop(self, cid: str, grace_s: float | None = None) -> Info:
+        self._maybe_fail("stop")
+        self.stopped.append((cid, grace_s))
+        return self.containers.get(cid, Info(cid))
+
+    async def delete(self, cid: str, force: bool = False) -> None:
+        self._maybe_fail("delete")
+        self.containers.pop(cid, None)
+
+    async def list(self) -> list[Info]:
+        return list(self.containers.values())
+
+    async def exec(self, cid: str, args: list[str], timeout: float) -> ExecResult:
+        self._maybe_fail("exec")
+        return ExecResult(0 if args == ["true"] else 1, b"out")
+
+
+class Puller:
+    def __init__(self, rt: Runtime, has: bool = True, error: str = "") -> None:
+        self.rt, self.has, self.error, self.asked = rt, has, error, []
+
+    async def __call__(self, ref: str) -> bool:
+        self.asked.append(ref)
+        if self.error:
+            raise ContainerError(self.error)
+        if self.has:
+            self.rt.images.add(ref)
+        return self.has
+
+
+async def test_prepare_creates_the_container_and_start_returns_its_pid():
+    rt = Runtime()
+    ex = RuntimeExecutor(rt)  # type: ignore[arg-type]  # the stand-in has every call the executor makes
+    t = task()
+    await ex.prepare(t)
+    assert await ex.start(t) == 4321 and await ex.list() == [t.id]
+
+
+async def test_an_image_the_node_lacks_is_pulled_from_the_cluster_then_created():
+    rt = Runtime(images=set())
+    puller = Puller(rt)
+    ex = RuntimeExecutor(rt, puller=puller)  # type: ignore[arg-type]
+    await ex.prepare(task())
+    assert puller.asked == ["busybox:1"] and await ex.list() == ["abcdefghijklmnopqrstuvwxy"]
+
+
+async def test_an_image_nobody_has_names_the_image_and_the_node():
+    rt = Runtime(images=set())
+    ex = RuntimeExecutor(rt, node_name="w1", puller=Puller(rt, has=False))  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="^image busybox:1 not found on node w1$"):
+        await ex.prepare(task())
+
+
+async def test_without_a_puller_a_missing_image_names_the_tasks_node():
+    ex = RuntimeExecutor(Runtime(images=set()))  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="^image busybox:1 not found on node node-9$"):
+        await ex.prepare(task())
+
+
+async def test_a_failed_pull_says_why():
+    rt = Runtime(images=set())
+    ex = RuntimeExecutor(rt, puller=Puller(rt, error="cannot pull layer sha256:aa: manager gone"))  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="cannot pull layer sha256:aa: manager gone"):
+        await ex.prepare(task())
+
+
+async def test_a_pulled_image_that_still_is_not_there_is_not_pulled_twice():
+    rt = Runtime(images=set())
+
+    class Liar(Puller):
+        async def __call__(self, ref: str) -> bool:
+            self.asked.append(ref)
+            return True  # says yes, stores nothing
+
+    liar = Liar(rt)
+    ex = RuntimeExecutor(rt, node_name="w1", puller=liar)  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="not found on node w1"):
+        await ex.prepare(task())
+    assert liar.asked == ["busybox:1"]
+
+
+@pytest.mark.parametrize("call", ["create", "start"])
+async def test_runtime_errors_while_preparing_or_starting_become_executor_errors(call):
+    rt = Runtime()
+    rt.fail[call] = ContainerError(f"{call}: exec: nosuch: not found")
+    ex = RuntimeExecutor(rt)  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match=f"{call}: exec: nosuch: not found"):
+        await ex.prepare(task())
+        await ex.start(task())
+
+
+async def test_wait_reports_the_exit_and_an_oom_kill():
+    rt = Runtime()
+    rt.containers["t"] = Info("t", exit_code=137, oom_killed=True)
+    assert await RuntimeExecutor(rt).wait("t") == Exit(137, True)  # type: ignore[arg-type]
+
+
+async def test_an_exit_without_a_code_is_minus_one():
+    rt = Runtime()
+    rt.containers["t"] = Info("t", exit_code=None)
+    assert (await RuntimeExecutor(rt).wait("t")).exit_code == -1  # type: ignore[arg-type]
+
+
+async def test_stop_and_remove_of_a_container_that_is_gone_are_fine():
+    rt = Runtime()
+    rt.fail["stop"] = ContainerError("no such container: t")
+    rt.fail["delete"] = ContainerError("no such container: t")
+    ex = RuntimeExecutor(rt)  # type: ignore[arg-type]
+    await ex.stop("t", 1.0)
+    await ex.remove("t")
+
+
+async def test_stop_passes_the_grace_on():
+    rt = Runtime()
+    await RuntimeExecutor(rt).stop("t", 7.5)  # type: ignore[arg-type]
+    assert rt.stopped == [("t", 7.5)]
+
+
+async def test_exec_runs_a_probe_and_an_exec_error_is_an_executor_error():
+    rt = Runtime()
+    ex = RuntimeExecutor(rt)  # type: ignore[arg-type]
+    assert await ex.exec("t", ["true"], 1.0) == (0, b"out")
+    rt.fail["exec"] = ContainerError("container t is not running")
+    with pytest.raises(ExecutorError, match="not running"):
+        await ex.exec("t", ["true"], 1.0)
