@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shoal.proto import types_pb2 as pb
 from shoal.worker.controller import TaskController
@@ -304,3 +306,52 @@ async def test_a_cancelled_controller_leaves_no_wait_behind():
         await run.task
     await asyncio.sleep(0)
     assert run.ctl._health is not None and run.ctl._health.done()
+
+
+# ---- property: any scenario, the reports only move forward and end in one terminal state ------------
+
+TERMINAL_STATES = {pb.COMPLETE, pb.SHUTDOWN, pb.FAILED, pb.REJECTED}
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[dict[str, str], float, bool]:
+    labels: dict[str, str] = {}
+    if draw(st.booleans()):
+        labels["fake.run_s"] = str(draw(st.sampled_from([0.0, 0.002, 0.01])))
+        labels["fake.exit_code"] = str(draw(st.sampled_from([0, 1, 137])))
+        if draw(st.booleans()):
+            labels["fake.oom_killed"] = "true"
+    for key, err in (("fake.fail_prepare", "no such image"), ("fake.fail_start", "exec: not found")):
+        if draw(st.integers(0, 3)) == 0:
+            labels[key] = err
+    health = draw(st.sampled_from([None, "healthy", "unhealthy"]))
+    if health is not None:
+        labels["fake.health"] = health
+    return labels, draw(st.sampled_from([0.0, 0.003, 0.02])), health is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenario=scenarios())
+def test_any_scenario_reports_forward_only_and_ends_in_one_terminal_state(scenario):
+    labels, stop_after, checked = scenario
+
+    async def go() -> list[pb.TaskStatus]:
+        t = make_task(labels)
+        if checked:
+            with_health(t)
+        run = Run(t).start()
+        await asyncio.sleep(stop_after)
+        run.desire(pb.SHUTDOWN)
+        await run.finish()
+        return run.reports
+
+    reports = asyncio.run(go())
+    states = [r.state for r in reports]
+    assert states == sorted(states), "observed state never moves back"
+    assert states[-1] in TERMINAL_STATES and sum(s in TERMINAL_STATES for s in states) == 1
+    assert states[0] in (pb.ACCEPTED, pb.SHUTDOWN)
+    for r in reports:
+        if r.state in (pb.FAILED, pb.REJECTED):
+            assert r.err, "a task that ended in an error says why"
+        if r.state == pb.REJECTED:
+            assert labels.get("fake.fail_prepare") and pb.STARTING not in states
