@@ -45,11 +45,15 @@ class Resolved:
     """The spec's mounts; a volume's ``source`` is replaced by its host directory (``volume`` kept)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The JSON shape; shallow, like ContainerSpec.to_dict (serialize it, do not keep it)."""
+        return {name: getattr(self, name) for name in _RESOLVED_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Resolved:
         return cls(**data)
+
+
+_RESOLVED_FIELDS = tuple(f.name for f in dataclasses.fields(Resolved))
 
 
 def resolve(spec: ContainerSpec, images: ImageStore, volumes: VolumeStore) -> Resolved:

@@ -64,8 +64,8 @@ class ContainerState:
         )
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
-        data["format"] = FORMAT
+        data = {name: getattr(self, name) for name in _LIFE_FIELDS}
+        data.update(spec=self.spec.to_dict(), resolved=self.resolved.to_dict(), format=FORMAT)
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -77,6 +77,9 @@ class ContainerState:
         data["resolved"] = Resolved.from_dict(data["resolved"])
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_LIFE_FIELDS = tuple(f.name for f in dataclasses.fields(ContainerState) if f.name not in ("spec", "resolved"))
 
 
 def save(layout: Layout, state: ContainerState) -> None:
