@@ -62,3 +62,53 @@ def test_svc_ps_shows_health_like_docker():
     assert task_records([t], {}, now=100)[0]["CurrentState"].endswith("ago (starting)")
     t.status.health = pb.HEALTH_NONE
     assert task_records([t], {}, now=100)[0]["CurrentState"] == "Running 5 seconds ago"
+
+
+async def test_a_probe_that_times_out_counts_as_a_failure_and_says_so():
+    seen: list[tuple[int, str]] = []
+
+    async def run(args, timeout):
+        raise TimeoutError
+
+    check = hc(test=["CMD", "probe"], interval_ns=1_000_000, start_interval_ns=1_000_000, retries=2)
+    await asyncio.wait_for(monitor(check, run, lambda h, out: seen.append((h, out))), 2)
+    assert seen[-1] == (pb.HEALTH_UNHEALTHY, "health check timed out")
+
+
+async def test_a_probe_into_a_vanished_container_counts_as_a_failure():
+    seen: list[tuple[int, str]] = []
+
+    async def run(args, timeout):
+        raise RuntimeError("container t1 is not running")
+
+    check = hc(test=["CMD-SHELL", "true"], interval_ns=1_000_000, start_interval_ns=1_000_000, retries=1)
+    await asyncio.wait_for(monitor(check, run, lambda h, out: seen.append((h, out))), 2)
+    assert seen[-1] == (pb.HEALTH_UNHEALTHY, "container t1 is not running")
+
+
+async def test_no_check_means_no_probes():
+    calls: list[list[str]] = []
+
+    async def run(args, timeout):
+        calls.append(args)
+        return 0, b""
+
+    await asyncio.wait_for(monitor(hc(test=["NONE"]), run, lambda h, out: calls.append(["changed"])), 1)
+    assert calls == []
+
+
+async def test_probes_get_the_checks_command_and_timeout():
+    got: list[tuple[list[str], float]] = []
+
+    async def run(args, timeout):
+        got.append((args, timeout))
+        return 1, b"down"
+
+    check = hc(test=["CMD-SHELL", "wget -q localhost"], interval_ns=1_000_000, start_interval_ns=1_000_000, timeout_ns=2_000_000_000, retries=1)
+    await asyncio.wait_for(monitor(check, run, lambda h, out: None), 2)
+    assert got == [(["/bin/sh", "-c", "wget -q localhost"], 2.0)]
+
+
+def test_a_bare_test_string_runs_in_a_shell():
+    assert probe_args(hc(test=["curl", "-f", "localhost"])) == ["/bin/sh", "-c", "curl -f localhost"]
+    assert probe_args(hc(test=["CMD"])) is None
