@@ -26,7 +26,8 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	@# import-linter needs the installed layout (the folders mapped onto shoal.*), so lint a built copy
-	@rm -rf build/lint && $(PY) -m pip install -q --no-deps --no-build-isolation --target build/lint . 2>/dev/null
+	@# (without build/lib, where a module that moved away would linger)
+	@rm -rf build/lint build/lib && $(PY) -m pip install -q --no-deps --no-build-isolation --target build/lint . 2>/dev/null
 	cd build/lint && PYTHONPATH=. ../../$(VENV)/bin/lint-imports --config ../../pyproject.toml --no-cache
 	$(PY) proto/gen.py --check
 

@@ -2,8 +2,9 @@
 
 Each node is a host of its own (network namespace with an address on the lab bridge, its own
 hostname and data dir) running the ordinary ``shoal manager`` / ``shoal worker`` command. The
-commands here only parse flags and print; the work is in ``lab_up`` (up/down) and ``lab_faults``.
-Every command that changes a lab holds that lab's lock, so two of them never interleave.
+commands here only parse flags and print; the work is in the ``shoal.lab`` engine (``lifecycle``:
+up/down, ``faults``, ``procs``: running on a host). Every command that changes a lab holds that
+lab's lock, so two of them never interleave.
 """
 
 from __future__ import annotations
@@ -16,20 +17,11 @@ from collections.abc import Callable
 
 import click
 
-from shoal.cli import lab_faults, lab_proc, lab_up
-from shoal.cli.lab_state import Lab, LabError, Node, all_labs, check_name, load, locked
 from shoal.cli.output import format_table
+from shoal.lab import faults, lifecycle, procs
+from shoal.lab.state import Lab, LabError, Node, all_labs, check_name, load, locked
 
 LS_HEADERS = ("LAB", "NODE", "ROLE", "ADDRESS", "DAEMON", "ETCD", "NETWORK", "PROCESSES")
-
-
-def host_for(name: str) -> str:
-    """The control API address of a lab: the socket of its first manager whose daemon runs."""
-    lab = load(name)
-    for m in lab.managers:
-        if lab_proc.alive(m.daemon):
-            return f"unix://{m.socket}"
-    return f"unix://{lab.managers[0].socket}"
 
 
 def _lab_name(ctx: click.Context, name: str | None) -> str:
@@ -61,7 +53,7 @@ def up_cmd(ctx: click.Context, name: str | None, managers: int, workers: int, su
     t0 = time.monotonic()
     try:
         with locked(check_name(name)):
-            lab = lab_up.up(name, managers, workers, subnet, managers_run_tasks)
+            lab = lifecycle.up(name, managers, workers, subnet, managers_run_tasks)
     except LabError as exc:
         _fail(exc)
     took = time.monotonic() - t0
@@ -87,9 +79,9 @@ def down_cmd(ctx: click.Context, name: str | None) -> None:
     """Remove a lab: processes, containers, namespaces, links, cgroups, mounts and data"""
     name = _lab_name(ctx, name)
     try:
-        lab_up.require_root()
+        lifecycle.require_root()
         with locked(check_name(name)):
-            lab_up.down(load(name))
+            lifecycle.down(load(name))
     except LabError as exc:
         _fail(exc)
     click.echo(f"lab {name!r} removed")
@@ -100,7 +92,7 @@ def _count(n: int, word: str) -> str:
 
 
 def _table(labs: list[Lab]) -> str:
-    rows = [list(lab_faults.status(lab, n).values()) for lab in labs for n in lab.nodes]
+    rows = [list(faults.status(lab, n).values()) for lab in labs for n in lab.nodes]
     return format_table(LS_HEADERS, rows)
 
 
@@ -110,7 +102,7 @@ def ls_cmd(fmt: str) -> None:
     """List labs and their hosts: address, role, processes"""
     labs = all_labs()
     if fmt == "json":
-        click.echo(json.dumps([lab_faults.status(lab, n) for lab in labs for n in lab.nodes], indent=2))
+        click.echo(json.dumps([faults.status(lab, n) for lab in labs for n in lab.nodes], indent=2))
     else:
         click.echo(_table(labs))
 
@@ -123,12 +115,11 @@ def ls_cmd(fmt: str) -> None:
 def exec_cmd(ctx: click.Context, name: str | None, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND on a lab host (its network, hostname and cgroup); default: a shell"""
     try:
-        lab_up.require_root()
+        lifecycle.require_root()
         target = load(_lab_name(ctx, name)).node(node)
         argv = list(command) or [os.environ.get("SHELL", "/bin/sh")]
         sys.stdout.flush()
-        lab_proc.enter(target)
-        os.execvp(argv[0], argv)
+        procs.exec_on(target, argv)
     except LabError as exc:
         _fail(exc)
     except OSError as exc:
@@ -142,7 +133,7 @@ def _fault(cmd_name: str, action: Callable[[Lab, Node], str], help_text: str) ->
     def run(ctx: click.Context, name: str | None, node: str) -> None:
         name = _lab_name(ctx, name)
         try:
-            lab_up.require_root()
+            lifecycle.require_root()
             with locked(check_name(name)):
                 lab = load(name)
                 click.echo(action(lab, lab.node(node)))
@@ -153,12 +144,12 @@ def _fault(cmd_name: str, action: Callable[[Lab, Node], str], help_text: str) ->
     return lab_group.command(cmd_name)(run)
 
 
-_fault("stop", lab_faults.stop, "Shut a host down cleanly (SIGTERM its daemons, then end everything left)")
-_fault("start", lab_faults.start, "Boot a stopped or killed host again and wait until it is Ready")
-_fault("partition", lab_faults.partition, "Cut a host off the lab network")
-_fault("heal", lab_faults.heal, "Reconnect a partitioned host")
-_fault("kill-etcd", lab_faults.kill_etcd, "SIGKILL the etcd member on a manager host")
-_fault("start-etcd", lab_faults.start_etcd, "Start the etcd member on a manager host again")
+_fault("stop", faults.stop, "Shut a host down cleanly (SIGTERM its daemons, then end everything left)")
+_fault("start", faults.start, "Boot a stopped or killed host again and wait until it is Ready")
+_fault("partition", faults.partition, "Cut a host off the lab network")
+_fault("heal", faults.heal, "Reconnect a partitioned host")
+_fault("kill-etcd", faults.kill_etcd, "SIGKILL the etcd member on a manager host")
+_fault("start-etcd", faults.start_etcd, "Start the etcd member on a manager host again")
 
 
 @lab_group.command("kill")
@@ -170,10 +161,10 @@ def kill_cmd(ctx: click.Context, name: str | None, agent_only: bool, node: str) 
     """Crash a host: SIGKILL everything on it (or only its shoal daemon)"""
     name = _lab_name(ctx, name)
     try:
-        lab_up.require_root()
+        lifecycle.require_root()
         with locked(check_name(name)):
             lab = load(name)
             target = lab.node(node)
-            click.echo(lab_faults.kill_daemon(lab, target) if agent_only else lab_faults.kill(lab, target))
+            click.echo(faults.kill_daemon(lab, target) if agent_only else faults.kill(lab, target))
     except LabError as exc:
         _fail(exc)

@@ -61,8 +61,8 @@ def main(ctx: click.Context, host: str, tlscacert: str, tlscert: str, tlskey: st
 
 
 def _lab_host(name: str) -> str:
-    from shoal.cli.lab import host_for
-    from shoal.cli.lab_state import LabError
+    from shoal.lab.cluster import host_for
+    from shoal.lab.state import LabError
 
     try:
         return host_for(name)

@@ -166,23 +166,7 @@ def _healthcheck(o: dict[str, Any], hc: types_pb2.HealthCheck) -> None:
         hc.retries = parse_uint("--health-retries", o["health_retries"])
 
 
-def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any]) -> types_pb2.ServiceSpec:
-    """The ServiceSpec for ``svc create`` with options ``o`` (click's keyword arguments).
-
-    Raises FlagError (or click.UsageError for conflicting flags) before anything is sent.
-    """
-    spec = ServiceSpec(name=o.get("name") or "", mode=MODES[(o.get("mode") or "replicated").lower()])
-    if o.get("replicas") is not None:
-        require_mode(spec.mode, "replicas")
-        spec.replicas = _int("--replicas", o["replicas"])  # the manager refuses negative counts
-    if o.get("max_concurrent") is not None:
-        require_mode(spec.mode, "max_concurrent")
-        spec.max_concurrent = parse_uint("--max-concurrent", o["max_concurrent"])
-    for value in o.get("label") or ():
-        k, v = parse_kv("--label", value)
-        spec.labels[k] = v
-
-    c = spec.container
+def _container(c: types_pb2.ContainerSpec, image: str, args: tuple[str, ...] | list[str], o: dict[str, Any]) -> None:
     c.image = image
     c.args.extend(args)
     if o.get("entrypoint") is not None:
@@ -202,7 +186,8 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
         c.stop_grace_period_ns = convert("--stop-grace-period", o["stop_grace_period"], units.parse_duration)
     _healthcheck(o, c.healthcheck)
 
-    res = spec.resources
+
+def _resources(res: types_pb2.ResourceRequirements, o: dict[str, Any]) -> None:
     for kind, target in (("limit", res.limits), ("reserve", res.reservations)):
         if o.get(f"{kind}_cpu") is not None:
             target.nano_cpus = convert(f"--{kind}-cpu", o[f"{kind}_cpu"], units.parse_cpus)
@@ -210,6 +195,37 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
             target.memory_bytes = convert(f"--{kind}-memory", o[f"{kind}_memory"], units.parse_bytes)
     if o.get("limit_pids") is not None:
         res.limits.pids = parse_uint("--limit-pids", o["limit_pids"])
+
+
+def _restart_policy(rp: types_pb2.RestartPolicy, o: dict[str, Any]) -> None:
+    if o.get("restart_condition"):
+        rp.condition = RESTART_CONDITIONS[o["restart_condition"].lower()]
+    if o.get("restart_delay") is not None:
+        rp.delay_ns = convert("--restart-delay", o["restart_delay"], units.parse_duration)
+    if o.get("restart_max_attempts") is not None:
+        rp.max_attempts = parse_uint("--restart-max-attempts", o["restart_max_attempts"])
+    if o.get("restart_window") is not None:
+        rp.window_ns = convert("--restart-window", o["restart_window"], units.parse_duration)
+
+
+def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any]) -> types_pb2.ServiceSpec:
+    """The ServiceSpec for ``svc create`` with options ``o`` (click's keyword arguments).
+
+    Raises FlagError (or click.UsageError for conflicting flags) before anything is sent.
+    """
+    spec = ServiceSpec(name=o.get("name") or "", mode=MODES[(o.get("mode") or "replicated").lower()])
+    if o.get("replicas") is not None:
+        require_mode(spec.mode, "replicas")
+        spec.replicas = _int("--replicas", o["replicas"])  # the manager refuses negative counts
+    if o.get("max_concurrent") is not None:
+        require_mode(spec.mode, "max_concurrent")
+        spec.max_concurrent = parse_uint("--max-concurrent", o["max_concurrent"])
+    for value in o.get("label") or ():
+        k, v = parse_kv("--label", value)
+        spec.labels[k] = v
+
+    _container(spec.container, image, args, o)
+    _resources(spec.resources, o)
 
     pl = spec.placement
     pl.constraints.extend(o.get("constraint") or ())
@@ -220,16 +236,7 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
         require_mode(spec.mode, "rebalance")
         spec.rebalance = True
 
-    rp = spec.restart_policy
-    if o.get("restart_condition"):
-        rp.condition = RESTART_CONDITIONS[o["restart_condition"].lower()]
-    if o.get("restart_delay") is not None:
-        rp.delay_ns = convert("--restart-delay", o["restart_delay"], units.parse_duration)
-    if o.get("restart_max_attempts") is not None:
-        rp.max_attempts = parse_uint("--restart-max-attempts", o["restart_max_attempts"])
-    if o.get("restart_window") is not None:
-        rp.window_ns = convert("--restart-window", o["restart_window"], units.parse_duration)
-
+    _restart_policy(spec.restart_policy, o)
     _update_config(o, "update", spec.update_config)
     _update_config(o, "rollback", spec.rollback_config)
     for value in o.get("publish") or ():

@@ -167,14 +167,14 @@ async def _n(ctl, n):
 
 
 async def _main(cfg: dict) -> None:
-    from shoal.cli.daemons import _join_as_manager
     from shoal.manager.server import Manager, ManagerConfig
+    from shoal.node.join import join_as_manager
 
     data_dir = Path(cfg["data_dir"])
     data_dir.mkdir(parents=True, exist_ok=True)
     node_id = cfg["name"] * 12 + "x"
     (data_dir / "id").write_text(json.dumps(node_id))
-    kek = await _join_as_manager(cfg["join"], cfg["token"], data_dir, node_id, cfg["name"]) if cfg.get("join") else None
+    kek = await join_as_manager(cfg["join"].split(","), cfg["token"], data_dir, node_id, cfg["name"]) if cfg.get("join") else None
     mgr = Manager(
         ManagerConfig(
             data_dir=data_dir, node_id=node_id, listen_addr=cfg["addr"], socket_path=cfg["sock"], etcd_endpoints=[cfg["etcd"]],

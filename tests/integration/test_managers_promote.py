@@ -17,10 +17,10 @@ import grpc
 import pytest
 
 from shoal import ids
-from shoal.cli.manager_role import ManagerRole, manager_data_dir
 from shoal.manager import ca as cluster_ca
 from shoal.manager.server import ManagerConfig
 from shoal.manager.store import keys
+from shoal.node.role import ManagerRole, manager_data_dir
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb

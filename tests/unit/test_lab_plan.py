@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from shoal.cli import lab_state, lab_up
-from shoal.cli.lab_state import LabError, Proc
+from shoal.lab import lifecycle, state
+from shoal.lab.state import LabError, Proc
 
 NET = ipaddress.ip_network
 
 
 def test_plan_names_addresses_and_links(tmp_path: Path):
-    lab = lab_state.plan("lab", 3, 2, NET("172.30.4.0/24"), tmp_path)
+    lab = state.plan("lab", 3, 2, NET("172.30.4.0/24"), tmp_path)
     assert [(n.name, n.role, n.addr) for n in lab.nodes] == [
         ("manager1", "manager", "172.30.4.2"), ("manager2", "manager", "172.30.4.3"), ("manager3", "manager", "172.30.4.4"),
         ("worker1", "worker", "172.30.4.5"), ("worker2", "worker", "172.30.4.6"),
@@ -29,11 +29,11 @@ def test_plan_names_addresses_and_links(tmp_path: Path):
 
 
 def test_single_manager_uses_the_embedded_etcd(tmp_path: Path):
-    assert not lab_state.plan("a", 1, 0, NET("10.9.0.0/29"), tmp_path).etcd_cluster
+    assert not state.plan("a", 1, 0, NET("10.9.0.0/29"), tmp_path).etcd_cluster
 
 
 def test_two_labs_get_different_interface_names(tmp_path: Path):
-    a, b = (lab_state.plan(n, 1, 1, NET("172.30.0.0/24"), tmp_path) for n in ("a", "b"))
+    a, b = (state.plan(n, 1, 1, NET("172.30.0.0/24"), tmp_path) for n in ("a", "b"))
     assert a.bridge != b.bridge and a.nodes[1].veth != b.nodes[1].veth
     assert a.nodes[0].netns != b.nodes[0].netns
 
@@ -41,29 +41,29 @@ def test_two_labs_get_different_interface_names(tmp_path: Path):
 @pytest.mark.parametrize("managers", [0, 2, 4, 7])
 def test_manager_count_must_be_odd_cluster_size(tmp_path: Path, managers: int):
     with pytest.raises(LabError, match="--managers must be 1, 3 or 5"):
-        lab_state.plan("lab", managers, 1, NET("172.30.0.0/24"), tmp_path)
+        state.plan("lab", managers, 1, NET("172.30.0.0/24"), tmp_path)
 
 
 @pytest.mark.parametrize("name", ["", "Lab", "-x", "a/b", "a b", "x" * 33])
 def test_bad_names_are_refused(name: str):
     with pytest.raises(LabError, match="invalid lab name"):
-        lab_state.check_name(name)
+        state.check_name(name)
 
 
 def test_default_subnet_skips_everything_taken():
     taken = [NET("192.0.2.0/24"), NET("172.30.0.0/24"), NET("172.30.1.7/32")]
-    assert lab_state.choose_subnet(taken, 4) == NET("172.30.2.0/24")
-    assert lab_state.choose_subnet([NET("172.16.0.0/12")] * 0, 4) == NET("172.30.0.0/24")
+    assert state.choose_subnet(taken, 4) == NET("172.30.2.0/24")
+    assert state.choose_subnet([NET("172.16.0.0/12")] * 0, 4) == NET("172.30.0.0/24")
 
 
 def test_default_subnet_grows_for_large_labs():
-    net = lab_state.choose_subnet([], 300)
+    net = state.choose_subnet([], 300)
     assert net.prefixlen == 23 and net.num_addresses - 2 >= 301
 
 
 def test_no_free_default_subnet_is_a_clear_error():
     with pytest.raises(LabError, match="pass --subnet"):
-        lab_state.choose_subnet([NET("172.30.0.0/16")], 3)
+        state.choose_subnet([NET("172.30.0.0/16")], 3)
 
 
 @pytest.mark.parametrize(
@@ -79,25 +79,25 @@ def test_no_free_default_subnet_is_a_clear_error():
 )
 def test_bad_subnets_are_refused(text: str, message: str):
     with pytest.raises(LabError, match=message):
-        lab_state.parse_subnet(text, 4)
+        state.parse_subnet(text, 4)
 
 
 def test_overlap_is_found():
-    assert lab_state.overlapping(NET("10.1.0.0/24"), [NET("10.0.0.0/8"), NET("192.168.0.0/16")]) == [NET("10.0.0.0/8")]
+    assert state.overlapping(NET("10.1.0.0/24"), [NET("10.0.0.0/8"), NET("192.168.0.0/16")]) == [NET("10.0.0.0/8")]
 
 
 def test_state_survives_a_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SHOAL_LAB_DIR", str(tmp_path))
-    lab = lab_state.plan("rt", 1, 1, NET("172.30.0.0/24"), tmp_path)
+    lab = state.plan("rt", 1, 1, NET("172.30.0.0/24"), tmp_path)
     lab.nodes[0].daemon = Proc(123, 456)
     lab.nodes[1].partitioned = True
     Path(lab.dir).mkdir()
     lab.save()
-    again = lab_state.load("rt")
+    again = state.load("rt")
     assert again == lab
-    assert [x.name for x in lab_state.all_labs()] == ["rt"]
+    assert [x.name for x in state.all_labs()] == ["rt"]
     with pytest.raises(LabError, match="no lab named 'other'"):
-        lab_state.load("other")
+        state.load("other")
     with pytest.raises(LabError, match="has no node 'worker9'"):
         again.node("worker9")
 
@@ -108,5 +108,5 @@ def test_tokens_are_read_from_the_manager_banner():
         "    shoal worker --join 172.30.0.2:4242 --token SHOAL-1-abc-def --data-dir ./data/worker\n\n"
         "To add a manager, use the token SHOAL-1-abc-ghi\n"
     )
-    assert lab_up.WORKER_TOKEN_RE.search(out).group(1) == "SHOAL-1-abc-def"
-    assert lab_up.MANAGER_TOKEN_RE.search(out).group(1) == "SHOAL-1-abc-ghi"
+    assert lifecycle.WORKER_TOKEN_RE.search(out).group(1) == "SHOAL-1-abc-def"
+    assert lifecycle.MANAGER_TOKEN_RE.search(out).group(1) == "SHOAL-1-abc-ghi"

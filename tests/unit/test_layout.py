@@ -33,3 +33,34 @@ def test_the_core_contract_covers_every_core_module():
     modules = {f"shoal.{p.stem}" for p in (ROOT / "shoal").glob("*.py") if p.stem != "__init__"}
     assert modules - set(core["source_modules"]) == set(), "add these core modules to the core contract"
     assert {"shoal.runtime", "shoal.manager", "shoal.worker", "shoal.cli"} <= set(core["forbidden_modules"])
+
+
+def _imported_modules(path: Path) -> set[str]:
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):  # every import, function-local ones too
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+    return found
+
+
+def test_the_cli_never_imports_the_manager_or_the_worker():
+    """The CLI reaches them only through shoal.node (the composition root)."""
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(m for m in _imported_modules(p) if m.startswith(("shoal.manager", "shoal.worker")))
+        for p in (ROOT / "shoal" / "cli").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_lab_never_imports_the_manager_or_the_worker():
+    """Lab hosts run the ordinary shoal commands; the lab engine only plumbs hosts and processes."""
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(m for m in _imported_modules(p) if m.startswith(("shoal.manager", "shoal.worker", "shoal.cli")))
+        for p in (ROOT / "shoal" / "lab").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

@@ -117,3 +117,181 @@ def test_failure_ratio_in_range(ratio: float):
 def test_failure_ratio_out_of_range(ratio: float):
     with pytest.raises(spec.SpecError, match="update_config.max_failure_ratio: must be between 0 and 1"):
         spec.check_ratio("update_config.max_failure_ratio", ratio)
+
+
+@pytest.mark.parametrize("name", ["a", "web", "web-1", "web_1", "web.v2", "0day", "x" * 63])
+def test_names_docker_accepts(name: str):
+    s = make()
+    s.name = name
+    spec.validate(s)
+
+
+@pytest.mark.parametrize("name", ["-web", "_web", ".web", "web app", "web/1", "x" * 64, "wéb"])
+def test_names_docker_refuses(name: str):
+    s = make()
+    s.name = name
+    with pytest.raises(spec.SpecError, match=r"name: .* must be 1-63 letters"):
+        spec.validate(s)
+
+
+def test_a_missing_name_says_which_flag_gives_one():
+    s = make()
+    s.name = ""
+    with pytest.raises(spec.SpecError, match=r"--name"):
+        spec.validate(s)
+
+
+@pytest.mark.parametrize(
+    "mode", [pb.ServiceSpec.REPLICATED, pb.ServiceSpec.GLOBAL, pb.ServiceSpec.REPLICATED_JOB, pb.ServiceSpec.GLOBAL_JOB]
+)
+def test_every_supported_mode_validates(mode: int):
+    spec.validate(make(mode=mode))
+
+
+def test_an_image_the_cluster_knows_is_accepted_even_if_it_is_no_reference():
+    s = make()
+    s.container.image = "My Image"
+    with pytest.raises(spec.SpecError, match="invalid reference format"):
+        spec.validate(s)
+    spec.validate(s, images=frozenset({"My Image"}))
+
+
+def test_the_host_image_needs_a_command_but_takes_an_entrypoint_alone():
+    s = make()
+    s.container.ClearField("args")
+    s.container.command.extend(["/bin/sleep", "1"])
+    spec.validate(s)
+
+
+def test_a_missing_image_is_refused():
+    s = make()
+    s.container.image = ""
+    with pytest.raises(spec.SpecError, match="image: a service needs an image"):
+        spec.validate(s)
+
+
+@pytest.mark.parametrize("env", ["A=1", "A=", "A==b", "PATH=/bin:/usr/bin", "lower=case"])
+def test_env_entries_are_key_equals_value(env: str):
+    s = make()
+    s.container.env.append(env)
+    spec.validate(s)
+
+
+@pytest.mark.parametrize("env", ["=1", "A", " A=1", ""])
+def test_env_without_a_key_is_refused(env: str):
+    s = make()
+    s.container.env.append(env)
+    with pytest.raises(spec.SpecError, match="env: .* is not KEY=VALUE"):
+        spec.validate(s)
+
+
+@pytest.mark.parametrize(
+    ("section", "attr", "value", "field", "message"),
+    [
+        ("limits", "nano_cpus", -1, "resources.limits.cpus", "must not be negative"),
+        ("reservations", "nano_cpus", -1, "resources.reservations.cpus", "must not be negative"),
+        ("limits", "memory_bytes", -1, "resources.limits.memory", "must not be negative"),
+        ("reservations", "memory_bytes", 5 << 20, "resources.reservations.memory", "at least 6MiB"),
+        ("limits", "pids", -1, "resources.limits.pids", "must not be negative"),
+    ],
+)
+def test_resources_name_the_limit_or_reservation(section: str, attr: str, value: int, field: str, message: str):
+    s = make()
+    setattr(getattr(s.resources, section), attr, value)
+    with pytest.raises(spec.SpecError) as err:
+        spec.validate(s)
+    assert err.value.field == field and message in err.value.message
+
+
+def test_memory_of_exactly_6mib_and_unset_memory_are_fine():
+    s = make()
+    s.resources.limits.memory_bytes = 6 << 20
+    spec.validate(s)
+    s.resources.limits.memory_bytes = 0
+    spec.validate(s)
+
+
+def test_stop_grace_period_must_not_be_negative_but_zero_is_kept():
+    s = make()
+    s.container.stop_grace_period_ns = 0
+    spec.validate(s)
+    assert spec.with_defaults(s).container.stop_grace_period_ns == 0
+    s.container.stop_grace_period_ns = -1
+    with pytest.raises(spec.SpecError, match="stop_grace_period"):
+        spec.validate(s)
+
+
+def test_a_bad_constraint_is_reported_as_the_placement_field_with_the_parsers_words():
+    s = make()
+    s.placement.constraints.append("node.ip==nowhere")
+    with pytest.raises(spec.SpecError) as err:
+        spec.validate(s)
+    assert err.value.field == "placement.constraints"
+    assert "'nowhere' is not an address or CIDR" in err.value.message
+
+
+@pytest.mark.parametrize("spread", ["node.labels.zone", "engine.labels.rack"])
+def test_spread_preferences_on_labels_are_accepted(spread: str):
+    s = make()
+    s.placement.preferences.add(spread=spread)
+    spec.validate(s)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda s: setattr(s.restart_policy, "delay_ns", -1), "restart_policy.delay"),
+        (lambda s: setattr(s.restart_policy, "window_ns", -1), "restart_policy.window"),
+        (lambda s: setattr(s.update_config, "delay_ns", -1), "update_config"),
+        (lambda s: setattr(s.rollback_config, "monitor_ns", -1), "rollback_config"),
+        (lambda s: setattr(s.rollback_config, "max_failure_ratio", 1.5), "rollback_config.max_failure_ratio"),
+    ],
+)
+def test_restart_and_update_policies_refuse_negative_times(mutate, field: str):
+    s = make()
+    mutate(s)
+    with pytest.raises(spec.SpecError) as err:
+        spec.validate(s)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("test", [["NONE"], ["CMD", "true"], ["CMD-SHELL", "curl -f localhost"]])
+def test_healthcheck_kinds_docker_knows(test: list[str]):
+    s = make()
+    s.container.healthcheck.test.extend(test)
+    spec.validate(s)
+
+
+def test_ports_published_twice_on_different_protocols_are_fine():
+    s = make()
+    s.ports.add(target_port=53, published_port=53, protocol=pb.PortConfig.TCP)
+    s.ports.add(target_port=53, published_port=53, protocol=pb.PortConfig.UDP)
+    spec.validate(s)
+
+
+@pytest.mark.parametrize(("target", "published", "field"), [(65536, 0, "ports.target"), (80, 65536, "ports.published")])
+def test_port_numbers_above_65535_are_refused(target: int, published: int, field: str):
+    s = make()
+    s.ports.add(target_port=target, published_port=published)
+    with pytest.raises(spec.SpecError) as err:
+        spec.validate(s)
+    assert err.value.field == field and "1-65535" in err.value.message
+
+
+def test_defaults_leave_global_services_without_a_replica_count():
+    d = spec.with_defaults(make(mode=pb.ServiceSpec.GLOBAL))
+    assert not d.HasField("replicas")
+    assert d.update_config.parallelism == 1 and d.rollback_config.parallelism == 1
+    assert d.update_config.monitor_ns == spec.DEFAULT_MONITOR_NS
+
+
+def test_defaults_keep_what_the_user_set():
+    s = make(replicas=4)
+    s.restart_policy.delay_ns = 1
+    s.container.stop_grace_period_ns = 2
+    s.update_config.parallelism = 0  # docker: 0 means all at once
+    s.update_config.monitor_ns = 3
+    d = spec.with_defaults(s)
+    assert (d.replicas, d.restart_policy.delay_ns, d.container.stop_grace_period_ns) == (4, 1, 2)
+    assert (d.update_config.parallelism, d.update_config.monitor_ns) == (0, 3)
+    assert d.rollback_config.parallelism == 1, "only the fields left unset get defaults"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from shoal.manager import ca as cluster_ca
 from shoal.manager.server import Manager, ManagerConfig
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
+from shoal.worker.join import split_addr
 
 _log = log.get(__name__)
 
@@ -105,10 +107,6 @@ def manager_data_dir(data_dir: Path) -> Path:
 
 def default_listen(manager_addr: str, port: int = 4242) -> str:
     """This node's address towards ``manager_addr`` (the one the managers see), on ``port``."""
-    import socket
-
-    from shoal.worker.join import split_addr
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.connect(split_addr(manager_addr))  # no packet is sent: this only picks the route's source address
         return f"{s.getsockname()[0]}:{port}"

@@ -11,30 +11,30 @@ from __future__ import annotations
 
 import signal
 
-from shoal.cli import lab_cgroup, lab_net, lab_proc, lab_up
-from shoal.cli.lab_state import Lab, LabError, Node
+from shoal.lab import cgroups, lifecycle, network, procs
+from shoal.lab.state import Lab, LabError, Node
 
 STOP_GRACE = 10.0
 
 
 def _running(node: Node) -> bool:
-    return lab_proc.alive(node.daemon) or lab_proc.alive(node.etcd)
+    return procs.alive(node.daemon) or procs.alive(node.etcd)
 
 
 def kill(lab: Lab, node: Node) -> str:
-    if not _running(node) and not lab_cgroup.pids(node.cgroups):
+    if not _running(node) and not cgroups.pids(node.cgroups):
         return f"{node.name} is not running"
-    lab_up.kill_host(node)
+    lifecycle.kill_host(node)
     return f"{node.name} killed (all of its processes and containers got SIGKILL)"
 
 
 def kill_daemon(lab: Lab, node: Node) -> str:
-    if not lab_proc.alive(node.daemon):
+    if not procs.alive(node.daemon):
         return f"the daemon of {node.name} is not running"
-    embedded = lab_proc.embedded_etcd(node)
-    lab_proc.signal_proc(node.daemon, signal.SIGKILL)
-    lab_proc.signal_proc(embedded, signal.SIGKILL)
-    lab_proc.wait_gone([node.daemon, embedded], 5)
+    embedded = procs.embedded_etcd(node)
+    procs.signal_proc(node.daemon, signal.SIGKILL)
+    procs.signal_proc(embedded, signal.SIGKILL)
+    procs.wait_gone([node.daemon, embedded], 5)
     return f"the shoal {node.role} process of {node.name} killed; its containers keep running"
 
 
@@ -42,34 +42,34 @@ def stop(lab: Lab, node: Node) -> str:
     """A clean shutdown: the daemon and etcd get SIGTERM, then whatever is left on the host is killed."""
     if not _running(node):
         return f"{node.name} is not running"
-    lab_proc.stop(node.daemon, STOP_GRACE)
-    lab_proc.stop(node.etcd, STOP_GRACE)
-    lab_cgroup.kill_all(node.cgroups)
+    procs.stop(node.daemon, STOP_GRACE)
+    procs.stop(node.etcd, STOP_GRACE)
+    cgroups.kill_all(node.cgroups)
     return f"{node.name} stopped"
 
 
 def start(lab: Lab, node: Node, wait: bool = True) -> str:
     """Boot the host again: its etcd member (3/5 managers), then its daemon; wait until Ready."""
-    if lab_proc.alive(node.daemon):
+    if procs.alive(node.daemon):
         raise LabError(f"{node.name} is already running (use `lab stop` or `lab kill` first)")
-    if node.role == "manager" and lab.etcd_cluster and not lab_proc.alive(node.etcd):
-        lab_up.start_etcd(lab, node)
-    lab_up.start_daemon(lab, node, first=node is lab.managers[0])
-    if wait and not node.partitioned and any(lab_proc.alive(m.daemon) for m in lab.managers):
-        lab_up.wait_ready(lab, [node.name])
+    if node.role == "manager" and lab.etcd_cluster and not procs.alive(node.etcd):
+        lifecycle.start_etcd(lab, node)
+    lifecycle.start_daemon(lab, node, first=node is lab.managers[0])
+    if wait and not node.partitioned and any(procs.alive(m.daemon) for m in lab.managers):
+        lifecycle.wait_ready(lab, [node.name])
         return f"{node.name} started and Ready"
     return f"{node.name} started"
 
 
 def partition(lab: Lab, node: Node) -> str:
-    lab_net.set_partitioned(node, True)
+    network.set_partitioned(node, True)
     node.partitioned = True
     lab.save()
     return f"{node.name} is cut off from the lab network ({node.veth} down)"
 
 
 def heal(lab: Lab, node: Node) -> str:
-    lab_net.set_partitioned(node, False)
+    network.set_partitioned(node, False)
     node.partitioned = False
     lab.save()
     return f"{node.name} is back on the lab network"
@@ -79,14 +79,14 @@ def kill_etcd(lab: Lab, node: Node) -> str:
     if node.role != "manager":
         raise LabError(f"{node.name} is a worker: etcd runs on manager hosts")
     if lab.etcd_cluster:
-        if not lab_proc.signal_proc(node.etcd, signal.SIGKILL):
+        if not procs.signal_proc(node.etcd, signal.SIGKILL):
             return f"the etcd member on {node.name} is not running"
-        lab_proc.wait_gone([node.etcd], 5)
+        procs.wait_gone([node.etcd], 5)
         return f"the etcd member on {node.name} killed"
-    embedded = lab_proc.embedded_etcd(node)
-    if not lab_proc.signal_proc(embedded, signal.SIGKILL):
+    embedded = procs.embedded_etcd(node)
+    if not procs.signal_proc(embedded, signal.SIGKILL):
         return f"the embedded etcd of {node.name} is not running"
-    lab_proc.wait_gone([embedded], 5)
+    procs.wait_gone([embedded], 5)
     return f"the embedded etcd of {node.name} killed"
 
 
@@ -97,23 +97,23 @@ def start_etcd(lab: Lab, node: Node) -> str:
         raise LabError(
             f"{node.name} runs an embedded etcd that its manager starts: use `lab stop {node.name}` and `lab start {node.name}`"
         )
-    if lab_proc.alive(node.etcd):
+    if procs.alive(node.etcd):
         raise LabError(f"the etcd member on {node.name} is already running")
-    lab_up.start_etcd(lab, node)
+    lifecycle.start_etcd(lab, node)
     return f"the etcd member on {node.name} started"
 
 
 def status(lab: Lab, node: Node) -> dict[str, str]:
     """One `lab ls` row: what runs on the host, as the lab sees it (no cluster call)."""
-    daemon = "running" if lab_proc.alive(node.daemon) else ("stopped" if node.daemon else "-")
+    daemon = "running" if procs.alive(node.daemon) else ("stopped" if node.daemon else "-")
     if node.role != "manager":
         etcd = "-"
     elif lab.etcd_cluster:
-        etcd = "running" if lab_proc.alive(node.etcd) else "stopped"
+        etcd = "running" if procs.alive(node.etcd) else "stopped"
     else:
-        etcd = "embedded" if lab_proc.embedded_etcd(node) else "stopped"
+        etcd = "embedded" if procs.embedded_etcd(node) else "stopped"
     return {
         "Lab": lab.name, "Node": node.name, "Role": node.role, "Address": node.addr, "Daemon": daemon,
         "Etcd": etcd, "Network": "partitioned" if node.partitioned else "connected",
-        "Processes": str(len(lab_cgroup.pids(node.cgroups))),
+        "Processes": str(len(cgroups.pids(node.cgroups))),
     }  # fmt: skip

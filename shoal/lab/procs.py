@@ -18,10 +18,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
-from shoal.cli import lab_cgroup
-from shoal.cli.lab_net import netns_path
-from shoal.cli.lab_state import Lab, LabError, Node, Proc
+from shoal.lab import cgroups
+from shoal.lab.network import netns_path
+from shoal.lab.state import Lab, LabError, Node, Proc
 from shoal.runtime import linux
 
 _DROP_ENV = {"SHOAL_HOST", "SHOAL_TOKEN", "SHOAL_LAB"}  # lab traffic never goes through a proxy either
@@ -44,7 +45,13 @@ def enter(node: Node) -> None:
         os.close(fd)
     linux.unshare(linux.CLONE_NEWUTS)
     socket.sethostname(node.name)
-    lab_cgroup.join_self(node.cgroups)
+    cgroups.join_self(node.cgroups)
+
+
+def exec_on(node: Node, argv: list[str]) -> NoReturn:
+    """Replace this process with ``argv`` run on ``node``'s host (``lab exec``); OSError if it cannot."""
+    enter(node)
+    os.execvp(argv[0], argv)
 
 
 def _start_time(pid: int) -> int | None:

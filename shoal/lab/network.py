@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 
-from shoal.cli.lab_state import Lab, LabError, Node, prefixlen
+from shoal.lab.state import Lab, LabError, Node, prefixlen
 
 NETNS_DIR = "/run/netns"
 

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 
-from shoal.cli.lab_state import LabError
+from shoal.lab.state import LabError
 from shoal.runtime.cgroup import hierarchy as cl
 
 

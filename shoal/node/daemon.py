@@ -1,0 +1,164 @@
+"""What a ``shoal manager`` and a ``shoal worker`` process run: the composition root of a node.
+
+This is the one place the layers are put together. A manager process runs the Manager and, like a
+Swarm manager, an Agent of its own (joined with the manager token), so a single ``shoal manager`` is
+a working one-node cluster; a worker process runs only the Agent. Both drive the embedded runtime and
+follow role changes through ``ManagerRole``. The CLI turns flags into the options here and prints;
+it never imports the manager or the worker itself. Every failure a user can cause or meet ends as
+one ``NodeError`` line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from shoal import ids, log, metrics
+from shoal.manager.server import Manager, ManagerConfig, ManagerError
+from shoal.node.join import join_as_manager
+from shoal.node.options import (
+    AVAILABILITY,
+    ManagerOptions,
+    ManagerReady,
+    NodeError,
+    NodeOptions,
+    WorkerOptions,
+)
+from shoal.node.role import ManagerRole, default_listen, manager_data_dir
+from shoal.runtime import Runtime
+from shoal.worker import image_pull
+from shoal.worker.agent import Agent, AgentConfig
+from shoal.worker.join import JoinError
+from shoal.worker.runtime_executor import RuntimeExecutor
+
+
+def node_id(data_dir: Path) -> str:
+    """The node id kept in the data dir, created on first start."""
+    f = data_dir / "agent" / "node.json"
+    if f.exists():
+        return json.loads(f.read_text())["node_id"]
+    new = ids.new_id()
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps({"node_id": new}))
+    return new
+
+
+def _runtime(data_dir: Path, nid: str, cgroup_parent: str) -> Runtime:
+    return Runtime(data_dir / "runtime", cgroup_parent=cgroup_parent or f"shoal/{nid[:12]}")
+
+
+def _start(opts: NodeOptions) -> tuple[Path, str]:
+    """Logging, the resolved data dir and the node id, metrics: the first steps of every node process."""
+    log.setup(opts.log_level)
+    data_dir = opts.data_dir.resolve()
+    nid = node_id(data_dir)
+    if opts.metrics_addr:
+        metrics.serve(opts.metrics_addr)
+    return data_dir, nid
+
+
+def run_until_signal(coro: Coroutine[Any, Any, None]) -> None:
+    """Run ``coro`` until it returns or SIGINT/SIGTERM cancels it (a clean stop, not an error)."""
+
+    async def wrapper() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await coro
+
+    asyncio.run(wrapper())
+
+
+def _run_or_fail(coro: Coroutine[Any, Any, None]) -> None:
+    """``run_until_signal``, with a manager's or a join's error turned into one NodeError."""
+    message = ""
+    try:
+        run_until_signal(coro)
+    except* ManagerError as eg:
+        message = str(eg.exceptions[0])
+    except* JoinError as eg:
+        message = str(eg.exceptions[0])
+    if message:
+        raise NodeError(message)
+
+
+def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) -> None:
+    """Run a manager node until a signal; ``on_ready`` is called once it serves the control API."""
+    opts.check()
+    data_dir, nid = _start(opts)
+    cfg = ManagerConfig(
+        data_dir=data_dir, node_id=nid, listen_addr=opts.listen_addr, advertise_addr=opts.advertise_addr,
+        socket_path=opts.socket_path, etcd_endpoints=list(opts.etcd), heartbeat_period=opts.heartbeat_period,
+        history_limit=opts.history_limit,
+    )  # fmt: skip
+    _run_or_fail(_manager_main(opts, cfg, Manager(cfg), on_ready))
+
+
+async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, on_ready: Callable[[ManagerReady], None]) -> None:
+    availability = AVAILABILITY[opts.availability]
+    if opts.join:
+        cfg.ca_kek = await join_as_manager(opts.join, opts.token, cfg.data_dir, cfg.node_id, opts.hostname, availability)
+    runtime = _runtime(cfg.data_dir, cfg.node_id, opts.cgroup_parent)
+    async with asyncio.TaskGroup() as tg:
+        mtask = tg.create_task(mgr.run())
+        started = asyncio.create_task(mgr.started.wait())
+        await asyncio.wait({mtask, started}, return_when=asyncio.FIRST_COMPLETED)
+        if mtask.done():
+            started.cancel()
+            return
+        c = mgr.cluster_obj
+        on_ready(ManagerReady(cfg.node_id, cfg.socket_path, mgr.advertise, c.worker_token, c.manager_token, mgr.certs.dir))
+        await runtime.open()
+        try:
+            acfg = AgentConfig(
+                [mgr.advertise], c.manager_token, cfg.data_dir / "agent", opts.hostname, cfg.node_id,
+                availability=availability, certs_dir=mgr.certs.dir,
+            )  # fmt: skip
+            puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
+            agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller))
+            role = ManagerRole(cfg)
+            role.adopt(mgr, mtask)  # `node demote` stops this manager; the node stays, as a worker
+            agent.on_role = role.on_role
+            tg.create_task(role.watch())
+            await agent.run()
+        finally:
+            await runtime.close()
+
+
+def run_worker(opts: WorkerOptions) -> None:
+    """Run a worker node joined to ``opts.join`` until a signal (``node promote`` makes it a manager in place)."""
+    opts.check()
+    data_dir, nid = _start(opts)
+    _run_or_fail(_worker_main(opts, data_dir, nid))
+
+
+async def _worker_main(opts: WorkerOptions, data_dir: Path, nid: str) -> None:
+    runtime = _runtime(data_dir, nid, opts.cgroup_parent)
+    await runtime.open()
+    try:
+        cfg = AgentConfig(list(opts.join), opts.token, data_dir / "agent", opts.hostname, nid, availability=AVAILABILITY[opts.availability])
+        puller = image_pull.for_node(cfg.managers, cfg.data_dir / "certificates", runtime.image_root)
+        agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller))
+        listen = opts.manager_listen_addr or default_listen(cfg.managers[0])
+        base = ManagerConfig(
+            data_dir=manager_data_dir(data_dir), node_id=nid, listen_addr=listen,
+            socket_path=opts.manager_socket or str(data_dir / "manager.sock"),
+        )  # fmt: skip
+        role = ManagerRole(base)
+        agent.on_role = role.on_role
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(role.watch())
+                tg.create_task(agent.run())
+        finally:
+            await role.stop()
+    finally:
+        await runtime.close()

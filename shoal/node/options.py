@@ -1,0 +1,92 @@
+"""The settings a node process is started with, and the one error it ends with.
+
+Plain data, checked before anything is written, and light to import: the CLI builds these from its
+flags at start-up without loading the manager, the worker or the runtime (``shoal.node.daemon`` does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.proto import types_pb2 as pb
+
+AVAILABILITY = {"active": pb.NodeSpec.ACTIVE, "pause": pb.NodeSpec.PAUSE, "drain": pb.NodeSpec.DRAIN}
+"""``--availability`` words -> NodeSpec.Availability."""
+
+
+class NodeError(Exception):
+    """Why a node process cannot start or stopped: the one line the user sees (exit status 1)."""
+
+
+def split_list(text: str) -> list[str]:
+    """``a,b,,c`` -> ``["a", "b", "c"]`` (comma-separated addresses and endpoints)."""
+    return [x for x in text.split(",") if x]
+
+
+@dataclass(kw_only=True)
+class NodeOptions:
+    """What every node process is given (``shoal manager`` and ``shoal worker`` alike)."""
+
+    data_dir: Path
+    hostname: str = ""
+    availability: str = "active"  # a key of AVAILABILITY
+    cgroup_parent: str = ""
+    metrics_addr: str = ""
+    log_level: str = "info"
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, before anything is written; NodeError names the flag."""
+        if self.availability not in AVAILABILITY:
+            raise NodeError(f"--availability {self.availability!r}: expected one of {', '.join(AVAILABILITY)}")
+
+
+@dataclass(kw_only=True)
+class ManagerOptions(NodeOptions):
+    """``shoal manager``: a manager node, which runs tasks too unless drained."""
+
+    listen_addr: str = "127.0.0.1:4242"
+    advertise_addr: str = ""
+    socket_path: str = "/run/shoal/manager.sock"
+    etcd: list[str] = field(default_factory=list)  # empty: start an embedded etcd
+    heartbeat_period: float = 1.0
+    history_limit: int = 5
+    init: bool = False
+    join: list[str] = field(default_factory=list)  # managers to join through, with ``token``
+    token: str = ""
+
+    def check(self) -> None:
+        super().check()
+        if self.init and self.join:
+            raise NodeError("--init creates a new cluster; --join joins an existing one: use one of them")
+        if self.join and not self.token:
+            raise NodeError("--join needs the manager join token (--token)")
+
+
+@dataclass(kw_only=True)
+class WorkerOptions(NodeOptions):
+    """``shoal worker``: a worker node joined through ``join`` with ``token``."""
+
+    join: list[str]  # manager addresses
+    token: str
+    manager_listen_addr: str = ""  # where a promoted node's manager listens (default: towards the managers, :4242)
+    manager_socket: str = ""  # its CLI socket (default: DATA_DIR/manager.sock)
+
+    def check(self) -> None:
+        super().check()
+        if not self.join:
+            raise NodeError("--join needs at least one manager address (HOST:PORT[,HOST:PORT...])")
+        if not self.token:
+            raise NodeError("--token is needed to join (the token the manager printed)")
+
+
+@dataclass(frozen=True)
+class ManagerReady:
+    """What a started manager tells its user: where the CLI connects and how others join."""
+
+    node_id: str
+    socket_path: str
+    advertise: str
+    worker_token: str
+    manager_token: str
+    certs_dir: Path
