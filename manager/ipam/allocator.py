@@ -44,10 +44,12 @@ class Network:
 
     @property
     def subnet(self) -> ipaddress.IPv4Network:
+        """The network's subnet."""
         return self.addresses.subnet
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
+        """The subnet's first host address (reserved: no task or node gets it)."""
         return self.addresses.gateway
 
     @property
@@ -56,10 +58,12 @@ class Network:
         return list(self.subnet.subnets(prefixlen_diff=2))[-1]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-friendly data for the store."""
         return {"name": self.name, "vxlan_id": self.vxlan_id, "addresses": self.addresses.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Network:
+        """The inverse of ``to_dict``."""
         return cls(data["name"], int(data["vxlan_id"]), AddressSpace.from_dict(data["addresses"]))
 
 

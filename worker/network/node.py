@@ -54,12 +54,14 @@ class NodeNet:
             self._ipr = ipr
 
     async def close(self) -> None:
+        """Close the node's netlink socket (the devices stay)."""
         if self._ipr is not None:
             ipr, self._ipr = self._ipr, None
             await ipr.__aexit__(None, None, None)
 
     @property
     def ipr(self) -> AsyncIPRoute:
+        """The open netlink socket on the node's namespace."""
         if self._ipr is None:
             raise PlumbingError("NodeNet is not open")
         return self._ipr

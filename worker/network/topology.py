@@ -54,10 +54,12 @@ class NodeSpec:
 
 
 def bridge_of(vni: int) -> str:
+    """The node-side bridge of the overlay with VXLAN id ``vni``."""
     return f"shob{vni}"
 
 
 def vxlan_of(vni: int) -> str:
+    """The VXLAN device of the overlay with VXLAN id ``vni``."""
     return f"shvx{vni}"
 
 
@@ -69,9 +71,11 @@ class NodeNetwork:
         self.spec: NodeSpec | None = None
 
     async def open(self) -> None:
+        """Open the node's netlink socket (once, for the agent's lifetime)."""
         await self.net.open()
 
     async def close(self) -> None:
+        """Close it; the devices stay (``cleanup`` removes them)."""
         await self.net.close()
 
     async def ensure(self, spec: NodeSpec) -> None:
