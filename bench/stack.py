@@ -129,8 +129,10 @@ def deploy_to_running(folder: Path, files: list[Path], workers: int, tasks: int)
         args = [SHOAL, "stack", "deploy", *(a for f in files for a in ("-c", str(f))), "--resolve-image", "never", "bench"]
         t0 = time.perf_counter()
         subprocess.run(args, env=env, check=True, capture_output=True, timeout=120)
+        sent = time.perf_counter() - t0
         c.wait(lambda: running() >= tasks, 120, f"{tasks} tasks running", 0.05)
         elapsed = time.perf_counter() - t0
+        print(f"deploy_command_s={sent:.2f} (the CLI: load, check, 20 CreateService calls) workers={workers}")
         subprocess.run([SHOAL, "stack", "rm", "bench"], env=env, capture_output=True, timeout=60)
         c.wait(lambda: not c.control.ListTasks(cpb.ListTasksRequest(), timeout=10).tasks, 60, "tasks gone", 0.2)
         return elapsed

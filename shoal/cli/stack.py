@@ -2,14 +2,15 @@
 
 Thin commands over ``shoal.stack``: the stack is loaded and checked completely before anything is
 sent, every problem is printed as ``file:line:column: key.path: message`` and the command exits 1
-with nothing deployed.
+with nothing deployed. The stack models are imported only by the commands that read a file
+(``config``, ``deploy``, in ``stack_deploy``), so every other ``shoal`` command starts as fast as before.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import click
 import grpc
@@ -25,39 +26,30 @@ from shoal.cli.service_views import (
     task_records,
     task_row,
 )
-from shoal.cli.stack_deploy import deploy, deploy_options, stack_services
-from shoal.proto import control_pb2
-from shoal.stack.convert import convert_stack
-from shoal.stack.errors import StackError
-from shoal.stack.loader import Stack, load_stack, read_text
-from shoal.stack.objects import NAMESPACE_LABEL
-from shoal.stack.render import render_config
+from shoal.proto import control_pb2, types_pb2
+from shoal.stack import NAMESPACE_LABEL
 
 COMPOSE_FILE_HELP = "Path to a Compose file, or - to read from stdin (repeat to merge files, later ones win)"
 
 
-def load_or_exit(files: Sequence[str]) -> Stack:
-    """The loaded stack; on problems print them all to stderr and exit 1. Warnings go to stderr."""
-    if not files:
-        raise click.UsageError("please specify at least one compose file (-c/--compose-file)")
-    stdin: list[str] = []
+def stack_services(namespace: str) -> list[types_pb2.Service]:
+    """The services labelled as part of stack ``namespace``."""
+    resp = client.stub().ListServices(control_pb2.ListServicesRequest())
+    return [s for s in resp.services if s.spec.labels.get(NAMESPACE_LABEL) == namespace]
 
-    def read(path: Path) -> str:
-        if str(path) == "-":
-            stdin.append(stdin[0] if stdin else click.get_text_stream("stdin").read())
-            return stdin[-1]
-        return read_text(path)
 
-    try:
-        stack = load_stack(files, read=read)
-    except StackError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        n = len(exc.problems)
-        raise click.ClickException(f"the stack has {n} problem{'s' if n != 1 else ''}; nothing was deployed") from None
-    for warning in stack.warnings:
-        click.echo(warning, err=True)
-    return stack
+def deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags of ``stack deploy``, docker's names."""
+    for opt in reversed([
+        click.option("-c", "--compose-file", "files", multiple=True, metavar="strings", help=COMPOSE_FILE_HELP),
+        click.option("--prune", is_flag=True, help="Prune services that are no longer referenced"),
+        click.option("--dry-run", is_flag=True, help="Print what would be created, updated and removed; change nothing"),
+        click.option("--resolve-image", type=click.Choice(["always", "changed", "never"]), default="always", show_default=True, help="Check images against the cluster's image store"),
+        click.option("-d", "--detach", type=click.BOOL, default=True, show_default=True, is_flag=False, flag_value=True, help="Exit immediately instead of waiting for the stack services to converge"),
+        click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
+    ]):  # fmt: skip
+        fn = opt(fn)
+    return fn
 
 
 @click.group("stack")
@@ -69,6 +61,9 @@ def stack_group() -> None:
 @click.option("-c", "--compose-file", "files", multiple=True, metavar="strings", help=COMPOSE_FILE_HELP)
 def config_command(files: tuple[str, ...]) -> None:
     """Outputs the final config file, after doing merges and interpolations"""
+    from shoal.cli.stack_deploy import load_or_exit
+    from shoal.stack.render import render_config
+
     stack = load_or_exit(files)
     click.echo(render_config(stack.compose), nl=False)
 
@@ -78,13 +73,9 @@ def config_command(files: tuple[str, ...]) -> None:
 @deploy_options
 def deploy_command(namespace: str, files: tuple[str, ...], prune: bool, dry_run: bool, resolve_image: str, detach: bool, quiet: bool) -> None:
     """Deploy a new stack or update an existing stack"""
-    stack = load_or_exit(files)
-    try:
-        plan = convert_stack(stack.compose, namespace, stack.marks)
-    except StackError as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        raise click.ClickException("the stack cannot be deployed as it is; nothing was deployed") from None
+    from shoal.cli.stack_deploy import deploy, load_and_convert
+
+    plan = load_and_convert(files, namespace)
     deploy(plan, prune=prune, dry_run=dry_run, resolve_image=resolve_image != "never", detach=detach, quiet=quiet)
 
 

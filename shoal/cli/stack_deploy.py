@@ -9,22 +9,71 @@ dropping them silently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from shoal.cli import client, progress
+from shoal.cli.stack import stack_services
 from shoal.proto import control_pb2, types_pb2
 from shoal.spec import with_defaults
-from shoal.stack.objects import NAMESPACE_LABEL, StackPlan
-from shoal.stack.plan import CREATE, REMOVE, UPDATE, DeployPlan, format_plan, plan_deploy, spec_dict
+from shoal.stack.convert import convert_stack
+from shoal.stack.errors import StackError
+from shoal.stack.loader import Stack, load_stack, read_text
+from shoal.stack.objects import StackPlan
+from shoal.stack.plan import (
+    CREATE,
+    REMOVE,
+    UPDATE,
+    Change,
+    DeployPlan,
+    dependency_levels,
+    format_plan,
+    plan_deploy,
+    spec_dict,
+)
+
+PARALLEL_CALLS = 8
+"""Control-API calls in flight at once during a deploy (each create waits for the manager's cache)."""
 
 
-def stack_services(namespace: str) -> list[types_pb2.Service]:
-    """The services labelled as part of stack ``namespace``."""
-    resp = client.stub().ListServices(control_pb2.ListServicesRequest())
-    return [s for s in resp.services if s.spec.labels.get(NAMESPACE_LABEL) == namespace]
+def load_or_exit(files: Sequence[str]) -> Stack:
+    """The loaded stack; on problems print them all to stderr and exit 1. Warnings go to stderr."""
+    if not files:
+        raise click.UsageError("please specify at least one compose file (-c/--compose-file)")
+    stdin: list[str] = []
+
+    def read(path: Path) -> str:
+        if str(path) == "-":
+            stdin.append(stdin[0] if stdin else click.get_text_stream("stdin").read())
+            return stdin[-1]
+        return read_text(path)
+
+    try:
+        stack = load_stack(files, read=read)
+    except StackError as exc:
+        _problems_exit(exc, f"the stack has {len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}")
+    for warning in stack.warnings:
+        click.echo(warning, err=True)
+    return stack
+
+
+def _problems_exit(exc: StackError, what: str) -> NoReturn:
+    for problem in exc.problems:
+        click.echo(str(problem), err=True)
+    raise click.ClickException(f"{what}; nothing was deployed") from None
+
+
+def load_and_convert(files: Sequence[str], namespace: str) -> StackPlan:
+    """The stack's plan, checked by the manager's own rules; every problem printed and exit 1 if any."""
+    stack = load_or_exit(files)
+    try:
+        return convert_stack(stack.compose, namespace, stack.marks)
+    except StackError as exc:
+        _problems_exit(exc, "the stack cannot be deployed as it is")
 
 
 def make_plan(stack: StackPlan, running: list[types_pb2.Service], prune: bool) -> DeployPlan:
@@ -44,34 +93,47 @@ def not_applied(stack: StackPlan) -> list[str]:
             ("read_only", sp.extras.read_only), ("cap_add/cap_drop", sp.extras.cap_add or sp.extras.cap_drop),
             ("stop_signal", sp.extras.stop_signal), ("ulimits", sp.extras.ulimits),
             ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"), ("depends_on", sp.depends_on),
+            ("logging", sp.extras.log_driver or sp.extras.log_options),
         ) if present]  # fmt: skip
         if missing:
             lines.append(f"{name}: {', '.join(missing)}")
     return lines
 
 
+def _send(stub: Any, stack: StackPlan, change: Change, by_name: dict[str, types_pb2.Service], resolve_image: bool) -> str:
+    """One control-API call for one service change; the service id (empty for a removal)."""
+    if change.action == CREATE:
+        req = control_pb2.CreateServiceRequest(spec=stack.services[change.name].spec, no_resolve_image=not resolve_image)
+        return str(stub.CreateService(req).service.id)
+    svc = by_name[change.name]
+    if change.action == UPDATE:
+        spec = stack.services[change.name].spec
+        req = control_pb2.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=spec, no_resolve_image=not resolve_image)
+        return str(stub.UpdateService(req).service.id)
+    stub.RemoveService(control_pb2.RemoveServiceRequest(service_id=svc.id))
+    return ""
+
+
 def apply_plan(stack: StackPlan, plan: DeployPlan, running: list[types_pb2.Service], resolve_image: bool) -> list[str]:
-    """Carry out the service changes of ``plan``; returns the ids to wait for."""
-    stub = client.stub()
+    """Carry out the service changes of ``plan``; returns the ids to wait for.
+
+    Changes go in waves of ``depends_on`` level (a dependency is created before its dependents),
+    the calls of one wave side by side; removals come last. A failed call stops before the next wave.
+    """
     by_name = {s.spec.name: s for s in running}
-    ids = []
-    for change in plan.changes:
-        if change.kind != "service":
-            continue
-        if change.action == CREATE:
-            click.echo(f"Creating service {change.name}")
-            req = control_pb2.CreateServiceRequest(spec=stack.services[change.name].spec, no_resolve_image=not resolve_image)
-            ids.append(stub.CreateService(req).service.id)
-        elif change.action == UPDATE:
-            svc = by_name[change.name]
-            click.echo(f"Updating service {change.name} (id: {svc.id})")
-            req = control_pb2.UpdateServiceRequest(
-                service_id=svc.id, version=svc.meta.version, spec=stack.services[change.name].spec, no_resolve_image=not resolve_image
-            )
-            ids.append(stub.UpdateService(req).service.id)
-        elif change.action == REMOVE:
-            click.echo(f"Removing service {change.name}")
-            stub.RemoveService(control_pb2.RemoveServiceRequest(service_id=by_name[change.name].id))
+    todo = {c.name: c for c in plan.changes if c.kind == "service" and c.action in (CREATE, UPDATE)}
+    deps = {name: set(stack.services[name].depends_on) for name in todo}
+    waves = [[todo[n] for n in wave] for wave in dependency_levels(deps)]
+    waves.append([c for c in plan.changes if c.kind == "service" and c.action == REMOVE])
+    ids: list[str] = []
+    stub = client.stub()  # here: the click context it comes from is not visible in the pool's threads
+    with ThreadPoolExecutor(max_workers=PARALLEL_CALLS) as pool:
+        for wave in waves:
+            for c in wave:
+                verb = {CREATE: "Creating", UPDATE: "Updating", REMOVE: "Removing"}[c.action]
+                click.echo(f"{verb} service {c.name}" + (f" (id: {by_name[c.name].id})" if c.action == UPDATE else ""))
+            futures = [pool.submit(_send, stub, stack, c, by_name, resolve_image) for c in wave]
+            ids.extend(sid for sid in (f.result() for f in futures) if sid)
     return ids
 
 
@@ -94,17 +156,3 @@ def deploy(stack: StackPlan, prune: bool, dry_run: bool, resolve_image: bool, de
     if not detach:
         for sid in ids:
             progress.wait(sid, quiet=quiet)
-
-
-def deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The flags of ``stack deploy``, docker's names."""
-    for opt in reversed([
-        click.option("-c", "--compose-file", "files", multiple=True, metavar="strings", help="Path to a Compose file (repeat to merge files, later ones win)"),
-        click.option("--prune", is_flag=True, help="Prune services that are no longer referenced"),
-        click.option("--dry-run", is_flag=True, help="Print what would be created, updated and removed; change nothing"),
-        click.option("--resolve-image", type=click.Choice(["always", "changed", "never"]), default="always", show_default=True, help="Check images against the cluster's image store"),
-        click.option("-d", "--detach", type=click.BOOL, default=True, show_default=True, is_flag=False, flag_value=True, help="Exit immediately instead of waiting for the stack services to converge"),
-        click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
-    ]):  # fmt: skip
-        fn = opt(fn)
-    return fn

@@ -13,13 +13,12 @@ import re
 
 from shoal import spec as specs
 from shoal.proto import types_pb2 as pb
+from shoal.stack import IMAGE_LABEL, NAMESPACE_LABEL
 from shoal.stack.errors import Path, Problem, StackError
 from shoal.stack.model_deploy import Deploy
 from shoal.stack.model_file import ComposeFile
 from shoal.stack.model_service import Healthcheck, Service
 from shoal.stack.objects import (
-    IMAGE_LABEL,
-    NAMESPACE_LABEL,
     ContainerExtras,
     ServicePlan,
     StackPlan,

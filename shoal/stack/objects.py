@@ -15,11 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shoal.proto import types_pb2 as pb
+from shoal.stack import NAMESPACE_LABEL
 from shoal.stack.model_file import ComposeFile, Network, Secret
 from shoal.stack.model_service import FileRef, Service
-
-NAMESPACE_LABEL = "com.docker.stack.namespace"
-IMAGE_LABEL = "com.docker.stack.image"
 
 
 @dataclass(frozen=True)

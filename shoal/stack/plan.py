@@ -80,17 +80,25 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[FieldChan
     return [FieldChange(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
 
 
-def dependency_order(deps: Mapping[str, set[str]]) -> list[str]:
-    """Names with every dependency before its dependents (ties by name); cycles were refused at load."""
-    order: list[str] = []
+def dependency_levels(deps: Mapping[str, set[str]]) -> list[list[str]]:
+    """Names in waves: each wave depends only on earlier ones (names sorted within a wave).
+
+    Dependencies outside ``deps`` are ignored; a cycle (refused at load) would put the rest in one wave.
+    """
+    waves: list[list[str]] = []
     placed: set[str] = set()
     remaining = sorted(deps)
     while remaining:
-        ready = [n for n in remaining if deps[n] & set(deps) <= placed] or remaining[:1]
-        order.extend(ready)
+        ready = [n for n in remaining if deps[n] & set(deps) <= placed] or remaining
+        waves.append(ready)
         placed.update(ready)
         remaining = [n for n in remaining if n not in placed]
-    return order
+    return waves
+
+
+def dependency_order(deps: Mapping[str, set[str]]) -> list[str]:
+    """Names with every dependency before its dependents."""
+    return [n for wave in dependency_levels(deps) for n in wave]
 
 
 def plan_deploy(

@@ -6,6 +6,7 @@ re-deploy of an unchanged file must send no update at all.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,28 @@ services:
 
 
 class DefaultingStub(FakeStub):
-    """A FakeStub that stores specs with the manager's defaults, as the control API does."""
+    """A FakeStub that stores specs with the manager's defaults, as the control API does.
+
+    A deploy sends calls from several threads: one lock keeps the fake's dicts consistent.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
 
     def CreateService(self, req):
-        req.spec.CopyFrom(with_defaults(req.spec))
-        return super().CreateService(req)
+        with self.lock:
+            req.spec.CopyFrom(with_defaults(req.spec))
+            return super().CreateService(req)
 
     def UpdateService(self, req):
-        req.spec.CopyFrom(with_defaults(req.spec))
-        return super().UpdateService(req)
+        with self.lock:
+            req.spec.CopyFrom(with_defaults(req.spec))
+            return super().UpdateService(req)
+
+    def RemoveService(self, req):
+        with self.lock:
+            return super().RemoveService(req)
 
 
 @pytest.fixture
@@ -150,3 +164,30 @@ def test_ls_services_ps_and_rm_find_the_stack_by_its_label(files):
     assert [s.spec.name for s in fake.services.values()] == ["loner"]
     res = run(fake, "stack", "services", "shop")
     assert res.exit_code == 1 and "Nothing found in stack: shop" in res.output
+
+
+def test_detach_false_waits_until_each_service_converged(files):
+    fake = DefaultingStub()
+    res = deploy(fake, files, "--detach=false")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("verify: Service converged") == 2
+    assert fake.called("ListTasks"), "it polled the tasks"
+
+
+def test_logging_is_named_as_not_applied_yet(tmp_path):
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    logging: {driver: json-file, options: {max-size: 1m}}\n")
+    res = run(DefaultingStub(), "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 0 and "app_web: logging" in res.output
+
+
+def test_dependencies_are_created_in_an_earlier_wave(tmp_path):
+    (tmp_path / "s.yml").write_text(
+        "services:\n  web:\n    image: w\n    depends_on: [api]\n  api:\n    image: a\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: d\n  cache:\n    image: c\n"
+    )
+    fake = DefaultingStub()
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("Creating service")]
+    assert lines == ["Creating service app_cache", "Creating service app_db", "Creating service app_api", "Creating service app_web"]
+    created = [r.spec.name for r in fake.called("CreateService")]
+    assert created.index("app_db") < created.index("app_api") < created.index("app_web")
