@@ -61,6 +61,7 @@ class ManagerConfig:
     socket_path: str = "/run/shoal/manager.sock"
     etcd_endpoints: list[str] = field(default_factory=list)
     heartbeat_period: float = 1.0
+    reconnect_grace: float = 1.0  # a closed session's node is down unless it reconnects within this
     election_ttl: float = 3.0
     history_limit: int = 5
     ca_kek: bytes | None = None  # received when this manager joined an existing cluster
@@ -183,10 +184,10 @@ class Manager:
             self.election = Election(self.store, self.cfg.node_id, self.cfg.election_ttl)
             control = ControlAPI(
                 self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref),
-                unknown_window_s=self.cfg.heartbeat_period * 3 + 1.0,  # until agents had the time to reconnect here
+                unknown_window_s=self.cfg.heartbeat_period * 3 + self.cfg.reconnect_grace,  # until agents had the time to reconnect here
             )
             assert self.authority
-            dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period)  # type: ignore[arg-type]
+            dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]
             dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.cache.run())

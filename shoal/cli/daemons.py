@@ -56,6 +56,7 @@ def _print_ready(r: node.ManagerReady) -> None:
 @click.option("--etcd", default="", help="comma-separated etcd endpoints (default: start an embedded etcd)")
 @click.option("--availability", type=click.Choice(AVAIL_CHOICES), default="active", show_default=True)
 @click.option("--heartbeat-period", default=1.0, show_default=True, help="agent heartbeat period in seconds")
+@click.option("--reconnect-grace", default=1.0, show_default=True, help="seconds a node whose connection closed has to reconnect before it is down")
 @click.option("--task-history-limit", default=5, show_default=True)
 @click.option("--init", "init", is_flag=True, help="create the cluster (CA, tokens, admin certificate); implied when the store holds no cluster")
 @click.option("--join", "join", default="", help="join an existing cluster through this manager (HOST:PORT[,...]) with a manager --token")

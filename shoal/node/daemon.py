@@ -97,6 +97,7 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
     cfg = ManagerConfig(
         data_dir=data_dir, node_id=nid, listen_addr=opts.listen_addr, advertise_addr=opts.advertise_addr,
         socket_path=opts.socket_path, etcd_endpoints=list(opts.etcd), heartbeat_period=opts.heartbeat_period,
+        reconnect_grace=opts.reconnect_grace,
         history_limit=opts.history_limit,
     )  # fmt: skip
     _run_or_fail(_manager_main(opts, cfg, Manager(cfg), on_ready))

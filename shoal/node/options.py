@@ -50,6 +50,7 @@ class ManagerOptions(NodeOptions):
     socket_path: str = "/run/shoal/manager.sock"
     etcd: list[str] = field(default_factory=list)  # empty: start an embedded etcd
     heartbeat_period: float = 1.0
+    reconnect_grace: float = 1.0  # a node whose session closed is down unless it reconnects within this
     history_limit: int = 5
     init: bool = False
     join: list[str] = field(default_factory=list)  # managers to join through, with ``token``

@@ -25,12 +25,15 @@ def _needs_root() -> None:
 
 
 @pytest.fixture
-def cli_cluster(tmp_path: Path) -> Iterator[CliCluster]:
+def cli_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[CliCluster]:
+    """A manager and a worker; ``@pytest.mark.manager_args(...)`` adds flags to ``shoal manager``."""
     _needs_root()
+    marker = request.node.get_closest_marker("manager_args")
+    extra = [str(a) for a in marker.args] if marker else []
     port = free_port()
     c = CliCluster(tmp_path, str(tmp_path / "manager.sock"), f"127.0.0.1:{port}")
     try:
-        c.start("manager", "--data-dir", str(tmp_path / "m"), "--listen-addr", c.addr, "--socket", c.socket, "--hostname", "e2e-manager", name="manager")
+        c.start("manager", "--data-dir", str(tmp_path / "m"), "--listen-addr", c.addr, "--socket", c.socket, "--hostname", "e2e-manager", *extra, name="manager")
         out = tmp_path / "manager.out"
         c.token = c.wait_for(lambda: (m := re.search(r"--token (SHOAL-1-[a-z0-9-]+)", out.read_text())) and m.group(1), what="manager start")
         c.start("worker", "--join", c.addr, "--token", c.token, "--data-dir", str(tmp_path / "w"), "--hostname", "e2e-worker", name="worker")

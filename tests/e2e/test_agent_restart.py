@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 from tests.e2e.clicluster import CliCluster
 from tests.e2e.test_walking_skeleton import running_pids
 
@@ -18,11 +20,15 @@ def _worker(c: CliCluster):
     return c.procs[1]
 
 
+# a restarted Python agent can take seconds to reconnect on a loaded machine; the default 1 s grace and 3 s
+# heartbeat expiry would rightly declare the node down and replace its tasks, which is not this test's subject
+@pytest.mark.manager_args("--heartbeat-period", "5", "--reconnect-grace", "15")
 def test_agent_kill9_restart_readopts_containers(cli_cluster: CliCluster):
     c = cli_cluster
     c.shoal("svc", "create", "--name", "sleepy", "--replicas", "2", "--constraint", "node.hostname==e2e-worker", "host", "sleep", "1000")
     before = c.wait_for(lambda: (p := running_pids(c, "sleepy")) and len(p) == 2 and p, what="2 running tasks")
 
+    assert {t["Node"] for t in c.json("svc", "ps", "sleepy")} == {"e2e-worker"}, "the tasks run on the worker whose agent dies"
     w = _worker(c)
     os.kill(w.pid, signal.SIGKILL)
     w.wait()
