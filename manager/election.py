@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from prometheus_client import Gauge
 
 from shoal import log
-from shoal.manager.store import keys, objects
+from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Conflict, Fence, Writer
 from shoal.retry import Backoff
@@ -54,7 +54,7 @@ class Election:
                 IS_LEADER.set(1)
                 _log.info("elected leader", manager=self.manager_id)
                 try:
-                    await self._hold(lease, Fence(keys.LEADER, won_at), lead)
+                    await self._hold(lease, objects.fence(won_at), lead)
                 finally:
                     IS_LEADER.set(0)
                     self.leader_id = ""

@@ -2,7 +2,9 @@
 
 etcd is the source of truth; this interface is the only way the rest of the manager sees it, so the
 etcd client's quirks stay in ``etcd.py`` and unit tests run on ``MemoryStore`` with the same semantics:
-revisions, compare-and-swap transactions, leases and watches from a revision.
+revisions, compare-and-swap transactions, leases and watches from a revision. Components do not build
+transactions themselves: they write through the typed per-kind API (``objects.py``, on ``kinds.py``),
+applied by a ``Writer`` (``writes.py``) that adds the leader's fence.
 """
 
 from __future__ import annotations

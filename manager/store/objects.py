@@ -16,10 +16,10 @@ from shoal.proto import types_pb2 as pb
 from . import keys
 from .base import Compare, Delete, Put, Store
 from .kinds import Index, Kind
-from .writes import Write
+from .writes import Fence, Write
 
 __all__ = [
-    "SERVICE_NAME", "campaign", "cluster", "end_session", "images", "leader_of", "managers", "nodes",
+    "SERVICE_NAME", "campaign", "cluster", "end_session", "fence", "images", "leader_of", "managers", "nodes",
     "report", "root_ca", "services", "sessions", "statuses", "tasks",
 ]  # fmt: skip
 
@@ -63,6 +63,11 @@ def end_session(session: pb.NodeSession) -> Write:
 def campaign(manager_id: str, lease: int) -> Write:
     """Take the election key on ``lease`` if nobody holds it; its revision becomes the leader's fence."""
     return Write((Compare(keys.LEADER, "create", "==", 0),), (Put(keys.LEADER, manager_id.encode(), lease),))
+
+
+def fence(won_at: int) -> Fence:
+    """The fence of the leader that took the election key at revision ``won_at``: its Writer compares it."""
+    return Fence(keys.LEADER, won_at)
 
 
 async def leader_of(store: Store) -> str:

@@ -223,14 +223,14 @@ async def test_only_one_manager_wins_the_election_key(store):
 async def test_a_fenced_writer_writes_while_its_leader_holds_the_key(store):
     lease = await store.lease_grant(3)
     won_at = await Writer(store).apply(objects.campaign("m1", lease))
-    leader = Writer(store, Fence(keys.LEADER, won_at))
+    leader = Writer(store, objects.fence(won_at))
     await leader.apply(objects.tasks.create(task("t1")))
     assert await objects.tasks.get(store, "t1") is not None
 
 
 async def test_a_deposed_leaders_writer_cannot_write(store):
     won_at = await Writer(store).apply(objects.campaign("m1", await store.lease_grant(3)))
-    deposed = Writer(store, Fence(keys.LEADER, won_at))
+    deposed = Writer(store, objects.fence(won_at))
     store.advance(4)  # m1's lease expired; m2 won
     await Writer(store).apply(objects.campaign("m2", await store.lease_grant(3)))
     with pytest.raises(Conflict):
