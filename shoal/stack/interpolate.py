@@ -96,7 +96,8 @@ def _braced(body: str, lookup: Lookup, text: str) -> str:
     if op.endswith("+"):
         return substitute(arg, lookup) if is_set else ""
     if not is_set:
-        raise TemplateError(f"required variable {name} is missing a value: {substitute(arg, lookup)}")
+        why = substitute(arg, lookup)
+        raise TemplateError(f"required variable {name} is missing a value" + (f": {why}" if why else ""))
     return value  # type: ignore[return-value]  # is_set: not None
 
 

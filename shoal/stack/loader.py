@@ -58,13 +58,17 @@ def load_stack(files: Sequence[str | os.PathLike[str]], environ: Mapping[str, st
     loaded: list[ComposeFile] = []
     unsupported: dict[str, set[str]] = {}
     for path in paths:
+        before = len(problems.items)
         doc, file_marks = _read_file(path, env, read, problems)
         marks.update(file_marks)
         if doc is None:
             continue
         if isinstance(doc, dict):
             _note_unsupported(doc, unsupported)
+        failed = {p.path for p in problems.items[before:]}  # values that could not be substituted
+        checked = len(problems.items)
         model = validate_file(doc, file_marks, problems)
+        problems.items[checked:] = [p for p in problems.items[checked:] if not _under(p.path, failed)]
         if model is not None:
             loaded.append(model)
     problems.raise_if_any()
@@ -74,6 +78,11 @@ def load_stack(files: Sequence[str | os.PathLike[str]], environ: Mapping[str, st
     problems.raise_if_any()
     warnings = [unsupported_warning(unsupported)] if unsupported else []
     return Stack(merged, [str(p) for p in paths], working_dir, marks, env, warnings)
+
+
+def _under(path: tuple[Any, ...], roots: set[tuple[Any, ...]]) -> bool:
+    """Whether ``path`` is one of ``roots`` or inside one (a value already reported once)."""
+    return any(path[: len(r)] == r for r in roots)
 
 
 def _environment(working_dir: Path, environ: Mapping[str, str], read: Reader, problems: Problems) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from shoal.stack import values
+from shoal.stack.errors import describe, did_you_mean
 
 
 class Model(BaseModel):
@@ -70,7 +71,7 @@ def _octal_mode(value: Any) -> Any:
 
 def _mode_range(value: int) -> int:
     if not 0 <= value <= 0o7777:
-        raise ValueError(f"invalid file mode {value:o}: expected an octal number up to 7777")
+        raise ValueError(f"invalid file mode {value}: expected an octal number up to 07777, written with a leading 0 (e.g. 0440)")
     return value
 
 
@@ -90,12 +91,6 @@ StringList = Annotated[list[str], BeforeValidator(values.string_list)]
 Ratio = Annotated[float, BeforeValidator(_no_bool), AfterValidator(_ratio)]
 
 
-class External(Model):
-    """The old ``external: {name: x}`` form."""
-
-    name: str | None = None
-
-
 def external_flag(value: Any) -> Any:
     """``external: true`` or ``external: {name: x}`` -> ``True`` (the name moves to ``name``)."""
     return True if isinstance(value, dict) else value
@@ -104,10 +99,15 @@ def external_flag(value: Any) -> Any:
 def lift_external_name(data: Any) -> Any:
     """Move ``external.name`` to ``name`` (docker's deprecated form) before validation."""
     if isinstance(data, dict) and isinstance(data.get("external"), dict):
-        ext = External.model_validate(data["external"])
+        ext = data["external"]
+        for key in ext:
+            if key != "name":
+                raise ValueError(f"external: unknown key {key!r}{did_you_mean(str(key), ['name'])}")
+        if ext.get("name") is not None and not isinstance(ext["name"], str):
+            raise ValueError(f"external.name: expected a string, got {describe(ext['name'])}")
         out = {k: v for k, v in data.items() if k != "external"}
         out["external"] = True
-        if ext.name:
-            out["name"] = ext.name
+        if ext.get("name"):
+            out["name"] = ext["name"]
         return out
     return data

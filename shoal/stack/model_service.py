@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, field_serializer, model_validator
 
 from shoal.stack import values
+from shoal.stack.errors import describe
 from shoal.stack.model_base import (
     Bytes,
     Command,
@@ -211,7 +212,7 @@ def _list_to_map(value: Any) -> Any:
         out: dict[Any, Any] = {}
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"expected a list of names, got {item!r}")
+                raise ValueError(f"expected a list of names, got {describe(item)} (use the mapping form for options)")
             out[item] = None
         return out
     return value
