@@ -9,6 +9,7 @@ dropping them silently.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,7 +49,7 @@ def load_or_exit(files: Sequence[str]) -> Stack:
 
     def read(path: Path) -> str:
         if str(path) == "-":
-            stdin.append(stdin[0] if stdin else click.get_text_stream("stdin").read())
+            stdin.append(stdin[0] if stdin else sys.stdin.read())
             return stdin[-1]
         return read_text(path)
 

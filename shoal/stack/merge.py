@@ -113,10 +113,11 @@ def check_stack(stack: ComposeFile, marks: Marks, problems: Problems) -> None:
 
 def _references(stack: ComposeFile, name: str, svc: Service, marks: Marks, problems: Problems) -> None:
     base = ("services", name)
-    for net in svc.networks:
+    for i, net in enumerate(svc.networks):
         if net != "default" and net not in stack.networks:
             path = (*base, "networks", net)
-            problems.add(marks.key(path), (*base, "networks"), f"network {net!r} is not declared in the top-level networks: section")
+            where = marks.keys.get(path) or marks.values.get((*base, "networks", i)) or marks.value(path)  # map or list form
+            problems.add(where, (*base, "networks"), f"network {net!r} is not declared in the top-level networks: section")
     for i, mount in enumerate(svc.volumes):
         if mount.type == "volume" and mount.source and mount.source not in stack.volumes:
             problems.add(marks.value((*base, "volumes", i)), (*base, "volumes", i), f"volume {mount.source!r} is not declared in the top-level volumes: section")

@@ -9,8 +9,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import grpc
 import pytest
+from click.testing import CliRunner
 
+from shoal.cli.main import main
 from shoal.proto import control_pb2
 from shoal.spec import with_defaults
 from tests.unit.test_cli_fakes import FakeStub, run
@@ -191,3 +194,43 @@ def test_dependencies_are_created_in_an_earlier_wave(tmp_path):
     assert lines == ["Creating service app_cache", "Creating service app_db", "Creating service app_api", "Creating service app_web"]
     created = [r.spec.name for r in fake.called("CreateService")]
     assert created.index("app_db") < created.index("app_api") < created.index("app_web")
+
+
+def test_a_spec_the_manager_would_refuse_is_refused_before_sending(tmp_path):
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    deploy:\n      placement:\n        constraints: [node.role = manager]\n")
+    fake = DefaultingStub()
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 1
+    assert f"{tmp_path / 's.yml'}:6:22: services.web.deploy.placement.constraints: 'node.role = manager': expected KEY==VALUE or KEY!=VALUE" in res.output
+    assert "the stack cannot be deployed as it is; nothing was deployed" in res.output
+    assert fake.calls == []
+
+
+def test_rm_reports_a_service_it_could_not_remove_and_exits_1(files):
+    from tests.unit.test_cli_fakes import FakeRpcError
+
+    fake = DefaultingStub()
+    deploy(fake, files)
+    fake.fail["RemoveService"] = [FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "in use")]
+    res = run(fake, "stack", "rm", "shop", "nothing")
+    assert res.exit_code == 1
+    assert "Failed to remove service shop_db: in use" in res.output and "Removing service shop_web" in res.output
+    assert "Nothing found in stack: nothing" in res.output
+    assert [s.spec.name for s in fake.services.values()] == ["shop_db"]
+
+
+def test_ps_of_an_unknown_stack(files):
+    res = run(DefaultingStub(), "stack", "ps", "nope")
+    assert res.exit_code == 1 and "Nothing found in stack: nope" in res.output
+
+
+def test_config_reads_stdin_once_even_when_named_twice():
+    res = CliRunner().invoke(main, ["stack", "config", "-c", "-", "-c", "-"], input="services:\n  web:\n    image: nginx\n", env={})
+    assert res.exit_code == 0, res.output
+    assert res.output == "services:\n  web:\n    image: nginx\n"
+
+
+def test_resolve_image_never_sends_no_resolve_image(files):
+    fake = DefaultingStub()
+    deploy(fake, files, "--resolve-image", "never")
+    assert all(r.no_resolve_image for r in fake.called("CreateService"))
