@@ -17,9 +17,9 @@ from typing import Any
 import click
 import grpc
 
+from shoal.cli.defaults import DEFAULT_HOST  # noqa: F401  (re-exported)
 from shoal.proto import control_pb2_grpc
 
-DEFAULT_HOST = "unix:///run/shoal/manager.sock"
 DEFAULT_PORT = 4242
 CALL_TIMEOUT = 10.0
 

@@ -8,29 +8,64 @@ and exit status 1, never a traceback.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
-import grpc
 
 from shoal import __version__
-from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
-from shoal.cli.jointoken import join_token_cmd
-from shoal.cli.lab import lab_group
-from shoal.cli.node import node_group
-from shoal.cli.service import service_group
-from shoal.cli.stack import stack_group
+from shoal.cli.defaults import DEFAULT_HOST
+
+# Every command is imported only when it runs (or when --help lists it): `shoal run` needs no gRPC and
+# `shoal svc ls` no container runtime, stack loader or lab engine. name -> "module:attribute".
+LAZY_COMMANDS: dict[str, str] = {
+    "service": "shoal.cli.service:service_group",
+    "node": "shoal.cli.node:node_group",
+    "stack": "shoal.cli.stack:stack_group",
+    "lab": "shoal.cli.lab:lab_group",
+    "join-token": "shoal.cli.jointoken:join_token_cmd",
+    "manager": "shoal.cli.daemons:manager_cmd",
+    "worker": "shoal.cli.daemons:worker_cmd",
+    "run": "shoal.cli.run:run_command",
+    "ps": "shoal.cli.containers:ps_command",
+    "stop": "shoal.cli.containers:stop_command",
+    "kill": "shoal.cli.containers:kill_command",
+    "rm": "shoal.cli.containers:rm_command",
+    "exec": "shoal.cli.containers:exec_command",
+    "logs": "shoal.cli.containers:logs_command",
+    "stats": "shoal.cli.containers:stats_command",
+    "image": "shoal.cli.images:image_group",
+    "images": "shoal.cli.images:images_command",
+    "volume": "shoal.cli.volumes:volume_group",
+}
 
 
 class RootGroup(AliasGroup):
-    """Turns a gRPC error escaping any command into ``Error: <message>`` and exit 1."""
+    """Loads commands lazily (``LAZY_COMMANDS``) and turns a gRPC error escaping any command into
+    ``Error: <message>`` and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        name = self.aliases.get(cmd_name, cmd_name)
+        if name not in self.commands and name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            __import__(module)
+            self.add_command(getattr(sys.modules[module], attr), name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except grpc.RpcError as err:
-            host = (ctx.obj or {}).get("host") or client.DEFAULT_HOST
+        except Exception as err:
+            grpc = sys.modules.get("grpc")  # only commands that talk to a manager import it
+            if grpc is None or not isinstance(err, grpc.RpcError):
+                raise
+            from shoal.cli import client
+
+            host = (ctx.obj or {}).get("host") or DEFAULT_HOST
             raise click.ClickException(client.rpc_error_message(err, host)) from None
 
 
@@ -39,7 +74,7 @@ class RootGroup(AliasGroup):
     "-H",
     "--host",
     envvar="SHOAL_HOST",
-    default=client.DEFAULT_HOST,
+    default=DEFAULT_HOST,
     show_default=True,
     help="Manager control API: unix:///path.sock, /path.sock or HOST:PORT (env SHOAL_HOST)",
 )
@@ -57,7 +92,14 @@ def main(ctx: click.Context, host: str, tlscacert: str, tlscert: str, tlskey: st
     obj["lab"] = lab
     obj["host"] = host
     obj["tls"] = {"ca": tlscacert, "cert": tlscert, "key": tlskey}
-    obj.setdefault("connect", client.connect)
+    obj.setdefault("connect", _connect)
+
+
+def _connect(*args: Any, **kwargs: Any) -> Any:
+    """``client.connect``, imported only by commands that reach a manager (it loads gRPC)."""
+    from shoal.cli import client
+
+    return client.connect(*args, **kwargs)
 
 
 def _lab_host(name: str) -> str:
@@ -68,32 +110,3 @@ def _lab_host(name: str) -> str:
         return host_for(name)
     except LabError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-main.add_command(service_group)
-main.add_command(node_group)
-main.add_command(stack_group)
-main.add_command(lab_group)
-main.add_command(join_token_cmd)
-
-
-def _register_local() -> None:
-    """The node-local container commands (``shoal run``, ``ps``, ``image``, ...; see containers*.py)."""
-    from shoal.cli import containers, images, run, volumes
-
-    for cmd in (
-        run.run_command, containers.ps_command, containers.stop_command, containers.kill_command,
-        containers.rm_command, containers.exec_command, containers.logs_command, containers.stats_command,
-        images.image_group, images.images_command, volumes.volume_group,
-    ):  # fmt: skip
-        main.add_command(cmd)
-
-
-_register_local()
-
-try:
-    from shoal.cli import daemons
-
-    daemons.register(main)  # adds the `manager` and `worker` commands to the group
-except ImportError:  # pragma: no cover - only while the daemons module is being written
-    pass
