@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import click
 import grpc
@@ -203,6 +204,35 @@ def _timeout_from_env() -> float | None:
         return None
 
 
+def _live() -> Any:
+    """A rich display redrawn in place (terminals only)."""
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    live = Live(Text(""), console=Console(highlight=False), auto_refresh=False, transient=False)
+    live.start()
+    return live
+
+
+def _show(live: Any, text: list[str]) -> None:
+    from rich.text import Text
+
+    live.update(Text("\n".join(text)), refresh=True)
+
+
+def _step(stub: Any, service_id: str, name: str) -> tuple[str, bool, list[str]]:
+    """One poll: the service's name, whether it converged, and the lines to show."""
+    try:
+        service, tasks, desired = _poll(stub, service_id)
+    except grpc.RpcError as err:
+        if client.is_not_found(err):
+            raise click.ClickException(f"service {name} was removed while waiting for it to converge") from None
+        raise
+    done, lines = converged(service, tasks, desired)
+    return service.spec.name or service_id, done, render(service.spec, lines, desired)
+
+
 def wait(
     service_id: str,
     quiet: bool = False,
@@ -223,34 +253,18 @@ def wait(
     shown: list[str] = []
     name = service_id
     try:
-        if tty:
-            from rich.console import Console
-            from rich.live import Live
-            from rich.text import Text
-
-            live = Live(Text(""), console=Console(highlight=False), auto_refresh=False, transient=False)
-            live.start()
+        live = _live() if tty else None
         while True:
-            try:
-                service, tasks, desired = _poll(stub, service_id)
-            except grpc.RpcError as err:
-                if client.is_not_found(err):
-                    raise click.ClickException(f"service {name} was removed while waiting for it to converge") from None
-                raise
-            name = service.spec.name or service_id
-            done, lines = converged(service, tasks, desired)
-            text = render(service.spec, lines, desired)
+            name, done, text = _step(stub, service_id, name)
             if live is not None and text != shown:
-                live.update(Text("\n".join(text)), refresh=True)
+                _show(live, text)
                 shown = text
             if done:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 if not tty and not quiet:
                     click.echo("\n".join(text))
-                raise click.ClickException(
-                    f"service {name} did not converge within {timeout:g}s; see `shoal service ps {name}`"
-                )
+                raise click.ClickException(f"service {name} did not converge within {timeout:g}s; see `shoal service ps {name}`")
             sleep(POLL_INTERVAL)
     except KeyboardInterrupt:
         if live is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import grpc
 import pytest
 from test_cli_fakes import FakeRpcError, FakeStub, run
@@ -196,3 +198,40 @@ def test_global_node_in_restart_delay_is_shown_but_does_not_block() -> None:
     done, lines = converged(g, tasks, desired=2)
     assert not done and [s.render() for s in lines][1] == "b: exit 1"
     assert converged(g, tasks, desired=1)[0]
+
+
+class _Display:
+    """Stands in for the rich display: records each redraw and whether it was stopped."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[str]] = []
+        self.stopped = 0
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+def test_a_terminal_redraws_only_when_the_lines_change_and_stops_the_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeStub()
+    fake.auto_run = False
+    service = fake.add_service(S(name="web", replicas=1), sid=SID)
+    display = _Display()
+    monkeypatch.setattr(progress, "_live", lambda: display)
+    monkeypatch.setattr(progress, "_show", lambda live, text: live.frames.append(list(text)))
+    monkeypatch.setattr(progress, "sys", SimpleNamespace(stdout=SimpleNamespace(isatty=lambda: True)))
+    polls: list[int] = []
+
+    def sleep(_: float) -> None:
+        polls.append(1)
+        if len(polls) == 3:  # two polls with no task at all, then it runs
+            fake.run_tasks(service)
+
+    monkeypatch.setattr(progress.time, "sleep", sleep)
+    result = run(fake, "svc", "scale", "web=1")
+    assert result.exit_code == 0, result.output
+    assert len(polls) == 3
+    assert len(display.frames) == 2, "an unchanged display is not redrawn"
+    assert display.frames[-1][-1] == "1/1: running   [" + "=" * 50 + ">]"
+    assert display.stopped == 1
+    assert result.stdout.splitlines()[-1] == "verify: Service converged"
+    assert "overall progress" not in result.stdout, "on a terminal the lines are drawn by the display, not echoed"
