@@ -23,6 +23,7 @@ from shoal import ids
 from shoal.cli import client
 from shoal.cli.output import state_word
 from shoal.proto import control_pb2, types_pb2
+from shoal.taskstate import FAILED_STATES
 
 TaskState = types_pb2.TaskState
 ServiceSpec = types_pb2.ServiceSpec
@@ -41,7 +42,6 @@ _STEP = {
     TaskState.RUNNING: 9,
     TaskState.COMPLETE: 10,
 }
-_FAILED = (TaskState.FAILED, TaskState.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,8 @@ def _line(label: str, task: types_pb2.Task | None, goal: int) -> SlotProgress:
         return SlotProgress(label, total=_STEP[goal])
     state = task.status.state
     done = state == goal and (goal == TaskState.COMPLETE or task.desired_state == TaskState.RUNNING)
-    err = task.status.err if (state in _FAILED or state <= TaskState.PENDING) else ""
-    if state in _FAILED and not err:
+    err = task.status.err if (state in FAILED_STATES or state <= TaskState.PENDING) else ""
+    if state in FAILED_STATES and not err:
         err = task.status.message or state_word(state)
     return SlotProgress(label, state_word(state), _STEP.get(state, 0), _STEP[goal], err, done)
 
@@ -118,7 +118,7 @@ def _failed_groups(
         k = key(t)
         if k not in newest or t.meta.created_at_ns > newest[k].meta.created_at_ns:
             newest[k] = t
-    return {k: [t] for k, t in newest.items() if t.status.state in _FAILED}
+    return {k: [t] for k, t in newest.items() if t.status.state in FAILED_STATES}
 
 
 def _converged_replicated(

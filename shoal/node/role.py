@@ -68,6 +68,11 @@ class ManagerRole:
         self.task.add_done_callback(self._ended)
 
     async def _demote(self) -> None:
+        # Forget the KEK first (a worker keeps no key to the CA; the running manager unsealed the CA
+        # key at start and needs the file no more), so the key is gone by the time the manager is.
+        kek = cluster_ca.kek_path(self.base.data_dir / "certificates")
+        with contextlib.suppress(FileNotFoundError):
+            kek.unlink()
         task, self.task = self.task, None
         if task is not None and not task.done():
             _log.info("demoted: stopping the manager")
@@ -75,9 +80,6 @@ class ManagerRole:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.manager = None
-        kek = cluster_ca.kek_path(self.base.data_dir / "certificates")
-        with contextlib.suppress(FileNotFoundError):
-            kek.unlink()  # a worker keeps no key to the CA
 
     def _ended(self, task: asyncio.Task) -> None:
         """A manager (or a promote/demote in progress) that failed stops the node with its error."""
