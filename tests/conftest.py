@@ -14,11 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from shoal.manager.store.base import Delete
 from shoal.manager.store.embedded import EmbeddedEtcd
 from shoal.manager.store.etcd import EtcdStore, connect
 from tests import skipgate
+
+# Timing never decides a test: hypothesis' per-example deadline (200 ms) and its too-slow health check
+# fail property tests on a loaded 2-core machine, which says nothing about the property.
+settings.register_profile("shoal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shoal")
 
 
 def pytest_configure(config: pytest.Config) -> None:
