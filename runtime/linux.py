@@ -53,12 +53,19 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
+
+# openat2(2) resolve flags (linux/openat2.h).
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # Raw syscall numbers for calls glibc 2.36 has no wrapper for (or wraps awkwardly).
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "close_range": 436, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "capset": 91, "close_range": 436, "mount_setattr": 442},
+    "x86_64": {"pivot_root": 155, "capset": 126, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "capset": 91, "close_range": 436, "openat2": 437, "mount_setattr": 442},
 }
 _NR = _SYSCALLS.get(os.uname().machine, {})
 
@@ -130,6 +137,28 @@ def mount_setattr(path: str, attr_set: int, recursive: bool = True) -> None:
         ctypes.byref(attr),
         ctypes.c_size_t(ctypes.sizeof(attr)),
     )
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """``openat2(2)`` (Linux 5.6): open ``path`` relative to ``dir_fd`` under the ``RESOLVE_*`` rules.
+
+    Raises OSError with the kernel's errno (EXDEV: the path would leave ``dir_fd``; ENOSYS: too old).
+    """
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    nr = _NR.get("openat2")
+    if nr is None:
+        raise OSError(38, f"openat2: no syscall number known for {os.uname().machine}", path)
+    res = _libc.syscall(
+        ctypes.c_long(nr), ctypes.c_int(dir_fd), _b(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))
+    )
+    if res == -1:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return int(res)
 
 
 def close_range_cloexec(first: int) -> None:

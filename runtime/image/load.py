@@ -4,7 +4,9 @@ Every blob is checked against its digest: the image config against its id, OCI b
 descriptors (manifest.py), each layer's streams against the config's ``rootfs.diff_ids`` while it is
 extracted into ``image_root/tmp`` (extract.py). Only a fully verified image is moved into the store
 (rename, under the store lock); any failure removes everything this load extracted and leaves the
-store as it was. ``add_layer`` does the same for one layer a worker pulled from a manager.
+store as it was. ``add_layer`` does the same for one layer a worker pulled from a manager. Every
+path into the store goes through ``extract_layer``, which confines each entry to its layer; one
+``LayerLimits`` caps what a whole load unpacks (the outer gzip included).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
 import stat
 import tarfile
 import time
@@ -23,7 +24,7 @@ from typing import IO
 
 from shoal.runtime.errors import ContainerError, ImageLoadError
 from shoal.runtime.image import manifest
-from shoal.runtime.image.extract import GZIP_MAGIC, extract_layer
+from shoal.runtime.image.extract import GZIP_MAGIC, LayerLimits, extract_layer
 from shoal.runtime.image.ref import normalize_tag
 from shoal.runtime.image.store import Image, ImageStore, hex_of, remove_tree
 
@@ -33,13 +34,18 @@ def load(store: ImageStore, path: str) -> list[str]:
     return load_images(store, path)[0]
 
 
-def load_images(store: ImageStore, path: str, blobs: str | None = None) -> tuple[list[str], list[Image]]:
-    """``load``, also returning the images; ``blobs``: keep each new layer's tar as ``blobs/<hex>``."""
+def load_images(
+    store: ImageStore, path: str, blobs: str | None = None, limits: LayerLimits | None = None
+) -> tuple[list[str], list[Image]]:
+    """``load``, also returning the images; ``blobs``: keep each new layer's tar as ``blobs/<hex>``.
+
+    ``limits`` caps the uncompressed bytes and tar entries of the whole load (default: LayerLimits()).
+    """
     store.ensure()
     work = os.path.join(store.tmp_dir, f"load-{uuid.uuid4().hex[:12]}")
     os.mkdir(work, 0o700)
     try:
-        return _load(store, path, work, blobs)
+        return _load(store, path, work, blobs, limits or LayerLimits())
     except (tarfile.TarError, EOFError, OSError, ValueError, KeyError, TypeError, zlib_error) as exc:
         if isinstance(exc, ContainerError):
             raise
@@ -64,13 +70,16 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _open_outer(path: str, work: str) -> tarfile.TarFile:
+def _open_outer(path: str, work: str, limits: LayerLimits) -> tarfile.TarFile:
     with open(path, "rb") as f:
         magic = f.read(2)
     if magic == GZIP_MAGIC:  # random access into a gzip stream is slow: decompress it once
         plain = os.path.join(work, "archive.tar")
+        outer = LayerLimits(max_bytes=limits.max_bytes)  # the layers inside are counted again
         with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            while data := src.read(1 << 20):
+                outer.add_bytes(len(data))
+                dst.write(data)
     else:
         plain = path
     try:
@@ -121,8 +130,8 @@ def _norm(name: str) -> str:
 class _Staging:
     """Layers extracted (and verified) into the load's scratch dir, not yet in the store."""
 
-    def __init__(self, store: ImageStore, work: str, blobs: str | None) -> None:
-        self.store, self.work, self.blobs = store, work, blobs
+    def __init__(self, store: ImageStore, work: str, blobs: str | None, limits: LayerLimits) -> None:
+        self.store, self.work, self.blobs, self.limits = store, work, blobs, limits
         self.layers: dict[str, tuple[str, int]] = {}
         """diff_id -> (scratch dir, size in bytes)."""
 
@@ -154,7 +163,7 @@ class _Staging:
         member = archive.member(layer_name, "layer")
         dest = os.path.join(self.work, hex_of(diff_id))
         sink = os.path.join(self.work, hex_of(diff_id) + ".tar") if self.blobs else None
-        size = extract_layer(archive.open(member), member.name, dest, diff_id, blob_digest, sink)
+        size = extract_layer(archive.open(member), member.name, dest, diff_id, blob_digest, sink, self.limits)
         self.layers[diff_id] = (dest, size)
         return size
 
@@ -175,9 +184,11 @@ class _Staging:
         return lines
 
 
-def _load(store: ImageStore, path: str, work: str, blobs: str | None) -> tuple[list[str], list[Image]]:
-    staging = _Staging(store, work, blobs)
-    with _open_outer(path, work) as outer:
+def _load(
+    store: ImageStore, path: str, work: str, blobs: str | None, limits: LayerLimits
+) -> tuple[list[str], list[Image]]:
+    staging = _Staging(store, work, blobs, limits)
+    with _open_outer(path, work, limits) as outer:
         archive = _Archive(path, outer)
         images = [staging.image(archive, entry) for entry in archive.entries()]
     return staging.commit(images), images
@@ -187,8 +198,11 @@ def _has_blob(blobs: str | None, diff_id: str) -> bool:
     return blobs is None or os.path.exists(os.path.join(blobs, hex_of(diff_id)))
 
 
-def add_layer(store: ImageStore, diff_id: str, tar_path: str) -> None:
-    """Put an uncompressed layer tar into the store after checking it against ``diff_id``."""
+def add_layer(store: ImageStore, diff_id: str, tar_path: str, limits: LayerLimits | None = None) -> None:
+    """Put an uncompressed layer tar into the store after checking it against ``diff_id``.
+
+    The layer is extracted (confined) into the store's tmp dir and renamed in only once it matched.
+    """
     if store.has_layer(diff_id):
         return
     store.ensure()
@@ -197,7 +211,7 @@ def add_layer(store: ImageStore, diff_id: str, tar_path: str) -> None:
     try:
         dest = os.path.join(work, "layer")
         with open(tar_path, "rb") as f:
-            extract_layer(f, diff_id, dest, diff_id, "", None)
+            extract_layer(f, diff_id, dest, diff_id, "", None, limits)
         with store.locked():
             if not store.has_layer(diff_id):
                 os.rename(dest, store.layer_path(diff_id))
