@@ -60,16 +60,88 @@ class Assignments(_message.Message):
     def __init__(self, full: _Optional[bool] = ..., updated: _Optional[_Iterable[_Union[_types_pb2.Task, _Mapping]]] = ..., removed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionMessage(_message.Message):
-    __slots__ = ("session_id", "managers", "heartbeat_period_ns", "assignments")
+    __slots__ = ("session_id", "managers", "heartbeat_period_ns", "assignments", "network_map")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MANAGERS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_MAP_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     managers: _containers.RepeatedScalarFieldContainer[str]
     heartbeat_period_ns: int
     assignments: Assignments
-    def __init__(self, session_id: _Optional[str] = ..., managers: _Optional[_Iterable[str]] = ..., heartbeat_period_ns: _Optional[int] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ...) -> None: ...
+    network_map: NetworkMap
+    def __init__(self, session_id: _Optional[str] = ..., managers: _Optional[_Iterable[str]] = ..., heartbeat_period_ns: _Optional[int] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., network_map: _Optional[_Union[NetworkMap, _Mapping]] = ...) -> None: ...
+
+class NetworkMap(_message.Message):
+    __slots__ = ("full", "node", "networks", "removed_networks", "services", "removed_services")
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_SERVICES_FIELD_NUMBER: _ClassVar[int]
+    full: bool
+    node: _types_pb2.NodeNetworkInfo
+    networks: _containers.RepeatedCompositeFieldContainer[MapNetwork]
+    removed_networks: _containers.RepeatedScalarFieldContainer[str]
+    services: _containers.RepeatedCompositeFieldContainer[MapService]
+    removed_services: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, full: _Optional[bool] = ..., node: _Optional[_Union[_types_pb2.NodeNetworkInfo, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[MapNetwork, _Mapping]]] = ..., removed_networks: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[MapService, _Mapping]]] = ..., removed_services: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MapNetwork(_message.Message):
+    __slots__ = ("id", "name", "vxlan_id", "subnet", "vip_block", "node_address", "peers", "ingress")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VXLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    VIP_BLOCK_FIELD_NUMBER: _ClassVar[int]
+    NODE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    vxlan_id: int
+    subnet: str
+    vip_block: str
+    node_address: str
+    peers: _containers.RepeatedScalarFieldContainer[str]
+    ingress: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., vxlan_id: _Optional[int] = ..., subnet: _Optional[str] = ..., vip_block: _Optional[str] = ..., node_address: _Optional[str] = ..., peers: _Optional[_Iterable[str]] = ..., ingress: _Optional[bool] = ...) -> None: ...
+
+class MapService(_message.Message):
+    __slots__ = ("id", "name", "mode", "virtual_ips", "ports", "tasks", "networks")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    VIRTUAL_IPS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    NETWORKS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    mode: _types_pb2.EndpointMode
+    virtual_ips: _containers.RepeatedCompositeFieldContainer[_types_pb2.VirtualIP]
+    ports: _containers.RepeatedCompositeFieldContainer[_types_pb2.PortConfig]
+    tasks: _containers.RepeatedCompositeFieldContainer[MapTask]
+    networks: _containers.RepeatedCompositeFieldContainer[_types_pb2.NetworkAttachmentConfig]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., mode: _Optional[_Union[_types_pb2.EndpointMode, str]] = ..., virtual_ips: _Optional[_Iterable[_Union[_types_pb2.VirtualIP, _Mapping]]] = ..., ports: _Optional[_Iterable[_Union[_types_pb2.PortConfig, _Mapping]]] = ..., tasks: _Optional[_Iterable[_Union[MapTask, _Mapping]]] = ..., networks: _Optional[_Iterable[_Union[_types_pb2.NetworkAttachmentConfig, _Mapping]]] = ...) -> None: ...
+
+class MapTask(_message.Message):
+    __slots__ = ("id", "node_id", "addresses", "bridge_address", "health", "slot")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    BRIDGE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    node_id: str
+    addresses: _containers.RepeatedCompositeFieldContainer[_types_pb2.NetworkAttachment]
+    bridge_address: str
+    health: _types_pb2.Health
+    slot: int
+    def __init__(self, id: _Optional[str] = ..., node_id: _Optional[str] = ..., addresses: _Optional[_Iterable[_Union[_types_pb2.NetworkAttachment, _Mapping]]] = ..., bridge_address: _Optional[str] = ..., health: _Optional[_Union[_types_pb2.Health, str]] = ..., slot: _Optional[int] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("node_id", "session_id")
