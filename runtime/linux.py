@@ -41,6 +41,7 @@ MNT_DETACH = 2
 # mount_setattr(2).
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NODEV = 0x4
 AT_FDCWD = -100
 
 # prctl(2) options.

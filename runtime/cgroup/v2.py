@@ -3,7 +3,8 @@
 v2's "no internal processes" rule means the controllers a container's limits need are enabled in
 every parent's ``cgroup.subtree_control`` down from the launcher's own cgroup (or the hierarchy root
 for an absolute parent). ``memory.oom.group`` makes an OOM kill the whole container; killing uses
-``cgroup.kill`` (Linux 5.14), falling back to signalling every pid.
+``cgroup.kill`` (Linux 5.14), falling back to signalling every pid. v2 has no devices files: each
+container's cgroup gets the BPF device program equal to the v1 allow-list (devices.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from shoal.runtime.cgroup import fs
 from shoal.runtime.cgroup import limits as cl
 from shoal.runtime.cgroup.base import Cgroups
+from shoal.runtime.cgroup.devices import DeviceFilter
 from shoal.runtime.cgroup.hierarchy import CgroupMount, host_path
 from shoal.runtime.errors import ConfigError, ContainerError
 
@@ -24,13 +26,14 @@ class CgroupsV2(Cgroups):
 
     version = 2
 
-    def __init__(self, mount: CgroupMount, own: str, parent: str) -> None:
+    def __init__(self, mount: CgroupMount, own: str, parent: str, devices: DeviceFilter | None = None) -> None:
         super().__init__(parent)
         self.mount = mount
         self.own = own
         self.base = host_path(mount, own, self.parent)
         # Where enabling controllers starts: the hierarchy root, or the launcher's own cgroup.
         self.top = host_path(mount, own, "/" if self.parent.startswith("/") else "")
+        self.devices = devices or DeviceFilter()
 
     def dirs(self, cid: str) -> list[str]:
         return [os.path.join(self.base, cid)]
@@ -68,6 +71,7 @@ class CgroupsV2(Cgroups):
         os.makedirs(self.base, exist_ok=True)
         os.mkdir(d)
         try:
+            self._attach_devices(d)
             for name, value in cl.v2_writes(limits):
                 path = os.path.join(d, name)
                 if name in cl.OPTIONAL_FILES and not os.path.exists(path):
@@ -76,6 +80,12 @@ class CgroupsV2(Cgroups):
         except BaseException:
             fs.rmdir_retry(d, time.monotonic() + 1)
             raise
+
+    def _attach_devices(self, d: str) -> None:
+        try:
+            self.devices.attach(d)
+        except OSError as exc:
+            raise ContainerError(f"cannot attach the device filter (BPF_CGROUP_DEVICE) to {d}: {exc.strerror}") from None
 
     def populated(self, cid: str) -> bool:
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -60,19 +62,27 @@ async def test_stats_report_memory_peak_and_limit(rt: Runtime) -> None:
 
 
 async def test_devices_allow_list_blocks_a_node_made_inside(rt: Runtime, tmp_path: Path) -> None:
-    if _v1_dir("devices", "/") is None:
-        pytest.skip(reason="no v1 devices controller: on v2 device nodes are refused through capabilities")
+    """The device allow-list (v1 devices cgroup, v2 BPF program) refuses /dev/mem made with CAP_MKNOD.
+
+    The node is made on a bind mount of a directory that allows devices: the image's root is nodev,
+    which would refuse it first (EACCES) and hide whether the allow-list works.
+    """
     tar = tmp_path / "bb.tar"
     busybox_image.build(str(tar))
     await rt.load_image(tar)
-    script = "mknod /tmp/mem c 1 1 && head -c1 /tmp/mem; echo rc=$?; head -c1 /dev/zero | wc -c"
-    await rt.create(ContainerConfig(id="d", image="busybox", args=["sh", "-c", script]))
-    await rt.start("d")
-    info = await rt.wait("d")
+    devdir = tempfile.mkdtemp(prefix="shoal-test-dev-", dir="/var/tmp")
+    script = "mknod /data/mem c 1 1 && head -c1 /data/mem; echo rc=$?; head -c1 /dev/zero | wc -c"
+    mounts = [{"type": "bind", "source": devdir, "target": "/data"}]
+    try:
+        await rt.create(ContainerConfig(id="d", image="busybox", args=["sh", "-c", script], mounts=mounts))
+        await rt.start("d")
+        info = await rt.wait("d")
+    finally:
+        shutil.rmtree(devdir, ignore_errors=True)
     recs = list(logs.records(info.log_path))
     out = [r["log"] for r in recs if r["stream"] == "stdout"]
     err = "".join(r["log"] for r in recs if r["stream"] == "stderr")
-    assert out == ["rc=1\n", "1\n"] and "/tmp/mem: Operation not permitted" in err, recs
+    assert out == ["rc=1\n", "1\n"] and "/data/mem: Operation not permitted" in err, recs
 
 
 async def test_device_rules_are_inherited_from_the_parent_or_written(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from shoal.runtime import ConfigError, ContainerError
 from shoal.runtime.cgroup import detect, fs
+from shoal.runtime.cgroup.devices import DeviceFilter
 from shoal.runtime.cgroup.hierarchy import CgroupMount
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.cgroup.v1 import CgroupsV1
@@ -98,9 +99,20 @@ def test_v1_blkio_gets_a_cgroup_only_when_a_weight_is_set(tmp_path: Path) -> Non
     assert not os.path.exists(tmp_path / "memory/agent/rt")
 
 
+class FakeDevices(DeviceFilter):
+    """Records where the device program would be attached (a tmp dir is no cgroupfs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attached: list[str] = []
+
+    def attach(self, cgroup_dir: str) -> None:
+        self.attached.append(cgroup_dir)
+
+
 def v2(tmp_path: Path, controllers: str = "cpu memory pids io", parent: str = "rt") -> CgroupsV2:
     fill(str(tmp_path / "agent"), {"cgroup.controllers": controllers + "\n"})
-    return CgroupsV2(CgroupMount(str(tmp_path), "/", 2, frozenset()), "/agent", parent)
+    return CgroupsV2(CgroupMount(str(tmp_path), "/", 2, frozenset()), "/agent", parent, FakeDevices())
 
 
 def test_v2_has_one_dir_and_enables_controllers_from_its_own_cgroup_down(tmp_path: Path) -> None:
@@ -114,6 +126,7 @@ def test_v2_has_one_dir_and_enables_controllers_from_its_own_cgroup_down(tmp_pat
     assert Path(cg.top, "cgroup.subtree_control").read_text() == "+memory +pids"
     assert Path(cg.base, "cgroup.subtree_control").read_text() == "+memory +pids"
     assert not os.path.exists(cg.dirs("c1")[0]), "the failed create removed its cgroup"
+    assert cg.devices.attached == [cg.dirs("c1")[0]], "the device filter is attached before any limit"
 
 
 def test_v2_names_controllers_it_cannot_enable(tmp_path: Path) -> None:

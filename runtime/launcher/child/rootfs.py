@@ -3,9 +3,14 @@
 Runs in the container's PID 1 before exec, after ``unshare(CLONE_NEWNS)``, so every mount made here
 lives and dies with the container's mount namespace: nothing can leak into the host's mount table.
 For the built-in ``host`` image the root is the host's ``/`` bind-mounted recursively and made
-read-only with one ``mount_setattr(AT_RECURSIVE)``; the API filesystems copied along (/proc, /sys,
+read-only and nodev with one ``mount_setattr(AT_RECURSIVE)``; the API filesystems copied along (/proc, /sys,
 /dev, /run, /tmp) are detached and replaced with fresh, private ones. /run becomes a private tmpfs
 so the host's sockets (e.g. /run/shoal) are invisible. The /proc masks follow Docker's defaults.
+
+Every root is nodev (issue 11, High 4): a device node in an image layer, or one the container makes
+with CAP_MKNOD, cannot be opened there. Only the bind mounts of the allowed host devices in /dev
+(null, zero, full, random, urandom, tty) and devpts keep device access; the cgroup's device
+allow-list (v1 devices, v2 BPF program) stands behind them as well.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ def bind_host_root(root: str) -> None:
     for sub in HOST_SUBMOUNTS_TO_DETACH:
         _detach_if_mounted(os.path.join(root, sub))
     try:
-        linux.mount_setattr(root, linux.MOUNT_ATTR_RDONLY, recursive=True)
+        linux.mount_setattr(root, linux.MOUNT_ATTR_RDONLY | linux.MOUNT_ATTR_NODEV, recursive=True)
     except OSError as exc:
         if exc.errno not in (errno.ENOSYS, errno.EINVAL):
             raise
@@ -75,7 +80,7 @@ def _remount_ro_each(root: str) -> None:
         points = [line.split()[4] for line in f]
     for point in points:
         if point == root or point.startswith(root.rstrip("/") + "/"):
-            linux.mount(None, point, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY)
+            linux.mount(None, point, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV)
 
 
 def mount_api_filesystems(root: str, tmp_and_run: bool = True) -> None:
@@ -198,7 +203,7 @@ def api_dirs_in_layers(lowerdirs: list[str]) -> bool:
 def mount_overlay(root: str, lowerdirs: list[str], upper: str, work: str) -> None:
     """Mount the image's layers (top first) with the container's writable upper dir at ``root``."""
     options = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
-    linux.mount("overlay", root, "overlay", 0, options)
+    linux.mount("overlay", root, "overlay", MS_NODEV, options)
 
 
 def make_api_dirs(root: str) -> None:
