@@ -66,6 +66,9 @@ class ContainerConfig:
     """How long ``stop()`` waits after SIGTERM before it SIGKILLs the whole cgroup."""
     labels: dict[str, str] = field(default_factory=dict)
     """Free-form metadata, returned as is in ContainerInfo."""
+    netns_path: str = ""
+    """A network namespace to join (e.g. ``/run/netns/NAME``, made and wired by the caller, who also
+    removes it); "" gives the container a new one with only loopback. Not with ``userns``."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

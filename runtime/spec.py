@@ -56,6 +56,8 @@ class ContainerSpec:
     userns: bool = False
     stop_grace_s: float = 10.0
     labels: dict[str, str] = field(default_factory=dict)
+    netns_path: str = ""
+    """A network namespace to join instead of a new one ("" for a new one)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape. Shallow (lists and dicts are the spec's own): serialize it, do not keep it.
@@ -98,6 +100,7 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         raise ConfigError(f"stop_grace_s must be a finite number >= 0, got {grace!r}")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in config.labels.items()):
         raise ConfigError("labels must map strings to strings")
+    _check_netns(config)
     limits = Limits(
         config.memory_bytes, config.pids_limit, config.nano_cpus, config.cpu_shares, config.blkio_weight
     )
@@ -117,7 +120,18 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         userns=bool(config.userns),
         stop_grace_s=float(grace),
         labels=dict(config.labels),
+        netns_path=config.netns_path,
     )
+
+
+def _check_netns(config: ContainerConfig) -> None:
+    """``netns_path``: absolute, and not with ``userns`` (sysfs needs a network namespace the user namespace owns)."""
+    path = config.netns_path
+    if not isinstance(path, str) or "\x00" in path or (path and not path.startswith("/")):
+        raise ConfigError(f"netns_path must be an absolute path, got {path!r}")
+    if path and config.userns:
+        raise ConfigError("netns_path cannot be used with userns: a user namespace cannot join a network "
+                          "namespace it does not own")
 
 
 def _check_shape(config: ContainerConfig) -> None:

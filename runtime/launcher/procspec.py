@@ -50,6 +50,7 @@ def pid1(st: ContainerState, layout: Layout, cgroups: Cgroups, hidden: list[str]
         mounts=list(st.resolved.mounts),
         init=st.spec.init,
         userns=st.spec.userns,
+        netns_path=st.spec.netns_path,
     )
 
 

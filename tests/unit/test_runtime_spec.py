@@ -126,3 +126,14 @@ def test_an_entrypoint_override_may_start_with_an_empty_string() -> None:
     assert spec.entrypoint == [""] and spec.args == ["", "x"]
     with pytest.raises(ConfigError, match="args must not start with an empty string"):
         validate(cfg(args=["", "x"]))
+
+
+def test_a_network_namespace_to_join_is_an_absolute_path_and_crosses_the_wire() -> None:
+    spec = validate(cfg(netns_path="/run/netns/task1"))
+    assert spec.netns_path == "/run/netns/task1"
+    assert ContainerSpec.from_dict(json.loads(json.dumps(spec.to_dict()))).netns_path == "/run/netns/task1"
+    assert validate(cfg()).netns_path == ""
+    with pytest.raises(ConfigError, match="netns_path must be an absolute path, got 'run/netns/x'"):
+        validate(cfg(netns_path="run/netns/x"))
+    with pytest.raises(ConfigError, match="netns_path cannot be used with userns"):
+        validate(cfg(netns_path="/run/netns/x", userns=True))

@@ -1,10 +1,11 @@
 """What the container's PID 1 does between the launcher's fork() and execve().
 
 The launcher has already put the fork into a new pid namespace; this code joins the cgroup, makes
-the remaining namespaces, builds the root filesystem, sets the hostname, brings ``lo`` up, points
-stdout and stderr at the log shim's pipes, marks every other fd close-on-exec (CVE-2024-21626),
-resets the signal dispositions CPython changed, then takes the process spec's identity (Docker's
-capability set, no_new_privs) and execs: the steps it shares with ``exec`` are in process.py.
+the remaining namespaces (or joins the network namespace its caller made and wired: ``netns_path``),
+builds the root filesystem, sets the hostname, brings ``lo`` up, points stdout and stderr at the log
+shim's pipes, marks every other fd close-on-exec (CVE-2024-21626), resets the signal dispositions
+CPython changed, then takes the process spec's identity (Docker's capability set, no_new_privs) and
+execs: the steps it shares with ``exec`` are in process.py.
 
 Any failure is written as one line of text to the close-on-exec pipe the launcher reads; a clean
 EOF there means execve succeeded. This function never returns: it execs or ``_exit``s, so no
@@ -52,6 +53,8 @@ class ChildSpec:
     """The image has /proc, /dev and /sys as directories (checked by the launcher in the layers)."""
     prepared: bool = False
     """Set by the userns shim: cgroup joined and overlay mounted already (see userns)."""
+    netns_path: str = ""
+    """A network namespace to join instead of making a new one (the caller wired it)."""
 
 
 def _lo_up() -> None:
@@ -59,6 +62,15 @@ def _lo_up() -> None:
         req = struct.pack("16sh22x", b"lo", 0)
         flags = struct.unpack("16sh22x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+
+
+def _join_netns(path: str) -> None:
+    """``setns`` into the network namespace at ``path`` (before the root changes: it is a host path)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        linux.setns(fd, linux.CLONE_NEWNET)
+    finally:
+        os.close(fd)
 
 
 def _stdio(out_w: int, err_w: int) -> None:
@@ -81,7 +93,12 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
         process.join_cgroup(spec.process.cgroup_procs)
         trace.mark("cgroup_join")
         stage = "unshare namespaces"
-        linux.unshare(CHILD_NAMESPACES)
+        if spec.netns_path:
+            linux.unshare(CHILD_NAMESPACES & ~linux.CLONE_NEWNET)
+            stage = "join network namespace"
+            _join_netns(spec.netns_path)
+        else:
+            linux.unshare(CHILD_NAMESPACES)
         trace.mark("unshare")
         os.setsid()
         stage = "rootfs"
