@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from shoal.manager.orchestrator.types import Actions
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import FAILED_STATES
 from shoal.views import TaskView
 
 DEFAULT_HISTORY = 5
@@ -21,7 +22,7 @@ def restart_due(service: pb.Service, slot_tasks: list[TaskView], last: TaskView,
     rp = service.spec.restart_policy
     if rp.condition == pb.RestartPolicy.NONE:
         return None
-    if rp.condition == pb.RestartPolicy.ON_FAILURE and last.state not in (pb.FAILED, pb.REJECTED):
+    if rp.condition == pb.RestartPolicy.ON_FAILURE and last.state not in FAILED_STATES:
         return None
     if rp.max_attempts:
         ended = [t for t in slot_tasks if t.terminal and t.state != pb.SHUTDOWN]
