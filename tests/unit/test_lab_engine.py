@@ -300,3 +300,37 @@ def test_lab_commands_name_an_unknown_node(tmp_path: Path, monkeypatch: pytest.M
     r = CliRunner().invoke(main, ["lab", "heal", "worker7", "--name", "t"])
     assert r.exit_code == 1
     assert "lab 't' has no node 'worker7' (nodes: manager1, worker1)" in r.output
+
+
+# ---- locks ---------------------------------------------------------------------------------------
+
+
+def test_the_lab_lock_leaves_nothing_behind_for_a_lab_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHOAL_LAB_DIR", str(tmp_path))
+    with state.locked("ghost"):
+        assert (tmp_path / ".ghost.lock").exists()
+    assert not (tmp_path / ".ghost.lock").exists()
+
+
+def test_the_lab_lock_stays_while_the_lab_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHOAL_LAB_DIR", str(tmp_path))
+    (tmp_path / "real").mkdir()
+    with state.locked("real"):
+        pass
+    assert (tmp_path / ".real.lock").exists()
+
+
+def test_the_lab_lock_refuses_a_bad_name_before_creating_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHOAL_LAB_DIR", str(tmp_path / "labs"))
+    with pytest.raises(LabError, match="invalid lab name"), state.locked("../etc"):
+        pass
+    assert list((tmp_path / "labs").glob(".*")) == []
+
+
+def test_a_corrupt_lab_file_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHOAL_LAB_DIR", str(tmp_path))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "lab.json").write_text("{not json")
+    with pytest.raises(LabError, match=r"unreadable lab state .*lab.json"):
+        state.load("bad")
+    assert state.all_labs() == [], "an unreadable lab is left out of the list, not a crash"

@@ -1,0 +1,60 @@
+"""How a node process ends: a signal is a clean stop, a manager's or a join's failure is one NodeError."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from shoal.manager.server import ManagerError
+from shoal.node import daemon
+from shoal.node.options import NodeError
+from shoal.worker.join import JoinError
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_node_cleanly(sig: int):
+    reached: list[str] = []
+
+    async def node() -> None:
+        reached.append("started")
+        os.kill(os.getpid(), sig)
+        await asyncio.sleep(15)
+        reached.append("not stopped")
+
+    daemon.run_until_signal(node())
+    assert reached == ["started"]
+
+
+def test_a_node_that_returns_ends_normally():
+    async def node() -> None:
+        await asyncio.sleep(0)
+
+    daemon.run_until_signal(node())
+
+
+@pytest.mark.parametrize(("error", "text"), [(ManagerError, "cannot listen on 127.0.0.1:1: in use"), (JoinError, "join refused by m:4242: bad token")])
+def test_a_failure_inside_the_task_group_is_one_node_error(error: type[Exception], text: str):
+    async def node() -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(asyncio.sleep(10))
+
+            async def fail() -> None:
+                raise error(text)
+
+            tg.create_task(fail())
+
+    with pytest.raises(NodeError) as err:
+        daemon._run_or_fail(node())
+    assert str(err.value) == text
+
+
+def test_other_errors_are_not_hidden():
+    async def node() -> None:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        daemon._run_or_fail(node())
