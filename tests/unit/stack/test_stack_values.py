@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.stack.values import format_cpus, format_duration, parse_bytes, parse_cpus, parse_duration
@@ -37,11 +37,13 @@ def test_format_duration_is_gos_string(ns, text):
     assert format_duration(ns) == text
 
 
+@settings(deadline=None)  # a loaded machine must not turn a slow example into a failure
 @given(st.integers(min_value=-(10**15), max_value=10**15))
 def test_duration_text_round_trips(ns):
     assert parse_duration(format_duration(ns)) == ns
 
 
+@settings(deadline=None)  # a loaded machine must not turn a slow example into a failure
 @given(st.lists(st.tuples(st.integers(0, 10**5), st.sampled_from(["h", "m", "s", "ms", "us", "ns"])), min_size=1, max_size=5))
 def test_duration_sums_its_parts(parts):
     mult = {"h": 3600 * S, "m": 60 * S, "s": S, "ms": 10**6, "us": 10**3, "ns": 1}
@@ -66,6 +68,7 @@ def test_ram_in_bytes_refuses(text):
         parse_bytes(text)
 
 
+@settings(deadline=None)  # a loaded machine must not turn a slow example into a failure
 @given(st.integers(0, 10**6), st.sampled_from(["", "k", "m", "g"]), st.sampled_from(["", "b", "ib", "B", "iB"]))
 def test_sizes_are_binary_multiples(n, unit, suffix):
     text = f"{n}{unit.upper() if n % 2 else unit}{suffix if unit else suffix.lstrip('i')}"
@@ -83,6 +86,7 @@ def test_cpus_refuses(text):
         parse_cpus(text)
 
 
+@settings(deadline=None)  # a loaded machine must not turn a slow example into a failure
 @given(st.integers(0, 10**12))
 def test_cpus_round_trip(nano):
     assert parse_cpus(format_cpus(nano)) == nano
