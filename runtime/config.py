@@ -62,6 +62,10 @@ class ContainerConfig:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     """``{"type": "bind"|"volume"|"tmpfs", "source": ..., "target": ..., "readonly": bool,
     "tmpfs_size": bytes}``; a bind source must exist, a volume is created on first use."""
+    masked_paths: list[str] = field(default_factory=list)
+    """Absolute paths hidden inside the container, besides Docker's /proc and /sys masks: a directory
+    shows empty (read-only tmpfs), a file or socket as /dev/null; a missing path is skipped. A caller
+    running ``host`` containers lists its own secrets here (the worker: the node's data dir, /etc/shoal)."""
     stop_grace_s: float = 10.0
     """How long ``stop()`` waits after SIGTERM before it SIGKILLs the whole cgroup."""
     labels: dict[str, str] = field(default_factory=dict)

@@ -58,6 +58,8 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     netns_path: str = ""
     """A network namespace to join instead of a new one ("" for a new one)."""
+    masked_paths: list[str] = field(default_factory=list)
+    """Normalized absolute paths covered inside the container (see ContainerConfig.masked_paths)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape. Shallow (lists and dicts are the spec's own): serialize it, do not keep it.
@@ -121,6 +123,7 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         stop_grace_s=float(grace),
         labels=dict(config.labels),
         netns_path=config.netns_path,
+        masked_paths=_masked_paths(config.masked_paths),
     )
 
 
@@ -178,6 +181,20 @@ def _check_resources(config: ContainerConfig, ncpu: int) -> None:
     _check_int("blkio_weight", config.blkio_weight)
     if config.blkio_weight and not 10 <= config.blkio_weight <= 1000:
         raise ConfigError(f"blkio_weight must be 0 or 10..1000, got {config.blkio_weight}")
+
+
+def _masked_paths(given: object) -> list[str]:
+    if not isinstance(given, list):
+        raise ConfigError("masked_paths must be a list of absolute paths")
+    paths = []
+    for path in given:
+        if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
+            raise ConfigError(f"masked_paths: {path!r} is not an absolute path")
+        normal = os.path.normpath(path)
+        if normal == "/":
+            raise ConfigError("masked_paths: / cannot be masked")
+        paths.append(normal)
+    return paths
 
 
 def _mounts(given: list[dict[str, Any]]) -> list[dict[str, Any]]:

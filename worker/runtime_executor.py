@@ -1,6 +1,9 @@
 """The executor on the embedded runtime: a task becomes a container config, then a container.
 
-The mapping from a task to a container config is a pure function, tested on its own.
+The mapping from a task to a container config is a pure function, tested on its own. Every
+container config carries the node's ``masked_paths`` (its data dir with keys and etcd data,
+/etc/shoal, the control socket: see shoal.node.daemon.secret_paths), which the runtime hides inside
+the container; it matters for the ``host`` image, whose root is the node's own.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from shoal.runtime import ContainerConfig, ContainerError, ImageNotFound, Runtim
 from shoal.worker.executor import Executor, ExecutorError, Exit
 
 
-def container_config(task: pb.Task) -> ContainerConfig:
-    """The runtime config for a task (pure)."""
+def container_config(task: pb.Task, masked_paths: list[str] | None = None) -> ContainerConfig:
+    """The runtime config for a task (pure); ``masked_paths``: the node's paths to hide inside."""
     c = task.spec.container
     env = list(c.env)  # the image's Env, then the runtime's PATH default, fill in the rest
     limits = task.spec.resources.limits
@@ -30,6 +33,7 @@ def container_config(task: pb.Task) -> ContainerConfig:
         pids_limit=limits.pids,
         nano_cpus=limits.nano_cpus,
         stop_grace_s=c.stop_grace_period_ns / 1e9 if c.HasField("stop_grace_period_ns") else 10.0,
+        masked_paths=list(masked_paths or []),
         labels={"shoal.service.id": task.service_id, "shoal.service.name": task.service_name, "shoal.task.id": task.id, "shoal.task.slot": str(task.slot)},
     )
 
@@ -38,8 +42,16 @@ Puller = Callable[[str], Awaitable[bool]]
 
 
 class RuntimeExecutor(Executor):
-    def __init__(self, runtime: Runtime, node_name: str = "", puller: Puller | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        node_name: str = "",
+        puller: Puller | None = None,
+        masked_paths: list[str] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.masked_paths = list(masked_paths or [])
+        """The node's secrets, hidden inside every container (see the module doc)."""
         self.node_name = node_name
         self.puller = puller
         """Fetches a cluster image the node lacks (see image_pull); None: node-local images only."""
@@ -49,7 +61,7 @@ class RuntimeExecutor(Executor):
         image = task.spec.container.image
         for attempt in (1, 2):
             try:
-                await self.runtime.create(container_config(task))
+                await self.runtime.create(container_config(task, self.masked_paths))
                 return
             except ImageNotFound as exc:
                 pulled = False

@@ -51,6 +51,7 @@ def pid1(st: ContainerState, layout: Layout, cgroups: Cgroups, hidden: list[str]
         init=st.spec.init,
         userns=st.spec.userns,
         netns_path=st.spec.netns_path,
+        masked=list(st.spec.masked_paths),
     )
 
 

@@ -48,6 +48,19 @@ def node_id(data_dir: Path) -> str:
     return new
 
 
+ETC_DIR = "/etc/shoal"
+
+
+def secret_paths(data_dir: Path, socket_path: str) -> list[str]:
+    """What a node's containers must not see, for the runtime's ``masked_paths`` (issue 11).
+
+    The data dir holds ``certificates/`` (node key, admin key, ``ca.kek``), etcd's data, the agent's
+    and the runtime's state; /etc/shoal its configuration; the control socket may live outside both.
+    A ``host`` container's root is the node's own, so without these masks it could read them all.
+    """
+    return [str(data_dir), ETC_DIR, socket_path]
+
+
 def _runtime(data_dir: Path, nid: str, cgroup_parent: str) -> Runtime:
     return Runtime(data_dir / "runtime", cgroup_parent=cgroup_parent or f"shoal/{nid[:12]}")
 
@@ -124,7 +137,8 @@ async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, 
                 availability=availability, certs_dir=mgr.certs.dir,
             )  # fmt: skip
             puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
-            agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller))
+            masked = secret_paths(cfg.data_dir, cfg.socket_path)
+            agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked))
             role = ManagerRole(cfg)
             role.adopt(mgr, mtask)  # `node demote` stops this manager; the node stays, as a worker
             agent.on_role = role.on_role
@@ -147,12 +161,13 @@ async def _worker_main(opts: WorkerOptions, data_dir: Path, nid: str) -> None:
     try:
         cfg = AgentConfig(list(opts.join), opts.token, data_dir / "agent", opts.hostname, nid, availability=AVAILABILITY[opts.availability])
         puller = image_pull.for_node(cfg.managers, cfg.data_dir / "certificates", runtime.image_root)
-        agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller))
         listen = opts.manager_listen_addr or default_listen(cfg.managers[0])
         base = ManagerConfig(
             data_dir=manager_data_dir(data_dir), node_id=nid, listen_addr=listen,
             socket_path=opts.manager_socket or str(data_dir / "manager.sock"),
         )  # fmt: skip
+        masked = secret_paths(data_dir, base.socket_path)  # the manager dir is inside data_dir
+        agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked))
         role = ManagerRole(base)
         agent.on_role = role.on_role
         try:

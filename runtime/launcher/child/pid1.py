@@ -51,6 +51,8 @@ class ChildSpec:
     userns: bool = False
     api_dirs: bool = False
     """The image has /proc, /dev and /sys as directories (checked by the launcher in the layers)."""
+    masked: list[str] = field(default_factory=list)
+    """Paths covered after pivot_root (the caller's masked_paths), besides Docker's /proc masks."""
     prepared: bool = False
     """Set by the userns shim: cgroup joined and overlay mounted already (see userns)."""
     netns_path: str = ""
@@ -140,8 +142,10 @@ def _root(spec: ChildSpec) -> None:
     if spec.prepared:
         from shoal.runtime.launcher.child import userns  # imported by the launcher already: no file access
 
-        userns.setup_prepared_root(spec.rootfs)
+        userns.setup_prepared_root(spec.rootfs, spec.masked)
     elif spec.lowerdirs:
-        rootfs.setup_image(spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs)
+        rootfs.setup_image(
+            spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs, spec.masked
+        )
     else:
-        rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts)
+        rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts, spec.masked)

@@ -130,12 +130,16 @@ def pivot(root: str) -> None:
     os.chdir("/")
 
 
-def mask_paths() -> None:
-    """Docker's masked (/dev/null or empty read-only tmpfs) and read-only /proc paths; after pivot."""
-    for path in MASKED_PATHS:
+def mask_paths(extra: list[str] | None = None) -> None:
+    """Docker's masked and read-only /proc paths, then the caller's ``extra`` ones; after pivot.
+
+    A masked directory gets an empty read-only tmpfs, anything else (a file, a socket) /dev/null.
+    Paths resolve inside the new root, so an image's symlink cannot point a mask at the host.
+    """
+    for path in (*MASKED_PATHS, *(extra or ())):
         try:
             if os.path.isdir(path):
-                linux.mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
+                linux.mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
             else:
                 linux.mount("/dev/null", path, None, MS_BIND)
         except FileNotFoundError:
@@ -158,7 +162,9 @@ def hide(root: str, paths: list[str]) -> None:
             linux.mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
 
 
-def setup_host_image(root: str, hidden: list[str], mounts: list[dict] | None = None) -> None:
+def setup_host_image(
+    root: str, hidden: list[str], mounts: list[dict] | None = None, masked: list[str] | None = None
+) -> None:
     """The whole root filesystem sequence for the ``host`` image; ends with ``/`` = the new root.
 
     ``hidden`` lists host directories the container must not see (the runtime's state directory:
@@ -169,7 +175,7 @@ def setup_host_image(root: str, hidden: list[str], mounts: list[dict] | None = N
     hide(root, hidden)
     usermounts.apply(root, mounts or [], read_only_root=True)
     pivot(root)
-    mask_paths()
+    mask_paths(masked)
 
 
 API_DIRS = ("proc", "dev", "sys")
@@ -216,7 +222,13 @@ def make_api_dirs(root: str) -> None:
 
 
 def setup_image(
-    root: str, lowerdirs: list[str], upper: str, work: str, mounts: list[dict], api_dirs: bool = False
+    root: str,
+    lowerdirs: list[str],
+    upper: str,
+    work: str,
+    mounts: list[dict],
+    api_dirs: bool = False,
+    masked: list[str] | None = None,
 ) -> None:
     """The root filesystem of an image: overlayfs of its layers plus the container's upper dir.
 
@@ -234,5 +246,5 @@ def setup_image(
     usermounts.apply(root, mounts, read_only_root=False)
     pivot(root)
     trace.mark("pivot")
-    mask_paths()
+    mask_paths(masked)
     trace.mark("masks")

@@ -84,13 +84,13 @@ def shim(spec: pid1.ChildSpec, exec_w: int, out_w: int, err_w: int, sync_w: int,
     os._exit(0)
 
 
-def setup_prepared_root(root: str) -> None:
+def setup_prepared_root(root: str, masked: list[str]) -> None:
     """PID 1's part: the shim mounted the overlay; make it pivotable, add /proc, /dev, /sys."""
     linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
     linux.mount(root, root, None, MS_BIND | MS_REC)  # an unlocked copy, owned by this namespace
     rootfs.mount_api_filesystems(root, tmp_and_run=False)
     rootfs.pivot(root)
-    rootfs.mask_paths()
+    rootfs.mask_paths(masked)
 
 
 def fork_container(spec: pid1.ChildSpec, exec_w: int, out_w: int, err_w: int, timeout: float) -> int:
