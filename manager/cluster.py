@@ -12,6 +12,7 @@ import time
 
 from shoal import tls
 from shoal.ids import new_id
+from shoal.manager.ipam.subnets import DEFAULT_POOL
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store
 from shoal.manager.store.writes import Writer
@@ -33,14 +34,18 @@ async def load(store: Store) -> pb.Cluster | None:
     return got.obj if got is not None else None
 
 
-async def ensure(store: Store, ca_digest: str) -> pb.Cluster:
-    """The cluster object, created with fresh tokens if this is the first manager."""
+async def ensure(store: Store, ca_digest: str, default_addr_pool: str = DEFAULT_POOL) -> pb.Cluster:
+    """The cluster object, created with fresh tokens (and its address pool) if this is the first manager."""
 
     def fresh(c: pb.Cluster | None) -> pb.Cluster | None:
         if c is None:
-            return pb.Cluster(id=new_id(), worker_token=tls.make_token(ca_digest), manager_token=tls.make_token(ca_digest), created_at_ns=time.time_ns(), ca_digest=ca_digest)
+            return pb.Cluster(id=new_id(), worker_token=tls.make_token(ca_digest), manager_token=tls.make_token(ca_digest), created_at_ns=time.time_ns(), ca_digest=ca_digest,
+                              default_addr_pool=default_addr_pool)
+        pooled = not c.default_addr_pool
+        if pooled:  # a cluster from before networking: the default pool
+            c.default_addr_pool = DEFAULT_POOL
         if c.ca_digest == ca_digest:
-            return None
+            return c if pooled else None
         # a cluster object from before the CA existed (or a CA rotation): re-issue tokens for this CA
         c.ca_digest = ca_digest
         c.worker_token, c.manager_token = tls.make_token(ca_digest), tls.make_token(ca_digest)

@@ -19,6 +19,8 @@ from shoal.manager.cache import ClusterCache
 from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster
 from shoal.manager.cluster import rotate as rotate_token
+from shoal.manager.ipam import IpamStore
+from shoal.manager.netapi import NetworkAPI, node_view, service_view, task_view
 from shoal.manager.placement import eligible_nodes
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
@@ -41,7 +43,7 @@ def resolve(objs: dict, ref: str, name_of: Callable) -> object | None:
     return pref[0] if len(pref) == 1 else None
 
 
-class ControlAPI(cgrpc.ControlServicer):
+class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
     def __init__(
         self,
         store: Store,
@@ -50,8 +52,10 @@ class ControlAPI(cgrpc.ControlServicer):
         cluster: Callable[[], pb.Cluster],
         image_known: Callable[[str], Awaitable[bool]] | None = None,
         unknown_window_s: float = 5.0,
+        plan: IpamStore | None = None,
     ) -> None:
         self.store = store
+        self.plan = plan or IpamStore(store)  # the address plan (networks' subnets)
         self.writer = Writer(store)
         self.cache = cache
         self.leader_id = leader_id
@@ -88,6 +92,7 @@ class ControlAPI(cgrpc.ControlServicer):
         out = pb.Service()
         out.CopyFrom(svc)
         out.meta.version = self.cache.rev("service", svc.id)
+        service_view(out, self.cache)
         return out
 
     def _desired(self, svc: pb.Service) -> int:
@@ -98,6 +103,7 @@ class ControlAPI(cgrpc.ControlServicer):
 
     async def CreateService(self, request: cpb.CreateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.CreateServiceResponse:
         s = await self._validated(request.spec, context, not request.no_resolve_image)
+        await self._check_networks(s, context)
         now = time.time_ns()
         svc = pb.Service(id=new_id(), spec=s, spec_version=1)
         svc.meta.created_at_ns = svc.meta.updated_at_ns = now
@@ -138,6 +144,7 @@ class ControlAPI(cgrpc.ControlServicer):
         s = await self._validated(request.spec, context, not (request.no_resolve_image or same_image))
         if s.name != cur.spec.name:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid service spec: name: a service cannot be renamed")
+        await self._check_networks(s, context, cur.id)
         svc = pb.Service()
         svc.CopyFrom(cur)
         svc.previous_spec.CopyFrom(cur.spec)
@@ -172,6 +179,7 @@ class ControlAPI(cgrpc.ControlServicer):
             m.CopyFrom(t)
             m.status.CopyFrom(self.cache.status(t))
             m.meta.version = self.cache.rev("task", t.id)
+            task_view(m, self.cache)
             out.append(m)
         out.sort(key=lambda t: (t.service_name, t.slot, -t.meta.created_at_ns))
         return cpb.ListTasksResponse(tasks=out)
@@ -186,6 +194,7 @@ class ControlAPI(cgrpc.ControlServicer):
         else:
             n.status.state = pb.NodeStatus.UNKNOWN if time.monotonic() < self.unknown_until else pb.NodeStatus.DOWN
         n.status.addr = node.description.addr
+        node_view(n, self.cache)
         if node.spec.role == pb.NodeSpec.MANAGER:
             mgr = self.cache.objects["manager"].get(node.id)
             n.manager_status.addr = mgr.obj.addr if mgr else ""  # type: ignore[attr-defined]
@@ -272,5 +281,5 @@ def _store_errors_unavailable(method: Callable) -> Callable:
 
 
 for _name in [n for n in vars(cgrpc.ControlServicer) if n[:1].isupper()]:
-    if _name in vars(ControlAPI):
-        setattr(ControlAPI, _name, _store_errors_unavailable(vars(ControlAPI)[_name]))
+    if getattr(ControlAPI, _name) is not getattr(cgrpc.ControlServicer, _name):  # implemented here or in a mixin
+        setattr(ControlAPI, _name, _store_errors_unavailable(getattr(ControlAPI, _name)))

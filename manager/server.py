@@ -21,6 +21,7 @@ from shoal import log, tls
 from shoal.certfiles import CertFiles
 from shoal.manager import ca as cluster_ca
 from shoal.manager import cluster
+from shoal.manager.allocator.loop import Allocator
 from shoal.manager.auth import Authority, ServerCredentials
 from shoal.manager.cache import ClusterCache
 from shoal.manager.controlapi import ControlAPI
@@ -28,6 +29,7 @@ from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.service import Dispatcher
 from shoal.manager.election import Election
 from shoal.manager.images import ImagesServicer, peer_channels
+from shoal.manager.ipam import DEFAULT_POOL, Ipam, IpamError, IpamStore
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.store import objects
@@ -65,6 +67,7 @@ class ManagerConfig:
     election_ttl: float = 3.0
     history_limit: int = 5
     ca_kek: bytes | None = None  # received when this manager joined an existing cluster
+    default_addr_pool: str = DEFAULT_POOL  # --default-addr-pool: only used when this manager creates the cluster
 
 
 def _socket_in_use(path: str) -> bool:
@@ -88,6 +91,7 @@ class Manager:
         self.server: grpc.aio.Server | None = None
         self.ca: cluster_ca.CertificateAuthority | None = None
         self.authority: Authority | None = None
+        self.dispatcher: Dispatcher | None = None
         self.started = asyncio.Event()
         self._etcd = None
         self.etcd_endpoints: list[str] = []  # recorded in this manager's status: a promoted node's manager uses them
@@ -121,10 +125,14 @@ class Manager:
         """Load (or create) the cluster CA; make sure this manager and the local admin have certificates."""
         assert self.store
         try:
+            Ipam.create(self.cfg.default_addr_pool)
+        except IpamError as exc:
+            raise ManagerError(f"--default-addr-pool: {exc}") from None
+        try:
             self.ca = await cluster_ca.ensure(self.store, self.certs.dir, self.cfg.ca_kek)
         except cluster_ca.CAError as exc:
             raise ManagerError(str(exc)) from None
-        self.cluster_obj = await cluster.ensure(self.store, self.ca.digest)
+        self.cluster_obj = await cluster.ensure(self.store, self.ca.digest, self.cfg.default_addr_pool)
         cid = self.cluster_obj.id
         if cluster_ca.needs_new_cert(self.certs, self.ca, self.cfg.node_id, "manager"):
             self.ca.issue_files(self.certs, self.cfg.node_id, "manager", cid)
@@ -132,6 +140,12 @@ class Manager:
         if not admin.exists() or not tls.issued_by(admin.cert.read_bytes(), self.ca.cert_pem):
             self.ca.issue_files(admin, f"admin-{getpass.getuser()}", "admin", cid, dt.timedelta(days=365))
         self.authority = Authority(self.ca.cert_pem, self.ca.join_ca_pem, cid)
+
+    def address_plan(self) -> IpamStore:
+        """The cluster's address plan in the store (its pool comes from the cluster object)."""
+        assert self.store
+        pool = self.cluster_obj.default_addr_pool if self.cluster_obj is not None else ""
+        return IpamStore(self.store, pool or self.cfg.default_addr_pool)
 
     async def _current_cluster(self) -> pb.Cluster:
         assert self.store
@@ -174,6 +188,7 @@ class Manager:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(ReplicatedOrchestrator(self.cache, writer, self.cfg.history_limit).run())
             tg.create_task(Scheduler(self.cache, writer).run())
+            tg.create_task(Allocator(self.cache, writer, self.address_plan()).run())
 
     async def run(self) -> None:
         """Start everything and serve until cancelled."""
@@ -185,9 +200,10 @@ class Manager:
             control = ControlAPI(
                 self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref),
                 unknown_window_s=self.cfg.heartbeat_period * 3 + self.cfg.reconnect_grace,  # until agents had the time to reconnect here
+                plan=self.address_plan(),
             )
             assert self.authority
-            dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]
+            dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]
             dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.cache.run())

@@ -149,6 +149,19 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     if hc.test and hc.test[0] not in ("NONE", "CMD", "CMD-SHELL"):
         raise SpecError("healthcheck.test", "must start with NONE, CMD or CMD-SHELL")
     _check_ports(list(spec.ports))
+    _check_networks(spec)
+
+
+def _check_networks(spec: pb.ServiceSpec) -> None:
+    seen: set[str] = set()
+    for att in spec.networks:
+        if not att.target:
+            raise SpecError("networks", "a network attachment needs a network name")
+        if att.target in seen:
+            raise SpecError("networks", f"network {att.target} is listed twice")
+        seen.add(att.target)
+    if spec.endpoint_mode == pb.DNSRR and any(p.publish_mode == pb.PortConfig.INGRESS for p in spec.ports):
+        raise SpecError("endpoint_mode", "ports published in ingress mode cannot be used with dnsrr mode (publish with mode=host)")
 
 
 def with_defaults(spec: pb.ServiceSpec) -> pb.ServiceSpec:

@@ -34,13 +34,19 @@ class AssignmentSet:
         rev_of: Callable[[str], int],
         full: bool,
         status_of: Callable[[pb.Task], pb.TaskStatus] | None = None,
+        ready: Callable[[pb.Task], bool] | None = None,
+        fill: Callable[[pb.Task], None] | None = None,
     ) -> dpb.Assignments | None:
         """The message that brings the node from ``sent`` to the current set (None if nothing changed).
 
         With ``status_of``, a full set carries each task's effective status: a restarted agent resumes
-        its tasks from there (re-adopting their containers).
+        its tasks from there (re-adopting their containers). A task ``ready`` refuses (its addresses are
+        not recorded yet) is held back until it is, unless the node already has it; ``fill`` completes
+        each task sent (its addresses).
         """
-        current: dict[str, pb.Task] = {t.id: t for t in tasks if wanted(t, state_of(t))}
+        current: dict[str, pb.Task] = {
+            t.id: t for t in tasks if wanted(t, state_of(t)) and (ready is None or t.id in self.sent or ready(t))
+        }
         msg = dpb.Assignments(full=full)
         for tid, t in current.items():
             rev = rev_of(tid)
@@ -48,6 +54,8 @@ class AssignmentSet:
                 out = msg.updated.add()
                 out.CopyFrom(t)
                 out.meta.version = rev
+                if fill is not None:
+                    fill(out)
                 if full and status_of is not None:
                     out.status.CopyFrom(status_of(t))
         if not full:

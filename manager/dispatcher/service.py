@@ -22,6 +22,8 @@ from shoal.ids import new_id
 from shoal.manager.auth import Authority
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher.assignments import AssignmentSet
+from shoal.manager.dispatcher.netfeed import NetFeed
+from shoal.manager.dispatcher.netmap import MapSet
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.status import StatusWriter
 from shoal.manager.store import objects
@@ -70,6 +72,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         self.lease = 0
         self.status = StatusWriter(store, cache)
         self._task_node: dict[str, str] = {}
+        self.net = NetFeed(cache)
         # Node loss is detected in memory (missed heartbeats, closed streams); the lease only has to
         # outlive a busy moment of this manager and to expire when the manager is gone.
         self.lease_ttl = max(self.period * self.missed * 3, 10.0)
@@ -127,6 +130,9 @@ class Dispatcher(dgrpc.DispatcherServicer):
         return pb.NodeSession(node_id=s.node_id, session_id=s.session_id, manager_id=self.manager_id)
 
     def _on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
+        if self.net.concerns_all(kind, obj_id, obj):  # a network map changes: every node may need it
+            for other in self.sessions.values():
+                other.wake.set()
         node_id = ""
         if kind == "task":
             node_id = obj.node_id if obj is not None else self._task_node.pop(obj_id, "")  # type: ignore[attr-defined]
@@ -190,6 +196,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
+        maps = MapSet()
         full = True
         reader = asyncio.get_running_loop().create_task(self._heartbeats(s, requests))
         try:
@@ -199,13 +206,16 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 if node is not None and role_changed(node.spec.role, s.cert_role):  # type: ignore[attr-defined]
                     _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)
-                msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status)
-                if msg is not None or full:
+                msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
+                                ready=self.net.ready, fill=self.net.fill)
+                netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
+                if msg is not None or netmap is not None or full:
                     yield dpb.SessionMessage(
                         session_id=s.session_id,
                         managers=self.managers(),
                         heartbeat_period_ns=int(self.period * 1e9),
                         assignments=msg,
+                        network_map=netmap,
                     )
                 full = False
                 await s.wake.wait()

@@ -27,8 +27,14 @@ KINDS: dict[str, tuple[str, type[Message]]] = {
     "node": (PREFIX + "nodes/", pb.Node),
     "session": (PREFIX + "sessions/", pb.NodeSession),
     "manager": (PREFIX + "managers/", pb.ManagerStatus),
+    "network": (PREFIX + "networks/", pb.Network),
+    # written by the leader's allocator only (observed networking state, merged into objects on read)
+    "endpoint": (PREFIX + "service-endpoints/", pb.ServiceEndpoint),  # by service id
+    "addresses": (PREFIX + "task-networks/", pb.TaskAddresses),  # by task id
+    "nodenet": (PREFIX + "node-networks/", pb.NodeNetworkInfo),  # by node id
 }
 SERVICE_NAMES = PREFIX + "names/services/"
+NETWORK_NAMES = PREFIX + "names/networks/"
 
 M = TypeVar("M", bound=Message)
 

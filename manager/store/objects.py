@@ -19,7 +19,7 @@ from .kinds import Index, Kind
 from .writes import Fence, Write
 
 __all__ = [
-    "SERVICE_NAME", "campaign", "cluster", "end_session", "fence", "images", "leader_of", "managers", "nodes",
+    "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "fence", "images", "endpoints", "leader_of", "managers", "nodenets", "networks", "nodes",
     "report", "root_ca", "services", "sessions", "statuses", "tasks",
 ]  # fmt: skip
 
@@ -38,14 +38,20 @@ def _folder(kind: str) -> str:
 
 SERVICE_NAME: Index[pb.Service] = Index(keys.SERVICE_NAMES, lambda s: s.spec.name)
 
-services: Kind[pb.Service] = Kind("service", _folder("service"), pb.Service, indexes=(SERVICE_NAME,))
-tasks: Kind[pb.Task] = Kind("task", _folder("task"), pb.Task, owns=(_folder("status"),))
+NETWORK_NAME: Index[pb.Network] = Index(keys.NETWORK_NAMES, lambda n: n.spec.name)
+
+services: Kind[pb.Service] = Kind("service", _folder("service"), pb.Service, indexes=(SERVICE_NAME,), owns=(_folder("endpoint"),))
+tasks: Kind[pb.Task] = Kind("task", _folder("task"), pb.Task, owns=(_folder("status"), _folder("addresses")))
 statuses: Kind[pb.TaskStatus] = Kind("status", _folder("status"), pb.TaskStatus, id_of=_by_key)  # by task id
-nodes: Kind[pb.Node] = Kind("node", _folder("node"), pb.Node, owns=(_folder("session"),))
+nodes: Kind[pb.Node] = Kind("node", _folder("node"), pb.Node, owns=(_folder("session"), _folder("nodenet")))
 sessions: Kind[pb.NodeSession] = Kind("session", _folder("session"), pb.NodeSession, id_of=lambda s: s.node_id)
 managers: Kind[pb.ManagerStatus] = Kind("manager", _folder("manager"), pb.ManagerStatus, id_of=_by_key)  # by node id
 images: Kind[ipb.ImageRecord] = Kind("image", keys.IMAGES, ipb.ImageRecord, id_of=lambda r: r.id.removeprefix("sha256:"))
 cluster: Kind[pb.Cluster] = Kind("cluster", keys.CLUSTER, pb.Cluster, id_of=_singleton)
+networks: Kind[pb.Network] = Kind("network", _folder("network"), pb.Network, indexes=(NETWORK_NAME,))
+endpoints: Kind[pb.ServiceEndpoint] = Kind("endpoint", _folder("endpoint"), pb.ServiceEndpoint, id_of=lambda e: e.service_id)
+addresses: Kind[pb.TaskAddresses] = Kind("addresses", _folder("addresses"), pb.TaskAddresses, id_of=lambda a: a.task_id)
+nodenets: Kind[pb.NodeNetworkInfo] = Kind("nodenet", _folder("nodenet"), pb.NodeNetworkInfo, id_of=_by_key)  # by node id
 root_ca: Kind[pb.RootCA] = Kind("root CA", keys.ROOT_CA, pb.RootCA, id_of=_singleton)
 
 

@@ -59,6 +59,7 @@ def _print_ready(r: node.ManagerReady) -> None:
 @click.option("--reconnect-grace", default=1.0, show_default=True, help="seconds a node whose connection closed has to reconnect before it is down")
 @click.option("--task-history-limit", default=5, show_default=True)
 @click.option("--init", "init", is_flag=True, help="create the cluster (CA, tokens, admin certificate); implied when the store holds no cluster")
+@click.option("--default-addr-pool", default="", help="CIDR the nodes' and networks' subnets come from (with --init; default 10.210.0.0/16)")
 @click.option("--join", "join", default="", help="join an existing cluster through this manager (HOST:PORT[,...]) with a manager --token")
 @click.option("--token", envvar="SHOAL_TOKEN", default="", help="manager join token (with --join)")
 @_common

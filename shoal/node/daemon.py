@@ -113,6 +113,8 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
         reconnect_grace=opts.reconnect_grace,
         history_limit=opts.history_limit,
     )  # fmt: skip
+    if opts.default_addr_pool:
+        cfg.default_addr_pool = opts.default_addr_pool
     _run_or_fail(_manager_main(opts, cfg, Manager(cfg), on_ready))
 
 

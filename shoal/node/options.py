@@ -6,6 +6,7 @@ flags at start-up without loading the manager, the worker or the runtime (``shoa
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,16 @@ class NodeOptions:
             raise NodeError(f"--availability {self.availability!r}: expected one of {', '.join(AVAILABILITY)}")
 
 
+def check_pool(cidr: str) -> None:
+    """Refuse a ``--default-addr-pool`` that is not an IPv4 network of /8 to /24."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError as exc:
+        raise NodeError(f"invalid --default-addr-pool {cidr!r}: {exc}") from None
+    if not isinstance(net, ipaddress.IPv4Network) or not 8 <= net.prefixlen <= 24:
+        raise NodeError(f"invalid --default-addr-pool {cidr!r}: use an IPv4 network from /8 to /24 (e.g. 10.210.0.0/16)")
+
+
 @dataclass(kw_only=True)
 class ManagerOptions(NodeOptions):
     """``shoal manager``: a manager node, which runs tasks too unless drained."""
@@ -55,11 +66,16 @@ class ManagerOptions(NodeOptions):
     init: bool = False
     join: list[str] = field(default_factory=list)  # managers to join through, with ``token``
     token: str = ""
+    default_addr_pool: str = ""  # empty: 10.210.0.0/16; only when this manager creates the cluster
 
     def check(self) -> None:
         super().check()
         if self.init and self.join:
             raise NodeError("--init creates a new cluster; --join joins an existing one: use one of them")
+        if self.default_addr_pool and self.join:
+            raise NodeError("--default-addr-pool is chosen when the cluster is created (--init), not when joining it")
+        if self.default_addr_pool:
+            check_pool(self.default_addr_pool)
         if self.join and not self.token:
             raise NodeError("--join needs the manager join token (--token)")
 

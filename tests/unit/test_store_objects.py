@@ -255,9 +255,9 @@ def test_batches_cut_at_the_operation_budget_in_order():
 
 
 def test_a_write_counts_its_larger_side_against_the_budget():
-    delete = objects.tasks.delete("t1", 7)  # one compare, two deletes (the task and its report)
-    assert delete.size == 2
-    assert [len(b) for b in batches([delete] * 100, 128)] == [64, 36]
+    delete = objects.tasks.delete("t1", 7)  # one compare, three deletes (the task, its report, its addresses)
+    assert delete.size == 3
+    assert [len(b) for b in batches([delete] * 100, 128)] == [42, 42, 16]
 
 
 def test_joined_writes_keep_every_compare_and_op():

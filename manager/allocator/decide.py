@@ -1,0 +1,193 @@
+"""What the network allocator hands out, decided on plain data: one pure pass over a snapshot.
+
+``allocate(ipam, snapshot)`` brings the address plan (``Ipam``, changed in place) in line with the
+cluster and returns the records the allocator stores, which the control API and the dispatcher merge
+into what they show and send:
+
+* every node gets a task subnet (``NodeNetworkInfo``), and an address on ingress and on each network
+  one of its live tasks is on; a node that is gone gives its subnet back;
+* every service gets a VIP on each network it is attached to (none with DNSRR) and on ingress when it
+  publishes an ingress port, and its published ports (``ServiceEndpoint``);
+* every live task (not yet terminal) gets an address on each of its networks as soon as it exists
+  and one on its node's subnet once it is placed (``TaskAddresses``, written whole when complete);
+* a task that ended or is gone, a VIP no longer wanted, a node that left: their addresses are released
+  (and handed out again last: see ``AddressSpace``).
+
+Allocation is idempotent per owner, so a pass re-run after a lost race, or on a new leader, gives the
+same answers. An allocation that fails (a full subnet) is reported in ``Plan.problems`` and the others
+go on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from shoal.manager.ipam import Ipam, IpamError, ports
+from shoal.manager.ipam.allocator import vip_owner
+from shoal.proto import types_pb2 as pb
+from shoal.taskstate import TERMINAL
+
+
+@dataclass
+class Snapshot:
+    """The cluster as the allocator sees it: objects by id, tasks with their effective state."""
+
+    networks: dict[str, pb.Network] = field(default_factory=dict)
+    services: dict[str, pb.Service] = field(default_factory=dict)
+    tasks: dict[str, tuple[pb.Task, int]] = field(default_factory=dict)
+    nodes: dict[str, pb.Node] = field(default_factory=dict)
+    endpoints: dict[str, pb.ServiceEndpoint] = field(default_factory=dict)  # as recorded (picked ports stay)
+
+    def ingress(self) -> pb.Network | None:
+        return next((n for n in self.networks.values() if n.spec.ingress), None)
+
+
+@dataclass
+class Plan:
+    """The records to store, by object id, and what could not be allocated (object id -> why)."""
+
+    endpoints: dict[str, pb.ServiceEndpoint] = field(default_factory=dict)
+    addresses: dict[str, pb.TaskAddresses] = field(default_factory=dict)
+    nodenets: dict[str, pb.NodeNetworkInfo] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+def underlay_of(addr: str) -> str:
+    """The host part of a node's address (``10.0.0.5:41234`` -> ``10.0.0.5``)."""
+    host = addr.removeprefix("ipv4:")
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def attached(spec: pb.ServiceSpec, snap: Snapshot) -> list[tuple[pb.Network, list[str]]]:
+    """The networks a service (or task) spec is on, ingress included when it publishes an ingress port."""
+    out = []
+    for att in spec.networks:
+        net = snap.networks.get(att.target)
+        if net is not None and not net.spec.ingress:
+            out.append((net, list(att.aliases)))
+    ingress = snap.ingress()
+    if ingress is not None and ports.ingress_ports(spec):
+        out.append((ingress, []))
+    return sorted(out, key=lambda na: na[0].spec.name)
+
+
+def vip_networks(spec: pb.ServiceSpec, snap: Snapshot) -> set[str]:
+    """The names of the networks a service has a VIP on: all of its networks, only ingress with DNSRR."""
+    return {n.spec.name for n, _ in attached(spec, snap) if spec.endpoint_mode == pb.VIP or n.spec.ingress}
+
+
+def _live(snap: Snapshot) -> dict[str, pb.Task]:
+    return {tid: t for tid, (t, state) in snap.tasks.items() if state < TERMINAL}
+
+
+def release_stale(ipam: Ipam, snap: Snapshot) -> None:
+    """Give back what nobody holds any more: gone nodes, ended tasks, VIPs no service wants."""
+    for node_id in [n for n in ipam.nodes if n not in snap.nodes]:
+        ipam.release_node(node_id)
+    live = _live(snap)
+    wanted_vips = {vip_owner(sid): vip_networks(s.spec, snap) for sid, s in snap.services.items()}
+    for space in ipam.nodes.values():
+        for owner in [o for o in space.owners.values() if o not in live]:
+            space.release(owner)
+    for name, net in ipam.networks.items():
+        for owner in list(net.addresses.owners.values()):
+            if owner.startswith("node:"):
+                continue
+            if owner.startswith("vip:"):
+                if name not in wanted_vips.get(owner, set()):
+                    net.addresses.release(owner)
+            elif owner not in live:
+                net.addresses.release(owner)
+
+
+def _iface(ipam: Ipam, network: str, addr: ipaddress.IPv4Address) -> str:
+    return f"{addr}/{ipam.network(network).subnet.prefixlen}"
+
+
+def endpoint(ipam: Ipam, svc: pb.Service, snap: Snapshot, picked: list[pb.PortConfig]) -> pb.ServiceEndpoint:
+    """The service's VIPs (allocated here) and its ports as picked."""
+    rec = pb.ServiceEndpoint(service_id=svc.id, spec_version=svc.spec_version)
+    rec.endpoint.mode = svc.spec.endpoint_mode
+    rec.endpoint.ports.extend(picked)
+    wanted = vip_networks(svc.spec, snap)
+    for net, _aliases in attached(svc.spec, snap):
+        if net.spec.name not in wanted:
+            continue
+        vip = ipam.vip(svc.id, net.spec.name)
+        rec.endpoint.virtual_ips.add(
+            network_id=net.id, network=net.spec.name, addr=_iface(ipam, net.spec.name, vip)
+        )
+    return rec
+
+
+def task_addresses(ipam: Ipam, task: pb.Task, snap: Snapshot) -> pb.TaskAddresses | None:
+    """A task's addresses; None until it is placed on a node that has a subnet (nothing half-done is stored)."""
+    nets = [
+        (n, aliases, ipam.network_address(n.spec.name, task.id)) for n, aliases in attached(task.spec, snap)
+    ]
+    if not task.node_id or task.node_id not in snap.nodes:
+        return None
+    rec = pb.TaskAddresses(
+        task_id=task.id, node_id=task.node_id, bridge_address=str(ipam.task_address(task.node_id, task.id))
+    )
+    for net, aliases, addr in nets:
+        rec.networks.add(network_id=net.id, network=net.spec.name, address=str(addr), aliases=aliases)
+    return rec
+
+
+def node_info(ipam: Ipam, node: pb.Node, on: set[str], snap: Snapshot) -> pb.NodeNetworkInfo:
+    """The node's subnet, bridge address, underlay and its address on each network it is ``on`` (ids)."""
+    space = ipam.node_subnet(node.id)
+    info = pb.NodeNetworkInfo(
+        subnet=str(space.subnet),
+        gateway=f"{space.gateway}/{space.subnet.prefixlen}",
+        underlay=underlay_of(node.description.addr),
+    )
+    for net in sorted((snap.networks[i] for i in on if i in snap.networks), key=lambda n: n.spec.name):
+        if net.spec.name in ipam.networks:
+            addr = ipam.node_address(net.spec.name, node.id)
+            info.overlays.add(network_id=net.id, network=net.spec.name, address=str(addr))
+    return info
+
+
+def allocate(ipam: Ipam, snap: Snapshot) -> Plan:
+    """One pass: release what is stale, then allocate everything the snapshot needs (see the module docstring)."""
+    plan = Plan()
+    release_stale(ipam, snap)
+    picked = ports.assign(list(snap.services.values()), snap.endpoints)
+    for sid, svc in sorted(snap.services.items()):
+        try:
+            plan.endpoints[sid] = endpoint(ipam, svc, snap, picked[sid])
+        except IpamError as exc:
+            plan.problems[sid] = str(exc)
+    for node_id in sorted(snap.nodes):
+        try:
+            ipam.node_subnet(node_id)
+        except IpamError as exc:
+            plan.problems[node_id] = str(exc)
+    on: dict[str, set[str]] = {}
+    for tid, task in sorted(_live(snap).items()):
+        try:
+            rec = task_addresses(ipam, task, snap)
+        except IpamError as exc:
+            plan.problems[tid] = str(exc)
+            continue
+        if rec is not None:
+            plan.addresses[tid] = rec
+            on.setdefault(rec.node_id, set()).update(a.network_id for a in rec.networks)
+    ingress = snap.ingress()
+    for node_id, node in sorted(snap.nodes.items()):
+        if node_id in plan.problems:
+            continue
+        nets = on.get(node_id, set()) | ({ingress.id} if ingress is not None else set())
+        try:
+            plan.nodenets[node_id] = node_info(ipam, node, nets, snap)
+        except IpamError as exc:
+            plan.problems[node_id] = str(exc)
+    return plan
+
+
+__all__ = ["Plan", "Snapshot", "allocate", "attached", "underlay_of"]

@@ -1,0 +1,83 @@
+"""The leader's allocator loop: after every change, one pure pass (``decide.allocate``) over the cache.
+
+The pass runs inside ``IpamStore.update`` (the address plan is read, changed and written back with
+compare-and-swap), then the records that differ from what the cache holds are written with the
+leader's fenced writer: ``service-endpoints/``, ``task-networks/``, ``node-networks/``. The allocator
+meets the orchestrator, scheduler, dispatcher and control API only through the store: they read these
+records (the dispatcher holds a task back from its node until its addresses are recorded).
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from shoal import log
+from shoal.manager import networks
+from shoal.manager.allocator.decide import Plan, Snapshot, allocate
+from shoal.manager.cache import ClusterCache
+from shoal.manager.ipam import IpamStore
+from shoal.manager.reactor import Reactor
+from shoal.manager.store import objects
+from shoal.manager.store.kinds import Kind
+from shoal.manager.store.writes import Write, Writer
+
+_log = log.get(__name__)
+WATCHED = ("service", "task", "status", "node", "network")
+
+
+class Allocator:
+    """Keeps every node, service and task's network allocation current (leader only)."""
+
+    def __init__(self, cache: ClusterCache, writer: Writer, plan: IpamStore) -> None:
+        self.cache = cache
+        self.writer = writer
+        self.plan = plan
+        self.reactor = Reactor("allocator", cache, self._pass)
+        self.problems: dict[str, str] = {}
+
+    def on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
+        if kind in WATCHED:
+            self.reactor.mark(obj_id)
+
+    async def run(self) -> None:
+        await self.cache.ready.wait()
+        await networks.ensure_ingress(self.writer.store, self.plan, self.writer)
+        await self.reactor.follow(self.on_change)
+
+    def snapshot(self) -> Snapshot:
+        """The cluster as the pure pass sees it, from the cache."""
+        c = self.cache
+        return Snapshot(
+            networks={k: v.obj for k, v in c.objects["network"].items()},  # type: ignore[misc]
+            services=c.services(),
+            tasks={tid: (t, c.status(t).state) for tid, t in c.tasks().items()},
+            nodes=c.nodes(),
+            endpoints={k: v.obj for k, v in c.objects["endpoint"].items()},  # type: ignore[misc]
+        )
+
+    def writes(self, plan: Plan) -> list[Write]:
+        """The puts for records that changed and the deletes for records nobody needs any more."""
+        out: list[Write] = []
+        kinds: list[tuple[Kind, str, dict[str, Message]]] = [
+            (objects.endpoints, "endpoint", plan.endpoints),  # type: ignore[list-item]
+            (objects.addresses, "addresses", plan.addresses),  # type: ignore[list-item]
+            (objects.nodenets, "nodenet", plan.nodenets),  # type: ignore[list-item]
+        ]
+        for kind, name, wanted in kinds:
+            have = self.cache.objects[name]
+            for oid, rec in wanted.items():
+                cur = have.get(oid)
+                if cur is None or cur.obj != rec:
+                    out.append(kind.put(rec, oid))
+            out += [kind.delete(oid) for oid in have if oid not in wanted]
+        return out
+
+    async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
+        snap = self.snapshot()
+        plan = await self.plan.update(lambda ipam: allocate(ipam, snap))
+        for oid, why in plan.problems.items():
+            if self.problems.get(oid) != why:
+                _log.error("cannot allocate network addresses", object=oid, error=why)
+        self.problems = plan.problems
+        rev = await self.writer.apply_each(self.writes(plan))
+        return rev, None

@@ -1,0 +1,77 @@
+"""The dispatcher's networking inputs, read from the cache: the network maps and the address gate.
+
+``NetFeed`` builds the shared ``ClusterNet`` at most once per cache revision (every session cuts its
+node's map from it), says which cache changes concern every node's map (so the dispatcher wakes all
+sessions for them), and holds a task back from its node until the allocator recorded its addresses:
+an agent never sees a task it cannot wire. Nodes the allocator has no record for (no allocator ran:
+a manager without networking, unit tests) are not held back.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.message import Message
+
+from shoal.manager.cache import ClusterCache
+from shoal.manager.dispatcher.netmap import ClusterNet, serves
+from shoal.proto import types_pb2 as pb
+from shoal.taskstate import TERMINAL
+
+NETWORK_KINDS = frozenset({"network", "endpoint", "addresses", "nodenet", "service"})
+
+
+class NetFeed:
+    def __init__(self, cache: ClusterCache) -> None:
+        self.cache = cache
+        self._built: tuple[int, ClusterNet] | None = None
+
+    def cluster_net(self) -> ClusterNet:
+        """The shared networking state at the cache's current revision."""
+        rev = self.cache.revision
+        if self._built is None or self._built[0] != rev:
+            self._built = (rev, self._build())
+        return self._built[1]
+
+    def _build(self) -> ClusterNet:
+        c = self.cache
+        objs = c.objects
+        serving = []
+        for tid, v in objs["addresses"].items():
+            task = c.get("task", tid)
+            if task is None:
+                continue
+            status = c.status(task)  # type: ignore[arg-type]
+            if serves(task, status) and v.obj.node_id == task.node_id:  # type: ignore[attr-defined]
+                serving.append((task, status, v.obj))
+        return ClusterNet.build(
+            {k: v.obj for k, v in objs["network"].items()},  # type: ignore[misc]
+            {k: v.obj for k, v in objs["nodenet"].items()},  # type: ignore[misc]
+            c.services().values(),
+            {k: v.obj for k, v in objs["endpoint"].items()},  # type: ignore[misc]
+            serving,  # type: ignore[arg-type]
+        )
+
+    def concerns_all(self, kind: str, obj_id: str, obj: Message | None) -> bool:
+        """Whether a change may alter other nodes' maps (then every session wakes)."""
+        if kind in NETWORK_KINDS:
+            return True
+        if kind in ("task", "status"):
+            task = obj if kind == "task" else self.cache.get("task", obj_id)
+            return task is None or bool(task.spec.networks or task.spec.ports)  # type: ignore[attr-defined]
+        return False
+
+    def ready(self, task: pb.Task) -> bool:
+        """Whether ``task`` may be sent to its node: its addresses are recorded (or none are kept for the node)."""
+        if self.cache.get("nodenet", task.node_id) is None:
+            return True
+        rec = self.cache.get("addresses", task.id)
+        if rec is not None and rec.node_id == task.node_id:  # type: ignore[attr-defined]
+            return True
+        return self.cache.status(task).state >= TERMINAL
+
+    def fill(self, task: pb.Task) -> None:
+        """Copy the recorded addresses into the task sent to the agent (in place)."""
+        rec = self.cache.get("addresses", task.id)
+        if rec is not None:
+            del task.networks[:]
+            task.networks.extend(rec.networks)  # type: ignore[attr-defined]
+            task.bridge_address = rec.bridge_address  # type: ignore[attr-defined]

@@ -1,0 +1,154 @@
+"""The network map each node gets on its session stream (see ``NetworkMap`` in dispatcher.proto). Pure.
+
+``ClusterNet.build`` turns the cache's networking records into the shared part once per cache revision:
+every network, every node's network facts, and one ``MapService`` per service with the tasks that may
+take traffic (effective RUNNING, desired RUNNING, addresses recorded). ``node_map`` cuts out what one
+node needs: ingress and the networks it is on (its allocator record says which), with the other
+nodes on them as peers; the services on those networks plus every service publishing a port; a task's
+bridge address only when the task runs on that node. ``MapSet`` remembers what a node was sent and
+turns the next map into an increment (per network, per service), or nothing when nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import types_pb2 as pb
+
+
+@dataclass
+class ClusterNet:
+    """The networking state every node's map is cut from."""
+
+    networks: dict[str, pb.Network] = field(default_factory=dict)
+    nodenets: dict[str, pb.NodeNetworkInfo] = field(default_factory=dict)
+    services: dict[str, dpb.MapService] = field(default_factory=dict)
+    on_network: dict[str, set[str]] = field(default_factory=dict)  # network id -> ids of services on it
+    published: set[str] = field(default_factory=set)  # ids of services publishing a port
+
+    @classmethod
+    def build(
+        cls,
+        networks: dict[str, pb.Network],
+        nodenets: dict[str, pb.NodeNetworkInfo],
+        services: Iterable[pb.Service],
+        endpoints: dict[str, pb.ServiceEndpoint],
+        serving: Iterable[tuple[pb.Task, pb.TaskStatus, pb.TaskAddresses]],
+    ) -> ClusterNet:
+        """``serving``: the tasks that may take traffic, each with its effective status and addresses."""
+        cn = cls(networks, nodenets)
+        for svc in services:
+            ms = cn.services[svc.id] = dpb.MapService(
+                id=svc.id, name=svc.spec.name, mode=svc.spec.endpoint_mode
+            )
+            ms.networks.extend(svc.spec.networks)
+            rec = endpoints.get(svc.id)
+            if rec is not None:
+                ms.virtual_ips.extend(rec.endpoint.virtual_ips)
+                ms.ports.extend(rec.endpoint.ports)
+            else:
+                ms.ports.extend(svc.spec.ports)
+            for att in svc.spec.networks:
+                cn.on_network.setdefault(att.target, set()).add(svc.id)
+            for vip in ms.virtual_ips:
+                cn.on_network.setdefault(vip.network_id, set()).add(svc.id)
+            if svc.spec.ports:
+                cn.published.add(svc.id)
+        for task, status, addrs in serving:
+            ms = cn.services.get(task.service_id)
+            if ms is not None:
+                ms.tasks.add(
+                    id=task.id,
+                    node_id=task.node_id,
+                    addresses=addrs.networks,
+                    bridge_address=addrs.bridge_address,
+                    health=status.health,
+                    slot=task.slot,
+                )
+        for ms in cn.services.values():
+            ms.tasks.sort(key=lambda t: t.id)
+        return cn
+
+    def node_networks(self, node_id: str) -> dict[str, dpb.MapNetwork]:
+        """The networks ``node_id`` is on, with its address and its peers on each."""
+        info = self.nodenets.get(node_id)
+        out: dict[str, dpb.MapNetwork] = {}
+        for att in info.overlays if info is not None else ():
+            net = self.networks.get(att.network_id)
+            if net is None:
+                continue
+            peers = sorted(
+                {
+                    other.underlay
+                    for nid, other in self.nodenets.items()
+                    if nid != node_id
+                    and other.underlay
+                    and any(o.network_id == net.id for o in other.overlays)
+                }
+            )
+            out[net.id] = dpb.MapNetwork(
+                id=net.id,
+                name=net.spec.name,
+                vxlan_id=net.vxlan_id,
+                subnet=net.subnet,
+                vip_block=net.vip_block,
+                node_address=att.address,
+                peers=peers,
+                ingress=net.spec.ingress,
+            )
+        return out
+
+    def node_map(self, node_id: str) -> dpb.NetworkMap:
+        """The whole map for ``node_id`` (``full`` set)."""
+        nets = self.node_networks(node_id)
+        m = dpb.NetworkMap(full=True)
+        info = self.nodenets.get(node_id)
+        if info is not None:
+            m.node.CopyFrom(info)
+        m.networks.extend(nets[k] for k in sorted(nets))
+        wanted = set(self.published)
+        for nid in nets:
+            wanted |= self.on_network.get(nid, set())
+        for sid in sorted(wanted):
+            ms = m.services.add()
+            ms.CopyFrom(self.services[sid])
+            for t in ms.tasks:
+                if t.node_id != node_id:
+                    t.bridge_address = ""
+        return m
+
+
+def serves(task: pb.Task, status: pb.TaskStatus) -> bool:
+    """Whether a task belongs in the map: running and meant to run (health is the agent's call)."""
+    return task.desired_state == pb.RUNNING and status.state == pb.RUNNING
+
+
+@dataclass
+class MapSet:
+    """What was last sent to one node, as serialized parts, to send only what changed."""
+
+    node: bytes = b""
+    networks: dict[str, bytes] = field(default_factory=dict)
+    services: dict[str, bytes] = field(default_factory=dict)
+
+    def diff(self, current: dpb.NetworkMap, full: bool) -> dpb.NetworkMap | None:
+        """``current`` (a full map) as the message to send: itself when ``full``, else the increment (None: nothing)."""
+        node = current.node.SerializeToString(deterministic=True) if current.HasField("node") else b""
+        nets = {n.id: n.SerializeToString(deterministic=True) for n in current.networks}
+        svcs = {s.id: s.SerializeToString(deterministic=True) for s in current.services}
+        if full:
+            msg = current
+        else:
+            msg = dpb.NetworkMap(full=False)
+            if node != self.node:
+                msg.node.CopyFrom(current.node)
+            msg.networks.extend(n for n in current.networks if self.networks.get(n.id) != nets[n.id])
+            msg.removed_networks.extend(sorted(set(self.networks) - set(nets)))
+            msg.services.extend(s for s in current.services if self.services.get(s.id) != svcs[s.id])
+            msg.removed_services.extend(sorted(set(self.services) - set(svcs)))
+        self.node, self.networks, self.services = node, nets, svcs
+        if not full and msg == dpb.NetworkMap(full=False):
+            return None
+        return msg

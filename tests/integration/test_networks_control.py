@@ -1,0 +1,165 @@
+"""Networks through the control API on real etcd and gRPC: objects, allocation, refusals, network maps.
+
+A manager with fake-executor agents (tasks reach RUNNING without containers): what the user sees
+(network ls/inspect/rm, service VIPs and ports, task addresses) and what a node is sent (its map).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import grpc
+import pytest
+
+from shoal.manager.ipam import IpamStore
+from shoal.proto import control_pb2 as cpb
+from shoal.proto import types_pb2 as pb
+from tests.integration.test_control_plane import Cluster, spec
+
+
+@pytest.fixture
+async def cluster(tmp_path, etcd_store, etcd_server):
+    c = Cluster(tmp_path, etcd_server.endpoint)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def create_net(cluster: Cluster, name: str, subnet: str = "") -> pb.Network:
+    return (
+        await cluster.control.CreateNetwork(
+            cpb.CreateNetworkRequest(spec=pb.NetworkSpec(name=name, subnet=subnet))
+        )
+    ).network
+
+
+async def refused(call, code: grpc.StatusCode) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await call
+    assert exc.value.code() == code, exc.value.details()
+    return exc.value.details()
+
+
+async def networks(cluster: Cluster) -> dict[str, pb.Network]:
+    return {n.spec.name: n for n in (await cluster.control.ListNetworks(cpb.ListNetworksRequest())).networks}
+
+
+async def test_ingress_is_built_in_and_networks_get_their_own_subnet_and_vxlan_id(cluster):
+    await cluster.until(lambda: _has(cluster, "ingress"))
+    web = await create_net(cluster, "web")
+    back = await create_net(cluster, "back", "10.99.0.0/24")
+    nets = await networks(cluster)
+    assert set(nets) == {"ingress", "web", "back"}
+    assert nets["ingress"].spec.ingress and not web.spec.ingress
+    assert ipaddress.ip_network(web.subnet).subnet_of(ipaddress.ip_network("10.210.0.0/16"))
+    assert back.subnet == "10.99.0.0/24" and back.vip_block == "10.99.0.192/26"
+    assert len({n.vxlan_id for n in nets.values()}) == 3 and min(n.vxlan_id for n in nets.values()) >= 4096
+    assert web.spec.driver == "overlay" and web.meta.created_at_ns > 0
+    got = (await cluster.control.GetNetwork(cpb.GetNetworkRequest(network_id=web.id[:6]))).network
+    assert got.spec.name == "web"
+
+
+async def _has(cluster, name):
+    return name in await networks(cluster)
+
+
+async def test_bad_network_requests_are_refused_and_write_nothing(cluster):
+    await cluster.until(lambda: _has(cluster, "ingress"))
+    await create_net(cluster, "back", "10.99.0.0/24")
+    plan = IpamStore(cluster.manager.store)
+    before = (await plan.read())[0].to_dict()
+    msg = await refused(create_net(cluster, "other", "10.99.0.128/25"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert msg == "subnet 10.99.0.128/25 overlaps 10.99.0.0/24 of network 'back'"
+    msg = await refused(create_net(cluster, "back"), grpc.StatusCode.ALREADY_EXISTS)
+    assert msg == "network with name back already exists"
+    msg = await refused(create_net(cluster, "bad", "10.1.2.3/24"), grpc.StatusCode.INVALID_ARGUMENT)
+    assert msg.startswith("invalid subnet '10.1.2.3/24'")
+    msg = await refused(
+        cluster.control.GetNetwork(cpb.GetNetworkRequest(network_id="nope")), grpc.StatusCode.NOT_FOUND
+    )
+    assert msg == "network nope not found"
+    msg = await refused(
+        cluster.control.RemoveNetwork(cpb.RemoveNetworkRequest(network_id="ingress")),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert msg == "the ingress network is built in: it cannot be removed"
+    assert (await plan.read())[0].to_dict() == before
+    assert set(await networks(cluster)) == {"ingress", "back"}
+
+
+def net_spec(name: str, nets: list[str], published: int = 0, **kw) -> pb.ServiceSpec:
+    s = spec(name=name, replicas=2, **kw)
+    s.networks.extend(pb.NetworkAttachmentConfig(target=n) for n in nets)
+    if published:
+        s.ports.add(target_port=80, published_port=published)
+    return s
+
+
+async def test_services_get_vips_ports_and_tasks_get_addresses(cluster):
+    await cluster.add_agent("w1")
+    await cluster.add_agent("w2")
+    await cluster.until(lambda: _has(cluster, "ingress"))
+    web = await create_net(cluster, "web")
+    await cluster.control.CreateService(
+        cpb.CreateServiceRequest(spec=net_spec("app", ["web"], published=8080))
+    )
+    auto = net_spec("auto", ["web"])
+    auto.ports.add(target_port=81)  # published 0: picked from 30000-32767
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=auto))
+    svc = await cluster.until(lambda: _endpoint(cluster, "app", 2))
+    assert svc.spec.networks[0].target == web.id  # stored by id
+    vips = {v.network: v.addr for v in svc.endpoint.virtual_ips}
+    assert set(vips) == {"web", "ingress"}
+    assert ipaddress.ip_interface(vips["web"]).ip in ipaddress.ip_network(web.vip_block)
+    assert [(p.target_port, p.published_port) for p in svc.endpoint.ports] == [(80, 8080)]
+    picked = (await cluster.until(lambda: _endpoint(cluster, "auto", 2))).endpoint.ports[0].published_port
+    assert 30000 <= picked <= 32767
+    running = await cluster.until(lambda: _n_running(cluster, "app", 2))
+    for t in running:
+        assert {a.network for a in t.networks} == {"web", "ingress"}
+        assert t.bridge_address
+    nodes = (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes
+    subnets = [n.network.subnet for n in nodes]
+    assert all(subnets) and len(set(subnets)) == len(nodes)
+    for t in running:
+        node = next(n for n in nodes if n.id == t.node_id)
+        assert ipaddress.ip_interface(t.bridge_address).ip in ipaddress.ip_network(node.network.subnet)
+
+
+async def _endpoint(cluster, name, n_vips):
+    svc = (await cluster.control.GetService(cpb.GetServiceRequest(service_id=name))).service
+    return svc if len(svc.endpoint.virtual_ips) == n_vips else None
+
+
+async def _n_running(cluster, name, n):
+    r = [t for t in await cluster.running(name) if t.networks]
+    return r if len(r) == n else None
+
+
+async def test_bad_service_network_requests_name_the_problem(cluster):
+    await cluster.until(lambda: _has(cluster, "ingress"))
+    await create_net(cluster, "web")
+    await cluster.control.CreateService(
+        cpb.CreateServiceRequest(spec=net_spec("app", ["web"], published=8080))
+    )
+    msg = await refused(
+        cluster.control.CreateService(cpb.CreateServiceRequest(spec=net_spec("other", ["nope"]))),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert msg == "network nope not found"
+    msg = await refused(
+        cluster.control.CreateService(
+            cpb.CreateServiceRequest(spec=net_spec("other", ["web"], published=8080))
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert msg == "port 8080/tcp is already published by service app"
+    msg = await refused(
+        cluster.control.RemoveNetwork(cpb.RemoveNetworkRequest(network_id="web")),
+        grpc.StatusCode.FAILED_PRECONDITION,
+    )
+    assert msg == "network web is in use by service app"
+    names = [s.spec.name for s in (await cluster.control.ListServices(cpb.ListServicesRequest())).services]
+    assert names == ["app"]
