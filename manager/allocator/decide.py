@@ -24,7 +24,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from shoal.manager.ipam import Ipam, IpamError, ports
-from shoal.manager.ipam.allocator import vip_owner
+from shoal.manager.ipam.allocator import node_owner, vip_owner
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL
 
@@ -92,9 +92,18 @@ def release_stale(ipam: Ipam, snap: Snapshot) -> None:
     for space in ipam.nodes.values():
         for owner in [o for o in space.owners.values() if o not in live]:
             space.release(owner)
+    nodes_on: dict[str, set[str]] = {}  # network name -> node owners with a live task on it
+    for t in live.values():
+        for net, _ in attached(t.spec, snap) if t.node_id else ():
+            nodes_on.setdefault(net.spec.name, set()).add(node_owner(t.node_id))
+    ingress = snap.ingress()
     for name, net in ipam.networks.items():
         for owner in list(net.addresses.owners.values()):
             if owner.startswith("node:"):
+                if owner not in nodes_on.get(name, set()) and not (
+                    ingress is not None and name == ingress.spec.name
+                ):
+                    net.addresses.release(owner)
                 continue
             if owner.startswith("vip:"):
                 if name not in wanted_vips.get(owner, set()):

@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "image": "shoal.cli.images:image_group",
     "images": "shoal.cli.images:images_command",
     "volume": "shoal.cli.volumes:volume_group",
+    "network": "shoal.cli.network:network_group",
 }
 
 

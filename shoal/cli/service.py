@@ -14,6 +14,7 @@ import grpc
 
 from shoal.cli import client, progress
 from shoal.cli.aliases import AliasGroup
+from shoal.cli.network_views import endpoint_dict, endpoint_lines
 from shoal.cli.output import emit_list, format_option, message_dict, parse_filters, print_json, quiet_option
 from shoal.cli.service_create import create_command
 from shoal.cli.service_update import update_command
@@ -133,9 +134,9 @@ def inspect_services(services: tuple[str, ...], pretty: bool) -> None:
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
     if pretty:
-        click.echo("\n\n".join(pretty_service(s) + "".join(f"\nPending: {', '.join(n)}: {w}" for w, n in _pending(s.id).items()) for s in found))
+        click.echo("\n\n".join(pretty_service(s) + "\n" + "\n".join(endpoint_lines(s)) + "".join(f"\nPending: {', '.join(n)}: {w}" for w, n in _pending(s.id).items()) for s in found))
     else:
-        print_json([{**message_dict(s), "PendingTasks": _pending(s.id)} for s in found])
+        print_json([{**message_dict(s), "Endpoint": endpoint_dict(s), "PendingTasks": _pending(s.id)} for s in found])
     if errors:
         raise click.ClickException("\n".join(errors))
 

@@ -21,6 +21,7 @@ from shoal.cli.service_opts import (
     convert,
     parse_env,
     parse_kv,
+    parse_network,
     parse_placement_pref,
     parse_port,
     parse_uint,
@@ -98,6 +99,8 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--health-start-interval", metavar="duration", help="Time between running the check during the start period (ms|s|m|h)"),
     click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
     click.option("-p", "--publish", multiple=True, metavar="port", help="Publish a port as a node port ([published:]target[/proto] or published=P,target=T,...)"),
+    click.option("--network", multiple=True, metavar="network", help="Network attachments (NAME or name=NAME,alias=A)"),
+    click.option("--endpoint-mode", type=_choice(["vip", "dnsrr"]), help='Endpoint mode (vip or dnsrr) (default "vip")'),
     click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)"),
     click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
     click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
@@ -241,6 +244,9 @@ def build_spec(image: str, args: tuple[str, ...] | list[str], o: dict[str, Any])
     _update_config(o, "rollback", spec.rollback_config)
     for value in o.get("publish") or ():
         spec.ports.extend(parse_port(value))
+    spec.networks.extend(parse_network(v) for v in o.get("network") or ())
+    if o.get("endpoint_mode"):
+        spec.endpoint_mode = types_pb2.DNSRR if o["endpoint_mode"].lower() == "dnsrr" else types_pb2.VIP
     return spec
 
 

@@ -156,6 +156,29 @@ def parse_port(value: str) -> list[types_pb2.PortConfig]:
     return parse_port_short(value)
 
 
+def parse_network(value: str) -> types_pb2.NetworkAttachmentConfig:
+    """``NAME`` or docker's long form ``name=NAME[,alias=A...]``."""
+    if "=" not in value:
+        if not value.strip():
+            raise FlagError("--network", value, "a network name is needed")
+        return types_pb2.NetworkAttachmentConfig(target=value.strip())
+    att = types_pb2.NetworkAttachmentConfig()
+    for field in value.split(","):
+        key, sep, val = field.partition("=")
+        key, val = key.strip().lower(), val.strip()
+        if not sep or not val:
+            raise FlagError("--network", value, f"invalid field {field!r}: must be a key=value pair")
+        if key in ("name", "target"):
+            att.target = val
+        elif key == "alias":
+            att.aliases.append(val)
+        else:
+            raise FlagError("--network", value, f"invalid field key {key!r} (name or alias)")
+    if not att.target:
+        raise FlagError("--network", value, 'missing mandatory field "name"')
+    return att
+
+
 def port_text(port: types_pb2.PortConfig) -> str:
     """How ``svc ls`` shows a port: ``*:8080->80/tcp`` (ingress) or ``8080->80/tcp`` (host mode)."""
     proto = PortConfig.Protocol.Name(port.protocol).lower()

@@ -1,7 +1,8 @@
 """``shoal service update``: change an existing service's spec, as ``docker service update`` does.
 
 A minimal set of docker's flags: ``--replicas``, ``--image``, ``--args``, ``--constraint-add/-rm``,
-``--label-add/-rm``, the ``--update-*`` policy, and shoal's ``--rebalance/--no-rebalance``. The new
+``--label-add/-rm``, ``--network-add/-rm``, ``--publish-add/-rm``, the ``--update-*`` policy, and
+shoal's ``--rebalance/--no-rebalance``. The new
 spec is built by the pure ``apply_update`` from the current one, so every value is checked before
 anything is sent; the write compares the version it read and re-reads on a conflict.
 
@@ -19,7 +20,7 @@ import grpc
 
 from shoal.cli import client, progress
 from shoal.cli.service_create import _apply, _int, _update_config, _update_options, require_mode
-from shoal.cli.service_opts import FlagError, parse_kv
+from shoal.cli.service_opts import FlagError, parse_kv, parse_network, parse_port
 from shoal.proto import control_pb2, types_pb2
 
 ServiceSpec = types_pb2.ServiceSpec
@@ -32,6 +33,10 @@ UPDATE_OPTIONS = [
     click.option("--image", metavar="string", help="Service image tag"),
     click.option("--label-add", multiple=True, metavar="list", help="Add or update a service label"),
     click.option("--label-rm", multiple=True, metavar="list", help="Remove a label by its key"),
+    click.option("--network-add", multiple=True, metavar="network", help="Add a network (NAME or name=NAME,alias=A)"),
+    click.option("--network-rm", multiple=True, metavar="list", help="Remove a network"),
+    click.option("--publish-add", multiple=True, metavar="port", help="Add or update a published port"),
+    click.option("--publish-rm", multiple=True, metavar="port", help="Remove a published port by its published or target port"),
     click.option("--replicas", metavar="uint", help="Number of tasks"),
     click.option(
         "--rebalance/--no-rebalance",
@@ -71,8 +76,51 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
         k, v = parse_kv("--label-add", value)
         spec.labels[k] = v
     _constraints(spec.placement, o.get("constraint_rm") or (), o.get("constraint_add") or ())
+    _networks(spec, o.get("network_rm") or (), o.get("network_add") or (), o.get("network_ids") or {})
+    _ports(spec, o.get("publish_rm") or (), o.get("publish_add") or ())
     _update_config(o, "update", spec.update_config)
     return spec
+
+
+def _networks(spec: types_pb2.ServiceSpec, remove: tuple[str, ...], add: tuple[str, ...], ids: dict[str, str]) -> None:
+    """Removals, then additions not there yet; ``ids`` maps names (and ids) to network ids when known."""
+    gone = {ids.get(r, r) for r in remove}
+    kept = [a for a in spec.networks if ids.get(a.target, a.target) not in gone]
+    for value in add:
+        att = parse_network(value)
+        att.target = ids.get(att.target, att.target)
+        if all(ids.get(k.target, k.target) != att.target for k in kept):
+            kept.append(att)
+    del spec.networks[:]
+    spec.networks.extend(kept)
+
+
+def _port_matches(port: types_pb2.PortConfig, value: str) -> bool:
+    if value.strip().isdigit():  # a bare number: the published or the target port
+        return int(value) in (port.published_port, port.target_port)
+    return any(
+        (p.target_port, p.protocol) == (port.target_port, port.protocol)
+        and p.published_port in (0, port.published_port)
+        for p in parse_port(value)
+    )
+
+
+def _ports(spec: types_pb2.ServiceSpec, remove: tuple[str, ...], add: tuple[str, ...]) -> None:
+    """docker's order: removals, then additions (an added port replaces one with the same published port)."""
+    kept = [p for p in spec.ports if not any(_port_matches(p, r) for r in remove)]
+    for value in add:
+        for new in parse_port(value):
+            kept = [
+                p
+                for p in kept
+                if not (
+                    new.published_port
+                    and (p.published_port, p.protocol) == (new.published_port, new.protocol)
+                )
+            ]
+            kept.append(new)
+    del spec.ports[:]
+    spec.ports.extend(kept)
 
 
 def _constraints(pl: types_pb2.Placement, remove: tuple[str, ...], add: tuple[str, ...]) -> None:
@@ -96,6 +144,9 @@ def _is_conflict(err: grpc.RpcError) -> bool:
 def update_service(ref: str, o: dict[str, Any]) -> types_pb2.Service:
     """Read, change and write ``ref`` with optimistic concurrency, re-reading after a lost race."""
     stub = client.stub()
+    if o.get("network_add") or o.get("network_rm"):
+        nets = stub.ListNetworks(control_pb2.ListNetworksRequest()).networks
+        o = {**o, "network_ids": {**{n.spec.name: n.id for n in nets}, **{n.id: n.id for n in nets}}}
     for attempt in range(CONFLICT_RETRIES + 1):
         svc = stub.GetService(control_pb2.GetServiceRequest(service_id=ref)).service
         spec = apply_update(svc.spec, o)

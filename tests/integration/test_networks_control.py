@@ -163,3 +163,93 @@ async def test_bad_service_network_requests_name_the_problem(cluster):
     assert msg == "network web is in use by service app"
     names = [s.spec.name for s in (await cluster.control.ListServices(cpb.ListServicesRequest())).services]
     assert names == ["app"]
+
+
+async def _node_map_tasks(cluster, node_id, service, n):
+    m = cluster.manager.dispatcher.net.cluster_net().node_map(node_id)
+    svc = next((s for s in m.services if s.name == service), None)
+    return svc if svc is not None and len(svc.tasks) == n else None
+
+
+async def test_every_node_is_sent_the_running_tasks_and_a_stopped_one_leaves_within_a_second(cluster):
+    import time
+
+    await cluster.add_agent("w1")
+    await cluster.add_agent("w2")
+    await cluster.until(lambda: _has(cluster, "ingress"))
+    await create_net(cluster, "web")
+    await cluster.control.CreateService(
+        cpb.CreateServiceRequest(spec=net_spec("app", ["web"], published=8080))
+    )
+    running = await cluster.until(lambda: _n_running(cluster, "app", 2))
+    nodes = {t.node_id for t in running}
+    for node_id in nodes:
+        svc = await cluster.until(lambda node_id=node_id: _node_map_tasks(cluster, node_id, "app", 2))
+        assert {v.network for v in svc.virtual_ips} == {"web", "ingress"}
+        assert [p.published_port for p in svc.ports] == [8080]
+        mine = [t for t in svc.tasks if t.node_id == node_id]
+        assert all(t.bridge_address for t in mine) and not any(
+            t.bridge_address for t in svc.tasks if t.node_id != node_id
+        )
+        web = next(
+            n
+            for n in cluster.manager.dispatcher.net.cluster_net().node_map(node_id).networks
+            if n.name == "web"
+        )
+        assert len(web.peers) == len(nodes) - 1
+    got = (await cluster.control.GetService(cpb.GetServiceRequest(service_id="app"))).service
+    new = pb.ServiceSpec()
+    new.CopyFrom(got.spec)
+    new.replicas = 1
+    started = time.monotonic()
+    await cluster.control.UpdateService(
+        cpb.UpdateServiceRequest(service_id=got.id, version=got.meta.version, spec=new)
+    )
+    await cluster.until(lambda: _node_map_tasks(cluster, next(iter(nodes)), "app", 1), timeout=5)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_removing_a_service_releases_its_addresses_and_frees_the_network(cluster):
+    await cluster.add_agent("w1")
+    await cluster.until(lambda: _has(cluster, "ingress"))
+    await create_net(cluster, "web")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=net_spec("app", ["web"])))
+    await cluster.until(lambda: _n_running(cluster, "app", 2))
+    await cluster.control.RemoveService(cpb.RemoveServiceRequest(service_id="app"))
+    plan = IpamStore(cluster.manager.store)
+
+    async def web_free():
+        ipam = (await plan.read())[0]
+        return not [o for o in ipam.network("web").addresses.owners.values() if not o.startswith("node:")]
+
+    await cluster.until(web_free)
+    await cluster.control.RemoveNetwork(cpb.RemoveNetworkRequest(network_id="web"))
+    assert "web" not in await networks(cluster)
+    assert "web" not in (await plan.read())[0].networks
+
+
+@pytest.fixture
+async def pooled(tmp_path, etcd_store, etcd_server):
+    c = Cluster(tmp_path, etcd_server.endpoint)
+    c.manager.cfg.default_addr_pool = "10.77.0.0/16"
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def test_the_default_address_pool_is_stored_with_the_cluster_and_used(pooled):
+    cluster = (await pooled.control.GetCluster(cpb.GetClusterRequest())).cluster
+    assert cluster.default_addr_pool == "10.77.0.0/16"
+    await pooled.add_agent("w1")
+    await pooled.until(lambda: _has(pooled, "ingress"))
+    nets = await networks(pooled)
+    assert ipaddress.ip_network(nets["ingress"].subnet).subnet_of(ipaddress.ip_network("10.77.0.0/16"))
+
+    async def node_subnet():
+        nodes = (await pooled.control.ListNodes(cpb.ListNodesRequest())).nodes
+        return [n.network.subnet for n in nodes if n.network.subnet]
+
+    for subnet in await pooled.until(node_subnet):
+        assert ipaddress.ip_network(subnet).subnet_of(ipaddress.ip_network("10.77.0.0/16"))

@@ -37,6 +37,7 @@ class FakeStub:
         self.services: dict[str, types_pb2.Service] = {}
         self.tasks: list[types_pb2.Task] = []
         self.nodes: list[types_pb2.Node] = []
+        self.networks: dict[str, types_pb2.Network] = {}
         self.summaries: dict[str, control_pb2.ServiceSummary] = {}
         self.calls: list[tuple[str, Any]] = []
         self.fail: dict[str, list[Exception]] = {}  # method -> errors to raise, one per call
@@ -144,6 +145,41 @@ class FakeStub:
             if req.node_id in (n.id, n.description.hostname):
                 return control_pb2.GetNodeResponse(node=n)
         raise FakeRpcError(grpc.StatusCode.NOT_FOUND, f"no such node: {req.node_id}")
+
+    # --- networks (subnets handed out as the manager would, overlaps refused) ------------------
+    def _net(self, ref: str) -> types_pb2.Network:
+        for n in self.networks.values():
+            if ref in (n.id, n.spec.name) or n.id.startswith(ref):
+                return n
+        raise FakeRpcError(grpc.StatusCode.NOT_FOUND, f"network {ref} not found")
+
+    def CreateNetwork(self, req: control_pb2.CreateNetworkRequest) -> control_pb2.CreateNetworkResponse:
+        self._record("CreateNetwork", req)
+        if any(n.spec.name == req.spec.name for n in self.networks.values()):
+            raise FakeRpcError(grpc.StatusCode.ALREADY_EXISTS, f"network with name {req.spec.name} already exists")
+        nid = f"net{self.next_id:022d}"
+        self.next_id += 1
+        subnet = req.spec.subnet or f"10.210.{len(self.networks)}.0/24"
+        net = types_pb2.Network(id=nid, spec=req.spec, subnet=subnet, vxlan_id=4096 + len(self.networks), meta=types_pb2.Meta(created_at_ns=NOW_NS))
+        net.spec.driver = net.spec.driver or "overlay"
+        self.networks[nid] = net
+        return control_pb2.CreateNetworkResponse(network=net)
+
+    def ListNetworks(self, req: control_pb2.ListNetworksRequest) -> control_pb2.ListNetworksResponse:
+        self._record("ListNetworks", req)
+        return control_pb2.ListNetworksResponse(networks=sorted(self.networks.values(), key=lambda n: n.spec.name))
+
+    def GetNetwork(self, req: control_pb2.GetNetworkRequest) -> control_pb2.GetNetworkResponse:
+        self._record("GetNetwork", req)
+        net = self._net(req.network_id)
+        users = [s.spec.name for s in self.services.values() if any(a.target in (net.id, net.spec.name) for a in s.spec.networks)]
+        return control_pb2.GetNetworkResponse(network=net, services=users)
+
+    def RemoveNetwork(self, req: control_pb2.RemoveNetworkRequest) -> control_pb2.RemoveNetworkResponse:
+        self._record("RemoveNetwork", req)
+        net = self._net(req.network_id)
+        del self.networks[net.id]
+        return control_pb2.RemoveNetworkResponse()
 
 
 def run(fake: FakeStub | None, *args: str, **kwargs: Any) -> Result:
