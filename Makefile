@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun
+APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun libseccomp2
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint proto proto-check unit clean

@@ -62,6 +62,9 @@ class ContainerConfig:
     mounts: list[dict[str, Any]] = field(default_factory=list)
     """``{"type": "bind"|"volume"|"tmpfs", "source": ..., "target": ..., "readonly": bool,
     "tmpfs_size": bytes}``; a bind source must exist, a volume is created on first use."""
+    seccomp: str = ""
+    """``""``: shoal's default profile (Docker's policy, see seccomp_default.py); ``"unconfined"``: none;
+    otherwise a profile document in Docker's JSON format (``--security-opt seccomp=FILE`` reads FILE)."""
     masked_paths: list[str] = field(default_factory=list)
     """Absolute paths hidden inside the container, besides Docker's /proc and /sys masks: a directory
     shows empty (read-only tmpfs), a file or socket as /dev/null; a missing path is skipped. A caller

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from shoal.runtime import caps, mounts
+from shoal.runtime import caps, mounts, seccomp
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.config import ContainerConfig
 from shoal.runtime.errors import ConfigError
@@ -58,6 +58,8 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     netns_path: str = ""
     """A network namespace to join instead of a new one ("" for a new one)."""
+    seccomp: str = ""
+    """"" (default profile), "unconfined" or a Docker-format profile document (checked by ``validate``)."""
     masked_paths: list[str] = field(default_factory=list)
     """Normalized absolute paths covered inside the container (see ContainerConfig.masked_paths)."""
 
@@ -124,6 +126,7 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         labels=dict(config.labels),
         netns_path=config.netns_path,
         masked_paths=_masked_paths(config.masked_paths),
+        seccomp=seccomp.check(config.seccomp) if isinstance(config.seccomp, str) else _bad_seccomp(),
     )
 
 
@@ -181,6 +184,10 @@ def _check_resources(config: ContainerConfig, ncpu: int) -> None:
     _check_int("blkio_weight", config.blkio_weight)
     if config.blkio_weight and not 10 <= config.blkio_weight <= 1000:
         raise ConfigError(f"blkio_weight must be 0 or 10..1000, got {config.blkio_weight}")
+
+
+def _bad_seccomp() -> str:
+    raise ConfigError('seccomp must be "", "unconfined" or a profile document (JSON text)')
 
 
 def _masked_paths(given: object) -> list[str]:

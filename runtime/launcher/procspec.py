@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
 from shoal.runtime.config import STATUS_RUNNING
 from shoal.runtime.errors import ConfigError, ContainerError
@@ -33,6 +34,7 @@ def process(st: ContainerState, cgroup_procs: list[str], last_cap: int) -> Proce
         caps=st.spec.caps,
         last_cap=last_cap,
         cgroup_procs=cgroup_procs,
+        seccomp=seccomp.program_for(st.spec.seccomp, st.spec.caps),  # compiled once per launcher
     )
 
 

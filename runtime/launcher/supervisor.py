@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 
+from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
 from shoal.runtime.config import STATUS_EXITED, STATUS_RUNNING, ContainerInfo
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound
@@ -93,6 +94,7 @@ class Supervisor:
         if cid in self.states or os.path.lexists(self.layout.container_dir(cid)):
             raise ConfigError(f"container {cid} already exists")
         res = resolve(spec, self.images, self.volumes)
+        seccomp.program_for(spec.seccomp, spec.caps)  # a profile libseccomp refuses fails the create
         trace.mark("resolve")
         if self.cgroups.exists(cid):  # left by a crash between mkdir and the state write
             self.cgroups.delete(cid)

@@ -52,6 +52,30 @@ def parse_env(values: tuple[str, ...], environ: dict[str, str]) -> list[str]:
     return out
 
 
+def parse_security_opts(values: tuple[str, ...] | list[str]) -> str:
+    """docker's ``--security-opt``: ``seccomp=unconfined|FILE`` gives the runtime's seccomp setting.
+
+    FILE (a profile in Docker's JSON format) is read here; ``no-new-privileges`` is accepted (shoal
+    always sets it); any other option is refused by name.
+    """
+    setting = ""
+    for value in values:
+        key, sep, arg = value.partition("=") if "=" in value else value.partition(":")
+        if key == "no-new-privileges" and arg in ("", "true"):
+            continue
+        if key != "seccomp" or not sep or not arg:
+            raise ConfigError(f"unsupported --security-opt {value!r} (shoal knows seccomp=unconfined|FILE)")
+        if arg == "unconfined":
+            setting = arg
+            continue
+        try:
+            with open(arg, encoding="utf-8") as f:
+                setting = f.read()
+        except OSError as exc:
+            raise ConfigError(f"--security-opt seccomp={arg}: {exc.strerror}") from None
+    return setting
+
+
 def build_config(
     image: str, command: tuple[str, ...], o: dict[str, Any], cid: str, name: str, environ: dict[str, str]
 ) -> ContainerConfig:
@@ -78,6 +102,7 @@ def build_config(
         userns=bool(o.get("userns")),
         mounts=mount_list,
         stop_grace_s=float(o.get("stop_timeout") if o.get("stop_timeout") is not None else 10),
+        seccomp=parse_security_opts(o.get("security_opt") or ()),
         labels={NAME_LABEL: name, **dict(kv.partition("=")[::2] for kv in o.get("label") or ())},
     )
 
@@ -113,6 +138,7 @@ def build_config(
 @click.option("-v", "--volume", multiple=True, help="Bind mount a host path or a named volume (SRC:DST[:ro])")
 @click.option("--cap-add", multiple=True, help="Add Linux capabilities")
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
+@click.option("--security-opt", multiple=True, help="Security options (seccomp=unconfined|PROFILE.json)")
 @click.option("--stop-timeout", type=float, default=None, help="Seconds to wait after SIGTERM before SIGKILL")
 @click.option("-l", "--label", multiple=True, help="Set metadata (KEY=VALUE)")
 @root_option
@@ -124,7 +150,7 @@ async def run_command(
 ) -> None:
     """Create and run a new container from IMAGE (`host` or an image loaded with `shoal image load`)."""
     try:
-        mount_opts = {"mount": o.get("mount"), "volume": o.get("volume")}
+        mount_opts = {"mount": o.get("mount"), "volume": o.get("volume"), "security_opt": o.get("security_opt")}
         build_config(image, (), {**mount_opts}, "probe", "probe", {})  # flag syntax errors before any work
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shoal.runtime import ConfigError, ContainerConfig, ContainerError
+from shoal.runtime import ConfigError, ContainerConfig, ContainerError, seccomp
 from shoal.runtime.launcher import procspec
 from shoal.runtime.launcher.child import process
 from shoal.runtime.launcher.child.process import ProcessSpec, SetupError
@@ -58,11 +58,18 @@ def test_pid1_gets_the_resolved_process_and_the_root_to_build(tmp_path: Path) ->
         caps=0,
         last_cap=40,
         cgroup_procs=["/cg/memory/web.1/tasks", "/cg/pids/web.1/tasks"],
+        seccomp=seccomp.program_for("", 0),
     )
+    assert len(spec.process.seccomp) > 100 * 8, "the default profile, compiled for no capabilities"
     assert (spec.hostname, spec.init, spec.userns, spec.api_dirs) == ("web", True, False, True)
     assert spec.rootfs == layout.rootfs("web.1") and spec.upper == layout.upper("web.1")
     assert spec.lowerdirs == ["/img/2", "/img/1"] and spec.hidden == ["/hide"]
     assert spec.mounts[0]["target"] == "/t"
+
+
+def test_an_unconfined_container_gets_no_filter() -> None:
+    st = running_state(seccomp="unconfined")
+    assert procspec.pid1(st, Layout("/s"), FakeCgroups(), [], 40).process.seccomp == b""  # type: ignore[arg-type]
 
 
 def test_the_spec_is_a_copy_of_the_state() -> None:

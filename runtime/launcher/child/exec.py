@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import NoReturn
 
-from shoal.runtime import linux
+from shoal.runtime import linux, seccomp
 from shoal.runtime.launcher import procutil
 from shoal.runtime.launcher.child import process
 from shoal.runtime.launcher.child.process import ProcessSpec
@@ -80,6 +80,9 @@ def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int
         os.chdir(spec.process.workdir)
         stage = "exec"
         path, env = process.executable(spec.process)
+        stage = "seccomp"
+        seccomp.apply(spec.process.seccomp)
+        stage = "exec"
         process.execve(path, spec.process, env)
     except BaseException as exc:  # noqa: BLE001 - reported to the helper as text
         try:

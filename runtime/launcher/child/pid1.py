@@ -21,7 +21,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import NoReturn
 
-from shoal.runtime import linux
+from shoal.runtime import linux, seccomp
 from shoal.runtime.launcher import trace
 from shoal.runtime.launcher.child import init, process, rootfs
 from shoal.runtime.launcher.child.process import ProcessSpec
@@ -125,6 +125,9 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
             raise process.SetupError(msg) from None
         stage = "exec"
         path, env = process.executable(spec.process)
+        stage = "seccomp"
+        seccomp.apply(spec.process.seccomp)  # last: the init (if any) and the command are both filtered
+        stage = "exec"
         if spec.init:
             init.run(path, spec.process.args, env, exec_w)  # returns in the forked command only
         trace.mark("find_exec")

@@ -76,6 +76,8 @@ class ProcessSpec:
     """The highest capability the kernel knows (cap_last_cap), read once by the launcher."""
     cgroup_procs: list[str] = field(default_factory=list)
     """The files the process writes "0" to in order to join the container's cgroup."""
+    seccomp: bytes = b""
+    """The compiled seccomp filter (runtime/seccomp.py), installed last before exec; b"": none."""
 
 
 class SetupError(Exception):
