@@ -38,6 +38,17 @@ def stack_services(namespace: str) -> list[types_pb2.Service]:
     return [s for s in resp.services if s.spec.labels.get(NAMESPACE_LABEL) == namespace]
 
 
+def cluster_networks() -> dict[str, str] | None:
+    """The cluster's networks, name -> id; None when its manager has no network API yet."""
+    try:
+        resp = client.stub().ListNetworks(control_pb2.ListNetworksRequest())
+    except grpc.RpcError as err:
+        if getattr(err, "code", lambda: None)() == grpc.StatusCode.UNIMPLEMENTED:
+            return None
+        raise
+    return {n.spec.name: n.id for n in resp.networks}
+
+
 def deploy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The flags of ``stack deploy``, docker's names."""
     for opt in reversed([
@@ -125,6 +136,28 @@ def stack_ps(namespace: str, filters: tuple[str, ...], no_trunc: bool, fmt: str,
     emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
 
 
+def _stack_networks(namespace: str) -> list[types_pb2.Network]:
+    """The networks labelled as part of stack ``namespace`` (none when the cluster has no network API)."""
+    if cluster_networks() is None:
+        return []
+    nets = client.stub().ListNetworks(control_pb2.ListNetworksRequest()).networks
+    return sorted((n for n in nets if n.spec.labels.get(NAMESPACE_LABEL) == namespace), key=lambda n: n.spec.name)
+
+
+def _remove_networks(nets: list[types_pb2.Network]) -> bool:
+    """Remove ``nets``; True when one could not be removed."""
+    stub = client.stub()
+    failed = False
+    for net in nets:
+        click.echo(f"Removing network {net.spec.name}")
+        try:
+            stub.RemoveNetwork(control_pb2.RemoveNetworkRequest(network_id=net.id))
+        except grpc.RpcError as err:
+            click.echo(f"Failed to remove network {net.spec.name}: {client.item_error(err)}", err=True)
+            failed = True
+    return failed
+
+
 @stack_group.command("rm")
 @click.argument("namespaces", nargs=-1, required=True, metavar="STACK...")
 def remove_stacks(namespaces: tuple[str, ...]) -> None:
@@ -133,7 +166,8 @@ def remove_stacks(namespaces: tuple[str, ...]) -> None:
     failed = False
     for namespace in namespaces:
         mine = stack_services(namespace)
-        if not mine:
+        nets = _stack_networks(namespace)
+        if not mine and not nets:
             click.echo(f"Nothing found in stack: {namespace}", err=True)
             continue
         for svc in sorted(mine, key=lambda s: s.spec.name):
@@ -143,5 +177,6 @@ def remove_stacks(namespaces: tuple[str, ...]) -> None:
             except grpc.RpcError as err:
                 click.echo(f"Failed to remove service {svc.spec.name}: {client.item_error(err)}", err=True)
                 failed = True
+        failed = _remove_networks(nets) or failed
     if failed:
         click.get_current_context().exit(1)

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 
 from shoal.cli import client, progress
-from shoal.cli.stack import stack_services
+from shoal.cli.stack import cluster_networks, stack_services
 from shoal.proto import control_pb2, types_pb2
 from shoal.spec import with_defaults
 from shoal.stack.convert import convert_stack
@@ -77,11 +77,44 @@ def load_and_convert(files: Sequence[str], namespace: str) -> StackPlan:
         _problems_exit(exc, "the stack cannot be deployed as it is")
 
 
-def make_plan(stack: StackPlan, running: list[types_pb2.Service], prune: bool) -> DeployPlan:
-    """The deploy plan of ``stack`` against the services of the stack that exist now."""
+def make_plan(stack: StackPlan, running: list[types_pb2.Service], prune: bool, networks: dict[str, str] | None) -> DeployPlan:
+    """The deploy plan of ``stack`` against the services of the stack that exist now.
+
+    ``networks`` (name -> id, None when the cluster has no network API) turns the network ids the
+    control API stores in a running spec back into the names the file uses, so they compare equal.
+    """
     desired = {name: spec_dict(with_defaults(sp.spec)) for name, sp in stack.services.items()}
-    current = {s.spec.name: spec_dict(s.spec) for s in running}
-    return plan_deploy(stack, desired, current, prune)
+    names = {nid: name for name, nid in (networks or {}).items()}
+    current = {}
+    for svc in running:
+        spec = types_pb2.ServiceSpec()
+        spec.CopyFrom(svc.spec)
+        for att in spec.networks:
+            att.target = names.get(att.target, att.target)
+        current[svc.spec.name] = spec_dict(spec)
+    return plan_deploy(stack, desired, current, prune, set(networks) if networks is not None else None)
+
+
+def create_networks(stack: StackPlan, networks: dict[str, str] | None) -> None:
+    """Create the stack's networks the cluster lacks; an external one that is missing stops the deploy."""
+    wanted = stack.of_kind("network")
+    if networks is None:
+        if wanted:
+            click.echo("Not created yet (the cluster has no network API so far): " + ", ".join(o.name for o in wanted), err=True)
+        return
+    missing = [o.name for o in wanted if o.external and o.name not in networks]
+    if missing:
+        raise click.ClickException(
+            f"network {missing[0]} is declared as external, but could not be found: create it first (nothing was deployed)"
+        )
+    stub = client.stub()
+    for obj in wanted:
+        if obj.external or obj.name in networks:
+            continue
+        click.echo(f"Creating network {obj.name}")
+        spec = types_pb2.NetworkSpec(name=obj.name, driver=obj.driver, subnet=obj.subnets[0] if obj.subnets else "", attachable=obj.attachable)
+        spec.labels.update(dict(obj.labels))
+        networks[obj.name] = stub.CreateNetwork(control_pb2.CreateNetworkRequest(spec=spec)).network.id
 
 
 def not_applied(stack: StackPlan) -> list[str]:
@@ -89,7 +122,6 @@ def not_applied(stack: StackPlan) -> list[str]:
     lines = []
     for name, sp in sorted(stack.services.items()):
         missing = [what for what, present in (
-            ("networks", any(not n.network.endswith("_default") for n in sp.networks)),
             ("secrets", sp.secrets), ("configs", sp.configs), ("mounts", sp.mounts),
             ("read_only", sp.extras.read_only), ("cap_add/cap_drop", sp.extras.cap_add or sp.extras.cap_drop),
             ("stop_signal", sp.extras.stop_signal), ("ulimits", sp.extras.ulimits),
@@ -141,16 +173,18 @@ def apply_plan(stack: StackPlan, plan: DeployPlan, running: list[types_pb2.Servi
 def deploy(stack: StackPlan, prune: bool, dry_run: bool, resolve_image: bool, detach: bool, quiet: bool = False) -> None:
     """``stack deploy`` once the stack is loaded: plan, print or apply, then wait unless detached."""
     running = stack_services(stack.namespace)
-    plan = make_plan(stack, running, prune)
+    networks = cluster_networks()
+    plan = make_plan(stack, running, prune, networks)
     if dry_run:
         click.echo(format_plan(plan))
         return
     pending = not_applied(stack)
     if pending:
         click.echo("Not applied yet (shoal has no API for them so far): " + "; ".join(pending), err=True)
-    objects = [c for c in plan.changes if c.kind != "service" and c.action == CREATE]
+    objects = [c for c in plan.changes if c.kind in ("secret", "config") and c.action == CREATE]
     if objects:
         click.echo("Not created yet: " + ", ".join(f"{c.kind} {c.name}" for c in objects), err=True)
+    create_networks(stack, networks)
     ids = apply_plan(stack, plan, running, resolve_image)
     for name in plan.kept:
         click.echo(f"Service {name} is not in the stack file; kept (use --prune to remove it)", err=True)

@@ -10,6 +10,7 @@ label ``com.docker.stack.namespace=NAME``. Compose's ``command`` is the image's 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from shoal import spec as specs
 from shoal.proto import types_pb2 as pb
@@ -20,6 +21,7 @@ from shoal.stack.model_file import ComposeFile
 from shoal.stack.model_service import Healthcheck, Service
 from shoal.stack.objects import (
     ContainerExtras,
+    NetworkAttachment,
     ServicePlan,
     StackPlan,
     file_refs,
@@ -84,10 +86,11 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
     plan = StackPlan(namespace, objects=stack_objects(compose, namespace))
     for key, svc in compose.services.items():
         full = f"{namespace}_{key}"
+        attachments = network_attachments(compose, namespace, svc)
         plan.services[full] = ServicePlan(
             key=key,
-            spec=service_spec(namespace, key, svc),
-            networks=network_attachments(compose, namespace, svc),
+            spec=service_spec(namespace, key, svc, attachments),
+            networks=attachments,
             mounts=mounts(compose, namespace, svc),
             secrets=file_refs(compose.secrets, namespace, svc.secrets, "/run/secrets/"),
             configs=file_refs(compose.configs, namespace, svc.configs, "/"),
@@ -98,8 +101,11 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
     return plan
 
 
-def service_spec(namespace: str, key: str, svc: Service) -> pb.ServiceSpec:
-    """The ServiceSpec for one compose service (no defaults filled in: the manager does that)."""
+def service_spec(namespace: str, key: str, svc: Service, networks: Sequence[NetworkAttachment] = ()) -> pb.ServiceSpec:
+    """The ServiceSpec for one compose service (no defaults filled in: the manager does that).
+
+    ``networks`` are the service's attachments by full network name (the control API stores ids).
+    """
     deploy = svc.deploy or Deploy()
     spec = pb.ServiceSpec(name=f"{namespace}_{key}", mode=MODES[deploy.mode or "replicated"])
     spec.labels.update(deploy.labels)
@@ -121,6 +127,10 @@ def service_spec(namespace: str, key: str, svc: Service) -> pb.ServiceSpec:
     if svc.healthcheck is not None:
         _healthcheck(svc.healthcheck, c.healthcheck)
     _deploy(deploy, spec)
+    for att in networks:
+        spec.networks.add(target=att.network, aliases=list(att.aliases))
+    if svc.deploy and svc.deploy.endpoint_mode == "dnsrr":
+        spec.endpoint_mode = pb.DNSRR
     for p in svc.port_list():
         spec.ports.add(
             name=p.name or "",

@@ -19,8 +19,8 @@ from google.protobuf import json_format
 from shoal.proto import types_pb2 as pb
 from shoal.stack.objects import StackPlan
 
-CREATE, UPDATE, REMOVE, UNCHANGED, USE = "create", "update", "remove", "unchanged", "use"
-_SIGNS = {CREATE: "+", UPDATE: "~", REMOVE: "-", UNCHANGED: " ", USE: " "}
+CREATE, UPDATE, REMOVE, UNCHANGED, USE, MISSING = "create", "update", "remove", "unchanged", "use", "missing"
+_SIGNS = {CREATE: "+", UPDATE: "~", REMOVE: "-", UNCHANGED: " ", USE: " ", MISSING: "!"}
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,12 @@ def plan_deploy(
     desired: Mapping[str, Mapping[str, Any]],
     current: Mapping[str, Mapping[str, Any]],
     prune: bool = False,
+    networks: set[str] | None = None,
 ) -> DeployPlan:
     """The plan from the services that run (``current``, by name) to ``desired`` (by name).
 
     Services come in dependency order (``depends_on``), so a dependency is created first.
+    ``networks`` are the names of the networks the cluster has (None: it cannot tell).
     """
     plan = DeployPlan()
     deps = {name: set(stack.services[name].depends_on) if name in stack.services else set() for name in desired}
@@ -128,7 +130,12 @@ def plan_deploy(
         for obj in sorted(stack.of_kind(kind), key=lambda o: o.name):
             if kind == "volume" and not obj.external:
                 continue  # named volumes are made on each node when a task first mounts them
-            plan.changes.append(Change(USE if obj.external else CREATE, kind, obj.name))
+            exists = kind == "network" and networks is not None and obj.name in networks
+            if obj.external:
+                action = MISSING if kind == "network" and networks is not None and not exists else USE
+            else:
+                action = UNCHANGED if exists else CREATE
+            plan.changes.append(Change(action, kind, obj.name))
     return plan
 
 
@@ -140,7 +147,7 @@ def format_plan(plan: DeployPlan) -> str:
     """The plan as ``nomad job plan`` shows one: a sign, the object, and each field old => new."""
     lines = []
     for c in plan.changes:
-        note = " (external)" if c.action == USE else ""
+        note = {USE: " (external)", MISSING: " (external, not found: create it first)"}.get(c.action, "")
         lines.append(f"{_SIGNS[c.action]} {c.kind} {c.name}: {c.action}{note}")
         lines.extend(f"    {f.path}: {_text(f.old)} => {_text(f.new)}" for f in c.fields)
     for name in plan.kept:

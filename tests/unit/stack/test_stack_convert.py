@@ -122,3 +122,13 @@ def test_a_service_name_over_63_characters_is_refused(tmp_path):
     (tmp_path / "s.yml").write_text(f"services:\n  {'w' * 60}:\n    image: nginx\n")
     with pytest.raises(StackError, match="must be 1-63"):
         convert_stack(load_stack([tmp_path / "s.yml"], environ={}).compose, "app")
+
+
+def test_network_attachments_and_endpoint_mode_are_in_the_spec(everything):
+    api = everything.services["demo_api"].spec
+    assert [(n.target, list(n.aliases)) for n in api.networks] == [("demo_front", ["api-server", "backend-api"]), ("demo_back", [])]
+    assert api.endpoint_mode == pb.VIP
+    cache = everything.services["demo_cache-svc"].spec
+    assert [n.target for n in cache.networks] == ["demo_back"] and cache.endpoint_mode == pb.DNSRR
+    janitor = everything.services["demo_janitor"].spec  # no networks: key -> the stack's default (external here)
+    assert [n.target for n in janitor.networks] == ["host-net"]

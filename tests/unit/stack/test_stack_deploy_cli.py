@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from shoal.cli.main import main
-from shoal.proto import control_pb2
+from shoal.proto import control_pb2, types_pb2
 from shoal.spec import with_defaults
-from tests.unit.test_cli_fakes import FakeStub, run
+from tests.unit.test_cli_fakes import FakeRpcError, FakeStub, run
 
 STACK = """
 services:
@@ -36,18 +36,49 @@ class DefaultingStub(FakeStub):
     A deploy sends calls from several threads: one lock keeps the fake's dicts consistent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, network_api: bool = True) -> None:
         super().__init__()
         self.lock = threading.Lock()
+        self.network_api = network_api
+        self.networks: dict[str, types_pb2.Network] = {}
+
+    def _networks_or_unimplemented(self, name, req):
+        self._record(name, req)
+        if not self.network_api:
+            raise FakeRpcError(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+
+    def ListNetworks(self, req):
+        self._networks_or_unimplemented("ListNetworks", req)
+        return control_pb2.ListNetworksResponse(networks=list(self.networks.values()))
+
+    def CreateNetwork(self, req):
+        self._networks_or_unimplemented("CreateNetwork", req)
+        net = types_pb2.Network(id=f"net{len(self.networks):022d}", spec=req.spec)
+        self.networks[net.id] = net
+        return control_pb2.CreateNetworkResponse(network=net)
+
+    def RemoveNetwork(self, req):
+        self._networks_or_unimplemented("RemoveNetwork", req)
+        del self.networks[req.network_id]
+        return control_pb2.RemoveNetworkResponse()
+
 
     def CreateService(self, req):
         with self.lock:
             req.spec.CopyFrom(with_defaults(req.spec))
+            self._store_network_ids(req.spec)
             return super().CreateService(req)
+
+    def _store_network_ids(self, spec):
+        """The control API stores a network attachment by the network's id, as the contract says."""
+        ids = {n.spec.name: n.id for n in self.networks.values()}
+        for att in spec.networks:
+            att.target = ids.get(att.target, att.target)
 
     def UpdateService(self, req):
         with self.lock:
             req.spec.CopyFrom(with_defaults(req.spec))
+            self._store_network_ids(req.spec)
             return super().UpdateService(req)
 
     def RemoveService(self, req):
@@ -106,13 +137,13 @@ def test_dry_run_prints_field_changes_and_sends_nothing(files):
     fake.calls.clear()
     res = deploy(fake, files, "--dry-run", "--prune")
     assert res.exit_code == 0, res.output
-    assert [n for n, _ in fake.calls] == ["ListServices"]
+    assert [n for n, _ in fake.calls] == ["ListServices", "ListNetworks"]  # reads only
     assert "+ service shop_cache: create" in res.output
     assert "~ service shop_web: update" in res.output
     assert '    container.image: "nginx:1.25" => "nginx:1.27"' in res.output
     assert '    labels.com.docker.stack.image: "nginx:1.25" => "nginx:1.27"' in res.output
     assert "- service shop_db: remove" in res.output
-    assert "+ network shop_default: create" in res.output
+    assert "  network shop_default: unchanged" in res.output
 
 
 def test_services_gone_from_the_file_are_removed_only_with_prune(files):
@@ -207,8 +238,6 @@ def test_a_spec_the_manager_would_refuse_is_refused_before_sending(tmp_path):
 
 
 def test_rm_reports_a_service_it_could_not_remove_and_exits_1(files):
-    from tests.unit.test_cli_fakes import FakeRpcError
-
     fake = DefaultingStub()
     deploy(fake, files)
     fake.fail["RemoveService"] = [FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "in use")]
@@ -234,3 +263,38 @@ def test_resolve_image_never_sends_no_resolve_image(files):
     fake = DefaultingStub()
     deploy(fake, files, "--resolve-image", "never")
     assert all(r.no_resolve_image for r in fake.called("CreateService"))
+
+
+def test_networks_are_created_first_and_attached_by_name(files):
+    fake = DefaultingStub()
+    res = deploy(fake, files)
+    assert res.exit_code == 0, res.output
+    assert res.output.index("Creating network shop_default") < res.output.index("Creating service")
+    (net,) = fake.networks.values()
+    assert net.spec.name == "shop_default" and net.spec.driver == "overlay" and net.spec.labels["com.docker.stack.namespace"] == "shop"
+    web = next(r.spec for r in fake.called("CreateService") if r.spec.name == "shop_web")
+    assert [a.target for a in web.networks] == [net.id]  # stored by id, sent by name
+    fake.calls.clear()
+    res = deploy(fake, files)  # the ids stored by the API compare equal to the names in the file
+    assert fake.called("UpdateService") == [] and fake.called("CreateNetwork") == []
+    res = run(fake, "stack", "rm", "shop")
+    assert "Removing network shop_default" in res.output and fake.networks == {}
+
+
+def test_a_missing_external_network_stops_the_deploy_before_anything_is_created(tmp_path):
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    networks: [edge]\nnetworks:\n  edge: {external: true}\n")
+    fake = DefaultingStub()
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 1 and "network edge is declared as external, but could not be found" in res.output
+    assert fake.called("CreateService") == []
+    plan = run(fake, "stack", "deploy", "--dry-run", "-c", str(tmp_path / "s.yml"), "app").output
+    assert "! network edge: missing (external, not found: create it first)" in plan
+
+
+def test_without_a_network_api_the_networks_are_named_not_created(files):
+    fake = DefaultingStub(network_api=False)
+    res = deploy(fake, files)
+    assert res.exit_code == 0, res.output
+    assert "Not created yet (the cluster has no network API so far): shop_default" in res.output
+    assert len(fake.called("CreateService")) == 2
+    assert run(fake, "stack", "rm", "shop").exit_code == 0
