@@ -71,3 +71,17 @@ class CliCluster:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+
+
+def containers(c: CliCluster) -> dict[str, dict]:
+    """Container state files of both nodes' runtimes, by container (= task) id."""
+    out = {}
+    for f in c.tmp.glob("*/runtime/containers/*/state.json"):
+        out[f.parent.name] = json.loads(f.read_text())
+    return out
+
+
+def running_pids(c: CliCluster, service: str) -> dict[str, int]:
+    tasks = {t["ID"]: t for t in c.json("svc", "ps", service) if t["DesiredState"] == "Running"}
+    states = containers(c)
+    return {tid: states[tid]["pid"] for tid in tasks if tid in states and states[tid]["status"] == "running"}

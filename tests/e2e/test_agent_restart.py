@@ -12,8 +12,7 @@ import signal
 
 import pytest
 
-from tests.e2e.clicluster import CliCluster
-from tests.e2e.test_walking_skeleton import running_pids
+from tests.e2e.clicluster import CliCluster, running_pids
 
 
 def _worker(c: CliCluster):

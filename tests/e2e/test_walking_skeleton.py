@@ -13,26 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.clicluster import SHOAL, CliCluster, free_port
-
-
-def containers(c: CliCluster) -> dict[str, dict]:
-    """Container state files of both nodes' runtimes, by container (= task) id."""
-    out = {}
-    for f in c.tmp.glob("*/runtime/containers/*/state.json"):
-        out[f.parent.name] = json.loads(f.read_text())
-    return out
+from tests.e2e.clicluster import SHOAL, CliCluster, containers, free_port, running_pids
 
 
 def mounts_under(path: Path) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if str(path) in line]
-
-
-def running_pids(c: CliCluster, service: str) -> dict[str, int]:
-    tasks = {t["ID"]: t for t in c.json("svc", "ps", service) if t["DesiredState"] == "Running"}
-    states = containers(c)
-    return {tid: states[tid]["pid"] for tid in tasks if tid in states and states[tid]["status"] == "running"}
 
 
 def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster):

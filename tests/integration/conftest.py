@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from shoal.runtime import Runtime
+from tests.fixtures.cluster import Cluster
 
 
 @pytest.fixture
@@ -21,3 +22,14 @@ async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
         for info in await runtime.list():
             await runtime.delete(info.id, force=True)
         await runtime.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, etcd_store, etcd_server) -> AsyncIterator[Cluster]:  # type: ignore[no-untyped-def]
+    """A started manager on the session's etcd (emptied first); agents are added by the test."""
+    c = Cluster(tmp_path, etcd_server.endpoint)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()

@@ -7,113 +7,22 @@ real store and transport; the e2e tests run the same path with the real runtime.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import time
-from collections.abc import Callable
-from pathlib import Path
 
 import grpc
 import pytest
 
 from shoal.manager.server import Manager, ManagerConfig, ManagerError
 from shoal.proto import control_pb2 as cpb
-from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
-from shoal.worker.agent import Agent, AgentConfig, JoinError
-from shoal.worker.executor_fake import FakeExecutor
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Cluster:
-    def __init__(self, tmp: Path, endpoint: str) -> None:
-        self.tmp = tmp
-        port = free_port()
-        self.addr = f"127.0.0.1:{port}"
-        self.manager = Manager(
-            ManagerConfig(data_dir=tmp / "m", node_id="m" * 25, listen_addr=self.addr, socket_path=str(tmp / "m.sock"), etcd_endpoints=[endpoint], heartbeat_period=0.2)
-        )
-        self.tasks: list[asyncio.Task] = []
-        self.agents: dict[str, tuple[Agent, asyncio.Task]] = {}
-        self.channel = grpc.aio.insecure_channel(f"unix:{tmp / 'm.sock'}")
-        self.control = cgrpc.ControlStub(self.channel)
-
-    async def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self.manager.run()))
-        await asyncio.wait_for(self.manager.started.wait(), 10)
-
-    async def add_agent(self, name: str, token: str | None = None) -> Agent:
-        c = self.manager.cluster_obj
-        agent = Agent(AgentConfig([self.addr], token or c.worker_token, self.tmp / name, hostname=name), FakeExecutor())
-        task = asyncio.create_task(agent.run())
-        ready = asyncio.create_task(agent.ready.wait())
-        await asyncio.wait({task, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
-        if task.done():
-            task.result()  # raises what stopped the agent (a refused join)
-        self.agents[name] = (agent, task)
-        return agent
-
-    async def kill_agent(self, name: str) -> None:
-        _agent, task = self.agents.pop(name)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def stop(self) -> None:
-        for name in list(self.agents):
-            await self.kill_agent(name)
-        for t in self.tasks:
-            t.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
-        await self.channel.close()
-
-    async def tasks_of(self, name: str) -> list[pb.Task]:
-        return list((await self.control.ListTasks(cpb.ListTasksRequest(service_ids=[name]))).tasks)
-
-    async def until(self, cond: Callable[[], object], timeout: float = 10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            res = await cond()
-            if res:
-                return res
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s")
-            await asyncio.sleep(0.05)
-
-    async def running(self, name: str) -> list[pb.Task]:
-        return [t for t in await self.tasks_of(name) if t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING]
-
-
-def spec(name="web", replicas=3, labels=None, **kw) -> pb.ServiceSpec:
-    s = pb.ServiceSpec(name=name, replicas=replicas, **kw)
-    s.container.image = "host"
-    s.container.args.extend(["sleep", "1000"])
-    s.container.labels.update(labels or {})
-    return s
-
-
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
+from shoal.worker.agent import JoinError
+from tests.fixtures.cluster import free_port, running_n, spec
 
 
 async def test_replicated_service_spreads_and_scales(cluster):
     await cluster.add_agent("w1")
     await cluster.add_agent("w2")
     await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=4)))
-    running = await cluster.until(lambda: _n(cluster, "web", 4))
+    running = await cluster.until(lambda: running_n(cluster, "web", 4))
     by_node: dict[str, int] = {}
     for t in running:
         by_node[t.node_id] = by_node.get(t.node_id, 0) + 1
@@ -133,11 +42,6 @@ async def test_replicated_service_spreads_and_scales(cluster):
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def _n(cluster, name, n):
-    r = await cluster.running(name)
-    return r if len(r) == n else None
-
-
 async def _only(cluster, name, n):
     tasks = await cluster.tasks_of(name)
     live = [t for t in tasks if t.status.state <= pb.RUNNING]
@@ -147,7 +51,7 @@ async def _only(cluster, name, n):
 async def test_remove_service_removes_its_tasks(cluster):
     agent = await cluster.add_agent("w1")
     await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=2)))
-    await cluster.until(lambda: _n(cluster, "web", 2))
+    await cluster.until(lambda: running_n(cluster, "web", 2))
     await cluster.control.RemoveService(cpb.RemoveServiceRequest(service_id="web"))
 
     async def gone():
@@ -211,7 +115,7 @@ async def test_unplaceable_task_explains_why(cluster):
 async def test_node_down_tasks_are_replaced(cluster):
     await cluster.add_agent("w1")
     await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=2)))
-    await cluster.until(lambda: _n(cluster, "web", 2))
+    await cluster.until(lambda: running_n(cluster, "web", 2))
     await cluster.add_agent("w2")
     nodes = {n.description.hostname: n.id for n in (await cluster.control.ListNodes(cpb.ListNodesRequest())).nodes}
     on_w1_or_m = {t.node_id for t in await cluster.running("web")}

@@ -19,7 +19,7 @@ from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 from shoal.worker.join import join
-from tests.integration.test_control_plane import Cluster, _n, free_port, spec
+from tests.fixtures.cluster import Cluster, free_port, running_n, spec
 
 
 async def test_worker_fails_over_to_the_other_manager(tmp_path, etcd_store, etcd_server):
@@ -45,7 +45,7 @@ async def test_worker_fails_over_to_the_other_manager(tmp_path, etcd_store, etcd
         agent = await c.add_agent("w1")
         await c.until(lambda: _has(agent, addr2))  # learnt from the session
         await c.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=2)))
-        before = {t.id for t in await c.until(lambda: _n(c, "web", 2))}
+        before = {t.id for t in await c.until(lambda: running_n(c, "web", 2))}
         started = list(agent.executor.started)
 
         first = c.tasks.pop()  # stop manager 1 (its server, its store connection, its leases)
@@ -63,7 +63,7 @@ async def test_worker_fails_over_to_the_other_manager(tmp_path, etcd_store, etcd
 
         await c.until(settled, timeout=10)
         await asyncio.sleep(1.0)  # past the old dispatcher's lease and the reconnect grace
-        after = {t.id for t in await c.until(lambda: _n(c, "web", 2))}
+        after = {t.id for t in await c.until(lambda: running_n(c, "web", 2))}
         assert after == before and agent.executor.started == started, "no task restarted"
         assert agent.ready.is_set()
     finally:

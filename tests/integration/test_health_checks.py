@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
-from tests.integration.test_control_plane import Cluster, spec
-
-
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
+from tests.fixtures.cluster import spec
 
 
 def checked(health: str) -> pb.ServiceSpec:

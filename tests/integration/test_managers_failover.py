@@ -31,7 +31,7 @@ class ManagerProcs:
     """Up to N ``Manager`` processes on one etcd; the first creates the cluster, the others join it."""
 
     def __init__(self, tmp: Path, endpoint: str) -> None:
-        from tests.integration.test_control_plane import free_port
+        from tests.fixtures.cluster import free_port
 
         self.tmp, self.endpoint, self.free_port = tmp, endpoint, free_port
         self.procs: dict[str, subprocess.Popen] = {}
@@ -131,7 +131,7 @@ async def test_kill_leader_during_scale_up_new_leader_converges(managers, etcd_s
     leader = await until(lambda: _leader(etcd_store))
     agents = await _agents(managers, tmp_path, 2)
     try:
-        from tests.integration.test_control_plane import spec
+        from tests.fixtures.cluster import spec
 
         ctl = {name: managers.control(name) for name in managers.addrs}
         await ctl["m1"].CreateService(cpb.CreateServiceRequest(spec=spec(replicas=2)))
@@ -208,7 +208,7 @@ async def test_stale_fence_cannot_write_and_lost_races_retry(etcd_store):
     from shoal.manager.store import objects
     from shoal.manager.store.base import Put
     from shoal.manager.store.writes import Fence, Writer
-    from tests.integration.test_control_plane import spec
+    from tests.fixtures.cluster import spec
 
     won = await etcd_store.txn([], [Put(keys.LEADER, b"me")])
     cache = ClusterCache(etcd_store)

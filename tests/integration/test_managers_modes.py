@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
-from tests.integration.test_control_plane import cluster, spec  # noqa: F401  (fixture)
+from tests.fixtures.cluster import spec
 
 
 def _global(name="agent", job=False, **kw) -> pb.ServiceSpec:

@@ -7,7 +7,7 @@ import pytest
 
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
-from tests.integration.test_control_plane import cluster, spec  # noqa: F401  (fixture)
+from tests.fixtures.cluster import spec
 
 
 async def _node(cluster, name) -> pb.Node:  # noqa: F811

@@ -26,7 +26,7 @@ from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
 from shoal.worker.agent import Agent, AgentConfig
 from shoal.worker.executor_fake import FakeExecutor
-from tests.integration.test_control_plane import cluster, free_port  # noqa: F401  (fixture)
+from tests.fixtures.cluster import free_port
 
 
 async def _node(cluster, node_id: str) -> pb.Node:  # noqa: F811

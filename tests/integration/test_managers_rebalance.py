@@ -6,7 +6,7 @@ from collections import Counter
 
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
-from tests.integration.test_control_plane import cluster, spec  # noqa: F401  (fixture)
+from tests.fixtures.cluster import spec
 
 
 def _spread(tasks: list[pb.Task], names: dict[str, str]) -> dict[str, int]:

@@ -12,21 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import pytest
-
 from shoal.proto import control_pb2 as cpb
 from shoal.worker.agent import Agent, AgentConfig
-from tests.integration.test_control_plane import Cluster, spec
-
-
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
+from tests.fixtures.cluster import spec
 
 
 async def test_returning_node_stops_replaced_tasks(cluster):

@@ -20,17 +20,7 @@ from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
 from shoal.worker.agent import JoinError
 from shoal.worker.join import CLIENT_OPTIONS
-from tests.integration.test_control_plane import Cluster, _n, spec
-
-
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
+from tests.fixtures.cluster import running_n, spec
 
 
 def _creds(c, cert: bytes | None = None, key: bytes | None = None) -> grpc.ChannelCredentials:
@@ -117,7 +107,7 @@ async def test_status_for_another_nodes_task_is_refused(cluster):
     a1 = await cluster.add_agent("w1")
     a2 = await cluster.add_agent("w2")
     await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec(replicas=3)))
-    running = await cluster.until(lambda: _n(cluster, "web", 3))
+    running = await cluster.until(lambda: running_n(cluster, "web", 3))
     theirs = next(t for t in running if t.node_id == a1.node_id)
     async with a2.creds.channel(cluster.addr) as ch:
         stub = dgrpc.DispatcherStub(ch)

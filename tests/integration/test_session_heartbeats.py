@@ -8,23 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
-from tests.integration.test_control_plane import Cluster
-
-
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
+from tests.fixtures.cluster import Cluster
 
 
 async def _state(cluster: Cluster, node_id: str) -> int:

@@ -6,9 +6,9 @@ import json
 
 import grpc
 import pytest
-from test_cli_fakes import NOW_NS, FakeRpcError, FakeStub, run
 
 from shoal.proto import control_pb2, types_pb2
+from tests.fixtures.cli_fakes import NOW_NS, FakeRpcError, FakeStub, run
 
 S = types_pb2.ServiceSpec
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from test_cli_fakes import FakeRpcError, FakeStub, run
 
 from shoal.cli.service_create import build_spec
 from shoal.cli.service_opts import FlagError
 from shoal.proto import types_pb2
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
 
 GiB = 1 << 30
 

@@ -9,7 +9,7 @@ import pytest
 from shoal.cli.service_opts import FlagError, parse_network
 from shoal.cli.service_update import apply_update
 from shoal.proto import types_pb2
-from tests.unit.test_cli_fakes import FakeRpcError, FakeStub, run
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
 
 P = types_pb2.PortConfig
 

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import grpc
 import pytest
-from test_cli_fakes import FakeRpcError, FakeStub, run
 
 from shoal.cli import progress
 from shoal.cli.progress import SlotProgress, converged, render
 from shoal.proto import types_pb2
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
 
 S = types_pb2.ServiceSpec
 R, SD = types_pb2.RUNNING, types_pb2.SHUTDOWN

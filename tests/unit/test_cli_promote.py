@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import grpc
-from test_cli_fakes import FakeRpcError, FakeStub, run
 
 from shoal.proto import control_pb2, types_pb2
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
 
 Role = types_pb2.NodeSpec
 

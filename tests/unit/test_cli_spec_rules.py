@@ -4,11 +4,11 @@ as `shoal.spec`, refused before anything is sent, and a spec it builds passes th
 from __future__ import annotations
 
 import pytest
-from test_cli_fakes import FakeStub, run
 
 from shoal import spec
 from shoal.cli.service_create import build_spec
 from shoal.proto import types_pb2
+from tests.fixtures.cli_fakes import FakeStub, run
 
 S = types_pb2.ServiceSpec
 

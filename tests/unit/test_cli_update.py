@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from test_cli_fakes import FakeRpcError, FakeStub, run
 
 from shoal.proto import types_pb2
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
 
 S = types_pb2.ServiceSpec
 

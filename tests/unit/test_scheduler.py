@@ -4,27 +4,7 @@ from collections import Counter
 
 from shoal.manager.scheduler.schedule import schedule
 from shoal.proto import types_pb2 as pb
-from shoal.views import NodeInfo
-
-
-def node(nid: str, ready=True, availability=pb.NodeSpec.ACTIVE, mem=8 << 30, labels=None, role=pb.NodeSpec.WORKER) -> NodeInfo:
-    n = pb.Node(id=nid)
-    n.spec.availability = availability
-    n.spec.role = role
-    n.spec.labels.update(labels or {})
-    n.description.hostname = f"host-{nid}"
-    n.description.memory_bytes = mem
-    n.description.nano_cpus = 2 * 10**9
-    return NodeInfo(n, ready=ready)
-
-
-def task(tid: str, service="svc", slot=1, mem=0, constraints=(), max_per_node=0) -> pb.Task:
-    t = pb.Task(id=tid, service_id=service, slot=slot, desired_state=pb.RUNNING, spec_version=1)
-    t.spec.resources.reservations.memory_bytes = mem
-    t.spec.placement.constraints.extend(constraints)
-    t.spec.placement.max_replicas_per_node = max_per_node
-    t.status.state = pb.PENDING
-    return t
+from tests.fixtures.scheduling import node, task
 
 
 def test_spreads_replicas_evenly():

@@ -3,7 +3,7 @@
 from collections import Counter
 
 from shoal.manager.scheduler.schedule import schedule
-from tests.unit.test_scheduler import node, task
+from tests.fixtures.scheduling import node, task
 
 
 def with_prefs(t, *prefs):

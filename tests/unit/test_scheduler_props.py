@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from shoal.constraints import parse_constraint
 from shoal.manager.scheduler.schedule import schedule
 from shoal.views import NodeInfo
-from tests.unit.test_scheduler import node, task
+from tests.fixtures.scheduling import node, task
 
 ZONES = ["a", "b", "c"]
 nodes_st = st.lists(

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from shoal.cli.main import main
 from shoal.proto import control_pb2, types_pb2
 from shoal.spec import with_defaults
-from tests.unit.test_cli_fakes import FakeRpcError, FakeStub, run
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
 
 STACK = """
 services:
