@@ -183,7 +183,7 @@ class PortConfig(_message.Message):
     def __init__(self, name: _Optional[str] = ..., protocol: _Optional[_Union[PortConfig.Protocol, str]] = ..., target_port: _Optional[int] = ..., published_port: _Optional[int] = ..., publish_mode: _Optional[_Union[PortConfig.PublishMode, str]] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "args", "env", "dir", "user", "hostname", "healthcheck", "stop_grace_period_ns", "init", "labels")
+    __slots__ = ("image", "command", "args", "env", "dir", "user", "hostname", "healthcheck", "stop_grace_period_ns", "init", "labels", "seccomp_profile")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +202,7 @@ class ContainerSpec(_message.Message):
     STOP_GRACE_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
     INIT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    SECCOMP_PROFILE_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     args: _containers.RepeatedScalarFieldContainer[str]
@@ -213,7 +214,8 @@ class ContainerSpec(_message.Message):
     stop_grace_period_ns: int
     init: bool
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    seccomp_profile: str
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., seccomp_profile: _Optional[str] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
     __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports", "rebalance", "networks", "endpoint_mode")

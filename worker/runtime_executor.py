@@ -34,6 +34,8 @@ def container_config(task: pb.Task, masked_paths: list[str] | None = None) -> Co
         nano_cpus=limits.nano_cpus,
         stop_grace_s=c.stop_grace_period_ns / 1e9 if c.HasField("stop_grace_period_ns") else 10.0,
         masked_paths=list(masked_paths or []),
+        seccomp=c.seccomp_profile,
+        init=c.init,
         labels={"shoal.service.id": task.service_id, "shoal.service.name": task.service_name, "shoal.task.id": task.id, "shoal.task.slot": str(task.slot)},
     )
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from shoal.cli import secopts
 from shoal.cli.containers_common import NAME_LABEL, name_of, new_id, new_name, root_option, run_async, runtime
 from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts
 
@@ -53,27 +54,11 @@ def parse_env(values: tuple[str, ...], environ: dict[str, str]) -> list[str]:
 
 
 def parse_security_opts(values: tuple[str, ...] | list[str]) -> str:
-    """docker's ``--security-opt``: ``seccomp=unconfined|FILE`` gives the runtime's seccomp setting.
-
-    FILE (a profile in Docker's JSON format) is read here; ``no-new-privileges`` is accepted (shoal
-    always sets it); any other option is refused by name.
-    """
-    setting = ""
-    for value in values:
-        key, sep, arg = value.partition("=") if "=" in value else value.partition(":")
-        if key == "no-new-privileges" and arg in ("", "true"):
-            continue
-        if key != "seccomp" or not sep or not arg:
-            raise ConfigError(f"unsupported --security-opt {value!r} (shoal knows seccomp=unconfined|FILE)")
-        if arg == "unconfined":
-            setting = arg
-            continue
-        try:
-            with open(arg, encoding="utf-8") as f:
-                setting = f.read()
-        except OSError as exc:
-            raise ConfigError(f"--security-opt seccomp={arg}: {exc.strerror}") from None
-    return setting
+    """docker's ``--security-opt`` (see secopts.py); ConfigError naming the bad option or profile."""
+    try:
+        return secopts.parse(values)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_config(

@@ -103,6 +103,7 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--endpoint-mode", type=_choice(["vip", "dnsrr"]), help='Endpoint mode (vip or dnsrr) (default "vip")'),
     click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)"),
     click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
+    click.option("--security-opt", multiple=True, metavar="option", help="Security options (seccomp=unconfined|PROFILE.json)"),
     click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
     click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
@@ -182,12 +183,23 @@ def _container(c: types_pb2.ContainerSpec, image: str, args: tuple[str, ...] | l
     c.user = o.get("user") or ""
     c.hostname = o.get("hostname") or ""
     c.init = bool(o.get("init"))
+    if o.get("security_opt"):
+        c.seccomp_profile = _seccomp(o["security_opt"])
     for value in o.get("container_label") or ():
         k, v = parse_kv("--container-label", value)
         c.labels[k] = v
     if o.get("stop_grace_period") is not None:
         c.stop_grace_period_ns = convert("--stop-grace-period", o["stop_grace_period"], units.parse_duration)
     _healthcheck(o, c.healthcheck)
+
+
+def _seccomp(values: tuple[str, ...]) -> str:
+    from shoal.cli import secopts  # loads the runtime's profile checker only when the flag is given
+
+    try:
+        return secopts.parse(values)
+    except ValueError as exc:
+        raise FlagError("--security-opt", ",".join(values), str(exc)) from None
 
 
 def _resources(res: types_pb2.ResourceRequirements, o: dict[str, Any]) -> None:

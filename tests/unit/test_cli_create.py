@@ -118,6 +118,8 @@ def test_no_healthcheck() -> None:
         ("--update-max-failure-ratio", "2"),
         ("--publish", "80:http"),
         ("--placement-pref", "pack=node.labels.x"),
+        ("--security-opt", "apparmor=unconfined"),
+        ("--security-opt", "seccomp=/no/such/profile.json"),
     ],
 )
 def test_bad_value_is_one_line_and_sends_nothing(flag: str, value: str) -> None:
@@ -128,6 +130,19 @@ def test_bad_value_is_one_line_and_sends_nothing(flag: str, value: str) -> None:
     assert len(lines) == 1, result.output
     assert flag in lines[0] and value in lines[0] and lines[0].startswith("Error: ")
     assert fake.calls == [] and result.connects == []
+
+
+def test_security_opt_carries_the_seccomp_setting_to_the_tasks(tmp_path) -> None:
+    assert created_spec("nginx").container.seccomp_profile == "", "the default profile"
+    assert created_spec("--security-opt", "seccomp=unconfined", "nginx").container.seccomp_profile == "unconfined"
+    profile = tmp_path / "p.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    spec = created_spec("--security-opt", f"seccomp={profile}", "nginx")
+    assert spec.container.seccomp_profile == '{"defaultAction": "SCMP_ACT_ALLOW"}', "the file is read on the client"
+    profile.write_text('{"defaultAction": "SCMP_ACT_PERHAPS"}')
+    fake = FakeStub()
+    result = run(fake, "svc", "create", "--security-opt", f"seccomp={profile}", "nginx")
+    assert result.exit_code == 2 and "defaultAction" in result.output and fake.calls == []
 
 
 def test_unknown_flag_is_a_usage_error() -> None:

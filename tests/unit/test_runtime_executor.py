@@ -31,6 +31,12 @@ def task(**container) -> pb.Task:
 # ---- container_config (pure) --------------------------------------------------------------------------
 
 
+def test_the_seccomp_setting_init_and_the_nodes_masked_paths_reach_the_container() -> None:
+    cfg = container_config(task(seccomp_profile="unconfined", init=True), ["/var/lib/shoal", "/etc/shoal"])
+    assert (cfg.seccomp, cfg.init, cfg.masked_paths) == ("unconfined", True, ["/var/lib/shoal", "/etc/shoal"])
+    assert container_config(task()).seccomp == "" and container_config(task()).masked_paths == []
+
+
 def test_a_task_becomes_a_container_named_after_it_with_docker_like_defaults():
     cfg = container_config(task())
     assert cfg.id == "abcdefghijklmnopqrstuvwxy" and cfg.image == "busybox:1"
