@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Container start latency of shoal's runtime, with crun measured side by side in the same run.
 
-    .venv/bin/python bench/runtime_start.py [-n 200] [--no-crun] [--image host]
+    .venv/bin/python bench/runtime_start.py [-n 200] [--no-crun] [--image host] [--seccomp unconfined]
 
 shoal: ``Runtime.create`` + ``start`` of ``/bin/true`` on the busybox image (built from Debian's
 busybox-static by tests/fixtures/busybox_image.py and loaded into the runtime's image store; an
@@ -52,7 +52,7 @@ def summary(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ms), p95
 
 
-async def bench_shoal(n: int, warmup: int, state_dir: Path, image: str) -> dict[str, list[float]]:
+async def bench_shoal(n: int, warmup: int, state_dir: Path, image: str, seccomp: str = "") -> dict[str, list[float]]:
     rt = Runtime(state_dir, cgroup_parent=f"shoal-bench-{uuid.uuid4().hex[:6]}")
     await rt.open()
     out: dict[str, list[float]] = {"create": [], "start": [], "exec": [], "e2e": []}
@@ -60,7 +60,7 @@ async def bench_shoal(n: int, warmup: int, state_dir: Path, image: str) -> dict[
         for i in range(warmup + n):
             cid = f"b{i}"
             t0 = time.perf_counter()
-            await rt.create(ContainerConfig(id=cid, image=image, args=["/bin/true"], **LIMITS))
+            await rt.create(ContainerConfig(id=cid, image=image, args=["/bin/true"], seccomp=seccomp, **LIMITS))
             t1 = time.perf_counter()
             await rt.start(cid)
             t2 = time.perf_counter()
@@ -167,6 +167,9 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help=f"set {trace.ENV}=1 and print the launcher's per-step medians"
     )
+    parser.add_argument(
+        "--seccomp", default="", choices=("", "unconfined"), help='"" (default profile) or unconfined'
+    )
     parser.add_argument("--crun-inner", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     warmup = max(1, args.n // 20) if args.warmup is None else args.warmup
@@ -193,7 +196,7 @@ def main() -> None:
             rootfs = Path(store.layer_path(store.get("busybox").layers[0]))
         if args.trace:
             os.environ[trace.ENV] = "1"  # inherited by the launcher bench_shoal starts
-        ours = asyncio.run(bench_shoal(args.n, warmup, work / "state", args.image))
+        ours = asyncio.run(bench_shoal(args.n, warmup, work / "state", args.image, args.seccomp))
         os.environ.pop(trace.ENV, None)
         if args.trace:
             with open(work / "state" / "launcher.log", encoding="utf-8", errors="replace") as f:

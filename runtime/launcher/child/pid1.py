@@ -125,12 +125,13 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
             raise process.SetupError(msg) from None
         stage = "exec"
         path, env = process.executable(spec.process)
+        trace.mark("find_exec")
         stage = "seccomp"
         seccomp.apply(spec.process.seccomp)  # last: the init (if any) and the command are both filtered
+        trace.mark("seccomp")
         stage = "exec"
         if spec.init:
             init.run(path, spec.process.args, env, exec_w)  # returns in the forked command only
-        trace.mark("find_exec")
         trace.end()
         process.execve(path, spec.process, env)
     except BaseException as exc:  # noqa: BLE001 - everything must reach the launcher as text
