@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import getpass
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import grpc
 from shoal import log, tls
 from shoal.certfiles import CertFiles
 from shoal.manager import ca as cluster_ca
-from shoal.manager import cluster
+from shoal.manager import cluster, localsocket
 from shoal.manager.allocator.loop import Allocator
 from shoal.manager.auth import Authority, ServerCredentials
 from shoal.manager.cache import ClusterCache
@@ -61,6 +59,7 @@ class ManagerConfig:
     listen_addr: str = "127.0.0.1:4242"
     advertise_addr: str = ""
     socket_path: str = "/run/shoal/manager.sock"
+    socket_group: str = ""  # the group that owns the CLI socket (and its directory, when created here)
     etcd_endpoints: list[str] = field(default_factory=list)
     heartbeat_period: float = 1.0
     reconnect_grace: float = 1.0  # a closed session's node is down unless it reconnects within this
@@ -68,17 +67,6 @@ class ManagerConfig:
     history_limit: int = 5
     ca_kek: bytes | None = None  # received when this manager joined an existing cluster
     default_addr_pool: str = DEFAULT_POOL  # --default-addr-pool: only used when this manager creates the cluster
-
-
-def _socket_in_use(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 class Manager:
@@ -169,17 +157,18 @@ class Manager:
             port = 0
         if not port:
             raise ManagerError(f"cannot listen on {self.cfg.listen_addr} (address in use?)")
-        sock = self.cfg.socket_path
-        if sock:
-            Path(sock).parent.mkdir(parents=True, exist_ok=True)
-            if os.path.exists(sock):
-                if _socket_in_use(sock):
-                    raise ManagerError(f"another manager is listening on {sock}")
-                os.unlink(sock)
-            server.add_insecure_port(f"unix:{sock}")
-        await server.start()
-        if sock:
-            os.chmod(sock, 0o660)
+        sock, group = self.cfg.socket_path, self.cfg.socket_group
+        try:
+            if sock:
+                localsocket.prepare(sock, group)
+                with localsocket.restrictive_umask():  # grpc binds here: the socket is never wider than 0660
+                    server.add_insecure_port(f"unix:{sock}")
+            await server.start()
+            if sock:
+                localsocket.finish(sock, group)
+        except localsocket.SocketError as exc:
+            await server.stop(0)
+            raise ManagerError(str(exc)) from None
         self.server = server
 
     async def _lead(self, fence: Fence) -> None:
@@ -248,6 +237,4 @@ class Manager:
         if self._etcd is not None:
             await self._etcd.stop()
             self._etcd = None
-        sock = self.cfg.socket_path
-        if sock and os.path.exists(sock) and not _socket_in_use(sock):
-            os.unlink(sock)
+        localsocket.remove(self.cfg.socket_path)

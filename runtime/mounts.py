@@ -22,7 +22,7 @@ RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
 
 
 def parse_size(text: str) -> int:
-    m = SIZE_RE.match(text.strip())
+    m = SIZE_RE.fullmatch(text.strip())
     if not m:
         raise ConfigError(f"invalid size: {text!r}")
     return int(m.group(1)) * UNITS[m.group(2).lower()]
@@ -77,7 +77,7 @@ def validate(m: dict[str, Any]) -> dict[str, Any]:
         if not source.startswith("/"):
             raise ConfigError(f"invalid bind source {source!r}: must be an absolute host path")
         source = posixpath.normpath(source)
-    elif kind == "volume" and not VOLUME_NAME_RE.match(source):
+    elif kind == "volume" and not VOLUME_NAME_RE.fullmatch(source):
         raise ConfigError(f"invalid volume name {source!r}: use [A-Za-z0-9][A-Za-z0-9_.-]*")
     elif kind == "tmpfs" and source:
         raise ConfigError("a tmpfs mount takes no source")

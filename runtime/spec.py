@@ -142,7 +142,7 @@ def _check_netns(config: ContainerConfig) -> None:
 
 def _check_shape(config: ContainerConfig) -> None:
     """The id, image, argv, env, workdir, hostname and user fields."""
-    if not isinstance(config.id, str) or not ID_RE.match(config.id) or config.id in (".", ".."):
+    if not isinstance(config.id, str) or not ID_RE.fullmatch(config.id) or config.id in (".", ".."):
         raise ConfigError(f"invalid container id {config.id!r}: use 1-64 of [a-z0-9_.-]")
     if not isinstance(config.image, str) or not config.image:
         raise ConfigError("image is required")
@@ -155,11 +155,11 @@ def _check_shape(config: ContainerConfig) -> None:
         raise ConfigError("args must not start with an empty string")
     for entry in config.env:
         key, sep, _ = entry.partition("=") if isinstance(entry, str) else ("", "", "")
-        if not sep or not ENV_KEY_RE.match(key) or "\x00" in entry:
+        if not sep or not ENV_KEY_RE.fullmatch(key) or "\x00" in entry:
             raise ConfigError(f"invalid env entry {entry!r}: expected KEY=VALUE")
     if config.workdir and not config.workdir.startswith("/"):
         raise ConfigError(f"workdir must be absolute, got {config.workdir!r}")
-    if config.hostname and not HOSTNAME_RE.match(config.hostname):
+    if config.hostname and not HOSTNAME_RE.fullmatch(config.hostname):
         raise ConfigError(f"invalid hostname {config.hostname!r}")
     if not isinstance(config.user, str) or "\x00" in config.user or config.user.count(":") > 1:
         raise ConfigError(f"invalid user {config.user!r}: use uid, uid:gid, name or name:group")

@@ -74,7 +74,7 @@ def node_value(node: pb.Node, key: str) -> str | None:
 
 
 def parse_constraint(text: str) -> Constraint:
-    m = _EXPR.match(text)
+    m = _EXPR.fullmatch(text)
     if not m:
         raise ConstraintError(f"{text!r}: expected KEY==VALUE or KEY!=VALUE")
     k, op, v = m.groups()

@@ -110,7 +110,7 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     """Raise SpecError naming the first invalid field; ``images`` are the images the cluster knows."""
     if not spec.name:
         raise SpecError("name", "a service needs a name (--name)")
-    if not NAME_RE.match(spec.name):
+    if not NAME_RE.fullmatch(spec.name):
         raise SpecError("name", f"{spec.name!r} must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit")
     if spec.mode not in SUPPORTED_MODES:
         raise SpecError("mode", f"unknown mode {spec.mode} (replicated, global, replicated-job, global-job)")
@@ -118,7 +118,7 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     c = spec.container
     if not c.image:
         raise SpecError("image", "a service needs an image")
-    if c.image not in images and not IMAGE_REF_RE.match(c.image):
+    if c.image not in images and not IMAGE_REF_RE.fullmatch(c.image):
         raise SpecError("image", f"invalid reference format: {c.image!r} (expected name[:tag] or name@sha256:digest)")
     if c.image == "host" and not (c.command or c.args):
         raise SpecError("command", "the host image has no default command; give one after the image")

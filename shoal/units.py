@@ -20,7 +20,7 @@ class UnitError(ValueError):
 
 def parse_bytes(text: str) -> int:
     """``"512m"`` -> 536870912. Raises UnitError on anything else."""
-    m = _SIZE.match(str(text))
+    m = _SIZE.fullmatch(str(text))
     if not m:
         raise UnitError(f"invalid size {text!r}: expected a number with an optional unit b, k, m, g, t or p")
     return int(float(m.group(1)) * _SIZE_MULT[m.group(2).lower()])

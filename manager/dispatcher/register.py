@@ -1,9 +1,10 @@
 """Register: how a node joins (token + CSR) or refreshes its record and certificate (node cert).
 
-A caller holding only a join certificate must present a valid join token; the token's role becomes
-the node's role when the node is new (a known node keeps the role in its record: promote/demote
-change it). A caller holding a node certificate is that node: it may update its description and,
-with a CSR, renew its certificate. Managers also receive the key that unseals the CA key, so any
+A caller holding only a join certificate must present a valid join token; it always becomes a new
+node (a fresh id chosen here, never the one it asks for) with the token's role. A caller holding a
+node certificate is that node, and only it may refresh that node's record: it may update its
+description and, with a CSR, renew its certificate (in the role its record holds: promote/demote
+change it). Managers also receive the key that unseals the CA key, so any
 manager can sign.
 """
 
@@ -69,7 +70,7 @@ class Registrar:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
             if not request.csr:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a join needs a certificate signing request")
-            node_id = request.node_id or new_id()
+            node_id = new_id()  # never the caller's choice: naming a known node must not take it over
         elif ident.role in ("worker", "manager"):
             node_id = ident.node_id
             if request.node_id and request.node_id != node_id:
@@ -83,7 +84,7 @@ class Registrar:
                 pubkey = tls.csr_public_key(request.csr)
             except ValueError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        role = await self._write_node(node_id, role, request, context)  # type: ignore[arg-type]
+        role = await self._write_node(node_id, role, request, context, joined=ident.role == "join")  # type: ignore[arg-type]
         resp = dpb.RegisterResponse(node_id=node_id, role=role, managers=self.managers())  # type: ignore[arg-type]
         ca = self.ca()
         resp.ca_certificate = ca.cert_pem
@@ -95,12 +96,14 @@ class Registrar:
         _log.info("node registered", node=node_id, role=ROLE_NAMES[role], how=ident.role, certificate=bool(pubkey))
         return resp
 
-    async def _write_node(self, node_id: str, role: int, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> int:
-        """Create or refresh the node's record; returns its role (a known node keeps the one on record)."""
+    async def _write_node(self, node_id: str, role: int, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext, joined: bool) -> int:
+        """Create (a join) or refresh the node's record; returns its role (a known node keeps the one on record)."""
 
         def refreshed(node: pb.Node | None) -> pb.Node:
             nonlocal role
             now = time.time_ns()
+            if node is not None and joined:
+                raise Conflict(f"node id {node_id} is taken")  # a fresh id: cannot happen short of a broken RNG
             if node is not None:
                 role = node.spec.role  # a known node keeps its role (promote/demote change it)
             else:

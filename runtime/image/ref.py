@@ -39,18 +39,18 @@ def parse_ref(text: str, allow_id: bool = True) -> Ref:
     """Parse a reference as docker does; raises ConfigError on a malformed one."""
     if not text or len(text) > 255 or text != text.strip():
         raise ConfigError(f"invalid reference format: {text!r}")
-    if allow_id and ID_PREFIX_RE.match(text) and ("sha256:" in text or len(text) >= 12 or not _is_name(text)):
+    if allow_id and ID_PREFIX_RE.fullmatch(text) and ("sha256:" in text or len(text) >= 12 or not _is_name(text)):
         return Ref(id_prefix=text.removeprefix("sha256:"))
     name, digest = text, ""
     if "@" in text:
         name, _, digest = text.partition("@")
-        if not DIGEST_RE.match(digest):
+        if not DIGEST_RE.fullmatch(digest):
             raise ConfigError(f"invalid reference format: bad digest in {text!r}")
     tag = ""
     last = name.rsplit("/", 1)[-1]
     if ":" in last:
         name, _, tag = name.rpartition(":")
-        if not TAG_RE.match(tag):
+        if not TAG_RE.fullmatch(tag):
             raise ConfigError(f"invalid reference format: bad tag in {text!r}")
     if not _is_name(name):
         raise ConfigError(f"invalid reference format: repository name must be lowercase: {text!r}")
@@ -59,9 +59,9 @@ def parse_ref(text: str, allow_id: bool = True) -> Ref:
 
 def _is_name(name: str) -> bool:
     first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost") and HOST_PART_RE.match(first):
-        return bool(NAME_RE.match(rest))
-    return bool(NAME_RE.match(name))
+    if rest and ("." in first or ":" in first or first == "localhost") and HOST_PART_RE.fullmatch(first):
+        return bool(NAME_RE.fullmatch(rest))
+    return bool(NAME_RE.fullmatch(name))
 
 
 def normalize_tag(text: str) -> str:

@@ -84,7 +84,7 @@ def find(images: list[Image], ref_text: str) -> Image:
             raise ConfigError(f"image id prefix {ref_text} is ambiguous")
         if matches:
             return matches[0]
-        if refs.NAME_RE.match(ref_text):  # a short hex-looking name, e.g. "abcdef"
+        if refs.NAME_RE.fullmatch(ref_text):  # a short hex-looking name, e.g. "abcdef"
             ref = refs.parse_ref(ref_text, allow_id=False)
     if ref.digest:
         for img in images:

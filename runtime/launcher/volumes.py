@@ -39,7 +39,7 @@ class VolumeStore:
         self.root = os.path.abspath(root)
 
     def _dir(self, name: str) -> str:
-        if not VOLUME_NAME_RE.match(name):
+        if not VOLUME_NAME_RE.fullmatch(name):
             raise ConfigError(f"invalid volume name {name!r}: use [A-Za-z0-9][A-Za-z0-9_.-]*")
         return os.path.join(self.root, name)
 

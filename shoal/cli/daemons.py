@@ -53,6 +53,7 @@ def _print_ready(r: node.ManagerReady) -> None:
 @click.option("--listen-addr", default="127.0.0.1:4242", show_default=True, help="gRPC address for agents and remote CLIs")
 @click.option("--advertise-addr", default="", help="address other nodes use to reach this manager")
 @click.option("--socket", "socket_path", default="/run/shoal/manager.sock", show_default=True, help="unix socket for the CLI")
+@click.option("--socket-group", default="", help="group allowed to use the CLI socket (mode 0660; default: root only)")
 @click.option("--etcd", default="", help="comma-separated etcd endpoints (default: start an embedded etcd)")
 @click.option("--availability", type=click.Choice(AVAIL_CHOICES), default="active", show_default=True)
 @click.option("--heartbeat-period", default=1.0, show_default=True, help="agent heartbeat period in seconds")

@@ -84,7 +84,7 @@ def parse_placement_pref(value: str) -> types_pb2.PlacementPreference:
 
 
 def _port_range(flag_value: str, text: str, what: str, allow_zero: bool) -> tuple[int, int]:
-    m = _RANGE.match(text.strip())
+    m = _RANGE.fullmatch(text.strip())
     if not m:
         raise FlagError("--publish", flag_value, f"invalid {what} port {text!r}")
     lo = int(m.group(1))

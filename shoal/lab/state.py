@@ -118,7 +118,7 @@ def labs_root() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise LabError(f"invalid lab name {name!r}: use 1-32 of a-z, 0-9, '-' and '_', starting with a letter or digit")
     return name
 

@@ -42,10 +42,15 @@ def node_id(data_dir: Path) -> str:
     f = data_dir / "agent" / "node.json"
     if f.exists():
         return json.loads(f.read_text())["node_id"]
-    new = ids.new_id()
+    return save_node_id(data_dir, ids.new_id())
+
+
+def save_node_id(data_dir: Path, nid: str) -> str:
+    """Keep ``nid`` as this node's id (the one the cluster gave it when it joined)."""
+    f = data_dir / "agent" / "node.json"
     f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps({"node_id": new}))
-    return new
+    f.write_text(json.dumps({"node_id": nid}))
+    return nid
 
 
 ETC_DIR = "/etc/shoal"
@@ -109,7 +114,7 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
     data_dir, nid = _start(opts)
     cfg = ManagerConfig(
         data_dir=data_dir, node_id=nid, listen_addr=opts.listen_addr, advertise_addr=opts.advertise_addr,
-        socket_path=opts.socket_path, etcd_endpoints=list(opts.etcd), heartbeat_period=opts.heartbeat_period,
+        socket_path=opts.socket_path, socket_group=opts.socket_group, etcd_endpoints=list(opts.etcd), heartbeat_period=opts.heartbeat_period,
         reconnect_grace=opts.reconnect_grace,
         history_limit=opts.history_limit,
     )  # fmt: skip
@@ -121,7 +126,9 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
 async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, on_ready: Callable[[ManagerReady], None]) -> None:
     availability = AVAILABILITY[opts.availability]
     if opts.join:
-        cfg.ca_kek = await join_as_manager(opts.join, opts.token, cfg.data_dir, cfg.node_id, opts.hostname, availability)
+        joined = await join_as_manager(opts.join, opts.token, cfg.data_dir, cfg.node_id, opts.hostname, availability)
+        if joined is not None:
+            cfg.ca_kek, cfg.node_id = joined[0], save_node_id(cfg.data_dir, joined[1])
     runtime = _runtime(cfg.data_dir, cfg.node_id, opts.cgroup_parent)
     async with asyncio.TaskGroup() as tg:
         mtask = tg.create_task(mgr.run())

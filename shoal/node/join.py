@@ -18,8 +18,12 @@ from shoal.worker.agent import AgentConfig, describe
 from shoal.worker.join import JoinError, join
 
 
-async def join_as_manager(addrs: list[str], token: str, data_dir: Path, node_id: str, hostname: str, availability: int = 0) -> bytes | None:
-    """Join through the first manager of ``addrs`` that answers; None when this manager joined before."""
+async def join_as_manager(addrs: list[str], token: str, data_dir: Path, node_id: str, hostname: str, availability: int = 0) -> tuple[bytes, str] | None:
+    """Join through the first manager of ``addrs`` that answers: (KEK, the node id the cluster gave).
+
+    None when this manager joined before. A join always gets a fresh node id from the cluster
+    (``node_id`` is only a hint it ignores); the caller keeps the one returned.
+    """
     files = CertFiles(data_dir / "certificates")
     if (files.dir / "ca.kek").exists():
         return None  # joined before
@@ -35,5 +39,5 @@ async def join_as_manager(addrs: list[str], token: str, data_dir: Path, node_id:
             raise JoinError(f"join refused by {addr}: {exc.details()}") from None
         if resp.role != pb.NodeSpec.MANAGER or not resp.ca_key_kek:
             raise JoinError("this is a worker token (or the node is a worker): use `shoal worker`, or the manager token")
-        return resp.ca_key_kek
+        return resp.ca_key_kek, resp.node_id
     raise JoinError("cannot reach any manager to join: " + "; ".join(errors))

@@ -6,6 +6,7 @@ flags at start-up without loading the manager, the worker or the runtime (``shoa
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ class ManagerOptions(NodeOptions):
     listen_addr: str = "127.0.0.1:4242"
     advertise_addr: str = ""
     socket_path: str = "/run/shoal/manager.sock"
+    socket_group: str = ""  # the group that may use the CLI socket (default: root's only)
     etcd: list[str] = field(default_factory=list)  # empty: start an embedded etcd
     heartbeat_period: float = 1.0
     reconnect_grace: float = 1.0  # a node whose session closed is down unless it reconnects within this
@@ -78,6 +80,11 @@ class ManagerOptions(NodeOptions):
             check_pool(self.default_addr_pool)
         if self.join and not self.token:
             raise NodeError("--join needs the manager join token (--token)")
+        if self.socket_group and not self.socket_group.isdigit():
+            try:
+                grp.getgrnam(self.socket_group)
+            except KeyError:
+                raise NodeError(f"--socket-group {self.socket_group!r}: no such group") from None
 
 
 @dataclass(kw_only=True)

@@ -51,14 +51,16 @@ class ManagerRole:
         """The agent's callback: start or stop the manager (in the background)."""
         if self._pending is not None:
             self._pending.cancel()
-        coro = self._promote(resp.ca_key_kek, list(resp.etcd_endpoints)) if role == pb.NodeSpec.MANAGER else self._demote()
+        coro = self._promote(resp) if role == pb.NodeSpec.MANAGER else self._demote()
         self._pending = asyncio.get_running_loop().create_task(coro)
         self._pending.add_done_callback(self._ended)
 
-    async def _promote(self, kek: bytes, endpoints: list[str]) -> None:
+    async def _promote(self, resp: dpb.RegisterResponse) -> None:
         if self.task is not None and not self.task.done():
             return  # already running (a `shoal manager`, or a repeated notice)
-        cfg = replace(self.base, etcd_endpoints=self.base.etcd_endpoints or endpoints, ca_kek=kek or None)
+        endpoints, kek = list(resp.etcd_endpoints), resp.ca_key_kek
+        # the node id is the one the cluster gave at the join (the base's may predate it)
+        cfg = replace(self.base, node_id=resp.node_id or self.base.node_id, etcd_endpoints=self.base.etcd_endpoints or endpoints, ca_kek=kek or None)
         if not cfg.etcd_endpoints:  # the control API refuses such a promote; a record changed behind its back
             _log.error("promoted, but no etcd endpoint of the cluster is reachable from this node: no manager started")
             return

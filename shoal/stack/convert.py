@@ -75,11 +75,11 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
     """The plan for deploying ``compose`` as stack ``namespace``; StackError on invalid names and
     on specs the manager would refuse (placed with ``marks`` when given)."""
     problems = []
-    if not NAMESPACE_RE.match(namespace):
+    if not NAMESPACE_RE.fullmatch(namespace):
         problems.append(Problem(None, (), f"invalid stack name {namespace!r}: use letters, digits, '_', '.' or '-', starting with a letter or digit"))
     for key in compose.services:
         full = f"{namespace}_{key}"
-        if not SERVICE_NAME_RE.match(full):
+        if not SERVICE_NAME_RE.fullmatch(full):
             problems.append(Problem(None, ("services", key), f"service name {full!r} must be 1-63 letters, digits, '-', '_' or '.'"))
     if problems:
         raise StackError(problems)

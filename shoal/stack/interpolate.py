@@ -138,7 +138,7 @@ def parse_env_text(text: str, file: str, problems: Problems, environ: Mapping[st
             line = line[len("export") :].strip()
         key, sep, value = line.partition("=")
         key = key.strip()
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             problems.add(Position(file, lineno, 1), (), f"invalid variable name {key!r} in env file")
             continue
         if not sep:

@@ -93,7 +93,7 @@ def parse_bytes(value: Any) -> int:
         if value < 0:
             raise ValueError(f"invalid size {value}: must not be negative")
         return value
-    m = _SIZE.match(str(value)) if isinstance(value, (str, float)) else None
+    m = _SIZE.fullmatch(str(value)) if isinstance(value, (str, float)) else None
     if not m or m.group(1).count(".") > 1:
         raise ValueError(f"invalid size {value!r}: expected a number with an optional unit b, k, m, g, t or p (e.g. 512M)")
     size = int(float(m.group(1)) * _SIZE_MULT[m.group(2).lower() if m.group(2) else None])

@@ -173,8 +173,9 @@ async def _main(cfg: dict) -> None:
     data_dir = Path(cfg["data_dir"])
     data_dir.mkdir(parents=True, exist_ok=True)
     node_id = cfg["name"] * 12 + "x"
+    joined = await join_as_manager(cfg["join"].split(","), cfg["token"], data_dir, node_id, cfg["name"]) if cfg.get("join") else None
+    kek, node_id = joined if joined else (None, node_id)  # a joining manager gets its id from the cluster
     (data_dir / "id").write_text(json.dumps(node_id))
-    kek = await join_as_manager(cfg["join"].split(","), cfg["token"], data_dir, node_id, cfg["name"]) if cfg.get("join") else None
     mgr = Manager(
         ManagerConfig(
             data_dir=data_dir, node_id=node_id, listen_addr=cfg["addr"], socket_path=cfg["sock"], etcd_endpoints=[cfg["etcd"]],

@@ -55,6 +55,8 @@ async def test_promote_starts_a_manager_in_the_running_worker_and_demote_stops_i
     try:
         await asyncio.wait_for(agent.ready.wait(), 5)
         assert agent.creds.info().role == "worker" and role.task is None
+        assert agent.node_id != node_id, "a join gets its id from the cluster; the promoted manager must use that one"
+        node_id = agent.node_id
 
         await _set_role(cluster, node_id, pb.NodeSpec.MANAGER)
 

@@ -85,9 +85,10 @@ async def test_a_manager_joins_with_the_manager_token_and_receives_the_ca_key(h:
     assert list(resp.managers) == ["10.0.0.1:4242"]
 
 
-async def test_a_join_keeps_the_node_id_it_asks_for(h: Harness):
+async def test_a_join_gets_a_fresh_node_id_not_the_one_it_asks_for(h: Harness):
     resp = await h.dispatcher.Register(join_request(h.ca.cluster.worker_token, node_id="back-again"), h.ca.joining())
-    assert resp.node_id == "back-again" and await record(h, "back-again") is not None
+    assert resp.node_id != "back-again" and await record(h, resp.node_id) is not None
+    assert await record(h, "back-again") is None
 
 
 @pytest.mark.parametrize(
@@ -147,11 +148,11 @@ async def test_a_promoted_node_renews_into_a_manager_certificate(h: Harness):
     assert resp.ca_key_kek == h.ca.ca.kek
 
 
-async def test_a_join_token_cannot_raise_a_known_nodes_role(h: Harness):
-    await h.add_node("n1")
-    resp = await h.dispatcher.Register(join_request(h.ca.cluster.manager_token, node_id="n1"), h.ca.joining())
-    assert resp.role == pb.NodeSpec.WORKER, "the record's role wins"
-    assert not resp.ca_key_kek
+async def test_a_join_naming_a_known_manager_becomes_a_new_worker(h: Harness):
+    await h.add_node("m1", pb.NodeSpec.MANAGER)
+    resp = await h.dispatcher.Register(join_request(h.ca.cluster.worker_token, node_id="m1"), h.ca.joining())
+    assert resp.node_id != "m1" and resp.role == pb.NodeSpec.WORKER, "never above the token's role"
+    assert not resp.ca_key_kek and tls.cert_info(resp.certificate).role == "worker"
 
 
 async def test_a_node_certificate_cannot_register_another_node(h: Harness):
