@@ -39,8 +39,10 @@ ALLOWED: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Identity:
-    role: str  # join, worker, manager, admin, or "" (no valid certificate)
+    role: str  # join, worker, manager, admin, or "" (no valid certificate, or a revoked one)
     node_id: str = ""
+    serial: str = ""  # the certificate's serial, hex
+    revoked: bool = False  # a certificate of a removed node (its role is then "")
 
 
 def allowed(ident: Identity, method: str) -> bool:
@@ -52,6 +54,8 @@ def allowed(ident: Identity, method: str) -> bool:
 
 def refusal(ident: Identity, method: str) -> str:
     api = "control" if CONTROL in method else "images" if IMAGES in method else "dispatcher"
+    if ident.revoked:
+        return f"permission denied: node {ident.node_id} was removed from the cluster; its certificate is revoked (join again with a token as a new node)"
     if not ident.role:
         return "permission denied: no valid cluster certificate"
     if ident.role == "join":
@@ -62,17 +66,19 @@ def refusal(ident: Identity, method: str) -> str:
 class Authority:
     """Maps a peer certificate to an identity, checking it against the cluster and join CAs."""
 
-    def __init__(self, ca_pem: bytes, join_ca_pem: bytes, cluster_id: str) -> None:
+    def __init__(self, ca_pem: bytes, join_ca_pem: bytes, cluster_id: str, revoked: Callable[[str], bool] | None = None) -> None:
         self.ca_pem = ca_pem
         self.join_ca_pem = join_ca_pem
         self.cluster_id = cluster_id
+        self.revoked = revoked or (lambda node_id: False)
+        """Whether a node id was removed (tombstoned): every certificate of it is refused, on each call."""
         self._of_pem = lru_cache(maxsize=8192)(self._parse)
 
     def _parse(self, pem: bytes) -> Identity:
         if tls.issued_by(pem, self.ca_pem):
             info = tls.cert_info(pem)
             if info.role in tls.ROLES and info.cluster_id == self.cluster_id:
-                return Identity(info.role, info.node_id)
+                return Identity(info.role, info.node_id, format(info.serial, "x"))
             return Identity("")
         if tls.issued_by(pem, self.join_ca_pem):
             return Identity("join")
@@ -82,7 +88,10 @@ class Authority:
         auth = context.auth_context()
         pems = auth.get("x509_pem_cert")
         if pems:
-            return self._of_pem(pems[0])
+            ident = self._of_pem(pems[0])
+            if ident.role in ("worker", "manager") and self.revoked(ident.node_id):
+                return Identity("", ident.node_id, ident.serial, revoked=True)
+            return ident
         if context.peer().startswith("unix:"):
             return Identity("admin", "local")
         return Identity("")

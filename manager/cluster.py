@@ -1,9 +1,15 @@
-"""The cluster object: created once by the first manager, holding the join tokens.
+"""The cluster object: created once by the first manager, holding the join tokens (hashed and sealed).
 
 Tokens have Swarm's shape, ``SHOAL-1-<digest>-<secret>``: the digest is the cluster CA
 certificate's, so a joining node can check it talks to the right cluster before it trusts it; the
 secret is what authorizes a join (worker or manager). Rotating a token replaces its secret; the old
-token stops working at once (the dispatcher re-reads the cluster object on a token it does not know).
+token stops working at once (the dispatcher re-reads the cluster object on every join).
+
+etcd never holds a token in clear: it keeps each token's SHA-256 hash (what a join is checked
+against) and the pair sealed under a key derived from the KEK (``sealing``), so every manager, and
+no one who only reads etcd, can show them (``shoal join-token``), also after a rotation made on
+another manager. The clear fields of ``pb.Cluster`` are filled only in a manager's memory
+(``reveal``); a cluster object written before this (clear tokens) is converted at the next start.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import time
 
 from shoal import tls
 from shoal.ids import new_id
+from shoal.manager import sealing
 from shoal.manager.ipam.subnets import DEFAULT_POOL
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store
@@ -25,51 +32,71 @@ class ClusterError(Exception):
     """A bad request about the cluster object (unknown role, ...)."""
 
 
-def token_roles(cluster: pb.Cluster) -> dict[str, int]:
-    return {cluster.worker_token: pb.NodeSpec.WORKER, cluster.manager_token: pb.NodeSpec.MANAGER}
+def _store_tokens(c: pb.Cluster, kek: bytes, worker: str, manager: str) -> None:
+    """Keep ``worker``/``manager`` in ``c`` as etcd may see them: hashes and the sealed pair, no clear text."""
+    c.worker_token_hash, c.manager_token_hash = sealing.token_hash(worker), sealing.token_hash(manager)
+    c.tokens_sealed = sealing.seal_tokens(kek, worker, manager)
+    c.ClearField("worker_token")
+    c.ClearField("manager_token")
 
 
-async def load(store: Store) -> pb.Cluster | None:
+def reveal(c: pb.Cluster, kek: bytes) -> pb.Cluster:
+    """A copy of ``c`` with the clear tokens filled in (for this manager's memory and admins, never etcd)."""
+    out = pb.Cluster()
+    out.CopyFrom(c)
+    if c.tokens_sealed:
+        out.worker_token, out.manager_token = sealing.unseal_tokens(kek, c.tokens_sealed)
+    return out
+
+
+async def load(store: Store, kek: bytes) -> pb.Cluster | None:
+    """The cluster object with its tokens revealed."""
     got = await objects.cluster.get(store, "")
-    return got.obj if got is not None else None
+    return reveal(got.obj, kek) if got is not None else None
 
 
-async def ensure(store: Store, ca_digest: str, default_addr_pool: str = DEFAULT_POOL) -> pb.Cluster:
-    """The cluster object, created with fresh tokens (and its address pool) if this is the first manager."""
+async def ensure(store: Store, ca_digest: str, kek: bytes, default_addr_pool: str = DEFAULT_POOL) -> pb.Cluster:
+    """The cluster object (tokens revealed), created with fresh tokens (and its address pool) if this is the first manager."""
 
     def fresh(c: pb.Cluster | None) -> pb.Cluster | None:
         if c is None:
-            return pb.Cluster(id=new_id(), worker_token=tls.make_token(ca_digest), manager_token=tls.make_token(ca_digest), created_at_ns=time.time_ns(), ca_digest=ca_digest,
-                              default_addr_pool=default_addr_pool)
-        pooled = not c.default_addr_pool
-        if pooled:  # a cluster from before networking: the default pool
+            c = pb.Cluster(id=new_id(), created_at_ns=time.time_ns(), ca_digest=ca_digest, default_addr_pool=default_addr_pool)
+            _store_tokens(c, kek, tls.make_token(ca_digest), tls.make_token(ca_digest))
+            return c
+        changed = not c.default_addr_pool
+        if changed:  # a cluster from before networking: the default pool
             c.default_addr_pool = DEFAULT_POOL
-        if c.ca_digest == ca_digest:
-            return c if pooled else None
-        # a cluster object from before the CA existed (or a CA rotation): re-issue tokens for this CA
-        c.ca_digest = ca_digest
-        c.worker_token, c.manager_token = tls.make_token(ca_digest), tls.make_token(ca_digest)
-        return c
+        if c.ca_digest != ca_digest:
+            # a cluster object from before the CA existed (or a CA rotation): re-issue tokens for this CA
+            c.ca_digest = ca_digest
+            _store_tokens(c, kek, tls.make_token(ca_digest), tls.make_token(ca_digest))
+            return c
+        if c.worker_token or c.manager_token:  # written before tokens were hashed: keep them, stored safely
+            _store_tokens(c, kek, c.worker_token, c.manager_token)
+            return c
+        return c if changed else None
 
     c = await objects.cluster.update_retrying(Writer(store), "", fresh)
     assert c is not None
-    return c
+    return reveal(c, kek)
 
 
-async def rotate(store: Store, role: str) -> pb.Cluster:
-    """Replace the ``role`` token's secret (compare-and-swap; retried on a concurrent change)."""
+async def rotate(store: Store, role: str, kek: bytes) -> pb.Cluster:
+    """Replace the ``role`` token's secret (compare-and-swap; retried on a concurrent change); tokens revealed."""
     if role not in ROLES:
         raise ClusterError(f"unknown role {role!r}: use worker or manager")
 
     def rotated(c: pb.Cluster | None) -> pb.Cluster:
         if c is None:
             raise ClusterError("the cluster is not initialised")
-        setattr(c, f"{role}_token", tls.make_token(c.ca_digest))
+        current = reveal(c, kek)
+        setattr(current, f"{role}_token", tls.make_token(c.ca_digest))
+        _store_tokens(c, kek, current.worker_token, current.manager_token)
         return c
 
     c = await objects.cluster.update_retrying(Writer(store), "", rotated)
     assert c is not None
-    return c
+    return reveal(c, kek)
 
 
 def _host(endpoint: str) -> str:

@@ -15,6 +15,7 @@ import grpc
 
 from shoal import log, spec
 from shoal.ids import new_id
+from shoal.manager import sealing
 from shoal.manager.cache import ClusterCache
 from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster
@@ -53,6 +54,8 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         image_known: Callable[[str], Awaitable[bool]] | None = None,
         unknown_window_s: float = 5.0,
         plan: IpamStore | None = None,
+        kek: Callable[[], bytes] = lambda: b"",
+        caller: Callable[[grpc.aio.ServicerContext], str] = lambda context: "",
     ) -> None:
         self.store = store
         self.plan = plan or IpamStore(store)  # the address plan (networks' subnets)
@@ -61,6 +64,8 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         self.leader_id = leader_id
         self.cluster = cluster
         self.image_known = image_known  # is a reference in the cluster's image store? None: no store
+        self.kek = kek  # keys the MAC of role grants (Register issues a manager certificate only with one)
+        self.caller = caller  # who is calling: recorded in role grants and tombstones
         # A node without a session is Unknown (not Down) while this manager is too new to know:
         # its agents may still be reconnecting after a manager failover.
         self.unknown_until = time.monotonic() + unknown_window_s
@@ -231,6 +236,8 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         node.CopyFrom(cur)
         node.spec.CopyFrom(request.spec)
         node.meta.updated_at_ns = time.time_ns()
+        if node.spec.role != cur.spec.role:  # made here, by an admin: the grant a certificate of the new role needs
+            node.role_grant.CopyFrom(sealing.grant(self.kek(), node.id, node.spec.role, self.caller(context), node.meta.updated_at_ns))
         version = request.version or self.cache.rev("node", node.id)
         try:
             rev = await self.writer.apply(objects.nodes.update(node, version))
@@ -246,8 +253,9 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"node {node.id} is a cluster manager; demote it before removal")
         if self.cache.node_ready(node.id) and not request.force:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"node {node.id} is not down and can't be removed (use --force)")
+        tomb = pb.Tombstone(node_id=node.id, removed_at_ns=time.time_ns(), removed_by=self.caller(context), cert_serials=[node.cert_serial] if node.cert_serial else [])
         try:
-            rev = await self.writer.apply(objects.nodes.delete(node, self.cache.rev("node", node.id)))  # and its session
+            rev = await self.writer.apply(objects.remove_node(node, self.cache.rev("node", node.id), tomb))  # and its session
         except Conflict:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "the node changed while it was being removed; try again")
         await self._caught_up(rev)
@@ -256,11 +264,11 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
 
     async def GetCluster(self, request: cpb.GetClusterRequest, context: grpc.aio.ServicerContext) -> cpb.GetClusterResponse:
         managers = sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
-        return cpb.GetClusterResponse(cluster=await load_cluster(self.store) or self.cluster(), managers=managers)  # tokens may rotate elsewhere
+        return cpb.GetClusterResponse(cluster=await load_cluster(self.store, self.kek()) or self.cluster(), managers=managers)  # tokens may rotate elsewhere
 
     async def RotateJoinToken(self, request: cpb.RotateJoinTokenRequest, context: grpc.aio.ServicerContext) -> cpb.RotateJoinTokenResponse:
         try:
-            c = await rotate_token(self.store, request.role)
+            c = await rotate_token(self.store, request.role, self.kek())
         except ClusterError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         _log.info("join token rotated", role=request.role)

@@ -120,7 +120,7 @@ class Manager:
             self.ca = await cluster_ca.ensure(self.store, self.certs.dir, self.cfg.ca_kek)
         except cluster_ca.CAError as exc:
             raise ManagerError(str(exc)) from None
-        self.cluster_obj = await cluster.ensure(self.store, self.ca.digest, self.cfg.default_addr_pool)
+        self.cluster_obj = await cluster.ensure(self.store, self.ca.digest, self.ca.kek, self.cfg.default_addr_pool)
         cid = self.cluster_obj.id
         if cluster_ca.needs_new_cert(self.certs, self.ca, self.cfg.node_id, "manager"):
             self.ca.issue_files(self.certs, self.cfg.node_id, "manager", cid)
@@ -137,7 +137,8 @@ class Manager:
 
     async def _current_cluster(self) -> pb.Cluster:
         assert self.store
-        c = await cluster.load(self.store)
+        assert self.ca
+        c = await cluster.load(self.store, self.ca.kek)
         if c is not None:
             self.cluster_obj = c
         return self.cluster_obj  # type: ignore[return-value]
@@ -190,8 +191,10 @@ class Manager:
                 self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref),
                 unknown_window_s=self.cfg.heartbeat_period * 3 + self.cfg.reconnect_grace,  # until agents had the time to reconnect here
                 plan=self.address_plan(),
+                kek=lambda: self.ca.kek, caller=lambda ctx: self.authority.identity(ctx).node_id,  # type: ignore[union-attr]
             )
             assert self.authority
+            self.authority.revoked = lambda node_id: self.cache.get("tombstone", node_id) is not None  # type: ignore[union-attr]
             dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]
             dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]
             async with asyncio.TaskGroup() as tg:

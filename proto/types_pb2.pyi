@@ -548,7 +548,7 @@ class ManagerStatus(_message.Message):
     def __init__(self, addr: _Optional[str] = ..., leader: _Optional[bool] = ..., reachability: _Optional[str] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status", "network")
+    __slots__ = ("id", "meta", "spec", "description", "status", "manager_status", "network", "cert_serial", "role_grant")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -556,6 +556,8 @@ class Node(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     MANAGER_STATUS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CERT_SERIAL_FIELD_NUMBER: _ClassVar[int]
+    ROLE_GRANT_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: Meta
     spec: NodeSpec
@@ -563,7 +565,33 @@ class Node(_message.Message):
     status: NodeStatus
     manager_status: ManagerStatus
     network: NodeNetworkInfo
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ..., network: _Optional[_Union[NodeNetworkInfo, _Mapping]] = ...) -> None: ...
+    cert_serial: str
+    role_grant: RoleGrant
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., description: _Optional[_Union[NodeDescription, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, _Mapping]] = ..., manager_status: _Optional[_Union[ManagerStatus, _Mapping]] = ..., network: _Optional[_Union[NodeNetworkInfo, _Mapping]] = ..., cert_serial: _Optional[str] = ..., role_grant: _Optional[_Union[RoleGrant, _Mapping]] = ...) -> None: ...
+
+class RoleGrant(_message.Message):
+    __slots__ = ("role", "by", "at_ns", "mac")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    AT_NS_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    role: NodeSpec.Role
+    by: str
+    at_ns: int
+    mac: bytes
+    def __init__(self, role: _Optional[_Union[NodeSpec.Role, str]] = ..., by: _Optional[str] = ..., at_ns: _Optional[int] = ..., mac: _Optional[bytes] = ...) -> None: ...
+
+class Tombstone(_message.Message):
+    __slots__ = ("node_id", "removed_at_ns", "removed_by", "cert_serials")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_BY_FIELD_NUMBER: _ClassVar[int]
+    CERT_SERIALS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    removed_at_ns: int
+    removed_by: str
+    cert_serials: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_id: _Optional[str] = ..., removed_at_ns: _Optional[int] = ..., removed_by: _Optional[str] = ..., cert_serials: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeSession(_message.Message):
     __slots__ = ("node_id", "session_id", "manager_id", "addr", "started_at_ns")
@@ -580,20 +608,26 @@ class NodeSession(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., session_id: _Optional[str] = ..., manager_id: _Optional[str] = ..., addr: _Optional[str] = ..., started_at_ns: _Optional[int] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns", "ca_digest", "default_addr_pool")
+    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns", "ca_digest", "default_addr_pool", "worker_token_hash", "manager_token_hash", "tokens_sealed")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MANAGER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_NS_FIELD_NUMBER: _ClassVar[int]
     CA_DIGEST_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_ADDR_POOL_FIELD_NUMBER: _ClassVar[int]
+    WORKER_TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    MANAGER_TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_SEALED_FIELD_NUMBER: _ClassVar[int]
     id: str
     worker_token: str
     manager_token: str
     created_at_ns: int
     ca_digest: str
     default_addr_pool: str
-    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., ca_digest: _Optional[str] = ..., default_addr_pool: _Optional[str] = ...) -> None: ...
+    worker_token_hash: bytes
+    manager_token_hash: bytes
+    tokens_sealed: bytes
+    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., ca_digest: _Optional[str] = ..., default_addr_pool: _Optional[str] = ..., worker_token_hash: _Optional[bytes] = ..., manager_token_hash: _Optional[bytes] = ..., tokens_sealed: _Optional[bytes] = ...) -> None: ...
 
 class RootCA(_message.Message):
     __slots__ = ("cert_pem", "key_sealed")

@@ -163,6 +163,7 @@ class CertInfo:
     cluster_id: str
     not_before: dt.datetime
     not_after: dt.datetime
+    serial: int = 0
 
 
 def cert_info(cert_pem: bytes) -> CertInfo:
@@ -172,7 +173,9 @@ def cert_info(cert_pem: bytes) -> CertInfo:
         v = c.subject.get_attributes_for_oid(oid)
         return str(v[0].value) if v else ""
 
-    return CertInfo(attr(NameOID.COMMON_NAME), attr(NameOID.ORGANIZATIONAL_UNIT_NAME), attr(NameOID.ORGANIZATION_NAME), c.not_valid_before_utc, c.not_valid_after_utc)
+    return CertInfo(
+        attr(NameOID.COMMON_NAME), attr(NameOID.ORGANIZATIONAL_UNIT_NAME), attr(NameOID.ORGANIZATION_NAME), c.not_valid_before_utc, c.not_valid_after_utc, c.serial_number
+    )
 
 
 def renew_at(info: CertInfo, rng: random.Random | None = None) -> dt.datetime:

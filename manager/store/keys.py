@@ -32,6 +32,7 @@ KINDS: dict[str, tuple[str, type[Message]]] = {
     "endpoint": (PREFIX + "service-endpoints/", pb.ServiceEndpoint),  # by service id
     "addresses": (PREFIX + "task-networks/", pb.TaskAddresses),  # by task id
     "nodenet": (PREFIX + "node-networks/", pb.NodeNetworkInfo),  # by node id
+    "tombstone": (PREFIX + "tombstones/", pb.Tombstone),  # removed nodes: their certificates are refused
 }
 SERVICE_NAMES = PREFIX + "names/services/"
 NETWORK_NAMES = PREFIX + "names/networks/"

@@ -20,7 +20,7 @@ from .writes import Fence, Write
 
 __all__ = [
     "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "fence", "images", "endpoints", "leader_of", "managers", "nodenets", "networks", "nodes",
-    "report", "root_ca", "services", "sessions", "statuses", "tasks",
+    "remove_node", "report", "root_ca", "services", "sessions", "statuses", "tasks", "tombstones",
 ]  # fmt: skip
 
 
@@ -53,6 +53,12 @@ endpoints: Kind[pb.ServiceEndpoint] = Kind("endpoint", _folder("endpoint"), pb.S
 addresses: Kind[pb.TaskAddresses] = Kind("addresses", _folder("addresses"), pb.TaskAddresses, id_of=lambda a: a.task_id)
 nodenets: Kind[pb.NodeNetworkInfo] = Kind("nodenet", _folder("nodenet"), pb.NodeNetworkInfo, id_of=_by_key)  # by node id
 root_ca: Kind[pb.RootCA] = Kind("root CA", keys.ROOT_CA, pb.RootCA, id_of=_singleton)
+tombstones: Kind[pb.Tombstone] = Kind("tombstone", _folder("tombstone"), pb.Tombstone, id_of=lambda t: t.node_id)
+
+
+def remove_node(node: pb.Node, rev: int, tombstone: pb.Tombstone) -> Write:
+    """Delete a node (and its session) read at ``rev`` and tombstone its id, in one transaction."""
+    return Write.join([nodes.delete(node, rev), tombstones.put(tombstone)])
 
 
 def report(task_id: str, status: pb.TaskStatus) -> Write:

@@ -1,0 +1,69 @@
+"""Exploit (issue 11, Medium): a removed node's certificate re-created its node record through Register.
+
+``node rm`` deleted the record, but the node's certificate stayed valid for its 90 days: the agent
+coming back (or whoever copied its key) registered again, got a record, a session and tasks. Now a
+removal leaves a tombstone (the node id, who removed it and when, its certificate serial) and every
+call made with a certificate of that node is refused, Register and Session included.
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from shoal.manager.store import objects
+from shoal.proto import control_pb2 as cpb
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.worker.join import JoinError
+from tests.integration.test_control_plane import Cluster
+
+pytestmark = pytest.mark.etcd
+
+
+@pytest.fixture
+async def cluster(tmp_path, etcd_store, etcd_server):
+    c = Cluster(tmp_path, etcd_server.endpoint)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def _removed(c: Cluster, name: str):
+    agent = await c.add_agent(name)
+    await c.kill_agent(name)
+    await c.control.RemoveNode(cpb.RemoveNodeRequest(node_id=agent.node_id, force=True))
+    return agent
+
+
+async def test_a_removed_node_cannot_register_again_with_its_certificate(cluster):
+    gone = await _removed(cluster, "w1")
+    with pytest.raises(JoinError, match=f"node {gone.node_id} was removed from the cluster"):
+        await cluster.add_agent("w1")  # same data dir: it presents its old certificate
+    assert await objects.nodes.get(cluster.manager.store, gone.node_id) is None, "no record was re-created"
+
+
+async def test_a_removed_node_cannot_open_a_session(cluster):
+    gone = await _removed(cluster, "w2")
+    async with gone.creds.channel(cluster.addr) as ch:
+        call = dgrpc.DispatcherStub(ch).Session()
+        await call.write(dpb.SessionRequest(node_id=gone.node_id))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call.read()
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED and "revoked" in err.value.details()
+
+
+async def test_the_tombstone_says_who_removed_which_certificate_and_when(cluster):
+    gone = await _removed(cluster, "w3")
+    tomb = await objects.tombstones.get(cluster.manager.store, gone.node_id)
+    assert tomb is not None and tomb.obj.removed_by == "local" and tomb.obj.removed_at_ns > 0
+    serial = format(gone.creds.info().serial, "x")
+    assert serial in tomb.obj.cert_serials
+
+
+async def test_other_nodes_are_not_affected(cluster):
+    await _removed(cluster, "w4")
+    other = await cluster.add_agent("w5")
+    assert other.node_id
