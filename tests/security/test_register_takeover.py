@@ -17,7 +17,7 @@ from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import types_pb2 as pb
 from shoal.worker.join import CLIENT_OPTIONS, fetch_ca
-from tests.integration.test_control_plane import Cluster
+from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.etcd
 

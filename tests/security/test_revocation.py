@@ -16,7 +16,7 @@ from shoal.proto import control_pb2 as cpb
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.worker.join import JoinError
-from tests.integration.test_control_plane import Cluster
+from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.etcd
 

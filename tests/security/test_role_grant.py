@@ -19,7 +19,7 @@ from shoal.proto import control_pb2 as cpb
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 from shoal.worker.join import register
-from tests.integration.test_control_plane import Cluster
+from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.etcd
 

@@ -16,7 +16,7 @@ from shoal.manager.store import objects
 from shoal.manager.store.writes import Writer
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
-from tests.integration.test_control_plane import Cluster
+from tests.fixtures.cluster import Cluster
 
 pytestmark = pytest.mark.etcd
 
