@@ -3,8 +3,9 @@
 ``NetFeed`` builds the shared ``ClusterNet`` at most once per cache revision (every session cuts its
 node's map from it), says which cache changes concern every node's map (so the dispatcher wakes all
 sessions for them), and holds a task back from its node until the allocator recorded its addresses:
-an agent never sees a task it cannot wire. Nodes the allocator has no record for (no allocator ran:
-a manager without networking, unit tests) are not held back.
+an agent never sees a task it cannot wire (a node the allocator has not given a subnet yet gets its
+tasks once it has one). Only a cluster where no allocator ever ran (no node records at all: unit
+tests of other parts) sends tasks without addresses.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class NetFeed:
     def ready(self, task: pb.Task) -> bool:
         """Whether ``task`` may be sent to its node: its addresses are recorded (or none are kept for the node)."""
         if self.cache.get("nodenet", task.node_id) is None:
-            return True
+            return not self.cache.objects["nodenet"]  # no allocator has run: nothing to wait for
         rec = self.cache.get("addresses", task.id)
         if rec is not None and rec.node_id == task.node_id:  # type: ignore[attr-defined]
             return True

@@ -84,12 +84,3 @@ def endpoint_lines(svc: types_pb2.Service) -> list[str]:
         lines.append(f" VirtualIP:     {v.addr} ({v.network})")
     return lines
 
-
-def attachment_dicts(task: types_pb2.Task) -> list[dict[str, Any]]:
-    """A task's addresses, as docker's ``NetworksAttachments`` (plus the node-bridge address)."""
-    out = [
-        {"Network": {"ID": a.network_id, "Name": a.network}, "Addresses": [a.address]} for a in task.networks
-    ]
-    if task.bridge_address:
-        out.insert(0, {"Network": {"ID": "", "Name": "bridge"}, "Addresses": [task.bridge_address]})
-    return out

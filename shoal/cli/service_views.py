@@ -53,7 +53,7 @@ def service_record(service: types_pb2.Service, summary: control_pb2.ServiceSumma
         "Mode": mode_name(spec.mode),
         "Replicas": replicas_text(spec, summary),
         "Image": spec.container.image,
-        "Ports": ports_text(spec.ports),
+        "Ports": ports_text(service.endpoint.ports or spec.ports),  # as allocated (a port left at 0 picked)
     }
 
 

@@ -151,6 +151,15 @@ async def test_bad_service_network_requests_name_the_problem(cluster):
         grpc.StatusCode.FAILED_PRECONDITION,
     )
     assert msg == "network web is in use by service app"
+    out_of_range = net_spec("other", ["web"], published=70000)
+    msg = await refused(cluster.control.CreateService(cpb.CreateServiceRequest(spec=out_of_range)), grpc.StatusCode.INVALID_ARGUMENT)
+    assert msg == "invalid service spec: ports.published: 70000 is not a port number (1-65535)"
+    dnsrr = net_spec("other", ["web"], published=9090, endpoint_mode=pb.DNSRR)
+    msg = await refused(cluster.control.CreateService(cpb.CreateServiceRequest(spec=dnsrr)), grpc.StatusCode.INVALID_ARGUMENT)
+    assert msg == "invalid service spec: endpoint_mode: ports published in ingress mode cannot be used with dnsrr mode (publish with mode=host)"
+    on_ingress = net_spec("other", ["ingress"])
+    msg = await refused(cluster.control.CreateService(cpb.CreateServiceRequest(spec=on_ingress)), grpc.StatusCode.INVALID_ARGUMENT)
+    assert msg == "network ingress is the routing mesh: services join it by publishing ports (-p)"
     names = [s.spec.name for s in (await cluster.control.ListServices(cpb.ListServicesRequest())).services]
     assert names == ["app"]
 

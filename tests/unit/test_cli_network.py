@@ -187,3 +187,11 @@ def test_svc_inspect_shows_vips_and_ports_as_docker_does(fake):
     assert got["Endpoint"]["Spec"]["Mode"] == "vip"
     pretty = run(fake, "svc", "inspect", "--pretty", "app").output
     assert "Endpoint Mode:  vip" in pretty and "VirtualIP:     10.210.1.194/24 (web)" in pretty
+
+
+def test_svc_ls_shows_the_ports_as_allocated(fake):
+    s = types_pb2.ServiceSpec(name="app")
+    s.ports.add(target_port=80)  # published 0: the manager picks one
+    svc = fake.add_service(s)
+    svc.endpoint.ports.add(target_port=80, published_port=30000)
+    assert "*:30000->80/tcp" in run(fake, "svc", "ls").output

@@ -143,3 +143,25 @@ def test_a_task_is_held_back_until_ready_then_sent_with_its_addresses():
 def test_the_map_message_rides_the_session_message():
     m = dpb.SessionMessage(network_map=dpb.NetworkMap(full=True))
     assert m.HasField("network_map") and not m.HasField("assignments")
+
+
+def test_the_address_gate_waits_for_a_nodes_subnet_once_the_allocator_runs():
+    from shoal.manager.cache import ClusterCache
+    from shoal.manager.dispatcher.netfeed import NetFeed
+    from shoal.manager.store.kinds import Versioned
+    from shoal.manager.store.memory import MemoryStore
+
+    cache = ClusterCache(MemoryStore())
+    feed = NetFeed(cache)
+    t = pb.Task(id="t1", node_id="a", desired_state=pb.RUNNING)
+    assert feed.ready(t)  # no allocator ever ran: nothing to wait for
+    cache.objects["nodenet"]["b"] = Versioned(nodenet("192.168.0.2"), 1)
+    assert not feed.ready(t)  # node a has no subnet yet
+    cache.objects["nodenet"]["a"] = Versioned(nodenet("192.168.0.1"), 2)
+    assert not feed.ready(t)  # the task has no addresses yet
+    cache.objects["addresses"]["t1"] = Versioned(pb.TaskAddresses(task_id="t1", node_id="a", bridge_address="10.210.9.2/24"), 3)
+    assert feed.ready(t)
+    out = pb.Task()
+    out.CopyFrom(t)
+    feed.fill(out)
+    assert out.bridge_address == "10.210.9.2/24"
