@@ -29,6 +29,9 @@ lint: setup
 	@# (without build/lib, where a module that moved away would linger)
 	@rm -rf build/lint build/lib && $(PY) -m pip install -q --no-deps --no-build-isolation --target build/lint . 2>/dev/null
 	cd build/lint && PYTHONPATH=. ../../$(VENV)/bin/lint-imports --config ../../pyproject.toml --no-cache
+	@# mypy on the same copy (modules and settings: [tool.mypy] in pyproject.toml); paths are mapped back to the folders
+	cd build/lint && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml --cache-dir ../mypy-cache \
+		| sed -E 's#^shoal/(manager|worker|runtime)/#\1/#; s#^shoal/proto/#proto/#'; test $${PIPESTATUS[0]} -eq 0
 	$(PY) proto/gen.py --check
 
 test: setup lint

@@ -13,6 +13,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, overload
 
 from google.protobuf.message import Message
 
@@ -66,14 +67,37 @@ class ClusterCache:
 
     # ---- reads -------------------------------------------------------------------------------
     def services(self) -> dict[str, pb.Service]:
-        return {k: v.obj for k, v in self.objects["service"].items()}  # type: ignore[misc]
+        return {k: v.obj for k, v in self.objects["service"].items()}
 
     def tasks(self) -> dict[str, pb.Task]:
-        return {k: v.obj for k, v in self.objects["task"].items()}  # type: ignore[misc]
+        return {k: v.obj for k, v in self.objects["task"].items()}
 
     def nodes(self) -> dict[str, pb.Node]:
-        return {k: v.obj for k, v in self.objects["node"].items()}  # type: ignore[misc]
+        return {k: v.obj for k, v in self.objects["node"].items()}
 
+    # the kinds' message classes, so readers need no cast (keys.KINDS names the same pairs)
+    @overload
+    def get(self, kind: Literal["service"], obj_id: str) -> pb.Service | None: ...
+    @overload
+    def get(self, kind: Literal["task"], obj_id: str) -> pb.Task | None: ...
+    @overload
+    def get(self, kind: Literal["status"], obj_id: str) -> pb.TaskStatus | None: ...
+    @overload
+    def get(self, kind: Literal["node"], obj_id: str) -> pb.Node | None: ...
+    @overload
+    def get(self, kind: Literal["session"], obj_id: str) -> pb.NodeSession | None: ...
+    @overload
+    def get(self, kind: Literal["manager"], obj_id: str) -> pb.ManagerStatus | None: ...
+    @overload
+    def get(self, kind: Literal["network"], obj_id: str) -> pb.Network | None: ...
+    @overload
+    def get(self, kind: Literal["endpoint"], obj_id: str) -> pb.ServiceEndpoint | None: ...
+    @overload
+    def get(self, kind: Literal["addresses"], obj_id: str) -> pb.TaskAddresses | None: ...
+    @overload
+    def get(self, kind: Literal["nodenet"], obj_id: str) -> pb.NodeNetworkInfo | None: ...
+    @overload
+    def get(self, kind: str, obj_id: str) -> Message | None: ...
     def get(self, kind: str, obj_id: str) -> Message | None:
         """One object without copying the whole kind (hot paths use this, not ``tasks()``)."""
         v = self.objects[kind].get(obj_id)
@@ -82,17 +106,17 @@ class ClusterCache:
     def tasks_on(self, node_id: str) -> list[pb.Task]:
         """The tasks placed on a node, from an index kept as objects change."""
         objs = self.objects["task"]
-        return [objs[tid].obj for tid in self.by_node.get(node_id, ()) if tid in objs]  # type: ignore[misc]
+        return [objs[tid].obj for tid in self.by_node.get(node_id, ()) if tid in objs]
 
     def tasks_of(self, service_id: str) -> list[pb.Task]:
         """The tasks of a service, from an index kept as objects change."""
         objs = self.objects["task"]
-        return [objs[tid].obj for tid in self.by_service.get(service_id, ()) if tid in objs]  # type: ignore[misc]
+        return [objs[tid].obj for tid in self.by_service.get(service_id, ()) if tid in objs]
 
     def pending_tasks(self) -> list[pb.Task]:
         """The tasks waiting for the scheduler, from an index kept as tasks and statuses change."""
         objs = self.objects["task"]
-        return [objs[tid].obj for tid in self.pending if tid in objs]  # type: ignore[misc]
+        return [objs[tid].obj for tid in self.pending if tid in objs]
 
     def rev(self, kind: str, obj_id: str) -> int:
         v = self.objects[kind].get(obj_id)
@@ -101,7 +125,7 @@ class ClusterCache:
     def status(self, task: pb.Task) -> pb.TaskStatus:
         """The effective status: the agent's report once there is one, else the manager's."""
         v = self.objects["status"].get(task.id)
-        return effective_status(task, v.obj if v is not None else None)  # type: ignore[arg-type]
+        return effective_status(task, v.obj if v is not None else None)
 
     def node_ready(self, node_id: str) -> bool:
         return node_id in self.objects["session"]
@@ -127,7 +151,7 @@ class ClusterCache:
 
     def _index_pending(self, task_id: str) -> None:
         v = self.objects["task"].get(task_id)
-        t: pb.Task | None = v.obj if v is not None else None  # type: ignore[assignment]
+        t: pb.Task | None = v.obj if v is not None else None
         if t is not None and t.desired_state == pb.RUNNING and self.status(t).state == pb.PENDING:
             self.pending.add(task_id)
         else:

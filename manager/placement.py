@@ -113,9 +113,9 @@ def snapshot(cache: ClusterCache, now_ns: int | None = None) -> tuple[list[NodeI
     pending: list[pb.Task] = []
     reports = cache.objects["status"]
     for v in cache.objects["task"].values():
-        t: pb.Task = v.obj  # type: ignore[assignment]
+        t: pb.Task = v.obj
         r = reports.get(t.id)
-        st = effective_status(t, r.obj if r is not None else None)  # type: ignore[arg-type]
+        st = effective_status(t, r.obj if r is not None else None)
         state = st.state
         if state == pb.PENDING:
             if t.desired_state == pb.RUNNING:

@@ -9,13 +9,14 @@ import logging
 import sys
 
 import structlog
+from structlog.typing import Processor
 
 
 def setup(level: str = "info", json: bool | None = None) -> None:
     """Configure structlog and the stdlib root logger; call once at process start."""
     if json is None:
         json = not sys.stderr.isatty()
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,

@@ -39,20 +39,21 @@ class Orchestrator:
         if kind == "service":
             self.reactor.mark(obj_id)
         elif kind == "task":
-            if obj is not None:
-                self.reactor.mark(obj.service_id)  # type: ignore[attr-defined]
+            if isinstance(obj, pb.Task):
+                self.reactor.mark(obj.service_id)
         elif kind == "status":
             # a task still on its way to running changes no decision; one that ended may be replaced
             # (a rebalancing service also counts the tasks still starting)
             task = self.cache.get("task", obj_id)
-            if task is not None and (obj is None or obj.state >= TERMINAL or self._rebalancing(task.service_id)):  # type: ignore[attr-defined]
-                self.reactor.mark(task.service_id)  # type: ignore[attr-defined]
+            ended = not isinstance(obj, pb.TaskStatus) or obj.state >= TERMINAL  # no report (deleted) counts as ended
+            if task is not None and (ended or self._rebalancing(task.service_id)):
+                self.reactor.mark(task.service_id)
         elif kind in ("session", "node"):
             self.reactor.mark(ALL)  # a node came, went or changed: every service with tasks there may change
 
     def _rebalancing(self, service_id: str) -> bool:
         svc = self.cache.get("service", service_id)
-        return svc is not None and rebalance.enabled(svc)  # type: ignore[arg-type]
+        return svc is not None and rebalance.enabled(svc)
 
     async def run(self) -> None:
         await self.reactor.follow(self.on_change)
@@ -60,7 +61,7 @@ class Orchestrator:
     def node_ok(self, node_id: str) -> bool:
         """Tasks may keep running on the node: it exists, is up and is not drained."""
         node = self.cache.get("node", node_id)
-        return node is not None and self.cache.node_ready(node_id) and node.spec.availability != pb.NodeSpec.DRAIN  # type: ignore[attr-defined]
+        return node is not None and self.cache.node_ready(node_id) and node.spec.availability != pb.NodeSpec.DRAIN
 
     def decide(self, svc: pb.Service | None, tasks: list[TaskView], nodes: dict[str, pb.Node], now: int) -> Actions:
         mode = svc.spec.mode if svc is not None else None

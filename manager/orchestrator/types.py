@@ -15,7 +15,7 @@ from shoal.proto import types_pb2 as pb
 @dataclass
 class Actions:
     create: list[pb.Task] = field(default_factory=list)
-    set_desired: dict[str, int] = field(default_factory=dict)  # task id -> desired state
+    set_desired: dict[str, pb.TaskState] = field(default_factory=dict)  # task id -> desired state
     delete: list[str] = field(default_factory=list)
     wake_at_ns: int | None = None  # a delayed restart falls due then
 

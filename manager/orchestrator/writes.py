@@ -28,7 +28,7 @@ def actions_to_writes(cache: ClusterCache, acts: Actions) -> list[Write]:
     out: list[Write] = [objects.tasks.create(t) for t in acts.create]
     for task_id, desired in acts.set_desired.items():
         cur = cache.get("task", task_id)
-        if cur is None or cur.desired_state == desired:  # type: ignore[attr-defined]
+        if cur is None or cur.desired_state == desired:
             continue
         t = pb.Task()
         t.CopyFrom(cur)

@@ -82,7 +82,7 @@ class _Branch:
             groups[node_value(n.node, prefs[0]) or ""].append(n)
         rest = prefs[1:]
         self.children: dict[str, _Leaf | _Branch] = {v: (_Branch(g, rest, service_id) if rest else _Leaf(g, service_id)) for v, g in groups.items()}
-        self.count = sum(c.count for c in self.children.values())
+        self.count: int = sum(c.count for c in self.children.values())
         self.heap = [(c.count, v) for v, c in self.children.items()]
         heapq.heapify(self.heap)
 
@@ -147,13 +147,12 @@ def _place_batch(tasks: list[pb.Task], eligible: _Eligible, plan: Plan) -> None:
 def _place_on_node(task: pb.Task, by_id: dict[str, NodeInfo], plan: Plan) -> None:
     """A task created for one node (global mode): it goes there if it fits, else it waits."""
     n = by_id.get(task.node_id)
-    filt = Filter(task.spec, task.service_id)
-    why = filt.check(n) if n is not None else "are not in the cluster"
-    if why is None:
-        plan.assignments[task.id] = task.node_id
-        n.add(task)  # type: ignore[union-attr]
-    else:
+    why = Filter(task.spec, task.service_id).check(n) if n is not None else "are not in the cluster"
+    if why is not None:
         plan.unassigned[task.id] = explain(Counter({why: 1}))
+    elif n is not None:  # always, when nothing stands in the way
+        plan.assignments[task.id] = task.node_id
+        n.add(task)
 
 
 def schedule(nodes: list[NodeInfo], pending: list[pb.Task]) -> Plan:

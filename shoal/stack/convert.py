@@ -153,7 +153,8 @@ def _healthcheck(hc: Healthcheck, out: pb.HealthCheck) -> None:
 
 def _deploy(deploy: Deploy, spec: pb.ServiceSpec) -> None:
     res = deploy.resources
-    for src, dst in ((res and res.limits, spec.resources.limits), (res and res.reservations, spec.resources.reservations)):
+    limits, reservations = (res.limits, res.reservations) if res else (None, None)
+    for src, dst in ((limits, spec.resources.limits), (reservations, spec.resources.reservations)):
         if src:
             dst.nano_cpus, dst.memory_bytes = src.cpus or 0, src.memory or 0
             dst.pids = getattr(src, "pids", None) or 0
@@ -168,17 +169,17 @@ def _deploy(deploy: Deploy, spec: pb.ServiceSpec) -> None:
             spec.restart_policy.delay_ns = rp.delay
         spec.restart_policy.max_attempts = rp.max_attempts or 0
         spec.restart_policy.window_ns = rp.window or 0
-    for src, dst in ((deploy.update_config, spec.update_config), (deploy.rollback_config, spec.rollback_config)):
-        if not src:
+    for upd, out in ((deploy.update_config, spec.update_config), (deploy.rollback_config, spec.rollback_config)):
+        if not upd:
             continue
-        if src.parallelism is not None:
-            dst.parallelism = src.parallelism
-        if src.monitor is not None:
-            dst.monitor_ns = src.monitor
-        dst.delay_ns = src.delay or 0
-        dst.failure_action = FAILURE_ACTIONS[src.failure_action or "pause"]
-        dst.max_failure_ratio = src.max_failure_ratio or 0.0
-        dst.order = ORDERS[src.order or "stop-first"]
+        if upd.parallelism is not None:
+            out.parallelism = upd.parallelism
+        if upd.monitor is not None:
+            out.monitor_ns = upd.monitor
+        out.delay_ns = upd.delay or 0
+        out.failure_action = FAILURE_ACTIONS[upd.failure_action or "pause"]
+        out.max_failure_ratio = upd.max_failure_ratio or 0.0
+        out.order = ORDERS[upd.order or "stop-first"]
 
 
 def _extras(svc: Service) -> ContainerExtras:

@@ -78,7 +78,7 @@ class UpdateConfig(Model):
 class RollbackConfig(UpdateConfig):
     """How a failed update goes back; it cannot roll back itself."""
 
-    failure_action: Literal["continue", "pause"] | None = None  # type: ignore[assignment]  # narrower than the update's
+    failure_action: Literal["continue", "pause"] | None = None  # narrower than the update's
 
 
 class Deploy(Model):

@@ -8,6 +8,7 @@ type errors name what was found.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
@@ -58,7 +59,7 @@ def user_path(data: Any, loc: tuple[Any, ...]) -> Path:
     return tuple(path)
 
 
-def _add(err: dict[str, Any], data: Any, marks: Marks, problems: Problems) -> None:
+def _add(err: Mapping[str, Any], data: Any, marks: Marks, problems: Problems) -> None:
     kind = err["type"]
     loc = tuple(err["loc"])
     path = user_path(data, loc)
@@ -72,7 +73,7 @@ def _add(err: dict[str, Any], data: Any, marks: Marks, problems: Problems) -> No
     problems.add(marks.value(path), path, _message(err))
 
 
-def _message(err: dict[str, Any]) -> str:
+def _message(err: Mapping[str, Any]) -> str:
     kind, msg, value = err["type"], err["msg"], err.get("input")
     if kind in ("value_error", "assertion_error"):
         return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -44,7 +44,8 @@ def parse_duration(value: Any) -> int:
     total, pos = 0, 0
     while pos < len(s):
         m = _DURATION_PART.match(s, pos)
-        whole, frac, unit = m.group(1), m.group(2), m.group(3)  # type: ignore[union-attr]  # the pattern always matches
+        assert m is not None  # every part of the pattern is optional: it always matches
+        whole, frac, unit = m.group(1), m.group(2), m.group(3)
         if not whole and not frac:
             raise ValueError(f"invalid duration {text!r}: expected e.g. 10s, 1m30s, 500ms")
         if not unit:
@@ -55,7 +56,7 @@ def parse_duration(value: Any) -> int:
         total += int(whole or "0") * mult + (int(frac) * mult // 10 ** len(frac) if frac else 0)
         if total > MAX_INT64:
             raise ValueError(f"invalid duration {text!r}: too large")
-        pos = m.end()  # type: ignore[union-attr]
+        pos = m.end()
     return -total if neg else total
 
 

@@ -12,6 +12,7 @@ path; merge keys (``<<: *defaults``) work as in YAML 1.1, keys written in the ma
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,7 +76,7 @@ def _float(text: str) -> float:
     return float(t)
 
 
-_SCALARS = {
+_SCALARS: dict[str, Callable[[str], Any]] = {
     _TAG + "str": str,
     _TAG + "int": _int,
     _TAG + "float": _float,
