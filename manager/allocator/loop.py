@@ -40,8 +40,6 @@ class Allocator:
             self.reactor.mark(obj_id)
 
     async def run(self) -> None:
-        await self.cache.ready.wait()
-        await networks.ensure_ingress(self.writer.store, self.plan, self.writer)
         await self.reactor.follow(self.on_change)
 
     def snapshot(self) -> Snapshot:
@@ -74,6 +72,9 @@ class Allocator:
 
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
         snap = self.snapshot()
+        if snap.ingress() is None:  # the first leader of a cluster makes it; a failure fails the pass (retried)
+            ingress = await networks.ensure_ingress(self.writer.store, self.plan, self.writer)
+            snap.networks[ingress.id] = ingress
         plan = await self.plan.update(lambda ipam: allocate(ipam, snap))
         for oid, why in plan.problems.items():
             if self.problems.get(oid) != why:
