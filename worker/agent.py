@@ -4,7 +4,9 @@ A thin composition of its parts: ``NodeIdentity`` (joining, the node certificate
 the role), ``Session`` (the stream to a manager: assignments down, heartbeats up, failover),
 ``TaskManager`` (a controller per assigned task, adoption after a restart) and the ``Reporter``
 (task statuses, coalesced, sent while a session lives). Tasks that leave the assignment set are
-stopped and their containers deleted; when the agent stops, so is everything it runs.
+stopped and their containers deleted; when the agent stops, so is everything it runs. With a
+``NetAgent`` the node's networking follows the network map the session brings, and is removed when
+the agent stops (shutdown, or the node left the cluster).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from shoal.worker.config import AgentConfig, describe
 from shoal.worker.executor import Executor
 from shoal.worker.identity import NodeIdentity, RoleChanged
 from shoal.worker.join import JoinError, NodeCredentials
+from shoal.worker.netagent import NetAgent
 from shoal.worker.reporter import Reporter
 from shoal.worker.session import Session
 from shoal.worker.taskmanager import TaskManager
@@ -23,13 +26,14 @@ __all__ = ["Agent", "AgentConfig", "JoinError", "describe"]
 
 
 class Agent:
-    def __init__(self, cfg: AgentConfig, executor: Executor) -> None:
+    def __init__(self, cfg: AgentConfig, executor: Executor, network: NetAgent | None = None) -> None:
         self.cfg = cfg
         self.executor = executor
+        self.network = network
         self.reporter = Reporter()
         self.node = NodeIdentity(cfg, describe(cfg))
         self.tasks = TaskManager(executor, self.reporter.report)
-        self.session = Session(self.node, self.reporter, self.tasks.apply)
+        self.session = Session(self.node, self.reporter, self.tasks.apply, network.on_map if network else None)
 
     @property
     def node_id(self) -> str:
@@ -61,9 +65,13 @@ class Agent:
     async def run(self) -> None:
         """Join, adopt what an earlier run left, and hold sessions until cancelled; then stop every task."""
         await self.node.register()
-        await self.tasks.load_leftovers()
+        leftovers = await self.tasks.load_leftovers()
         try:
             async with asyncio.TaskGroup() as tg:
+                if self.network is not None:
+                    self.network.node_id = self.node_id
+                    await self.network.sweep(leftovers)  # wiring whose container is gone
+                    tg.create_task(self.network.run())
                 tg.create_task(self.reporter.run())
                 tg.create_task(self.session.run())
                 tg.create_task(self.node.renewals(self.session.restart))
@@ -72,3 +80,5 @@ class Agent:
 
     async def _stop_all(self) -> None:
         await self.tasks.stop_all()
+        if self.network is not None:
+            await self.network.cleanup()

@@ -46,6 +46,10 @@ class Executor(abc.ABC):
     async def list(self) -> list[str]:
         """Ids of the containers this executor holds (task ids)."""
 
+    async def adopt(self, task: pb.Task) -> None:
+        """A container an earlier run of the agent started is taken over (its networking is checked)."""
+        return None  # nothing to check by default
+
     async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
         """Run ``args`` in the task's running container: (exit code, output). Used by health checks."""
         raise ExecutorError("this executor cannot exec into containers")

@@ -13,10 +13,15 @@ from collections.abc import Awaitable, Callable
 from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerConfig, ContainerError, ImageNotFound, Runtime
 from shoal.worker.executor import Executor, ExecutorError, Exit
+from shoal.worker.netagent import NetAgent
+from shoal.worker.network.links import PlumbingError
+from shoal.worker.network.netns import NetnsError
+from shoal.worker.tasknet import Wiring
 
 
-def container_config(task: pb.Task, masked_paths: list[str] | None = None) -> ContainerConfig:
-    """The runtime config for a task (pure); ``masked_paths``: the node's paths to hide inside."""
+def container_config(task: pb.Task, masked_paths: list[str] | None = None, wiring: Wiring | None = None) -> ContainerConfig:
+    """The runtime config for a task (pure); ``masked_paths``: the node's paths to hide inside; ``wiring``:
+    the network namespace it joins, if wired."""
     c = task.spec.container
     env = list(c.env)  # the image's Env, then the runtime's PATH default, fill in the rest
     limits = task.spec.resources.limits
@@ -37,6 +42,8 @@ def container_config(task: pb.Task, masked_paths: list[str] | None = None) -> Co
         seccomp=c.seccomp_profile,
         init=c.init,
         labels={"shoal.service.id": task.service_id, "shoal.service.name": task.service_name, "shoal.task.id": task.id, "shoal.task.slot": str(task.slot)},
+        netns_path=wiring.netns_path if wiring else "",
+        mounts=list(wiring.mounts) if wiring else [],
     )
 
 
@@ -50,6 +57,7 @@ class RuntimeExecutor(Executor):
         node_name: str = "",
         puller: Puller | None = None,
         masked_paths: list[str] | None = None,
+        network: NetAgent | None = None,
     ) -> None:
         self.runtime = runtime
         self.masked_paths = list(masked_paths or [])
@@ -57,13 +65,40 @@ class RuntimeExecutor(Executor):
         self.node_name = node_name
         self.puller = puller
         """Fetches a cluster image the node lacks (see image_pull); None: node-local images only."""
+        self.network = network
+        """Wires tasks that have addresses into the node's networks; None: every task gets loopback only."""
 
     async def prepare(self, task: pb.Task) -> None:
+        """Wire the task's network, then create the container in it (undone if the create fails)."""
+        wiring = await self._wire(task)
+        try:
+            await self._create(task, wiring)
+        except BaseException:
+            if wiring is not None and self.network is not None:
+                await self.network.unwire(task.id)
+            raise
+
+    async def _wire(self, task: pb.Task) -> Wiring | None:
+        if self.network is None:
+            return None
+        try:
+            return await self.network.wire(task)
+        except (PlumbingError, NetnsError, OSError) as exc:
+            raise ExecutorError(f"network setup failed: {exc}") from exc
+
+    async def adopt(self, task: pb.Task) -> None:
+        if self.network is not None:
+            try:
+                await self.network.rewire(task)
+            except (PlumbingError, NetnsError, OSError) as exc:
+                raise ExecutorError(f"network re-wiring failed: {exc}") from exc
+
+    async def _create(self, task: pb.Task, wiring: Wiring | None) -> None:
         """Create the container; an image the node lacks is pulled from the cluster first."""
         image = task.spec.container.image
         for attempt in (1, 2):
             try:
-                await self.runtime.create(container_config(task, self.masked_paths))
+                await self.runtime.create(container_config(task, self.masked_paths, wiring))
                 return
             except ImageNotFound as exc:
                 pulled = False
@@ -99,6 +134,8 @@ class RuntimeExecutor(Executor):
             await self.runtime.delete(task_id, force=True)
         except ContainerError:
             pass
+        if self.network is not None:
+            await self.network.unwire(task_id)
 
     async def list(self) -> list[str]:
         return [c.id for c in await self.runtime.list()]

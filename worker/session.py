@@ -31,6 +31,7 @@ RECONNECT_CAP_S = 2.0
 """The longest wait between rounds over the known managers: a node is back this soon after a manager is."""
 
 Assigned = Callable[[dpb.Assignments], None]
+Mapped = Callable[[dpb.NetworkMap], None]
 
 
 class Ended(enum.Enum):
@@ -56,10 +57,11 @@ def heartbeat_timeout(period: float) -> float:
 
 
 class Session:
-    def __init__(self, node: NodeIdentity, reporter: Reporter, assigned: Assigned) -> None:
+    def __init__(self, node: NodeIdentity, reporter: Reporter, assigned: Assigned, mapped: Mapped | None = None) -> None:
         self.node = node
         self.reporter = reporter
         self.assigned = assigned  # called with each assignment set (full or incremental) the manager sends
+        self.mapped = mapped  # called with each network map message (before the assignments beside it)
         self.ready = asyncio.Event()  # set once the first session is up
         self.period = 1.0  # heartbeat period, as the manager dictates
         self._call: grpc.aio.StreamStreamCall | None = None
@@ -124,6 +126,8 @@ class Session:
         self.period = msg.heartbeat_period_ns / 1e9 or self.period
         if msg.managers:
             self.node.managers = merge_addrs(msg.managers, self.node.cfg.managers)
+        if msg.HasField("network_map") and self.mapped is not None:
+            self.mapped(msg.network_map)
         if msg.HasField("assignments"):
             self.assigned(msg.assignments)
 

@@ -35,9 +35,10 @@ class TaskManager:
         self._bg: set[asyncio.Task] = set()
         self._leftovers: set[str] | None = None  # containers an earlier run left, until the first full set
 
-    async def load_leftovers(self) -> None:
-        """Note the containers an earlier run of the agent left: the first full set settles them."""
+    async def load_leftovers(self) -> set[str]:
+        """Note the containers an earlier run of the agent left (returned): the first full set settles them."""
         self._leftovers = set(await self.executor.list())
+        return set(self._leftovers)
 
     def apply(self, a: dpb.Assignments) -> None:
         """Act on one assignment set from the manager."""
@@ -66,6 +67,7 @@ class TaskManager:
             ctl = TaskController(tasks[tid], self.executor, self.report, observed=state)
             ctl.container = True
             self._start(ctl)
+            self._spawn(self.executor.adopt(tasks[tid]), f"re-wire {tid}")
             _log.info("re-adopted a running container", task=tid, state=pb.TaskState.Name(state))
         for tid in p.lost:
             ctl = TaskController(tasks[tid], self.executor, self.report, observed=tasks[tid].status.state)

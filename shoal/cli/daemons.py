@@ -28,6 +28,9 @@ def _common(f: Any) -> Any:
     f = click.option("--hostname", default="", help="node hostname (default: the machine's)")(f)
     f = click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))(f)
     f = click.option("--cgroup-parent", default="", help="cgroup under which this node's containers live")(f)
+    f = click.option("--network/--no-network", "network", default=True, show_default=True,
+                     help="wire tasks into the cluster's networks (bridge shoal0, overlays, routing mesh, DNS); "
+                     "--no-network: tasks get loopback only and the node's namespace is left alone")(f)
     return f
 
 

@@ -34,6 +34,7 @@ from shoal.runtime import Runtime
 from shoal.worker import image_pull
 from shoal.worker.agent import Agent, AgentConfig
 from shoal.worker.join import JoinError
+from shoal.worker.netagent import NetAgent
 from shoal.worker.runtime_executor import RuntimeExecutor
 
 
@@ -68,6 +69,11 @@ def secret_paths(data_dir: Path, socket_path: str) -> list[str]:
 
 def _runtime(data_dir: Path, nid: str, cgroup_parent: str) -> Runtime:
     return Runtime(data_dir / "runtime", cgroup_parent=cgroup_parent or f"shoal/{nid[:12]}")
+
+
+def _network(opts: NodeOptions, agent_dir: Path) -> NetAgent | None:
+    """The agent's networking (its tasks' namespaces under ``agent_dir``), unless ``--no-network``."""
+    return NetAgent(agent_dir / "net") if opts.network else None
 
 
 def _start(opts: NodeOptions) -> tuple[Path, str]:
@@ -147,7 +153,8 @@ async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, 
             )  # fmt: skip
             puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
             masked = secret_paths(cfg.data_dir, cfg.socket_path)
-            agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked))
+            net = _network(opts, acfg.data_dir)
+            agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked, network=net), net)
             role = ManagerRole(cfg)
             role.adopt(mgr, mtask)  # `node demote` stops this manager; the node stays, as a worker
             agent.on_role = role.on_role
@@ -176,7 +183,8 @@ async def _worker_main(opts: WorkerOptions, data_dir: Path, nid: str) -> None:
             socket_path=opts.manager_socket or str(data_dir / "manager.sock"),
         )  # fmt: skip
         masked = secret_paths(data_dir, base.socket_path)  # the manager dir is inside data_dir
-        agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked))
+        net = _network(opts, cfg.data_dir)
+        agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked, network=net), net)
         role = ManagerRole(base)
         agent.on_role = role.on_role
         try:

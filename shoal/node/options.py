@@ -36,6 +36,7 @@ class NodeOptions:
     cgroup_parent: str = ""
     metrics_addr: str = ""
     log_level: str = "info"
+    network: bool = True  # the agent wires tasks into the cluster's networks (False: loopback only)
 
     def check(self) -> None:
         """Refuse settings that cannot work, before anything is written; NodeError names the flag."""

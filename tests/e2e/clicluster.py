@@ -47,6 +47,10 @@ class CliCluster:
         return json.loads(self.shoal(*args, "--format", "json").stdout)
 
     def start(self, *args: str, name: str) -> subprocess.Popen:
+        """Start ``shoal ARGS``; nodes run with --no-network: they share this machine's namespace, where
+        their bridges and nft tables would meet (network tests use a lab, one namespace per node)."""
+        if args and args[0] in ("manager", "worker") and "--no-network" not in args:
+            args = (args[0], "--no-network", *args[1:])
         with open(self.tmp / f"{name}.out", "w") as out, open(self.tmp / f"{name}.log", "w") as err:
             p = subprocess.Popen([SHOAL, *args], stdout=out, stderr=err, env=self.env, start_new_session=True)
         self.procs.append(p)

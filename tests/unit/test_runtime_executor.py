@@ -252,3 +252,68 @@ async def test_exec_runs_a_probe_and_an_exec_error_is_an_executor_error():
     rt.fail["exec"] = ContainerError("container t is not running")
     with pytest.raises(ExecutorError, match="not running"):
         await ex.exec("t", ["true"], 1.0)
+
+
+# ---- networking: a wired task joins its namespace; the wiring is undone with the container -------------
+
+
+class Network:
+    """Stands in for ``NetAgent``: records what it was asked to wire, re-wire and unwire."""
+
+    def __init__(self, fail: str = "") -> None:
+        self.fail, self.wired, self.rewired, self.unwired = fail, [], [], []
+
+    async def wire(self, t: pb.Task):
+        from shoal.worker.network.links import PlumbingError
+        from shoal.worker.tasknet import Wiring
+
+        if self.fail:
+            raise PlumbingError(self.fail)
+        self.wired.append(t.id)
+        return Wiring(f"/state/{t.id}/netns", [{"type": "bind", "source": f"/state/{t.id}/resolv.conf",
+                                                "target": "/etc/resolv.conf", "readonly": True}])
+
+    async def rewire(self, t: pb.Task) -> None:
+        self.rewired.append(t.id)
+
+    async def unwire(self, task_id: str) -> None:
+        self.unwired.append(task_id)
+
+
+def test_a_wired_task_joins_its_namespace_with_the_nodes_resolver():
+    from shoal.worker.tasknet import Wiring
+
+    wiring = Wiring("/state/t1/netns", [{"type": "bind", "source": "/state/t1/resolv.conf", "target": "/etc/resolv.conf",
+                                         "readonly": True}])
+    cfg = container_config(task(), wiring=wiring)
+    assert cfg.netns_path == "/state/t1/netns"
+    assert cfg.mounts == wiring.mounts and cfg.mounts is not wiring.mounts
+    assert (container_config(task()).netns_path, container_config(task()).mounts) == ("", [])
+
+
+async def test_prepare_wires_first_and_remove_unwires_after_the_container_is_gone():
+    rt, net = Runtime(), Network()
+    ex = RuntimeExecutor(rt, network=net)  # type: ignore[arg-type]
+    t = task()
+    await ex.prepare(t)
+    assert net.wired == [t.id] and t.id in rt.containers
+    await ex.adopt(t)
+    assert net.rewired == [t.id]
+    await ex.remove(t.id)
+    assert net.unwired == [t.id] and t.id not in rt.containers
+
+
+async def test_a_create_that_fails_undoes_the_wiring():
+    rt, net = Runtime(images=set()), Network()
+    ex = RuntimeExecutor(rt, node_name="w1", network=net)  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="not found on node w1"):
+        await ex.prepare(task())
+    assert net.unwired == ["abcdefghijklmnopqrstuvwxy"]
+
+
+async def test_a_wiring_failure_fails_the_task_with_its_reason_and_creates_nothing():
+    rt = Runtime()
+    ex = RuntimeExecutor(rt, network=Network(fail="bridge shoal0 does not exist"))  # type: ignore[arg-type]
+    with pytest.raises(ExecutorError, match="^network setup failed: bridge shoal0 does not exist$"):
+        await ex.prepare(task())
+    assert rt.containers == {}

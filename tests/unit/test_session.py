@@ -326,3 +326,13 @@ def test_the_agent_shows_its_parts_state(tmp_path):
     a.on_role = print
     assert a.node.on_role is print and a.on_role is print
     assert a.creds is a.node.creds
+
+
+def test_a_network_map_reaches_the_agent_before_the_assignments_beside_it():
+    from shoal.worker.session import Session
+
+    seen: list[str] = []
+    s = Session(None, None, lambda a: seen.append("assignments"), lambda m: seen.append("map"))  # type: ignore[arg-type]
+    s._received(dpb.SessionMessage(network_map=dpb.NetworkMap(full=True), assignments=dpb.Assignments(full=True)))
+    s._received(dpb.SessionMessage(assignments=dpb.Assignments()))
+    assert seen == ["map", "assignments", "assignments"]

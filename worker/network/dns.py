@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from shoal.worker.network import dnsforward
+from shoal.worker.network import dnsforward, netns
 
 VIP_TTL = 60  # a VIP lives as long as its service
 TASKS_TTL = 0  # task addresses change with every rescheduling: never cache them
@@ -110,29 +111,42 @@ class DnsResponder:
     """Serves DNS on ``host:port`` (UDP and TCP) with ``lookup`` and forwards the rest to ``upstreams``."""
 
     def __init__(self, lookup: Lookup, upstreams: Sequence[tuple[str, int]] = (), host: str = "0.0.0.0",
-                 port: int = 53, timeout: float = 2.0) -> None:
+                 port: int = 53, timeout: float = 2.0, netns: str | None = None) -> None:
         self.lookup = lookup
         self.upstreams = list(upstreams)
         self.host, self.port, self.timeout = host, port, timeout
+        self.netns = netns  # the network namespace to serve in (a path; None: the caller's)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> int:
-        """Bind UDP and TCP on one port; returns it (with ``port=0``, a free one for both)."""
-        loop = asyncio.get_running_loop()
+    def _bind(self) -> tuple[socket.socket, socket.socket]:
+        """A UDP and a TCP socket on one port (with ``port=0``, a free one for both)."""
         for attempt in range(8):
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=(self.host, self.port))
-            port = transport.get_extra_info("sockname")[1]
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                self._tcp = await asyncio.start_server(self._serve_tcp, self.host, port)
+                udp.bind((self.host, self.port))
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                tcp.bind((self.host, udp.getsockname()[1]))
+                tcp.listen(128)
+                return udp, tcp
             except OSError:
-                transport.close()
+                udp.close()
+                tcp.close()
                 if self.port != 0 or attempt == 7:
                     raise
-                continue  # the free UDP port was taken for TCP: pick another
-            self._udp, self.port = transport, port
-            break
+        raise AssertionError("unreachable")
+
+    async def start(self) -> int:
+        """Bind UDP and TCP on one port (in ``netns``); returns it (with ``port=0``, a free one for both)."""
+        loop = asyncio.get_running_loop()
+        udp, tcp = netns.run_in(self.netns, self._bind)
+        udp.setblocking(False)
+        tcp.setblocking(False)
+        self.port = udp.getsockname()[1]
+        self._udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp)
+        self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp)
         return self.port
 
     async def close(self) -> None:

@@ -29,6 +29,7 @@ class OverlaySpec:
     subnet: str
     node_address: str  # address/prefix
     vip_block: str
+    peers: tuple[str, ...] | None = None  # the other nodes on this network (None: the node's ``peers``)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class NodeNetwork:
             await self.net.ensure_bridge(bridge_of(o.vni), o.node_address, mtu=inner)
             await self.net.ensure_vxlan(vxlan_of(o.vni), o.vni, bridge_of(o.vni), local=spec.underlay,
                                         dev=spec.uplink, mtu=inner)
-            await self.net.set_peers(vxlan_of(o.vni), spec.peers)
+            await self.net.set_peers(vxlan_of(o.vni), spec.peers if o.peers is None else o.peers)
         await self._drop_overlays_except({o.vni for o in spec.overlays})
         self.spec = spec
 

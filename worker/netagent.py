@@ -1,0 +1,171 @@
+"""The agent's networking: the node's plumbing, mesh and DNS follow the network map; each task is wired.
+
+The dispatcher streams the node's network map (``netmap``); after each change ``run`` makes the node
+match it: ``NodeNetwork.ensure`` (the task bridge ``shoal0``, one VXLAN overlay per network), the
+nftables mesh through ``MeshSync`` (VIPs and published ports over the serving tasks) and the DNS
+responder's directory; the responder listens on the bridge's gateway address, port 53.
+
+A task the manager gave addresses is wired before its container exists (``wire``, see ``tasknet``):
+its own named network namespace, kept under the agent's data dir, gets its interfaces and addresses,
+and the container joins it (``netns_path``) with a resolv.conf naming the node's responder.
+``unwire`` undoes it when the container is deleted. Everything is idempotent: an agent restarted
+with its containers still running wires the node again and its tasks keep their interfaces. When
+the agent stops (shutdown, or the node leaves) ``cleanup`` removes everything shoal added here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+from pathlib import Path
+
+from shoal import log
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff
+from shoal.worker.netmap import NetMap
+from shoal.worker.network.dns import DnsResponder, read_resolv_conf
+from shoal.worker.network.links import PlumbingError
+from shoal.worker.network.meshsync import MeshSync
+from shoal.worker.network.netns import NetnsError
+from shoal.worker.network.nftapply import Nft
+from shoal.worker.network.plan import Directory, mesh_for
+from shoal.worker.network.topology import NodeNetwork, NodeSpec
+from shoal.worker.tasknet import TaskWiring, Wiring
+
+_log = log.get(__name__)
+
+__all__ = ["NetAgent", "Wiring"]
+
+
+class NetAgent:
+    """The node's networking, driven by the network map (see the module docstring).
+
+    ``netns``: the node's network namespace (a path; None: the agent's own). ``dns_port`` is 53 in a
+    node; tests may pick another.
+    """
+
+    def __init__(self, state_dir: Path, netns: str | None = None, resolv_conf: str = "/etc/resolv.conf",
+                 dns_port: int = 53) -> None:
+        self.netns = netns
+        self.resolv_conf = resolv_conf
+        self.dns_port = dns_port
+        self.node_id = ""  # set by the agent once it is registered
+        self.map = NetMap()
+        self.plumbing = NodeNetwork(netns)
+        self.mesh = MeshSync(Nft(netns))
+        self.tasks = TaskWiring(state_dir, self.plumbing)
+        self.dns: DnsResponder | None = None
+        self.directory = Directory([], [])
+        self.spec: NodeSpec | None = None  # what the node was last made to match
+        self.synced_version = -1  # the map version the node, mesh and directory follow
+        self._changed = asyncio.Event()
+        self._synced = asyncio.Condition()
+
+    def on_map(self, msg: dpb.NetworkMap) -> None:
+        """A network map message from the session (never blocks)."""
+        self.map.apply(msg)
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Follow the map until cancelled: node plumbing, mesh and DNS (the mesh loop runs beside)."""
+        await self.plumbing.open()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.mesh.run())
+            tg.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        backoff = Backoff(first=0.2, cap=5.0)
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            try:
+                await self.sync()
+                backoff.reset()
+            except (PlumbingError, NetnsError, OSError) as e:
+                _log.warning("node networking not in line with the map; retrying", error=str(e))
+                await backoff.sleep()
+                self._changed.set()
+
+    async def sync(self) -> None:
+        """Make the node's plumbing, mesh and DNS match the map as it is now."""
+        version = self.map.version
+        spec = self.map.node_spec()
+        if spec is None:
+            return
+        if spec != self.spec:
+            await self.plumbing.ensure(spec)
+            self.spec = spec
+        services, tasks = self.map.service_nets(), self.map.task_nets()
+        self.mesh.set(mesh_for(self.node_id, services, tasks, spec.local_subnets()))
+        self.directory = Directory(services, tasks)
+        if self.dns is not None:
+            self.dns.lookup = self.directory
+        async with self._synced:
+            self.synced_version = version
+            self._synced.notify_all()
+        await self._ensure_dns(spec)  # last: a port already taken must not hold the mesh back
+
+    async def _ensure_dns(self, spec: NodeSpec) -> None:
+        gateway = str(ipaddress.IPv4Interface(spec.gateway).ip)
+        if self.dns is not None and self.dns.host == gateway:
+            return
+        if self.dns is not None:
+            await self.dns.close()
+        upstreams = read_resolv_conf(self.resolv_conf, exclude=[gateway])
+        dns = DnsResponder(self.directory, upstreams, host=gateway, port=self.dns_port, netns=self.netns)
+        await dns.start()
+        self.dns = dns
+        _log.info("DNS responder listening", address=gateway, port=dns.port)
+
+    async def wait_for_networks(self, names: set[str], timeout: float) -> NodeSpec:
+        """The node's spec once it is wired for ``names`` (the map may name them after the task came)."""
+
+        def ready() -> bool:
+            return self.spec is not None and all(self.spec.overlay(n) for n in names)
+
+        async with self._synced:
+            try:
+                await asyncio.wait_for(self._synced.wait_for(ready), timeout)
+            except TimeoutError:
+                missing = sorted(n for n in names if self.spec is None or not self.spec.overlay(n))
+                raise PlumbingError(f"the node is not wired for network(s) {', '.join(missing) or 'of its own'} "
+                                    f"after {timeout:.0f} s (no network map from the manager?)") from None
+        assert self.spec is not None
+        return self.spec
+
+    async def wire(self, task: pb.Task, timeout: float = 30.0) -> Wiring | None:
+        """Wire a task the manager gave addresses (None: it has none, it keeps loopback only)."""
+        if not task.bridge_address:
+            return None
+        spec = await self.wait_for_networks({a.network for a in task.networks if a.address}, timeout)
+        return await self.tasks.wire(task, spec)
+
+    async def rewire(self, task: pb.Task, timeout: float = 30.0) -> None:
+        """A re-adopted task: make sure its interfaces are all there (idempotent; connections survive)."""
+        if task.bridge_address:
+            spec = await self.wait_for_networks({a.network for a in task.networks if a.address}, timeout)
+            await self.tasks.rewire(task, spec)
+
+    async def unwire(self, task_id: str) -> None:
+        """Undo ``wire`` (the container is gone); nothing to do for a task that was never wired."""
+        await self.tasks.unwire(task_id)
+
+    async def sweep(self, keep: set[str]) -> list[str]:
+        """Unwire the tasks an earlier run wired whose containers are gone (``keep``: the containers left)."""
+        return await self.tasks.sweep(keep)
+
+    async def cleanup(self) -> None:
+        """The node stops or leaves: remove every task's wiring, the DNS responder, the table, the devices."""
+        if self.dns is not None:
+            await self.dns.close()
+            self.dns = None
+        await self.plumbing.open()  # idempotent; the agent may stop before run() opened it
+        await self.tasks.sweep(set())
+        with contextlib.suppress(Exception):
+            await self.mesh.remove()
+        removed = await self.plumbing.cleanup()
+        await self.plumbing.close()
+        self.spec, self.synced_version = None, -1
+        _log.info("node networking removed", devices=len(removed))

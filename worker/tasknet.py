@@ -1,0 +1,124 @@
+"""One task's network wiring on its node: a named network namespace, its interfaces, its resolv.conf.
+
+Each wired task has a directory ``<state_dir>/<task id>/`` holding ``netns`` (the namespace, kept
+alive by a bind mount, which the container joins), ``resolv.conf`` (bind-mounted read-only over the
+container's /etc/resolv.conf: the node's DNS responder) and ``networks.json`` (the networks it was
+attached to, so its interfaces can be found again after an agent restart). The directory is the
+record: ``unwire`` removes the interfaces, the namespace and the directory; ``sweep`` does that for
+every task an earlier run left without a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shoal import log
+from shoal.proto import types_pb2 as pb
+from shoal.worker.netmap import task_networks
+from shoal.worker.network import netns
+from shoal.worker.network.dns import task_resolv_conf
+from shoal.worker.network.links import PlumbingError
+from shoal.worker.network.topology import NodeNetwork, NodeSpec
+
+_log = log.get(__name__)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a wired task's container needs: the namespace to join and the mounts that go with it."""
+
+    netns_path: str
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TaskWiring:
+    """The wired tasks of one node, recorded under ``state_dir`` (see the module docstring)."""
+
+    def __init__(self, state_dir: Path, plumbing: NodeNetwork) -> None:
+        self.dir = state_dir
+        self.plumbing = plumbing
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def path(self, task_id: str) -> Path:
+        return self.dir / task_id
+
+    def netns_path(self, task_id: str) -> str:
+        return str(self.path(task_id) / "netns")
+
+    def wired(self) -> list[str]:
+        """Ids of the tasks with a record here."""
+        try:
+            return sorted(p.name for p in self.dir.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+    async def wire(self, task: pb.Task, spec: NodeSpec) -> Wiring:
+        """A fresh namespace for ``task`` with its addresses (an earlier half-made one is replaced)."""
+        async with self._lock(task.id):
+            await self._unwire(task.id)
+            d = self.path(task.id)
+            d.mkdir(parents=True, mode=0o700)
+            networks = task_networks(task)
+            (d / "networks.json").write_text(json.dumps(sorted(networks)))
+            nameserver = str(ipaddress.IPv4Interface(spec.gateway).ip)
+            (d / "resolv.conf").write_text(task_resolv_conf(nameserver))
+            os.chmod(d / "resolv.conf", 0o644)
+            path = self.netns_path(task.id)
+            try:
+                netns.create(path)
+                await self.plumbing.attach(task.id, path, task.bridge_address, networks)
+            except (OSError, PlumbingError):
+                await self._unwire(task.id)
+                raise
+            mount = {"type": "bind", "source": str(d / "resolv.conf"), "target": "/etc/resolv.conf",
+                     "readonly": True}
+            return Wiring(path, [mount])
+
+    async def rewire(self, task: pb.Task, spec: NodeSpec) -> bool:
+        """Wire a re-adopted task again (its namespace kept running): only missing pieces are added."""
+        async with self._lock(task.id):
+            path = self.netns_path(task.id)
+            if not os.path.exists(path):
+                return False
+            await self.plumbing.attach(task.id, path, task.bridge_address, task_networks(task))
+            return True
+
+    async def unwire(self, task_id: str) -> None:
+        """Remove the task's interfaces, namespace and record (nothing when it has none)."""
+        async with self._lock(task_id):
+            await self._unwire(task_id)
+        self._locks.pop(task_id, None)
+
+    async def _unwire(self, task_id: str) -> None:
+        d = self.path(task_id)
+        if not d.exists():
+            return
+        try:
+            networks = json.loads((d / "networks.json").read_text())
+        except (OSError, ValueError):
+            networks = []
+        try:
+            await self.plumbing.detach(task_id, list(networks))
+        except PlumbingError as e:  # the node's devices may be gone already (cleanup)
+            _log.debug("task veths not removed", task=task_id, error=str(e))
+        with contextlib.suppress(FileNotFoundError):
+            netns.remove(self.netns_path(task_id))
+        shutil.rmtree(d, ignore_errors=True)
+
+    async def sweep(self, keep: set[str]) -> list[str]:
+        """Unwire every recorded task not in ``keep``; returns their ids."""
+        gone = [tid for tid in self.wired() if tid not in keep]
+        for tid in gone:
+            await self.unwire(tid)
+        return gone
+
+    def _lock(self, task_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(task_id, asyncio.Lock())
