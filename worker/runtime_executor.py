@@ -19,11 +19,27 @@ from shoal.worker.network.netns import NetnsError
 from shoal.worker.tasknet import Wiring
 
 
-def container_config(task: pb.Task, masked_paths: list[str] | None = None, wiring: Wiring | None = None) -> ContainerConfig:
+def task_name(task: pb.Task) -> str:
+    """``<service>.<slot>`` (a global service's task: ``<service>.<node id>``), as ``svc ps`` names it."""
+    return f"{task.service_name}.{task.slot if task.slot else task.node_id[:12]}"
+
+
+def task_env(task: pb.Task, node_name: str = "") -> list[str]:
+    """The spec's env, then what a task may want to know about itself (unless the spec sets it):
+    ``SHOAL_TASK_NAME``, ``SHOAL_TASK_ID``, ``SHOAL_SERVICE_NAME``, ``SHOAL_NODE_ID``, ``SHOAL_NODE_HOSTNAME``."""
+    env = list(task.spec.container.env)
+    keys = {e.partition("=")[0] for e in env}
+    facts = {"SHOAL_TASK_NAME": task_name(task), "SHOAL_TASK_ID": task.id, "SHOAL_SERVICE_NAME": task.service_name,
+             "SHOAL_NODE_ID": task.node_id, "SHOAL_NODE_HOSTNAME": node_name}
+    return env + [f"{k}={v}" for k, v in facts.items() if v and k not in keys]
+
+
+def container_config(task: pb.Task, masked_paths: list[str] | None = None, wiring: Wiring | None = None,
+                     node_name: str = "") -> ContainerConfig:
     """The runtime config for a task (pure); ``masked_paths``: the node's paths to hide inside; ``wiring``:
-    the network namespace it joins, if wired."""
+    the network namespace it joins, if wired; ``node_name``: the node's hostname (in its env)."""
     c = task.spec.container
-    env = list(c.env)  # the image's Env, then the runtime's PATH default, fill in the rest
+    env = task_env(task, node_name)  # the image's Env, then the runtime's PATH default, fill in the rest
     limits = task.spec.resources.limits
     return ContainerConfig(
         id=task.id,
@@ -98,7 +114,7 @@ class RuntimeExecutor(Executor):
         image = task.spec.container.image
         for attempt in (1, 2):
             try:
-                await self.runtime.create(container_config(task, self.masked_paths, wiring))
+                await self.runtime.create(container_config(task, self.masked_paths, wiring, self.node_name))
                 return
             except ImageNotFound as exc:
                 pulled = False

@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "images": "shoal.cli.images:images_command",
     "volume": "shoal.cli.volumes:volume_group",
     "network": "shoal.cli.network:network_group",
+    "demo": "shoal.cli.demo:demo_group",
 }
 
 

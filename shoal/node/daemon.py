@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def _runtime(data_dir: Path, nid: str, cgroup_parent: str) -> Runtime:
 def _network(opts: NodeOptions, agent_dir: Path) -> NetAgent | None:
     """The agent's networking (its tasks' namespaces under ``agent_dir``), unless ``--no-network``."""
     return NetAgent(agent_dir / "net") if opts.network else None
+
+
+def _hostname(opts: NodeOptions) -> str:
+    """The node's name as ``node ls`` shows it (tasks see it as SHOAL_NODE_HOSTNAME)."""
+    return opts.hostname or socket.gethostname()
 
 
 def _start(opts: NodeOptions) -> tuple[Path, str]:
@@ -154,7 +160,7 @@ async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, 
             puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
             masked = secret_paths(cfg.data_dir, cfg.socket_path)
             net = _network(opts, acfg.data_dir)
-            agent = Agent(acfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked, network=net), net)
+            agent = Agent(acfg, RuntimeExecutor(runtime, _hostname(opts), puller, masked, net), net)
             role = ManagerRole(cfg)
             role.adopt(mgr, mtask)  # `node demote` stops this manager; the node stays, as a worker
             agent.on_role = role.on_role
@@ -184,7 +190,7 @@ async def _worker_main(opts: WorkerOptions, data_dir: Path, nid: str) -> None:
         )  # fmt: skip
         masked = secret_paths(data_dir, base.socket_path)  # the manager dir is inside data_dir
         net = _network(opts, cfg.data_dir)
-        agent = Agent(cfg, RuntimeExecutor(runtime, puller=puller, masked_paths=masked, network=net), net)
+        agent = Agent(cfg, RuntimeExecutor(runtime, _hostname(opts), puller, masked, net), net)
         role = ManagerRole(base)
         agent.on_role = role.on_role
         try:

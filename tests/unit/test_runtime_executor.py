@@ -41,7 +41,9 @@ def test_a_task_becomes_a_container_named_after_it_with_docker_like_defaults():
     cfg = container_config(task())
     assert cfg.id == "abcdefghijklmnopqrstuvwxy" and cfg.image == "busybox:1"
     assert cfg.hostname == "abcdefghijkl", "the hostname defaults to the first 12 characters of the id"
-    assert cfg.entrypoint is None and cfg.args == [] and cfg.env == []
+    assert cfg.entrypoint is None and cfg.args == []
+    assert cfg.env == ["SHOAL_TASK_NAME=web.3", "SHOAL_TASK_ID=abcdefghijklmnopqrstuvwxy", "SHOAL_SERVICE_NAME=web",
+                       "SHOAL_NODE_ID=node-9"]
     assert cfg.stop_grace_s == 10.0, "docker's default stop grace"
     assert (cfg.memory_bytes, cfg.pids_limit, cfg.nano_cpus) == (0, 0, 0)
 
@@ -67,7 +69,16 @@ def test_args_alone_keep_the_images_entrypoint():
 
 def test_env_dir_user_and_hostname_pass_through():
     cfg = container_config(task(env=["A=1", "B=2"], dir="/srv", user="1000:1000", hostname="web-3"))
-    assert (cfg.env, cfg.workdir, cfg.user, cfg.hostname) == (["A=1", "B=2"], "/srv", "1000:1000", "web-3")
+    assert (cfg.env[:2], cfg.workdir, cfg.user, cfg.hostname) == (["A=1", "B=2"], "/srv", "1000:1000", "web-3")
+
+
+def test_a_task_knows_its_name_and_node_unless_its_spec_says_otherwise():
+    env = container_config(task(env=["SHOAL_TASK_NAME=mine"]), node_name="worker2").env
+    assert env[0] == "SHOAL_TASK_NAME=mine" and "SHOAL_NODE_HOSTNAME=worker2" in env
+    assert not any(e.startswith("SHOAL_TASK_NAME=web") for e in env)
+    global_task = task()
+    global_task.slot = 0
+    assert "SHOAL_TASK_NAME=web.node-9" in container_config(global_task).env
 
 
 def test_limits_and_stop_grace_come_from_the_spec():
