@@ -8,6 +8,7 @@ with nothing deployed. The stack models are imported only by the commands that r
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,8 @@ from shoal.cli.service_views import (
 from shoal.proto import control_pb2, types_pb2
 from shoal.stack import NAMESPACE_LABEL
 
+NETWORK_RELEASE_S = 60.0
+"""How long ``stack rm`` waits for the removed services' tasks to release a network's addresses."""
 COMPOSE_FILE_HELP = "Path to a Compose file, or - to read from stdin (repeat to merge files, later ones win)"
 
 
@@ -145,16 +148,27 @@ def _stack_networks(namespace: str) -> list[types_pb2.Network]:
 
 
 def _remove_networks(nets: list[types_pb2.Network]) -> bool:
-    """Remove ``nets``; True when one could not be removed."""
+    """Remove ``nets``; True when one could not be removed.
+
+    The tasks of services just removed still hold addresses on their networks until they are shut
+    down, so a network "in use" is tried again until NETWORK_RELEASE_S have passed.
+    """
     stub = client.stub()
     failed = False
     for net in nets:
         click.echo(f"Removing network {net.spec.name}")
-        try:
-            stub.RemoveNetwork(control_pb2.RemoveNetworkRequest(network_id=net.id))
-        except grpc.RpcError as err:
-            click.echo(f"Failed to remove network {net.spec.name}: {client.item_error(err)}", err=True)
-            failed = True
+        deadline = time.monotonic() + NETWORK_RELEASE_S
+        while True:
+            try:
+                stub.RemoveNetwork(control_pb2.RemoveNetworkRequest(network_id=net.id))
+                break
+            except grpc.RpcError as err:
+                in_use = getattr(err, "code", lambda: None)() == grpc.StatusCode.FAILED_PRECONDITION
+                if not in_use or time.monotonic() >= deadline:
+                    click.echo(f"Failed to remove network {net.spec.name}: {client.item_error(err)}", err=True)
+                    failed = True
+                    break
+                time.sleep(0.5)
     return failed
 
 

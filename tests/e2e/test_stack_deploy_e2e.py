@@ -1,8 +1,9 @@
 """Stacks as a user runs them: deploy a 3-service stack, change it, re-deploy, prune, remove.
 
 A real manager and worker (processes, etcd, containers of the built-in ``host`` image); every step
-through the ``shoal`` CLI. A re-deploy converges: only the changed service is updated, services gone
-from the file stay until ``--prune``, and ``stack rm`` leaves no service of the stack behind.
+through the ``shoal`` CLI. The stack's default network is created before its services. A re-deploy
+converges: only the changed service is updated, services gone from the file stay until ``--prune``,
+and ``stack rm`` leaves no service or network of the stack behind.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_p
     path.write_text(STACK)
     res = deploy(c, path)
     assert "Creating service app_web" in res.stdout and "Creating service app_agent" in res.stdout
+    assert res.stdout.index("Creating network app_default") < res.stdout.index("Creating service")
+    assert "app_default" in c.shoal("network", "ls").stdout
     assert c.shoal("stack", "ls").stdout.split("\n")[1].split() == ["app", "3"]
     c.wait_for(lambda: running(c, "app") == {"app_web": 2, "app_api": 1, "app_agent": 2}, timeout=60, what="5 tasks running")
     agent_tasks = {t["ID"] for t in c.json("stack", "ps", "app") if str(t["Name"]).startswith("app_agent")}
@@ -78,7 +81,8 @@ def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_p
     assert names == {"app_web"}
 
     res = c.shoal("stack", "rm", "app")
-    assert "Removing service app_web" in res.stdout
+    assert "Removing service app_web" in res.stdout and "Removing network app_default" in res.stdout
+    assert "app_default" not in c.shoal("network", "ls").stdout
     assert "app_" not in c.shoal("svc", "ls").stdout
     assert c.shoal("stack", "services", "app", check=False).returncode == 1
 

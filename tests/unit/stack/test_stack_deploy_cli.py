@@ -298,3 +298,24 @@ def test_without_a_network_api_the_networks_are_named_not_created(files):
     assert "Not created yet (the cluster has no network API so far): shop_default" in res.output
     assert len(fake.called("CreateService")) == 2
     assert run(fake, "stack", "rm", "shop").exit_code == 0
+
+
+def test_rm_waits_while_the_removed_tasks_still_hold_the_network(files):
+    fake = DefaultingStub()
+    deploy(fake, files)
+    fake.fail["RemoveNetwork"] = [FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "network shop_default is still in use")] * 2
+    res = run(fake, "stack", "rm", "shop")
+    assert res.exit_code == 0, res.output
+    assert res.output.count("Removing network shop_default") == 1 and fake.networks == {}
+    assert len(fake.called("RemoveNetwork")) == 3
+
+
+def test_rm_reports_a_network_it_cannot_remove(files, monkeypatch):
+    import shoal.cli.stack as stack_cli
+
+    monkeypatch.setattr(stack_cli, "NETWORK_RELEASE_S", 0.0)
+    fake = DefaultingStub()
+    deploy(fake, files)
+    fake.fail["RemoveNetwork"] = [FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "still in use")]
+    res = run(fake, "stack", "rm", "shop")
+    assert res.exit_code == 1 and "Failed to remove network shop_default: still in use" in res.output
