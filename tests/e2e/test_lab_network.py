@@ -1,0 +1,141 @@
+"""Networking on a lab (1 drained manager, 2 workers), driven through the CLI as a user would.
+
+Service ``web`` (the demo image: busybox httpd answering ``task=<name> node=<host> client=<addr>``) runs
+on overlay ``front`` with port 8080 published; ``rr`` on ``front`` in dnsrr mode; ``db`` on overlay
+``back``. The tests reach the tasks through VIPs, published ports and DNS from inside tasks
+(``nsenter`` into the task's namespace on its lab host), from the lab hosts and from this machine over
+the lab bridge. The module's lab is torn down with ``lab down`` and nothing of it may be left.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e import netlab
+from tests.e2e.lab_fixtures import LabCli, running_lab
+
+pytestmark = pytest.mark.skipif(subprocess.run(["which", "nft"], capture_output=True).returncode != 0,
+                                reason="needs nft (nftables)")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabCli]:
+    tmp = tmp_path_factory.mktemp("netlab")
+    with running_lab(tmp / "labs", "net", "--workers", "2") as lab:
+        netlab.load_demo_image(lab, tmp)
+        lab.shoal("network", "create", "front")
+        lab.shoal("network", "create", "back")
+        lab.shoal("svc", "create", "--name", "web", "--replicas", "4", "--network", "front", "-p", "8080:80",
+                  "shoal-demo-lb")
+        lab.shoal("svc", "create", "--name", "rr", "--replicas", "2", "--network", "front", "--endpoint-mode",
+                  "dnsrr", "shoal-demo-lb")
+        lab.shoal("svc", "create", "--name", "db", "--replicas", "1", "--network", "back", "shoal-demo-lb")
+        for svc, n in (("web", 4), ("rr", 2), ("db", 1)):
+            netlab.wait_running(lab, svc, n)
+        yield lab
+    left = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "shoal-net" not in left, "a device of shoal's was left in the machine's namespace"
+
+
+def addr(lab: LabCli, node: str) -> str:
+    return next(n["addr"] for n in lab.state()["nodes"] if n["name"] == node)
+
+
+def vip(lab: LabCli, service: str, network: str) -> str:
+    (svc,) = json.loads(lab.shoal("svc", "inspect", service).stdout)
+    (net,) = json.loads(lab.shoal("network", "inspect", network).stdout)
+    for v in svc["Endpoint"]["VirtualIPs"]:
+        if v["NetworkID"] == net["Id"]:
+            return v["Addr"].split("/")[0]
+    raise AssertionError(f"no VIP of {service} on {network}: {svc['Endpoint']}")
+
+
+def wait_served_by(lab: LabCli, node: str, expected: set[str], timeout: float = 20) -> None:
+    def check() -> bool:
+        return set(netlab.served_by(netlab.get_here(addr(lab, node), 8080, 40))) == expected
+    lab.wait_for(check, timeout, f"port 8080 of {node} served by exactly {sorted(expected)}")
+
+
+def test_the_vip_balances_600_requests_over_every_task(lab: LabCli):
+    web = netlab.running_tasks(lab, "web")
+    counts = netlab.served_by(netlab.get(lab, "", vip(lab, "web", "front"), 80, 600, task=web[0]))
+    assert set(counts) == {t["Name"] for t in web}, counts
+    assert max(counts.values()) / min(counts.values()) < 2, counts
+
+
+def test_a_published_port_answers_on_a_node_that_runs_no_task(lab: LabCli):
+    answers = netlab.get_here(addr(lab, "manager1"), 8080, 200)
+    assert set(netlab.served_by(answers)) == {t["Name"] for t in netlab.running_tasks(lab, "web")}
+    out = lab.shoal("demo", "lb", "--service", "web", "--node", "manager1", "--requests", "100").stdout
+    assert "100 served" in out and "per node:" in out
+
+
+def test_a_local_task_sees_the_clients_own_address(lab: LabCli):
+    answers = netlab.get_here(addr(lab, "worker1"), 8080, 100)
+    bridge = lab.state()["bridge_addr"]
+    assert netlab.clients_of(answers, "worker1") == {bridge}, "no SNAT to a task on the receiving node"
+    assert bridge not in netlab.clients_of(answers, "worker2"), "a task elsewhere is reached masqueraded"
+
+
+def test_tasks_reach_each_other_across_nodes_on_one_overlay_but_not_across_two(lab: LabCli):
+    web = netlab.running_tasks(lab, "web")
+    a = next(t for t in web if t["Node"] == "worker1")
+    b = next(t for t in web if t["Node"] == "worker2")
+    b_addr = netlab.resolve(lab, a, "tasks.web")["tasks.web"]
+    assert b_addr and len(b_addr) == 4
+    answers = [netlab.get(lab, "", ip, 80, 1, task=a)[0] for ip in b_addr]
+    assert set(netlab.served_by(answers)) == {t["Name"] for t in web}, answers
+    (db,) = netlab.running_tasks(lab, "db")
+    db_addr = netlab.resolve(lab, db, "tasks.db")["tasks.db"]
+    assert db_addr and netlab.get(lab, "", db_addr[0], 80, 1, task=b)[0].startswith("error")
+
+
+def test_dns_answers_both_names_in_both_endpoint_modes_and_nothing_across_networks(lab: LabCli):
+    web = netlab.running_tasks(lab, "web")
+    got = netlab.resolve(lab, web[0], "web", "tasks.web", "rr", "tasks.rr", "db", "tasks.db")
+    assert got["web"] == [vip(lab, "web", "front")]
+    assert got["tasks.web"] is not None and len(got["tasks.web"]) == 4
+    assert got["rr"] is not None and len(got["rr"]) == 2 and got["rr"] == got["tasks.rr"], "dnsrr: task addresses"
+    assert got["db"] is None and got["tasks.db"] is None, "db shares no network with web"
+
+
+def test_host_mode_ports_answer_only_on_the_tasks_node(lab: LabCli):
+    lab.shoal("svc", "create", "--name", "hm", "--replicas", "1", "-p", "published=8090,target=80,mode=host",
+              "shoal-demo-lb")
+    (task,) = netlab.wait_running(lab, "hm", 1)
+    other = "worker2" if task["Node"] == "worker1" else "worker1"
+    lab.wait_for(lambda: netlab.served_by(netlab.get_here(addr(lab, task["Node"]), 8090, 5)) == {task["Name"]: 5},
+                 20, "host-mode port on the task's node")
+    assert netlab.get_here(addr(lab, other), 8090, 1)[0].startswith("error")
+    lab.shoal("svc", "rm", "hm")
+
+
+def test_a_stopped_task_leaves_the_endpoints(lab: LabCli):
+    lab.shoal("svc", "scale", "web=2")
+    web = netlab.wait_running(lab, "web", 2)
+    started = time.monotonic()
+    wait_served_by(lab, "manager1", {t["Name"] for t in web})
+    print(f"endpoints followed the scale-down in {time.monotonic() - started:.2f} s")
+    lab.shoal("svc", "scale", "web=4")
+    web = netlab.wait_running(lab, "web", 4)
+    wait_served_by(lab, "manager1", {t["Name"] for t in web})
+
+
+def test_an_agent_killed_and_restarted_keeps_its_tasks_serving(lab: LabCli):
+    lab.lab("kill", "worker1", "--agent-only")
+    answers = netlab.get_here(addr(lab, "worker1"), 8080, 100)
+    assert "error" not in netlab.served_by(answers), "tasks serve while their agent is down"
+    lab.lab("start", "worker1")
+    web = netlab.wait_running(lab, "web", 4)
+    wait_served_by(lab, "worker1", {t["Name"] for t in web}, timeout=40)
+    assert "error" not in netlab.served_by(netlab.get_here(addr(lab, "manager1"), 8080, 100))
+
+
+def test_a_node_that_shuts_down_leaves_nothing_of_shoals_in_its_namespace(lab: LabCli):
+    lab.lab("stop", "worker2")
+    assert netlab.shoal_traces_in(lab, "worker2") == []
