@@ -202,10 +202,10 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         node_view(n, self.cache)
         if node.spec.role == pb.NodeSpec.MANAGER:
             mgr = self.cache.objects["manager"].get(node.id)
-            n.manager_status.addr = mgr.obj.addr if mgr else ""  # type: ignore[attr-defined]
+            n.manager_status.addr = mgr.obj.addr if mgr else ""
             n.manager_status.leader = self.leader_id() == node.id
             n.manager_status.reachability = "reachable" if mgr else "unreachable"
-            n.manager_status.etcd_endpoints.extend(mgr.obj.etcd_endpoints if mgr else [])  # type: ignore[attr-defined]
+            n.manager_status.etcd_endpoints.extend(mgr.obj.etcd_endpoints if mgr else [])
         return n
 
     async def _node(self, ref: str, context: grpc.aio.ServicerContext) -> pb.Node:
@@ -230,7 +230,7 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "attempting to demote the last manager of the cluster")
         if cur.spec.role != pb.NodeSpec.MANAGER and request.spec.role == pb.NodeSpec.MANAGER:
             statuses = [v.obj for v in self.cache.objects["manager"].values()]
-            if not usable_etcd_endpoints(statuses, cur.description.addr):  # type: ignore[arg-type]
+            if not usable_etcd_endpoints(statuses, cur.description.addr):
                 await context.abort(grpc.StatusCode.FAILED_PRECONDITION, unreachable_etcd_error(request.node_id))
         node = pb.Node()
         node.CopyFrom(cur)
@@ -263,7 +263,7 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         return cpb.RemoveNodeResponse()
 
     async def GetCluster(self, request: cpb.GetClusterRequest, context: grpc.aio.ServicerContext) -> cpb.GetClusterResponse:
-        managers = sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
+        managers = sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)
         return cpb.GetClusterResponse(cluster=await load_cluster(self.store, self.kek()) or self.cluster(), managers=managers)  # tokens may rotate elsewhere
 
     async def RotateJoinToken(self, request: cpb.RotateJoinTokenRequest, context: grpc.aio.ServicerContext) -> cpb.RotateJoinTokenResponse:

@@ -63,7 +63,7 @@ def service_view(svc: pb.Service, cache: ClusterCache) -> None:
     """Fill ``svc.endpoint`` from the allocator's record (in place)."""
     rec = cache.get("endpoint", svc.id)
     if rec is not None:
-        svc.endpoint.CopyFrom(rec.endpoint)  # type: ignore[attr-defined]
+        svc.endpoint.CopyFrom(rec.endpoint)
     else:
         svc.endpoint.mode = svc.spec.endpoint_mode
 
@@ -73,8 +73,8 @@ def task_view(task: pb.Task, cache: ClusterCache) -> None:
     rec = cache.get("addresses", task.id)
     if rec is not None:
         del task.networks[:]
-        task.networks.extend(rec.networks)  # type: ignore[attr-defined]
-        task.bridge_address = rec.bridge_address  # type: ignore[attr-defined]
+        task.networks.extend(rec.networks)
+        task.bridge_address = rec.bridge_address
 
 
 def node_view(node: pb.Node, cache: ClusterCache) -> None:
@@ -92,7 +92,7 @@ class NetworkAPI:
     plan: IpamStore
 
     def _networks(self) -> dict[str, pb.Network]:
-        return {k: v.obj for k, v in self.cache.objects["network"].items()}  # type: ignore[misc]
+        return {k: v.obj for k, v in self.cache.objects["network"].items()}
 
     def _net_view(self, net: pb.Network) -> pb.Network:
         out = pb.Network()
@@ -104,7 +104,7 @@ class NetworkAPI:
         net = find_network(self._networks(), ref)
         if net is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"network {ref} not found")
-        return net  # type: ignore[return-value]
+        return net
 
     async def CreateNetwork(
         self, request: cpb.CreateNetworkRequest, context: grpc.aio.ServicerContext
@@ -162,7 +162,7 @@ class NetworkAPI:
         self, spec: pb.ServiceSpec, context: grpc.aio.ServicerContext, service_id: str = ""
     ) -> None:
         others = [s for s in self.cache.services().values() if s.id != service_id]
-        endpoints = {k: v.obj for k, v in self.cache.objects["endpoint"].items()}  # type: ignore[misc]
+        endpoints = {k: v.obj for k, v in self.cache.objects["endpoint"].items()}
         problem = network_problem(spec, self._networks(), others, endpoints)
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)

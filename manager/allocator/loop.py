@@ -46,11 +46,11 @@ class Allocator:
         """The cluster as the pure pass sees it, from the cache."""
         c = self.cache
         return Snapshot(
-            networks={k: v.obj for k, v in c.objects["network"].items()},  # type: ignore[misc]
+            networks={k: v.obj for k, v in c.objects["network"].items()},
             services=c.services(),
             tasks={tid: (t, c.status(t).state) for tid, t in c.tasks().items()},
             nodes=c.nodes(),
-            endpoints={k: v.obj for k, v in c.objects["endpoint"].items()},  # type: ignore[misc]
+            endpoints={k: v.obj for k, v in c.objects["endpoint"].items()},
         )
 
     def writes(self, plan: Plan) -> list[Write]:

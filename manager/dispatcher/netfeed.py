@@ -40,15 +40,15 @@ class NetFeed:
             task = c.get("task", tid)
             if task is None:
                 continue
-            status = c.status(task)  # type: ignore[arg-type]
-            if serves(task, status) and v.obj.node_id == task.node_id:  # type: ignore[attr-defined]
+            status = c.status(task)
+            if serves(task, status) and v.obj.node_id == task.node_id:
                 serving.append((task, status, v.obj))
         return ClusterNet.build(
-            {k: v.obj for k, v in objs["network"].items()},  # type: ignore[misc]
-            {k: v.obj for k, v in objs["nodenet"].items()},  # type: ignore[misc]
+            {k: v.obj for k, v in objs["network"].items()},
+            {k: v.obj for k, v in objs["nodenet"].items()},
             c.services().values(),
-            {k: v.obj for k, v in objs["endpoint"].items()},  # type: ignore[misc]
-            serving,  # type: ignore[arg-type]
+            {k: v.obj for k, v in objs["endpoint"].items()},
+            serving,
         )
 
     def concerns_all(self, kind: str, obj_id: str, obj: Message | None) -> bool:
@@ -65,7 +65,7 @@ class NetFeed:
         if self.cache.get("nodenet", task.node_id) is None:
             return not self.cache.objects["nodenet"]  # no allocator has run: nothing to wait for
         rec = self.cache.get("addresses", task.id)
-        if rec is not None and rec.node_id == task.node_id:  # type: ignore[attr-defined]
+        if rec is not None and rec.node_id == task.node_id:
             return True
         return self.cache.status(task).state >= TERMINAL
 
@@ -74,5 +74,5 @@ class NetFeed:
         rec = self.cache.get("addresses", task.id)
         if rec is not None:
             del task.networks[:]
-            task.networks.extend(rec.networks)  # type: ignore[attr-defined]
-            task.bridge_address = rec.bridge_address  # type: ignore[attr-defined]
+            task.networks.extend(rec.networks)
+            task.bridge_address = rec.bridge_address

@@ -119,7 +119,7 @@ class Registrar:
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
             if not request.csr:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a join needs a certificate signing request")
-            return new_id(), role  # type: ignore[return-value]  # never the caller's choice: naming a known node must not take it over
+            return new_id(), role  # never the caller's choice: naming a known node must not take it over
         if ident.role not in ("worker", "manager"):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, "/shoal.v1.Dispatcher/Register"))
         node_id = ident.node_id

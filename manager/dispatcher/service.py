@@ -142,7 +142,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             node_id = obj_id  # a role change ends the session (see Session)
         elif kind == "status":
             task = self.cache.get("task", obj_id)
-            node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")  # type: ignore[attr-defined]
+            node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")
         s = self.sessions.get(node_id) if node_id else None
         if s is not None:
             s.wake.set()
@@ -160,13 +160,13 @@ class Dispatcher(dgrpc.DispatcherServicer):
         s = self.sessions.get(node_id)
         if s is None or s.session_id != session_id or s.closed:
             await context.abort(grpc.StatusCode.NOT_FOUND, "session not found; start a new session")
-        return s  # type: ignore[return-value]
+        return s
 
     def managers(self) -> list[str]:
-        return sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)  # type: ignore[attr-defined]
+        return sorted(m.addr for m in (v.obj for v in self.cache.objects["manager"].values()) if m.addr)
 
     def manager_statuses(self) -> list[pb.ManagerStatus]:
-        return [v.obj for v in self.cache.objects["manager"].values()]  # type: ignore[misc]
+        return [v.obj for v in self.cache.objects["manager"].values()]
 
     def node_tasks(self, node_id: str) -> list[pb.Task]:
         return self.cache.tasks_on(node_id)
@@ -203,7 +203,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             while not s.closed:
                 s.wake.clear()
                 node = self.cache.get("node", s.node_id)
-                if node is not None and role_changed(node.spec.role, s.cert_role):  # type: ignore[attr-defined]
+                if node is not None and role_changed(node.spec.role, s.cert_role):
                     _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)
                 msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,

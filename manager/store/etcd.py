@@ -53,7 +53,7 @@ __all__ = ["EtcdStore", "connect"]
 log = shoal.log.get(__name__)
 
 # python3-etcd3 0.13 dropped its ``six`` import but watch.py still uses it when a stream ends.
-etcd3.watch.six = types.SimpleNamespace(itervalues=lambda d: iter(d.values()))  # type: ignore[attr-defined]
+etcd3.watch.six = types.SimpleNamespace(itervalues=lambda d: iter(d.values()))
 
 T = TypeVar("T")
 _CLOSED = object()
@@ -158,10 +158,10 @@ class EtcdStore(Store):
             try:
                 result = fn(self._client(i))
             except grpc.RpcError as e:
-                code = e.code()  # type: ignore[attr-defined]
+                code = e.code()
                 if code not in _UNREACHABLE:
                     raise _refused(e) from None
-                failures.append((self._urls[i], e.details()))  # type: ignore[attr-defined]
+                failures.append((self._urls[i], e.details()))
                 if write and code is grpc.StatusCode.DEADLINE_EXCEEDED:
                     break
                 continue
@@ -251,9 +251,9 @@ class EtcdStore(Store):
             try:
                 c.kvstub.Range(etcdrpc.RangeRequest(key=key, range_end=end, limit=1, revision=start), timeout=self._timeout)
             except grpc.RpcError as e:
-                if "compacted" in (e.details() or ""):  # type: ignore[attr-defined]
-                    raise Compacted(f"watch from revision {start}: {e.details()}") from None  # type: ignore[attr-defined]
-                if e.code() in _UNREACHABLE:  # type: ignore[attr-defined]
+                if "compacted" in (e.details() or ""):
+                    raise Compacted(f"watch from revision {start}: {e.details()}") from None
+                if e.code() in _UNREACHABLE:
                     raise
         try:
             watch_id = c.watcher.add_callback(key, cb, range_end=end, start_revision=start or None)
@@ -311,7 +311,7 @@ class EtcdStore(Store):
                     raise Compacted(f"watch from revision {next_rev}: compacted at {item.compacted_revision}")
                 else:  # the stream ended (an RpcError, or None): re-watch from the next revision
                     handle, generation, interrupted = None, generation + 1, True
-                    why = item.details() if isinstance(item, grpc.RpcError) else "stream closed"  # type: ignore[attr-defined]
+                    why = item.details() if isinstance(item, grpc.RpcError) else "stream closed"
                     log.warning("etcd watch interrupted; re-watching", prefix=prefix, revision=next_rev, error=why)
         finally:
             self._watch_queues.discard(queue)
@@ -336,8 +336,8 @@ class _LeaseNotFound(StoreError):
 
 
 def _refused(e: grpc.RpcError) -> StoreError:
-    details = e.details() or str(e.code())  # type: ignore[attr-defined]
-    if e.code() is grpc.StatusCode.NOT_FOUND and "lease not found" in details:  # type: ignore[attr-defined]
+    details = e.details() or str(e.code())
+    if e.code() is grpc.StatusCode.NOT_FOUND and "lease not found" in details:
         return _LeaseNotFound(details)
     return StoreError(details.removeprefix("etcdserver: "))
 

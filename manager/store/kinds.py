@@ -51,7 +51,7 @@ class Kind(Generic[M]):
     name: str
     folder: str
     cls: type[M]
-    id_of: Callable[[M], str] = field(default=lambda obj: obj.id)  # type: ignore[attr-defined]  # most kinds carry .id
+    id_of: Callable[[M], str] = field(default=lambda obj: obj.id)  # most kinds carry .id
     indexes: tuple[Index[M], ...] = ()
     owns: tuple[str, ...] = ()  # folders whose key of the same id goes when the object goes
 

@@ -105,7 +105,7 @@ def extract_layer(
     compressed.sha.update(head)
     stream: IO[bytes] = _Prefixed(head, compressed)  # type: ignore[assignment]
     if head == GZIP_MAGIC:
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[arg-type]
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")
     sink = open(sink_path, "wb") if sink_path else None  # noqa: SIM115 - closed below
     try:
         plain = _Hashing(stream, sink, limits)

@@ -72,7 +72,7 @@ def load_command(path: str, quiet: bool, cluster: bool, root: str) -> None:
         try:
             lines = list(_images_stub().Load(_chunks(path), timeout=600).lines)
         except grpc.RpcError as err:
-            raise click.ClickException(err.details() or str(err)) from None  # type: ignore[attr-defined]
+            raise click.ClickException(err.details() or str(err)) from None
     else:
         lines = _load_local(root, path)
     if not quiet:
@@ -114,7 +114,7 @@ def ls_command(quiet: bool, no_trunc: bool, cluster: bool, root: str) -> None:
         try:
             records = _images_stub().List(ipb.ListImagesRequest(), timeout=30).images
         except grpc.RpcError as err:
-            raise click.ClickException(err.details() or str(err)) from None  # type: ignore[attr-defined]
+            raise click.ClickException(err.details() or str(err)) from None
         images = [
             Image(r.id, list(r.repo_tags), list(r.layers), json.loads(r.config_json or "{}"), r.size)
             for r in records

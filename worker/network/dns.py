@@ -175,7 +175,7 @@ class DnsResponder:
         return forwarded if forwarded is not None else failure(query).to_wire()
 
     def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
