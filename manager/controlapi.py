@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 
@@ -31,9 +32,10 @@ from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
+T = TypeVar("T")
 
 
-def resolve(objs: dict, ref: str, name_of: Callable) -> object | None:
+def resolve(objs: dict[str, T], ref: str, name_of: Callable[[T], str]) -> T | None:
     """Find by full id, then by name, then by unique id prefix (docker's order)."""
     if ref in objs:
         return objs[ref]
@@ -77,7 +79,7 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         svc = resolve(self.cache.services(), ref, lambda s: s.spec.name)
         if svc is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no such service: {ref}")
-        return svc  # type: ignore[return-value]
+        return svc
 
     async def _validated(self, s: pb.ServiceSpec, context: grpc.aio.ServicerContext, resolve_image: bool = True) -> pb.ServiceSpec:
         try:
@@ -212,7 +214,7 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         node = resolve(self.cache.nodes(), ref, lambda n: n.description.hostname)
         if node is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {ref}")
-        return node  # type: ignore[return-value]
+        return node
 
     async def ListNodes(self, request: cpb.ListNodesRequest, context: grpc.aio.ServicerContext) -> cpb.ListNodesResponse:
         nodes = sorted(self.cache.nodes().values(), key=lambda n: (n.description.hostname, n.id))

@@ -211,9 +211,9 @@ class ImagesServicer(igrpc.ImagesServicer):
         def with_me(rec: ipb.ImageRecord | None) -> ipb.ImageRecord | None:
             nonlocal added
             added = rec is not None and self.node_id not in rec.holders
-            if not added:
+            if rec is None or not added:
                 return None
-            rec.holders.append(self.node_id)  # type: ignore[union-attr]
+            rec.holders.append(self.node_id)
             return rec
 
         await objects.images.update_retrying(self.writer, hex_of(image_id), with_me)

@@ -40,7 +40,7 @@ def _grant_mac(kek: bytes, node_id: str, role: int, by: str, at_ns: int) -> byte
 def grant(kek: bytes, node_id: str, role: int, by: str, at_ns: int | None = None) -> pb.RoleGrant:
     """The record of an admin's role change of ``node_id``, with its MAC."""
     at = time.time_ns() if at_ns is None else at_ns
-    return pb.RoleGrant(role=role, by=by, at_ns=at, mac=_grant_mac(kek, node_id, role, by, at))  # type: ignore[arg-type]
+    return pb.RoleGrant(role=role, by=by, at_ns=at, mac=_grant_mac(kek, node_id, role, by, at))  # type: ignore[arg-type]  # protobuf stubs type enum fields as Role; the role arrives as its int value
 
 
 def grant_valid(kek: bytes, node_id: str, g: pb.RoleGrant, role: int) -> bool:

@@ -141,7 +141,7 @@ class Manager:
         c = await cluster.load(self.store, self.ca.kek)
         if c is not None:
             self.cluster_obj = c
-        return self.cluster_obj  # type: ignore[return-value]
+        return self.cluster_obj  # type: ignore[return-value]  # set by start() (cluster.ensure) before anything serves
 
     async def _serve(self, control: ControlAPI, dispatcher: Dispatcher) -> None:
         assert self.authority and self.ca
@@ -191,12 +191,12 @@ class Manager:
                 self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref),
                 unknown_window_s=self.cfg.heartbeat_period * 3 + self.cfg.reconnect_grace,  # until agents had the time to reconnect here
                 plan=self.address_plan(),
-                kek=lambda: self.ca.kek, caller=lambda ctx: self.authority.identity(ctx).node_id,  # type: ignore[union-attr]
+                kek=lambda: self.ca.kek, caller=lambda ctx: self.authority.identity(ctx).node_id,  # type: ignore[union-attr]  # ca and authority are set before leadership starts the dispatcher
             )
             assert self.authority
-            self.authority.revoked = lambda node_id: self.cache.get("tombstone", node_id) is not None  # type: ignore[union-attr]
-            dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]
-            dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]
+            self.authority.revoked = lambda node_id: self.cache.get("tombstone", node_id) is not None  # type: ignore[union-attr]  # the cache is set before leadership starts the dispatcher
+            dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]  # the registrar is set on the next line (it needs the dispatcher's methods)
+            dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]  # the CA is set before leadership starts the registrar
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.cache.run())
                 await self.cache.ready.wait()

@@ -58,7 +58,7 @@ def _fetch_chain(addr: str, client_cert: bytes, client_key: bytes, timeout: floa
         ctx.load_cert_chain(cf.name, kf.name)
     with socket.create_connection(split_addr(addr), timeout=timeout) as raw, ctx.wrap_socket(raw, server_hostname=tls.MANAGER_NAME) as s:
         chain = s._sslobj.get_unverified_chain() or []  # public in 3.13
-        pems = [c.public_bytes(ssl._ssl.ENCODING_PEM) for c in chain]  # type: ignore[attr-defined]
+        pems = [c.public_bytes(ssl._ssl.ENCODING_PEM) for c in chain]  # type: ignore[attr-defined]  # ssl._ssl is the C module the public constant lives in (private, no stub)
         return [p.encode() if isinstance(p, str) else p for p in pems]
 
 

@@ -57,9 +57,9 @@ class Allocator:
         """The puts for records that changed and the deletes for records nobody needs any more."""
         out: list[Write] = []
         kinds: list[tuple[Kind, str, dict[str, Message]]] = [
-            (objects.endpoints, "endpoint", plan.endpoints),  # type: ignore[list-item]
-            (objects.addresses, "addresses", plan.addresses),  # type: ignore[list-item]
-            (objects.nodenets, "nodenet", plan.nodenets),  # type: ignore[list-item]
+            (objects.endpoints, "endpoint", plan.endpoints),  # type: ignore[list-item]  # Kind is invariant in its message type; each triple pairs one kind with its own messages
+            (objects.addresses, "addresses", plan.addresses),  # type: ignore[list-item]  # Kind is invariant in its message type; each triple pairs one kind with its own messages
+            (objects.nodenets, "nodenet", plan.nodenets),  # type: ignore[list-item]  # Kind is invariant in its message type; each triple pairs one kind with its own messages
         ]
         for kind, name, wanted in kinds:
             have = self.cache.objects[name]

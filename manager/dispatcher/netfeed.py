@@ -57,7 +57,7 @@ class NetFeed:
             return True
         if kind in ("task", "status"):
             task = obj if kind == "task" else self.cache.get("task", obj_id)
-            return task is None or bool(task.spec.networks or task.spec.ports)  # type: ignore[attr-defined]
+            return task is None or bool(task.spec.networks or task.spec.ports)  # type: ignore[attr-defined]  # a listener gets the kind's message: a Task here
         return False
 
     def ready(self, task: pb.Task) -> bool:

@@ -142,7 +142,7 @@ class Registrar:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         ca = self.ca()
         role, cert = await self._write_node(node_id, role, request, context, pubkey, c.id, joined=ident.role == "join")
-        resp = dpb.RegisterResponse(node_id=node_id, role=role, managers=self.managers(), ca_certificate=ca.cert_pem)  # type: ignore[arg-type]
+        resp = dpb.RegisterResponse(node_id=node_id, role=role, managers=self.managers(), ca_certificate=ca.cert_pem)  # type: ignore[arg-type]  # protobuf stubs type enum fields as Role; the role arrives as its int value
         if cert:
             resp.certificate = cert
             if role == pb.NodeSpec.MANAGER:
@@ -172,13 +172,13 @@ class Registrar:
                 node = pb.Node(id=node_id)
                 node.spec.availability = request.availability
                 node.meta.created_at_ns = now
-            node.spec.role = granted  # type: ignore[assignment]
+            node.spec.role = granted  # type: ignore[assignment]  # protobuf stubs type enum fields as Role; granted is its int value
             node.description.CopyFrom(request.description)
             if not node.description.addr:
                 node.description.addr = context.peer().removeprefix("ipv4:")
             node.meta.updated_at_ns = now
             if pubkey is not None:
-                cert = ca.issue(pubkey, node_id, ROLE_NAMES[granted], cluster_id)  # type: ignore[index]
+                cert = ca.issue(pubkey, node_id, ROLE_NAMES[granted], cluster_id)  # type: ignore[index]  # ROLE_NAMES is keyed by Role; granted is its int value
                 node.cert_serial = format(tls.cert_info(cert).serial, "x")
             return node
 

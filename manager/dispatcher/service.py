@@ -135,7 +135,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 other.wake.set()
         node_id = ""
         if kind == "task":
-            node_id = obj.node_id if obj is not None else self._task_node.pop(obj_id, "")  # type: ignore[attr-defined]
+            node_id = obj.node_id if obj is not None else self._task_node.pop(obj_id, "")  # type: ignore[attr-defined]  # a listener gets the kind's message: a Task here
             if obj is not None and node_id:
                 self._task_node[obj_id] = node_id
         elif kind == "node":

@@ -86,7 +86,7 @@ class Kind(Generic[M]):
         compares = [Compare(self.key(oid), "mod", "==", rev)]
         ops: list[Op] = [Put(self.key(oid), keys.encode(obj))]
         for ix in self.indexes if old is not None else ():
-            before, after = ix.value_of(old), ix.value_of(obj)  # type: ignore[arg-type]
+            before, after = ix.value_of(old), ix.value_of(obj)  # type: ignore[arg-type]  # old is not None on this branch
             if before == after:
                 continue
             if before:

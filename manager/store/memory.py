@@ -66,7 +66,7 @@ def check_compare(c: Compare, entry: _Entry | None) -> bool:
     right = c.value
     if isinstance(left, bytes) != isinstance(right, bytes):
         raise TypeError(f"compare on {c.target} of {c.key!r} needs {'bytes' if isinstance(left, bytes) else 'int'}")
-    return {"==": left == right, "!=": left != right, "<": left < right, ">": left > right}[c.op]  # type: ignore[operator]
+    return {"==": left == right, "!=": left != right, "<": left < right, ">": left > right}[c.op]  # type: ignore[operator]  # both sides of one compare are the same type (ints or bytes)
 
 
 def check_ops(ops: Sequence[Op]) -> None:
@@ -255,7 +255,7 @@ class MemoryStore(Store):
                 item = await queue.get()
                 if item is _CLOSED:
                     return
-                yield item  # type: ignore[misc]
+                yield item  # type: ignore[misc]  # the queue carries event lists and the end marker, checked above
         finally:
             self._watchers.discard(me)
 

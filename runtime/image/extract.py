@@ -103,7 +103,7 @@ def extract_layer(
     compressed = _Hashing(raw)
     head = raw.read(2)
     compressed.sha.update(head)
-    stream: IO[bytes] = _Prefixed(head, compressed)  # type: ignore[assignment]
+    stream: IO[bytes] = _Prefixed(head, compressed)  # type: ignore[assignment]  # _Prefixed implements the read side of IO[bytes] that gzip and tarfile use
     if head == GZIP_MAGIC:
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
     sink = open(sink_path, "wb") if sink_path else None  # noqa: SIM115 - closed below
@@ -111,7 +111,7 @@ def extract_layer(
         plain = _Hashing(stream, sink, limits)
         os.mkdir(dest, 0o755)
         size = 0
-        with LayerRoot(dest) as root, tarfile.open(fileobj=plain, mode="r|") as layer:  # type: ignore[call-overload]
+        with LayerRoot(dest) as root, tarfile.open(fileobj=plain, mode="r|") as layer:  # type: ignore[call-overload]  # _Hashing is a readable stream; the stub wants a full _Fileobj
             for entry in layer:
                 limits.add_entry()
                 size += _apply(layer, entry, root, name)

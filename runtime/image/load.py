@@ -57,7 +57,7 @@ def load_images(
 try:  # gzip raises zlib.error on corrupt deflate data
     from zlib import error as zlib_error
 except ImportError:  # pragma: no cover
-    zlib_error = ValueError  # type: ignore[misc,assignment]
+    zlib_error = ValueError  # type: ignore[misc,assignment]  # the zlib fallback: ValueError stands in for zlib.error
 
 
 def _why(exc: BaseException) -> str:

@@ -89,7 +89,7 @@ class Launcher:
                 if kind == "accept":
                     self._accept()
                 elif kind == "conn":
-                    self._read(key.fileobj)  # type: ignore[arg-type]
+                    self._read(key.fileobj)  # type: ignore[arg-type]  # "conn" entries are registered with their socket
                 elif kind == "exit":
                     self._exited(arg)
                 elif kind == "reap":

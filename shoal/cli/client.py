@@ -116,7 +116,7 @@ def connect(host: str, timeout: float = CALL_TIMEOUT) -> control_pb2_grpc.Contro
         ca, cert, key = tls_files()
         creds = grpc.ssl_channel_credentials(ca.read_bytes(), key.read_bytes(), cert.read_bytes())
         channel = grpc.secure_channel(target, creds, options=[("grpc.ssl_target_name_override", "shoal-manager")])
-    return _TimedStub(control_pb2_grpc.ControlStub(channel), channel, timeout)  # type: ignore[return-value]
+    return _TimedStub(control_pb2_grpc.ControlStub(channel), channel, timeout)  # type: ignore[return-value]  # _TimedStub forwards every ControlStub method with a deadline
 
 
 # Where the admin client certificate for TCP hosts comes from, first match wins: --tlscacert/

@@ -64,7 +64,7 @@ async def stop_command(containers: tuple[str, ...], grace: float | None, root: s
         await _each(containers, lambda ref: _stop(rt, ref, grace))
 
 
-async def _stop(rt, ref: str, grace: float | None) -> None:  # type: ignore[no-untyped-def]
+async def _stop(rt, ref: str, grace: float | None) -> None:  # type: ignore[no-untyped-def]  # rt: the runtime client (untyped parameter)
     await rt.stop((await resolve(rt, ref)).id, grace)
 
 
@@ -115,7 +115,7 @@ async def rm_command(containers: tuple[str, ...], force: bool, root: str) -> Non
         await _each(containers, one)
 
 
-async def _each(refs: tuple[str, ...], action) -> None:  # type: ignore[no-untyped-def]
+async def _each(refs: tuple[str, ...], action) -> None:  # type: ignore[no-untyped-def]  # action: the per-container coroutine function (untyped)
     """Run ``action`` per container, echo each ref that worked, report failures at the end."""
     errors = []
     for ref in refs:
@@ -229,7 +229,7 @@ async def stats_command(containers: tuple[str, ...], no_stream: bool, root: str)
             click.echo("\x1b[2J\x1b[H" + table)
 
 
-async def _sample(rt, cid: str) -> float | None:  # type: ignore[no-untyped-def]
+async def _sample(rt, cid: str) -> float | None:  # type: ignore[no-untyped-def]  # rt: the runtime client (untyped parameter)
     try:
         return (await rt.stats(cid)).cpu_seconds
     except ContainerError:

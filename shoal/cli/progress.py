@@ -132,10 +132,10 @@ def _converged_replicated(
             by_slot.setdefault(t.slot, []).append(t)
     if len(by_slot) < replicas:
         failed = _failed_groups([t for t in tasks if t.slot not in by_slot], lambda t: t.slot)
-        for slot in sorted(failed)[: replicas - len(by_slot)]:  # type: ignore[type-var]
+        for slot in sorted(failed)[: replicas - len(by_slot)]:  # type: ignore[type-var]  # the keys are slots (ints); the dict is keyed by object
             by_slot[slot] = failed[slot]
     lines = []
-    slots = sorted(by_slot)[:replicas]  # type: ignore[type-var]
+    slots = sorted(by_slot)[:replicas]  # type: ignore[type-var]  # the keys are slots (ints); the dict is keyed by object
     for i in range(replicas):
         group = by_slot[slots[i]] if i < len(slots) else []
         if job:
@@ -186,13 +186,13 @@ def render(spec: types_pb2.ServiceSpec, lines: list[SlotProgress], desired: int 
 
 
 def _poll(stub: object, service_id: str) -> tuple[types_pb2.Service, list[types_pb2.Task], int | None]:
-    service = stub.GetService(control_pb2.GetServiceRequest(service_id=service_id)).service  # type: ignore[attr-defined]
+    service = stub.GetService(control_pb2.GetServiceRequest(service_id=service_id)).service  # type: ignore[attr-defined]  # stub is the ControlStub (the parameter is typed object)
     desired = None
     if service.spec.mode in (ServiceSpec.GLOBAL, ServiceSpec.GLOBAL_JOB):
-        listed = stub.ListServices(control_pb2.ListServicesRequest(names=[service.spec.name]))  # type: ignore[attr-defined]
+        listed = stub.ListServices(control_pb2.ListServicesRequest(names=[service.spec.name]))  # type: ignore[attr-defined]  # stub is the ControlStub (the parameter is typed object)
         if service.id in listed.summaries:
             desired = listed.summaries[service.id].desired
-    tasks = stub.ListTasks(control_pb2.ListTasksRequest(service_ids=[service.id])).tasks  # type: ignore[attr-defined]
+    tasks = stub.ListTasks(control_pb2.ListTasksRequest(service_ids=[service.id])).tasks  # type: ignore[attr-defined]  # stub is the ControlStub (the parameter is typed object)
     return service, list(tasks), desired
 
 

@@ -175,7 +175,7 @@ def _start(lab: Lab) -> None:
         _check_alive(first)
         return _tokens(first)
 
-    lab.worker_token, lab.manager_token = procs.wait_until(tokens, 20, f"{first.name} started")  # type: ignore[misc]
+    lab.worker_token, lab.manager_token = procs.wait_until(tokens, 20, f"{first.name} started")  # type: ignore[misc]  # wait_until returns the probe's value: the token pair here
     lab.save()
     for n in lab.nodes[1:]:
         start_daemon(lab, n)

@@ -89,7 +89,7 @@ class ManagerRole:
             return
         if task.exception() is not None:
             _log.error("the node's manager failed", error=str(task.exception()))
-            self.failed.set_exception(task.exception())  # type: ignore[arg-type]
+            self.failed.set_exception(task.exception())  # type: ignore[arg-type]  # only reached for a task that raised (exception() is not None)
 
     async def watch(self) -> None:
         """Raise what made a manager of this node fail (ManagerError: a bad address, no etcd...)."""

@@ -212,7 +212,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a datagram endpoint always gets a DatagramTransport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.server._spawn(self._reply(data, addr))
