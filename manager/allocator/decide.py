@@ -97,19 +97,19 @@ def release_stale(ipam: Ipam, snap: Snapshot) -> None:
         for net, _ in attached(t.spec, snap) if t.node_id else ():
             nodes_on.setdefault(net.spec.name, set()).add(node_owner(t.node_id))
     ingress = snap.ingress()
-    for name, net in ipam.networks.items():
-        for owner in list(net.addresses.owners.values()):
+    for name, pool in ipam.networks.items():
+        for owner in list(pool.addresses.owners.values()):
             if owner.startswith("node:"):
                 if owner not in nodes_on.get(name, set()) and not (
                     ingress is not None and name == ingress.spec.name
                 ):
-                    net.addresses.release(owner)
+                    pool.addresses.release(owner)
                 continue
             if owner.startswith("vip:"):
                 if name not in wanted_vips.get(owner, set()):
-                    net.addresses.release(owner)
+                    pool.addresses.release(owner)
             elif owner not in live:
-                net.addresses.release(owner)
+                pool.addresses.release(owner)
 
 
 def _iface(ipam: Ipam, network: str, addr: ipaddress.IPv4Address) -> str:

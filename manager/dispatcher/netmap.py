@@ -57,9 +57,9 @@ class ClusterNet:
             if svc.spec.ports:
                 cn.published.add(svc.id)
         for task, status, addrs in serving:
-            ms = cn.services.get(task.service_id)
-            if ms is not None:
-                ms.tasks.add(
+            served = cn.services.get(task.service_id)
+            if served is not None:
+                served.tasks.add(
                     id=task.id,
                     node_id=task.node_id,
                     addresses=addrs.networks,
