@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from shoal import log
 from shoal.worker.config import AgentConfig, describe
 from shoal.worker.executor import Executor
 from shoal.worker.identity import NodeIdentity, RoleChanged
@@ -20,7 +21,9 @@ from shoal.worker.join import JoinError, NodeCredentials
 from shoal.worker.netagent import NetAgent
 from shoal.worker.reporter import Reporter
 from shoal.worker.session import Session
-from shoal.worker.taskmanager import TaskManager
+from shoal.worker.taskmanager import StopIncomplete, TaskManager
+
+_log = log.get(__name__)
 
 __all__ = ["Agent", "AgentConfig", "JoinError", "describe"]
 
@@ -79,6 +82,9 @@ class Agent:
             await self._stop_all()
 
     async def _stop_all(self) -> None:
-        await self.tasks.stop_all()
+        try:
+            await self.tasks.stop_all()
+        except StopIncomplete as exc:
+            _log.error("node stopped with containers still running; they are re-adopted at the next start", error=str(exc))
         if self.network is not None:
             await self.network.cleanup()

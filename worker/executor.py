@@ -35,8 +35,9 @@ class Executor(abc.ABC):
     async def wait(self, task_id: str) -> Exit: ...
 
     @abc.abstractmethod
-    async def stop(self, task_id: str, grace_s: float) -> None:
-        """SIGTERM, then SIGKILL after the grace; returns once it has exited. A missing container is fine."""
+    async def stop(self, task_id: str, grace_s: float | None) -> None:
+        """SIGTERM, then SIGKILL after the grace (None: the container's own stop grace); returns once it
+        has exited. A missing container is fine."""
 
     @abc.abstractmethod
     async def remove(self, task_id: str) -> None:

@@ -63,7 +63,7 @@ class FakeExecutor(Executor):
             raise ExecutorError(f"no such container: {task_id}")
         return await asyncio.shield(c.exited)
 
-    async def stop(self, task_id: str, grace_s: float) -> None:
+    async def stop(self, task_id: str, grace_s: float | None) -> None:
         c = self.containers.get(task_id)
         if c is not None:
             if c.timer:

@@ -139,7 +139,7 @@ class RuntimeExecutor(Executor):
         info = await self.runtime.wait(task_id)
         return Exit(info.exit_code if info.exit_code is not None else -1, info.oom_killed)
 
-    async def stop(self, task_id: str, grace_s: float) -> None:
+    async def stop(self, task_id: str, grace_s: float | None) -> None:
         try:
             await self.runtime.stop(task_id, grace_s)
         except ContainerError:

@@ -24,7 +24,13 @@ from shoal.worker.executor import Executor
 _log = log.get(__name__)
 
 STOP_GRACE_S = 2.0
-"""How long a container gets to stop when the agent itself stops, or deletes a leftover."""
+"""How long a leftover container no task claims gets to stop before it is deleted."""
+STOP_PARALLEL = 256
+"""Containers stopped at once when the node stops: their graces run side by side (each stop holds a
+launcher connection, an fd on both sides, for its grace)."""
+STOP_ROUNDS = 5
+"""Passes over the runtime's container list when the node stops: a create already sent when the
+stop began may land after the first list."""
 
 
 class TaskManager:
@@ -91,13 +97,40 @@ class TaskManager:
         t.add_done_callback(done)
 
     async def stop_all(self) -> None:
-        """The agent is stopping: stop and delete every container it runs, leaving nothing behind."""
-        for t in list(self._bg):
+        """The node is stopping: stop (each container's own grace, then SIGKILL) and delete every
+        container, the ones no controller holds too, until the runtime lists none. Raises
+        ``StopIncomplete`` naming what is left (it keeps running and is re-adopted at the next start).
+        """
+        bg = list(self._bg)
+        for t in bg:
             t.cancel()
-        ids = set(self.controllers) | set(await self.executor.list())
-        await asyncio.gather(*(self._stop_one(tid) for tid in ids), return_exceptions=True)
+        await asyncio.gather(*bg, return_exceptions=True)  # a cancelled create/stop has sent its request
         self.controllers.clear()
+        gate = asyncio.Semaphore(STOP_PARALLEL)
+        left: list[str] = []
+        for _ in range(STOP_ROUNDS):
+            left = await self.executor.list()
+            if not left:
+                return
+            res = await asyncio.gather(*(self._stop_gated(gate, tid) for tid in left), return_exceptions=True)
+            for tid, r in zip(left, res, strict=True):
+                if isinstance(r, Exception):
+                    _log.warning("container did not stop cleanly; trying again", task=tid, error=repr(r))
+        left = await self.executor.list()
+        if left:
+            raise StopIncomplete(
+                f"{len(left)} container(s) still there after {STOP_ROUNDS} rounds: {', '.join(sorted(left)[:5])}"
+            )
+
+    async def _stop_gated(self, gate: asyncio.Semaphore, tid: str) -> None:
+        async with gate:
+            await self.executor.stop(tid, None)
+            await self.executor.remove(tid)
 
     async def _stop_one(self, tid: str) -> None:
         await self.executor.stop(tid, STOP_GRACE_S)
         await self.executor.remove(tid)
+
+
+class StopIncomplete(Exception):
+    """Some containers could not be stopped when the node stopped."""

@@ -71,7 +71,7 @@ class Launcher:
             self.listener.bind(self.sock_path.path)
         finally:
             os.umask(old_umask)
-        self.listener.listen(64)
+        self.listener.listen(socket.SOMAXCONN)  # a full backlog breaks asyncio's unix connects (EAGAIN)
         self.listener.setblocking(False)
         self.sel.register(self.listener, selectors.EVENT_READ, ("accept", None))
 

@@ -38,6 +38,8 @@ from shoal.worker.join import JoinError
 from shoal.worker.netagent import NetAgent
 from shoal.worker.runtime_executor import RuntimeExecutor
 
+_log = log.get(__name__)
+
 
 def node_id(data_dir: Path) -> str:
     """The node id kept in the data dir, created on first start."""
@@ -93,14 +95,32 @@ def _start(opts: NodeOptions) -> tuple[Path, str]:
 
 
 def run_until_signal(coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` until it returns or SIGINT/SIGTERM cancels it (a clean stop, not an error)."""
+    """Run ``coro`` until it returns or SIGINT/SIGTERM cancels it (a clean stop, not an error).
+
+    The first signal starts a clean stop: the node stops and deletes every container, then its
+    launcher. A second one abandons that stop as a kill -9 would: what still runs keeps running and
+    is re-adopted at the next start.
+    """
 
     async def wrapper() -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        signals = 0
+
+        def on_signal(sig: signal.Signals) -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                _log.info("stopping: containers are stopped and deleted (signal again to leave them running)", signal=sig.name)
+                task.cancel()
+                return
+            _log.warning("stopping now: running containers are left running and re-adopted at the next start", signal=sig.name)
+            for t in asyncio.all_tasks(loop):  # the clean stop too, wherever it runs: a TaskGroup swallows a second cancel
+                t.cancel()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, on_signal, sig)
         with contextlib.suppress(asyncio.CancelledError):
             await coro
 

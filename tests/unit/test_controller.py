@@ -44,7 +44,7 @@ class RecordingExecutor(FakeExecutor):
             raise ExecutorError(self.wait_error)
         return await super().wait(task_id)
 
-    async def stop(self, task_id: str, grace_s: float) -> None:
+    async def stop(self, task_id: str, grace_s: float | None) -> None:
         self.calls.append(("stop", task_id, grace_s))
         await super().stop(task_id, grace_s)
 

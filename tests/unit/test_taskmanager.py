@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 from structlog.testing import capture_logs
 
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 from shoal.worker.executor_fake import FakeExecutor
-from shoal.worker.taskmanager import STOP_GRACE_S, TaskManager
+from shoal.worker.taskmanager import STOP_ROUNDS, StopIncomplete, TaskManager
 
 
 class Executor(FakeExecutor):
@@ -21,10 +22,10 @@ class Executor(FakeExecutor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.stops: list[tuple[str, float]] = []
+        self.stops: list[tuple[str, float | None]] = []
         self.removals: list[str] = []
 
-    async def stop(self, task_id: str, grace_s: float) -> None:
+    async def stop(self, task_id: str, grace_s: float | None) -> None:
         self.stops.append((task_id, grace_s))
         await super().stop(task_id, grace_s)
 
@@ -33,7 +34,9 @@ class Executor(FakeExecutor):
         await super().remove(task_id)
 
 
-def task(tid: str, desired: int = pb.RUNNING, state: int = pb.ASSIGNED, labels: dict[str, str] | None = None) -> pb.Task:
+def task(
+    tid: str, desired: int = pb.RUNNING, state: int = pb.ASSIGNED, labels: dict[str, str] | None = None
+) -> pb.Task:
     t = pb.Task(id=tid, service_id="s", service_name="web", desired_state=desired)
     t.status.state = state
     t.spec.container.labels.update(labels or {})
@@ -107,7 +110,48 @@ async def test_stopping_the_agent_leaves_no_container_behind():
     await n.until(lambda: n.state("a") == pb.RUNNING and n.state("b") == pb.RUNNING)
     await n.tm.stop_all()
     assert await n.executor.list() == [] and n.tm.controllers == {}
-    assert sorted(n.executor.stops) == [("a", STOP_GRACE_S), ("b", STOP_GRACE_S)]
+    assert sorted(n.executor.stops) == [("a", None), ("b", None)], "each container stops with its own grace"
+
+
+class Flaky(Executor):
+    """Stops fail ``fail`` times (a launcher connection that broke); a create lands late once."""
+
+    def __init__(self, fail: int = 0, late: str = "") -> None:
+        super().__init__()
+        self.fail = fail
+        self.late = late
+
+    async def stop(self, task_id: str, grace_s: float | None) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionResetError("Connection lost")
+        await super().stop(task_id, grace_s)
+
+    async def list(self) -> list[str]:
+        ids = await super().list()
+        if self.late:  # a create sent before the stop began is served after the first list
+            late, self.late = self.late, ""
+            await self.prepare(task(late))
+        return ids
+
+
+async def test_a_stop_that_fails_is_tried_again_and_a_late_container_is_found():
+    ex = Flaky(fail=2, late="late")
+    n = Node(ex)
+    n.tm.apply(full(task("a"), task("b")))
+    await n.until(lambda: n.state("a") == pb.RUNNING and n.state("b") == pb.RUNNING)
+    await n.tm.stop_all()
+    assert await ex.list() == [] and set(ex.removals) == {"a", "b", "late"}
+
+
+async def test_containers_that_will_not_stop_are_named():
+    ex = Flaky(fail=10_000)
+    n = Node(ex)
+    n.tm.apply(full(task("a")))
+    await n.until(lambda: n.state("a") == pb.RUNNING)
+    with pytest.raises(StopIncomplete, match=r"1 container\(s\) still there after .* rounds: a"):
+        await n.tm.stop_all()
+    assert ex.fail == 10_000 - STOP_ROUNDS, "one try per round, then it gives up"
 
 
 async def test_stopping_the_agent_also_deletes_containers_no_controller_holds():
