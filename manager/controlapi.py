@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import grpc
 
-from shoal import log, spec
+from shoal import liveness, log, spec
 from shoal.ids import new_id
 from shoal.manager import sealing
 from shoal.manager.cache import ClusterCache
@@ -191,15 +191,24 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         out.sort(key=lambda t: (t.service_name, t.slot, -t.meta.created_at_ns))
         return cpb.ListTasksResponse(tasks=out)
 
-    def _node_view(self, node: pb.Node) -> pb.Node:
+    def _disruption(self) -> str:
+        """The mass-disruption note for down nodes, "" when at most half of the nodes are down."""
+        nodes = self.cache.nodes()
+        down = sum(1 for nid in nodes if not self.cache.node_ready(nid))
+        return liveness.disruption_note(down, len(nodes)) if liveness.disrupted(down, len(nodes)) else ""
+
+    def _node_view(self, node: pb.Node, disruption: str | None = None) -> pb.Node:
         n = pb.Node()
         n.CopyFrom(node)
         n.meta.version = self.cache.rev("node", node.id)
         ready = self.cache.node_ready(node.id)
         if ready:
             n.status.state = pb.NodeStatus.READY
+        elif time.monotonic() < self.unknown_until:
+            n.status.state = pb.NodeStatus.UNKNOWN
         else:
-            n.status.state = pb.NodeStatus.UNKNOWN if time.monotonic() < self.unknown_until else pb.NodeStatus.DOWN
+            n.status.state = pb.NodeStatus.DOWN
+            n.status.message = self._disruption() if disruption is None else disruption
         n.status.addr = node.description.addr
         node_view(n, self.cache)
         if node.spec.role == pb.NodeSpec.MANAGER:
@@ -218,7 +227,8 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
 
     async def ListNodes(self, request: cpb.ListNodesRequest, context: grpc.aio.ServicerContext) -> cpb.ListNodesResponse:
         nodes = sorted(self.cache.nodes().values(), key=lambda n: (n.description.hostname, n.id))
-        return cpb.ListNodesResponse(nodes=[self._node_view(n) for n in nodes])
+        disruption = self._disruption()
+        return cpb.ListNodesResponse(nodes=[self._node_view(n, disruption) for n in nodes])
 
     async def GetNode(self, request: cpb.GetNodeRequest, context: grpc.aio.ServicerContext) -> cpb.GetNodeResponse:
         return cpb.GetNodeResponse(node=self._node_view(await self._node(request.node_id, context)))

@@ -172,11 +172,16 @@ class Manager:
             raise ManagerError(str(exc)) from None
         self.server = server
 
+    @property
+    def node_grace_s(self) -> float:
+        """How long a node may go without a session before it is down: 3 missed heartbeats, then the reconnect grace."""
+        return self.cfg.heartbeat_period * 3 + self.cfg.reconnect_grace
+
     async def _lead(self, fence: Fence) -> None:
         assert self.store and self.cache
         writer = Writer(self.store, fence)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(ReplicatedOrchestrator(self.cache, writer, self.cfg.history_limit).run())
+            tg.create_task(ReplicatedOrchestrator(self.cache, writer, self.cfg.history_limit, self.node_grace_s).run())
             tg.create_task(Scheduler(self.cache, writer).run())
             tg.create_task(Allocator(self.cache, writer, self.address_plan()).run())
 
@@ -189,7 +194,7 @@ class Manager:
             self.election = Election(self.store, self.cfg.node_id, self.cfg.election_ttl)
             control = ControlAPI(
                 self.store, self.cache, lambda: self.election.leader_id, lambda: self.cluster_obj, image_known=lambda ref: self.images.known(ref),
-                unknown_window_s=self.cfg.heartbeat_period * 3 + self.cfg.reconnect_grace,  # until agents had the time to reconnect here
+                unknown_window_s=self.node_grace_s,  # until agents had the time to reconnect here
                 plan=self.address_plan(),
                 kek=lambda: self.ca.kek, caller=lambda ctx: self.authority.identity(ctx).node_id,  # type: ignore[union-attr]  # ca and authority are set before leadership starts the dispatcher
             )

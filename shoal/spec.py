@@ -19,6 +19,12 @@ DEFAULT_RESTART_DELAY_NS = 5 * 10**9
 DEFAULT_STOP_GRACE_NS = 10 * 10**9
 DEFAULT_MONITOR_NS = 5 * 10**9
 MIN_MEMORY = 6 * 1024 * 1024  # docker refuses limits under 6 MiB
+MAX_REPLICAS = 10_000
+"""The most replicas one service may ask for. Docker's limit is the uint64, so 100,000,000 was accepted
+and wedged the leader (every task is an etcd key, a status key and a row in every reconcile and
+scheduling pass: ~2 KB and ~50 us each, so 1e8 tasks is ~200 GB and hours per pass). 10,000 tasks cost
+~20 MB in etcd (its default quota is 2 GB) and well under a second per pass, and exceed what one
+service needs on a cluster of a few hundred nodes; shard bigger workloads into several services."""
 BUILTIN_IMAGES = frozenset({"host"})
 _IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_REF_RE = re.compile(
@@ -98,6 +104,8 @@ def _check_mode_fields(spec: pb.ServiceSpec) -> None:
         check_mode_allows(spec.mode, "replicas")
         if spec.replicas < 0:
             raise SpecError("replicas", f"must be 0 or more, got {spec.replicas}")
+        if spec.replicas > MAX_REPLICAS:
+            raise SpecError("replicas", f"{spec.replicas} is more than the {MAX_REPLICAS} replicas a service may have")
     if spec.rebalance:
         check_mode_allows(spec.mode, "rebalance")
     if spec.max_concurrent:

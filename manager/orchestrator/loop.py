@@ -13,6 +13,8 @@ import time
 
 from google.protobuf.message import Message
 
+from shoal import log
+from shoal.liveness import Liveness
 from shoal.manager.cache import ClusterCache
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
 from shoal.manager.orchestrator.types import Actions
@@ -24,14 +26,18 @@ from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL
 from shoal.views import NodeInfo, TaskView
 
+_log = log.get(__name__)
+
 _GLOBAL = (pb.ServiceSpec.GLOBAL, pb.ServiceSpec.GLOBAL_JOB)
 
 
 class Orchestrator:
-    def __init__(self, cache: ClusterCache, writer: Writer, history_limit: int = replicated.DEFAULT_HISTORY) -> None:
+    def __init__(self, cache: ClusterCache, writer: Writer, history_limit: int = replicated.DEFAULT_HISTORY, node_grace_s: float = 4.0) -> None:
         self.cache = cache
         self.writer = writer
         self.history_limit = history_limit
+        # created when this manager became leader, its sessions already served: every node is Unknown for a full grace
+        self.liveness = Liveness(node_grace_s, time.monotonic())
         self.reactor = Reactor("orchestrator", cache, self._pass)
         self._nodes: dict[str, NodeInfo] | None = None  # the scheduler's view, for the current pass only
 
@@ -58,15 +64,28 @@ class Orchestrator:
     async def run(self) -> None:
         await self.reactor.follow(self.on_change)
 
+    def node_up(self, node_id: str) -> bool:
+        """The node has a session, or its tasks may not be replaced yet (see shoal.liveness)."""
+        return self.cache.node_ready(node_id) or not self.liveness.may_replace(node_id, time.monotonic())
+
     def node_ok(self, node_id: str) -> bool:
-        """Tasks may keep running on the node: it exists, is up and is not drained."""
+        """Tasks may keep running on the node: it exists, is up (or held) and is not drained."""
         node = self.cache.get("node", node_id)
-        return node is not None and self.cache.node_ready(node_id) and node.spec.availability != pb.NodeSpec.DRAIN
+        return node is not None and self.node_up(node_id) and node.spec.availability != pb.NodeSpec.DRAIN
+
+    def _observe_nodes(self, nodes: dict[str, pb.Node]) -> int | None:
+        """Feed the liveness rules this pass's nodes; the wall-clock ns when they next change by themselves."""
+        now = time.monotonic()
+        note = self.liveness.observe({nid for nid in nodes if not self.cache.node_ready(nid)}, len(nodes), now)
+        if note:
+            _log.warning(note)
+        at = self.liveness.next_change(now)
+        return None if at is None else time.time_ns() + int((at - now) * 1e9) + 1
 
     def decide(self, svc: pb.Service | None, tasks: list[TaskView], nodes: dict[str, pb.Node], now: int) -> Actions:
         mode = svc.spec.mode if svc is not None else None
         if mode in _GLOBAL or (svc is None and tasks and not tasks[0].task.slot):
-            return globalmode.reconcile(svc, tasks, nodes, self.cache.node_ready, now, self.history_limit)
+            return globalmode.reconcile(svc, tasks, nodes, self.node_up, now, self.history_limit)
         if mode == pb.ServiceSpec.REPLICATED_JOB:
             return jobs.reconcile(svc, tasks, self.node_ok, now, self.history_limit)
         acts = replicated.reconcile(svc, tasks, self.node_ok, now, self.history_limit, self.load)
@@ -98,7 +117,7 @@ class Orchestrator:
         by_service = {sid: [TaskView(t, status(t)) for t in self.cache.tasks_of(sid)] for sid in ids}
         now = time.time_ns()
         changes: list[Write] = []
-        wake = None
+        wake = self._observe_nodes(nodes)
         self._nodes = None
         for sid in sorted(ids):
             acts = self.decide(services.get(sid), by_service.get(sid, []), nodes, now)

@@ -23,7 +23,11 @@ from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
 from shoal.views import TaskView
 
-__all__ = ["DEFAULT_HISTORY", "reconcile"]
+__all__ = ["CREATE_BATCH", "DEFAULT_HISTORY", "reconcile"]
+
+CREATE_BATCH = 500
+"""The most tasks one pass creates for one service; the pass asks to run again at once for the rest, so
+a service scaled to thousands of replicas shares the loop with the others instead of holding it."""
 
 
 def reconcile(
@@ -72,7 +76,9 @@ def reconcile(
                 due: int | None = now_ns  # empty slot, or its task is being shut down / was lost
             else:
                 due = restart_due(service, slot_tasks, last, now_ns)
-            if due is not None and due <= now_ns:
+            if due is not None and due <= now_ns and len(acts.create) >= CREATE_BATCH:
+                acts.wake(now_ns)  # the next pass goes on with the rest
+            elif due is not None and due <= now_ns:
                 acts.create.append(new_task(service, slot, now_ns))
             elif due is not None:
                 acts.wake(due)

@@ -67,6 +67,9 @@ def list_nodes(fmt: str, quiet: bool) -> None:
     nodes = client.stub().ListNodes(control_pb2.ListNodesRequest()).nodes
     records = [node_record(n) for n in sorted(nodes, key=lambda n: (n.description.hostname, n.id))]
     emit_list(fmt, quiet, NODE_HEADERS, records, node_row)
+    notes = sorted({n.status.message for n in nodes if n.status.message.startswith("mass disruption")})
+    for note in notes:  # on stderr: the table and JSON stay what scripts parse
+        click.echo(f"Note: {note}", err=True)
 
 
 @node_group.command("inspect")

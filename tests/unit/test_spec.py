@@ -295,3 +295,9 @@ def test_defaults_keep_what_the_user_set():
     assert (d.replicas, d.restart_policy.delay_ns, d.container.stop_grace_period_ns) == (4, 1, 2)
     assert (d.update_config.parallelism, d.update_config.monitor_ns) == (0, 3)
     assert d.rollback_config.parallelism == 1, "only the fields left unset get defaults"
+
+
+def test_replicas_are_capped_with_a_clear_error():
+    spec.validate(make(replicas=spec.MAX_REPLICAS))
+    with pytest.raises(spec.SpecError, match=r"^invalid service spec: replicas: 100000000 is more than the 10000 replicas a service may have$"):
+        spec.validate(make(replicas=100_000_000))
