@@ -1,6 +1,8 @@
 """Leader election on an etcd lease: one manager runs the orchestrators and the scheduler.
 
-The election key is created only if absent and rides on the candidate's lease (TTL 3 s by default).
+The election key is created only if absent and rides on the candidate's lease (TTL 2 s by default, kept
+alive every quarter of it, so a leader survives 1.5 s of stalls; a dead leader's key goes 1.5-2 s after its
+last keepalive plus up to 0.5 s for etcd's lessor to notice: failover in ~2-2.5 s).
 The winner's fence is the key's create_revision, which every leader write compares, so a leader that
 lost its lease (paused, partitioned) cannot write even if it has not noticed yet.
 """
@@ -23,7 +25,7 @@ IS_LEADER = Gauge("shoal_manager_leader", "1 when this manager is the leader")
 
 
 class Election:
-    def __init__(self, store: Store, manager_id: str, ttl: float = 3.0) -> None:
+    def __init__(self, store: Store, manager_id: str, ttl: float = 2.0) -> None:
         self.store = store
         self.manager_id = manager_id
         self.ttl = ttl
@@ -70,7 +72,7 @@ class Election:
         work = asyncio.create_task(lead(fence))
         try:
             while not work.done():
-                done, _ = await asyncio.wait({work}, timeout=self.ttl / 3)
+                done, _ = await asyncio.wait({work}, timeout=self.ttl / 4)
                 if done:
                     break
                 try:

@@ -63,7 +63,7 @@ class ManagerConfig:
     etcd_endpoints: list[str] = field(default_factory=list)
     heartbeat_period: float = 1.0
     reconnect_grace: float = 1.0  # a closed session's node is down unless it reconnects within this
-    election_ttl: float = 3.0
+    election_ttl: float = 2.0  # etcd leases are whole seconds; 2 s is the least etcd grants with its default timing
     history_limit: int = 5
     ca_kek: bytes | None = None  # received when this manager joined an existing cluster
     default_addr_pool: str = DEFAULT_POOL  # --default-addr-pool: only used when this manager creates the cluster

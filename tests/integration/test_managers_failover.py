@@ -41,7 +41,7 @@ class ManagerProcs:
     def sock(self, name: str) -> str:
         return str(self.tmp / f"{name}.sock")
 
-    async def start(self, name: str, ttl: float = 3.0) -> None:
+    async def start(self, name: str, ttl: float = 2.0) -> None:
         addr = f"127.0.0.1:{self.free_port()}"
         cfg = {"name": name, "data_dir": str(self.tmp / name), "addr": addr, "sock": self.sock(name), "etcd": self.endpoint, "ttl": ttl}
         if self.tokens:

@@ -174,3 +174,16 @@ async def test_a_node_without_a_session_is_down_and_with_one_ready(api: ControlA
     await add_node(api, "w2", ready=True)
     states = {n.id: n.status.state for n in (await api.ListNodes(cpb.ListNodesRequest(), CTX)).nodes}
     assert states == {"w1": pb.NodeStatus.DOWN, "w2": pb.NodeStatus.READY}
+
+
+async def test_node_ls_says_when_more_than_half_of_the_nodes_are_down(api: ControlAPI):
+    await add_node(api, "w1")
+    await add_node(api, "w2", ready=True)
+    nodes = {n.id: n for n in (await api.ListNodes(cpb.ListNodesRequest(), CTX)).nodes}
+    assert nodes["w1"].status.message == "", "one of two down: no disruption"
+    await add_node(api, "w3")
+    nodes = {n.id: n for n in (await api.ListNodes(cpb.ListNodesRequest(), CTX)).nodes}
+    assert nodes["w1"].status.message.startswith("mass disruption: 2 of 3 nodes down at once")
+    assert nodes["w3"].status.message == nodes["w1"].status.message and nodes["w2"].status.message == ""
+    one = (await api.GetNode(cpb.GetNodeRequest(node_id="w3"), CTX)).node
+    assert one.status.message == nodes["w3"].status.message
