@@ -31,9 +31,6 @@ RECONNECT_CAP_S = 1.0
 """The longest wait between rounds over the known managers: a node is back this soon after a manager is.
 Well inside a new leader's grace (3 heartbeats + the reconnect grace, 4 s by default; shoal.liveness),
 so an agent that waited out a long manager outage is back before the leader counts it down."""
-CONNECT_TIMEOUT_S = 2.0
-"""How long one manager may take to accept a connection: an unreachable host (packets dropped) would
-otherwise hold the agent for gRPC's 20 s connect timeout before it tries the next manager."""
 
 Assigned = Callable[[dpb.Assignments], None]
 Mapped = Callable[[dpb.NetworkMap], None]
@@ -61,22 +58,6 @@ def heartbeat_timeout(period: float) -> float:
     return max(period * 3, 1.0)
 
 
-async def _connected(ch: grpc.aio.Channel) -> bool:
-    """Connect ``ch``: True once READY; False when refused (TRANSIENT_FAILURE) or silent for CONNECT_TIMEOUT_S."""
-
-    async def settled() -> bool:
-        state = ch.get_state(try_to_connect=True)
-        while state not in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE, grpc.ChannelConnectivity.SHUTDOWN):
-            await ch.wait_for_state_change(state)
-            state = ch.get_state(try_to_connect=True)
-        return state == grpc.ChannelConnectivity.READY
-
-    try:
-        return await asyncio.wait_for(settled(), CONNECT_TIMEOUT_S)
-    except TimeoutError:
-        return False
-
-
 class Session:
     def __init__(self, node: NodeIdentity, reporter: Reporter, assigned: Assigned, mapped: Mapped | None = None) -> None:
         self.node = node
@@ -98,8 +79,8 @@ class Session:
         while True:
             for addr in list(self.node.managers):
                 try:
-                    if await self._session(addr):
-                        backoff.reset()
+                    await self._session(addr)
+                    backoff.reset()
                 except grpc.aio.AioRpcError as exc:
                     how = ended(exc.code())
                     if how is Ended.REFUSED:
@@ -112,12 +93,8 @@ class Session:
                     _log.warning("session ended", manager=addr, code=exc.code().name, error=exc.details())
             await backoff.sleep()
 
-    async def _session(self, addr: str) -> bool:
-        """Hold a session with ``addr`` until it ends; False when the manager could not be reached."""
+    async def _session(self, addr: str) -> None:
         async with self.node.creds.channel(addr) as ch:
-            if not await _connected(ch):
-                _log.warning("manager not reachable", manager=addr)
-                return False
             stub = dgrpc.DispatcherStub(ch)
             call = stub.Session()
             await call.write(dpb.SessionRequest(node_id=self.node.node_id, description=self.node.description))
@@ -131,14 +108,13 @@ class Session:
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if call.cancelled() and task is not None and task.cancelling() == 0:
-                    return True  # restart() cancelled the call: start a new session
+                    return  # restart() cancelled the call: start a new session
                 raise
             finally:
                 self._call = None
                 self.reporter.detach()
                 if hb is not None:
                     hb.cancel()
-            return True
 
     def _established(self, addr: str, stub: dgrpc.DispatcherStub, call: grpc.aio.StreamStreamCall, msg: dpb.SessionMessage) -> asyncio.Task:
         """The manager's first message: statuses may flow, heartbeats start. Returns the heartbeat task."""
