@@ -58,3 +58,38 @@ def test_other_errors_are_not_hidden():
 
     with pytest.raises(RuntimeError, match="a bug"):
         daemon._run_or_fail(node())
+
+
+@pytest.mark.timeout(20)
+def test_a_second_signal_abandons_the_clean_stop():
+    reached: list[str] = []
+
+    async def node() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(15)
+        finally:  # the clean stop (stopping containers, say) that a second signal cuts short
+            reached.append("stopping")
+            await asyncio.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(15)
+            reached.append("stop finished")
+
+    daemon.run_until_signal(node())
+    assert reached == ["stopping"]
+
+
+@pytest.mark.timeout(20)
+def test_one_signal_lets_the_clean_stop_finish():
+    reached: list[str] = []
+
+    async def node() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(15)
+        finally:
+            await asyncio.sleep(0.2)
+            reached.append("stop finished")
+
+    daemon.run_until_signal(node())
+    assert reached == ["stop finished"]
