@@ -42,11 +42,11 @@ async def run(runs: int) -> list[float]:
     tmp = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-"))
     etcd = EmbeddedEtcd(tmp / "etcd")
     await etcd.start()
-    m = ManagerProcs(tmp, etcd.endpoint)
+    m = ManagerProcs(tmp, etcd.endpoint, etcd.client_tls)
     agents: list[asyncio.Task] = []
     times = []
     try:
-        store = await connect([etcd.endpoint])
+        store = await connect([etcd.endpoint], tls=etcd.client_tls)
         for name in NAMES:
             await m.start(name)
         agents = await _agents(m, tmp, 2)

@@ -92,7 +92,7 @@ async def committed(nodes: list[pb.Node], svcs: list[pb.Service], tasks: list[pb
     etcd = EmbeddedEtcd(tmp)
     await etcd.start()
     try:
-        store = await connect([etcd.endpoint])
+        store = await connect([etcd.endpoint], tls=etcd.client_tls)
         puts = [Put(keys.key("node", n.id), keys.encode(n)) for n in nodes]
         puts += [Put(keys.key("session", n.id), keys.encode(pb.NodeSession(node_id=n.id))) for n in nodes]
         puts += [Put(keys.key("service", s.id), keys.encode(s)) for s in svcs]

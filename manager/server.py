@@ -17,6 +17,7 @@ import grpc
 
 from shoal import log, tls
 from shoal.certfiles import CertFiles
+from shoal.etcdtls import EtcdTLS
 from shoal.manager import ca as cluster_ca
 from shoal.manager import cluster, localsocket
 from shoal.manager.allocator.loop import Allocator
@@ -61,6 +62,7 @@ class ManagerConfig:
     socket_path: str = "/run/shoal/manager.sock"
     socket_group: str = ""  # the group that owns the CLI socket (and its directory, when created here)
     etcd_endpoints: list[str] = field(default_factory=list)
+    etcd_tls: EtcdTLS | None = None  # the etcd CA and this manager's client certificate (with --etcd)
     heartbeat_period: float = 1.0
     reconnect_grace: float = 1.0  # a closed session's node is down unless it reconnects within this
     election_ttl: float = 2.0  # etcd leases are whole seconds; 2 s is the least etcd grants with its default timing
@@ -91,17 +93,17 @@ class Manager:
     async def _open_store(self) -> Store:
         from shoal.manager.store.etcd import connect
 
-        endpoints = self.cfg.etcd_endpoints
+        endpoints, etcd_tls = self.cfg.etcd_endpoints, self.cfg.etcd_tls
         try:
             if not endpoints:
                 from shoal.manager.store.embedded import EmbeddedEtcd
 
                 self._etcd = EmbeddedEtcd(self.cfg.data_dir)
                 await self._etcd.start()
-                endpoints = [self._etcd.endpoint]
+                endpoints, etcd_tls = [self._etcd.endpoint], self._etcd.client_tls
             self.etcd_endpoints = list(self.cfg.etcd_endpoints)  # not an embedded etcd: it lives and dies with this process
-            return await connect(endpoints)
-        except StoreError as exc:
+            return await connect(endpoints, tls=etcd_tls)
+        except (StoreError, ValueError) as exc:
             raise ManagerError(str(exc)) from None
 
     @property
@@ -201,7 +203,10 @@ class Manager:
             assert self.authority
             self.authority.revoked = lambda node_id: self.cache.get("tombstone", node_id) is not None  # type: ignore[union-attr]  # the cache is set before leadership starts the dispatcher
             dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]  # the registrar is set on the next line (it needs the dispatcher's methods)
-            dispatcher.registrar = Registrar(self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses)  # type: ignore[arg-type,return-value]  # the CA is set before leadership starts the registrar
+            dispatcher.registrar = Registrar(
+                self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses,  # type: ignore[arg-type]  # the CA is set before leadership starts the registrar
+                etcd_client=self._etcd_client,
+            )  # fmt: skip
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.cache.run())
                 await self.cache.ready.wait()
@@ -216,6 +221,11 @@ class Manager:
                 self.started.set()
         finally:
             await self._shutdown()
+
+    def _etcd_client(self) -> tuple[bytes, bytes, bytes] | None:
+        """The etcd CA and client certificate of a shared etcd (--etcd), for a manager being promoted."""
+        t = self.cfg.etcd_tls
+        return t.load() if self.cfg.etcd_endpoints and t is not None and t.exists() else None
 
     async def _announce(self, lease: int) -> None:
         """This manager's status key, on ``lease``: it goes when this manager does."""

@@ -22,7 +22,7 @@ class RegisterRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., node_id: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., availability: _Optional[_Union[_types_pb2.NodeSpec.Availability, str]] = ..., csr: _Optional[bytes] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
-    __slots__ = ("node_id", "role", "managers", "certificate", "ca_certificate", "ca_key_kek", "etcd_endpoints")
+    __slots__ = ("node_id", "role", "managers", "certificate", "ca_certificate", "ca_key_kek", "etcd_endpoints", "etcd_ca", "etcd_cert", "etcd_key")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     MANAGERS_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,9 @@ class RegisterResponse(_message.Message):
     CA_CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
     CA_KEY_KEK_FIELD_NUMBER: _ClassVar[int]
     ETCD_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    ETCD_CA_FIELD_NUMBER: _ClassVar[int]
+    ETCD_CERT_FIELD_NUMBER: _ClassVar[int]
+    ETCD_KEY_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     role: _types_pb2.NodeSpec.Role
     managers: _containers.RepeatedScalarFieldContainer[str]
@@ -37,7 +40,10 @@ class RegisterResponse(_message.Message):
     ca_certificate: bytes
     ca_key_kek: bytes
     etcd_endpoints: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeSpec.Role, str]] = ..., managers: _Optional[_Iterable[str]] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., ca_key_kek: _Optional[bytes] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...
+    etcd_ca: bytes
+    etcd_cert: bytes
+    etcd_key: bytes
+    def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeSpec.Role, str]] = ..., managers: _Optional[_Iterable[str]] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., ca_key_kek: _Optional[bytes] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ..., etcd_ca: _Optional[bytes] = ..., etcd_cert: _Optional[bytes] = ..., etcd_key: _Optional[bytes] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
     __slots__ = ("node_id", "token", "description")

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from shoal.etcdtls import EtcdTLS
 from shoal.manager.store.base import Delete
 from shoal.manager.store.embedded import EmbeddedEtcd
 from shoal.manager.store.etcd import EtcdStore, connect
@@ -40,6 +41,11 @@ class EtcdServer:
     @property
     def endpoint(self) -> str:
         return self.etcd.endpoint
+
+    @property
+    def tls(self) -> EtcdTLS:
+        """The etcd CA and a client certificate it accepts (it serves TLS and demands client certificates)."""
+        return self.etcd.client_tls
 
     @property
     def running(self) -> bool:
@@ -81,7 +87,7 @@ async def etcd_store(etcd_server: EtcdServer) -> AsyncIterator[EtcdStore]:
     """A connected EtcdStore on an empty keyspace (every key is deleted before the test)."""
     if not etcd_server.running:  # a failed restart test may have left it stopped
         await etcd_server.start()
-    store = await connect([etcd_server.endpoint], timeout=5.0)
+    store = await connect([etcd_server.endpoint], timeout=5.0, tls=etcd_server.tls)
     await store.txn([], [Delete("", prefix=True)])
     try:
         yield store

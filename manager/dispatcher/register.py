@@ -82,6 +82,7 @@ class Registrar:
         manager_statuses: Callable[[], list[pb.ManagerStatus]] = list,
         admission: Admission | None = None,
         cluster_ttl: float = 1.0,
+        etcd_client: Callable[[], tuple[bytes, bytes, bytes] | None] = lambda: None,
     ) -> None:
         self.store = store
         self.authority = authority
@@ -90,6 +91,7 @@ class Registrar:
         self.cluster_ttl = cluster_ttl  # a token rotated out on another manager works here this long at most
         self._cluster: tuple[float, pb.Cluster] | None = None
         self.admission = admission or Admission()
+        self.etcd_client = etcd_client  # (etcd CA, client cert, key) the managers use: a promoted node's manager needs it
         self.managers = managers
         self.manager_statuses = manager_statuses  # their etcd endpoints go to a (promoted) manager
 
@@ -148,6 +150,9 @@ class Registrar:
             if role == pb.NodeSpec.MANAGER:
                 resp.ca_key_kek = ca.kek
                 resp.etcd_endpoints.extend(usable_etcd_endpoints(self.manager_statuses(), request.description.addr or context.peer()))
+                creds = self.etcd_client()
+                if creds is not None:
+                    resp.etcd_ca, resp.etcd_cert, resp.etcd_key = creds
         _log.info("node registered", node=node_id, role=ROLE_NAMES[role], how=ident.role, certificate=bool(cert))
         return resp
 

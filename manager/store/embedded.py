@@ -1,7 +1,9 @@
 """An etcd child process for a manager started without ``--etcd``: the single-machine default.
 
-The manager runs Debian's etcd binary on loopback, keeping its data in ``<data_dir>/etcd`` and its
-output in ``<data_dir>/etcd.log``. Ports are picked free once and remembered in ``<data_dir>/etcd.ports``
+The manager runs Debian's etcd binary on loopback only, keeping its data in ``<data_dir>/etcd`` and
+its output in ``<data_dir>/etcd.log``. It serves TLS and demands a client certificate, for clients and
+peers alike: its own CA, server and client certificates are made in ``<data_dir>/etcd-tls`` at the
+first start (``shoal.etcdtls``), so another local user cannot read or write it either. Ports are picked free once and remembered in ``<data_dir>/etcd.ports``
 so a restarted manager finds its etcd at the same address. The child must not outlive the manager, and
 PR_SET_PDEATHSIG needs a ``preexec_fn``, which is unsafe in a threaded process, so instead ``stop()`` is
 robust (SIGTERM, then SIGKILL after 5 s), an atexit hook stops it on a normal exit, and a start first
@@ -18,10 +20,13 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from shoal.etcdtls import EtcdTLS, ensure_embedded, files, server_flags
 
 from .base import StoreError
 
@@ -66,13 +71,17 @@ class EmbeddedEtcd:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ports: tuple[int, int] | None = None
         self._atexit_registered = False
+        self.server_tls, self.client_tls = self._tls_files()
+
+    def _tls_files(self) -> tuple[EtcdTLS, EtcdTLS]:
+        return files(self.data_dir / "etcd-tls", "server"), files(self.data_dir / "etcd-tls", "client")
 
     @property
     def endpoint(self) -> str:
-        """The client URL, e.g. ``http://127.0.0.1:40123`` (known once ports are chosen by ``start``)."""
+        """The client URL, e.g. ``https://127.0.0.1:40123`` (known once ports are chosen by ``start``)."""
         if self._ports is None:
             raise RuntimeError("EmbeddedEtcd.endpoint is known only after start()")
-        return f"http://127.0.0.1:{self._ports[0]}"
+        return f"https://127.0.0.1:{self._ports[0]}"
 
     @property
     def pid(self) -> int | None:
@@ -117,7 +126,7 @@ class EmbeddedEtcd:
 
     def _command(self, binary: str) -> list[str]:
         client, peer = self._ports or (0, 0)
-        client_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+        client_url, peer_url = f"https://127.0.0.1:{client}", f"https://127.0.0.1:{peer}"
         return [
             binary, "--name", "default", "--data-dir", str(self.data_dir / "etcd"),
             "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
@@ -125,6 +134,7 @@ class EmbeddedEtcd:
             "--initial-cluster", f"default={peer_url}",
             "--logger", "zap", "--log-level", "error", "--log-outputs", "stderr",
             "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
+            *server_flags(self.server_tls),
         ]  # fmt: skip
 
     async def start(self) -> None:
@@ -136,6 +146,7 @@ class EmbeddedEtcd:
             raise StoreError(NOT_INSTALLED)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "etcd").mkdir(mode=0o700, exist_ok=True)  # etcd warns about wider modes
+        await asyncio.to_thread(ensure_embedded, self.data_dir / "etcd-tls")
         await asyncio.to_thread(self._end_orphan)
         self._ports = self._choose_ports()
         with open(self.log_path, "ab") as log:
@@ -165,9 +176,14 @@ class EmbeddedEtcd:
                 raise StoreError(f"etcd did not become healthy within {self.ready_timeout:g}s; {self._log_tail()}")
             await asyncio.sleep(0.05)
 
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.client_tls.ca))
+        ctx.load_cert_chain(str(self.client_tls.cert), str(self.client_tls.key))
+        return ctx
+
     def _healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.endpoint}/health", timeout=0.5) as resp:
+            with urllib.request.urlopen(f"{self.endpoint}/health", timeout=0.5, context=self._ssl()) as resp:
                 return bool(json.loads(resp.read()).get("health") == "true")
         except (OSError, ValueError):
             return False

@@ -31,6 +31,7 @@ from etcd3 import etcdrpc
 from etcd3.utils import prefix_range_end
 
 import shoal.log
+from shoal.etcdtls import EtcdTLS
 from shoal.retry import Backoff
 
 from .base import (
@@ -116,9 +117,10 @@ def _event(e: Any) -> Event:
 class EtcdStore(Store):
     """A Store on one etcd cluster; ``endpoints`` are its members' client URLs, tried in turn."""
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0) -> None:
+    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0, tls: EtcdTLS | None = None) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoints given")
+        self._tls = tls  # the etcd CA and this client's certificate: https endpoints need them
         self._urls = list(endpoints)
         self._addrs = [self._parse(url) for url in self._urls]
         self._clients: list[etcd3.Etcd3Client | None] = [None] * len(self._urls)
@@ -128,11 +130,12 @@ class EtcdStore(Store):
         self._watch_queues: set[asyncio.Queue[Any]] = set()
         self._closed = False
 
-    @staticmethod
-    def _parse(url: str) -> tuple[str, int]:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme != "http":
-            raise ValueError(f"unsupported etcd endpoint {url!r}: only http:// is supported")
+    def _parse(self, url: str) -> tuple[str, int]:
+        parts = urlsplit(url if "://" in url else f"{'https' if self._tls else 'http'}://{url}")
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported etcd endpoint {url!r}: use https:// (or http:// for an etcd without TLS)")
+        if (parts.scheme == "https") != (self._tls is not None):
+            raise ValueError(f"etcd endpoint {url!r}: https needs the etcd CA and a client certificate, and they need https")
         return parts.hostname or "127.0.0.1", parts.port or 2379
 
     @property
@@ -143,7 +146,9 @@ class EtcdStore(Store):
         client = self._clients[i]
         if client is None:
             host, port = self._addrs[i]
-            client = etcd3.client(host, port, timeout=self._timeout, grpc_options=_GRPC_OPTIONS)
+            t = self._tls
+            creds = {"ca_cert": str(t.ca), "cert_cert": str(t.cert), "cert_key": str(t.key)} if t is not None else {}
+            client = etcd3.client(host, port, timeout=self._timeout, grpc_options=_GRPC_OPTIONS, **creds)
             self._clients[i] = client
         return client
 
@@ -342,9 +347,9 @@ def _refused(e: grpc.RpcError) -> StoreError:
     return StoreError(details.removeprefix("etcdserver: "))
 
 
-async def connect(endpoints: list[str], timeout: float = 5.0) -> EtcdStore:
+async def connect(endpoints: list[str], timeout: float = 5.0, tls: EtcdTLS | None = None) -> EtcdStore:
     """An EtcdStore whose etcd answered a status call; StoreError naming the endpoints if none did."""
-    store = EtcdStore(endpoints, timeout)
+    store = EtcdStore(endpoints, timeout, tls)
     try:
         await asyncio.wait_for(store.status(), timeout)
     except TimeoutError:

@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "stack": "shoal.cli.stack:stack_group",
     "lab": "shoal.cli.lab:lab_group",
     "join-token": "shoal.cli.jointoken:join_token_cmd",
+    "etcd-certs": "shoal.cli.etcdcerts:etcd_certs_cmd",
     "manager": "shoal.cli.daemons:manager_cmd",
     "worker": "shoal.cli.daemons:worker_cmd",
     "run": "shoal.cli.run:run_command",

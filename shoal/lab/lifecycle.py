@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import shutil
+import ssl
 import urllib.request
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def manager_argv(lab: Lab, node: Node, first: bool) -> list[str]:
     if not lab.managers_run_tasks:
         argv += ["--availability", "drain"]
     if lab.etcd_cluster:
-        argv += ["--etcd", lab.etcd_endpoints()]
+        client = lab.etcd_client_tls()
+        argv += ["--etcd", lab.etcd_endpoints(), "--etcd-ca", str(client.ca), "--etcd-cert", str(client.cert), "--etcd-key", str(client.key)]
     if not first and lab.manager_token:
         argv += ["--join", lab.managers[0].manager_addr, "--token", lab.manager_token]
     return argv
@@ -74,8 +76,11 @@ def start_etcd(lab: Lab, node: Node) -> None:
     lab.save()
 
 
-def _etcd_healthy(node: Node) -> bool:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def _etcd_healthy(lab: Lab, node: Node) -> bool:
+    client = lab.etcd_client_tls()
+    ctx = ssl.create_default_context(cafile=str(client.ca))
+    ctx.load_cert_chain(str(client.cert), str(client.key))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
     try:
         with opener.open(f"{node.etcd_client_url}/health", timeout=1) as resp:
             return b'"true"' in resp.read()
@@ -165,7 +170,7 @@ def _start(lab: Lab) -> None:
         def etcd_up() -> bool:
             for m in lab.managers:
                 _check_alive(m, "etcd")
-            return all(_etcd_healthy(m) for m in lab.managers)
+            return all(_etcd_healthy(lab, m) for m in lab.managers)
 
         procs.wait_until(etcd_up, 20, "a healthy etcd cluster")
     first = lab.managers[0]

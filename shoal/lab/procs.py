@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
+from shoal import etcdtls
 from shoal.lab import cgroups
 from shoal.lab.network import netns_path
 from shoal.lab.state import Lab, LabError, Node, Proc
@@ -178,14 +179,19 @@ its leader changes, outlive a dead manager by 0.5 s less. Lab hosts share one br
 
 
 def etcd_argv(lab: Lab, node: Node) -> list[str]:
-    """One member of the lab's etcd cluster, listening on the host's lab address (and its loopback)."""
+    """One member of the lab's etcd cluster, listening on the host's lab address (and its loopback).
+
+    TLS both ways, for clients and peers, with certificates of the lab's etcd CA: a worker host on
+    the same bridge cannot read or write it.
+    """
     return [
         etcd_binary(), "--name", node.name, "--data-dir", str(Path(node.data_dir) / "etcd"),
-        "--listen-client-urls", f"{node.etcd_client_url},http://127.0.0.1:2379",
+        "--listen-client-urls", f"{node.etcd_client_url},https://127.0.0.1:2379",
         "--advertise-client-urls", node.etcd_client_url,
         "--listen-peer-urls", node.etcd_peer_url, "--initial-advertise-peer-urls", node.etcd_peer_url,
         "--initial-cluster", lab.initial_cluster(), "--initial-cluster-state", "new",
         "--initial-cluster-token", f"shoal-lab-{lab.name}",
         *ETCD_LAN_TIMING,
         "--logger", "zap", "--log-level", "warn", "--log-outputs", "stderr",
+        *etcdtls.server_flags(lab.etcd_member_tls(node)),
     ]  # fmt: skip

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from shoal import etcdtls
+
 DEFAULT_ROOT = "/var/lib/shoal/labs"
 MACHINE_LOCK_DIR = "/run/shoal"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -61,11 +63,11 @@ class Node:
 
     @property
     def etcd_client_url(self) -> str:
-        return f"http://{self.addr}:{ETCD_CLIENT_PORT}"
+        return f"https://{self.addr}:{ETCD_CLIENT_PORT}"
 
     @property
     def etcd_peer_url(self) -> str:
-        return f"http://{self.addr}:{ETCD_PEER_PORT}"
+        return f"https://{self.addr}:{ETCD_PEER_PORT}"
 
 
 @dataclass
@@ -105,6 +107,17 @@ class Lab:
 
     def initial_cluster(self) -> str:
         return ",".join(f"{m.name}={m.etcd_peer_url}" for m in self.managers)
+
+    @property
+    def etcd_tls_dir(self) -> Path:
+        """The lab's etcd CA, a certificate per member and the managers' client certificate."""
+        return Path(self.dir) / "etcd-tls"
+
+    def etcd_member_tls(self, node: Node) -> etcdtls.EtcdTLS:
+        return etcdtls.ensure_pair(self.etcd_tls_dir, node.name, [node.addr, "127.0.0.1"], server=True)
+
+    def etcd_client_tls(self) -> etcdtls.EtcdTLS:
+        return etcdtls.ensure_pair(self.etcd_tls_dir, "managers", [], server=False)
 
     def save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")

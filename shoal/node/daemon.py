@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal import ids, log, metrics
+from shoal.etcdtls import EtcdTLS
 from shoal.manager.server import Manager, ManagerConfig, ManagerError
 from shoal.node.join import join_as_manager
 from shoal.node.options import (
@@ -147,6 +148,7 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
     cfg = ManagerConfig(
         data_dir=data_dir, node_id=nid, listen_addr=opts.listen_addr, advertise_addr=opts.advertise_addr,
         socket_path=opts.socket_path, socket_group=opts.socket_group, etcd_endpoints=list(opts.etcd), heartbeat_period=opts.heartbeat_period,
+        etcd_tls=EtcdTLS(Path(opts.etcd_ca), Path(opts.etcd_cert), Path(opts.etcd_key)) if opts.etcd else None,
         reconnect_grace=opts.reconnect_grace,
         history_limit=opts.history_limit,
     )  # fmt: skip

@@ -63,6 +63,9 @@ class ManagerOptions(NodeOptions):
     socket_path: str = "/run/shoal/manager.sock"
     socket_group: str = ""  # the group that may use the CLI socket (default: root's only)
     etcd: list[str] = field(default_factory=list)  # empty: start an embedded etcd
+    etcd_ca: str = ""  # with ``etcd``: the etcd CA, and this manager's etcd client certificate and key
+    etcd_cert: str = ""
+    etcd_key: str = ""
     heartbeat_period: float = 1.0
     reconnect_grace: float = 1.0  # a node whose session closed is down unless it reconnects within this
     history_limit: int = 5
@@ -81,11 +84,28 @@ class ManagerOptions(NodeOptions):
             check_pool(self.default_addr_pool)
         if self.join and not self.token:
             raise NodeError("--join needs the manager join token (--token)")
+        self._check_etcd()
         if self.socket_group and not self.socket_group.isdigit():
             try:
                 grp.getgrnam(self.socket_group)
             except KeyError:
                 raise NodeError(f"--socket-group {self.socket_group!r}: no such group") from None
+
+
+    def _check_etcd(self) -> None:
+        files = {"--etcd-ca": self.etcd_ca, "--etcd-cert": self.etcd_cert, "--etcd-key": self.etcd_key}
+        if not self.etcd:
+            if any(files.values()):
+                raise NodeError("--etcd-ca/--etcd-cert/--etcd-key go with --etcd (an embedded etcd makes its own)")
+            return
+        plain = [e for e in self.etcd if not e.startswith("https://")]
+        if plain:
+            raise NodeError(f"--etcd {plain[0]!r}: etcd must serve TLS with client certificates (https://...; see deploy/GUIDE.md)")
+        for flag, path in files.items():
+            if not path:
+                raise NodeError(f"--etcd needs {flag} (etcd's CA, and this manager's client certificate and key: `shoal etcd-certs`)")
+            if not Path(path).is_file():
+                raise NodeError(f"{flag} {path}: no such file")
 
 
 @dataclass(kw_only=True)

@@ -17,7 +17,7 @@ import socket
 from dataclasses import replace
 from pathlib import Path
 
-from shoal import log
+from shoal import etcdtls, log
 from shoal.manager import ca as cluster_ca
 from shoal.manager.server import Manager, ManagerConfig
 from shoal.proto import dispatcher_pb2 as dpb
@@ -59,8 +59,15 @@ class ManagerRole:
         if self.task is not None and not self.task.done():
             return  # already running (a `shoal manager`, or a repeated notice)
         endpoints, kek = list(resp.etcd_endpoints), resp.ca_key_kek
+        etcd_tls = self.base.etcd_tls
+        if not self.base.etcd_endpoints and resp.etcd_cert:  # the managers' etcd client certificate, kept 0600
+            etcd_tls = etcdtls.files(self.base.data_dir / "etcd-client", "client")
+            etcd_tls.save(resp.etcd_ca, resp.etcd_cert, resp.etcd_key)
         # the node id is the one the cluster gave at the join (the base's may predate it)
-        cfg = replace(self.base, node_id=resp.node_id or self.base.node_id, etcd_endpoints=self.base.etcd_endpoints or endpoints, ca_kek=kek or None)
+        cfg = replace(
+            self.base, node_id=resp.node_id or self.base.node_id, etcd_endpoints=self.base.etcd_endpoints or endpoints,
+            etcd_tls=etcd_tls, ca_kek=kek or None,
+        )  # fmt: skip
         if not cfg.etcd_endpoints:  # the control API refuses such a promote; a record changed behind its back
             _log.error("promoted, but no etcd endpoint of the cluster is reachable from this node: no manager started")
             return

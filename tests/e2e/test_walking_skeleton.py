@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shoal import etcdtls
 from tests.e2e.clicluster import SHOAL, CliCluster, containers, free_port, running_pids
 
 
@@ -172,8 +173,10 @@ def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
 
 
 def test_manager_without_etcd_exits_with_a_clear_error(tmp_path: Path):
+    client = etcdtls.ensure_pair(tmp_path / "etcd-tls", "managers", [], server=False)
     res = subprocess.run(
-        [SHOAL, "manager", "--data-dir", str(tmp_path), "--etcd", f"http://127.0.0.1:{free_port()}", "--socket", str(tmp_path / "s.sock"),
+        [SHOAL, "manager", "--data-dir", str(tmp_path), "--etcd", f"https://127.0.0.1:{free_port()}", "--socket", str(tmp_path / "s.sock"),
+         "--etcd-ca", str(client.ca), "--etcd-cert", str(client.cert), "--etcd-key", str(client.key),
          "--listen-addr", f"127.0.0.1:{free_port()}"],
         capture_output=True, text=True, timeout=60,
     )

@@ -27,7 +27,7 @@ async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
 @pytest.fixture
 async def cluster(tmp_path: Path, etcd_store, etcd_server) -> AsyncIterator[Cluster]:  # type: ignore[no-untyped-def]
     """A started manager on the session's etcd (emptied first); agents are added by the test."""
-    c = Cluster(tmp_path, etcd_server.endpoint)
+    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
     await c.start()
     try:
         yield c

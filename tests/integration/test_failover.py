@@ -23,20 +23,20 @@ from tests.fixtures.cluster import Cluster, free_port, running_n, spec
 
 
 async def test_worker_fails_over_to_the_other_manager(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
+    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
     c.manager.cfg.election_ttl = 1.0
     await c.start()
     m2 = None
     m2_task = None
     try:
         addr2 = f"127.0.0.1:{free_port()}"
-        m2_id = "n" * 25
-        resp = await join(c.addr, c.manager.cluster_obj.manager_token, CertFiles(tmp_path / "m2" / "certificates"), dpb.RegisterRequest(node_id=m2_id))
+        resp = await join(c.addr, c.manager.cluster_obj.manager_token, CertFiles(tmp_path / "m2" / "certificates"), dpb.RegisterRequest())
+        m2_id = resp.node_id  # the cluster chooses a joining node's id
         assert resp.role == pb.NodeSpec.MANAGER and resp.ca_key_kek
         m2 = Manager(
             ManagerConfig(
                 data_dir=tmp_path / "m2", node_id=m2_id, listen_addr=addr2, socket_path=str(tmp_path / "m2.sock"),
-                etcd_endpoints=[etcd_server.endpoint], heartbeat_period=0.2, election_ttl=1.0, ca_kek=resp.ca_key_kek,
+                etcd_endpoints=[etcd_server.endpoint], etcd_tls=etcd_server.tls, heartbeat_period=0.2, election_ttl=1.0, ca_kek=resp.ca_key_kek,
             )
         )
         m2_task = asyncio.create_task(m2.run())

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.etcd
 
 
 async def test_two_managers_allocating_at_once_agree(etcd_store, etcd_server):
-    other = await connect([etcd_server.endpoint], timeout=5.0)  # a second client, as a second manager has
+    other = await connect([etcd_server.endpoint], timeout=5.0, tls=etcd_server.tls)  # a second client, as a second manager has
     try:
         a, b = IpamStore(etcd_store), IpamStore(other)
         await a.update(lambda i: (i.node_subnet("n1"), i.create_network("web")))

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from shoal.etcdtls import EtcdTLS
 from shoal.manager.store import keys
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 class ManagerProcs:
     """Up to N ``Manager`` processes on one etcd; the first creates the cluster, the others join it."""
 
-    def __init__(self, tmp: Path, endpoint: str) -> None:
+    def __init__(self, tmp: Path, endpoint: str, tls: EtcdTLS | None = None) -> None:
+        self.tls = tls
         from tests.fixtures.cluster import free_port
 
         self.tmp, self.endpoint, self.free_port = tmp, endpoint, free_port
@@ -44,6 +46,8 @@ class ManagerProcs:
     async def start(self, name: str, ttl: float = 2.0) -> None:
         addr = f"127.0.0.1:{self.free_port()}"
         cfg = {"name": name, "data_dir": str(self.tmp / name), "addr": addr, "sock": self.sock(name), "etcd": self.endpoint, "ttl": ttl}
+        if self.tls is not None:
+            cfg["etcd_tls"] = [str(self.tls.ca), str(self.tls.cert), str(self.tls.key)]
         if self.tokens:
             cfg["join"] = next(iter(self.addrs.values()))
             cfg["token"] = self.tokens["manager"]
@@ -101,7 +105,7 @@ async def until(cond, timeout: float = 15.0):
 
 @pytest.fixture
 async def managers(tmp_path, etcd_store, etcd_server):
-    m = ManagerProcs(tmp_path, etcd_server.endpoint)
+    m = ManagerProcs(tmp_path, etcd_server.endpoint, etcd_server.tls)
     try:
         yield m
     finally:
@@ -178,7 +182,7 @@ async def _main(cfg: dict) -> None:
     (data_dir / "id").write_text(json.dumps(node_id))
     mgr = Manager(
         ManagerConfig(
-            data_dir=data_dir, node_id=node_id, listen_addr=cfg["addr"], socket_path=cfg["sock"], etcd_endpoints=[cfg["etcd"]],
+            data_dir=data_dir, node_id=node_id, listen_addr=cfg["addr"], socket_path=cfg["sock"], etcd_endpoints=[cfg["etcd"]], etcd_tls=EtcdTLS(*map(Path, cfg["etcd_tls"])) if cfg.get("etcd_tls") else None,
             heartbeat_period=0.2, election_ttl=cfg["ttl"], ca_kek=kek,
         )
     )

@@ -229,7 +229,7 @@ async def test_removing_a_service_releases_its_addresses_and_frees_the_network(c
 
 @pytest.fixture
 async def pooled(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
+    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
     c.manager.cfg.default_addr_pool = "10.77.0.0/16"
     await c.start()
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal import etcdtls
 from shoal.manager.store import embedded
 from shoal.manager.store.base import Put, StoreError
 from shoal.manager.store.embedded import EmbeddedEtcd
@@ -24,7 +25,7 @@ P = "/shoal/test/"
 def dead_endpoint() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+        return f"https://127.0.0.1:{s.getsockname()[1]}"
 
 
 def gone(pid: int) -> bool:
@@ -53,7 +54,7 @@ async def test_watch_survives_an_etcd_restart(etcd_server, etcd_store: EtcdStore
     monkeypatch.setattr(etcd_store, "_add_watch", held_add_watch)
     nxt = asyncio.ensure_future(anext(watch))
     await etcd_server.restart()
-    other = await connect([etcd_server.endpoint])
+    other = await connect([etcd_server.endpoint], tls=etcd_server.tls)
     try:
         await other.put(P + "between", b"1")
         rewatch_allowed.set()
@@ -85,16 +86,16 @@ async def test_unary_calls_fail_clearly_while_etcd_is_down_and_recover(etcd_serv
     assert (kv := await etcd_store.get(P + "x")) is not None and kv.value == b"1"
 
 
-async def test_connect_to_a_dead_endpoint_fails_fast_and_clearly() -> None:
+async def test_connect_to_a_dead_endpoint_fails_fast_and_clearly(tmp_path) -> None:
     url = dead_endpoint()
     t0 = time.monotonic()
     with pytest.raises(StoreError, match=f"cannot reach etcd at {url}"):
-        await connect([url], timeout=2.0)
+        await connect([url], timeout=2.0, tls=etcdtls.ensure_pair(tmp_path, "client", [], server=False))
     assert time.monotonic() - t0 < 2.5
 
 
 async def test_fails_over_to_a_live_endpoint(etcd_server, etcd_store: EtcdStore) -> None:
-    store = await connect([dead_endpoint(), etcd_server.endpoint], timeout=2.0)
+    store = await connect([dead_endpoint(), etcd_server.endpoint], timeout=2.0, tls=etcd_server.tls)
     try:
         rev = await store.put(P + "f", b"1")
         assert (kv := await store.get(P + "f")) is not None and kv.mod_revision == rev
@@ -111,9 +112,13 @@ async def test_range_pages_through_many_keys_at_one_revision(etcd_store: EtcdSto
     assert rng.revision == max(kv.mod_revision for kv in rng.kvs)
 
 
-def test_endpoints_must_be_plain_http() -> None:
-    with pytest.raises(ValueError, match="only http://"):
+def test_https_endpoints_need_the_etcd_tls_files_and_plain_ones_refuse_them(tmp_path) -> None:
+    with pytest.raises(ValueError, match="https needs the etcd CA and a client certificate"):
         EtcdStore(["https://127.0.0.1:2379"])
+    with pytest.raises(ValueError, match="https needs"):
+        EtcdStore(["http://127.0.0.1:2379"], tls=etcdtls.files(tmp_path, "client"))
+    with pytest.raises(ValueError, match="use https://"):
+        EtcdStore(["unix:///run/etcd.sock"])
     with pytest.raises(ValueError):
         EtcdStore([])
 
@@ -125,14 +130,14 @@ async def test_embedded_etcd_starts_serves_restarts_and_stops(tmp_path: Path) ->
     pid, endpoint = etcd.pid, etcd.endpoint
     assert pid is not None and (tmp_path / "etcd.pid").read_text().strip() == str(pid)
     try:
-        store = await connect([endpoint])
+        store = await connect([endpoint], tls=etcd.client_tls)
         await store.put(P + "kept", b"1")
         await store.close()
         await etcd.stop()
         assert gone(pid) and not etcd.running and not (tmp_path / "etcd.pid").exists()
         await etcd.start()  # same data dir: same port, same data
         assert etcd.endpoint == endpoint
-        store = await connect([endpoint])
+        store = await connect([endpoint], tls=etcd.client_tls)
         assert (kv := await store.get(P + "kept")) is not None and kv.value == b"1"
         await store.close()
     finally:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.etcd
 
 @pytest.fixture
 async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
+    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
     await c.start()
     try:
         yield c

@@ -51,7 +51,7 @@ async def _stop(task: asyncio.Task) -> None:
 
 
 def _cfg(tmp_path, etcd_server, sock, **kw) -> ManagerConfig:
-    return ManagerConfig(data_dir=tmp_path / "m", node_id="s" * 25, listen_addr="127.0.0.1:0", socket_path=str(sock), etcd_endpoints=[etcd_server.endpoint], **kw)
+    return ManagerConfig(data_dir=tmp_path / "m", node_id="s" * 25, listen_addr="127.0.0.1:0", socket_path=str(sock), etcd_endpoints=[etcd_server.endpoint], etcd_tls=etcd_server.tls, **kw)
 
 
 async def test_the_socket_is_born_0660_and_its_new_directory_0750(tmp_path, etcd_store, etcd_server, monkeypatch):

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.etcd
 
 @pytest.fixture
 async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint)
+    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
     await c.start()
     try:
         yield c
@@ -63,7 +63,7 @@ async def test_a_rotated_token_is_shown_but_not_stored(cluster):
 
 
 async def test_clear_tokens_of_an_older_cluster_are_hashed_at_the_next_start(tmp_path, etcd_store, etcd_server):
-    first = Cluster(tmp_path / "a", etcd_server.endpoint)
+    first = Cluster(tmp_path / "a", etcd_server.endpoint, etcd_server.tls)
     await first.start()
     kek, digest = first.manager.ca.kek, first.manager.ca.digest
     await first.stop()
@@ -76,7 +76,7 @@ async def test_clear_tokens_of_an_older_cluster_are_hashed_at_the_next_start(tmp
         return c
 
     await objects.cluster.update_retrying(Writer(etcd_store), "", legacy)  # as a cluster made before hashing was
-    again = Cluster(tmp_path / "a", etcd_server.endpoint)
+    again = Cluster(tmp_path / "a", etcd_server.endpoint, etcd_server.tls)
     again.manager.cfg.ca_kek = kek
     await again.start()
     try:

@@ -51,7 +51,7 @@ def test_other_managers_join_the_first_through_the_etcd_cluster(tmp_path: Path):
     lab.manager_token = "SHOAL-1-m"
     argv = lifecycle.manager_argv(lab, lab.managers[1], first=False)
     assert "--availability" not in argv, "managers run tasks when asked to"
-    assert argv[argv.index("--etcd") + 1] == "http://172.30.9.2:2379,http://172.30.9.3:2379,http://172.30.9.4:2379"
+    assert argv[argv.index("--etcd") + 1] == "https://172.30.9.2:2379,https://172.30.9.3:2379,https://172.30.9.4:2379"
     assert argv[argv.index("--join") + 1] == "172.30.9.2:4242"
     assert argv[argv.index("--token") + 1] == "SHOAL-1-m"
     first = lifecycle.manager_argv(lab, lab.managers[0], first=True)
@@ -82,8 +82,8 @@ def test_etcd_members_form_one_cluster_on_their_lab_addresses(tmp_path: Path, mo
     opt = dict(zip(argv[1::2], argv[2::2], strict=False))
     assert opt["--name"] == "manager2"
     assert opt["--initial-cluster"] == lab.initial_cluster()
-    assert lab.initial_cluster().split(",")[1] == "manager2=http://172.30.9.3:2380"
-    assert opt["--listen-client-urls"] == "http://172.30.9.3:2379,http://127.0.0.1:2379"
+    assert lab.initial_cluster().split(",")[1] == "manager2=https://172.30.9.3:2380"
+    assert opt["--listen-client-urls"] == "https://172.30.9.3:2379,https://127.0.0.1:2379"
     assert opt["--initial-cluster-token"] == "shoal-lab-t"
 
 

@@ -24,8 +24,8 @@ def test_plan_names_addresses_and_links(tmp_path: Path):
     assert len({lab.bridge, *(n.veth for n in lab.nodes)}) == 6
     assert lab.nodes[0].netns == "shoal-lab-manager1" and lab.nodes[0].socket == str(tmp_path / "lab" / "manager1.sock")
     assert lab.workers[0].socket == ""
-    assert lab.etcd_endpoints() == "http://172.30.4.2:2379,http://172.30.4.3:2379,http://172.30.4.4:2379"
-    assert lab.initial_cluster().startswith("manager1=http://172.30.4.2:2380,manager2=")
+    assert lab.etcd_endpoints() == "https://172.30.4.2:2379,https://172.30.4.3:2379,https://172.30.4.4:2379"
+    assert lab.initial_cluster().startswith("manager1=https://172.30.4.2:2380,manager2=")
 
 
 def test_single_manager_uses_the_embedded_etcd(tmp_path: Path):
