@@ -32,12 +32,18 @@ def cfs_quota_us(nano_cpus: int, period_us: int = CFS_PERIOD_US) -> int:
     return max(MIN_CFS_QUOTA_US, nano_cpus * period_us // 1_000_000_000)
 
 
+def memory_swap_bytes(memory_bytes: int) -> int:
+    """Memory + swap a container may use: docker's default for ``--memory`` alone is twice the memory
+    (as much swap as memory). Only hosts that account swap enforce it."""
+    return 2 * memory_bytes
+
+
 def v1_writes(limits: Limits) -> list[tuple[str, str, str]]:
     """(controller, file, value) in the order to write them; memsw is written only if present."""
     writes: list[tuple[str, str, str]] = []
     if limits.memory_bytes:
         writes.append(("memory", "memory.limit_in_bytes", str(limits.memory_bytes)))
-        writes.append(("memory", "memory.memsw.limit_in_bytes", str(limits.memory_bytes)))
+        writes.append(("memory", "memory.memsw.limit_in_bytes", str(memory_swap_bytes(limits.memory_bytes))))
     if limits.nano_cpus:
         writes.append(("cpu", "cpu.cfs_period_us", str(CFS_PERIOD_US)))
         writes.append(("cpu", "cpu.cfs_quota_us", str(cfs_quota_us(limits.nano_cpus))))
@@ -73,8 +79,22 @@ def cpu_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
+def io_weight(blkio_weight: int) -> int:
+    """v1 blkio weight (10..1000) -> v2 io.weight (1..10000), as runc converts it when the kernel has
+    no BFQ ``io.bfq.weight`` (which takes the v1 value as it is)."""
+    return 1 + ((blkio_weight - 10) * 9999) // 990
+
+
 OPTIONAL_FILES = frozenset({"memory.memsw.limit_in_bytes", "memory.swap.max"})
 """Files that only exist when the kernel accounts swap; skipped when absent."""
+
+
+V2_BFQ_WEIGHT = "io.bfq.weight"
+"""Written instead of io.weight, with the v1 value, when the disk scheduler is BFQ (runc does the same)."""
+
+
+V2_ACCOUNTING = frozenset({"cpu", "memory", "pids"})
+"""Enabled for every container where available, limits or not: its stats come from their files."""
 
 
 def v2_controllers(limits: Limits) -> set[str]:
@@ -94,11 +114,13 @@ def v2_controllers(limits: Limits) -> set[str]:
 
 
 def v2_writes(limits: Limits) -> list[tuple[str, str]]:
-    """(file, value) for a v2 cgroup; memory.oom.group=1 so an OOM kills the whole container."""
+    """(file, value) for a v2 cgroup, as runc writes docker's settings; memory.high stays ``max`` (docker
+    sets no soft limit). memory.oom.group=1 so an OOM kills the whole container."""
     writes: list[tuple[str, str]] = []
     if limits.memory_bytes:
         writes.append(("memory.max", str(limits.memory_bytes)))
-        writes.append(("memory.swap.max", "0"))
+        swap = memory_swap_bytes(limits.memory_bytes) - limits.memory_bytes
+        writes.append(("memory.swap.max", str(swap)))
         writes.append(("memory.oom.group", "1"))
     if limits.nano_cpus:
         writes.append(("cpu.max", f"{cfs_quota_us(limits.nano_cpus)} {CFS_PERIOD_US}"))
@@ -107,5 +129,5 @@ def v2_writes(limits: Limits) -> list[tuple[str, str]]:
     if limits.pids:
         writes.append(("pids.max", str(limits.pids)))
     if limits.blkio_weight:
-        writes.append(("io.weight", f"default {limits.blkio_weight}"))
+        writes.append(("io.weight", str(io_weight(limits.blkio_weight))))  # see V2_BFQ_WEIGHT
     return writes

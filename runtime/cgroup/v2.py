@@ -39,8 +39,8 @@ class CgroupsV2(Cgroups):
         return [os.path.join(self.base, cid)]
 
     def _enable(self, needed: set[str]) -> None:
-        if not needed:
-            return
+        """Enable the controllers the limits need (an error when one is missing) and, when available,
+        the ones stats read (memory.current, pids.current exist only where their controller is on)."""
         available = set(fs.read(os.path.join(self.top, "cgroup.controllers")).split())
         missing = needed - available
         if missing:
@@ -48,6 +48,17 @@ class CgroupsV2(Cgroups):
                 f"cgroup v2 controller(s) {', '.join(sorted(missing))} not available in {self.top} "
                 "(bound to a v1 hierarchy, or not delegated)"
             )
+        accounting = (cl.V2_ACCOUNTING & available) - needed
+        try:
+            self._write_chain(needed | accounting)
+        except (ContainerError, OSError):
+            if needed:
+                raise
+            # no limit needs them: a container still runs where they cannot be enabled (its stats read 0)
+
+    def _write_chain(self, needed: set[str]) -> None:
+        if not needed:
+            return
         chain = [self.top]
         rel = os.path.relpath(self.base, self.top)
         for part in [] if rel == "." else rel.split("/"):
@@ -74,6 +85,8 @@ class CgroupsV2(Cgroups):
             self._attach_devices(d)
             for name, value in cl.v2_writes(limits):
                 path = os.path.join(d, name)
+                if name == "io.weight" and os.path.exists(os.path.join(d, cl.V2_BFQ_WEIGHT)):
+                    path, value = os.path.join(d, cl.V2_BFQ_WEIGHT), str(limits.blkio_weight)
                 if name in cl.OPTIONAL_FILES and not os.path.exists(path):
                     continue
                 fs.write(path, value)

@@ -29,6 +29,7 @@ from shoal.runtime import (
     StartError,
     logs,
 )
+from tests.timing import scaled
 
 pytestmark = [
     pytest.mark.root,
@@ -311,12 +312,12 @@ async def test_two_runtimes_do_not_see_each_other(rt: Runtime, tmp_path: Path) -
         a = await rt.create(ContainerConfig(id="same", image="host", args=["true"], labels={"who": "a"}))
         b = await other.create(ContainerConfig(id="same", image="host", args=["true"], labels={"who": "b"}))
         assert a.cgroup != b.cgroup and b.cgroup.startswith("/shoal-test-")
-        await other.create(ContainerConfig(id="abs", image="host", args=["cat", "/proc/self/cgroup"]))
-        await other.start("abs")
-        info = await other.wait("abs")
-        lines = logs.text(info.log_path).splitlines()
+        await other.create(ContainerConfig(id="abs", image="host", args=["sleep", "30"]))
+        info = await other.start("abs")
+        # as the host sees it (inside, its private cgroup namespace shows "/")
+        lines = Path(f"/proc/{info.pid}/cgroup").read_text().splitlines()
         assert any(line.endswith(f":{info.cgroup}") for line in lines), lines
-        await other.delete("abs")
+        await other.delete("abs", force=True)
         assert [(i.id, i.labels) for i in await rt.list()] == [("same", {"who": "a"})]
         assert [(i.id, i.labels) for i in await other.list()] == [("same", {"who": "b"})]
         await other.create(ContainerConfig(id="only-other", image="host", args=["true"]))
@@ -370,11 +371,11 @@ async def test_launcher_outlives_a_killed_agent_and_records_the_exit(tmp_path: P
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", AGENT, str(state_dir), parent, stdout=asyncio.subprocess.PIPE
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    out, _ = await asyncio.wait_for(proc.communicate(), scaled(20))
     assert proc.returncode == -9
     launcher = int(out.split()[0])
     assert _alive(launcher)  # the agent died (kill -9) but the container still runs
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + scaled(10)
     while _alive(launcher) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert not _alive(launcher), "the launcher should exit once the container exited and no client is left"

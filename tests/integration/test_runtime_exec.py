@@ -26,7 +26,7 @@ async def _sleeper(rt: Runtime, cid: str = "c1", **kw: object) -> None:
 
 async def test_exec_runs_inside_the_container(rt: Runtime) -> None:
     await _sleeper(rt, hostname="boxy", env=["FOO=bar"], workdir="/tmp", pids_limit=50)
-    script = "hostname; echo $FOO $EXTRA; pwd; ps -e -o comm=; grep -E 'CapEff|NoNewPrivs' /proc/self/status; cat /proc/self/cgroup; echo oops >&2; exit 3"
+    script = "hostname; echo $FOO $EXTRA; pwd; ps -e -o comm=; grep -E 'CapEff|NoNewPrivs' /proc/self/status; cat /proc/self/cgroup; readlink /proc/self/ns/cgroup /proc/1/ns/cgroup; echo oops >&2; exit 3"
     res = await rt.exec("c1", ["sh", "-c", script], env=["EXTRA=x"])
     assert isinstance(res, ExecResult)
     text = res.output.decode()
@@ -37,7 +37,10 @@ async def test_exec_runs_inside_the_container(rt: Runtime) -> None:
         "sleep" in lines and len([x for x in lines if x in ("sleep", "sh", "ps")]) == 3
     )  # only its own pid ns
     assert "CapEff:\t00000000a80425fb" in text and "NoNewPrivs:\t1" in text
-    assert any(line.endswith("/c1") and ":pids:" in line for line in lines)  # joined the container's cgroup
+    # joined the container's cgroup and cgroup namespace, whose root that cgroup is (v1: pids line; v2: 0::)
+    assert any(line.endswith(":/") and (":pids:" in line or line.startswith("0::")) for line in lines), lines
+    ns = [line for line in lines if line.startswith("cgroup:[")]
+    assert len(ns) == 2 and ns[0] == ns[1], ns
     assert "oops" in text
 
 

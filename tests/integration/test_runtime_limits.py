@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -14,12 +15,17 @@ import pytest
 from shoal.runtime import ContainerConfig, Runtime, logs
 from shoal.runtime.cgroup.limits import DEVICE_RULES
 from tests.fixtures import busybox_image
+from tests.timing import SCALE, scaled
 
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root: containers use namespaces, mounts and cgroups"),
 ]
 LOOP = ["/bin/sh", "-c", "while :; do :; done"]
+DEVICES_V1_ONLY = (
+    "cgroup v1 twin: v1 devices-controller rule inheritance; on v2 the allow-list is a BPF program, "
+    "which test_devices_allow_list_blocks_a_node_made_inside checks there"
+)
 
 
 def _v1_dir(controller: str, cgroup: str) -> Path | None:
@@ -38,11 +44,12 @@ async def test_cpu_quota_holds_a_busy_loop_near_its_share(rt: Runtime) -> None:
     await rt.create(ContainerConfig(id="q", image="host", args=LOOP, nano_cpus=200_000_000, cpu_shares=512))
     info = await rt.start("q")
     await asyncio.sleep(0.3)
-    before = await rt.stats("q")
+    before, t0 = await rt.stats("q"), time.monotonic()
     await asyncio.sleep(1.0)
-    after = await rt.stats("q")
-    used = after.cpu_seconds - before.cpu_seconds
-    assert 0.1 < used < 0.35, f"0.2 CPU used {used:.3f} s in ~1 s"
+    after, elapsed = await rt.stats("q"), time.monotonic() - t0
+    share = (after.cpu_seconds - before.cpu_seconds) / elapsed
+    # at most its quota; on a slow machine (the emulated v2 VM) the loop may get less than its share
+    assert 0.1 / SCALE < share < 0.3, f"0.2 CPU used {share:.3f} of {elapsed:.2f} s"
     assert after.pids == 1 and after.memory_bytes > 0
     cpu = _v1_dir("cpu", info.cgroup)
     if cpu is not None:
@@ -55,8 +62,9 @@ async def test_stats_report_memory_peak_and_limit(rt: Runtime) -> None:
         ContainerConfig(id="m", image="host", args=["/bin/sh", "-c", script], memory_bytes=128 << 20)
     )
     await rt.start("m")
-    await asyncio.sleep(1.0)
-    st = await rt.stats("m")
+    deadline = time.monotonic() + scaled(10)
+    while (st := await rt.stats("m")).memory_peak_bytes < 20_000_000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     assert st.memory_limit_bytes == 128 << 20
     assert st.memory_peak_bytes >= 20_000_000 and st.memory_peak_bytes >= st.memory_bytes
 
@@ -89,7 +97,7 @@ async def test_device_rules_are_inherited_from_the_parent_or_written(tmp_path: P
     """A parent the runtime makes carries the allow-list; under a pre-existing unrestricted parent
     the container's own cgroup gets it rule by rule. Either way the container has exactly it."""
     if _v1_dir("devices", "/") is None:
-        pytest.skip(reason="no v1 devices controller")
+        pytest.skip(reason=DEVICES_V1_ONLY)
     expected = sorted(DEVICE_RULES)
     for premade in (False, True):
         parent = f"shoal-test-{uuid.uuid4().hex[:8]}"
@@ -111,15 +119,6 @@ async def test_device_rules_are_inherited_from_the_parent_or_written(tmp_path: P
             await runtime.close()
             if parent_dir.exists():
                 parent_dir.rmdir()
-
-
-async def test_blkio_weight_is_written(rt: Runtime) -> None:
-    info = await rt.create(ContainerConfig(id="b", image="host", args=["true"], blkio_weight=300))
-    blkio = _v1_dir("blkio", info.cgroup)
-    if blkio is None:
-        pytest.skip(reason="no v1 blkio controller here (v2: io.weight, covered by the unit tests)")
-    files = [blkio / n for n in ("blkio.weight", "blkio.bfq.weight") if (blkio / n).exists()]
-    assert files and files[0].read_text().split()[-1] == "300"
 
 
 async def test_logs_are_timestamped_json_lines_per_stream(rt: Runtime) -> None:

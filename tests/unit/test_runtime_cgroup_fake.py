@@ -123,10 +123,26 @@ def test_v2_has_one_dir_and_enables_controllers_from_its_own_cgroup_down(tmp_pat
     Path(cg.base, "cgroup.subtree_control").write_text("")
     with pytest.raises(FileNotFoundError):  # the fake has no memory.max to write
         cg.create("c1", Limits(memory_bytes=64 << 20, pids=5))
-    assert Path(cg.top, "cgroup.subtree_control").read_text() == "+memory +pids"
-    assert Path(cg.base, "cgroup.subtree_control").read_text() == "+memory +pids"
+    # cpu too: stats read cpu.stat, memory.current and pids.current, which need their controllers on
+    assert Path(cg.top, "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    assert Path(cg.base, "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
     assert not os.path.exists(cg.dirs("c1")[0]), "the failed create removed its cgroup"
     assert cg.devices.attached == [cg.dirs("c1")[0]], "the device filter is attached before any limit"
+
+
+def test_v2_enables_the_accounting_controllers_without_limits_and_runs_where_it_cannot(tmp_path: Path) -> None:
+    cg = v2(tmp_path, controllers="cpu memory pids io")
+    for d in (cg.top, cg.base):
+        fill(d, {"cgroup.subtree_control": ""})
+    cg.create("c1", Limits())
+    assert Path(cg.top, "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    held = v2(tmp_path / "held", controllers="memory")
+    os.makedirs(held.base)
+    os.mkdir(Path(held.top, "cgroup.subtree_control"))  # writing it fails, as in a cgroup that holds processes
+    held.create("c1", Limits())  # no limit needs a controller: the container still gets its cgroup
+    assert os.path.isdir(held.dirs("c1")[0])
+    with pytest.raises(OSError):
+        held.create("c2", Limits(memory_bytes=64 << 20))
 
 
 def test_v2_names_controllers_it_cannot_enable(tmp_path: Path) -> None:

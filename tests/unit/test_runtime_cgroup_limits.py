@@ -44,7 +44,7 @@ def test_v1_writes_in_order() -> None:
     writes = cl.v1_writes(cl.Limits(memory_bytes=32 << 20, pids=64, nano_cpus=500_000_000))
     assert writes == [
         ("memory", "memory.limit_in_bytes", str(32 << 20)),
-        ("memory", "memory.memsw.limit_in_bytes", str(32 << 20)),
+        ("memory", "memory.memsw.limit_in_bytes", str(64 << 20)),  # docker: as much swap as memory
         ("cpu", "cpu.cfs_period_us", "100000"),
         ("cpu", "cpu.cfs_quota_us", "50000"),
         ("pids", "pids.max", "64"),
@@ -56,7 +56,7 @@ def test_v2_writes_and_controllers() -> None:
     limits = cl.Limits(memory_bytes=1 << 30, pids=10, nano_cpus=2_000_000_000)
     assert cl.v2_writes(limits) == [
         ("memory.max", str(1 << 30)),
-        ("memory.swap.max", "0"),
+        ("memory.swap.max", str(1 << 30)),  # docker's default: as much swap as memory
         ("memory.oom.group", "1"),
         ("cpu.max", "200000 100000"),
         ("pids.max", "10"),
@@ -127,9 +127,10 @@ def test_weights_and_device_rules() -> None:
     v1 = cl.v1_writes(cl.Limits(cpu_shares=512, blkio_weight=300))
     assert v1 == [("cpu", "cpu.shares", "512"), ("blkio", "blkio.weight", "300")]
     v2 = cl.v2_writes(cl.Limits(cpu_shares=1024, blkio_weight=300))
-    assert v2 == [("cpu.weight", "39"), ("io.weight", "default 300")]
+    assert v2 == [("cpu.weight", "39"), ("io.weight", "2930")]
     assert cl.v2_controllers(cl.Limits(cpu_shares=2, blkio_weight=10)) == {"cpu", "io"}
     assert cl.cpu_weight(2) == 1 and cl.cpu_weight(262144) == 10000
+    assert cl.io_weight(10) == 1 and cl.io_weight(500) == 4950 and cl.io_weight(1000) == 10000  # runc's table
     rules = cl.v1_device_writes()
     assert rules[0] == ("devices", "devices.deny", "a") and ("devices", "devices.allow", "c 1:3 rwm") in rules
     assert not any("1:1 " in r[2] for r in rules)  # /dev/mem stays closed

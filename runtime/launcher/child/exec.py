@@ -2,8 +2,8 @@
 
 The launcher forks a *helper* (so its own namespaces never change) and hands it the client's
 connection. The helper joins the container's ipc, uts, net and pid namespaces (pid only affects
-children), then forks the *exec'd process*, which joins the container's cgroup, setns's into its
-mount namespace (that also moves its root and cwd to the container's), takes the container's
+children), then forks the *exec'd process*, which joins the container's cgroup and cgroup namespace
+(after its user namespace, which owns it), setns's into its mount namespace (that also moves its root and cwd to the container's), takes the container's
 identity (capabilities, no_new_privs, uid/gid) and execs. The helper stays on the host's mount
 namespace, so Python keeps working, and relays: output (stdout and stderr combined) to the
 client, the client's stdin to the process, and finally the exit code. A timeout or a client that
@@ -57,7 +57,8 @@ def _send(conn: int, message: dict) -> None:
         view = view[os.write(conn, view) :]
 
 
-def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int, err_w: int) -> NoReturn:
+def _exec_child(spec: ExecSpec, fds: dict[str, int], in_r: int, out_w: int, err_w: int) -> NoReturn:
+    user_fd = fds.get("user", -1)
     stage = "join cgroup"
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -67,8 +68,10 @@ def _exec_child(spec: ExecSpec, mnt_fd: int, user_fd: int, in_r: int, out_w: int
             linux.setns(user_fd, linux.CLONE_NEWUSER)
             os.setresgid(0, 0, 0)  # become the namespace's root before taking the container's identity
             os.setresuid(0, 0, 0)
+        stage = "join cgroup namespace"
+        linux.setns(fds["cgroup"], linux.CLONE_NEWCGROUP)
         stage = "join mount namespace"
-        linux.setns(mnt_fd, linux.CLONE_NEWNS)
+        linux.setns(fds["mnt"], linux.CLONE_NEWNS)
         os.setsid()
         os.dup2(in_r, 0)
         os.dup2(out_w, 1)
@@ -108,12 +111,10 @@ def run_helper(spec: ExecSpec, conn: int) -> NoReturn:
 def _helper(spec: ExecSpec, conn: int) -> int:
     fds = {
         ns: os.open(f"/proc/{spec.target_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
-        for ns in ("ipc", "uts", "net", "pid", "mnt")
+        for ns in ("ipc", "uts", "net", "pid", "mnt", "cgroup")
     }
-    user_fd = -1
     if os.stat("/proc/self/ns/user").st_ino != os.stat(f"/proc/{spec.target_pid}/ns/user").st_ino:
-        user_fd = os.open(f"/proc/{spec.target_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-        fds["user"] = user_fd
+        fds["user"] = os.open(f"/proc/{spec.target_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     for ns, flag in NAMESPACES:
         linux.setns(fds[ns], flag)
     linux.setns(fds["pid"], linux.CLONE_NEWPID)
@@ -125,7 +126,7 @@ def _helper(spec: ExecSpec, conn: int) -> int:
         in_r, in_w = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), -1
     pid = os.fork()
     if pid == 0:
-        _exec_child(spec, fds["mnt"], user_fd, in_r, out_w, err_w)
+        _exec_child(spec, fds, in_r, out_w, err_w)
     for fd in (out_w, err_w, in_r, *fds.values()):
         os.close(fd)
     failure = _read_all(err_r)

@@ -29,7 +29,11 @@ from shoal.runtime.launcher.child.process import ProcessSpec
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
-CHILD_NAMESPACES = linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNET
+CHILD_NAMESPACES = (
+    linux.CLONE_NEWNS | linux.CLONE_NEWUTS | linux.CLONE_NEWIPC | linux.CLONE_NEWNET | linux.CLONE_NEWCGROUP
+)
+"""A private cgroup namespace too (docker's default on cgroup v2): made after joining the container's
+cgroup, so that cgroup is the root of the container's view (/proc/self/cgroup reads ``0::/``)."""
 EXIT_SETUP_FAILED = 127
 
 
