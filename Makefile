@@ -2,10 +2,11 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun libseccomp2
+# qemu-system-x86, kmod (depmod) and e2fsprogs (mkfs.ext4, debugfs): the cgroup-v2 VM of `make test-v2`
+APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun libseccomp2 qemu-system-x86 kmod e2fsprogs
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint proto proto-check unit clean
+.PHONY: setup demo test test-v2 lint proto proto-check unit clean
 
 setup: $(STAMP)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -36,6 +37,12 @@ lint: setup
 
 test: setup lint
 	$(VENV)/bin/pytest -q
+
+# The runtime and walking-skeleton suites again, in a VM whose /sys/fs/cgroup is cgroup2 only (as on
+# real hosts): Debian's kernel package under qemu via virtme-ng. See tests/v2vm/run.py. Not yet part of
+# `make test`: the exec tests and the walking skeleton do not pass in the VM yet (issue 12).
+test-v2: setup
+	$(PY) tests/v2vm/run.py
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.timing import scaled
+
 SHOAL = str(Path(sys.executable).parent / "shoal")
 
 
@@ -38,7 +40,7 @@ class CliCluster:
         return {**os.environ, "SHOAL_HOST": f"unix://{self.socket}"}
 
     def shoal(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=scaled(timeout))
         if check and res.returncode != 0:
             raise AssertionError(f"shoal {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res
@@ -57,6 +59,7 @@ class CliCluster:
         return p
 
     def wait_for(self, cond, timeout: float = 20.0, what: str = "condition"):
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             res = cond()
@@ -71,7 +74,7 @@ class CliCluster:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
-                    p.wait(20)
+                    p.wait(scaled(20))
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()

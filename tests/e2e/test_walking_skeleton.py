@@ -22,6 +22,13 @@ def mounts_under(path: Path) -> list[str]:
         return [line for line in f if str(path) in line]
 
 
+def memory_cgroup(pid: int) -> str:
+    """The process' memory cgroup: the v1 memory hierarchy's line, or the unified (v2) one on a v2-only host."""
+    entries = [line.split(":", 2) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+    v1 = [path for _, ctrls, path in entries if "memory" in ctrls.split(",")]
+    return (v1 or [path for _, ctrls, path in entries if ctrls == ""])[0]
+
+
 def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster):
     c = cli_cluster
     nodes = c.json("node", "ls")
@@ -53,8 +60,7 @@ def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster
     assert len(netns) == 3, "each task has its own network namespace (three servers on port 8000)"
     cgroups = set()
     for tid, pid in pids.items():
-        with open(f"/proc/{pid}/cgroup") as f:
-            mem = next(line.split(":", 2)[2].strip() for line in f if ":memory:" in line)
+        mem = memory_cgroup(pid)
         assert mem.endswith(tid), f"task {tid} runs in its own memory cgroup, got {mem}"
         cgroups.add(mem)
         with open(f"/proc/{pid}/status") as f:

@@ -58,6 +58,10 @@ def _census(parent: str, state: Path) -> dict[str, object]:
     }
 
 
+CYCLES = int(os.environ.get("SHOAL_TEST_CYCLES", "200"))
+"""Create/start/stop/delete rounds; the cgroup-v2 VM (software-emulated, tests/v2vm) runs fewer."""
+
+
 def _children(ppid: int) -> list[str]:
     kids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -82,7 +86,7 @@ async def test_cycles_and_failures_leave_nothing(tmp_path: Path) -> None:
     try:
         await rt.load_image(tar)
         limits = {"memory_bytes": 64 << 20, "pids_limit": 64, "nano_cpus": 500_000_000}
-        for i in range(200):
+        for i in range(CYCLES):
             cid = f"c{i}"
             await rt.create(ContainerConfig(id=cid, image="busybox", args=["sleep", "10"], init=i % 2 == 0, **limits))  # type: ignore[arg-type]
             await rt.start(cid)

@@ -1,0 +1,33 @@
+"""The cgroup-v2 VM harness' pure parts: which kernel it fetches and what of the console it shows."""
+
+from __future__ import annotations
+
+from tests.v2vm.run import ConsoleFilter, expand, kernel_from_depends
+
+
+def test_the_kernel_is_the_one_linux_image_amd64_depends_on() -> None:
+    text = "linux-image-amd64\n  Depends: linux-image-6.1.0-57-amd64\n"
+    assert kernel_from_depends(text) == "6.1.0-57-amd64"
+    assert kernel_from_depends("linux-image-amd64\n  Depends: linux-image-amd64\n") is None
+
+
+def test_the_console_shows_pytest_progress_live_without_kernel_messages() -> None:
+    f = ConsoleFilter()
+    assert f.feed("[    1.000] virtio: probing\nv2vm-guest: up\n..") == "v2vm-guest: up\n.."
+    assert f.feed(".F") == ".F", "progress dots appear before their line ends"
+    assert f.feed("  [100%]\r\n[   80.5] reboot: Power down\n") == "  [100%]\n"
+    assert f.feed("3 passed in 4") == "3 passed in 4"
+    assert f.feed(".2s\n") == ".2s\n"
+
+
+def test_a_line_that_may_be_a_kernel_message_waits_for_its_end() -> None:
+    f = ConsoleFilter()
+    assert f.feed("[   12.3") == ""
+    assert f.feed("4] oom-kill\n[gw] not kernel\n") == "[gw] not kernel\n"
+
+
+def test_default_test_patterns_expand_to_files_of_the_checkout() -> None:
+    files = expand(["tests/integration/test_runtime*.py", "tests/e2e/test_walking_skeleton.py"])
+    assert "tests/integration/test_runtime_cgroup_v2.py" in files
+    assert "tests/integration/test_runtime_limits.py" in files
+    assert files[-1] == "tests/e2e/test_walking_skeleton.py"

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Runs inside the cgroup-v2 VM (tests/v2vm/run.py boots it). The host's root is shared read-only over 9p,
+# which makes every Python import slow; so the interpreter + venv (disk 1) and the checkout (disk 2) come
+# from ext4 images, bind-mounted over their host paths so every absolute path (the venv's editable finder,
+# pyvenv.cfg) still holds. One pytest process runs the suite; its output and exit code go to disk 2.
+# usage: guest.sh KERNEL-TREE PYHOME CHECKOUT PYTEST-ARGS...  (KERNEL-TREE: the unpacked kernel .deb)
+set -u
+KTREE=$1 PYHOME=$2 CHECKOUT=$3
+shift 3
+log() { echo "v2vm-guest [$(cut -d" " -f1 /proc/uptime)s]: $*"; }
+# virtme-ng's /tmp is an overlay, which cannot hold the upper dir of a container's overlay root, nor
+# the image store's whiteouts: a plain tmpfs instead (pytest's tmp_path lives there).
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+for m in virtio_blk ext4; do modprobe -d "$KTREE" "$m" || log "modprobe $m failed"; done
+mkdir -p /tmp/v2vm/base /tmp/v2vm/src
+for i in $(seq 50); do [ -b /dev/vdb ] && break; sleep 0.1; done
+mount -t ext4 -o ro,noatime /dev/vda /tmp/v2vm/base || { log "cannot mount the base image"; exit 90; }
+mount -t ext4 -o noatime /dev/vdb /tmp/v2vm/src || { log "cannot mount the checkout image"; exit 90; }
+mount --bind /tmp/v2vm/base/python "$PYHOME"
+mount --bind /tmp/v2vm/src "$CHECKOUT"
+mount --bind /tmp/v2vm/base/venv "$CHECKOUT/.venv"
+for pth in "$CHECKOUT"/.venv/lib/python3*/site-packages/__editable__.*.pth; do  # see run.py static_layout
+  [ -f "$pth" ] && mount --bind "$CHECKOUT/.v2vm/static.pth" "$pth"
+done
+# /usr again (run.py exports it under the tag shoalusr), mounted with the page cache on (virtme-ng mounts
+# the root uncached), over /usr: an exec of a host binary or library (sh, python3, etcd, ip...) then
+# reads 9p once instead of every time.
+mkdir -p /tmp/v2vm/usr
+if mount -t 9p -o ro,trans=virtio,version=9p2000.L,cache=loose,msize=512000 shoalusr /tmp/v2vm/usr; then
+  mount --bind /tmp/v2vm/usr /usr
+else
+  log "cannot mount /usr with caching; it stays uncached"
+fi
+cd "$CHECKOUT" || exit 90
+log "cgroup: $(stat -f -c %T /sys/fs/cgroup) controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+log "kernel: $(uname -r) cpus: $(nproc)"
+# pytest's exit code and full output end up on the checkout image; the host prints them.
+if [ -n "${V2VM_PROBE:-}" ]; then
+  bash -c '
+  P=$1
+  TIMEFORMAT="%R real %U user %S sys"
+  for i in 1 2; do echo true; time /bin/true; done
+  for i in 1 2; do echo "py -S pass"; time $P/bin/python3.11 -S -c pass; done
+  for i in 1 2; do echo "venv py pass"; time .venv/bin/python -c pass; done
+  echo sum; time .venv/bin/python -S -c "sum(range(10**7))"
+  echo ldd; ldd $P/bin/python3.11
+  echo "import runtime.launcher"; time .venv/bin/python -c "import shoal.runtime.launcher"
+  echo "import runtime.launcher again"; time .venv/bin/python -c "import shoal.runtime.launcher"
+  echo "import etcd store"; time .venv/bin/python -c "import shoal.manager.store.etcd"
+  .venv/bin/python -X importtime -c "import shoal.manager.store.etcd" 2>&1 | sort -t"|" -k2 -n | tail -8
+  ' probe "$PYHOME"
+fi
+# Stress loops run fewer rounds under software emulation (see test_runtime_faults.py).
+export SHOAL_TEST_CYCLES="${SHOAL_TEST_CYCLES:-20}"
+# ...and every deadline a test waits with is stretched (tests/timing.py); pytest's per-test timeout too.
+export SHOAL_TEST_TIME_SCALE="${SHOAL_TEST_TIME_SCALE:-8}"
+out=$CHECKOUT/.v2vm-out
+mkdir -p "$out"
+{ .venv/bin/pytest -p no:cacheprovider -p no:hypothesispytest --tb=native -o timeout=900 "$@" 2>&1; echo $? >"$out/rc"; } | tee "$out/pytest.log"
+# the launchers' own logs of failed tests, which live in the guest's tmpfs only
+for f in $(find /tmp/pytest-of-root -name launcher.log -size +0 2>/dev/null | head -50); do
+  grep -q -iE "error|traceback" "$f" && { echo "== $f"; tail -30 "$f"; }
+done >"$out/launcher-logs.txt" 2>&1
+cd /
+sync
+umount "$CHECKOUT/.venv" "$CHECKOUT" && umount /tmp/v2vm/src || log "could not unmount the checkout image"
