@@ -19,7 +19,8 @@ import time
 from shoal import log
 from shoal.runtime.layout import Layout
 
-LAUNCHER_START_TIMEOUT_S = 15.0
+LAUNCHER_START_TIMEOUT_S = float(os.environ.get("SHOAL_LAUNCHER_START_TIMEOUT_S") or 15.0)
+"""How long a launcher may take to come up (its Python start-up); a slow host (an emulated VM) sets more."""
 _log = log.get(__name__)
 
 

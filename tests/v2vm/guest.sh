@@ -54,6 +54,8 @@ fi
 export SHOAL_TEST_CYCLES="${SHOAL_TEST_CYCLES:-20}"
 # ...and every deadline a test waits with is stretched (tests/timing.py); pytest's per-test timeout too.
 export SHOAL_TEST_TIME_SCALE="${SHOAL_TEST_TIME_SCALE:-8}"
+# the runtime's own wait for a launcher's (Python) start-up, 15 s, is too short under emulation
+export SHOAL_LAUNCHER_START_TIMEOUT_S="${SHOAL_LAUNCHER_START_TIMEOUT_S:-120}"
 out=$CHECKOUT/.v2vm-out
 mkdir -p "$out"
 { .venv/bin/pytest -p no:cacheprovider -p no:hypothesispytest --tb=native -o timeout=900 "$@" 2>&1; echo $? >"$out/rc"; } | tee "$out/pytest.log"
