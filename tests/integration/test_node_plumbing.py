@@ -218,6 +218,10 @@ async def test_a_vxlan_with_another_id_is_recreated(hosts):
 
 async def test_forwarding_and_sysctls_stay_in_the_nodes_namespace(hosts):
     machine = read_sysctl(None, "net.ipv4.ip_forward")
+    # a new namespace copies the machine's IPv4 settings (devconf_inherit_init_net=0), and a node run on this
+    # machine earlier (the e2e tests) turns forwarding on there: start both hosts from a known "0"
+    for h in (1, 2):
+        write_sysctl(hosts.path(hosts.host(h)), "net.ipv4.ip_forward", "0")
     hosts.nets[1].enable_forwarding()
     assert read_sysctl(hosts.path(hosts.host(1)), "net.ipv4.ip_forward") == "1"
     assert read_sysctl(hosts.path(hosts.host(2)), "net.ipv4.ip_forward") == "0"

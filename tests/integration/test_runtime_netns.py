@@ -25,6 +25,10 @@ pytestmark = [*needs_root, pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"
 SERVE = "import socket,sys\ns=socket.create_server(('0.0.0.0',8080))\nprint('ready',flush=True)\n" \
         "while True:\n c,a=s.accept(); c.sendall(('hello '+a[0]).encode()); c.close()\n"
 
+# the interpreter itself, not the venv's link to it: the `host` image gives containers a /tmp of their own,
+# so a checkout (and its venv) under /tmp is not visible inside
+PYTHON = os.path.realpath(sys.executable)
+
 
 @pytest.fixture
 async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
@@ -50,14 +54,14 @@ async def test_a_container_joins_the_wired_namespace_and_serves_through_it(rt: R
     kit.veth(task, "eth0", client, "eth0")
     kit.ip(task, "addr add 10.77.0.2/24 dev eth0\n")
     kit.ip(client, "addr add 10.77.0.1/24 dev eth0\n")
-    await rt.create(ContainerConfig(id="joined", image="host", args=[sys.executable, "-c", SERVE],
+    await rt.create(ContainerConfig(id="joined", image="host", args=[PYTHON, "-c", SERVE],
                                     netns_path=kit.path(task)))
     info = await rt.start("joined")
     await wait_for_log(info, "ready")
     assert os.stat(f"/proc/{info.pid}/ns/net").st_ino == os.stat(kit.path(task)).st_ino
     for ns in ("pid", "mnt", "uts", "ipc"):  # only the network namespace is shared
         assert os.readlink(f"/proc/{info.pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
-    answer = kit.run(client, sys.executable, "-c", "import socket;s=socket.create_connection(('10.77.0.2',8080),3);"
+    answer = kit.run(client, PYTHON, "-c", "import socket;s=socket.create_connection(('10.77.0.2',8080),3);"
                      "print(s.recv(100).decode())")
     assert answer.strip() == "hello 10.77.0.1"
     await rt.delete("joined", force=True)

@@ -54,6 +54,10 @@ print(json.dumps(out))
 """
 EPERM = 1
 
+# the interpreter itself, not the venv's link to it: the `host` image gives containers a /tmp of their own,
+# so a checkout (and its venv) under /tmp is not visible inside
+PYTHON = os.path.realpath(sys.executable)
+
 
 @pytest.fixture
 async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
@@ -68,7 +72,7 @@ async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 
 async def probe(rt: Runtime, cid: str, **kw: object) -> dict[str, int]:
-    await rt.create(ContainerConfig(id=cid, image="host", args=[sys.executable, "-S", "-c", PROBE], **kw))  # type: ignore[arg-type]
+    await rt.create(ContainerConfig(id=cid, image="host", args=[PYTHON, "-S", "-c", PROBE], **kw))  # type: ignore[arg-type]
     await rt.start(cid)
     info = await asyncio.wait_for(rt.wait(cid), 30)
     stdout = [r["log"] for r in logs.records(info.log_path) if r["stream"] == "stdout"]
@@ -107,7 +111,7 @@ async def test_cap_sys_admin_widens_the_profile_as_in_docker(rt: Runtime) -> Non
 async def test_exec_and_init_processes_are_filtered_too(rt: Runtime) -> None:
     await rt.create(ContainerConfig(id="sc5", image="host", args=["sleep", "30"], init=True))
     await rt.start("sc5")
-    res = await rt.exec("sc5", [sys.executable, "-S", "-c", PROBE], timeout=20)
+    res = await rt.exec("sc5", [PYTHON, "-S", "-c", PROBE], timeout=20)
     got = json.loads(res.output.decode().strip().splitlines()[-1])
     assert got["unshare_user"] == EPERM and got["keyctl"] == EPERM, got
     status = Path(f"/proc/{(await rt.inspect('sc5')).pid}/status").read_text()
