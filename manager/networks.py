@@ -71,9 +71,9 @@ async def create(
         raise NetworkError(f"network with name {spec.name} already exists", "exists")
 
     def add(ipam: Ipam) -> pb.Network:
-        if not (
-            spec.ingress and spec.name in ipam.networks
-        ):  # a built-in ingress left half-made is taken over
+        if spec.name in ipam.networks and not spec.ingress and not forget(ipam, spec.name):
+            raise IpamError(f"network {spec.name} is still being removed (tasks that were on it are stopping); try again")
+        if not (spec.ingress and spec.name in ipam.networks):  # a built-in ingress left half-made is taken over
             ipam.create_network(spec.name, spec.subnet or None)
         return _object(spec, ipam)
 
@@ -103,25 +103,31 @@ def users(net: pb.Network, services: list[pb.Service]) -> list[str]:
 
 
 async def remove(store: Store, plan: IpamStore, net: pb.Network, rev: int, services: list[pb.Service]) -> int:
-    """Remove the network unless a service uses it; its addresses must all be free (tasks ended)."""
+    """Remove the network unless a service uses it.
+
+    Its subnet and VXLAN id are given back at once when nothing holds an address in it, else by the
+    allocator once the tasks of removed services that still hold one have ended (``decide.release_stale``).
+    """
     using = users(net, services)
     if using:
         more = f" and {len(using) - 3} more" if len(using) > 3 else ""
-        raise NetworkError(
-            f"network {net.spec.name} is in use by service {', '.join(using[:3])}{more}", "in-use"
-        )
+        raise NetworkError(f"network {net.spec.name} is in use by service {', '.join(using[:3])}{more}", "in-use")
     try:
-        await plan.update(
-            lambda ipam: ipam.remove_network(net.spec.name) if net.spec.name in ipam.networks else None
-        )
-    except IpamError as exc:
-        raise NetworkError(f"network {net.spec.name} is still in use: {exc}", "in-use") from None
-    try:
-        return await Writer(store).apply(objects.networks.delete(net, rev))
+        written = await Writer(store).apply(objects.networks.delete(net, rev))
     except Conflict:
-        raise NetworkError(
-            f"network {net.spec.name} changed while it was being removed; try again", "in-use"
-        ) from None
+        raise NetworkError(f"network {net.spec.name} changed while it was being removed; try again", "in-use") from None
+    await plan.update(lambda ipam: forget(ipam, net.spec.name))
+    return written
+
+
+def forget(ipam: Ipam, name: str) -> bool:
+    """Drop a removed network from the plan once only nodes' addresses are left in it; True if dropped."""
+    got = ipam.networks.get(name)
+    if got is None or any(not o.startswith("node:") for o in got.addresses.owners.values()):
+        return False
+    got.addresses.owners.clear()
+    ipam.remove_network(name)
+    return True
 
 
 async def ensure_ingress(store: Store, plan: IpamStore, writer: Writer | None = None) -> pb.Network:

@@ -110,6 +110,19 @@ def release_stale(ipam: Ipam, snap: Snapshot) -> None:
                     pool.addresses.release(owner)
             elif owner not in live:
                 pool.addresses.release(owner)
+    drop_removed(ipam, snap, live)
+
+
+def drop_removed(ipam: Ipam, snap: Snapshot, live: dict[str, pb.Task]) -> None:
+    """Networks removed while tasks of removed services still held addresses: free them once those ended."""
+    names = {n.spec.name for n in snap.networks.values()}
+    for name in [n for n in ipam.networks if n not in names]:
+        gone = ipam.networks[name]
+        for owner in [o for o in gone.addresses.owners.values() if not o.startswith("node:") and o not in live]:
+            gone.addresses.release(owner)
+        if all(o.startswith("node:") for o in gone.addresses.owners.values()):
+            gone.addresses.owners.clear()
+            ipam.remove_network(name)
 
 
 def _iface(ipam: Ipam, network: str, addr: ipaddress.IPv4Address) -> str:

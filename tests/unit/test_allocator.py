@@ -232,3 +232,18 @@ def test_a_node_keeps_its_network_address_only_while_it_runs_a_task_there(world)
     assert ipam.network("web").addresses.lookup("node:node1") is None
     assert ipam.network("ingress").addresses.lookup("node:node1") is not None  # every node stays on ingress
     assert [o.network for o in plan.nodenets["node1"].overlays] == ["ingress"]
+
+
+def test_a_removed_network_is_given_back_once_its_last_task_ended(world):
+    ipam, snap = world
+    allocate(ipam, snap)
+    del snap.services["s-app"]
+    del snap.networks["n-web"]  # removed while t1 still runs on it (its service is gone)
+    allocate(ipam, snap)
+    assert "web" in ipam.networks  # t1 and t2 still hold their addresses there
+    snap.tasks["t1"] = (snap.tasks["t1"][0], pb.SHUTDOWN)
+    allocate(ipam, snap)
+    assert "web" in ipam.networks  # t2 (not placed yet) still does
+    snap.tasks["t2"] = (snap.tasks["t2"][0], pb.REJECTED)
+    allocate(ipam, snap)
+    assert "web" not in ipam.networks and ipam.pool.lookup("network/web") is None
