@@ -28,7 +28,7 @@ from shoal.worker.netmap import NetMap
 from shoal.worker.network.dns import DnsResponder, read_resolv_conf
 from shoal.worker.network.links import PlumbingError
 from shoal.worker.network.meshsync import MeshSync
-from shoal.worker.network.netns import NetnsError
+from shoal.worker.network.netns import NetnsError, read_sysctl, write_sysctl
 from shoal.worker.network.nftapply import Nft
 from shoal.worker.network.plan import Directory, mesh_for
 from shoal.worker.network.topology import NodeNetwork, NodeSpec
@@ -62,6 +62,7 @@ class NetAgent:
         self.synced_version = -1  # the map version the node, mesh and directory follow
         self._changed = asyncio.Event()
         self._synced = asyncio.Condition()
+        self._forward_before: str | None = None
 
     def on_map(self, msg: dpb.NetworkMap) -> None:
         """A network map message from the session (never blocks)."""
@@ -95,6 +96,8 @@ class NetAgent:
         if spec is None:
             return
         if spec != self.spec:
+            if self._forward_before is None:  # restored by cleanup: the node's sysctl is not ours to keep
+                self._forward_before = read_sysctl(self.netns, "net.ipv4.ip_forward")
             await self.plumbing.ensure(spec)
             self.spec = spec
         services, tasks = self.map.service_nets(), self.map.task_nets()
@@ -167,5 +170,8 @@ class NetAgent:
             await self.mesh.remove()
         removed = await self.plumbing.cleanup()
         await self.plumbing.close()
+        if self._forward_before is not None:
+            write_sysctl(self.netns, "net.ipv4.ip_forward", self._forward_before)
+            self._forward_before = None
         self.spec, self.synced_version = None, -1
         _log.info("node networking removed", devices=len(removed))
