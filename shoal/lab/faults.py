@@ -14,7 +14,7 @@ import signal
 from shoal.lab import cgroups, lifecycle, network, procs
 from shoal.lab.state import Lab, LabError, Node
 
-STOP_GRACE = 10.0
+STOP_GRACE = 30.0  # longer than a task's default stop grace (10 s): a node stops its containers, then removes its networking
 
 
 def _running(node: Node) -> bool:
