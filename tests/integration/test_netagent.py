@@ -62,7 +62,7 @@ class Cluster:
         host, svc, net = TASKS[tid]
         t = pb.Task(id=tid, service_name=svc, node_id=host, bridge_address=str(self.ipam.task_address(host, tid)))
         t.spec.container.image = "host"
-        t.spec.container.args.extend([sys.executable, "-c", SERVER, tid, "8080"])
+        t.spec.container.args.extend([os.path.realpath(sys.executable), "-c", SERVER, tid, "8080"])
         for n in sorted({net, INGRESS} if svc == "app" else {net}):
             t.networks.add(network_id=f"id-{n}", network=n, address=str(self.ipam.network_address(n, tid)))
         return t
@@ -197,7 +197,7 @@ async def test_tasks_resolve_services_on_their_networks_through_the_nodes_respon
     assert cl.runtime is not None
     script = ("import socket,sys\nfor n in sys.argv[1:]:\n try: print(n, sorted(socket.gethostbyname_ex(n)[2]))\n"
               " except OSError: print(n, 'none')\n")
-    res = await cl.runtime.exec("a1", [sys.executable, "-c", script, "app", "tasks.app", "other"], timeout=20)
+    res = await cl.runtime.exec("a1", [os.path.realpath(sys.executable), "-c", script, "app", "tasks.app", "other"], timeout=20)
     out = dict(line.split(" ", 1) for line in res.output.decode().splitlines())
     web = {t: str(cl.ipam.network_address("web", t).ip) for t in ("a1", "a2", "a3")}
     assert out["app"] == str([str(cl.ipam.vip("app", "web"))])
