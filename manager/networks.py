@@ -121,8 +121,14 @@ async def remove(store: Store, plan: IpamStore, net: pb.Network, rev: int, servi
 
 
 def forget(ipam: Ipam, name: str) -> bool:
-    """Drop a removed network from the plan once only nodes' addresses are left in it; True if dropped."""
+    """Mark a network removed and drop it from the plan once only nodes' addresses are left; True if dropped.
+
+    Only a network marked removed is ever dropped by the allocator (``decide.drop_removed``): a network
+    being created has its plan entry before its object, and a pass in between must leave it alone.
+    """
     got = ipam.networks.get(name)
+    if got is not None:
+        got.removed = True
     if got is None or any(not o.startswith("node:") for o in got.addresses.owners.values()):
         return False
     got.addresses.owners.clear()

@@ -116,7 +116,7 @@ def release_stale(ipam: Ipam, snap: Snapshot) -> None:
 def drop_removed(ipam: Ipam, snap: Snapshot, live: dict[str, pb.Task]) -> None:
     """Networks removed while tasks of removed services still held addresses: free them once those ended."""
     names = {n.spec.name for n in snap.networks.values()}
-    for name in [n for n in ipam.networks if n not in names]:
+    for name in [n for n, net in ipam.networks.items() if net.removed and n not in names]:
         gone = ipam.networks[name]
         for owner in [o for o in gone.addresses.owners.values() if not o.startswith("node:") and o not in live]:
             gone.addresses.release(owner)

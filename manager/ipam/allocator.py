@@ -41,6 +41,7 @@ class Network:
     name: str
     vxlan_id: int
     addresses: AddressSpace
+    removed: bool = False  # its object is gone; the allocator frees it once no task holds an address in it
 
     @property
     def subnet(self) -> ipaddress.IPv4Network:
@@ -59,12 +60,17 @@ class Network:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-friendly data for the store."""
-        return {"name": self.name, "vxlan_id": self.vxlan_id, "addresses": self.addresses.to_dict()}
+        out = {"name": self.name, "vxlan_id": self.vxlan_id, "addresses": self.addresses.to_dict()}
+        if self.removed:
+            out["removed"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Network:
         """The inverse of ``to_dict``."""
-        return cls(data["name"], int(data["vxlan_id"]), AddressSpace.from_dict(data["addresses"]))
+        return cls(
+            data["name"], int(data["vxlan_id"]), AddressSpace.from_dict(data["addresses"]), bool(data.get("removed"))
+        )
 
 
 def _iface(space: AddressSpace, addr: ipaddress.IPv4Address) -> ipaddress.IPv4Interface:

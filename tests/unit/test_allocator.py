@@ -9,6 +9,7 @@ import pytest
 from shoal.manager.allocator.decide import Snapshot, allocate, underlay_of
 from shoal.manager.ipam import Ipam
 from shoal.manager.ipam import ports as portrules
+from shoal.manager.networks import forget
 from shoal.proto import types_pb2 as pb
 
 P = pb.PortConfig
@@ -239,6 +240,7 @@ def test_a_removed_network_is_given_back_once_its_last_task_ended(world):
     allocate(ipam, snap)
     del snap.services["s-app"]
     del snap.networks["n-web"]  # removed while t1 still runs on it (its service is gone)
+    assert not forget(ipam, "web")  # what `network rm` does: marked removed, kept while addresses are held
     allocate(ipam, snap)
     assert "web" in ipam.networks  # t1 and t2 still hold their addresses there
     snap.tasks["t1"] = (snap.tasks["t1"][0], pb.SHUTDOWN)
@@ -247,3 +249,16 @@ def test_a_removed_network_is_given_back_once_its_last_task_ended(world):
     snap.tasks["t2"] = (snap.tasks["t2"][0], pb.REJECTED)
     allocate(ipam, snap)
     assert "web" not in ipam.networks and ipam.pool.lookup("network/web") is None
+
+
+def test_a_network_being_created_is_not_dropped_before_its_object_is_seen(world):
+    ipam, snap = world
+    allocate(ipam, snap)
+    ipam.create_network("db")  # `network create` writes the plan entry first, then the object
+    allocate(ipam, snap)  # a pass in between sees the entry without its object
+    assert "db" in ipam.networks
+    snap.networks["n-db"] = pb.Network(id="n-db", spec=pb.NetworkSpec(name="db", driver="overlay"))
+    snap.services["s-app"].spec.networks.add(target="n-db")
+    plan = allocate(ipam, snap)
+    assert not plan.problems
+    assert any(v.network == "db" for v in plan.endpoints["s-app"].endpoint.virtual_ips)
