@@ -14,8 +14,16 @@ import grpc
 from shoal import ids
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
-from shoal.cli.output import emit_list, format_option, message_dict, parse_filters, print_json, quiet_option
-from shoal.cli.service_views import TASK_HEADERS, task_records, task_row
+from shoal.cli.output import (
+    emit_list,
+    emit_objects,
+    format_option,
+    inspect_format_option,
+    message_dict,
+    parse_filters,
+    quiet_option,
+)
+from shoal.cli.service_views import TASK_HEADERS, task_records, task_row, task_template_record
 from shoal.proto import control_pb2, types_pb2
 
 NODE_HEADERS = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
@@ -74,7 +82,8 @@ def list_nodes(fmt: str, quiet: bool) -> None:
 
 @node_group.command("inspect")
 @click.argument("nodes", nargs=-1, required=True, metavar="NODE...")
-def inspect_nodes(nodes: tuple[str, ...]) -> None:
+@inspect_format_option
+def inspect_nodes(nodes: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more nodes"""
     stub = client.stub()
     found, errors = [], []
@@ -83,7 +92,7 @@ def inspect_nodes(nodes: tuple[str, ...]) -> None:
             found.append(message_dict(stub.GetNode(control_pb2.GetNodeRequest(node_id=ref)).node))
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
-    print_json(found)
+    emit_objects(fmt, found)
     if errors:
         raise click.ClickException("\n".join(errors))
 
@@ -226,6 +235,6 @@ def node_ps(nodes: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, fm
             and ("name" not in f or any(str(r["Name"]).startswith(n) for n in f["name"]))
             and ("id" not in f or any(str(r["ID"]).startswith(i) for i in f["id"]))
         ]
-        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
+        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), lambda r: task_template_record(r, no_trunc))
     if errors:
         raise click.ClickException("\n".join(errors))

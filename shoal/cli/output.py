@@ -17,13 +17,17 @@ import click
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from shoal.cli.format import Format, TemplateError, is_template
 from shoal.proto import types_pb2
 
 MIN_WIDTH = 10
 PADDING = 3
 MAX_ERR_LENGTH = 30  # docker's task error truncation
 
-FORMAT_OPTION_HELP = "Output format: table (default) or json (one JSON array)"
+FORMAT_OPTION_HELP = (
+    "Output format: table (default), json (one JSON array), or a Go template as docker takes it: "
+    "'{{.Name}}', '{{json .}}', 'table {{.ID}}\\t{{.Name}}'"
+)
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -42,20 +46,54 @@ def emit_list(
     fmt: str,
     quiet: bool,
     headers: Sequence[str],
-    records: Sequence[dict[str, str]],
-    table_row: Callable[[dict[str, str]], Sequence[str]],
+    records: Sequence[dict[str, Any]],
+    table_row: Callable[[dict[str, Any]], Sequence[str]],
+    template_record: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Print a list command's result as -q ids, a JSON array, or a table.
+    """Print a list command's result as -q ids, a JSON array, a table, or through a ``--format`` template.
 
-    ``records`` are the JSON objects (full ids under "ID"); ``table_row`` turns one into table cells.
+    ``records`` are the JSON objects (full ids under "ID"); ``table_row`` turns one into table cells;
+    ``template_record`` (default: the record itself) is what a template sees, e.g. with the id cut short
+    as the table shows it, as docker's ``{{.ID}}`` is.
     """
     if quiet:
         for rec in records:
             click.echo(rec["ID"])
-    elif fmt == "json":
+    elif fmt.lower() == "json":
         click.echo(json.dumps(list(records), indent=2))
+    elif is_template(fmt):
+        view = template_record or (lambda r: r)
+        click.echo(_render(fmt, lambda f: f.render_list([view(r) for r in records])), nl=False)
     else:
         click.echo(format_table(headers, [table_row(r) for r in records]))
+
+
+def emit_objects(fmt: str | None, objects: Sequence[Any], pretty: Callable[[Any], str] | None = None) -> None:
+    """Print ``inspect`` results: a JSON array, each object through a ``--format`` template, or ``pretty``."""
+    if fmt and is_template(fmt):
+        click.echo(_render(fmt, lambda f: f.render_each(objects)), nl=False)
+    elif pretty is not None:
+        click.echo("\n\n".join(pretty(o) for o in objects))
+    else:
+        print_json(list(objects))
+
+
+def _render(fmt: str, run: Callable[[Format], str]) -> str:
+    """Parse and run a template; a bad one (or one naming a field that does not exist) is a usage error."""
+    try:
+        return run(Format.parse(fmt))
+    except TemplateError as exc:
+        raise click.UsageError(f"--format: {exc}") from None
+
+
+def _check_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a template that does not parse before the command talks to anyone."""
+    if value and is_template(value):
+        try:
+            Format.parse(value)
+        except TemplateError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
 
 
 def message_dict(msg: Message) -> dict[str, Any]:
@@ -142,9 +180,17 @@ def parse_filters(values: Iterable[str], allowed: Sequence[str]) -> dict[str, li
 format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"], case_sensitive=False),
     default="table",
     show_default=True,
+    callback=_check_format,
     help=FORMAT_OPTION_HELP,
+)
+inspect_format_option = click.option(
+    "-f",
+    "--format",
+    "fmt",
+    default=None,
+    callback=_check_format,
+    help="Format the output using the given Go template ('{{.Spec.Name}}', '{{json .Spec}}')",
 )
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Only display IDs")

@@ -15,7 +15,15 @@ import grpc
 from shoal.cli import client, progress
 from shoal.cli.aliases import AliasGroup
 from shoal.cli.network_views import endpoint_dict, endpoint_lines
-from shoal.cli.output import emit_list, format_option, message_dict, parse_filters, print_json, quiet_option
+from shoal.cli.output import (
+    emit_list,
+    emit_objects,
+    format_option,
+    inspect_format_option,
+    message_dict,
+    parse_filters,
+    quiet_option,
+)
 from shoal.cli.service_create import create_command
 from shoal.cli.service_update import update_command
 from shoal.cli.service_views import (
@@ -25,8 +33,10 @@ from shoal.cli.service_views import (
     pretty_service,
     service_record,
     service_row,
+    service_template_record,
     task_records,
     task_row,
+    task_template_record,
     why_lines,
 )
 from shoal.proto import control_pb2, types_pb2
@@ -67,7 +77,7 @@ def list_services(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
         for svc in sorted(resp.services, key=lambda s: s.spec.name)
         if service_matches(f, svc)
     ]
-    emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row)
+    emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row, service_template_record)
 
 
 def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
@@ -114,7 +124,7 @@ def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bo
         names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
         by_id = {t.id: t for t in tasks}
         records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[r["ID"]])]
-        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
+        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), lambda r: task_template_record(r, no_trunc))
         if why:
             lines = why_lines(by_id[str(r["ID"])] for r in records)
             click.echo("\n".join(["", "Pending tasks:", *(f"  {line}" for line in lines)]) if lines else "\nNo task is waiting for a node.")
@@ -125,7 +135,8 @@ def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bo
 @service_group.command("inspect")
 @click.argument("services", nargs=-1, required=True, metavar="SERVICE...")
 @click.option("--pretty", is_flag=True, help="Print the information in a human friendly format")
-def inspect_services(services: tuple[str, ...], pretty: bool) -> None:
+@inspect_format_option
+def inspect_services(services: tuple[str, ...], pretty: bool, fmt: str | None) -> None:
     """Display detailed information on one or more services"""
     found, errors = [], []
     for ref in services:
@@ -133,12 +144,17 @@ def inspect_services(services: tuple[str, ...], pretty: bool) -> None:
             found.append(get_service(ref))
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
-    if pretty:
-        click.echo("\n\n".join(pretty_service(s) + "\n" + "\n".join(endpoint_lines(s)) + "".join(f"\nPending: {', '.join(n)}: {w}" for w, n in _pending(s.id).items()) for s in found))
+    if pretty and not fmt:
+        click.echo("\n\n".join(_pretty(s) for s in found))
     else:
-        print_json([{**message_dict(s), "Endpoint": endpoint_dict(s), "PendingTasks": _pending(s.id)} for s in found])
+        emit_objects(fmt, [{**message_dict(s), "Endpoint": endpoint_dict(s), "PendingTasks": _pending(s.id)} for s in found])
     if errors:
         raise click.ClickException("\n".join(errors))
+
+
+def _pretty(s: types_pb2.Service) -> str:
+    pending = "".join(f"\nPending: {', '.join(n)}: {w}" for w, n in _pending(s.id).items())
+    return pretty_service(s) + "\n" + "\n".join(endpoint_lines(s)) + pending
 
 
 def _pending(service_id: str) -> dict[str, list[str]]:

@@ -61,6 +61,11 @@ def service_row(rec: Mapping[str, str]) -> list[str]:
     return [ids.short(rec["ID"]), rec["Name"], rec["Mode"], rec["Replicas"], rec["Image"], rec["Ports"]]
 
 
+def service_template_record(rec: Mapping[str, str]) -> dict[str, str]:
+    """What ``svc ls --format`` sees: the row's fields, ``.ID`` cut short as docker's is."""
+    return {**rec, "ID": ids.short(rec["ID"])}
+
+
 def task_name(task: types_pb2.Task) -> str:
     """``web.2`` for a replicated task, ``web.<node id>`` for a global one."""
     service = task.service_name or ids.short(task.service_id)
@@ -138,6 +143,14 @@ def task_row(rec: Mapping[str, object], no_trunc: bool = False) -> list[str]:
     task_id = str(rec["ID"]) if no_trunc else ids.short(str(rec["ID"]))
     error = quote_error(str(rec["Error"]), trunc=not no_trunc)
     return [task_id, name, str(rec["Image"]), str(rec["Node"]), str(rec["DesiredState"]), str(rec["CurrentState"]), error]
+
+
+def task_template_record(rec: Mapping[str, object], no_trunc: bool = False) -> dict[str, str]:
+    """What ``svc ps --format`` sees: the table's cells under docker's field names (``.ID`` short unless
+    --no-trunc, ``.Name`` with its `` \\_ `` history mark, ``.Error`` quoted and cut as docker's are)."""
+    cells = task_row(rec, no_trunc)
+    keys = ("ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error")
+    return dict(zip(keys, cells, strict=True))
 
 
 def _kv(lines: list[str], indent: int, key: str, value: object, width: int = 16) -> None:

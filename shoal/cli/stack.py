@@ -24,8 +24,10 @@ from shoal.cli.service_views import (
     TASK_HEADERS,
     service_record,
     service_row,
+    service_template_record,
     task_records,
     task_row,
+    task_template_record,
 )
 from shoal.proto import control_pb2, types_pb2
 from shoal.stack import NAMESPACE_LABEL
@@ -116,7 +118,7 @@ def stack_services_command(namespace: str, filters: tuple[str, ...], fmt: str, q
     if not mine:
         raise click.ClickException(f"Nothing found in stack: {namespace}")
     records = [service_record(s, resp.summaries.get(s.id)) for s in sorted(mine, key=lambda s: s.spec.name) if service_matches(f, s)]
-    emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row)
+    emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row, service_template_record)
 
 
 @stack_group.command("ps")
@@ -136,7 +138,7 @@ def stack_ps(namespace: str, filters: tuple[str, ...], no_trunc: bool, fmt: str,
     names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
     by_id = {t.id: t for t in tasks}
     records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[str(r["ID"])])]
-    emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc))
+    emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), lambda r: task_template_record(r, no_trunc))
 
 
 def _stack_networks(namespace: str) -> list[types_pb2.Network]:

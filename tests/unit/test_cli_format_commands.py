@@ -1,0 +1,85 @@
+"""``--format`` on the list commands, through the CLI against a fake manager."""
+
+from __future__ import annotations
+
+import pytest
+
+from shoal.proto import control_pb2, types_pb2
+from tests.fixtures.cli_fakes import FakeStub, run
+
+S = types_pb2.ServiceSpec
+
+
+@pytest.fixture
+def fake() -> FakeStub:
+    f = FakeStub()
+    web = f.add_service(S(name="web", replicas=2, container=types_pb2.ContainerSpec(image="nginx")))
+    f.summaries[web.id] = control_pb2.ServiceSummary(running=2, desired=2)
+    f.add_service(S(name="agent", mode=S.GLOBAL, container=types_pb2.ContainerSpec(image="busybox")))
+    f.nodes.append(
+        types_pb2.Node(
+            id="node1",
+            description=types_pb2.NodeDescription(hostname="host-one"),
+            status=types_pb2.NodeStatus(state=types_pb2.NodeStatus.READY),
+            spec=types_pb2.NodeSpec(role=types_pb2.NodeSpec.MANAGER),
+            manager_status=types_pb2.ManagerStatus(leader=True),
+        )
+    )
+    return f
+
+
+def test_svc_ls_template_prints_one_line_per_service(fake: FakeStub) -> None:
+    r = run(fake, "svc", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["agent global 0/0", "web replicated 2/2"]
+
+
+def test_svc_ls_id_is_short_as_in_the_table(fake: FakeStub) -> None:
+    r = run(fake, "svc", "ls", "--format", "{{.ID}}")
+    assert sorted(r.stdout.split()) == sorted(i[:12] for i in fake.services)
+
+
+def test_svc_ls_table_template(fake: FakeStub) -> None:
+    r = run(fake, "svc", "ls", "--format", "table {{.Name}}\\t{{.Image}}")
+    assert r.stdout.splitlines() == ["NAME      IMAGE", "agent     busybox", "web       nginx"]
+
+
+def test_svc_ps_template_uses_docker_field_names(fake: FakeStub) -> None:
+    r = run(fake, "svc", "ps", "--format", "{{.Name}} {{.Node}} {{.DesiredState}}", "web")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == ["web.1 host-one Running", "web.2 host-one Running"]
+    full = run(fake, "svc", "ps", "--no-trunc", "--format", "{{.ID}}", "web").stdout.split()
+    web = next(s.id for s in fake.services.values() if s.spec.name == "web")
+    assert sorted(full) == sorted(t.id for t in fake.tasks if t.service_id == web) and len(full[0]) == 25
+
+
+def test_node_ls_template(fake: FakeStub) -> None:
+    r = run(fake, "node", "ls", "--format", "{{.Hostname}}:{{.ManagerStatus}}")
+    assert r.stdout.splitlines() == ["host-one:Leader"]
+
+
+def test_bad_template_is_one_usage_error_before_any_call(fake: FakeStub) -> None:
+    r = run(fake, "svc", "ls", "--format", "{{.Name")
+    assert r.exit_code == 2 and "unclosed action" in r.output and not fake.calls
+    r = run(fake, "svc", "ls", "--format", "{{nosuch .Name}}")
+    assert r.exit_code == 2 and 'function "nosuch" not defined' in r.output and not fake.calls
+
+
+def test_template_naming_an_unknown_field_is_an_error_and_prints_nothing(fake: FakeStub) -> None:
+    r = run(fake, "svc", "ls", "--format", "{{.Nmae}}")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert 'no field "Nmae"' in r.stderr and "Name" in r.stderr
+
+
+def test_inspect_format_prints_one_line_per_object(fake: FakeStub) -> None:
+    r = run(fake, "svc", "inspect", "--format", "{{.id}}", "web", "agent")
+    assert r.exit_code == 0, r.output
+    by_name = {s.spec.name: s.id for s in fake.services.values()}
+    assert r.stdout.splitlines() == [by_name["web"], by_name["agent"]]
+    r = run(fake, "node", "inspect", "-f", "{{.id}}", "node1")
+    assert r.stdout == "node1\n"
+
+
+def test_inspect_with_a_bad_template_fails_before_asking(fake: FakeStub) -> None:
+    r = run(fake, "svc", "inspect", "--format", "{{if}}", "web")
+    assert r.exit_code == 2 and "missing value for if" in r.output and not fake.calls
