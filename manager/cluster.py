@@ -55,10 +55,16 @@ async def load(store: Store, kek: bytes) -> pb.Cluster | None:
     return reveal(got.obj, kek) if got is not None else None
 
 
-async def ensure(store: Store, ca_digest: str, kek: bytes, default_addr_pool: str = DEFAULT_POOL) -> pb.Cluster:
-    """The cluster object (tokens revealed), created with fresh tokens (and its address pool) if this is the first manager."""
+async def ensure(
+    store: Store, ca_digest: str, kek: bytes, default_addr_pool: str = DEFAULT_POOL
+) -> tuple[pb.Cluster, bool]:
+    """The cluster object (tokens revealed), created with fresh tokens (and its address pool) if this is the
+    first manager; and whether this call created it (only then does the manager print the tokens)."""
+    created = False
 
     def fresh(c: pb.Cluster | None) -> pb.Cluster | None:
+        nonlocal created
+        created = c is None  # a retry after a lost race sees the winner's object
         if c is None:
             c = pb.Cluster(id=new_id(), created_at_ns=time.time_ns(), ca_digest=ca_digest, default_addr_pool=default_addr_pool)
             _store_tokens(c, kek, tls.make_token(ca_digest), tls.make_token(ca_digest))
@@ -78,7 +84,7 @@ async def ensure(store: Store, ca_digest: str, kek: bytes, default_addr_pool: st
 
     c = await objects.cluster.update_retrying(Writer(store), "", fresh)
     assert c is not None
-    return reveal(c, kek)
+    return reveal(c, kek), created
 
 
 async def rotate(store: Store, role: str, kek: bytes) -> pb.Cluster:

@@ -77,6 +77,7 @@ class Manager:
         self.store: Store | None = None
         self.cache: ClusterCache | None = None
         self.cluster_obj: pb.Cluster | None = None
+        self.created_cluster = False  # this start created the cluster (its tokens are printed only then)
         self.election: Election | None = None
         self.server: grpc.aio.Server | None = None
         self.ca: cluster_ca.CertificateAuthority | None = None
@@ -122,7 +123,9 @@ class Manager:
             self.ca = await cluster_ca.ensure(self.store, self.certs.dir, self.cfg.ca_kek)
         except cluster_ca.CAError as exc:
             raise ManagerError(str(exc)) from None
-        self.cluster_obj = await cluster.ensure(self.store, self.ca.digest, self.ca.kek, self.cfg.default_addr_pool)
+        self.cluster_obj, self.created_cluster = await cluster.ensure(
+            self.store, self.ca.digest, self.ca.kek, self.cfg.default_addr_pool
+        )
         cid = self.cluster_obj.id
         if cluster_ca.needs_new_cert(self.certs, self.ca, self.cfg.node_id, "manager"):
             self.ca.issue_files(self.certs, self.cfg.node_id, "manager", cid)

@@ -35,9 +35,19 @@ def _common(f: Any) -> Any:
 
 
 def ready_message(r: node.ManagerReady) -> str:
-    """What ``shoal manager`` prints once it serves: where the CLI connects and how others join."""
-    return (
-        f"Manager {r.node_id[:12]} is ready; the CLI socket is {r.socket_path}.\n"
+    """What ``shoal manager`` prints once it serves: where the CLI connects and how others join.
+
+    The join tokens are printed only by the start that created the cluster (``--init``, or a first start
+    on an empty store); later starts point at ``shoal join-token``, so logs kept by journald do not
+    collect them at every restart.
+    """
+    head = f"Manager {r.node_id[:12]} is ready; the CLI socket is {r.socket_path}.\n"
+    if not r.created:
+        return head + (
+            "To add a worker or a manager, print the command with `shoal join-token worker|manager`.\n"
+            f"Admin client certificate for the CLI over TCP: {r.certs_dir}/admin.crt\n"
+        )
+    return head + (
         f"To add a worker to this cluster, run:\n\n"
         f"    shoal worker --join {r.advertise} --token {r.worker_token} --data-dir ./data/worker\n\n"
         f"To add a manager, use the token {r.manager_token}\n"

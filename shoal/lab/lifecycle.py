@@ -54,20 +54,27 @@ def manager_argv(lab: Lab, node: Node, first: bool) -> list[str]:
         client = lab.etcd_client_tls()
         argv += ["--etcd", lab.etcd_endpoints(), "--etcd-ca", str(client.ca), "--etcd-cert", str(client.cert), "--etcd-key", str(client.key)]
     if not first and lab.manager_token:
-        argv += ["--join", lab.managers[0].manager_addr, "--token", lab.manager_token]
+        argv += ["--join", lab.managers[0].manager_addr]  # the token goes in SHOAL_TOKEN (daemon_env)
     return argv
 
 
 def worker_argv(lab: Lab, node: Node) -> list[str]:
     joins = ",".join(m.manager_addr for m in lab.managers)
     return procs.shoal_argv() + [
-        "worker", "--join", joins, "--token", lab.worker_token, "--data-dir", node.data_dir, "--hostname", node.name,
+        "worker", "--join", joins, "--data-dir", node.data_dir, "--hostname", node.name,
     ]  # fmt: skip
+
+
+def daemon_env(lab: Lab, node: Node, first: bool) -> dict[str, str]:
+    """The join token a node's daemon needs, passed as SHOAL_TOKEN (not argv: /proc/PID/cmdline is world-readable)."""
+    if node.role != "manager":
+        return {"SHOAL_TOKEN": lab.worker_token}
+    return {"SHOAL_TOKEN": lab.manager_token} if not first and lab.manager_token else {}
 
 
 def start_daemon(lab: Lab, node: Node, first: bool = False) -> None:
     argv = manager_argv(lab, node, first) if node.role == "manager" else worker_argv(lab, node)
-    node.daemon = procs.spawn(node, argv, "daemon")
+    node.daemon = procs.spawn(node, argv, "daemon", daemon_env(lab, node, first))
     lab.save()
 
 

@@ -70,15 +70,26 @@ def alive(proc: Proc | None) -> bool:
     return proc is not None and _start_time(proc.pid) == proc.start
 
 
-def spawn(node: Node, argv: list[str], name: str) -> Proc:
-    """Start ``argv`` on the node's host, detached; stdout to ``<name>.out``, stderr to ``<name>.log``."""
+def _private(path: Path) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)  # the first manager's banner holds the join tokens
+    return fd
+
+
+def spawn(node: Node, argv: list[str], name: str, secret_env: dict[str, str] | None = None) -> Proc:
+    """Start ``argv`` on the node's host, detached; stdout to ``<name>.out``, stderr to ``<name>.log`` (both 0600).
+
+    ``secret_env`` (a join token) goes into the environment, never into argv, which every user of the
+    machine can read in /proc.
+    """
     data = Path(node.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     if not os.path.exists(netns_path(node)):
         raise LabError(f"{node.name} has no network namespace {netns_path(node)}; run `shoal lab down` and `lab up` again")
     env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.lower().endswith("_proxy")}
     env["PYTHONUNBUFFERED"] = "1"
-    with open(data / f"{name}.out", "ab") as out, open(data / f"{name}.log", "ab") as err:
+    env.update(secret_env or {})
+    with open(_private(data / f"{name}.out"), "ab") as out, open(_private(data / f"{name}.log"), "ab") as err:
         try:
             p = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=data, env=env,

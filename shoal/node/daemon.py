@@ -172,7 +172,9 @@ async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, 
             started.cancel()
             return
         c = mgr.cluster_obj
-        on_ready(ManagerReady(cfg.node_id, cfg.socket_path, mgr.advertise, c.worker_token, c.manager_token, mgr.certs.dir))
+        on_ready(ManagerReady(
+            cfg.node_id, cfg.socket_path, mgr.advertise, c.worker_token, c.manager_token, mgr.certs.dir, mgr.created_cluster
+        ))  # fmt: skip
         await runtime.open()
         try:
             acfg = AgentConfig(

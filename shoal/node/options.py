@@ -135,3 +135,4 @@ class ManagerReady:
     worker_token: str
     manager_token: str
     certs_dir: Path
+    created: bool = True  # this start created the cluster: only then are the tokens printed

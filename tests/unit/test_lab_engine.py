@@ -53,9 +53,11 @@ def test_other_managers_join_the_first_through_the_etcd_cluster(tmp_path: Path):
     assert "--availability" not in argv, "managers run tasks when asked to"
     assert argv[argv.index("--etcd") + 1] == "https://172.30.9.2:2379,https://172.30.9.3:2379,https://172.30.9.4:2379"
     assert argv[argv.index("--join") + 1] == "172.30.9.2:4242"
-    assert argv[argv.index("--token") + 1] == "SHOAL-1-m"
+    assert "--token" not in argv and "SHOAL-1-m" not in argv  # argv is world-readable in /proc
+    assert lifecycle.daemon_env(lab, lab.managers[1], first=False) == {"SHOAL_TOKEN": "SHOAL-1-m"}
     first = lifecycle.manager_argv(lab, lab.managers[0], first=True)
     assert "--join" not in first
+    assert lifecycle.daemon_env(lab, lab.managers[0], first=True) == {}
 
 
 def test_a_manager_restarted_before_the_token_is_known_does_not_join(tmp_path: Path):
@@ -69,9 +71,20 @@ def test_workers_join_every_manager(tmp_path: Path):
     argv = lifecycle.worker_argv(lab, lab.workers[0])
     i = argv.index("worker")
     assert argv[i + 1 :] == [
-        "--join", "172.30.9.2:4242,172.30.9.3:4242,172.30.9.4:4242", "--token", "SHOAL-1-w",
+        "--join", "172.30.9.2:4242,172.30.9.3:4242,172.30.9.4:4242",
         "--data-dir", lab.workers[0].data_dir, "--hostname", "worker1",
     ]  # fmt: skip
+    assert lifecycle.daemon_env(lab, lab.workers[0], first=False) == {"SHOAL_TOKEN": "SHOAL-1-w"}
+
+
+def test_the_lab_state_file_that_holds_the_tokens_is_private(tmp_path: Path):
+    lab = make_lab(tmp_path)
+    lab.worker_token = "SHOAL-1-w"
+    Path(lab.dir).mkdir(parents=True)
+    lab.save()
+    lab.save()  # replaced, still private
+    assert (lab.state_file.stat().st_mode & 0o777) == 0o600
+    assert json.loads(lab.state_file.read_text())["worker_token"] == "SHOAL-1-w"
 
 
 def test_etcd_members_form_one_cluster_on_their_lab_addresses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

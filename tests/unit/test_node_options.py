@@ -157,6 +157,13 @@ def test_ready_banner_tells_how_to_join_and_where_the_admin_certificate_is():
     assert "/d/certificates/admin.crt" in text
 
 
+def test_a_restart_of_an_existing_cluster_does_not_print_the_tokens():
+    r = ManagerReady("n" * 16, "/s.sock", "10.0.0.1:4242", "SHOAL-1-abc-def", "SHOAL-1-abc-ghi", Path("/c"), created=False)
+    text = daemons.ready_message(r)
+    assert "SHOAL-1" not in text
+    assert "shoal join-token worker|manager" in text and "/c/admin.crt" in text
+
+
 def test_the_lab_reads_the_tokens_from_the_banner_the_cli_prints():
     from shoal.lab import lifecycle
 
