@@ -7,42 +7,10 @@ before anything is sent to the launcher. Dropping to that mask in a forked proce
 
 from __future__ import annotations
 
+from shoal import capnames
 from shoal.runtime.errors import ConfigError
 
-CAP_NUMBERS = {
-    "CAP_CHOWN": 0,
-    "CAP_DAC_OVERRIDE": 1,
-    "CAP_DAC_READ_SEARCH": 2,
-    "CAP_FOWNER": 3,
-    "CAP_FSETID": 4,
-    "CAP_KILL": 5,
-    "CAP_SETGID": 6,
-    "CAP_SETUID": 7,
-    "CAP_SETPCAP": 8,
-    "CAP_LINUX_IMMUTABLE": 9,
-    "CAP_NET_BIND_SERVICE": 10,
-    "CAP_NET_BROADCAST": 11,
-    "CAP_NET_ADMIN": 12,
-    "CAP_NET_RAW": 13,
-    "CAP_IPC_LOCK": 14,
-    "CAP_IPC_OWNER": 15,
-    "CAP_SYS_MODULE": 16,
-    "CAP_SYS_RAWIO": 17,
-    "CAP_SYS_CHROOT": 18,
-    "CAP_SYS_PTRACE": 19,
-    "CAP_SYS_PACCT": 20,
-    "CAP_SYS_ADMIN": 21,
-    "CAP_SYS_BOOT": 22,
-    "CAP_SYS_NICE": 23,
-    "CAP_SYS_RESOURCE": 24,
-    "CAP_SYS_TIME": 25,
-    "CAP_SYS_TTY_CONFIG": 26,
-    "CAP_MKNOD": 27,
-    "CAP_LEASE": 28,
-    "CAP_AUDIT_WRITE": 29,
-    "CAP_AUDIT_CONTROL": 30,
-    "CAP_SETFCAP": 31,
-}
+CAP_NUMBERS = capnames.CAP_NUMBERS
 
 DOCKER_DEFAULT_CAPS = (
     "CAP_CHOWN",
@@ -74,13 +42,10 @@ DOCKER_DEFAULT_MASK = mask(DOCKER_DEFAULT_CAPS)  # 0xa80425fb
 
 
 def _normalize(name: str) -> str:
-    upper = name.strip().upper()
-    if upper == "ALL":
-        return upper
-    full = upper if upper.startswith("CAP_") else f"CAP_{upper}"
-    if full not in CAP_NUMBERS:
-        raise ConfigError(f"unknown capability: {name!r}")
-    return full
+    try:
+        return capnames.normalize(name)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def adjust(add: list[str], drop: list[str]) -> int:

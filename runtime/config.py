@@ -61,7 +61,9 @@ class ContainerConfig:
     """Run in a user namespace: root inside is host uid/gid 100000.. (an image is required)."""
     mounts: list[dict[str, Any]] = field(default_factory=list)
     """``{"type": "bind"|"volume"|"tmpfs", "source": ..., "target": ..., "readonly": bool,
-    "tmpfs_size": bytes}``; a bind source must exist, a volume is created on first use."""
+    "tmpfs_size": bytes, "tmpfs_mode": int, "volume_nocopy": bool}`` (see shoal.mountspec); a bind source
+    must exist; a volume is created on first use (a new, empty one gets the image's content at its
+    target unless ``volume_nocopy``); "" as a volume's source is an anonymous volume named after the id."""
     seccomp: str = ""
     """``""``: shoal's default profile (Docker's policy, see seccomp_default.py); ``"unconfined"``: none;
     otherwise a profile document in Docker's JSON format (``--security-opt seccomp=FILE`` reads FILE)."""
@@ -73,6 +75,16 @@ class ContainerConfig:
     """How long ``stop()`` waits after SIGTERM before it SIGKILLs the whole cgroup."""
     labels: dict[str, str] = field(default_factory=dict)
     """Free-form metadata, returned as is in ContainerInfo."""
+    read_only: bool = False
+    """Mount the container's root filesystem read-only (``--read-only``); mounts and /dev, /proc stay as they are."""
+    ulimits: list[dict[str, Any]] = field(default_factory=list)
+    """``{"name": "nofile", "soft": 1024, "hard": 2048}`` (docker's ``--ulimit`` names; -1: unlimited)."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """Namespaced kernel parameters only (``net.*``, ``kernel.shm*``/``msg*``/``sem``, ``fs.mqueue.*``)."""
+    group_add: list[str] = field(default_factory=list)
+    """Supplementary groups (``--group-add``): names from the rootfs' /etc/group, or gids."""
+    stop_signal: str = ""
+    """What ``stop()`` sends first (a name such as ``SIGUSR1`` or a number); "" is SIGTERM."""
     netns_path: str = ""
     """A network namespace to join (e.g. ``/run/netns/NAME``, made and wired by the caller, who also
     removes it); "" gives the container a new one with only loopback. Not with ``userns``."""

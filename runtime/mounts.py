@@ -1,24 +1,26 @@
-"""Container mounts: docker's ``--mount`` and ``-v`` syntaxes, and the checks done before a start.
+"""Container mounts for the runtime: docker's ``--mount`` and ``-v`` syntaxes, and the checks before a start.
 
-Pure parsing and validation on strings and dicts (unit tested); the only I/O is ``check_sources``,
-which refuses a bind source that does not exist (docker's ``--mount`` behaviour; shoal applies it
-to ``-v`` too rather than silently creating a directory).
+The rules live once in the core (shoal.mountspec, shared with services and stacks); this module
+turns their errors into the runtime's ConfigError and adds what only a node can check:
+``check_sources`` refuses a bind source that does not exist (docker's ``--mount`` behaviour; shoal
+applies it to ``-v`` too rather than silently creating a directory). Templates (``{{.Task.Slot}}``)
+are a service feature, expanded by the worker: the runtime refuses one left in a mount.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 import re
 from typing import Any
 
+from shoal import mountspec
 from shoal.runtime.errors import ConfigError
 
-TYPES = ("bind", "volume", "tmpfs")
-VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+TYPES = mountspec.TYPES
+VOLUME_NAME_RE = mountspec.VOLUME_NAME_RE
+RESERVED_TARGETS = mountspec.RESERVED_TARGETS
 SIZE_RE = re.compile(r"^(\d+)([bkmg]?)b?$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
 
 
 def parse_size(text: str) -> int:
@@ -30,76 +32,37 @@ def parse_size(text: str) -> int:
 
 def parse_mount(text: str) -> dict[str, Any]:
     """``type=bind,src=/a,dst=/b,readonly`` (docker's --mount keys and aliases) -> mount dict."""
-    fields: dict[str, Any] = {"type": "volume", "source": "", "target": "", "readonly": False}
-    for part in text.split(","):
-        key, eq, value = part.partition("=")
-        key = key.strip().lower()
-        if key in ("readonly", "ro"):
-            fields["readonly"] = not eq or value.lower() in ("1", "true", "yes")
-        elif key == "type":
-            fields["type"] = value
-        elif key in ("source", "src"):
-            fields["source"] = value
-        elif key in ("target", "destination", "dst"):
-            fields["target"] = value
-        elif key == "tmpfs-size":
-            fields["tmpfs_size"] = parse_size(value)
-        else:
-            raise ConfigError(f"invalid mount option {key!r} in {text!r}")
-    return validate(fields)
+    try:
+        return validate(mountspec.parse(text))
+    except mountspec.MountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_volume(text: str) -> dict[str, Any]:
     """``-v SRC:DST[:ro|rw]``: an absolute SRC is a bind mount, otherwise a named volume."""
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise ConfigError(f"invalid volume specification: {text!r} (use SRC:DST[:ro])")
-    mode = parts[2] if len(parts) == 3 else "rw"
-    if mode not in ("ro", "rw"):
-        raise ConfigError(f"invalid volume mode {mode!r} in {text!r}: use ro or rw")
-    kind = "bind" if parts[0].startswith("/") else "volume"
-    return validate({"type": kind, "source": parts[0], "target": parts[1], "readonly": mode == "ro"})
+    try:
+        return validate(mountspec.parse_volume(text))
+    except mountspec.MountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def validate(m: dict[str, Any]) -> dict[str, Any]:
     """A normalized copy of mount ``m``; ConfigError naming what is wrong."""
-    kind = m.get("type")
-    if kind not in TYPES:
-        raise ConfigError(f"invalid mount type {kind!r}: use bind, volume or tmpfs")
-    target = str(m.get("target") or "")
-    if not target.startswith("/"):
-        raise ConfigError(f"invalid mount target {target!r}: must be an absolute path")
-    target = posixpath.normpath(target)
-    if target in RESERVED_TARGETS:
-        raise ConfigError(f"invalid mount target {target!r}: reserved")
-    source = str(m.get("source") or "")
-    if kind == "bind":
-        if not source.startswith("/"):
-            raise ConfigError(f"invalid bind source {source!r}: must be an absolute host path")
-        source = posixpath.normpath(source)
-    elif kind == "volume" and not VOLUME_NAME_RE.fullmatch(source):
-        raise ConfigError(f"invalid volume name {source!r}: use [A-Za-z0-9][A-Za-z0-9_.-]*")
-    elif kind == "tmpfs" and source:
-        raise ConfigError("a tmpfs mount takes no source")
-    size = int(m.get("tmpfs_size") or 0)
-    if size < 0:
-        raise ConfigError("tmpfs_size must be >= 0")
-    return {
-        "type": kind,
-        "source": source,
-        "target": target,
-        "readonly": bool(m.get("readonly")),
-        "tmpfs_size": size,
-    }
+    for key in ("source", "target"):
+        if "{{" in str(m.get(key) or ""):
+            raise ConfigError(f"mount {key} {m[key]!r}: templates are only expanded for services")
+    try:
+        return mountspec.normalize(m)
+    except mountspec.MountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def validate_all(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     result = [validate(m) for m in mounts]
-    targets = [m["target"] for m in result]
-    dupes = sorted({t for t in targets if targets.count(t) > 1})
-    if dupes:
-        raise ConfigError(f"duplicate mount point: {dupes[0]}")
-    return result
+    try:
+        return mountspec.normalize_all(result)
+    except mountspec.MountError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_sources(mounts: list[dict[str, Any]]) -> None:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from shoal import ctropts
 from shoal.runtime import caps, mounts, seccomp
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.config import ContainerConfig
@@ -62,6 +63,14 @@ class ContainerSpec:
     """"" (default profile), "unconfined" or a Docker-format profile document (checked by ``validate``)."""
     masked_paths: list[str] = field(default_factory=list)
     """Normalized absolute paths covered inside the container (see ContainerConfig.masked_paths)."""
+    read_only: bool = False
+    ulimits: list[list[Any]] = field(default_factory=list)
+    """``[name, soft, hard]`` entries, checked (shoal.ctropts)."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """Namespaced sysctls only, checked (shoal.ctropts)."""
+    group_add: list[str] = field(default_factory=list)
+    stop_signal: int = 15
+    """The signal ``stop()`` sends first (SIGTERM unless the config names another)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape. Shallow (lists and dicts are the spec's own): serialize it, do not keep it.
@@ -127,7 +136,29 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         netns_path=config.netns_path,
         masked_paths=_masked_paths(config.masked_paths),
         seccomp=seccomp.check(config.seccomp) if isinstance(config.seccomp, str) else _bad_seccomp(),
+        read_only=bool(config.read_only),
+        **_process_options(config),
     )
+
+
+def _process_options(config: ContainerConfig) -> dict[str, Any]:
+    """ulimits, sysctls, group_add and stop_signal, checked with the core's rules (shoal.ctropts)."""
+    try:
+        ulimits = [[str(u["name"]), int(u["soft"]), int(u["hard"])] for u in config.ulimits]
+        ctropts.check_ulimits([(n, s, h) for n, s, h in ulimits])
+        if not isinstance(config.sysctls, dict):
+            raise ValueError("sysctls must map names to values")
+        for key, value in config.sysctls.items():
+            ctropts.check_sysctl(str(key), str(value))
+        groups = [str(g) for g in config.group_add]
+        if any(not g or ":" in g or "\x00" in g for g in groups):
+            raise ValueError(f"invalid group in {groups!r}")
+        stop_signal = ctropts.signal_number(config.stop_signal) if config.stop_signal else 15
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"invalid ulimits: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"ulimits": ulimits, "sysctls": dict(config.sysctls), "group_add": groups, "stop_signal": stop_signal}
 
 
 def _check_netns(config: ContainerConfig) -> None:

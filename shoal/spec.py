@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from shoal import spec_container
 from shoal.constraints import ConstraintError, parse_constraints
 from shoal.proto import types_pb2 as pb
 
@@ -153,6 +154,10 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
         if uc.delay_ns < 0 or (uc.HasField("monitor_ns") and uc.monitor_ns < 0):
             raise SpecError(name, "delays must not be negative")
         check_ratio(f"{name}.max_failure_ratio", uc.max_failure_ratio)
+    try:
+        spec_container.check(c)
+    except spec_container.FieldError as exc:
+        raise SpecError(exc.field, exc.message) from None
     hc = c.healthcheck
     if hc.test and hc.test[0] not in ("NONE", "CMD", "CMD-SHELL"):
         raise SpecError("healthcheck.test", "must start with NONE, CMD or CMD-SHELL")

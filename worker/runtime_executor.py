@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerConfig, ContainerError, ImageNotFound, Runtime
+from shoal.worker import taskspec
 from shoal.worker.executor import Executor, ExecutorError, Exit
 from shoal.worker.netagent import NetAgent
 from shoal.worker.network.links import PlumbingError
@@ -39,7 +40,8 @@ def container_config(task: pb.Task, masked_paths: list[str] | None = None, wirin
     """The runtime config for a task (pure); ``masked_paths``: the node's paths to hide inside; ``wiring``:
     the network namespace it joins, if wired; ``node_name``: the node's hostname (in its env)."""
     c = task.spec.container
-    env = task_env(task, node_name)  # the image's Env, then the runtime's PATH default, fill in the rest
+    ctx = taskspec.context(task, node_name)  # docker's templates, expanded here on the node
+    env = taskspec.env(task_env(task, node_name), ctx)  # the image's Env, then the runtime's PATH default, fill in the rest
     limits = task.spec.resources.limits
     return ContainerConfig(
         id=task.id,
@@ -49,7 +51,7 @@ def container_config(task: pb.Task, masked_paths: list[str] | None = None, wirin
         env=env,
         workdir=c.dir,
         user=c.user,
-        hostname=c.hostname or task.id[:12],
+        hostname=taskspec.hostname(task, ctx),
         memory_bytes=limits.memory_bytes,
         pids_limit=limits.pids,
         nano_cpus=limits.nano_cpus,
@@ -59,7 +61,8 @@ def container_config(task: pb.Task, masked_paths: list[str] | None = None, wirin
         init=c.init,
         labels={"shoal.service.id": task.service_id, "shoal.service.name": task.service_name, "shoal.task.id": task.id, "shoal.task.slot": str(task.slot)},
         netns_path=wiring.netns_path if wiring else "",
-        mounts=list(wiring.mounts) if wiring else [],
+        mounts=taskspec.mounts(task, ctx) + (list(wiring.mounts) if wiring else []),
+        **taskspec.options(task),
     )
 
 
@@ -114,7 +117,11 @@ class RuntimeExecutor(Executor):
         image = task.spec.container.image
         for attempt in (1, 2):
             try:
-                await self.runtime.create(container_config(task, self.masked_paths, wiring, self.node_name))
+                config = container_config(task, self.masked_paths, wiring, self.node_name)
+            except ValueError as exc:  # a template that cannot expand on this node
+                raise ExecutorError(str(exc)) from exc
+            try:
+                await self.runtime.create(config)
                 return
             except ImageNotFound as exc:
                 pulled = False

@@ -144,7 +144,8 @@ class Runtime:
         await self._call({"op": "kill", "id": container_id, "signal": int(sig)})
 
     async def stop(self, container_id: str, grace_s: float | None = None) -> ContainerInfo:
-        """SIGTERM, then SIGKILL to the whole cgroup after the grace; returns the exited info.
+        """The container's stop signal (SIGTERM unless configured), then SIGKILL to the whole cgroup after
+        the grace; returns the exited info.
 
         The grace defaults to the container's ``stop_grace_s``.
         """
@@ -154,7 +155,7 @@ class Runtime:
             return info
         grace = float(reply.get("stop_grace_s", 10.0)) if grace_s is None else grace_s
         with contextlib.suppress(ContainerError):
-            await self.kill(container_id, signal.SIGTERM)
+            await self.kill(container_id, int(reply.get("stop_signal") or signal.SIGTERM))
         try:
             return await asyncio.wait_for(self.wait(container_id), timeout=max(grace, 0.0))
         except TimeoutError:

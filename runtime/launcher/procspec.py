@@ -9,6 +9,8 @@ plumbing, so it runs before every fork at the cost of a few attribute reads.
 from __future__ import annotations
 
 import dataclasses
+import resource
+from typing import Any
 
 from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
@@ -19,6 +21,12 @@ from shoal.runtime.launcher.child.pid1 import ChildSpec
 from shoal.runtime.launcher.child.process import ProcessSpec
 from shoal.runtime.launcher.state import ContainerState
 from shoal.runtime.layout import Layout
+
+RLIMIT_NUMBERS = {
+    "cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6, "nofile": 7, "memlock": 8,
+    "locks": 10, "sigpending": 11, "msgqueue": 12, "nice": 13, "rtprio": 14, "rttime": 15,
+}
+"""Linux's RLIMIT_* numbers for docker's ulimit names (Python's resource module lacks some)."""
 
 
 def process(st: ContainerState, cgroup_procs: list[str], last_cap: int) -> ProcessSpec:
@@ -35,7 +43,16 @@ def process(st: ContainerState, cgroup_procs: list[str], last_cap: int) -> Proce
         last_cap=last_cap,
         cgroup_procs=cgroup_procs,
         seccomp=seccomp.program_for(st.spec.seccomp, st.spec.caps),  # compiled once per launcher
+        rlimits=rlimits(st.spec.ulimits),
     )
+
+
+def rlimits(ulimits: list[list[Any]]) -> tuple[tuple[int, int, int], ...]:
+    """docker's ulimit names as setrlimit arguments (-1 is RLIM_INFINITY)."""
+    def value(v: int) -> int:
+        return resource.RLIM_INFINITY if v < 0 else int(v)
+
+    return tuple((RLIMIT_NUMBERS[name], value(soft), value(hard)) for name, soft, hard in ulimits)
 
 
 def pid1(st: ContainerState, layout: Layout, cgroups: Cgroups, hidden: list[str], last_cap: int) -> ChildSpec:
@@ -54,6 +71,8 @@ def pid1(st: ContainerState, layout: Layout, cgroups: Cgroups, hidden: list[str]
         userns=st.spec.userns,
         netns_path=st.spec.netns_path,
         masked=list(st.spec.masked_paths),
+        read_only=st.spec.read_only,
+        sysctls=dict(st.spec.sysctls),
     )
 
 

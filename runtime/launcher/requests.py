@@ -45,7 +45,7 @@ def dispatch(server: Launcher, conn: socket.socket, req: dict[str, Any]) -> dict
         return protocol.ok(info=st.info().to_dict())
     if op == "inspect":
         st = sup.get(cid)
-        return protocol.ok(info=st.info().to_dict(), stop_grace_s=st.spec.stop_grace_s)
+        return protocol.ok(info=st.info().to_dict(), stop_grace_s=st.spec.stop_grace_s, stop_signal=st.spec.stop_signal)
     if op == "list":
         return protocol.ok(containers=[s.info().to_dict() for _, s in sorted(sup.states.items())])
     if op == "delete":

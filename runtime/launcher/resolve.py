@@ -69,28 +69,37 @@ def resolve(spec: ContainerSpec, images: ImageStore, volumes: VolumeStore) -> Re
     user = imagecfg.user(spec.user, img.get("User"))
     if lowerdirs:
         texts = [_read_in_layers(lowerdirs, name) for name in ("etc/passwd", "etc/group")]
-        identity = users.resolve(user, texts[0], texts[1])
     else:
-        identity = users.resolve_in_rootfs(user, "/")
+        texts = [_read_host(name) for name in ("/etc/passwd", "/etc/group")]
+    identity = users.resolve(user, texts[0], texts[1])
+    groups = users.add_groups(identity.groups, spec.group_add, texts[1], identity.gid)
     resolved_mounts = [dict(m) for m in spec.mounts]
     mounts.check_sources(resolved_mounts)
     for m in resolved_mounts:
         if m["type"] == "volume":
-            m["volume"] = m["source"]
-            m["source"] = volumes.ensure(m["source"]).mountpoint
+            m["volume"] = m["source"] or spec.id  # an anonymous volume is named after its container
+            m["source"] = volumes.ensure(m["volume"]).mountpoint
     return Resolved(
         argv=argv,
         env=effective_env(env, spec.hostname, identity.home),
         workdir=workdir,
         uid=identity.uid,
         gid=identity.gid,
-        groups=list(identity.groups),
+        groups=list(groups),
         home=identity.home,
         image_id=image_id,
         lowerdirs=lowerdirs,
         api_dirs=bool(lowerdirs) and api_dirs_in_layers(lowerdirs),
         mounts=resolved_mounts,
     )
+
+
+def _read_host(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def _read_in_layers(lowerdirs: list[str], rel: str) -> str:

@@ -77,6 +77,22 @@ def resolve(spec: str, passwd_text: str, group_text: str) -> Identity:
     return Identity(uid, gid, extra, home)
 
 
+def add_groups(groups: tuple[int, ...], names: list[str], group_text: str, gid: int) -> tuple[int, ...]:
+    """``groups`` plus docker's ``--group-add`` entries: gids, or names looked up in ``group_text``."""
+    extra = set(groups)
+    table = {g[0]: g[1] for g in _groups(group_text)}
+    for name in names:
+        if name.isdigit():
+            value = int(name)
+        elif name in table:
+            value = table[name]
+        else:
+            raise ConfigError(f"unable to find group {name}: no matching entries in group file")
+        _check_id("gid", value)
+        extra.add(value)
+    return tuple(sorted(extra)) if names else groups
+
+
 def _check_id(kind: str, value: int) -> None:
     if value >= 2**32 - 1:
         raise ConfigError(f"{kind} {value} is out of range")

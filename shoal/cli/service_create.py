@@ -16,6 +16,7 @@ import click
 
 from shoal import units
 from shoal.cli import client, progress
+from shoal.cli import service_flags_container as container_flags
 from shoal.cli.service_opts import (
     FlagError,
     convert,
@@ -103,6 +104,7 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--endpoint-mode", type=_choice(["vip", "dnsrr"]), help='Endpoint mode (vip or dnsrr) (default "vip")'),
     click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)"),
     click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
+    *container_flags.CREATE_OPTIONS,
     click.option("--security-opt", multiple=True, metavar="option", help="Security options (seccomp=unconfined|PROFILE.json)"),
     click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
     click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
@@ -191,6 +193,7 @@ def _container(c: types_pb2.ContainerSpec, image: str, args: tuple[str, ...] | l
     if o.get("stop_grace_period") is not None:
         c.stop_grace_period_ns = convert("--stop-grace-period", o["stop_grace_period"], units.parse_duration)
     _healthcheck(o, c.healthcheck)
+    container_flags.apply_create(c, o)
 
 
 def _seccomp(values: tuple[str, ...]) -> str:

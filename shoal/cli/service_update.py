@@ -19,6 +19,7 @@ import click
 import grpc
 
 from shoal.cli import client, progress
+from shoal.cli import service_flags_container as container_flags
 from shoal.cli.service_create import _apply, _int, _update_config, _update_options, require_mode
 from shoal.cli.service_opts import FlagError, parse_kv, parse_network, parse_port
 from shoal.proto import control_pb2, types_pb2
@@ -44,6 +45,7 @@ UPDATE_OPTIONS = [
         help="Move tasks onto nodes that join or come back until the spread is even (replicated mode)",
     ),
     *_update_options("update", ["pause", "continue", "rollback"]),
+    *container_flags.UPDATE_OPTIONS,
     click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
     click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
@@ -79,6 +81,7 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
     _networks(spec, o.get("network_rm") or (), o.get("network_add") or (), o.get("network_ids") or {})
     _ports(spec, o.get("publish_rm") or (), o.get("publish_add") or ())
     _update_config(o, "update", spec.update_config)
+    container_flags.apply_update(spec.container, o)
     return spec
 
 

@@ -100,7 +100,7 @@ def test_session_ops_decide_the_launchers_lifetime() -> None:
 
 def test_inspect_wait_kill_stats_and_unknown_ops() -> None:
     srv = server()
-    assert requests.dispatch(srv, None, {"op": "inspect", "id": "c1"}) == protocol.ok(info={"id": "c1"}, stop_grace_s=4.0)  # type: ignore[arg-type]
+    assert requests.dispatch(srv, None, {"op": "inspect", "id": "c1"}) == protocol.ok(info={"id": "c1"}, stop_grace_s=4.0, stop_signal=15)  # type: ignore[arg-type]
     assert requests.dispatch(srv, None, {"op": "wait", "id": "c1"}) == protocol.ok(info={"id": "c1"}), "exited: at once"  # type: ignore[arg-type]
     requests.dispatch(srv, None, {"op": "kill", "id": "c1", "signal": 9, "all": True})  # type: ignore[arg-type]
     assert srv.sup.calls == [("kill", ("c1", 9, True))]

@@ -43,8 +43,10 @@ def test_mounts_are_normalized_once() -> None:
         cfg(mounts=[{"type": "bind", "source": "/srv//data/", "target": "/data/"}, {"type": "tmpfs", "target": "/t"}])
     )
     assert spec.mounts == [
-        {"type": "bind", "source": "/srv/data", "target": "/data", "readonly": False, "tmpfs_size": 0},
-        {"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "tmpfs_size": 0},
+        {"type": "bind", "source": "/srv/data", "target": "/data", "readonly": False, "tmpfs_size": 0, "tmpfs_mode": 0,
+         "volume_nocopy": False},
+        {"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "tmpfs_size": 0, "tmpfs_mode": 0,
+         "volume_nocopy": False},
     ]
 
 
@@ -56,7 +58,7 @@ def test_mounts_are_normalized_once() -> None:
         ([{"type": "volume", "source": "-bad", "target": "/x"}], "invalid volume name"),
         ([{"type": "tmpfs", "target": "/proc"}], "reserved"),
         ([{"type": "tmpfs", "target": "/a"}, {"type": "tmpfs", "target": "/a/"}], "duplicate mount point: /a"),
-        ([{"type": "tmpfs", "target": "/a", "tmpfs_size": "lots"}], "invalid mount"),
+        ([{"type": "tmpfs", "target": "/a", "tmpfs_size": "lots"}], "tmpfs-size must be a size"),
         (["not a dict"], "mounts must be a list of objects"),
     ],
 )

@@ -61,6 +61,10 @@ class ChildSpec:
     """Set by the userns shim: cgroup joined and overlay mounted already (see userns)."""
     netns_path: str = ""
     """A network namespace to join instead of making a new one (the caller wired it)."""
+    read_only: bool = False
+    """Remount the image's root read-only after everything is mounted on it (``--read-only``)."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """Namespaced sysctls (checked by the client), written once the namespaces are the container's."""
 
 
 def _lo_up() -> None:
@@ -68,6 +72,24 @@ def _lo_up() -> None:
         req = struct.pack("16sh22x", b"lo", 0)
         flags = struct.unpack("16sh22x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+
+
+def write_sysctls(sysctls: dict[str, str]) -> None:
+    """Write each sysctl through /proc/sys: net.* and the IPC ones apply to the calling process's own
+    (new) network and IPC namespaces, so nothing of the host's changes. Keys were checked by the client
+    to be dot-separated words (no ``/``, no ``..``)."""
+    for key, value in sysctls.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise process.SetupError(f"sysctl {key}: not known to this kernel") from None
+        try:
+            os.write(fd, value.encode())
+        except OSError as exc:
+            raise process.SetupError(f"sysctl {key}={value}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
 
 
 def _join_netns(path: str) -> None:
@@ -107,6 +129,8 @@ def run(spec: ChildSpec, exec_w: int, out_w: int, err_w: int) -> NoReturn:
             linux.unshare(CHILD_NAMESPACES)
         trace.mark("unshare")
         os.setsid()
+        stage = "sysctl"
+        write_sysctls(spec.sysctls)
         stage = "rootfs"
         _root(spec)
         stage = "sethostname"
@@ -153,7 +177,8 @@ def _root(spec: ChildSpec) -> None:
         userns.setup_prepared_root(spec.rootfs, spec.masked)
     elif spec.lowerdirs:
         rootfs.setup_image(
-            spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs, spec.masked
+            spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs, spec.masked,
+            spec.read_only,
         )
     else:
         rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts, spec.masked)

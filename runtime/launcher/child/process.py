@@ -13,6 +13,7 @@ while the process still has CAP_SETPCAP; then the ambient set is cleared; then e
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from dataclasses import dataclass, field
 from typing import NoReturn
@@ -78,6 +79,8 @@ class ProcessSpec:
     """The files the process writes "0" to in order to join the container's cgroup."""
     seccomp: bytes = b""
     """The compiled seccomp filter (runtime/seccomp.py), installed last before exec; b"": none."""
+    rlimits: tuple[tuple[int, int, int], ...] = ()
+    """``(resource, soft, hard)`` set before the identity is taken (RLIM_INFINITY for -1)."""
 
 
 class SetupError(Exception):
@@ -149,7 +152,12 @@ def find_executable(arg0: str, path: str) -> str:
 
 
 def enter(spec: ProcessSpec) -> None:
-    """Take the spec's identity: capabilities, no_new_privs, groups, gid and uid."""
+    """Take the spec's resource limits, then its identity: capabilities, no_new_privs, groups, gid and uid."""
+    for res, soft, hard in spec.rlimits:
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (OSError, ValueError) as exc:
+            raise SetupError(f"setrlimit {res}: {exc}") from None
     enter_identity(spec.uid, spec.gid, spec.groups, spec.caps, spec.last_cap)
 
 

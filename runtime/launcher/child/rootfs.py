@@ -229,9 +229,11 @@ def setup_image(
     mounts: list[dict],
     api_dirs: bool = False,
     masked: list[str] | None = None,
+    read_only: bool = False,
 ) -> None:
     """The root filesystem of an image: overlayfs of its layers plus the container's upper dir.
 
+    ``read_only``: the root is remounted read-only once everything is mounted on it (``--read-only``).
     ``api_dirs``: the image is known to have /proc, /dev and /sys as directories (see
     api_dirs_in_layers); otherwise they are made (and a link or file in their place removed).
     """
@@ -243,8 +245,15 @@ def setup_image(
         make_api_dirs(root)
     trace.mark("mkdirs")
     mount_api_filesystems(root, tmp_and_run=False)
-    usermounts.apply(root, mounts, read_only_root=False)
+    usermounts.apply(root, mounts, read_only_root=False, copy_up=True)
     pivot(root)
     trace.mark("pivot")
     mask_paths(masked)
     trace.mark("masks")
+    if read_only:
+        remount_root_read_only()
+
+
+def remount_root_read_only() -> None:
+    """``--read-only``: the root mount itself becomes read-only (its submounts keep their own flags)."""
+    linux.mount(None, "/", None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NODEV)

@@ -1,0 +1,64 @@
+"""A task's docker-flag settings and templates as the node's runtime receives them (worker/taskspec)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shoal.proto import types_pb2 as pb
+from shoal.runtime import ContainerConfig
+from shoal.runtime.spec import validate
+from shoal.worker import taskspec
+from shoal.worker.executor import ExecutorError
+from shoal.worker.runtime_executor import RuntimeExecutor, container_config
+from tests.unit.test_runtime_executor import Runtime
+
+
+def _task(slot: int = 2, **container: object) -> pb.Task:
+    t = pb.Task(id="t" * 25, service_id="s" * 25, service_name="web", slot=slot, node_id="n" * 25)
+    t.spec.labels["tier"] = "front"
+    t.spec.container.CopyFrom(pb.ContainerSpec(image="busybox:1", **container))  # type: ignore[arg-type]
+    return t
+
+
+def test_templates_expand_with_the_tasks_own_facts_on_its_node() -> None:
+    t = _task(
+        hostname="{{.Service.Name}}-{{.Task.Slot}}",
+        env=["WHERE={{.Node.Hostname}}/{{.Node.ID}}", 'TIER={{index .Service.Labels "tier"}}', "NAME={{.Task.Name}}"],
+        mounts=[pb.Mount(source="data-{{.Task.Slot}}", target="/data/{{.Service.ID}}"),
+                pb.Mount(type=pb.Mount.BIND, source="/srv/{{.Task.ID}}", target="/srv", readonly=True)],
+    )  # fmt: skip
+    cfg = container_config(t, node_name="node-1")
+    assert cfg.hostname == "web-2"
+    assert f"WHERE=node-1/{'n' * 25}" in cfg.env and "TIER=front" in cfg.env
+    assert f"NAME=web.2.{'t' * 25}" in cfg.env
+    assert [(m["type"], m["source"], m["target"], m["readonly"]) for m in cfg.mounts] == [
+        ("volume", "data-2", f"/data/{'s' * 25}", False), ("bind", f"/srv/{'t' * 25}", "/srv", True)]
+    validate(cfg)  # what the runtime accepts
+
+
+def test_a_global_task_has_its_node_as_slot() -> None:
+    t = _task(slot=0, hostname="{{.Task.Slot}}")
+    assert container_config(t, node_name="n").hostname == "n" * 25
+    assert taskspec.full_task_name(t) == f"web.{'n' * 25}.{'t' * 25}"
+
+
+def test_the_docker_flag_fields_reach_the_runtime_config() -> None:
+    t = _task(read_only=True, cap_add=["NET_ADMIN"], cap_drop=["CHOWN"], stop_signal="SIGUSR1",
+              ulimits=[pb.Ulimit(name="nofile", soft=10, hard=20)], sysctls={"net.core.somaxconn": "64"}, groups=["audio"],
+              mounts=[pb.Mount(type=pb.Mount.TMPFS, target="/t", tmpfs_size_bytes=4096, tmpfs_mode=0o700)])  # fmt: skip
+    cfg = container_config(t)
+    assert isinstance(cfg, ContainerConfig)
+    assert (cfg.read_only, cfg.cap_add, cfg.cap_drop, cfg.stop_signal) == (True, ["NET_ADMIN"], ["CHOWN"], "SIGUSR1")
+    assert (cfg.ulimits, cfg.sysctls, cfg.group_add) == ([{"name": "nofile", "soft": 10, "hard": 20}], {"net.core.somaxconn": "64"}, ["audio"])
+    assert cfg.mounts == [{"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "volume_nocopy": False,
+                           "tmpfs_size": 4096, "tmpfs_mode": 0o700}]
+    spec = validate(cfg)
+    assert (spec.read_only, spec.stop_signal, spec.ulimits) == (True, 10, [["nofile", 10, 20]])
+
+
+async def test_a_template_that_cannot_expand_rejects_the_task_with_the_reason() -> None:
+    rt = Runtime()
+    ex = RuntimeExecutor(rt)  # type: ignore[arg-type]  # the stand-in has every call the executor makes
+    with pytest.raises(ExecutorError, match="unknown field"):
+        await ex.prepare(_task(hostname="{{.Task.Nope}}"))
+    assert rt.containers == {}

@@ -1,0 +1,62 @@
+"""A task's container settings as the runtime takes them, with docker's templates expanded on the node.
+
+``{{.Service.Name}}``, ``{{.Task.Slot}}``, ``{{.Node.Hostname}}``, ... in the hostname, the env and a
+mount's source or target are only known here, where the task runs: ``context`` gathers the facts,
+``options`` turns the spec's docker-flag fields (mounts, read-only root, capabilities, ulimits,
+sysctls, groups, stop signal) into ContainerConfig keyword arguments. Pure; a template the manager
+let through but that cannot expand raises ValueError, and the task is rejected with that reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shoal import spec_container, templates
+from shoal.proto import types_pb2 as pb
+
+
+def full_task_name(task: pb.Task) -> str:
+    """docker's task name in templates: ``service.slot.taskid`` (``service.nodeid.taskid`` when global)."""
+    return f"{task.service_name}.{task.slot if task.slot else task.node_id}.{task.id}"
+
+
+def context(task: pb.Task, node_name: str) -> templates.Context:
+    """The facts a template in ``task``'s spec may name."""
+    return templates.Context(
+        service_name=task.service_name, service_id=task.service_id, service_labels=dict(task.spec.labels),
+        task_id=task.id, task_name=full_task_name(task), task_slot=str(task.slot) if task.slot else task.node_id,
+        node_id=task.node_id, node_hostname=node_name,
+    )
+
+
+def hostname(task: pb.Task, ctx: templates.Context) -> str:
+    """The spec's hostname expanded, or the task id's first 12 characters (docker's default)."""
+    return templates.expand(task.spec.container.hostname, ctx) if task.spec.container.hostname else task.id[:12]
+
+
+def env(entries: list[str], ctx: templates.Context) -> list[str]:
+    return [templates.expand(e, ctx) for e in entries]
+
+
+def mounts(task: pb.Task, ctx: templates.Context) -> list[dict[str, Any]]:
+    """The spec's mounts as runtime mount dicts, sources and targets expanded."""
+    out = []
+    for m in task.spec.container.mounts:
+        d = spec_container.mount_to_dict(m)
+        d["source"], d["target"] = templates.expand(d["source"], ctx), templates.expand(d["target"], ctx)
+        out.append(d)
+    return out
+
+
+def options(task: pb.Task) -> dict[str, Any]:
+    """ContainerConfig keyword arguments for the docker-flag fields of the task's container spec."""
+    c = task.spec.container
+    return {
+        "read_only": c.read_only,
+        "cap_add": list(c.cap_add),
+        "cap_drop": list(c.cap_drop),
+        "stop_signal": c.stop_signal,
+        "ulimits": [{"name": u.name, "soft": u.soft, "hard": u.hard} for u in c.ulimits],
+        "sysctls": dict(c.sysctls),
+        "group_add": list(c.groups),
+    }
