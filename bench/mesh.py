@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Routing mesh throughput and latency versus going straight to the task, side by side in one run.
 
-    .venv/bin/python bench/mesh.py [-c 32] [-d 5] [-r 3] [--tool auto|wrk|python]
+    .venv/bin/python bench/mesh.py [-c 32] [-d 5] [-r 3] [--tool auto|wrk|python] [--lab]
 
-Until the agent wires networking in a lab, this builds the topology from the building blocks
-themselves: two namespace hosts ``h1`` and ``h2`` and a load generator ``lg`` on a switch namespace,
+With ``--lab`` it measures a real lab cluster driven through the CLI, with the endpoint convergence
+time (task RUNNING -> first answer through its VIP and through a published port): see mesh_lab.py.
+Without it, it builds the topology from the building blocks themselves: two namespace hosts ``h1`` and ``h2`` and a load generator ``lg`` on a switch namespace,
 an overlay (VXLAN) between the hosts planned by ``Ipam`` and wired by ``NodeNet``, the rules loaded by
 ``Nft``. One task on h2 runs a keep-alive HTTP server. Measured from lg, same connections and duration, in interleaved rounds (median kept):
 
@@ -184,11 +185,17 @@ def main() -> None:
     parser.add_argument("-d", "--duration", type=float, default=5.0)
     parser.add_argument("-r", "--rounds", type=int, default=3, help="interleaved rounds per path (median kept)")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--lab", action="store_true", help="measure a lab cluster (1 manager, 2 workers)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/mesh.py needs root (it creates network namespaces)")
     print(f"command: {' '.join(sys.argv)}")
-    figures = asyncio.run(run(args.connections, args.duration, args.tool, args.rounds))
+    if args.lab:
+        from mesh_lab import run_lab
+
+        figures = run_lab(args.connections, args.duration, args.tool, args.rounds)
+    else:
+        figures = asyncio.run(run(args.connections, args.duration, args.tool, args.rounds))
     print(" ".join(f"{k}={v:.2f}" if k.endswith("ms") or k.endswith("ratio") else f"{k}={v:.0f}"
                    for k, v in figures.items()))
 

@@ -89,7 +89,8 @@ class NetMap:
             ports = tuple(Port(p.target_port, p.published_port, PROTOCOLS.get(p.protocol, "tcp"),
                                MODES.get(p.publish_mode, "ingress"))
                           for p in s.ports if p.protocol in PROTOCOLS and p.target_port)
-            out.append(ServiceNet(s.name, tuple(sorted(nets)), vips, ports, dnsrr=s.mode == pb.DNSRR))
+            aliases = {names.get(a.target, a.target): tuple(a.aliases) for a in s.networks if a.aliases}
+            out.append(ServiceNet(s.name, tuple(sorted(nets)), vips, ports, dnsrr=s.mode == pb.DNSRR, aliases=aliases))
         return sorted(out, key=lambda s: s.name)
 
     def task_nets(self) -> list[TaskNet]:

@@ -1,8 +1,8 @@
 """The dispatcher's networking inputs, read from the cache: the network maps and the address gate.
 
 ``NetFeed`` builds the shared ``ClusterNet`` at most once per cache revision (every session cuts its
-node's map from it), says which cache changes concern every node's map (so the dispatcher wakes all
-sessions for them), and holds a task back from its node until the allocator recorded its addresses:
+node's map from it), says which nodes' maps a cache change concerns (``netaudience``: the dispatcher
+wakes only their sessions), and holds a task back from its node until the allocator recorded its addresses:
 an agent never sees a task it cannot wire (a node the allocator has not given a subnet yet gets its
 tasks once it has one). Only a cluster where no allocator ever ran (no node records at all: unit
 tests of other parts) sends tasks without addresses.
@@ -13,17 +13,17 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from shoal.manager.cache import ClusterCache
+from shoal.manager.dispatcher.netaudience import Audience, Nodes
 from shoal.manager.dispatcher.netmap import ClusterNet, serves
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL
-
-NETWORK_KINDS = frozenset({"network", "endpoint", "addresses", "nodenet", "service"})
 
 
 class NetFeed:
     def __init__(self, cache: ClusterCache) -> None:
         self.cache = cache
         self._built: tuple[int, ClusterNet] | None = None
+        self.audience = Audience(cache)
 
     def cluster_net(self) -> ClusterNet:
         """The shared networking state at the cache's current revision."""
@@ -51,14 +51,9 @@ class NetFeed:
             serving,
         )
 
-    def concerns_all(self, kind: str, obj_id: str, obj: Message | None) -> bool:
-        """Whether a change may alter other nodes' maps (then every session wakes)."""
-        if kind in NETWORK_KINDS:
-            return True
-        if kind in ("task", "status"):
-            task = obj if kind == "task" else self.cache.get("task", obj_id)
-            return task is None or bool(task.spec.networks or task.spec.ports)  # type: ignore[attr-defined]  # a listener gets the kind's message: a Task here
-        return False
+    def concerned(self, kind: str, obj_id: str, obj: Message | None) -> Nodes:
+        """The nodes whose map a change may alter (``EVERYONE``, or a set of node ids); see ``netaudience``."""
+        return self.audience.of_change(kind, obj_id, obj)
 
     def ready(self, task: pb.Task) -> bool:
         """Whether ``task`` may be sent to its node: its addresses are recorded (or none are kept for the node)."""

@@ -22,6 +22,7 @@ from shoal.ids import new_id
 from shoal.manager.auth import Authority
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher.assignments import AssignmentSet
+from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
 from shoal.manager.dispatcher.netmap import MapSet
 from shoal.manager.dispatcher.register import Registrar
@@ -130,9 +131,14 @@ class Dispatcher(dgrpc.DispatcherServicer):
         return pb.NodeSession(node_id=s.node_id, session_id=s.session_id, manager_id=self.manager_id)
 
     def _on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
-        if self.net.concerns_all(kind, obj_id, obj):  # a network map changes: every node may need it
+        concerned = self.net.concerned(kind, obj_id, obj)  # the nodes whose network map may change
+        if isinstance(concerned, Everyone):
             for other in self.sessions.values():
                 other.wake.set()
+        else:
+            for nid in concerned:
+                if (other := self.sessions.get(nid)) is not None:
+                    other.wake.set()
         node_id = ""
         if kind == "task":
             node_id = obj.node_id if obj is not None else self._task_node.pop(obj_id, "")  # type: ignore[attr-defined]  # a listener gets the kind's message: a Task here

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e import netlab
+from tests.e2e.clicluster import SHOAL
 from tests.e2e.lab_fixtures import LabCli, running_lab
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "nft"], capture_output=True).returncode != 0,
@@ -113,6 +114,57 @@ def test_host_mode_ports_answer_only_on_the_tasks_node(lab: LabCli):
                  20, "host-mode port on the task's node")
     assert netlab.get_here(addr(lab, other), 8090, 1)[0].startswith("error")
     lab.shoal("svc", "rm", "hm")
+
+
+def test_a_service_without_ports_answers_on_its_vip_and_its_alias_only_on_that_network(lab: LabCli):
+    lab.shoal("svc", "create", "--name", "api", "--replicas", "2", "--network", "name=front,alias=backend",
+              "shoal-demo-lb")
+    api = {t["Name"] for t in netlab.wait_running(lab, "api", 2)}
+    web = netlab.running_tasks(lab, "web")[0]
+    api_vip = vip(lab, "api", "front")
+    lab.wait_for(lambda: set(netlab.served_by(netlab.get(lab, "", api_vip, 80, 20, task=web))) == api, 20,
+                 "api's VIP answering on port 80, which it never declared")
+    assert netlab.resolve(lab, web, "backend")["backend"] == [api_vip], "the alias names the VIP on front"
+    (db,) = netlab.running_tasks(lab, "db")
+    assert netlab.resolve(lab, db, "backend", "api") == {"backend": None, "api": None}, "not on back"
+    lab.shoal("svc", "rm", "api")
+
+
+def test_bad_network_input_is_refused_with_one_clear_error_and_nothing_written(lab: LabCli):
+    (front,) = json.loads(lab.shoal("network", "inspect", "front").stdout)
+    nets, svcs = lab.shoal("network", "ls", "-q").stdout, lab.shoal("svc", "ls", "-q").stdout
+    subnet = front["IPAM"]["Config"][0]["Subnet"]
+    cases = [
+        (("network", "create", "--subnet", subnet, "clash"), f"overlaps {subnet}"),
+        (("svc", "create", "--name", "bad", "-p", "70000:80", "shoal-demo-lb"), "70000"),
+        (("svc", "create", "--name", "bad", "-p", "8080:80", "shoal-demo-lb"), "web"),
+        (("svc", "create", "--name", "bad", "--network", "nosuch", "shoal-demo-lb"), "nosuch"),
+    ]
+    for argv, named in cases:
+        res = lab.shoal(*argv, check=False)
+        assert res.returncode != 0 and named in res.stderr and len(res.stderr.strip().splitlines()) == 1, (argv, res)
+    assert lab.shoal("network", "ls", "-q").stdout == nets and lab.shoal("svc", "ls", "-q").stdout == svcs
+
+
+def test_an_unhealthy_task_leaves_the_endpoints_and_its_healthy_replacement_joins(lab: LabCli):
+    lab.shoal("svc", "create", "--name", "hc", "--replicas", "2", "-p", "8091:80", "--restart-delay", "0s",
+              "--health-cmd", "test ! -e /tmp/sick", "--health-interval", "200ms", "--health-retries", "1",
+              "shoal-demo-lb")
+    tasks = netlab.wait_running(lab, "hc", 2)
+    names = {t["Name"] for t in tasks}
+    served = lambda: set(netlab.served_by(netlab.get_here(addr(lab, "manager1"), 8091, 20)))  # noqa: E731
+    lab.wait_for(lambda: served() == names, 30, "both healthy tasks served")
+    sick, well = tasks
+    on_host = netlab.data_dir(lab, sick["Node"]) / "runtime"
+    netlab.on_host(lab, sick["Node"], SHOAL, "exec", "--root", str(on_host), sick["ID"], "touch", "/tmp/sick")
+    started = time.monotonic()
+    lab.wait_for(lambda: served() == {well["Name"]}, 20, f"{sick['Name']} out of the endpoints")
+    print(f"an unhealthy task left the endpoints {time.monotonic() - started:.2f} s after its check began failing "
+          f"(probe every 0.2 s)")
+    assert time.monotonic() - started < 10
+    back = lambda: {t["Name"] for t in netlab.running_tasks(lab, "hc")}  # noqa: E731
+    lab.wait_for(lambda: len(back()) == 2 and served() == back(), 40, "a healthy replacement served")
+    lab.shoal("svc", "rm", "hc")
 
 
 def test_a_stopped_task_leaves_the_endpoints(lab: LabCli):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from shoal.worker.network.meshsync import MeshSync
 from shoal.worker.network.netns import run_in
-from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh, transaction
+from shoal.worker.network.nft import ANY, HOST, Endpoint, Frontend, Mesh, transaction
 from shoal.worker.network.nftapply import Nft, NftApplyError
 from tests.integration.netkit import ECHO, Kit, clients, labels, needs_root, sh
 from tests.unit.test_nft_render import frontend_st, unique_keys
@@ -87,6 +87,18 @@ async def test_vip_balances_over_every_task_and_keeps_an_outside_client_address(
     assert set(count) == {"t0", "t1", "t2"}, answers[:5]
     assert min(count.values()) >= 10  # 90 random picks over 3: far from starving one
     assert clients(answers) == {"10.78.0.2"}  # local tasks: no SNAT
+
+
+async def test_an_every_port_vip_answers_on_any_port_a_task_listens_on(node, nft):
+    kit, _ = node
+    kit.serve(ns(kit, "t2"), "t2-9100", port=9100)
+    eps = tuple(Endpoint(TASKS[n], 0, True) for n in ("t1", "t2"))
+    assert await nft.apply(Mesh((Frontend("web", 0, eps, ANY, vip=VIP),), (BRIDGE_NET,)))
+    assert set(labels(kit.get(ns(kit, "c"), VIP, 8080, 30))) == {"t1", "t2"}  # no port was declared
+    on_9100 = kit.get(ns(kit, "c"), VIP, 9100, 20)  # only t2 listens there: t1's picks are refused
+    assert set(labels([a for a in on_9100 if not a.startswith("error")])) == {"t2-9100"}
+    await nft.apply(Mesh((Frontend("web", 0, (), ANY, vip=VIP),), (BRIDGE_NET,)))
+    assert all(a.startswith("error") for a in kit.get(ns(kit, "c"), VIP, 8080, 3)), "no endpoints: refused"
 
 
 async def test_published_port_answers_on_the_node_address(node, nft):

@@ -7,7 +7,7 @@ import dns.message
 import dns.rcode
 
 from shoal.worker.network.dns import DnsResponder, Records
-from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh, build
+from shoal.worker.network.nft import ANY, HOST, Endpoint, Frontend, Mesh, build
 from shoal.worker.network.plan import INGRESS, NODE, Directory, Port, ServiceNet, TaskNet, mesh_for
 
 WEB = ServiceNet("web", ("front",), {"front": "10.1.0.200", INGRESS: "10.255.0.200"}, (Port(80, 8080),))
@@ -22,12 +22,19 @@ def by_key(mesh: Mesh) -> dict[tuple, Frontend]:
     return {(f.service, f.vip, f.port, f.protocol): f for f in mesh.frontends}
 
 
-def test_a_vip_balances_over_the_tasks_addresses_on_its_network():
+def test_a_vip_balances_over_the_tasks_addresses_on_its_network_on_every_port():
     fes = by_key(mesh_for("n1", [WEB], [T1, T2], SUBNETS))
-    front = fes[("web", "10.1.0.200", 80, "tcp")]
-    assert front.endpoints == (Endpoint("10.1.0.2", 80, True), Endpoint("10.1.0.3", 80, False))
-    ingress = fes[("web", "10.255.0.200", 80, "tcp")]
+    front = fes[("web", "10.1.0.200", 0, ANY)]
+    assert front.endpoints == (Endpoint("10.1.0.2", 0, True), Endpoint("10.1.0.3", 0, False))
+    ingress = fes[("web", "10.255.0.200", 0, ANY)]
     assert {e.ip for e in ingress.endpoints} == {"10.255.0.2", "10.255.0.3"}
+    assert not any(f.vip and f.protocol != ANY for f in fes.values()), "one frontend per VIP, not one per port"
+
+
+def test_a_service_without_ports_is_reachable_through_its_vip():
+    quiet = ServiceNet("quiet", ("front",), {"front": "10.1.0.210"})
+    rs = build(mesh_for("n1", [quiet], [TaskNet("quiet", "n2", {"front": "10.1.0.11"})], SUBNETS))
+    assert list(rs.maps["vips-any"]) == ["10.1.0.210"] and rs.maps["vips"] == {} and rs.maps["published"] == {}
 
 
 def test_a_published_port_reaches_local_tasks_on_the_node_bridge_and_others_over_ingress():
@@ -54,7 +61,7 @@ def test_host_mode_publishes_only_this_nodes_tasks():
 def test_tasks_that_do_not_serve_get_no_traffic():
     sick = TaskNet(T2.service, T2.node, T2.addresses, serving=False)
     fes = by_key(mesh_for("n1", [WEB], [T1, sick], SUBNETS))
-    assert fes[("web", "10.1.0.200", 80, "tcp")].endpoints == (Endpoint("10.1.0.2", 80, True),)
+    assert fes[("web", "10.1.0.200", 0, ANY)].endpoints == (Endpoint("10.1.0.2", 0, True),)
     none = by_key(mesh_for("n1", [WEB], [TaskNet("web", "n1", T1.addresses, serving=False)], SUBNETS))
     assert none[("web", None, 8080, "tcp")].endpoints == ()  # refused at once by the mesh
 
@@ -69,7 +76,7 @@ def test_udp_ports_and_the_plan_are_loadable():
     mesh = mesh_for("n1", [WEB, API, svc], [T1, T2, A1, TaskNet("dns", "n1", {NODE: "10.210.1.5", "front": "10.1.0.5"})],
                     SUBNETS)
     rs = build(mesh)
-    assert "10.1.0.201 . udp . 53" in rs.maps["vips"] and "udp . 53" in rs.maps["published"]
+    assert "10.1.0.201" in rs.maps["vips-any"] and "udp . 53" in rs.maps["published"]
     assert mesh.local_subnets == tuple(sorted(SUBNETS))
 
 
@@ -98,6 +105,36 @@ def test_dns_leaves_out_tasks_that_do_not_serve_and_keeps_dnsrr():
 def test_service_names_are_matched_case_insensitively():
     d = Directory([ServiceNet("Web", ("front",), {"front": "10.1.0.200"})], [TaskNet("Web", "n1", {"front": "10.1.0.2"})])
     assert d("10.1.0.2", "web") == Records(vips=("10.1.0.200",), tasks=("10.1.0.2",))
+
+
+def test_an_alias_answers_only_on_its_network_with_that_networks_records():
+    svc = ServiceNet("db", ("back", "front"), {"back": "10.2.0.201", "front": "10.1.0.201"},
+                     aliases={"back": ("store", "Primary")})
+    tasks = [TaskNet("db", "n1", {"back": "10.2.0.5", "front": "10.1.0.5"}), A1, T1]
+    d = Directory([svc, API, WEB], tasks)
+    assert d("10.2.0.2", "store") == Records(vips=("10.2.0.201",), tasks=("10.2.0.5",))  # api is on back
+    assert d("10.2.0.2", "primary") == d("10.2.0.2", "store")  # matched case-insensitively
+    assert d("10.1.0.2", "store") is None  # web is on front only: the alias is not its to see
+    assert d("10.1.0.2", "db") == Records(vips=("10.1.0.201",), tasks=("10.1.0.5",))  # the name still answers
+
+
+def test_a_service_name_wins_over_another_services_alias():
+    other = ServiceNet("cache", ("front",), {"front": "10.1.0.220"}, aliases={"front": ("web",)})
+    d = Directory([WEB, other], [T1, T2])
+    assert d("10.1.0.2", "web").vips == ("10.1.0.200",)
+
+
+def test_the_map_carries_aliases_by_network_name():
+    from shoal.proto import dispatcher_pb2 as dpb
+    from shoal.proto import types_pb2 as pb
+    from shoal.worker.netmap import NetMap
+
+    m = NetMap()
+    msg = dpb.NetworkMap(full=True, networks=[dpb.MapNetwork(id="n-back", name="back", node_address="10.2.0.3/24")])
+    msg.services.add(id="s1", name="db", networks=[pb.NetworkAttachmentConfig(target="n-back", aliases=["store"])])
+    m.apply(msg)
+    (svc,) = m.service_nets()
+    assert svc.aliases == {"back": ("store",)} and svc.networks == ("back",)
 
 
 async def test_the_directory_drives_the_dns_responder():

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shoal.worker.network.nft import (
+    ANY,
     HOST,
     MASQ_MARK,
     Endpoint,
@@ -313,3 +314,33 @@ def test_tasks_of_different_networks_are_not_routed_to_each_other_except_through
     # pairs of different networks only (traffic inside one is bridged and passes this hook too)
     assert elements(text, "cross-networks") == ["10.210.0.0/24 . 10.220.0.0/24", "10.220.0.0/24 . 10.210.0.0/24"]
     assert elements(render(Mesh((), ("10.210.0.0/24",))), "cross-networks") == []
+
+
+def test_an_every_port_vip_is_looked_up_on_its_address_alone_and_keeps_the_port():
+    fe = Frontend("web", 0, (Endpoint("10.0.1.1", 0, True), Endpoint("10.0.1.2", 0)), ANY, vip="10.0.0.2")
+    text = render(Mesh((fe,), ("10.0.1.0/24",)))
+    assert elements(text, "vips-any") == [f"10.0.0.2 : goto {chain_name(fe)}"]
+    assert elements(text, "vips") == []
+    assert targets(text, fe) == ["10.0.1.1", "10.0.1.2"], "dnat to the address only: the port is kept"
+    assert "meta l4proto { tcp, udp } ip daddr vmap @vips-any" in chains(text)["services"]
+
+
+def test_an_every_port_vip_without_endpoints_is_rejected_and_gets_them_back_in_a_delta():
+    empty = Frontend("web", 0, (), ANY, vip="10.0.0.2")
+    full = Frontend("web", 0, (Endpoint("10.0.1.1", 0),), ANY, vip="10.0.0.2")
+    text = render(Mesh((empty,)))
+    assert elements(text, "vips-any-empty") == ["10.0.0.2 : goto reject-chain"]
+    assert "meta l4proto { tcp, udp } ip daddr vmap @vips-any-empty" in chains(text)["no-endpoints"]
+    lines = delta(build(Mesh((empty,))), build(Mesh((full,)))).splitlines()
+    assert "delete element ip shoal vips-any-empty { 10.0.0.2 }" in lines
+    assert f"add element ip shoal vips-any {{ 10.0.0.2 : goto {chain_name(full)} }}" in lines
+
+
+@pytest.mark.parametrize("fe", [
+    Frontend("web", 80, (), ANY, vip="10.0.0.2"),
+    Frontend("web", 0, (Endpoint("10.0.1.1", 80),), ANY, vip="10.0.0.2"),
+    Frontend("web", 0, (), ANY),
+])
+def test_every_port_is_only_for_a_vip_with_port_0(fe):
+    with pytest.raises(NftError, match="every port"):
+        build(Mesh((fe,)))

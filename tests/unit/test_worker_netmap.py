@@ -96,7 +96,7 @@ def test_the_mesh_balances_the_vip_over_serving_tasks_and_dns_answers_only_a_sha
     assert spec is not None
     mesh = mesh_for("me", m.service_nets(), m.task_nets(), spec.local_subnets())
     vip = next(f for f in mesh.frontends if f.vip)
-    assert (vip.vip, vip.port) == ("10.210.64.200", 80)
+    assert (vip.vip, vip.port, vip.protocol) == ("10.210.64.200", 0, "any")  # every port, as Swarm's VIP
     assert {e.ip for e in vip.endpoints} == {"10.210.64.5", "10.210.64.6"}
     published = next(f for f in mesh.frontends if not f.vip)
     assert published.port == 8080 and {e.ip for e in published.endpoints if e.local} == {"10.210.1.5"}

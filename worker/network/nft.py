@@ -3,7 +3,8 @@
 A pure function of plain data (``render``) writes the whole of shoal's own table, ``table ip shoal``,
 in the shape of kube-proxy's nftables mode: one verdict-map lookup on ``ip daddr . meta l4proto . th
 dport`` (VIPs) or, for addresses of this node, ``meta l4proto . th dport`` (published ports) jumps to a
-chain per frontend, which picks an endpoint chain with ``numgen random mod N vmap``; each endpoint chain
+chain per frontend (a VIP that answers on every port, as Swarm's does, is looked up on ``ip daddr``
+alone, for TCP and UDP, and its endpoint chains keep the port), which picks an endpoint chain with ``numgen random mod N vmap``; each endpoint chain
 does ``dnat to ip:port``. Frontends without endpoints are rejected at once (a refused connection, not a
 hang).
 
@@ -28,11 +29,12 @@ from dataclasses import dataclass, field
 from shoal.worker.network.nfttable import EP_MARK, MASQ_MARK, TABLE, Ruleset, full_text, removal, replace_text
 
 __all__ = [
-    "HOST", "INGRESS", "MASQ_MARK", "PROTOCOLS", "TABLE", "Endpoint", "Frontend", "Mesh", "NftError", "Ruleset",
+    "ANY", "HOST", "INGRESS", "MASQ_MARK", "PROTOCOLS", "TABLE", "Endpoint", "Frontend", "Mesh", "NftError", "Ruleset",
     "build", "chain_name", "removal", "render", "served_by", "transaction",
 ]
 
 PROTOCOLS = ("tcp", "udp")
+ANY = "any"  # the protocol of a VIP frontend that answers on every TCP and UDP port (``port`` 0)
 INGRESS, HOST = "ingress", "host"
 
 
@@ -47,7 +49,10 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Frontend:
-    """One balanced address: a service VIP (``vip`` set) or a published port (``vip`` None, with ``mode``)."""
+    """One balanced address: a service VIP (``vip`` set) or a published port (``vip`` None, with ``mode``).
+
+    A VIP frontend with protocol ``ANY`` and port 0 answers on every TCP and UDP port: its endpoints
+    have port 0 and connections keep their destination port."""
 
     service: str
     port: int
@@ -71,13 +76,17 @@ class NftError(ValueError):
 
 
 def _check(fe: Frontend) -> None:
-    if fe.protocol not in PROTOCOLS:
-        raise NftError(f"service {fe.service}: protocol {fe.protocol!r} is not one of {', '.join(PROTOCOLS)}")
     if fe.mode not in (INGRESS, HOST):
         raise NftError(f"service {fe.service}: publish mode {fe.mode!r} is not ingress or host")
-    for port in [fe.port, *(e.port for e in fe.endpoints)]:
-        if not 1 <= port <= 65535:
-            raise NftError(f"service {fe.service}: port {port} is out of range (1-65535)")
+    if fe.protocol == ANY:
+        if not fe.vip or fe.port or any(e.port for e in fe.endpoints):
+            raise NftError(f"service {fe.service}: every port ({ANY!r}) is for a VIP, with port 0 everywhere")
+    elif fe.protocol not in PROTOCOLS:
+        raise NftError(f"service {fe.service}: protocol {fe.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    else:
+        for port in [fe.port, *(e.port for e in fe.endpoints)]:
+            if not 1 <= port <= 65535:
+                raise NftError(f"service {fe.service}: port {port} is out of range (1-65535)")
     for ip in [*([fe.vip] if fe.vip else []), *(e.ip for e in fe.endpoints)]:
         try:
             _ip_key(ip)
@@ -108,7 +117,8 @@ def _endpoint_chain(fe: Frontend, ep: Endpoint) -> tuple[str, tuple[str, ...]]:
     """An endpoint's chain, named by what it does, so an unchanged endpoint keeps its chain."""
     digest = hashlib.sha256(f"{ep.ip}|{ep.port}|{ep.local}".encode()).hexdigest()[:8]
     masq = "ip saddr @local-sources jump mark-for-masquerade" if ep.local else "jump mark-for-masquerade"
-    return f"{chain_name(fe)}{EP_MARK}{digest}", (masq, f"meta l4proto {fe.protocol} dnat to {ep.ip}:{ep.port}")
+    dnat = f"dnat to {ep.ip}" if fe.protocol == ANY else f"meta l4proto {fe.protocol} dnat to {ep.ip}:{ep.port}"
+    return f"{chain_name(fe)}{EP_MARK}{digest}", (masq, dnat)
 
 
 def _frontend_chains(fe: Frontend, eps: tuple[Endpoint, ...]) -> dict[str, tuple[str, ...]]:
@@ -123,7 +133,13 @@ def _frontend_chains(fe: Frontend, eps: tuple[Endpoint, ...]) -> dict[str, tuple
 
 
 def _key(fe: Frontend) -> str:
+    if fe.protocol == ANY:
+        return f"{fe.vip}"
     return f"{fe.vip} . {fe.protocol} . {fe.port}" if fe.vip else f"{fe.protocol} . {fe.port}"
+
+
+def _kind(fe: Frontend) -> str:
+    return "vips-any" if fe.protocol == ANY else "vips" if fe.vip else "published"
 
 
 def build(mesh: Mesh) -> Ruleset:
@@ -144,7 +160,7 @@ def build(mesh: Mesh) -> Ruleset:
             raise NftError(f"{'VIP' if fe.vip else 'published port'} {key.replace(' . ', ' ')} is claimed by "
                            f"both {seen[key].service} and {fe.service}")
         seen[key] = fe
-        kind = "vips" if fe.vip else "published"
+        kind = _kind(fe)
         if eps:
             rs.maps[kind][key] = f"goto {chain_name(fe)}"
             rs.chains.update(_frontend_chains(fe, eps))

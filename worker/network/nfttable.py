@@ -1,7 +1,7 @@
 """shoal's nftables table as data (``Ruleset``), and the two ways to load it: whole, or as a delta.
 
 ``nft.build`` turns a mesh into a ``Ruleset``: the variable parts of the table (the set of local
-sources, the four verdict maps, the per-frontend and per-endpoint chains, the task ports). The fixed
+sources, the six verdict maps, the per-frontend and per-endpoint chains, the task ports). The fixed
 skeleton (hooks, dispatch, reject, masquerade, task guard) is written here.
 
 ``full_text`` is the whole table; ``delta`` is the smaller transaction that turns the loaded ruleset
@@ -24,6 +24,8 @@ MAP_TYPES = {
     "published": "inet_proto . inet_service",
     "vips-empty": "ipv4_addr . inet_proto . inet_service",
     "published-empty": "inet_proto . inet_service",
+    "vips-any": "ipv4_addr",
+    "vips-any-empty": "ipv4_addr",
 }
 
 
@@ -69,9 +71,11 @@ def cross_pairs(sources: tuple[str, ...]) -> list[str]:
 
 def _base_chains() -> list[str]:
     local = "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport"
-    out = _chain("services", ["ip daddr . meta l4proto . th dport vmap @vips", f"{local} vmap @published"])
+    anyport = "meta l4proto { tcp, udp } ip daddr vmap"  # a VIP answering on every port (Swarm's VIP)
+    out = _chain("services", ["ip daddr . meta l4proto . th dport vmap @vips", f"{anyport} @vips-any",
+                              f"{local} vmap @published"])
     out += _chain("no-endpoints", ["ip daddr . meta l4proto . th dport vmap @vips-empty",
-                                   f"{local} vmap @published-empty"])
+                                   f"{anyport} @vips-any-empty", f"{local} vmap @published-empty"])
     out += _chain("reject-chain", ["meta l4proto tcp reject with tcp reset", "reject"])
     out += _chain("mark-for-masquerade", [f"meta mark set meta mark | {MASQ_MARK:#x}"])
     for hook in ("prerouting", "output"):  # dstnat is refused for output by nft 1.0.6: numbers

@@ -4,12 +4,15 @@ The agent turns its store views (services with their VIPs and ports, tasks with 
 state) into these plain records; two pure functions then decide the rest:
 
 * ``mesh_for(node, ...)`` -> the ``Mesh`` this node loads into nftables. A VIP on network X balances
-  over the serving tasks' addresses on X. A published port (ingress mode) balances over every serving
+  over the serving tasks' addresses on X, on every TCP and UDP port (as Swarm's VIP does: a service
+  needs no declared port to be reached through its VIP; each connection keeps its port). A published port (ingress mode) balances over every serving
   task in the cluster: a task on this node is reached at its node-bridge address (its replies leave
   through this node, so the client's address is kept), a task elsewhere at its ingress-network
   address (masqueraded, so replies come back here). Host mode: this node's tasks only.
 * ``Directory`` -> the DNS lookup: a client (known by one of its addresses) sees a service only if
-  they share a network; it gets the VIPs on the shared networks, or the task addresses there.
+  they share a network; it gets the VIPs on the shared networks, or the task addresses there. A
+  service's aliases on a network (``--network name=N,alias=A``) answer like its name, but only to
+  clients on that network, and only with that network's VIP and addresses.
 
 "Serving" is the agent's call (RUNNING and, with a healthcheck, healthy): the plan never second-guesses.
 """
@@ -20,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shoal.worker.network.dns import Records
-from shoal.worker.network.nft import HOST, Endpoint, Frontend, Mesh
+from shoal.worker.network.nft import ANY, HOST, Endpoint, Frontend, Mesh
 
 NODE = ""  # the key of a task's address on its node's bridge, in ``TaskNet.addresses``
 INGRESS = "ingress"
@@ -38,13 +41,15 @@ class Port:
 
 @dataclass(frozen=True)
 class ServiceNet:
-    """A service as networking sees it: its networks, its VIP on each (none with dnsrr), its ports."""
+    """A service as networking sees it: its networks, its VIP on each (none with dnsrr), its ports, and
+    its DNS aliases by network."""
 
     name: str
     networks: tuple[str, ...] = ()
     vips: dict[str, str] = field(default_factory=dict)
     ports: tuple[Port, ...] = ()
     dnsrr: bool = False
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,8 @@ class TaskNet:
 def _vip_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str) -> list[Frontend]:
     out = []
     for network, vip in sorted(svc.vips.items()):
-        for port in svc.ports:
-            eps = tuple(Endpoint(t.addresses[network], port.target, t.node == node)
-                        for t in tasks if network in t.addresses)
-            out.append(Frontend(svc.name, port.target, eps, port.protocol, vip=vip))
+        eps = tuple(Endpoint(t.addresses[network], 0, t.node == node) for t in tasks if network in t.addresses)
+        out.append(Frontend(svc.name, 0, eps, ANY, vip=vip))
     return out
 
 
@@ -101,6 +104,11 @@ class Directory:
 
     def __init__(self, services: Iterable[ServiceNet], tasks: Iterable[TaskNet]) -> None:
         self.services = {s.name.lower(): s for s in services}
+        self.aliases: dict[str, dict[str, ServiceNet]] = {}  # alias -> {network: the service it names there}
+        for s in self.services.values():
+            for network, names in s.aliases.items():
+                for alias in names:
+                    self.aliases.setdefault(alias.lower(), {}).setdefault(network, s)
         self.tasks: dict[str, list[TaskNet]] = {}
         self.networks_of: dict[str, set[str]] = {}  # a task address -> the networks its task is on
         for t in tasks:
@@ -111,11 +119,19 @@ class Directory:
                 self.networks_of.setdefault(addr, set()).update(nets)
 
     def __call__(self, client: str, service: str) -> Records | None:
-        """Records of ``service`` on the networks it shares with ``client``; None when it shares none."""
+        """Records of ``service`` (a name, or an alias on the client's networks) on the networks it shares
+        with ``client``; None when it shares none."""
+        mine = self.networks_of.get(client, set())
         svc = self.services.get(service)
-        shared = sorted(self.networks_of.get(client, set()) & set(svc.networks)) if svc else []
+        if svc is not None:
+            shared = sorted(mine & set(svc.networks))
+        else:
+            named = self.aliases.get(service, {})
+            shared = sorted(n for n in mine if n in named)
+            svc = named[shared[0]] if shared else None
+            shared = [n for n in shared if svc is not None and named[n] is svc]
         if svc is None or not shared:
             return None
         vips = tuple(svc.vips[n] for n in shared if n in svc.vips)
-        addrs = tuple(t.addresses[n] for t in self.tasks.get(service, []) for n in shared if n in t.addresses)
+        addrs = tuple(t.addresses[n] for t in self.tasks.get(svc.name.lower(), []) for n in shared if n in t.addresses)
         return Records(vips=vips, tasks=addrs, dnsrr=svc.dnsrr)

@@ -1,0 +1,175 @@
+"""``bench/mesh.py --lab``: the routing mesh of a real lab (1 drained manager, 2 workers), through the CLI.
+
+Service ``mesh`` (the keep-alive HTTP server of ``_httpload``, ``host`` image) runs one task on worker1,
+on overlay ``bench``, port 8080 published as 30080; service ``peer`` (a sleeping task on worker2) puts
+worker2 on ``bench`` too. The load generator is manager1's namespace (it runs no task):
+
+* direct: to the task's own address (manager1 routes worker1's task subnet via worker1);
+* mesh, local: worker1's published port (the task runs there: DNAT, the client's address kept);
+* mesh: worker2's published port (no task there: DNAT, masquerade, VXLAN to worker1).
+
+Endpoint convergence: ``mesh`` starts at 0 replicas; with pollers already running (worker2's namespace
+asking the VIP, manager1 asking worker2's published port, each a new connection every few ms), it is
+scaled to 1, and the time from the task's RUNNING report (its status timestamp, from the control
+API) to the first answer through each is printed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+from _httpload import SERVER, load
+
+SHOAL = str(Path(sys.executable).parent / "shoal")
+NAME = f"bmesh{os.getpid() % 10000}"
+PORT, TARGET = 30080, 8080
+
+# polls host:port with a GET on a new connection until one is answered; prints the wall time of that answer
+POLL = r"""
+import socket, sys, time
+host, port, deadline = sys.argv[1], int(sys.argv[2]), time.time() + float(sys.argv[3])
+print("polling", flush=True)
+while time.time() < deadline:
+    try:
+        with socket.create_connection((host, port), timeout=0.2) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            if s.recv(64).startswith(b"HTTP/1.1 200"):
+                print(time.time(), flush=True)
+                sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.005)
+print("nan", flush=True)
+"""
+
+
+class LabRun:
+    """One lab for the run; ``close`` takes it down (``lab down`` removes everything it made)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="shoal-bench-mesh-"))
+        self.env = {**{k: v for k, v in os.environ.items() if k not in ("SHOAL_HOST", "SHOAL_LAB")},
+                    "SHOAL_LAB_DIR": str(self.root)}
+        os.environ["SHOAL_LAB_DIR"] = str(self.root)  # for shoal.lab.state.load in this process
+        self.nodes: dict[str, dict] = {}
+
+    def run(self, *args: str, timeout: float = 180) -> str:
+        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise RuntimeError(f"shoal {' '.join(args)} failed ({res.returncode}): {res.stdout}{res.stderr}")
+        return res.stdout
+
+    def shoal(self, *args: str) -> str:
+        return self.run("--lab", NAME, *args)
+
+    def up(self) -> None:
+        self.run("lab", "up", "--name", NAME, "--managers", "1", "--workers", "2", timeout=300)
+        from shoal.lab.state import load as load_lab
+
+        self.nodes = {n.name: {"addr": n.addr, "netns": n.netns} for n in load_lab(NAME).nodes}
+
+    def tasks(self, service: str) -> list:
+        from shoal.lab.cluster import host_for
+        from shoal.proto import control_pb2, control_pb2_grpc
+
+        with grpc.insecure_channel(host_for(NAME)) as ch:
+            stub = control_pb2_grpc.ControlStub(ch)
+            return list(stub.ListTasks(control_pb2.ListTasksRequest(service_ids=[service]), timeout=10).tasks)
+
+    def running(self, service: str, timeout: float = 120):  # noqa: ANN201 - a pb.Task
+        from shoal.proto import types_pb2 as pb
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = [t for t in self.tasks(service) if t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING]
+            if live:
+                return live[0]
+            time.sleep(0.05)
+        raise RuntimeError(f"no running task of {service} within {timeout} s")
+
+    def vip(self, service: str, network: str) -> str:
+        (svc,) = json.loads(self.shoal("svc", "inspect", service))
+        (net,) = json.loads(self.shoal("network", "inspect", network))
+        return next(v["Addr"].split("/")[0] for v in svc["Endpoint"]["VirtualIPs"] if v["NetworkID"] == net["Id"])
+
+    def poller(self, node: str, host: str, port: int, secs: float) -> subprocess.Popen[str]:
+        p = subprocess.Popen(["ip", "netns", "exec", self.nodes[node]["netns"], sys.executable, "-c", POLL, host,
+                              str(port), str(secs)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout is not None and p.stdout.readline().strip() == "polling"
+        return p
+
+    def close(self) -> None:
+        subprocess.run([SHOAL, "lab", "down", "--name", NAME], env=self.env, capture_output=True, timeout=300)
+
+
+def first_answer(p: subprocess.Popen[str]) -> float:
+    out, _ = p.communicate(timeout=120)
+    return float(out.strip().splitlines()[-1])
+
+
+def converge(lab: LabRun) -> dict[str, float]:
+    """Scale ``mesh`` 0 -> 1 with pollers running; seconds from the task's RUNNING to the first answers."""
+    vip = lab.vip("mesh", "bench")
+    vip_poll = lab.poller("worker2", vip, TARGET, 90)
+    mesh_poll = lab.poller("manager1", lab.nodes["worker2"]["addr"], PORT, 90)
+    lab.shoal("svc", "scale", "mesh=1", "--detach")
+    task = lab.running("mesh")
+    running_at = task.status.timestamp_ns / 1e9
+    return {"vip_converge_s": first_answer(vip_poll) - running_at,
+            "mesh_converge_s": first_answer(mesh_poll) - running_at}
+
+
+def setup(lab: LabRun) -> None:
+    lab.up()
+    py = os.path.realpath(sys.executable)  # a host-image container runs the interpreter itself
+    lab.shoal("network", "create", "bench")
+    lab.shoal("svc", "create", "--name", "peer", "--network", "bench", "--constraint", "node.hostname==worker2",
+              "--detach", "host", py, "-c", "import time; time.sleep(1e6)")
+    lab.shoal("svc", "create", "--name", "mesh", "--replicas", "0", "--network", "bench", "-p", f"{PORT}:{TARGET}",
+              "--constraint", "node.hostname==worker1", "--detach", "host", py, "-c", SERVER, "t1", str(TARGET))
+    lab.running("peer")
+
+
+def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:
+    from mesh import median_run
+
+    lab = LabRun()
+    try:
+        setup(lab)
+        conv = converge(lab)
+        task = lab.running("mesh")
+        bridge = task.bridge_address  # a.b.c.d/prefix on worker1's task bridge
+        subnet = str(ipaddress.IPv4Interface(bridge).network)
+        subprocess.run(["ip", "-n", lab.nodes["manager1"]["netns"], "route", "replace", subnet, "via",
+                        lab.nodes["worker1"]["addr"]], check=True)
+        paths = [("direct", bridge.split("/")[0], TARGET), ("mesh_local", lab.nodes["worker1"]["addr"], PORT),
+                 ("mesh", lab.nodes["worker2"]["addr"], PORT)]
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in paths}
+        lg = lab.nodes["manager1"]["netns"]
+        for r in range(rounds):  # interleaved, so a change in the machine's load hits every path alike
+            for name, host, port in paths[r % 3:] + paths[:r % 3]:
+                runs[name].append(load(lg, host, port, conns, secs, tool))
+        results = {name: median_run(rs) for name, rs in runs.items()}
+        print(f"lab {NAME}: 1 drained manager (load generator), 2 workers; task on worker1; "
+              f"load: {results['direct']['tool']}, {conns} connections, {rounds} rounds of {secs:g} s per path, "
+              f"keep-alive; median round shown; load average {os.getloadavg()[0]:.1f}\n")
+        print(f"{'path':12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        for name, r in results.items():
+            print(f"{name:12} {r['rps']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7.0f}")
+        print(f"\ntask RUNNING -> first answer through its VIP (from worker2): {conv['vip_converge_s']:.3f} s; "
+              f"through worker2's published port: {conv['mesh_converge_s']:.3f} s (target <= 1 s)")
+        return {"direct_rps": results["direct"]["rps"], "mesh_rps": results["mesh"]["rps"],
+                "ratio": results["mesh"]["rps"] / results["direct"]["rps"],
+                "direct_p99_ms": results["direct"]["p99_ms"], "mesh_p99_ms": results["mesh"]["p99_ms"],
+                "mesh_local_ratio": results["mesh_local"]["rps"] / results["direct"]["rps"],
+                "vip_converge_ms": 1000 * conv["vip_converge_s"], "mesh_converge_ms": 1000 * conv["mesh_converge_s"]}
+    finally:
+        lab.close()
