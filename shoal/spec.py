@@ -163,6 +163,21 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
         raise SpecError("healthcheck.test", "must start with NONE, CMD or CMD-SHELL")
     _check_ports(list(spec.ports))
     _check_networks(spec)
+    _check_depends_on(spec)
+
+
+def _check_depends_on(spec: pb.ServiceSpec) -> None:
+    seen: set[str] = set()
+    for dep in spec.depends_on:
+        if not NAME_RE.fullmatch(dep.service):
+            raise SpecError("depends_on", f"{dep.service!r} is not a service name")
+        if dep.service == spec.name:
+            raise SpecError("depends_on", f"service {spec.name} cannot depend on itself")
+        if dep.service in seen:
+            raise SpecError("depends_on", f"service {dep.service} is listed twice")
+        if dep.condition not in pb.ServiceDependency.Condition.values():
+            raise SpecError("depends_on", f"unknown condition {dep.condition} for {dep.service}")
+        seen.add(dep.service)
 
 
 def _check_networks(spec: pb.ServiceSpec) -> None:

@@ -15,7 +15,8 @@ from shoal import log
 from shoal.manager.cache import ClusterCache
 from shoal.manager.placement import snapshot
 from shoal.manager.reactor import ALL, Reactor
-from shoal.manager.scheduler.schedule import schedule
+from shoal.manager.scheduler.depends import TaskView, waiting
+from shoal.manager.scheduler.schedule import Plan, schedule
 from shoal.manager.store import objects
 from shoal.manager.store.writes import Write, Writer
 from shoal.proto import types_pb2 as pb
@@ -43,13 +44,32 @@ class Scheduler:
     async def run(self) -> None:
         await self.reactor.follow(self.on_change)
 
+    def _dependencies(self, pending: list[pb.Task]) -> dict[str, str]:
+        """Pending tasks held back by their service's depends_on, with the reason (``depends.waiting``)."""
+        if not any(t.spec.depends_on for t in pending):
+            return {}
+        services = {s.spec.name: s for s in self.cache.services().values()}
+        wanted = {d.service for t in pending for d in t.spec.depends_on}
+        views: dict[str, list[TaskView]] = {}
+        for name in wanted & services.keys():
+            sid = services[name].id
+            views[sid] = []
+            for t in self.cache.tasks_of(sid):
+                st = self.cache.status(t)
+                views[sid].append(TaskView(
+                    t.slot, t.node_id, t.desired_state, st.state, st.health, st.exit_code, t.meta.created_at_ns
+                ))  # fmt: skip
+        return waiting(pending, services, views)
+
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
         if not self.cache.pending:  # nothing waits for a node: no snapshot needed
             return 0, None
         nodes, pending = snapshot(self.cache)
         if not pending:
             return 0, None
-        plan = schedule(nodes, pending)
+        held = self._dependencies(pending)
+        plan = schedule(nodes, [t for t in pending if t.id not in held]) if len(held) < len(pending) else Plan()
+        plan.unassigned.update(held)
         now = time.time_ns()
         changes: list[Write] = []
         hostnames = {n.id: n.node.description.hostname for n in nodes}

@@ -125,7 +125,7 @@ def not_applied(stack: StackPlan) -> list[str]:
             ("secrets", sp.secrets), ("configs", sp.configs), ("mounts", sp.mounts),
             ("read_only", sp.extras.read_only), ("cap_add/cap_drop", sp.extras.cap_add or sp.extras.cap_drop),
             ("stop_signal", sp.extras.stop_signal), ("ulimits", sp.extras.ulimits),
-            ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"), ("depends_on", sp.depends_on),
+            ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"),
             ("logging", sp.extras.log_driver or sp.extras.log_options),
         ) if present]  # fmt: skip
         if missing:

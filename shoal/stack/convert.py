@@ -41,6 +41,11 @@ MODES = {
 }
 CONDITIONS = {"any": pb.RestartPolicy.ANY, "none": pb.RestartPolicy.NONE, "on-failure": pb.RestartPolicy.ON_FAILURE}
 FAILURE_ACTIONS = {"pause": pb.UpdateConfig.PAUSE, "continue": pb.UpdateConfig.CONTINUE, "rollback": pb.UpdateConfig.ROLLBACK}
+DEPENDENCY_CONDITIONS = {
+    "service_started": pb.ServiceDependency.STARTED,
+    "service_healthy": pb.ServiceDependency.HEALTHY,
+    "service_completed_successfully": pb.ServiceDependency.COMPLETED_SUCCESSFULLY,
+}
 ORDERS = {"stop-first": pb.UpdateConfig.STOP_FIRST, "start-first": pb.UpdateConfig.START_FIRST}
 PROTOCOLS = {"tcp": pb.PortConfig.TCP, "udp": pb.PortConfig.UDP, "sctp": pb.PortConfig.SCTP}
 
@@ -97,6 +102,8 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
             extras=_extras(svc),
             depends_on={f"{namespace}_{dep}": d.condition for dep, d in svc.depends_on.items()},
         )
+        for dep, cond in sorted(plan.services[full].depends_on.items()):
+            plan.services[full].spec.depends_on.add(service=dep, condition=DEPENDENCY_CONDITIONS[cond])
     check_specs(plan, marks)
     return plan
 

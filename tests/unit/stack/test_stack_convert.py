@@ -100,6 +100,9 @@ def test_service_side_of_networks_mounts_secrets_and_configs(everything):
     assert [(s.name, s.target, s.mode) for s in api.secrets] == [("demo_db_password", "/run/secrets/db_password", 0o444), ("demo_api_key", "/run/secrets/api.key", 0o400)]
     assert [(c.name, c.target) for c in api.configs] == [("demo_api_conf", "/api_conf"), ("motd-v1", "/etc/motd")]
     assert api.depends_on == {"demo_cache-svc": "service_started", "demo_migrate": "service_completed_successfully"}
+    assert [(d.service, d.condition) for d in api.spec.depends_on] == [
+        ("demo_cache-svc", pb.ServiceDependency.STARTED), ("demo_migrate", pb.ServiceDependency.COMPLETED_SUCCESSFULLY),
+    ]  # fmt: skip
     assert api.extras.cap_add == ("NET_ADMIN",) and api.extras.read_only and api.extras.stop_signal == "SIGTERM"
     assert api.extras.log_driver == "json-file" and ("max-size", "10m") in api.extras.log_options
 
