@@ -16,9 +16,10 @@ connections without a restart (``grpc.dynamic_ssl_server_credentials``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import grpc
 
@@ -116,41 +117,40 @@ class _Interceptor(grpc.aio.ServerInterceptor):
             if not allowed(ident, method):
                 await context.abort(grpc.StatusCode.PERMISSION_DENIED, refusal(ident, method))
 
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
-
-            async def unary(request, context):
-                await check(context)
-                return await inner(request, context)
-
-            return handler._replace(unary_unary=unary)
-        if handler.unary_stream is not None:
-            inner_s = handler.unary_stream
-
-            async def stream(request, context):
-                await check(context)
-                async for msg in inner_s(request, context):
-                    yield msg
-
-            return handler._replace(unary_stream=stream)
-        if handler.stream_stream is not None:
-            inner_ss = handler.stream_stream
-
-            async def bidi(requests, context):
-                await check(context)
-                async for msg in inner_ss(requests, context):
-                    yield msg
-
-            return handler._replace(stream_stream=bidi)
-        if handler.stream_unary is not None:
-            inner_su = handler.stream_unary
-
-            async def client_stream(requests, context):
-                await check(context)
-                return await inner_su(requests, context)
-
-            return handler._replace(stream_unary=client_stream)
+        for shape, guard in _GUARDS:
+            inner = getattr(handler, shape)
+            if inner is not None:
+                return handler._replace(**{shape: guard(inner, check)})
         return handler
+
+
+Check = Callable[[grpc.aio.ServicerContext], Awaitable[None]]
+
+
+def _guard_response(inner: Callable, check: Check) -> Callable:
+    """A handler with one response (unary-unary, stream-unary): checked, then called."""
+
+    async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await check(context)
+        return await inner(request, context)
+
+    return guarded
+
+
+def _guard_stream(inner: Callable, check: Check) -> Callable:
+    """A handler that streams its responses (unary-stream, stream-stream): checked, then relayed."""
+
+    async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await check(context)
+        async for msg in inner(request, context):
+            yield msg
+
+    return guarded
+
+
+# every call shape a gRPC handler can have, and how it is guarded
+_GUARDS = (("unary_unary", _guard_response), ("unary_stream", _guard_stream),
+           ("stream_stream", _guard_stream), ("stream_unary", _guard_response))
 
 
 class ServerCredentials:

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from shoal import tls
 from shoal.certfiles import write_private
@@ -81,22 +80,9 @@ def sign(ca: tuple[bytes, bytes], name: str, addresses: list[str], server: bool)
             sans.append(x509.IPAddress(ipaddress.ip_address(a)))
         except ValueError:
             sans.append(x509.DNSName(a))
-    usages = [ExtendedKeyUsageOID.CLIENT_AUTH] + ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        .add_extension(x509.SubjectAlternativeName(list(dict.fromkeys(sans))), critical=False)
-        .sign(tls.load_key(ca[1]), hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), tls.key_pem(key)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = tls.leaf(ca_cert, tls.load_key(ca[1]), subject, key.public_key(), sans, server, now, VALIDITY)
+    return cert, tls.key_pem(key)
 
 
 def ensure_pair(directory: Path, name: str, addresses: list[str], server: bool) -> EtcdTLS:

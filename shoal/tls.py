@@ -124,7 +124,22 @@ def sign(
         ]
     )
     names: list[x509.GeneralName] = [x509.DNSName(f"shoal-{role}"), x509.DNSName(node_id)]  # shoal-manager for managers
-    usages = [ExtendedKeyUsageOID.CLIENT_AUTH] + ([ExtendedKeyUsageOID.SERVER_AUTH] if role == "manager" else [])
+    return leaf(ca, ca_key, subject, public_key, names, server=role == "manager", start=start, validity=validity)
+
+
+def leaf(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    names: list[x509.GeneralName],
+    server: bool,
+    start: dt.datetime,
+    validity: dt.timedelta,
+) -> bytes:
+    """An end-entity certificate (PEM) signed by ``ca``: client auth, plus server auth when ``server``,
+    for the subject alternative ``names`` (duplicates dropped). The cluster's and etcd's certificates both."""
+    usages = [ExtendedKeyUsageOID.CLIENT_AUTH] + ([ExtendedKeyUsageOID.SERVER_AUTH] if server else [])
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)

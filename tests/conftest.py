@@ -1,4 +1,6 @@
-"""Generic fixtures shared by every test directory: a real etcd (one per session) and a store on it.
+"""Generic fixtures shared by every test directory: a real etcd (one per session) and a store on it,
+a control plane on it (``cluster``, tests/fixtures/cluster.py) and the real runtime (``rt``,
+tests/fixtures/runtime.py).
 
 Also plugs in the skip gate (tests/skipgate.py): under CI=true a skip must be on the allow-list.
 """
@@ -21,6 +23,8 @@ from shoal.manager.store.base import Delete
 from shoal.manager.store.embedded import EmbeddedEtcd
 from shoal.manager.store.etcd import EtcdStore, connect
 from tests import skipgate
+from tests.fixtures.cluster import cluster  # noqa: F401  (fixtures registered for every directory)
+from tests.fixtures.runtime import rt  # noqa: F401
 
 # Timing never decides a test: hypothesis' per-example deadline (200 ms) and its too-slow health check
 # fail property tests on a loaded 2-core machine, which says nothing about the property.

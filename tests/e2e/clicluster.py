@@ -12,11 +12,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.timing import scaled
+from tests.timing import scaled, wait_until
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
 
@@ -59,15 +58,10 @@ class CliCluster:
         return p
 
     def wait_for(self, cond, timeout: float = 20.0, what: str = "condition"):
-        timeout = scaled(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            res = cond()
-            if res:
-                return res
-            time.sleep(0.1)
-        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.tmp.glob("*.log")))
-        raise AssertionError(f"{what} not reached within {timeout}s\n{logs}")
+        return wait_until(cond, timeout, what, detail=self._logs)
+
+    def _logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.tmp.glob("*.log")))
 
     def stop(self) -> None:
         for p in reversed(self.procs):

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.clicluster import SHOAL
+from tests.timing import wait_until
 
 
 def needs_lab() -> None:
@@ -74,13 +75,7 @@ class LabCli:
         return json.loads((self.dir / "lab.json").read_text())
 
     def wait_for(self, cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            res = cond()
-            if res:
-                return res
-            time.sleep(0.1)
-        raise AssertionError(f"{what} not reached within {timeout}s\n{self.logs()}")
+        return wait_until(cond, timeout, what, detail=self.logs)
 
     def logs(self) -> str:
         return "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(self.dir.glob("*/*.log")))

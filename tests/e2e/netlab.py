@@ -15,26 +15,10 @@ from collections import Counter
 from pathlib import Path
 
 from tests.e2e.lab_fixtures import LabCli
+from tests.fixtures.httpclient import client_argv
 
 REPO = Path(__file__).resolve().parents[2]
-
-# n GETs of /cgi-bin/whoami, each on a new connection; prints the bodies (or "error X") as a JSON list
-CLIENT = r"""
-import json, socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = []
-for _ in range(n):
-    try:
-        with socket.create_connection((host, port), timeout=3) as s:
-            s.sendall(f"GET /cgi-bin/whoami HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-        out.append(data.decode(errors="replace").split("\n\n", 1)[-1].strip())
-    except OSError as e:
-        out.append(f"error {type(e).__name__}")
-print(json.dumps(out))
-"""
+WHOAMI = "/cgi-bin/whoami"  # the demo image's CGI: "task=... node=... client=..."
 
 # asks the nameserver of a resolv.conf for A records; prints {name: [addresses] | None}
 RESOLVE = r"""
@@ -88,13 +72,13 @@ def in_task(lab: LabCli, task: dict, *argv: str) -> str:
 
 def get(lab: LabCli, node: str, host: str, port: int, n: int, task: dict | None = None) -> list[str]:
     """``n`` requests from lab host ``node`` (or from inside ``task``) to ``host:port``."""
-    argv = (sys.executable, "-c", CLIENT, host, str(port), str(n))
+    argv = client_argv(host, port, n, WHOAMI)
     return json.loads(in_task(lab, task, *argv) if task else on_host(lab, node, *argv))
 
 
 def get_here(host: str, port: int, n: int) -> list[str]:
     """``n`` requests from this machine (it reaches the lab's hosts over the lab bridge)."""
-    out = subprocess.run([sys.executable, "-c", CLIENT, host, str(port), str(n)], capture_output=True, text=True,
+    out = subprocess.run(client_argv(host, port, n, WHOAMI), capture_output=True, text=True,
                          check=True, timeout=120).stdout
     return json.loads(out)
 

@@ -17,6 +17,8 @@ from collections import Counter
 
 import pytest
 
+from tests.fixtures.httpclient import client_argv
+
 # An HTTP server answering "<name> <client address>" on every request (one connection each).
 SERVER = r"""
 import http.server, socketserver, sys
@@ -47,24 +49,6 @@ class S(socketserver.ThreadingTCPServer):
 srv = S(("0.0.0.0", port), H)
 print("ready", flush=True)
 srv.serve_forever()
-"""
-
-# Sends n GET requests, each on a new connection, and prints the answers as a JSON list.
-CLIENT = r"""
-import json, socket, sys
-host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-out = []
-for _ in range(n):
-    try:
-        with socket.create_connection((host, port), timeout=3) as s:
-            s.sendall(f"GET / HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-            data = b""
-            while chunk := s.recv(4096):
-                data += chunk
-        out.append(data.split(b"\r\n\r\n", 1)[1].decode())
-    except OSError as e:
-        out.append(f"error {type(e).__name__}")
-print(json.dumps(out))
 """
 
 needs_root = [
@@ -120,7 +104,7 @@ class Kit:
 
     def get(self, name: str, host: str, port: int, n: int = 1) -> list[str]:
         """``n`` requests from inside ``name``; each answer is "<server label> <client address>"."""
-        return json.loads(self.run(name, sys.executable, "-c", CLIENT, host, str(port), str(n)))
+        return json.loads(self.run(name, *client_argv(host, port, n)))
 
     def veth(self, a: str, a_if: str, b: str, b_if: str) -> None:
         """A veth pair between namespaces ``a`` and ``b``, both ends up."""

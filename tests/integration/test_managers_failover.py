@@ -24,6 +24,7 @@ from shoal.manager.store import keys
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
+from tests.timing import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,15 +93,7 @@ async def _leader(store) -> str:
 
 
 async def until(cond, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(grpc.aio.AioRpcError):
-            res = await cond()
-            if res:
-                return res
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.05)
+    return await eventually(cond, timeout, ignore=(grpc.aio.AioRpcError,))
 
 
 @pytest.fixture

@@ -32,8 +32,9 @@ from shoal.worker.network import links
 from shoal.worker.network.netns import iproute
 from shoal.worker.network.plan import INGRESS
 from shoal.worker.runtime_executor import RuntimeExecutor
-from tests.integration.netkit import CLIENT, SERVER, Kit, labels, needs_root, sh
-from tests.integration.test_runtime import _parent, _teardown
+from tests.fixtures.httpclient import client_argv
+from tests.fixtures.runtime import cgroup_parent, teardown
+from tests.integration.netkit import SERVER, Kit, labels, needs_root, sh
 
 pytestmark = [*needs_root, pytest.mark.skipif(sh("which", "nft", check=False) == "", reason="needs nft (nftables)")]
 
@@ -112,7 +113,7 @@ class Cluster:
         return agent
 
     def get(self, netns_path: str, host: str, port: int, n: int) -> list[str]:
-        out = sh("nsenter", f"--net={netns_path}", sys.executable, "-c", CLIENT, host, str(port), str(n))
+        out = sh("nsenter", f"--net={netns_path}", *client_argv(host, port, n))
         return json.loads(out)
 
     async def listening(self, tid: str, timeout: float = 20.0) -> None:
@@ -148,7 +149,7 @@ async def cl(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]
     for name in ("web", "back", INGRESS):
         ipam.create_network(name)
     c = Cluster(Kit(), ipam, tmp)
-    c.runtime = Runtime(tmp / "runtime", cgroup_parent=_parent())
+    c.runtime = Runtime(tmp / "runtime", cgroup_parent=cgroup_parent())
     await c.runtime.open()
     try:
         for short in (*UNDERLAY, "c"):
@@ -168,7 +169,7 @@ async def cl(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]
             await c.listening(tid)
         yield c
     finally:
-        await _teardown(c.runtime)
+        await teardown(c.runtime)
         for host, agent in c.agents.items():
             await _stop_run(c.runs[host])
             with contextlib.suppress(Exception):

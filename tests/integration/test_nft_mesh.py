@@ -22,8 +22,8 @@ from shoal.worker.network.meshsync import MeshSync
 from shoal.worker.network.netns import run_in
 from shoal.worker.network.nft import ANY, HOST, Endpoint, Frontend, Mesh, transaction
 from shoal.worker.network.nftapply import Nft, NftApplyError
+from tests.fixtures.nft import frontend_st, unique_keys
 from tests.integration.netkit import ECHO, Kit, clients, labels, needs_root, sh
-from tests.unit.test_nft_render import frontend_st, unique_keys
 
 pytestmark = [*needs_root, pytest.mark.skipif(sh("which", "nft", check=False) == "", reason="needs nft (nftables)")]
 

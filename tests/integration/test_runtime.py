@@ -13,8 +13,6 @@ import signal
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +27,7 @@ from shoal.runtime import (
     StartError,
     logs,
 )
+from tests.fixtures.runtime import alive, cgroup_parent, teardown, wait_for_log
 from tests.timing import scaled
 
 pytestmark = [
@@ -40,58 +39,12 @@ pytestmark = [
 SH = "/bin/sh"
 
 
-def _parent() -> str:
-    return f"shoal-test-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=_parent())
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        await _teardown(runtime)
-
-
-async def _teardown(runtime: Runtime) -> None:
-    try:
-        for info in await runtime.list():
-            try:
-                await runtime.delete(info.id, force=True)
-            except Exception as exc:  # keep cleaning the others
-                print(f"cleanup of {info.id} failed: {exc}")
-    finally:
-        pid = runtime.launcher_pid
-        await runtime.close()
-        if pid is not None:
-            assert not _alive(pid), "the launcher should exit when no container runs"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 async def run(rt: Runtime, cid: str, args: list[str], **kw: object) -> tuple[ContainerInfo, str]:
     """Create, start and wait for a container; returns its final info and its log."""
     await rt.create(ContainerConfig(id=cid, image="host", args=args, **kw))  # type: ignore[arg-type]
     await rt.start(cid)
     info = await asyncio.wait_for(rt.wait(cid), 20)
     return info, logs.text(info.log_path)
-
-
-async def wait_for_log(info: ContainerInfo, needle: str, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = logs.text(info.log_path)
-        if needle in text:
-            return text
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{needle!r} not in log: {logs.text(info.log_path)!r}")
 
 
 def cgroup_dirs(info: ContainerInfo) -> dict[str, Path]:
@@ -178,7 +131,7 @@ async def test_root_is_read_only_tmp_writable_caps_reduced(rt: Runtime) -> None:
 async def test_state_dir_is_hidden_inside() -> None:
     """The launcher socket must be unreachable from a container even when it lives on the host root."""
     state_dir = Path(tempfile.mkdtemp(prefix="shoal-test-", dir="/var/tmp"))
-    runtime = Runtime(state_dir, cgroup_parent=_parent())
+    runtime = Runtime(state_dir, cgroup_parent=cgroup_parent())
     await runtime.open()
     try:
         sock = state_dir / "launcher.sock"
@@ -188,7 +141,7 @@ async def test_state_dir_is_hidden_inside() -> None:
         )
         assert info.exit_code == 0 and log.split()[0] == "0" and "seen" not in log
     finally:
-        await _teardown(runtime)
+        await teardown(runtime)
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -284,7 +237,7 @@ async def test_delete_leaves_no_cgroup_mount_process_or_state(rt: Runtime) -> No
     with pytest.raises(Exception, match="running"):
         await rt.delete("busy")
     await rt.delete("busy", force=True)
-    assert not any(_alive(p) for p in pids)
+    assert not any(alive(p) for p in pids)
     assert all(not d.exists() for d in dirs.values())
     assert mounts_mentioning("/busy/") == []
     assert not Path(rt.layout.container_dir("busy")).exists()
@@ -306,7 +259,7 @@ async def test_unknown_image_and_duplicate_id(rt: Runtime) -> None:
 
 
 async def test_two_runtimes_do_not_see_each_other(rt: Runtime, tmp_path: Path) -> None:
-    other = Runtime(tmp_path / "other-state", cgroup_parent="/" + _parent())  # from the hierarchy root
+    other = Runtime(tmp_path / "other-state", cgroup_parent="/" + cgroup_parent())  # from the hierarchy root
     await other.open()
     try:
         a = await rt.create(ContainerConfig(id="same", image="host", args=["true"], labels={"who": "a"}))
@@ -326,11 +279,11 @@ async def test_two_runtimes_do_not_see_each_other(rt: Runtime, tmp_path: Path) -
         await rt.delete("same")
         assert [i.id for i in await other.list()] == ["only-other", "same"]
     finally:
-        await _teardown(other)
+        await teardown(other)
 
 
 async def test_containers_outlive_the_client_and_launcher_is_reattached(tmp_path: Path) -> None:
-    parent = _parent()
+    parent = cgroup_parent()
     first = Runtime(tmp_path / "state", cgroup_parent=parent)
     await first.open()
     second = Runtime(tmp_path / "state", cgroup_parent=parent)
@@ -340,14 +293,14 @@ async def test_containers_outlive_the_client_and_launcher_is_reattached(tmp_path
         await first.create(ContainerConfig(id="long", image="host", args=["sleep", "1000"]))
         await first.start("long")
         await first.close()  # the launcher stays while a container runs
-        assert _alive(launcher)
+        assert alive(launcher)
         await second.open()
         assert second.launcher_pid == launcher
         assert (await second.inspect("long")).status == "running"
         info = await second.stop("long", grace_s=0)
         assert info.exit_code == 137
     finally:
-        await _teardown(second)
+        await teardown(second)
 
 
 AGENT = """
@@ -367,29 +320,29 @@ asyncio.run(main())
 
 
 async def test_launcher_outlives_a_killed_agent_and_records_the_exit(tmp_path: Path) -> None:
-    state_dir, parent = tmp_path / "state", _parent()
+    state_dir, parent = tmp_path / "state", cgroup_parent()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", AGENT, str(state_dir), parent, stdout=asyncio.subprocess.PIPE
     )
     out, _ = await asyncio.wait_for(proc.communicate(), scaled(20))
     assert proc.returncode == -9
     launcher = int(out.split()[0])
-    assert _alive(launcher)  # the agent died (kill -9) but the container still runs
+    assert alive(launcher)  # the agent died (kill -9) but the container still runs
     deadline = time.monotonic() + scaled(10)
-    while _alive(launcher) and time.monotonic() < deadline:
+    while alive(launcher) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert not _alive(launcher), "the launcher should exit once the container exited and no client is left"
+    assert not alive(launcher), "the launcher should exit once the container exited and no client is left"
     rt = Runtime(state_dir, cgroup_parent=parent)
     await rt.open()
     try:
         info = await rt.inspect("orphan")
         assert (info.status, info.exit_code) == ("exited", 4)
     finally:
-        await _teardown(rt)
+        await teardown(rt)
 
 
 async def test_a_new_launcher_readopts_running_containers_after_a_launcher_crash(tmp_path: Path) -> None:
-    parent = _parent()
+    parent = cgroup_parent()
     first = Runtime(tmp_path / "state", cgroup_parent=parent)
     await first.open()
     await first.create(ContainerConfig(id="survivor", image="host", args=["sleep", "1000"]))
@@ -409,6 +362,6 @@ async def test_a_new_launcher_readopts_running_containers_after_a_launcher_crash
         info = await second.inspect("survivor")
         assert info.status == "running" and info.pid == survivor.pid
         stopped = await second.stop("survivor", grace_s=0)
-        assert stopped.status == "exited" and not _alive(survivor.pid)
+        assert stopped.status == "exited" and not alive(survivor.pid)
     finally:
-        await _teardown(second)
+        await teardown(second)

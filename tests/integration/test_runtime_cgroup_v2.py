@@ -22,6 +22,7 @@ from shoal.runtime.cgroup import hierarchy as cl
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.cgroup.v2 import CgroupsV2
 from shoal.runtime.errors import ConfigError
+from tests.fixtures.cgroups import exercise_lifecycle
 
 pytestmark = [
     pytest.mark.root,
@@ -36,30 +37,6 @@ def _v2_mount() -> cl.CgroupMount | None:
 
 def _own_v2_path() -> str:
     return cl.parse_proc_cgroup(Path("/proc/self/cgroup").read_text()).get("", "/")
-
-
-def exercise_lifecycle(cg: CgroupsV2, cid: str) -> None:
-    """create -> join a process -> populated -> cgroup.kill -> empty -> delete -> parent removed."""
-    cg.create(cid, Limits())
-    d = Path(cg.dirs(cid)[0])
-    assert d.is_dir()
-    proc = subprocess.Popen(["sleep", "60"])
-    try:
-        cg.join(cid, proc.pid)
-        assert cg.pids(cid) == [proc.pid]
-        assert cg.populated(cid)
-        rel = d.relative_to(cg.mount.mountpoint)
-        assert f"0::/{rel}" in Path(f"/proc/{proc.pid}/cgroup").read_text()
-        cg.kill_all(cid)
-        assert proc.wait(timeout=5) == -9
-        assert not cg.populated(cid)
-    finally:
-        proc.kill()
-        proc.wait()
-    cg.delete(cid)
-    assert not d.exists()
-    cg.cleanup_parent()
-    assert not d.parent.exists()
 
 
 def test_v2_lifecycle_on_the_hosts_cgroup2_tree() -> None:
@@ -108,7 +85,7 @@ HELPER = textwrap.dedent(
         from shoal.runtime.cgroup import hierarchy as cl
         from shoal.runtime.cgroup.v2 import CgroupsV2
         sys.path.insert(0, sys.argv[1])
-        from tests.integration.test_runtime_cgroup_v2 import exercise_lifecycle
+        from tests.fixtures.cgroups import exercise_lifecycle
         mount = cl.CgroupMount(target, "/", 2, frozenset())
         cg = CgroupsV2(mount, "/", "/shoal-test-v2ns-" + uuid.uuid4().hex[:8])
         try:

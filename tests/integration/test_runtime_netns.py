@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from shoal.runtime import ContainerConfig, Runtime, StartError
+from tests.fixtures.runtime import wait_for_log
 from tests.integration.netkit import Kit, needs_root
-from tests.integration.test_runtime import _parent, _teardown, wait_for_log
 
 pytestmark = [*needs_root, pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"), reason="no cgroup filesystem")]
 
@@ -28,16 +27,6 @@ SERVE = "import socket,sys\ns=socket.create_server(('0.0.0.0',8080))\nprint('rea
 # the interpreter itself, not the venv's link to it: the `host` image gives containers a /tmp of their own,
 # so a checkout (and its venv) under /tmp is not visible inside
 PYTHON = os.path.realpath(sys.executable)
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=_parent())
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        await _teardown(runtime)
 
 
 @pytest.fixture

@@ -22,19 +22,6 @@ from shoal.manager.store.memory import MemoryStore
 P = "/shoal/test/"
 
 
-@pytest.fixture
-async def memory_store() -> AsyncIterator[MemoryStore]:
-    store = MemoryStore()
-    yield store
-    await store.close()
-
-
-@pytest.fixture(params=["memory", "etcd"])
-def store(request: pytest.FixtureRequest) -> Store:
-    # sync on purpose: an async fixture cannot set up another async fixture by name
-    return request.getfixturevalue(f"{request.param}_store")
-
-
 async def pass_time(store: Store, seconds: float) -> None:
     if isinstance(store, MemoryStore):
         store.advance(seconds)

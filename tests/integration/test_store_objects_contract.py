@@ -7,28 +7,14 @@ cache's wait_for: the unit tests run them on the fake; here etcd has the last wo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from shoal.manager.cache import ClusterCache
 from shoal.manager.store import keys, objects
 from shoal.manager.store.base import Store
-from shoal.manager.store.memory import MemoryStore
 from shoal.manager.store.writes import Conflict, Fence, Writer
 from shoal.proto import types_pb2 as pb
-
-
-@pytest.fixture
-async def memory_store() -> AsyncIterator[MemoryStore]:
-    store = MemoryStore()
-    yield store
-    await store.close()
-
-
-@pytest.fixture(params=["memory", "etcd"])
-def store(request: pytest.FixtureRequest) -> Store:
-    return request.getfixturevalue(f"{request.param}_store")
 
 
 def service(sid: str, name: str) -> pb.Service:

@@ -15,7 +15,6 @@ import asyncio
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,18 +41,6 @@ def data_dir() -> AsyncIterator[Path]:
     (d / "etcd" / "member" / "db").write_text("etcd-secret")
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=f"shoal-test-{uuid.uuid4().hex[:8]}")
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        for info in await runtime.list():
-            await runtime.delete(info.id, force=True)
-        await runtime.close()
 
 
 def host_task(tid: str, script: str) -> pb.Task:

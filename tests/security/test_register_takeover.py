@@ -22,16 +22,6 @@ from tests.fixtures.cluster import Cluster
 pytestmark = pytest.mark.etcd
 
 
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
 async def _join_as(c: Cluster, token: str, node_id: str) -> dpb.RegisterResponse:
     """What an attacker holding ``token`` sends: a join certificate, a CSR, and a node id of its choice."""
     digest, _ = tls.parse_token(token)

@@ -21,16 +21,6 @@ from tests.fixtures.cluster import Cluster
 pytestmark = pytest.mark.etcd
 
 
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
 async def _removed(c: Cluster, name: str):
     agent = await c.add_agent(name)
     await c.kill_agent(name)

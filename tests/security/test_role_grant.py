@@ -24,16 +24,6 @@ from tests.fixtures.cluster import Cluster
 pytestmark = pytest.mark.etcd
 
 
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
 async def _write_role(c: Cluster, node_id: str, role: int, grant: pb.RoleGrant | None = None) -> None:
     """What an attacker with write access to etcd does: no control API, no admin."""
 

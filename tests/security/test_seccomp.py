@@ -13,8 +13,6 @@ import asyncio
 import json
 import os
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -57,18 +55,6 @@ EPERM = 1
 # the interpreter itself, not the venv's link to it: the `host` image gives containers a /tmp of their own,
 # so a checkout (and its venv) under /tmp is not visible inside
 PYTHON = os.path.realpath(sys.executable)
-
-
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
-    runtime = Runtime(tmp_path / "state", cgroup_parent=f"shoal-test-{uuid.uuid4().hex[:8]}")
-    await runtime.open()
-    try:
-        yield runtime
-    finally:
-        for info in await runtime.list():
-            await runtime.delete(info.id, force=True)
-        await runtime.close()
 
 
 async def probe(rt: Runtime, cid: str, **kw: object) -> dict[str, int]:

@@ -21,16 +21,6 @@ from tests.fixtures.cluster import Cluster
 pytestmark = pytest.mark.etcd
 
 
-@pytest.fixture
-async def cluster(tmp_path, etcd_store, etcd_server):
-    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
-    await c.start()
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
 async def _everything_in_etcd(c: Cluster) -> bytes:
     rng = await c.manager.store.range("/")
     return b"".join(kv.key.encode() + kv.value for kv in rng.kvs)

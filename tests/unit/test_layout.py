@@ -64,3 +64,50 @@ def test_the_lab_never_imports_the_manager_or_the_worker():
         for p in (ROOT / "shoal" / "lab").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+SOURCE_FOLDERS = ("shoal", "manager", "worker", "runtime", "proto")
+MAX_FILE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def _source_files() -> list[Path]:
+    return [p for d in SOURCE_FOLDERS for p in (ROOT / d).rglob("*.py") if "_pb2" not in p.name]
+
+
+def test_no_source_file_is_over_400_lines():
+    """One concern a module: a file past the limit is split, not grown."""
+    long = {str(p.relative_to(ROOT)): n for p in _source_files() if (n := len(p.read_text().splitlines())) > MAX_FILE_LINES}
+    assert long == {}, f"split these files (limit {MAX_FILE_LINES} lines)"
+
+
+def test_no_source_function_is_over_60_lines():
+    """A function longer than a screen hides its steps: name them as functions of their own."""
+    import ast
+
+    long = {}
+    for p in _source_files():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long[f"{p.relative_to(ROOT)}:{node.lineno} {node.name}"] = n
+    assert long == {}, f"split these functions (limit {MAX_FUNCTION_LINES} lines)"
+
+
+def test_the_size_checks_see_the_whole_source_tree():
+    """The two checks above would pass vacuously if the folders moved: they must read every package."""
+    files = {str(p.relative_to(ROOT)) for p in _source_files()}
+    for expected in ("shoal/cli/main.py", "manager/server.py", "worker/agent.py", "runtime/__init__.py"):
+        assert expected in files
+
+
+def test_no_test_module_imports_another_test_module():
+    """Shared test code lives in tests/fixtures/ (or a helper module), never in a test_*.py another one imports:
+    importing a test module collects its tests and fixtures a second time under another name."""
+    offenders = {}
+    for p in (ROOT / "tests").rglob("*.py"):
+        bad = sorted(m for m in _imported_modules(p) if any(part.startswith("test_") for part in m.split(".")))
+        if bad:
+            offenders[str(p.relative_to(ROOT))] = bad
+    assert offenders == {}

@@ -25,6 +25,7 @@ from shoal.worker.network.nft import (
     transaction,
 )
 from shoal.worker.network.nfttable import delta
+from tests.fixtures.nft import frontend_st, unique_keys
 
 
 def chains(text: str) -> dict[str, list[str]]:
@@ -183,28 +184,6 @@ def test_the_transaction_replaces_the_whole_table_and_removal_touches_only_it():
     assert text.startswith("add table ip shoal\ndelete table ip shoal\ntable ip shoal {\n")
     assert removal() == "add table ip shoal\ndelete table ip shoal\n"
     assert re.findall(r"^table (\S+ \S+)", text, re.M) == ["ip shoal"]
-
-
-frontend_st = st.builds(
-    Frontend,
-    service=st.sampled_from(["web", "api", "db.x", "q-1"]),
-    port=st.integers(1, 65535),
-    endpoints=st.lists(st.builds(Endpoint, ip=st.sampled_from([f"10.0.2.{i}" for i in range(1, 9)]),
-                                 port=st.integers(1, 65535), local=st.booleans()), max_size=6).map(tuple),
-    protocol=st.sampled_from(["tcp", "udp"]),
-    vip=st.one_of(st.none(), st.sampled_from(["10.0.0.2", "10.0.0.3"])),
-    mode=st.sampled_from(["ingress", "host"]),
-)
-
-
-def unique_keys(fes: list[Frontend]) -> list[Frontend]:
-    seen, out = set(), []
-    for fe in fes:
-        key = (fe.vip, fe.protocol, fe.port)
-        if key not in seen:
-            seen.add(key)
-            out.append(fe)
-    return out
 
 
 @settings(max_examples=150, deadline=None)
