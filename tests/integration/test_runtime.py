@@ -28,7 +28,7 @@ from shoal.runtime import (
     logs,
 )
 from tests.fixtures.runtime import alive, cgroup_parent, teardown, wait_for_log
-from tests.timing import scaled
+from tests.timing import eventually, scaled
 
 pytestmark = [
     pytest.mark.root,
@@ -63,6 +63,10 @@ def cgroup_dirs(info: ContainerInfo) -> dict[str, Path]:
     if not dirs:  # unified v2 host
         dirs[""] = Path(f"/sys/fs/cgroup{own[''].rstrip('/')}/{rel.lstrip('/')}")
     return dirs
+
+
+async def _gone(pid: int) -> bool:
+    return not alive(pid)
 
 
 def mounts_mentioning(text: str) -> list[str]:
@@ -348,11 +352,11 @@ async def test_a_new_launcher_readopts_running_containers_after_a_launcher_crash
     await first.create(ContainerConfig(id="survivor", image="host", args=["sleep", "1000"]))
     await first.create(ContainerConfig(id="short", image="host", args=["sleep", "0.2"]))
     survivor = await first.start("survivor")
-    await first.start("short")
+    short_pid = (await first.start("short")).pid
     assert first.launcher_pid is not None
     os.kill(first.launcher_pid, signal.SIGKILL)  # our own launcher, by pid
     await first.close()
-    await asyncio.sleep(0.4)  # "short" exits while no launcher runs
+    await eventually(lambda: _gone(short_pid), 10, "the short container's exit")  # while no launcher runs
     second = Runtime(tmp_path / "state", cgroup_parent=parent)
     await second.open()
     try:

@@ -22,6 +22,8 @@ from shoal.runtime import (
     logs,
 )
 from tests.fixtures import busybox_image
+from tests.fixtures.runtime import wait_for_log
+from tests.timing import eventually
 
 pytestmark = [
     pytest.mark.root,
@@ -183,9 +185,13 @@ async def test_mounts_volumes_init_and_caps(rt: Runtime, tarballs: dict[str, Pat
         ContainerConfig(id="i", image="busybox", args=["sh", "-c", "(sleep 1 &); sleep 30"], init=True)
     )
     await rt.start("i")
-    await asyncio.sleep(1.5)  # the orphaned sleep has exited: reaped by the init, not a zombie
-    ps = await rt.exec("i", ["ps", "-o", "stat,comm"])
-    assert b"Z " not in ps.output, ps.output
+
+    async def orphan_ended() -> bytes | None:  # "sleep 1" has exited (a zombie shows as [sleep], not its args)
+        out = (await rt.exec("i", ["ps", "-o", "stat,args"])).output
+        return out if b"sleep 1\n" not in out else None
+
+    ps = await eventually(orphan_ended, 10, "the orphaned sleep's exit")
+    assert b"Z " not in ps, ps  # reaped by the init, not a zombie
     await rt.kill("i", signal.SIGTERM)
     info = await asyncio.wait_for(rt.wait("i"), 5)
     assert info.exit_code == 128 + signal.SIGTERM
@@ -202,7 +208,7 @@ async def test_userns_maps_root_to_an_unprivileged_host_range(rt: Runtime, tarba
     assert "Uid:\t100000\t100000" in status  # seen from the host, root inside is uid 100000
     res = await rt.exec("u", ["sh", "-c", "id -u; ps -o comm | wc -l"])
     assert res.output.split()[0] == b"0", res.output
-    await asyncio.sleep(0.3)
+    await wait_for_log(info, "etc-refused")
     await rt.stop("u", grace_s=2)
     # stdout only: the shell's "can't create" goes to stderr, and the two pipes interleave freely
     lines = "".join(r["log"] for r in logs.records(info.log_path) if r["stream"] == "stdout").split("\n")
