@@ -6,14 +6,13 @@ tests/integration (test_health_checks, test_runtime_cluster_images, the e2e suit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerError, ImageNotFound
+from shoal.runtime import ContainerError
 from shoal.worker.executor import ExecutorError, Exit
 from shoal.worker.runtime_executor import RuntimeExecutor, container_config
+from tests.fixtures.fake_runtime import Info, Runtime
 
 
 def task(**container) -> pb.Task:
@@ -94,65 +93,6 @@ def test_an_explicit_zero_stop_grace_is_kept():
 
 
 # ---- RuntimeExecutor ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Info:
-    id: str = ""
-    pid: int = 0
-    exit_code: int | None = None
-    oom_killed: bool = False
-
-
-@dataclass
-class ExecResult:
-    exit_code: int
-    output: bytes
-
-
-class Runtime:
-    """Stands in for ``shoal.runtime.Runtime``: images it has, containers it holds, errors it raises."""
-
-    def __init__(self, images: set[str] | None = None) -> None:
-        self.images = images if images is not None else {"busybox:1"}
-        self.containers: dict[str, Info] = {}
-        self.fail: dict[str, ContainerError] = {}  # call name -> the error it raises
-        self.stopped: list[tuple[str, float]] = []
-
-    def _maybe_fail(self, call: str) -> None:
-        if call in self.fail:
-            raise self.fail[call]
-
-    async def create(self, config) -> Info:
-        self._maybe_fail("create")
-        if config.image not in self.images:
-            raise ImageNotFound(f"no such image: {config.image}")
-        self.containers[config.id] = Info(config.id)
-        return self.containers[config.id]
-
-    async def start(self, cid: str) -> Info:
-        self._maybe_fail("start")
-        self.containers[cid].pid = 4321
-        return self.containers[cid]
-
-    async def wait(self, cid: str) -> Info:
-        return self.containers[cid]
-
-    async def stop(self, cid: str, grace_s: float | None = None) -> Info:
-        self._maybe_fail("stop")
-        self.stopped.append((cid, grace_s))
-        return self.containers.get(cid, Info(cid))
-
-    async def delete(self, cid: str, force: bool = False) -> None:
-        self._maybe_fail("delete")
-        self.containers.pop(cid, None)
-
-    async def list(self) -> list[Info]:
-        return list(self.containers.values())
-
-    async def exec(self, cid: str, args: list[str], timeout: float) -> ExecResult:
-        self._maybe_fail("exec")
-        return ExecResult(0 if args == ["true"] else 1, b"out")
 
 
 class Puller:

@@ -10,7 +10,7 @@ from shoal.runtime.spec import validate
 from shoal.worker import taskspec
 from shoal.worker.executor import ExecutorError
 from shoal.worker.runtime_executor import RuntimeExecutor, container_config
-from tests.unit.test_runtime_executor import Runtime
+from tests.fixtures.fake_runtime import Runtime
 
 
 def _task(slot: int = 2, **container: object) -> pb.Task:
