@@ -5,9 +5,9 @@ and the join CA (certificates good only for Register; see ``shoal.tls``). The ro
 certificate decides which API a caller may use:
 
 - ``join``: ``Dispatcher/Register`` only (the token it carries is checked there);
-- ``worker``: the Dispatcher API;
-- ``manager``: the Dispatcher and Control APIs;
-- ``admin``: the Control API.
+- ``worker``: the Dispatcher API, image pulls, and publishing its tasks' logs (``Logs/PublishLogs``);
+- ``manager``: the Dispatcher, Control, Images and Logs APIs;
+- ``admin``: the Control and Images APIs, and subscribing to logs (``Logs/SubscribeLogs``).
 
 A caller on the local unix socket is an admin: the socket's file permissions (0660) guard it.
 The server certificate is re-read when its file changes, so a renewed certificate is served on new
@@ -29,12 +29,15 @@ from shoal.certfiles import CertFiles
 CONTROL = "shoal.v1.Control"
 DISPATCHER = "shoal.v1.Dispatcher"
 IMAGES = "shoal.v1.Images"
+LOGS = "shoal.v1.Logs"
 IMAGE_PULL = frozenset({f"/{IMAGES}/Resolve", f"/{IMAGES}/PullLayer"})
+LOGS_PUBLISH = frozenset({f"/{LOGS}/PublishLogs"})  # nodes send their own tasks' lines
+LOGS_SUBSCRIBE = frozenset({f"/{LOGS}/SubscribeLogs"})  # `svc logs`: what the control API's callers may ask
 ALLOWED: dict[str, frozenset[str]] = {
     "join": frozenset({f"/{DISPATCHER}/Register"}),
-    "worker": frozenset({DISPATCHER}) | IMAGE_PULL,
-    "manager": frozenset({DISPATCHER, CONTROL, IMAGES}),
-    "admin": frozenset({CONTROL, IMAGES}),
+    "worker": frozenset({DISPATCHER}) | IMAGE_PULL | LOGS_PUBLISH,
+    "manager": frozenset({DISPATCHER, CONTROL, IMAGES, LOGS}),
+    "admin": frozenset({CONTROL, IMAGES}) | LOGS_SUBSCRIBE,
 }
 
 
@@ -54,7 +57,7 @@ def allowed(ident: Identity, method: str) -> bool:
 
 
 def refusal(ident: Identity, method: str) -> str:
-    api = "control" if CONTROL in method else "images" if IMAGES in method else "dispatcher"
+    api = "control" if CONTROL in method else "images" if IMAGES in method else "logs" if LOGS in method else "dispatcher"
     if ident.revoked:
         return f"permission denied: node {ident.node_id} was removed from the cluster; its certificate is revoked (join again with a token as a new node)"
     if not ident.role:

@@ -29,6 +29,7 @@ from shoal.manager.dispatcher.service import Dispatcher
 from shoal.manager.election import Election
 from shoal.manager.images import ImagesServicer, peer_channels
 from shoal.manager.ipam import DEFAULT_POOL, Ipam, IpamError, IpamStore
+from shoal.manager.logbroker import LogBroker
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.store import objects
@@ -37,6 +38,7 @@ from shoal.manager.store.writes import Fence, Writer
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import images_pb2_grpc as igrpc
+from shoal.proto import logs_pb2_grpc as lgrpc
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
@@ -153,7 +155,8 @@ class Manager:
         server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[self.authority.interceptor()])
         cgrpc.add_ControlServicer_to_server(control, server)
         dgrpc.add_DispatcherServicer_to_server(dispatcher, server)
-        assert self.store
+        assert self.store and self.cache
+        lgrpc.add_LogsServicer_to_server(LogBroker(self.store, self.cache, self.authority, lambda: self.advertise), server)
         self.images = ImagesServicer(self.store, self.cfg.data_dir, self.cfg.node_id)
         igrpc.add_ImagesServicer_to_server(self.images, server)
         try:

@@ -1,4 +1,5 @@
 from shoal.proto import types_pb2 as _types_pb2
+from shoal.proto import logs_pb2 as _logs_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -66,18 +67,20 @@ class Assignments(_message.Message):
     def __init__(self, full: _Optional[bool] = ..., updated: _Optional[_Iterable[_Union[_types_pb2.Task, _Mapping]]] = ..., removed: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionMessage(_message.Message):
-    __slots__ = ("session_id", "managers", "heartbeat_period_ns", "assignments", "network_map")
+    __slots__ = ("session_id", "managers", "heartbeat_period_ns", "assignments", "network_map", "log_subscriptions")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     MANAGERS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_PERIOD_NS_FIELD_NUMBER: _ClassVar[int]
     ASSIGNMENTS_FIELD_NUMBER: _ClassVar[int]
     NETWORK_MAP_FIELD_NUMBER: _ClassVar[int]
+    LOG_SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     managers: _containers.RepeatedScalarFieldContainer[str]
     heartbeat_period_ns: int
     assignments: Assignments
     network_map: NetworkMap
-    def __init__(self, session_id: _Optional[str] = ..., managers: _Optional[_Iterable[str]] = ..., heartbeat_period_ns: _Optional[int] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., network_map: _Optional[_Union[NetworkMap, _Mapping]] = ...) -> None: ...
+    log_subscriptions: _logs_pb2.LogSubscriptions
+    def __init__(self, session_id: _Optional[str] = ..., managers: _Optional[_Iterable[str]] = ..., heartbeat_period_ns: _Optional[int] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., network_map: _Optional[_Union[NetworkMap, _Mapping]] = ..., log_subscriptions: _Optional[_Union[_logs_pb2.LogSubscriptions, _Mapping]] = ...) -> None: ...
 
 class NetworkMap(_message.Message):
     __slots__ = ("full", "node", "networks", "removed_networks", "services", "removed_services")

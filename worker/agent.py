@@ -18,6 +18,7 @@ from shoal.worker.config import AgentConfig, describe
 from shoal.worker.executor import Executor
 from shoal.worker.identity import NodeIdentity, RoleChanged
 from shoal.worker.join import JoinError, NodeCredentials
+from shoal.worker.logfeed import LogFeed, Sources
 from shoal.worker.netagent import NetAgent
 from shoal.worker.reporter import Reporter
 from shoal.worker.session import Session
@@ -37,6 +38,9 @@ class Agent:
         self.node = NodeIdentity(cfg, describe(cfg))
         self.tasks = TaskManager(executor, self.reporter.report)
         self.session = Session(self.node, self.reporter, self.tasks.apply, network.on_map if network else None)
+        tasks = self.tasks
+        self.logs = LogFeed(Sources(lambda: [c.task for c in tasks.controllers.values()], executor.log_path, self.node.creds.channel))
+        self.session.on_logs = self.logs.apply
 
     @property
     def node_id(self) -> str:
@@ -82,6 +86,7 @@ class Agent:
             await self._stop_all()
 
     async def _stop_all(self) -> None:
+        await self.logs.stop()
         try:
             await self.tasks.stop_all()
         except StopIncomplete as exc:

@@ -51,6 +51,10 @@ class Executor(abc.ABC):
         """A container an earlier run of the agent started is taken over (its networking is checked)."""
         return None  # nothing to check by default
 
+    def log_path(self, task_id: str) -> str | None:
+        """Where the task's container writes its json-file log (None: this executor keeps no logs)."""
+        return None
+
     async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
         """Run ``args`` in the task's running container: (exit code, output). Used by health checks."""
         raise ExecutorError("this executor cannot exec into containers")

@@ -4,13 +4,19 @@ Its behaviour follows the task's container labels: ``fake.run_s`` (how long the 
 exits; absent = until stopped), ``fake.exit_code`` (default 0), ``fake.oom_killed`` (``true``: that
 exit was the OOM killer's), ``fake.fail_prepare`` / ``fake.fail_start`` (an error text that prepare /
 start raises), ``fake.health`` (``healthy``, the default, or ``unhealthy``: what health probes
-run through ``exec`` return).
+run through ``exec`` return). Given a ``log_dir``, each container has a json-file log there, as the
+runtime's log shim writes it: started containers write ``fake.log`` (a label) as their first line, and
+``write_log`` appends more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shoal.proto import types_pb2 as pb
 from shoal.worker.executor import Executor, ExecutorError, Exit
@@ -25,7 +31,8 @@ class _Ctr:
 
 
 class FakeExecutor(Executor):
-    def __init__(self) -> None:
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.log_dir = log_dir
         self.containers: dict[str, _Ctr] = {}
         self.next_pid = 100
         self.started: list[str] = []  # every start, in order, for assertions
@@ -45,6 +52,8 @@ class FakeExecutor(Executor):
             raise ExecutorError(err)
         c.started = True
         self.started.append(task.id)
+        if self.log_dir is not None and "fake.log" in c.labels:
+            self.write_log(task.id, c.labels["fake.log"] + "\n")
         if "fake.run_s" in c.labels:
             code = int(c.labels.get("fake.exit_code", "0"))
             oom = c.labels.get("fake.oom_killed") == "true"
@@ -77,6 +86,19 @@ class FakeExecutor(Executor):
 
     async def list(self) -> list[str]:
         return list(self.containers)
+
+    def log_path(self, task_id: str) -> str | None:
+        return str(self.log_dir / task_id / "ctr.log") if self.log_dir is not None else None
+
+    def write_log(self, task_id: str, text: str, stream: str = "stdout") -> None:
+        """Append ``text`` (one line, with its newline) to the task's log as the runtime's log shim would."""
+        path = self.log_path(task_id)
+        assert path is not None, "a FakeExecutor without log_dir keeps no logs"
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+        with open(path, "a") as f:
+            f.write(json.dumps({"log": text, "stream": stream, "time": stamp}) + "\n")
 
     async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
         c = self.containers.get(task_id)

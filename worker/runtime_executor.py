@@ -163,6 +163,9 @@ class RuntimeExecutor(Executor):
     async def list(self) -> list[str]:
         return [c.id for c in await self.runtime.list()]
 
+    def log_path(self, task_id: str) -> str | None:
+        return self.runtime.layout.log_path(task_id)
+
     async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
         try:
             res = await self.runtime.exec(task_id, args, timeout=timeout)

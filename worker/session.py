@@ -19,6 +19,7 @@ import grpc
 from shoal import log
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import logs_pb2 as lpb
 from shoal.retry import Backoff
 from shoal.worker.identity import NodeIdentity, merge_addrs
 from shoal.worker.join import JoinError
@@ -64,6 +65,7 @@ class Session:
         self.reporter = reporter
         self.assigned = assigned  # called with each assignment set (full or incremental) the manager sends
         self.mapped = mapped  # called with each network map message (before the assignments beside it)
+        self.on_logs: Callable[[lpb.LogSubscriptions], None] | None = None  # the live `svc logs` subscriptions
         self.ready = asyncio.Event()  # set once the first session is up
         self.period = 1.0  # heartbeat period, as the manager dictates
         self._call: grpc.aio.StreamStreamCall | None = None
@@ -132,6 +134,8 @@ class Session:
             self.mapped(msg.network_map)
         if msg.HasField("assignments"):
             self.assigned(msg.assignments)
+        if msg.HasField("log_subscriptions") and self.on_logs is not None:
+            self.on_logs(msg.log_subscriptions)
 
     async def _heartbeats(self, call: grpc.aio.StreamStreamCall, period: float) -> None:
         """Heartbeats as messages on the session stream, at the period the manager's messages carry.

@@ -21,6 +21,7 @@ from shoal import log
 from shoal.ids import new_id
 from shoal.manager.auth import Authority
 from shoal.manager.cache import ClusterCache
+from shoal.manager.dispatcher import logsubs
 from shoal.manager.dispatcher.assignments import AssignmentSet
 from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
@@ -32,6 +33,7 @@ from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import logs_pb2 as lpb
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
@@ -132,7 +134,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
     def _on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
         concerned = self.net.concerned(kind, obj_id, obj)  # the nodes whose network map may change
-        if isinstance(concerned, Everyone):
+        if isinstance(concerned, Everyone) or kind == "logsub":  # a `svc logs` subscription: every node may need it
             for other in self.sessions.values():
                 other.wake.set()
         else:
@@ -177,6 +179,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
     def node_tasks(self, node_id: str) -> list[pb.Task]:
         return self.cache.tasks_on(node_id)
 
+    def _log_subscriptions(self, node_id: str) -> list[lpb.LogSubscription]:
+        """The live `svc logs` subscriptions covering one of the node's tasks (see logsubs)."""
+        return logsubs.for_node(self.node_tasks(node_id), (v.obj for v in self.cache.objects["logsub"].values()))
+
     # ---- RPCs --------------------------------------------------------------------------------
     async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
         return await self.registrar.register(request, context)
@@ -203,6 +209,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
         maps = MapSet()
+        subs = logsubs.SentSubscriptions()
         full = True
         reader = asyncio.get_running_loop().create_task(self._heartbeats(s, requests))
         try:
@@ -215,13 +222,15 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
                                 ready=self.net.ready, fill=self.net.fill)
                 netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
-                if msg is not None or netmap is not None or full:
+                logs = subs.diff(self._log_subscriptions(s.node_id), full)
+                if msg is not None or netmap is not None or logs is not None or full:
                     yield dpb.SessionMessage(
                         session_id=s.session_id,
                         managers=self.managers(),
                         heartbeat_period_ns=int(self.period * 1e9),
                         assignments=msg,
                         network_map=netmap,
+                        log_subscriptions=logs,
                     )
                 full = False
                 await s.wake.wait()

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
+from shoal.proto import logs_pb2 as lpb
 from shoal.proto import types_pb2 as pb
 
 PREFIX = "/shoal/v1/"
@@ -33,6 +34,7 @@ KINDS: dict[str, tuple[str, type[Message]]] = {
     "addresses": (PREFIX + "task-networks/", pb.TaskAddresses),  # by task id
     "nodenet": (PREFIX + "node-networks/", pb.NodeNetworkInfo),  # by node id
     "tombstone": (PREFIX + "tombstones/", pb.Tombstone),  # removed nodes: their certificates are refused
+    "logsub": (PREFIX + "log-subscriptions/", lpb.LogSubscription),  # live `svc logs` streams, on their manager's lease
 }
 SERVICE_NAMES = PREFIX + "names/services/"
 NETWORK_NAMES = PREFIX + "names/networks/"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from google.protobuf.message import Message
 
 from shoal.proto import images_pb2 as ipb
+from shoal.proto import logs_pb2 as lpb
 from shoal.proto import types_pb2 as pb
 
 from . import keys
@@ -19,7 +20,7 @@ from .kinds import Index, Kind
 from .writes import Fence, Write
 
 __all__ = [
-    "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "fence", "images", "endpoints", "leader_of", "managers", "nodenets", "networks", "nodes",
+    "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
     "remove_node", "report", "root_ca", "services", "sessions", "statuses", "tasks", "tombstones",
 ]  # fmt: skip
 
@@ -54,6 +55,7 @@ addresses: Kind[pb.TaskAddresses] = Kind("addresses", _folder("addresses"), pb.T
 nodenets: Kind[pb.NodeNetworkInfo] = Kind("nodenet", _folder("nodenet"), pb.NodeNetworkInfo, id_of=_by_key)  # by node id
 root_ca: Kind[pb.RootCA] = Kind("root CA", keys.ROOT_CA, pb.RootCA, id_of=_singleton)
 tombstones: Kind[pb.Tombstone] = Kind("tombstone", _folder("tombstone"), pb.Tombstone, id_of=lambda t: t.node_id)
+logsubs: Kind[lpb.LogSubscription] = Kind("logsub", _folder("logsub"), lpb.LogSubscription)
 
 
 def remove_node(node: pb.Node, rev: int, tombstone: pb.Tombstone) -> Write:

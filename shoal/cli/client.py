@@ -99,6 +99,11 @@ class _TimedStub:
         method = getattr(self._stub, name)
         return functools.partial(method, timeout=self._timeout)
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The channel itself, for calls that must not time out (``svc logs -f``) or other services."""
+        return self._channel
+
     def close(self) -> None:
         self._channel.close()
 

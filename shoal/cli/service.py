@@ -25,6 +25,7 @@ from shoal.cli.output import (
     quiet_option,
 )
 from shoal.cli.service_create import create_command
+from shoal.cli.service_logs import logs_command
 from shoal.cli.service_update import update_command
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
@@ -53,6 +54,7 @@ def service_group() -> None:
 
 service_group.add_command(create_command)
 service_group.add_command(update_command)
+service_group.add_command(logs_command)
 
 
 def get_service(ref: str) -> types_pb2.Service:

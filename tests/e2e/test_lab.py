@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.lab_fixtures import LabCli, lab_processes, running_lab, traces
+from tests.e2e.lab_fixtures import SHOAL, LabCli, lab_processes, running_lab, traces
 
 
 def alive(pid: int) -> bool:
@@ -59,6 +62,33 @@ def test_six_replicas_spread_two_per_worker(lab: LabCli):
     procs = [p for d, _, _ in os.walk(worker1["cgroups"][0]) for p in Path(d, "cgroup.procs").read_text().split()]
     assert sum(Path(f"/proc/{p}/cmdline").read_bytes().startswith(b"sleep\0") for p in procs if Path(f"/proc/{p}").exists()) == 2
     lab.shoal("svc", "rm", "web")
+
+
+def test_svc_logs_follow_shows_lines_from_tasks_on_three_nodes(lab: LabCli):
+    script = 'i=0; while true; do echo "tick $i"; echo "err $i" >&2; i=$((i+1)); sleep 0.5; done'
+    lab.shoal("svc", "create", "--name", "talk", "--replicas", "3", "host", "sh", "-c", script)
+    follow = subprocess.Popen([SHOAL, "--lab", lab.name, "svc", "logs", "-f", "--tail", "2", "talk"], env=lab.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(follow.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        nodes = lambda: {ln.split("@", 1)[1].split()[0] for ln in list(out) if "| tick" in ln}  # noqa: E731
+        lab.wait_for(lambda: nodes() == {"worker1", "worker2", "worker3"}, timeout=30, what="tick lines from three nodes")
+        prefix = re.compile(r"^talk\.[123]\.[0-9a-z]{12}@worker[123]    \| tick \d+$")
+        assert all(prefix.match(ln.rstrip("\n")) for ln in list(out)), out[:5]
+        seen = len(out)
+        lab.wait_for(lambda: len(out) >= seen + 3, timeout=10, what="more lines while following")
+    finally:
+        follow.terminate()
+        follow.wait(10)
+    # without -f: the last line of each task, stderr apart from stdout, then the command ends
+    once = lab.shoal("svc", "logs", "--tail", "1", "--no-task-ids", "talk")
+    assert len(once.stdout.splitlines()) + len(once.stderr.splitlines()) == 3
+    assert all(re.match(r"^talk\.[123]@worker[123]    \| err \d+$", ln) for ln in once.stderr.splitlines())
+    bad = lab.shoal("svc", "logs", "nope", check=False)
+    assert bad.returncode == 1 and "no such service or task: nope" in bad.stderr
+    lab.shoal("svc", "rm", "talk")
 
 
 def test_lab_kill_of_a_worker_shows_it_down(lab: LabCli):
