@@ -66,6 +66,7 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
         self.leader_id = leader_id
         self.cluster = cluster
         self.image_known = image_known  # is a reference in the cluster's image store? None: no store
+        self.image_hint: Callable[[str], Awaitable[list[str]]] | None = None  # the store's tags of that repository
         self.kek = kek  # keys the MAC of role grants (Register issues a manager certificate only with one)
         self.caller = caller  # who is calling: recorded in role grants and tombstones
         # A node without a session is Unknown (not Down) while this manager is too new to know:
@@ -88,9 +89,11 @@ class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         image = s.container.image
         if resolve_image and image not in spec.BUILTIN_IMAGES and self.image_known is not None and not await self.image_known(image):
+            tags = await self.image_hint(image) if self.image_hint is not None else []
+            loaded = f"; the cluster has {', '.join(tags)}" if tags else ""
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"invalid service spec: image: no such image: {image} (load it into the cluster with "
+                f"invalid service spec: image: no such image: {image}{loaded} (load it into the cluster with "
                 "`shoal image load --cluster -i FILE`, or pass --no-resolve-image to use an image loaded on the nodes)",
             )
         return spec.with_defaults(s)

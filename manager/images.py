@@ -32,7 +32,7 @@ from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
 from shoal.runtime import ContainerError, ImageNotFound
 from shoal.runtime.image import load as imageload
-from shoal.runtime.image.store import Image, ImageStore, find, hex_of
+from shoal.runtime.image.store import Image, ImageStore, find, hex_of, similar_tags
 
 IMAGES = keys.IMAGES
 CHUNK = 1 << 20
@@ -140,6 +140,10 @@ class ImagesServicer(igrpc.ImagesServicer):
         except ContainerError:  # ImageNotFound, or a reference that cannot match
             return False
         return True
+
+    async def similar(self, ref: str) -> list[str]:
+        """The cluster's tags of the repository ``ref`` names (for a "no such image" that lists them)."""
+        return similar_tags([image_of(r) for r in await self.records()], ref)
 
     def has_blob(self, diff_id: str) -> bool:
         return os.path.isfile(os.path.join(self.blobs, hex_of(diff_id)))

@@ -72,6 +72,23 @@ class Image:
         )
 
 
+def similar_tags(images: list[Image], ref_text: str) -> list[str]:
+    """The loaded tags of the repository ``ref_text`` names (``busybox`` -> ``busybox:1.36``, ...), for
+    an "image not found" that says what is there instead."""
+    name = ref_text.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    bare = name.removeprefix("docker.io/").removeprefix("library/")
+    tags = {t for i in images for t in i.repo_tags}
+    return sorted(t for t in tags if t.rsplit(":", 1)[0].removeprefix("docker.io/").removeprefix("library/") == bare)
+
+
+def not_found(images: list[Image], ref_text: str) -> str:
+    """``image busybox not found`` plus the loaded tags of that repository when there are any."""
+    tags = similar_tags(images, ref_text)
+    return f"image {ref_text} not found" + (f" (loaded: {', '.join(tags)})" if tags else "")
+
+
 def find(images: list[Image], ref_text: str) -> Image:
     """The image ``ref_text`` names among ``images`` (docker's lookup: tag, digest, id prefix)."""
     try:
@@ -95,7 +112,7 @@ def find(images: list[Image], ref_text: str) -> Image:
         for img in images:
             if tag in img.repo_tags:
                 return img
-    raise ImageNotFound(f"image {ref_text} not found")
+    raise ImageNotFound(not_found(images, ref_text))
 
 
 def hex_of(digest: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
+from shoal.cli.localonly import refuse_if_remote
 from shoal.runtime import ContainerError, ContainerInfo, ContainerNotFound, Runtime
 
 DEFAULT_ROOT = "/var/lib/shoal/local"
@@ -28,11 +29,22 @@ _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "sw
 _NOUN = ("bass", "carp", "dory", "eel", "hake", "ling", "perch", "pike", "shad", "tuna")
 T = TypeVar("T")
 
+def _local_only(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Every command with --root acts on this machine: refuse it under --lab/-H (see localonly).
+
+    ``image`` subcommands decide in their body (with --cluster they do reach the cluster)."""
+    parent = ctx.parent.info_name if ctx.parent is not None and ctx.parent.parent is not None else ""
+    if parent != "image" and not ctx.resilient_parsing:
+        refuse_if_remote(ctx, parent or ctx.info_name or "")
+    return value
+
+
 root_option = click.option(
     "--root",
     envvar="SHOAL_ROOT",
     default=DEFAULT_ROOT,
     show_default=True,
+    callback=_local_only,
     help="Node-local runtime state dir (env SHOAL_ROOT)",
 )
 

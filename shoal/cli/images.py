@@ -17,6 +17,7 @@ import grpc
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
 from shoal.cli.containers_common import ago_text, root_option, run_async, runtime, size_text
+from shoal.cli.localonly import refuse_if_remote
 from shoal.cli.output import format_table
 from shoal.proto import images_pb2 as ipb
 from shoal.proto import images_pb2_grpc as igrpc
@@ -64,6 +65,8 @@ def _chunks(path: str) -> Iterator[ipb.ImageChunk]:
 @root_option
 def load_command(path: str, quiet: bool, cluster: bool, root: str) -> None:
     """Load an image tarball into this node's image store, or (--cluster) into the cluster."""
+    if not cluster:
+        refuse_if_remote(click.get_current_context(), "image load")
     try:
         open(path, "rb").close()
     except OSError as exc:
@@ -110,6 +113,8 @@ def _rows(images: list[Image], no_trunc: bool) -> list[list[str]]:
 @root_option
 def ls_command(quiet: bool, no_trunc: bool, cluster: bool, root: str) -> None:
     """List the images of this node (or of the cluster)."""
+    if not cluster:
+        refuse_if_remote(click.get_current_context(), "image ls")
     if cluster:
         try:
             records = _images_stub().List(ipb.ListImagesRequest(), timeout=30).images
@@ -140,6 +145,7 @@ async def _list_local(root: str) -> list[Image]:
 @run_async
 async def inspect_command(images: tuple[str, ...], root: str) -> None:
     """Print images as a JSON array (docker's field names)."""
+    refuse_if_remote(click.get_current_context(), "image inspect")
     out, errors = [], []
     async with runtime(root) as rt:
         for ref in images:
@@ -164,6 +170,7 @@ async def inspect_command(images: tuple[str, ...], root: str) -> None:
 @run_async
 async def rm_command(images: tuple[str, ...], root: str) -> None:
     """Untag or remove images; refused while a container (even a stopped one) uses the image."""
+    refuse_if_remote(click.get_current_context(), "image rm")
     errors = []
     async with runtime(root) as rt:
         for ref in images:

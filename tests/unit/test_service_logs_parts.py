@@ -146,3 +146,18 @@ def test_svc_logs_prints_stdout_and_stderr_apart_and_warnings_on_stderr() -> Non
     assert (asked[0].services, asked[0].tail, asked[0].since_ns, asked[0].follow) == (["web"], 5, 1_700_000_000 * 10**9, False)
     bad = run(fake, "svc", "logs", "--tail", "many", "web")
     assert bad.exit_code == 2 and "invalid --tail 'many'" in bad.output and len(asked) == 1
+
+
+def test_image_not_found_lists_the_loaded_tags_of_that_repository() -> None:
+    from shoal.runtime.errors import ImageNotFound
+    from shoal.runtime.image.store import Image, find, similar_tags
+
+    images = [Image(id="sha256:" + "a" * 64, repo_tags=["busybox:1.36", "library/busybox:musl"], layers=[], config={}),
+              Image(id="sha256:" + "b" * 64, repo_tags=["busyboxes:1", "demo:latest"], layers=[], config={})]  # fmt: skip
+    assert similar_tags(images, "busybox") == ["busybox:1.36", "library/busybox:musl"]
+    assert similar_tags(images, "docker.io/library/busybox:2") == ["busybox:1.36", "library/busybox:musl"]
+    assert similar_tags(images, "nginx") == []
+    with pytest.raises(ImageNotFound, match=r"^image busybox not found \(loaded: busybox:1.36, library/busybox:musl\)$"):
+        find(images, "busybox")
+    with pytest.raises(ImageNotFound, match=r"^image nginx not found$"):
+        find(images, "nginx")
