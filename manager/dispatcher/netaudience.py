@@ -8,7 +8,8 @@ concerns:
   (their peer lists change);
 * a network: the nodes on it;
 * a service or its endpoint record, or a task of it (its definition, status or addresses): the nodes
-  that see the service, before and after the change. That is every node when the service publishes a
+  that see the service, before and after the change; and a task's addresses record also wakes the
+  task's own node, which is held back from it until they are recorded. That is every node when the service publishes a
   port (each node balances it), else the nodes on its networks; a service on no network that
   publishes nothing is in no map, so its tasks wake no one.
 
@@ -127,5 +128,10 @@ class Audience:
             return self._service(obj_id)
         if kind in TASK_KINDS:
             sid = self._service_of_task(kind, obj_id, obj)
-            return self._service(sid) if sid else frozenset()
+            seen = self._service(sid) if sid else frozenset()
+            if kind == "addresses":  # the gate that lets a task go to its node (``NetFeed.ready``): wake that node
+                task = self.cache.get("task", obj_id)
+                if task is not None and task.node_id:
+                    seen = union(seen, frozenset({task.node_id}))
+            return seen
         return frozenset()

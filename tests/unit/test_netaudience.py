@@ -161,3 +161,13 @@ def test_the_dispatcher_wakes_only_the_sessions_of_concerned_nodes():
     assert change("task", "t1", task("t1", "s1", "a", True)) == {"a", "b"}
     assert change("status", "t1", pb.TaskStatus(state=pb.RUNNING)) == {"a", "b"}, "c's session is not woken"
     assert change("service", "s2", service("s2", set(), published=True)) == {"a", "b", "c"}
+
+
+def test_a_tasks_addresses_wake_its_own_node_even_on_no_network():
+    """The dispatcher holds a task back until its addresses are recorded; that record must wake the task's
+    node, or a task of a service on no network (bridge address only) stays ASSIGNED for ever."""
+    w = World()
+    w.put("nodenet", "a", nodenet("a", []))
+    w.put("service", "s1", service("s1", [], published=False))
+    assert w.put("task", "t1", task("t1", "s1", "a", running=True)) == frozenset()
+    assert w.put("addresses", "t1", addresses("t1", "a", [])) == frozenset({"a"})
