@@ -95,3 +95,35 @@ def test_a_broken_stack_file_deploys_nothing(cli_cluster: CliCluster, tmp_path: 
     assert res.returncode == 1
     assert f"{path}:" in res.stderr and "services.agent: duplicate key 'deploy'" in res.stderr
     assert "app_" not in c.shoal("svc", "ls").stdout
+
+
+DEPENDS = """
+services:
+  db:
+    image: host
+    command: ["sh", "-c", "sleep 10; touch /tmp/ready; exec sleep 1000"]
+    stop_grace_period: 1s
+    healthcheck: {test: ["CMD-SHELL", "test -f /tmp/ready"], interval: 1s, start_period: 30s}
+  web:
+    image: host
+    command: sleep 1000
+    stop_grace_period: 1s
+    depends_on: {db: {condition: service_healthy}}
+"""
+
+
+def test_a_dependent_service_waits_until_its_dependency_is_healthy(cli_cluster: CliCluster, tmp_path: Path):
+    c = cli_cluster
+    path = tmp_path / "stack.yml"
+    path.write_text(DEPENDS)
+    deploy(c, path)
+
+    def web_tasks() -> list[dict]:
+        return [t for t in c.json("stack", "ps", "app") if str(t["Name"]).startswith("app_web")]
+
+    c.wait_for(lambda: "waiting for app_db: service_healthy" in c.shoal("svc", "ps", "--no-trunc", "app_web").stdout,
+               timeout=30, what="svc ps saying web waits for db")
+    held = web_tasks()
+    assert held and all(t["CurrentState"].startswith("Pending") for t in held), held
+    c.wait_for(lambda: running(c, "app") == {"app_db": 1, "app_web": 1}, timeout=60, what="web running once db is healthy")
+    c.shoal("stack", "rm", "app")
