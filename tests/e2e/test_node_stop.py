@@ -216,3 +216,42 @@ def test_a_second_sigterm_leaves_containers_running_for_the_next_start(node: One
     assert node.sigterm() == 0
     node.assert_nothing_left()
     assert not re.search(r"Traceback", (node.c.tmp / "manager2.log").read_text())
+
+
+def test_sigterm_to_a_worker_stops_its_containers_and_the_manager_sees_it_down(tmp_path: Path):
+    """The same promise for ``shoal worker``: its containers, cgroups, mounts and launcher go with it."""
+    _needs_root()
+    mgr = OneNode(tmp_path / "mgr")
+    (tmp_path / "mgr").mkdir()
+    worker_data = tmp_path / "w"
+    parent = f"{mgr.parent}-w"
+    proc = None
+    try:
+        mgr.c.start("manager", "--data-dir", str(mgr.data), "--listen-addr", mgr.c.addr, "--socket", mgr.c.socket,
+                    "--hostname", "e2e-mgr", "--availability", "drain", name="manager")  # fmt: skip
+        out = mgr.c.tmp / "manager.out"
+        token = mgr.c.wait_for(
+            lambda: (m := re.search(r"--token (SHOAL-1-[a-z0-9-]+)", out.read_text())) and m.group(1), what="manager start"
+        )
+        proc = mgr.c.start("worker", "--join", mgr.c.addr, "--token", token, "--data-dir", str(worker_data),
+                           "--hostname", "e2e-w", "--cgroup-parent", parent, name="worker")  # fmt: skip
+        mgr.c.wait_for(lambda: mgr.c.shoal("node", "ls", check=False).stdout.count(" Ready ") == 2, timeout=60, what="2 nodes")
+        mgr.c.shoal("svc", "create", "--detach", "--name", "w", "--replicas", "20", "--stop-grace-period", "1s",
+                    "host", "sleep", "100000", timeout=120)  # fmt: skip
+        mgr.c.wait_for(lambda: len(_pids_in_cgroup(parent)) >= 20, timeout=180, what="20 containers on the worker")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 0
+        assert _pids_in_cgroup(parent) == [], "container processes survived the worker"
+        assert _launchers(worker_data / "runtime") == [], "the launcher survived the worker"
+        assert _cgroup_dirs(parent) == [], "cgroups survived the worker"
+        assert _mounts_under(worker_data) == [], "mounts survived the worker"
+        mgr.c.wait_for(lambda: re.search(r"e2e-w\s+Down", mgr.c.shoal("node", "ls").stdout), timeout=60, what="worker Down")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _pids_in_cgroup(parent):
+            with_suppress_kill(pid)
+        for pid in _launchers(worker_data / "runtime"):
+            with_suppress_kill(pid, signal.SIGTERM)
+        mgr.c.stop()
