@@ -122,9 +122,8 @@ def not_applied(stack: StackPlan) -> list[str]:
     lines = []
     for name, sp in sorted(stack.services.items()):
         missing = [what for what, present in (
-            ("secrets", sp.secrets), ("configs", sp.configs), ("mounts", sp.mounts),
-            ("read_only", sp.extras.read_only), ("cap_add/cap_drop", sp.extras.cap_add or sp.extras.cap_drop),
-            ("stop_signal", sp.extras.stop_signal), ("ulimits", sp.extras.ulimits),
+            ("secrets", sp.secrets), ("configs", sp.configs),
+            ("volumes subpath/bind propagation", any(m.volume_subpath or m.bind_propagation for m in sp.mounts)),
             ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"),
             ("logging", sp.extras.log_driver or sp.extras.log_options),
         ) if present]  # fmt: skip

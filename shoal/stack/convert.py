@@ -21,6 +21,7 @@ from shoal.stack.model_file import ComposeFile
 from shoal.stack.model_service import Healthcheck, Service
 from shoal.stack.objects import (
     ContainerExtras,
+    MountPlan,
     NetworkAttachment,
     ServicePlan,
     StackPlan,
@@ -51,7 +52,8 @@ PROTOCOLS = {"tcp": pb.PortConfig.TCP, "udp": pb.PortConfig.UDP, "sctp": pb.Port
 
 
 _DEPLOY_FIELDS = frozenset({"resources", "placement", "restart_policy", "update_config", "rollback_config", "replicas", "mode"})
-_RENAMED = {"env": ("environment",), "ports": ("ports",), "name": ()}
+_RENAMED = {"env": ("environment",), "ports": ("ports",), "name": (), "mounts": ("volumes",), "groups": ("group_add",),
+            "dns_option": ("dns_opt",), "workdir": ("working_dir",)}
 
 
 def spec_path(field: str) -> Path:
@@ -92,11 +94,14 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
     for key, svc in compose.services.items():
         full = f"{namespace}_{key}"
         attachments = network_attachments(compose, namespace, svc)
+        service_mounts = mounts(compose, namespace, svc)
+        spec = service_spec(namespace, key, svc, attachments)
+        spec.container.mounts.extend(mount_spec(m) for m in service_mounts)
         plan.services[full] = ServicePlan(
             key=key,
-            spec=service_spec(namespace, key, svc, attachments),
+            spec=spec,
             networks=attachments,
-            mounts=mounts(compose, namespace, svc),
+            mounts=service_mounts,
             secrets=file_refs(compose.secrets, namespace, svc.secrets, "/run/secrets/"),
             configs=file_refs(compose.configs, namespace, svc.configs, "/"),
             extras=_extras(svc),
@@ -133,6 +138,7 @@ def service_spec(namespace: str, key: str, svc: Service, networks: Sequence[Netw
         c.stop_grace_period_ns = svc.stop_grace_period
     if svc.healthcheck is not None:
         _healthcheck(svc.healthcheck, c.healthcheck)
+    _container_options(svc, c)
     _deploy(deploy, spec)
     for att in networks:
         spec.networks.add(target=att.network, aliases=list(att.aliases))
@@ -147,6 +153,27 @@ def service_spec(namespace: str, key: str, svc: Service, networks: Sequence[Netw
             publish_mode=pb.PortConfig.HOST if p.mode == "host" else pb.PortConfig.INGRESS,
         )
     return spec
+
+
+def mount_spec(m: MountPlan) -> pb.Mount:
+    """A stack mount as the service spec carries it (checked later with every other field)."""
+    kind = {"volume": pb.Mount.VOLUME, "bind": pb.Mount.BIND, "tmpfs": pb.Mount.TMPFS}[m.type]
+    return pb.Mount(type=kind, source=m.source, target=m.target, readonly=m.read_only, volume_nocopy=m.volume_nocopy,
+                    tmpfs_size_bytes=m.tmpfs_size, tmpfs_mode=m.tmpfs_mode)
+
+
+def _container_options(svc: Service, c: pb.ContainerSpec) -> None:
+    """read_only, cap_add/cap_drop, stop_signal, ulimits, sysctls, group_add and dns* of a compose service."""
+    c.read_only = bool(svc.read_only)
+    c.cap_add.extend(svc.cap_add)
+    c.cap_drop.extend(svc.cap_drop)
+    c.stop_signal = svc.stop_signal or ""
+    c.ulimits.extend(pb.Ulimit(name=name, soft=u.soft, hard=u.hard) for name, u in sorted(svc.ulimits.items()))
+    c.sysctls.update(svc.sysctls)
+    c.groups.extend(svc.group_add)
+    c.dns_config.nameservers.extend(svc.dns)
+    c.dns_config.search.extend(svc.dns_search)
+    c.dns_config.options.extend(svc.dns_opt)
 
 
 def _healthcheck(hc: Healthcheck, out: pb.HealthCheck) -> None:

@@ -33,13 +33,13 @@ UNSUPPORTED = frozenset(
     {
         "annotations", "attach", "blkio_config", "build", "cgroup", "cgroup_parent", "container_name",
         "cpu_count", "cpu_percent", "cpu_shares", "cpu_quota", "cpu_period", "cpu_rt_period", "cpu_rt_runtime",
-        "cpus", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "devices", "dns", "dns_opt",
-        "dns_search", "domainname", "expose", "extends", "external_links", "extra_hosts", "gpus", "group_add",
+        "cpus", "cpuset", "credential_spec", "develop", "device_cgroup_rules", "devices",
+        "domainname", "expose", "extends", "external_links", "extra_hosts", "gpus",
         "ipc", "isolation", "label_file", "links", "mac_address", "mem_limit", "mem_reservation",
         "mem_swappiness", "memswap_limit", "models", "network_mode", "oom_kill_disable", "oom_score_adj", "pid",
         "pids_limit", "platform", "post_start", "pre_stop", "privileged", "profiles", "provider", "pull_policy",
         "pull_refresh_after", "restart", "runtime", "scale", "security_opt", "shm_size", "stdin_open",
-        "storage_opt", "sysctls", "tty", "use_api_socket", "userns_mode", "uts", "volumes_from",
+        "storage_opt", "tty", "use_api_socket", "userns_mode", "uts", "volumes_from",
     }
 )
 """Valid compose service keys that shoal accepts and ignores (with a warning)."""
@@ -254,6 +254,11 @@ class Service(Model):
     read_only: bool | None = None
     tmpfs: StringList = []
     ulimits: dict[str, Annotated[Ulimit, BeforeValidator(_ulimit)]] = {}
+    sysctls: Labels = {}
+    group_add: StringList = []
+    dns: StringList = []
+    dns_search: StringList = []
+    dns_opt: StringList = []
     labels: Labels = {}
     logging: Logging | None = None
     depends_on: Annotated[dict[str, DependsOn], BeforeValidator(_depends_on)] = {}

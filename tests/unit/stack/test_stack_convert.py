@@ -135,3 +135,36 @@ def test_network_attachments_and_endpoint_mode_are_in_the_spec(everything):
     assert [n.target for n in cache.networks] == ["demo_back"] and cache.endpoint_mode == pb.DNSRR
     janitor = everything.services["demo_janitor"].spec  # no networks: key -> the stack's default (external here)
     assert [n.target for n in janitor.networks] == ["host-net"]
+
+
+def test_mounts_and_container_options_reach_the_service_spec(everything):
+    c = everything.services["demo_api"].spec.container
+    assert [(m.type, m.source, m.target, m.readonly) for m in c.mounts][:3] == [
+        (pb.Mount.VOLUME, "demo_data", "/data", False), (pb.Mount.BIND, str(CORPUS / "conf"), "/etc/api", True),
+        (pb.Mount.VOLUME, "", "/var/log", False)]
+    assert c.mounts[3].type == pb.Mount.TMPFS and (c.mounts[3].tmpfs_size_bytes, c.mounts[3].tmpfs_mode) == (64 << 20, 0o1777)
+    assert c.mounts[4].volume_nocopy and c.mounts[-1].target == "/run"
+    assert c.read_only and list(c.cap_add) == ["NET_ADMIN"] and list(c.cap_drop) == ["ALL"] and c.stop_signal == "SIGTERM"
+    assert [(u.name, u.soft, u.hard) for u in c.ulimits] == [("nofile", 20000, 40000), ("nproc", 65535, 65535)]
+    assert dict(c.sysctls) == {"net.core.somaxconn": "1024", "net.ipv4.tcp_syncookies": "0"}
+    assert list(c.groups) == ["audio", "1234"]
+    assert (list(c.dns_config.nameservers), list(c.dns_config.search), list(c.dns_config.options)) == (
+        ["10.0.0.53", "10.0.0.54"], ["example.internal"], ["ndots:2", "timeout:1"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path", "message"),
+    [
+        ("sysctls", "{kernel.core_pattern: '|/tmp/x'}", "services.web.sysctls", "not allowed"),
+        ("cap_add", "[FLY]", "services.web.cap_add", "unknown capability"),
+        ("stop_signal", "SIGNOPE", "services.web.stop_signal", "invalid signal"),
+        ("group_add", "['a:b']", "services.web.group_add", "invalid group"),
+        ("dns", "[resolver]", "services.web.dns", "expected an IP address"),
+        ("working_dir", "app", "services.web.working_dir", "needs to be an absolute path"),
+    ],
+)
+def test_a_container_option_the_manager_refuses_names_its_compose_key(tmp_path, key, value, path, message):
+    (tmp_path / "s.yml").write_text(f"services:\n  web:\n    image: nginx\n    {key}: {value}\n")
+    with pytest.raises(StackError) as err:
+        convert_stack(load_stack([tmp_path / "s.yml"], environ={}).compose, "app")
+    assert path in str(err.value) and message in str(err.value), str(err.value)

@@ -178,7 +178,7 @@ def test_features_without_an_api_yet_are_named_not_dropped(tmp_path):
     (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    read_only: true\n    secrets: [pw]\nsecrets:\n  pw: {external: true}\n")
     res = run(DefaultingStub(), "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
     assert res.exit_code == 0, res.output
-    assert "Not applied yet" in res.output and "app_web: secrets, read_only" in res.output
+    assert "Not applied yet" in res.output and "app_web: secrets\n" in res.output, "read_only is applied: not listed"
 
 
 def test_ls_services_ps_and_rm_find_the_stack_by_its_label(files):
