@@ -111,3 +111,12 @@ def test_no_test_module_imports_another_test_module():
         if bad:
             offenders[str(p.relative_to(ROOT))] = bad
     assert offenders == {}
+
+
+def test_every_test_module_has_a_name_of_its_own():
+    """The test folders are not packages: pytest imports each test module by its file name, so two of the same
+    name in different folders make the second fail to collect."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
+    assert {n: c for n, c in names.items() if c > 1} == {}
