@@ -42,7 +42,7 @@ test: setup lint
 # real hosts): Debian's kernel package under qemu via virtme-ng. See tests/v2vm/run.py. Not yet part of
 # `make test`: the exec tests and the walking skeleton do not pass in the VM yet (issue 12).
 test-v2: setup
-	$(PY) tests/v2vm/run.py
+	$(PY) tests/v2vm/run.py $(ARGS)
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit

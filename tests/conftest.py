@@ -3,6 +3,8 @@ a control plane on it (``cluster``, tests/fixtures/cluster.py) and the real runt
 tests/fixtures/runtime.py).
 
 Also plugs in the skip gate (tests/skipgate.py): under CI=true a skip must be on the allow-list.
+etcd, the store and hypothesis are imported only when used: the cgroup-v2 VM (tests/v2vm) runs part of
+the suite under software emulation, where importing them costs tens of seconds.
 """
 
 from __future__ import annotations
@@ -13,34 +15,38 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-from shoal.etcdtls import EtcdTLS
-from shoal.manager.store.base import Delete
-from shoal.manager.store.embedded import EmbeddedEtcd
-from shoal.manager.store.etcd import EtcdStore, connect
 from tests import skipgate
-from tests.fixtures.cluster import cluster  # noqa: F401  (fixtures registered for every directory)
-from tests.fixtures.runtime import rt  # noqa: F401
+from tests.fixtures.runtime import rt  # noqa: F401  (a fixture registered for every directory)
 
-# Timing never decides a test: hypothesis' per-example deadline (200 ms) and its too-slow health check
-# fail property tests on a loaded 2-core machine, which says nothing about the property.
-settings.register_profile("shoal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("shoal")
+if TYPE_CHECKING:
+    from shoal.etcdtls import EtcdTLS
+    from shoal.manager.store.embedded import EmbeddedEtcd
+    from shoal.manager.store.etcd import EtcdStore
+    from tests.fixtures.cluster import Cluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
     skipgate.register(config)
+    if config.pluginmanager.has_plugin("hypothesispytest"):  # off in the cgroup-v2 VM (no property tests there)
+        from hypothesis import HealthCheck, settings
+
+        # Timing never decides a test: hypothesis' per-example deadline (200 ms) and its too-slow health
+        # check fail property tests on a loaded 2-core machine, which says nothing about the property.
+        settings.register_profile("shoal", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+        settings.load_profile("shoal")
 
 
 class EtcdServer:
     """A throwaway etcd on free loopback ports; ``restart`` keeps its ports and data."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.etcd = EmbeddedEtcd(data_dir)
+        from shoal.manager.store.embedded import EmbeddedEtcd
+
+        self.etcd: EmbeddedEtcd = EmbeddedEtcd(data_dir)
 
     @property
     def endpoint(self) -> str:
@@ -89,6 +95,9 @@ def etcd_server() -> Iterator[EtcdServer]:
 @pytest.fixture
 async def etcd_store(etcd_server: EtcdServer) -> AsyncIterator[EtcdStore]:
     """A connected EtcdStore on an empty keyspace (every key is deleted before the test)."""
+    from shoal.manager.store.base import Delete
+    from shoal.manager.store.etcd import connect
+
     if not etcd_server.running:  # a failed restart test may have left it stopped
         await etcd_server.start()
     store = await connect([etcd_server.endpoint], timeout=5.0, tls=etcd_server.tls)
@@ -97,3 +106,17 @@ async def etcd_store(etcd_server: EtcdServer) -> AsyncIterator[EtcdStore]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, etcd_store: EtcdStore, etcd_server: EtcdServer) -> AsyncIterator[Cluster]:
+    """A started manager on the session's etcd (emptied first); agents are added by the test
+    (tests/fixtures/cluster.py, imported here: the manager's imports are heavy)."""
+    from tests.fixtures.cluster import Cluster
+
+    c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()

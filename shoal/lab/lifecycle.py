@@ -35,7 +35,9 @@ from shoal.lab.state import (
 
 WORKER_TOKEN_RE = re.compile(r"shoal worker [^\n]*--token (SHOAL-1-[A-Za-z0-9-]+)")
 MANAGER_TOKEN_RE = re.compile(r"manager[^\n]*?(?:token|--token) (SHOAL-1-[A-Za-z0-9-]+)")
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = float(os.environ.get("SHOAL_LAB_READY_TIMEOUT_S", "30"))
+"""How long `lab up` waits for its nodes to be Ready (SHOAL_LAB_READY_TIMEOUT_S: slower machines, e.g.
+the cgroup-v2 test VM under software emulation)."""
 
 
 def require_root() -> None:
@@ -74,6 +76,9 @@ def daemon_env(lab: Lab, node: Node, first: bool) -> dict[str, str]:
 
 def start_daemon(lab: Lab, node: Node, first: bool = False) -> None:
     argv = manager_argv(lab, node, first) if node.role == "manager" else worker_argv(lab, node)
+    parent = cgroups.runtime_parent(node.cgroups)
+    if parent:  # cgroup v2: the node's containers go next to its processes' leaf (see lab/cgroups.py)
+        argv += ["--cgroup-parent", parent]
     node.daemon = procs.spawn(node, argv, "daemon", daemon_env(lab, node, first))
     lab.save()
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.clicluster import SHOAL
-from tests.timing import wait_until
+from tests.timing import scaled, wait_until
 
 
 def needs_lab() -> None:
@@ -53,7 +53,7 @@ class LabCli:
         return self.root / self.name
 
     def run(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=scaled(timeout))
         if check and res.returncode != 0:
             raise AssertionError(f"shoal {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}\n{self.logs()}")
         return res

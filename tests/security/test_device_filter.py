@@ -41,23 +41,33 @@ def a_disk(devdir: Path) -> tuple[int, int]:
     names = [f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"]
     names += sorted(os.listdir("/sys/dev/block")) if os.path.isdir("/sys/dev/block") else []
     probe = devdir / "probe"
+    tried = []
     for name in names:
         major, minor = (int(x) for x in name.split(":"))
         try:
             os.mknod(probe, 0o060600, os.makedev(major, minor))
             os.close(os.open(probe, os.O_RDONLY))
             return major, minor
-        except OSError:
+        except OSError as exc:
+            tried.append(f"{name}: {exc.strerror}")
             continue
         finally:
             probe.unlink(missing_ok=True)
-    pytest.skip(reason="no block device on this machine that root can open outside a container")
+    pytest.skip(reason=f"no block device on this machine that root can open outside a container ({', '.join(tried)})")
+
+
+def allows_devices(path: str) -> bool:
+    return os.path.isdir(path) and not os.statvfs(path).f_flag & os.ST_NODEV
 
 
 @pytest.fixture
 def devdir() -> Iterator[Path]:
-    """A directory on a filesystem that allows device nodes (/var/tmp: /tmp may be nodev)."""
-    d = Path(tempfile.mkdtemp(prefix="shoal-test-dev-", dir="/var/tmp"))
+    """A directory on a filesystem that allows device nodes: /var/tmp, else /tmp (either may be nodev:
+    /tmp often is on hosts, /var/tmp is in the cgroup-v2 VM)."""
+    where = next((p for p in ("/var/tmp", "/tmp") if allows_devices(p)), None)
+    if where is None:
+        pytest.skip(reason="neither /var/tmp nor /tmp allows device nodes (both mounted nodev)")
+    d = Path(tempfile.mkdtemp(prefix="shoal-test-dev-", dir=where))
     yield d
     shutil.rmtree(d, ignore_errors=True)
 

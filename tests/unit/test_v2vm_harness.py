@@ -31,3 +31,14 @@ def test_default_test_patterns_expand_to_files_of_the_checkout() -> None:
     assert "tests/integration/test_runtime_cgroup_v2.py" in files
     assert "tests/integration/test_runtime_limits.py" in files
     assert files[-1] == "tests/e2e/test_walking_skeleton.py"
+
+
+def test_pytest_args_keep_named_tests_and_add_the_default_list_to_bare_options() -> None:
+    from tests.v2vm.run import DEFAULT_TESTS, pytest_args
+
+    defaults = expand(DEFAULT_TESTS)
+    assert "tests/security/test_device_filter.py" in defaults and "tests/e2e/test_lab_v2.py" in defaults
+    assert pytest_args([])[-len(defaults) :] == defaults
+    assert pytest_args(["-k", "oom"]) == ["-k", "oom", *defaults], "make test-v2 ARGS='-k oom' filters the list"
+    named = ["-q", "tests/integration/test_runtime_limits.py::test_oom"]
+    assert pytest_args(named) == named

@@ -48,6 +48,10 @@ if [ -n "${V2VM_PROBE:-}" ]; then
   echo "import runtime.launcher again"; time .venv/bin/python -c "import shoal.runtime.launcher"
   echo "import etcd store"; time .venv/bin/python -c "import shoal.manager.store.etcd"
   .venv/bin/python -X importtime -c "import shoal.manager.store.etcd" 2>&1 | sort -t"|" -k2 -n | tail -8
+  echo "pytest --co"; time .venv/bin/pytest --co -q -p no:cacheprovider tests/unit/test_runtime_device_filter.py | tail -1
+  echo "pytest --co again"; time .venv/bin/python -X importtime -m pytest --co -q -p no:cacheprovider tests/unit/test_runtime_device_filter.py 2>/tmp/imp | tail -1
+  sort -t"|" -k2 -n /tmp/imp | tail -30
+  env | grep -i python
   ' probe "$PYHOME"
 fi
 # Stress loops run fewer rounds under software emulation (see test_runtime_faults.py).
@@ -56,9 +60,13 @@ export SHOAL_TEST_CYCLES="${SHOAL_TEST_CYCLES:-20}"
 export SHOAL_TEST_TIME_SCALE="${SHOAL_TEST_TIME_SCALE:-8}"
 # the runtime's own wait for a launcher's (Python) start-up, 15 s, is too short under emulation
 export SHOAL_LAUNCHER_START_TIMEOUT_S="${SHOAL_LAUNCHER_START_TIMEOUT_S:-120}"
+# ...and `lab up`'s wait for its nodes to be Ready (30 s)
+export SHOAL_LAB_READY_TIMEOUT_S="${SHOAL_LAB_READY_TIMEOUT_S:-600}"
 out=$CHECKOUT/.v2vm-out
 mkdir -p "$out"
+log "pytest starts; /var/tmp: $(grep ' /var/tmp ' /proc/mounts)"
 { .venv/bin/pytest -p no:cacheprovider -p no:hypothesispytest --tb=native -o timeout=900 "$@" 2>&1; echo $? >"$out/rc"; } | tee "$out/pytest.log"
+log "pytest ended"
 # the launchers' own logs of failed tests, which live in the guest's tmpfs only
 for f in $(find /tmp/pytest-of-root -name launcher.log -size +0 2>/dev/null | head -50); do
   grep -q -iE "error|traceback" "$f" && { echo "== $f"; tail -30 "$f"; }
