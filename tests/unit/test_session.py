@@ -224,8 +224,10 @@ async def test_the_first_message_attaches_the_reporter_starts_heartbeats_and_mar
     hb = s._established("m1:4242", object(), call, dpb.SessionMessage(session_id="s9", heartbeat_period_ns=5_000_000))
     try:
         assert s.ready.is_set() and s.reporter._session_id == "s9" and s.reporter._node_id == "n1"
-        await asyncio.sleep(0.05)
-        assert call.writes >= 3
+        deadline = asyncio.get_running_loop().time() + 10  # heartbeats every 5 ms; a loaded machine may lag
+        while call.writes < 3:
+            assert asyncio.get_running_loop().time() < deadline, f"only {call.writes} heartbeats written"
+            await asyncio.sleep(0.01)
     finally:
         hb.cancel()
 
@@ -242,8 +244,8 @@ async def test_a_heartbeat_stuck_past_its_limit_restarts_the_session(tmp_path):
     call = Call(hang=True)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    await asyncio.wait_for(s._heartbeats(call, 0.01), 5)
-    assert call.was_cancelled and 0.9 < loop.time() - t0 < 4, "gives up after heartbeat_timeout (1 s here)"
+    await asyncio.wait_for(s._heartbeats(call, 0.01), 30)
+    assert call.was_cancelled and 0.9 < loop.time() - t0, "gives up after heartbeat_timeout (1 s here), not before"
 
 
 def test_restart_cancels_the_current_call_and_is_harmless_without_one(tmp_path):
