@@ -115,7 +115,7 @@ def test_log_shim_writes_json_lines_per_stream(tmp_path: Path) -> None:
     os.write(out_w, b"o\n" + b"x" * (logshim.MAX_LINE + 5) + b"\nno newline at the end")
     os.close(out_w)
     os.close(err_w)
-    logshim.wait_shim(pid)
+    logshim.wait_shim(pid, timeout=30)  # the launcher gives it 2 s; a loaded test machine may need longer
     records = list(logs.records(path))
     out = [r["log"] for r in records if r["stream"] == "stdout"]
     assert out == ["one\n", "two\n", "x" * logshim.MAX_LINE, "xxxxx\n", "no newline at the end"]
