@@ -88,6 +88,11 @@ class ContainerConfig:
     netns_path: str = ""
     """A network namespace to join (e.g. ``/run/netns/NAME``, made and wired by the caller, who also
     removes it); "" gives the container a new one with only loopback. Not with ``userns``."""
+    publish: list[dict[str, Any]] = field(default_factory=list)
+    """Ports published on this host, as ``docker run -p``: ``{"host_port", "container_port", "protocol":
+    "tcp"|"udp", "host_ip": ""}`` (see ``shoal.runtime.ports``). The launcher gives the container an
+    address on shoal's standalone bridge and forwards each host port to it (nftables, its own table)
+    while the container runs. Not with ``netns_path`` or ``userns``."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +132,8 @@ class ContainerInfo:
     command: list[str] = field(default_factory=list)
     """The argv it runs (resolved from the config and the image)."""
     image_id: str = ""
+    ports: list[str] = field(default_factory=list)
+    """Its published ports while it runs, as docker shows them (``0.0.0.0:8080->80/tcp``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal import ctropts
-from shoal.runtime import caps, mounts, seccomp
+from shoal.runtime import caps, mounts, ports, seccomp
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.config import ContainerConfig
 from shoal.runtime.errors import ConfigError
@@ -59,6 +59,8 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     netns_path: str = ""
     """A network namespace to join instead of a new one ("" for a new one)."""
+    publish: list[dict[str, Any]] = field(default_factory=list)
+    """Normalized published ports (``ports.validate``); the launcher wires them (launcher/hostnet.py)."""
     seccomp: str = ""
     """"" (default profile), "unconfined" or a Docker-format profile document (checked by ``validate``)."""
     masked_paths: list[str] = field(default_factory=list)
@@ -134,6 +136,7 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         stop_grace_s=float(grace),
         labels=dict(config.labels),
         netns_path=config.netns_path,
+        publish=ports.validate(config.publish),
         masked_paths=_masked_paths(config.masked_paths),
         seccomp=seccomp.check(config.seccomp) if isinstance(config.seccomp, str) else _bad_seccomp(),
         read_only=bool(config.read_only),
@@ -169,6 +172,9 @@ def _check_netns(config: ContainerConfig) -> None:
     if path and config.userns:
         raise ConfigError("netns_path cannot be used with userns: a user namespace cannot join a network "
                           "namespace it does not own")
+    if config.publish and (path or config.userns):
+        raise ConfigError("publish cannot be used with netns_path or userns: the launcher wires the "
+                          "container's network namespace itself")
 
 
 def _check_shape(config: ContainerConfig) -> None:

@@ -16,6 +16,7 @@ from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
 from shoal.runtime.config import STATUS_RUNNING
 from shoal.runtime.errors import ConfigError, ContainerError
+from shoal.runtime.launcher import hostnet
 from shoal.runtime.launcher.child.exec import ExecSpec
 from shoal.runtime.launcher.child.pid1 import ChildSpec
 from shoal.runtime.launcher.child.process import ProcessSpec
@@ -69,7 +70,7 @@ def pid1(st: ContainerState, layout: Layout, cgroups: Cgroups, hidden: list[str]
         mounts=list(st.resolved.mounts),
         init=st.spec.init,
         userns=st.spec.userns,
-        netns_path=st.spec.netns_path,
+        netns_path=st.spec.netns_path or (f"{hostnet.NETNS_DIR}/{hostnet.netns_name(st.id)}" if st.net_address else ""),
         masked=list(st.spec.masked_paths),
         read_only=st.spec.read_only,
         sysctls=dict(st.spec.sysctls),

@@ -19,6 +19,7 @@ from shoal.runtime.config import STATUS_CREATED, ContainerInfo
 from shoal.runtime.launcher import legacy
 from shoal.runtime.launcher.resolve import Resolved
 from shoal.runtime.layout import Layout
+from shoal.runtime.ports import describe
 from shoal.runtime.spec import ContainerSpec
 
 FORMAT = 2
@@ -44,6 +45,8 @@ class ContainerState:
     cgroup: str = ""
     cgroup_dirs: list[str] = field(default_factory=list)
     log_path: str = ""
+    net_address: str = ""
+    """Its address on the standalone bridge while it publishes ports (launcher/hostnet.py), else ""."""
 
     def info(self) -> ContainerInfo:
         return ContainerInfo(
@@ -61,6 +64,7 @@ class ContainerState:
             cgroup=self.cgroup,
             command=list(self.resolved.argv),
             image_id=self.resolved.image_id,
+            ports=[describe(e) for e in self.spec.publish] if self.net_address else [],
         )
 
     def to_json(self) -> str:

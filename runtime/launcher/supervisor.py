@@ -16,10 +16,10 @@ from collections.abc import Callable
 
 from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
-from shoal.runtime.config import STATUS_EXITED, STATUS_RUNNING, ContainerInfo
+from shoal.runtime.config import STATUS_CREATED, STATUS_EXITED, STATUS_RUNNING, ContainerInfo
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound
 from shoal.runtime.image.store import ImageStore
-from shoal.runtime.launcher import jsonlog, logshim, procspec, procutil, start, state, trace
+from shoal.runtime.launcher import hostnet, jsonlog, logshim, procspec, procutil, start, state, trace
 from shoal.runtime.launcher.child.exec import ExecSpec
 from shoal.runtime.launcher.child.pid1 import ChildSpec
 from shoal.runtime.launcher.child.process import last_cap
@@ -29,6 +29,7 @@ from shoal.runtime.layout import Layout
 from shoal.runtime.spec import ContainerSpec
 
 _log = jsonlog.get(__name__)
+NAME_LABEL = "shoal.name"  # the name ``shoal run --name`` gives (shown when a port is already held)
 
 
 class Supervisor:
@@ -52,6 +53,7 @@ class Supervisor:
         self._watch, self._unwatch = watch, unwatch
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.last_cap = last_cap()
+        self.hostnet = hostnet.HostNet(layout.root)
 
     # -- loading and re-attaching -------------------------------------------------------------
 
@@ -76,6 +78,12 @@ class Supervisor:
             else:
                 self.track(cid, fd)
                 _log.info("re-attached running container", container=cid, pid=st.pid)
+        for st in list(states.values()):
+            if st.net_address and st.status != STATUS_RUNNING:  # exited while no launcher watched it
+                self._unpublish(st)
+                state.save(self.layout, st)
+        if any(st.net_address for st in states.values()):
+            self._sync_ports()
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -132,8 +140,50 @@ class Supervisor:
         return st.info()
 
     def start(self, cid: str) -> ContainerInfo:
-        """Run a created container; returns once its command has been exec'd (see start.py)."""
-        return start.start(self, cid)
+        """Run a created container; returns once its command has been exec'd (see start.py).
+
+        A container that publishes ports is wired first (hostnet.py); a failed start unwires it."""
+        st = self.get(cid)
+        if st.spec.publish and st.status == STATUS_CREATED:
+            self._publish(st)
+        try:
+            return start.start(self, cid)
+        except BaseException:
+            if st.net_address and st.status != STATUS_RUNNING:
+                self._unpublish(st)
+                state.save(self.layout, st)
+            raise
+
+    # -- published ports (hostnet.py) ----------------------------------------------------------
+
+    def _publishers(self, but: str = "") -> list[state.ContainerState]:
+        return [s for s in self.states.values() if s.net_address and s.id != but]
+
+    def _sync_ports(self) -> None:
+        self.hostnet.sync([(s.net_address, s.spec.publish) for s in self._publishers()])
+
+    def _publish(self, st: state.ContainerState) -> None:
+        others = self._publishers(st.id)
+        self.hostnet.check(st.spec.publish, [(s.spec.labels.get(NAME_LABEL, s.id[:12]), s.spec.publish) for s in others])
+        st.net_address = hostnet.next_address(s.net_address for s in others)
+        state.save(self.layout, st)  # a launcher that dies from here on finds it and unwires it
+        try:
+            self.hostnet.attach(st.id, st.net_address)
+            self._sync_ports()
+        except BaseException:
+            self._unpublish(st)
+            state.save(self.layout, st)
+            raise
+        _log.info("published ports", container=st.id, address=st.net_address, ports=len(st.spec.publish))
+
+    def _unpublish(self, st: state.ContainerState) -> None:
+        """Take the container's forwards and namespace away (never raises: an exit must be recorded)."""
+        st.net_address = ""
+        try:
+            self.hostnet.detach(st.id)
+            self._sync_ports()
+        except Exception as exc:  # noqa: BLE001 - logged; the next change rewrites the table whole
+            _log.warning("published ports not fully removed", container=st.id, error=str(exc))
 
     def child_spec(self, st: state.ContainerState) -> ChildSpec:
         return procspec.pid1(
@@ -192,6 +242,8 @@ class Supervisor:
 
     def record_exit(self, st: state.ContainerState, code: int | None) -> None:
         st.status, st.exit_code, st.finished_at = STATUS_EXITED, code, time.time()
+        if st.net_address:
+            self._unpublish(st)
         try:
             st.oom_killed = self.cgroups.oom_kills(st.id) > 0
         except OSError:
@@ -203,6 +255,8 @@ class Supervisor:
         st = self.get(cid)
         if st.status == STATUS_RUNNING:
             raise ContainerError(f"cannot delete running container {cid}: stop it first or use force")
+        if st.net_address:
+            self._unpublish(st)
         self.cgroups.delete(cid)
         trace.mark("cgroup")
         procutil.unmount_below(self.layout.container_dir(cid))

@@ -49,7 +49,7 @@ async def ps_command(show_all: bool, quiet: bool, no_trunc: bool, root: str) -> 
     for c in found:
         cmd = " ".join(c.command)
         cmd = cmd if no_trunc or len(cmd) <= 20 else cmd[:19] + "…"
-        rows.append([c.id if no_trunc else c.id[:12], c.image, f'"{cmd}"', ago_text(c.created_at, now), status_text(c, now), "", name_of(c)])
+        rows.append([c.id if no_trunc else c.id[:12], c.image, f'"{cmd}"', ago_text(c.created_at, now), status_text(c, now), ", ".join(c.ports), name_of(c)])
     click.echo(format_table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows))
 
 

@@ -23,7 +23,7 @@ from shoal.cli.localonly import refuse_if_remote
 from shoal.runtime import ContainerError, ContainerInfo, ContainerNotFound, Runtime
 
 DEFAULT_ROOT = "/var/lib/shoal/local"
-CGROUP_PARENT = "shoal-local"
+CGROUP_PARENT = os.environ.get("SHOAL_LOCAL_CGROUP_PARENT", "shoal-local")  # tests give each run its own
 NAME_LABEL = "shoal.name"
 _ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "swift", "witty")
 _NOUN = ("bass", "carp", "dory", "eel", "hake", "ling", "perch", "pike", "shad", "tuna")

@@ -4,6 +4,8 @@ Flags map onto ContainerConfig one to one; the parsing (sizes, cpus, -e, -v/--mo
 unit tested. In the foreground the container's output is streamed from its log (stdout to stdout,
 stderr to stderr) and ``shoal run`` exits with the container's exit code; Ctrl-C is passed on as
 SIGINT. ``-d`` prints the id and returns. ``--rm`` deletes the container once it has exited.
+``-p HOST:CONTAINER`` publishes a port on this host as docker does (the launcher wires the container
+to shoal's standalone bridge and forwards the port while it runs; see runtime/launcher/hostnet.py).
 Interactive terminals (``-i``/``-t``) are not supported by ``run``; use ``shoal exec -i``.
 """
 
@@ -20,7 +22,7 @@ import click
 
 from shoal.cli import secopts
 from shoal.cli.containers_common import NAME_LABEL, name_of, new_id, new_name, root_option, run_async, runtime
-from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts
+from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts, ports
 
 ENV_HELP = "Set environment variables (KEY=VALUE, or KEY to copy it from this shell)"
 
@@ -89,6 +91,7 @@ def build_config(
         stop_grace_s=float(o.get("stop_timeout") if o.get("stop_timeout") is not None else 10),
         seccomp=parse_security_opts(o.get("security_opt") or ()),
         labels={NAME_LABEL: name, **dict(kv.partition("=")[::2] for kv in o.get("label") or ())},
+        publish=[entry for flag in o.get("publish") or () for entry in ports.parse(flag)],
     )
 
 
@@ -126,6 +129,8 @@ def build_config(
 @click.option("--security-opt", multiple=True, help="Security options (seccomp=unconfined|PROFILE.json)")
 @click.option("--stop-timeout", type=float, default=None, help="Seconds to wait after SIGTERM before SIGKILL")
 @click.option("-l", "--label", multiple=True, help="Set metadata (KEY=VALUE)")
+@click.option("-p", "--publish", multiple=True, metavar="[IP:]HOST:CONTAINER[/PROTO]",
+              help="Publish a container's port to the host (e.g. 8080:80, 127.0.0.1:5353:53/udp)")
 @root_option
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -135,7 +140,8 @@ async def run_command(
 ) -> None:
     """Create and run a new container from IMAGE (`host` or an image loaded with `shoal image load`)."""
     try:
-        mount_opts = {"mount": o.get("mount"), "volume": o.get("volume"), "security_opt": o.get("security_opt")}
+        mount_opts = {"mount": o.get("mount"), "volume": o.get("volume"), "security_opt": o.get("security_opt"),
+                      "publish": o.get("publish")}
         build_config(image, (), {**mount_opts}, "probe", "probe", {})  # flag syntax errors before any work
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
