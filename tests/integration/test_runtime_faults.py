@@ -32,10 +32,11 @@ pytestmark = [
 
 
 def _cgroup_dirs(parent: str) -> list[Path]:
+    """Every cgroup dir named ``parent``; os.walk skips dirs that other tests remove while it looks."""
     found = []
     for base in Path("/sys/fs/cgroup").iterdir():
         if base.is_dir():
-            found += [p for p in base.rglob(parent) if p.is_dir()]
+            found += [Path(top, parent) for top, dirs, _ in os.walk(base) if parent in dirs]
     return found
 
 
@@ -48,7 +49,7 @@ def _census(parent: str, state: Path) -> dict[str, object]:
                 procs.append(pid)
         except OSError:
             continue
-    leftovers = [p for d in _cgroup_dirs(parent) for p in d.iterdir() if p.is_dir()]
+    leftovers = [Path(d, c) for d in _cgroup_dirs(parent) for c in next(os.walk(d), ("", [], []))[1]]
     return {
         "cgroups": leftovers,
         "mounts": mounts,
