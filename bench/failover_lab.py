@@ -3,7 +3,10 @@
 Each run kills the leader's whole host (``shoal lab kill``: every process on it gets SIGKILL, its etcd
 member too), then times ``shoal --lab NAME svc scale web=N`` (which returns once N replicas run;
 retried until a surviving manager accepts it), as a user at a terminal would see it: the CLI's own
-start-up is part of the figure. Each run also says when the new leader was elected (from its log). The host is started again (and every node Ready) before the next run. The lab's
+start-up is part of the figure. Each run also prints where the time went, from the hosts' logs (seconds after the kill): the new leader
+elected, every agent whose session broke re-attached to a surviving manager, the first new task accepted,
+the last one running, how many ``svc scale`` invocations it took and when the last one started. The host
+is started again (and every node Ready) before the next run. The lab's
 etcd runs with LAN timings (see shoal.lab.procs.etcd_argv), so an etcd leader lost with the host is
 replaced in well under a second.
 """
@@ -58,29 +61,93 @@ class Lab:
         raise RuntimeError(f"{what} not reached within {timeout}s")
 
 
-def _elected_at(lab: Lab, after: float) -> float | None:
-    """Wall-clock time of the first "elected leader" line after ``after`` in the managers' logs."""
-    found = []
-    for f in lab.root.glob(f"{NAME}/manager*/daemon.log"):
+def _log_events(lab: Lab, after: float) -> list[tuple[float, str, dict]]:
+    """(wall time, host, record) of every daemon log line after ``after``, in time order."""
+    out = []
+    for f in lab.root.glob(f"{NAME}/*/daemon.log"):
         for line in f.read_text(errors="replace").splitlines():
-            if '"elected leader"' in line:
-                ts = datetime.fromisoformat(json.loads(line)["timestamp"].replace("Z", "+00:00")).timestamp()
-                if ts > after:
-                    found.append(ts)
-    return min(found, default=None)
+            try:
+                rec = json.loads(line)
+                ts = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            if ts > after:
+                out.append((ts, f.parent.name, rec))
+    return sorted(out, key=lambda e: e[0])
+
+
+def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) -> dict[str, float]:
+    """Seconds after the kill at which each step of the failover was first seen in the logs (pure).
+
+    elected: a surviving manager logged "elected leader"; reattached: every agent whose session broke
+    had a new one ("session established" on each worker that logged "session ended"); scheduled: the
+    first new task was ACCEPTED by an agent; running: the last new task was RUNNING.
+    """
+    out: dict[str, float] = {}
+    broke, back = set(), {}
+    for ts, host, rec in events:
+        ev, dt = rec.get("event"), ts - wall0
+        if host == victim:
+            continue
+        if ev == "elected leader":
+            out.setdefault("elected", dt)
+        elif ev == "session ended" and host.startswith("worker"):
+            broke.add(host)
+        elif ev == "session established" and host in broke:
+            back.setdefault(host, dt)
+        elif ev == "task state" and rec.get("state") == "ACCEPTED":
+            out.setdefault("scheduled", dt)
+        elif ev == "task state" and rec.get("state") == "RUNNING":
+            out["running"] = dt
+        elif ev == "session key not written; retrying":
+            out["session_write_retries"] = out.get("session_write_retries", 0) + 1
+    if broke:
+        out["reattached"] = max(back.get(h, float("nan")) for h in broke)
+    return out
+
+
+def etcd_leader(lab: Lab) -> str:
+    """The manager host whose etcd member is raft leader ("?" when etcdctl cannot tell)."""
+    state = json.loads((lab.root / NAME / "lab.json").read_text())
+    members = {n["addr"]: n["name"] for n in state["nodes"] if n["role"] == "manager"}
+    tls = lab.root / NAME / "etcd-tls"
+    eps = ",".join(f"https://{a}:2379" for a in members)
+    res = subprocess.run(
+        ["etcdctl", "--endpoints", eps, "--cacert", str(tls / "ca.crt"), "--cert", str(tls / "managers.crt"),
+         "--key", str(tls / "managers.key"), "--command-timeout", "2s", "endpoint", "status", "-w", "json"],
+        capture_output=True, text=True, timeout=10, env={**os.environ, "ETCDCTL_API": "3"},
+    )  # fmt: skip
+    try:
+        for st in json.loads(res.stdout):
+            if st["Status"]["leader"] == st["Status"]["header"]["member_id"]:
+                return members.get(st["Endpoint"].removeprefix("https://").rsplit(":", 1)[0], "?")
+    except (ValueError, KeyError, TypeError):
+        pass
+    return "?"
 
 
 def _one_run(lab: Lab, replicas: int) -> tuple[str, float, str]:
     """Kill the leader's host; time ``svc scale web=N`` (it waits for convergence) until it succeeds."""
     victim = lab.until(lab.leader, 30, "a leader")
+    raft_leader = etcd_leader(lab)
     lab.run("lab", "kill", victim, "--name", NAME)
     t0, wall0 = time.monotonic(), time.time()
-    lab.until(lambda: lab.shoal("svc", "scale", f"web={replicas}", check=False).returncode == 0, 30, "scale converged")
+    tries = []
+
+    def scaled() -> bool:
+        tries.append(time.monotonic() - t0)
+        return lab.shoal("svc", "scale", f"web={replicas}", check=False).returncode == 0
+
+    lab.until(scaled, 30, "scale converged")
     dt = time.monotonic() - t0
     if lab.running("web") < replicas:
         raise RuntimeError(f"svc scale returned before {replicas} replicas ran")
-    elected = _elected_at(lab, wall0)
-    return victim, dt, f"new leader elected after {elected - wall0:.2f} s" if elected else "no election seen in the logs"
+    steps = breakdown(_log_events(lab, wall0), wall0, victim)
+    steps = {"etcd_leader_killed": "yes" if raft_leader == victim else "no" if raft_leader != "?" else "?", **steps}
+    steps["cli_tries"] = len(tries)
+    steps["last_cli_started"] = tries[-1]
+    note = ", ".join(f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in steps.items())
+    return victim, dt, note
 
 
 def run_lab(runs: int) -> list[float]:
@@ -96,7 +163,7 @@ def run_lab(runs: int) -> list[float]:
             replicas += 2
             victim, dt, note = _one_run(lab, replicas)
             times.append(dt)
-            print(f"  run {i + 1}: leader host {victim} killed, scale to {replicas} accepted and converged in {dt:.2f} s ({note})", flush=True)
+            print(f"  run {i + 1}: leader host {victim} killed, scale to {replicas} accepted and converged in {dt:.2f} s\n    ({note})", flush=True)
             lab.run("lab", "start", victim, "--name", NAME, timeout=120)
             lab.until(lambda: {n["Status"] for n in lab.json("node", "ls")} == {"Ready"}, 60, "every node Ready")
     finally:

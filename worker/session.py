@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from collections.abc import Callable
 
 import grpc
@@ -54,6 +55,15 @@ def ended(code: grpc.StatusCode) -> Ended:
     return Ended.RETRY
 
 
+def attempt_order(managers: list[str], failed: dict[str, float]) -> list[str]:
+    """The order to try managers in: those not known to have failed first (in the given order), then the
+    failed ones, longest ago first. A manager that just went away is tried last, not first: an agent that
+    lost it goes to a live one at once, even when the dead one is first on every list (a host that vanished
+    without closing its connections would hold each round for a connect timeout). Pure."""
+    fresh = [a for a in managers if a not in failed]
+    return fresh + sorted((a for a in managers if a in failed), key=lambda a: failed[a])
+
+
 def heartbeat_timeout(period: float) -> float:
     """How long one heartbeat write may hang before the session is restarted: the dispatcher's limit, 3 periods."""
     return max(period * 3, 1.0)
@@ -78,12 +88,15 @@ class Session:
     async def run(self) -> None:
         """Hold a session with some manager, forever."""
         backoff = Backoff(RECONNECT_FIRST_S, RECONNECT_CAP_S)
+        failed: dict[str, float] = {}  # manager -> when its last session broke (or it could not be reached)
         while True:
-            for addr in list(self.node.managers):
+            for addr in attempt_order(self.node.managers, failed):
                 try:
                     await self._session(addr)
+                    failed.pop(addr, None)
                     backoff.reset()
                 except grpc.aio.AioRpcError as exc:
+                    failed[addr] = time.monotonic()
                     how = ended(exc.code())
                     if how is Ended.REFUSED:
                         raise JoinError(f"session refused by {addr}: {exc.details()}") from None

@@ -35,6 +35,7 @@ from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import logs_pb2 as lpb
 from shoal.proto import types_pb2 as pb
+from shoal.retry import Backoff, retry
 
 _log = log.get(__name__)
 SESSIONS = Gauge("shoal_dispatcher_sessions", "Agent sessions held by this dispatcher")
@@ -201,11 +202,13 @@ class Dispatcher(dgrpc.DispatcherServicer):
         s = Session(node_id, new_id(), cert_role=self.authority.identity(context).role)
         self.sessions[s.node_id] = s
         SESSIONS.set(len(self.sessions))
-        try:
-            await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
-        except StoreError:  # the lease expired under us: the keepalive re-grants it; retry on the new one
-            await asyncio.sleep(self.period)
-            await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
+        await self._record_session(s)
+        if s.closed:  # ended (missed its heartbeats, or a newer session) while its key was being written
+            await self.writer.apply_each([objects.end_session(self._record(s))])  # the key, unless a newer session took it
+            newer = self.sessions.get(s.node_id)
+            if newer is not None and not newer.closed:  # a late write of ours may have covered the newer key
+                await self._record_session(newer)
+            return
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
         maps = MapSet()
@@ -238,6 +241,26 @@ class Dispatcher(dgrpc.DispatcherServicer):
             reader.cancel()
             if not s.closed:
                 asyncio.get_running_loop().create_task(self._after_grace(s))
+
+    async def _record_session(self, s: Session) -> None:
+        """Write the session key, retrying at once on a store failure, for as long as the node's heartbeat limit.
+
+        A failure is a write cut short by the store's write timeout (an etcd leader lost while it was in
+        flight) or the lease expired under us (the keepalive re-grants it): the put is idempotent, so it
+        is simply sent again, on the lease as it is now.
+        """
+
+        def retrying(exc: BaseException, wait: float) -> None:
+            _log.warning("session key not written; retrying", node=s.node_id, error=str(exc), retry_in_s=round(wait, 3))
+
+        async def put() -> None:
+            if not s.closed:  # a session that ended meanwhile writes nothing more
+                await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
+
+        await retry(
+            put,
+            Backoff(0.05, self.period), retry_on=StoreError, timeout=self.period * self.missed, on_retry=retrying,
+        )  # fmt: skip
 
     @staticmethod
     async def _heartbeats(s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:

@@ -60,6 +60,9 @@ T = TypeVar("T")
 _CLOSED = object()
 _MIN_BACKOFF = 0.05  # seconds before the first re-watch; doubles up to 1 s (shoal.retry.Backoff)
 _PAGE = 2000  # keys per range request; later pages are read at the first page's revision
+WRITE_TIMEOUT_S = 2.0
+"""How long a write may take before it fails (see EtcdStore): well past any write's latency on a loaded
+etcd (milliseconds to a few hundred), well short of etcd's own 5 s for a proposal lost with its leader."""
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _GRPC_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -115,9 +118,16 @@ def _event(e: Any) -> Event:
 
 
 class EtcdStore(Store):
-    """A Store on one etcd cluster; ``endpoints`` are its members' client URLs, tried in turn."""
+    """A Store on one etcd cluster; ``endpoints`` are its members' client URLs, tried in turn.
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0, tls: EtcdTLS | None = None) -> None:
+    Writes get a shorter deadline (``write_timeout``) than reads: a write that reached a follower just
+    as the raft leader died is forwarded to the dead leader and lost, and etcd only answers it after its
+    own request timeout (5 s plus two election timeouts). A write that outlives ``write_timeout`` fails
+    with StoreError ("maybe applied", as any write cut short): compare-guarded writes refuse a second
+    copy, so the caller re-reads and retries on the new raft leader instead of waiting 5 s.
+    """
+
+    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0, tls: EtcdTLS | None = None, write_timeout: float = WRITE_TIMEOUT_S) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoints given")
         self._tls = tls  # the etcd CA and this client's certificate: https endpoints need them
@@ -126,6 +136,7 @@ class EtcdStore(Store):
         self._clients: list[etcd3.Etcd3Client | None] = [None] * len(self._urls)
         self._current = 0
         self._timeout = timeout
+        self._write_timeout = min(write_timeout, timeout)
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="etcd")
         self._watch_queues: set[asyncio.Queue[Any]] = set()
         self._closed = False
@@ -212,7 +223,7 @@ class EtcdStore(Store):
                 raise ValueError(f"a transaction takes at most {MAX_TXN_OPS} operations, got {len(ops)}")
         req = etcdrpc.TxnRequest(compare=[_compare(c) for c in compares],
                                  success=[_op(o) for o in success], failure=[_op(o) for o in failure])
-        resp = await self._run(lambda c: c.kvstub.Txn(req, timeout=self._timeout), write=True)
+        resp = await self._run(lambda c: c.kvstub.Txn(req, timeout=self._write_timeout), write=True)
         return TxnResult(bool(resp.succeeded), int(resp.header.revision))
 
     async def compact(self, revision: int) -> None:
@@ -224,7 +235,7 @@ class EtcdStore(Store):
         if ttl <= 0:
             raise ValueError(f"lease TTL must be positive, got {ttl}")
         req = etcdrpc.LeaseGrantRequest(TTL=max(1, math.ceil(ttl)))
-        resp = await self._run(lambda c: c.leasestub.LeaseGrant(req, timeout=self._timeout), write=True)
+        resp = await self._run(lambda c: c.leasestub.LeaseGrant(req, timeout=self._write_timeout), write=True)
         if resp.error:
             raise StoreError(f"etcd refused the lease: {resp.error}")
         return int(resp.ID)
@@ -244,7 +255,7 @@ class EtcdStore(Store):
     async def lease_revoke(self, lease_id: int) -> None:
         req = etcdrpc.LeaseRevokeRequest(ID=lease_id)
         with contextlib.suppress(_LeaseNotFound):
-            await self._run(lambda c: c.leasestub.LeaseRevoke(req, timeout=self._timeout), write=True)
+            await self._run(lambda c: c.leasestub.LeaseRevoke(req, timeout=self._write_timeout), write=True)
 
     # -- watches -----------------------------------------------------------------------------------
 
@@ -347,9 +358,9 @@ def _refused(e: grpc.RpcError) -> StoreError:
     return StoreError(details.removeprefix("etcdserver: "))
 
 
-async def connect(endpoints: list[str], timeout: float = 5.0, tls: EtcdTLS | None = None) -> EtcdStore:
+async def connect(endpoints: list[str], timeout: float = 5.0, tls: EtcdTLS | None = None, write_timeout: float = WRITE_TIMEOUT_S) -> EtcdStore:
     """An EtcdStore whose etcd answered a status call; StoreError naming the endpoints if none did."""
-    store = EtcdStore(endpoints, timeout, tls)
+    store = EtcdStore(endpoints, timeout, tls, write_timeout)
     try:
         await asyncio.wait_for(store.status(), timeout)
     except TimeoutError:

@@ -176,3 +176,28 @@ async def test_embedded_etcd_reports_a_failed_start_with_its_log(tmp_path: Path)
     with pytest.raises(StoreError, match="etcd (exited|did not become healthy).*last lines of"):
         await etcd.start()
     assert not etcd.running and os.path.exists(tmp_path / "etcd.log")
+
+
+async def test_a_write_etcd_does_not_answer_fails_at_the_write_timeout_not_the_read_timeout(etcd_server) -> None:
+    """A write lost with a dying raft leader is only answered after etcd's own 5 s: the store gives up sooner.
+
+    A frozen etcd stands in for the lost proposal (neither answers). Reads keep their long deadline.
+    """
+    import signal
+
+    store = await connect([etcd_server.endpoint], timeout=30.0, tls=etcd_server.tls, write_timeout=0.3)
+    pid = etcd_server.etcd.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(StoreError):
+            await store.put(P + "w", b"1")
+        assert time.monotonic() - t0 < 15, "the write waited for the 30 s read deadline"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        await store.put(P + "w", b"2")  # the same store writes once etcd answers again
+        assert (kv := await store.get(P + "w")) is not None and kv.value == b"2"
+    finally:
+        await store.close()

@@ -165,3 +165,54 @@ async def test_managers_are_listed_in_every_session_message(h: Harness):
     await h.put_task("a", "n1")
     assert list((await s.next()).managers) == ["10.0.0.1:4242", "10.0.0.2:4242"]
     await s.close()
+
+
+def fail_session_writes(h: Harness, times: int) -> list[str]:
+    """The store refuses the next ``times`` writes of a session key (a write cut short as an etcd leader dies)."""
+    from shoal.manager.store.base import StoreError
+
+    real = h.store.txn
+    failed: list[str] = []
+
+    async def txn(compares, success, failure=()):
+        if len(failed) < times and any(getattr(op, "key", "").startswith(keys.key("session", "")) for op in success):
+            failed.append(success[0].key)
+            raise StoreError("cannot reach etcd: deadline exceeded")
+        return await real(compares, success, failure)
+
+    h.store.txn = txn  # type: ignore[method-assign]
+    return failed
+
+
+async def test_a_session_key_write_cut_short_is_sent_again_until_it_lands(h: Harness):
+    failed = fail_session_writes(h, 2)  # the old code gave up on the second failure and ended the stream
+    s = h.open("n1")
+    msg = await s.next()
+    assert len(failed) == 2
+    assert (await h.session_key("n1")).session_id == msg.session_id
+    await s.close()
+
+
+async def test_a_session_ended_while_its_key_was_being_written_leaves_no_key(h: Harness):
+    from shoal.manager.store.base import StoreError
+
+    real = h.store.txn
+    gate = asyncio.Event()
+
+    async def slow(compares, success, failure=()):
+        if any(getattr(op, "key", "") == keys.key("session", "n1") for op in success) and not gate.is_set():
+            gate.set()
+            await asyncio.sleep(0.3)  # a newer session of the node starts meanwhile
+            raise StoreError("deadline exceeded")
+        return await real(compares, success, failure)
+
+    h.store.txn = slow  # type: ignore[method-assign]
+    first = h.open("n1")
+    pending = asyncio.ensure_future(first.next(timeout=5))
+    await gate.wait()
+    second = h.open("n1")
+    msg = await second.next()
+    with pytest.raises(StopAsyncIteration):
+        await pending
+    assert (await h.session_key("n1")).session_id == msg.session_id, "the ended session's late write does not take the key"
+    await second.close()

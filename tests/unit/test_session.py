@@ -23,7 +23,7 @@ from shoal.worker.executor_fake import FakeExecutor
 from shoal.worker.identity import REFUSALS, NodeIdentity, merge_addrs, renewal_wait
 from shoal.worker.join import JoinError
 from shoal.worker.reporter import Reporter
-from shoal.worker.session import Ended, Session, ended, heartbeat_timeout
+from shoal.worker.session import Ended, Session, attempt_order, ended, heartbeat_timeout
 
 
 def rpc_error(code: grpc.StatusCode, details: str = "") -> grpc.aio.AioRpcError:
@@ -289,7 +289,49 @@ async def test_a_broken_session_fails_over_to_the_next_manager(tmp_path):
     node = ScriptedIdentity(config(tmp_path, ["m1:4242", "m2:4242"]), {"m1:4242": [joined()]})
     s = ScriptedSession(node, [rpc_error(grpc.StatusCode.UNAVAILABLE), None])
     task = await hold(s)
-    assert s.tried == ["m1:4242", "m2:4242", "m1:4242"]
+    assert s.tried == ["m1:4242", "m2:4242", "m2:4242"], "m2 ended its session cleanly; m1 broke, so m2 comes first"
+    task.cancel()
+
+
+def test_a_manager_that_failed_is_tried_after_the_others_longest_failed_first():
+    managers = ["m1", "m2", "m3"]
+    assert attempt_order(managers, {}) == managers
+    assert attempt_order(managers, {"m1": 5.0}) == ["m2", "m3", "m1"]
+    assert attempt_order(managers, {"m1": 5.0, "m2": 3.0}) == ["m3", "m2", "m1"]
+    assert attempt_order(managers, {"gone": 1.0}) == managers, "only managers still listed are tried"
+
+
+async def test_losing_a_manager_goes_to_another_at_once_without_a_backoff_wait(tmp_path, monkeypatch):
+    from shoal.worker import session as session_mod
+
+    node = ScriptedIdentity(config(tmp_path, ["m1:4242", "m2:4242", "m3:4242"]), {})
+    s = ScriptedSession(node, [rpc_error(grpc.StatusCode.UNAVAILABLE, "Socket closed")])
+
+    async def no_sleep(self) -> None:  # a backoff wait, recorded where it happens
+        s.tried.append("wait")
+        self.next()
+
+    monkeypatch.setattr(session_mod.Backoff, "sleep", no_sleep)
+    task = await hold(s)
+    assert s.tried == ["m1:4242", "m2:4242"], "the next manager right after the stream broke, no backoff wait"
+    task.cancel()
+
+
+async def test_a_manager_that_broke_is_tried_last_in_the_rounds_after(tmp_path, monkeypatch):
+    from shoal.worker import session as session_mod
+
+    node = ScriptedIdentity(config(tmp_path, ["m1:4242", "m2:4242", "m3:4242"]), {})
+    down = rpc_error(grpc.StatusCode.UNAVAILABLE)
+    # m1 breaks, m2 ends its session cleanly, m3 cannot be reached: the next round starts with m2, not m1
+    s = ScriptedSession(node, [down, None, down])
+
+    async def no_sleep(self) -> None:
+        s.tried.append("wait")
+        self.next()
+
+    monkeypatch.setattr(session_mod.Backoff, "sleep", no_sleep)
+    task = await hold(s)
+    assert s.tried == ["m1:4242", "m2:4242", "m3:4242", "wait", "m2:4242"]
     task.cancel()
 
 
