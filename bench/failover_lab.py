@@ -6,7 +6,8 @@ retried until a surviving manager accepts it), as a user at a terminal would see
 start-up is part of the figure. Each run also prints where the time went, from the hosts' logs (seconds after the kill): the new leader
 elected, every agent whose session broke re-attached to a surviving manager, the first new task accepted,
 the last one running, how many ``svc scale`` invocations it took and when the last one started. The host
-is started again (and every node Ready) before the next run. The lab's
+is started again (and every node Ready) before the next run. ``SHOAL_BENCH_KEEP_LOGS=DIR`` keeps the
+hosts' logs there. The lab's
 etcd runs with LAN timings (see shoal.lab.procs.etcd_argv), so an etcd leader lost with the host is
 replaced in well under a second.
 """
@@ -17,71 +18,23 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
-SHOAL = str(Path(sys.executable).parent / "shoal")
+from bench._lab import Lab
+
 NAME = f"bfo{os.getpid() % 10000}"
-
-
-class Lab:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = {**{k: v for k, v in os.environ.items() if k not in ("SHOAL_HOST", "SHOAL_LAB")}, "SHOAL_LAB_DIR": str(root)}
-
-    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        if check and res.returncode != 0:
-            raise RuntimeError(f"shoal {' '.join(args)} failed ({res.returncode}): {res.stdout}{res.stderr}")
-        return res
-
-    def shoal(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run("--lab", NAME, *args, check=check, timeout=60)
-
-    def json(self, *args: str) -> list[dict]:
-        res = self.shoal(*args, "--format", "json", check=False)
-        return json.loads(res.stdout) if res.returncode == 0 else []
-
-    def running(self, service: str) -> int:
-        return sum(1 for t in self.json("svc", "ps", service) if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running"))
-
-    def leader(self) -> str:
-        return next(n["Hostname"] for n in self.json("node", "ls") if n["ManagerStatus"] == "Leader")
-
-    def until(self, cond, timeout: float, what: str):  # noqa: ANN001, ANN201
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with_result = cond()
-            if with_result:
-                return with_result
-            time.sleep(0.05)
-        raise RuntimeError(f"{what} not reached within {timeout}s")
-
-
-def _log_events(lab: Lab, after: float) -> list[tuple[float, str, dict]]:
-    """(wall time, host, record) of every daemon log line after ``after``, in time order."""
-    out = []
-    for f in lab.root.glob(f"{NAME}/*/daemon.log"):
-        for line in f.read_text(errors="replace").splitlines():
-            try:
-                rec = json.loads(line)
-                ts = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")).timestamp()
-            except (ValueError, KeyError, TypeError):
-                continue
-            if ts > after:
-                out.append((ts, f.parent.name, rec))
-    return sorted(out, key=lambda e: e[0])
 
 
 def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) -> dict[str, float]:
     """Seconds after the kill at which each step of the failover was first seen in the logs (pure).
 
-    elected: a surviving manager logged "elected leader"; reattached: every agent whose session broke
-    had a new one ("session established" on each worker that logged "session ended"); scheduled: the
-    first new task was ACCEPTED by an agent; running: the last new task was RUNNING.
+    elected: a surviving manager logged "elected leader"; update_accepted: the control API wrote the
+    scaled spec; tasks_created: the leader's orchestrator committed the new tasks; assigned: the
+    scheduler placed them; reattached: every agent whose session broke had a new one ("session
+    established" on each worker that logged "session ended"); scheduled: the first new task was
+    ACCEPTED by an agent; running: the last new task was RUNNING.
     """
     out: dict[str, float] = {}
     broke, back = set(), {}
@@ -95,6 +48,12 @@ def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) 
             broke.add(host)
         elif ev == "session established" and host in broke:
             back.setdefault(host, dt)
+        elif ev == "service updated":
+            out.setdefault("update_accepted", dt)
+        elif ev == "orchestrator changes committed" and "update_accepted" in out:
+            out.setdefault("tasks_created", dt)
+        elif ev == "tasks assigned":
+            out.setdefault("assigned", dt)
         elif ev == "task state" and rec.get("state") == "ACCEPTED":
             out.setdefault("scheduled", dt)
         elif ev == "task state" and rec.get("state") == "RUNNING":
@@ -108,7 +67,7 @@ def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) 
 
 def etcd_leader(lab: Lab) -> str:
     """The manager host whose etcd member is raft leader ("?" when etcdctl cannot tell)."""
-    state = json.loads((lab.root / NAME / "lab.json").read_text())
+    state = lab.state()
     members = {n["addr"]: n["name"] for n in state["nodes"] if n["role"] == "manager"}
     tls = lab.root / NAME / "etcd-tls"
     eps = ",".join(f"https://{a}:2379" for a in members)
@@ -142,7 +101,7 @@ def _one_run(lab: Lab, replicas: int) -> tuple[str, float, str]:
     dt = time.monotonic() - t0
     if lab.running("web") < replicas:
         raise RuntimeError(f"svc scale returned before {replicas} replicas ran")
-    steps = breakdown(_log_events(lab, wall0), wall0, victim)
+    steps = breakdown(lab.log_events(wall0), wall0, victim)
     steps = {"etcd_leader_killed": "yes" if raft_leader == victim else "no" if raft_leader != "?" else "?", **steps}
     steps["cli_tries"] = len(tries)
     steps["last_cli_started"] = tries[-1]
@@ -152,7 +111,7 @@ def _one_run(lab: Lab, replicas: int) -> tuple[str, float, str]:
 
 def run_lab(runs: int) -> list[float]:
     root = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-lab-"))
-    lab = Lab(root)
+    lab = Lab(root, NAME)
     times: list[float] = []
     try:
         lab.run("lab", "up", "--name", NAME, "--managers", "3", "--workers", "2", timeout=300)
@@ -167,6 +126,10 @@ def run_lab(runs: int) -> list[float]:
             lab.run("lab", "start", victim, "--name", NAME, timeout=120)
             lab.until(lambda: {n["Status"] for n in lab.json("node", "ls")} == {"Ready"}, 60, "every node Ready")
     finally:
+        keep = os.environ.get("SHOAL_BENCH_KEEP_LOGS")
+        for log in (root / NAME).glob("*/*.log") if keep else ():  # the hosts' logs, for a closer look
+            Path(keep, log.parent.name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, Path(keep, log.parent.name, log.name))
         lab.run("lab", "down", "--name", NAME, check=False, timeout=300)
         shutil.rmtree(root, ignore_errors=True)
     return times

@@ -1,94 +1,130 @@
 #!/usr/bin/env python3
-"""Worker failure: time from kill -9 of a worker (agent, launcher and containers) until its tasks'
-replacements are RUNNING on the other nodes, in a 3-worker cluster of real `shoal` processes.
+"""Node loss on a lab: a worker host is lost; time until its tasks' replacements run on the others.
 
-    .venv/bin/python bench/node_loss.py [-n 10] [--replicas 6]
+    .venv/bin/python bench/node_loss.py [--runs 5] [--replicas 6]
 
-A drained manager (embedded etcd) and three workers, default settings (1 s heartbeats, 1 s
-reconnect grace, 3 missed heartbeats). Each round kills the worker holding the most tasks, times
-until the service has all its replicas RUNNING again with none on the dead node, then restarts the
-dead worker (it rejoins and deletes its stale containers) for the next round. Needs root. Prints
-each round and the median; last line ``node_loss_to_replaced_s_p50=...``.
+A lab (``shoal lab``: network-namespace hosts on one bridge) of 1 drained manager and 3 workers with
+default settings (1 s heartbeats, 3 missed heartbeats, 1 s reconnect grace), one service of
+``--replicas`` tasks (``host`` image, ``sleep``). Two ways to lose a node, ``--runs`` each:
+
+- kill: ``shoal lab kill WORKER`` (power cut: agent, launcher and containers get SIGKILL). The host's
+  connections are closed, so the manager knows at once; the node is down after the reconnect grace.
+- partition: ``shoal lab partition WORKER`` (its link goes down: nothing is closed, nothing answers).
+  The node is down once it has missed its heartbeats.
+
+Each run takes the worker holding the most tasks, times from the fault until every replica runs and
+none is on the lost node (polling the manager's ListTasks over its unix socket every 20 ms), and says
+from the manager's log when the node was marked down. The host is brought back (``lab start`` /
+``lab heal``), and the service is scaled to 0 and back so the next run finds tasks on every worker.
+Needs root. Prints each run and the medians; the last line is
+``node_loss_kill_s_p50=... node_loss_partition_s_p50=...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grpc
 
-from _cluster import SHOAL, BenchCluster  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
+from bench._lab import Lab  # noqa: E402
 from shoal.proto import control_pb2 as cpb  # noqa: E402
+from shoal.proto import control_pb2_grpc as cgrpc  # noqa: E402
 from shoal.proto import types_pb2 as pb  # noqa: E402
+
+NAME = f"bnl{os.getpid() % 10000}"
+WORKERS = ("worker1", "worker2", "worker3")
+DOWN_EVENTS = ("node missed its heartbeats; marking it down", "session closed without a reconnect; marking node down")
+
+
+class Control:
+    """ListTasks/ListNodes on the manager's unix socket, one channel for the whole bench."""
+
+    def __init__(self, socket: str) -> None:
+        self.channel = grpc.insecure_channel(f"unix://{socket}")
+        self.stub = cgrpc.ControlStub(self.channel)
+
+    def running(self, service: str) -> list[pb.Task]:
+        tasks = self.stub.ListTasks(cpb.ListTasksRequest(service_ids=[service]), timeout=10).tasks
+        return [t for t in tasks if t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING]
+
+    def node_ids(self) -> dict[str, str]:
+        return {n.description.hostname: n.id for n in self.stub.ListNodes(cpb.ListNodesRequest(), timeout=10).nodes}
+
+
+def one_run(lab: Lab, ctl: Control, path: str, replicas: int) -> tuple[str, float, str]:
+    ids = ctl.node_ids()
+    running = ctl.running("loss")
+    victim = max(WORKERS, key=lambda w: sum(t.node_id == ids[w] for t in running))
+    dead, held = ids[victim], sum(t.node_id == ids[victim] for t in running)
+    wall0, t0 = time.time(), time.monotonic()
+    lab.lab("kill" if path == "kill" else "partition", victim)
+
+    def replaced() -> bool:
+        r = ctl.running("loss")
+        return len(r) == replicas and all(t.node_id != dead for t in r)
+
+    lab.until(replaced, 60, "replacements running", every=0.02)
+    dt = time.monotonic() - t0
+    down = next((ts - wall0 for ts, host, rec in lab.log_events(wall0) if host == "manager1" and rec.get("event") in DOWN_EVENTS), None)
+    note = f"{victim} held {held} tasks; marked down after {down:.2f} s" if down is not None else f"{victim} held {held} tasks"
+    return victim, dt, note
+
+
+def recover(lab: Lab, ctl: Control, path: str, victim: str, replicas: int) -> None:
+    """The host back and Ready, then the service spread over every worker again."""
+    lab.lab("start" if path == "kill" else "heal", victim)
+    lab.until(lambda: {n["Status"] for n in lab.json("node", "ls")} == {"Ready"}, 60, "every node Ready")
+    for n in (0, replicas):
+        lab.shoal("svc", "scale", f"loss={n}")
+    lab.until(lambda: len(ctl.running("loss")) == replicas, 60, f"{replicas} running")
+
+
+def report(samples: dict[str, list[float]]) -> None:
+    for path, xs in samples.items():
+        print(f"{path:9}: min {min(xs):.2f} s, p50 {statistics.median(xs):.2f} s, max {max(xs):.2f} s over {len(xs)} runs (target p50 <= 3 s)")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(" ".join(f"node_loss_{p}_s_p50={statistics.median(xs):.2f}" for p, xs in samples.items()))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=10)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--replicas", type=int, default=6)
-    args = ap.parse_args()
-    print(f"command: {' '.join(sys.argv)}  (shoal at {SHOAL})")
-    with tempfile.TemporaryDirectory(prefix="shoal-bench-") as d:
-        c = BenchCluster(Path(d))
-        try:
-            run(c, args.n, args.replicas)
-        finally:
-            try:
-                c.control.RemoveService(cpb.RemoveServiceRequest(service_id="loss"), timeout=10)
-                time.sleep(2)
-            except Exception:
-                pass
-            c.stop()
-
-
-def run(c: BenchCluster, rounds: int, replicas: int) -> None:
-    c.start_manager("--availability", "drain")
-    workers = ["w1", "w2", "w3"]
-    for w in workers:
-        c.start(w, *c.worker_args(w))
-    c.wait(lambda: sum(st == pb.NodeStatus.READY for _id, st in c.nodes().values()) == 4, 60, "4 ready nodes", 0.2)
-    spec = pb.ServiceSpec(name="loss", replicas=replicas)
-    spec.container.image = "host"
-    spec.container.args.extend(["sleep", "100000"])
-    c.control.CreateService(cpb.CreateServiceRequest(spec=spec), timeout=10)
-
-    def running() -> list[pb.Task]:
-        ts = c.control.ListTasks(cpb.ListTasksRequest(service_ids=["loss"]), timeout=10).tasks
-        return [t for t in ts if t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING]
-
-    c.wait(lambda: len(running()) == replicas, 60, "all replicas running", 0.2)
-    samples = []
-    for i in range(rounds):
-        ids = {h: nid for h, (nid, _st) in c.nodes().items()}
-        per = {w: sum(t.node_id == ids[w] for t in running()) for w in workers}
-        victim = max(per, key=lambda w: per[w])
-        dead = ids[victim]
-        t0 = time.monotonic()
-        c.kill_node(victim)
-        c.wait(lambda dead=dead: (r := running()) and len(r) == replicas and all(t.node_id != dead for t in r), 60, "replacements running", 0.02)
-        dt = time.monotonic() - t0
-        samples.append(dt)
-        print(f"round {i + 1}: killed {victim} ({per[victim]} tasks): replacements running after {dt:.2f}s")
-        c.start(victim, *c.worker_args(victim))
-        c.wait(lambda victim=victim: c.nodes()[victim][1] == pb.NodeStatus.READY, 60, "worker back", 0.2)
-        time.sleep(1.0)
-        # spread again for the next round: scale down and up so the restarted worker gets tasks
-        svc = c.control.GetService(cpb.GetServiceRequest(service_id="loss"), timeout=10).service
-        for n in (0, replicas):
-            new = pb.ServiceSpec()
-            new.CopyFrom(svc.spec)
-            new.replicas = n
-            svc = c.control.UpdateService(cpb.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=new), timeout=10).service
-            c.wait(lambda n=n: len(running()) == n and len([t for t in c.control.ListTasks(cpb.ListTasksRequest(service_ids=["loss"]), timeout=10).tasks if t.status.state <= pb.RUNNING]) == n, 60, f"{n} replicas", 0.1)
-    p50 = statistics.median(samples)
-    print(f"rounds={len(samples)} min={min(samples):.2f}s median={p50:.2f}s max={max(samples):.2f}s (target <= 3 s; Swarm ~20 s)")
-    print(f"node_loss_to_replaced_s_p50={p50:.2f}")
+    ap.add_argument("--paths", default="kill,partition", help="which ways to lose a node, comma-separated")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("needs root (a lab of network-namespace hosts)")
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    root = Path(tempfile.mkdtemp(prefix="shoal-bench-node-loss-"))
+    lab = Lab(root, NAME)
+    samples: dict[str, list[float]] = {}
+    try:
+        lab.lab("up", "--managers", "1", "--workers", str(len(WORKERS)))
+        ctl = Control(lab.socket("manager1"))
+        lab.shoal("svc", "create", "--detach", "--name", "loss", "--replicas", str(a.replicas), "host", "sleep", "100000")
+        lab.until(lambda: len(ctl.running("loss")) == a.replicas, 120, "every replica running")
+        for path in a.paths.split(","):
+            samples[path] = []
+            for i in range(a.runs):
+                victim, dt, note = one_run(lab, ctl, path, a.replicas)
+                samples[path].append(dt)
+                print(f"  {path} run {i + 1}: replacements running after {dt:.2f} s ({note})", flush=True)
+                recover(lab, ctl, path, victim, a.replicas)
+    finally:
+        lab.run("lab", "down", "--name", NAME, check=False, timeout=300)
+        shutil.rmtree(root, ignore_errors=True)
+    report(samples)
 
 
 if __name__ == "__main__":

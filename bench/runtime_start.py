@@ -9,9 +9,11 @@ overlayfs of its layer plus a per-container upper dir) until the container's exe
 ("launch to exec"), and end to end (create, start, wait for exit, delete: "run true"). Limits as in
 the findings: 256 MiB memory, 1 CPU, 256 pids; pid/mount/uts/ipc/net namespaces.
 
-crun: the same busybox root filesystem (the extracted layer, read-only), the same limits and
-namespaces from ``crun spec``, timed with ``subprocess``: ``crun create`` + ``crun start`` (exec) and
-``crun run`` (end to end). ``--image host`` compares on the host's root instead.
+crun: the same root filesystem work, inside the timing as on shoal's side: an overlay of the same
+busybox layer with a fresh upper dir, mounted before each container and unmounted and removed after it
+(shoal's launcher does the same for each container), the same limits and namespaces from ``crun spec``,
+timed with ``subprocess``: ``crun create`` + ``crun start`` (exec) and ``crun run`` (end to end).
+``--image host`` compares on the host's root (bind-mounted once, read-only) instead.
 crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a private mount namespace with
 /sys/fs/cgroup/unified unmounted (findings, pitfall 15).
 
@@ -82,14 +84,20 @@ async def bench_shoal(n: int, warmup: int, state_dir: Path, image: str, seccomp:
 
 
 def crun_bundle(bundle: Path, rootfs: Path | None) -> None:
-    """A crun bundle; ``rootfs`` None means the host root (bind-mounted inside crun_inner)."""
+    """A crun bundle; ``rootfs`` None means the host root (bind-mounted inside crun_inner).
+
+    With an image layer, the bundle's root is an overlay of that layer and a fresh upper dir, mounted
+    before each container and removed after it (see crun_inner), as shoal's launcher does for each
+    container: the same root filesystem work on both sides, inside the timing on both sides.
+    """
     subprocess.run([CRUN, "spec"], cwd=bundle, check=True)
     spec = json.loads((bundle / "config.json").read_text())
     spec["process"]["terminal"] = False
     spec["process"]["args"] = ["/bin/true"]
-    if rootfs is None:
-        (bundle / "rootfs").mkdir()
-    spec["root"] = {"path": str(rootfs or bundle / "rootfs"), "readonly": True}
+    (bundle / "rootfs").mkdir()
+    if rootfs is not None:
+        (bundle / "lower").write_text(str(rootfs))
+    spec["root"] = {"path": str(bundle / "rootfs"), "readonly": rootfs is None}
     spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/sys/fs/cgroup"]
     for dest in ("/tmp", "/run") if rootfs is None else ():
         spec["mounts"].append(
@@ -102,10 +110,37 @@ def crun_bundle(bundle: Path, rootfs: Path | None) -> None:
     (bundle / "config.json").write_text(json.dumps(spec))
 
 
+class OverlayRoot:
+    """The bundle's root as shoal's launcher makes a container's: overlay of the layer + a fresh upper dir."""
+
+    def __init__(self, bundle: Path) -> None:
+        lower = bundle / "lower"
+        self.lower = lower.read_text() if lower.exists() else ""
+        self.root = str(bundle / "rootfs")
+        self.dirs = bundle / "upper"
+
+    def mount(self) -> None:
+        if self.lower:
+            from shoal.runtime import linux
+
+            (self.dirs / "upper").mkdir(parents=True)
+            (self.dirs / "work").mkdir()
+            opts = f"lowerdir={self.lower},upperdir={self.dirs / 'upper'},workdir={self.dirs / 'work'}"
+            linux.mount("overlay", self.root, "overlay", linux.MS_NODEV, opts)
+
+    def remove(self) -> None:
+        if self.lower:
+            from shoal.runtime import linux
+
+            linux.umount2(self.root)
+            shutil.rmtree(self.dirs)
+
+
 def crun_inner(bundle: Path, n: int, warmup: int) -> None:
     """Runs inside ``unshare -m``: hide the v2 mount, bind the host root, time crun; prints JSON."""
     subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=False)
-    if (bundle / "rootfs").is_dir():  # the host image
+    root = OverlayRoot(bundle)
+    if not root.lower:  # the host image
         subprocess.run(["mount", "--rbind", "/", str(bundle / "rootfs")], check=True)
     base = [CRUN, "--root", str(bundle / "state")]
     quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL}
@@ -113,6 +148,7 @@ def crun_inner(bundle: Path, n: int, warmup: int) -> None:
     for i in range(warmup + n):
         cid = f"c{i}"
         t0 = time.perf_counter()
+        root.mount()
         subprocess.run([*base, "create", "--bundle", str(bundle), cid], check=True, **quiet)
         subprocess.run([*base, "start", cid], check=True, **quiet)
         t1 = time.perf_counter()
@@ -122,8 +158,11 @@ def crun_inner(bundle: Path, n: int, warmup: int) -> None:
                 break
             time.sleep(0.001)
         subprocess.run([*base, "delete", "-f", cid], check=True, **quiet)
+        root.remove()
         t2 = time.perf_counter()
+        root.mount()
         subprocess.run([*base, "run", "--bundle", str(bundle), f"r{i}"], check=True, **quiet)
+        root.remove()
         t3 = time.perf_counter()
         if i >= warmup:
             out["exec"].append(t1 - t0)
@@ -158,6 +197,16 @@ def bench_crun(
     return json.loads(res.stdout.strip().splitlines()[-1]), ""
 
 
+def busybox_rootfs(work: Path) -> Path:
+    """The busybox image loaded into the runtime state dir ``work/state``; returns its layer's directory."""
+    from tests.fixtures import busybox_image
+
+    busybox_image.build(str(work / "busybox.tar"))
+    store = ImageStore(str(work / "state" / "images"))
+    asyncio.run(Runtime(work / "state").load_image(work / "busybox.tar"))
+    return Path(store.layer_path(store.get("busybox").layers[0]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=200)
@@ -186,14 +235,7 @@ def main() -> None:
     print("pid+mnt+uts+ipc+net ns\n")
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         work = Path(tmp)
-        rootfs = None
-        if args.image == "busybox":
-            from tests.fixtures import busybox_image
-
-            busybox_image.build(str(work / "busybox.tar"))
-            store = ImageStore(str(work / "state" / "images"))
-            asyncio.run(Runtime(work / "state").load_image(work / "busybox.tar"))
-            rootfs = Path(store.layer_path(store.get("busybox").layers[0]))
+        rootfs = busybox_rootfs(work) if args.image == "busybox" else None
         if args.trace:
             os.environ[trace.ENV] = "1"  # inherited by the launcher bench_shoal starts
         ours = asyncio.run(bench_shoal(args.n, warmup, work / "state", args.image, args.seccomp))

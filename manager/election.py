@@ -1,8 +1,12 @@
 """Leader election on an etcd lease: one manager runs the orchestrators and the scheduler.
 
-The election key is created only if absent and rides on the candidate's lease (TTL 2 s by default, kept
-alive every quarter of it, so a leader survives 1.5 s of stalls; a dead leader's key goes 1.5-2 s after its
-last keepalive plus up to 0.5 s for etcd's lessor to notice: failover in ~2-2.5 s).
+The election key is created only if absent and rides on the candidate's lease (TTL 2 s by default,
+``--election-ttl``; 1 s is the least etcd grants with LAN timing, 2 s with its defaults). It is kept
+alive every quarter of the TTL from a thread of its own (``LeaseKeeper``), so a leader keeps its
+lease through stalls of its event loop (a big reconcile pass, 1,000 nodes reconnecting) that would
+otherwise cost a false leader change, but not through a wedged loop (``LOOP_WEDGED_S``) nor a lost
+process. A dead leader's key goes when its lease runs out: TTL after its last keepalive plus up to
+0.5 s for etcd's lessor to notice (plus etcd's election timeout when its raft leader died with it).
 The winner's fence is the key's create_revision, which every leader write compares, so a leader that
 lost its lease (paused, partitioned) cannot write even if it has not noticed yet.
 """
@@ -10,6 +14,8 @@ lost its lease (paused, partitioned) cannot write even if it has not noticed yet
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import Gauge
@@ -70,20 +76,107 @@ class Election:
 
     async def _hold(self, lease: int, fence: Fence, lead: Callable[[Fence], Awaitable[None]]) -> None:
         work = asyncio.create_task(lead(fence))
+        refresh = self.store.blocking_lease_refresh()
+        keeper = LeaseKeeper(refresh, lease, self.ttl) if refresh is not None else None
+        keeping = asyncio.create_task(self._keep(keeper) if keeper is not None else self._refresh_loop(lease))
         try:
-            while not work.done():
-                done, _ = await asyncio.wait({work}, timeout=self.ttl / 4)
-                if done:
-                    break
-                try:
-                    await self.store.lease_refresh(lease)
-                except StoreError as exc:
-                    _log.warning("lost leadership: lease not refreshed", error=str(exc))
-                    return
-            work.result()  # a crash of the leader's loops surfaces here
+            done, _ = await asyncio.wait({work, keeping}, return_when=asyncio.FIRST_COMPLETED)
+            if work in done:
+                work.result()  # a crash of the leader's loops surfaces here
+            else:
+                _log.warning("lost leadership", reason=keeping.result())
         finally:
-            work.cancel()
+            if keeper is not None:
+                keeper.stop()
+            for t in (keeping, work):
+                t.cancel()
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    async def _keep(self, keeper: LeaseKeeper) -> str:
+        """Run the keeper's thread; beat for it while this loop lives; return why the lease was lost."""
+        loop = asyncio.get_running_loop()
+        lost = asyncio.Event()
+        keeper.start(lambda: loop.call_soon_threadsafe(lost.set))
+        while not lost.is_set():
+            keeper.beat()
             try:
-                await work
-            except (asyncio.CancelledError, Exception):
+                await asyncio.wait_for(lost.wait(), keeper.every)
+            except TimeoutError:
                 pass
+        return keeper.lost or "lease lost"
+
+    async def _refresh_loop(self, lease: int) -> str:
+        """For a store on the event loop (the in-memory one): refresh from here; return why it stopped."""
+        while True:
+            await asyncio.sleep(self.ttl / 4)
+            try:
+                await self.store.lease_refresh(lease)
+            except StoreError as exc:
+                return f"lease not refreshed: {exc}"
+
+
+LOOP_WEDGED_S = 10.0
+"""A leader whose event loop has not run for this long stops keeping its lease: it is wedged, not busy."""
+
+
+class LeaseKeeper:
+    """Keeps the leader's lease alive from a thread, every quarter of the TTL, while the event loop beats.
+
+    A failed refresh is tried again at the next tick as long as the lease can still be alive (an etcd
+    leader election makes a keepalive fail for a moment); the keeper gives up when the lease has
+    certainly run out, etcd says it is gone, or the event loop has not beaten for ``wedged_s``.
+    """
+
+    def __init__(self, refresh: Callable[[int, float], float], lease: int, ttl: float, wedged_s: float = LOOP_WEDGED_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.refresh = refresh
+        self.lease = lease
+        self.ttl = ttl
+        self.every = ttl / 4
+        self.wedged_s = wedged_s
+        self.clock = clock
+        self.beat_at = clock()
+        self.expires = self.beat_at + ttl  # the lease was just granted (or refreshed)
+        self.lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def beat(self) -> None:
+        """The event loop is alive (called from it)."""
+        self.beat_at = self.clock()
+
+    def step(self) -> str | None:
+        """One tick: refresh the lease if it is still worth it; why it is lost, or None."""
+        now = self.clock()
+        if now - self.beat_at > self.wedged_s:
+            return f"event loop wedged for {now - self.beat_at:.1f} s"
+        remaining = self.expires - now
+        if remaining <= 0:
+            return "lease ran out: not refreshed in time"
+        try:
+            ttl = self.refresh(self.lease, remaining)
+        except Exception as exc:  # noqa: BLE001 - an unreachable store: try again while the lease may live
+            _log.warning("leader lease not refreshed; trying again", error=str(exc), remaining_s=round(remaining, 2))
+            return None
+        if ttl <= 0:
+            return "lease expired or not found"
+        self.expires = now + ttl  # from when the refresh was sent: never later than etcd's own expiry
+        return None
+
+    def start(self, on_lost: Callable[[], None]) -> None:
+        def run() -> None:
+            while not self._stop.wait(self.every):
+                why = self.step()
+                if why is not None:
+                    self.lost = why
+                    on_lost()
+                    return
+
+        self._thread = threading.Thread(target=run, name="leader-lease", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()

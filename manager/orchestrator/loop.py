@@ -126,7 +126,8 @@ class Orchestrator:
                 wake = acts.wake_at_ns if wake is None else min(wake, acts.wake_at_ns)
         if not changes:
             return 0, wake
-        _applied, rev = await self.writer.apply_batches(changes)
+        applied, rev = await self.writer.apply_batches(changes)
+        _log.info("orchestrator changes committed", services=len(ids), changes=len(changes), applied=applied)
         return rev, wake
 
 

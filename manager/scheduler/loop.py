@@ -94,6 +94,8 @@ class Scheduler:
                 changes.append(objects.tasks.update(nt, self.cache.rev("task", nt.id)))
         if not changes:
             return 0, None
-        _applied, rev = await self.writer.apply_batches(changes)
+        applied, rev = await self.writer.apply_batches(changes)
         PLACEMENTS.inc(len(plan.assignments))
+        if plan.assignments:
+            _log.info("tasks assigned", assigned=len(plan.assignments), pending=len(pending), applied=applied)
         return rev, None

@@ -10,7 +10,7 @@ applied by a ``Writer`` (``writes.py``) that adds the leader's fence.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -111,6 +111,14 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def lease_revoke(self, lease_id: int) -> None: ...
+
+    def blocking_lease_refresh(self) -> Callable[[int, float], float] | None:
+        """``refresh(lease_id, timeout) -> remaining TTL`` callable from another thread (StoreError when
+        it fails, a TTL <= 0 when the lease is gone), or None when this store lives on the event loop.
+
+        A lease kept alive from a thread of its own outlives stalls of the event loop (see election).
+        """
+        return None
 
     @abc.abstractmethod
     async def close(self) -> None: ...

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import time
 import types
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,8 @@ T = TypeVar("T")
 _CLOSED = object()
 _MIN_BACKOFF = 0.05  # seconds before the first re-watch; doubles up to 1 s (shoal.retry.Backoff)
 _PAGE = 2000  # keys per range request; later pages are read at the first page's revision
+SLOW_CALL_S = 1.0
+"""An etcd call (queue included) slower than this is logged."""
 WRITE_TIMEOUT_S = 2.0
 """How long a write may take before it fails (see EtcdStore): well past any write's latency on a loaded
 etcd (milliseconds to a few hundred), well short of etcd's own 5 s for a proposal lost with its leader."""
@@ -190,7 +193,20 @@ class EtcdStore(Store):
         if self._closed:
             raise StoreError("store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: self._call_sync(fn, write=write))
+        queued = time.monotonic()
+        started = 0.0
+
+        def call() -> T:
+            nonlocal started
+            started = time.monotonic()
+            return self._call_sync(fn, write=write)
+
+        try:
+            return await loop.run_in_executor(self._pool, call)
+        finally:
+            took = time.monotonic() - queued
+            if took > SLOW_CALL_S:  # where a failover's time goes: a lost write, a pool full of them
+                log.warning("slow etcd call", write=write, took_s=round(took, 3), queued_s=round((started or queued) - queued, 3))
 
     async def status(self) -> int:
         """The etcd member's status; returns the current revision. Raises StoreError when unreachable."""
@@ -241,16 +257,20 @@ class EtcdStore(Store):
         return int(resp.ID)
 
     async def lease_refresh(self, lease_id: int) -> float:
-        def keepalive(c: etcd3.Etcd3Client) -> float:
-            stream = c.leasestub.LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=self._timeout)
-            for resp in stream:
-                return float(resp.TTL)
-            return 0.0
-
-        ttl = await self._run(keepalive)
+        ttl = await self._run(functools.partial(_keepalive, lease_id=lease_id, timeout=self._timeout))
         if ttl <= 0:
             raise StoreError(f"lease {lease_id:x} expired or not found")
         return ttl
+
+    def blocking_lease_refresh(self) -> Callable[[int, float], float]:
+        """A keepalive for another thread: straight to the client, not queued behind this store's pool."""
+
+        def refresh(lease_id: int, timeout: float) -> float:
+            if self._closed:
+                raise StoreError("store is closed")
+            return self._call_sync(functools.partial(_keepalive, lease_id=lease_id, timeout=min(timeout, self._timeout)))
+
+        return refresh
 
     async def lease_revoke(self, lease_id: int) -> None:
         req = etcdrpc.LeaseRevokeRequest(ID=lease_id)
@@ -345,6 +365,14 @@ class EtcdStore(Store):
         clients = [c for c in self._clients if c is not None]
         await asyncio.get_running_loop().run_in_executor(self._pool, lambda: [c.close() for c in clients])
         self._pool.shutdown(wait=False)
+
+
+def _keepalive(c: etcd3.Etcd3Client, lease_id: int, timeout: float) -> float:
+    """One LeaseKeepAlive round trip; the remaining TTL (0 when the lease is gone)."""
+    stream = c.leasestub.LeaseKeepAlive(iter([etcdrpc.LeaseKeepAliveRequest(ID=lease_id)]), timeout=timeout)
+    for resp in stream:
+        return float(resp.TTL)
+    return 0.0
 
 
 class _LeaseNotFound(StoreError):

@@ -74,6 +74,7 @@ def _print_ready(r: node.ManagerReady) -> None:
 @click.option("--availability", type=click.Choice(AVAIL_CHOICES), default="active", show_default=True)
 @click.option("--heartbeat-period", default=1.0, show_default=True, help="agent heartbeat period in seconds")
 @click.option("--reconnect-grace", default=1.0, show_default=True, help="seconds a node whose connection closed has to reconnect before it is down")
+@click.option("--election-ttl", default=2.0, show_default=True, help="seconds a dead leader holds the leadership (whole seconds, >= 1; etcd grants at least 1.5x its election timeout)")
 @click.option("--task-history-limit", default=5, show_default=True)
 @click.option("--init", "init", is_flag=True, help="create the cluster (CA, tokens, admin certificate); implied when the store holds no cluster")
 @click.option("--default-addr-pool", default="", help="CIDR the nodes' and networks' subnets come from (with --init; default 10.210.0.0/16)")

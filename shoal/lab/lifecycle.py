@@ -55,6 +55,7 @@ def manager_argv(lab: Lab, node: Node, first: bool) -> list[str]:
     if lab.etcd_cluster:
         client = lab.etcd_client_tls()
         argv += ["--etcd", lab.etcd_endpoints(), "--etcd-ca", str(client.ca), "--etcd-cert", str(client.cert), "--etcd-key", str(client.key)]
+        argv += ["--election-ttl", str(procs.LAB_ELECTION_TTL_S)]  # the lab's etcd runs with LAN timing
     if not first and lab.manager_token:
         argv += ["--join", lab.managers[0].manager_addr]  # the token goes in SHOAL_TOKEN (daemon_env)
     return argv

@@ -184,6 +184,10 @@ def etcd_binary() -> str:
 
 
 ETCD_LAN_TIMING = ("--heartbeat-interval", "50", "--election-timeout", "500")
+LAB_ELECTION_TTL_S = 1
+"""The managers' election lease on the lab's etcd: with a 500 ms election timeout etcd grants 1 s leases
+(it raises shorter ones to 1.5 election timeouts), so a dead leader's lease runs out ~1 s sooner than
+with the 2 s default; the leader keeps it from a thread of its own (see manager.election)."""
 """etcd's timing for a LAN (its defaults, 100/1000 ms, allow for WAN round trips): a member lost with its
 host is replaced as raft leader in ~0.5-1 s, and leases, which etcd extends by the election timeout when
 its leader changes, outlive a dead manager by 0.5 s less. Lab hosts share one bridge: RTT well under 1 ms."""

@@ -149,7 +149,7 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
         data_dir=data_dir, node_id=nid, listen_addr=opts.listen_addr, advertise_addr=opts.advertise_addr,
         socket_path=opts.socket_path, socket_group=opts.socket_group, etcd_endpoints=list(opts.etcd), heartbeat_period=opts.heartbeat_period,
         etcd_tls=EtcdTLS(Path(opts.etcd_ca), Path(opts.etcd_cert), Path(opts.etcd_key)) if opts.etcd else None,
-        reconnect_grace=opts.reconnect_grace,
+        reconnect_grace=opts.reconnect_grace, election_ttl=opts.election_ttl,
         history_limit=opts.history_limit,
     )  # fmt: skip
     if opts.default_addr_pool:

@@ -68,6 +68,7 @@ class ManagerOptions(NodeOptions):
     etcd_key: str = ""
     heartbeat_period: float = 1.0
     reconnect_grace: float = 1.0  # a node whose session closed is down unless it reconnects within this
+    election_ttl: float = 2.0  # the leader's lease: how long a dead leader holds the leadership
     history_limit: int = 5
     init: bool = False
     join: list[str] = field(default_factory=list)  # managers to join through, with ``token``
@@ -84,6 +85,8 @@ class ManagerOptions(NodeOptions):
             check_pool(self.default_addr_pool)
         if self.join and not self.token:
             raise NodeError("--join needs the manager join token (--token)")
+        if not (self.election_ttl >= 1 and float(self.election_ttl).is_integer()):
+            raise NodeError(f"--election-ttl {self.election_ttl:g}: etcd leases are whole seconds, at least 1")
         self._check_etcd()
         if self.socket_group and not self.socket_group.isdigit():
             try:

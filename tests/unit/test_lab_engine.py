@@ -55,6 +55,7 @@ def test_other_managers_join_the_first_through_the_etcd_cluster(tmp_path: Path):
     assert argv[argv.index("--join") + 1] == "172.30.9.2:4242"
     assert "--token" not in argv and "SHOAL-1-m" not in argv  # argv is world-readable in /proc
     assert lifecycle.daemon_env(lab, lab.managers[1], first=False) == {"SHOAL_TOKEN": "SHOAL-1-m"}
+    assert argv[argv.index("--election-ttl") + 1] == "1", "the lab's etcd has LAN timing: 1 s leases"
     first = lifecycle.manager_argv(lab, lab.managers[0], first=True)
     assert "--join" not in first
     assert lifecycle.daemon_env(lab, lab.managers[0], first=True) == {}

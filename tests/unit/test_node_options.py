@@ -55,7 +55,7 @@ def test_manager_defaults(captured: list[object], tmp_path: Path):
     assert opts.data_dir == tmp_path
     assert (opts.listen_addr, opts.socket_path, opts.availability) == ("127.0.0.1:4242", "/run/shoal/manager.sock", "active")
     assert (opts.etcd, opts.join, opts.token, opts.init) == ([], [], "", False)
-    assert (opts.heartbeat_period, opts.history_limit, opts.log_level) == (1.0, 5, "info")
+    assert (opts.heartbeat_period, opts.history_limit, opts.log_level, opts.election_ttl) == (1.0, 5, "info", 2.0)
 
 
 def test_manager_flags_reach_the_options(captured: list[object], tmp_path: Path):
@@ -64,11 +64,11 @@ def test_manager_flags_reach_the_options(captured: list[object], tmp_path: Path)
         "--socket", "/tmp/m.sock", "--etcd", "http://a:2379,http://b:2379", "--availability", "drain",
         "--heartbeat-period", "0.5", "--task-history-limit", "2", "--join", "10.0.0.2:4242,10.0.0.3:4242",
         "--token", "SHOAL-1-x-y", "--hostname", "m1", "--metrics-addr", "127.0.0.1:9100", "--log-level", "debug",
-        "--cgroup-parent", "shoal-test",
+        "--cgroup-parent", "shoal-test", "--election-ttl", "1",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     (opts,) = captured
-    assert opts == ManagerOptions(
+    assert opts == ManagerOptions(election_ttl=1.0,
         data_dir=tmp_path, listen_addr="0.0.0.0:5000", advertise_addr="10.0.0.1:5000", socket_path="/tmp/m.sock",
         etcd=["http://a:2379", "http://b:2379"], availability="drain", heartbeat_period=0.5, history_limit=2,
         join=["10.0.0.2:4242", "10.0.0.3:4242"], token="SHOAL-1-x-y", hostname="m1", metrics_addr="127.0.0.1:9100",
@@ -104,6 +104,8 @@ def test_unknown_availability_is_a_usage_error(captured: list[object]):
         (ManagerOptions(data_dir=Path("x"), init=True, join=["m:1"], token="t"), "--init creates a new cluster"),
         (ManagerOptions(data_dir=Path("x"), join=["m:1"]), "--join needs the manager join token"),
         (ManagerOptions(data_dir=Path("x"), availability="sleepy"), "--availability 'sleepy'"),
+        (ManagerOptions(data_dir=Path("x"), election_ttl=0.5), "--election-ttl 0.5: etcd leases are whole seconds, at least 1"),
+        (ManagerOptions(data_dir=Path("x"), election_ttl=1.5), "--election-ttl 1.5: etcd leases are whole seconds"),
         (WorkerOptions(data_dir=Path("x"), join=[], token="t"), "--join needs at least one manager address"),
         (WorkerOptions(data_dir=Path("x"), join=["m:1"], token=""), "--token is needed"),
     ],
