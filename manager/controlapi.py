@@ -21,6 +21,7 @@ from shoal.manager.cache import ClusterCache
 from shoal.manager.cluster import ClusterError, unreachable_etcd_error, usable_etcd_endpoints
 from shoal.manager.cluster import load as load_cluster
 from shoal.manager.cluster import rotate as rotate_token
+from shoal.manager.eventsapi import EventsAPI
 from shoal.manager.ipam import IpamStore
 from shoal.manager.netapi import NetworkAPI, node_view, service_view, task_view
 from shoal.manager.placement import eligible_nodes
@@ -46,7 +47,7 @@ def resolve(objs: dict[str, T], ref: str, name_of: Callable[[T], str]) -> T | No
     return pref[0] if len(pref) == 1 else None
 
 
-class ControlAPI(NetworkAPI, cgrpc.ControlServicer):
+class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
     def __init__(
         self,
         store: Store,

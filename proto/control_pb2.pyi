@@ -225,3 +225,17 @@ class RemoveNetworkRequest(_message.Message):
 class RemoveNetworkResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ListEventsRequest(_message.Message):
+    __slots__ = ("since_ns", "until_ns")
+    SINCE_NS_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_NS_FIELD_NUMBER: _ClassVar[int]
+    since_ns: int
+    until_ns: int
+    def __init__(self, since_ns: _Optional[int] = ..., until_ns: _Optional[int] = ...) -> None: ...
+
+class ListEventsResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_types_pb2.Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ...) -> None: ...

@@ -114,6 +114,11 @@ class ControlStub:
                 request_serializer=shoal_dot_proto_dot_control__pb2.RemoveNetworkRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_control__pb2.RemoveNetworkResponse.FromString,
                 _registered_method=True)
+        self.ListEvents = channel.unary_unary(
+                '/shoal.v1.Control/ListEvents',
+                request_serializer=shoal_dot_proto_dot_control__pb2.ListEventsRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.ListEventsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -215,6 +220,12 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListEvents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -297,6 +308,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.RemoveNetwork,
                     request_deserializer=shoal_dot_proto_dot_control__pb2.RemoveNetworkRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_control__pb2.RemoveNetworkResponse.SerializeToString,
+            ),
+            'ListEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvents,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.ListEventsRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.ListEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -731,6 +747,33 @@ class Control:
             '/shoal.v1.Control/RemoveNetwork',
             shoal_dot_proto_dot_control__pb2.RemoveNetworkRequest.SerializeToString,
             shoal_dot_proto_dot_control__pb2.RemoveNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListEvents',
+            shoal_dot_proto_dot_control__pb2.ListEventsRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.ListEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

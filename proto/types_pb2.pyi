@@ -682,6 +682,31 @@ class Tombstone(_message.Message):
     cert_serials: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, node_id: _Optional[str] = ..., removed_at_ns: _Optional[int] = ..., removed_by: _Optional[str] = ..., cert_serials: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class Event(_message.Message):
+    __slots__ = ("id", "time_ns", "type", "action", "actor_id", "message", "attributes")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_NS_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    time_ns: int
+    type: str
+    action: str
+    actor_id: str
+    message: str
+    attributes: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., time_ns: _Optional[int] = ..., type: _Optional[str] = ..., action: _Optional[str] = ..., actor_id: _Optional[str] = ..., message: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
 class NodeSession(_message.Message):
     __slots__ = ("node_id", "session_id", "manager_id", "addr", "started_at_ns")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]

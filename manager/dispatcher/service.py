@@ -149,7 +149,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 self._task_node[obj_id] = node_id
         elif kind == "node":
             node_id = obj_id  # a role change ends the session (see Session)
-        elif kind == "status":
+        elif kind in ("status", "addresses"):  # a task held back for its addresses may go to its node now
             task = self.cache.get("task", obj_id)
             node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")
         s = self.sessions.get(node_id) if node_id else None

@@ -17,10 +17,12 @@ from shoal import log
 from shoal.liveness import Liveness
 from shoal.manager.cache import ClusterCache
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
+from shoal.manager.orchestrator.events import EVENT_TTL_S, liveness_events
 from shoal.manager.orchestrator.types import Actions
 from shoal.manager.orchestrator.writes import actions_to_writes
 from shoal.manager.placement import room, snapshot
 from shoal.manager.reactor import ALL, Reactor
+from shoal.manager.store import objects
 from shoal.manager.store.writes import Write, Writer
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL
@@ -39,6 +41,7 @@ class Orchestrator:
         # created when this manager became leader, its sessions already served: every node is Unknown for a full grace
         self.liveness = Liveness(node_grace_s, time.monotonic())
         self.reactor = Reactor("orchestrator", cache, self._pass)
+        self.events: list[pb.Event] = []  # to be written with the next commit (kept when a commit fails)
         self._nodes: dict[str, NodeInfo] | None = None  # the scheduler's view, for the current pass only
 
     def on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
@@ -74,11 +77,17 @@ class Orchestrator:
         return node is not None and self.node_up(node_id) and node.spec.availability != pb.NodeSpec.DRAIN
 
     def _observe_nodes(self, nodes: dict[str, pb.Node]) -> int | None:
-        """Feed the liveness rules this pass's nodes; the wall-clock ns when they next change by themselves."""
+        """Feed the liveness rules this pass's nodes; the wall-clock ns when they next change by themselves.
+
+        What changed is also kept as events (``self.events``) for the pass to write.
+        """
         now = time.monotonic()
+        released = set(self.liveness.released)
         note = self.liveness.observe({nid for nid in nodes if not self.cache.node_ready(nid)}, len(nodes), now)
         if note:
             _log.warning(note)
+        hostnames = {nid: n.description.hostname for nid, n in nodes.items()}
+        self.events += liveness_events(note, self.liveness.is_disrupted, released, self.liveness.released, hostnames, time.time_ns())
         at = self.liveness.next_change(now)
         return None if at is None else time.time_ns() + int((at - now) * 1e9) + 1
 
@@ -124,11 +133,21 @@ class Orchestrator:
             changes += actions_to_writes(self.cache, acts)
             if acts.wake_at_ns is not None:
                 wake = acts.wake_at_ns if wake is None else min(wake, acts.wake_at_ns)
+        changes += await self._event_writes()
         if not changes:
             return 0, wake
         applied, rev = await self.writer.apply_batches(changes)
+        self.events = []
         _log.info("orchestrator changes committed", services=len(ids), changes=len(changes), applied=applied)
         return rev, wake
+
+
+    async def _event_writes(self) -> list[Write]:
+        """The pending events as writes, on a lease of their own: etcd forgets them after EVENT_TTL_S."""
+        if not self.events:
+            return []
+        lease = await self.writer.store.lease_grant(EVENT_TTL_S)
+        return [objects.events.put(e, lease=lease) for e in self.events]
 
 
 ReplicatedOrchestrator = Orchestrator  # the walking skeleton's name

@@ -19,6 +19,7 @@ CLUSTER = PREFIX + "cluster"  # the one cluster object (join tokens)
 LEADER = PREFIX + "leader"  # the election key: the leader's id, on its lease
 ROOT_CA = PREFIX + "ca/root"  # the cluster CA, its key sealed
 IMAGES = PREFIX + "images/"  # cluster image records, by image id (hex)
+EVENTS = PREFIX + "events/"  # the leader's events (shoal events), by time-ordered id; not mirrored by the cache
 
 # kind -> (key folder, message class): the kinds the manager's cache mirrors
 KINDS: dict[str, tuple[str, type[Message]]] = {

@@ -20,7 +20,7 @@ from .kinds import Index, Kind
 from .writes import Fence, Write
 
 __all__ = [
-    "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
+    "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "events", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
     "remove_node", "report", "root_ca", "services", "sessions", "statuses", "tasks", "tombstones",
 ]  # fmt: skip
 
@@ -56,6 +56,7 @@ nodenets: Kind[pb.NodeNetworkInfo] = Kind("nodenet", _folder("nodenet"), pb.Node
 root_ca: Kind[pb.RootCA] = Kind("root CA", keys.ROOT_CA, pb.RootCA, id_of=_singleton)
 tombstones: Kind[pb.Tombstone] = Kind("tombstone", _folder("tombstone"), pb.Tombstone, id_of=lambda t: t.node_id)
 logsubs: Kind[lpb.LogSubscription] = Kind("logsub", _folder("logsub"), lpb.LogSubscription)
+events: Kind[pb.Event] = Kind("event", keys.EVENTS, pb.Event)
 
 
 def remove_node(node: pb.Node, rev: int, tombstone: pb.Tombstone) -> Write:

@@ -41,6 +41,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "volume": "shoal.cli.volumes:volume_group",
     "network": "shoal.cli.network:network_group",
     "demo": "shoal.cli.demo:demo_group",
+    "events": "shoal.cli.events:events_cmd",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import grpc
 
-from shoal.cli import client, progress
+from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
 from shoal.cli.network_views import endpoint_dict, endpoint_lines
 from shoal.cli.output import (
@@ -24,9 +24,6 @@ from shoal.cli.output import (
     parse_filters,
     quiet_option,
 )
-from shoal.cli.service_create import create_command
-from shoal.cli.service_logs import logs_command
-from shoal.cli.service_update import update_command
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
     TASK_HEADERS,
@@ -41,20 +38,22 @@ from shoal.cli.service_views import (
     why_lines,
 )
 from shoal.proto import control_pb2, types_pb2
-from shoal.spec import mode_allows
 
 ServiceSpec = types_pb2.ServiceSpec
 CONFLICT_RETRIES = 3
 
 
-@click.group("service", cls=AliasGroup, aliases={"list": "ls", "remove": "rm"})
+LAZY = {
+    "create": "shoal.cli.service_create:create_command",
+    "update": "shoal.cli.service_update:update_command",
+    "logs": "shoal.cli.service_logs:logs_command",
+}
+"""Loaded when they run: the spec flags, their validation and the progress display are not `svc ls`'s to pay."""
+
+
+@click.group("service", cls=AliasGroup, aliases={"list": "ls", "remove": "rm"}, lazy=LAZY)
 def service_group() -> None:
     """Manage services"""
-
-
-service_group.add_command(create_command)
-service_group.add_command(update_command)
-service_group.add_command(logs_command)
 
 
 def get_service(ref: str) -> types_pb2.Service:
@@ -187,6 +186,8 @@ def scale_one(ref: str, replicas: int) -> types_pb2.Service:
     stub = client.stub()
     for attempt in range(CONFLICT_RETRIES + 1):
         service = get_service(ref)
+        from shoal.spec import mode_allows
+
         if not mode_allows(service.spec.mode, "replicas"):
             raise click.ClickException(f"{ref}: scale can only be used with replicated or replicated-job mode")
         spec = types_pb2.ServiceSpec()
@@ -219,7 +220,9 @@ def scale_services(specs: tuple[str, ...], detach: bool) -> None:
             continue
         click.echo(f"{ref} scaled to {n}")
         scaled.append(service.id or ref)
-    if not detach:
+    if not detach and scaled:
+        from shoal.cli import progress
+
         for sid in scaled:
             progress.wait(sid)
     if errors:

@@ -187,3 +187,16 @@ async def test_node_ls_says_when_more_than_half_of_the_nodes_are_down(api: Contr
     assert nodes["w3"].status.message == nodes["w1"].status.message and nodes["w2"].status.message == ""
     one = (await api.GetNode(cpb.GetNodeRequest(node_id="w3"), CTX)).node
     assert one.status.message == nodes["w3"].status.message
+
+
+async def test_list_events_reads_the_leaders_events_oldest_first_in_the_window(api: ControlAPI):
+    from shoal.manager.orchestrator.events import new_event
+    from shoal.manager.store import objects
+    from shoal.manager.store.writes import Writer
+
+    later, earlier = new_event(2_000, "node", "down", "n1", "n1 down"), new_event(1_000, "cluster", "disruption", "", "3 of 4 down")
+    await Writer(api.store).apply_each([objects.events.put(later), objects.events.put(earlier)])
+    got = (await api.ListEvents(cpb.ListEventsRequest(), CTX)).events
+    assert [e.action for e in got] == ["disruption", "down"]
+    got = (await api.ListEvents(cpb.ListEventsRequest(since_ns=1_500), CTX)).events
+    assert [e.actor_id for e in got] == ["n1"]

@@ -75,3 +75,23 @@ async def test_other_nodes_see_a_remote_task_without_its_bridge_address_and_lose
     msg = await s.next()
     assert [sv.name for sv in msg.network_map.services] == ["web"] and list(msg.network_map.services[0].tasks) == []
     await s.close()
+
+
+async def test_a_task_of_a_service_on_no_network_is_sent_once_its_bridge_address_is_recorded(h: Harness):
+    """Its addresses concern no other node's map, but its own node waits for them (a 3-manager lab's tasks
+    stayed ASSIGNED: nothing woke the node's session when the allocator recorded them)."""
+    plain = pb.ServiceSpec(name="plain")
+    await h.writer.apply(objects.services.create(pb.Service(id="s2", spec=plain)))
+    s = h.open("n1")
+    await s.next()
+    t = pb.Task(id="t2", service_id="s2", service_name="plain", node_id="n1", desired_state=pb.RUNNING, spec=plain)
+    t.status.state = pb.ASSIGNED
+    await h.writer.apply(objects.tasks.create(t))
+    await h.settle()
+    assert await s.quiet(), "no addresses recorded yet: the node is not told about the task"
+    rec = pb.TaskAddresses(task_id="t2", node_id="n1", bridge_address="10.210.11.7/24")
+    await h.writer.apply(objects.addresses.put(rec))
+    await h.settle()
+    msg = await s.next()
+    assert [(t.id, t.bridge_address) for t in msg.assignments.updated] == [("t2", "10.210.11.7/24")]
+    await s.close()

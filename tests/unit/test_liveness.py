@@ -109,9 +109,37 @@ async def test_more_than_half_down_at_once_replaces_one_node_per_interval():
     cache = await _cluster(["n1", "n2", "n3", "n4"], ready=["n1"])
     orch = Orchestrator(cache, Writer(cache.store), node_grace_s=0.0)
     orch.liveness.interval_s = 3600.0
-    rev, wake = await orch._pass({ALL})
-    assert rev == 0 and wake is not None, "3 of 4 down at once: nothing replaced yet, a release is scheduled"
+    _rev, wake = await orch._pass({ALL})
+    await cache.load()
+    assert not _shut_down(cache) and wake is not None, "3 of 4 down at once: nothing replaced yet, a release is scheduled"
+    assert [(e.type, e.action) for e in await _events(cache)] == [("cluster", "disruption")]
     orch.liveness.last_release -= 3600.0
     rev, _ = await orch._pass({ALL})
     await cache.load()
     assert rev and len(_shut_down(cache)) == 1, "one node released per interval"
+    released = [e for e in await _events(cache) if e.type == "node"]
+    assert len(released) == 1 and released[0].action == "down" and released[0].actor_id in _shut_down(cache)
+    assert "mass disruption" in released[0].message
+
+
+async def _events(cache: ClusterCache) -> list[pb.Event]:
+    """The events the orchestrator wrote, oldest first."""
+    from shoal.manager.store import objects
+
+    return [objects.events.decode(kv.value) for kv in (await cache.store.range(keys.EVENTS)).kvs]
+
+
+async def test_a_disruption_that_ends_is_an_event_and_a_lone_down_node_is_one_too():
+    cache = await _cluster(["n1", "n2", "n3"], ready=["n1"])
+    orch = Orchestrator(cache, Writer(cache.store), node_grace_s=0.0)
+    await orch._pass({ALL})  # 2 of 3 down
+    await cache.store.put(keys.key("session", "n2"), keys.encode(pb.NodeSession(node_id="n2")))
+    await cache.load()
+    await orch._pass({ALL})  # n2 is back: only n3 down, replaced as usual
+    events = await _events(cache)
+    assert [(e.type, e.action, e.actor_id) for e in events] == [
+        ("cluster", "disruption", ""), ("cluster", "disruption-over", ""), ("node", "down", "n3"),
+    ]  # fmt: skip
+    assert all(e.time_ns > 0 and e.message for e in events)
+    lease = (await cache.store.get(keys.EVENTS + events[0].id)).lease
+    assert lease, "events ride on a lease: etcd forgets them after a day"
