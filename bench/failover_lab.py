@@ -113,8 +113,10 @@ def run_lab(runs: int) -> list[float]:
     root = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-lab-"))
     lab = Lab(root, NAME)
     times: list[float] = []
+    kills = 0
     try:
         lab.run("lab", "up", "--name", NAME, "--managers", "3", "--workers", "2", timeout=300)
+        started = time.time()
         replicas = 2
         lab.shoal("svc", "create", "--detach", "--name", "web", "--replicas", str(replicas), "--constraint", "node.role==worker", "host", "sleep", "100000")
         lab.until(lambda: lab.running("web") >= replicas, 60, "2 running")
@@ -122,9 +124,13 @@ def run_lab(runs: int) -> list[float]:
             replicas += 2
             victim, dt, note = _one_run(lab, replicas)
             times.append(dt)
+            kills += 1
             print(f"  run {i + 1}: leader host {victim} killed, scale to {replicas} accepted and converged in {dt:.2f} s\n    ({note})", flush=True)
             lab.run("lab", "start", victim, "--name", NAME, timeout=120)
             lab.until(lambda: {n["Status"] for n in lab.json("node", "ls")} == {"Ready"}, 60, "every node Ready")
+        elections = sum(1 for _ts, _h, rec in lab.log_events(started) if rec.get("event") == "elected leader")
+        print(f"  leader elections after the lab was up: {elections} for {kills} leaders killed "
+              f"(false leader changes: {elections - kills})")
     finally:
         keep = os.environ.get("SHOAL_BENCH_KEEP_LOGS")
         for log in (root / NAME).glob("*/*.log") if keep else ():  # the hosts' logs, for a closer look

@@ -34,9 +34,10 @@ class Runtime:
     """Containers of one state directory, kept apart from other runtimes by ``cgroup_parent``."""
 
     def __init__(
-        self, state_dir: str | Path, cgroup_parent: str = "shoal", image_root: str | Path | None = None
+        self, state_dir: str | Path, cgroup_parent: str = "shoal", image_root: str | Path | None = None, linger_s: float = 0.0
     ) -> None:
         self.layout = Layout(state_dir)
+        self.linger_s = linger_s  # how long a launcher this client starts stays once idle (see launcher/server.py)
         self.cgroup_parent = cgroup_parent
         self.image_root = os.path.abspath(image_root) if image_root else self.layout.default_images
         self._sock: protocol.SocketPath | None = None
@@ -71,7 +72,7 @@ class Runtime:
                 self.launcher_pid = int(reply["pid"])
                 return
             status, self._proc = await asyncio.to_thread(
-                spawn.spawn, self.layout, self.cgroup_parent, self.image_root
+                spawn.spawn, self.layout, self.cgroup_parent, self.image_root, self.linger_s
             )
             if status.startswith("error"):
                 raise ContainerError(

@@ -24,13 +24,13 @@ LAUNCHER_START_TIMEOUT_S = float(os.environ.get("SHOAL_LAUNCHER_START_TIMEOUT_S"
 _log = log.get(__name__)
 
 
-def spawn(layout: Layout, cgroup_parent: str, image_root: str) -> tuple[str, subprocess.Popen[bytes]]:
+def spawn(layout: Layout, cgroup_parent: str, image_root: str, linger_s: float = 0.0) -> tuple[str, subprocess.Popen[bytes]]:
     """Start a launcher; its status line and process (``error ...`` if it died before ready)."""
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     cmd = [
         sys.executable, "-E", "-s", "-m", "shoal.runtime.launcher",
         "--state-dir", layout.root, "--cgroup-parent", cgroup_parent, "--ready-fd", str(ready_w),
-        "--image-root", image_root,
+        "--image-root", image_root, *(["--linger", f"{linger_s:g}"] if linger_s > 0 else []),
     ]  # fmt: skip
     try:
         with open(layout.launcher_log, "ab") as log_file:

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-fd", type=int, default=-1)
     parser.add_argument("--image-root", default=None)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--linger", type=float, default=0.0, help="seconds to stay once idle (no session, no container)")
     args = parser.parse_args(argv)
     jsonlog.setup(args.log_level)
     layout = Layout(args.state_dir)
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         ready("busy")  # another launcher owns this state dir; the client connects to it
         return 0
     try:
-        launcher = Launcher(layout, args.cgroup_parent, args.image_root)
+        launcher = Launcher(layout, args.cgroup_parent, args.image_root, args.linger)
         launcher.become_subreaper()
         launcher.listen()
         launcher.sup.load()

@@ -72,7 +72,7 @@ def _hello(server: Launcher, conn: socket.socket) -> dict[str, Any]:
 def _shutdown(server: Launcher, conn: socket.socket) -> dict[str, Any]:
     server.sessions.discard(conn)  # this client is going away
     running = server.sup.running_count()
-    return protocol.ok(exiting=not running and not server.sessions, running=running)
+    return protocol.ok(exiting=not running and not server.sessions and server.linger_s <= 0, running=running)
 
 
 _SESSION = {"hello": _hello, "shutdown": _shutdown}

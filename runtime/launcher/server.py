@@ -10,7 +10,9 @@ Lifetime: every ``Runtime`` holds one *session* connection (opened by ``hello``)
 exits when no session is left and no container is running, so exit codes are never lost: a
 ``Runtime.close()``, or an agent that dies (kill -9 closes its socket), lets it go once the last
 container has exited, and an agent that comes back before that re-attaches to it. SIGTERM makes it
-exit as soon as no container runs, whatever the sessions.
+exit as soon as no container runs, whatever the sessions. With ``linger_s`` it stays that long once
+idle (no session, no container), as a daemon would: the node-local CLI (``shoal run --rm``) starts it
+with a linger, so a series of commands does not pay a launcher start-up each.
 
 Started as ``python -E -s -m shoal.runtime.launcher`` (see __main__.py); operations are in requests.py.
 """
@@ -36,11 +38,24 @@ NO_CLIENT_TIMEOUT_S = 30.0
 """A launcher nobody ever said hello to (its starter died) exits after this long."""
 
 
+def should_exit(running: int, terminate: bool, sessions: int, had_session: bool, alive_s: float, idle_s: float | None, linger_s: float) -> bool:
+    """Whether the launcher is done (pure): no container runs, and SIGTERM came, or nobody holds a session
+    (after at least one, or NO_CLIENT_TIMEOUT_S without any) and it has been idle ``linger_s``."""
+    if running:
+        return False
+    if terminate:
+        return True
+    orphaned = had_session or alive_s > NO_CLIENT_TIMEOUT_S
+    return not sessions and orphaned and idle_s is not None and idle_s >= linger_s
+
+
 class Launcher:
     """The select loop: client connections, container pidfds and signals."""
 
-    def __init__(self, layout: Layout, cgroup_parent: str, image_root: str | None = None) -> None:
+    def __init__(self, layout: Layout, cgroup_parent: str, image_root: str | None = None, linger_s: float = 0.0) -> None:
         self.layout = layout
+        self.linger_s = linger_s
+        self.idle_since: float | None = None  # since when no session is held and no container runs
         self.sel = selectors.DefaultSelector()
         self.cgroups = cgroup.detect(cgroup_parent)
         self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister, image_root)
@@ -84,7 +99,7 @@ class Launcher:
         self.sel.register(wake_r, selectors.EVENT_READ, ("signal", None))
         while not self._should_exit():
             self._reap_strays()
-            for key, _ in self.sel.select(timeout=5.0):
+            for key, _ in self.sel.select(timeout=min(5.0, max(self.linger_s, 0.05)) if self.idle_since is not None else 5.0):
                 kind, arg = key.data
                 if kind == "accept":
                     self._accept()
@@ -102,13 +117,15 @@ class Launcher:
         self.close()
 
     def _should_exit(self) -> bool:
-        """No container runs, and nobody holds a session (or SIGTERM; or no client ever came)."""
-        if self.sup.running_count():
-            return False
-        if self.terminate_requested:
-            return True
-        orphaned = self.had_session or time.monotonic() - self.started > NO_CLIENT_TIMEOUT_S
-        return not self.sessions and orphaned
+        """No container runs, and nobody holds a session (or SIGTERM; or no client ever came); see should_exit."""
+        now = time.monotonic()
+        running = self.sup.running_count()
+        if running or self.sessions:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = now
+        idle = None if self.idle_since is None else now - self.idle_since
+        return should_exit(running, self.terminate_requested, len(self.sessions), self.had_session, now - self.started, idle, self.linger_s)
 
     def close(self) -> None:
         for conn in list(self.buffers):

@@ -49,8 +49,14 @@ root_option = click.option(
 )
 
 
+LAUNCHER_LINGER_S = 60.0
+"""The node-local launcher stays this long after the last container and command, as a daemon would,
+so a series of ``shoal run``/``ps``/``rm`` does not start one each (env SHOAL_LAUNCHER_LINGER_S; 0: none)."""
+
+
 def runtime(root: str) -> Runtime:
-    return Runtime(root, cgroup_parent=CGROUP_PARENT)
+    linger = float(os.environ.get("SHOAL_LAUNCHER_LINGER_S") or LAUNCHER_LINGER_S)
+    return Runtime(root, cgroup_parent=CGROUP_PARENT, linger_s=linger)
 
 
 def run_async(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:

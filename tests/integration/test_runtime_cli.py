@@ -26,6 +26,7 @@ pytestmark = [
 def shoal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     root = tmp_path / "root"
     monkeypatch.setattr(containers_common, "CGROUP_PARENT", f"shoal-test-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("SHOAL_LAUNCHER_LINGER_S", "0")  # leave no launcher behind
     runner = CliRunner()
 
     def invoke(*args: str, code: int = 0, stdin: str | None = None) -> Result:
@@ -89,3 +90,40 @@ def test_bad_input_is_one_clear_line(shoal, tmp_path: Path) -> None:  # type: ig
     assert res.stderr.startswith("Error: invalid image archive") and len(res.stderr.strip().splitlines()) == 1
     shoal("logs", "nope", code=1)
     assert shoal("ps", "-a", "-q").stdout == ""
+
+
+def test_the_local_launcher_stays_between_commands_then_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``shoal run --rm`` twice in a row: the second finds the launcher the first started (no start-up paid
+    again); once idle for its linger it exits and takes its socket and cgroup parent with it."""
+    import time
+
+    from shoal.runtime.layout import Layout
+
+    root = tmp_path / "root"
+    monkeypatch.setattr(containers_common, "CGROUP_PARENT", f"shoal-test-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("SHOAL_LAUNCHER_LINGER_S", "2")
+    runner = CliRunner()
+    sock = Path(Layout(str(root)).socket)
+
+    def launcher_pid() -> int:
+        lines = [ln for ln in Path(Layout(str(root)).launcher_log).read_text().splitlines() if '"launcher ready"' in ln]
+        return int(lines[-1].split('"pid": ')[1].split(",")[0])
+
+    for _ in range(2):
+        res = runner.invoke(main, ["run", "--root", str(root), "--rm", "host", "true"])
+        assert res.exit_code == 0, (res.stdout, res.stderr)
+    assert sock.exists(), "the launcher stays after the command"
+    with open(Layout(str(root)).launcher_log) as f:
+        assert sum('"launcher ready"' in ln for ln in f) == 1, "the second run used the first run's launcher"
+    pid = launcher_pid()
+
+    def alive() -> bool:  # a zombie counts as gone: in this test the launcher is this process' child
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive() and not sock.exists(), "idle past its linger, it exits"

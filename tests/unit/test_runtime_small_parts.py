@@ -72,7 +72,7 @@ class FakeSup:
 
 
 def server() -> Any:
-    fake = SimpleNamespace(sup=FakeSup(), sessions=set(), waiters={}, had_session=False, terminate_requested=True)
+    fake = SimpleNamespace(sup=FakeSup(), sessions=set(), waiters={}, had_session=False, terminate_requested=True, linger_s=0.0)
     fake.cgroups = fake.sup.cgroups
     return fake
 
@@ -94,6 +94,9 @@ def test_session_ops_decide_the_launchers_lifetime() -> None:
         assert srv.had_session and not srv.terminate_requested
         assert requests.dispatch(srv, conn, {"op": "shutdown"}) == protocol.ok(exiting=True, running=0)
         assert conn not in srv.sessions
+        srv.linger_s = 60.0
+        requests.dispatch(srv, conn, {"op": "hello"})
+        assert requests.dispatch(srv, conn, {"op": "shutdown"}) == protocol.ok(exiting=False, running=0), "a lingering launcher stays: the client does not wait for it"
     finally:
         conn.close()
 
@@ -116,3 +119,16 @@ def test_wait_on_a_running_container_parks_the_connection() -> None:
     srv.sup.states["c1"].status = "running"
     assert requests.dispatch(srv, "conn", {"op": "wait", "id": "c1"}) is None  # type: ignore[arg-type]
     assert srv.waiters == {"c1": ["conn"]}
+
+
+def test_the_launcher_goes_when_idle_past_its_linger_and_never_while_a_container_runs():
+    from shoal.runtime.launcher.server import NO_CLIENT_TIMEOUT_S, should_exit
+
+    assert should_exit(0, False, 0, True, 5.0, 0.0, 0.0), "no linger: idle means done"
+    assert not should_exit(0, False, 0, True, 5.0, 1.0, 60.0), "idle 1 s of a 60 s linger: stays"
+    assert should_exit(0, False, 0, True, 70.0, 60.0, 60.0)
+    assert not should_exit(1, True, 0, True, 5.0, None, 0.0), "a running container keeps it, even after SIGTERM"
+    assert should_exit(0, True, 2, True, 5.0, None, 60.0), "SIGTERM: done once nothing runs, sessions or not"
+    assert not should_exit(0, False, 1, True, 5.0, None, 0.0), "a client still holds a session"
+    assert not should_exit(0, False, 0, False, 5.0, 5.0, 0.0), "nobody said hello yet"
+    assert should_exit(0, False, 0, False, NO_CLIENT_TIMEOUT_S + 1, NO_CLIENT_TIMEOUT_S + 1, 0.0), "its starter died"
