@@ -12,8 +12,9 @@ default settings (1 s heartbeats, 3 missed heartbeats, 1 s reconnect grace), one
 - partition: ``shoal lab partition WORKER`` (its link goes down: nothing is closed, nothing answers).
   The node is down once it has missed its heartbeats.
 
-Each run takes the worker holding the most tasks, times from the fault until every replica runs and
-none is on the lost node (polling the manager's ListTasks over its unix socket every 20 ms), and says
+Each run takes the worker holding the most tasks, times from the fault (when ``lab kill``/``lab
+partition`` has returned: its own start-up is not counted) until every replica runs and none is on the
+lost node (polling the manager's ListTasks over its unix socket every 20 ms), and says
 from the manager's log when the node was marked down. The host is brought back (``lab start`` /
 ``lab heal``), and the service is scaled to 0 and back so the next run finds tasks on every worker.
 Needs root. Prints each run and the medians; the last line is
@@ -66,8 +67,8 @@ def one_run(lab: Lab, ctl: Control, path: str, replicas: int) -> tuple[str, floa
     running = ctl.running("loss")
     victim = max(WORKERS, key=lambda w: sum(t.node_id == ids[w] for t in running))
     dead, held = ids[victim], sum(t.node_id == ids[victim] for t in running)
-    wall0, t0 = time.time(), time.monotonic()
     lab.lab("kill" if path == "kill" else "partition", victim)
+    wall0, t0 = time.time(), time.monotonic()  # the fault is done when the command returns (as failover.py --lab)
 
     def replaced() -> bool:
         r = ctl.running("loss")

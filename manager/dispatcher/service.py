@@ -105,11 +105,14 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 await self.writer.apply_each([objects.sessions.put(self._record(s), lease=self.lease) for s in self.sessions.values()])
 
     async def _expire(self) -> None:
+        """Look for silent nodes every tenth of a period: one is down within 0.1 period of its limit (a
+        look over 1,000 sessions costs well under a millisecond), not up to half a period late."""
+        tick = self.period / 10
         last = time.monotonic()
         while True:
-            await asyncio.sleep(self.period / 2)
+            await asyncio.sleep(tick)
             now = time.monotonic()
-            lag = now - last - self.period / 2
+            lag = now - last - tick
             last = now
             if lag > self.period / 2:  # this manager stalled: the nodes are not to blame for heartbeats it did not read
                 _log.warning("event loop stalled; not counting the stall against the nodes", stall_s=round(lag, 3))
