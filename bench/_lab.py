@@ -52,6 +52,20 @@ class Lab:
     def leader(self) -> str:
         return next(n["Hostname"] for n in self.json("node", "ls") if n["ManagerStatus"] == "Leader")
 
+    def fault(self, action: str, host: str) -> tuple[float, float]:
+        """A lab fault (``kill``, ``partition``, ...) done in this process, so that no CLI start-up stands
+        between the figure's start and the fault; returns (monotonic, wall) time when it began."""
+        os.environ["SHOAL_LAB_DIR"] = str(self.root)
+        from shoal.lab import faults
+        from shoal.lab.state import check_name, load, locked
+
+        with locked(check_name(self.name)):
+            lab = load(self.name)
+            node = lab.node(host)
+            began = time.monotonic(), time.time()
+            getattr(faults, action)(lab, node)
+        return began
+
     def state(self) -> dict[str, Any]:
         return json.loads((self.root / self.name / "lab.json").read_text())
 

@@ -7,13 +7,13 @@ A lab (``shoal lab``: network-namespace hosts on one bridge) of 1 drained manage
 default settings (1 s heartbeats, 3 missed heartbeats, 1 s reconnect grace), one service of
 ``--replicas`` tasks (``host`` image, ``sleep``). Two ways to lose a node, ``--runs`` each:
 
-- kill: ``shoal lab kill WORKER`` (power cut: agent, launcher and containers get SIGKILL). The host's
+- kill: as ``shoal lab kill WORKER`` (power cut: agent, launcher and containers get SIGKILL). The host's
   connections are closed, so the manager knows at once; the node is down after the reconnect grace.
-- partition: ``shoal lab partition WORKER`` (its link goes down: nothing is closed, nothing answers).
+- partition: as ``shoal lab partition WORKER`` (its link goes down: nothing is closed, nothing answers).
   The node is down once it has missed its heartbeats.
 
-Each run takes the worker holding the most tasks, times from the fault (when ``lab kill``/``lab
-partition`` has returned: its own start-up is not counted) until every replica runs and none is on the
+Each run takes the worker holding the most tasks, times from the fault (done in this process with the
+lab engine's own ``kill``/``partition``, as the CLI does them) until every replica runs and none is on the
 lost node (polling the manager's ListTasks over its unix socket every 20 ms), and says
 from the manager's log when the node was marked down. The host is brought back (``lab start`` /
 ``lab heal``), and the service is scaled to 0 and back so the next run finds tasks on every worker.
@@ -67,8 +67,7 @@ def one_run(lab: Lab, ctl: Control, path: str, replicas: int) -> tuple[str, floa
     running = ctl.running("loss")
     victim = max(WORKERS, key=lambda w: sum(t.node_id == ids[w] for t in running))
     dead, held = ids[victim], sum(t.node_id == ids[victim] for t in running)
-    lab.lab("kill" if path == "kill" else "partition", victim)
-    wall0, t0 = time.time(), time.monotonic()  # the fault is done when the command returns (as failover.py --lab)
+    t0, wall0 = lab.fault("kill" if path == "kill" else "partition", victim)
 
     def replaced() -> bool:
         r = ctl.running("loss")
