@@ -4,13 +4,13 @@
     .venv/bin/python bench/node_loss.py [--runs 5] [--replicas 6]
 
 A lab (``shoal lab``: network-namespace hosts on one bridge) of 1 drained manager and 3 workers with
-default settings (1 s heartbeats, 3 missed heartbeats, 1 s reconnect grace), one service of
+default settings (1 s heartbeats, down after 2.5 s of silence, 1 s reconnect grace), one service of
 ``--replicas`` tasks (``host`` image, ``sleep``). Two ways to lose a node, ``--runs`` each:
 
 - kill: as ``shoal lab kill WORKER`` (power cut: agent, launcher and containers get SIGKILL). The host's
   connections are closed, so the manager knows at once; the node is down after the reconnect grace.
 - partition: as ``shoal lab partition WORKER`` (its link goes down: nothing is closed, nothing answers).
-  The node is down once it has missed its heartbeats.
+  The node is down once it has been silent for 2.5 heartbeat periods.
 
 Each run takes the worker holding the most tasks, times from the fault (done in this process with the
 lab engine's own ``kill``/``partition``, as the CLI does them) until every replica runs and none is on the

@@ -38,6 +38,10 @@ from shoal.proto import types_pb2 as pb
 from shoal.retry import Backoff, retry
 
 _log = log.get(__name__)
+SILENT_PERIODS = 2.5
+"""A node that has sent nothing for this many heartbeat periods is down (2.5 s by default): an agent may be
+up to 1.5 periods late without being counted out, and a host that went silent is known within 1.5-2.5 s
+(node loss <= 3 s with its replacement started). A closed connection is quicker: the reconnect grace."""
 SESSIONS = Gauge("shoal_dispatcher_sessions", "Agent sessions held by this dispatcher")
 
 
@@ -60,7 +64,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         authority: Authority,
         registrar: Registrar,
         heartbeat_period: float = 1.0,
-        missed_heartbeats: int = 3,
+        missed_heartbeats: float = SILENT_PERIODS,
         reconnect_grace: float = 1.0,
     ) -> None:
         self.store = store

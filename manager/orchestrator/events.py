@@ -48,11 +48,12 @@ def liveness_events(
     if note is not None:
         action = "disruption" if disrupted else "disruption-over"
         out.append(new_event(time_ns, "cluster", action, "", note))
+    # one pass's events a nanosecond apart, in the order they were decided (ids and listings sort by time)
     for nid in sorted(released_after - released_before):
         host = hostnames.get(nid, "")
         if disrupted:
             msg = f"node {host or nid} is down: its tasks are replaced now (mass disruption: one node at a time)"
         else:
             msg = f"node {host or nid} is down: its tasks are replaced on other nodes"
-        out.append(new_event(time_ns, "node", "down", nid, msg, hostname=host))
+        out.append(new_event(time_ns + len(out), "node", "down", nid, msg, hostname=host))
     return out

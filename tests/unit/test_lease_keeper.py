@@ -103,8 +103,8 @@ def test_etcd_saying_the_lease_is_gone_ends_it_at_once():
 def test_the_thread_reports_a_lost_lease_once_and_stops():
     refresh = Refresh(ttl=0)
     lost = threading.Event()
-    k = LeaseKeeper(refresh, 7, 0.04)
+    k = LeaseKeeper(refresh, 7, 2.0)  # first tick after 0.5 s, with 1.5 s of lease left: etcd answers "gone"
     k.start(lost.set)
-    assert lost.wait(5)
+    assert lost.wait(20)
     assert k.lost == "lease expired or not found"
     k.stop()
