@@ -68,6 +68,7 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
         self.cluster = cluster
         self.image_known = image_known  # is a reference in the cluster's image store? None: no store
         self.image_hint: Callable[[str], Awaitable[list[str]]] | None = None  # the store's tags of that repository
+        self.self_id = ""  # this manager's own node id: what `node inspect self` names
         self.kek = kek  # keys the MAC of role grants (Register issues a manager certificate only with one)
         self.caller = caller  # who is calling: recorded in role grants and tombstones
         # A node without a session is Unknown (not Down) while this manager is too new to know:
@@ -225,7 +226,8 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
         return n
 
     async def _node(self, ref: str, context: grpc.aio.ServicerContext) -> pb.Node:
-        node = resolve(self.cache.nodes(), ref, lambda n: n.description.hostname)
+        lookup = self.self_id if ref == "self" and self.self_id else ref  # docker's `node inspect self`: this manager's node
+        node = resolve(self.cache.nodes(), lookup, lambda n: n.description.hostname)
         if node is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"no such node: {ref}")
         return node

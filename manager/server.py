@@ -207,6 +207,7 @@ class Manager:
                 kek=lambda: self.ca.kek, caller=lambda ctx: self.authority.identity(ctx).node_id,  # type: ignore[union-attr]  # ca and authority are set before leadership starts the dispatcher
             )
             control.image_hint = lambda ref: self.images.similar(ref)  # type: ignore[union-attr]  # set by _serve before any call
+            control.self_id = self.cfg.node_id
             assert self.authority
             self.authority.revoked = lambda node_id: self.cache.get("tombstone", node_id) is not None  # type: ignore[union-attr]  # the cache is set before leadership starts the dispatcher
             dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]  # the registrar is set on the next line (it needs the dispatcher's methods)

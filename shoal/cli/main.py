@@ -22,6 +22,7 @@ from shoal.cli.defaults import DEFAULT_HOST
 LAZY_COMMANDS: dict[str, str] = {
     "service": "shoal.cli.service:service_group",
     "node": "shoal.cli.node:node_group",
+    "task": "shoal.cli.task:task_group",
     "stack": "shoal.cli.stack:stack_group",
     "lab": "shoal.cli.lab:lab_group",
     "join-token": "shoal.cli.jointoken:join_token_cmd",

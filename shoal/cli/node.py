@@ -14,12 +14,13 @@ import grpc
 from shoal import ids
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
+from shoal.cli.docker_views import node_doc
+from shoal.cli.node_views import NODE_FILTERS, check_filter_values, node_matches, pretty_node
 from shoal.cli.output import (
     emit_list,
     emit_objects,
     format_option,
     inspect_format_option,
-    message_dict,
     parse_filters,
     quiet_option,
 )
@@ -68,12 +69,17 @@ def node_group() -> None:
 
 
 @node_group.command("ls")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (id=, name=, role=, membership=, label=, node.label=)")
 @format_option
 @quiet_option
-def list_nodes(fmt: str, quiet: bool) -> None:
+def list_nodes(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """List nodes in the cluster"""
+    f = parse_filters(filters, NODE_FILTERS)
+    if problem := check_filter_values(f):
+        raise click.UsageError(problem)
     nodes = client.stub().ListNodes(control_pb2.ListNodesRequest()).nodes
-    records = [node_record(n) for n in sorted(nodes, key=lambda n: (n.description.hostname, n.id))]
+    shown = [n for n in nodes if node_matches(f, n)]
+    records = [node_record(n) for n in sorted(shown, key=lambda n: (n.description.hostname, n.id))]
     emit_list(fmt, quiet, NODE_HEADERS, records, node_row)
     notes = sorted({n.status.message for n in nodes if n.status.message.startswith("mass disruption")})
     for note in notes:  # on stderr: the table and JSON stay what scripts parse
@@ -81,18 +87,22 @@ def list_nodes(fmt: str, quiet: bool) -> None:
 
 
 @node_group.command("inspect")
-@click.argument("nodes", nargs=-1, required=True, metavar="NODE...")
+@click.argument("nodes", nargs=-1, required=True, metavar="NODE...|self")
+@click.option("--pretty", is_flag=True, help="Print the information in a human friendly format")
 @inspect_format_option
-def inspect_nodes(nodes: tuple[str, ...], fmt: str | None) -> None:
-    """Display detailed information on one or more nodes"""
+def inspect_nodes(nodes: tuple[str, ...], pretty: bool, fmt: str | None) -> None:
+    """Display detailed information on one or more nodes (``self``: the node of the manager you talk to)"""
     stub = client.stub()
     found, errors = [], []
     for ref in nodes:
         try:
-            found.append(message_dict(stub.GetNode(control_pb2.GetNodeRequest(node_id=ref)).node))
+            found.append(stub.GetNode(control_pb2.GetNodeRequest(node_id=ref)).node)
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
-    emit_objects(fmt, found)
+    if pretty and not fmt:
+        click.echo("\n\n".join(pretty_node(n) for n in found))
+    else:
+        emit_objects(fmt, [node_doc(n) for n in found])
     if errors:
         raise click.ClickException("\n".join(errors))
 

@@ -14,13 +14,13 @@ import grpc
 
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
-from shoal.cli.network_views import endpoint_dict, endpoint_lines
+from shoal.cli.docker_views import service_doc
+from shoal.cli.network_views import endpoint_lines
 from shoal.cli.output import (
     emit_list,
     emit_objects,
     format_option,
     inspect_format_option,
-    message_dict,
     parse_filters,
     quiet_option,
 )
@@ -148,7 +148,7 @@ def inspect_services(services: tuple[str, ...], pretty: bool, fmt: str | None) -
     if pretty and not fmt:
         click.echo("\n\n".join(_pretty(s) for s in found))
     else:
-        emit_objects(fmt, [{**message_dict(s), "Endpoint": endpoint_dict(s), "PendingTasks": _pending(s.id)} for s in found])
+        emit_objects(fmt, [service_doc(s, _pending(s.id)) for s in found])
     if errors:
         raise click.ClickException("\n".join(errors))
 

@@ -49,7 +49,7 @@ def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster
     assert all(t["CurrentState"].startswith("Running") for t in ps)
     assert {t["Node"] for t in ps} == {"e2e-manager", "e2e-worker"}, "replicas spread over both nodes"
     inspect = json.loads(c.shoal("svc", "inspect", "web").stdout)
-    assert inspect[0]["spec"]["container"]["args"] == ["python3", "-m", "http.server", "8000"]
+    assert inspect[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == ["python3", "-m", "http.server", "8000"]
 
     pids = running_pids(c, "web")
     assert len(pids) == 3

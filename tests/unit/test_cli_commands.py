@@ -83,8 +83,8 @@ def test_svc_ps_unknown_service(fake: FakeStub) -> None:
 def test_svc_inspect(fake: FakeStub) -> None:
     r = run(fake, "svc", "inspect", "web")
     data = json.loads(r.stdout)
-    assert r.exit_code == 0 and data[0]["spec"]["name"] == "web" and data[0]["spec"]["replicas"] == "2"
-    assert data[0]["spec"]["ports"][0]["published_port"] == 8080
+    assert r.exit_code == 0 and data[0]["Spec"]["Name"] == "web" and data[0]["Spec"]["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert data[0]["Spec"]["EndpointSpec"]["Ports"][0]["PublishedPort"] == 8080
     r = run(fake, "svc", "inspect", "web", "nope")
     assert r.exit_code == 1 and len(json.loads(r.stdout)) == 1 and "no such service: nope" in r.stderr
     r = run(fake, "svc", "inspect", "--pretty", "web")
@@ -139,7 +139,7 @@ def test_node_ls_and_inspect(fake: FakeStub) -> None:
     assert run(fake, "node", "ls", "-q").stdout.split() == ["node1"]
     assert json.loads(run(fake, "node", "ls", "--format", "json").stdout)[0]["Hostname"] == "host-one"
     data = json.loads(run(fake, "node", "inspect", "host-one").stdout)
-    assert data[0]["id"] == "node1" and data[0]["manager_status"]["leader"] is True
+    assert data[0]["ID"] == "node1" and data[0]["ManagerStatus"]["Leader"] is True
     r = run(fake, "node", "inspect", "ghost")
     assert r.exit_code == 1 and "no such node: ghost" in r.stderr
 

@@ -72,11 +72,11 @@ def test_template_naming_an_unknown_field_is_an_error_and_prints_nothing(fake: F
 
 
 def test_inspect_format_prints_one_line_per_object(fake: FakeStub) -> None:
-    r = run(fake, "svc", "inspect", "--format", "{{.id}}", "web", "agent")
+    r = run(fake, "svc", "inspect", "--format", "{{.ID}}", "web", "agent")
     assert r.exit_code == 0, r.output
     by_name = {s.spec.name: s.id for s in fake.services.values()}
     assert r.stdout.splitlines() == [by_name["web"], by_name["agent"]]
-    r = run(fake, "node", "inspect", "-f", "{{.id}}", "node1")
+    r = run(fake, "node", "inspect", "-f", "{{.ID}}", "node1")
     assert r.stdout == "node1\n"
 
 
