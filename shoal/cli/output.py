@@ -163,8 +163,15 @@ def quote_error(err: str, trunc: bool = True) -> str:
     return f'"{err}"' if err else ""
 
 
-def parse_filters(values: Iterable[str], allowed: Sequence[str]) -> dict[str, list[str]]:
-    """``["name=web", "name=api"]`` -> ``{"name": ["web", "api"]}``; unknown keys are usage errors."""
+SERVICE_FILTER_VALUES = {"mode": ("replicated", "global", "replicated-job", "global-job")}
+TASK_FILTER_VALUES = {"desired-state": ("running", "shutdown", "accepted")}
+
+
+def parse_filters(
+    values: Iterable[str], allowed: Sequence[str], choices: dict[str, Sequence[str]] | None = None
+) -> dict[str, list[str]]:
+    """``["name=web", "name=api"]`` -> ``{"name": ["web", "api"]}``; unknown keys (and, for keys in
+    ``choices``, values outside them) are usage errors."""
     out: dict[str, list[str]] = {}
     for v in values:
         key, sep, val = v.partition("=")
@@ -173,6 +180,9 @@ def parse_filters(values: Iterable[str], allowed: Sequence[str]) -> dict[str, li
             raise click.UsageError(f"bad format of filter (expected name=value): {v}")
         if key not in allowed:
             raise click.UsageError(f"invalid filter '{key}' (allowed: {', '.join(allowed)})")
+        wanted = (choices or {}).get(key)
+        if wanted is not None and val.lower() not in wanted:
+            raise click.UsageError(f"invalid value for filter '{key}': {val!r} (expected {', '.join(wanted)})")
         out.setdefault(key, []).append(val)
     return out
 

@@ -17,6 +17,8 @@ from shoal.cli.aliases import AliasGroup
 from shoal.cli.docker_views import service_doc
 from shoal.cli.network_views import endpoint_lines
 from shoal.cli.output import (
+    SERVICE_FILTER_VALUES,
+    TASK_FILTER_VALUES,
     emit_list,
     emit_objects,
     format_option,
@@ -71,7 +73,7 @@ def _match_label(labels: dict[str, str], wanted: str) -> bool:
 @quiet_option
 def list_services(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """List services"""
-    f = parse_filters(filters, ("name", "id", "mode", "label"))
+    f = parse_filters(filters, ("name", "id", "mode", "label"), SERVICE_FILTER_VALUES)
     resp = client.stub().ListServices(control_pb2.ListServicesRequest())
     records = [
         service_record(svc, resp.summaries.get(svc.id))
@@ -112,7 +114,7 @@ def task_matches(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.T
 @quiet_option
 def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, why: bool, fmt: str, quiet: bool) -> None:
     """List the tasks of one or more services"""
-    f = parse_filters(filters, ("desired-state", "node", "id", "name"))
+    f = parse_filters(filters, ("desired-state", "node", "id", "name"), TASK_FILTER_VALUES)
     stub = client.stub()
     ids, errors = [], []
     for ref in services:

@@ -17,7 +17,14 @@ import click
 import grpc
 
 from shoal.cli import client
-from shoal.cli.output import emit_list, format_option, parse_filters, quiet_option
+from shoal.cli.output import (
+    SERVICE_FILTER_VALUES,
+    TASK_FILTER_VALUES,
+    emit_list,
+    format_option,
+    parse_filters,
+    quiet_option,
+)
 from shoal.cli.service import service_matches, task_matches
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
@@ -112,7 +119,7 @@ def list_stacks(fmt: str) -> None:
 @quiet_option
 def stack_services_command(namespace: str, filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """List the services in the stack"""
-    f = parse_filters(filters, ("name", "id", "mode", "label"))
+    f = parse_filters(filters, ("name", "id", "mode", "label"), SERVICE_FILTER_VALUES)
     resp = client.stub().ListServices(control_pb2.ListServicesRequest())
     mine = [s for s in resp.services if s.spec.labels.get(NAMESPACE_LABEL) == namespace]
     if not mine:
@@ -129,7 +136,7 @@ def stack_services_command(namespace: str, filters: tuple[str, ...], fmt: str, q
 @quiet_option
 def stack_ps(namespace: str, filters: tuple[str, ...], no_trunc: bool, fmt: str, quiet: bool) -> None:
     """List the tasks in the stack"""
-    f = parse_filters(filters, ("desired-state", "node", "id", "name"))
+    f = parse_filters(filters, ("desired-state", "node", "id", "name"), TASK_FILTER_VALUES)
     mine = stack_services(namespace)
     if not mine:
         raise click.ClickException(f"Nothing found in stack: {namespace}")

@@ -83,3 +83,23 @@ def test_inspect_format_prints_one_line_per_object(fake: FakeStub) -> None:
 def test_inspect_with_a_bad_template_fails_before_asking(fake: FakeStub) -> None:
     r = run(fake, "svc", "inspect", "--format", "{{if}}", "web")
     assert r.exit_code == 2 and "missing value for if" in r.output and not fake.calls
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("svc", "ls", "--filter", "mode=sometimes"), "invalid value for filter 'mode': 'sometimes'"),
+        (("svc", "ps", "--filter", "desired-state=dancing", "web"), "invalid value for filter 'desired-state': 'dancing'"),
+        (("svc", "ls", "--filter", "colour=red"), "invalid filter 'colour'"),
+        (("node", "ls", "--filter", "membership=maybe"), "invalid membership filter 'maybe'"),
+    ],
+)
+def test_bad_filters_are_one_usage_error_before_any_call(fake: FakeStub, args: tuple[str, ...], message: str) -> None:
+    r = run(fake, *args)
+    assert r.exit_code == 2 and message in r.output and r.stdout == "" and not fake.calls
+
+
+def test_filters_that_select(fake: FakeStub) -> None:
+    assert run(fake, "svc", "ls", "--filter", "mode=replicated", "--format", "{{.Name}}").stdout == "web\n"
+    assert run(fake, "svc", "ps", "--filter", "desired-state=shutdown", "-q", "web").stdout == ""
+    assert run(fake, "node", "ls", "--filter", "name=host", "--format", "{{.Hostname}}").stdout == "host-one\n"
