@@ -90,10 +90,19 @@ class Election:
                 keeper.stop()
             for t in (keeping, work):
                 t.cancel()
+            shutdown = False
+            for t in (keeping, work):
                 try:
                     await t
-                except (asyncio.CancelledError, Exception):
+                except asyncio.CancelledError:
+                    # the task's own cancellation ends here; the election's (a shutdown) must go on up,
+                    # or a manager stopped at this moment would campaign forever instead of stopping
+                    current = asyncio.current_task()
+                    shutdown = shutdown or (current is not None and current.cancelling() > 0)
+                except Exception:  # noqa: S110  (a crash of the work was raised by work.result() above)
                     pass
+            if shutdown:
+                raise asyncio.CancelledError
 
     async def _keep(self, keeper: LeaseKeeper) -> str:
         """Run the keeper's thread; beat for it while this loop lives; return why the lease was lost."""
