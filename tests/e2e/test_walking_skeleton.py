@@ -15,6 +15,7 @@ from pathlib import Path
 
 from shoal import etcdtls
 from tests.e2e.clicluster import SHOAL, CliCluster, containers, free_port, running_pids
+from tests.timing import scaled
 
 
 def mounts_under(path: Path) -> list[str]:
@@ -171,7 +172,7 @@ def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
     c = cli_cluster
     res = subprocess.run(
         [SHOAL, "worker", "--join", c.addr, "--token", "SHOAL-1-abc-def", "--data-dir", str(c.tmp / "bad")],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True, text=True, timeout=scaled(30),
     )
     assert res.returncode != 0
     assert "invalid join token" in res.stderr
@@ -184,7 +185,7 @@ def test_manager_without_etcd_exits_with_a_clear_error(tmp_path: Path):
         [SHOAL, "manager", "--data-dir", str(tmp_path), "--etcd", f"https://127.0.0.1:{free_port()}", "--socket", str(tmp_path / "s.sock"),
          "--etcd-ca", str(client.ca), "--etcd-cert", str(client.cert), "--etcd-key", str(client.key),
          "--listen-addr", f"127.0.0.1:{free_port()}"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=scaled(60),
     )
     assert res.returncode != 0
     assert "cannot reach etcd" in res.stderr

@@ -215,8 +215,10 @@ def read_from_image(img: Path, path: str) -> str | None:
 
 
 def boot(vmlinuz: Path, base: Path, src: Path, pytest_args: list[str], pyhome: Path) -> int:
-    guest = shlex.join(["sh", str(ROOT / "tests/v2vm/guest.sh"), str(vmlinuz.parents[1]), str(pyhome), str(ROOT),
-                        *pytest_args])  # fmt: skip
+    # sh reads its script as it goes, over the shared root: a copy, so editing guest.sh meanwhile is safe
+    script = BUILD / "guest.sh"
+    shutil.copy(ROOT / "tests/v2vm/guest.sh", script)
+    guest = shlex.join(["sh", str(script), str(vmlinuz.parents[1]), str(pyhome), str(ROOT), *pytest_args])
     passed = {k: os.environ[k] for k in ("CI", "V2VM_PROBE") if os.environ.get(k)}
     if passed:  # the skip gate applies inside as well
         guest = shlex.join(["env", *(f"{k}={v}" for k, v in passed.items())]) + " " + guest
