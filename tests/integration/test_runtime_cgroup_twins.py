@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from shoal.runtime import ContainerConfig, ContainerInfo, Runtime, logs
-from shoal.runtime.cgroup import hierarchy
-from shoal.runtime.cgroup.limits import cpu_weight, io_weight
+from shoal.runtime.cgroup import devices, hierarchy
+from shoal.runtime.cgroup.limits import DEVICE_RULES, cpu_weight, io_weight
 
 VERSION = hierarchy.choose_layout(hierarchy.parse_mountinfo(Path("/proc/self/mountinfo").read_text()))[0]
 OWN = hierarchy.parse_proc_cgroup(Path("/proc/self/cgroup").read_text())
@@ -127,6 +127,22 @@ for _ in range(12):
         pass
 print(started)
 """
+
+
+@v1_twin
+async def test_v1_devices_list_is_the_allow_list(rt: Runtime) -> None:
+    info = await _create(rt)
+    assert sorted(read(v1_file("devices", info, "devices.list")).splitlines()) == sorted(DEVICE_RULES)
+
+
+@v2_twin
+async def test_v2_device_program_on_each_containers_cgroup(rt: Runtime) -> None:
+    """v2 has no devices files: each container's own cgroup carries the allow-list program (one, whatever
+    its parents have), and it goes with the cgroup."""
+    first, second = await _create(rt), await rt.create(ContainerConfig(id="two", image="host", args=["true"]))
+    for info in (first, second):
+        assert devices.attached(str(v2_file(info, ""))) == 1
+    assert devices.attached(str(v2_file(first, "")).rsplit("/", 2)[0]) == 0, "not on the parent: per container"
 
 
 async def test_the_pids_limit_stops_a_fork_loop(rt: Runtime) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from shoal.runtime import ContainerConfig, Runtime, logs
 from shoal.runtime.cgroup.limits import DEVICE_RULES
 from tests.fixtures import busybox_image
+from tests.fixtures.runtime import device_tmpdir
 from tests.timing import eventually, scaled
 
 pytestmark = [
@@ -23,8 +23,8 @@ pytestmark = [
 ]
 LOOP = ["/bin/sh", "-c", "while :; do :; done"]
 DEVICES_V1_ONLY = (
-    "cgroup v1 twin: v1 devices-controller rule inheritance; on v2 the allow-list is a BPF program, "
-    "which test_devices_allow_list_blocks_a_node_made_inside checks there"
+    "cgroup v1 twin: v1 devices-controller rule inheritance; on v2 the allow-list is a BPF program on each "
+    "container's cgroup (test_runtime_cgroup_twins.py::test_v2_device_program_on_each_containers_cgroup)"
 )
 
 
@@ -83,7 +83,7 @@ async def test_devices_allow_list_blocks_a_node_made_inside(rt: Runtime, tmp_pat
     tar = tmp_path / "bb.tar"
     busybox_image.build(str(tar))
     await rt.load_image(tar)
-    devdir = tempfile.mkdtemp(prefix="shoal-test-dev-", dir="/var/tmp")
+    devdir = device_tmpdir()
     script = "mknod /data/mem c 1 1 && head -c1 /data/mem; echo rc=$?; head -c1 /dev/zero | wc -c"
     mounts = [{"type": "bind", "source": devdir, "target": "/data"}]
     try:

@@ -18,7 +18,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -27,10 +26,12 @@ from pathlib import Path
 import pytest
 
 from shoal.runtime import ContainerConfig, Runtime, logs
+from shoal.runtime.cgroup import devices
 from shoal.runtime.cgroup import hierarchy as cl
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.cgroup.v2 import CgroupsV2
 from tests.fixtures import busybox_image
+from tests.fixtures.runtime import device_tmpdir
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(os.geteuid() != 0, reason="needs root: cgroups and mknod")]
 
@@ -56,18 +57,10 @@ def a_disk(devdir: Path) -> tuple[int, int]:
     pytest.skip(reason=f"no block device on this machine that root can open outside a container ({', '.join(tried)})")
 
 
-def allows_devices(path: str) -> bool:
-    return os.path.isdir(path) and not os.statvfs(path).f_flag & os.ST_NODEV
-
-
 @pytest.fixture
 def devdir() -> Iterator[Path]:
-    """A directory on a filesystem that allows device nodes: /var/tmp, else /tmp (either may be nodev:
-    /tmp often is on hosts, /var/tmp is in the cgroup-v2 VM)."""
-    where = next((p for p in ("/var/tmp", "/tmp") if allows_devices(p)), None)
-    if where is None:
-        pytest.skip(reason="neither /var/tmp nor /tmp allows device nodes (both mounted nodev)")
-    d = Path(tempfile.mkdtemp(prefix="shoal-test-dev-", dir=where))
+    """A directory on a filesystem that allows device nodes (tests/fixtures/runtime.py)."""
+    d = Path(device_tmpdir())
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -99,6 +92,7 @@ def test_on_cgroup_v2_a_mknodded_disk_cannot_be_opened(devdir: Path) -> None:
     major, minor = a_disk(devdir)
     cg.create("c1", Limits())
     try:
+        assert devices.attached(cg.dirs("c1")[0]) == 1, "the allow-list program is on the container's cgroup"
         procs = os.path.join(cg.dirs("c1")[0], "cgroup.procs")
         out = subprocess.run(
             [sys.executable, "-c", PROBE, procs, str(devdir / "disk"), str(major), str(minor)],
