@@ -76,5 +76,11 @@ for f in $(find /tmp/pytest-of-root -name launcher.log -size +0 2>/dev/null | he
   grep -q -iE "error|traceback" "$f" && { echo "== $f"; tail -30 "$f"; }
 done >"$out/launcher-logs.txt" 2>&1
 cd /
+# processes the tests left behind (a leak to fix; they also keep the checkout image busy)
+for p in /proc/[0-9]*; do
+  case "$(readlink "$p/cwd" 2>/dev/null)" in "$CHECKOUT"*|/tmp/pytest-of-root*)
+    [ "${p#/proc/}" != "$$" ] && log "left running: ${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" | cut -c1-200)";;
+  esac
+done
 sync
-umount "$CHECKOUT/.venv" "$CHECKOUT" && umount /tmp/v2vm/src || log "could not unmount the checkout image"
+umount "$CHECKOUT/.venv" "$CHECKOUT" && umount /tmp/v2vm/src || log "could not unmount the checkout image (synced)"
