@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import grpc
 
-from shoal import liveness, log, spec
+from shoal import liveness, log, rollout, spec
 from shoal.ids import new_id
 from shoal.manager import sealing
 from shoal.manager.cache import ClusterCache
@@ -142,8 +142,9 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
             summ = summaries.get(t.service_id)
             if summ is None:
                 continue
-            st = self.cache.status(t).state
-            if t.desired_state == pb.RUNNING and st == pb.RUNNING:
+            status = self.cache.status(t)
+            st = status.state
+            if t.desired_state == pb.RUNNING and rollout.ready(t.spec, status):  # running, and healthy where there is a check
                 summ.running += 1
             elif st == pb.COMPLETE:
                 summ.completed += 1
@@ -152,17 +153,18 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
 
     async def UpdateService(self, request: cpb.UpdateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.UpdateServiceResponse:
         cur = await self._service(request.service_id, context)
-        same_image = request.spec.container.image == cur.spec.container.image
-        s = await self._validated(request.spec, context, not (request.no_resolve_image or same_image))
-        if s.name != cur.spec.name:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid service spec: name: a service cannot be renamed")
-        await self._check_networks(s, context, cur.id)
-        svc = pb.Service()
-        svc.CopyFrom(cur)
-        svc.previous_spec.CopyFrom(cur.spec)
-        svc.spec.CopyFrom(s)
-        svc.spec_version = cur.spec_version + 1
-        svc.meta.updated_at_ns = time.time_ns()
+        now = time.time_ns()
+        if request.rollback:
+            if not cur.HasField("previous_spec"):
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"service {cur.spec.name} does not have a previous spec")
+            svc = rollout.rolled_back(cur, now, "manually requested rollback")
+        else:
+            same_image = request.spec.container.image == cur.spec.container.image
+            s = await self._validated(request.spec, context, not (request.no_resolve_image or same_image))
+            if s.name != cur.spec.name:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid service spec: name: a service cannot be renamed")
+            await self._check_networks(s, context, cur.id)
+            svc = rollout.respecced(cur, s, now)
         try:
             rev = await self.writer.apply(objects.services.update(svc, request.version, old=cur))
         except Conflict:

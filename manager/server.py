@@ -35,6 +35,7 @@ from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Fence, Writer
+from shoal.manager.updater.loop import Updater
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import images_pb2_grpc as igrpc
@@ -192,6 +193,7 @@ class Manager:
             tg.create_task(ReplicatedOrchestrator(self.cache, writer, self.cfg.history_limit, self.node_grace_s).run())
             tg.create_task(Scheduler(self.cache, writer).run())
             tg.create_task(Allocator(self.cache, writer, self.address_plan()).run())
+            tg.create_task(Updater(self.cache, writer).run())
 
     async def run(self) -> None:
         """Start everything and serve until cancelled."""

@@ -65,16 +65,18 @@ class ListServicesResponse(_message.Message):
     def __init__(self, services: _Optional[_Iterable[_Union[_types_pb2.Service, _Mapping]]] = ..., summaries: _Optional[_Mapping[str, ServiceSummary]] = ...) -> None: ...
 
 class UpdateServiceRequest(_message.Message):
-    __slots__ = ("service_id", "version", "spec", "no_resolve_image")
+    __slots__ = ("service_id", "version", "spec", "no_resolve_image", "rollback")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     NO_RESOLVE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     version: int
     spec: _types_pb2.ServiceSpec
     no_resolve_image: bool
-    def __init__(self, service_id: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., no_resolve_image: _Optional[bool] = ...) -> None: ...
+    rollback: bool
+    def __init__(self, service_id: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., no_resolve_image: _Optional[bool] = ..., rollback: _Optional[bool] = ...) -> None: ...
 
 class UpdateServiceResponse(_message.Message):
     __slots__ = ("service",)

@@ -289,7 +289,7 @@ class ContainerSpec(_message.Message):
     def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., seccomp_profile: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., read_only: _Optional[bool] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., stop_signal: _Optional[str] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., groups: _Optional[_Iterable[str]] = ..., dns_config: _Optional[_Union[DNSConfig, _Mapping]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports", "rebalance", "networks", "endpoint_mode", "depends_on")
+    __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports", "rebalance", "networks", "endpoint_mode", "force_update", "depends_on")
     class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         REPLICATED: _ClassVar[ServiceSpec.Mode]
@@ -322,6 +322,7 @@ class ServiceSpec(_message.Message):
     REBALANCE_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_MODE_FIELD_NUMBER: _ClassVar[int]
+    FORCE_UPDATE_FIELD_NUMBER: _ClassVar[int]
     DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
     name: str
     labels: _containers.ScalarMap[str, str]
@@ -338,8 +339,9 @@ class ServiceSpec(_message.Message):
     rebalance: bool
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachmentConfig]
     endpoint_mode: EndpointMode
+    force_update: int
     depends_on: _containers.RepeatedCompositeFieldContainer[ServiceDependency]
-    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., update_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., mode: _Optional[_Union[ServiceSpec.Mode, str]] = ..., replicas: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ..., rebalance: _Optional[bool] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachmentConfig, _Mapping]]] = ..., endpoint_mode: _Optional[_Union[EndpointMode, str]] = ..., depends_on: _Optional[_Iterable[_Union[ServiceDependency, _Mapping]]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., container: _Optional[_Union[ContainerSpec, _Mapping]] = ..., resources: _Optional[_Union[ResourceRequirements, _Mapping]] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., restart_policy: _Optional[_Union[RestartPolicy, _Mapping]] = ..., update_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback_config: _Optional[_Union[UpdateConfig, _Mapping]] = ..., mode: _Optional[_Union[ServiceSpec.Mode, str]] = ..., replicas: _Optional[int] = ..., max_concurrent: _Optional[int] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ..., rebalance: _Optional[bool] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachmentConfig, _Mapping]]] = ..., endpoint_mode: _Optional[_Union[EndpointMode, str]] = ..., force_update: _Optional[int] = ..., depends_on: _Optional[_Iterable[_Union[ServiceDependency, _Mapping]]] = ...) -> None: ...
 
 class ServiceDependency(_message.Message):
     __slots__ = ("service", "condition")
@@ -473,20 +475,50 @@ class Meta(_message.Message):
     def __init__(self, version: _Optional[int] = ..., created_at_ns: _Optional[int] = ..., updated_at_ns: _Optional[int] = ...) -> None: ...
 
 class Service(_message.Message):
-    __slots__ = ("id", "meta", "spec", "previous_spec", "spec_version", "endpoint")
+    __slots__ = ("id", "meta", "spec", "previous_spec", "spec_version", "endpoint", "update_status")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_SPEC_FIELD_NUMBER: _ClassVar[int]
     SPEC_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_STATUS_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: Meta
     spec: ServiceSpec
     previous_spec: ServiceSpec
     spec_version: int
     endpoint: Endpoint
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., spec_version: _Optional[int] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ...) -> None: ...
+    update_status: UpdateStatus
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[ServiceSpec, _Mapping]] = ..., spec_version: _Optional[int] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., update_status: _Optional[_Union[UpdateStatus, _Mapping]] = ...) -> None: ...
+
+class UpdateStatus(_message.Message):
+    __slots__ = ("state", "started_at_ns", "completed_at_ns", "message")
+    class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        UNKNOWN: _ClassVar[UpdateStatus.State]
+        UPDATING: _ClassVar[UpdateStatus.State]
+        PAUSED: _ClassVar[UpdateStatus.State]
+        COMPLETED: _ClassVar[UpdateStatus.State]
+        ROLLBACK_STARTED: _ClassVar[UpdateStatus.State]
+        ROLLBACK_PAUSED: _ClassVar[UpdateStatus.State]
+        ROLLBACK_COMPLETED: _ClassVar[UpdateStatus.State]
+    UNKNOWN: UpdateStatus.State
+    UPDATING: UpdateStatus.State
+    PAUSED: UpdateStatus.State
+    COMPLETED: UpdateStatus.State
+    ROLLBACK_STARTED: UpdateStatus.State
+    ROLLBACK_PAUSED: UpdateStatus.State
+    ROLLBACK_COMPLETED: UpdateStatus.State
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    state: UpdateStatus.State
+    started_at_ns: int
+    completed_at_ns: int
+    message: str
+    def __init__(self, state: _Optional[_Union[UpdateStatus.State, str]] = ..., started_at_ns: _Optional[int] = ..., completed_at_ns: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ServiceEndpoint(_message.Message):
     __slots__ = ("service_id", "spec_version", "endpoint")

@@ -1,15 +1,18 @@
 """Plain views of tasks and nodes that several manager components reason about.
 
-``TaskView`` is a task with its effective status (the orchestrators' input); ``NodeInfo`` is a node
+``TaskView`` is a task with its effective status (the orchestrators' input), ``new_task`` a fresh one
+for a slot (made by the orchestrators and the update supervisor); ``NodeInfo`` is a node
 with what already runs on it (the scheduler's input, and what the rebalancer asks for room). They live
 in the core so that components which never import each other can share them.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from shoal.ids import new_id
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import is_terminal
 
@@ -36,6 +39,27 @@ class TaskView:
     @property
     def created(self) -> int:
         return self.task.meta.created_at_ns
+
+
+def new_task(service: pb.Service, slot: int, now_ns: int | None = None, node_id: str = "") -> pb.Task:
+    """A fresh task for ``slot`` of ``service`` (or for ``node_id``, global), PENDING until the scheduler places it."""
+    now_ns = now_ns if now_ns is not None else time.time_ns()
+    t = pb.Task(
+        id=new_id(),
+        service_id=service.id,
+        service_name=service.spec.name,
+        slot=slot,
+        node_id=node_id,
+        spec_version=service.spec_version,
+        desired_state=pb.RUNNING,
+    )
+    t.spec.CopyFrom(service.spec)
+    t.meta.created_at_ns = now_ns
+    t.meta.updated_at_ns = now_ns
+    t.status.state = pb.PENDING
+    t.status.timestamp_ns = now_ns
+    t.status.message = "pending task scheduling"
+    return t
 
 
 def host_ports(spec: pb.ServiceSpec) -> frozenset[tuple[int, int]]:

@@ -29,7 +29,9 @@ def plan(assigned: dict[str, int], leftovers: set[str]) -> Adoption:
         if tid in leftovers and state < TERMINAL:
             # the container exists, so a prepare ran: resume from PREPARING at least (the cluster may not
             # have heard of it before the agent went down; preparing again would fail on the existing one)
-            out.adopt[tid] = max(state, pb.PREPARING)
+            # a task with a health check is reported STARTING from its start until its first healthy
+            # probe: its container runs, so it resumes as running (its checks start over)
+            out.adopt[tid] = pb.RUNNING if state == pb.STARTING else max(state, pb.PREPARING)
         elif tid in leftovers and state >= TERMINAL:
             out.remove.append(tid)  # done, but the manager still lists it: the controller cleans up
         elif tid not in leftovers and pb.PREPARING <= state < TERMINAL:

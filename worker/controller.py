@@ -34,6 +34,9 @@ class TaskController:
         self.changed = asyncio.Event()
         self.container = False  # a container exists for this task
         self.health = pb.HEALTH_NONE
+        self.healthy_once = False  # its health check passed once: RUNNING is reported from then on
+        self._checked = probe_args(task.spec.container.healthcheck) is not None
+        self._shown = 0  # the state last reported (shown_state of the observed one)
         self._since_ns = 0  # when the current state was reached (a health change keeps it: "Running 5 minutes ago")
         self._health: asyncio.Future | None = None
         self.log = _log.bind(task=task.id, service=task.service_name, slot=task.slot)
@@ -46,11 +49,12 @@ class TaskController:
     def _set(self, st: Status) -> None:
         """Report ``st`` (with the time its state was reached and the current health)."""
         state = taskstate.forward(self.observed, st.state)
-        if state != self.observed or not self._since_ns:
+        shown = taskstate.shown_state(state, self._checked, self.healthy_once)
+        if shown != self._shown or not self._since_ns:
             self._since_ns = time.time_ns()
-        self.observed = state
+        self.observed, self._shown = state, shown
         proto = pb.TaskStatus(
-            state=state,
+            state=shown,
             timestamp_ns=self._since_ns,
             message=st.message,
             err=st.err,
@@ -104,6 +108,7 @@ class TaskController:
 
     def _on_health(self, health: int, output: str) -> None:
         self.health = health
+        self.healthy_once = self.healthy_once or health == pb.HEALTH_HEALTHY
         if self.observed == pb.RUNNING:
             self._set(taskstate.health_status(health, output))
 

@@ -72,6 +72,7 @@ class TaskManager:
         for tid, state in p.adopt.items():
             ctl = TaskController(tasks[tid], self.executor, self.report, observed=state)
             ctl.container = True
+            ctl.healthy_once = tasks[tid].status.state == pb.RUNNING  # the cluster saw it running (healthy, with a check)
             self._start(ctl)
             self._spawn(self.executor.adopt(tasks[tid]), f"re-wire {tid}")
             _log.info("re-adopted a running container", task=tid, state=pb.TaskState.Name(state))

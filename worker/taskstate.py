@@ -157,6 +157,15 @@ def health_status(health: int, output: str) -> Status:
     return Status(pb.RUNNING, "started", err=f"health check: {output}" if health == pb.HEALTH_UNHEALTHY and output else "")
 
 
+def shown_state(observed: int, health_checked: bool, healthy_once: bool) -> int:
+    """The state reported for a task: SwarmKit's rule keeps a task with a health check STARTING from
+    the moment its container started until its first healthy probe, so nothing counts it (or sends it
+    traffic) as running before it can serve."""
+    if observed == pb.RUNNING and health_checked and not healthy_once:
+        return pb.STARTING
+    return observed
+
+
 def lost(observed: int, why: str) -> Status | None:
     """A task whose container vanished (found on an agent restart) failed, unless it had already ended."""
     return Status(pb.FAILED, "failed", err=why) if observed < TERMINAL else None

@@ -13,7 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 
 from shoal.constraints import parse_constraints
-from shoal.manager.orchestrator.restart import DEFAULT_HISTORY, end_finished, reap, remove_all, restart_due
+from shoal.manager.orchestrator.restart import (
+    DEFAULT_HISTORY,
+    end_finished,
+    handover,
+    reap,
+    remove_all,
+    restart_due,
+)
 from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.manager.placement import keeps
 from shoal.proto import types_pb2 as pb
@@ -59,8 +66,10 @@ def reconcile(
                 acts.set_desired[t.id] = pb.SHUTDOWN
             else:
                 live.append(t)
-        for extra in live[:-1]:
-            acts.set_desired[extra.id] = pb.SHUTDOWN
+        kept = handover(live, service.spec_version) or live[-1:]
+        for extra in live:
+            if all(extra is not k for k in kept):
+                acts.set_desired[extra.id] = pb.SHUTDOWN
         if not live and place:
             history = current if job else node_tasks  # a job's new spec version starts a fresh run
             last = history[-1] if history else None

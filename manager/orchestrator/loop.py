@@ -13,7 +13,7 @@ import time
 
 from google.protobuf.message import Message
 
-from shoal import log
+from shoal import log, rollout
 from shoal.liveness import Liveness
 from shoal.manager.cache import ClusterCache
 from shoal.manager.orchestrator import globalmode, jobs, rebalance, replicated
@@ -55,10 +55,17 @@ class Orchestrator:
             # (a rebalancing service also counts the tasks still starting)
             task = self.cache.get("task", obj_id)
             ended = not isinstance(obj, pb.TaskStatus) or obj.state >= TERMINAL  # no report (deleted) counts as ended
-            if task is not None and (ended or self._rebalancing(task.service_id)):
+            if task is not None and (ended or self._rebalancing(task.service_id) or self._handing_over(task, obj)):
                 self.reactor.mark(task.service_id)
         elif kind in ("session", "node"):
             self.reactor.mark(ALL)  # a node came, went or changed: every service with tasks there may change
+
+    def _handing_over(self, task: pb.Task, status: Message | None) -> bool:
+        """A replacement made by a rolling update became ready: the task it replaces may stop (start-first)."""
+        if not isinstance(status, pb.TaskStatus) or status.state != pb.RUNNING:
+            return False
+        svc = self.cache.get("service", task.service_id)
+        return svc is not None and svc.update_status.state in rollout.ACTIVE_STATES
 
     def _rebalancing(self, service_id: str) -> bool:
         svc = self.cache.get("service", service_id)

@@ -3,7 +3,9 @@
 Pure and synchronous (``now`` is passed in). One slot per replica: a slot keeps one live task; a task
 that ended is replaced after the restart delay when the restart policy allows it; a task on a node that
 went down, was drained or removed is replaced at once; slots above the replica count are removed from
-the highest down; removed services take their tasks with them. Old tasks are kept as history,
+the highest down; removed services take their tasks with them. Tasks of an older spec are replaced by
+the update supervisor (``manager/updater``), not here: a start-first replacement lives beside the old
+task until it is ready, then the old one is stopped here (``restart.handover``). Old tasks are kept as history,
 ``history_limit`` per slot.
 
 Slots are dense (1..replicas), so scaling down always removes exactly the slots above the new count.
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from shoal.manager.orchestrator.restart import DEFAULT_HISTORY, reap, remove_all, restart_due
+from shoal.manager.orchestrator.restart import DEFAULT_HISTORY, handover, reap, remove_all, restart_due
 from shoal.manager.orchestrator.types import Actions, new_task
 from shoal.proto import types_pb2 as pb
 from shoal.views import TaskView
@@ -65,10 +67,10 @@ def reconcile(
                 acts.set_desired[t.id] = pb.SHUTDOWN
             else:
                 live.append(t)
-        if len(live) > 1:  # never two live tasks in one slot
-            keep = _keeper(live, load)
+        if len(live) > 1:  # never two live tasks in one slot, but while a start-first replacement starts
+            keep = handover(live, service.spec_version) or [_keeper(live, load)]
             for extra in live:
-                if extra is not keep:
+                if all(extra is not k for k in keep):
                     acts.set_desired[extra.id] = pb.SHUTDOWN
         if not live:
             last = slot_tasks[-1] if slot_tasks else None

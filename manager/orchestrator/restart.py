@@ -2,7 +2,8 @@
 
 Pure functions on TaskViews. The restart rule decides when an ended task may be replaced (condition
 none / on-failure / any, delay, max attempts within a window); the reaper keeps ``history_limit`` old
-tasks per slot (per node for global services); removal stops tasks and deletes them once they stopped.
+tasks per slot (per node for global services); removal stops tasks and deletes them once they stopped;
+``handover`` keeps a start-first replacement beside the task it replaces until it is ready.
 """
 
 from __future__ import annotations
@@ -49,6 +50,24 @@ def remove_all(tasks: list[TaskView], node_ok: Callable[[str], bool], acts: Acti
             acts.delete.append(t.id)
         elif t.task.desired_state != pb.REMOVE:
             acts.set_desired[t.id] = pb.REMOVE
+
+
+def handover(live: list[TaskView], version: int) -> list[TaskView]:
+    """The live tasks a slot (or a global service's node) keeps while a start-first update replaces one.
+
+    A replacement of the current spec ``version`` that is not ready yet stays beside the newest older
+    task (which keeps serving); once a replacement is RUNNING (healthy, where there is a check: the agent
+    keeps it STARTING until then) it alone is kept. Empty: no update is handing over here.
+    """
+    current = [t for t in live if t.task.spec_version == version]
+    older = [t for t in live if t.task.spec_version != version]
+    if not current or not older:
+        return []
+    running = [t for t in current if t.state == pb.RUNNING]
+    if running:
+        return [max(running, key=lambda t: t.created)]
+    serving = max(older, key=lambda t: (t.state == pb.RUNNING, t.created))
+    return [max(current, key=lambda t: t.created), serving]
 
 
 def end_finished(t: TaskView, acts: Actions, job: bool) -> None:

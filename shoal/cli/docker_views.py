@@ -17,6 +17,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from shoal import rollout
 from shoal.cli.network_views import endpoint_dict, endpoint_mode_name, port_dict
 from shoal.proto import types_pb2 as pb
 
@@ -171,13 +172,29 @@ def spec_doc(spec: pb.ServiceSpec) -> dict[str, Any]:
     }
 
 
+def update_status_dict(service: pb.Service) -> dict[str, str] | None:
+    """docker's ``UpdateStatus``: State, StartedAt, CompletedAt, Message (None: no update ran)."""
+    st = service.update_status
+    if not st.state:
+        return None
+    out = {"State": rollout.state_word(st)}
+    if st.started_at_ns:
+        out["StartedAt"] = iso(st.started_at_ns)
+    if st.completed_at_ns:
+        out["CompletedAt"] = iso(st.completed_at_ns)
+    out["Message"] = st.message
+    return out
+
+
 def service_doc(svc: pb.Service, pending: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """``svc inspect``: docker's Service, plus ``PendingTasks`` (why tasks wait for a node; shoal's own)."""
     out = {**_meta(svc.id, svc.meta), "Spec": spec_doc(svc.spec)}
     if svc.HasField("previous_spec"):
         out["PreviousSpec"] = spec_doc(svc.previous_spec)
     out["Endpoint"] = endpoint_dict(svc)
-    out.update(_rest(svc, {"id", "meta", "spec", "previous_spec", "endpoint"}))
+    out.update(_rest(svc, {"id", "meta", "spec", "previous_spec", "endpoint", "update_status"}))
+    if (status := update_status_dict(svc)) is not None:
+        out["UpdateStatus"] = status  # docker's words and ISO times (State "rollback_completed", StartedAt...)
     out["PendingTasks"] = pending or {}
     return out
 

@@ -4,7 +4,9 @@
 docker's ``progress`` package: per slot it follows the task with the lowest desired state, then the
 lowest observed state, so a restart shows the new task and a failure shows its error until the
 orchestrator replaces it. ``wait`` polls the manager and renders the result: redrawn in place on a
-terminal, only the final lines otherwise (so logs stay readable).
+terminal, and otherwise each line again when it changed, as docker's plain output does. A rolling
+update or rollback is followed through its ``UpdateStatus`` (``verdict``): done when it completed,
+an error when it paused or rolled back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import click
 import grpc
 
-from shoal import ids
+from shoal import ids, rollout
 from shoal.cli import client
 from shoal.cli.output import state_word
 from shoal.proto import control_pb2, types_pb2
@@ -79,7 +81,8 @@ def _line(label: str, task: types_pb2.Task | None, goal: int) -> SlotProgress:
     if task is None:
         return SlotProgress(label, total=_STEP[goal])
     state = task.status.state
-    done = state == goal and (goal == TaskState.COMPLETE or task.desired_state == TaskState.RUNNING)
+    done = goal == TaskState.COMPLETE and state == goal
+    done = done or (goal == TaskState.RUNNING and task.desired_state == TaskState.RUNNING and rollout.ready(task.spec, task.status))
     err = task.status.err if (state in FAILED_STATES or state <= TaskState.PENDING) else ""
     if state in FAILED_STATES and not err:
         err = task.status.message or state_word(state)
@@ -95,6 +98,8 @@ def converged(
 ) -> tuple[bool, list[SlotProgress]]:
     """Whether ``service`` has converged, and the progress line of each slot (or node).
 
+    Only tasks of the current spec count (``shoal.rollout.outdated``: a rolling update still replaces
+    the others), and a running task counts once it is ready (healthy, when the service has a check).
     replicated: ``replicas`` slots each run a task whose desired state is RUNNING, and no more than
     ``replicas`` tasks are running in all (a scale-down has finished). global: every task meant to
     run is running (and at least ``desired`` of them, the count of eligible nodes, when known).
@@ -103,6 +108,9 @@ def converged(
     spec = service.spec
     tasks = [t for t in tasks if t.service_id == service.id or not t.service_id]
     mode = spec.mode
+    if mode in (ServiceSpec.REPLICATED, ServiceSpec.GLOBAL):  # tasks a rolling update still has to replace do not count
+        key = rollout.task_key(spec)
+        tasks = [t for t in tasks if not (t.desired_state == TaskState.RUNNING and rollout.outdated(service, t, key))]
     if mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB):
         return _converged_replicated(spec, tasks, job=mode == ServiceSpec.REPLICATED_JOB)
     return _converged_global(tasks, desired, job=mode == ServiceSpec.GLOBAL_JOB)
@@ -221,8 +229,36 @@ def _show(live: Any, text: list[str]) -> None:
     live.update(Text("\n".join(text)), refresh=True)
 
 
-def _step(stub: Any, service_id: str, name: str) -> tuple[str, bool, list[str]]:
-    """One poll: the service's name, whether it converged, and the lines to show."""
+@dataclass(frozen=True)
+class Verdict:
+    """What the update state says about a wait: finished, failed (the error to exit with), or a note to show."""
+
+    done: bool = False
+    error: str = ""
+    note: str = ""
+
+
+def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollback: bool) -> Verdict:
+    """docker's reading of ``UpdateStatus`` while it waits (its ``ServiceProgress``), as a pure function."""
+    US = types_pb2.UpdateStatus
+    msg = status.message
+    if status.state == US.PAUSED:
+        return Verdict(error=f"service update paused: {msg}")
+    if status.state == US.ROLLBACK_PAUSED:
+        return Verdict(error=f"service rollback paused: {msg}")
+    if status.state == US.ROLLBACK_STARTED:
+        return Verdict(note=f"rollback: {msg}" if msg else "")
+    if status.state == US.ROLLBACK_COMPLETED:
+        if not waiting_for_rollback:
+            return Verdict(error=f"service rolled back: {msg}")
+        return Verdict(done=converged)
+    if status.state == US.UPDATING:
+        return Verdict(note="verify: Waiting for the monitoring period to verify that tasks are stable..." if converged else "")
+    return Verdict(done=converged)
+
+
+def _step(stub: Any, service_id: str, name: str, rollback: bool | None) -> tuple[str, bool, list[str], types_pb2.UpdateStatus]:
+    """One poll: the service's name, whether it converged, the lines to show and the update state."""
     try:
         service, tasks, desired = _poll(stub, service_id)
     except grpc.RpcError as err:
@@ -230,7 +266,20 @@ def _step(stub: Any, service_id: str, name: str) -> tuple[str, bool, list[str]]:
             raise click.ClickException(f"service {name} was removed while waiting for it to converge") from None
         raise
     done, lines = converged(service, tasks, desired)
-    return service.spec.name or service_id, done, render(service.spec, lines, desired)
+    rolling_back = service.update_status.state in rollout.ROLLBACK_STATES if rollback is None else rollback
+    text = render(service.spec, lines, desired)
+    if rolling_back and text and text[0].startswith("overall progress: "):
+        text[0] = text[0].replace("overall progress: ", "overall progress: rolling back update: ", 1)
+    return service.spec.name or service_id, done, text, service.update_status
+
+
+def _plain(text: list[str], printed: dict[str, str]) -> None:
+    """Without a terminal: print each line that changed since it was last printed (docker's plain output)."""
+    for line in text:
+        key = line.split(":", 1)[0]
+        if printed.get(key) != line:
+            click.echo(line)
+            printed[key] = line
 
 
 def wait(
@@ -239,8 +288,10 @@ def wait(
     timeout: float | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> None:
-    """Poll until ``service_id`` converges, showing docker's progress display unless ``quiet``.
+    """Poll until ``service_id`` converges (a rolling update, a rollback: until it completed), showing
+    docker's progress display unless ``quiet``: redrawn on a terminal, changed lines otherwise.
 
+    A paused update or rollback, or an update that rolled back, ends the wait with docker's error.
     No timeout by default (as docker); ``SHOAL_CONVERGE_TIMEOUT`` (seconds) or ``timeout`` sets one.
     Ctrl-C stops waiting, not the operation.
     """
@@ -251,19 +302,31 @@ def wait(
     tty = not quiet and sys.stdout.isatty()
     live = None
     shown: list[str] = []
+    printed: dict[str, str] = {}
+    notes: list[str] = []
     name = service_id
+    rollback: bool | None = None
     try:
         live = _live() if tty else None
         while True:
-            name, done, text = _step(stub, service_id, name)
+            name, done, text, status = _step(stub, service_id, name, rollback)
+            if rollback is None:
+                rollback = status.state == types_pb2.UpdateStatus.ROLLBACK_STARTED  # `svc rollback`, or a rollback under way
+            v = verdict(status, done, rollback)
+            if v.note and v.note not in notes:
+                notes.append(v.note)
+                rollback = rollback or v.note.startswith("rollback:")
+            text = [n for n in notes if n.startswith("rollback:")] + text + [n for n in notes if n.startswith("verify:")]
             if live is not None and text != shown:
                 _show(live, text)
                 shown = text
-            if done:
+            elif live is None and not quiet:
+                _plain(text, printed)
+            if v.error:
+                raise click.ClickException(v.error)
+            if v.done:
                 break
             if deadline is not None and time.monotonic() >= deadline:
-                if not tty and not quiet:
-                    click.echo("\n".join(text))
                 raise click.ClickException(f"service {name} did not converge within {timeout:g}s; see `shoal service ps {name}`")
             sleep(POLL_INTERVAL)
     except KeyboardInterrupt:
@@ -278,6 +341,4 @@ def wait(
         if live is not None:
             live.stop()
     if not quiet:
-        if not tty:
-            click.echo("\n".join(text))
         click.echo("verify: Service converged")

@@ -98,7 +98,9 @@ def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
 def task_matches(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.Task) -> bool:
     if "desired-state" in f and rec["DesiredState"].lower() not in [v.lower() for v in f["desired-state"]]:
         return False
-    if "node" in f and not any(n in (task.node_id, rec["Node"]) or task.node_id.startswith(n) for n in f["node"]):
+    if "node" in f and not any(
+        n in (task.node_id, rec["Node"]) or task.node_id.startswith(n) for n in f["node"]
+    ):
         return False
     if "id" in f and not any(task.id.startswith(i) for i in f["id"]):
         return False
@@ -107,12 +109,16 @@ def task_matches(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.T
 
 @service_group.command("ps")
 @click.argument("services", nargs=-1, required=True, metavar="SERVICE...")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (desired-state=, node=, id=, name=)")
+@click.option(
+    "-f", "--filter", "filters", multiple=True, help="Filter output (desired-state=, node=, id=, name=)"
+)
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output")
 @click.option("--why", is_flag=True, help="Explain in full why pending tasks have no node")
 @format_option
 @quiet_option
-def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, why: bool, fmt: str, quiet: bool) -> None:
+def list_tasks(
+    services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, why: bool, fmt: str, quiet: bool
+) -> None:
     """List the tasks of one or more services"""
     f = parse_filters(filters, ("desired-state", "node", "id", "name"), TASK_FILTER_VALUES)
     stub = client.stub()
@@ -127,10 +133,21 @@ def list_tasks(services: tuple[str, ...], filters: tuple[str, ...], no_trunc: bo
         names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
         by_id = {t.id: t for t in tasks}
         records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[r["ID"]])]
-        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), lambda r: task_template_record(r, no_trunc))
+        emit_list(
+            fmt,
+            quiet,
+            TASK_HEADERS,
+            records,
+            lambda r: task_row(r, no_trunc),
+            lambda r: task_template_record(r, no_trunc),
+        )
         if why:
             lines = why_lines(by_id[str(r["ID"])] for r in records)
-            click.echo("\n".join(["", "Pending tasks:", *(f"  {line}" for line in lines)]) if lines else "\nNo task is waiting for a node.")
+            click.echo(
+                "\n".join(["", "Pending tasks:", *(f"  {line}" for line in lines)])
+                if lines
+                else "\nNo task is waiting for a node."
+            )
     if errors:
         raise click.ClickException("\n".join(errors))
 
@@ -162,7 +179,9 @@ def _pretty(s: types_pb2.Service) -> str:
 
 def _pending(service_id: str) -> dict[str, list[str]]:
     """The scheduler's explanations for this service's tasks that have no node (empty when none)."""
-    return pending_reasons(client.stub().ListTasks(control_pb2.ListTasksRequest(service_ids=[service_id])).tasks)
+    return pending_reasons(
+        client.stub().ListTasks(control_pb2.ListTasksRequest(service_ids=[service_id])).tasks
+    )
 
 
 def _parse_scale(arg: str) -> tuple[str, int]:
@@ -172,7 +191,9 @@ def _parse_scale(arg: str) -> tuple[str, int]:
     try:
         return name, int(value)
     except ValueError:
-        raise click.UsageError(f"invalid replicas value {value!r} in '{arg}': expected a whole number") from None
+        raise click.UsageError(
+            f"invalid replicas value {value!r} in '{arg}': expected a whole number"
+        ) from None
 
 
 def _is_conflict(err: grpc.RpcError) -> bool:
@@ -191,7 +212,9 @@ def scale_one(ref: str, replicas: int) -> types_pb2.Service:
         from shoal.spec import mode_allows
 
         if not mode_allows(service.spec.mode, "replicas"):
-            raise click.ClickException(f"{ref}: scale can only be used with replicated or replicated-job mode")
+            raise click.ClickException(
+                f"{ref}: scale can only be used with replicated or replicated-job mode"
+            )
         spec = types_pb2.ServiceSpec()
         spec.CopyFrom(service.spec)
         spec.replicas = replicas
@@ -206,7 +229,9 @@ def scale_one(ref: str, replicas: int) -> types_pb2.Service:
 
 @service_group.command("scale")
 @click.argument("specs", nargs=-1, required=True, metavar="SERVICE=REPLICAS...")
-@click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge")
+@click.option(
+    "-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"
+)
 def scale_services(specs: tuple[str, ...], detach: bool) -> None:
     """Scale one or multiple replicated services"""
     wanted = [_parse_scale(a) for a in specs]

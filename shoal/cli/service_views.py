@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from shoal import ids, units
+from shoal import ids, rollout, units
 from shoal.cli.output import ago, mode_name, pretty_state, quote_error
 from shoal.cli.service_opts import port_text
 from shoal.proto import control_pb2, types_pb2
@@ -82,7 +82,14 @@ def sort_tasks(tasks: Iterable[types_pb2.Task]) -> list[types_pb2.Task]:
     """By service, then slot (or node), newest first within a slot -- docker's ps order."""
     return sorted(
         tasks,
-        key=lambda t: (t.service_name, t.service_id, t.slot == 0, t.slot, t.node_id if not t.slot else "", -_task_time(t)),
+        key=lambda t: (
+            t.service_name,
+            t.service_id,
+            t.slot == 0,
+            t.slot,
+            t.node_id if not t.slot else "",
+            -_task_time(t),
+        ),
     )
 
 
@@ -104,7 +111,9 @@ def task_records(
         key = (t.service_id, name)
         state = pretty_state(t.status.state)
         current = f"{state} {ago(t.status.timestamp_ns, now)}".rstrip()
-        if t.status.health and t.status.state == types_pb2.RUNNING:  # docker: "Running 5 seconds ago (healthy)"
+        if (
+            t.status.health and t.status.state == types_pb2.RUNNING
+        ):  # docker: "Running 5 seconds ago (healthy)"
             current += f" ({types_pb2.Health.Name(t.status.health).removeprefix('HEALTH_').lower()})"
         records.append(
             {
@@ -142,7 +151,15 @@ def task_row(rec: Mapping[str, object], no_trunc: bool = False) -> list[str]:
         name = f" \\_ {name}"
     task_id = str(rec["ID"]) if no_trunc else ids.short(str(rec["ID"]))
     error = quote_error(str(rec["Error"]), trunc=not no_trunc)
-    return [task_id, name, str(rec["Image"]), str(rec["Node"]), str(rec["DesiredState"]), str(rec["CurrentState"]), error]
+    return [
+        task_id,
+        name,
+        str(rec["Image"]),
+        str(rec["Node"]),
+        str(rec["DesiredState"]),
+        str(rec["CurrentState"]),
+        error,
+    ]
 
 
 def task_template_record(rec: Mapping[str, object], no_trunc: bool = False) -> dict[str, str]:
@@ -151,6 +168,21 @@ def task_template_record(rec: Mapping[str, object], no_trunc: bool = False) -> d
     cells = task_row(rec, no_trunc)
     keys = ("ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error")
     return dict(zip(keys, cells, strict=True))
+
+
+def update_status_lines(service: types_pb2.Service, now: float | None = None) -> list[str]:
+    """The ``UpdateStatus:`` section of ``svc inspect --pretty`` (docker's layout)."""
+    st = service.update_status
+    if not st.state:
+        return []
+    lines = ["UpdateStatus:"]
+    _kv(lines, 1, "State", rollout.state_word(st))
+    if st.started_at_ns:
+        _kv(lines, 1, "Started", ago(st.started_at_ns, now))
+    if st.completed_at_ns:
+        _kv(lines, 1, "Completed", ago(st.completed_at_ns, now))
+    _kv(lines, 1, "Message", st.message)
+    return lines
 
 
 def _kv(lines: list[str], indent: int, key: str, value: object, width: int = 16) -> None:
@@ -168,6 +200,7 @@ def pretty_service(service: types_pb2.Service) -> str:
     for k, v in sorted(spec.labels.items()):
         _kv(lines, 1, "Label", f"{k}={v}")
     _kv(lines, 0, "Service Mode", mode_name(spec.mode).title())
+    lines.extend(update_status_lines(service))
     if spec.mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB):
         _kv(lines, 1, "Replicas", spec.replicas if spec.HasField("replicas") else 1)
     if spec.max_concurrent:
@@ -218,9 +251,21 @@ def _update_section(lines: list[str], title: str, cfg: types_pb2.UpdateConfig) -
     if cfg.delay_ns:
         _kv(lines, 1, "Delay", units.format_duration(cfg.delay_ns))
     _kv(lines, 1, "On failure", types_pb2.UpdateConfig.FailureAction.Name(cfg.failure_action).lower())
-    _kv(lines, 1, "Monitoring Period", units.format_duration(cfg.monitor_ns if cfg.HasField("monitor_ns") else 5 * 10**9), width=20)
+    _kv(
+        lines,
+        1,
+        "Monitoring Period",
+        units.format_duration(cfg.monitor_ns if cfg.HasField("monitor_ns") else 5 * 10**9),
+        width=20,
+    )
     _kv(lines, 1, "Max failure ratio", f"{cfg.max_failure_ratio:g}", width=20)
-    _kv(lines, 1, "Update order", types_pb2.UpdateConfig.Order.Name(cfg.order).lower().replace("_", "-"), width=20)
+    _kv(
+        lines,
+        1,
+        "Update order",
+        types_pb2.UpdateConfig.Order.Name(cfg.order).lower().replace("_", "-"),
+        width=20,
+    )
 
 
 def _resources(res: types_pb2.ResourceRequirements) -> Sequence[str]:

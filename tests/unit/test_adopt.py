@@ -12,8 +12,15 @@ TIDS = st.sampled_from([f"t{i}" for i in range(8)])
 
 
 def test_running_tasks_with_containers_are_adopted():
-    p = plan({"a": pb.RUNNING, "b": pb.STARTING, "c": pb.ASSIGNED}, {"a", "b"})
-    assert p.adopt == {"a": pb.RUNNING, "b": pb.STARTING} and not p.lost and not p.remove
+    p = plan({"a": pb.RUNNING, "b": pb.PREPARING, "c": pb.ASSIGNED}, {"a", "b"})
+    assert p.adopt == {"a": pb.RUNNING, "b": pb.PREPARING} and not p.lost and not p.remove
+
+
+def test_a_starting_task_resumes_running_its_container_runs_awaiting_its_first_healthy_probe():
+    """A task with a health check is reported STARTING while its started container waits to be healthy:
+    starting it again would fail on the running container, so it resumes from RUNNING."""
+    p = plan({"b": pb.STARTING}, {"b"})
+    assert p.adopt == {"b": pb.RUNNING}
 
 
 def test_containers_of_unassigned_or_finished_tasks_are_removed():

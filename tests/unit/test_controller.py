@@ -219,10 +219,12 @@ async def test_an_unhealthy_container_is_stopped_and_the_task_fails():
     assert run.reports[-1].err == "task: unhealthy container"
     assert ("stop", "t1", 2.0) in run.executor.calls
     unhealthy = [r for r in run.reports if r.health == pb.HEALTH_UNHEALTHY]
-    assert unhealthy and unhealthy[0].state == pb.RUNNING and unhealthy[0].err == "health check: fake: unhealthy"
+    # never healthy: it stays STARTING (SwarmKit's rule) until it fails
+    assert unhealthy and unhealthy[0].state == pb.STARTING and unhealthy[0].err == "health check: fake: unhealthy"
+    assert pb.RUNNING not in [r.state for r in run.reports]
 
 
-async def test_health_changes_are_reported_while_running_and_keep_the_running_since_time():
+async def test_a_task_with_a_health_check_is_starting_until_its_first_healthy_probe():
     run = Run(with_health(make_task())).start()
 
     async def healthy() -> None:
@@ -230,9 +232,13 @@ async def test_health_changes_are_reported_while_running_and_keep_the_running_si
             await asyncio.sleep(0.001)
 
     await asyncio.wait_for(healthy(), 5)
-    running = [r for r in run.reports if r.state == pb.RUNNING]
-    assert [r.health for r in running] == [pb.HEALTH_NONE, pb.HEALTH_STARTING, pb.HEALTH_HEALTHY]
-    assert len({r.timestamp_ns for r in running}) == 1, "a health change is not a new state"
+    first = next(i for i, r in enumerate(run.reports) if r.pid)
+    started = run.reports[first:]  # from the moment its container runs
+    assert [(r.state, r.health) for r in started] == [
+        (pb.STARTING, pb.HEALTH_NONE), (pb.STARTING, pb.HEALTH_STARTING), (pb.RUNNING, pb.HEALTH_HEALTHY),
+    ]  # fmt: skip
+    assert started[-1].timestamp_ns >= started[0].timestamp_ns, "running since it became healthy"
+    assert len({r.timestamp_ns for r in started[:2]}) == 1, "a health change while starting is not a new state"
     run.desire(pb.SHUTDOWN)
     await run.finish()
     assert run.reports[-1].health == pb.HEALTH_NONE, "health is shown only on a running task"
@@ -240,7 +246,7 @@ async def test_health_changes_are_reported_while_running_and_keep_the_running_si
 
 async def test_unhealthy_while_stopping_does_not_fail_the_task():
     run = Run(with_health(make_task({"fake.health": "unhealthy"}), retries=1000)).start()
-    await run.until(pb.RUNNING)
+    await run.until(pb.STARTING)
     run.desire(pb.SHUTDOWN)
     assert (await run.finish())[-1] == pb.SHUTDOWN
 
