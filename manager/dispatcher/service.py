@@ -159,6 +159,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
         elif kind in ("status", "addresses"):  # a task held back for its addresses may go to its node now
             task = self.cache.get("task", obj_id)
             node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")
+        elif kind == "addresses" and isinstance(obj, pb.TaskAddresses):
+            node_id = obj.node_id  # a task held back until its addresses were recorded may go to its node now
         s = self.sessions.get(node_id) if node_id else None
         if s is not None:
             s.wake.set()
