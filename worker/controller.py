@@ -100,6 +100,7 @@ class TaskController:
         elif step is Step.WAIT:
             return await self._wait()
         elif step is Step.SHUTDOWN and self.container:
+            await asyncio.sleep(taskstate.drain_s(self.task, self.observed))  # out of the mesh before it stops
             await self.executor.stop(self.task.id, self._grace())
         return Done()
 

@@ -157,6 +157,20 @@ def health_status(health: int, output: str) -> Status:
     return Status(pb.RUNNING, "started", err=f"health check: {output}" if health == pb.HEALTH_UNHEALTHY and output else "")
 
 
+DRAIN_S = 1.0
+"""How long a task that serves through the routing mesh keeps running after the manager asked it to
+stop, before its container gets the stop signal: the manager takes it out of every node's network map
+at once, and each node's rules drop it in a few milliseconds, so no new connection reaches a container
+that is going away (a rolling update then fails no request). Swarm stops at once and loses some."""
+
+
+def drain_s(task: pb.Task, observed: int) -> float:
+    """The wait before stopping ``task``: DRAIN_S while it runs with networks or published ports, else 0."""
+    if observed != pb.RUNNING:
+        return 0.0
+    return DRAIN_S if task.networks or task.spec.ports or task.spec.networks else 0.0
+
+
 def shown_state(observed: int, health_checked: bool, healthy_once: bool) -> int:
     """The state reported for a task: SwarmKit's rule keeps a task with a health check STARTING from
     the moment its container started until its first healthy probe, so nothing counts it (or sends it

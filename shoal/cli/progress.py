@@ -257,7 +257,7 @@ def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollbac
     return Verdict(done=converged)
 
 
-def _step(stub: Any, service_id: str, name: str, rollback: bool | None) -> tuple[str, bool, list[str], types_pb2.UpdateStatus]:
+def _step(stub: Any, service_id: str, name: str) -> tuple[str, bool, list[str], types_pb2.UpdateStatus]:
     """One poll: the service's name, whether it converged, the lines to show and the update state."""
     try:
         service, tasks, desired = _poll(stub, service_id)
@@ -266,9 +266,8 @@ def _step(stub: Any, service_id: str, name: str, rollback: bool | None) -> tuple
             raise click.ClickException(f"service {name} was removed while waiting for it to converge") from None
         raise
     done, lines = converged(service, tasks, desired)
-    rolling_back = service.update_status.state in rollout.ROLLBACK_STATES if rollback is None else rollback
     text = render(service.spec, lines, desired)
-    if rolling_back and text and text[0].startswith("overall progress: "):
+    if service.update_status.state in rollout.ROLLBACK_STATES and text and text[0].startswith("overall progress: "):
         text[0] = text[0].replace("overall progress: ", "overall progress: rolling back update: ", 1)
     return service.spec.name or service_id, done, text, service.update_status
 
@@ -309,13 +308,12 @@ def wait(
     try:
         live = _live() if tty else None
         while True:
-            name, done, text, status = _step(stub, service_id, name, rollback)
+            name, done, text, status = _step(stub, service_id, name)
             if rollback is None:
-                rollback = status.state == types_pb2.UpdateStatus.ROLLBACK_STARTED  # `svc rollback`, or a rollback under way
+                rollback = status.state in rollout.ROLLBACK_STATES  # `svc rollback`, or a rollback already under way or done
             v = verdict(status, done, rollback)
             if v.note and v.note not in notes:
                 notes.append(v.note)
-                rollback = rollback or v.note.startswith("rollback:")
             text = [n for n in notes if n.startswith("rollback:")] + text + [n for n in notes if n.startswith("verify:")]
             if live is not None and text != shown:
                 _show(live, text)

@@ -48,6 +48,7 @@ CONFLICT_RETRIES = 3
 LAZY = {
     "create": "shoal.cli.service_create:create_command",
     "update": "shoal.cli.service_update:update_command",
+    "rollback": "shoal.cli.service_update:rollback_command",
     "logs": "shoal.cli.service_logs:logs_command",
 }
 """Loaded when they run: the spec flags, their validation and the progress display are not `svc ls`'s to pay."""

@@ -1,13 +1,18 @@
-"""``shoal service update``: change an existing service's spec, as ``docker service update`` does.
+"""``shoal service update`` and ``shoal service rollback``, as ``docker service update/rollback`` do.
 
-A minimal set of docker's flags: ``--replicas``, ``--image``, ``--args``, ``--constraint-add/-rm``,
-``--label-add/-rm``, ``--network-add/-rm``, ``--publish-add/-rm``, the ``--update-*`` policy, and
-shoal's ``--rebalance/--no-rebalance``. The new
-spec is built by the pure ``apply_update`` from the current one, so every value is checked before
-anything is sent; the write compares the version it read and re-reads on a conflict.
+docker's flags: ``--replicas``, ``--image``, ``--args``, ``--constraint-add/-rm``, ``--label-add/-rm``,
+``--network-add/-rm``, ``--publish-add/-rm``, the ``--update-*`` policy and shoal's
+``--rebalance/--no-rebalance`` here; the task template and its policies (``--env-add``, ``--limit-*``,
+``--restart-*``, ``--rollback-*``, ``--health-*``, ``--force``...) in ``service_flags_update``; the
+container's own flags in ``service_flags_container``. The new spec is built by the pure
+``apply_update`` from the current one, so every value is checked before anything is sent.
 
-There is no rolling-update supervisor yet: a changed image, arguments or constraint applies to the
-tasks created from then on (new replicas, restarts, rebalanced moves), not to the running ones.
+Running tasks are replaced by the leader's update supervisor (a rolling update by the service's
+update policy; ``--rollback`` or ``svc rollback`` goes back to the previous spec by its rollback
+policy), and the command follows it as docker does until it completed, paused or rolled back.
+The write compares the version it read: when only the update state moved meanwhile (the supervisor
+writes it) the change is applied again to what was read anew; when someone else changed the spec,
+the update is refused, not merged.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import grpc
 
 from shoal.cli import client, progress
 from shoal.cli import service_flags_container as container_flags
+from shoal.cli import service_flags_update as update_flags
 from shoal.cli.service_create import _apply, _int, _update_config, _update_options, require_mode
 from shoal.cli.service_opts import FlagError, parse_kv, parse_network, parse_port
 from shoal.proto import control_pb2, types_pb2
@@ -29,15 +35,24 @@ CONFLICT_RETRIES = 3
 
 UPDATE_OPTIONS = [
     click.option("--args", "args_", metavar="command", help="Service command args"),
-    click.option("--constraint-add", multiple=True, metavar="list", help="Add or update a placement constraint"),
+    click.option(
+        "--constraint-add", multiple=True, metavar="list", help="Add or update a placement constraint"
+    ),
     click.option("--constraint-rm", multiple=True, metavar="list", help="Remove a constraint"),
     click.option("--image", metavar="string", help="Service image tag"),
     click.option("--label-add", multiple=True, metavar="list", help="Add or update a service label"),
     click.option("--label-rm", multiple=True, metavar="list", help="Remove a label by its key"),
-    click.option("--network-add", multiple=True, metavar="network", help="Add a network (NAME or name=NAME,alias=A)"),
+    click.option(
+        "--network-add", multiple=True, metavar="network", help="Add a network (NAME or name=NAME,alias=A)"
+    ),
     click.option("--network-rm", multiple=True, metavar="list", help="Remove a network"),
     click.option("--publish-add", multiple=True, metavar="port", help="Add or update a published port"),
-    click.option("--publish-rm", multiple=True, metavar="port", help="Remove a published port by its published or target port"),
+    click.option(
+        "--publish-rm",
+        multiple=True,
+        metavar="port",
+        help="Remove a published port by its published or target port",
+    ),
     click.option("--replicas", metavar="uint", help="Number of tasks"),
     click.option(
         "--rebalance/--no-rebalance",
@@ -46,8 +61,15 @@ UPDATE_OPTIONS = [
     ),
     *_update_options("update", ["pause", "continue", "rollback"]),
     *container_flags.UPDATE_OPTIONS,
-    click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
-    click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
+    *update_flags.OPTIONS,
+    click.option(
+        "--no-resolve-image",
+        is_flag=True,
+        help="Do not check the image against the cluster's image store (use an image loaded on the nodes)",
+    ),
+    click.option(
+        "-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"
+    ),
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
 ]
 
@@ -82,10 +104,13 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
     _ports(spec, o.get("publish_rm") or (), o.get("publish_add") or ())
     _update_config(o, "update", spec.update_config)
     container_flags.apply_update(spec.container, o)
+    update_flags.apply(spec, o)
     return spec
 
 
-def _networks(spec: types_pb2.ServiceSpec, remove: tuple[str, ...], add: tuple[str, ...], ids: dict[str, str]) -> None:
+def _networks(
+    spec: types_pb2.ServiceSpec, remove: tuple[str, ...], add: tuple[str, ...], ids: dict[str, str]
+) -> None:
     """Removals, then additions not there yet; ``ids`` maps names (and ids) to network ids when known."""
     gone = {ids.get(r, r) for r in remove}
     kept = [a for a in spec.networks if ids.get(a.target, a.target) not in gone]
@@ -141,19 +166,34 @@ def _constraints(pl: types_pb2.Placement, remove: tuple[str, ...], add: tuple[st
 def _is_conflict(err: grpc.RpcError) -> bool:
     code = getattr(err, "code", lambda: None)()
     details = (getattr(err, "details", lambda: "")() or "").lower()
-    return code == grpc.StatusCode.ABORTED or (code == grpc.StatusCode.FAILED_PRECONDITION and "out of sequence" in details)
+    return code == grpc.StatusCode.ABORTED or (
+        code == grpc.StatusCode.FAILED_PRECONDITION and "out of sequence" in details
+    )
+
+
+class OutOfSequence(click.ClickException):
+    """Someone else changed the service's spec since it was read: refused, never merged."""
 
 
 def update_service(ref: str, o: dict[str, Any]) -> types_pb2.Service:
-    """Read, change and write ``ref`` with optimistic concurrency, re-reading after a lost race."""
+    """Read, change and write ``ref`` with optimistic concurrency (see the module docstring)."""
+    update_flags.check_rollback_alone(o)
     stub = client.stub()
     if o.get("network_add") or o.get("network_rm"):
         nets = stub.ListNetworks(control_pb2.ListNetworksRequest()).networks
         o = {**o, "network_ids": {**{n.spec.name: n.id for n in nets}, **{n.id: n.id for n in nets}}}
+    read_spec = None
     for attempt in range(CONFLICT_RETRIES + 1):
         svc = stub.GetService(control_pb2.GetServiceRequest(service_id=ref)).service
-        spec = apply_update(svc.spec, o)
-        req = control_pb2.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=spec, no_resolve_image=bool(o.get("no_resolve_image")))
+        if read_spec is not None and svc.spec != read_spec:
+            raise OutOfSequence(
+                f"update out of sequence: service {svc.spec.name} was changed by another update since it was read; nothing was written, run the command again"
+            )
+        read_spec = svc.spec
+        spec = svc.spec if o.get("rollback") else apply_update(svc.spec, o)
+        req = control_pb2.UpdateServiceRequest(
+            service_id=svc.id, version=svc.meta.version, spec=spec, no_resolve_image=bool(o.get("no_resolve_image")), rollback=bool(o.get("rollback"))
+        )  # fmt: skip
         try:
             return stub.UpdateService(req).service
         except grpc.RpcError as err:
@@ -175,3 +215,17 @@ def update_command(service: str, **o: Any) -> None:
     click.echo(service)
     if not o.get("detach"):
         progress.wait(svc.id, quiet=bool(o.get("quiet")))
+
+
+@click.command("rollback", short_help="Revert changes to a service's configuration")
+@click.argument("service")
+@click.option(
+    "-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"
+)
+@click.option("-q", "--quiet", is_flag=True, help="Suppress progress output")
+def rollback_command(service: str, detach: bool, quiet: bool) -> None:
+    """Go back to SERVICE's previous spec, by its rollback policy (as `svc update --rollback`)."""
+    svc = update_service(service, {"rollback": True, "detach": detach, "quiet": quiet})
+    click.echo(service)
+    if not detach:
+        progress.wait(svc.id, quiet=quiet)

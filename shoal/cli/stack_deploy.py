@@ -2,7 +2,9 @@
 
 The stack is loaded, checked and converted before the manager is contacted; ``--dry-run`` prints
 the plan (``shoal.stack.plan``) and changes nothing. Updates are sent with the version read, so a
-concurrent change is refused rather than overwritten. Networks, secrets, configs and mounts are
+concurrent change is refused rather than overwritten; the leader's update supervisor then rolls the
+changed service's tasks by its update_config (and the wait follows that rolling update), while a
+service whose spec is unchanged is not sent at all. Networks, secrets, configs and mounts are
 planned but cannot be applied until the control API has them: the command says so instead of
 dropping them silently.
 """

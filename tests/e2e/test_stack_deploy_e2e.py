@@ -57,6 +57,7 @@ def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_p
     assert c.shoal("stack", "ls").stdout.split("\n")[1].split() == ["app", "3"]
     c.wait_for(lambda: running(c, "app") == {"app_web": 2, "app_api": 1, "app_agent": 2}, timeout=60, what="5 tasks running")
     agent_tasks = {t["ID"] for t in c.json("stack", "ps", "app") if str(t["Name"]).startswith("app_agent")}
+    live = {t["ID"]: t["Name"] for t in c.json("stack", "ps", "app") if t["DesiredState"] == "Running"}
 
     path.write_text(STACK.replace("replicas: 2", "replicas: 3").replace("MODE=one", "MODE=two"))
     plan = deploy(c, path, "--dry-run").stdout
@@ -70,6 +71,11 @@ def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_p
     c.wait_for(lambda: running(c, "app").get("app_web") == 3, timeout=60, what="web scaled to 3")
     assert {t["ID"] for t in c.json("stack", "ps", "app") if str(t["Name"]).startswith("app_agent")} == agent_tasks
     assert '"MODE=two"' in c.shoal("svc", "inspect", "app_api").stdout
+    # the changed environment rolled api's task (the rolling update); web only scaled: its tasks stayed
+    c.wait_for(lambda: running(c, "app").get("app_api") == 1, timeout=60, what="api's replacement running")
+    now = {t["ID"]: t["Name"] for t in c.json("stack", "ps", "app") if t["DesiredState"] == "Running"}
+    assert {i for i, n in live.items() if n.startswith("app_web")} <= set(now)
+    assert not {i for i, n in live.items() if n.startswith("app_api")} & set(now)
 
     path.write_text(STACK.replace("replicas: 2", "replicas: 3").split("  api:")[0])
     res = deploy(c, path)

@@ -361,3 +361,31 @@ def test_any_scenario_reports_forward_only_and_ends_in_one_terminal_state(scenar
             assert r.err, "a task that ended in an error says why"
         if r.state == pb.REJECTED:
             assert labels.get("fake.fail_prepare") and pb.STARTING not in states
+
+
+def test_a_task_serving_through_the_mesh_drains_before_it_is_stopped():
+    from shoal.worker.taskstate import DRAIN_S, drain_s
+
+    plain = make_task()
+    published = make_task()
+    published.spec.ports.add(target_port=80, published_port=8080)
+    networked = make_task()
+    networked.networks.add(network="front", address="10.0.1.5/24")
+    assert drain_s(plain, pb.RUNNING) == 0.0, "nothing routes to it: it stops at once"
+    assert drain_s(published, pb.RUNNING) == drain_s(networked, pb.RUNNING) == DRAIN_S
+    assert drain_s(published, pb.PREPARING) == 0.0, "never served: nothing to drain"
+
+
+async def test_a_published_task_keeps_running_for_the_drain_then_stops(monkeypatch):
+    from shoal.worker import taskstate
+
+    monkeypatch.setattr(taskstate, "DRAIN_S", 0.2)
+    task = make_task()
+    task.spec.ports.add(target_port=80, published_port=8080)
+    run = Run(task).start()
+    await run.until(pb.RUNNING)
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    run.desire(pb.SHUTDOWN)
+    assert (await run.finish())[-1] == pb.SHUTDOWN
+    assert loop.time() - asked >= 0.2

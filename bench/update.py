@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""A start-first rolling update of 60 health-checked replicas on a lab, with a client on the routing mesh.
+
+    .venv/bin/python bench/update.py [--replicas 60] [--parallelism 10] [--workers 2] [--interval 1s]
+
+A lab (1 drained manager, WORKERS workers) runs ``upd``: REPLICAS tasks of the demo image (busybox
+httpd), port 8096 published, a health check fetching its own page every INTERVAL (docker's rule: the
+first probe runs one interval after the start). ``svc update --env-add V=2`` with parallelism
+PARALLELISM, delay 0, order start-first and a 1 s monitor is timed until it returns (the CLI waits,
+as docker's does, until the supervisor reports the update completed). Meanwhile a client on this
+machine requests the manager host's published port (the mesh: that host runs no task) one request
+after another, each on a new connection, and counts the failures.
+
+The least the health checks allow: every batch of PARALLELISM replacements needs one probe interval
+before its tasks count as healthy, so ceil(REPLICAS / PARALLELISM) intervals, plus the monitor
+period after the last batch. Last line: ``replicas=... update_s=... failed_requests=... requests=...
+min_s=... ratio=...`` (ratio = update_s / min_s; 1.0 would be no overhead at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shoal import units  # noqa: E402
+from tests.fixtures.httpclient import client_argv  # noqa: E402
+
+SHOAL = str(Path(sys.executable).parent / "shoal")
+NAME = f"bupd{os.getpid() % 10000}"
+PORT = 8096
+MONITOR_S = 1.0
+BUILD = Path(__file__).resolve().parents[1] / "deploy/demos/lb/build_image.py"
+
+
+class LabRun:
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="shoal-bench-update-"))
+        self.env = {
+            **{k: v for k, v in os.environ.items() if k not in ("SHOAL_HOST", "SHOAL_LAB")},
+            "SHOAL_LAB_DIR": str(self.root),
+        }
+
+    def run(self, *args: str, timeout: float = 600) -> str:
+        res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+        if res.returncode != 0:
+            raise RuntimeError(f"shoal {' '.join(args)} failed ({res.returncode}): {res.stdout}{res.stderr}")
+        return res.stdout
+
+    def shoal(self, *args: str, timeout: float = 600) -> str:
+        return self.run("--lab", NAME, *args, timeout=timeout)
+
+    def manager_addr(self) -> str:
+        state = json.loads((self.root / NAME / "lab.json").read_text())
+        return next(n["addr"] for n in state["nodes"] if n["name"] == "manager1")
+
+    def running(self, service: str) -> int:
+        rows = json.loads(self.shoal("svc", "ps", service, "--format", "json"))
+        return sum(r["DesiredState"] == "Running" and r["CurrentState"].startswith("Running") for r in rows)
+
+
+class Poller(threading.Thread):
+    def __init__(self, host: str) -> None:
+        super().__init__(daemon=True)
+        self.host = host
+        self.answers: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            out = subprocess.run(
+                client_argv(self.host, PORT, 20, "/cgi-bin/whoami"),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout
+            self.answers += json.loads(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--replicas", type=int, default=60)
+    ap.add_argument("--parallelism", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--interval", default="1s")
+    args = ap.parse_args()
+    interval_s = units.parse_duration(args.interval) / 1e9
+    print(f"$ {' '.join([sys.executable, *sys.argv])}", flush=True)
+    lab = LabRun()
+    try:
+        lab.run("lab", "up", "--name", NAME, "--managers", "1", "--workers", str(args.workers))
+        tar = lab.root / "lb.tar"
+        subprocess.run([sys.executable, str(BUILD), str(tar)], check=True, capture_output=True)
+        lab.shoal("image", "load", "--cluster", "-i", str(tar))
+        health = [
+            "--health-cmd",
+            "wget -q -O /dev/null http://127.0.0.1/cgi-bin/whoami",
+            "--health-interval",
+            args.interval,
+            "--health-retries",
+            "3",
+        ]
+        lab.shoal(
+            "svc",
+            "create",
+            "-q",
+            "--name",
+            "upd",
+            "--replicas",
+            str(args.replicas),
+            "-p",
+            f"{PORT}:80",
+            "--stop-grace-period",
+            "2s",
+            *health,
+            "shoal-demo-lb",
+        )
+        print(f"{lab.running('upd')} replicas running and healthy", flush=True)
+        poller = Poller(lab.manager_addr())
+        poller.start()
+        time.sleep(2)
+        cmd = ["svc", "update", "-q", "--env-add", "V=2", "--update-order", "start-first", "--update-parallelism", str(args.parallelism),
+               "--update-delay", "0s", "--update-monitor", f"{MONITOR_S:g}s", "upd"]  # fmt: skip
+        print(f"$ shoal --lab {NAME} {' '.join(cmd)}", flush=True)
+        t0 = time.perf_counter()
+        lab.shoal(*cmd, timeout=1200)
+        update_s = time.perf_counter() - t0
+        time.sleep(1)
+        poller.stop.set()
+        poller.join(60)
+        failed = [a for a in poller.answers if a.startswith("error")]
+        min_s = math.ceil(args.replicas / args.parallelism) * interval_s + MONITOR_S
+        print(
+            f"{len(poller.answers)} requests through the mesh, {len(failed)} failed {sorted(set(failed))[:3]}"
+        )
+        print(f"replicas={args.replicas} update_s={update_s:.2f} failed_requests={len(failed)} requests={len(poller.answers)} "
+              f"min_s={min_s:.2f} ratio={update_s / min_s:.2f}")  # fmt: skip
+    finally:
+        subprocess.run([SHOAL, "lab", "down", "--name", NAME], env=lab.env, capture_output=True, timeout=300)
+
+
+if __name__ == "__main__":
+    main()
