@@ -169,7 +169,7 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
             rev = await self.writer.apply(objects.services.update(svc, request.version, old=cur))
         except Conflict:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the service changed since it was read; read it again")
-        _log.info("service updated", service=s.name, id=svc.id, spec_version=svc.spec_version)
+        _log.info("service updated", service=svc.spec.name, id=svc.id, spec_version=svc.spec_version)
         await self._caught_up(rev)
         return cpb.UpdateServiceResponse(service=self._with_version(svc))
 

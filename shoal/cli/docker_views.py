@@ -91,7 +91,12 @@ def _rest(msg: Message, known: set[str]) -> dict[str, Any]:
 
 
 def _meta(obj_id: str, meta: pb.Meta) -> dict[str, Any]:
-    return {"ID": obj_id, "Version": {"Index": meta.version}, "CreatedAt": iso(meta.created_at_ns), "UpdatedAt": iso(meta.updated_at_ns)}
+    return {
+        "ID": obj_id,
+        "Version": {"Index": meta.version},
+        "CreatedAt": iso(meta.created_at_ns),
+        "UpdatedAt": iso(meta.updated_at_ns),
+    }
 
 
 def mode_doc(spec: pb.ServiceSpec) -> dict[str, Any]:
@@ -130,9 +135,13 @@ def task_template(spec: pb.ServiceSpec) -> dict[str, Any]:
     if pl.max_replicas_per_node:
         placement["MaxReplicas"] = pl.max_replicas_per_node
     container = {"Image": spec.container.image, **generic(spec.container)}
-    if spec.container.mounts:  # docker always names the type (volume is proto's zero value, left out by generic)
+    if (
+        spec.container.mounts
+    ):  # docker always names the type (volume is proto's zero value, left out by generic)
         type_field = pb.Mount.DESCRIPTOR.fields_by_name["type"]
-        container["Mounts"] = [{"Type": enum_word(type_field, m.type), **generic(m)} for m in spec.container.mounts]
+        container["Mounts"] = [
+            {"Type": enum_word(type_field, m.type), **generic(m)} for m in spec.container.mounts
+        ]
     out: dict[str, Any] = {
         "ContainerSpec": container,
         "Resources": generic(spec.resources),
@@ -146,13 +155,13 @@ def task_template(spec: pb.ServiceSpec) -> dict[str, Any]:
     }
     if spec.networks:
         out["Networks"] = [generic(n) for n in spec.networks]
-    out["ForceUpdate"] = 0
+    out["ForceUpdate"] = spec.force_update  # `svc update --force` counts up
     out["Runtime"] = "container"
     return out
 
 
 SPEC_FIELDS = {"name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config",
-               "mode", "replicas", "max_concurrent", "ports", "networks", "endpoint_mode"}  # fmt: skip
+               "mode", "replicas", "max_concurrent", "ports", "networks", "endpoint_mode", "force_update"}  # fmt: skip
 
 
 def spec_doc(spec: pb.ServiceSpec) -> dict[str, Any]:
@@ -194,7 +203,9 @@ def service_doc(svc: pb.Service, pending: dict[str, list[str]] | None = None) ->
     out["Endpoint"] = endpoint_dict(svc)
     out.update(_rest(svc, {"id", "meta", "spec", "previous_spec", "endpoint", "update_status"}))
     if (status := update_status_dict(svc)) is not None:
-        out["UpdateStatus"] = status  # docker's words and ISO times (State "rollback_completed", StartedAt...)
+        out["UpdateStatus"] = (
+            status  # docker's words and ISO times (State "rollback_completed", StartedAt...)
+        )
     out["PendingTasks"] = pending or {}
     return out
 
@@ -225,8 +236,16 @@ def task_doc(task: pb.Task, status: pb.TaskStatus | None = None) -> dict[str, An
         "DesiredState": enum_word(state_field, task.desired_state),
     }
     if task.networks:
-        out["NetworksAttachments"] = [{"Network": {"ID": n.network_id, "Spec": {"Name": n.network}}, "Addresses": [n.address]} for n in task.networks]
-    out.update(_rest(task, {"id", "meta", "spec", "service_id", "slot", "node_id", "status", "desired_state", "networks"}))
+        out["NetworksAttachments"] = [
+            {"Network": {"ID": n.network_id, "Spec": {"Name": n.network}}, "Addresses": [n.address]}
+            for n in task.networks
+        ]
+    out.update(
+        _rest(
+            task,
+            {"id", "meta", "spec", "service_id", "slot", "node_id", "status", "desired_state", "networks"},
+        )
+    )
     return out
 
 
@@ -245,7 +264,10 @@ def node_doc(node: pb.Node) -> dict[str, Any]:
             "Hostname": d.hostname,
             "Platform": {"Architecture": d.platform_arch, "OS": d.platform_os},
             "Resources": {"NanoCPUs": d.nano_cpus, "MemoryBytes": d.memory_bytes},
-            "Engine": {"EngineVersion": d.engine_labels.get("shoal.version", ""), "Labels": dict(d.engine_labels)},
+            "Engine": {
+                "EngineVersion": d.engine_labels.get("shoal.version", ""),
+                "Labels": dict(d.engine_labels),
+            },
         },
         "Status": {
             "State": enum_word(node.status.DESCRIPTOR.fields_by_name["state"], node.status.state),
@@ -255,6 +277,10 @@ def node_doc(node: pb.Node) -> dict[str, Any]:
     }
     if node.HasField("manager_status") or spec.role == pb.NodeSpec.MANAGER:
         ms = node.manager_status
-        out["ManagerStatus"] = {"Leader": ms.leader, "Reachability": ms.reachability or "reachable", "Addr": ms.addr}
+        out["ManagerStatus"] = {
+            "Leader": ms.leader,
+            "Reachability": ms.reachability or "reachable",
+            "Addr": ms.addr,
+        }
     out.update(_rest(node, {"id", "meta", "spec", "description", "status", "manager_status"}))
     return out

@@ -169,17 +169,20 @@ def test_a_failing_update_pauses_and_a_corrected_update_continues(lab: LabCli) -
 
 def test_force_replaces_every_task_without_a_change(lab: LabCli) -> None:
     before = live_ids(lab, "roll")
-    spec = inspect(lab, "roll")["spec"]
+    spec = inspect(lab, "roll")["Spec"]
     res = update(lab, "--force", "--update-parallelism", "0", "roll")
     assert "verify: Service converged" in res.stdout
     assert not set(live_ids(lab, "roll")) & set(before)
-    after = inspect(lab, "roll")["spec"]
-    assert after.pop("force_update", 0) == spec.pop("force_update", 0) + 1 and after == spec
+    after = inspect(lab, "roll")["Spec"]
+    forced = after["TaskTemplate"].pop("ForceUpdate")
+    assert forced == spec["TaskTemplate"].pop("ForceUpdate") + 1
+    after["UpdateConfig"]["Parallelism"] = spec["UpdateConfig"]["Parallelism"]
+    assert after == spec, "nothing else changed"
 
 
 def test_bad_update_input_is_one_error_and_writes_nothing(lab: LabCli) -> None:
     lab.shoal("svc", "create", "-d", "--name", "batch", "--mode", "replicated-job", "shoal-demo-lb", "true")
-    version = {s: inspect(lab, s)["meta"]["version"] for s in ("roll", "batch")}
+    version = {s: inspect(lab, s)["Version"]["Index"] for s in ("roll", "batch")}
     cases = [
         (("--replicas", "2", "--mode-is-not-a-flag", "roll"), "no such option"),
         (("--update-parallelism", "2", "batch"), "--update-parallelism cannot be used with a job"),
@@ -190,7 +193,7 @@ def test_bad_update_input_is_one_error_and_writes_nothing(lab: LabCli) -> None:
     for argv, named in cases:
         res = update(lab, "-d", *argv, check=False)
         assert res.returncode != 0 and named in res.stderr, (argv, res.stderr)
-    assert {s: inspect(lab, s)["meta"]["version"] for s in version} == version
+    assert {s: inspect(lab, s)["Version"]["Index"] for s in version} == version
     lab.shoal("svc", "rm", "batch")
 
 
