@@ -42,6 +42,7 @@ def placement(lab: LabCli, service: str) -> dict[str, tuple[str, str]]:
     return {t["ID"]: (t["Node"], t["CurrentState"].split()[0]) for t in lab.json("svc", "ps", service) if t["DesiredState"] == "Running"}
 
 
+@pytest.mark.timeout(400)  # a 60 s outage plus up to 90 s + 60 s of waiting for the lab: over the suite's 120 s
 def test_a_60s_manager_outage_moves_and_restarts_nothing(lab: LabCli):
     lab.shoal("svc", "create", "--name", "steady", "--replicas", "6", "--constraint", "node.role==worker", "host", "sleep", "100000")
     before = lab.wait_for(lambda: (p := placement(lab, "steady")) and len(p) == 6 and all(s == "Running" for _, s in p.values()) and p, timeout=90, what="6 running tasks")
