@@ -46,6 +46,13 @@ def test_lab_up_gives_four_ready_hosts(lab: LabCli):
     (me,) = lab.json("node", "inspect", "self")  # docker's shape, of the node of the manager the CLI talks to
     assert (me["Description"]["Hostname"], me["Spec"]["Role"], me["ManagerStatus"]["Leader"]) == ("manager1", "manager", True)
     assert me["ID"] == nodes["manager1"]["ID"] and me["CreatedAt"].endswith("Z")
+    workers = lab.shoal("node", "ls", "--filter", "role=worker", "--format", "{{.Hostname}} {{.Status}}").stdout
+    assert workers.splitlines() == ["worker1 Ready", "worker2 Ready", "worker3 Ready"]
+    # a node-local command under --lab is refused, naming the cluster way, instead of running here
+    local = lab.shoal("run", "--rm", "host", "true", check=False)
+    assert local.returncode == 2 and f"shoal --lab {lab.name} svc create" in local.stderr
+    bad = lab.shoal("node", "ls", "--format", "{{.Nope}}", check=False)
+    assert bad.returncode == 2 and 'no field "Nope"' in bad.stderr and bad.stdout == ""
 
     ls = lab.run("lab", "ls", "--format", "json").stdout
     assert f'"Lab": "{lab.name}"' in ls and '"Etcd": "embedded"' in ls
