@@ -42,3 +42,12 @@ def test_pytest_args_keep_named_tests_and_add_the_default_list_to_bare_options()
     assert pytest_args(["-k", "oom"]) == ["-k", "oom", *defaults], "make test-v2 ARGS='-k oom' filters the list"
     named = ["-q", "tests/integration/test_runtime_limits.py::test_oom"]
     assert pytest_args(named) == named
+
+
+def test_the_walking_skeleton_tests_the_vm_runs_exist() -> None:
+    """A renamed test would otherwise make the VM run fail with 'not found' only under CI."""
+
+    from tests.v2vm.run import ROOT, WALKING_SKELETON
+
+    text = (ROOT / "tests/e2e/test_walking_skeleton.py").read_text()
+    assert all(f"def {name}(" in text for name in WALKING_SKELETON)
