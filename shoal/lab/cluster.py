@@ -16,7 +16,7 @@ from shoal.lab import procs
 from shoal.lab.state import Lab, LabError, load
 from shoal.proto import control_pb2, control_pb2_grpc, types_pb2
 
-CALL_TIMEOUT = 10.0
+CALL_TIMEOUT = 10.0 * max(1.0, float(os.environ.get("SHOAL_LAB_WAIT_SCALE", "1") or 1))  # as lifecycle.WAIT_SCALE
 
 
 def host_for(name: str) -> str:

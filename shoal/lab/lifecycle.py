@@ -35,9 +35,12 @@ from shoal.lab.state import (
 
 WORKER_TOKEN_RE = re.compile(r"shoal worker [^\n]*--token (SHOAL-1-[A-Za-z0-9-]+)")
 MANAGER_TOKEN_RE = re.compile(r"manager[^\n]*?(?:token|--token) (SHOAL-1-[A-Za-z0-9-]+)")
-READY_TIMEOUT = float(os.environ.get("SHOAL_LAB_READY_TIMEOUT_S", "30"))
-"""How long `lab up` waits for its nodes to be Ready (SHOAL_LAB_READY_TIMEOUT_S: slower machines, e.g.
-the cgroup-v2 test VM under software emulation)."""
+WAIT_SCALE = max(1.0, float(os.environ.get("SHOAL_LAB_WAIT_SCALE", "1") or 1))
+"""Stretches every wait of `lab up` (slower machines, e.g. the cgroup-v2 test VM under software emulation)."""
+READY_TIMEOUT = 30.0 * WAIT_SCALE
+"""How long `lab up` waits for its nodes to be Ready."""
+START_TIMEOUT = 20.0 * WAIT_SCALE
+"""How long `lab up` waits for the etcd cluster to be healthy and for the first manager's join tokens."""
 
 
 def require_root() -> None:
@@ -185,7 +188,7 @@ def _start(lab: Lab) -> None:
                 _check_alive(m, "etcd")
             return all(_etcd_healthy(lab, m) for m in lab.managers)
 
-        procs.wait_until(etcd_up, 20, "a healthy etcd cluster")
+        procs.wait_until(etcd_up, START_TIMEOUT, "a healthy etcd cluster")
     first = lab.managers[0]
     start_daemon(lab, first, first=True)
 
@@ -193,7 +196,7 @@ def _start(lab: Lab) -> None:
         _check_alive(first)
         return _tokens(first)
 
-    lab.worker_token, lab.manager_token = procs.wait_until(tokens, 20, f"{first.name} started")  # type: ignore[misc]  # wait_until returns the probe's value: the token pair here
+    lab.worker_token, lab.manager_token = procs.wait_until(tokens, START_TIMEOUT, f"{first.name} started")  # type: ignore[misc]  # wait_until returns the probe's value: the token pair here
     lab.save()
     for n in lab.nodes[1:]:
         start_daemon(lab, n)
