@@ -83,7 +83,8 @@ cd /
 # processes the tests left behind (a leak to fix; they also keep the checkout image busy)
 for p in /proc/[0-9]*; do
   case "$(readlink "$p/cwd" 2>/dev/null)" in "$CHECKOUT"*|/tmp/pytest-of-root*)
-    [ "${p#/proc/}" != "$$" ] && log "left running: ${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" | cut -c1-200)";;
+    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-200)  # empty for kernel threads
+    [ "${p#/proc/}" != "$$" ] && [ -n "$cmd" ] && log "left running: ${p#/proc/} $cmd";;
   esac
 done
 sync
