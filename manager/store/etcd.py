@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import os
 import time
 import types
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -138,8 +139,11 @@ class EtcdStore(Store):
         self._addrs = [self._parse(url) for url in self._urls]
         self._clients: list[etcd3.Etcd3Client | None] = [None] * len(self._urls)
         self._current = 0
-        self._timeout = timeout
-        self._write_timeout = min(write_timeout, timeout)
+        # SHOAL_ETCD_TIME_SCALE stretches both deadlines on a slow machine (the cgroup-v2 test VM runs under
+        # emulation, where one TLS call can take seconds); 1 everywhere else
+        scale = max(1.0, float(os.environ.get("SHOAL_ETCD_TIME_SCALE", "1") or 1))
+        self._timeout = timeout * scale
+        self._write_timeout = min(write_timeout, timeout) * scale
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="etcd")
         self._watch_queues: set[asyncio.Queue[Any]] = set()
         self._closed = False

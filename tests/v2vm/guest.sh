@@ -70,6 +70,8 @@ export SHOAL_LAUNCHER_START_TIMEOUT_S="${SHOAL_LAUNCHER_START_TIMEOUT_S:-$((120 
 export SHOAL_LAB_WAIT_SCALE="${SHOAL_LAB_WAIT_SCALE:-$((20 * SLOW))}"
 # a manager's wait for its embedded etcd to answer (10 s on a host; a TLS handshake alone takes seconds here)
 export SHOAL_ETCD_READY_TIMEOUT_S="${SHOAL_ETCD_READY_TIMEOUT_S:-$((300 * SLOW))}"
+# a manager's etcd call deadlines (5 s reads, 2 s writes on a host)
+export SHOAL_ETCD_TIME_SCALE="${SHOAL_ETCD_TIME_SCALE:-$SHOAL_TEST_TIME_SCALE}"
 out=$CHECKOUT/.v2vm-out
 mkdir -p "$out"
 log "speed: sum(range(10**7)) in ${S0}s (0.67 s when the host is idle): deadlines x$SLOW; pytest starts"
