@@ -149,6 +149,10 @@ async def test_a_connection_in_flight_outlives_the_removal_of_its_endpoint(node,
         await nft.apply(Mesh((Frontend("echo", 90, eps([other]), vip=VIP),), (BRIDGE_NET,)))
         conn.sendall(b"still there\n")
         assert conn.recv(100).decode() == f"{serving}: still there\n"  # tracked: keeps its endpoint
+        await nft.apply(Mesh((Frontend("echo", 90, (), vip=VIP),), (BRIDGE_NET,)))  # the last one goes too
+        conn.sendall(b"finishing\n")
+        assert conn.recv(100).decode() == f"{serving}: finishing\n", "only new connections are refused"
+    assert kit.get(ns(kit, "c"), VIP, 90, 1) == ["error ConnectionRefusedError"]
 
 
 async def test_a_service_without_endpoints_refuses_at_once(node, nft):

@@ -205,10 +205,16 @@ def test_every_served_endpoint_is_reachable_exactly_once_and_order_does_not_matt
     assert text.count("{") == text.count("}")
 
 
+def test_only_new_connections_meet_the_no_endpoints_check():
+    c = chains(render(Mesh()))
+    assert c["filter-prerouting"][1:] == ["ct state new jump no-endpoints"]
+    assert c["filter-output"][1:] == ["ct state new jump no-endpoints"]
+
+
 def test_tasks_reach_the_node_itself_only_for_dns_replies_and_ping():
     c = chains(render(Mesh((), ("10.210.0.0/24",))))
     assert c["filter-input"] == ["type filter hook input priority 0; policy accept;",
-                                 "ip saddr @local-sources jump task-input"]
+                                 "ct state established,related accept", "ip saddr @local-sources jump task-input"]
     assert c["task-input"] == ["ct state established,related accept", "meta l4proto icmp accept",
                                "meta l4proto { tcp, udp } th dport { 53 } accept", "drop"]
     assert "th dport { 53, 5353 }" in chains(render(Mesh(task_ports=(5353, 53, 53))))["task-input"][2]
@@ -288,6 +294,7 @@ def test_tasks_of_different_networks_are_not_routed_to_each_other_except_through
     text = render(Mesh((), ("10.210.0.0/24", "10.220.0.0/24", "10.220.0.0/25")))
     c = chains(text)
     assert c["filter-forward"] == ["type filter hook forward priority 0; policy accept;",
+                                   "ct state established,related accept",
                                    "ip saddr . ip daddr @cross-networks jump task-forward"]
     assert c["task-forward"] == ["ct state established,related accept", "ct status dnat accept", "drop"]
     # pairs of different networks only (traffic inside one is bridged and passes this hook too)
