@@ -9,6 +9,7 @@ the holder). Pure data, serializable with ``to_dict``/``from_dict``.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,29 +27,55 @@ def _describe(owner: str) -> str:
 
 @dataclass
 class SubnetPool:
-    """Which subnets are taken and by whom; automatic ones come from ``pool``."""
+    """Which subnets are taken and by whom; automatic ones come from ``pool``.
+
+    ``taken`` is the record; beside it, the taken subnets as integer ranges sorted by their start (they
+    never overlap, so their ends are sorted too) and the owners' subnets by owner, so that a lookup, an
+    overlap check and finding the lowest free block take a bisection each instead of a pass over every
+    subnet: a 1,000-node cluster's plan is read and extended in milliseconds, not the seconds that
+    stalled the leader's event loop.
+    """
 
     pool: ipaddress.IPv4Network
     taken: dict[ipaddress.IPv4Network, str] = field(default_factory=dict)
+    _by_owner: dict[str, ipaddress.IPv4Network] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _starts: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _ends: list[int] = field(default_factory=list, init=False, repr=False, compare=False)
+    _nets: list[ipaddress.IPv4Network] = field(default_factory=list, init=False, repr=False, compare=False)
+    _free_from: dict[int, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Per prefix length, an address below which no aligned block of that size is free (a search starts there)."""
+
+    def __post_init__(self) -> None:
+        given, self.taken = self.taken, {}
+        for net, owner in given.items():
+            self._add(net, owner)
 
     @classmethod
     def of(cls, pool: str = DEFAULT_POOL) -> SubnetPool:
         """An empty pool over the CIDR ``pool``."""
         return cls(parse_network(pool, "address pool"))
 
+    def _add(self, net: ipaddress.IPv4Network, owner: str) -> None:
+        i = bisect.bisect_left(self._starts, int(net.network_address))
+        self._starts.insert(i, int(net.network_address))
+        self._ends.insert(i, int(net.broadcast_address))
+        self._nets.insert(i, net)
+        self.taken[net] = owner
+        self._by_owner[owner] = net
+
     def lookup(self, owner: str) -> ipaddress.IPv4Network | None:
         """The subnet ``owner`` holds, if any."""
-        for net, who in self.taken.items():
-            if who == owner:
-                return net
-        return None
+        return self._by_owner.get(owner)
+
+    def _first_overlap(self, start: int, end: int) -> int | None:
+        """The index of the lowest taken range that overlaps [start, end], if any."""
+        i = bisect.bisect_left(self._ends, start)  # the first range that does not end before ``start``
+        return i if i < len(self._nets) and self._starts[i] <= end else None
 
     def overlapping(self, subnet: ipaddress.IPv4Network) -> tuple[ipaddress.IPv4Network, str] | None:
         """The first taken subnet that overlaps ``subnet`` and its owner, if any."""
-        for net, who in sorted(self.taken.items()):
-            if net.overlaps(subnet):
-                return net, who
-        return None
+        i = self._first_overlap(int(subnet.network_address), int(subnet.broadcast_address))
+        return None if i is None else (self._nets[i], self.taken[self._nets[i]])
 
     def allocate(self, owner: str, prefixlen: int = DEFAULT_PREFIX) -> ipaddress.IPv4Network:
         """The subnet ``owner`` holds, else the lowest free ``/prefixlen`` block of the pool."""
@@ -57,20 +84,21 @@ class SubnetPool:
             return held
         if not self.pool.prefixlen <= prefixlen <= 29:
             raise IpamError(f"cannot carve /{prefixlen} subnets out of the pool {self.pool}")
-        candidate = ipaddress.IPv4Network((self.pool.network_address, prefixlen))
-        size = candidate.num_addresses
-        end = int(self.pool.broadcast_address)
-        while int(candidate.network_address) <= end:
-            hit = self.overlapping(candidate)
-            if hit is None:
-                self.taken[candidate] = owner
-                return candidate
-            # skip past the block that is in the way, aligned to our size
-            nxt = max(int(hit[0].broadcast_address) + 1, int(candidate.network_address) + size)
-            nxt = (nxt + size - 1) // size * size
-            if nxt > end:
-                break
-            candidate = ipaddress.IPv4Network((nxt, prefixlen))
+        size = 1 << (32 - prefixlen)
+        start, end = int(self.pool.network_address), int(self.pool.broadcast_address)
+        start = max(start, self._free_from.get(prefixlen, start))
+        i = bisect.bisect_left(self._ends, start)  # the taken ranges from here on, in order
+        while start + size - 1 <= end:
+            if i >= len(self._nets) or self._starts[i] > start + size - 1:
+                net = ipaddress.IPv4Network((start, prefixlen))
+                self._add(net, owner)
+                self._free_from[prefixlen] = start + size
+                return net
+            # skip past the block that is in the way, aligned to our size, and every range left behind
+            nxt = max(self._ends[i] + 1, start + size)
+            start = (nxt + size - 1) // size * size
+            while i < len(self._nets) and self._ends[i] < start:
+                i += 1
         raise IpamError(f"the address pool {self.pool} has no free /{prefixlen} subnet left ({len(self.taken)} taken)")
 
     def claim(self, owner: str, cidr: str) -> ipaddress.IPv4Network:
@@ -84,14 +112,20 @@ class SubnetPool:
         hit = self.overlapping(subnet)
         if hit is not None:
             raise IpamError(f"subnet {subnet} overlaps {hit[0]} of {_describe(hit[1])}")
-        self.taken[subnet] = owner
+        self._add(subnet, owner)
         return subnet
 
     def release(self, owner: str) -> ipaddress.IPv4Network | None:
         """Free the subnet ``owner`` holds (None when it held none)."""
-        net = self.lookup(owner)
+        net = self._by_owner.pop(owner, None)
         if net is not None:
             del self.taken[net]
+            i = self._nets.index(net)
+            del self._starts[i], self._ends[i], self._nets[i]
+            low = int(net.network_address)
+            for plen, hint in self._free_from.items():  # blocks from here on may be free again
+                size = 1 << (32 - plen)
+                self._free_from[plen] = min(hint, low // size * size)
         return net
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shoal.manager.ipam import (
     AddressSpace,
@@ -219,3 +222,48 @@ def test_allocation_avoiding_a_block_wraps_around_it():
         space.allocate("one-more", avoid=block)
     space.release("t0")
     assert space.allocate("again", avoid=block) == A("10.9.0.2")
+
+
+def _lowest_free(pool: SubnetPool, prefixlen: int, owner: str) -> ipaddress.IPv4Network | None:
+    """The lowest aligned /prefixlen block of the pool that no other owner's subnet overlaps (brute force)."""
+    others = [n for n, who in pool.taken.items() if who != owner]
+    size = 1 << (32 - prefixlen)
+    for start in range(int(pool.pool.network_address), int(pool.pool.broadcast_address) + 1, size):
+        block = ipaddress.IPv4Network((start, prefixlen))
+        if not any(block.overlaps(n) for n in others):
+            return block
+    return None
+
+
+@settings(max_examples=150)
+@given(st.lists(st.tuples(st.sampled_from(["alloc", "alloc", "release", "claim"]), st.sampled_from([22, 23, 24, 24, 26, 28]), st.integers(0, 63)), max_size=40))
+def test_allocation_is_always_the_lowest_free_block_whatever_came_before(ops):
+    """The indexed pool (bisection, a per-size search start) gives what a pass over every block would."""
+    pool = SubnetPool.of("10.0.0.0/20")
+    owners: list[str] = []
+    for i, (op, plen, pick) in enumerate(ops):
+        if op == "release" and owners:
+            pool.release(owners.pop(pick % len(owners)))
+        elif op == "claim":
+            with contextlib.suppress(IpamError):
+                pool.claim(f"user{i}", str(ipaddress.IPv4Network((0x0A000000 + pick * 64, 26))))
+                owners.append(f"user{i}")
+        else:
+            want = _lowest_free(pool, plen, f"o{i}")
+            if want is None:
+                with pytest.raises(IpamError, match="no free"):
+                    pool.allocate(f"o{i}", plen)
+                continue
+            assert pool.allocate(f"o{i}", plen) == want
+            owners.append(f"o{i}")
+        assert SubnetPool.from_dict(pool.to_dict()).taken == pool.taken
+
+
+def test_a_thousand_node_subnets_come_out_in_order_and_survive_a_round_trip():
+    pool = SubnetPool.of("10.128.0.0/9")
+    nets = [pool.allocate(f"node/{i}") for i in range(1000)]
+    assert nets[0] == ipaddress.IPv4Network("10.128.0.0/24") and nets[-1] == ipaddress.IPv4Network("10.131.231.0/24")
+    again = SubnetPool.from_dict(pool.to_dict())
+    assert again.taken == pool.taken and again.lookup("node/999") == nets[-1]
+    again.release("node/3")
+    assert again.allocate("late") == ipaddress.IPv4Network("10.128.3.0/24"), "a freed block is the lowest free again"
