@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/scale_1000.py [--nodes 1000] [--procs 4] [--tasks 10000] [--idle-s 10] [--tasks-timeout 120]
 
-A real `shoal manager` process (embedded etcd, drained so it runs no tasks) and the node simulator
+A real `shoal manager` process (embedded etcd, drained so it runs no tasks, ``--no-network``, node
+subnets from 10.128.0.0/9: the default /16 pool holds 256 node subnets) and the node simulator
 (bench/nodesim.py: real agents over mutual TLS with the fake executor) in a few processes. Once all
 nodes are ready and the manager has settled, the CPU (% of one core; utime+stime from /proc over
 ``--idle-s``) of the manager and of its embedded etcd are sampled, and their sum is the idle figure
@@ -75,7 +76,9 @@ def main() -> None:
         c = BenchCluster(Path(d))
         sims = []
         try:
-            c.start_manager("--availability", "drain")
+            # no node networking on this host for the bench's own manager node; node subnets from a pool
+            # with room for the nodes (the default /16 holds 256 /24s)
+            c.start_manager("--availability", "drain", "--no-network", "--default-addr-pool", "10.128.0.0/9")
             t0 = time.monotonic()
             sims = nodesim.spawn(c.addr, c.token, a.nodes, a.procs, Path(d) / "sim", Path(d) / "sim.log")
             for s in sims:
