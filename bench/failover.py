@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -55,7 +56,7 @@ async def run(runs: int) -> list[float]:
         await until(lambda: _n(m.control("m1"), replicas), timeout=30)
         for i in range(runs):
             leader = await until(lambda: _leader(store))
-            victim = next(n for n in NAMES if n * 12 + "x" == leader)
+            victim = next(n for n in NAMES if json.loads((tmp / n / "id").read_text()) == leader)  # joiners get the cluster's ids
             other = next(n for n in NAMES if n != victim)
             ctl = m.control(other)
             svc = (await ctl.GetService(cpb.GetServiceRequest(service_id="web"))).service
