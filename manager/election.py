@@ -14,6 +14,7 @@ lost its lease (paused, partitioned) cannot write even if it has not noticed yet
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -108,7 +109,12 @@ class Election:
         """Run the keeper's thread; beat for it while this loop lives; return why the lease was lost."""
         loop = asyncio.get_running_loop()
         lost = asyncio.Event()
-        keeper.start(lambda: loop.call_soon_threadsafe(lost.set))
+
+        def notify() -> None:  # from the keeper's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed first: nobody to tell
+                loop.call_soon_threadsafe(lost.set)
+
+        keeper.start(notify)
         while not lost.is_set():
             keeper.beat()
             try:
