@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from shoal.proto import control_pb2 as cpb  # noqa: E402
 from shoal.proto import types_pb2 as pb  # noqa: E402
+from tests.fixtures.managers import ManagerProcs, _agents, _leader, _n, until  # noqa: E402
 from tests.integration.test_control_plane import spec  # noqa: E402
-from tests.integration.test_managers_failover import ManagerProcs, _agents, _leader, _n, until  # noqa: E402
 
 NAMES = ("m1", "m2", "m3")
 

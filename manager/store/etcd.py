@@ -62,11 +62,8 @@ T = TypeVar("T")
 _CLOSED = object()
 _MIN_BACKOFF = 0.05  # seconds before the first re-watch; doubles up to 1 s (shoal.retry.Backoff)
 _PAGE = 2000  # keys per range request; later pages are read at the first page's revision
-SLOW_CALL_S = 1.0
-"""An etcd call (queue included) slower than this is logged."""
-WRITE_TIMEOUT_S = 2.0
-"""How long a write may take before it fails (see EtcdStore): well past any write's latency on a loaded
-etcd (milliseconds to a few hundred), well short of etcd's own 5 s for a proposal lost with its leader."""
+SLOW_CALL_S = 1.0  # an etcd call (its wait for a pool thread included) slower than this is logged
+WRITE_TIMEOUT_S = 2.0  # far past a loaded etcd's write latency, far short of its 5 s for a proposal lost with its leader
 _UNREACHABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _GRPC_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -196,21 +193,17 @@ class EtcdStore(Store):
     async def _run(self, fn: Callable[[etcd3.Etcd3Client], T], *, write: bool = False) -> T:
         if self._closed:
             raise StoreError("store is closed")
-        loop = asyncio.get_running_loop()
-        queued = time.monotonic()
-        started = 0.0
+        queued, started = time.monotonic(), [0.0]
 
         def call() -> T:
-            nonlocal started
-            started = time.monotonic()
+            started[0] = time.monotonic()
             return self._call_sync(fn, write=write)
 
         try:
-            return await loop.run_in_executor(self._pool, call)
+            return await asyncio.get_running_loop().run_in_executor(self._pool, call)
         finally:
-            took = time.monotonic() - queued
-            if took > SLOW_CALL_S:  # where a failover's time goes: a lost write, a pool full of them
-                log.warning("slow etcd call", write=write, took_s=round(took, 3), queued_s=round((started or queued) - queued, 3))
+            if (took := time.monotonic() - queued) > SLOW_CALL_S:  # where a failover's time goes: a lost write, a full pool
+                log.warning("slow etcd call", write=write, took_s=round(took, 3), queued_s=round(max(started[0] - queued, 0), 3))
 
     async def status(self) -> int:
         """The etcd member's status; returns the current revision. Raises StoreError when unreachable."""

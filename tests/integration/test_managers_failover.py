@@ -1,7 +1,6 @@
 """Several manager processes on one real etcd: one leader, fenced writes, and failover after kill -9.
 
-Each manager is a separate process (this file run as a script) so that the leader can be killed with
-SIGKILL mid-flight; agents are in-process fake agents that know every manager's address.
+The manager processes and fake agents are tests/fixtures/managers.py's.
 """
 
 from __future__ import annotations
@@ -9,91 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import grpc
 import pytest
 
-from shoal.etcdtls import EtcdTLS
 from shoal.manager.store import keys
 from shoal.proto import control_pb2 as cpb
-from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
-from tests.timing import eventually
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class ManagerProcs:
-    """Up to N ``Manager`` processes on one etcd; the first creates the cluster, the others join it."""
-
-    def __init__(self, tmp: Path, endpoint: str, tls: EtcdTLS | None = None) -> None:
-        self.tls = tls
-        from tests.fixtures.cluster import free_port
-
-        self.tmp, self.endpoint, self.free_port = tmp, endpoint, free_port
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.addrs: dict[str, str] = {}
-        self.tokens: dict = {}
-
-    def sock(self, name: str) -> str:
-        return str(self.tmp / f"{name}.sock")
-
-    async def start(self, name: str, ttl: float = 2.0) -> None:
-        addr = f"127.0.0.1:{self.free_port()}"
-        cfg = {"name": name, "data_dir": str(self.tmp / name), "addr": addr, "sock": self.sock(name), "etcd": self.endpoint, "ttl": ttl}
-        if self.tls is not None:
-            cfg["etcd_tls"] = [str(self.tls.ca), str(self.tls.cert), str(self.tls.key)]
-        if self.tokens:
-            cfg["join"] = next(iter(self.addrs.values()))
-            cfg["token"] = self.tokens["manager"]
-        (self.tmp / name / "ready.json").unlink(missing_ok=True)
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process)
-        p = subprocess.Popen([sys.executable, __file__, json.dumps(cfg)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        log.close()
-        self.procs[name] = p
-        ready = self.tmp / name / "ready.json"
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert p.poll() is None, f"manager {name} exited: {(self.tmp / f'{name}.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"manager {name} did not start"
-            await asyncio.sleep(0.05)
-        self.tokens = self.tokens or json.loads(ready.read_text())
-        self.addrs[name] = addr
-
-    def kill(self, name: str) -> None:
-        p = self.procs.pop(name)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        self.addrs.pop(name)
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.procs.clear()
-
-    def control(self, name: str) -> cgrpc.ControlStub:
-        return cgrpc.ControlStub(grpc.aio.insecure_channel(f"unix:{self.sock(name)}"))
-
-
-async def _leader(store) -> str:
-    kv = await store.get(keys.LEADER)
-    return kv.value.decode() if kv else ""
-
-
-async def until(cond, timeout: float = 15.0):
-    return await eventually(cond, timeout, ignore=(grpc.aio.AioRpcError,))
+from tests.fixtures.managers import ManagerProcs, _agents, _leader, _n, _running, until
 
 
 @pytest.fixture
@@ -103,23 +24,6 @@ async def managers(tmp_path, etcd_store, etcd_server):
         yield m
     finally:
         m.stop()
-
-
-async def _agents(m: ManagerProcs, tmp: Path, n: int) -> list[asyncio.Task]:
-    from shoal.worker.agent import Agent, AgentConfig
-    from shoal.worker.executor_fake import FakeExecutor
-
-    tasks = []
-    for i in range(n):
-        a = Agent(AgentConfig(list(m.addrs.values()), m.tokens["worker"], tmp / f"w{i}", hostname=f"w{i}"), FakeExecutor())
-        tasks.append(asyncio.create_task(a.run()))
-        await asyncio.wait_for(a.ready.wait(), 10)
-    return tasks
-
-
-async def _running(ctl, name: str) -> list[pb.Task]:
-    tasks = (await ctl.ListTasks(cpb.ListTasksRequest(service_ids=[name]))).tasks
-    return [t for t in tasks if t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING]
 
 
 async def test_kill_leader_during_scale_up_new_leader_converges(managers, etcd_store, tmp_path):
@@ -156,46 +60,6 @@ async def test_kill_leader_during_scale_up_new_leader_converges(managers, etcd_s
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-
-
-async def _n(ctl, n):
-    r = await _running(ctl, "web")
-    return len(r) == n and r
-
-
-async def _main(cfg: dict) -> None:
-    from shoal.manager.server import Manager, ManagerConfig
-    from shoal.node.join import join_as_manager
-
-    data_dir = Path(cfg["data_dir"])
-    data_dir.mkdir(parents=True, exist_ok=True)
-    node_id = cfg["name"] * 12 + "x"
-    joined = await join_as_manager(cfg["join"].split(","), cfg["token"], data_dir, node_id, cfg["name"]) if cfg.get("join") else None
-    kek, node_id = joined if joined else (None, node_id)  # a joining manager gets its id from the cluster
-    (data_dir / "id").write_text(json.dumps(node_id))
-    mgr = Manager(
-        ManagerConfig(
-            data_dir=data_dir, node_id=node_id, listen_addr=cfg["addr"], socket_path=cfg["sock"], etcd_endpoints=[cfg["etcd"]], etcd_tls=EtcdTLS(*map(Path, cfg["etcd_tls"])) if cfg.get("etcd_tls") else None,
-            heartbeat_period=0.2, election_ttl=cfg["ttl"], ca_kek=kek,
-        )
-    )
-    run = asyncio.create_task(mgr.run())
-    started = asyncio.create_task(mgr.started.wait())
-    await asyncio.wait({run, started}, return_when=asyncio.FIRST_COMPLETED)
-    if run.done():
-        run.result()
-    c = mgr.cluster_obj
-    tmp = data_dir / "ready.tmp"
-    tmp.write_text(json.dumps({"manager": c.manager_token, "worker": c.worker_token}))
-    tmp.rename(data_dir / "ready.json")
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, run.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await run
-
-
-if __name__ == "__main__":
-    asyncio.run(_main(json.loads(sys.argv[1])))
 
 
 async def test_stale_fence_cannot_write_and_lost_races_retry(etcd_store):

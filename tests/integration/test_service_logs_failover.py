@@ -18,7 +18,7 @@ from shoal.proto import types_pb2 as pb
 from shoal.worker.agent import Agent, AgentConfig
 from shoal.worker.executor_fake import FakeExecutor
 from tests.fixtures.cluster import spec
-from tests.integration.test_managers_failover import ManagerProcs, until
+from tests.fixtures.managers import ManagerProcs, until
 
 
 @pytest.fixture
