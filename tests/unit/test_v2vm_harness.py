@@ -37,7 +37,7 @@ def test_pytest_args_keep_named_tests_and_add_the_default_list_to_bare_options()
     from tests.v2vm.run import DEFAULT_TESTS, pytest_args
 
     defaults = expand(DEFAULT_TESTS)
-    assert "tests/security/test_device_filter.py" in defaults and "tests/e2e/test_lab_v2.py" in defaults
+    assert "tests/security/test_device_filter.py" in defaults and "tests/integration/test_lab_cgroup_tree.py" in defaults
     assert pytest_args([])[-len(defaults) :] == defaults
     assert pytest_args(["-k", "oom"]) == ["-k", "oom", *defaults], "make test-v2 ARGS='-k oom' filters the list"
     named = ["-q", "tests/integration/test_runtime_limits.py::test_oom"]
