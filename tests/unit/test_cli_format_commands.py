@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.proto import control_pb2, types_pb2
-from tests.fixtures.cli_fakes import FakeStub, run
+from shoal.proto import types_pb2
+from tests.fixtures.cli_fakes import FakeStub, run, sample_stub
 
 S = types_pb2.ServiceSpec
 
 
 @pytest.fixture
 def fake() -> FakeStub:
-    f = FakeStub()
-    web = f.add_service(S(name="web", replicas=2, container=types_pb2.ContainerSpec(image="nginx")))
-    f.summaries[web.id] = control_pb2.ServiceSummary(running=2, desired=2)
-    f.add_service(S(name="agent", mode=S.GLOBAL, container=types_pb2.ContainerSpec(image="busybox")))
-    f.nodes.append(
-        types_pb2.Node(
-            id="node1",
-            description=types_pb2.NodeDescription(hostname="host-one"),
-            status=types_pb2.NodeStatus(state=types_pb2.NodeStatus.READY),
-            spec=types_pb2.NodeSpec(role=types_pb2.NodeSpec.MANAGER),
-            manager_status=types_pb2.ManagerStatus(leader=True),
-        )
-    )
-    return f
+    return sample_stub()
 
 
 def test_svc_ls_template_prints_one_line_per_service(fake: FakeStub) -> None:
