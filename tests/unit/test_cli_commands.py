@@ -10,8 +10,6 @@ import pytest
 from shoal.proto import types_pb2
 from tests.fixtures.cli_fakes import NOW_NS, FakeRpcError, FakeStub, run, sample_stub
 
-S = types_pb2.ServiceSpec
-
 
 @pytest.fixture
 def fake() -> FakeStub:

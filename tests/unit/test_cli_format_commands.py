@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.proto import types_pb2
 from tests.fixtures.cli_fakes import FakeStub, run, sample_stub
-
-S = types_pb2.ServiceSpec
 
 
 @pytest.fixture
