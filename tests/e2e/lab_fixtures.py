@@ -62,8 +62,8 @@ class LabCli:
         """A cluster command through the global --lab option."""
         return self.run("--lab", self.name, *args, check=check)
 
-    def lab(self, command: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run("lab", command, "--name", self.name, *args, check=check)
+    def lab(self, command: str, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        return self.run("lab", command, "--name", self.name, *args, check=check, timeout=timeout)
 
     def json(self, *args: str) -> Any:
         return json.loads(self.shoal(*args, "--format", "json").stdout)
@@ -118,14 +118,15 @@ def lab_processes(lab: LabCli) -> list[int]:
 
 
 @contextmanager
-def running_lab(root: Path, base: str, *up_args: str) -> Iterator[LabCli]:
-    """``lab up`` with these arguments; ``lab down`` afterwards, then assert that nothing is left."""
+def running_lab(root: Path, base: str, *up_args: str, up_timeout: float = 60) -> Iterator[LabCli]:
+    """``lab up`` with these arguments (within ``up_timeout`` s); ``lab down`` afterwards, then assert that
+    nothing is left."""
     needs_lab()
     lab = LabCli(unique_name(base), root)
     state: dict = {}
     try:
         t0 = time.monotonic()
-        lab.lab("up", *up_args)
+        lab.lab("up", *up_args, timeout=up_timeout)
         lab.up_seconds = time.monotonic() - t0
         state = lab.state()
         yield lab
