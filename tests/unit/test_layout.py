@@ -120,3 +120,15 @@ def test_every_test_module_has_a_name_of_its_own():
 
     names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
     assert {n: c for n, c in names.items() if c > 1} == {}
+
+
+def test_the_readme_describes_every_package_and_sends_no_one_outside_the_repository():
+    """A user of shoal has the README, not the team's notes: its layout table names every folder that is a
+    package (the top-level ones and the core's sub-packages), and nothing points outside the repository."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):readme.index("\n## ", readme.index("## Layout") + 1)]
+    dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    folders = {f"`{d}/`" for d in dirs.values()}
+    folders |= {f"`shoal/{p.parent.name}/`" for p in (ROOT / "shoal").glob("*/__init__.py")}
+    assert {f for f in folders if f not in layout} == set(), "describe these folders in the README's Layout"
+    assert "../shared" not in readme and "DESIGN.md" not in readme
