@@ -30,7 +30,6 @@ import etcd3.exceptions
 import etcd3.watch
 import grpc
 from etcd3 import etcdrpc
-from etcd3.utils import prefix_range_end
 
 import shoal.log
 from shoal.etcdtls import EtcdTLS
@@ -41,15 +40,14 @@ from .base import (
     MAX_TXN_OPS,
     Compacted,
     Compare,
-    Delete,
     Event,
     Op,
-    Put,
     Range,
     Store,
     StoreError,
     TxnResult,
 )
+from .etcdwire import compare_msg, event_of, key_range, kv_of, op_msg
 
 __all__ = ["EtcdStore", "connect"]
 
@@ -72,51 +70,6 @@ _GRPC_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
 ]
-_TARGETS = {"mod": etcdrpc.Compare.MOD, "create": etcdrpc.Compare.CREATE,
-            "version": etcdrpc.Compare.VERSION, "value": etcdrpc.Compare.VALUE}
-_RESULTS = {"==": etcdrpc.Compare.EQUAL, "!=": etcdrpc.Compare.NOT_EQUAL,
-            "<": etcdrpc.Compare.LESS, ">": etcdrpc.Compare.GREATER}
-
-
-def _key_range(prefix: str) -> tuple[bytes, bytes]:
-    if not prefix:
-        return b"\0", b"\0"  # etcd: every key
-    key = prefix.encode()
-    return key, prefix_range_end(key)
-
-
-def _kv(kv: Any) -> KV:
-    return KV(kv.key.decode(), kv.value, kv.mod_revision, kv.create_revision, kv.lease)
-
-
-def _compare(c: Compare) -> Any:
-    msg = etcdrpc.Compare(key=c.key.encode(), target=_TARGETS[c.target], result=_RESULTS[c.op])
-    if c.target == "value":
-        if not isinstance(c.value, bytes):
-            raise TypeError(f"compare on value of {c.key!r} needs bytes")
-        msg.value = c.value
-    elif isinstance(c.value, bytes):
-        raise TypeError(f"compare on {c.target} of {c.key!r} needs int")
-    else:
-        setattr(msg, {"mod": "mod_revision", "create": "create_revision", "version": "version"}[c.target], c.value)
-    return msg
-
-
-def _op(op: Op) -> Any:
-    if isinstance(op, Put):
-        return etcdrpc.RequestOp(request_put=etcdrpc.PutRequest(key=op.key.encode(), value=op.value, lease=op.lease))
-    assert isinstance(op, Delete)
-    if op.prefix:
-        key, end = _key_range(op.key)
-        return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=key, range_end=end))
-    return etcdrpc.RequestOp(request_delete_range=etcdrpc.DeleteRangeRequest(key=op.key.encode()))
-
-
-def _event(e: Any) -> Event:
-    if isinstance(e, etcd3.events.DeleteEvent):
-        return Event("delete", e.key.decode(), None, e.mod_revision)
-    return Event("put", e.key.decode(), e.value, e.mod_revision)
-
 
 class EtcdStore(Store):
     """A Store on one etcd cluster; ``endpoints`` are its members' client URLs, tried in turn.
@@ -213,19 +166,19 @@ class EtcdStore(Store):
     async def get(self, key: str) -> KV | None:
         req = etcdrpc.RangeRequest(key=key.encode())
         resp = await self._run(lambda c: c.kvstub.Range(req, timeout=self._timeout))
-        return _kv(resp.kvs[0]) if resp.kvs else None
+        return kv_of(resp.kvs[0]) if resp.kvs else None
 
     async def range(self, prefix: str) -> Range:
         return await self._run(lambda c: self._range_sync(c, prefix))
 
     def _range_sync(self, c: etcd3.Etcd3Client, prefix: str) -> Range:
-        key, end = _key_range(prefix)
+        key, end = key_range(prefix)
         out = Range()
         while True:
             req = etcdrpc.RangeRequest(key=key, range_end=end, limit=_PAGE, revision=out.revision)
             resp = c.kvstub.Range(req, timeout=self._timeout)
             out.revision = out.revision or resp.header.revision
-            out.kvs.extend(_kv(kv) for kv in resp.kvs)
+            out.kvs.extend(kv_of(kv) for kv in resp.kvs)
             if not resp.more:
                 return out
             key = resp.kvs[-1].key + b"\0"
@@ -234,8 +187,8 @@ class EtcdStore(Store):
         for ops in (success, failure):
             if len(ops) > MAX_TXN_OPS:
                 raise ValueError(f"a transaction takes at most {MAX_TXN_OPS} operations, got {len(ops)}")
-        req = etcdrpc.TxnRequest(compare=[_compare(c) for c in compares],
-                                 success=[_op(o) for o in success], failure=[_op(o) for o in failure])
+        req = etcdrpc.TxnRequest(compare=[compare_msg(c) for c in compares],
+                                 success=[op_msg(o) for o in success], failure=[op_msg(o) for o in failure])
         resp = await self._run(lambda c: c.kvstub.Txn(req, timeout=self._write_timeout), write=True)
         return TxnResult(bool(resp.succeeded), int(resp.header.revision))
 
@@ -300,7 +253,7 @@ class EtcdStore(Store):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._watch_queues.add(queue)
-        key, end = _key_range(prefix)
+        key, end = key_range(prefix)
         next_rev, generation, handle, interrupted = start, 0, None, False
         backoff = Backoff(_MIN_BACKOFF, 1.0)
 
@@ -336,7 +289,7 @@ class EtcdStore(Store):
                 if gen != generation:
                     continue  # from a watch that already broke
                 if isinstance(item, etcd3.watch.WatchResponse):
-                    events = [_event(e) for e in item.events if e.mod_revision >= next_rev]
+                    events = [event_of(e) for e in item.events if e.mod_revision >= next_rev]
                     if events:
                         next_rev = events[-1].mod_revision + 1
                         yield events
