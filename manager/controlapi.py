@@ -25,9 +25,11 @@ from shoal.manager.eventsapi import EventsAPI
 from shoal.manager.ipam import IpamStore
 from shoal.manager.netapi import NetworkAPI, node_view, service_view, task_view
 from shoal.manager.placement import eligible_nodes
+from shoal.manager.secretapi import SecretAPI, refs_exist
+from shoal.manager.secretbox import SecretBox
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
-from shoal.manager.store.writes import Conflict, Writer
+from shoal.manager.store.writes import Conflict, Write, Writer
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import control_pb2_grpc as cgrpc
 from shoal.proto import types_pb2 as pb
@@ -47,7 +49,7 @@ def resolve(objs: dict[str, T], ref: str, name_of: Callable[[T], str]) -> T | No
     return pref[0] if len(pref) == 1 else None
 
 
-class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
+class ControlAPI(NetworkAPI, EventsAPI, SecretAPI, cgrpc.ControlServicer):
     def __init__(
         self,
         store: Store,
@@ -59,6 +61,7 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
         plan: IpamStore | None = None,
         kek: Callable[[], bytes] = lambda: b"",
         caller: Callable[[grpc.aio.ServicerContext], str] = lambda context: "",
+        secret_box: Callable[[], SecretBox | None] = lambda: None,
     ) -> None:
         self.store = store
         self.plan = plan or IpamStore(store)  # the address plan (networks' subnets)
@@ -71,6 +74,7 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
         self.self_id = ""  # this manager's own node id: what `node inspect self` names
         self.kek = kek  # keys the MAC of role grants (Register issues a manager certificate only with one)
         self.caller = caller  # who is calling: recorded in role grants and tombstones
+        self.secret_box = secret_box  # seals secrets with the cluster data key (None: secrets cannot be created)
         # A node without a session is Unknown (not Down) while this manager is too new to know:
         # its agents may still be reconnecting after a manager failover.
         self.unknown_until = time.monotonic() + unknown_window_s
@@ -116,6 +120,7 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
     async def CreateService(self, request: cpb.CreateServiceRequest, context: grpc.aio.ServicerContext) -> cpb.CreateServiceResponse:
         s = await self._validated(request.spec, context, not request.no_resolve_image)
         await self._check_networks(s, context)
+        await self._check_refs(s, context)
         now = time.time_ns()
         svc = pb.Service(id=new_id(), spec=s, spec_version=1)
         svc.meta.created_at_ns = svc.meta.updated_at_ns = now
@@ -125,7 +130,7 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
             return got.rev if got is not None and got.obj.id == svc.id else 0
 
         try:
-            rev = await self.writer.apply_retrying(objects.services.create(svc), applied)
+            rev = await self.writer.apply_retrying(Write.join([objects.services.create(svc), refs_exist(s.container)]), applied)
         except Conflict:
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"service {s.name} already exists")
         await self._caught_up(rev)
@@ -164,9 +169,10 @@ class ControlAPI(NetworkAPI, EventsAPI, cgrpc.ControlServicer):
             if s.name != cur.spec.name:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid service spec: name: a service cannot be renamed")
             await self._check_networks(s, context, cur.id)
+            await self._check_refs(s, context)
             svc = rollout.respecced(cur, s, now)
         try:
-            rev = await self.writer.apply(objects.services.update(svc, request.version, old=cur))
+            rev = await self.writer.apply(Write.join([objects.services.update(svc, request.version, old=cur), refs_exist(svc.spec.container)]))
         except Conflict:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the service changed since it was read; read it again")
         _log.info("service updated", service=svc.spec.name, id=svc.id, spec_version=svc.spec_version)

@@ -19,7 +19,7 @@ from shoal import log, tls
 from shoal.certfiles import CertFiles
 from shoal.etcdtls import EtcdTLS
 from shoal.manager import ca as cluster_ca
-from shoal.manager import cluster, localsocket
+from shoal.manager import cluster, localsocket, secretbox
 from shoal.manager.allocator.loop import Allocator
 from shoal.manager.auth import Authority, ServerCredentials
 from shoal.manager.cache import ClusterCache
@@ -32,6 +32,7 @@ from shoal.manager.ipam import DEFAULT_POOL, Ipam, IpamError, IpamStore
 from shoal.manager.logbroker import LogBroker
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
+from shoal.manager.sealing import SealError
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Fence, Writer
@@ -84,6 +85,7 @@ class Manager:
         self.election: Election | None = None
         self.server: grpc.aio.Server | None = None
         self.ca: cluster_ca.CertificateAuthority | None = None
+        self.secret_box: secretbox.SecretBox | None = None  # the cluster data key, in memory only
         self.authority: Authority | None = None
         self.dispatcher: Dispatcher | None = None
         self.started = asyncio.Event()
@@ -129,6 +131,10 @@ class Manager:
         self.cluster_obj, self.created_cluster = await cluster.ensure(
             self.store, self.ca.digest, self.ca.kek, self.cfg.default_addr_pool
         )
+        try:
+            self.secret_box = await secretbox.ensure(self.store, self.ca.kek)
+        except SealError as exc:
+            raise ManagerError(str(exc)) from None
         cid = self.cluster_obj.id
         if cluster_ca.needs_new_cert(self.certs, self.ca, self.cfg.node_id, "manager"):
             self.ca.issue_files(self.certs, self.cfg.node_id, "manager", cid)
@@ -207,12 +213,13 @@ class Manager:
                 unknown_window_s=self.node_grace_s,  # until agents had the time to reconnect here
                 plan=self.address_plan(),
                 kek=lambda: self.ca.kek, caller=lambda ctx: self.authority.identity(ctx).node_id,  # type: ignore[union-attr]  # ca and authority are set before leadership starts the dispatcher
+                secret_box=lambda: self.secret_box,
             )
             control.image_hint = lambda ref: self.images.similar(ref)  # type: ignore[union-attr]  # set by _serve before any call
             control.self_id = self.cfg.node_id
             assert self.authority
             self.authority.revoked = lambda node_id: self.cache.get("tombstone", node_id) is not None  # type: ignore[union-attr]  # the cache is set before leadership starts the dispatcher
-            dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace)  # type: ignore[arg-type]  # the registrar is set on the next line (it needs the dispatcher's methods)
+            dispatcher = self.dispatcher = Dispatcher(self.store, self.cache, self.cfg.node_id, self.authority, None, self.cfg.heartbeat_period, reconnect_grace=self.cfg.reconnect_grace, secret_box=lambda: self.secret_box)  # type: ignore[arg-type]  # the registrar is set on the next line (it needs the dispatcher's methods)
             dispatcher.registrar = Registrar(
                 self.store, self.authority, lambda: self.ca, self._current_cluster, dispatcher.managers, dispatcher.manager_statuses,  # type: ignore[arg-type]  # the CA is set before leadership starts the registrar
                 etcd_client=self._etcd_client,

@@ -241,3 +241,91 @@ class ListEventsResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[_types_pb2.Event]
     def __init__(self, events: _Optional[_Iterable[_Union[_types_pb2.Event, _Mapping]]] = ...) -> None: ...
+
+class CreateSecretRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: _types_pb2.SecretSpec
+    def __init__(self, spec: _Optional[_Union[_types_pb2.SecretSpec, _Mapping]] = ...) -> None: ...
+
+class CreateSecretResponse(_message.Message):
+    __slots__ = ("secret",)
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: _types_pb2.Secret
+    def __init__(self, secret: _Optional[_Union[_types_pb2.Secret, _Mapping]] = ...) -> None: ...
+
+class GetSecretRequest(_message.Message):
+    __slots__ = ("secret_id",)
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    def __init__(self, secret_id: _Optional[str] = ...) -> None: ...
+
+class GetSecretResponse(_message.Message):
+    __slots__ = ("secret",)
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: _types_pb2.Secret
+    def __init__(self, secret: _Optional[_Union[_types_pb2.Secret, _Mapping]] = ...) -> None: ...
+
+class ListSecretsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListSecretsResponse(_message.Message):
+    __slots__ = ("secrets",)
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    secrets: _containers.RepeatedCompositeFieldContainer[_types_pb2.Secret]
+    def __init__(self, secrets: _Optional[_Iterable[_Union[_types_pb2.Secret, _Mapping]]] = ...) -> None: ...
+
+class RemoveSecretRequest(_message.Message):
+    __slots__ = ("secret_id",)
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    def __init__(self, secret_id: _Optional[str] = ...) -> None: ...
+
+class RemoveSecretResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CreateConfigRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: _types_pb2.ConfigSpec
+    def __init__(self, spec: _Optional[_Union[_types_pb2.ConfigSpec, _Mapping]] = ...) -> None: ...
+
+class CreateConfigResponse(_message.Message):
+    __slots__ = ("config",)
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    config: _types_pb2.Config
+    def __init__(self, config: _Optional[_Union[_types_pb2.Config, _Mapping]] = ...) -> None: ...
+
+class GetConfigRequest(_message.Message):
+    __slots__ = ("config_id",)
+    CONFIG_ID_FIELD_NUMBER: _ClassVar[int]
+    config_id: str
+    def __init__(self, config_id: _Optional[str] = ...) -> None: ...
+
+class GetConfigResponse(_message.Message):
+    __slots__ = ("config",)
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    config: _types_pb2.Config
+    def __init__(self, config: _Optional[_Union[_types_pb2.Config, _Mapping]] = ...) -> None: ...
+
+class ListConfigsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListConfigsResponse(_message.Message):
+    __slots__ = ("configs",)
+    CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    configs: _containers.RepeatedCompositeFieldContainer[_types_pb2.Config]
+    def __init__(self, configs: _Optional[_Iterable[_Union[_types_pb2.Config, _Mapping]]] = ...) -> None: ...
+
+class RemoveConfigRequest(_message.Message):
+    __slots__ = ("config_id",)
+    CONFIG_ID_FIELD_NUMBER: _ClassVar[int]
+    config_id: str
+    def __init__(self, config_id: _Optional[str] = ...) -> None: ...
+
+class RemoveConfigResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

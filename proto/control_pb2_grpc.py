@@ -119,6 +119,46 @@ class ControlStub:
                 request_serializer=shoal_dot_proto_dot_control__pb2.ListEventsRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_control__pb2.ListEventsResponse.FromString,
                 _registered_method=True)
+        self.CreateSecret = channel.unary_unary(
+                '/shoal.v1.Control/CreateSecret',
+                request_serializer=shoal_dot_proto_dot_control__pb2.CreateSecretRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.CreateSecretResponse.FromString,
+                _registered_method=True)
+        self.GetSecret = channel.unary_unary(
+                '/shoal.v1.Control/GetSecret',
+                request_serializer=shoal_dot_proto_dot_control__pb2.GetSecretRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.GetSecretResponse.FromString,
+                _registered_method=True)
+        self.ListSecrets = channel.unary_unary(
+                '/shoal.v1.Control/ListSecrets',
+                request_serializer=shoal_dot_proto_dot_control__pb2.ListSecretsRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.ListSecretsResponse.FromString,
+                _registered_method=True)
+        self.RemoveSecret = channel.unary_unary(
+                '/shoal.v1.Control/RemoveSecret',
+                request_serializer=shoal_dot_proto_dot_control__pb2.RemoveSecretRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.RemoveSecretResponse.FromString,
+                _registered_method=True)
+        self.CreateConfig = channel.unary_unary(
+                '/shoal.v1.Control/CreateConfig',
+                request_serializer=shoal_dot_proto_dot_control__pb2.CreateConfigRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.CreateConfigResponse.FromString,
+                _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/shoal.v1.Control/GetConfig',
+                request_serializer=shoal_dot_proto_dot_control__pb2.GetConfigRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.GetConfigResponse.FromString,
+                _registered_method=True)
+        self.ListConfigs = channel.unary_unary(
+                '/shoal.v1.Control/ListConfigs',
+                request_serializer=shoal_dot_proto_dot_control__pb2.ListConfigsRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.ListConfigsResponse.FromString,
+                _registered_method=True)
+        self.RemoveConfig = channel.unary_unary(
+                '/shoal.v1.Control/RemoveConfig',
+                request_serializer=shoal_dot_proto_dot_control__pb2.RemoveConfigRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_control__pb2.RemoveConfigResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -226,6 +266,54 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSecrets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConfigs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +401,46 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListEvents,
                     request_deserializer=shoal_dot_proto_dot_control__pb2.ListEventsRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_control__pb2.ListEventsResponse.SerializeToString,
+            ),
+            'CreateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSecret,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.CreateSecretRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.CreateSecretResponse.SerializeToString,
+            ),
+            'GetSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecret,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.GetSecretRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.GetSecretResponse.SerializeToString,
+            ),
+            'ListSecrets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSecrets,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.ListSecretsRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.ListSecretsResponse.SerializeToString,
+            ),
+            'RemoveSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSecret,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.RemoveSecretRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.RemoveSecretResponse.SerializeToString,
+            ),
+            'CreateConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConfig,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.CreateConfigRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.CreateConfigResponse.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.GetConfigRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.GetConfigResponse.SerializeToString,
+            ),
+            'ListConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConfigs,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.ListConfigsRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.ListConfigsResponse.SerializeToString,
+            ),
+            'RemoveConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveConfig,
+                    request_deserializer=shoal_dot_proto_dot_control__pb2.RemoveConfigRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_control__pb2.RemoveConfigResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -774,6 +902,222 @@ class Control:
             '/shoal.v1.Control/ListEvents',
             shoal_dot_proto_dot_control__pb2.ListEventsRequest.SerializeToString,
             shoal_dot_proto_dot_control__pb2.ListEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/CreateSecret',
+            shoal_dot_proto_dot_control__pb2.CreateSecretRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.CreateSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetSecret',
+            shoal_dot_proto_dot_control__pb2.GetSecretRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.GetSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSecrets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListSecrets',
+            shoal_dot_proto_dot_control__pb2.ListSecretsRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.ListSecretsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveSecret',
+            shoal_dot_proto_dot_control__pb2.RemoveSecretRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.RemoveSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/CreateConfig',
+            shoal_dot_proto_dot_control__pb2.CreateConfigRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.CreateConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetConfig',
+            shoal_dot_proto_dot_control__pb2.GetConfigRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.GetConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListConfigs',
+            shoal_dot_proto_dot_control__pb2.ListConfigsRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.ListConfigsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveConfig',
+            shoal_dot_proto_dot_control__pb2.RemoveConfigRequest.SerializeToString,
+            shoal_dot_proto_dot_control__pb2.RemoveConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -229,7 +229,7 @@ class DNSConfig(_message.Message):
     def __init__(self, nameservers: _Optional[_Iterable[str]] = ..., search: _Optional[_Iterable[str]] = ..., options: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "args", "env", "dir", "user", "hostname", "healthcheck", "stop_grace_period_ns", "init", "labels", "seccomp_profile", "mounts", "read_only", "cap_add", "cap_drop", "stop_signal", "ulimits", "sysctls", "groups", "dns_config")
+    __slots__ = ("image", "command", "args", "env", "dir", "user", "hostname", "healthcheck", "stop_grace_period_ns", "init", "labels", "seccomp_profile", "secrets", "configs", "mounts", "read_only", "cap_add", "cap_drop", "stop_signal", "ulimits", "sysctls", "groups", "dns_config")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -256,6 +256,8 @@ class ContainerSpec(_message.Message):
     INIT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SECCOMP_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    CONFIGS_FIELD_NUMBER: _ClassVar[int]
     MOUNTS_FIELD_NUMBER: _ClassVar[int]
     READ_ONLY_FIELD_NUMBER: _ClassVar[int]
     CAP_ADD_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +279,8 @@ class ContainerSpec(_message.Message):
     init: bool
     labels: _containers.ScalarMap[str, str]
     seccomp_profile: str
+    secrets: _containers.RepeatedCompositeFieldContainer[SecretReference]
+    configs: _containers.RepeatedCompositeFieldContainer[ConfigReference]
     mounts: _containers.RepeatedCompositeFieldContainer[Mount]
     read_only: bool
     cap_add: _containers.RepeatedScalarFieldContainer[str]
@@ -286,7 +290,39 @@ class ContainerSpec(_message.Message):
     sysctls: _containers.ScalarMap[str, str]
     groups: _containers.RepeatedScalarFieldContainer[str]
     dns_config: DNSConfig
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., seccomp_profile: _Optional[str] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., read_only: _Optional[bool] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., stop_signal: _Optional[str] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., groups: _Optional[_Iterable[str]] = ..., dns_config: _Optional[_Union[DNSConfig, _Mapping]] = ...) -> None: ...
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., dir: _Optional[str] = ..., user: _Optional[str] = ..., hostname: _Optional[str] = ..., healthcheck: _Optional[_Union[HealthCheck, _Mapping]] = ..., stop_grace_period_ns: _Optional[int] = ..., init: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., seccomp_profile: _Optional[str] = ..., secrets: _Optional[_Iterable[_Union[SecretReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[ConfigReference, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., read_only: _Optional[bool] = ..., cap_add: _Optional[_Iterable[str]] = ..., cap_drop: _Optional[_Iterable[str]] = ..., stop_signal: _Optional[str] = ..., ulimits: _Optional[_Iterable[_Union[Ulimit, _Mapping]]] = ..., sysctls: _Optional[_Mapping[str, str]] = ..., groups: _Optional[_Iterable[str]] = ..., dns_config: _Optional[_Union[DNSConfig, _Mapping]] = ...) -> None: ...
+
+class FileTarget(_message.Message):
+    __slots__ = ("name", "uid", "gid", "mode")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    GID_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    uid: str
+    gid: str
+    mode: int
+    def __init__(self, name: _Optional[str] = ..., uid: _Optional[str] = ..., gid: _Optional[str] = ..., mode: _Optional[int] = ...) -> None: ...
+
+class SecretReference(_message.Message):
+    __slots__ = ("secret_id", "secret_name", "file")
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    SECRET_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    secret_name: str
+    file: FileTarget
+    def __init__(self, secret_id: _Optional[str] = ..., secret_name: _Optional[str] = ..., file: _Optional[_Union[FileTarget, _Mapping]] = ...) -> None: ...
+
+class ConfigReference(_message.Message):
+    __slots__ = ("config_id", "config_name", "file")
+    CONFIG_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_NAME_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    config_id: str
+    config_name: str
+    file: FileTarget
+    def __init__(self, config_id: _Optional[str] = ..., config_name: _Optional[str] = ..., file: _Optional[_Union[FileTarget, _Mapping]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
     __slots__ = ("name", "labels", "container", "resources", "placement", "restart_policy", "update_config", "rollback_config", "mode", "replicas", "max_concurrent", "ports", "rebalance", "networks", "endpoint_mode", "force_update", "depends_on")
@@ -774,6 +810,68 @@ class Cluster(_message.Message):
     manager_token_hash: bytes
     tokens_sealed: bytes
     def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., ca_digest: _Optional[str] = ..., default_addr_pool: _Optional[str] = ..., worker_token_hash: _Optional[bytes] = ..., manager_token_hash: _Optional[bytes] = ..., tokens_sealed: _Optional[bytes] = ...) -> None: ...
+
+class SecretSpec(_message.Message):
+    __slots__ = ("name", "labels", "data")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    labels: _containers.ScalarMap[str, str]
+    data: bytes
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Secret(_message.Message):
+    __slots__ = ("id", "meta", "spec", "data_sealed")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DATA_SEALED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: Meta
+    spec: SecretSpec
+    data_sealed: bytes
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[SecretSpec, _Mapping]] = ..., data_sealed: _Optional[bytes] = ...) -> None: ...
+
+class ConfigSpec(_message.Message):
+    __slots__ = ("name", "labels", "data")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    labels: _containers.ScalarMap[str, str]
+    data: bytes
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Config(_message.Message):
+    __slots__ = ("id", "meta", "spec")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: Meta
+    spec: ConfigSpec
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[Meta, _Mapping]] = ..., spec: _Optional[_Union[ConfigSpec, _Mapping]] = ...) -> None: ...
+
+class DataKey(_message.Message):
+    __slots__ = ("key_sealed",)
+    KEY_SEALED_FIELD_NUMBER: _ClassVar[int]
+    key_sealed: bytes
+    def __init__(self, key_sealed: _Optional[bytes] = ...) -> None: ...
 
 class RootCA(_message.Message):
     __slots__ = ("cert_pem", "key_sealed")

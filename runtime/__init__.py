@@ -36,6 +36,7 @@ from shoal.runtime.errors import (
     StartError,
     VolumeNotFound,
 )
+from shoal.runtime.files import ContainerFile
 
 if TYPE_CHECKING:
     from shoal.runtime.client import Runtime
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "ContainerConfig",
+    "ContainerFile",
     "ContainerError",
     "ContainerInfo",
     "ContainerNotFound",

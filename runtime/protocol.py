@@ -14,8 +14,9 @@ from typing import Any
 
 from shoal.runtime.errors import to_wire
 
-MAX_LINE = 1 << 20
-"""Requests and replies larger than this are refused (a config is a few KiB)."""
+MAX_LINE = 24 << 20
+"""Requests and replies larger than this are refused (a config is a few KiB; a start request carries its
+files, at most 16 MiB in all, base64-encoded: see files.MAX_TOTAL)."""
 SUN_PATH_MAX = 107
 
 OPS = frozenset({"hello", "create", "start", "kill", "wait", "inspect", "list", "delete", "shutdown", "exec"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from shoal import spec_container
+from shoal import secretspec
 from shoal.constraints import ConstraintError, parse_constraints
 from shoal.proto import types_pb2 as pb
 
@@ -163,6 +164,10 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
         raise SpecError("healthcheck.test", "must start with NONE, CMD or CMD-SHELL")
     _check_ports(list(spec.ports))
     _check_networks(spec)
+    try:
+        secretspec.check_refs(c)
+    except secretspec.SecretSpecError as exc:
+        raise SpecError(exc.kind + "s", str(exc)) from None
     _check_depends_on(spec)
 
 
@@ -202,6 +207,7 @@ def with_defaults(spec: pb.ServiceSpec) -> pb.ServiceSpec:
         out.restart_policy.delay_ns = DEFAULT_RESTART_DELAY_NS
     if not out.container.HasField("stop_grace_period_ns"):
         out.container.stop_grace_period_ns = DEFAULT_STOP_GRACE_NS
+    secretspec.with_defaults(out.container)
     for uc in (out.update_config, out.rollback_config):
         if not uc.HasField("parallelism"):
             uc.parallelism = 1

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 
 from shoal import log
+from shoal.proto import dispatcher_pb2 as dpb
 from shoal.worker.config import AgentConfig, describe
 from shoal.worker.executor import Executor
+from shoal.worker.files import TaskFiles
 from shoal.worker.identity import NodeIdentity, RoleChanged
 from shoal.worker.join import JoinError, NodeCredentials
 from shoal.worker.logfeed import LogFeed, Sources
@@ -30,17 +32,23 @@ __all__ = ["Agent", "AgentConfig", "JoinError", "describe"]
 
 
 class Agent:
-    def __init__(self, cfg: AgentConfig, executor: Executor, network: NetAgent | None = None) -> None:
+    def __init__(self, cfg: AgentConfig, executor: Executor, network: NetAgent | None = None, files: TaskFiles | None = None) -> None:
         self.cfg = cfg
+        self.files = files or TaskFiles()  # secrets and configs for the tasks still to start (memory only)
         self.executor = executor
         self.network = network
         self.reporter = Reporter()
         self.node = NodeIdentity(cfg, describe(cfg))
         self.tasks = TaskManager(executor, self.reporter.report)
-        self.session = Session(self.node, self.reporter, self.tasks.apply, network.on_map if network else None)
+        self.session = Session(self.node, self.reporter, self._assigned, network.on_map if network else None)
         tasks = self.tasks
         self.logs = LogFeed(Sources(lambda: [c.task for c in tasks.controllers.values()], executor.log_path, self.node.creds.channel))
         self.session.on_logs = self.logs.apply
+
+    def _assigned(self, a: dpb.Assignments) -> None:
+        """An assignment set: the secrets and configs it carries first, then the tasks that use them."""
+        self.files.apply(a)
+        self.tasks.apply(a)
 
     @property
     def node_id(self) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerConfig, ContainerError, ImageNotFound, Runtime
+from shoal.runtime import ContainerConfig, ContainerError, ContainerFile, ImageNotFound, Runtime
 from shoal.worker import taskspec
 from shoal.worker.executor import Executor, ExecutorError, Exit
+from shoal.worker.files import MissingFile, TaskFiles
 from shoal.worker.netagent import NetAgent
 from shoal.worker.network.links import PlumbingError
 from shoal.worker.network.netns import NetnsError
@@ -77,8 +78,11 @@ class RuntimeExecutor(Executor):
         puller: Puller | None = None,
         masked_paths: list[str] | None = None,
         network: NetAgent | None = None,
+        files: TaskFiles | None = None,
     ) -> None:
         self.runtime = runtime
+        self.files = files
+        """The secrets and configs this node was sent (in memory); None: tasks get no files."""
         self.masked_paths = list(masked_paths or [])
         """The node's secrets, hidden inside every container (see the module doc)."""
         self.node_name = node_name
@@ -87,8 +91,20 @@ class RuntimeExecutor(Executor):
         self.network = network
         """Wires tasks that have addresses into the node's networks; None: every task gets loopback only."""
 
+    def _files(self, task: pb.Task) -> list[ContainerFile]:
+        c = task.spec.container
+        if not (c.secrets or c.configs):
+            return []
+        if self.files is None:
+            raise ExecutorError("this node cannot give tasks secrets or configs")
+        try:
+            return self.files.files_for(task)
+        except MissingFile as exc:
+            raise ExecutorError(str(exc)) from None
+
     async def prepare(self, task: pb.Task) -> None:
         """Wire the task's network, then create the container in it (undone if the create fails)."""
+        self._files(task)  # a secret the node lacks fails the task before anything is made
         wiring = await self._wire(task)
         try:
             await self._create(task, wiring)
@@ -138,7 +154,8 @@ class RuntimeExecutor(Executor):
 
     async def start(self, task: pb.Task) -> int:
         try:
-            return (await self.runtime.start(task.id)).pid
+            files = self._files(task)
+            return (await (self.runtime.start(task.id, files=files) if files else self.runtime.start(task.id))).pid
         except ContainerError as exc:
             raise ExecutorError(str(exc)) from exc
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -26,8 +26,11 @@ from shoal.manager.dispatcher.assignments import AssignmentSet
 from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
 from shoal.manager.dispatcher.netmap import MapSet
+from shoal.manager.dispatcher.payloads import PayloadSet
 from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.status import StatusWriter
+from shoal.manager.sealing import SealError
+from shoal.manager.secretbox import SecretBox
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Writer
@@ -66,6 +69,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         heartbeat_period: float = 1.0,
         missed_heartbeats: float = SILENT_PERIODS,
         reconnect_grace: float = 1.0,
+        secret_box: Callable[[], SecretBox | None] = lambda: None,
     ) -> None:
         self.store = store
         self.writer = Writer(store)
@@ -76,6 +80,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
         self.period = heartbeat_period
         self.missed = missed_heartbeats
         self.grace = reconnect_grace
+        self.secret_box = secret_box  # opens secrets for the nodes whose tasks use them (in memory only)
         self.sessions: dict[str, Session] = {}
         self.lease = 0
         self.status = StatusWriter(store, cache)
@@ -193,6 +198,35 @@ class Dispatcher(dgrpc.DispatcherServicer):
         """The live `svc logs` subscriptions covering one of the node's tasks (see logsubs)."""
         return logsubs.for_node(self.node_tasks(node_id), (v.obj for v in self.cache.objects["logsub"].values()))
 
+    def secret_data(self, secret_id: str) -> bytes | None:
+        """A secret's clear data for a node that runs a task using it (None: gone, or no data key)."""
+        sec, box = self.cache.get("secret", secret_id), self.secret_box()
+        if sec is None or box is None:
+            return None
+        try:
+            return box.open(sec.id, sec.data_sealed)
+        except SealError as exc:
+            _log.error("a secret cannot be opened; its tasks fail on the node", secret=secret_id, error=str(exc))
+            return None
+
+    def config_data(self, config_id: str) -> bytes | None:
+        cfg = self.cache.get("config", config_id)
+        return cfg.spec.data if cfg is not None else None
+
+    def _assignments(self, s: Session, sent: AssignmentSet, files: PayloadSet, full: bool) -> dpb.Assignments | None:
+        """The node's next assignment message: tasks, and the secrets and configs they need (before them)."""
+        tasks = self.node_tasks(s.node_id)
+        msg = sent.diff(tasks, lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
+                        ready=self.net.ready, fill=self.net.fill)
+        data = files.diff(tasks, sent.sent, lambda t: self.cache.status(t).state, full, self.secret_data, self.config_data)
+        if data is None:
+            return msg
+        if msg is None:
+            return data
+        msg.MergeFrom(data)  # the task fields of ``data`` are empty; full stays as ``msg`` says
+        msg.full = full
+        return msg
+
     # ---- RPCs --------------------------------------------------------------------------------
     async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
         return await self.registrar.register(request, context)
@@ -220,6 +254,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
             return
         _log.info("session started", node=s.node_id, session=s.session_id)
         sent = AssignmentSet()
+        files = PayloadSet()
         maps = MapSet()
         subs = logsubs.SentSubscriptions()
         full = True
@@ -231,8 +266,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 if node is not None and role_changed(node.spec.role, s.cert_role):
                     _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)
-                msg = sent.diff(self.node_tasks(s.node_id), lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
-                                ready=self.net.ready, fill=self.net.fill)
+                msg = self._assignments(s, sent, files, full)
                 netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
                 logs = subs.diff(self._log_subscriptions(s.node_id), full)
                 if msg is not None or netmap is not None or logs is not None or full:

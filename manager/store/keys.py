@@ -20,6 +20,7 @@ LEADER = PREFIX + "leader"  # the election key: the leader's id, on its lease
 ROOT_CA = PREFIX + "ca/root"  # the cluster CA, its key sealed
 IMAGES = PREFIX + "images/"  # cluster image records, by image id (hex)
 EVENTS = PREFIX + "events/"  # the leader's events (shoal events), by time-ordered id; not mirrored by the cache
+DATA_KEY = PREFIX + "ca/datakey"  # the cluster data key (encrypts secrets), sealed under the KEK
 
 # kind -> (key folder, message class): the kinds the manager's cache mirrors
 KINDS: dict[str, tuple[str, type[Message]]] = {
@@ -36,9 +37,13 @@ KINDS: dict[str, tuple[str, type[Message]]] = {
     "nodenet": (PREFIX + "node-networks/", pb.NodeNetworkInfo),  # by node id
     "tombstone": (PREFIX + "tombstones/", pb.Tombstone),  # removed nodes: their certificates are refused
     "logsub": (PREFIX + "log-subscriptions/", lpb.LogSubscription),  # live `svc logs` streams, on their manager's lease
+    "secret": (PREFIX + "secrets/", pb.Secret),  # data sealed with the cluster data key, never in clear
+    "config": (PREFIX + "configs/", pb.Config),
 }
 SERVICE_NAMES = PREFIX + "names/services/"
 NETWORK_NAMES = PREFIX + "names/networks/"
+SECRET_NAMES = PREFIX + "names/secrets/"
+CONFIG_NAMES = PREFIX + "names/configs/"
 
 M = TypeVar("M", bound=Message)
 

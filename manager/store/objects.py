@@ -20,7 +20,7 @@ from .kinds import Index, Kind
 from .writes import Fence, Write
 
 __all__ = [
-    "NETWORK_NAME", "SERVICE_NAME", "addresses", "campaign", "cluster", "end_session", "events", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
+    "CONFIG_NAME", "NETWORK_NAME", "SECRET_NAME", "SERVICE_NAME", "configs", "data_key", "secrets", "addresses", "campaign", "cluster", "end_session", "events", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
     "remove_node", "report", "root_ca", "services", "sessions", "statuses", "tasks", "tombstones",
 ]  # fmt: skip
 
@@ -41,6 +41,10 @@ SERVICE_NAME: Index[pb.Service] = Index(keys.SERVICE_NAMES, lambda s: s.spec.nam
 
 NETWORK_NAME: Index[pb.Network] = Index(keys.NETWORK_NAMES, lambda n: n.spec.name)
 
+SECRET_NAME: Index[pb.Secret] = Index(keys.SECRET_NAMES, lambda s: s.spec.name)
+
+CONFIG_NAME: Index[pb.Config] = Index(keys.CONFIG_NAMES, lambda c: c.spec.name)
+
 services: Kind[pb.Service] = Kind("service", _folder("service"), pb.Service, indexes=(SERVICE_NAME,), owns=(_folder("endpoint"),))
 tasks: Kind[pb.Task] = Kind("task", _folder("task"), pb.Task, owns=(_folder("status"), _folder("addresses")))
 statuses: Kind[pb.TaskStatus] = Kind("status", _folder("status"), pb.TaskStatus, id_of=_by_key)  # by task id
@@ -54,6 +58,9 @@ endpoints: Kind[pb.ServiceEndpoint] = Kind("endpoint", _folder("endpoint"), pb.S
 addresses: Kind[pb.TaskAddresses] = Kind("addresses", _folder("addresses"), pb.TaskAddresses, id_of=lambda a: a.task_id)
 nodenets: Kind[pb.NodeNetworkInfo] = Kind("nodenet", _folder("nodenet"), pb.NodeNetworkInfo, id_of=_by_key)  # by node id
 root_ca: Kind[pb.RootCA] = Kind("root CA", keys.ROOT_CA, pb.RootCA, id_of=_singleton)
+secrets: Kind[pb.Secret] = Kind("secret", _folder("secret"), pb.Secret, indexes=(SECRET_NAME,))
+configs: Kind[pb.Config] = Kind("config", _folder("config"), pb.Config, indexes=(CONFIG_NAME,))
+data_key: Kind[pb.DataKey] = Kind("data key", keys.DATA_KEY, pb.DataKey, id_of=_singleton)
 tombstones: Kind[pb.Tombstone] = Kind("tombstone", _folder("tombstone"), pb.Tombstone, id_of=lambda t: t.node_id)
 logsubs: Kind[lpb.LogSubscription] = Kind("logsub", _folder("logsub"), lpb.LogSubscription)
 events: Kind[pb.Event] = Kind("event", keys.EVENTS, pb.Event)

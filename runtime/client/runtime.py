@@ -25,6 +25,8 @@ from shoal.runtime.client import exec as execio
 from shoal.runtime.client import spawn, transport
 from shoal.runtime.config import STATUS_RUNNING, ContainerConfig, ContainerInfo, ContainerStats, ExecResult
 from shoal.runtime.errors import ContainerError
+from shoal.runtime.files import ContainerFile, to_wire
+from shoal.runtime.files import validate as validate_files
 from shoal.runtime.image.store import Image, ImageStore
 from shoal.runtime.layout import Layout
 from shoal.runtime.spec import validate
@@ -130,9 +132,16 @@ class Runtime:
         reply = await self._call({"op": "create", "spec": spec.to_dict()})
         return ContainerInfo.from_dict(reply["info"])
 
-    async def start(self, container_id: str) -> ContainerInfo:
-        """Run a created container; returns once its command has been exec'd (raises StartError)."""
-        reply = await self._call({"op": "start", "id": container_id})
+    async def start(self, container_id: str, files: list[ContainerFile] | None = None) -> ContainerInfo:
+        """Run a created container; returns once its command has been exec'd (raises StartError).
+
+        ``files`` (e.g. secrets) are placed in the container on a tmpfs of its own, from memory: they
+        are never written to the state dir (see shoal.runtime.files).
+        """
+        request: dict[str, Any] = {"op": "start", "id": container_id}
+        if files:
+            request["files"] = to_wire(validate_files(files))
+        reply = await self._call(request)
         return ContainerInfo.from_dict(reply["info"])
 
     async def wait(self, container_id: str) -> ContainerInfo:

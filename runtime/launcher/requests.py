@@ -13,7 +13,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
-from shoal.runtime import protocol
+from shoal.runtime import files, protocol
 from shoal.runtime.errors import ContainerError
 from shoal.runtime.launcher import storeops
 from shoal.runtime.launcher.child import exec as execproc
@@ -33,7 +33,7 @@ def dispatch(server: Launcher, conn: socket.socket, req: dict[str, Any]) -> dict
     if op == "create":
         return protocol.ok(info=sup.create(ContainerSpec.from_dict(req.get("spec") or {})).to_dict())
     if op == "start":
-        return protocol.ok(info=sup.start(cid).to_dict())
+        return protocol.ok(info=sup.start(cid, files.from_wire(req.get("files"))).to_dict())
     if op == "kill":
         sup.kill(cid, int(req.get("signal", signal.SIGTERM)), bool(req.get("all", False)))
         return protocol.ok()

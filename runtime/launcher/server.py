@@ -49,6 +49,13 @@ def should_exit(running: int, terminate: bool, sessions: int, had_session: bool,
     return not sessions and orphaned and idle_s is not None and idle_s >= linger_s
 
 
+def loggable(line: bytes) -> str:
+    """The start of a request line for a log, unless it carries file data (secrets): then only its op."""
+    if b'"files"' in line or b'"data"' in line:
+        return "(a request carrying files: not logged)"
+    return line[:200].decode("utf-8", "replace")
+
+
 class Launcher:
     """The select loop: client connections, container pidfds and signals."""
 
@@ -200,7 +207,7 @@ class Launcher:
         except ContainerError as exc:
             reply = protocol.error(exc)
         except Exception as exc:
-            _log.exception("request failed", request=line[:200].decode("utf-8", "replace"))
+            _log.exception("request failed", request=loggable(line))
             reply = protocol.error(exc)
         if reply is not None:
             self._send(conn, reply)

@@ -9,6 +9,7 @@ shim and saves the state naming the pid, so a launcher crash from then on can re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from shoal.runtime import linux
 from shoal.runtime.config import STATUS_CREATED, STATUS_RUNNING, ContainerInfo
 from shoal.runtime.errors import StartError
+from shoal.runtime.files import ContainerFile
 from shoal.runtime.launcher import jsonlog, procutil, state, trace
 from shoal.runtime.launcher.child import pid1, userns
 
@@ -26,12 +28,21 @@ START_TIMEOUT_S = 30.0
 _log = jsonlog.get(__name__)
 
 
-def start(sup: Supervisor, cid: str) -> ContainerInfo:
-    """Fork the container's PID 1; return once its command was exec'd, or raise StartError."""
+def start(sup: Supervisor, cid: str, files: list[ContainerFile] | None = None) -> ContainerInfo:
+    """Fork the container's PID 1; return once its command was exec'd, or raise StartError.
+
+    ``files`` (secrets, configs) live in this process' memory only until the fork (see child/files).
+    """
     st = sup.get(cid)
     if st.status != STATUS_CREATED:
         raise StartError(f"container {cid} is {st.status}; only a created container can be started")
     spec = sup.child_spec(st)
+    if files:
+        if spec.userns:
+            raise StartError("files cannot be given to a container in a user namespace")
+        staging = os.path.join(sup.layout.container_dir(cid), "files")
+        os.makedirs(staging, 0o700, exist_ok=True)
+        spec = dataclasses.replace(spec, files=list(files), files_staging=staging)
     trace.mark("spec")
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)

@@ -18,6 +18,7 @@ from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
 from shoal.runtime.config import STATUS_CREATED, STATUS_EXITED, STATUS_RUNNING, ContainerInfo
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound
+from shoal.runtime.files import ContainerFile
 from shoal.runtime.image.store import ImageStore
 from shoal.runtime.launcher import hostnet, jsonlog, logshim, procspec, procutil, start, state, trace
 from shoal.runtime.launcher.child.exec import ExecSpec
@@ -139,7 +140,7 @@ class Supervisor:
         _log.info("created", container=cid)
         return st.info()
 
-    def start(self, cid: str) -> ContainerInfo:
+    def start(self, cid: str, files: list[ContainerFile] | None = None) -> ContainerInfo:
         """Run a created container; returns once its command has been exec'd (see start.py).
 
         A container that publishes ports is wired first (hostnet.py); a failed start unwires it."""
@@ -147,7 +148,7 @@ class Supervisor:
         if st.spec.publish and st.status == STATUS_CREATED:
             self._publish(st)
         try:
-            return start.start(self, cid)
+            return start.start(self, cid, files)
         except BaseException:
             if st.net_address and st.status != STATUS_RUNNING:
                 self._unpublish(st)

@@ -41,6 +41,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "images": "shoal.cli.images:images_command",
     "volume": "shoal.cli.volumes:volume_group",
     "network": "shoal.cli.network:network_group",
+    "secret": "shoal.cli.secret:secret_group",
+    "config": "shoal.cli.secret:config_group",
     "demo": "shoal.cli.demo:demo_group",
     "events": "shoal.cli.events:events_cmd",
 }

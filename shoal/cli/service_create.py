@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from shoal import units
-from shoal.cli import client, progress
+from shoal.cli import client, progress, service_files
 from shoal.cli import service_flags_container as container_flags
 from shoal.cli.service_opts import (
     FlagError,
@@ -106,6 +106,7 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
     *container_flags.CREATE_OPTIONS,
     click.option("--security-opt", multiple=True, metavar="option", help="Security options (seccomp=unconfined|PROFILE.json)"),
+    *service_files.CREATE_OPTIONS,
     click.option("--no-resolve-image", is_flag=True, help="Do not check the image against the cluster's image store (use an image loaded on the nodes)"),
     click.option("-d", "--detach", is_flag=True, help="Exit immediately instead of waiting for the service to converge"),
     click.option("-q", "--quiet", is_flag=True, help="Suppress progress output"),
@@ -194,6 +195,7 @@ def _container(c: types_pb2.ContainerSpec, image: str, args: tuple[str, ...] | l
         c.stop_grace_period_ns = convert("--stop-grace-period", o["stop_grace_period"], units.parse_duration)
     _healthcheck(o, c.healthcheck)
     container_flags.apply_create(c, o)
+    service_files.add_refs(c, o)
 
 
 def _seccomp(values: tuple[str, ...]) -> str:

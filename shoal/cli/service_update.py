@@ -23,7 +23,7 @@ from typing import Any
 import click
 import grpc
 
-from shoal.cli import client, progress
+from shoal.cli import client, progress, service_files
 from shoal.cli import service_flags_container as container_flags
 from shoal.cli import service_flags_update as update_flags
 from shoal.cli.service_create import _apply, _int, _update_config, _update_options, require_mode
@@ -54,6 +54,7 @@ UPDATE_OPTIONS = [
         help="Remove a published port by its published or target port",
     ),
     click.option("--replicas", metavar="uint", help="Number of tasks"),
+    *service_files.UPDATE_OPTIONS,
     click.option(
         "--rebalance/--no-rebalance",
         default=None,
@@ -105,6 +106,7 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
     _update_config(o, "update", spec.update_config)
     container_flags.apply_update(spec.container, o)
     update_flags.apply(spec, o)
+    service_files.update_refs(spec.container, o)
     return spec
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import grpc
 
-from shoal.cli import client
+from shoal.cli import client, stack_files
 from shoal.cli.output import (
     SERVICE_FILTER_VALUES,
     TASK_FILTER_VALUES,
@@ -190,7 +190,8 @@ def remove_stacks(namespaces: tuple[str, ...]) -> None:
     for namespace in namespaces:
         mine = stack_services(namespace)
         nets = _stack_networks(namespace)
-        if not mine and not nets:
+        files = stack_files.labelled(namespace)
+        if not mine and not nets and not files:
             click.echo(f"Nothing found in stack: {namespace}", err=True)
             continue
         for svc in sorted(mine, key=lambda s: s.spec.name):
@@ -200,6 +201,7 @@ def remove_stacks(namespaces: tuple[str, ...]) -> None:
             except grpc.RpcError as err:
                 click.echo(f"Failed to remove service {svc.spec.name}: {client.item_error(err)}", err=True)
                 failed = True
+        failed = stack_files.remove(files) or failed
         failed = _remove_networks(nets) or failed
     if failed:
         click.get_current_context().exit(1)

@@ -4,9 +4,9 @@ The stack is loaded, checked and converted before the manager is contacted; ``--
 the plan (``shoal.stack.plan``) and changes nothing. Updates are sent with the version read, so a
 concurrent change is refused rather than overwritten; the leader's update supervisor then rolls the
 changed service's tasks by its update_config (and the wait follows that rolling update), while a
-service whose spec is unchanged is not sent at all. Networks, secrets, configs and mounts are
-planned but cannot be applied until the control API has them: the command says so instead of
-dropping them silently.
+service whose spec is unchanged is not sent at all. Networks, secrets and configs are
+created (``NAME_x``, labelled with the stack; see stack_files) before the services that use them;
+what the control API cannot apply yet is named instead of dropped silently.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import click
 
-from shoal.cli import client, progress
+from shoal.cli import client, progress, stack_files
 from shoal.cli.stack import cluster_networks, stack_services
 from shoal.proto import control_pb2, types_pb2
 from shoal.spec import with_defaults
@@ -79,7 +79,10 @@ def load_and_convert(files: Sequence[str], namespace: str) -> StackPlan:
         _problems_exit(exc, "the stack cannot be deployed as it is")
 
 
-def make_plan(stack: StackPlan, running: list[types_pb2.Service], prune: bool, networks: dict[str, str] | None) -> DeployPlan:
+def make_plan(
+    stack: StackPlan, running: list[types_pb2.Service], prune: bool, networks: dict[str, str] | None,
+    files: dict[str, dict[str, str]] | None = None,
+) -> DeployPlan:
     """The deploy plan of ``stack`` against the services of the stack that exist now.
 
     ``networks`` (name -> id, None when the cluster has no network API) turns the network ids the
@@ -93,8 +96,13 @@ def make_plan(stack: StackPlan, running: list[types_pb2.Service], prune: bool, n
         spec.CopyFrom(svc.spec)
         for att in spec.networks:
             att.target = names.get(att.target, att.target)
+        for sref in spec.container.secrets:  # the file names them; the control API adds their ids
+            sref.secret_id = ""
+        for cref in spec.container.configs:
+            cref.config_id = ""
         current[svc.spec.name] = spec_dict(spec)
-    return plan_deploy(stack, desired, current, prune, set(networks) if networks is not None else None)
+    known = {kind: set(names) for kind, names in files.items()} if files is not None else None
+    return plan_deploy(stack, desired, current, prune, set(networks) if networks is not None else None, known)
 
 
 def create_networks(stack: StackPlan, networks: dict[str, str] | None) -> None:
@@ -124,7 +132,6 @@ def not_applied(stack: StackPlan) -> list[str]:
     lines = []
     for name, sp in sorted(stack.services.items()):
         missing = [what for what, present in (
-            ("secrets", sp.secrets), ("configs", sp.configs),
             ("volumes subpath/bind propagation", any(m.volume_subpath or m.bind_propagation for m in sp.mounts)),
             ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"),
             ("logging", sp.extras.log_driver or sp.extras.log_options),
@@ -175,17 +182,17 @@ def deploy(stack: StackPlan, prune: bool, dry_run: bool, resolve_image: bool, de
     """``stack deploy`` once the stack is loaded: plan, print or apply, then wait unless detached."""
     running = stack_services(stack.namespace)
     networks = cluster_networks()
-    plan = make_plan(stack, running, prune, networks)
+    files = stack_files.existing()
+    plan = make_plan(stack, running, prune, networks, files)
     if dry_run:
         click.echo(format_plan(plan))
         return
     pending = not_applied(stack)
     if pending:
         click.echo("Not applied yet (shoal has no API for them so far): " + "; ".join(pending), err=True)
-    objects = [c for c in plan.changes if c.kind in ("secret", "config") and c.action == CREATE]
-    if objects:
-        click.echo("Not created yet: " + ", ".join(f"{c.kind} {c.name}" for c in objects), err=True)
+    new_files = stack_files.prepare(stack, files)  # every check before anything is created
     create_networks(stack, networks)
+    stack_files.create(new_files)
     ids = apply_plan(stack, plan, running, resolve_image)
     for name in plan.kept:
         click.echo(f"Service {name} is not in the stack file; kept (use --prune to remove it)", err=True)

@@ -35,6 +35,7 @@ from shoal.node.role import ManagerRole, default_listen, manager_data_dir
 from shoal.runtime import Runtime
 from shoal.worker import image_pull
 from shoal.worker.agent import Agent, AgentConfig
+from shoal.worker.files import TaskFiles
 from shoal.worker.join import JoinError
 from shoal.worker.netagent import NetAgent
 from shoal.worker.runtime_executor import RuntimeExecutor
@@ -184,7 +185,8 @@ async def _manager_main(opts: ManagerOptions, cfg: ManagerConfig, mgr: Manager, 
             puller = image_pull.for_node([mgr.advertise], mgr.certs.dir, runtime.image_root)
             masked = secret_paths(cfg.data_dir, cfg.socket_path)
             net = _network(opts, acfg.data_dir)
-            agent = Agent(acfg, RuntimeExecutor(runtime, _hostname(opts), puller, masked, net), net)
+            files = TaskFiles()  # the node's secrets and configs: memory only, shared by the agent and its executor
+            agent = Agent(acfg, RuntimeExecutor(runtime, _hostname(opts), puller, masked, net, files), net, files)
             role = ManagerRole(cfg)
             role.adopt(mgr, mtask)  # `node demote` stops this manager; the node stays, as a worker
             agent.on_role = role.on_role
@@ -214,7 +216,8 @@ async def _worker_main(opts: WorkerOptions, data_dir: Path, nid: str) -> None:
         )  # fmt: skip
         masked = secret_paths(data_dir, base.socket_path)  # the manager dir is inside data_dir
         net = _network(opts, cfg.data_dir)
-        agent = Agent(cfg, RuntimeExecutor(runtime, _hostname(opts), puller, masked, net), net)
+        files = TaskFiles()  # the node's secrets and configs: memory only, shared by the agent and its executor
+        agent = Agent(cfg, RuntimeExecutor(runtime, _hostname(opts), puller, masked, net, files), net, files)
         role = ManagerRole(base)
         agent.on_role = role.on_role
         try:

@@ -109,8 +109,17 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
         )
         for dep, cond in sorted(plan.services[full].depends_on.items()):
             plan.services[full].spec.depends_on.add(service=dep, condition=DEPENDENCY_CONDITIONS[cond])
+        add_file_refs(plan.services[full])
     check_specs(plan, marks)
     return plan
+
+
+def add_file_refs(sp: ServicePlan) -> None:
+    """The service's secrets and configs as references in its spec (by full name; the manager resolves ids)."""
+    for ref in sp.secrets:
+        sp.spec.container.secrets.add(secret_name=ref.name, file=pb.FileTarget(name=ref.target, uid=ref.uid, gid=ref.gid, mode=ref.mode))
+    for ref in sp.configs:
+        sp.spec.container.configs.add(config_name=ref.name, file=pb.FileTarget(name=ref.target, uid=ref.uid, gid=ref.gid, mode=ref.mode))
 
 
 def service_spec(namespace: str, key: str, svc: Service, networks: Sequence[NetworkAttachment] = ()) -> pb.ServiceSpec:

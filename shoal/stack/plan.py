@@ -107,11 +107,13 @@ def plan_deploy(
     current: Mapping[str, Mapping[str, Any]],
     prune: bool = False,
     networks: set[str] | None = None,
+    files: Mapping[str, set[str]] | None = None,
 ) -> DeployPlan:
     """The plan from the services that run (``current``, by name) to ``desired`` (by name).
 
     Services come in dependency order (``depends_on``), so a dependency is created first.
-    ``networks`` are the names of the networks the cluster has (None: it cannot tell).
+    ``networks`` are the names of the networks the cluster has (None: it cannot tell); ``files`` the
+    names of its secrets and configs, by kind (None: it cannot tell).
     """
     plan = DeployPlan()
     deps = {name: set(stack.services[name].depends_on) if name in stack.services else set() for name in desired}
@@ -130,9 +132,10 @@ def plan_deploy(
         for obj in sorted(stack.of_kind(kind), key=lambda o: o.name):
             if kind == "volume" and not obj.external:
                 continue  # named volumes are made on each node when a task first mounts them
-            exists = kind == "network" and networks is not None and obj.name in networks
+            known = networks if kind == "network" else (files or {}).get(kind) if files is not None else None
+            exists = known is not None and obj.name in known
             if obj.external:
-                action = MISSING if kind == "network" and networks is not None and not exists else USE
+                action = MISSING if known is not None and not exists else USE
             else:
                 action = UNCHANGED if exists else CREATE
             plan.changes.append(Change(action, kind, obj.name))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 
 from shoal.runtime import linux, seccomp
+from shoal.runtime.files import ContainerFile
 from shoal.runtime.launcher import trace
 from shoal.runtime.launcher.child import init, process, rootfs
 from shoal.runtime.launcher.child.process import ProcessSpec
@@ -65,6 +66,10 @@ class ChildSpec:
     """Remount the image's root read-only after everything is mounted on it (``--read-only``)."""
     sysctls: dict[str, str] = field(default_factory=dict)
     """Namespaced sysctls (checked by the client), written once the namespaces are the container's."""
+    files: list[ContainerFile] = field(default_factory=list, repr=False)
+    """Start-time files (secrets, configs), placed in a tmpfs of the container's own (see child/files)."""
+    files_staging: str = ""
+    """An empty directory where that tmpfs is mounted while the files are placed."""
 
 
 def _lo_up() -> None:
@@ -179,6 +184,7 @@ def _root(spec: ChildSpec) -> None:
         rootfs.setup_image(
             spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs, spec.masked,
             spec.read_only,
+            files=spec.files, staging=spec.files_staging,
         )
     else:
-        rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts, spec.masked)
+        rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts, spec.masked, files=spec.files, staging=spec.files_staging)

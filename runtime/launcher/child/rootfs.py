@@ -20,7 +20,9 @@ import os
 import stat
 
 from shoal.runtime import linux
+from shoal.runtime.files import ContainerFile
 from shoal.runtime.launcher import trace
+from shoal.runtime.launcher.child import files as childfiles
 from shoal.runtime.launcher.child import usermounts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
 
@@ -163,7 +165,12 @@ def hide(root: str, paths: list[str]) -> None:
 
 
 def setup_host_image(
-    root: str, hidden: list[str], mounts: list[dict] | None = None, masked: list[str] | None = None
+    root: str,
+    hidden: list[str],
+    mounts: list[dict] | None = None,
+    masked: list[str] | None = None,
+    files: list[ContainerFile] | None = None,
+    staging: str = "",
 ) -> None:
     """The whole root filesystem sequence for the ``host`` image; ends with ``/`` = the new root.
 
@@ -174,6 +181,7 @@ def setup_host_image(
     mount_api_filesystems(root)
     hide(root, hidden)
     usermounts.apply(root, mounts or [], read_only_root=True)
+    childfiles.place(root, files or [], staging)
     pivot(root)
     mask_paths(masked)
 
@@ -230,6 +238,8 @@ def setup_image(
     api_dirs: bool = False,
     masked: list[str] | None = None,
     read_only: bool = False,
+    files: list[ContainerFile] | None = None,
+    staging: str = "",
 ) -> None:
     """The root filesystem of an image: overlayfs of its layers plus the container's upper dir.
 
@@ -246,6 +256,8 @@ def setup_image(
     trace.mark("mkdirs")
     mount_api_filesystems(root, tmp_and_run=False)
     usermounts.apply(root, mounts, read_only_root=False, copy_up=True)
+    childfiles.place(root, files or [], staging)
+    trace.mark("files")
     pivot(root)
     trace.mark("pivot")
     mask_paths(masked)

@@ -137,7 +137,7 @@ def test_dry_run_prints_field_changes_and_sends_nothing(files):
     fake.calls.clear()
     res = deploy(fake, files, "--dry-run", "--prune")
     assert res.exit_code == 0, res.output
-    assert [n for n, _ in fake.calls] == ["ListServices", "ListNetworks"]  # reads only
+    assert [n for n, _ in fake.calls] == ["ListServices", "ListNetworks", "ListSecrets", "ListConfigs"]  # reads only
     assert "+ service shop_cache: create" in res.output
     assert "~ service shop_web: update" in res.output
     assert '    container.image: "nginx:1.25" => "nginx:1.27"' in res.output
@@ -174,11 +174,92 @@ def test_an_invalid_stack_name_is_refused_before_anything_is_sent(files):
     assert res.exit_code != 0 and fake.called("CreateService") == []
 
 
-def test_features_without_an_api_yet_are_named_not_dropped(tmp_path):
+def test_applied_features_are_not_named_as_pending(tmp_path):
     (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    read_only: true\n    secrets: [pw]\nsecrets:\n  pw: {external: true}\n")
-    res = run(DefaultingStub(), "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    fake = DefaultingStub()
+    fake.secrets["s1"] = types_pb2.Secret(id="s1", spec=types_pb2.SecretSpec(name="pw"))
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
     assert res.exit_code == 0, res.output
-    assert "Not applied yet" in res.output and "app_web: secrets\n" in res.output, "read_only is applied: not listed"
+    assert "Not applied yet" not in res.output, "read_only and secrets are applied: not listed"
+
+
+SECRET_STACK = """
+services:
+  web:
+    image: nginx
+    secrets: [pw, {source: key, target: /etc/app/key, mode: 0400, uid: "101"}]
+    configs: [app, {source: inline, target: /etc/inline.conf}]
+secrets:
+  pw: {file: ./pw.txt}
+  key: {environment: APP_KEY}
+  ext: {external: true, name: shared_pw}
+configs:
+  app: {file: ./app.conf}
+  inline: {content: "debug = true"}
+"""
+
+
+def test_deploy_creates_the_stacks_secrets_and_configs_labelled_and_references_them(tmp_path, monkeypatch):
+    (tmp_path / "s.yml").write_text(SECRET_STACK)
+    (tmp_path / "pw.txt").write_bytes(b"hunter2")
+    (tmp_path / "app.conf").write_text("port = 80\n")
+    monkeypatch.setenv("APP_KEY", "k3y")
+    fake = DefaultingStub()
+    fake.secrets["x"] = types_pb2.Secret(id="x", spec=types_pb2.SecretSpec(name="shared_pw"))
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 0, res.output
+    created = {r.spec.name: (r.spec.data, dict(r.spec.labels)) for r in fake.called("CreateSecret")}
+    assert created == {"app_pw": (b"hunter2", {"com.docker.stack.namespace": "app"}), "app_key": (b"k3y", {"com.docker.stack.namespace": "app"})}
+    configs = {r.spec.name: r.spec.data for r in fake.called("CreateConfig")}
+    assert configs == {"app_app": b"port = 80\n", "app_inline": b"debug = true"}
+    (req,) = fake.called("CreateService")
+    got = [(r.secret_name, r.file.name, r.file.uid, r.file.mode) for r in req.spec.container.secrets]
+    assert got == [("app_pw", "/run/secrets/pw", "0", 0o444), ("app_key", "/etc/app/key", "101", 0o400)]
+    assert [(r.config_name, r.file.name) for r in req.spec.container.configs] == [("app_app", "/app"), ("app_inline", "/etc/inline.conf")]
+    # a re-deploy creates nothing again and updates nothing
+    fake.calls.clear()
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 0, res.output
+    assert not fake.called("CreateSecret") and not fake.called("UpdateService") and not fake.called("CreateConfig")
+    # stack rm removes the stack's own secrets and configs, never the external one
+    res = run(fake, "stack", "rm", "app")
+    assert res.exit_code == 0, res.output
+    assert [s.spec.name for s in fake.secrets.values()] == ["shared_pw"] and not fake.configs
+    assert "Removing secret app_key" in res.output and "Removing config app_app" in res.output
+
+
+def test_a_secret_that_cannot_be_read_or_is_missing_deploys_nothing(tmp_path, monkeypatch):
+    (tmp_path / "s.yml").write_text(SECRET_STACK)
+    (tmp_path / "pw.txt").write_bytes(b"x" * (500 * 1024))
+    (tmp_path / "app.conf").write_text("port = 80\n")
+    monkeypatch.setenv("APP_KEY", "k3y")
+    fake = DefaultingStub()
+    fake.secrets["x"] = types_pb2.Secret(id="x", spec=types_pb2.SecretSpec(name="shared_pw"))
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 1 and "secret app_pw: secret data must be larger than 0 and less than 512000 bytes" in res.output
+    assert not fake.called("CreateSecret") and not fake.called("CreateService") and not fake.called("CreateNetwork")
+    (tmp_path / "pw.txt").write_bytes(b"ok")
+    del fake.secrets["x"]
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 1 and "secret shared_pw is declared as external, but could not be found" in res.output
+    assert not fake.called("CreateSecret") and not fake.called("CreateService")
+    monkeypatch.delenv("APP_KEY")
+    fake.secrets["x"] = types_pb2.Secret(id="x", spec=types_pb2.SecretSpec(name="shared_pw"))
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 1 and "environment variable APP_KEY is not set" in res.output
+    assert not fake.called("CreateSecret") and not fake.called("CreateService")
+
+
+def test_dry_run_lists_secrets_to_create_and_external_ones_missing(tmp_path, monkeypatch):
+    (tmp_path / "s.yml").write_text(SECRET_STACK)
+    (tmp_path / "pw.txt").write_bytes(b"x")
+    (tmp_path / "app.conf").write_text("x")
+    fake = DefaultingStub()
+    fake.secrets["k"] = types_pb2.Secret(id="k", spec=types_pb2.SecretSpec(name="app_key"))
+    out = run(fake, "stack", "deploy", "--dry-run", "-c", str(tmp_path / "s.yml"), "app").output
+    assert "secret app_pw: create" in out and "secret app_key: unchanged" in out
+    assert "secret shared_pw: missing (external, not found: create it first)" in out
+    assert not fake.called("CreateSecret")
 
 
 def test_ls_services_ps_and_rm_find_the_stack_by_its_label(files):

@@ -1,0 +1,140 @@
+"""Secrets and configs through the control API on real etcd and real gRPC, and what nodes are sent.
+
+A manager with fake-executor agents: the objects (create, list, inspect, rm and its refusals), service
+references (resolved, refused when unknown with nothing written), what etcd holds (read raw: never a
+secret in clear), and which agent receives which secret (only the one that runs a task using it, and
+only until the task runs).
+"""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from shoal.manager.store import keys
+from shoal.proto import control_pb2 as cpb
+from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import types_pb2 as pb
+from tests.fixtures.cluster import Cluster, running_n, spec
+
+CLEAR = b"s3cr3t-value-that-must-never-be-in-etcd"
+
+
+async def refused(call, code: grpc.StatusCode) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await call
+    assert exc.value.code() == code, exc.value.details()
+    return exc.value.details()
+
+
+async def create_secret(cluster: Cluster, name: str, data: bytes = CLEAR, **labels: str) -> pb.Secret:
+    req = cpb.CreateSecretRequest(spec=pb.SecretSpec(name=name, data=data, labels=labels))
+    return (await cluster.control.CreateSecret(req)).secret
+
+
+async def all_etcd_values(store) -> list[bytes]:  # type: ignore[no-untyped-def]
+    return [kv.key.encode() + b"=" + kv.value for kv in (await store.range(keys.PREFIX)).kvs]
+
+
+def with_secret(name: str, secret: str, target: str = "") -> pb.ServiceSpec:
+    s = spec(name, replicas=1)
+    s.container.secrets.add(secret_name=secret, file=pb.FileTarget(name=target))
+    return s
+
+
+async def test_secret_is_stored_sealed_and_never_returned(cluster, etcd_store):
+    sec = await create_secret(cluster, "db_pw", team="a")
+    assert sec.id and sec.spec.name == "db_pw" and not sec.spec.data and not sec.data_sealed
+    got = (await cluster.control.GetSecret(cpb.GetSecretRequest(secret_id="db_pw"))).secret
+    assert got.id == sec.id and dict(got.spec.labels) == {"team": "a"} and not got.spec.data and not got.data_sealed
+    listed = (await cluster.control.ListSecrets(cpb.ListSecretsRequest())).secrets
+    assert [s.spec.name for s in listed] == ["db_pw"] and not listed[0].data_sealed
+    raw = await all_etcd_values(etcd_store)  # an etcd reader (a backup, a stolen disk) finds no clear secret
+    assert not any(CLEAR in v for v in raw)
+    assert any(k.startswith(b"/shoal/v1/secrets/") for k in raw)
+
+
+async def test_bad_secrets_are_refused_and_nothing_is_written(cluster, etcd_store):
+    big = cluster.control.CreateSecret(cpb.CreateSecretRequest(spec=pb.SecretSpec(name="big", data=b"x" * 500 * 1024)))
+    assert "less than 512000 bytes" in await refused(big, grpc.StatusCode.INVALID_ARGUMENT)
+    bad = cluster.control.CreateSecret(cpb.CreateSecretRequest(spec=pb.SecretSpec(name="-bad", data=b"x")))
+    assert "invalid secret name" in await refused(bad, grpc.StatusCode.INVALID_ARGUMENT)
+    empty = cluster.control.CreateConfig(cpb.CreateConfigRequest(spec=pb.ConfigSpec(name="c", data=b"")))
+    assert "config data must be larger than 0" in await refused(empty, grpc.StatusCode.INVALID_ARGUMENT)
+    assert not [k for k in await all_etcd_values(etcd_store) if b"secrets/" in k.split(b"=")[0] or b"configs/" in k.split(b"=")[0]]
+    await create_secret(cluster, "one")
+    dup = cluster.control.CreateSecret(cpb.CreateSecretRequest(spec=pb.SecretSpec(name="one", data=b"y")))
+    assert "secret one already exists" in await refused(dup, grpc.StatusCode.ALREADY_EXISTS)
+
+
+async def test_service_with_unknown_secret_is_refused_with_nothing_written(cluster):
+    msg = await refused(cluster.control.CreateService(cpb.CreateServiceRequest(spec=with_secret("web", "nope"))), grpc.StatusCode.INVALID_ARGUMENT)
+    assert msg == "invalid service spec: secret not found: nope"
+    assert not (await cluster.control.ListServices(cpb.ListServicesRequest())).services
+
+
+async def test_references_resolve_to_ids_and_rm_is_refused_while_used(cluster):
+    sec = await create_secret(cluster, "db_pw")
+    cfg = (await cluster.control.CreateConfig(cpb.CreateConfigRequest(spec=pb.ConfigSpec(name="app", data=b"port=80")))).config
+    s = with_secret("web", "db_pw")
+    s.container.configs.add(config_name="app")
+    svc = (await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))).service
+    ref = svc.spec.container.secrets[0]
+    assert (ref.secret_id, ref.secret_name, ref.file.name, ref.file.mode) == (sec.id, "db_pw", "db_pw", 0o444)
+    assert svc.spec.container.configs[0].config_id == cfg.id
+    msg = await refused(cluster.control.RemoveSecret(cpb.RemoveSecretRequest(secret_id="db_pw")), grpc.StatusCode.FAILED_PRECONDITION)
+    assert msg == "secret 'db_pw' is in use by the following service: web"
+    msg = await refused(cluster.control.RemoveConfig(cpb.RemoveConfigRequest(config_id=cfg.id)), grpc.StatusCode.FAILED_PRECONDITION)
+    assert msg == "config 'app' is in use by the following service: web"
+    assert (await cluster.control.GetConfig(cpb.GetConfigRequest(config_id="app"))).config.spec.data == b"port=80"
+    await cluster.control.RemoveService(cpb.RemoveServiceRequest(service_id="web"))
+    await cluster.control.RemoveSecret(cpb.RemoveSecretRequest(secret_id=sec.id[:8]))  # by id prefix
+    await cluster.control.RemoveConfig(cpb.RemoveConfigRequest(config_id="app"))
+    assert not (await cluster.control.ListSecrets(cpb.ListSecretsRequest())).secrets
+    assert not (await cluster.control.ListConfigs(cpb.ListConfigsRequest())).configs
+    await refused(cluster.control.GetSecret(cpb.GetSecretRequest(secret_id="db_pw")), grpc.StatusCode.NOT_FOUND)
+
+
+def record_received(agent) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    """Every secret the agent is ever sent (the attacker's view of a stolen worker's memory)."""
+    seen: dict[str, bytes] = {}
+    apply = agent.files.apply
+
+    def spy(a: dpb.Assignments) -> None:
+        seen.update({f.id: f.data for f in a.secrets})
+        apply(a)
+
+    agent.files.apply = spy
+    return seen
+
+
+async def test_only_the_node_running_the_task_receives_the_secret_and_drops_it_once_running(cluster):
+    a1, a2 = await cluster.add_agent("w1"), await cluster.add_agent("w2")
+    got = {"w1": record_received(a1), "w2": record_received(a2)}
+    sec = await create_secret(cluster, "db_pw")
+    s = with_secret("web", "db_pw")
+    s.placement.constraints.append("node.hostname==w2")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+    await cluster.until(lambda: running_n(cluster, "web", 1))
+    assert got["w2"] == {sec.id: CLEAR}
+    assert got["w1"] == {}  # w1 runs no task using it: a stolen w1 yields nothing
+    await cluster.until(lambda: _holds_none(a2))  # the task runs: its node keeps no copy
+
+
+async def _holds_none(agent) -> bool:  # type: ignore[no-untyped-def]
+    return not agent.files.held("secret")
+
+
+async def test_update_adds_and_removes_references(cluster):
+    await create_secret(cluster, "a")
+    await create_secret(cluster, "b")
+    svc = (await cluster.control.CreateService(cpb.CreateServiceRequest(spec=with_secret("web", "a")))).service
+    new = pb.ServiceSpec()
+    new.CopyFrom(svc.spec)
+    new.container.secrets.add(secret_name="b", file=pb.FileTarget(name="b"))
+    new.container.secrets.add(secret_name="nope")
+    req = cpb.UpdateServiceRequest(service_id="web", version=svc.meta.version, spec=new)
+    assert "secret not found: nope" in await refused(cluster.control.UpdateService(req), grpc.StatusCode.INVALID_ARGUMENT)
+    del new.container.secrets[-1]
+    out = (await cluster.control.UpdateService(cpb.UpdateServiceRequest(service_id="web", version=svc.meta.version, spec=new))).service
+    assert [r.secret_name for r in out.spec.container.secrets] == ["a", "b"]
