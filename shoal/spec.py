@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-from shoal import spec_container
-from shoal import secretspec
+from shoal import secretspec, spec_container
 from shoal.constraints import ConstraintError, parse_constraints
 from shoal.proto import types_pb2 as pb
 

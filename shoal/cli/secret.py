@@ -75,14 +75,21 @@ class _Calls:
 
 
 def make_group(kind: str) -> click.Group:
+    """The ``shoal secret`` (or ``shoal config``) group with its four commands."""
     calls = _Calls(kind)
-    plural = kind + "s"
 
-    @click.group(kind, cls=AliasGroup, aliases={"list": "ls", "remove": "rm"}, short_help=f"Manage {plural}")
+    @click.group(kind, cls=AliasGroup, aliases={"list": "ls", "remove": "rm"}, short_help=f"Manage {kind}s")
     def group() -> None:
         pass
 
-    group.help = f"Manage the cluster's {plural}."
+    group.help = f"Manage the cluster's {kind}s."
+    for add in (_create_command, _ls_command, _inspect_command, _rm_command):
+        add(group, calls)
+    return group
+
+
+def _create_command(group: click.Group, calls: _Calls) -> None:
+    kind = calls.kind
 
     @group.command("create", short_help=f"Create a {kind} from a file or STDIN as content")
     @click.option("-l", "--label", multiple=True, metavar="list", help=f"{kind.capitalize()} labels")
@@ -100,7 +107,11 @@ def make_group(kind: str) -> click.Group:
         obj = calls.unwrap(getattr(client.stub(), calls.create)(calls.create_request(spec)))
         click.echo(obj.id)
 
-    @group.command("ls", short_help=f"List {plural}")
+
+def _ls_command(group: click.Group, calls: _Calls) -> None:
+    kind = calls.kind
+
+    @group.command("ls", short_help=f"List {kind}s")
     @click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
     @click.option("-f", "--filter", "filters", multiple=True, metavar="filter", help="Filter output based on conditions provided (id, name, label)")
     @click.option("--format", "fmt", default="", help="Format output: table (default), json, or a Go template ({{.Name}})")
@@ -118,7 +129,11 @@ def make_group(kind: str) -> click.Group:
         else:
             click.echo(format_table(HEADERS, [row(o) for o in objs]))
 
-    @group.command("inspect", short_help=f"Display detailed information on one or more {plural}")
+
+def _inspect_command(group: click.Group, calls: _Calls) -> None:
+    kind = calls.kind
+
+    @group.command("inspect", short_help=f"Display detailed information on one or more {kind}s")
     @click.option("--pretty", "pretty_", is_flag=True, help="Print the information in a human friendly format")
     @click.option("-f", "--format", "fmt", default="", help="Format output using a Go template ({{.Spec.Name}}, {{json .}})")
     @click.argument("refs", nargs=-1, required=True, metavar=f"{kind.upper()}...")
@@ -140,7 +155,11 @@ def make_group(kind: str) -> click.Group:
         if errors:
             raise click.ClickException("\n".join(errors))
 
-    @group.command("rm", short_help=f"Remove one or more {plural}")
+
+def _rm_command(group: click.Group, calls: _Calls) -> None:
+    kind = calls.kind
+
+    @group.command("rm", short_help=f"Remove one or more {kind}s")
     @click.argument("refs", nargs=-1, required=True, metavar=f"{kind.upper()}...")
     def rm_command(refs: tuple[str, ...]) -> None:
         stub = client.stub()
@@ -153,8 +172,6 @@ def make_group(kind: str) -> click.Group:
                 errors.append(client.item_error(err))
         if errors:
             raise click.ClickException("\n".join(errors))
-
-    return group
 
 
 secret_group = make_group("secret")
