@@ -30,6 +30,7 @@ CLIENT_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
     ("grpc.ssl_target_name_override", tls.MANAGER_NAME),
+    ("grpc.max_receive_message_length", 64 << 20),  # an assignment set carries its tasks' secrets and configs (< 500 KiB each)
 ]
 
 

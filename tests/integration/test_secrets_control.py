@@ -138,3 +138,28 @@ async def test_update_adds_and_removes_references(cluster):
     del new.container.secrets[-1]
     out = (await cluster.control.UpdateService(cpb.UpdateServiceRequest(service_id="web", version=svc.meta.version, spec=new))).service
     assert [r.secret_name for r in out.spec.container.secrets] == ["a", "b"]
+
+
+async def test_no_log_line_carries_secret_data(cluster):
+    """Everything the manager and the agent log while a secret is created, sent and used."""
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        await cluster.add_agent("w1")
+        await create_secret(cluster, "db_pw")
+        await cluster.control.CreateService(cpb.CreateServiceRequest(spec=with_secret("web", "db_pw")))
+        await cluster.until(lambda: running_n(cluster, "web", 1))
+    assert logs and not [e for e in logs if CLEAR.decode() in repr(e)]
+
+
+async def test_secrets_larger_than_grpcs_default_message_reach_the_node(cluster):
+    """Ten secrets of almost 500 KiB for one task: one assignment message of ~5 MiB (gRPC's default cap is 4 MiB)."""
+    agent = await cluster.add_agent("w1")
+    got = record_received(agent)
+    s = spec("big", replicas=1)
+    for i in range(10):
+        await create_secret(cluster, f"big{i}", bytes([65 + i]) * (500 * 1024 - 1))
+        s.container.secrets.add(secret_name=f"big{i}")
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+    await cluster.until(lambda: running_n(cluster, "big", 1), timeout=20)
+    assert sorted(len(v) for v in got.values()) == [500 * 1024 - 1] * 10
