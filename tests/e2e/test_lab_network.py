@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -186,6 +187,41 @@ def test_an_agent_killed_and_restarted_keeps_its_tasks_serving(lab: LabCli):
     web = netlab.wait_running(lab, "web", 4)
     wait_served_by(lab, "worker1", {t["Name"] for t in web}, timeout=40)
     assert "error" not in netlab.served_by(netlab.get_here(addr(lab, "manager1"), 8080, 100))
+
+
+# a listener on a lab host, as shoal's gRPC endpoint or etcd would be there; prints "ready" once it listens
+LISTENER = r"""
+import socket, sys, time
+s = socket.create_server(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_task_cannot_reach_its_nodes_own_endpoints_but_other_nodes_can(lab: LabCli):
+    web = next(t for t in netlab.running_tasks(lab, "web") if t["Node"] == "worker1")
+    state = next(n for n in lab.state()["nodes"] if n["name"] == "worker1")
+    listener = subprocess.Popen(["ip", "netns", "exec", state["netns"], sys.executable, "-c", LISTENER, "4242", "60"],
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        assert listener.stdout is not None and listener.stdout.readline().strip() == "ready"
+        probe = ("import socket, sys\ntry:\n    socket.create_connection((sys.argv[1], 4242), timeout=2).close()\n"
+                 "    print('open')\nexcept OSError as e:\n    print(type(e).__name__)")
+        assert netlab.on_host(lab, "worker2", sys.executable, "-c", probe, addr(lab, "worker1")).strip() == "open"
+        seen = netlab.in_task(lab, web, sys.executable, "-c", probe, addr(lab, "worker1")).strip()
+        assert seen != "open", "a task reached a port of its own node other than DNS"
+        assert netlab.resolve(lab, web, "web")["web"], "while DNS on the node still answers it"
+    finally:
+        listener.kill()
+        listener.wait()
+
+
+def test_a_node_removed_from_the_cluster_stops_and_leaves_nothing_of_shoals(lab: LabCli):
+    lab.shoal("node", "rm", "--force", "worker1")
+    lab.wait_for(lambda: netlab.shoal_traces_in(lab, "worker1") == [], 60, "worker1's networking removed")
+    web = netlab.wait_running(lab, "web", 4)
+    assert {t["Node"] for t in web} == {"worker2"}
+    wait_served_by(lab, "manager1", {t["Name"] for t in web}, timeout=40)
 
 
 def test_a_node_that_shuts_down_leaves_nothing_of_shoals_in_its_namespace(lab: LabCli):
