@@ -46,9 +46,14 @@ class Ended(enum.Enum):
     REFUSED = "refused"  # this node may not hold a session (removed, wrong cluster): stop
 
 
-def ended(code: grpc.StatusCode) -> Ended:
-    """How to go on after a session ended with ``code``."""
+REMOVED = "was removed from the cluster"  # what the manager says to a node whose certificate it revoked
+
+
+def ended(code: grpc.StatusCode, details: str = "") -> Ended:
+    """How to go on after a session ended with ``code`` (and the manager's ``details``)."""
     if code == grpc.StatusCode.UNAUTHENTICATED:
+        return Ended.REFUSED
+    if code == grpc.StatusCode.PERMISSION_DENIED and REMOVED in details:  # node rm: the node leaves
         return Ended.REFUSED
     if code == grpc.StatusCode.FAILED_PRECONDITION:
         return Ended.RENEW
@@ -97,7 +102,7 @@ class Session:
                     backoff.reset()
                 except grpc.aio.AioRpcError as exc:
                     failed[addr] = time.monotonic()
-                    how = ended(exc.code())
+                    how = ended(exc.code(), exc.details() or "")
                     if how is Ended.REFUSED:
                         raise JoinError(f"session refused by {addr}: {exc.details()}") from None
                     if how is Ended.RENEW:

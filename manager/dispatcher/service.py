@@ -19,7 +19,7 @@ from prometheus_client import Gauge
 
 from shoal import log
 from shoal.ids import new_id
-from shoal.manager.auth import Authority
+from shoal.manager.auth import Authority, Identity, refusal
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher import logsubs
 from shoal.manager.dispatcher.assignments import AssignmentSet
@@ -263,6 +263,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
             while not s.closed:
                 s.wake.clear()
                 node = self.cache.get("node", s.node_id)
+                if node is None:  # removed (node rm): tell the node, which then leaves the cluster
+                    _log.info("node removed; ending its session", node=s.node_id)
+                    await context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                                        refusal(Identity("", s.node_id, revoked=True), "Session"))
                 if node is not None and role_changed(node.spec.role, s.cert_role):
                     _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)

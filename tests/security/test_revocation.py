@@ -8,6 +8,8 @@ call made with a certificate of that node is refused, Register and Session inclu
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
@@ -58,3 +60,16 @@ async def test_other_nodes_are_not_affected(cluster):
     await _removed(cluster, "w4")
     other = await cluster.add_agent("w5")
     assert other.node_id
+
+
+async def test_a_running_node_that_is_removed_is_told_so_and_its_agent_stops(cluster):
+    agent = await cluster.add_agent("w6")
+    _, task = cluster.agents["w6"]
+    await cluster.control.RemoveNode(cpb.RemoveNodeRequest(node_id=agent.node_id, force=True))
+    done, _ = await asyncio.wait({task}, timeout=15)
+    assert done, "the agent of a removed node kept running"
+    cluster.agents.pop("w6")
+    exc = task.exception()
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert f"node {agent.node_id} was removed from the cluster" in str(exc)

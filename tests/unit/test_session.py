@@ -63,6 +63,9 @@ def test_manager_lists_merge_in_order_of_first_mention():
 
 def test_how_a_session_error_ends():
     assert ended(grpc.StatusCode.UNAUTHENTICATED) is Ended.REFUSED
+    removed = "permission denied: node n1 was removed from the cluster; its certificate is revoked"
+    assert ended(grpc.StatusCode.PERMISSION_DENIED, removed) is Ended.REFUSED, "node rm: the node leaves"
+    assert ended(grpc.StatusCode.PERMISSION_DENIED, "this certificate is for node a, not b") is Ended.RETRY
     assert ended(grpc.StatusCode.FAILED_PRECONDITION) is Ended.RENEW
     for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.INTERNAL):
         assert ended(code) is Ended.RETRY
