@@ -38,6 +38,7 @@ class TaskController:
         self._checked = probe_args(task.spec.container.healthcheck) is not None
         self._shown = 0  # the state last reported (shown_state of the observed one)
         self._since_ns = 0  # when the current state was reached (a health change keeps it: "Running 5 minutes ago")
+        self._pid = 0  # the container's pid once started (every later report of the running task carries it)
         self._health: asyncio.Future | None = None
         self.log = _log.bind(task=task.id, service=task.service_name, slot=task.slot)
 
@@ -53,13 +54,14 @@ class TaskController:
         if shown != self._shown or not self._since_ns:
             self._since_ns = time.time_ns()
         self.observed, self._shown = state, shown
+        self._pid = st.pid or (self._pid if state < pb.COMPLETE else 0)  # a health report keeps the start's pid
         proto = pb.TaskStatus(
             state=shown,
             timestamp_ns=self._since_ns,
             message=st.message,
             err=st.err,
             exit_code=st.exit_code,
-            pid=st.pid,
+            pid=self._pid,
             container_id=self.task.id if self.container else "",
             health=self.health if state == pb.RUNNING else pb.HEALTH_NONE,
         )

@@ -130,9 +130,8 @@ def test_an_update_whose_health_check_fails_rolls_back_by_itself_with_the_reason
     assert "service rolled back: rollback completed" in res.stderr
     svc = inspect(lab, "roll")
     assert svc["UpdateStatus"]["State"] == "rollback_completed"
-    assert svc["spec"]["container"]["healthcheck"]["test"][1].startswith("wget"), (
-        "the previous health check is back"
-    )
+    health = svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Healthcheck"]
+    assert health["Test"][1].startswith("wget"), "the previous health check is back"
     pretty = lab.shoal("svc", "inspect", "--pretty", "roll").stdout
     assert "UpdateStatus:" in pretty and "rollback_completed" in pretty
     netlab.wait_running(lab, "roll", 4)

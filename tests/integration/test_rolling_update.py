@@ -151,3 +151,21 @@ async def test_a_new_manager_resumes_an_update_from_the_store(cluster: Cluster, 
     assert svc.spec_version == s.spec_version + 1
     running = await cluster.until(lambda: running_n(cluster, "web", 4))
     assert all(t.spec.container.labels["version"] == "2" for t in running)
+
+
+async def test_a_task_is_starting_until_healthy_and_svc_ls_counts_only_ready_tasks(cluster: Cluster) -> None:
+    await cluster.add_agent("w1")
+    sick = checked(replicas=2)
+    sick.container.labels["fake.health"] = "unhealthy"
+    sick.container.healthcheck.retries = 1000  # never declared unhealthy: it stays STARTING
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=sick))
+
+    async def starting() -> bool:
+        tasks = await cluster.tasks_of("web")
+        return len(tasks) == 2 and all(t.status.state == pb.STARTING and t.status.pid for t in tasks)  # started, not healthy
+
+    await cluster.until(starting)
+    assert await ready_count(cluster) == 0, "svc ls: 0/2 while no task is healthy"
+    await update(cluster, lambda s: s.container.labels.pop("fake.health"))
+    await cluster.until(lambda: running_n(cluster, "web", 2))
+    assert await ready_count(cluster) == 2
