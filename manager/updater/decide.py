@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from shoal import rollout
 from shoal.proto import types_pb2 as pb
+from shoal.taskstate import FAILED_STATES
 from shoal.views import TaskView, new_task
 
 US = pb.UpdateStatus
@@ -124,7 +125,18 @@ def survey(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Slots:
             out.retry_at.append(failed_at + retry_delay)
         elif old:
             out.todo.append(old[-1])
+        elif _restarts(service, groups[slot]):
+            out.in_flight += 1  # empty until the orchestrator restarts its failed task: not done yet
     return out
+
+
+def _restarts(service: pb.Service, slot_tasks: list[TaskView]) -> bool:
+    """Whether the slot's newest task ended on its own and the restart policy will replace it."""
+    last = max(slot_tasks, key=lambda t: t.created)
+    if not last.terminal or last.state == pb.SHUTDOWN:
+        return False
+    cond = service.spec.restart_policy.condition
+    return cond == pb.RestartPolicy.ANY or (cond == pb.RestartPolicy.ON_FAILURE and last.state in FAILED_STATES)
 
 
 def _status(state: int, now_ns: int, message: str, started_ns: int | None = None) -> pb.UpdateStatus:

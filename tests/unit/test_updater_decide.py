@@ -335,3 +335,16 @@ def test_jobs_are_not_rolled() -> None:
     svc = service()
     svc.spec.mode = pb.ServiceSpec.REPLICATED_JOB
     assert not decide(svc, olds(svc, 2), T0)
+
+
+def test_a_slot_waiting_for_the_restart_of_its_failed_task_is_not_done() -> None:
+    """After a rollback the slot whose replacement failed is empty until the restart delay: the rollback waits for it."""
+    svc = service()
+    svc.spec.restart_policy.condition = pb.RestartPolicy.ANY
+    rb = rollout.rolled_back(svc, T0, "update rolled back due to ...")
+    failed = task(svc, 1, state=pb.FAILED, err="unhealthy", created=T0 - S)  # of the spec rolled back from
+    kept = task(rb, 2, at=T0 - 50 * S)
+    kept.task.spec_version = svc.spec_version - 1  # never updated: same spec as the one rolled back to
+    assert not decide(rb, [failed, kept], T0 + 60 * S), "not completed while slot 1 waits for its restart"
+    rb.spec.restart_policy.condition = kept.task.spec.restart_policy.condition = pb.RestartPolicy.NONE
+    assert decide(rb, [failed, kept], T0 + 60 * S).service.update_status.state == US.ROLLBACK_COMPLETED  # type: ignore[union-attr]
