@@ -183,11 +183,11 @@ def test_bad_update_input_is_one_error_and_writes_nothing(lab: LabCli) -> None:
     lab.shoal("svc", "create", "-d", "--name", "batch", "--mode", "replicated-job", "shoal-demo-lb", "true")
     version = {s: inspect(lab, s)["Version"]["Index"] for s in ("roll", "batch")}
     cases = [
-        (("--replicas", "2", "--mode-is-not-a-flag", "roll"), "no such option"),
+        (("--rebalance", "batch"), "rebalance can only be used with replicated mode"),
         (("--update-parallelism", "2", "batch"), "--update-parallelism cannot be used with a job"),
         (("--rollback", "--env-add", "A=1", "roll"), "--rollback cannot be combined with --env-add"),
         (("--update-order", "sideways", "roll"), "sideways"),
-        (("--limit-memory", "1KB", "roll"), "--limit-memory"),
+        (("--limit-memory", "1KB", "roll"), "resources.limits.memory: must be at least 6MiB"),
     ]
     for argv, named in cases:
         res = update(lab, "-d", *argv, check=False)
