@@ -144,6 +144,10 @@ def main() -> None:
         )
         print(f"replicas={args.replicas} update_s={update_s:.2f} failed_requests={len(failed)} requests={len(poller.answers)} "
               f"min_s={min_s:.2f} ratio={update_s / min_s:.2f}")  # fmt: skip
+    except Exception:
+        for log in sorted(lab.root.rglob("daemon.log")):  # what the nodes said, before lab down removes it
+            print(f"--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
+        raise
     finally:
         subprocess.run([SHOAL, "lab", "down", "--name", NAME], env=lab.env, capture_output=True, timeout=300)
 
