@@ -68,7 +68,8 @@ def test_health_check_runs_in_the_container(cli_cluster: CliCluster):
     c.shoal("svc", "create", "--name", "hc", "--health-cmd", "test -e /proc/1", "--health-interval", "200ms", "--health-start-interval", "200ms", "host", "sleep", "1000")
     c.wait_for(lambda: any(t["CurrentState"].endswith("(healthy)") for t in c.json("svc", "ps", "hc")), what="healthy task")
     c.shoal("svc", "rm", "hc")
-    c.shoal("svc", "create", "--name", "sick", "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
+    # -d: a task that never becomes healthy never converges (create waits for health, as the issue asks)
+    c.shoal("svc", "create", "-d", "--name", "sick", "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
     # failed, then replaced per the restart policy (the old task's desired state becomes Shutdown)
     c.wait_for(
         lambda: [t for t in c.json("svc", "ps", "sick") if t["Error"] == "task: unhealthy container" and t["DesiredState"] == "Shutdown"],
