@@ -60,7 +60,9 @@ class Plan:
 class Slots:
     """The service's slots sorted by what the update still has to do with them."""
 
-    todo: list[TaskView] = field(default_factory=list)  # the outdated live task of each slot to do, in slot order
+    todo: list[TaskView] = field(
+        default_factory=list
+    )  # the outdated live task of each slot to do, in slot order
     in_flight: int = 0
     ready_at: list[int] = field(
         default_factory=list
@@ -136,7 +138,9 @@ def _restarts(service: pb.Service, slot_tasks: list[TaskView]) -> bool:
     if not last.terminal or last.state == pb.SHUTDOWN:
         return False
     cond = service.spec.restart_policy.condition
-    return cond == pb.RestartPolicy.ANY or (cond == pb.RestartPolicy.ON_FAILURE and last.state in FAILED_STATES)
+    return cond == pb.RestartPolicy.ANY or (
+        cond == pb.RestartPolicy.ON_FAILURE and last.state in FAILED_STATES
+    )
 
 
 def _status(state: int, now_ns: int, message: str, started_ns: int | None = None) -> pb.UpdateStatus:
@@ -194,6 +198,9 @@ def decide(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Plan:
         if now_ns >= last + monitor:
             done = US.ROLLBACK_COMPLETED if state == US.ROLLBACK_STARTED else US.COMPLETED
             word = "rollback completed" if done == US.ROLLBACK_COMPLETED else "update completed"
+            why = service.update_status.message
+            if done == US.ROLLBACK_COMPLETED and why.startswith("update rolled back due to"):
+                word += f"; {why}"  # why it rolled back stays readable once it is over
             plan.service = _with_status(
                 service, _status(done, now_ns, word, service.update_status.started_at_ns)
             )

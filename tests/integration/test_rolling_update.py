@@ -20,7 +20,12 @@ US = pb.UpdateStatus
 MS = 10**6
 
 
-def checked(replicas: int = 4, order: int = pb.UpdateConfig.STOP_FIRST, action: int = pb.UpdateConfig.PAUSE, parallelism: int = 2) -> pb.ServiceSpec:
+def checked(
+    replicas: int = 4,
+    order: int = pb.UpdateConfig.STOP_FIRST,
+    action: int = pb.UpdateConfig.PAUSE,
+    parallelism: int = 2,
+) -> pb.ServiceSpec:
     s = spec(replicas=replicas)
     s.container.healthcheck.test[:] = ["CMD", "true"]
     s.container.healthcheck.interval_ns = 50 * MS
@@ -62,7 +67,9 @@ async def ready_count(cluster: Cluster) -> int:
 async def test_start_first_update_keeps_every_replica_ready_and_keeps_slots(cluster: Cluster) -> None:
     for n in ("w1", "w2"):
         await cluster.add_agent(n)
-    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=checked(order=pb.UpdateConfig.START_FIRST)))
+    await cluster.control.CreateService(
+        cpb.CreateServiceRequest(spec=checked(order=pb.UpdateConfig.START_FIRST))
+    )
     await cluster.until(lambda: running_n(cluster, "web", 4))
     await update(cluster, label("version", "2"))
     lowest = 4
@@ -74,19 +81,29 @@ async def test_start_first_update_keeps_every_replica_ready_and_keeps_slots(clus
     assert sorted(t.slot for t in running) == [1, 2, 3, 4]
     assert all(t.spec.container.labels["version"] == "2" for t in running)
     svc = await service(cluster)
-    assert svc.update_status.message == "update completed" and svc.update_status.completed_at_ns >= svc.update_status.started_at_ns
+    assert (
+        svc.update_status.message == "update completed"
+        and svc.update_status.completed_at_ns >= svc.update_status.started_at_ns
+    )
 
 
-async def test_an_update_whose_health_check_fails_rolls_back_by_itself_with_the_reason(cluster: Cluster) -> None:
+async def test_an_update_whose_health_check_fails_rolls_back_by_itself_with_the_reason(
+    cluster: Cluster,
+) -> None:
     await cluster.add_agent("w1")
-    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=checked(action=pb.UpdateConfig.ROLLBACK)))
+    await cluster.control.CreateService(
+        cpb.CreateServiceRequest(spec=checked(action=pb.UpdateConfig.ROLLBACK))
+    )
     await cluster.until(lambda: running_n(cluster, "web", 4))
     await update(cluster, label("fake.health", "unhealthy"))
     svc = await cluster.until(lambda: state_is(cluster, US.ROLLBACK_COMPLETED), timeout=20)
     assert "fake.health" not in svc.spec.container.labels
     running = await cluster.until(lambda: running_n(cluster, "web", 4))
     assert all("fake.health" not in t.spec.container.labels for t in running)
-    assert svc.update_status.message == "rollback completed"
+    assert svc.update_status.message.startswith(
+        "rollback completed; update rolled back due to failure or early termination of task"
+    )
+    assert svc.update_status.message.endswith(": task: unhealthy container"), "why it rolled back"
 
 
 async def test_a_failed_update_pauses_with_its_reason_and_a_new_update_continues(cluster: Cluster) -> None:
@@ -99,7 +116,9 @@ async def test_a_failed_update_pauses_with_its_reason_and_a_new_update_continues
     assert svc.update_status.message.endswith("exec: no such file")
     await asyncio.sleep(0.3)
     assert len(await cluster.running("web")) >= 3, "a paused update replaces nothing more"
-    await update(cluster, lambda s: s.container.labels.pop("fake.fail_start"))  # fix the spec: the update goes on
+    await update(
+        cluster, lambda s: s.container.labels.pop("fake.fail_start")
+    )  # fix the spec: the update goes on
     # (it completes; or, when slot 1 had no live task of the bad spec left to replace, nothing was outdated: no update ran)
     await cluster.until(lambda: state_is(cluster, US.COMPLETED, US.UNKNOWN), timeout=20)
     running = await cluster.until(lambda: running_n(cluster, "web", 4))
@@ -112,12 +131,18 @@ async def test_manual_rollback_and_force(cluster: Cluster) -> None:
     await cluster.until(lambda: running_n(cluster, "web", 4))
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await update(cluster, lambda s: None, rollback=True)
-    assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "does not have a previous spec" in exc.value.details()
+    assert (
+        exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        and "does not have a previous spec" in exc.value.details()
+    )
     await update(cluster, label("version", "2"))
     await cluster.until(lambda: state_is(cluster, US.COMPLETED), timeout=20)
     before = {t.id for t in await cluster.running("web")}
     rolled = await update(cluster, lambda s: None, rollback=True)
-    assert rolled.update_status.state == US.ROLLBACK_STARTED and rolled.update_status.message == "manually requested rollback"
+    assert (
+        rolled.update_status.state == US.ROLLBACK_STARTED
+        and rolled.update_status.message == "manually requested rollback"
+    )
     await cluster.until(lambda: state_is(cluster, US.ROLLBACK_COMPLETED), timeout=20)
     after = await cluster.running("web")
     assert "version" not in after[0].spec.container.labels and not before & {t.id for t in after}
@@ -162,7 +187,9 @@ async def test_a_task_is_starting_until_healthy_and_svc_ls_counts_only_ready_tas
 
     async def starting() -> bool:
         tasks = await cluster.tasks_of("web")
-        return len(tasks) == 2 and all(t.status.state == pb.STARTING and t.status.pid for t in tasks)  # started, not healthy
+        return len(tasks) == 2 and all(
+            t.status.state == pb.STARTING and t.status.pid for t in tasks
+        )  # started, not healthy
 
     await cluster.until(starting)
     assert await ready_count(cluster) == 0, "svc ls: 0/2 while no task is healthy"

@@ -348,3 +348,19 @@ def test_a_slot_waiting_for_the_restart_of_its_failed_task_is_not_done() -> None
     assert not decide(rb, [failed, kept], T0 + 60 * S), "not completed while slot 1 waits for its restart"
     rb.spec.restart_policy.condition = kept.task.spec.restart_policy.condition = pb.RestartPolicy.NONE
     assert decide(rb, [failed, kept], T0 + 60 * S).service.update_status.state == US.ROLLBACK_COMPLETED  # type: ignore[union-attr]
+
+
+def test_a_rollback_after_a_failure_keeps_its_reason_once_completed() -> None:
+    svc = service()
+    rb = rollout.rolled_back(
+        svc, T0, "update rolled back due to failure or early termination of task t1: boom"
+    )
+    tasks = [
+        task(rb, s, at=T0 - 50 * S, created=T0 - 60 * S) for s in (1, 2)
+    ]  # nothing to replace: done at once
+    st = decide(rb, tasks, T0 + S).service
+    assert st is not None and st.update_status.state == US.ROLLBACK_COMPLETED
+    assert (
+        st.update_status.message
+        == "rollback completed; update rolled back due to failure or early termination of task t1: boom"
+    )
