@@ -63,6 +63,9 @@ class NetAgent:
         self._changed = asyncio.Event()
         self._synced = asyncio.Condition()
         self._forward_before: str | None = None
+        self.client_upstreams: dict[str, list[tuple[str, int]]] = {}
+        """Task address -> its ``--dns`` servers; shared with the DNS responder (see _set_upstreams)."""
+        self._client_tasks: dict[str, list[str]] = {}
 
     def on_map(self, msg: dpb.NetworkMap) -> None:
         """A network map message from the session (never blocks)."""
@@ -118,6 +121,7 @@ class NetAgent:
             await self.dns.close()
         upstreams = read_resolv_conf(self.resolv_conf, exclude=[gateway])
         dns = DnsResponder(self.directory, upstreams, host=gateway, port=self.dns_port, netns=self.netns)
+        dns.client_upstreams = self.client_upstreams
         await dns.start()
         self.dns = dns
         _log.info("DNS responder listening", address=gateway, port=dns.port)
@@ -143,16 +147,33 @@ class NetAgent:
         if not task.bridge_address:
             return None
         spec = await self.wait_for_networks({a.network for a in task.networks if a.address}, timeout)
-        return await self.tasks.wire(task, spec)
+        wiring = await self.tasks.wire(task, spec)
+        self._set_upstreams(task)
+        return wiring
+
+    def _set_upstreams(self, task: pb.Task) -> None:
+        """A task with ``--dns`` servers: names that are not services go there, not to the node's resolvers."""
+        servers = [(s, 53) for s in task.spec.container.dns_config.nameservers]
+        addresses = [task.bridge_address, *(a.address for a in task.networks if a.address)]
+        clients = [str(ipaddress.ip_interface(a).ip) for a in addresses if a]
+        self._client_tasks[task.id] = clients
+        for client in clients:
+            if servers:
+                self.client_upstreams[client] = servers
+            else:
+                self.client_upstreams.pop(client, None)
 
     async def rewire(self, task: pb.Task, timeout: float = 30.0) -> None:
         """A re-adopted task: make sure its interfaces are all there (idempotent; connections survive)."""
         if task.bridge_address:
             spec = await self.wait_for_networks({a.network for a in task.networks if a.address}, timeout)
             await self.tasks.rewire(task, spec)
+            self._set_upstreams(task)
 
     async def unwire(self, task_id: str) -> None:
         """Undo ``wire`` (the container is gone); nothing to do for a task that was never wired."""
+        for client in self._client_tasks.pop(task_id, []):
+            self.client_upstreams.pop(client, None)
         await self.tasks.unwire(task_id)
 
     async def sweep(self, keep: set[str]) -> list[str]:

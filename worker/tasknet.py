@@ -69,7 +69,8 @@ class TaskWiring:
             networks = task_networks(task)
             (d / "networks.json").write_text(json.dumps(sorted(networks)))
             nameserver = str(ipaddress.IPv4Interface(spec.gateway).ip)
-            (d / "resolv.conf").write_text(task_resolv_conf(nameserver))
+            dns = task.spec.container.dns_config  # --dns-search/--dns-option; --dns servers are the responder's upstreams
+            (d / "resolv.conf").write_text(task_resolv_conf(nameserver, list(dns.search), list(dns.options) or ["ndots:0"]))
             os.chmod(d / "resolv.conf", 0o644)
             path = self.netns_path(task.id)
             try:

@@ -232,3 +232,19 @@ def test_a_task_resolv_conf_names_only_the_node_responder(tmp_path):
     conf.write_text(text)
     assert read_resolv_conf(str(conf)) == [("10.210.0.1", 53)]
     assert task_resolv_conf("10.0.0.1", options=()) == "nameserver 10.0.0.1\n"
+
+
+async def test_a_task_with_its_own_dns_servers_has_its_other_names_forwarded_there(upstream):
+    """``svc create --dns``: the task's non-service names go to its servers; other clients keep the node's."""
+    own = DnsResponder(Directory({"example.test": Records(vips=("198.51.100.9",))}), host="127.0.0.1", port=0)
+    await own.start()
+    server = DnsResponder(Directory({"web": WEB}), [("127.0.0.1", upstream[0].port)], host="127.0.0.1", port=0, timeout=1.0)
+    await server.start()
+    try:
+        server.client_upstreams["127.0.0.3"] = [("127.0.0.1", own.port)]
+        assert addrs(await ask(server, "example.test", source="127.0.0.3")) == ["198.51.100.9"]
+        assert addrs(await ask(server, "example.test")) == ["192.0.2.7"], "another client: the node's resolver"
+        assert addrs(await ask(server, "web", source="127.0.0.3")) == ["10.0.0.2"], "services still answer first"
+    finally:
+        await server.close()
+        await own.close()

@@ -116,6 +116,8 @@ class DnsResponder:
         self.upstreams = list(upstreams)
         self.host, self.port, self.timeout = host, port, timeout
         self.netns = netns  # the network namespace to serve in (a path; None: the caller's)
+        self.client_upstreams: dict[str, list[tuple[str, int]]] = {}
+        """Per client address, the servers its names go to instead of ``upstreams`` (a task's ``--dns``)."""
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -171,7 +173,8 @@ class DnsResponder:
         response = answer(query, client, self.lookup)
         if response is not None:
             return _to_wire(response, 65535 if tcp else _udp_limit(query))
-        forwarded = await dnsforward.forward(wire, self.upstreams, self.timeout, tcp)
+        upstreams = self.client_upstreams.get(client) or self.upstreams
+        forwarded = await dnsforward.forward(wire, upstreams, self.timeout, tcp)
         return forwarded if forwarded is not None else failure(query).to_wire()
 
     def _spawn(self, coro: object) -> None:
