@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from shoal import ctropts
 from shoal.cli import secopts
 from shoal.cli.containers_common import NAME_LABEL, name_of, new_id, new_name, root_option, run_async, runtime
 from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts, ports
@@ -63,6 +64,19 @@ def parse_security_opts(values: tuple[str, ...] | list[str]) -> str:
         raise ConfigError(str(exc)) from None
 
 
+def parse_process_options(o: dict[str, Any]) -> dict[str, Any]:
+    """``--ulimit``, ``--sysctl``, ``--group-add``, ``--stop-signal`` with the core's rules (shoal.ctropts)."""
+    try:
+        ulimits = [dict(zip(("name", "soft", "hard"), ctropts.parse_ulimit(u), strict=True)) for u in o.get("ulimit") or ()]
+        sysctls = dict(ctropts.parse_sysctl(s) for s in o.get("sysctl") or ())
+        if o.get("stop_signal"):
+            ctropts.signal_number(o["stop_signal"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"ulimits": ulimits, "sysctls": sysctls, "group_add": list(o.get("group_add") or ()),
+            "stop_signal": o.get("stop_signal") or ""}
+
+
 def build_config(
     image: str, command: tuple[str, ...], o: dict[str, Any], cid: str, name: str, environ: dict[str, str]
 ) -> ContainerConfig:
@@ -70,6 +84,7 @@ def build_config(
     entrypoint = None if o.get("entrypoint") is None else (shlex.split(o["entrypoint"]) or [""])
     mount_list = [mounts.parse_mount(m) for m in o.get("mount") or ()]
     mount_list += [mounts.parse_volume(v) for v in o.get("volume") or ()]
+    mount_list += [mounts.parse_mount(f"type=tmpfs,target={t}") for t in o.get("tmpfs") or ()]
     return ContainerConfig(
         id=cid,
         image=image,
@@ -90,6 +105,8 @@ def build_config(
         mounts=mount_list,
         stop_grace_s=float(o.get("stop_timeout") if o.get("stop_timeout") is not None else 10),
         seccomp=parse_security_opts(o.get("security_opt") or ()),
+        read_only=bool(o.get("read_only")),
+        **parse_process_options(o),
         labels={NAME_LABEL: name, **dict(kv.partition("=")[::2] for kv in o.get("label") or ())},
         publish=[entry for flag in o.get("publish") or () for entry in ports.parse(flag)],
     )
@@ -124,6 +141,12 @@ def build_config(
     help="Attach a filesystem mount (type=bind|volume|tmpfs,src=..,dst=..[,readonly])",
 )
 @click.option("-v", "--volume", multiple=True, help="Bind mount a host path or a named volume (SRC:DST[:ro])")
+@click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory")
+@click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only")
+@click.option("--ulimit", multiple=True, help="Ulimit options (NAME=SOFT[:HARD])")
+@click.option("--sysctl", multiple=True, help="Sysctl options (namespaced ones: net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)")
+@click.option("--group-add", multiple=True, help="Add additional groups to join")
+@click.option("--stop-signal", default=None, help="Signal to stop the container")
 @click.option("--cap-add", multiple=True, help="Add Linux capabilities")
 @click.option("--cap-drop", multiple=True, help="Drop Linux capabilities")
 @click.option("--security-opt", multiple=True, help="Security options (seccomp=unconfined|PROFILE.json)")
@@ -140,8 +163,8 @@ async def run_command(
 ) -> None:
     """Create and run a new container from IMAGE (`host` or an image loaded with `shoal image load`)."""
     try:
-        mount_opts = {"mount": o.get("mount"), "volume": o.get("volume"), "security_opt": o.get("security_opt"),
-                      "publish": o.get("publish")}
+        keys = ("mount", "volume", "tmpfs", "security_opt", "publish", "ulimit", "sysctl", "stop_signal")
+        mount_opts = {k: o.get(k) for k in keys}
         build_config(image, (), {**mount_opts}, "probe", "probe", {})  # flag syntax errors before any work
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None

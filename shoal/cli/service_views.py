@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 
 from shoal import ids, rollout, units
+from shoal.cli import service_views_container as container_views
 from shoal.cli.output import ago, mode_name, pretty_state, quote_error
 from shoal.cli.service_opts import port_text
 from shoal.proto import control_pb2, types_pb2
@@ -234,6 +235,8 @@ def pretty_service(service: types_pb2.Service) -> str:
     if c.user:
         _kv(lines, 1, "User", c.user)
     _kv(lines, 1, "Init", str(c.init).lower())
+    lines.extend(container_views.container_lines(c))
+    lines.extend(container_views.mount_lines(c))
     lines.extend(_resources(spec.resources))
     if spec.ports:
         lines.append("Ports:")

@@ -127,3 +127,16 @@ def test_the_local_launcher_stays_between_commands_then_goes(tmp_path: Path, mon
     while alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive() and not sock.exists(), "idle past its linger, it exits"
+
+
+def test_run_with_docker_container_options(shoal, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tar = tmp_path / "bb.tar"
+    busybox_image.build(str(tar))
+    shoal("image", "load", "-i", str(tar))
+    script = ("touch /etc/x 2>/dev/null || echo ro; echo t > /scratch/t && echo tmpfs; ulimit -n; "
+              "cat /proc/sys/net/core/somaxconn; ls /www")
+    res = shoal("run", "--rm", "--read-only", "--tmpfs", "/scratch", "--ulimit", "nofile=50", "--sysctl", "net.core.somaxconn=99",
+                "--mount", "type=volume,source=www,target=/var/www,volume-nocopy", "-v", "www2:/www",
+                "busybox", "sh", "-c", script)  # fmt: skip
+    assert res.stdout.split() == ["ro", "tmpfs", "50", "99"], res.stdout
+    assert shoal("volume", "ls", "-q").stdout.split() == ["www", "www2"]

@@ -67,3 +67,26 @@ def test_status_and_sizes() -> None:
     assert cc.status_text(_info("a", "a", status="created"), now=1.0) == "Created"
     assert cc.size_text(1_982_442) == "1.98MB" and cc.size_text(512) == "512B"
     assert cc.bytes_text(64 << 20) == "64MiB" and cc.bytes_text(1536) == "1.5KiB"
+
+
+def test_run_takes_the_same_container_options_as_services() -> None:
+    from shoal.runtime import ConfigError
+
+    o = {"read_only": True, "tmpfs": ("/run",), "ulimit": ("nofile=10:20",), "sysctl": ("net.core.somaxconn=64",),
+         "group_add": ("audio",), "stop_signal": "SIGUSR1"}  # fmt: skip
+    cfg = build_config("busybox", (), o, "id1", "web", {})
+    assert cfg.read_only and cfg.mounts[0]["type"] == "tmpfs" and cfg.mounts[0]["target"] == "/run"
+    assert cfg.ulimits == [{"name": "nofile", "soft": 10, "hard": 20}] and cfg.sysctls == {"net.core.somaxconn": "64"}
+    assert (cfg.group_add, cfg.stop_signal) == (["audio"], "SIGUSR1")
+    for bad in ({"sysctl": ("kernel.core_pattern=|/x",)}, {"ulimit": ("nofile=2:1",)}, {"stop_signal": "SIGNOPE"}):
+        with pytest.raises(ConfigError):
+            build_config("busybox", (), bad, "id1", "web", {})
+
+
+def test_run_refuses_a_bad_option_before_any_work() -> None:
+    from click.testing import CliRunner
+
+    from shoal.cli.main import main
+
+    r = CliRunner().invoke(main, ["run", "--root", "/nonexistent/root", "--sysctl", "kernel.core_pattern=|/x", "busybox"])
+    assert r.exit_code == 2 and "not allowed" in r.output

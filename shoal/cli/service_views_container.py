@@ -1,0 +1,49 @@
+"""How ``svc inspect --pretty`` shows a service's mounts and container options, after docker's layout.
+
+Kept apart from service_views.py (the rest of the pretty view) so each stays one concern; the lines
+follow docker's ``Mounts:`` block (`` Target = ...`` then the mount's fields) and print only what
+the spec sets, as docker does.
+"""
+
+from __future__ import annotations
+
+from shoal import spec_container
+from shoal.proto import types_pb2
+
+
+def container_lines(c: types_pb2.ContainerSpec) -> list[str]:
+    """The ContainerSpec lines for the docker-flag fields that are set (hostname, read-only, ...)."""
+    out: list[str] = []
+    pairs = [
+        ("Hostname", c.hostname), ("Read Only", "true" if c.read_only else ""), ("Stop Signal", c.stop_signal),
+        ("Groups", " ".join(c.groups)), ("Capability Add", " ".join(c.cap_add)), ("Capability Drop", " ".join(c.cap_drop)),
+        ("Ulimits", " ".join(f"{u.name}={u.soft}:{u.hard}" for u in c.ulimits)),
+        ("Sysctls", " ".join(f"{k}={v}" for k, v in sorted(c.sysctls.items()))),
+        ("DNS", " ".join(c.dns_config.nameservers)), ("DNS Search", " ".join(c.dns_config.search)),
+        ("DNS Options", " ".join(c.dns_config.options)),
+    ]
+    for key, value in pairs:
+        if value:
+            out.append(f"{' ' + key + ':':<18}{value}")
+    return out
+
+
+def mount_lines(c: types_pb2.ContainerSpec) -> list[str]:
+    """docker's ``Mounts:`` block (empty when the service has no mount)."""
+    if not c.mounts:
+        return []
+    out = ["Mounts:"]
+    for m in c.mounts:
+        d = spec_container.mount_to_dict(m)
+        out.append(f" Target = {m.target}")
+        if m.source:
+            out.append(f"  Source = {m.source}")
+        out.append(f"  ReadOnly = {str(m.readonly).lower()}")
+        out.append(f"  Type = {d['type']}")
+        if m.volume_nocopy:
+            out.append("  VolumeNoCopy = true")
+        if m.tmpfs_size_bytes:
+            out.append(f"  SizeBytes = {m.tmpfs_size_bytes}")
+        if m.tmpfs_mode:
+            out.append(f"  Mode = {m.tmpfs_mode:o}")
+    return out

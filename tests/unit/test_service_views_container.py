@@ -1,0 +1,23 @@
+"""svc inspect --pretty: mounts and container options after docker's layout."""
+
+from __future__ import annotations
+
+from shoal.cli.service_views import pretty_service
+from shoal.proto import types_pb2 as pb
+
+
+def test_pretty_shows_mounts_and_the_options_that_are_set() -> None:
+    c = pb.ContainerSpec(
+        image="busybox", hostname="{{.Service.Name}}", read_only=True, cap_add=["NET_ADMIN"], stop_signal="SIGUSR1",
+        ulimits=[pb.Ulimit(name="nofile", soft=1, hard=2)], sysctls={"net.core.somaxconn": "64"},
+        dns_config=pb.DNSConfig(nameservers=["10.0.0.2"]),
+        mounts=[pb.Mount(source="data", target="/data", volume_nocopy=True),
+                pb.Mount(type=pb.Mount.TMPFS, target="/t", tmpfs_size_bytes=1024, tmpfs_mode=0o700)],
+    )  # fmt: skip
+    text = pretty_service(pb.Service(id="s1", spec=pb.ServiceSpec(name="web", container=c)))
+    assert " Hostname:        {{.Service.Name}}" in text and " Read Only:       true" in text
+    assert " Capability Add:  NET_ADMIN" in text and " Ulimits:         nofile=1:2" in text
+    assert "Mounts:\n Target = /data\n  Source = data\n  ReadOnly = false\n  Type = volume\n  VolumeNoCopy = true" in text
+    assert " Target = /t\n  ReadOnly = false\n  Type = tmpfs\n  SizeBytes = 1024\n  Mode = 700" in text
+    plain = pretty_service(pb.Service(id="s2", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox"))))
+    assert "Mounts:" not in plain and "Read Only" not in plain
