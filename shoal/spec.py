@@ -155,7 +155,7 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
             raise SpecError(name, "delays must not be negative")
         check_ratio(f"{name}.max_failure_ratio", uc.max_failure_ratio)
     try:
-        spec_container.check(c)
+        spec_container.check(c, spec.labels)
     except spec_container.FieldError as exc:
         raise SpecError(exc.field, exc.message) from None
     hc = c.healthcheck

@@ -8,7 +8,9 @@ Also the two conversions between a protobuf Mount and the plain mount dict those
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from shoal import capnames, ctropts, mountspec, templates
@@ -56,12 +58,16 @@ def mount_text(m: pb.Mount) -> str:
     return ",".join(parts)
 
 
-def check(c: pb.ContainerSpec) -> None:
-    """Raise FieldError naming the first invalid field among the ones this module owns."""
-    _check_text(c)
+def check(c: pb.ContainerSpec, labels: Mapping[str, str] | None = None) -> None:
+    """Raise FieldError naming the first invalid field among the ones this module owns.
+
+    Templates are checked as they would expand, with sample task facts and the service's ``labels``
+    (so ``{{index .Service.Labels "v"}}`` is judged by the label's value)."""
+    ctx = dataclasses.replace(templates.SAMPLE, service_labels=dict(labels or {}))
+    _check_text(c, ctx)
     try:
-        mountspec.normalize_all([mount_to_dict(m) for m in c.mounts])
-    except mountspec.MountError as exc:
+        mountspec.normalize_all([_expanded(mount_to_dict(m), ctx) for m in c.mounts])
+    except (mountspec.MountError, templates.TemplateError) as exc:
         raise FieldError("mounts", str(exc)) from None
     _guard("cap_add", lambda: [capnames.normalize(n) for n in c.cap_add])
     _guard("cap_drop", lambda: [capnames.normalize(n) for n in c.cap_drop])
@@ -82,17 +88,21 @@ def check(c: pb.ContainerSpec) -> None:
         _guard("dns_option", lambda o=option: ctropts.check_dns_option(o))
 
 
-def _check_text(c: pb.ContainerSpec) -> None:
+def _expanded(m: dict[str, Any], ctx: templates.Context) -> dict[str, Any]:
+    return {**m, "source": templates.expand(m["source"], ctx), "target": templates.expand(m["target"], ctx)}
+
+
+def _check_text(c: pb.ContainerSpec, ctx: templates.Context) -> None:
     """The hostname, env and workdir, with their templates as they would expand."""
     if c.hostname:
         try:
-            shown = templates.check(c.hostname)
+            shown = templates.expand(c.hostname, ctx)
         except templates.TemplateError as exc:
             raise FieldError("hostname", str(exc)) from None
         if not HOSTNAME_RE.fullmatch(shown):
             raise FieldError("hostname", f"{c.hostname!r} is not a valid hostname (letters, digits, '-', '.'; at most 63)")
     for entry in c.env:
-        _guard("env", lambda e=entry: templates.check(e))
+        _guard("env", lambda e=entry: templates.expand(e, ctx))
     if c.dir and not c.dir.startswith("/"):
         raise FieldError("workdir", f"the working directory {c.dir!r} is invalid: it needs to be an absolute path")
 

@@ -54,10 +54,12 @@ def test_a_mount_target_is_absolute_without_dot_dot(target: str) -> None:
 
 
 def test_a_template_cannot_smuggle_a_path_into_a_volume_name() -> None:
-    """The label's value is only known on the node; the expanded name is checked there again."""
+    """A label's value expanded into a volume name: refused by the manager, and by the node if the label
+    were changed behind the manager's back (the spec a task carries is what the node expands)."""
     s = _service(mounts=[pb.Mount(type=pb.Mount.VOLUME, source='{{index .Service.Labels "v"}}', target="/data")])
     s.labels["v"] = "../../../etc"
-    specs.validate(s, images=frozenset({"busybox"}))  # the manager cannot know the value the node expands
+    with pytest.raises(specs.SpecError, match="invalid volume name '../../../etc'"):
+        specs.validate(s, images=frozenset({"busybox"}))
     task = pb.Task(id="t" * 25, service_id="s" * 25, service_name="evil", slot=1, node_id="n" * 25, spec=s)
     with pytest.raises(ConfigError, match="invalid volume name '../../../etc'"):
         validate_container(container_config(task))
