@@ -215,6 +215,8 @@ def _update_caps(c: ContainerSpec, add: list[str], drop: list[str]) -> None:
 
 
 def _update_dns(dns: types_pb2.DNSConfig, o: dict[str, Any]) -> None:
+    if not any(o.get(f"{name}_{op}") for name in ("dns", "dns_search", "dns_option") for op in ("add", "rm")):
+        return  # untouched: an empty DNSConfig set here would make the spec differ from the one read
     for name, field in (("dns", dns.nameservers), ("dns_search", dns.search), ("dns_option", dns.options)):
         gone = set(o.get(f"{name}_rm") or ())
         field[:] = [v for v in field if v not in gone]

@@ -180,9 +180,8 @@ def _container_options(svc: Service, c: pb.ContainerSpec) -> None:
     c.ulimits.extend(pb.Ulimit(name=name, soft=u.soft, hard=u.hard) for name, u in sorted(svc.ulimits.items()))
     c.sysctls.update(svc.sysctls)
     c.groups.extend(svc.group_add)
-    c.dns_config.nameservers.extend(svc.dns)
-    c.dns_config.search.extend(svc.dns_search)
-    c.dns_config.options.extend(svc.dns_opt)
+    if svc.dns or svc.dns_search or svc.dns_opt:
+        c.dns_config.CopyFrom(pb.DNSConfig(nameservers=svc.dns, search=svc.dns_search, options=svc.dns_opt))
 
 
 def _healthcheck(hc: Healthcheck, out: pb.HealthCheck) -> None:
