@@ -340,7 +340,7 @@ async def connect(endpoints: list[str], timeout: float = 5.0, tls: EtcdTLS | Non
     """An EtcdStore whose etcd answered a status call; StoreError naming the endpoints if none did."""
     store = EtcdStore(endpoints, timeout, tls, write_timeout)
     try:
-        await asyncio.wait_for(store.status(), timeout)
+        await asyncio.wait_for(store.status(), store._timeout)  # SHOAL_ETCD_TIME_SCALE applies here too
     except TimeoutError:
         await store.close()
         raise StoreError(f"cannot reach etcd at {', '.join(endpoints)}: no answer within {timeout:g}s") from None
