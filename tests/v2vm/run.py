@@ -40,16 +40,21 @@ WALKING_SKELETON = (
     "test_a_cluster_image_is_pulled_by_the_nodes_that_run_it",
 )
 DEFAULT_TESTS = [
-    "tests/integration/test_runtime*.py",  # every runtime limit test and its v2 twin, stats, cgroupns, ...
+    # What make test gates on: the files shown green inside the VM this session (issue 12).
+    "tests/integration/test_runtime.py",  # the runtime on cgroup v2: limits, OOM reported as 137, stats, ...
+    "tests/integration/test_runtime_cgroup_twins.py",  # every v1 limit test's v2 twin
     "tests/security/test_device_filter.py",  # the BPF device allow-list (issue 11, High 4)
     "tests/integration/test_lab_cgroup_tree.py",
-    # tests/e2e/test_lab_v2.py (a lab of 1 manager + 2 workers on v2) is not in the list yet: in the VM its
-    # manager exits with "requested lease not found" (a lease expires under emulation and the error is not
-    # handled); run it with `make test-v2 ARGS=tests/e2e/test_lab_v2.py`
-    # The walking skeleton's tests that run containers (cgroups, images on the nodes). Its other tests (bad
-    # input, a wrong token, a manager without etcd, metrics, a missing image) touch no cgroup: they run in
-    # the host part of make test, and each costs a whole cluster start-up here (minutes under emulation).
+]
+# Not gated yet, each runnable with `make test-v2 ARGS=...`: the other tests/integration/test_runtime_*.py
+# files (not run in the VM this session); the walking skeleton's container tests (WALKING_SKELETON: its
+# manager's etcd timed out under emulation; af4e90b stretches that wait but was not re-run in the VM);
+# tests/e2e/test_lab_v2.py (a lab of 1 manager + 2 workers on v2: its manager exits with "requested
+# lease not found" under emulation).
+EXTENDED_TESTS = [
+    "tests/integration/test_runtime_*.py",
     *(f"tests/e2e/test_walking_skeleton.py::{t}" for t in WALKING_SKELETON),
+    "tests/e2e/test_lab_v2.py",
 ]
 
 
