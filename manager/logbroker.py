@@ -205,8 +205,8 @@ class LogBroker(lgrpc.LogsServicer):
                 if task is None or task.node_id != node_id:
                     await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"task {line.task_id} is not assigned to node {node_id}")
                 if task.id not in sub.named:  # type: ignore[union-attr]  # abort raises
-                    sub.named.add(task.id)  # type: ignore[union-attr]
-                    out.tasks.append(self._task_info(task))  # type: ignore[arg-type]
+                    sub.named.add(task.id)  # type: ignore[union-attr]  # abort raises: sub is set here
+                    out.tasks.append(self._task_info(task))  # type: ignore[arg-type]  # abort raises: task is set here
                 out.lines.append(line)
             if out.lines:
                 sub.queue.put_nowait(out)

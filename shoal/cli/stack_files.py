@@ -27,8 +27,8 @@ KINDS = ("secret", "config")
 def existing(stub: object | None = None) -> dict[str, dict[str, str]]:
     """The cluster's secrets and configs: kind -> name -> id."""
     s = stub or client.stub()
-    secrets = s.ListSecrets(cpb.ListSecretsRequest()).secrets  # type: ignore[attr-defined]
-    configs = s.ListConfigs(cpb.ListConfigsRequest()).configs  # type: ignore[attr-defined]
+    secrets = s.ListSecrets(cpb.ListSecretsRequest()).secrets  # type: ignore[attr-defined]  # a control stub (or a test fake): typed object
+    configs = s.ListConfigs(cpb.ListConfigsRequest()).configs  # type: ignore[attr-defined]  # as above
     return {"secret": {o.spec.name: o.id for o in secrets}, "config": {o.spec.name: o.id for o in configs}}
 
 

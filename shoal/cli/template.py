@@ -165,7 +165,7 @@ class _Parser:
                 if value:
                     nodes.append(Text(str(value)))
                 continue
-            tokens = list(value)  # type: ignore[call-overload]
+            tokens = list(value)  # type: ignore[call-overload]  # a non-text item holds its token list, not a str
             if not tokens:
                 raise TemplateError("template: missing value for command in {{}}")
             word = tokens[0][1] if tokens[0][0] == "ident" else ""
