@@ -70,13 +70,17 @@ def test_close_fds_except_keeps_stdio_and_the_named_fds_only():
     report_r, report_w = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover  (runs in the child)
-        procutil.close_fds_except({keep_r, report_w})
-        left = sorted(int(n) for n in os.listdir("/proc/self/fd"))
-        os.write(report_w, repr(left).encode())
-        os._exit(0)
+        try:
+            procutil.close_fds_except({keep_r, report_w})
+            left = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+            os.write(report_w, repr(left).encode())
+        finally:
+            os._exit(0)  # never back into pytest, whatever happened
     os.close(report_w)
     try:
-        seen = eval(procutil.read_until_eof(report_r, 10) or b"[]")  # noqa: S307  (our own child's repr of a list)
+        report = procutil.read_until_eof(report_r, 60)
+        assert report, f"the child reported nothing ({report!r})"
+        seen = eval(report)  # noqa: S307  (our own child's repr of a list)
     finally:
         os.waitpid(child, 0)
         for fd in (keep_r, keep_w, lose_r, lose_w, report_r):
