@@ -170,7 +170,12 @@ def validate(spec: pb.ServiceSpec, images: frozenset[str] = BUILTIN_IMAGES) -> N
     _check_depends_on(spec)
 
 
+MAX_DEPENDENCIES = 100  # a bound on what one spec makes the scheduler evaluate each pass
+
+
 def _check_depends_on(spec: pb.ServiceSpec) -> None:
+    if len(spec.depends_on) > MAX_DEPENDENCIES:
+        raise SpecError("depends_on", f"{len(spec.depends_on)} dependencies: at most {MAX_DEPENDENCIES}")
     seen: set[str] = set()
     for dep in spec.depends_on:
         if not NAME_RE.fullmatch(dep.service):

@@ -96,6 +96,7 @@ def test_waiting_lists_each_unmet_dependency_and_judges_a_service_once():
     ([dep("db", STARTED), dep("db", HEALTHY)], "listed twice"),
     ([dep("bad name", STARTED)], "is not a service name"),
     ([pb.ServiceDependency(service="db", condition=7)], "unknown condition"),
+    ([dep(f"s{i}", STARTED) for i in range(101)], "at most 100"),
 ])  # fmt: skip
 def test_bad_dependencies_are_refused_with_one_clear_message(deps, message):
     s = pb.ServiceSpec(name="web")
