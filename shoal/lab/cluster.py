@@ -36,7 +36,11 @@ def list_nodes(socket_path: str, timeout: float = CALL_TIMEOUT) -> list[types_pb
 
 
 def node_states(lab: Lab) -> dict[str, str] | None:
-    """Hostname -> Status ("Ready", "Down", ...) as a live manager reports it, or None if none answers."""
+    """Hostname -> Status ("Ready", "Down", ...) as a live manager reports it, or None if none answers.
+
+    A manager counts as Ready only once it is also Reachable (its manager component announced itself):
+    its agent may register, and so be Ready, while its manager is still joining etcd.
+    """
     for m in lab.managers:
         if not procs.alive(m.daemon) or not os.path.exists(m.socket):
             continue
@@ -44,8 +48,16 @@ def node_states(lab: Lab) -> dict[str, str] | None:
             nodes = list_nodes(m.socket, timeout=2)
         except Exception:  # noqa: BLE001 - not serving yet, or not the one that knows
             continue
-        return {n.description.hostname: types_pb2.NodeStatus.State.Name(n.status.state).capitalize() for n in nodes}
+        return {n.description.hostname: _state(n) for n in nodes}
     return None
+
+
+def _state(node: types_pb2.Node) -> str:
+    state = types_pb2.NodeStatus.State.Name(node.status.state).capitalize()
+    ms = node.manager_status
+    if state == "Ready" and node.spec.role == types_pb2.NodeSpec.MANAGER and not ms.leader and ms.reachability != "reachable":
+        return "Unreachable"
+    return state
 
 
 def drain_managers(lab: Lab) -> None:

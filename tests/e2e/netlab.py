@@ -23,11 +23,18 @@ WHOAMI = "/cgi-bin/whoami"  # the demo image's CGI: "task=... node=... client=..
 # asks the nameserver of a resolv.conf for A records; prints {name: [addresses] | None}
 RESOLVE = r"""
 import json, sys
-import dns.message, dns.query, dns.rcode
+import dns.exception, dns.message, dns.query, dns.rcode
 server = next(l.split()[1] for l in open(sys.argv[1]) if l.startswith("nameserver"))
+def ask(name):
+    for attempt in range(3):  # as a stub resolver does (glibc: timeout 5, attempts 2): a datagram may be lost
+        try:
+            return dns.query.udp(dns.message.make_query(name, "A"), server, timeout=3)
+        except dns.exception.Timeout:
+            if attempt == 2:
+                raise
 out = {}
 for name in sys.argv[2:]:
-    r = dns.query.udp(dns.message.make_query(name, "A"), server, timeout=3)
+    r = ask(name)
     addrs = sorted(a.to_text() for rr in r.answer for a in rr)
     out[name] = addrs if r.rcode() == dns.rcode.NOERROR and addrs else None
 print(json.dumps(out))

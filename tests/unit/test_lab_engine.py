@@ -235,10 +235,15 @@ class _Control(control_pb2_grpc.ControlServicer):
         return control_pb2.ListNodesResponse(nodes=self.nodes)
 
 
-def _node(hostname: str, ready: bool) -> types_pb2.Node:
+def _node(hostname: str, ready: bool, manager: str = "") -> types_pb2.Node:
+    """A node as ListNodes shows it; ``manager``: "leader", "reachable" or "unreachable" for a manager."""
     n = types_pb2.Node(id=hostname + "-id")
     n.description.hostname = hostname
     n.status.state = types_pb2.NodeStatus.READY if ready else types_pb2.NodeStatus.DOWN
+    if manager:
+        n.spec.role = types_pb2.NodeSpec.MANAGER
+        n.manager_status.leader = manager == "leader"
+        n.manager_status.reachability = "unreachable" if manager == "unreachable" else "reachable"
     return n
 
 
@@ -246,7 +251,8 @@ def _node(hostname: str, ready: bool) -> types_pb2.Node:
 def manager_socket(tmp_path: Path):
     sock = str(tmp_path / "m.sock")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    control_pb2_grpc.add_ControlServicer_to_server(_Control([_node("manager1", True), _node("worker1", False)]), server)
+    control_pb2_grpc.add_ControlServicer_to_server(_Control([_node("manager1", True, "leader"), _node("manager2", True, "unreachable"),
+                                                         _node("manager3", True, "reachable"), _node("worker1", False)]), server)
     server.add_insecure_port(f"unix://{sock}")
     server.start()
     yield sock
@@ -257,8 +263,9 @@ def test_node_states_come_from_a_live_manager(tmp_path: Path, manager_socket: st
     lab = make_lab(tmp_path, managers=3)
     assert cluster.node_states(lab) is None, "no manager daemon runs"
     lab.managers[1].daemon, lab.managers[1].socket = me(), manager_socket
-    assert cluster.node_states(lab) == {"manager1": "Ready", "worker1": "Down"}
-    assert [n.id for n in cluster.list_nodes(manager_socket)] == ["manager1-id", "worker1-id"]
+    # manager2's agent is Ready but its manager has not announced itself yet: `lab up` must wait for it
+    assert cluster.node_states(lab) == {"manager1": "Ready", "manager2": "Unreachable", "manager3": "Ready", "worker1": "Down"}
+    assert [n.id for n in cluster.list_nodes(manager_socket)] == ["manager1-id", "manager2-id", "manager3-id", "worker1-id"]
 
 
 def test_a_manager_that_does_not_answer_is_skipped(tmp_path: Path):
