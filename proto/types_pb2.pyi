@@ -183,7 +183,7 @@ class PortConfig(_message.Message):
     def __init__(self, name: _Optional[str] = ..., protocol: _Optional[_Union[PortConfig.Protocol, str]] = ..., target_port: _Optional[int] = ..., published_port: _Optional[int] = ..., publish_mode: _Optional[_Union[PortConfig.PublishMode, str]] = ...) -> None: ...
 
 class Mount(_message.Message):
-    __slots__ = ("type", "source", "target", "readonly", "volume_nocopy", "tmpfs_size_bytes", "tmpfs_mode")
+    __slots__ = ("type", "source", "target", "readonly", "volume_nocopy", "tmpfs_size_bytes", "tmpfs_mode", "volume_subpath", "bind_propagation")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         VOLUME: _ClassVar[Mount.Type]
@@ -199,6 +199,8 @@ class Mount(_message.Message):
     VOLUME_NOCOPY_FIELD_NUMBER: _ClassVar[int]
     TMPFS_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     TMPFS_MODE_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_SUBPATH_FIELD_NUMBER: _ClassVar[int]
+    BIND_PROPAGATION_FIELD_NUMBER: _ClassVar[int]
     type: Mount.Type
     source: str
     target: str
@@ -206,7 +208,9 @@ class Mount(_message.Message):
     volume_nocopy: bool
     tmpfs_size_bytes: int
     tmpfs_mode: int
-    def __init__(self, type: _Optional[_Union[Mount.Type, str]] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., volume_nocopy: _Optional[bool] = ..., tmpfs_size_bytes: _Optional[int] = ..., tmpfs_mode: _Optional[int] = ...) -> None: ...
+    volume_subpath: str
+    bind_propagation: str
+    def __init__(self, type: _Optional[_Union[Mount.Type, str]] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., volume_nocopy: _Optional[bool] = ..., tmpfs_size_bytes: _Optional[int] = ..., tmpfs_mode: _Optional[int] = ..., volume_subpath: _Optional[str] = ..., bind_propagation: _Optional[str] = ...) -> None: ...
 
 class Ulimit(_message.Message):
     __slots__ = ("name", "soft", "hard")

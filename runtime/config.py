@@ -61,7 +61,8 @@ class ContainerConfig:
     """Run in a user namespace: root inside is host uid/gid 100000.. (an image is required)."""
     mounts: list[dict[str, Any]] = field(default_factory=list)
     """``{"type": "bind"|"volume"|"tmpfs", "source": ..., "target": ..., "readonly": bool,
-    "tmpfs_size": bytes, "tmpfs_mode": int, "volume_nocopy": bool}`` (see shoal.mountspec); a bind source
+    "tmpfs_size": bytes, "tmpfs_mode": int, "volume_nocopy": bool, "volume_subpath": str, "bind_propagation":
+    str}`` (see shoal.mountspec; launcher/child/mountopts.py applies the last two); a bind source
     must exist; a volume is created on first use (a new, empty one gets the image's content at its
     target unless ``volume_nocopy``); "" as a volume's source is an anonymous volume named after the id."""
     seccomp: str = ""

@@ -48,7 +48,7 @@ def parse_volume(text: str) -> dict[str, Any]:
 
 def validate(m: dict[str, Any]) -> dict[str, Any]:
     """A normalized copy of mount ``m``; ConfigError naming what is wrong."""
-    for key in ("source", "target"):
+    for key in ("source", "target", "volume_subpath"):
         if "{{" in str(m.get(key) or ""):
             raise ConfigError(f"mount {key} {m[key]!r}: templates are only expanded for services")
     try:

@@ -110,6 +110,8 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         raise ConfigError("mounts must be a list of objects")
     if config.userns and config.image == HOST_IMAGE:
         raise ConfigError("userns needs an image: the host image cannot be remapped")
+    if config.userns and any(m.get("bind_propagation") in ("shared", "rshared", "slave", "rslave") for m in config.mounts):
+        raise ConfigError("bind-propagation shared or slave cannot be used with userns: its mounts are private")
     grace = config.stop_grace_s
     if not isinstance(grace, int | float) or not math.isfinite(grace) or grace < 0:
         raise ConfigError(f"stop_grace_s must be a finite number >= 0, got {grace!r}")

@@ -8,13 +8,18 @@ ValueError) naming what is wrong.
 
 The normalized form is a dict: ``type`` (bind, volume, tmpfs), ``source`` (a host path, a volume
 name, "" for an anonymous volume or a tmpfs), ``target`` (absolute, normalized), ``readonly``,
-``volume_nocopy`` (do not copy the image's content into a new volume), ``tmpfs_size`` (bytes, 0:
-the kernel's default) and ``tmpfs_mode`` (0: 1777). What it closes:
+``volume_nocopy`` (do not copy the image's content into a new volume), ``volume_subpath`` (a
+directory inside the volume to mount instead of its root, "" for the root), ``bind_propagation``
+(one of PROPAGATIONS, "" for docker's default rprivate), ``tmpfs_size`` (bytes, 0: the kernel's
+default) and ``tmpfs_mode`` (0: 1777). What it closes:
 
 * a target must be absolute, must not contain a ``..`` component and is normalized (no ``//``,
   no trailing ``/``); ``/``, ``/proc``, ``/sys`` and ``/dev`` cannot be covered;
 * a volume name is ``[A-Za-z0-9][A-Za-z0-9_.-]*``: no ``/``, so it cannot name a directory outside
   the node's volumes directory (``../../etc``, ``/etc``);
+* a volume subpath is relative, without ``..``: it names a directory inside the volume (the runtime
+  resolves it again beneath the volume's directory at start, so a symlink in the volume that leads
+  out of it is refused there);
 * a bind source is an absolute host path without ``..``: binding a host path is root-equivalent, as
   in docker, and allowed as docker allows it;
 * a source or target with a template (``{{.Task.Slot}}``) is checked as it would expand.
@@ -32,8 +37,8 @@ TYPES = ("bind", "volume", "tmpfs")
 VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
 MAX_TMPFS_MODE = 0o7777
-_UNSUPPORTED_KEYS = ("bind-propagation", "bind-nonrecursive", "volume-driver", "volume-label", "volume-opt",
-                     "volume-subpath", "consistency", "tmpfs-options")
+PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
+_UNSUPPORTED_KEYS = ("bind-nonrecursive", "volume-driver", "volume-label", "volume-opt", "consistency", "tmpfs-options")
 
 
 class MountError(ValueError):
@@ -83,6 +88,10 @@ def parse(text: str) -> dict[str, Any]:
                 raise MountError(f"invalid tmpfs-size in {text!r}: {exc}") from None
         elif key == "tmpfs-mode":
             m["tmpfs_mode"] = _mode(value, text)
+        elif key == "volume-subpath":
+            m["volume_subpath"] = value
+        elif key == "bind-propagation":
+            m["bind_propagation"] = value.strip().lower()
         elif key in _UNSUPPORTED_KEYS:
             raise MountError(f"mount option {key!r} is not supported (in {text!r})")
         else:
@@ -137,6 +146,37 @@ def _source(kind: str, source: str) -> str:
     return ""
 
 
+def clean_subpath(subpath: str) -> str:
+    """A volume subpath normalized (no ``.``, ``//`` or trailing ``/``); MountError unless it is a
+    relative path without ``..`` (it must stay inside the volume)."""
+    if not isinstance(subpath, str):
+        raise MountError(f"invalid volume subpath {subpath!r}: must be a relative path inside the volume")
+    if "\x00" in subpath:
+        raise MountError(f"invalid volume subpath {subpath!r}: contains a NUL byte")
+    if subpath.startswith("/") or ".." in subpath.split("/"):
+        raise MountError(f"invalid volume subpath {subpath!r}: must be a relative path inside the volume, without '..'")
+    clean = posixpath.normpath(subpath) if subpath else ""
+    return "" if clean == "." else clean
+
+
+def _options(kind: str, m: dict[str, Any]) -> tuple[str, str]:
+    """The volume subpath (a template kept as written, checked as it would expand) and bind propagation
+    of ``m``, checked against its type."""
+    subpath = m.get("volume_subpath") or ""
+    if isinstance(subpath, str) and templates.has_template(subpath):
+        clean_subpath(templates.check(subpath))
+    else:
+        subpath = clean_subpath(subpath)
+    propagation = m.get("bind_propagation") or ""
+    if subpath and kind != "volume":
+        raise MountError(f"volume-subpath is only for volume mounts, not {kind}")
+    if propagation and kind != "bind":
+        raise MountError(f"bind-propagation is only for bind mounts, not {kind}")
+    if propagation and propagation not in PROPAGATIONS:
+        raise MountError(f"invalid bind-propagation {propagation!r}: use one of {', '.join(PROPAGATIONS)}")
+    return subpath, propagation
+
+
 def normalize(m: dict[str, Any]) -> dict[str, Any]:
     """A normalized copy of mount ``m`` (see the module docstring); MountError naming what is wrong."""
     kind = m.get("type")
@@ -145,6 +185,7 @@ def normalize(m: dict[str, Any]) -> dict[str, Any]:
     try:
         target = _target(str(m.get("target") or ""))
         source = _source(kind, str(m.get("source") or ""))
+        subpath, propagation = _options(kind, m)
     except templates.TemplateError as exc:
         raise MountError(str(exc)) from None
     size, mode = m.get("tmpfs_size") or 0, m.get("tmpfs_mode") or 0
@@ -159,6 +200,7 @@ def normalize(m: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": kind, "source": source, "target": target, "readonly": bool(m.get("readonly")),
         "volume_nocopy": bool(m.get("volume_nocopy")), "tmpfs_size": size, "tmpfs_mode": mode,
+        "volume_subpath": subpath, "bind_propagation": propagation,
     }
 
 

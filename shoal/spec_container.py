@@ -36,6 +36,7 @@ def mount_to_dict(m: pb.Mount) -> dict[str, Any]:
     return {
         "type": MOUNT_TYPES.get(m.type, m.type), "source": m.source, "target": m.target, "readonly": m.readonly,
         "volume_nocopy": m.volume_nocopy, "tmpfs_size": m.tmpfs_size_bytes, "tmpfs_mode": m.tmpfs_mode,
+        "volume_subpath": m.volume_subpath, "bind_propagation": m.bind_propagation,
     }
 
 
@@ -44,6 +45,7 @@ def mount_from_dict(m: dict[str, Any]) -> pb.Mount:
     return pb.Mount(
         type=MOUNT_TYPE_NUMBERS[m["type"]], source=m["source"], target=m["target"], readonly=m["readonly"],
         volume_nocopy=m["volume_nocopy"], tmpfs_size_bytes=m["tmpfs_size"], tmpfs_mode=m["tmpfs_mode"],
+        volume_subpath=m["volume_subpath"], bind_propagation=m["bind_propagation"],
     )
 
 
@@ -53,6 +55,8 @@ def mount_text(m: pb.Mount) -> str:
     parts = [f"type={d['type']}"] + ([f"source={m.source}"] if m.source else []) + [f"target={m.target}"]
     parts += ["readonly"] if m.readonly else []
     parts += ["volume-nocopy"] if m.volume_nocopy else []
+    parts += [f"volume-subpath={m.volume_subpath}"] if m.volume_subpath else []
+    parts += [f"bind-propagation={m.bind_propagation}"] if m.bind_propagation else []
     parts += [f"tmpfs-size={m.tmpfs_size_bytes}"] if m.tmpfs_size_bytes else []
     parts += [f"tmpfs-mode={m.tmpfs_mode:o}"] if m.tmpfs_mode else []
     return ",".join(parts)
@@ -89,7 +93,8 @@ def check(c: pb.ContainerSpec, labels: Mapping[str, str] | None = None) -> None:
 
 
 def _expanded(m: dict[str, Any], ctx: templates.Context) -> dict[str, Any]:
-    return {**m, "source": templates.expand(m["source"], ctx), "target": templates.expand(m["target"], ctx)}
+    return {**m, "source": templates.expand(m["source"], ctx), "target": templates.expand(m["target"], ctx),
+            "volume_subpath": templates.expand(m["volume_subpath"], ctx)}
 
 
 def _check_text(c: pb.ContainerSpec, ctx: templates.Context) -> None:

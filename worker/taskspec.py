@@ -39,11 +39,12 @@ def env(entries: list[str], ctx: templates.Context) -> list[str]:
 
 
 def mounts(task: pb.Task, ctx: templates.Context) -> list[dict[str, Any]]:
-    """The spec's mounts as runtime mount dicts, sources and targets expanded."""
+    """The spec's mounts as runtime mount dicts, sources, targets and volume subpaths expanded."""
     out = []
     for m in task.spec.container.mounts:
         d = spec_container.mount_to_dict(m)
         d["source"], d["target"] = templates.expand(d["source"], ctx), templates.expand(d["target"], ctx)
+        d["volume_subpath"] = templates.expand(d["volume_subpath"], ctx)
         out.append(d)
     return out
 

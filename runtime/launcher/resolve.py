@@ -19,6 +19,7 @@ from shoal.runtime import mounts
 from shoal.runtime.image import config as imagecfg
 from shoal.runtime.image.store import ImageStore
 from shoal.runtime.launcher import users
+from shoal.runtime.launcher.child import mountopts
 from shoal.runtime.launcher.child.rootfs import api_dirs_in_layers
 from shoal.runtime.launcher.volumes import VolumeStore
 from shoal.runtime.spec import HOST_IMAGE, ContainerSpec, effective_env
@@ -73,12 +74,6 @@ def resolve(spec: ContainerSpec, images: ImageStore, volumes: VolumeStore) -> Re
         texts = [_read_host(name) for name in ("/etc/passwd", "/etc/group")]
     identity = users.resolve(user, texts[0], texts[1])
     groups = users.add_groups(identity.groups, spec.group_add, texts[1], identity.gid)
-    resolved_mounts = [dict(m) for m in spec.mounts]
-    mounts.check_sources(resolved_mounts)
-    for m in resolved_mounts:
-        if m["type"] == "volume":
-            m["volume"] = m["source"] or spec.id  # an anonymous volume is named after its container
-            m["source"] = volumes.ensure(m["volume"]).mountpoint
     return Resolved(
         argv=argv,
         env=effective_env(env, spec.hostname, identity.home),
@@ -90,8 +85,25 @@ def resolve(spec: ContainerSpec, images: ImageStore, volumes: VolumeStore) -> Re
         image_id=image_id,
         lowerdirs=lowerdirs,
         api_dirs=bool(lowerdirs) and api_dirs_in_layers(lowerdirs),
-        mounts=resolved_mounts,
+        mounts=resolve_mounts(spec, volumes),
     )
+
+
+def resolve_mounts(spec: ContainerSpec, volumes: VolumeStore) -> list[dict[str, Any]]:
+    """The spec's mounts with each volume's ``source`` replaced by its host directory (the name kept as
+    ``volume``); a volume's subpath is made inside it and a bind's propagation checked against the node's
+    mounts now, so a bad one fails the create (PID 1 resolves the subpath again, beneath the volume)."""
+    resolved = [dict(m) for m in spec.mounts]
+    mounts.check_sources(resolved)
+    for m in resolved:
+        if m["type"] == "volume":
+            m["volume"] = m["source"] or spec.id  # an anonymous volume is named after its container
+            m["source"] = volumes.ensure(m["volume"]).mountpoint
+            if m.get("volume_subpath"):
+                os.close(mountopts.open_subpath(m["source"], m["volume_subpath"]))
+        elif m["type"] == "bind":
+            mountopts.check_source(m["source"], m.get("bind_propagation") or "")
+    return resolved
 
 
 def _read_host(path: str) -> str:

@@ -42,6 +42,10 @@ def mount_lines(c: types_pb2.ContainerSpec) -> list[str]:
         out.append(f"  Type = {d['type']}")
         if m.volume_nocopy:
             out.append("  VolumeNoCopy = true")
+        if m.volume_subpath:
+            out.append(f"  Subpath = {m.volume_subpath}")
+        if m.bind_propagation:
+            out.append(f"  Propagation = {m.bind_propagation}")
         if m.tmpfs_size_bytes:
             out.append(f"  SizeBytes = {m.tmpfs_size_bytes}")
         if m.tmpfs_mode:

@@ -132,7 +132,6 @@ def not_applied(stack: StackPlan) -> list[str]:
     lines = []
     for name, sp in sorted(stack.services.items()):
         missing = [what for what, present in (
-            ("volumes subpath/bind propagation", any(m.volume_subpath or m.bind_propagation for m in sp.mounts)),
             ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"),
             ("logging", sp.extras.log_driver or sp.extras.log_options),
         ) if present]  # fmt: skip

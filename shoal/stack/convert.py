@@ -168,7 +168,8 @@ def mount_spec(m: MountPlan) -> pb.Mount:
     """A stack mount as the service spec carries it (checked later with every other field)."""
     kind = {"volume": pb.Mount.VOLUME, "bind": pb.Mount.BIND, "tmpfs": pb.Mount.TMPFS}[m.type]
     return pb.Mount(type=kind, source=m.source, target=m.target, readonly=m.read_only, volume_nocopy=m.volume_nocopy,
-                    tmpfs_size_bytes=m.tmpfs_size, tmpfs_mode=m.tmpfs_mode)
+                    tmpfs_size_bytes=m.tmpfs_size, tmpfs_mode=m.tmpfs_mode, volume_subpath=m.volume_subpath,
+                    bind_propagation=m.bind_propagation)
 
 
 def _container_options(svc: Service, c: pb.ContainerSpec) -> None:

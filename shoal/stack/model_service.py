@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, field_serializer, model_validator
+from pydantic import AfterValidator, BeforeValidator, field_serializer, model_validator
 
+from shoal import mountspec
 from shoal.stack import values
 from shoal.stack.errors import describe
 from shoal.stack.model_base import (
@@ -71,9 +72,16 @@ class BindOptions(Model):
     selinux: Literal["z", "Z"] | None = None
 
 
+def _subpath(value: str) -> str:
+    try:
+        return mountspec.clean_subpath(value)
+    except mountspec.MountError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class VolumeOptions(Model):
     nocopy: bool | None = None
-    subpath: str | None = None
+    subpath: Annotated[str, AfterValidator(_subpath)] | None = None
 
 
 class TmpfsOptions(Model):

@@ -11,7 +11,7 @@ from shoal.mountspec import MountError
 def test_the_three_types_with_docker_keys_and_aliases() -> None:
     assert mountspec.parse("type=volume,source=data,target=/var/lib/data,volume-nocopy") == {
         "type": "volume", "source": "data", "target": "/var/lib/data", "readonly": False,
-        "volume_nocopy": True, "tmpfs_size": 0, "tmpfs_mode": 0,
+        "volume_nocopy": True, "tmpfs_size": 0, "tmpfs_mode": 0, "volume_subpath": "", "bind_propagation": "",
     }  # fmt: skip
     bind = mountspec.parse("type=bind,src=/srv//www/,dst=/usr/share/www/,ro")
     assert (bind["source"], bind["target"], bind["readonly"]) == ("/srv/www", "/usr/share/www", True)
@@ -42,7 +42,14 @@ def test_the_three_types_with_docker_keys_and_aliases() -> None:
         ("type=tmpfs,target=/x,tmpfs-size=lots", "invalid tmpfs-size"),
         ("type=tmpfs,target=/x,tmpfs-mode=999", "expected an octal mode"),
         ("type=tmpfs,target=/x,tmpfs-mode=17777", "at most 7777"),
-        ("type=volume,target=/x,bind-propagation=shared", "mount option 'bind-propagation' is not supported"),
+        ("type=volume,target=/x,bind-propagation=shared", "bind-propagation is only for bind mounts, not volume"),
+        ("type=bind,source=/a,target=/x,bind-propagation=sideways", "invalid bind-propagation 'sideways': use one of"),
+        ("type=bind,source=/a,target=/x,volume-subpath=a", "volume-subpath is only for volume mounts, not bind"),
+        ("type=volume,source=v,target=/x,volume-subpath=../etc", "invalid volume subpath '../etc': must be a relative"),
+        ("type=volume,source=v,target=/x,volume-subpath=a/../../etc", "without '..'"),
+        ("type=volume,source=v,target=/x,volume-subpath=/etc", "invalid volume subpath '/etc'"),
+        ("type=volume,source=v,target=/x,volume-subpath=a\x00b", "contains a NUL byte"),
+        ("type=volume,target=/x,volume-driver=nfs", "mount option 'volume-driver' is not supported"),
         ("type=volume,target=/x,colour=red", "unexpected key 'colour'"),
         ("type=volume,target=/x,readonly=maybe", "use true or false"),
         ("type=volume,source={{.Task.Slots}},target=/x", "unknown field"),
@@ -51,6 +58,16 @@ def test_the_three_types_with_docker_keys_and_aliases() -> None:
 def test_a_bad_mount_is_one_clear_error(text: str, message: str) -> None:
     with pytest.raises(MountError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         mountspec.parse(text)
+
+
+def test_volume_subpath_and_bind_propagation_are_kept_normalized() -> None:
+    vol = mountspec.parse("type=volume,source=data,target=/x,volume-subpath=./app//logs/")
+    assert (vol["volume_subpath"], vol["bind_propagation"]) == ("app/logs", "")
+    assert mountspec.parse("type=volume,source=data,target=/x,volume-subpath=.")["volume_subpath"] == ""
+    for mode in mountspec.PROPAGATIONS:
+        bind = mountspec.parse(f"type=bind,source=/srv,target=/x,bind-propagation={mode.upper()}")
+        assert (bind["bind_propagation"], bind["volume_subpath"]) == (mode, "")
+    assert mountspec.normalize(bind) == bind, "normalizing twice changes nothing"
 
 
 def test_templates_are_checked_as_they_would_expand_and_kept_as_written() -> None:

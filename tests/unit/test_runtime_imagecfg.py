@@ -55,7 +55,7 @@ def test_env_workdir_user_merge() -> None:
 def test_mount_syntaxes() -> None:
     assert mounts.parse_mount("type=bind,src=/a,dst=/b,readonly") == {
         "type": "bind", "source": "/a", "target": "/b", "readonly": True, "tmpfs_size": 0, "tmpfs_mode": 0,
-        "volume_nocopy": False,
+        "volume_nocopy": False, "volume_subpath": "", "bind_propagation": "",
     }  # fmt: skip
     assert mounts.parse_mount("type=tmpfs,dst=/t,tmpfs-size=64m")["tmpfs_size"] == 64 << 20
     assert mounts.parse_mount("source=data,target=/data")["type"] == "volume"

@@ -44,10 +44,17 @@ def test_mounts_are_normalized_once() -> None:
     )
     assert spec.mounts == [
         {"type": "bind", "source": "/srv/data", "target": "/data", "readonly": False, "tmpfs_size": 0, "tmpfs_mode": 0,
-         "volume_nocopy": False},
+         "volume_nocopy": False, "volume_subpath": "", "bind_propagation": ""},
         {"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "tmpfs_size": 0, "tmpfs_mode": 0,
-         "volume_nocopy": False},
+         "volume_nocopy": False, "volume_subpath": "", "bind_propagation": ""},
     ]
+
+
+def test_shared_or_slave_propagation_is_refused_with_userns() -> None:
+    bind = {"type": "bind", "source": "/srv", "target": "/srv"}
+    with pytest.raises(ConfigError, match="bind-propagation shared or slave cannot be used with userns"):
+        validate(cfg(image="busybox", userns=True, mounts=[{**bind, "bind_propagation": "rslave"}]))
+    assert validate(cfg(image="busybox", userns=True, mounts=[{**bind, "bind_propagation": "rprivate"}])).userns
 
 
 @pytest.mark.parametrize(

@@ -45,13 +45,16 @@ def test_a_global_task_has_its_node_as_slot() -> None:
 def test_the_docker_flag_fields_reach_the_runtime_config() -> None:
     t = _task(read_only=True, cap_add=["NET_ADMIN"], cap_drop=["CHOWN"], stop_signal="SIGUSR1",
               ulimits=[pb.Ulimit(name="nofile", soft=10, hard=20)], sysctls={"net.core.somaxconn": "64"}, groups=["audio"],
-              mounts=[pb.Mount(type=pb.Mount.TMPFS, target="/t", tmpfs_size_bytes=4096, tmpfs_mode=0o700)])  # fmt: skip
+              mounts=[pb.Mount(type=pb.Mount.TMPFS, target="/t", tmpfs_size_bytes=4096, tmpfs_mode=0o700),
+                      pb.Mount(type=pb.Mount.VOLUME, source="logs", target="/l", volume_subpath="{{.Task.Slot}}"),
+                      pb.Mount(type=pb.Mount.BIND, source="/srv", target="/srv", bind_propagation="rslave")])  # fmt: skip
     cfg = container_config(t)
     assert isinstance(cfg, ContainerConfig)
     assert (cfg.read_only, cfg.cap_add, cfg.cap_drop, cfg.stop_signal) == (True, ["NET_ADMIN"], ["CHOWN"], "SIGUSR1")
     assert (cfg.ulimits, cfg.sysctls, cfg.group_add) == ([{"name": "nofile", "soft": 10, "hard": 20}], {"net.core.somaxconn": "64"}, ["audio"])
-    assert cfg.mounts == [{"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "volume_nocopy": False,
-                           "tmpfs_size": 4096, "tmpfs_mode": 0o700}]
+    assert cfg.mounts[0] == {"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "volume_nocopy": False,
+                             "tmpfs_size": 4096, "tmpfs_mode": 0o700, "volume_subpath": "", "bind_propagation": ""}
+    assert (cfg.mounts[1]["volume_subpath"], cfg.mounts[2]["bind_propagation"]) == ("2", "rslave"), "the subpath expands per slot"
     spec = validate(cfg)
     assert (spec.read_only, spec.stop_signal, spec.ulimits) == (True, 10, [["nofile", 10, 20]])
 

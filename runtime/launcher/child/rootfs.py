@@ -23,7 +23,7 @@ from shoal.runtime import linux
 from shoal.runtime.files import ContainerFile
 from shoal.runtime.launcher import trace
 from shoal.runtime.launcher.child import files as childfiles
-from shoal.runtime.launcher.child import usermounts
+from shoal.runtime.launcher.child import mountopts, usermounts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_STRICTATIME
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -62,9 +62,9 @@ def _detach_if_mounted(path: str) -> None:
             raise
 
 
-def bind_host_root(root: str) -> None:
+def bind_host_root(root: str, root_flags: int = MS_REC | linux.MS_PRIVATE) -> None:
     """Make ``root`` a read-only recursive bind of the host's ``/`` minus its API filesystems."""
-    linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+    linux.mount(None, "/", None, root_flags)
     linux.mount("/", root, None, MS_BIND | MS_REC)
     for sub in HOST_SUBMOUNTS_TO_DETACH:
         _detach_if_mounted(os.path.join(root, sub))
@@ -177,7 +177,7 @@ def setup_host_image(
     ``hidden`` lists host directories the container must not see (the runtime's state directory:
     its launcher socket would otherwise be reachable from inside).
     """
-    bind_host_root(root)
+    bind_host_root(root, mountopts.root_flags(mounts or []))
     mount_api_filesystems(root)
     hide(root, hidden)
     usermounts.apply(root, mounts or [], read_only_root=True)
@@ -247,7 +247,7 @@ def setup_image(
     ``api_dirs``: the image is known to have /proc, /dev and /sys as directories (see
     api_dirs_in_layers); otherwise they are made (and a link or file in their place removed).
     """
-    linux.mount(None, "/", None, MS_REC | linux.MS_PRIVATE)
+    linux.mount(None, "/", None, mountopts.root_flags(mounts))  # rslave only for a bind's propagation
     trace.mark("private")
     mount_overlay(root, lowerdirs, upper, work)
     trace.mark("overlay")

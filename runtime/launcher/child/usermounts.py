@@ -13,6 +13,7 @@ import os
 import stat
 
 from shoal.runtime import linux
+from shoal.runtime.launcher.child import mountopts
 from shoal.runtime.linux import MS_BIND, MS_NODEV, MS_NOSUID, MS_RDONLY, MS_REC
 
 MAX_SYMLINKS = 40
@@ -63,6 +64,7 @@ def _make_point(target: str, is_dir: bool, read_only_root: bool, shown: str) -> 
 def apply(root: str, mounts: list[dict], read_only_root: bool, copy_up: bool = False) -> None:
     """Mount each of ``mounts`` inside ``root``; ``copy_up``: a volume that is still empty first gets
     what the image has at its target (docker's rule; not with ``volume_nocopy``)."""
+    private_root = mountopts.root_flags(mounts) & linux.MS_PRIVATE
     for m in mounts:
         target = secure_join(root, m["target"])
         if m["type"] == "tmpfs":
@@ -71,18 +73,29 @@ def apply(root: str, mounts: list[dict], read_only_root: bool, copy_up: bool = F
             flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if m.get("readonly") else 0)
             linux.mount("tmpfs", target, "tmpfs", flags, data)
             continue
-        source = m["source"]
-        if copy_up and m["type"] == "volume" and not m.get("volume_nocopy") and os.path.isdir(target):
-            copy_into_empty(target, source)
-        _make_point(target, os.path.isdir(source), read_only_root, m["target"])
-        linux.mount(source, target, None, MS_BIND | MS_REC)
-        if m.get("readonly"):
-            try:
-                linux.mount_setattr(target, linux.MOUNT_ATTR_RDONLY, recursive=True)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSYS, errno.EINVAL):
-                    raise
-                linux.mount(None, target, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY)
+        fd = mountopts.open_subpath(m["source"], m["volume_subpath"]) if m.get("volume_subpath") else -1
+        try:
+            _bind(m, target, f"/proc/self/fd/{fd}" if fd >= 0 else m["source"], read_only_root, copy_up)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+        if m.get("bind_propagation") or not private_root:
+            mountopts.set_propagation(target, m.get("bind_propagation") or "")
+
+
+def _bind(m: dict, target: str, source: str, read_only_root: bool, copy_up: bool) -> None:
+    """Bind ``source`` (the host path, or the fd of a volume's subpath) at ``target``."""
+    if copy_up and m["type"] == "volume" and not m.get("volume_nocopy") and os.path.isdir(target):
+        copy_into_empty(target, source)
+    _make_point(target, os.path.isdir(source), read_only_root, m["target"])
+    linux.mount(source, target, None, MS_BIND | MS_REC)
+    if m.get("readonly"):
+        try:
+            linux.mount_setattr(target, linux.MOUNT_ATTR_RDONLY, recursive=True)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EINVAL):
+                raise
+            linux.mount(None, target, None, linux.MS_REMOUNT | MS_BIND | MS_RDONLY)
 
 
 def copy_into_empty(src: str, dst: str) -> bool:

@@ -144,6 +144,7 @@ def test_mounts_and_container_options_reach_the_service_spec(everything):
         (pb.Mount.VOLUME, "", "/var/log", False)]
     assert c.mounts[3].type == pb.Mount.TMPFS and (c.mounts[3].tmpfs_size_bytes, c.mounts[3].tmpfs_mode) == (64 << 20, 0o1777)
     assert c.mounts[4].volume_nocopy and c.mounts[-1].target == "/run"
+    assert (c.mounts[4].volume_subpath, c.mounts[5].target, c.mounts[5].bind_propagation) == ("api", "/shared", "rslave")
     assert c.read_only and list(c.cap_add) == ["NET_ADMIN"] and list(c.cap_drop) == ["ALL"] and c.stop_signal == "SIGTERM"
     assert [(u.name, u.soft, u.hard) for u in c.ulimits] == [("nofile", 20000, 40000), ("nproc", 65535, 65535)]
     assert dict(c.sysctls) == {"net.core.somaxconn": "1024", "net.ipv4.tcp_syncookies": "0"}
