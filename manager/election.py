@@ -118,7 +118,8 @@ class Election:
         while not lost.is_set():
             keeper.beat()
             try:
-                await asyncio.wait_for(lost.wait(), keeper.every)
+                async with asyncio.timeout(keeper.every):
+                    await lost.wait()
             except TimeoutError:
                 pass
         return keeper.lost or "lease lost"

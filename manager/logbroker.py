@@ -155,7 +155,8 @@ class LogBroker(lgrpc.LogsServicer):
             if not sub.waiting:
                 break
             try:
-                await asyncio.wait_for(sub.progress.wait(), self.answer_timeout_s)
+                async with asyncio.timeout(self.answer_timeout_s):
+                    await sub.progress.wait()
             except TimeoutError:
                 for node_id in sorted(sub.waiting):
                     yield lpb.SubscribeLogsMessage(warning=f"node {self._node_name(node_id)} did not send its logs within {self.answer_timeout_s:g}s")

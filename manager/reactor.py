@@ -57,7 +57,8 @@ class Reactor:
             if self._wake_at is not None:
                 timeout = max((self._wake_at - time.time_ns()) / 1e9, 0)
             try:
-                await asyncio.wait_for(self._event.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
             except TimeoutError:
                 self.dirty.add(ALL)  # a delayed decision fell due: look at everything
             self._event.clear()

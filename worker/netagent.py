@@ -134,7 +134,8 @@ class NetAgent:
 
         async with self._synced:
             try:
-                await asyncio.wait_for(self._synced.wait_for(ready), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._synced.wait_for(ready)
             except TimeoutError:
                 missing = sorted(n for n in names if self.spec is None or not self.spec.overlay(n))
                 raise PlumbingError(f"the node is not wired for network(s) {', '.join(missing) or 'of its own'} "

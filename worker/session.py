@@ -165,7 +165,8 @@ class Session:
         while True:
             await asyncio.sleep(self.period)
             try:
-                await asyncio.wait_for(call.write(dpb.SessionRequest()), heartbeat_timeout(self.period))
+                async with asyncio.timeout(heartbeat_timeout(self.period)):
+                    await call.write(dpb.SessionRequest())
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError, TimeoutError) as exc:
                 _log.warning("heartbeat failed; restarting the session", error=type(exc).__name__)
                 call.cancel()

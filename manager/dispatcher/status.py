@@ -52,7 +52,8 @@ class StatusWriter:
         failed = Backoff(0.05, 0.2)  # after a batch that could not be written (the store is failing over)
         while True:
             try:
-                await asyncio.wait_for(self._kick.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._kick.wait()
             except TimeoutError:
                 pass
             self._kick.clear()

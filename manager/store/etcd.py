@@ -276,7 +276,9 @@ class EtcdStore(Store):
                         if backoff.failures == 0 and not interrupted:
                             log.warning("cannot watch etcd; retrying", prefix=prefix, revision=next_rev, error=str(e))
                         with contextlib.suppress(TimeoutError):  # back off, but wake up on close
-                            if (await asyncio.wait_for(queue.get(), backoff.next()))[1] is _CLOSED:
+                            async with asyncio.timeout(backoff.next()):
+                                woken = await queue.get()
+                            if woken[1] is _CLOSED:
                                 return
                         continue
                     if interrupted or backoff.failures:
@@ -340,7 +342,8 @@ async def connect(endpoints: list[str], timeout: float = 5.0, tls: EtcdTLS | Non
     """An EtcdStore whose etcd answered a status call; StoreError naming the endpoints if none did."""
     store = EtcdStore(endpoints, timeout, tls, write_timeout)
     try:
-        await asyncio.wait_for(store.status(), store._timeout)  # SHOAL_ETCD_TIME_SCALE applies here too
+        async with asyncio.timeout(store._timeout):  # SHOAL_ETCD_TIME_SCALE applies here too
+            await store.status()
     except TimeoutError:
         await store.close()
         raise StoreError(f"cannot reach etcd at {', '.join(endpoints)}: no answer within {timeout:g}s") from None

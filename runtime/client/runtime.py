@@ -167,7 +167,8 @@ class Runtime:
         with contextlib.suppress(ContainerError):
             await self.kill(container_id, int(reply.get("stop_signal") or signal.SIGTERM))
         try:
-            return await asyncio.wait_for(self.wait(container_id), timeout=max(grace, 0.0))
+            async with asyncio.timeout(max(grace, 0.0)):
+                return await self.wait(container_id)
         except TimeoutError:
             pass
         with contextlib.suppress(ContainerError):

@@ -75,10 +75,12 @@ def report(tally: Tally, seconds: float, target: str) -> str:
 
 async def _one(host: str, port: int, timeout: float) -> str:
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(host, port)
         try:
             writer.write(f"GET {PATH} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-            data = await asyncio.wait_for(reader.read(), timeout)
+            async with asyncio.timeout(timeout):
+                data = await reader.read()
         finally:
             writer.close()
     except (OSError, TimeoutError) as e:

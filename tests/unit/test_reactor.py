@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from shoal.manager.cache import ClusterCache
@@ -86,3 +87,48 @@ async def test_a_pass_that_wrote_nothing_does_not_wait():
     finally:
         runner.cancel()
         await store.close()
+
+
+async def test_a_cancelled_wait_ends_even_when_its_revision_arrives_in_the_same_moment():
+    """Python 3.11's asyncio.wait_for returns the result when the awaited future completes in the same
+    tick as the cancellation (gh-86296): the cancel is lost, the reactor loops on and the manager's
+    shutdown (or a test's teardown) waits for it forever. Seen in CI as a 120 s hang."""
+    cache = ClusterCache(MemoryStore())
+    waiter = asyncio.create_task(cache.wait_for(5, timeout=10))
+    await asyncio.sleep(0)  # it waits for revision 5
+    cache.revision = 5
+    cache._wake()  # the watch brings revision 5 ...
+    waiter.cancel()  # ... as the loop is cancelled (leadership lost, shutdown)
+    try:
+        await asyncio.wait_for(asyncio.shield(waiter), 2)  # shielded: the test's own timeout cannot hide the bug
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation was swallowed: the wait returned as if nothing happened")
+
+
+async def test_a_cancelled_reactor_stops_even_when_it_is_woken_in_the_same_moment():
+    cache = ClusterCache(MemoryStore())
+    follow = asyncio.create_task(cache.run())
+    await asyncio.wait_for(cache.ready.wait(), 2)
+
+    async def step(dirty: set[str]) -> tuple[int, int]:
+        return 0, time.time_ns() + 10**10  # wake me in 10 s: the loop waits with a timeout
+
+    reactor = Reactor("test", cache, step, debounce=0.001)
+    reactor.mark("first")
+    loop = asyncio.create_task(reactor.run())
+    try:
+        for _ in range(200):
+            if reactor._wake_at is not None:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # it waits for its event, with a timeout
+        reactor.mark("x")  # an event arrives ...
+        loop.cancel()  # ... as the loop is cancelled
+        done, _ = await asyncio.wait({loop}, timeout=2)
+        assert done, "the reactor swallowed its cancellation and kept running"
+    finally:
+        loop.cancel()
+        follow.cancel()
+        await asyncio.gather(loop, follow, return_exceptions=True)

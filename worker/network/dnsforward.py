@@ -33,7 +33,8 @@ async def _udp(wire: bytes, server: tuple[str, int], timeout: float) -> bytes:
     transport, proto = await loop.create_datagram_endpoint(lambda: _Reply(wire[:2]), remote_addr=server)
     try:
         transport.sendto(wire)
-        return await asyncio.wait_for(proto.done, timeout)
+        async with asyncio.timeout(timeout):
+            return await proto.done
     finally:
         transport.close()
 
@@ -51,7 +52,8 @@ async def _tcp(wire: bytes, server: tuple[str, int], timeout: float) -> bytes:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    return await asyncio.wait_for(exchange(), timeout)
+    async with asyncio.timeout(timeout):
+        return await exchange()
 
 
 async def forward(wire: bytes, upstreams: Sequence[tuple[str, int]], timeout: float, tcp: bool) -> bytes | None:
