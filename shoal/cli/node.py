@@ -24,7 +24,7 @@ from shoal.cli.output import (
     parse_filters,
     quiet_option,
 )
-from shoal.cli.service_views import TASK_HEADERS, task_records, task_row, task_template_record
+from shoal.cli.service_views import TASK_HEADERS, task_records, task_row, task_view
 from shoal.proto import control_pb2, types_pb2
 
 NODE_HEADERS = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
@@ -245,6 +245,6 @@ def node_ps(nodes: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, fm
             and ("name" not in f or any(str(r["Name"]).startswith(n) for n in f["name"]))
             and ("id" not in f or any(str(r["ID"]).startswith(i) for i in f["id"]))
         ]
-        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), lambda r: task_template_record(r, no_trunc))
+        emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), task_view(no_trunc, fmt))
     if errors:
         raise click.ClickException("\n".join(errors))

@@ -2,15 +2,16 @@
 
 Tables are laid out the way docker's ``tabwriter`` does it (cells padded by 3 spaces, at least 10
 wide, last column unpadded), as plain text so that piping ``shoal svc ls`` through ``grep`` or
-``awk`` works like piping ``docker service ls``. ``--format json`` prints one JSON array and ``-q``
-only full ids, so scripts never have to parse a table.
+``awk`` works like piping ``docker service ls``. ``--format json`` prints what docker prints: a list command
+one compact JSON object per line (the row's fields, as ``{{json .}}`` sees them, keys sorted), an
+inspect command one compact JSON array; ``-q`` prints only ids, so scripts never have to parse a table.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import click
@@ -25,7 +26,7 @@ PADDING = 3
 MAX_ERR_LENGTH = 30  # docker's task error truncation
 
 FORMAT_OPTION_HELP = (
-    "Output format: table (default), json (one JSON array), or a Go template as docker takes it: "
+    "Output format: table (default), json (one JSON object per line), or a Go template as docker takes it: "
     "'{{.Name}}', '{{json .}}', 'table {{.ID}}\\t{{.Name}}'"
 )
 
@@ -50,27 +51,31 @@ def emit_list(
     table_row: Callable[[dict[str, Any]], Sequence[str]],
     template_record: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
-    """Print a list command's result as -q ids, a JSON array, a table, or through a ``--format`` template.
+    """Print a list command's result as -q ids, JSON lines, a table, or through a ``--format`` template.
 
     ``records`` are the JSON objects (full ids under "ID"); ``table_row`` turns one into table cells;
     ``template_record`` (default: the record itself) is what a template sees, e.g. with the id cut short
-    as the table shows it, as docker's ``{{.ID}}`` is.
+    as the table shows it, as docker's ``{{.ID}}`` is. ``json`` is docker's ``{{json .}}`` on that view, one
+    object per line (nothing at all for an empty list).
     """
+    view = template_record or (lambda r: r)
     if quiet:
         for rec in records:
             click.echo(rec["ID"])
-    elif fmt.lower() == "json":
-        click.echo(json.dumps(list(records), indent=2))
+    elif fmt.strip().lower() == "json":
+        click.echo("".join(json_line(view(r)) + "\n" for r in records), nl=False)
     elif is_template(fmt):
-        view = template_record or (lambda r: r)
         click.echo(_render(fmt, lambda f: f.render_list([view(r) for r in records])), nl=False)
     else:
         click.echo(format_table(headers, [table_row(r) for r in records]))
 
 
 def emit_objects(fmt: str | None, objects: Sequence[Any], pretty: Callable[[Any], str] | None = None) -> None:
-    """Print ``inspect`` results: a JSON array, each object through a ``--format`` template, or ``pretty``."""
-    if fmt and is_template(fmt):
+    """Print ``inspect`` results: an indented JSON array, each object through a ``--format`` template,
+    ``pretty``, or with ``--format json`` the array compact on one line (docker's ``NewJSONInspector``)."""
+    if fmt and fmt.strip().lower() == "json":
+        click.echo(json.dumps(list(objects), separators=(",", ":"), ensure_ascii=False))
+    elif fmt and is_template(fmt):
         click.echo(_render(fmt, lambda f: f.render_each(objects)), nl=False)
     elif pretty is not None:
         click.echo("\n\n".join(pretty(o) for o in objects))
@@ -99,6 +104,11 @@ def _check_format(ctx: click.Context, param: click.Parameter, value: str | None)
 def message_dict(msg: Message) -> dict[str, Any]:
     """A protobuf message as the dict ``inspect`` prints (proto field names, defaults omitted)."""
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """One list row as docker's ``--format json`` prints it: compact, keys sorted (Go marshals a map so)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def print_json(value: Any) -> None:

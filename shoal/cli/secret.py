@@ -18,8 +18,8 @@ import grpc
 from shoal import secretspec
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
-from shoal.cli.output import format_table, parse_filters, print_json
-from shoal.cli.secret_views import HEADERS, matches, obj_dict, pretty, render_template, row
+from shoal.cli.output import emit_list, emit_objects, format_option, inspect_format_option, parse_filters
+from shoal.cli.secret_views import HEADERS, matches, obj_dict, pretty, record
 from shoal.cli.service_opts import parse_kv
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
@@ -114,20 +114,12 @@ def _ls_command(group: click.Group, calls: _Calls) -> None:
     @group.command("ls", short_help=f"List {kind}s")
     @click.option("-q", "--quiet", is_flag=True, help="Only display IDs")
     @click.option("-f", "--filter", "filters", multiple=True, metavar="filter", help="Filter output based on conditions provided (id, name, label)")
-    @click.option("--format", "fmt", default="", help="Format output: table (default), json, or a Go template ({{.Name}})")
+    @format_option
     def ls_command(quiet: bool, filters: tuple[str, ...], fmt: str) -> None:
         wanted = parse_filters(filters, FILTERS)
         objs = [o for o in calls.unwrap_list(getattr(client.stub(), calls.list)(calls.list_request())) if matches(o, wanted)]
-        if quiet:
-            for o in objs:
-                click.echo(o.id)
-        elif fmt == "json":
-            print_json([obj_dict(kind, o) for o in objs])
-        elif fmt and fmt != "table":
-            for o in objs:
-                click.echo(render_template(fmt, kind, o))
-        else:
-            click.echo(format_table(HEADERS, [row(o) for o in objs]))
+        records = [record(kind, o) for o in objs]
+        emit_list(fmt, quiet, HEADERS, records, lambda r: [r["ID"], r["Name"], r["CreatedAt"], r["UpdatedAt"]])
 
 
 def _inspect_command(group: click.Group, calls: _Calls) -> None:
@@ -135,9 +127,9 @@ def _inspect_command(group: click.Group, calls: _Calls) -> None:
 
     @group.command("inspect", short_help=f"Display detailed information on one or more {kind}s")
     @click.option("--pretty", "pretty_", is_flag=True, help="Print the information in a human friendly format")
-    @click.option("-f", "--format", "fmt", default="", help="Format output using a Go template ({{.Spec.Name}}, {{json .}})")
+    @inspect_format_option
     @click.argument("refs", nargs=-1, required=True, metavar=f"{kind.upper()}...")
-    def inspect_command(pretty_: bool, fmt: str, refs: tuple[str, ...]) -> None:
+    def inspect_command(pretty_: bool, fmt: str | None, refs: tuple[str, ...]) -> None:
         stub = client.stub()
         out, errors = [], []
         for ref in refs:
@@ -145,13 +137,10 @@ def _inspect_command(group: click.Group, calls: _Calls) -> None:
                 out.append(calls.unwrap(getattr(stub, calls.get)(calls.get_request(ref))))
             except grpc.RpcError as err:
                 errors.append(client.item_error(err))
-        if pretty_:
+        if pretty_ and not fmt:
             click.echo("\n\n".join(pretty(kind, o) for o in out))
-        elif fmt:
-            for o in out:
-                click.echo(render_template(fmt, kind, o))
         else:
-            print_json([obj_dict(kind, o) for o in out])
+            emit_objects(fmt, [obj_dict(kind, o) for o in out])
         if errors:
             raise click.ClickException("\n".join(errors))
 

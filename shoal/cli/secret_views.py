@@ -2,23 +2,20 @@
 
 Pure functions of the control API's messages. Inspect uses docker's field names (``ID``,
 ``Version.Index``, ``CreatedAt`` in RFC 3339, ``Spec.Name``/``Labels``; a config's ``Spec.Data`` in
-base64 as docker's JSON has it); a secret carries no data to show. ``--format`` takes docker's
-common template forms: ``{{.ID}}``, ``{{.Name}}``, ``{{.Spec.Name}}``, ``{{.CreatedAt}}``,
-``{{.Labels}}``, ``{{json .}}``, with ``table`` and ``\\t``.
+base64 as docker's JSON has it); a secret carries no data to show. ``ls`` rows carry docker's
+list fields (``ID``, ``Name``, ``CreatedAt``, ``UpdatedAt``, ``Labels``; ``Driver`` for a secret), which
+``--format`` templates and ``--format json`` see as docker's do.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
-import re
 from typing import Any
 
 from shoal.cli.output import ago
 
 HEADERS = ("ID", "NAME", "CREATED", "UPDATED")
-_FIELD = re.compile(r"\{\{\s*(json\s+)?\.([A-Za-z.]*)\s*\}\}")
 
 
 def rfc3339(ns: int) -> str:
@@ -42,8 +39,13 @@ def obj_dict(kind: str, o: Any) -> dict[str, Any]:
     }
 
 
-def row(o: Any) -> list[str]:
-    return [o.id, o.spec.name, _ago_cap(o.meta.created_at_ns), _ago_cap(o.meta.updated_at_ns)]
+def record(kind: str, o: Any) -> dict[str, str]:
+    """One ``ls`` row under docker's field names (what ``--format`` and ``--format json`` see)."""
+    rec = {"ID": o.id, "Name": o.spec.name}
+    if kind == "secret":
+        rec["Driver"] = ""  # docker's column: shoal keeps every secret itself (no external driver)
+    labels = ",".join(f"{k}={v}" for k, v in sorted(o.spec.labels.items()))
+    return {**rec, "CreatedAt": _ago_cap(o.meta.created_at_ns), "UpdatedAt": _ago_cap(o.meta.updated_at_ns), "Labels": labels}
 
 
 def _ago_cap(ns: int) -> str:
@@ -77,36 +79,3 @@ def pretty(kind: str, o: Any) -> str:
     if kind == "config":
         lines += ["Data:", o.spec.data.decode("utf-8", "replace")]
     return "\n".join(lines)
-
-
-def _lookup(value: dict[str, Any], path: str) -> Any:
-    flat = {"Name": value["Spec"]["Name"], "Labels": value["Spec"]["Labels"], **value}
-    cur: Any = flat
-    for part in [p for p in path.split(".") if p]:
-        if not isinstance(cur, dict) or part not in cur:
-            raise KeyError(part)
-        cur = cur[part]
-    return cur
-
-
-def _text(v: Any) -> str:
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{x}" for k, x in sorted(v.items())) + "]"
-    return str(v)
-
-
-def render_template(fmt: str, kind: str, o: Any) -> str:
-    """One object through a docker-style template; an unknown field is a clear error."""
-    import click
-
-    value = obj_dict(kind, o)
-    body = fmt.removeprefix("table ")
-
-    def sub(m: re.Match[str]) -> str:
-        try:
-            v = _lookup(value, m.group(2))
-        except KeyError as exc:
-            raise click.ClickException(f"template: can't evaluate field {exc.args[0]} in {fmt!r}") from None
-        return json.dumps(v) if m.group(1) else _text(v)
-
-    return _FIELD.sub(sub, body).replace("\\t", "\t")

@@ -36,7 +36,7 @@ from shoal.cli.service_views import (
     service_template_record,
     task_records,
     task_row,
-    task_template_record,
+    task_view,
     why_lines,
 )
 from shoal.proto import control_pb2, types_pb2
@@ -140,7 +140,7 @@ def list_tasks(
             TASK_HEADERS,
             records,
             lambda r: task_row(r, no_trunc),
-            lambda r: task_template_record(r, no_trunc),
+            task_view(no_trunc, fmt),
         )
         if why:
             lines = why_lines(by_id[str(r["ID"])] for r in records)

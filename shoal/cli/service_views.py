@@ -7,7 +7,7 @@ Kept apart from the commands so the exact columns -- ``web.2``, the ``\\_ web.2`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from shoal import ids, rollout, units
 from shoal.cli import service_views_container as container_views
@@ -163,12 +163,22 @@ def task_row(rec: Mapping[str, object], no_trunc: bool = False) -> list[str]:
     ]
 
 
-def task_template_record(rec: Mapping[str, object], no_trunc: bool = False) -> dict[str, str]:
+def task_template_record(rec: Mapping[str, object], no_trunc: bool = False, table: bool = True) -> dict[str, str]:
     """What ``svc ps --format`` sees: the table's cells under docker's field names (``.ID`` short unless
-    --no-trunc, ``.Name`` with its `` \\_ `` history mark, ``.Error`` quoted and cut as docker's are)."""
+    --no-trunc, ``.Error`` quoted and cut as docker's are; ``.Name`` carries the `` \\_ `` history mark only
+    in a ``table`` format, as docker's does -- JSON and plain templates get the bare name)."""
     cells = task_row(rec, no_trunc)
     keys = ("ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error")
-    return dict(zip(keys, cells, strict=True))
+    view = dict(zip(keys, cells, strict=True))
+    if not table:
+        view["Name"] = str(rec["Name"])
+    return view
+
+
+def task_view(no_trunc: bool, fmt: str) -> Callable[[Mapping[str, object]], dict[str, str]]:
+    """The ``template_record`` of a task list (``svc ps``, ``node ps``, ``stack ps``) for ``fmt``."""
+    table = fmt.strip()[:5].lower() == "table"
+    return lambda rec: task_template_record(rec, no_trunc, table)
 
 
 def update_status_lines(service: types_pb2.Service, now: float | None = None) -> list[str]:

@@ -34,7 +34,7 @@ from shoal.cli.service_views import (
     service_template_record,
     task_records,
     task_row,
-    task_template_record,
+    task_view,
 )
 from shoal.proto import control_pb2, types_pb2
 from shoal.stack import NAMESPACE_LABEL
@@ -145,7 +145,7 @@ def stack_ps(namespace: str, filters: tuple[str, ...], no_trunc: bool, fmt: str,
     names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
     by_id = {t.id: t for t in tasks}
     records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[str(r["ID"])])]
-    emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), lambda r: task_template_record(r, no_trunc))
+    emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), task_view(no_trunc, fmt))
 
 
 def _stack_networks(namespace: str) -> list[types_pb2.Network]:

@@ -45,7 +45,17 @@ class CliCluster:
         return res
 
     def json(self, *args: str) -> list[dict]:
-        return json.loads(self.shoal(*args, "--format", "json").stdout)
+        """A list command's rows (``--format json``: one JSON object per line, as docker prints them)."""
+        return [json.loads(line) for line in self.shoal(*args, "--format", "json").stdout.splitlines()]
+
+    def tasks(self, *args: str) -> list[dict]:
+        """``svc ps``/``stack ps`` rows with the full task ID and error (``--no-trunc``), the name and error as
+        the plain listing prints them (``web.1``, no quotes): what a test needs to find a task's files."""
+        out = self.json(*args, "--no-trunc")
+        for row in out:
+            row["Name"] = row["Name"].removesuffix("." + row["ID"])
+            row["Error"] = row["Error"].removeprefix('"').removesuffix('"')
+        return out
 
     def start(self, *args: str, name: str) -> subprocess.Popen:
         """Start ``shoal ARGS``; nodes run with --no-network: they share this machine's namespace, where
@@ -83,6 +93,6 @@ def containers(c: CliCluster) -> dict[str, dict]:
 
 
 def running_pids(c: CliCluster, service: str) -> dict[str, int]:
-    tasks = {t["ID"]: t for t in c.json("svc", "ps", service) if t["DesiredState"] == "Running"}
+    tasks = {t["ID"]: t for t in c.tasks("svc", "ps", service) if t["DesiredState"] == "Running"}
     states = containers(c)
     return {tid: states[tid]["pid"] for tid in tasks if tid in states and states[tid]["status"] == "running"}

@@ -66,7 +66,17 @@ class LabCli:
         return self.run("lab", command, "--name", self.name, *args, check=check, timeout=timeout)
 
     def json(self, *args: str) -> Any:
-        return json.loads(self.shoal(*args, "--format", "json").stdout)
+        """A list command's rows (``--format json``: one JSON object per line, as docker prints them)."""
+        return [json.loads(line) for line in self.shoal(*args, "--format", "json").stdout.splitlines()]
+
+    def tasks(self, *args: str) -> list[dict]:
+        """``svc ps``/``stack ps`` rows with the full task ID and error (``--no-trunc``), the name and error as
+        the plain listing prints them (``web.1``, no quotes): what a test needs to find a task's files."""
+        out = self.json(*args, "--no-trunc")
+        for row in out:
+            row["Name"] = row["Name"].removesuffix("." + row["ID"])
+            row["Error"] = row["Error"].removeprefix('"').removesuffix('"')
+        return out
 
     def node_status(self) -> dict[str, str]:
         return {n["Hostname"]: n["Status"] for n in self.json("node", "ls")}

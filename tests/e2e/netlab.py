@@ -49,7 +49,7 @@ def load_demo_image(lab: LabCli, tmp: Path) -> None:
 
 
 def running_tasks(lab: LabCli, service: str) -> list[dict]:
-    rows = json.loads(lab.shoal("svc", "ps", service, "--format", "json").stdout)
+    rows = lab.tasks("svc", "ps", service)
     return [r for r in rows if r["DesiredState"] == "Running" and r["CurrentState"].startswith("Running")]
 
 

@@ -72,6 +72,6 @@ def test_health_check_runs_in_the_container(cli_cluster: CliCluster):
     c.shoal("svc", "create", "-d", "--name", "sick", "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
     # failed, then replaced per the restart policy (the old task's desired state becomes Shutdown)
     c.wait_for(
-        lambda: [t for t in c.json("svc", "ps", "sick") if t["Error"] == "task: unhealthy container" and t["DesiredState"] == "Shutdown"],
+        lambda: [t for t in c.tasks("svc", "ps", "sick") if t["Error"] == "task: unhealthy container" and t["DesiredState"] == "Shutdown"],
         what="unhealthy task failed and replaced",
     )

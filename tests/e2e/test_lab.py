@@ -43,7 +43,7 @@ def test_lab_up_gives_four_ready_hosts(lab: LabCli):
     assert {n["Status"] for n in nodes.values()} == {"Ready"}
     assert (nodes["manager1"]["ManagerStatus"], nodes["manager1"]["Availability"]) == ("Leader", "Drain")
     assert {nodes[w]["Availability"] for w in ("worker1", "worker2", "worker3")} == {"Active"}
-    (me,) = lab.json("node", "inspect", "self")  # docker's shape, of the node of the manager the CLI talks to
+    (me,) = json.loads(lab.shoal("node", "inspect", "self", "--format", "json").stdout)  # docker's compact array, of the node of the manager the CLI talks to
     assert (me["Description"]["Hostname"], me["Spec"]["Role"], me["ManagerStatus"]["Leader"]) == ("manager1", "manager", True)
     assert me["ID"] == nodes["manager1"]["ID"] and me["CreatedAt"].endswith("Z")
     workers = lab.shoal("node", "ls", "--filter", "role=worker", "--format", "{{.Hostname}} {{.Status}}").stdout

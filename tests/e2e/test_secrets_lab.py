@@ -56,7 +56,7 @@ def on_disk(root: Path, needle: bytes) -> list[str]:
 
 def task_container(lab: LabCli, service: str) -> tuple[str, dict]:
     """(node, runtime state) of the service's running task's container."""
-    tasks = [t for t in lab.json("svc", "ps", service) if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")]
+    tasks = [t for t in lab.tasks("svc", "ps", service) if t["DesiredState"] == "Running" and t["CurrentState"].startswith("Running")]
     assert len(tasks) == 1, tasks
     for f in lab.dir.glob(f"*/runtime/containers/{tasks[0]['ID']}/state.json"):
         return f.parts[-5], json.loads(f.read_text())

@@ -53,7 +53,7 @@ def test_a_missing_bind_source_rejects_the_task_with_the_reason(cli_cluster: Cli
             "--mount", f"type=bind,source={missing},target=/x", "mbox:1", "sleep", "600")
 
     def rejected() -> list[dict]:
-        return [t for t in c.json("svc", "ps", "nobind") if "bind source path does not exist" in str(t.get("Error"))]
+        return [t for t in c.tasks("svc", "ps", "nobind") if "bind source path does not exist" in str(t.get("Error"))]
 
     (task,) = c.wait_for(rejected, 40, "a rejected task with the reason")[:1]
     assert str(missing) in task["Error"] and str(task["CurrentState"]).startswith("Rejected"), task

@@ -86,7 +86,7 @@ async def test_an_image_loaded_on_one_manager_is_served_by_the_other_after_the_f
     assert first is not None and list(first.repo_tags) == ["busybox:latest"] and first.layers
     c.wait_for(lambda: _blobs(c, "m1") and _blobs(c, "m2") == _blobs(c, "m1"), timeout=60,
                what="the second manager holding every blob")
-    ids = {n["Hostname"]: n["ID"] for n in json.loads(c.on("m1", "node", "ls", "--format", "json").stdout)}
+    ids = {n["Hostname"]: n["ID"] for n in map(json.loads, c.on("m1", "node", "ls", "--format", "json").stdout.splitlines())}
 
     async def both_hold() -> bool:
         rec = await _record(etcd_store)
@@ -104,7 +104,7 @@ async def test_an_image_loaded_on_one_manager_is_served_by_the_other_after_the_f
     c.on("m2", "svc", "create", "--name", "bb", "--constraint", "node.hostname==m2", "busybox", "sleep", "1000")
 
     def running() -> bool:
-        rows = json.loads(c.on("m2", "svc", "ps", "bb", "--format", "json", check=False).stdout or "[]")
+        rows = map(json.loads, c.on("m2", "svc", "ps", "bb", "--format", "json", check=False).stdout.splitlines())
         return any(r["CurrentState"].startswith("Running") for r in rows)
 
     c.wait_for(running, timeout=90, what="a busybox task pulled through the surviving manager and running")

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from shoal.proto import types_pb2
-from tests.fixtures.cli_fakes import NOW_NS, FakeRpcError, FakeStub, run, sample_stub
+from tests.fixtures.cli_fakes import NOW_NS, FakeRpcError, FakeStub, rows, run, sample_stub
 
 
 @pytest.fixture
@@ -27,10 +27,10 @@ def test_svc_ls_table(fake: FakeStub) -> None:
 
 def test_svc_ls_quiet_json_and_filters(fake: FakeStub) -> None:
     assert run(fake, "svc", "ls", "-q").stdout.split() == sorted(fake.services, key=lambda i: fake.services[i].spec.name)
-    data = json.loads(run(fake, "svc", "list", "--format", "json").stdout)
-    assert [d["Name"] for d in data] == ["agent", "web"] and data[1]["ID"] in fake.services
-    assert [d["Name"] for d in json.loads(run(fake, "svc", "ls", "--filter", "name=we", "--format", "json").stdout)] == ["web"]
-    assert [d["Name"] for d in json.loads(run(fake, "svc", "ls", "-f", "mode=global", "--format", "json").stdout)] == ["agent"]
+    data = rows(run(fake, "svc", "list", "--format", "json").stdout)
+    assert [d["Name"] for d in data] == ["agent", "web"] and data[1]["ID"] == list(fake.services)[0][:12]
+    assert [d["Name"] for d in rows(run(fake, "svc", "ls", "--filter", "name=we", "--format", "json").stdout)] == ["web"]
+    assert [d["Name"] for d in rows(run(fake, "svc", "ls", "-f", "mode=global", "--format", "json").stdout)] == ["agent"]
     bad = run(fake, "svc", "ls", "--filter", "colour=red")
     assert bad.exit_code == 2 and "invalid filter 'colour'" in bad.output
 
@@ -53,8 +53,9 @@ def test_svc_ps(fake: FakeStub) -> None:
     assert "web.2" in lines[3]
     running = run(fake, "svc", "ps", "--filter", "desired-state=running", "-q", "web").stdout.split()
     assert old.id not in running and len(running) == 2
-    data = json.loads(run(fake, "svc", "ps", "--format", "json", "web").stdout)
-    assert {d["Name"] for d in data} == {"web.1", "web.2"} and data[1]["History"] is True
+    data = rows(run(fake, "svc", "ps", "--format", "json", "web").stdout)
+    assert [d["Name"] for d in data] == ["web.1", "web.1", "web.2"]  # docker marks history only in a table
+    assert data[1]["Error"] == '"task: non-zero exit (3)"' and data[1]["ID"] == old.id[:12]
 
 
 def test_svc_ps_unknown_service(fake: FakeStub) -> None:
@@ -121,7 +122,7 @@ def test_node_ls_and_inspect(fake: FakeStub) -> None:
     assert header == "ID        HOSTNAME   STATUS    AVAILABILITY   MANAGER STATUS   ENGINE VERSION"
     assert row.split() == ["node1", "host-one", "Ready", "Active", "Leader"]
     assert run(fake, "node", "ls", "-q").stdout.split() == ["node1"]
-    assert json.loads(run(fake, "node", "ls", "--format", "json").stdout)[0]["Hostname"] == "host-one"
+    assert rows(run(fake, "node", "ls", "--format", "json").stdout)[0]["Hostname"] == "host-one"
     data = json.loads(run(fake, "node", "inspect", "host-one").stdout)
     assert data[0]["ID"] == "node1" and data[0]["ManagerStatus"]["Leader"] is True
     r = run(fake, "node", "inspect", "ghost")

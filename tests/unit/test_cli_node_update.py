@@ -6,14 +6,12 @@ is refused with "out of sequence" (the CLI then re-reads and retries a bounded n
 
 from __future__ import annotations
 
-import json
-
 import grpc
 import pytest
 
 from shoal.cli import node as node_cli
 from shoal.proto import control_pb2, types_pb2
-from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, run
+from tests.fixtures.cli_fakes import FakeRpcError, FakeStub, rows, run
 
 Spec = types_pb2.NodeSpec
 
@@ -194,14 +192,13 @@ def with_tasks(fake: NodeFake) -> NodeFake:
 def test_node_ps_defaults_to_the_leaders_node(with_tasks):
     r = run(with_tasks, "node", "ps", "--format", "json")
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.stdout)
-    assert [(row["Name"], row["Node"]) for row in rows] == [("web.1", "m1")]
+    assert [(row["Name"], row["Node"]) for row in rows(r.stdout)] == [("web.1", "m1")]
 
 
 def test_node_ps_of_named_nodes_with_filters(with_tasks):
-    rows = json.loads(run(with_tasks, "node", "ps", "w1", "--format", "json").stdout)
-    assert sorted(row["Name"] for row in rows) == ["web.2", "web.3"]
-    running = json.loads(run(with_tasks, "node", "ps", "w1", "-f", "desired-state=running", "--format", "json").stdout)
+    found = rows(run(with_tasks, "node", "ps", "w1", "--format", "json").stdout)
+    assert sorted(row["Name"] for row in found) == ["web.2", "web.3"]
+    running = rows(run(with_tasks, "node", "ps", "w1", "-f", "desired-state=running", "--format", "json").stdout)
     assert [row["Name"] for row in running] == ["web.2"]
     ids = run(with_tasks, "node", "ps", "w1", "m1", "-q", "-f", "name=web.1").stdout.split()
     assert len(ids) == 1 and ids[0].startswith("t1")
@@ -210,7 +207,7 @@ def test_node_ps_of_named_nodes_with_filters(with_tasks):
 def test_node_ps_reports_an_unknown_node_after_listing_the_others(with_tasks):
     r = run(with_tasks, "node", "ps", "w1", "ghost", "--format", "json")
     assert r.exit_code == 1 and "no such node: ghost" in r.stderr
-    assert sorted(row["Name"] for row in json.loads(r.stdout)) == ["web.2", "web.3"]
+    assert sorted(row["Name"] for row in rows(r.stdout)) == ["web.2", "web.3"]
 
 
 def test_node_ps_without_a_leader_asks_for_a_node(fake):
