@@ -115,7 +115,7 @@ def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(cli_cl
     c.shoal("svc", "create", "-d", "--no-resolve-image", "--name", "missing", "nosuchimage:1")
 
     def rejected() -> list[dict]:
-        return [t for t in c.json("svc", "ps", "missing") if "Rejected" in str(t["CurrentState"])]
+        return [t for t in c.tasks("svc", "ps", "missing") if "Rejected" in str(t["CurrentState"])]
 
     task = c.wait_for(rejected, 30, "a rejected task")[0]
     assert "image nosuchimage:1 not found on node" in task["Error"], task
