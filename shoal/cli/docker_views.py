@@ -11,6 +11,7 @@ time without the suffix, other ``*_ns`` -> integer nanoseconds without the suffi
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -39,13 +40,18 @@ def iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
+INITIALISMS = {"id": "ID", "ids": "IDs", "ip": "IP", "ips": "IPs", "uid": "UID", "gid": "GID", "dns": "DNS",
+               "cpu": "CPU", "cpus": "CPUs", "vip": "VIP", "tls": "TLS", "url": "URL", "pem": "PEM"}  # fmt: skip
+
+
 def key_of(name: str) -> str:
-    """A proto field name as docker would spell it (``max_attempts`` -> ``MaxAttempts``)."""
+    """A proto field name as docker would spell it: ``max_attempts`` -> ``MaxAttempts``, Go's initialisms in
+    capitals (``secret_id`` -> ``SecretID``, ``uid`` -> ``UID``), ``_ns`` dropped (``delay_ns`` -> ``Delay``)."""
     if name in RENAMES:
         return RENAMES[name]
     if name.endswith("_ns"):
         name = name[:-3]
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    return "".join(INITIALISMS.get(part, part[:1].upper() + part[1:]) for part in name.split("_"))
 
 
 def enum_word(field: Any, number: int) -> str:
@@ -123,6 +129,42 @@ def update_doc(cfg: pb.UpdateConfig) -> dict[str, Any]:
     }
 
 
+MOUNT_FLAT = {"volume_nocopy", "volume_subpath", "tmpfs_size_bytes", "tmpfs_mode", "bind_propagation"}
+
+
+def mount_doc(m: pb.Mount) -> dict[str, Any]:
+    """docker's Mount: Type always named (volume is proto's zero value), options nested as docker nests them."""
+    out: dict[str, Any] = {"Type": enum_word(m.DESCRIPTOR.fields_by_name["type"], m.type)}
+    out.update(_rest(m, MOUNT_FLAT | {"type"}))
+    if m.bind_propagation:
+        out["BindOptions"] = {"Propagation": m.bind_propagation}
+    volume = {k: v for k, v in (("NoCopy", m.volume_nocopy), ("Subpath", m.volume_subpath)) if v}
+    if volume:
+        out["VolumeOptions"] = volume
+    tmpfs = {k: v for k, v in (("SizeBytes", m.tmpfs_size_bytes), ("Mode", m.tmpfs_mode)) if v}
+    if tmpfs:
+        out["TmpfsOptions"] = tmpfs
+    return out
+
+
+def privileges_doc(seccomp_profile: str) -> dict[str, Any]:
+    """docker's ``Privileges.Seccomp``: ``unconfined``, or ``custom`` with the profile (bytes: base64 in JSON)."""
+    if seccomp_profile == "unconfined":
+        return {"Seccomp": {"Mode": "unconfined"}}
+    return {"Seccomp": {"Mode": "custom", "Profile": base64.b64encode(seccomp_profile.encode()).decode()}}
+
+
+def container_doc(c: pb.ContainerSpec) -> dict[str, Any]:
+    """docker's ``ContainerSpec``: every field under docker's name (``Mounts[].VolumeOptions.NoCopy``,
+    ``Secrets[].File.UID``, ``Privileges.Seccomp``, ``DNSConfig``...)."""
+    out: dict[str, Any] = {"Image": c.image, **_rest(c, {"mounts", "seccomp_profile"})}
+    if c.seccomp_profile:
+        out["Privileges"] = privileges_doc(c.seccomp_profile)
+    if c.mounts:
+        out["Mounts"] = [mount_doc(m) for m in c.mounts]
+    return out
+
+
 def task_template(spec: pb.ServiceSpec) -> dict[str, Any]:
     """docker's ``TaskTemplate`` (a task's ``Spec``): container, resources, restart policy, placement, networks."""
     rp = spec.restart_policy
@@ -134,16 +176,8 @@ def task_template(spec: pb.ServiceSpec) -> dict[str, Any]:
         placement["Preferences"] = [{"Spread": {"SpreadDescriptor": p.spread}} for p in pl.preferences]
     if pl.max_replicas_per_node:
         placement["MaxReplicas"] = pl.max_replicas_per_node
-    container = {"Image": spec.container.image, **generic(spec.container)}
-    if (
-        spec.container.mounts
-    ):  # docker always names the type (volume is proto's zero value, left out by generic)
-        type_field = pb.Mount.DESCRIPTOR.fields_by_name["type"]
-        container["Mounts"] = [
-            {"Type": enum_word(type_field, m.type), **generic(m)} for m in spec.container.mounts
-        ]
     out: dict[str, Any] = {
-        "ContainerSpec": container,
+        "ContainerSpec": container_doc(spec.container),
         "Resources": generic(spec.resources),
         "RestartPolicy": {
             **generic(rp),

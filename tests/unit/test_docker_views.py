@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 
-from shoal.cli.docker_views import generic, iso, key_of, node_doc, service_doc, spec_doc, task_doc
+from shoal.cli.docker_views import (
+    container_doc,
+    generic,
+    iso,
+    key_of,
+    node_doc,
+    service_doc,
+    spec_doc,
+    task_doc,
+)
 from shoal.cli.format import Format
 from shoal.cli.node_views import check_filter_values, node_matches, pretty_node
 from shoal.cli.task import find_task
@@ -161,3 +171,20 @@ def test_cli_node_and_task_commands() -> None:
     assert out.exit_code == 0 and out.stdout == f"{svc.id} running\n"
     missing = run(fake, "task", "inspect", "nope")
     assert missing.exit_code == 1 and "no such task: nope" in missing.stderr
+
+
+def test_key_of_spells_gos_initialisms_in_capitals() -> None:
+    assert [key_of(n) for n in ("secret_id", "uid", "gid", "vxlan_id", "virtual_ips", "delay_ns", "max_attempts")] == [
+        "SecretID", "UID", "GID", "VxlanID", "VirtualIPs", "Delay", "MaxAttempts"]  # fmt: skip
+
+
+def test_a_mount_nests_its_options_and_a_custom_seccomp_profile_is_base64() -> None:
+    c = pb.ContainerSpec(image="x", seccomp_profile='{"defaultAction":"SCMP_ACT_ALLOW"}')
+    c.mounts.add(type=pb.Mount.VOLUME, source="v", target="/v", volume_subpath="sub")
+    c.mounts.add(type=pb.Mount.TMPFS, target="/t")
+    doc = container_doc(c)
+    assert doc["Mounts"] == [{"Type": "volume", "Source": "v", "Target": "/v", "VolumeOptions": {"Subpath": "sub"}},
+                             {"Type": "tmpfs", "Target": "/t"}]  # fmt: skip
+    seccomp = doc["Privileges"]["Seccomp"]
+    assert seccomp["Mode"] == "custom" and base64.b64decode(seccomp["Profile"]) == c.seccomp_profile.encode()
+    assert "Privileges" not in container_doc(pb.ContainerSpec(image="x"))
