@@ -131,7 +131,7 @@ def forget(ipam: Ipam, name: str) -> bool:
         got.removed = True
     if got is None or any(not o.startswith("node:") for o in got.addresses.owners.values()):
         return False
-    got.addresses.owners.clear()
+    got.addresses.clear()
     ipam.remove_network(name)
     return True
 

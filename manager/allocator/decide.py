@@ -121,7 +121,7 @@ def drop_removed(ipam: Ipam, snap: Snapshot, live: dict[str, pb.Task]) -> None:
         for owner in [o for o in gone.addresses.owners.values() if not o.startswith("node:") and o not in live]:
             gone.addresses.release(owner)
         if all(o.startswith("node:") for o in gone.addresses.owners.values()):
-            gone.addresses.owners.clear()
+            gone.addresses.clear()
             ipam.remove_network(name)
 
 
@@ -148,15 +148,15 @@ def endpoint(ipam: Ipam, svc: pb.Service, snap: Snapshot, picked: list[pb.PortCo
 def task_addresses(ipam: Ipam, task: pb.Task, snap: Snapshot) -> pb.TaskAddresses | None:
     """A task's addresses; None until it is placed on a node that has a subnet (nothing half-done is stored)."""
     nets = [
-        (n, aliases, ipam.network_address(n.spec.name, task.id)) for n, aliases in attached(task.spec, snap)
+        (n, aliases, ipam.network_address_text(n.spec.name, task.id)) for n, aliases in attached(task.spec, snap)
     ]
     if not task.node_id or task.node_id not in snap.nodes:
         return None
     rec = pb.TaskAddresses(
-        task_id=task.id, node_id=task.node_id, bridge_address=str(ipam.task_address(task.node_id, task.id))
+        task_id=task.id, node_id=task.node_id, bridge_address=ipam.task_address_text(task.node_id, task.id)
     )
     for net, aliases, addr in nets:
-        rec.networks.add(network_id=net.id, network=net.spec.name, address=str(addr), aliases=aliases)
+        rec.networks.add(network_id=net.id, network=net.spec.name, address=addr, aliases=aliases)
     return rec
 
 
@@ -170,8 +170,8 @@ def node_info(ipam: Ipam, node: pb.Node, on: set[str], snap: Snapshot) -> pb.Nod
     )
     for net in sorted((snap.networks[i] for i in on if i in snap.networks), key=lambda n: n.spec.name):
         if net.spec.name in ipam.networks:
-            addr = ipam.node_address(net.spec.name, node.id)
-            info.overlays.add(network_id=net.id, network=net.spec.name, address=str(addr))
+            addr = ipam.network_address_text(net.spec.name, node_owner(node.id))
+            info.overlays.add(network_id=net.id, network=net.spec.name, address=addr)
     return info
 
 

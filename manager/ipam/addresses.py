@@ -16,6 +16,8 @@ The state is a dict of ``{address: owner}`` plus the cursor, which is what the s
 from __future__ import annotations
 
 import ipaddress
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +41,20 @@ def parse_network(cidr: str, what: str = "subnet") -> ipaddress.IPv4Network:
 
 @dataclass
 class AddressSpace:
-    """The addresses of one subnet and their owners. ``gateway`` is reserved and never allocated."""
+    """The addresses of one subnet and their owners. ``gateway`` is reserved and never allocated.
+
+    Beside ``owners`` (the record) the space keeps its inverse, address by owner, so that a lookup does
+    not walk the subnet: the ingress network holds an address for every node and every task that
+    publishes a port (thousands), and each allocator pass looks every one of them up.
+    """
 
     subnet: ipaddress.IPv4Network
     owners: dict[ipaddress.IPv4Address, str] = field(default_factory=dict)
     cursor: int = 0  # offset (from the network address) of the last address handed out
+    _by_owner: dict[str, ipaddress.IPv4Address] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_owner = {o: a for a, o in self.owners.items()}
 
     @classmethod
     def of(cls, cidr: str) -> AddressSpace:
@@ -68,10 +79,11 @@ class AddressSpace:
 
     def lookup(self, owner: str) -> ipaddress.IPv4Address | None:
         """The address ``owner`` holds, if any."""
-        for addr, who in self.owners.items():
-            if who == owner:
-                return addr
-        return None
+        return self._by_owner.get(owner)
+
+    def _hold(self, addr: ipaddress.IPv4Address, owner: str) -> None:
+        self.owners[addr] = owner
+        self._by_owner[owner] = addr
 
     def allocate(self, owner: str, within: ipaddress.IPv4Network | None = None,
                  avoid: ipaddress.IPv4Network | None = None) -> ipaddress.IPv4Address:
@@ -88,15 +100,15 @@ class AddressSpace:
         if within is not None:
             lo = max(first, int(within.network_address) - base)
             hi = min(last, int(within.broadcast_address) - base)
-            offsets: list[int] | range = range(lo, hi + 1)
+            offsets: Iterable[int] = range(lo, hi + 1)
         else:
             start = self.cursor + 1 if first <= self.cursor < last else first
-            offsets = [*range(start, last + 1), *range(first, start)]
+            offsets = itertools.chain(range(start, last + 1), range(first, start))
         for offset in offsets:
             addr = self.subnet.network_address + offset
             if addr in self.owners or (avoid is not None and addr in avoid):
                 continue
-            self.owners[addr] = owner
+            self._hold(addr, owner)
             if within is None:
                 self.cursor = offset
             return addr
@@ -121,7 +133,7 @@ class AddressSpace:
         held = self.lookup(owner)
         if held is not None and held != addr:
             raise IpamError(f"{owner} already holds {held}, not {addr}")
-        self.owners[addr] = owner
+        self._hold(addr, owner)
         return addr
 
     def release(self, owner: str) -> ipaddress.IPv4Address | None:
@@ -129,7 +141,13 @@ class AddressSpace:
         addr = self.lookup(owner)
         if addr is not None:
             del self.owners[addr]
+            del self._by_owner[owner]
         return addr
+
+    def clear(self) -> None:
+        """Free every address (the network is being dropped)."""
+        self.owners.clear()
+        self._by_owner.clear()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-friendly data for the store."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal.manager.ipam.addresses import AddressSpace, IpamError
-from shoal.manager.ipam.subnets import DEFAULT_POOL, DEFAULT_PREFIX, SubnetPool
+from shoal.manager.ipam.subnets import DEFAULT_POOL, DEFAULT_PREFIX, SubnetPool, ingress_prefix_for
 
 VXLAN_FIRST = 4096  # as Swarm: lower ids are left to the machine's own devices
 VXLAN_LAST = 2**24 - 1
@@ -42,6 +42,8 @@ class Network:
     vxlan_id: int
     addresses: AddressSpace
     removed: bool = False  # its object is gone; the allocator frees it once no task holds an address in it
+    _vip_block: tuple[ipaddress.IPv4Network, ipaddress.IPv4Network] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def subnet(self) -> ipaddress.IPv4Network:
@@ -56,7 +58,10 @@ class Network:
     @property
     def vip_block(self) -> ipaddress.IPv4Network:
         """The last quarter of the subnet: VIPs only, so a task can route the whole block to its node."""
-        return list(self.subnet.subnets(prefixlen_diff=2))[-1]
+        subnet = self.subnet
+        if self._vip_block is None or self._vip_block[0] != subnet:  # asked for every address handed out
+            self._vip_block = (subnet, list(subnet.subnets(prefixlen_diff=2))[-1])
+        return self._vip_block[1]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-friendly data for the store."""
@@ -77,6 +82,10 @@ def _iface(space: AddressSpace, addr: ipaddress.IPv4Address) -> ipaddress.IPv4In
     return ipaddress.IPv4Interface((addr, space.subnet.prefixlen))
 
 
+def _text(space: AddressSpace, addr: ipaddress.IPv4Address) -> str:
+    return f"{addr}/{space.subnet.prefixlen}"  # what _iface prints, without building it (allocator passes)
+
+
 @dataclass
 class Ipam:
     """Every subnet and address the manager has handed out; see the module docstring."""
@@ -86,16 +95,21 @@ class Ipam:
     network_prefix: int = DEFAULT_PREFIX
     nodes: dict[str, AddressSpace] = field(default_factory=dict)
     networks: dict[str, Network] = field(default_factory=dict)
+    ingress_prefix: int = 0  # the size of the ingress network's subnet; 0: ``ingress_prefix_for`` the pool
+
+    def __post_init__(self) -> None:
+        self.ingress_prefix = self.ingress_prefix or ingress_prefix_for(self.pool.pool)
 
     @classmethod
     def create(cls, pool: str = DEFAULT_POOL, node_prefix: int = DEFAULT_PREFIX,
-               network_prefix: int = DEFAULT_PREFIX) -> Ipam:
+               network_prefix: int = DEFAULT_PREFIX, ingress_prefix: int = 0) -> Ipam:
         """An empty plan over the cluster pool ``pool`` (``--default-addr-pool``)."""
         subnets = SubnetPool.of(pool)
-        for what, plen in (("node", node_prefix), ("network", network_prefix)):
+        ingress_prefix = ingress_prefix or ingress_prefix_for(subnets.pool)
+        for what, plen in (("node", node_prefix), ("network", network_prefix), ("ingress", ingress_prefix)):
             if not subnets.pool.prefixlen <= plen <= 29:
                 raise IpamError(f"a /{plen} {what} subnet does not fit in the address pool {subnets.pool}")
-        return cls(subnets, node_prefix, network_prefix)
+        return cls(subnets, node_prefix, network_prefix, ingress_prefix=ingress_prefix)
 
     # -- nodes -----------------------------------------------------------------------------------
     def node_subnet(self, node_id: str) -> AddressSpace:
@@ -118,6 +132,11 @@ class Ipam:
         space = self.node_subnet(node_id)
         return _iface(space, space.allocate(task_id))
 
+    def task_address_text(self, node_id: str, task_id: str) -> str:
+        """``task_address`` as ``addr/prefix`` text (what records hold; cheaper by far at 10,000 tasks)."""
+        space = self.node_subnet(node_id)
+        return _text(space, space.allocate(task_id))
+
     # -- networks --------------------------------------------------------------------------------
     def _free_vxlan_id(self) -> int:
         used = {n.vxlan_id for n in self.networks.values()}
@@ -129,14 +148,18 @@ class Ipam:
         return vid
 
     def create_network(self, name: str, subnet: str | None = None) -> Network:
-        """A new overlay network with its own subnet (``subnet``, or the pool's next) and VXLAN id."""
+        """A new overlay network with its own subnet (``subnet``, or the pool's next) and VXLAN id.
+
+        The pool's next is a ``network_prefix`` block, an ``ingress_prefix`` one for the ingress network.
+        """
         if not name:
             raise IpamError("a network needs a name")
         if name in self.networks:
             raise IpamError(f"network {name!r} already exists")
         vxlan_id = self._free_vxlan_id()
         owner = f"network/{name}"
-        net = self.pool.claim(owner, subnet) if subnet else self.pool.allocate(owner, self.network_prefix)
+        plen = self.ingress_prefix if name == INGRESS else self.network_prefix
+        net = self.pool.claim(owner, subnet) if subnet else self.pool.allocate(owner, plen)
         network = self.networks[name] = Network(name, vxlan_id, AddressSpace(net))
         return network
 
@@ -161,6 +184,11 @@ class Ipam:
         """The address (with prefix) of ``owner`` (a task id) on ``network``."""
         net = self.network(network)
         return _iface(net.addresses, net.addresses.allocate(owner, avoid=net.vip_block))
+
+    def network_address_text(self, network: str, owner: str) -> str:
+        """``network_address`` as ``addr/prefix`` text."""
+        net = self.network(network)
+        return _text(net.addresses, net.addresses.allocate(owner, avoid=net.vip_block))
 
     def node_address(self, network: str, node_id: str) -> ipaddress.IPv4Interface:
         """The node's own address on ``network``: where the node's mesh sends and receives overlay traffic."""
@@ -192,6 +220,7 @@ class Ipam:
             "pool": self.pool.to_dict(),
             "node_prefix": self.node_prefix,
             "network_prefix": self.network_prefix,
+            "ingress_prefix": self.ingress_prefix,
             "nodes": {n: s.to_dict() for n, s in sorted(self.nodes.items())},
             "networks": {n: net.to_dict() for n, net in sorted(self.networks.items())},
         }
@@ -199,7 +228,8 @@ class Ipam:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Ipam:
         """The inverse of ``to_dict``; refuses data whose subnets disagree with the pool."""
-        ipam = cls(SubnetPool.from_dict(data["pool"]), int(data["node_prefix"]), int(data["network_prefix"]))
+        ipam = cls(SubnetPool.from_dict(data["pool"]), int(data["node_prefix"]), int(data["network_prefix"]),
+                   ingress_prefix=int(data.get("ingress_prefix", 0)))
         ipam.nodes = {n: AddressSpace.from_dict(s) for n, s in data.get("nodes", {}).items()}
         ipam.networks = {n: Network.from_dict(d) for n, d in data.get("networks", {}).items()}
         for key, subnet in [*((f"node/{n}", s.subnet) for n, s in ipam.nodes.items()),

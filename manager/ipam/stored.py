@@ -8,6 +8,13 @@ the pool key changed meanwhile; on a conflict it reads again and re-runs the cha
 network creation and removal rewrites the pool key, so two of them never interleave (subnets and
 VXLAN ids stay unique); task addresses on different nodes or networks are written side by side.
 A change that raises (``IpamError``: overlapping subnet, pool exhausted...) writes nothing.
+
+A change too large for one transaction (a pass that places tasks on a thousand nodes touches a thousand
+node keys; etcd takes at most ``MAX_TXN_OPS`` per transaction) is written in several, each on condition
+that the pool key is still the one this change saw, in an order that leaves the plan readable between
+them: deletions first (a pool entry without its key is fine, a key without its pool entry is not), then
+the pool key, then the other keys. Each key holds whole owners, and every change is idempotent per
+owner, so when a later transaction loses a race the change is simply run again on what is stored.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any, TypeVar
 from shoal.manager.ipam.addresses import AddressSpace, IpamError
 from shoal.manager.ipam.allocator import Ipam, Network
 from shoal.manager.ipam.subnets import DEFAULT_POOL, SubnetPool
-from shoal.manager.store.base import Compare, Delete, Op, Put, Store
+from shoal.manager.store.base import MAX_TXN_OPS, Compare, Delete, Op, Put, Store
 from shoal.manager.store.keys import PREFIX
 
 T = TypeVar("T")
@@ -29,6 +36,7 @@ POOL = ROOT + "pool"
 NODES = ROOT + "nodes/"
 NETWORKS = ROOT + "networks/"
 ATTEMPTS = 20
+CHUNK = MAX_TXN_OPS - 1  # ops (and compares besides the pool key's) per transaction
 
 
 def _encode(data: dict[str, Any]) -> bytes:
@@ -37,7 +45,8 @@ def _encode(data: dict[str, Any]) -> bytes:
 
 def documents(ipam: Ipam) -> dict[str, bytes]:
     """The plan as store keys and values."""
-    pool = {"pool": ipam.pool.to_dict(), "node_prefix": ipam.node_prefix, "network_prefix": ipam.network_prefix}
+    pool = {"pool": ipam.pool.to_dict(), "node_prefix": ipam.node_prefix, "network_prefix": ipam.network_prefix,
+            "ingress_prefix": ipam.ingress_prefix}
     docs = {POOL: _encode(pool)}
     docs.update({NODES + n: _encode(s.to_dict()) for n, s in ipam.nodes.items()})
     docs.update({NETWORKS + n: _encode(net.to_dict()) for n, net in ipam.networks.items()})
@@ -49,7 +58,8 @@ def from_documents(docs: dict[str, bytes], pool: str = DEFAULT_POOL) -> Ipam:
     if POOL not in docs:
         return Ipam.create(pool)
     head = json.loads(docs[POOL])
-    ipam = Ipam(SubnetPool.from_dict(head["pool"]), int(head["node_prefix"]), int(head["network_prefix"]))
+    ipam = Ipam(SubnetPool.from_dict(head["pool"]), int(head["node_prefix"]), int(head["network_prefix"]),
+                ingress_prefix=int(head.get("ingress_prefix", 0)))  # a plan stored before it existed: the default
     for key, raw in docs.items():
         if key.startswith(NODES):
             ipam.nodes[key[len(NODES):]] = AddressSpace.from_dict(json.loads(raw))
@@ -81,12 +91,22 @@ class IpamStore:
             before = documents(ipam)
             result = change(ipam)  # IpamError propagates: nothing written
             after = documents(ipam)
-            ops: list[Op] = [Put(k, v) for k, v in after.items() if before.get(k) != v]
-            ops += [Delete(k) for k in before if k not in after]
-            if not ops:
-                return result
-            touched = {POOL, *(op.key for op in ops)}
-            compares = [Compare(k, "mod", "==", revisions.get(k, 0)) for k in sorted(touched)]
-            if (await self.store.txn(compares, ops)).succeeded:
+            ops: list[Op] = [Delete(k) for k in sorted(before) if k not in after]
+            ops += [Put(k, after[k]) for k in sorted(after, key=lambda k: (k != POOL, k)) if before.get(k) != after[k]]
+            if await self._write(ops, revisions):
                 return result
         raise IpamError(f"the address plan kept changing under {ATTEMPTS} attempts; try again")
+
+    async def _write(self, ops: list[Op], revisions: dict[str, int]) -> bool:
+        """Write ``ops`` in order, ``CHUNK`` at a time, each while the pool key is as seen; False on a conflict."""
+        pool_rev = revisions[POOL]
+        for i in range(0, len(ops), CHUNK):
+            chunk = ops[i:i + CHUNK]
+            compares = [Compare(POOL, "mod", "==", pool_rev)]
+            compares += [Compare(op.key, "mod", "==", revisions.get(op.key, 0)) for op in chunk if op.key != POOL]
+            done = await self.store.txn(compares, chunk)
+            if not done.succeeded:
+                return False
+            if any(op.key == POOL for op in chunk):
+                pool_rev = done.revision
+        return True

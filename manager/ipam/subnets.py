@@ -18,6 +18,17 @@ from shoal.manager.ipam.addresses import IpamError, parse_network
 
 DEFAULT_POOL = "10.210.0.0/16"
 DEFAULT_PREFIX = 24
+INGRESS_PREFIX_MIN = 18  # the largest ingress: room for 1,000 nodes and 10,000 tasks that publish a port
+
+
+def ingress_prefix_for(pool: ipaddress.IPv4Network) -> int:
+    """The ingress network's size in ``pool``: a /18 (12,285 addresses besides its VIP block), or a
+    quarter of a pool too small for that.
+
+    Every node holds an address on ingress (its end of the routing mesh) and so does every task that
+    publishes a port, so a /24 (what user networks get, as in Swarm) stops a cluster at ~190 nodes.
+    """
+    return min(29, max(INGRESS_PREFIX_MIN, pool.prefixlen + 2))
 
 
 def _describe(owner: str) -> str:
