@@ -45,6 +45,17 @@ from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
 
+def member_ttl(election_ttl: float) -> float:
+    """The lease of a manager's status key (``node ls`` shows it Reachable while the key lives).
+
+    Longer than the leader's lease: reachability is for people and for agents' manager lists, and a
+    manager whose event loop stalls for a second or two under load must not flicker to Unreachable
+    (seen on a loaded 2-core CI machine with the lab's 1 s election TTL). A dead manager shows
+    Unreachable within this many seconds.
+    """
+    return max(5.0, 3 * election_ttl)
+
+
 SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 20000),
     ("grpc.keepalive_timeout_ms", 10000),
@@ -230,7 +241,7 @@ class Manager:
                 await self._serve(control, dispatcher)
                 tg.create_task(dispatcher.run())
                 tg.create_task(self.images.replicate(peer_channels(self.certs)))  # layer blobs on every manager
-                member_lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
+                member_lease = await self.store.lease_grant(member_ttl(self.cfg.election_ttl))
                 await self._announce(member_lease)
                 tg.create_task(self._keep_member(member_lease))
                 tg.create_task(self.election.run(self._lead))
@@ -254,12 +265,12 @@ class Manager:
 
     async def _keep_member(self, lease: int) -> None:
         while True:
-            await asyncio.sleep(self.cfg.election_ttl / 3)
+            await asyncio.sleep(member_ttl(self.cfg.election_ttl) / 5)
             try:
                 await self.store.lease_refresh(lease)
             except StoreError:  # expired while this manager was busy: announce it again on a new lease
                 _log.warning("manager membership lease lost; re-announcing")
-                lease = await self.store.lease_grant(max(self.cfg.election_ttl, 2.0))
+                lease = await self.store.lease_grant(member_ttl(self.cfg.election_ttl))
                 await self._announce(lease)
 
     async def _shutdown(self) -> None:
