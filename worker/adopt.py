@@ -2,13 +2,25 @@
 
 The runtime keeps containers running across an agent kill -9. On the first full assignment set
 after a start, the agent re-attaches a controller to every assigned task whose container is still
-there (its observed state is what the cluster last heard, so a RUNNING task stays RUNNING), marks a
-task failed whose container vanished meanwhile (the host rebooted, someone deleted it), and deletes
-containers whose tasks are no longer assigned (replaced while the agent was away).
+there, marks a task failed whose container vanished meanwhile (the host rebooted, someone deleted it),
+and deletes containers whose tasks are no longer assigned (replaced while the agent was away).
+
+Where an adopted task resumes follows what the cluster last heard and what the container did:
+
+- RUNNING: it waits on its container; with a health check it had passed one (``healthy``), so it stays
+  RUNNING while its checks run on.
+- STARTING with a started container: a task with a health check is STARTING from its start until its
+  first healthy probe (SwarmKit's rule). It is not taken for running: it resumes waiting on its
+  container, still shown STARTING, and its checks start over; the first healthy one makes it RUNNING.
+- STARTING with a container never started (the agent died in the middle of starting it): it is
+  started again, from PREPARING.
+- before that: from PREPARING at least (the container exists, so a prepare ran; preparing again
+  would fail on the existing one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from shoal.proto import types_pb2 as pb
@@ -18,23 +30,28 @@ from shoal.taskstate import TERMINAL
 @dataclass
 class Adoption:
     adopt: dict[str, int] = field(default_factory=dict)  # task id -> observed state to resume from
+    healthy: set[str] = field(default_factory=set)  # adopted tasks whose health check already passed
     lost: list[str] = field(default_factory=list)  # tasks whose container is gone
     remove: list[str] = field(default_factory=list)  # containers no task claims
 
 
-def plan(assigned: dict[str, int], leftovers: set[str]) -> Adoption:
-    """``assigned``: task id -> the cluster's view of its state; ``leftovers``: existing containers."""
+def resume_state(state: int, started: bool) -> int:
+    """The observed state an adopted task resumes from (see the module doc)."""
+    return pb.RUNNING if state >= pb.STARTING and started else pb.PREPARING
+
+
+def plan(assigned: dict[str, int], leftovers: Set[str], never_started: Set[str] = frozenset()) -> Adoption:
+    """``assigned``: task id -> the cluster's view of its state; ``leftovers``: existing containers;
+    ``never_started``: those of them that were created but never started."""
     out = Adoption()
     for tid, state in assigned.items():
         if tid in leftovers and state < TERMINAL:
-            # the container exists, so a prepare ran: resume from PREPARING at least (the cluster may not
-            # have heard of it before the agent went down; preparing again would fail on the existing one)
-            # a task with a health check is reported STARTING from its start until its first healthy
-            # probe: its container runs, so it resumes as running (its checks start over)
-            out.adopt[tid] = pb.RUNNING if state == pb.STARTING else max(state, pb.PREPARING)
+            out.adopt[tid] = resume_state(state, tid not in never_started)
+            if state == pb.RUNNING and tid not in never_started:
+                out.healthy.add(tid)
         elif tid in leftovers and state >= TERMINAL:
             out.remove.append(tid)  # done, but the manager still lists it: the controller cleans up
         elif tid not in leftovers and pb.PREPARING <= state < TERMINAL:
             out.lost.append(tid)
-    out.remove.extend(sorted(leftovers - set(assigned)))
+    out.remove.extend(sorted(set(leftovers) - set(assigned)))
     return out

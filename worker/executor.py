@@ -47,6 +47,10 @@ class Executor(abc.ABC):
     async def list(self) -> list[str]:
         """Ids of the containers this executor holds (task ids)."""
 
+    async def never_started(self) -> set[str]:
+        """Ids of the containers that were created but never started (an agent died while starting them)."""
+        return set()  # by default every container counts as started
+
     async def adopt(self, task: pb.Task) -> None:
         """A container an earlier run of the agent started is taken over (its networking is checked)."""
         return None  # nothing to check by default

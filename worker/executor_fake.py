@@ -87,6 +87,9 @@ class FakeExecutor(Executor):
     async def list(self) -> list[str]:
         return list(self.containers)
 
+    async def never_started(self) -> set[str]:
+        return {tid for tid, c in self.containers.items() if not c.started}
+
     def log_path(self, task_id: str) -> str | None:
         return str(self.log_dir / task_id / "ctr.log") if self.log_dir is not None else None
 

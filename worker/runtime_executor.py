@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from shoal.proto import types_pb2 as pb
 from shoal.runtime import ContainerConfig, ContainerError, ContainerFile, ImageNotFound, Runtime
+from shoal.runtime.config import STATUS_CREATED
 from shoal.worker import taskspec
 from shoal.worker.executor import Executor, ExecutorError, Exit
 from shoal.worker.files import MissingFile, TaskFiles
@@ -179,6 +180,9 @@ class RuntimeExecutor(Executor):
 
     async def list(self) -> list[str]:
         return [c.id for c in await self.runtime.list()]
+
+    async def never_started(self) -> set[str]:
+        return {c.id for c in await self.runtime.list() if c.status == STATUS_CREATED}
 
     def log_path(self, task_id: str) -> str | None:
         return self.runtime.layout.log_path(task_id)

@@ -40,10 +40,12 @@ class TaskManager:
         self.controllers: dict[str, TaskController] = {}
         self._bg: set[asyncio.Task] = set()
         self._leftovers: set[str] | None = None  # containers an earlier run left, until the first full set
+        self._never_started: set[str] = set()  # those of them created but never started
 
     async def load_leftovers(self) -> set[str]:
         """Note the containers an earlier run of the agent left (returned): the first full set settles them."""
         self._leftovers = set(await self.executor.list())
+        self._never_started = await self.executor.never_started()
         return set(self._leftovers)
 
     def apply(self, a: dpb.Assignments) -> None:
@@ -66,13 +68,13 @@ class TaskManager:
         """First full set after a start: re-attach to the containers that kept running."""
         leftovers, self._leftovers = self._leftovers or set(), None
         tasks = {t.id: t for t in a.updated}
-        p = adopt.plan({tid: t.status.state for tid, t in tasks.items()}, leftovers)
+        p = adopt.plan({tid: t.status.state for tid, t in tasks.items()}, leftovers, self._never_started)
         for tid in p.remove:
             self._spawn(self._stop_one(tid), f"remove leftover {tid}")
         for tid, state in p.adopt.items():
             ctl = TaskController(tasks[tid], self.executor, self.report, observed=state)
             ctl.container = True
-            ctl.healthy_once = tasks[tid].status.state == pb.RUNNING  # the cluster saw it running (healthy, with a check)
+            ctl.healthy_once = tid in p.healthy  # else a health-checked task stays STARTING until a check passes again
             self._start(ctl)
             self._spawn(self.executor.adopt(tasks[tid]), f"re-wire {tid}")
             _log.info("re-adopted a running container", task=tid, state=pb.TaskState.Name(state))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -75,3 +76,39 @@ def test_health_check_runs_in_the_container(cli_cluster: CliCluster):
         lambda: [t for t in c.tasks("svc", "ps", "sick") if t["Error"] == "task: unhealthy container" and t["DesiredState"] == "Shutdown"],
         what="unhealthy task failed and replaced",
     )
+
+
+@pytest.mark.manager_args("--heartbeat-period", "5", "--reconnect-grace", "15")
+def test_a_task_still_starting_when_its_agent_restarts_stays_starting_until_its_checks_pass(cli_cluster: CliCluster):
+    """A task whose health check has not passed yet is STARTING (SwarmKit's rule). Its agent dies and comes
+    back: the container is adopted (same pid), the task is not taken for RUNNING, its checks run again, and
+    it becomes RUNNING only once one passes."""
+    c = cli_cluster
+    flag = c.tmp / "flag"
+    flag.mkdir()
+    c.shoal("svc", "create", "-d", "--name", "slow", "--constraint", "node.hostname==e2e-worker",
+            "--mount", f"type=bind,source={flag},target=/mnt", "--health-cmd", "test -e /mnt/ok",
+            "--health-interval", "300ms", "--health-start-interval", "300ms", "--health-retries", "1000",
+            "host", "sleep", "1000")  # fmt: skip
+
+    def starting() -> list[dict]:
+        return [t for t in c.tasks("svc", "ps", "slow") if t["CurrentState"].startswith("Starting") and t["DesiredState"] == "Running"]
+
+    (task,) = c.wait_for(starting, what="a started task waiting for its first healthy probe")
+    before = c.wait_for(lambda: running_pids(c, "slow"), what="its container running")
+    w = _worker(c)
+    os.kill(w.pid, signal.SIGKILL)
+    w.wait()
+    args = ["worker", "--join", c.addr, "--token", c.token, "--data-dir", str(c.tmp / "w"), "--hostname", "e2e-worker"]
+    c.start(*args, name="worker2")
+    c.wait_for(lambda: c.shoal("node", "ls", check=False).stdout.count(" Ready ") == 2, what="worker back")
+    c.wait_for(lambda: "re-adopted a running container" in (c.tmp / "worker2.log").read_text(), what="the task re-adopted")
+    for _ in range(10):  # its checks still fail: it is not running, however long one looks
+        (now,) = [t for t in c.tasks("svc", "ps", "slow") if t["DesiredState"] == "Running"]
+        assert now["ID"] == task["ID"] and now["CurrentState"].startswith("Starting"), now
+        time.sleep(0.3)
+    (flag / "ok").touch()  # the re-started checks pass now
+    c.wait_for(lambda: [t for t in c.tasks("svc", "ps", "slow") if t["CurrentState"].startswith("Running")
+                        and t["CurrentState"].endswith("(healthy)")], what="healthy after its checks ran again")  # fmt: skip
+    assert running_pids(c, "slow") == before, "the same container: adopted, not started again"
+    c.shoal("svc", "rm", "slow")

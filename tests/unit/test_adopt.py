@@ -16,11 +16,16 @@ def test_running_tasks_with_containers_are_adopted():
     assert p.adopt == {"a": pb.RUNNING, "b": pb.PREPARING} and not p.lost and not p.remove
 
 
-def test_a_starting_task_resumes_running_its_container_runs_awaiting_its_first_healthy_probe():
+def test_a_starting_task_resumes_waiting_on_its_container_but_not_as_healthy():
     """A task with a health check is reported STARTING while its started container waits to be healthy:
-    starting it again would fail on the running container, so it resumes from RUNNING."""
-    p = plan({"b": pb.STARTING}, {"b"})
-    assert p.adopt == {"b": pb.RUNNING}
+    starting it again would fail on the running container, so it waits on it -- still gated on a check."""
+    p = plan({"b": pb.STARTING, "r": pb.RUNNING}, {"b", "r"})
+    assert p.adopt == {"b": pb.RUNNING, "r": pb.RUNNING} and p.healthy == {"r"}
+
+
+def test_a_starting_task_whose_container_never_started_is_started_again():
+    p = plan({"b": pb.STARTING, "c": pb.PREPARING}, {"b", "c"}, never_started={"b", "c"})
+    assert p.adopt == {"b": pb.PREPARING, "c": pb.PREPARING} and not p.healthy
 
 
 def test_containers_of_unassigned_or_finished_tasks_are_removed():

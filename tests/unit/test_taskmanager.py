@@ -220,6 +220,67 @@ async def test_only_the_first_full_set_settles_leftovers():
     await n.tm.stop_all()
 
 
+def checked(t: pb.Task) -> pb.Task:
+    """``t`` with a health check probed every 5 ms (through the fake executor's exec)."""
+    t.spec.container.healthcheck.test.extend(["CMD", "probe"])
+    t.spec.container.healthcheck.interval_ns = t.spec.container.healthcheck.start_interval_ns = 5_000_000
+    t.spec.container.healthcheck.retries = 3
+    return t
+
+
+class Probed(Executor):
+    """Health probes fail until ``ok`` is set, and are counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ok = False
+        self.probes = 0
+
+    async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
+        self.probes += 1
+        return (0, b"ok") if self.ok else (1, b"not yet")
+
+
+async def test_a_task_still_starting_is_adopted_starting_and_its_checks_run_again():
+    """The agent died while the task's health check had not passed yet: the container is re-attached (not
+    started again), the task is not reported RUNNING, its checks start over, and a passing one makes it RUNNING."""
+    ex = Probed()
+    await leftovers(ex, checked(task("a")))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(full(checked(task("a", state=pb.STARTING))))
+    await n.until(lambda: ex.probes >= 2)
+    assert ex.started == [] and {r.state for r in n.reports.get("a", [])} <= {pb.STARTING}
+    assert not n.tm.controllers["a"].healthy_once
+    ex.ok = True
+    await n.until(lambda: n.state("a") == pb.RUNNING)
+    assert n.reports["a"][-1].health == pb.HEALTH_HEALTHY and ex.started == []
+    await n.tm.stop_all()
+
+
+async def test_a_task_the_cluster_saw_running_stays_running_when_adopted():
+    ex = Probed()
+    await leftovers(ex, checked(task("a")))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(full(checked(task("a", state=pb.RUNNING))))
+    await n.until(lambda: ex.probes >= 1)
+    assert n.tm.controllers["a"].healthy_once and pb.STARTING not in {r.state for r in n.reports.get("a", [])}
+    await n.tm.stop_all()
+
+
+async def test_a_container_created_but_never_started_is_started_when_adopted():
+    """The agent died in the middle of starting the task (the cluster heard STARTING): it is started now."""
+    ex = Executor()
+    await ex.prepare(task("a"))
+    n = Node(ex)
+    await n.tm.load_leftovers()
+    n.tm.apply(full(task("a", state=pb.STARTING)))
+    await n.until(lambda: n.state("a") == pb.RUNNING)
+    assert ex.started == ["a"]
+    await n.tm.stop_all()
+
+
 async def test_an_incremental_set_before_the_first_full_one_does_not_adopt():
     ex = Executor()
     await leftovers(ex, task("a"))
