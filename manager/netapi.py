@@ -18,28 +18,19 @@ from shoal.manager import networks
 from shoal.manager.cache import ClusterCache
 from shoal.manager.ipam import IpamStore
 from shoal.manager.ipam.ports import clash
+from shoal.manager.networks import find_network
 from shoal.manager.store.base import Store
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
+__all__ = ["NetworkAPI", "find_network", "network_problem", "node_view", "service_view", "task_view"]
 CODES = {
     "invalid": grpc.StatusCode.INVALID_ARGUMENT,
     "exists": grpc.StatusCode.ALREADY_EXISTS,
     "in-use": grpc.StatusCode.FAILED_PRECONDITION,
     "missing": grpc.StatusCode.NOT_FOUND,
 }
-
-
-def find_network(nets: dict[str, pb.Network], ref: str) -> pb.Network | None:
-    """By full id, then name, then unique id prefix (docker's order)."""
-    if ref in nets:
-        return nets[ref]
-    named = [n for n in nets.values() if n.spec.name == ref]
-    if len(named) == 1:
-        return named[0]
-    pref = [n for nid, n in nets.items() if nid.startswith(ref)] if ref else []
-    return pref[0] if len(pref) == 1 else None
 
 
 def network_problem(
@@ -128,7 +119,11 @@ class NetworkAPI:
     ) -> cpb.GetNetworkResponse:
         net = await self._network(request.network_id, context)
         using = networks.users(net, list(self.cache.services().values()))
-        return cpb.GetNetworkResponse(network=self._net_view(net), services=using)
+        containers = networks.containers_on(net, self._attachments(), lambda aid: self.cache.get("addresses", aid))
+        return cpb.GetNetworkResponse(network=self._net_view(net), services=using, containers=containers)
+
+    def _attachments(self) -> list[pb.ContainerAttachment]:
+        return [v.obj for v in self.cache.objects["attachment"].values()]  # type: ignore[misc]  # the attachment kind's message
 
     async def ListNetworks(
         self, request: cpb.ListNetworksRequest, context: grpc.aio.ServicerContext
@@ -151,6 +146,7 @@ class NetworkAPI:
                 net,
                 self.cache.rev("network", net.id),
                 list(self.cache.services().values()),
+                self._attachments(),
             )
         except networks.NetworkError as exc:
             await context.abort(CODES[exc.kind], str(exc))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterable
 
 from shoal.ids import new_id
 from shoal.manager.ipam import INGRESS, IpamError, IpamStore
@@ -90,6 +91,32 @@ async def create(
     return net, rev
 
 
+def find_network(nets: dict[str, pb.Network], ref: str) -> pb.Network | None:
+    """By full id, then name, then unique id prefix (docker's order)."""
+    if ref in nets:
+        return nets[ref]
+    named = [n for n in nets.values() if n.spec.name == ref]
+    if len(named) == 1:
+        return named[0]
+    pref = [n for nid, n in nets.items() if nid.startswith(ref)] if ref else []
+    return pref[0] if len(pref) == 1 else None
+
+
+def containers_on(net: pb.Network, attachments: Iterable[pb.ContainerAttachment],
+                  addresses: Callable[[str], pb.TaskAddresses | None]) -> list[pb.ContainerAttachment]:
+    """The standalone containers attached to ``net`` (``shoal run --network``), each with its address."""
+    out = []
+    for att in attachments:
+        if att.network_id != net.id:
+            continue
+        view = pb.ContainerAttachment()
+        view.CopyFrom(att)
+        rec = addresses(att.id)
+        view.address = next((a.address for a in rec.networks if a.network_id == net.id), "") if rec else ""
+        out.append(view)
+    return sorted(out, key=lambda a: (a.container_name, a.id))
+
+
 def users(net: pb.Network, services: list[pb.Service]) -> list[str]:
     """Names of the services on ``net`` (attached, or publishing through ingress)."""
     out = []
@@ -102,8 +129,9 @@ def users(net: pb.Network, services: list[pb.Service]) -> list[str]:
     return sorted(out)
 
 
-async def remove(store: Store, plan: IpamStore, net: pb.Network, rev: int, services: list[pb.Service]) -> int:
-    """Remove the network unless a service uses it.
+async def remove(store: Store, plan: IpamStore, net: pb.Network, rev: int, services: list[pb.Service],
+                 containers: Iterable[pb.ContainerAttachment] = ()) -> int:
+    """Remove the network unless a service or a standalone container uses it.
 
     Its subnet and VXLAN id are given back at once when nothing holds an address in it, else by the
     allocator once the tasks of removed services that still hold one have ended (``decide.release_stale``).
@@ -112,6 +140,10 @@ async def remove(store: Store, plan: IpamStore, net: pb.Network, rev: int, servi
     if using:
         more = f" and {len(using) - 3} more" if len(using) > 3 else ""
         raise NetworkError(f"network {net.spec.name} is in use by service {', '.join(using[:3])}{more}", "in-use")
+    attached = sorted(a.container_name or a.container_id[:12] for a in containers if a.network_id == net.id)
+    if attached:
+        raise NetworkError(f"error while removing network: network {net.spec.name} id {net.id} has active endpoints "
+                           f"(containers {', '.join(attached[:3])})", "in-use")
     try:
         written = await Writer(store).apply(objects.networks.delete(net, rev))
     except Conflict:

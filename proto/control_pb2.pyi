@@ -201,12 +201,14 @@ class GetNetworkRequest(_message.Message):
     def __init__(self, network_id: _Optional[str] = ...) -> None: ...
 
 class GetNetworkResponse(_message.Message):
-    __slots__ = ("network", "services")
+    __slots__ = ("network", "services", "containers")
     NETWORK_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
     network: _types_pb2.Network
     services: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, network: _Optional[_Union[_types_pb2.Network, _Mapping]] = ..., services: _Optional[_Iterable[str]] = ...) -> None: ...
+    containers: _containers.RepeatedCompositeFieldContainer[_types_pb2.ContainerAttachment]
+    def __init__(self, network: _Optional[_Union[_types_pb2.Network, _Mapping]] = ..., services: _Optional[_Iterable[str]] = ..., containers: _Optional[_Iterable[_Union[_types_pb2.ContainerAttachment, _Mapping]]] = ...) -> None: ...
 
 class ListNetworksRequest(_message.Message):
     __slots__ = ()

@@ -203,3 +203,37 @@ class UpdateTaskStatusRequest(_message.Message):
 class UpdateTaskStatusResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class AttachNetworkRequest(_message.Message):
+    __slots__ = ("node_id", "network", "container_id", "container_name")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    network: str
+    container_id: str
+    container_name: str
+    def __init__(self, node_id: _Optional[str] = ..., network: _Optional[str] = ..., container_id: _Optional[str] = ..., container_name: _Optional[str] = ...) -> None: ...
+
+class AttachNetworkResponse(_message.Message):
+    __slots__ = ("attachment", "addresses", "network")
+    ATTACHMENT_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    attachment: _types_pb2.ContainerAttachment
+    addresses: _types_pb2.TaskAddresses
+    network: _types_pb2.Network
+    def __init__(self, attachment: _Optional[_Union[_types_pb2.ContainerAttachment, _Mapping]] = ..., addresses: _Optional[_Union[_types_pb2.TaskAddresses, _Mapping]] = ..., network: _Optional[_Union[_types_pb2.Network, _Mapping]] = ...) -> None: ...
+
+class DetachNetworkRequest(_message.Message):
+    __slots__ = ("node_id", "attachment_id")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTACHMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    attachment_id: str
+    def __init__(self, node_id: _Optional[str] = ..., attachment_id: _Optional[str] = ...) -> None: ...
+
+class DetachNetworkResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -54,6 +54,16 @@ class DispatcherStub:
                 request_serializer=shoal_dot_proto_dot_dispatcher__pb2.UpdateTaskStatusRequest.SerializeToString,
                 response_deserializer=shoal_dot_proto_dot_dispatcher__pb2.UpdateTaskStatusResponse.FromString,
                 _registered_method=True)
+        self.AttachNetwork = channel.unary_unary(
+                '/shoal.v1.Dispatcher/AttachNetwork',
+                request_serializer=shoal_dot_proto_dot_dispatcher__pb2.AttachNetworkRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_dispatcher__pb2.AttachNetworkResponse.FromString,
+                _registered_method=True)
+        self.DetachNetwork = channel.unary_unary(
+                '/shoal.v1.Dispatcher/DetachNetwork',
+                request_serializer=shoal_dot_proto_dot_dispatcher__pb2.DetachNetworkRequest.SerializeToString,
+                response_deserializer=shoal_dot_proto_dot_dispatcher__pb2.DetachNetworkResponse.FromString,
+                _registered_method=True)
 
 
 class DispatcherServicer:
@@ -89,6 +99,22 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttachNetwork(self, request, context):
+        """A standalone container of the calling node joins an attachable network (``shoal run --network``):
+        answered once the allocator has given it its addresses. NOT_FOUND for an unknown network,
+        PERMISSION_DENIED for one that is not attachable (docker: "not manually attachable").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachNetwork(self, request, context):
+        """The container ended: its attachment goes and the allocator releases its addresses (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +137,16 @@ def add_DispatcherServicer_to_server(servicer, server):
                     servicer.UpdateTaskStatus,
                     request_deserializer=shoal_dot_proto_dot_dispatcher__pb2.UpdateTaskStatusRequest.FromString,
                     response_serializer=shoal_dot_proto_dot_dispatcher__pb2.UpdateTaskStatusResponse.SerializeToString,
+            ),
+            'AttachNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachNetwork,
+                    request_deserializer=shoal_dot_proto_dot_dispatcher__pb2.AttachNetworkRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_dispatcher__pb2.AttachNetworkResponse.SerializeToString,
+            ),
+            'DetachNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachNetwork,
+                    request_deserializer=shoal_dot_proto_dot_dispatcher__pb2.DetachNetworkRequest.FromString,
+                    response_serializer=shoal_dot_proto_dot_dispatcher__pb2.DetachNetworkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +257,60 @@ class Dispatcher:
             '/shoal.v1.Dispatcher/UpdateTaskStatus',
             shoal_dot_proto_dot_dispatcher__pb2.UpdateTaskStatusRequest.SerializeToString,
             shoal_dot_proto_dot_dispatcher__pb2.UpdateTaskStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Dispatcher/AttachNetwork',
+            shoal_dot_proto_dot_dispatcher__pb2.AttachNetworkRequest.SerializeToString,
+            shoal_dot_proto_dot_dispatcher__pb2.AttachNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Dispatcher/DetachNetwork',
+            shoal_dot_proto_dot_dispatcher__pb2.DetachNetworkRequest.SerializeToString,
+            shoal_dot_proto_dot_dispatcher__pb2.DetachNetworkResponse.FromString,
             options,
             channel_credentials,
             insecure,

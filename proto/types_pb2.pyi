@@ -504,6 +504,24 @@ class TaskAddresses(_message.Message):
     networks: _containers.RepeatedCompositeFieldContainer[NetworkAttachment]
     def __init__(self, task_id: _Optional[str] = ..., node_id: _Optional[str] = ..., bridge_address: _Optional[str] = ..., networks: _Optional[_Iterable[_Union[NetworkAttachment, _Mapping]]] = ...) -> None: ...
 
+class ContainerAttachment(_message.Message):
+    __slots__ = ("id", "node_id", "network_id", "container_id", "container_name", "created_at_ns", "address")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_NS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    node_id: str
+    network_id: str
+    container_id: str
+    container_name: str
+    created_at_ns: int
+    address: str
+    def __init__(self, id: _Optional[str] = ..., node_id: _Optional[str] = ..., network_id: _Optional[str] = ..., container_id: _Optional[str] = ..., container_name: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., address: _Optional[str] = ...) -> None: ...
+
 class Meta(_message.Message):
     __slots__ = ("version", "created_at_ns", "updated_at_ns")
     VERSION_FIELD_NUMBER: _ClassVar[int]

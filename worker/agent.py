@@ -12,9 +12,13 @@ the agent stops (shutdown, or the node left the cluster).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import grpc
 
 from shoal import log
 from shoal.proto import dispatcher_pb2 as dpb
+from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.worker.config import AgentConfig, describe
 from shoal.worker.executor import Executor
 from shoal.worker.files import TaskFiles
@@ -44,6 +48,24 @@ class Agent:
         tasks = self.tasks
         self.logs = LogFeed(Sources(lambda: [c.task for c in tasks.controllers.values()], executor.log_path, self.node.creds.channel))
         self.session.on_logs = self.logs.apply
+        if network is not None:  # standalone containers on cluster networks: the attachments go through a manager
+            network.attached.attach_rpc = lambda req: self._call_manager("AttachNetwork", req)
+            network.attached.detach_rpc = lambda req: self._call_manager("DetachNetwork", req)
+
+    async def _call_manager(self, method: str, request: Any, timeout: float = 30.0) -> Any:
+        """One Dispatcher call, to the first known manager that answers (a refusal is final)."""
+        failed: grpc.aio.AioRpcError | None = None
+        for addr in self.node.managers:
+            try:
+                async with self.node.creds.channel(addr) as ch:
+                    return await getattr(dgrpc.DispatcherStub(ch), method)(request, timeout=timeout)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                failed = exc
+        if failed is not None:
+            raise failed
+        raise ConnectionError("no manager known")
 
     def _assigned(self, a: dpb.Assignments) -> None:
         """An assignment set: the secrets and configs it carries first, then the tasks that use them."""

@@ -8,7 +8,8 @@ responder's directory; the responder listens on the bridge's gateway address, po
 A task the manager gave addresses is wired before its container exists (``wire``, see ``tasknet``):
 its own named network namespace, kept under the agent's data dir, gets its interfaces and addresses,
 and the container joins it (``netns_path``) with a resolv.conf naming the node's responder.
-``unwire`` undoes it when the container is deleted. Everything is idempotent: an agent restarted
+``unwire`` undoes it when the container is deleted. A standalone container joins a network the same
+way through the local API (``shoal run --network``, see ``attachments`` and ``localapi``). Everything is idempotent: an agent restarted
 with its containers still running wires the node again and its tasks keep their interfaces. When
 the agent stops (shutdown, or the node leaves) ``cleanup`` removes everything shoal added here.
 """
@@ -20,10 +21,12 @@ import contextlib
 import ipaddress
 from pathlib import Path
 
-from shoal import log
+from shoal import agentapi, log
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 from shoal.retry import Backoff
+from shoal.worker import localapi
+from shoal.worker.attachments import Attachments
 from shoal.worker.netmap import NetMap
 from shoal.worker.network.dns import DnsResponder, read_resolv_conf
 from shoal.worker.network.links import PlumbingError
@@ -47,7 +50,7 @@ class NetAgent:
     """
 
     def __init__(self, state_dir: Path, netns: str | None = None, resolv_conf: str = "/etc/resolv.conf",
-                 dns_port: int = 53) -> None:
+                 dns_port: int = 53, local_api: str | None = agentapi.ADDRESS) -> None:
         self.netns = netns
         self.resolv_conf = resolv_conf
         self.dns_port = dns_port
@@ -66,6 +69,10 @@ class NetAgent:
         self.client_upstreams: dict[str, list[tuple[str, int]]] = {}
         """Task address -> its ``--dns`` servers; shared with the DNS responder (see _set_upstreams)."""
         self._client_tasks: dict[str, list[str]] = {}
+        attach_dir = state_dir.parent / f"{state_dir.name}-attached"
+        self.attached = Attachments(attach_dir, TaskWiring(attach_dir, self.plumbing), self.wait_for_networks)
+        self.attached.on_change = self._changed.set
+        self.local_api = local_api  # the abstract socket ``shoal run --network`` reaches (None: not served)
 
     def on_map(self, msg: dpb.NetworkMap) -> None:
         """A network map message from the session (never blocks)."""
@@ -75,9 +82,25 @@ class NetAgent:
     async def run(self) -> None:
         """Follow the map until cancelled: node plumbing, mesh and DNS (the mesh loop runs beside)."""
         await self.plumbing.open()
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.mesh.run())
-            tg.create_task(self._follow())
+        self.attached.node_id = self.node_id
+        server = await localapi.serve(localapi.handler_for(self.attached), self.local_api) if self.local_api else None
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.mesh.run())
+                tg.create_task(self._follow())
+                tg.create_task(self._reap())
+        finally:
+            if server is not None:
+                server.close()
+
+    async def _reap(self, period: float = 1.0) -> None:
+        """Release the attachments whose containers ended (see ``Attachments.reap``)."""
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.attached.reap()
+            except (PlumbingError, NetnsError, OSError) as e:
+                _log.warning("attachments not reaped; retrying", error=str(e))
 
     async def _follow(self) -> None:
         backoff = Backoff(first=0.2, cap=5.0)
@@ -105,7 +128,7 @@ class NetAgent:
             self.spec = spec
         services, tasks = self.map.service_nets(), self.map.task_nets()
         self.mesh.set(mesh_for(self.node_id, services, tasks, spec.local_subnets()))
-        self.directory = Directory(services, tasks)
+        self.directory = Directory(services, [*tasks, *self.attached.task_nets()])
         if self.dns is not None:
             self.dns.lookup = self.directory
         async with self._synced:
@@ -188,6 +211,10 @@ class NetAgent:
             self.dns = None
         await self.plumbing.open()  # idempotent; the agent may stop before run() opened it
         await self.tasks.sweep(set())
+        for att_id in self.attached.ids():  # their containers lose the node's networks: give the addresses back
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await self.attached.release(att_id)
         with contextlib.suppress(Exception):
             await self.mesh.remove()
         removed = await self.plumbing.cleanup()

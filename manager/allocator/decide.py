@@ -10,6 +10,8 @@ into what they show and send:
   publishes an ingress port, and its published ports (``ServiceEndpoint``);
 * every live task (not yet terminal) gets an address on each of its networks as soon as it exists
   and one on its node's subnet once it is placed (``TaskAddresses``, written whole when complete);
+  a standalone container's attachment to an attachable network (``shoal run --network``) is one more
+  such task, already placed on its node (``as_task``), as swarmkit's network-attachment tasks are;
 * a task that ended or is gone, a VIP no longer wanted, a node that left: their addresses are released
   (and handed out again last: see ``AddressSpace``).
 
@@ -77,6 +79,19 @@ def attached(spec: pb.ServiceSpec, snap: Snapshot) -> list[tuple[pb.Network, lis
 def vip_networks(spec: pb.ServiceSpec, snap: Snapshot) -> set[str]:
     """The names of the networks a service has a VIP on: all of its networks, only ingress with DNSRR."""
     return {n.spec.name for n, _ in attached(spec, snap) if spec.endpoint_mode == pb.VIP or n.spec.ingress}
+
+
+def as_task(att: pb.ContainerAttachment) -> pb.Task:
+    """A container's attachment as the pass sees it: a running task on its node, on that one network."""
+    spec = pb.ServiceSpec()
+    spec.networks.add(target=att.network_id)
+    return pb.Task(id=att.id, node_id=att.node_id, spec=spec, desired_state=pb.RUNNING)
+
+
+def with_attachments(tasks: dict[str, tuple[pb.Task, int]],
+                     attachments: dict[str, pb.ContainerAttachment]) -> dict[str, tuple[pb.Task, int]]:
+    """``tasks`` plus the attachments as running tasks (an attachment and a task never share an id)."""
+    return {**tasks, **{aid: (as_task(att), pb.RUNNING) for aid, att in attachments.items()}}
 
 
 def _live(snap: Snapshot) -> dict[str, pb.Task]:
@@ -212,4 +227,4 @@ def allocate(ipam: Ipam, snap: Snapshot) -> Plan:
     return plan
 
 
-__all__ = ["Plan", "Snapshot", "allocate", "attached", "underlay_of"]
+__all__ = ["Plan", "Snapshot", "allocate", "as_task", "attached", "underlay_of", "with_attachments"]

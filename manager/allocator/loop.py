@@ -2,7 +2,8 @@
 
 The pass runs inside ``IpamStore.update`` (the address plan is read, changed and written back with
 compare-and-swap), then the records that differ from what the cache holds are written with the
-leader's fenced writer: ``service-endpoints/``, ``task-networks/``, ``node-networks/``. The allocator
+leader's fenced writer: ``service-endpoints/``, ``task-networks/``, ``node-networks/``. Containers'
+attachments to attachable networks (``attachments/``) are allocated as tasks of their own. The allocator
 meets the orchestrator, scheduler, dispatcher and control API only through the store: they read these
 records (the dispatcher holds a task back from its node until its addresses are recorded).
 """
@@ -13,7 +14,7 @@ from google.protobuf.message import Message
 
 from shoal import log
 from shoal.manager import networks
-from shoal.manager.allocator.decide import Plan, Snapshot, allocate
+from shoal.manager.allocator.decide import Plan, Snapshot, allocate, with_attachments
 from shoal.manager.cache import ClusterCache
 from shoal.manager.ipam import IpamStore
 from shoal.manager.reactor import Reactor
@@ -22,7 +23,7 @@ from shoal.manager.store.kinds import Kind
 from shoal.manager.store.writes import Write, Writer
 
 _log = log.get(__name__)
-WATCHED = ("service", "task", "status", "node", "network")
+WATCHED = ("service", "task", "status", "node", "network", "attachment")
 
 
 class Allocator:
@@ -48,7 +49,8 @@ class Allocator:
         return Snapshot(
             networks={k: v.obj for k, v in c.objects["network"].items()},
             services=c.services(),
-            tasks={tid: (t, c.status(t).state) for tid, t in c.tasks().items()},
+            tasks=with_attachments({tid: (t, c.status(t).state) for tid, t in c.tasks().items()},
+                                   {k: v.obj for k, v in c.objects["attachment"].items()}),
             nodes=c.nodes(),
             endpoints={k: v.obj for k, v in c.objects["endpoint"].items()},
         )

@@ -21,7 +21,7 @@ from shoal import log
 from shoal.ids import new_id
 from shoal.manager.auth import Authority, Identity, refusal
 from shoal.manager.cache import ClusterCache
-from shoal.manager.dispatcher import logsubs
+from shoal.manager.dispatcher import attach, logsubs
 from shoal.manager.dispatcher.assignments import AssignmentSet
 from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
@@ -342,6 +342,23 @@ class Dispatcher(dgrpc.DispatcherServicer):
             self.status.submit(u.task_id, u.status)
         await self.status.flushed()
         return dpb.UpdateTaskStatusResponse()
+
+
+    async def AttachNetwork(self, request: dpb.AttachNetworkRequest, context: grpc.aio.ServicerContext) -> dpb.AttachNetworkResponse:
+        """A standalone container of the caller's joins an attachable network (see ``attach``)."""
+        node_id = await self._caller(request.node_id, context)
+        try:
+            return await attach.attach(self.cache, self.writer, node_id, request)
+        except attach.AttachError as exc:
+            await context.abort(exc.code, str(exc))
+
+    async def DetachNetwork(self, request: dpb.DetachNetworkRequest, context: grpc.aio.ServicerContext) -> dpb.DetachNetworkResponse:
+        node_id = await self._caller(request.node_id, context)
+        try:
+            await attach.detach(self.cache, self.writer, node_id, request.attachment_id)
+        except attach.AttachError as exc:
+            await context.abort(exc.code, str(exc))
+        return dpb.DetachNetworkResponse()
 
 
 ROLE_CHANGED = "the node's role changed (promoted or demoted): renew the node certificate, then start a new session"

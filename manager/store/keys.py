@@ -39,6 +39,7 @@ KINDS: dict[str, tuple[str, type[Message]]] = {
     "logsub": (PREFIX + "log-subscriptions/", lpb.LogSubscription),  # live `svc logs` streams, on their manager's lease
     "secret": (PREFIX + "secrets/", pb.Secret),  # data sealed with the cluster data key, never in clear
     "config": (PREFIX + "configs/", pb.Config),
+    "attachment": (PREFIX + "attachments/", pb.ContainerAttachment),  # standalone containers on attachable networks
 }
 SERVICE_NAMES = PREFIX + "names/services/"
 NETWORK_NAMES = PREFIX + "names/networks/"

@@ -20,7 +20,7 @@ from .kinds import Index, Kind
 from .writes import Fence, Write
 
 __all__ = [
-    "CONFIG_NAME", "NETWORK_NAME", "SECRET_NAME", "SERVICE_NAME", "configs", "data_key", "secrets", "addresses", "campaign", "cluster", "end_session", "events", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
+    "CONFIG_NAME", "NETWORK_NAME", "SECRET_NAME", "SERVICE_NAME", "attachments", "configs", "data_key", "secrets", "addresses", "campaign", "cluster", "end_session", "events", "fence", "images", "endpoints", "leader_of", "logsubs", "managers", "nodenets", "networks", "nodes",
     "remove_node", "report", "root_ca", "services", "sessions", "statuses", "tasks", "tombstones",
 ]  # fmt: skip
 
@@ -62,6 +62,7 @@ secrets: Kind[pb.Secret] = Kind("secret", _folder("secret"), pb.Secret, indexes=
 configs: Kind[pb.Config] = Kind("config", _folder("config"), pb.Config, indexes=(CONFIG_NAME,))
 data_key: Kind[pb.DataKey] = Kind("data key", keys.DATA_KEY, pb.DataKey, id_of=_singleton)
 tombstones: Kind[pb.Tombstone] = Kind("tombstone", _folder("tombstone"), pb.Tombstone, id_of=lambda t: t.node_id)
+attachments: Kind[pb.ContainerAttachment] = Kind("attachment", _folder("attachment"), pb.ContainerAttachment)
 logsubs: Kind[lpb.LogSubscription] = Kind("logsub", _folder("logsub"), lpb.LogSubscription)
 events: Kind[pb.Event] = Kind("event", keys.EVENTS, pb.Event)
 

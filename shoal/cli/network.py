@@ -65,7 +65,7 @@ def inspect_command(networks: tuple[str, ...]) -> None:
     for ref in networks:
         try:
             got = stub.GetNetwork(control_pb2.GetNetworkRequest(network_id=ref))
-            out.append(network_dict(got.network, got.services))
+            out.append(network_dict(got.network, got.services, got.containers))
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
     print_json(out)

@@ -33,8 +33,9 @@ def network_rows(nets: Iterable[types_pb2.Network], no_trunc: bool = False) -> l
     return [network_row(n, no_trunc) for n in nets]
 
 
-def network_dict(net: types_pb2.Network, services: Iterable[str] = ()) -> dict[str, Any]:
-    """``network inspect``'s JSON for one network."""
+def network_dict(net: types_pb2.Network, services: Iterable[str] = (),
+                 containers: Iterable[types_pb2.ContainerAttachment] = ()) -> dict[str, Any]:
+    """``network inspect``'s JSON for one network (``Containers``: the standalone ones, as docker shows them)."""
     return {
         "Name": net.spec.name,
         "Id": net.id,
@@ -48,6 +49,8 @@ def network_dict(net: types_pb2.Network, services: Iterable[str] = ()) -> dict[s
         "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(net.vxlan_id)},
         "VIPBlock": net.vip_block,
         "Services": list(services),
+        "Containers": {c.container_id: {"Name": c.container_name, "EndpointID": c.id, "IPv4Address": c.address,
+                                        "Node": c.node_id} for c in containers},
     }
 
 

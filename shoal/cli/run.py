@@ -6,6 +6,10 @@ stderr to stderr) and ``shoal run`` exits with the container's exit code; Ctrl-C
 SIGINT. ``-d`` prints the id and returns. ``--rm`` deletes the container once it has exited.
 ``-p HOST:CONTAINER`` publishes a port on this host as docker does (the launcher wires the container
 to shoal's standalone bridge and forwards the port while it runs; see runtime/launcher/hostnet.py).
+``--network NAME`` on a cluster node joins an ``--attachable`` cluster network, as ``docker run
+--network`` does on a swarm node: the node's agent gets the container an address from the managers and
+wires a namespace for it (see shoal/agentapi.py); the container reaches the network's services by
+VIP, task address and name, and its address is released when it ends.
 Interactive terminals (``-i``/``-t``) are not supported by ``run``; use ``shoal exec -i``.
 """
 
@@ -20,7 +24,7 @@ from typing import Any
 
 import click
 
-from shoal import ctropts
+from shoal import agentapi, ctropts
 from shoal.cli import secopts
 from shoal.cli.containers_common import NAME_LABEL, name_of, new_id, new_name, root_option, run_async, runtime
 from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts, ports
@@ -152,6 +156,8 @@ def build_config(
 @click.option("--security-opt", multiple=True, help="Security options (seccomp=unconfined|PROFILE.json)")
 @click.option("--stop-timeout", type=float, default=None, help="Seconds to wait after SIGTERM before SIGKILL")
 @click.option("-l", "--label", multiple=True, help="Set metadata (KEY=VALUE)")
+@click.option("--network", default=None, metavar="NAME",
+              help="Connect the container to an attachable cluster network (through this node's agent)")
 @click.option("-p", "--publish", multiple=True, metavar="[IP:]HOST:CONTAINER[/PROTO]",
               help="Publish a container's port to the host (e.g. 8080:80, 127.0.0.1:5353:53/udp)")
 @root_option
@@ -168,6 +174,10 @@ async def run_command(
         build_config(image, (), {**mount_opts}, "probe", "probe", {})  # flag syntax errors before any work
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
+    network = o.pop("network", None)
+    if network is not None and o.get("publish"):
+        raise click.BadParameter("-p publishes on this host's standalone bridge: not with --network (publish "
+                                 "through a service: shoal svc create -p)", param_hint="'--network'")
     async with runtime(root) as rt:
         existing = await rt.list()
         taken = {name_of(c) for c in existing}
@@ -175,12 +185,20 @@ async def run_command(
             raise click.ClickException(f'Conflict. The container name "{name}" is already in use')
         name = name or new_name(taken)
         cfg = build_config(image, command, o, new_id(), name, dict(os.environ))
-        info = await rt.create(cfg)
+        joined = await _join_network(cfg, network) if network is not None else None
         try:
-            await rt.start(info.id)
+            info = await rt.create(cfg)
+            try:
+                await rt.start(info.id)
+            except BaseException:
+                if remove:
+                    await rt.delete(info.id, force=True)
+                raise
+            if joined is not None:
+                await agentapi.call({"op": "started", "attachment": joined})
         except BaseException:
-            if remove:
-                await rt.delete(info.id, force=True)
+            if joined is not None:
+                await _leave_network(joined)
             raise
         if detach:
             click.echo(info.id)
@@ -188,7 +206,29 @@ async def run_command(
         code = await _attach(rt, info.id, info.log_path)
         if remove:
             await rt.delete(info.id, force=True)
+        if joined is not None:
+            await _leave_network(joined)
     sys.exit(code)
+
+
+async def _join_network(cfg: ContainerConfig, network: str) -> str:
+    """Attach the container-to-be to ``network`` through this node's agent; returns the attachment id."""
+    try:
+        att = await agentapi.call({"op": "attach", "network": network, "container_id": cfg.id,
+                                   "container_name": cfg.labels.get(NAME_LABEL, "")})
+    except agentapi.AgentApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    cfg.netns_path = att["netns"]
+    cfg.mounts.append({"type": "bind", "source": att["resolv_conf"], "target": "/etc/resolv.conf", "readonly": True})
+    return str(att["attachment"])
+
+
+async def _leave_network(attachment: str) -> None:
+    """Give the attachment back now (else the agent does once the container's namespace is empty)."""
+    try:
+        await agentapi.call({"op": "detach", "attachment": attachment})
+    except agentapi.AgentApiError as exc:
+        click.echo(f"warning: the network address is released later: {exc}", err=True)
 
 
 async def _attach(rt: Runtime, cid: str, log_path: str) -> int:

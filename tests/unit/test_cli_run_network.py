@@ -1,0 +1,30 @@
+"""``shoal run --network``: the flags it refuses before any work, and what it asks the node's agent."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from shoal.cli.main import main
+from shoal.cli.run import _join_network, build_config
+
+
+def test_network_with_a_host_published_port_is_refused_before_anything_runs(tmp_path):
+    res = CliRunner().invoke(main, ["run", "--root", str(tmp_path), "--network", "apps", "-p", "8080:80", "host", "true"])
+    assert res.exit_code == 2 and "not with --network" in res.output
+    assert not any(tmp_path.iterdir())  # no runtime state was made
+
+
+async def test_the_container_joins_the_namespace_and_resolver_the_agent_wired(monkeypatch):
+    asked = []
+
+    async def agent(request, address=None, timeout=60.0):
+        asked.append(request)
+        return {"attachment": "att-1", "netns": "/x/att-1/netns", "resolv_conf": "/x/att-1/resolv.conf",
+                "address": "10.66.2.7/24", "network": "apps"}
+
+    monkeypatch.setattr("shoal.agentapi.call", agent)
+    cfg = build_config("host", ("true",), {}, "c" * 64, "probe", {})
+    assert await _join_network(cfg, "apps") == "att-1"
+    assert asked == [{"op": "attach", "network": "apps", "container_id": "c" * 64, "container_name": "probe"}]
+    assert cfg.netns_path == "/x/att-1/netns"
+    assert cfg.mounts[-1] == {"type": "bind", "source": "/x/att-1/resolv.conf", "target": "/etc/resolv.conf", "readonly": True}
