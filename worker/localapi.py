@@ -49,11 +49,13 @@ def handler_for(attached: Attachments) -> Handler:
 
 async def _serve_one(handle: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
+        async with asyncio.timeout(10.0):  # read first: a caller still writing would see its refusal lost
+            line = await reader.readline()
         sock = writer.get_extra_info("socket")
         if sock is None or peer_uid(sock) != 0:
             writer.write(agentapi.encode({"error": "the node agent serves root only"}))
+            await writer.drain()
             return
-        line = await reader.readline()
         try:
             answer = await handle(agentapi.decode(line))
         except (AttachmentError, agentapi.AgentApiError) as exc:
@@ -63,7 +65,7 @@ async def _serve_one(handle: Handler, reader: asyncio.StreamReader, writer: asyn
             answer = {"error": str(exc) or type(exc).__name__}
         writer.write(agentapi.encode(answer))
         await writer.drain()
-    except (ConnectionError, OSError):
+    except (ConnectionError, OSError, TimeoutError):
         pass
     finally:
         writer.close()
