@@ -9,6 +9,7 @@ array, compact, on one line.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -24,7 +25,7 @@ def fake() -> FakeStub:
         svc.spec.labels[NAMESPACE_LABEL] = "app"
     f.tasks[0].status.err = "task: non-zero exit (3)"
     f.secrets["s1"] = types_pb2.Secret(id="s1" + "0" * 23, spec=types_pb2.SecretSpec(name="db_pw", labels={"env": "prod"}))
-    f.secrets["s1"].meta.created_at_ns = NOW_NS - 120 * 10**9
+    f.secrets["s1"].meta.created_at_ns = time.time_ns() - 120 * 10**9  # "2 minutes ago" whenever the test runs
     f.configs["c1"] = types_pb2.Config(id="c1" + "0" * 23, spec=types_pb2.ConfigSpec(name="app.conf", data=b"x=1"))
     return f
 
