@@ -2,10 +2,11 @@
 
 The election key is created only if absent and rides on the candidate's lease (TTL 2 s by default,
 ``--election-ttl``; 1 s is the least etcd grants with LAN timing, 2 s with its defaults). It is kept
-alive every quarter of the TTL from a thread of its own (``LeaseKeeper``), so a leader keeps its
-lease through stalls of its event loop (a big reconcile pass, 1,000 nodes reconnecting) that would
-otherwise cost a false leader change, but not through a wedged loop (``LOOP_WEDGED_S``) nor a lost
-process. A dead leader's key goes when its lease runs out: TTL after its last keepalive plus up to
+alive every quarter of the TTL from threads of their own, on an etcd connection of their own
+(``shoal.manager.leasekeeper``), so a leader keeps its lease through stalls of its event loop (a big
+reconcile pass, 1,000 nodes reconnecting) and slow etcd answers that would otherwise cost a false
+leader change; it gives the lease up only when etcd says it is gone, its event loop is wedged, or
+etcd has not answered for seconds. A dead leader's key goes when its lease runs out: TTL after its last keepalive plus up to
 0.5 s for etcd's lessor to notice (plus etcd's election timeout when its raft leader died with it).
 The winner's fence is the key's create_revision, which every leader write compares, so a leader that
 lost its lease (paused, partitioned) cannot write even if it has not noticed yet.
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-import time
 from collections.abc import Awaitable, Callable
 
 from prometheus_client import Gauge
 
 from shoal import log
+from shoal.manager.leasekeeper import LeaseKeeper
 from shoal.manager.store import objects
 from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Conflict, Fence, Writer
@@ -132,67 +132,3 @@ class Election:
                 await self.store.lease_refresh(lease)
             except StoreError as exc:
                 return f"lease not refreshed: {exc}"
-
-
-LOOP_WEDGED_S = 10.0
-"""A leader whose event loop has not run for this long stops keeping its lease: it is wedged, not busy."""
-
-
-class LeaseKeeper:
-    """Keeps the leader's lease alive from a thread, every quarter of the TTL, while the event loop beats.
-
-    A failed refresh is tried again at the next tick as long as the lease can still be alive (an etcd
-    leader election makes a keepalive fail for a moment); the keeper gives up when the lease has
-    certainly run out, etcd says it is gone, or the event loop has not beaten for ``wedged_s``.
-    """
-
-    def __init__(self, refresh: Callable[[int, float], float], lease: int, ttl: float, wedged_s: float = LOOP_WEDGED_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self.refresh = refresh
-        self.lease = lease
-        self.ttl = ttl
-        self.every = ttl / 4
-        self.wedged_s = wedged_s
-        self.clock = clock
-        self.beat_at = clock()
-        self.expires = self.beat_at + ttl  # the lease was just granted (or refreshed)
-        self.lost: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def beat(self) -> None:
-        """The event loop is alive (called from it)."""
-        self.beat_at = self.clock()
-
-    def step(self) -> str | None:
-        """One tick: refresh the lease if it is still worth it; why it is lost, or None."""
-        now = self.clock()
-        if now - self.beat_at > self.wedged_s:
-            return f"event loop wedged for {now - self.beat_at:.1f} s"
-        remaining = self.expires - now
-        if remaining <= 0:
-            return "lease ran out: not refreshed in time"
-        try:
-            ttl = self.refresh(self.lease, remaining)
-        except Exception as exc:  # noqa: BLE001 - an unreachable store: try again while the lease may live
-            _log.warning("leader lease not refreshed; trying again", error=str(exc), remaining_s=round(remaining, 2))
-            return None
-        if ttl <= 0:
-            return "lease expired or not found"
-        self.expires = now + ttl  # from when the refresh was sent: never later than etcd's own expiry
-        return None
-
-    def start(self, on_lost: Callable[[], None]) -> None:
-        def run() -> None:
-            while not self._stop.wait(self.every):
-                why = self.step()
-                if why is not None:
-                    self.lost = why
-                    on_lost()
-                    return
-
-        self._thread = threading.Thread(target=run, name="leader-lease", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()

@@ -81,7 +81,8 @@ class EtcdStore(Store):
     copy, so the caller re-reads and retries on the new raft leader instead of waiting 5 s.
     """
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0, tls: EtcdTLS | None = None, write_timeout: float = WRITE_TIMEOUT_S) -> None:
+    def __init__(self, endpoints: Sequence[str], timeout: float = 5.0, tls: EtcdTLS | None = None, write_timeout: float = WRITE_TIMEOUT_S,
+                 dedicated: bool = False) -> None:  # fmt: skip
         if not endpoints:
             raise ValueError("no etcd endpoints given")
         self._tls = tls  # the etcd CA and this client's certificate: https endpoints need them
@@ -92,9 +93,14 @@ class EtcdStore(Store):
         # SHOAL_ETCD_TIME_SCALE stretches both deadlines on a slow machine (the cgroup-v2 test VM runs under
         # emulation, where one TLS call can take seconds); 1 everywhere else
         scale = max(1.0, float(os.environ.get("SHOAL_ETCD_TIME_SCALE", "1") or 1))
+        self._scale = scale
         self._timeout = timeout * scale
         self._write_timeout = min(write_timeout, timeout) * scale
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="etcd")
+        self._args = (timeout, tls, write_timeout)
+        # gRPC shares one TCP connection between channels to the same address unless told not to
+        self._options = [*_GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1)] if dedicated else _GRPC_OPTIONS
+        self._lease_line: EtcdStore | None = None  # the leader lease's keepalives: a connection of their own
         self._watch_queues: set[asyncio.Queue[Any]] = set()
         self._closed = False
 
@@ -116,7 +122,7 @@ class EtcdStore(Store):
             host, port = self._addrs[i]
             t = self._tls
             creds = {"ca_cert": str(t.ca), "cert_cert": str(t.cert), "cert_key": str(t.key)} if t is not None else {}
-            client = etcd3.client(host, port, timeout=self._timeout, grpc_options=_GRPC_OPTIONS, **creds)
+            client = etcd3.client(host, port, timeout=self._timeout, grpc_options=self._options, **creds)
             self._clients[i] = client
         return client
 
@@ -213,12 +219,16 @@ class EtcdStore(Store):
         return ttl
 
     def blocking_lease_refresh(self) -> Callable[[int, float], float]:
-        """A keepalive for another thread: straight to the client, not queued behind this store's pool."""
+        """A keepalive for other threads, on a connection of its own: not queued behind this store's pool,
+        nor behind its big reads and watch streams on a shared HTTP/2 connection."""
+        if self._lease_line is None:
+            self._lease_line = EtcdStore(self._urls, *self._args, dedicated=True)
+        line = self._lease_line
 
         def refresh(lease_id: int, timeout: float) -> float:
             if self._closed:
                 raise StoreError("store is closed")
-            return self._call_sync(functools.partial(_keepalive, lease_id=lease_id, timeout=min(timeout, self._timeout)))
+            return line._call_sync(functools.partial(_keepalive, lease_id=lease_id, timeout=timeout * self._scale))
 
         return refresh
 
@@ -314,7 +324,8 @@ class EtcdStore(Store):
         self._closed = True
         for queue in self._watch_queues:
             queue.put_nowait((-1, _CLOSED))
-        clients = [c for c in self._clients if c is not None]
+        lines = [self, self._lease_line] if self._lease_line is not None else [self]
+        clients = [c for line in lines for c in line._clients if c is not None]
         await asyncio.get_running_loop().run_in_executor(self._pool, lambda: [c.close() for c in clients])
         self._pool.shutdown(wait=False)
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from shoal.manager.election import Election
-from shoal.manager.store import objects
+from shoal.manager.store import keys, objects
 from shoal.manager.store.base import Put
 from shoal.manager.store.writes import Conflict, Fence, Write, Writer
 
@@ -41,6 +44,33 @@ async def test_a_leader_keeps_its_lease_through_an_event_loop_stall_longer_than_
         assert len(fences) == 1 and election.leader_id == "m1", "leadership was lost and won again"
         await Writer(etcd_store, fences[0]).apply(Write(ops=(Put(P + "after-stall", b"1"),)))
     finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_leader_keeps_its_lease_on_a_loaded_machine_through_repeated_loop_stalls(etcd_store):
+    """CPU burners (twice the cores) for the whole test, and the leader's event loop blocked for 0.8 s
+    (more than TTL/3) again and again: no leader change, the same fence, and the leader can still write."""
+    fences: list[Fence] = []
+    leading = asyncio.Event()
+    election = Election(etcd_store, "m1", ttl=2.0)
+    task = asyncio.create_task(election.run(lambda f: lead_forever(fences, leading, f)))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * (os.cpu_count() or 1))]
+    try:
+        await asyncio.wait_for(leading.wait(), 10)
+        won = (await etcd_store.get(keys.LEADER)).create_revision
+        for _ in range(8):  # 8 s of the loop mostly blocked: a big reconcile pass after another
+            time.sleep(0.8)
+            await asyncio.sleep(0.2)
+        assert await objects.leader_of(etcd_store) == "m1"
+        assert (await etcd_store.get(keys.LEADER)).create_revision == won, "the election key was won again"
+        assert len(fences) == 1 and election.leader_id == "m1", "leadership was lost and won again"
+        await Writer(etcd_store, fences[0]).apply(Write(ops=(Put(P + "after-load", b"1"),)))
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
