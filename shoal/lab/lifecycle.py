@@ -58,7 +58,9 @@ def manager_argv(lab: Lab, node: Node, first: bool) -> list[str]:
     if lab.etcd_cluster:
         client = lab.etcd_client_tls()
         argv += ["--etcd", lab.etcd_endpoints(), "--etcd-ca", str(client.ca), "--etcd-cert", str(client.cert), "--etcd-key", str(client.key)]
-        argv += ["--election-ttl", str(procs.LAB_ELECTION_TTL_S)]  # the lab's etcd runs with LAN timing
+    ttl = procs.lab_election_ttl(lab.etcd_cluster)  # the lab's etcd runs with LAN timing: 1 s
+    if ttl is not None:
+        argv += ["--election-ttl", str(ttl)]
     if not first and lab.manager_token:
         argv += ["--join", lab.managers[0].manager_addr]  # the token goes in SHOAL_TOKEN (daemon_env)
     return argv
@@ -133,6 +135,7 @@ def wait_ready(lab: Lab, names: list[str], timeout: float = READY_TIMEOUT) -> No
 def up(name: str, managers: int, workers: int, subnet: str | None, managers_run_tasks: bool) -> Lab:
     require_root()
     check_name(name)
+    procs.lab_election_ttl(True)  # a bad SHOAL_LAB_ELECTION_TTL_S is refused before anything is made
     root = labs_root()
     if (root / name / "lab.json").exists():
         raise LabError(f"lab {name!r} already exists; remove it first with `shoal lab down --name {name}`")

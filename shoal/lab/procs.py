@@ -188,6 +188,24 @@ LAB_ELECTION_TTL_S = 1
 """The managers' election lease on the lab's etcd: with a 500 ms election timeout etcd grants 1 s leases
 (it raises shorter ones to 1.5 election timeouts), so a dead leader's lease runs out ~1 s sooner than
 with the 2 s default; the leader keeps it from a thread of its own (see manager.election)."""
+ELECTION_TTL_ENV = "SHOAL_LAB_ELECTION_TTL_S"
+MANAGER_ELECTION_TTL_S = 2
+"""A manager's own default --election-ttl, which a 1-manager lab (its embedded etcd) keeps."""
+
+
+def lab_election_ttl(etcd_cluster: bool) -> int | None:
+    """The lab managers' --election-ttl: LAB_ELECTION_TTL_S on the lab's etcd cluster, the managers' own
+    default (None) on a lone manager's embedded etcd; ``SHOAL_LAB_ELECTION_TTL_S`` sets it for both.
+
+    The variable is for machines many times slower than a host (tests/v2vm/guest.sh sets it: under
+    software emulation a 2 s lease ran out between its grant and its first use). It can only lengthen
+    the lease: whole seconds, at least the managers' own default; anything else is refused."""
+    raw = os.environ.get(ELECTION_TTL_ENV, "").strip()
+    if not raw:
+        return LAB_ELECTION_TTL_S if etcd_cluster else None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < MANAGER_ELECTION_TTL_S:
+        raise LabError(f"{ELECTION_TTL_ENV}={raw!r}: whole seconds, at least {MANAGER_ELECTION_TTL_S}")
+    return int(raw)
 """etcd's timing for a LAN (its defaults, 100/1000 ms, allow for WAN round trips): a member lost with its
 host is replaced as raft leader in ~0.5-1 s, and leases, which etcd extends by the election timeout when
 its leader changes, outlive a dead manager by 0.5 s less. Lab hosts share one bridge: RTT well under 1 ms."""

@@ -68,6 +68,9 @@ export SHOAL_TEST_TIME_SCALE="${SHOAL_TEST_TIME_SCALE:-$((8 * SLOW))}"
 export SHOAL_LAUNCHER_START_TIMEOUT_S="${SHOAL_LAUNCHER_START_TIMEOUT_S:-$((120 * SLOW))}"
 # `lab up`'s waits for its etcd, its first manager and its nodes (20-30 s on a host)
 export SHOAL_LAB_WAIT_SCALE="${SHOAL_LAB_WAIT_SCALE:-$((20 * SLOW))}"
+# the lab managers' election lease (--election-ttl, 1-2 s on a host): a 2 s lease ran out here between its
+# grant and its first use ("requested lease not found"), and the manager exited
+export SHOAL_LAB_ELECTION_TTL_S="${SHOAL_LAB_ELECTION_TTL_S:-$((2 * SLOW))}"
 # a manager's wait for its embedded etcd to answer (10 s on a host; a TLS handshake alone takes seconds here)
 export SHOAL_ETCD_READY_TIMEOUT_S="${SHOAL_ETCD_READY_TIMEOUT_S:-$((300 * SLOW))}"
 # a manager's etcd call deadlines (5 s reads, 2 s writes on a host)
