@@ -2,10 +2,10 @@
 
 A container's ``seccomp`` setting is "" (shoal's default profile, seccomp_default.py), ``unconfined``,
 or a profile document in Docker's JSON format (``--security-opt seccomp=FILE``: the client reads FILE
-and ``check`` validates it). The launcher compiles the profile for the container's capabilities
-(Docker's ``includes``/``excludes.caps``) into a classic BPF program through Debian's libseccomp2,
-loaded with ctypes only there, and caches it: the same profile and capability set are compiled once
-per launcher. The forked child then needs one ``prctl(PR_SET_SECCOMP)`` and no library: ``apply``
+and ``check`` validates it; seccompcheck.py, re-exported here). The launcher compiles the profile for
+the container's capabilities (Docker's ``includes``/``excludes.caps``) into a classic BPF program
+through Debian's libseccomp2, loaded with ctypes only there, and caches it: the same profile and
+capability set are compiled once per launcher. The forked child then needs one ``prctl(PR_SET_SECCOMP)`` and no library: ``apply``
 installs the bytes as the last step before execve (after no_new_privs, which it requires), in PID 1
 (before a ``--init`` forks, so both are filtered) and in every exec'd process.
 """
@@ -21,41 +21,12 @@ from typing import Any
 from shoal.runtime import caps as capnames
 from shoal.runtime import seccomp_default
 from shoal.runtime.errors import ConfigError, ContainerError
+from shoal.runtime.seccompcheck import ACTIONS, OPS, UNCONFINED, check
 
-UNCONFINED = "unconfined"
-ACTIONS = {
-    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SCMP_ACT_KILL_PROCESS": 0x80000000,
-    "SCMP_ACT_TRAP": 0x00030000, "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
-    "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000,
-}  # fmt: skip
-OPS = {
-    "SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
-    "SCMP_CMP_GE": 5, "SCMP_CMP_GT": 6, "SCMP_CMP_MASKED_EQ": 7,
-}  # fmt: skip
+__all__ = ["ACTIONS", "OPS", "UNCONFINED", "apply", "check", "compile_profile", "program_for"]
+
 _FLTATR_CTL_OPTIMIZE = 8
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-
-
-def check(setting: str) -> str:
-    """Validate a container's seccomp setting at the client; ConfigError naming what is wrong."""
-    if setting in ("", UNCONFINED):
-        return setting
-    try:
-        doc = json.loads(setting)
-    except ValueError as exc:
-        raise ConfigError(f"seccomp profile: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("defaultAction") not in ACTIONS:
-        raise ConfigError(f"seccomp profile: defaultAction must be one of {', '.join(ACTIONS)}")
-    for i, rule in enumerate(doc.get("syscalls") or []):
-        names = rule.get("names") if isinstance(rule, dict) else None
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise ConfigError(f"seccomp profile: syscalls[{i}].names must be a list of names")
-        if rule.get("action") not in ACTIONS:
-            raise ConfigError(f"seccomp profile: syscalls[{i}].action {rule.get('action')!r} is unknown")
-        for arg in rule.get("args") or []:
-            if not isinstance(arg, dict) or arg.get("op") not in OPS or arg.get("index") not in range(6):
-                raise ConfigError(f"seccomp profile: syscalls[{i}].args: bad argument rule {arg!r}")
-    return setting
 
 
 class _ArgCmp(ctypes.Structure):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shoal import ctropts
-from shoal.runtime import caps, mounts, ports, seccomp
+from shoal.runtime import caps, mounts, ports, seccompcheck
 from shoal.runtime.cgroup.limits import Limits
 from shoal.runtime.config import ContainerConfig
 from shoal.runtime.errors import ConfigError
@@ -140,7 +140,7 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         netns_path=config.netns_path,
         publish=ports.validate(config.publish),
         masked_paths=_masked_paths(config.masked_paths),
-        seccomp=seccomp.check(config.seccomp) if isinstance(config.seccomp, str) else _bad_seccomp(),
+        seccomp=seccompcheck.check(config.seccomp) if isinstance(config.seccomp, str) else _bad_seccomp(),
         read_only=bool(config.read_only),
         **_process_options(config),
     )

@@ -24,8 +24,8 @@ from shoal.cli.containers_common import (
     runtime,
     status_text,
 )
+from shoal.cli.logfollow import emit, follow
 from shoal.cli.output import format_table
-from shoal.cli.run import emit, follow
 from shoal.runtime import ContainerError, logs
 
 

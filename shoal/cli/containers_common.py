@@ -9,18 +9,20 @@ Containers get a 64-hex id and a name (``--name`` or a generated one, kept in th
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
-import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from shoal.cli.localonly import refuse_if_remote
-from shoal.runtime import ContainerError, ContainerInfo, ContainerNotFound, Runtime
+from shoal.runtime import ContainerError, ContainerInfo, ContainerNotFound
+
+if TYPE_CHECKING:
+    from shoal.runtime import Runtime
+    from shoal.runtime.client.sync import SyncRuntime
 
 DEFAULT_ROOT = "/var/lib/shoal/local"
 CGROUP_PARENT = os.environ.get("SHOAL_LOCAL_CGROUP_PARENT", "shoal-local")  # tests give each run its own
@@ -54,22 +56,47 @@ LAUNCHER_LINGER_S = 60.0
 so a series of ``shoal run``/``ps``/``rm`` does not start one each (env SHOAL_LAUNCHER_LINGER_S; 0: none)."""
 
 
+def _linger() -> float:
+    return float(os.environ.get("SHOAL_LAUNCHER_LINGER_S") or LAUNCHER_LINGER_S)
+
+
 def runtime(root: str) -> Runtime:
-    linger = float(os.environ.get("SHOAL_LAUNCHER_LINGER_S") or LAUNCHER_LINGER_S)
-    return Runtime(root, cgroup_parent=CGROUP_PARENT, linger_s=linger)
+    """The asyncio client of this node's runtime (the commands that stream or run several calls at once)."""
+    from shoal.runtime.client.runtime import Runtime
+
+    return Runtime(root, cgroup_parent=CGROUP_PARENT, linger_s=_linger())
 
 
-def run_async(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
-    """A click callback from a coroutine; runtime errors become ``Error: <message>``, exit 1."""
+def sync_runtime(root: str) -> SyncRuntime:
+    """The blocking client of the same runtime (``shoal run``: no event loop, no asyncio to import)."""
+    from shoal.runtime.client.sync import SyncRuntime
+
+    return SyncRuntime(root, cgroup_parent=CGROUP_PARENT, linger_s=_linger())
+
+
+def run_sync(fn: Callable[..., T]) -> Callable[..., T]:
+    """A click callback that needs root; runtime errors become ``Error: <message>``, exit 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         if os.geteuid() != 0:
             raise click.ClickException("containers need root (namespaces, mounts, cgroups): run as root")
         try:
-            return asyncio.run(fn(*args, **kwargs))
+            return fn(*args, **kwargs)
         except ContainerError as exc:
             raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def run_async(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """A click callback from a coroutine (run_sync's rules)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        import asyncio
+
+        return run_sync(lambda: asyncio.run(fn(*args, **kwargs)))()
 
     return wrapper
 
@@ -79,12 +106,21 @@ def name_of(info: ContainerInfo) -> str:
 
 
 def new_id() -> str:
-    return secrets.token_hex(32)
+    return os.urandom(32).hex()  # what secrets.token_hex(32) does, without importing hashlib and random
+
+
+def _below(n: int) -> int:
+    """A uniform random int in [0, n) from os.urandom (rejection sampling: no modulo bias)."""
+    limit = (1 << 32) - (1 << 32) % n
+    while True:
+        value = int.from_bytes(os.urandom(4), "little")
+        if value < limit:
+            return value % n
 
 
 def new_name(taken: set[str]) -> str:
     while True:
-        name = f"{secrets.choice(_ADJ)}_{secrets.choice(_NOUN)}{secrets.randbelow(100)}"
+        name = f"{_ADJ[_below(len(_ADJ))]}_{_NOUN[_below(len(_NOUN))]}{_below(100)}"
         if name not in taken:
             return name
 

@@ -11,12 +11,17 @@ to shoal's standalone bridge and forwards the port while it runs; see runtime/la
 wires a namespace for it (see shoal/agentapi.py); the container reaches the network's services by
 VIP, task address and name, and its address is released when it ends.
 Interactive terminals (``-i``/``-t``) are not supported by ``run``; use ``shoal exec -i``.
+
+``run`` talks to the launcher with the blocking client (SyncRuntime): a command that starts one
+container and waits for it has no use for an event loop, and not importing asyncio is a good part of
+what keeps ``shoal run --rm IMAGE true`` under 100 ms (bench/cli_latency.py). Only ``--network``
+loads asyncio, for the agent's API (shoal/agentapi.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
+import select
 import shlex
 import signal
 import sys
@@ -24,10 +29,20 @@ from typing import Any
 
 import click
 
-from shoal import agentapi, ctropts
+from shoal import ctropts
 from shoal.cli import secopts
-from shoal.cli.containers_common import NAME_LABEL, name_of, new_id, new_name, root_option, run_async, runtime
-from shoal.runtime import ConfigError, ContainerConfig, Runtime, logs, mounts, ports
+from shoal.cli.containers_common import (
+    NAME_LABEL,
+    name_of,
+    new_id,
+    new_name,
+    root_option,
+    run_sync,
+    sync_runtime,
+)
+from shoal.cli.logfollow import POLL_S, LogTail
+from shoal.runtime import ConfigError, ContainerConfig, mounts, ports
+from shoal.runtime.client.sync import SyncRuntime
 
 ENV_HELP = "Set environment variables (KEY=VALUE, or KEY to copy it from this shell)"
 
@@ -163,8 +178,8 @@ def build_config(
 @root_option
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@run_async
-async def run_command(
+@run_sync
+def run_command(
     image: str, command: tuple[str, ...], remove: bool, detach: bool, name: str | None, root: str, **o: Any
 ) -> None:
     """Create and run a new container from IMAGE (`host` or an image loaded with `shoal image load`)."""
@@ -178,44 +193,54 @@ async def run_command(
     if network is not None and o.get("publish"):
         raise click.BadParameter("-p publishes on this host's standalone bridge: not with --network (publish "
                                  "through a service: shoal svc create -p)", param_hint="'--network'")
-    async with runtime(root) as rt:
-        existing = await rt.list()
-        taken = {name_of(c) for c in existing}
+    with sync_runtime(root) as rt:
+        taken = {name_of(c) for c in rt.list()}
         if name is not None and name in taken:
             raise click.ClickException(f'Conflict. The container name "{name}" is already in use')
         name = name or new_name(taken)
         cfg = build_config(image, command, o, new_id(), name, dict(os.environ))
-        joined = await _join_network(cfg, network) if network is not None else None
+        joined = _join_network(cfg, network) if network is not None else None
         try:
-            info = await rt.create(cfg)
+            info = rt.create(cfg)
             try:
-                await rt.start(info.id)
+                rt.start(info.id)
             except BaseException:
                 if remove:
-                    await rt.delete(info.id, force=True)
+                    rt.delete(info.id, force=True)
                 raise
             if joined is not None:
-                await agentapi.call({"op": "started", "attachment": joined})
+                _agent({"op": "started", "attachment": joined})
         except BaseException:
             if joined is not None:
-                await _leave_network(joined)
+                _leave_network(joined)
             raise
         if detach:
             click.echo(info.id)
             return
-        code = await _attach(rt, info.id, info.log_path)
+        code = _attach(rt, info.id, info.log_path)
         if remove:
-            await rt.delete(info.id, force=True)
+            rt.delete(info.id, force=True)
         if joined is not None:
-            await _leave_network(joined)
+            _leave_network(joined)
     sys.exit(code)
 
 
-async def _join_network(cfg: ContainerConfig, network: str) -> str:
+def _agent(request: dict[str, Any]) -> dict[str, Any]:
+    """One call to this node's agent (shoal/agentapi.py: asyncio, loaded only by ``--network``)."""
+    import asyncio
+
+    from shoal import agentapi
+
+    return asyncio.run(agentapi.call(request))
+
+
+def _join_network(cfg: ContainerConfig, network: str) -> str:
     """Attach the container-to-be to ``network`` through this node's agent; returns the attachment id."""
+    from shoal import agentapi
+
     try:
-        att = await agentapi.call({"op": "attach", "network": network, "container_id": cfg.id,
-                                   "container_name": cfg.labels.get(NAME_LABEL, "")})
+        att = _agent({"op": "attach", "network": network, "container_id": cfg.id,
+                      "container_name": cfg.labels.get(NAME_LABEL, "")})
     except agentapi.AgentApiError as exc:
         raise click.ClickException(str(exc)) from None
     cfg.netns_path = att["netns"]
@@ -223,67 +248,40 @@ async def _join_network(cfg: ContainerConfig, network: str) -> str:
     return str(att["attachment"])
 
 
-async def _leave_network(attachment: str) -> None:
+def _leave_network(attachment: str) -> None:
     """Give the attachment back now (else the agent does once the container's namespace is empty)."""
+    from shoal import agentapi
+
     try:
-        await agentapi.call({"op": "detach", "attachment": attachment})
+        _agent({"op": "detach", "attachment": attachment})
     except agentapi.AgentApiError as exc:
         click.echo(f"warning: the network address is released later: {exc}", err=True)
 
 
-async def _attach(rt: Runtime, cid: str, log_path: str) -> int:
-    """Stream the log until the container exits; Ctrl-C becomes SIGINT to the container."""
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(_signal(rt, cid, signal.SIGINT)))
-    follower = asyncio.ensure_future(follow(log_path, lambda: waiter.done()))
-    waiter = asyncio.ensure_future(rt.wait(cid))
-    info = await waiter
-    await follower
-    loop.remove_signal_handler(signal.SIGINT)
+def _attach(rt: SyncRuntime, cid: str, log_path: str) -> int:
+    """Print the log until the container exits; Ctrl-C becomes SIGINT to the container.
+
+    The exit arrives as the reply on a ``wait`` connection: the log is read whenever that reply has not
+    come within POLL_S, and once more after it, so a short container costs no poll interval at all.
+    """
+    tail = LogTail(log_path)
+    conn = rt.begin_wait(cid)
+    previous = signal.signal(signal.SIGINT, lambda *_: _signal(rt, cid, signal.SIGINT))
+    try:
+        while not select.select([conn], [], [], POLL_S)[0]:
+            tail.pump()
+        info = rt.end_wait(conn)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        conn.close()
+    tail.pump()
     if info.oom_killed:
         click.echo("container was OOM-killed", err=True)
     return info.exit_code if info.exit_code is not None else 255
 
 
-async def _signal(rt: Runtime, cid: str, sig: int) -> None:
+def _signal(rt: SyncRuntime, cid: str, sig: int) -> None:
     try:
-        await rt.kill(cid, sig)
+        rt.kill(cid, sig, fresh=True)  # the session may be mid-call: a connection of its own
     except Exception:  # noqa: BLE001 - it may have exited meanwhile
         pass
-
-
-async def follow(path: str, finished: Any, timestamps: bool = False, skip: int = 0) -> None:
-    """Print log records as they arrive (after the first ``skip``) until ``finished()`` and no more."""
-    offset, seen = 0, 0
-    while True:
-        done = finished()
-        try:
-            if os.path.getsize(path) < offset:  # rotated: the current file starts again
-                offset = 0
-        except FileNotFoundError:
-            pass
-        try:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-        except FileNotFoundError:
-            chunk = b""
-        end = chunk.rfind(b"\n") + 1
-        offset += end
-        for line in chunk[:end].splitlines():
-            rec = logs.parse(line)
-            if rec is None:
-                continue
-            seen += 1
-            if seen > skip:
-                emit(rec, timestamps)
-        if done:
-            return
-        await asyncio.sleep(0.05)
-
-
-def emit(rec: dict, timestamps: bool) -> None:
-    text = (rec["time"] + " " if timestamps else "") + rec["log"]
-    stream = sys.stderr if rec.get("stream") == "stderr" else sys.stdout
-    stream.write(text)
-    stream.flush()

@@ -3,12 +3,12 @@
 ``seccomp=unconfined`` turns the filter off, ``seccomp=FILE`` reads a profile in Docker's JSON format
 (read here, on the client: the file need not exist on the nodes); ``no-new-privileges`` is accepted
 because shoal always sets it. Anything else is refused by name. The profile itself is checked by
-the runtime's ``seccomp.check`` before anything is sent.
+the runtime's ``seccompcheck.check`` before anything is sent.
 """
 
 from __future__ import annotations
 
-from shoal.runtime import seccomp
+from shoal.runtime import seccompcheck as seccomp
 from shoal.runtime.errors import ConfigError
 
 

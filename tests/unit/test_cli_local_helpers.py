@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shoal.cli import containers_common as cc
@@ -60,6 +62,15 @@ def test_generated_names_avoid_the_taken_ones_and_ids_are_64_hex():
     assert fresh not in taken and "_" in fresh
     cid = cc.new_id()
     assert len(cid) == 64 and int(cid, 16) >= 0
+    assert cc.new_id() != cid
+
+
+def test_generated_names_draw_every_word_and_number():
+    draws = [cc._below(10) for _ in range(2000)]
+    assert set(draws) == set(range(10))
+    parts = [re.fullmatch(r"([a-z]+)_([a-z]+)(\d+)", cc.new_name(set())).groups() for _ in range(500)]
+    assert {p[0] for p in parts} == set(cc._ADJ) and {p[1] for p in parts} == set(cc._NOUN)
+    assert all(0 <= int(p[2]) < 100 for p in parts) and len({p[2] for p in parts}) > 50
 
 
 @pytest.mark.parametrize(("box", "text"), [
@@ -114,6 +125,24 @@ def test_a_runtime_error_becomes_one_error_line(monkeypatch):
 
     with pytest.raises(click.ClickException, match="No such container: x"):
         cmd()
+
+
+def test_blocking_commands_have_the_same_rules(monkeypatch):
+    import click
+
+    @cc.run_sync
+    def cmd(fail: bool) -> str:
+        if fail:
+            raise ContainerNotFound("No such container: y")
+        return "ran"
+
+    monkeypatch.setattr(cc.os, "geteuid", lambda: 1000)
+    with pytest.raises(click.ClickException, match="containers need root"):
+        cmd(False)
+    monkeypatch.setattr(cc.os, "geteuid", lambda: 0)
+    assert cmd(False) == "ran"
+    with pytest.raises(click.ClickException, match="No such container: y"):
+        cmd(True)
 
 
 # -- join-token --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ def test_network_with_a_host_published_port_is_refused_before_anything_runs(tmp_
     assert not any(tmp_path.iterdir())  # no runtime state was made
 
 
-async def test_the_container_joins_the_namespace_and_resolver_the_agent_wired(monkeypatch):
+def test_the_container_joins_the_namespace_and_resolver_the_agent_wired(monkeypatch):
     asked = []
 
     async def agent(request, address=None, timeout=60.0):
@@ -24,7 +24,7 @@ async def test_the_container_joins_the_namespace_and_resolver_the_agent_wired(mo
 
     monkeypatch.setattr("shoal.agentapi.call", agent)
     cfg = build_config("host", ("true",), {}, "c" * 64, "probe", {})
-    assert await _join_network(cfg, "apps") == "att-1"
+    assert _join_network(cfg, "apps") == "att-1"  # blocking: run has no event loop of its own
     assert asked == [{"op": "attach", "network": "apps", "container_id": "c" * 64, "container_name": "probe"}]
     assert cfg.netns_path == "/x/att-1/netns"
     assert cfg.mounts[-1] == {"type": "bind", "source": "/x/att-1/resolv.conf", "target": "/etc/resolv.conf", "readonly": True}

@@ -1,4 +1,7 @@
-"""Which cgroup manager this host gets: v1 on a hybrid host, v2 on a unified one (see hierarchy)."""
+"""Which cgroup manager this host gets: v1 on a hybrid host, v2 on a unified one (see hierarchy).
+
+Imported by ``shoal.runtime.cgroup.detect`` on first use (only the launcher creates cgroups).
+"""
 
 from __future__ import annotations
 
