@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import string
 
 _ALPHABET = string.digits + string.ascii_lowercase
@@ -10,6 +9,8 @@ _ALPHABET = string.digits + string.ascii_lowercase
 
 def new_id() -> str:
     """A fresh random id (about 129 bits)."""
+    import secrets  # hashlib and random: not for a process that only shows ids (`shoal svc ls`)
+
     return "".join(secrets.choice(_ALPHABET) for _ in range(25))
 
 

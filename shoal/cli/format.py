@@ -9,6 +9,9 @@ before anything is printed, so a bad one is one error and no output.
 
     fmt = Format.parse("table {{.ID}}\\t{{.Name}}")      # raises TemplateError
     print(fmt.render_list(records), end="")
+
+The template engine (template.py, template_exec.py) is imported by the first ``Format.parse``: a list
+command run without a template (``shoal svc ls``) does not pay for loading it.
 """
 
 from __future__ import annotations
@@ -16,15 +19,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shoal.cli.template import Action, Branch, Node, Operand, Pipe, TemplateError, parse
-from shoal.cli.template_exec import FUNCS, Executor
+if TYPE_CHECKING:
+    from shoal.cli.template import Node, Operand, Pipe, TemplateError
 
 __all__ = ["Format", "TemplateError", "header_name", "is_template", "tabwrite"]
 
 MIN_WIDTH = 10
 PADDING = 3
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TemplateError":  # re-exported, from the engine loaded on demand
+        from shoal.cli.template import TemplateError
+
+        return TemplateError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_template(fmt: str | None) -> bool:
@@ -63,6 +74,8 @@ class Format:
     @classmethod
     def parse(cls, fmt: str) -> Format:
         """Parse ``fmt`` (``table`` prefix allowed); raises ``TemplateError`` naming what is wrong."""
+        from shoal.cli.template import TemplateError, parse
+
         text = fmt.strip()
         table = text[:5].lower() == "table" and (len(text) == 5 or text[5].isspace())
         if table:
@@ -76,12 +89,16 @@ class Format:
 
     def render(self, data: Any, strict: bool = False) -> str:
         """The template applied to one object (no newline added)."""
+        from shoal.cli.template_exec import Executor
+
         return Executor(strict).render(self.nodes, data)
 
     def render_list(self, records: Sequence[Mapping[str, Any]], headers: Mapping[str, str] | None = None) -> str:
         """One line per record (strict: every record has the same fields), with a header for ``table``.
 
         Returns the whole text ending in a newline (empty when there is nothing to print)."""
+        from shoal.cli.template_exec import Executor
+
         lines = [self.render(r, strict=True) for r in records]
         if not self.table:
             return "".join(line + "\n" for line in lines)
@@ -97,6 +114,7 @@ class Format:
 
 def _operands(nodes: list[Node]) -> Iterator[Operand]:
     """Every operand of every pipeline in the tree, nested pipelines included."""
+    from shoal.cli.template import Action, Branch, Pipe
 
     def pipe(p: Pipe) -> Iterator[Operand]:
         for cmd in p.cmds:
@@ -115,6 +133,9 @@ def _operands(nodes: list[Node]) -> Iterator[Operand]:
 
 
 def _check_functions(nodes: list[Node]) -> None:
+    from shoal.cli.template import TemplateError
+    from shoal.cli.template_exec import FUNCS
+
     for op in _operands(nodes):
         if op.kind == "ident" and op.value not in FUNCS and op.value not in ("and", "or"):
             raise TemplateError(f'template: function "{op.value}" not defined')

@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
-from shoal.cli.format import Format, TemplateError, is_template
+from shoal.cli.format import is_template
 from shoal.proto import types_pb2
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
+
+    from shoal.cli.format import Format
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -85,6 +88,9 @@ def emit_objects(fmt: str | None, objects: Sequence[Any], pretty: Callable[[Any]
 
 def _render(fmt: str, run: Callable[[Format], str]) -> str:
     """Parse and run a template; a bad one (or one naming a field that does not exist) is a usage error."""
+    from shoal.cli.format import Format
+    from shoal.cli.template import TemplateError
+
     try:
         return run(Format.parse(fmt))
     except TemplateError as exc:
@@ -94,6 +100,9 @@ def _render(fmt: str, run: Callable[[Format], str]) -> str:
 def _check_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Refuse a template that does not parse before the command talks to anyone."""
     if value and is_template(value):
+        from shoal.cli.format import Format
+        from shoal.cli.template import TemplateError
+
         try:
             Format.parse(value)
         except TemplateError as exc:
@@ -103,6 +112,8 @@ def _check_format(ctx: click.Context, param: click.Parameter, value: str | None)
 
 def message_dict(msg: Message) -> dict[str, Any]:
     """A protobuf message as the dict ``inspect`` prints (proto field names, defaults omitted)."""
+    from google.protobuf import json_format
+
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)
 
 

@@ -14,8 +14,6 @@ import grpc
 
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
-from shoal.cli.docker_views import service_doc
-from shoal.cli.network_views import endpoint_lines
 from shoal.cli.output import (
     SERVICE_FILTER_VALUES,
     TASK_FILTER_VALUES,
@@ -168,12 +166,16 @@ def inspect_services(services: tuple[str, ...], pretty: bool, fmt: str | None) -
     if pretty and not fmt:
         click.echo("\n\n".join(_pretty(s) for s in found))
     else:
+        from shoal.cli.docker_views import service_doc  # inspect's shapes: not what `svc ls` needs to load
+
         emit_objects(fmt, [service_doc(s, _pending(s.id)) for s in found])
     if errors:
         raise click.ClickException("\n".join(errors))
 
 
 def _pretty(s: types_pb2.Service) -> str:
+    from shoal.cli.network_views import endpoint_lines
+
     pending = "".join(f"\nPending: {', '.join(n)}: {w}" for w, n in _pending(s.id).items())
     return pretty_service(s) + "\n" + "\n".join(endpoint_lines(s)) + pending
 

@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from shoal import ids, rollout, units
-from shoal.cli import service_views_container as container_views
 from shoal.cli.output import ago, mode_name, pretty_state, quote_error
 from shoal.cli.service_opts import port_text
 from shoal.proto import control_pb2, types_pb2
@@ -245,6 +244,8 @@ def pretty_service(service: types_pb2.Service) -> str:
     if c.user:
         _kv(lines, 1, "User", c.user)
     _kv(lines, 1, "Init", str(c.init).lower())
+    from shoal.cli import service_views_container as container_views  # the spec rules: only for --pretty
+
     lines.extend(container_views.container_lines(c))
     lines.extend(container_views.mount_lines(c))
     lines.extend(_resources(spec.resources))

@@ -47,6 +47,38 @@ def test_a_cluster_command_loads_no_runtime() -> None:
     assert "shoal.runtime" not in loaded and "shoal.stack" not in loaded and "shoal.lab" not in loaded
 
 
+def test_svc_ls_loads_neither_the_template_engine_nor_the_inspect_views() -> None:
+    code = (
+        "from tests.fixtures.cli_fakes import FakeStub, run\n"
+        "fake = FakeStub()\nfake.services['s1'] = __import__('shoal.proto.types_pb2').proto.types_pb2.Service(id='s1')\n"
+        "r = run(fake, 'service', 'ls')\nassert r.exit_code == 0 and 's1' in r.output, r.output"
+    )
+    loaded = _modules_after(code)
+    assert "shoal.cli.service" in loaded
+    for heavy in ("shoal.cli.template", "shoal.cli.docker_views", "shoal.spec_container", "google.protobuf.json_format"):
+        assert heavy not in loaded, f"{heavy} is imported by `shoal svc ls`"
+
+
+def test_a_format_template_still_loads_the_engine_when_given() -> None:
+    code = (
+        "from tests.fixtures.cli_fakes import FakeStub, run\n"
+        "fake = FakeStub()\nfake.services['s1'] = __import__('shoal.proto.types_pb2').proto.types_pb2.Service(id='s1')\n"
+        "r = run(fake, 'service', 'ls', '--format', '{{.ID}}')\nassert r.output == 's1\\n', r.output"
+    )
+    assert "shoal.cli.template" in _modules_after(code)
+
+
+def test_a_local_run_loads_no_asyncio_nor_ctypes() -> None:
+    code = (
+        "from click.testing import CliRunner\nfrom shoal.cli.main import main\n"
+        "r = CliRunner().invoke(main, ['run', '--help'])\nassert r.exit_code == 0, r.output\n"
+        "from shoal.runtime.client.sync import SyncRuntime\nfrom shoal.runtime.spec import validate"
+    )
+    loaded = _modules_after(code)
+    for heavy in ("asyncio", "ctypes", "shoal.runtime.client.runtime", "shoal.runtime.cgroup.v1", "hashlib"):
+        assert heavy not in loaded, f"{heavy} is imported by `shoal run`"
+
+
 @pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
 def test_every_lazy_name_resolves_to_that_command(name: str) -> None:
     ctx = click.Context(main)
