@@ -1,7 +1,8 @@
 """What every orchestrator shares: the restart supervisor's rule, the task reaper, and removal.
 
-Pure functions on TaskViews. The restart rule decides when an ended task may be replaced (condition
-none / on-failure / any, delay, max attempts within a window); the reaper keeps ``history_limit`` old
+Pure functions on TaskViews. The restart rule (``shoal.restartpolicy``, shared with the update supervisor)
+decides when an ended task may be replaced (condition none / on-failure / any, delay, max attempts within
+a window); the reaper keeps ``history_limit`` old
 tasks per slot (per node for global services); removal stops tasks and deletes them once they stopped;
 ``handover`` keeps a start-first replacement beside the task it replaces until it is ready.
 """
@@ -12,26 +13,12 @@ from collections.abc import Callable
 
 from shoal.manager.orchestrator.types import Actions
 from shoal.proto import types_pb2 as pb
-from shoal.taskstate import FAILED_STATES
+from shoal.restartpolicy import restart_due
 from shoal.views import TaskView
 
+__all__ = ["DEFAULT_HISTORY", "end_finished", "handover", "reap", "remove_all", "restart_due"]
+
 DEFAULT_HISTORY = 5
-
-
-def restart_due(service: pb.Service, slot_tasks: list[TaskView], last: TaskView, now_ns: int) -> int | None:
-    """When a replacement for the ended task ``last`` may start (ns), or None if the policy says never."""
-    rp = service.spec.restart_policy
-    if rp.condition == pb.RestartPolicy.NONE:
-        return None
-    if rp.condition == pb.RestartPolicy.ON_FAILURE and last.state not in FAILED_STATES:
-        return None
-    if rp.max_attempts:
-        ended = [t for t in slot_tasks if t.terminal and t.state != pb.SHUTDOWN]
-        if rp.window_ns:
-            ended = [t for t in ended if t.status.timestamp_ns >= now_ns - rp.window_ns]
-        if len(ended) > rp.max_attempts:
-            return None
-    return last.status.timestamp_ns + rp.delay_ns
 
 
 def reap(slot_tasks: list[TaskView], acts: Actions, history_limit: int) -> None:

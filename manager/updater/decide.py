@@ -16,6 +16,9 @@ One pass, for a replicated or global service (jobs start a new run on a spec cha
 * stop-first stops the old task (the orchestrator creates the replacement in the same slot);
   start-first creates the replacement in the slot and leaves the old one running (the orchestrator
   stops it once the replacement is ready).
+* A slot whose restart policy gave up (condition none, or ``max_attempts`` reached) is neither in flight
+  nor to do again: its failed replacements are the update's failures, and the update goes on without it
+  (or pauses or rolls back by the failure action) instead of waiting for a task nobody will start.
 * A replacement made by this update that fails (ends other than by a shutdown) is a failure; more than
   ``max_failure_ratio`` of the slots failing triggers ``failure_action``: pause, continue, or roll
   back (the previous spec becomes the spec, and the rollback runs by ``rollback_config``). A failing
@@ -33,7 +36,7 @@ from dataclasses import dataclass, field
 
 from shoal import rollout
 from shoal.proto import types_pb2 as pb
-from shoal.taskstate import FAILED_STATES
+from shoal.restartpolicy import restart_due
 from shoal.views import TaskView, new_task
 
 US = pb.UpdateStatus
@@ -122,25 +125,29 @@ def survey(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Slots:
             continue  # done (an old task left beside it is the orchestrator's to stop)
         if fresh or (stopping and not old):
             out.in_flight += 1
+        elif _gave_up(service, groups[slot], now_ns):
+            continue  # its restart policy gave up (a failure above if ours): neither in flight nor to do again
         elif old and failed_at and failed_at + retry_delay > now_ns:
             out.in_flight += 1  # its replacement failed: the next try waits out the restart delay
             out.retry_at.append(failed_at + retry_delay)
         elif old:
             out.todo.append(old[-1])
-        elif _restarts(service, groups[slot]):
+        elif _ended(groups[slot]):
             out.in_flight += 1  # empty until the orchestrator restarts its failed task: not done yet
     return out
 
 
-def _restarts(service: pb.Service, slot_tasks: list[TaskView]) -> bool:
-    """Whether the slot's newest task ended on its own and the restart policy will replace it."""
+def _ended(slot_tasks: list[TaskView]) -> TaskView | None:
+    """The slot's newest task if it ended on its own (not stopped), else None."""
     last = max(slot_tasks, key=lambda t: t.created)
-    if not last.terminal or last.state == pb.SHUTDOWN:
-        return False
-    cond = service.spec.restart_policy.condition
-    return cond == pb.RestartPolicy.ANY or (
-        cond == pb.RestartPolicy.ON_FAILURE and last.state in FAILED_STATES
-    )
+    return last if last.terminal and last.state != pb.SHUTDOWN else None
+
+
+def _gave_up(service: pb.Service, slot_tasks: list[TaskView], now_ns: int) -> bool:
+    """Whether the slot's newest task ended on its own and the restart policy will not replace it (condition
+    none, on-failure after a success, or max attempts reached): nobody will fill the slot for this update."""
+    last = _ended(slot_tasks)
+    return last is not None and restart_due(service, slot_tasks, last, now_ns) is None
 
 
 def _status(state: int, now_ns: int, message: str, started_ns: int | None = None) -> pb.UpdateStatus:

@@ -196,3 +196,20 @@ async def test_a_task_is_starting_until_healthy_and_svc_ls_counts_only_ready_tas
     await update(cluster, lambda s: s.container.labels.pop("fake.health"))
     await cluster.until(lambda: running_n(cluster, "web", 2))
     assert await ready_count(cluster) == 2
+
+
+async def test_a_slot_whose_restart_policy_gave_up_does_not_hold_the_update_forever(cluster: Cluster) -> None:
+    """restart max_attempts 1, failure action continue: each slot's replacement fails twice, the policy gives
+    up, and the update goes on slot by slot and completes instead of staying 'updating' on slot 1."""
+    await cluster.add_agent("w1")
+    s = spec(replicas=2)
+    s.restart_policy.delay_ns, s.restart_policy.max_attempts = 50 * MS, 1
+    s.update_config.parallelism, s.update_config.failure_action, s.update_config.max_failure_ratio = 1, pb.UpdateConfig.CONTINUE, 0.0  # type: ignore[assignment]
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+    await cluster.until(lambda: running_n(cluster, "web", 2))
+    await update(cluster, label("fake.fail_start", "exec: no such file"))
+    done = await cluster.until(lambda: state_is(cluster, US.COMPLETED), timeout=20)
+    assert done.update_status.message == "update completed"
+    tasks = await cluster.tasks_of("web")
+    failed = {t.slot for t in tasks if t.spec.container.labels.get("fake.fail_start")}
+    assert failed == {1, 2} and not await cluster.running("web"), "both slots were tried, and both gave up"
