@@ -17,6 +17,7 @@ from shoal.worker import taskspec
 from shoal.worker.executor import Executor, ExecutorError, Exit
 from shoal.worker.files import MissingFile, TaskFiles
 from shoal.worker.netagent import NetAgent
+from shoal.worker.network.dns import read_resolv_conf
 from shoal.worker.network.links import PlumbingError
 from shoal.worker.network.netns import NetnsError
 from shoal.worker.tasknet import Wiring
@@ -69,6 +70,7 @@ def container_config(task: pb.Task, masked_paths: list[str] | None = None, wirin
 
 
 Puller = Callable[[str], Awaitable[bool]]
+RESOLV_CONF = "/etc/resolv.conf"
 
 
 class RuntimeExecutor(Executor):
@@ -91,8 +93,22 @@ class RuntimeExecutor(Executor):
         """Fetches a cluster image the node lacks (see image_pull); None: node-local images only."""
         self.network = network
         """Wires tasks that have addresses into the node's networks; None: every task gets loopback only."""
+        self.resolv_conf_path = "/etc/resolv.conf"
+        """The host's resolver configuration: its servers for a task that sets --dns-search/--dns-option only."""
 
     def _files(self, task: pb.Task) -> list[ContainerFile]:
+        """The files the task's container gets at start: its secrets and configs, and on a node without
+        networking the resolv.conf of its ``--dns*`` flags (a networked node's resolv.conf names its responder)."""
+        out = self._secret_files(task)
+        if self.network is None:
+            servers = [host for host, _port in read_resolv_conf(self.resolv_conf_path)]
+            if (data := taskspec.resolv_conf(task.spec.container.dns_config, servers)) is not None:
+                if any(f.target == RESOLV_CONF for f in out):
+                    raise ExecutorError(f"--dns, --dns-search and --dns-option write {RESOLV_CONF}, which a config also targets")
+                out.append(ContainerFile(RESOLV_CONF, data, mode=0o644))
+        return out
+
+    def _secret_files(self, task: pb.Task) -> list[ContainerFile]:
         c = task.spec.container
         if not (c.secrets or c.configs):
             return []

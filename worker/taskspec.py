@@ -3,12 +3,15 @@
 ``{{.Service.Name}}``, ``{{.Task.Slot}}``, ``{{.Node.Hostname}}``, ... in the hostname, the env and a
 mount's source or target are only known here, where the task runs: ``context`` gathers the facts,
 ``options`` turns the spec's docker-flag fields (mounts, read-only root, capabilities, ulimits,
-sysctls, groups, stop signal) into ContainerConfig keyword arguments. Pure; a template the manager
+sysctls, groups, stop signal) into ContainerConfig keyword arguments, ``resolv_conf`` the file a task on a
+node without networking gets from its ``--dns*`` flags. Pure; a template the manager
 let through but that cannot expand raises ValueError, and the task is rejected with that reason.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 from shoal import spec_container, templates
@@ -61,3 +64,19 @@ def options(task: pb.Task) -> dict[str, Any]:
         "sysctls": dict(c.sysctls),
         "group_add": list(c.groups),
     }
+
+
+def resolv_conf(dns: pb.DNSConfig, host_nameservers: Sequence[str]) -> bytes | None:
+    """On a node without networking (a task gets loopback only, no DNS responder): the task's
+    /etc/resolv.conf from its ``--dns``, ``--dns-search`` and ``--dns-option``, as docker writes one from
+    them. Its own servers, else the host's minus loopback ones (the host's own resolver, which the task's
+    loopback is not); None when the spec sets none of the three (the image's resolv.conf stays)."""
+    if not (dns.nameservers or dns.search or dns.options):
+        return None
+    servers = list(dns.nameservers) or [s for s in host_nameservers if not ipaddress.ip_address(s).is_loopback]
+    lines = [f"nameserver {s}" for s in servers]
+    if dns.search:
+        lines.append("search " + " ".join(dns.search))
+    if dns.options:
+        lines.append("options " + " ".join(dns.options))
+    return ("\n".join(lines) + "\n").encode()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 
 from tests.e2e.clicluster import CliCluster, containers, running_pids
 from tests.fixtures import busybox_image
@@ -70,3 +71,24 @@ def test_a_bad_mount_is_one_error_and_nothing_is_written(cli_cluster: CliCluster
         assert res.returncode == 2 and len(lines) == 1 and message in lines[0], res.stderr
         assert "Traceback" not in res.stderr
     assert c.shoal("svc", "ls", "-q").stdout.strip() == ""
+
+
+def test_dns_flags_on_a_node_without_networking_write_the_tasks_resolv_conf(cli_cluster: CliCluster) -> None:
+    """The e2e nodes run --no-network (loopback only, no DNS responder): --dns, --dns-search and --dns-option
+    become the task's /etc/resolv.conf, as docker writes one, in an image container and in a host-image one."""
+    c = cli_cluster
+    _load_image(c)
+    out = c.tmp / "dnsout"
+    out.mkdir()
+    dns = ["--dns", "127.0.0.1", "--dns", "192.0.2.53", "--dns-search", "example.com", "--dns-option", "ndots:3"]
+    c.shoal("svc", "create", "-d", "--name", "dnsimg", "--constraint", "node.hostname==e2e-worker", *dns,
+            "--mount", f"type=bind,source={out},target=/out", "mbox:1", "sh", "-c", "cat /etc/resolv.conf > /out/img; exec sleep 600")  # fmt: skip
+    c.shoal("svc", "create", "-d", "--name", "dnshost", "--constraint", "node.hostname==e2e-worker", "--dns-search", "corp",
+            "--mount", f"type=bind,source={out},target=/mnt", "host", "sh", "-c", "cat /etc/resolv.conf > /mnt/host; exec sleep 600")  # fmt: skip
+    want = "nameserver 127.0.0.1\nnameserver 192.0.2.53\nsearch example.com\noptions ndots:3\n"
+    c.wait_for(lambda: (out / "img").exists() and (out / "img").read_text() == want, 40, "the image task's resolv.conf")
+    host_servers = [line for line in Path("/etc/resolv.conf").read_text().splitlines() if line.startswith("nameserver") and not line.split()[1].startswith("127.")]
+    c.wait_for(lambda: (out / "host").exists() and (out / "host").read_text() == "\n".join([*host_servers, "search corp"]) + "\n",
+               40, "the host-image task's resolv.conf: the host's servers, its own search domain")  # fmt: skip
+    assert "search corp" not in Path("/etc/resolv.conf").read_text(), "the host's own file is untouched"
+    c.shoal("svc", "rm", "dnsimg", "dnshost")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerConfig
+from shoal.runtime import ContainerConfig, ContainerFile
 from shoal.runtime.spec import validate
 from shoal.worker import taskspec
 from shoal.worker.executor import ExecutorError
@@ -65,3 +65,67 @@ async def test_a_template_that_cannot_expand_rejects_the_task_with_the_reason() 
     with pytest.raises(ExecutorError, match="unknown field"):
         await ex.prepare(_task(hostname="{{.Task.Nope}}"))
     assert rt.containers == {}
+
+
+# ---- --dns* on a node without networking --------------------------------------------------------------
+
+
+def test_resolv_conf_is_written_from_the_dns_flags() -> None:
+    dns = pb.DNSConfig(nameservers=["10.0.0.2", "127.0.0.1"], search=["example.com", "corp"], options=["ndots:3", "timeout:1"])
+    text = taskspec.resolv_conf(dns, ["192.0.2.53"])
+    assert text == b"nameserver 10.0.0.2\nnameserver 127.0.0.1\nsearch example.com corp\noptions ndots:3 timeout:1\n"
+
+
+def test_without_dns_the_hosts_servers_are_used_minus_loopback_ones() -> None:
+    text = taskspec.resolv_conf(pb.DNSConfig(search=["example.com"]), ["127.0.0.53", "192.0.2.53", "::1", "2001:db8::1"])
+    assert text == b"nameserver 192.0.2.53\nnameserver 2001:db8::1\nsearch example.com\n"
+
+
+def test_no_dns_flag_leaves_the_images_resolv_conf() -> None:
+    assert taskspec.resolv_conf(pb.DNSConfig(), ["192.0.2.53"]) is None
+
+
+class Started(Runtime):
+    """The stand-in runtime, keeping the files each start was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, list] = {}
+
+    async def start(self, cid: str, files: list | None = None):  # type: ignore[no-untyped-def, override]
+        self.files[cid] = list(files or [])
+        return await super().start(cid)
+
+
+async def test_a_task_on_a_node_without_networking_gets_the_resolv_conf_of_its_flags(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    host = tmp_path / "resolv.conf"
+    host.write_text("nameserver 127.0.0.53\nnameserver 192.0.2.53\n")
+    rt = Started()
+    ex = RuntimeExecutor(rt)  # type: ignore[arg-type]  # the stand-in has every call the executor makes
+    ex.resolv_conf_path = str(host)
+    t = pb.Task(id="t" * 25, service_name="web", slot=1)
+    t.spec.container.image = "busybox:1"
+    t.spec.container.dns_config.search.append("example.com")
+    await ex.prepare(t)
+    await ex.start(t)
+    (f,) = rt.files[t.id]
+    assert (f.target, f.data, f.mode) == ("/etc/resolv.conf", b"nameserver 192.0.2.53\nsearch example.com\n", 0o644)
+    plain = pb.Task(id="p" * 25, service_name="web", slot=2)
+    plain.spec.container.image = "busybox:1"
+    await ex.prepare(plain)
+    await ex.start(plain)
+    assert rt.files[plain.id] == [], "no --dns flag: started without files, the image's resolv.conf stays"
+
+
+async def test_a_config_at_etc_resolv_conf_and_dns_flags_refuse_the_task() -> None:
+    class Files:
+        def files_for(self, task: pb.Task) -> list:
+            return [ContainerFile("/etc/resolv.conf", b"nameserver 1.1.1.1\n")]
+
+    ex = RuntimeExecutor(Started(), files=Files())  # type: ignore[arg-type]
+    t = pb.Task(id="t" * 25, service_name="web", slot=1)
+    t.spec.container.image = "busybox:1"
+    t.spec.container.configs.add(config_name="r", file=pb.FileTarget(name="/etc/resolv.conf"))
+    t.spec.container.dns_config.nameservers.append("10.0.0.2")
+    with pytest.raises(ExecutorError, match="which a config also targets"):
+        await ex.prepare(t)
