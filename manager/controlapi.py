@@ -132,6 +132,8 @@ class ControlAPI(NetworkAPI, EventsAPI, SecretAPI, cgrpc.ControlServicer):
         try:
             rev = await self.writer.apply_retrying(Write.join([objects.services.create(svc), refs_exist(s.container)]), applied)
         except Conflict:
+            if problem := await self.missing_ref(s.container):  # removed after the spec was checked
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid service spec: {problem}")
             await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"service {s.name} already exists")
         await self._caught_up(rev)
         _log.info("service created", service=s.name, id=svc.id)
@@ -174,6 +176,8 @@ class ControlAPI(NetworkAPI, EventsAPI, SecretAPI, cgrpc.ControlServicer):
         try:
             rev = await self.writer.apply(Write.join([objects.services.update(svc, request.version, old=cur), refs_exist(svc.spec.container)]))
         except Conflict:
+            if problem := await self.missing_ref(svc.spec.container):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid service spec: {problem}")
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "update out of sequence: the service changed since it was read; read it again")
         _log.info("service updated", service=svc.spec.name, id=svc.id, spec_version=svc.spec_version)
         await self._caught_up(rev)

@@ -4,9 +4,11 @@ Kept apart from ``controlapi`` (which mixes it in) so each stays one concern. A 
 sealed (``secretbox``) before the create transaction is built, so the clear bytes never reach etcd; no
 read returns them (``secret inspect`` shows the name, labels and times only). A config is stored and
 shown as is. A service spec's references are resolved by name (or id) to ids before the spec is
-stored; an unknown name is refused with one message and nothing is written, and the service's write
-then compares that each object still exists (a removal racing the create fails one of them).
-Removing an object a service uses is refused, naming the services.
+stored; an unknown name is refused with one message and nothing is written. The two writes that can race
+conflict in etcd: a service's write compares that each object it refers to still exists, and a removal's
+delete compares that no service was created or changed since it read them (and found no user), so one
+of the two fails and no service is left pointing at a missing object. Removing an object a service
+uses is refused, naming the services.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
+REMOVE_ATTEMPTS = 10  # reads of the services by one rm whose delete lost a race to a service write
 
 
 def find(objs: dict[str, Any], ref: str) -> Any:
@@ -117,17 +120,36 @@ class SecretAPI:
         _log.info(f"{kind} created", name=obj.spec.name, id=obj.id)  # never the data
 
     async def _remove(self, kind: str, store_kind: Kind, ref: str, context: grpc.aio.ServicerContext) -> None:
+        """Delete the object unless a service uses it. The delete compares that no service was created or
+        changed since the services were read, so a ``svc create/update`` that adds a reference in between
+        makes it fail (read again, then refuse); the service's own write compares that the object exists."""
         obj = await self._find(kind, ref, context)
-        services = [v.obj for v in await objects.services.list(self.store)]  # etcd itself, not a mirror that may lag
-        using = users(kind, obj.id, services)
-        if using:
-            await context.abort(
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"{kind} '{obj.spec.name}' is in use by the following service{'s' if len(using) > 1 else ''}: {', '.join(using)}",
-            )
-        rev = await self.writer.apply(store_kind.delete(obj))
-        await self.cache.wait_for(rev, 5.0)
-        _log.info(f"{kind} removed", name=obj.spec.name, id=obj.id)
+        for _ in range(REMOVE_ATTEMPTS):
+            services, seen = await objects.services.list_at(self.store)  # etcd itself, not a mirror that may lag
+            using = users(kind, obj.id, [v.obj for v in services])
+            if using:
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"{kind} '{obj.spec.name}' is in use by the following service{'s' if len(using) > 1 else ''}: {', '.join(using)}",
+                )
+            try:
+                rev = await self.writer.apply(Write.join([store_kind.delete(obj), objects.services.unchanged_since(seen)]))
+            except Conflict:
+                continue  # a service was created or changed since the read: does it use the object now?
+            await self.cache.wait_for(rev, 5.0)
+            _log.info(f"{kind} removed", name=obj.spec.name, id=obj.id)
+            return
+        await context.abort(grpc.StatusCode.ABORTED, f"services kept changing while {kind} '{obj.spec.name}' was removed; try again")
+
+    async def missing_ref(self, container: pb.ContainerSpec) -> str | None:
+        """After a service write lost a race: the first secret or config it refers to that is gone (else None)."""
+        for r in container.secrets:
+            if await objects.secrets.get(self.store, r.secret_id) is None:
+                return f"secret not found: {r.secret_name or r.secret_id}"
+        for c in container.configs:
+            if await objects.configs.get(self.store, c.config_id) is None:
+                return f"config not found: {c.config_name or c.config_id}"
+        return None
 
     async def _check_refs(self, spec: pb.ServiceSpec, context: grpc.aio.ServicerContext) -> None:
         """Resolve the spec's secret and config references to ids; INVALID_ARGUMENT for an unknown one."""

@@ -44,12 +44,17 @@ class Event:
 
 @dataclass(frozen=True)
 class Compare:
-    """``target`` of ``key`` ``op`` ``value``. A missing key has mod/create revision 0 and version 0."""
+    """``target`` of ``key`` ``op`` ``value``. A missing key has mod/create revision 0 and version 0.
+
+    With ``prefix``, every key under ``key`` must satisfy it (etcd's range compare); an empty range
+    compares as one missing key. ``Compare(folder, "mod", "<", rev + 1, prefix=True)``: nothing under
+    ``folder`` was created or changed after revision ``rev``."""
 
     key: str
     target: Literal["mod", "create", "version", "value"]
     op: Literal["==", "!=", "<", ">"]
     value: int | bytes
+    prefix: bool = False
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,13 @@ def kv_of(kv: Any) -> KV:
 
 
 def compare_msg(c: Compare) -> Any:
-    """etcd's Compare for a Store compare; TypeError when the value does not fit its target."""
+    """etcd's Compare for a Store compare (a range compare for a prefix); TypeError when the value does not
+    fit its target."""
     msg = etcdrpc.Compare(key=c.key.encode(), target=_TARGETS[c.target], result=_RESULTS[c.op])
+    if c.prefix:
+        if not c.key:
+            raise ValueError("a prefix compare needs a prefix (not the whole keyspace)")
+        msg.key, msg.range_end = key_range(c.key)
     if c.target == "value":
         if not isinstance(c.value, bytes):
             raise TypeError(f"compare on value of {c.key!r} needs bytes")

@@ -130,6 +130,16 @@ class Kind(Generic[M]):
         rng = await store.range(self.folder)
         return [Versioned(self.decode(kv.value), kv.mod_revision) for kv in rng.kvs]
 
+    async def list_at(self, store: Store) -> tuple[list[Versioned[M]], int]:
+        """Every object of the kind, and the store revision they were read at (for ``unchanged_since``)."""
+        rng = await store.range(self.folder)
+        return [Versioned(self.decode(kv.value), kv.mod_revision) for kv in rng.kvs], rng.revision
+
+    def unchanged_since(self, rev: int) -> Write:
+        """A write (compares only) that holds while no object of the kind was created or changed after
+        revision ``rev``: joined to another write, that one applies only if the kind is as it was read."""
+        return Write((Compare(self.folder, "mod", "<", rev + 1, prefix=True),), ())
+
     async def lookup(self, store: Store, index: Index[M], value: str) -> Versioned[M] | None:
         """The object whose indexed value is ``value`` (the service named ``web``)."""
         kv = await store.get(index.key(value))

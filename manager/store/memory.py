@@ -182,13 +182,20 @@ class MemoryStore(Store):
         check_ops(success)
         check_ops(failure)
         self._expire()
-        ok = all(check_compare(c, self._data.get(c.key)) for c in compares)
+        ok = all(self._holds(c) for c in compares)
         ops = success if ok else failure
         for op in ops:
             if isinstance(op, Put) and op.lease and op.lease not in self._leases:
                 raise StoreError(f"requested lease not found: {op.lease:x}")
         self._apply(ops)
         return TxnResult(ok, self._revision)
+
+    def _holds(self, c: Compare) -> bool:
+        """One compare, on its key or (a prefix compare) on every key under it, as etcd evaluates it."""
+        if not c.prefix:
+            return check_compare(c, self._data.get(c.key))
+        entries = [e for k, e in self._data.items() if k.startswith(c.key)]
+        return all(check_compare(c, e) for e in entries) if entries else check_compare(c, None)
 
     def _apply(self, ops: Sequence[Op]) -> None:
         rev = self._revision + 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from shoal.manager.store import keys
+from shoal.manager.secretapi import SecretAPI
+from shoal.manager.store import keys, objects
+from shoal.manager.store.kinds import Kind
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
@@ -163,3 +165,68 @@ async def test_secrets_larger_than_grpcs_default_message_reach_the_node(cluster)
     await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
     await cluster.until(lambda: running_n(cluster, "big", 1), timeout=20)
     assert sorted(len(v) for v in got.values()) == [500 * 1024 - 1] * 10
+
+
+async def test_an_rm_that_read_the_services_before_a_create_added_a_reference_is_refused(cluster, monkeypatch):
+    """rm reads the services (nobody uses the secret), then ``svc create --secret`` commits, then rm deletes:
+    the delete's compare (no service changed since the read) fails, rm reads again and refuses."""
+    await create_secret(cluster, "pw")
+    read = Kind.list_at
+    created: list[pb.Service] = []
+
+    async def read_then_create(self, store):  # type: ignore[no-untyped-def]
+        out = await read(self, store)
+        if not created:  # between rm's first read and its delete
+            created.append((await cluster.control.CreateService(cpb.CreateServiceRequest(spec=with_secret("web", "pw")))).service)
+        return out
+
+    monkeypatch.setattr(Kind, "list_at", read_then_create)
+    rm = cluster.control.RemoveSecret(cpb.RemoveSecretRequest(secret_id="pw"))
+    assert "in use by the following service: web" in await refused(rm, grpc.StatusCode.FAILED_PRECONDITION)
+    assert created and await objects.secrets.get(cluster.manager.store, created[0].spec.container.secrets[0].secret_id)
+
+
+async def test_a_create_that_checked_its_references_before_an_rm_is_refused(cluster):
+    """``svc create --secret`` resolves the reference, then rm commits, then the create writes: its compare
+    (the secret exists) fails and it is refused as if the secret had never been there; nothing is written."""
+    sec = await create_secret(cluster, "pw")
+    api = SecretAPI._check_refs
+    removed: list[str] = []
+
+    async def check_then_rm(self, spec, context):  # type: ignore[no-untyped-def]
+        await api(self, spec, context)
+        if not removed:
+            await cluster.control.RemoveSecret(cpb.RemoveSecretRequest(secret_id="pw"))
+            removed.append("pw")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(SecretAPI, "_check_refs", check_then_rm)
+        create = cluster.control.CreateService(cpb.CreateServiceRequest(spec=with_secret("web", "pw")))
+        assert await refused(create, grpc.StatusCode.INVALID_ARGUMENT) == "invalid service spec: secret not found: pw"
+    assert removed and await objects.secrets.get(cluster.manager.store, sec.id) is None
+    assert not await objects.services.list(cluster.manager.store)
+
+
+async def test_an_update_adding_a_config_races_its_rm_and_one_of_them_loses(cluster, monkeypatch):
+    """The same race through ``svc update --config-add``: the update commits between rm's read and its delete."""
+    await cluster.control.CreateConfig(cpb.CreateConfigRequest(spec=pb.ConfigSpec(name="conf", data=b"x=1")))
+    svc = (await cluster.control.CreateService(cpb.CreateServiceRequest(spec=spec("web", replicas=1)))).service
+    read = Kind.list_at
+    updated: list[pb.Service] = []
+
+    async def read_then_update(self, store):  # type: ignore[no-untyped-def]
+        out = await read(self, store)
+        if not updated:
+            new = pb.ServiceSpec()
+            new.CopyFrom(svc.spec)
+            new.container.configs.add(config_name="conf", file=pb.FileTarget(name="/etc/conf"))
+            req = cpb.UpdateServiceRequest(service_id=svc.id, version=svc.meta.version, spec=new)
+            updated.append((await cluster.control.UpdateService(req)).service)
+        return out
+
+    monkeypatch.setattr(Kind, "list_at", read_then_update)
+    rm = cluster.control.RemoveConfig(cpb.RemoveConfigRequest(config_id="conf"))
+    assert "in use by the following service: web" in await refused(rm, grpc.StatusCode.FAILED_PRECONDITION)
+    (stored,) = await objects.services.list(cluster.manager.store)
+    cfg = stored.obj.spec.container.configs[0].config_id
+    assert cfg and await objects.configs.get(cluster.manager.store, cfg) is not None

@@ -93,6 +93,24 @@ async def test_version_create_and_value_compares(store: Store) -> None:
     assert not (await store.txn([Compare(P + "x", "value", "!=", b"b")], [])).succeeded
 
 
+async def test_a_prefix_compare_holds_for_every_key_under_it(store: Store) -> None:
+    """etcd's range compare: "nothing under the folder changed since revision R" is one compare."""
+    seen = (await store.range(P + "f/")).revision
+    unchanged = Compare(P + "f/", "mod", "<", seen + 1, prefix=True)
+    assert (await store.txn([unchanged], [])).succeeded  # an empty range compares as a missing key
+    await store.put(P + "f-sibling", b"")  # a key that only shares the text before the slash is outside
+    assert (await store.txn([unchanged], [])).succeeded
+    await store.put(P + "f/a", b"")
+    assert not (await store.txn([unchanged], [Put(P + "won", b"")])).succeeded  # a key created after R
+    seen = (await store.range(P + "f/")).revision
+    assert (await store.txn([Compare(P + "f/", "mod", "<", seen + 1, prefix=True)], [])).succeeded
+    await store.put(P + "f/a", b"changed")
+    assert not (await store.txn([Compare(P + "f/", "mod", "<", seen + 1, prefix=True)], [])).succeeded
+    assert await store.get(P + "won") is None
+    assert (await store.txn([Compare(P + "f/", "create", "!=", 0, prefix=True)], [])).succeeded  # every key exists
+    assert not (await store.txn([Compare(P + "g/", "create", "!=", 0, prefix=True)], [])).succeeded  # none there
+
+
 async def test_delete_prefix_and_revisions(store: Store) -> None:
     await store.txn([], [Put(P + "d/1", b""), Put(P + "d/2", b""), Put(P + "e", b"")])
     rev = (await store.range(P)).revision
