@@ -10,7 +10,7 @@ The instances for every kind of object are in ``objects.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -130,7 +130,7 @@ class Kind(Generic[M]):
         rng = await store.range(self.folder)
         return [Versioned(self.decode(kv.value), kv.mod_revision) for kv in rng.kvs]
 
-    async def list_at(self, store: Store) -> tuple[list[Versioned[M]], int]:
+    async def list_at(self, store: Store) -> tuple[Sequence[Versioned[M]], int]:
         """Every object of the kind, and the store revision they were read at (for ``unchanged_since``)."""
         rng = await store.range(self.folder)
         return [Versioned(self.decode(kv.value), kv.mod_revision) for kv in rng.kvs], rng.revision
