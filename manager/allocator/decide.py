@@ -40,9 +40,13 @@ class Snapshot:
     tasks: dict[str, tuple[pb.Task, int]] = field(default_factory=dict)
     nodes: dict[str, pb.Node] = field(default_factory=dict)
     endpoints: dict[str, pb.ServiceEndpoint] = field(default_factory=dict)  # as recorded (picked ports stay)
+    _ingress: tuple[tuple[str, ...], pb.Network | None] | None = field(default=None, init=False, repr=False, compare=False)
 
     def ingress(self) -> pb.Network | None:
-        return next((n for n in self.networks.values() if n.spec.ingress), None)
+        ids = tuple(self.networks)
+        if self._ingress is None or self._ingress[0] != ids:  # asked for every task of a pass
+            self._ingress = (ids, next((n for n in self.networks.values() if n.spec.ingress), None))
+        return self._ingress[1]
 
 
 @dataclass

@@ -21,6 +21,8 @@ from shoal.manager.reactor import Reactor
 from shoal.manager.store import objects
 from shoal.manager.store.kinds import Kind
 from shoal.manager.store.writes import Write, Writer
+from shoal.proto import types_pb2 as pb
+from shoal.taskstate import TERMINAL
 
 _log = log.get(__name__)
 WATCHED = ("service", "task", "status", "node", "network", "attachment")
@@ -37,6 +39,9 @@ class Allocator:
         self.problems: dict[str, str] = {}
 
     def on_change(self, kind: str, obj_id: str, obj: Message | None) -> None:
+        if kind == "status" and isinstance(obj, pb.TaskStatus) and obj.state < TERMINAL:
+            return  # only an ended task changes what is allocated (its addresses go); 10,000 starting tasks
+            # report three states each, and a pass over the whole cluster per report stalled the leader
         if kind in WATCHED:
             self.reactor.mark(obj_id)
 

@@ -232,9 +232,13 @@ class Ipam:
                    ingress_prefix=int(data.get("ingress_prefix", 0)))
         ipam.nodes = {n: AddressSpace.from_dict(s) for n, s in data.get("nodes", {}).items()}
         ipam.networks = {n: Network.from_dict(d) for n, d in data.get("networks", {}).items()}
-        for key, subnet in [*((f"node/{n}", s.subnet) for n, s in ipam.nodes.items()),
-                            *((f"network/{n}", net.subnet) for n, net in ipam.networks.items())]:
-            if ipam.pool.lookup(key) != subnet:
-                raise IpamError(f"stored address plan is inconsistent: {key} has {subnet} but the pool says "
-                                f"{ipam.pool.lookup(key)}")
+        ipam.check()
         return ipam
+
+    def check(self) -> None:
+        """Refuse a plan whose node or network subnets disagree with the pool (corrupt stored data)."""
+        for key, subnet in [*((f"node/{n}", s.subnet) for n, s in self.nodes.items()),
+                            *((f"network/{n}", net.subnet) for n, net in self.networks.items())]:
+            if self.pool.lookup(key) != subnet:
+                raise IpamError(f"stored address plan is inconsistent: {key} has {subnet} but the pool says "
+                                f"{self.pool.lookup(key)}")

@@ -66,7 +66,8 @@ def from_documents(docs: dict[str, bytes], pool: str = DEFAULT_POOL) -> Ipam:
         elif key.startswith(NETWORKS):
             net = Network.from_dict(json.loads(raw))
             ipam.networks[net.name] = net
-    return Ipam.from_dict(ipam.to_dict())  # the consistency checks of from_dict
+    ipam.check()
+    return ipam
 
 
 class IpamStore:
@@ -78,17 +79,20 @@ class IpamStore:
 
     async def read(self) -> tuple[Ipam, dict[str, int]]:
         """The plan and the mod revision of each of its keys (the pool key is 0 while absent)."""
+        ipam, revisions, _ = await self._read()
+        return ipam, revisions
+
+    async def _read(self) -> tuple[Ipam, dict[str, int], dict[str, bytes]]:
         found = await self.store.range(ROOT)
         docs = {kv.key: kv.value for kv in found.kvs}
         revisions = {kv.key: kv.mod_revision for kv in found.kvs}
         revisions.setdefault(POOL, 0)
-        return from_documents(docs, self.pool), revisions
+        return from_documents(docs, self.pool), revisions, docs
 
     async def update(self, change: Callable[[Ipam], T]) -> T:
         """Run ``change`` on the current plan and store what it changed; retried on a conflict."""
         for _ in range(ATTEMPTS):
-            ipam, revisions = await self.read()
-            before = documents(ipam)
+            ipam, revisions, before = await self._read()  # as stored: what ``documents`` wrote
             result = change(ipam)  # IpamError propagates: nothing written
             after = documents(ipam)
             ops: list[Op] = [Delete(k) for k in sorted(before) if k not in after]
