@@ -137,6 +137,16 @@ async def test_a_published_port_keeps_the_client_address_when_the_task_is_local(
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_the_overlays_udp_is_not_tracked_but_the_connection_inside_is(cluster):
+    answers = cluster.kit.get(cluster.ns("c"), UNDERLAY["h1"], PUBLISHED, 3)  # DNAT on h1, VXLAN to t2 on h2
+    assert labels(answers) == {"t2": 3}
+    for host in ("h1", "h2"):
+        table = cluster.kit.run(cluster.ns(host), "cat", "/proc/net/nf_conntrack")
+        assert "dport=4789" not in table, f"{host} tracks VXLAN packets:\n{table}"
+        assert f"dport={8080 if host == 'h2' else PUBLISHED}" in table  # the inner connection: NAT needs it
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_replumbing_and_reapplying_keeps_everything_serving(cluster):
     fresh = NodeNet(cluster.kit.path(cluster.ns("h1")))
     await fresh.open()

@@ -4,6 +4,11 @@
 sources, the six verdict maps, the per-frontend and per-endpoint chains, the task ports). The fixed
 skeleton (hooks, dispatch, reject, masquerade, task guard) is written here.
 
+VXLAN: the UDP packets that carry the overlays between nodes are not connection-tracked (``notrack``
+at raw priority, as VXLAN dataplanes do): nothing NATs or filters them by state, and tracking them cost a
+conntrack lookup and this table's chains on both nodes for every packet of every overlay connection, on
+top of the tracking of the connection inside, which is what the mesh's NAT and guards need.
+
 ``full_text`` is the whole table; ``delta`` is the smaller transaction that turns the loaded ruleset
 ``old`` into ``new``: new chains first (endpoint chains before the frontend chains that jump to them),
 then rewritten chains, then map and set elements, and last the chains nothing refers to any more. Both
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 
 TABLE = "shoal"
 MASQ_MARK = 0x200000  # one bit of the packet mark, set by endpoint chains, read by postrouting
+VXLAN_PORT = 4789  # the overlays' UDP port (IANA's VXLAN port, as Swarm's)
 EP_MARK = "-ep-"  # endpoint chain names contain this; frontend chain names do not
 MAP_TYPES = {
     "vips": "ipv4_addr . inet_proto . inet_service",
@@ -84,6 +90,9 @@ def _base_chains() -> list[str]:
         out += _chain(f"nat-{hook}", ["jump services"], f"type nat hook {hook} priority -100; policy accept;")
     masq = f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"
     out += _chain("nat-postrouting", [masq], "type nat hook postrouting priority 100; policy accept;")
+    for hook in ("prerouting", "output"):  # the overlays' own packets skip connection tracking (see VXLAN below)
+        out += _chain(f"raw-{hook}", [f"udp dport {VXLAN_PORT} notrack"],
+                      f"type filter hook {hook} priority raw; policy accept;")
     for hook in ("prerouting", "output"):  # before routing: a VIP may have no route on this node
         # new connections only: a connection in flight keeps going when its service loses its last endpoint
         out += _chain(f"filter-{hook}", ["ct state new jump no-endpoints"],

@@ -27,8 +27,8 @@ from pyroute2 import AsyncIPRoute
 from shoal.worker.network import links
 from shoal.worker.network.links import MARK, PlumbingError
 from shoal.worker.network.netns import iproute, route_socket, write_sysctl
+from shoal.worker.network.nfttable import VXLAN_PORT
 
-VXLAN_PORT = 4789
 VXLAN_OVERHEAD = 50  # outer Ethernet + IP + UDP + VXLAN headers
 
 Address = str | ipaddress.IPv4Interface
