@@ -195,3 +195,17 @@ def test_svc_ls_shows_the_ports_as_allocated(fake):
     svc = fake.add_service(s)
     svc.endpoint.ports.add(target_port=80, published_port=30000)
     assert "*:30000->80/tcp" in run(fake, "svc", "ls").output
+
+
+def test_network_inspect_lists_standalone_containers_as_docker_does():
+    from shoal.cli.network_views import network_dict
+    from shoal.proto import types_pb2
+
+    net = types_pb2.Network(id="n1", spec=types_pb2.NetworkSpec(name="apps", attachable=True), subnet="10.99.0.0/24")
+    att = types_pb2.ContainerAttachment(id="att1", node_id="node9", network_id="n1", container_id="c" * 64,
+                                        container_name="probe", address="10.99.0.7/24")
+    got = network_dict(net, (), [att])
+    assert got["Attachable"] is True
+    assert got["Containers"] == {"c" * 64: {"Name": "probe", "EndpointID": "att1", "IPv4Address": "10.99.0.7/24",
+                                            "Node": "node9"}}
+    assert network_dict(net)["Containers"] == {}
