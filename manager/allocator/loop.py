@@ -51,12 +51,13 @@ class Allocator:
     def snapshot(self) -> Snapshot:
         """The cluster as the pure pass sees it, from the cache."""
         c = self.cache
+        nodes = c.nodes()
         return Snapshot(
             networks={k: v.obj for k, v in c.objects["network"].items()},
             services=c.services(),
             tasks=with_attachments({tid: (t, c.status(t).state) for tid, t in c.tasks().items()},
-                                   {k: v.obj for k, v in c.objects["attachment"].items()}),
-            nodes=c.nodes(),
+                                   {k: v.obj for k, v in c.objects["attachment"].items() if v.obj.node_id in nodes}),
+            nodes=nodes,
             endpoints={k: v.obj for k, v in c.objects["endpoint"].items()},
         )
 
@@ -75,6 +76,9 @@ class Allocator:
                 if cur is None or cur.obj != rec:
                     out.append(kind.put(rec, oid))
             out += [kind.delete(oid) for oid in have if oid not in wanted]
+        nodes = self.cache.objects["node"]  # a removed node's containers are gone with it: so are their attachments
+        out += [objects.attachments.delete(aid) for aid, v in self.cache.objects["attachment"].items()
+                if v.obj.node_id not in nodes]
         return out
 
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:

@@ -125,3 +125,14 @@ async def test_without_a_leader_to_allocate_the_attach_gives_up_and_leaves_nothi
         with contextlib.suppress(asyncio.CancelledError):
             await runner
         await store.close()
+
+
+async def test_a_removed_nodes_attachments_go_and_their_addresses_with_them(world):
+    store, cache, plan = world
+    got = await attach.attach(cache, Writer(store), "n2", request("apps"))
+    node = cache.get("node", "n2")
+    await Writer(store).apply(objects.nodes.delete(node, cache.rev("node", "n2")))
+    await until(lambda: cache.get("attachment", got.attachment.id) is None)
+    await until(lambda: cache.get("addresses", got.attachment.id) is None)
+    ipam, _ = await plan.read()
+    assert got.attachment.id not in ipam.network("apps").addresses.owners.values()
