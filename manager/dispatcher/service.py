@@ -22,7 +22,7 @@ from shoal.ids import new_id
 from shoal.manager.auth import Authority, Identity, refusal
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher import attach, logsubs
-from shoal.manager.dispatcher.assignments import AssignmentSet
+from shoal.manager.dispatcher.assignments import AssignmentSet, wanted
 from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
 from shoal.manager.dispatcher.netmap import MapSet
@@ -214,11 +214,19 @@ class Dispatcher(dgrpc.DispatcherServicer):
         return cfg.spec.data if cfg is not None else None
 
     def _assignments(self, s: Session, sent: AssignmentSet, files: PayloadSet, full: bool) -> dpb.Assignments | None:
-        """The node's next assignment message: tasks, and the secrets and configs they need (before them)."""
+        """The node's next assignment message: tasks, and the secrets and configs they need (before them).
+
+        The files go first, within the payload budget; a task whose files did not all fit waits for the
+        next message (``files.deferred``: the session loop sends it at once)."""
         tasks = self.node_tasks(s.node_id)
-        msg = sent.diff(tasks, lambda t: self.cache.status(t).state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
-                        ready=self.net.ready, fill=self.net.fill)
-        data = files.diff(tasks, sent.sent, lambda t: self.cache.status(t).state, full, self.secret_data, self.config_data)
+
+        def state(t: pb.Task) -> int:
+            return self.cache.status(t).state
+
+        going = {t.id for t in tasks if wanted(t, state(t)) and (t.id in sent.sent or self.net.ready(t))}
+        data = files.diff(tasks, going, state, full, self.secret_data, self.config_data)
+        msg = sent.diff(tasks, state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
+                        ready=lambda t: self.net.ready(t) and files.complete(t), fill=self.net.fill)
         if data is None:
             return msg
         if msg is None:
@@ -283,7 +291,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
                         log_subscriptions=logs,
                     )
                 full = False
-                await s.wake.wait()
+                if not files.deferred:  # else more files (and the tasks that need them) go at once
+                    await s.wake.wait()
         finally:
             reader.cancel()
             if not s.closed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from shoal import secretspec
 from shoal.manager.secretapi import SecretAPI
 from shoal.manager.store import keys, objects
 from shoal.manager.store.kinds import Kind
@@ -230,3 +231,22 @@ async def test_an_update_adding_a_config_races_its_rm_and_one_of_them_loses(clus
     (stored,) = await objects.services.list(cluster.manager.store)
     cfg = stored.obj.spec.container.configs[0].config_id
     assert cfg and await objects.configs.get(cluster.manager.store, cfg) is not None
+
+
+async def test_a_node_whose_tasks_need_more_than_64_mib_of_secrets_gets_them_all(cluster):
+    """A node's worker takes gRPC messages of up to 64 MiB: the secrets its tasks need are sent in as many
+    messages as it takes (each task once its files are there), not in one message the node must refuse."""
+    per_task, services = 28, 5  # 28 x 500 KiB = 14 MiB a task (under the runtime's 16 MiB a container)
+    big = b"x" * (secretspec.MAX_SIZE - 1)
+    for i in range(per_task * services):
+        await create_secret(cluster, f"s{i}", data=big[:-8] + f"{i:08d}".encode())
+    for n in range(services):
+        s = spec(f"svc{n}", replicas=1)
+        for i in range(per_task * n, per_task * (n + 1)):
+            s.container.secrets.add(secret_name=f"s{i}", file=pb.FileTarget(name=f"s{i}"))
+        await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+    agent = await cluster.add_agent("w1")  # its first full set: 5 tasks and 70 MiB of secrets at once
+    got = record_received(agent)
+    for n in range(services):
+        await cluster.until(lambda n=n: running_n(cluster, f"svc{n}", 1), timeout=60)
+    assert len(got) == per_task * services and all(len(v) == len(big) for v in got.values())

@@ -88,6 +88,35 @@ def test_a_secret_that_cannot_be_opened_is_not_sent_and_not_counted_as_held() ->
     assert ps.secrets == set()
 
 
+def test_files_over_the_budget_go_in_later_messages_and_their_tasks_wait() -> None:
+    """A node's tasks may need more than one message carries: what does not fit is deferred, the tasks that
+    need it are not complete, and the next diffs send the rest (secrets and configs share the budget)."""
+    data = {f"s{i}": bytes([i]) * 10 for i in range(4)} | {"c0": b"c" * 10}
+    tasks = [_task("a", ["s0", "s1"]), _task("b", ["s2", "s3"], configs=["c0"])]
+    ps = PayloadSet()
+    first = ps.diff(tasks, {"a", "b"}, lambda t: pb.ASSIGNED, True, data.get, data.get, budget=25)
+    assert first is not None and [f.id for f in first.secrets] == ["s0", "s1"] and ps.deferred == {"s2", "s3", "c0"}
+    assert ps.complete(tasks[0]) and not ps.complete(tasks[1])
+    second = ps.diff(tasks, {"a", "b"}, lambda t: pb.ASSIGNED, False, data.get, data.get, budget=25)
+    assert second is not None and [f.id for f in second.secrets] == ["s2", "s3"] and ps.deferred == {"c0"}
+    third = ps.diff(tasks, {"a", "b"}, lambda t: pb.ASSIGNED, False, data.get, data.get, budget=25)
+    assert third is not None and [f.id for f in third.configs] == ["c0"] and not ps.deferred and ps.complete(tasks[1])
+    assert ps.diff(tasks, {"a", "b"}, lambda t: pb.ASSIGNED, False, data.get, data.get, budget=25) is None
+
+
+def test_one_object_larger_than_the_budget_still_goes_alone() -> None:
+    data = {"s0": b"x" * 40, "s1": b"y"}
+    ps = PayloadSet()
+    msg = ps.diff([_task("a", ["s0", "s1"])], {"a"}, lambda t: pb.ASSIGNED, True, data.get, data.get, budget=25)
+    assert msg is not None and [f.id for f in msg.secrets] == ["s0"] and ps.deferred == {"s1"}
+
+
+def test_a_secret_that_cannot_be_opened_does_not_hold_its_task_back() -> None:
+    ps = PayloadSet()
+    ps.diff([_task("a", ["gone"])], {"a"}, lambda t: pb.ASSIGNED, True, lambda _: None, lambda _: None, budget=1)
+    assert ps.complete(_task("a", ["gone"])), "sent now: the node names the missing secret when the task cannot start"
+
+
 def test_configs_travel_the_same_way() -> None:
     ps = PayloadSet()
     msg = ps.diff([_task("a", [], configs=["c1"])], {"a"}, lambda t: pb.PREPARING, True, lambda _: None, {"c1": b"cfg"}.get)
