@@ -4,9 +4,15 @@ Service ``mesh`` (the keep-alive HTTP server of ``_httpload``, ``host`` image) r
 on overlay ``bench``, port 8080 published as 30080; service ``peer`` (a sleeping task on worker2) puts
 worker2 on ``bench`` too. The load generator is manager1's namespace (it runs no task):
 
-* direct: to the task's own address (manager1 routes worker1's task subnet via worker1);
+* direct: to the task's own address (manager1 routes worker1's task subnet via worker1): one router;
+* direct, 2 hops: the same, routed through worker2 both ways (routes for the task subnet and for
+  manager1's address only): as many routers as the mesh path, without its NAT and VXLAN;
 * mesh, local: worker1's published port (the task runs there: DNAT, the client's address kept);
 * mesh: worker2's published port (no task there: DNAT, masquerade, VXLAN to worker1).
+
+``ratio`` on the last line is mesh / direct, the issue's figure; ``same_hops_ratio`` is mesh /
+direct_2hops (what the mesh's NAT and VXLAN cost over a plain path through as many nodes), and
+``mesh_local_ratio`` mesh_local / direct (the mesh on the task's own node, one router either way).
 
 Endpoint convergence: ``mesh`` starts at 0 replicas; with pollers already running (worker2's namespace
 asking the VIP, manager1 asking worker2's published port, each a new connection every few ms), it is
@@ -138,6 +144,35 @@ def setup(lab: LabRun) -> None:
     lab.running("peer")
 
 
+def two_hop_address(lab: LabRun, task: object, subnet: str) -> str:
+    """Routes so that manager1 reaches the task at its bridge address directly via worker1, and at a
+    second address of it (a /32 on its eth0, in no subnet of the cluster) through worker2 both ways."""
+    m1, w1, w2 = (lab.nodes[n] for n in ("manager1", "worker1", "worker2"))
+    second = "10.254.77.7"
+    ns_task = task_netns(lab, task)
+    subprocess.run(["ip", "-n", m1["netns"], "route", "replace", subnet, "via", w1["addr"]], check=True)
+    subprocess.run(["ip", "-n", m1["netns"], "route", "replace", f"{second}/32", "via", w2["addr"]], check=True)
+    subprocess.run(["ip", "-n", w2["netns"], "route", "replace", f"{second}/32", "via", w1["addr"]], check=True)
+    subprocess.run(["ip", "-n", w1["netns"], "route", "replace", f"{second}/32", "dev", "shoal0"], check=True)
+    subprocess.run(["nsenter", f"--net={ns_task}", "ip", "addr", "add", f"{second}/32", "dev", "eth0"], check=True)
+    # replies from the second address go back through worker2: a rule for its source, in the task's namespace
+    subprocess.run(["nsenter", f"--net={ns_task}", "ip", "route", "replace", m1["addr"], "via",
+                    str(ipaddress.IPv4Interface(task.bridge_address).network.network_address + 1),  # type: ignore[attr-defined]
+                    "table", "77"], check=True)
+    subprocess.run(["nsenter", f"--net={ns_task}", "ip", "rule", "add", "from", second, "table", "77"], check=True)
+    subprocess.run(["ip", "-n", w1["netns"], "route", "replace", m1["addr"], "via", w2["addr"], "table", "77"], check=True)
+    subprocess.run(["ip", "-n", w1["netns"], "rule", "add", "from", second, "table", "77"], check=True)
+    return second
+
+
+def task_netns(lab: LabRun, task: object) -> str:
+    """The task's network namespace, kept by worker1's agent under its data dir."""
+    from shoal.lab.state import load as load_lab
+
+    node = next(n for n in load_lab(NAME).nodes if n.name == "worker1")
+    return str(Path(node.data_dir) / "agent" / "net" / task.id / "netns")  # type: ignore[attr-defined]
+
+
 def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:
     from mesh import median_run
 
@@ -148,14 +183,14 @@ def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]
         task = lab.running("mesh")
         bridge = task.bridge_address  # a.b.c.d/prefix on worker1's task bridge
         subnet = str(ipaddress.IPv4Interface(bridge).network)
-        subprocess.run(["ip", "-n", lab.nodes["manager1"]["netns"], "route", "replace", subnet, "via",
-                        lab.nodes["worker1"]["addr"]], check=True)
-        paths = [("direct", bridge.split("/")[0], TARGET), ("mesh_local", lab.nodes["worker1"]["addr"], PORT),
-                 ("mesh", lab.nodes["worker2"]["addr"], PORT)]
+        task_ip = bridge.split("/")[0]
+        two_hops = two_hop_address(lab, task, subnet)
+        paths = [("direct", task_ip, TARGET), ("direct_2hops", two_hops, TARGET),
+                 ("mesh_local", lab.nodes["worker1"]["addr"], PORT), ("mesh", lab.nodes["worker2"]["addr"], PORT)]
         runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in paths}
         lg = lab.nodes["manager1"]["netns"]
         for r in range(rounds):  # interleaved, so a change in the machine's load hits every path alike
-            for name, host, port in paths[r % 3:] + paths[:r % 3]:
+            for name, host, port in paths[r % len(paths):] + paths[:r % len(paths)]:
                 runs[name].append(load(lg, host, port, conns, secs, tool))
         results = {name: median_run(rs) for name, rs in runs.items()}
         print(f"lab {NAME}: 1 drained manager (load generator), 2 workers; task on worker1; "
@@ -168,6 +203,7 @@ def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]
               f"through worker2's published port: {conv['mesh_converge_s']:.3f} s (target <= 1 s)")
         return {"direct_rps": results["direct"]["rps"], "mesh_rps": results["mesh"]["rps"],
                 "ratio": results["mesh"]["rps"] / results["direct"]["rps"],
+                "same_hops_ratio": results["mesh"]["rps"] / results["direct_2hops"]["rps"],
                 "direct_p99_ms": results["direct"]["p99_ms"], "mesh_p99_ms": results["mesh"]["p99_ms"],
                 "mesh_local_ratio": results["mesh_local"]["rps"] / results["direct"]["rps"],
                 "vip_converge_ms": 1000 * conv["vip_converge_s"], "mesh_converge_ms": 1000 * conv["mesh_converge_s"]}
