@@ -21,6 +21,7 @@ import grpc
 
 from shoal import log, secretspec
 from shoal.ids import new_id
+from shoal.manager import secretbox
 from shoal.manager.cache import ClusterCache
 from shoal.manager.secretbox import SecretBox
 from shoal.manager.store import objects
@@ -69,6 +70,12 @@ def resolve_refs(container: pb.ContainerSpec, secrets: dict[str, pb.Secret], con
             return f"config not found: {cref.config_name or cref.config_id}"
         cref.config_id, cref.config_name = cfg.id, cfg.spec.name
     return None
+
+
+def file_sizes(container: pb.ContainerSpec, secrets: dict[str, pb.Secret], configs: dict[str, pb.Config]) -> list[int]:
+    """The clear size of each file the references (resolved to ids) give a task."""
+    sizes = [max(len(secrets[r.secret_id].data_sealed) - secretbox.OVERHEAD, 0) for r in container.secrets if r.secret_id in secrets]
+    return sizes + [len(configs[r.config_id].spec.data) for r in container.configs if r.config_id in configs]
 
 
 def refs_exist(container: pb.ContainerSpec) -> Write:
@@ -153,7 +160,13 @@ class SecretAPI:
 
     async def _check_refs(self, spec: pb.ServiceSpec, context: grpc.aio.ServicerContext) -> None:
         """Resolve the spec's secret and config references to ids; INVALID_ARGUMENT for an unknown one."""
-        problem = resolve_refs(spec.container, self._kind_objs("secret"), self._kind_objs("config"))
+        secrets, configs = self._kind_objs("secret"), self._kind_objs("config")
+        problem = resolve_refs(spec.container, secrets, configs)
+        if problem is None:
+            try:
+                secretspec.check_task_files(file_sizes(spec.container, secrets, configs))
+            except secretspec.SecretSpecError as exc:
+                problem = str(exc)
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid service spec: {problem}")
 

@@ -27,6 +27,9 @@ _log = log.get(__name__)
 _DATAKEY_AAD = b"shoal-data-key"
 
 
+OVERHEAD = 12 + 16  # a sealed blob is the nonce, the data and AES-GCM's tag: its clear size is len - OVERHEAD
+
+
 def _seal(key: bytes, data: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(12)
     return nonce + AESGCM(key).encrypt(nonce, data, aad)

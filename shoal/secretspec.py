@@ -20,6 +20,10 @@ NAME_MAX = 64
 SECRETS_DIR = "/run/secrets"
 DEFAULT_MODE = 0o444
 RESERVED = ("/", "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue")
+MAX_TASK_FILES = 16 << 20
+"""The secrets and configs of one task together: what the runtime places in one container (its start
+request carries them, runtime/files.MAX_TOTAL). Docker has no such sum, but 100 references of almost
+500 KiB would be 50 MiB in memory per task; a spec over it is refused when it is stored."""
 MAX_REFS = 100
 """References per service (each is a file in every task): bounded like every list of a spec."""
 
@@ -158,3 +162,12 @@ def with_defaults(container: pb.ContainerSpec) -> None:
         f.gid = f.gid or "0"
         if f.mode == 0:  # proto3 cannot tell an unset mode from 0000: docker's default, 0444
             f.mode = DEFAULT_MODE
+
+
+def check_task_files(sizes: list[int]) -> None:
+    """The sizes of the files one task gets (a secret or config referenced twice counts twice)."""
+    total = sum(sizes)
+    if total > MAX_TASK_FILES:
+        raise SecretSpecError(
+            f"the secrets and configs of one task total {total} bytes; at most {MAX_TASK_FILES} bytes (16 MiB) fit in its container"
+        )

@@ -250,3 +250,19 @@ async def test_a_node_whose_tasks_need_more_than_64_mib_of_secrets_gets_them_all
     for n in range(services):
         await cluster.until(lambda n=n: running_n(cluster, f"svc{n}", 1), timeout=60)
     assert len(got) == per_task * services and all(len(v) == len(big) for v in got.values())
+
+
+async def test_a_task_whose_secrets_would_not_fit_its_container_is_refused_when_stored(cluster, etcd_store):
+    """34 references of almost 500 KiB are 17 MiB for every task: more than a container's start files take
+    (16 MiB). The spec is refused with one message, and nothing is written; 32 of them are fine."""
+    big = b"y" * (secretspec.MAX_SIZE - 1)
+    for i in range(34):
+        await create_secret(cluster, f"b{i}", data=big)
+    s = spec("fat", replicas=1)
+    for i in range(34):
+        s.container.secrets.add(secret_name=f"b{i}", file=pb.FileTarget(name=f"b{i}"))
+    err = await refused(cluster.control.CreateService(cpb.CreateServiceRequest(spec=s)), grpc.StatusCode.INVALID_ARGUMENT)
+    assert err == f"invalid service spec: the secrets and configs of one task total {34 * len(big)} bytes; at most 16777216 bytes (16 MiB) fit in its container"
+    assert not await objects.services.list(cluster.manager.store)
+    del s.container.secrets[32:]
+    assert (await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))).service.id

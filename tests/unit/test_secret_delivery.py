@@ -145,3 +145,13 @@ def test_files_for_a_task_carry_paths_owner_and_mode() -> None:
 def test_a_task_whose_secret_the_node_lacks_fails_naming_it() -> None:
     with pytest.raises(MissingFile, match="secret s9 is not available on this node"):
         TaskFiles().files_for(_task("a", ["s9"]))
+
+
+def test_the_managers_limit_on_a_tasks_files_is_the_runtimes() -> None:
+    from shoal import secretspec
+    from shoal.runtime import files
+
+    assert secretspec.MAX_TASK_FILES == files.MAX_TOTAL
+    secretspec.check_task_files([secretspec.MAX_SIZE - 1] * 32)
+    with pytest.raises(secretspec.SecretSpecError, match="at most 16777216 bytes"):
+        secretspec.check_task_files([secretspec.MAX_SIZE - 1] * 34)
