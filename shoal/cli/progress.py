@@ -100,8 +100,9 @@ def converged(
 
     Only tasks of the current spec count (``shoal.rollout.outdated``: a rolling update still replaces
     the others), and a running task counts once it is ready (healthy, when the service has a check).
-    replicated: ``replicas`` slots each run a task whose desired state is RUNNING, and no more than
-    ``replicas`` tasks are running in all (a scale-down has finished). global: every task meant to
+    replicated: ``replicas`` slots each run a task whose desired state is RUNNING, and no task runs in a
+    slot above ``replicas`` (a scale-down has finished). A task its slot's replacement took over from
+    (a rolling update, a restart) may still be stopping: as docker's, the wait does not follow it. global: every task meant to
     run is running (and at least ``desired`` of them, the count of eligible nodes, when known).
     jobs: ``replicas`` slots (global: every node's task) have completed.
     """
@@ -151,9 +152,8 @@ def _converged_replicated(
             group = complete or group
         lines.append(_line(f"{i + 1}/{replicas}", _pick(group), goal))
     done = sum(s.done for s in lines) >= replicas
-    if not job:
-        running = sum(1 for t in tasks if t.status.state == TaskState.RUNNING)
-        done = done and running <= replicas
+    if not job:  # a scale-down has finished: nothing runs above the last slot (slots are dense)
+        done = done and not any(t.status.state == TaskState.RUNNING and t.slot > replicas for t in tasks)
     return done, lines
 
 
@@ -168,9 +168,11 @@ def _converged_global(
     lines = [_line(ids.short(node), _pick(by_node[node]), goal) for node in sorted(by_node)]
     done = all(s.done for s in lines) and len(lines) >= (desired or 0)
     if not job:
-        # a task still running on a node it is leaving (drain, constraint change) is not converged
+        # a task still running on a node it is leaving (drain, constraint change) is not converged; one
+        # its node's replacement took over from (a rolling update) is not followed, as in replicated mode
         done = done and not any(
-            t.status.state == TaskState.RUNNING and t.desired_state != TaskState.RUNNING for t in tasks
+            t.status.state == TaskState.RUNNING and t.desired_state != TaskState.RUNNING and t.node_id not in by_node
+            for t in tasks
         )
     # nodes waiting out a restart delay are shown, but do not decide convergence (the node may be gone)
     failed = _failed_groups([t for t in tasks if t.node_id and t.node_id not in by_node], lambda t: t.node_id)

@@ -62,6 +62,18 @@ def test_scale_down_waits_for_extra_tasks_to_stop() -> None:
     assert converged(svc(replicas=0), [t(1, types_pb2.SHUTDOWN, desired=SD)]) == (True, [])
 
 
+def test_an_update_does_not_wait_for_replaced_tasks_to_stop() -> None:
+    """As docker's: once every slot runs its new task, the old ones (stopping out of their grace
+    period) do not hold the wait; a task still running above the last slot (a scale-down) does."""
+    old = [t(i, R, desired=SD, created=1) for i in (1, 2)]
+    new = [t(i, R, created=2) for i in (1, 2)]
+    assert converged(svc(replicas=2), old + new)[0]
+    new[1].status.state = types_pb2.STARTING
+    assert not converged(svc(replicas=2), old + new)[0], "slot 2's new task is not running yet"
+    new[1].status.state = R
+    assert not converged(svc(replicas=2), [*old, *new, t(3, R, desired=SD)])[0]
+
+
 def test_failed_task_shows_its_error_until_replaced() -> None:
     failed = t(1, types_pb2.FAILED, err="task: non-zero exit (1)")
     done, lines = converged(svc(replicas=1), [failed])
@@ -86,6 +98,8 @@ def test_global_uses_every_node_and_the_desired_count() -> None:
     assert not converged(g, tasks, desired=3)[0]
     tasks.append(t(0, R, desired=SD, node="nodeccccccccccccccccccccc"))  # still running on a drained node
     assert not converged(g, tasks, desired=2)[0]
+    tasks[-1].node_id = "nodeaaaaaaaaaaaaaaaaaaaaa"  # instead: replaced on its node (a rolling update), stopping
+    assert converged(g, tasks, desired=2)[0]
 
 
 def test_replicated_job_counts_completions() -> None:
