@@ -3,7 +3,8 @@
 Duplicate events merge (the set), a pass never runs concurrently with itself, and a pass may ask to be
 woken at a later time (a restart delay). Under load the wait before a pass grows with the last pass's
 duration (up to ``max_debounce``), so a storm of events is handled in a few big passes rather than
-many passes each over everything, and the loop never spends most of its time in one reactor. After a
+many passes each over everything, and the loop never spends most of its time in one reactor. A wake
+asked for by one id survives passes over other ids (see ``next_wake``). After a
 commit the loop waits until the cache has seen its own writes (``ClusterCache.wait_for``), so a decision
 is never made twice on stale data.
 """
@@ -22,6 +23,14 @@ _log = log.get(__name__)
 
 ALL = "*"  # the dirty id meaning "everything"
 Pass = Callable[[set[str]], Awaitable[tuple[int, int | None]]]  # dirty ids -> (revision written, wake at ns)
+
+
+def next_wake(pending: int | None, asked: int | None, looked_at_all: bool) -> int | None:
+    """When to wake next: a pass over some ids only adds its wake to the one pending (which another
+    id asked for: a restart delay, a monitoring period); a pass over everything decides it alone."""
+    if looked_at_all or pending is None:
+        return asked
+    return pending if asked is None else min(pending, asked)
 
 
 class Reactor:
@@ -64,7 +73,8 @@ class Reactor:
             self._event.clear()
             await asyncio.sleep(min(max(self.debounce, self.last_pass), self.max_debounce))
             dirty, self.dirty = self.dirty, set()
-            self._wake_at = None
+            if not dirty:
+                continue  # marked during the debounce: the ids went with the pass before
             started = time.monotonic()
             try:
                 rev, wake = await self.step(dirty)
@@ -76,7 +86,6 @@ class Reactor:
                 await backoff.sleep()
                 self._event.set()
                 continue
-            if wake is not None:
-                self._wake_at = wake
+            self._wake_at = next_wake(self._wake_at, wake, ALL in dirty)
             if rev:
                 await self.cache.wait_for(rev, timeout=2.0)

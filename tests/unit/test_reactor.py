@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 from shoal.manager.cache import ClusterCache
-from shoal.manager.reactor import Reactor
+from shoal.manager.reactor import ALL, Reactor, next_wake
 from shoal.manager.store import objects
 from shoal.manager.store.base import Event
 from shoal.manager.store.memory import MemoryStore
@@ -132,3 +132,43 @@ async def test_a_cancelled_reactor_stops_even_when_it_is_woken_in_the_same_momen
         loop.cancel()
         follow.cancel()
         await asyncio.gather(loop, follow, return_exceptions=True)
+
+
+def test_a_wake_survives_passes_over_other_ids() -> None:
+    assert next_wake(None, 5, looked_at_all=False) == 5
+    assert next_wake(5, None, looked_at_all=False) == 5, "a pass over other ids keeps the wake pending"
+    assert next_wake(5, 3, looked_at_all=False) == 3 and next_wake(3, 5, looked_at_all=False) == 3
+    assert next_wake(5, None, looked_at_all=True) is None, "a pass over everything decides alone"
+    assert next_wake(5, 7, looked_at_all=True) == 7
+
+
+async def test_a_delayed_decision_still_falls_due_after_a_pass_over_another_id():
+    """A service waiting out its monitoring period asked to be woken; an event for another service (or
+    one that came during the debounce) must not make the reactor forget it (an update never completed)."""
+    store = MemoryStore()
+    cache = ClusterCache(store)
+    await cache.load()
+    cache.ready.set()
+    seen: list[set[str]] = []
+
+    async def step(dirty: set[str]) -> tuple[int, int | None]:
+        seen.append(set(dirty))
+        if dirty == {"monitored"}:
+            return 0, time.time_ns() + 150_000_000  # decide again in 150 ms
+        return 0, None
+
+    reactor = Reactor("test", cache, step, debounce=0.001)
+    runner = asyncio.create_task(reactor.run())
+    try:
+        reactor.mark("monitored")
+        await asyncio.sleep(0.05)
+        reactor.mark("other")
+        for _ in range(300):
+            if ALL in set().union(*seen):
+                break
+            await asyncio.sleep(0.01)
+        assert seen[:2] == [{"monitored"}, {"other"}]
+        assert any(ALL in d for d in seen[2:]), "the pass the first id asked for came"
+    finally:
+        runner.cancel()
+        await store.close()
