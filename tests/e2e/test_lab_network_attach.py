@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,3 +112,21 @@ def test_a_network_that_is_not_attachable_is_refused_with_nothing_made(lab: LabC
     assert unknown.returncode == 1 and "network nope not found" in unknown.stderr
     ps = subprocess.run([SHOAL, "ps", "-a", "--root", str(tmp_path / "root")], capture_output=True, text=True)
     assert ps.stdout.count("\n") <= 1  # no container was created
+
+
+def test_an_attached_container_keeps_its_address_across_an_agent_restart(lab: LabCli, tmp_path: Path):
+    root = tmp_path / "root"
+    res = run_on(lab, "worker1", root, "-d", "--name", "keeper", "--network", "apps", "host", "sleep", "300")
+    assert res.returncode == 0, res.stderr
+    (held,) = containers(lab, "apps").values()
+    lab.lab("kill", "worker1", "--agent-only")  # kill -9 of the daemon: the container runs on
+    lab.lab("start", "worker1")
+    netlab.wait_running(lab, "web", 2)
+    time.sleep(3)  # a few reaper rounds of the restarted agent: the container still runs, its address stays
+    assert list(containers(lab, "apps").values()) == [held]
+    probe = run_on(lab, "worker1", root, "--rm", "--network", "apps", "host",
+                   PYTHON, "-c", PROBE, "web", "80", "10", netlab.WHOAMI)
+    assert probe.returncode == 0 and set(netlab.served_by(json.loads(probe.stdout)["answers"])) != {"error"}, probe.stderr
+    argv = [SHOAL, "lab", "exec", "--name", lab.name, "worker1", "--", SHOAL, "rm", "-f", "--root", str(root), "keeper"]
+    subprocess.run(argv, env=lab.env, capture_output=True, text=True, timeout=scaled(60), check=True)
+    lab.wait_for(lambda: containers(lab, "apps") == {}, 20, "the removed container's address given back")
