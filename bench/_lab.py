@@ -42,8 +42,9 @@ class Lab:
         return self.run("--lab", self.name, *args, check=check, timeout=60)
 
     def json(self, *args: str) -> list[dict]:
+        """A list command's rows: ``--format json`` prints one JSON object per line, as docker does."""
         res = self.shoal(*args, "--format", "json", check=False)
-        return json.loads(res.stdout) if res.returncode == 0 else []
+        return [json.loads(line) for line in res.stdout.splitlines() if line.strip()] if res.returncode == 0 else []
 
     def running(self, service: str) -> int:
         tasks = self.json("svc", "ps", service)

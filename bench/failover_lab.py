@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 from bench._lab import Lab
@@ -30,7 +31,9 @@ NAME = f"bfo{os.getpid() % 10000}"
 def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) -> dict[str, float]:
     """Seconds after the kill at which each step of the failover was first seen in the logs (pure).
 
-    elected: a surviving manager logged "elected leader"; update_accepted: the control API wrote the
+    etcd_leader_elected: a surviving etcd member became raft leader (its own log); lease_ran_out: a
+    surviving manager saw the dead leader's election key go (etcd revoked its lease); elected: a
+    surviving manager logged "elected leader"; update_accepted: the control API wrote the
     scaled spec; tasks_created: the leader's orchestrator committed the new tasks; assigned: the
     scheduler placed them; reattached: every agent whose session broke had a new one ("session
     established" on each worker that logged "session ended"); scheduled: the first new task was
@@ -42,7 +45,11 @@ def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) 
         ev, dt = rec.get("event"), ts - wall0
         if host == victim:
             continue
-        if ev == "elected leader":
+        if ev == "etcd raft leader":
+            out.setdefault("etcd_leader_elected", dt)
+        elif ev == "leader key gone":
+            out.setdefault("lease_ran_out", dt)
+        elif ev == "elected leader":
             out.setdefault("elected", dt)
         elif ev == "session ended" and host.startswith("worker"):
             broke.add(host)
@@ -62,6 +69,22 @@ def breakdown(events: list[tuple[float, str, dict]], wall0: float, victim: str) 
             out["session_write_retries"] = out.get("session_write_retries", 0) + 1
     if broke:
         out["reattached"] = max(back.get(h, float("nan")) for h in broke)
+    return out
+
+
+def etcd_events(lab: Lab, after: float) -> list[tuple[float, str, dict]]:
+    """(wall time, host, {"event": "etcd raft leader"}) for each "became leader" in the members' own logs."""
+    out = []
+    for f in lab.root.glob(f"{lab.name}/*/etcd.log"):
+        for line in f.read_text(errors="replace").splitlines():
+            if "became leader at term" not in line:
+                continue
+            try:
+                ts = datetime.strptime(json.loads(line)["ts"], "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            if ts > after:
+                out.append((ts, f.parent.name, {"event": "etcd raft leader"}))
     return out
 
 
@@ -100,7 +123,7 @@ def _one_run(lab: Lab, replicas: int) -> tuple[str, float, str]:
     dt = time.monotonic() - t0
     if lab.running("web") < replicas:
         raise RuntimeError(f"svc scale returned before {replicas} replicas ran")
-    steps = breakdown(lab.log_events(wall0), wall0, victim)
+    steps = breakdown(sorted(lab.log_events(wall0) + etcd_events(lab, wall0), key=lambda e: e[0]), wall0, victim)
     steps = {"etcd_leader_killed": "yes" if raft_leader == victim else "no" if raft_leader != "?" else "?", **steps}
     steps["cli_tries"] = len(tries)
     steps["last_cli_started"] = tries[-1]
@@ -112,7 +135,7 @@ def run_lab(runs: int) -> list[float]:
     root = Path(tempfile.mkdtemp(prefix="shoal-bench-failover-lab-"))
     lab = Lab(root, NAME)
     times: list[float] = []
-    kills = 0
+    kills = raft_kills = 0
     try:
         lab.run("lab", "up", "--name", NAME, "--managers", "3", "--workers", "2", timeout=300)
         started = time.time()
@@ -122,6 +145,7 @@ def run_lab(runs: int) -> list[float]:
         for i in range(runs):
             replicas += 2
             victim, dt, note = _one_run(lab, replicas)
+            raft_kills += "etcd_leader_killed yes" in note
             times.append(dt)
             kills += 1
             print(f"  run {i + 1}: leader host {victim} killed, scale to {replicas} accepted and converged in {dt:.2f} s\n    ({note})", flush=True)
@@ -129,7 +153,8 @@ def run_lab(runs: int) -> list[float]:
             lab.until(lambda: {n["Status"] for n in lab.json("node", "ls")} == {"Ready"}, 60, "every node Ready")
         elections = sum(1 for _ts, _h, rec in lab.log_events(started) if rec.get("event") == "elected leader")
         print(f"  leader elections after the lab was up: {elections} for {kills} leaders killed "
-              f"(false leader changes: {elections - kills})")
+              f"(false leader changes: {elections - kills}); etcd raft elections: {len(etcd_events(lab, started))} "
+              f"for {raft_kills} raft leaders killed")
     finally:
         keep = os.environ.get("SHOAL_BENCH_KEEP_LOGS")
         for log in (root / NAME).glob("*/*.log") if keep else ():  # the hosts' logs, for a closer look

@@ -64,7 +64,7 @@ class LabRun:
         return next(n["addr"] for n in state["nodes"] if n["name"] == "manager1")
 
     def running(self, service: str) -> int:
-        rows = json.loads(self.shoal("svc", "ps", service, "--format", "json"))
+        rows = [json.loads(line) for line in self.shoal("svc", "ps", service, "--format", "json").splitlines() if line.strip()]  # one row a line
         return sum(r["DesiredState"] == "Running" and r["CurrentState"].startswith("Running") for r in rows)
 
 

@@ -40,7 +40,9 @@ class Election:
         self.poll = min(ttl / 30, 0.1)  # how soon a follower notices the leader key is gone
 
     async def _observe(self) -> None:
-        self.leader_id = await objects.leader_of(self.store)
+        before, self.leader_id = self.leader_id, await objects.leader_of(self.store)
+        if before and not self.leader_id:  # when a dead leader's lease ran out (where a failover's time goes)
+            _log.info("leader key gone", previous=before)
 
     async def run(self, lead: Callable[[Fence], Awaitable[None]]) -> None:
         """Campaign forever; while elected, run ``lead(fence)``; stop it as soon as the lease is lost."""

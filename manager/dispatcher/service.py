@@ -9,6 +9,7 @@ when its lease expires. Status reports are coalesced and written in batches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from shoal.manager.dispatcher.status import StatusWriter
 from shoal.manager.sealing import SealError
 from shoal.manager.secretbox import SecretBox
 from shoal.manager.store import objects
-from shoal.manager.store.base import Store, StoreError
+from shoal.manager.store.base import Store, StoreError, write_deadline
 from shoal.manager.store.writes import Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
@@ -45,6 +46,7 @@ SILENT_PERIODS = 2.5
 """A node that has sent nothing for this many heartbeat periods is down (2.5 s by default): an agent may be
 up to 1.5 periods late without being counted out, and a host that went silent is known within 1.5-2.5 s
 (node loss <= 3 s with its replacement started). A closed connection is quicker: the reconnect grace."""
+QUICK_SESSION_WRITE_S = 0.75  # a first session-key write not answered by then is sent again (with the store's own deadline)
 SESSIONS = Gauge("shoal_dispatcher_sessions", "Agent sessions held by this dispatcher")
 
 
@@ -303,14 +305,21 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
         A failure is a write cut short by the store's write timeout (an etcd leader lost while it was in
         flight) or the lease expired under us (the keepalive re-grants it): the put is idempotent, so it
-        is simply sent again, on the lease as it is now.
+        is simply sent again, on the lease as it is now. The first try waits only ``QUICK_SESSION_WRITE_S``:
+        agents re-attach here just after a manager host died, often with the etcd raft leader on it, and
+        a write lost with that leader would hold the session (and the node's tasks) for the full deadline.
         """
 
         def retrying(exc: BaseException, wait: float) -> None:
             _log.warning("session key not written; retrying", node=s.node_id, error=str(exc), retry_in_s=round(wait, 3))
 
+        tries = [0]
+
         async def put() -> None:
-            if not s.closed:  # a session that ended meanwhile writes nothing more
+            if s.closed:  # a session that ended meanwhile writes nothing more
+                return
+            tries[0] += 1
+            with write_deadline(QUICK_SESSION_WRITE_S) if tries[0] == 1 else contextlib.nullcontext():
                 await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
 
         await retry(

@@ -10,11 +10,29 @@ applied by a ``Writer`` (``writes.py``) that adds the leader's fence.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
 MAX_TXN_OPS = 128  # etcd's default --max-txn-ops
+WRITE_DEADLINE: ContextVar[float | None] = ContextVar("shoal_store_write_deadline", default=None)
+
+
+@contextlib.contextmanager
+def write_deadline(seconds: float) -> Iterator[None]:
+    """Writes made inside wait at most ``seconds`` (when shorter than the store's own write deadline).
+
+    For a write that is cheap to send again and costly to wait for: a write that reached an etcd member
+    just as its raft leader died is lost and only fails at its deadline (see etcd.EtcdStore). A store
+    without deadlines (the in-memory one) ignores it.
+    """
+    token = WRITE_DEADLINE.set(seconds)
+    try:
+        yield
+    finally:
+        WRITE_DEADLINE.reset(token)
 
 
 class StoreError(Exception):

@@ -38,6 +38,7 @@ from shoal.retry import Backoff
 from .base import (
     KV,
     MAX_TXN_OPS,
+    WRITE_DEADLINE,
     Compacted,
     Compare,
     Event,
@@ -195,7 +196,9 @@ class EtcdStore(Store):
                 raise ValueError(f"a transaction takes at most {MAX_TXN_OPS} operations, got {len(ops)}")
         req = etcdrpc.TxnRequest(compare=[compare_msg(c) for c in compares],
                                  success=[op_msg(o) for o in success], failure=[op_msg(o) for o in failure])
-        resp = await self._run(lambda c: c.kvstub.Txn(req, timeout=self._write_timeout), write=True)
+        quick = WRITE_DEADLINE.get()  # read here, in the caller's context, not in the pool's thread
+        timeout = self._write_timeout if quick is None else min(self._write_timeout, quick * self._scale)
+        resp = await self._run(lambda c: c.kvstub.Txn(req, timeout=timeout), write=True)
         return TxnResult(bool(resp.succeeded), int(resp.header.revision))
 
     async def compact(self, revision: int) -> None:

@@ -183,11 +183,23 @@ def etcd_binary() -> str:
     return path
 
 
-ETCD_LAN_TIMING = ("--heartbeat-interval", "50", "--election-timeout", "500")
+ETCD_LAN_TIMING_MS = (25, 250)  # --heartbeat-interval, --election-timeout
+"""etcd's timing for a LAN (its defaults, 100/1000 ms, allow for WAN round trips; lab hosts share one
+bridge, RTT well under 1 ms): a raft leader lost with its host is noticed after 250-500 ms and replaced at
+once, and the leases, which a new raft leader extends by one election timeout, outlive a dead manager by
+0.75 s less than with the defaults. A member starved on a loaded machine may start an election now and
+then: that costs writes a moment, not the leadership, which etcd extends and the lease keeper rides out.
+Stretched by ``SHOAL_ETCD_TIME_SCALE`` on a machine many times slower (the cgroup-v2 test VM)."""
+
+
+def etcd_lan_timing() -> list[str]:
+    scale = max(1.0, float(os.environ.get("SHOAL_ETCD_TIME_SCALE", "1") or 1))
+    heartbeat, election = (round(ms * scale) for ms in ETCD_LAN_TIMING_MS)
+    return ["--heartbeat-interval", str(heartbeat), "--election-timeout", str(election)]
 LAB_ELECTION_TTL_S = 1
-"""The managers' election lease on the lab's etcd: with a 500 ms election timeout etcd grants 1 s leases
-(it raises shorter ones to 1.5 election timeouts), so a dead leader's lease runs out ~1 s sooner than
-with the 2 s default; the leader keeps it from a thread of its own (see manager.election)."""
+"""The managers' election lease on the lab's etcd: etcd grants leases down to 1.5 election timeouts
+(rounded up to whole seconds here), so a dead leader's lease runs out ~1 s sooner than with the 2 s
+default; the leader keeps it from threads of its own (see manager.leasekeeper)."""
 ELECTION_TTL_ENV = "SHOAL_LAB_ELECTION_TTL_S"
 MANAGER_ELECTION_TTL_S = 2
 """A manager's own default --election-ttl, which a 1-manager lab (its embedded etcd) keeps."""
@@ -206,9 +218,6 @@ def lab_election_ttl(etcd_cluster: bool) -> int | None:
     if not (raw.isascii() and raw.isdigit()) or int(raw) < MANAGER_ELECTION_TTL_S:
         raise LabError(f"{ELECTION_TTL_ENV}={raw!r}: whole seconds, at least {MANAGER_ELECTION_TTL_S}")
     return int(raw)
-"""etcd's timing for a LAN (its defaults, 100/1000 ms, allow for WAN round trips): a member lost with its
-host is replaced as raft leader in ~0.5-1 s, and leases, which etcd extends by the election timeout when
-its leader changes, outlive a dead manager by 0.5 s less. Lab hosts share one bridge: RTT well under 1 ms."""
 
 
 def etcd_argv(lab: Lab, node: Node) -> list[str]:
@@ -224,7 +233,7 @@ def etcd_argv(lab: Lab, node: Node) -> list[str]:
         "--listen-peer-urls", node.etcd_peer_url, "--initial-advertise-peer-urls", node.etcd_peer_url,
         "--initial-cluster", lab.initial_cluster(), "--initial-cluster-state", "new",
         "--initial-cluster-token", f"shoal-lab-{lab.name}",
-        *ETCD_LAN_TIMING,
-        "--logger", "zap", "--log-level", "warn", "--log-outputs", "stderr",
+        *etcd_lan_timing(),
+        "--logger", "zap", "--log-level", "info", "--log-outputs", "stderr",  # info: raft elections, with times
         *etcdtls.server_flags(lab.etcd_member_tls(node)),
     ]  # fmt: skip

@@ -15,7 +15,7 @@ import pytest
 
 from shoal import etcdtls
 from shoal.manager.store import embedded
-from shoal.manager.store.base import Put, StoreError
+from shoal.manager.store.base import Put, StoreError, write_deadline
 from shoal.manager.store.embedded import EmbeddedEtcd
 from shoal.manager.store.etcd import EtcdStore, connect
 
@@ -199,5 +199,33 @@ async def test_a_write_etcd_does_not_answer_fails_at_the_write_timeout_not_the_r
     try:
         await store.put(P + "w", b"2")  # the same store writes once etcd answers again
         assert (kv := await store.get(P + "w")) is not None and kv.value == b"2"
+    finally:
+        await store.close()
+
+
+async def test_a_write_deadline_set_by_the_caller_cuts_an_unanswered_write_sooner(etcd_server) -> None:
+    """``write_deadline`` (the dispatcher's first session-key write): a frozen etcd fails that write at
+    its short deadline, not the store's; the same store's other writes keep theirs."""
+    import signal
+
+    store = await connect([etcd_server.endpoint], timeout=30.0, tls=etcd_server.tls, write_timeout=5.0)
+    pid = etcd_server.etcd.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with write_deadline(0.3), pytest.raises(StoreError):
+            await store.put(P + "quick", b"1")
+        assert time.monotonic() - t0 < 2.5, "the write waited for the store's 5 s write deadline"
+        t0 = time.monotonic()
+        with pytest.raises(StoreError):
+            await store.put(P + "patient", b"1")
+        assert time.monotonic() - t0 > 4, "outside the block, writes keep the store's deadline"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        with write_deadline(0.3):
+            await store.put(P + "quick", b"2")  # answered in time: written
+        assert (kv := await store.get(P + "quick")) is not None and kv.value == b"2"
     finally:
         await store.close()

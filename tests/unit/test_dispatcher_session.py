@@ -167,15 +167,19 @@ async def test_managers_are_listed_in_every_session_message(h: Harness):
     await s.close()
 
 
-def fail_session_writes(h: Harness, times: int) -> list[str]:
-    """The store refuses the next ``times`` writes of a session key (a write cut short as an etcd leader dies)."""
-    from shoal.manager.store.base import StoreError
+def fail_session_writes(h: Harness, times: int, deadlines: list | None = None) -> list[str]:
+    """The store refuses the next ``times`` writes of a session key (a write cut short as an etcd leader dies);
+    ``deadlines`` collects the write deadline each session-key write was sent with."""
+    from shoal.manager.store.base import WRITE_DEADLINE, StoreError
 
     real = h.store.txn
     failed: list[str] = []
 
     async def txn(compares, success, failure=()):
-        if len(failed) < times and any(getattr(op, "key", "").startswith(keys.key("session", "")) for op in success):
+        session_write = any(getattr(op, "key", "").startswith(keys.key("session", "")) for op in success)
+        if session_write and deadlines is not None:
+            deadlines.append(WRITE_DEADLINE.get())
+        if len(failed) < times and session_write:
             failed.append(success[0].key)
             raise StoreError("cannot reach etcd: deadline exceeded")
         return await real(compares, success, failure)
@@ -190,6 +194,15 @@ async def test_a_session_key_write_cut_short_is_sent_again_until_it_lands(h: Har
     msg = await s.next()
     assert len(failed) == 2
     assert (await h.session_key("n1")).session_id == msg.session_id
+    await s.close()
+
+
+async def test_the_first_session_key_write_waits_briefly_and_the_retries_as_long_as_the_store_does(h: Harness):
+    deadlines: list = []
+    fail_session_writes(h, 1, deadlines)  # lost with a dying etcd raft leader: sent again after 0.75 s, not 2 s
+    s = h.open("n1")
+    await s.next()
+    assert deadlines == [0.75, None]
     await s.close()
 
 
