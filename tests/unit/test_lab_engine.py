@@ -99,6 +99,12 @@ def test_etcd_members_form_one_cluster_on_their_lab_addresses(tmp_path: Path, mo
     assert lab.initial_cluster().split(",")[1] == "manager2=https://172.30.9.3:2380"
     assert opt["--listen-client-urls"] == "https://172.30.9.3:2379,https://127.0.0.1:2379"
     assert opt["--initial-cluster-token"] == "shoal-lab-t"
+    assert (opt["--heartbeat-interval"], opt["--election-timeout"]) == ("25", "250"), "LAN timing: a lost raft leader replaced in < 0.5 s"
+
+
+def test_etcd_lan_timing_stretches_on_a_slow_machine(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHOAL_ETCD_TIME_SCALE", "8")  # the cgroup-v2 VM under software emulation
+    assert procs.etcd_lan_timing() == ["--heartbeat-interval", "200", "--election-timeout", "2000"]
 
 
 def test_a_missing_etcd_binary_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch):
