@@ -39,7 +39,7 @@ def container_pids(lab: LabCli) -> dict[str, int]:
 
 def placement(lab: LabCli, service: str) -> dict[str, tuple[str, str]]:
     """Live tasks of ``service``: task id -> (node, current state word)."""
-    return {t["ID"]: (t["Node"], t["CurrentState"].split()[0]) for t in lab.json("svc", "ps", service) if t["DesiredState"] == "Running"}
+    return {t["ID"]: (t["Node"], t["CurrentState"].split()[0]) for t in lab.tasks("svc", "ps", service) if t["DesiredState"] == "Running"}
 
 
 @pytest.mark.timeout(400)  # a 60 s outage plus up to 90 s + 60 s of waiting for the lab: over the suite's 120 s
