@@ -56,7 +56,7 @@ async def load(store: Store, kek: bytes) -> pb.Cluster | None:
 
 
 async def ensure(
-    store: Store, ca_digest: str, kek: bytes, default_addr_pool: str = DEFAULT_POOL
+    store: Store, ca_digest: str, kek: bytes, default_addr_pool: str = DEFAULT_POOL, mask_length: int = 0
 ) -> tuple[pb.Cluster, bool]:
     """The cluster object (tokens revealed), created with fresh tokens (and its address pool) if this is the
     first manager; and whether this call created it (only then does the manager print the tokens)."""
@@ -66,7 +66,8 @@ async def ensure(
         nonlocal created
         created = c is None  # a retry after a lost race sees the winner's object
         if c is None:
-            c = pb.Cluster(id=new_id(), created_at_ns=time.time_ns(), ca_digest=ca_digest, default_addr_pool=default_addr_pool)
+            c = pb.Cluster(id=new_id(), created_at_ns=time.time_ns(), ca_digest=ca_digest, default_addr_pool=default_addr_pool,
+                           default_addr_pool_mask_length=mask_length)
             _store_tokens(c, kek, tls.make_token(ca_digest), tls.make_token(ca_digest))
             return c
         changed = not c.default_addr_pool

@@ -28,7 +28,7 @@ from shoal.manager.dispatcher.register import Registrar
 from shoal.manager.dispatcher.service import Dispatcher
 from shoal.manager.election import Election
 from shoal.manager.images import ImagesServicer, peer_channels
-from shoal.manager.ipam import DEFAULT_POOL, Ipam, IpamError, IpamStore
+from shoal.manager.ipam import DEFAULT_POOL, DEFAULT_PREFIX, Ipam, IpamError, IpamStore
 from shoal.manager.logbroker import LogBroker
 from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
@@ -84,6 +84,7 @@ class ManagerConfig:
     history_limit: int = 5
     ca_kek: bytes | None = None  # received when this manager joined an existing cluster
     default_addr_pool: str = DEFAULT_POOL  # --default-addr-pool: only used when this manager creates the cluster
+    default_addr_pool_mask_length: int = 0  # --default-addr-pool-mask-length (0: /24 node and network subnets)
 
 
 class Manager:
@@ -132,7 +133,8 @@ class Manager:
         """Load (or create) the cluster CA; make sure this manager and the local admin have certificates."""
         assert self.store
         try:
-            Ipam.create(self.cfg.default_addr_pool)
+            mask = self.cfg.default_addr_pool_mask_length or DEFAULT_PREFIX
+            Ipam.create(self.cfg.default_addr_pool, mask, mask)
         except IpamError as exc:
             raise ManagerError(f"--default-addr-pool: {exc}") from None
         try:
@@ -140,7 +142,7 @@ class Manager:
         except cluster_ca.CAError as exc:
             raise ManagerError(str(exc)) from None
         self.cluster_obj, self.created_cluster = await cluster.ensure(
-            self.store, self.ca.digest, self.ca.kek, self.cfg.default_addr_pool
+            self.store, self.ca.digest, self.ca.kek, self.cfg.default_addr_pool, self.cfg.default_addr_pool_mask_length
         )
         try:
             self.secret_box = await secretbox.ensure(self.store, self.ca.kek)
@@ -157,8 +159,10 @@ class Manager:
     def address_plan(self) -> IpamStore:
         """The cluster's address plan in the store (its pool comes from the cluster object)."""
         assert self.store
-        pool = self.cluster_obj.default_addr_pool if self.cluster_obj is not None else ""
-        return IpamStore(self.store, pool or self.cfg.default_addr_pool)
+        c = self.cluster_obj
+        pool = c.default_addr_pool if c is not None else ""
+        mask = c.default_addr_pool_mask_length if c is not None else self.cfg.default_addr_pool_mask_length
+        return IpamStore(self.store, pool or self.cfg.default_addr_pool, mask or DEFAULT_PREFIX)
 
     async def _current_cluster(self) -> pb.Cluster:
         assert self.store

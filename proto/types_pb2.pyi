@@ -812,7 +812,7 @@ class NodeSession(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., session_id: _Optional[str] = ..., manager_id: _Optional[str] = ..., addr: _Optional[str] = ..., started_at_ns: _Optional[int] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns", "ca_digest", "default_addr_pool", "worker_token_hash", "manager_token_hash", "tokens_sealed")
+    __slots__ = ("id", "worker_token", "manager_token", "created_at_ns", "ca_digest", "default_addr_pool", "worker_token_hash", "manager_token_hash", "tokens_sealed", "default_addr_pool_mask_length")
     ID_FIELD_NUMBER: _ClassVar[int]
     WORKER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     MANAGER_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -822,6 +822,7 @@ class Cluster(_message.Message):
     WORKER_TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
     MANAGER_TOKEN_HASH_FIELD_NUMBER: _ClassVar[int]
     TOKENS_SEALED_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ADDR_POOL_MASK_LENGTH_FIELD_NUMBER: _ClassVar[int]
     id: str
     worker_token: str
     manager_token: str
@@ -831,7 +832,8 @@ class Cluster(_message.Message):
     worker_token_hash: bytes
     manager_token_hash: bytes
     tokens_sealed: bytes
-    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., ca_digest: _Optional[str] = ..., default_addr_pool: _Optional[str] = ..., worker_token_hash: _Optional[bytes] = ..., manager_token_hash: _Optional[bytes] = ..., tokens_sealed: _Optional[bytes] = ...) -> None: ...
+    default_addr_pool_mask_length: int
+    def __init__(self, id: _Optional[str] = ..., worker_token: _Optional[str] = ..., manager_token: _Optional[str] = ..., created_at_ns: _Optional[int] = ..., ca_digest: _Optional[str] = ..., default_addr_pool: _Optional[str] = ..., worker_token_hash: _Optional[bytes] = ..., manager_token_hash: _Optional[bytes] = ..., tokens_sealed: _Optional[bytes] = ..., default_addr_pool_mask_length: _Optional[int] = ...) -> None: ...
 
 class SecretSpec(_message.Message):
     __slots__ = ("name", "labels", "data")

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from shoal.manager.ipam.addresses import AddressSpace, IpamError
 from shoal.manager.ipam.allocator import Ipam, Network
-from shoal.manager.ipam.subnets import DEFAULT_POOL, SubnetPool
+from shoal.manager.ipam.subnets import DEFAULT_POOL, DEFAULT_PREFIX, SubnetPool
 from shoal.manager.store.base import MAX_TXN_OPS, Compare, Delete, Op, Put, Store
 from shoal.manager.store.keys import PREFIX
 
@@ -53,10 +53,11 @@ def documents(ipam: Ipam) -> dict[str, bytes]:
     return docs
 
 
-def from_documents(docs: dict[str, bytes], pool: str = DEFAULT_POOL) -> Ipam:
-    """The plan from store keys and values (a fresh plan over ``pool`` when there is none yet)."""
+def from_documents(docs: dict[str, bytes], pool: str = DEFAULT_POOL, prefix: int = DEFAULT_PREFIX) -> Ipam:
+    """The plan from store keys and values (a fresh plan over ``pool``, with /``prefix`` node and network
+    subnets, when there is none yet)."""
     if POOL not in docs:
-        return Ipam.create(pool)
+        return Ipam.create(pool, prefix, prefix)
     head = json.loads(docs[POOL])
     ipam = Ipam(SubnetPool.from_dict(head["pool"]), int(head["node_prefix"]), int(head["network_prefix"]),
                 ingress_prefix=int(head.get("ingress_prefix", 0)))  # a plan stored before it existed: the default
@@ -73,9 +74,10 @@ def from_documents(docs: dict[str, bytes], pool: str = DEFAULT_POOL) -> Ipam:
 class IpamStore:
     """Reads and changes the plan kept in ``store``; ``pool`` only matters before the first write."""
 
-    def __init__(self, store: Store, pool: str = DEFAULT_POOL) -> None:
+    def __init__(self, store: Store, pool: str = DEFAULT_POOL, prefix: int = DEFAULT_PREFIX) -> None:
         self.store = store
         self.pool = pool
+        self.prefix = prefix  # node and network subnets (--default-addr-pool-mask-length), before the first write
 
     async def read(self) -> tuple[Ipam, dict[str, int]]:
         """The plan and the mod revision of each of its keys (the pool key is 0 while absent)."""
@@ -87,7 +89,7 @@ class IpamStore:
         docs = {kv.key: kv.value for kv in found.kvs}
         revisions = {kv.key: kv.mod_revision for kv in found.kvs}
         revisions.setdefault(POOL, 0)
-        return from_documents(docs, self.pool), revisions, docs
+        return from_documents(docs, self.pool, self.prefix), revisions, docs
 
     async def update(self, change: Callable[[Ipam], T]) -> T:
         """Run ``change`` on the current plan and store what it changed; retried on a conflict."""

@@ -78,6 +78,8 @@ def _print_ready(r: node.ManagerReady) -> None:
 @click.option("--task-history-limit", default=5, show_default=True)
 @click.option("--init", "init", is_flag=True, help="create the cluster (CA, tokens, admin certificate); implied when the store holds no cluster")
 @click.option("--default-addr-pool", default="", help="CIDR the nodes' and networks' subnets come from (with --init; default 10.210.0.0/16)")
+@click.option("--default-addr-pool-mask-length", type=int, default=0,
+              help="prefix length of the node and network subnets taken from the pool (with --init; default 24)")
 @click.option("--join", "join", default="", help="join an existing cluster through this manager (HOST:PORT[,...]) with a manager --token")
 @click.option("--token", envvar="SHOAL_TOKEN", default="", help="manager join token (with --join)")
 @_common

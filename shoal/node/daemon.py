@@ -155,6 +155,7 @@ def run_manager(opts: ManagerOptions, on_ready: Callable[[ManagerReady], None]) 
     )  # fmt: skip
     if opts.default_addr_pool:
         cfg.default_addr_pool = opts.default_addr_pool
+    cfg.default_addr_pool_mask_length = opts.default_addr_pool_mask_length
     _run_or_fail(_manager_main(opts, cfg, Manager(cfg), on_ready))
 
 

@@ -74,6 +74,7 @@ class ManagerOptions(NodeOptions):
     join: list[str] = field(default_factory=list)  # managers to join through, with ``token``
     token: str = ""
     default_addr_pool: str = ""  # empty: 10.210.0.0/16; only when this manager creates the cluster
+    default_addr_pool_mask_length: int = 0  # 0: /24 node and network subnets; only when creating the cluster
 
     def check(self) -> None:
         super().check()
@@ -83,6 +84,8 @@ class ManagerOptions(NodeOptions):
             raise NodeError("--default-addr-pool is chosen when the cluster is created (--init), not when joining it")
         if self.default_addr_pool:
             check_pool(self.default_addr_pool)
+        if self.default_addr_pool_mask_length:
+            self._check_mask()
         if self.join and not self.token:
             raise NodeError("--join needs the manager join token (--token)")
         if not (self.election_ttl >= 1 and float(self.election_ttl).is_integer()):
@@ -94,6 +97,14 @@ class ManagerOptions(NodeOptions):
             except KeyError:
                 raise NodeError(f"--socket-group {self.socket_group!r}: no such group") from None
 
+
+    def _check_mask(self) -> None:
+        mask = self.default_addr_pool_mask_length
+        if self.join:
+            raise NodeError("--default-addr-pool-mask-length is chosen when the cluster is created (--init), not when joining it")
+        pool = ipaddress.ip_network(self.default_addr_pool or "10.210.0.0/16")
+        if not pool.prefixlen <= mask <= 29:
+            raise NodeError(f"invalid --default-addr-pool-mask-length {mask}: between the pool's /{pool.prefixlen} and /29")
 
     def _check_etcd(self) -> None:
         files = {"--etcd-ca": self.etcd_ca, "--etcd-cert": self.etcd_cert, "--etcd-key": self.etcd_key}

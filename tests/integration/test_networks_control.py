@@ -231,6 +231,7 @@ async def test_removing_a_service_releases_its_addresses_and_frees_the_network(c
 async def pooled(tmp_path, etcd_store, etcd_server):
     c = Cluster(tmp_path, etcd_server.endpoint, etcd_server.tls)
     c.manager.cfg.default_addr_pool = "10.77.0.0/16"
+    c.manager.cfg.default_addr_pool_mask_length = 26  # 1,000 nodes in a /16: /26 node subnets, 61 tasks each
     await c.start()
     try:
         yield c
@@ -240,7 +241,7 @@ async def pooled(tmp_path, etcd_store, etcd_server):
 
 async def test_the_default_address_pool_is_stored_with_the_cluster_and_used(pooled):
     cluster = (await pooled.control.GetCluster(cpb.GetClusterRequest())).cluster
-    assert cluster.default_addr_pool == "10.77.0.0/16"
+    assert cluster.default_addr_pool == "10.77.0.0/16" and cluster.default_addr_pool_mask_length == 26
     await pooled.add_agent("w1")
     await pooled.until(lambda: _has(pooled, "ingress"))
     nets = await networks(pooled)
@@ -252,3 +253,6 @@ async def test_the_default_address_pool_is_stored_with_the_cluster_and_used(pool
 
     for subnet in await pooled.until(node_subnet):
         assert ipaddress.ip_network(subnet).subnet_of(ipaddress.ip_network("10.77.0.0/16"))
+        assert ipaddress.ip_network(subnet).prefixlen == 26
+    web = await create_net(pooled, "web")
+    assert ipaddress.ip_network(web.subnet).prefixlen == 26 and ipaddress.ip_network(nets["ingress"].subnet).prefixlen == 18

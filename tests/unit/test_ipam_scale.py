@@ -151,3 +151,14 @@ def test_the_allocator_passes_on_an_ended_task_not_on_every_status_report():
     alloc.on_change("status", "t2", None)
     alloc.on_change("attachment", "a1", pb.ContainerAttachment(id="a1"))
     assert alloc.reactor.dirty == {"t1", "t2", "a1"}
+
+
+async def test_a_mask_length_chosen_at_init_sizes_node_and_network_subnets_so_1000_nodes_fit_a_16():
+    plans = IpamStore(MemoryStore(), "10.210.0.0/16", 27)  # --default-addr-pool-mask-length 27
+    await plans.update(lambda ipam: ipam.create_network("ingress"))
+    snap = _cluster(1000, 10_000)
+    plan = await plans.update(lambda ipam: allocate(ipam, snap))
+    assert plan.problems == {} and len(plan.addresses) == 10_000
+    stored, _ = await plans.read()
+    assert {s.subnet.prefixlen for s in stored.nodes.values()} == {27} and stored.network("ingress").subnet.prefixlen == 18
+    assert stored.create_network("web").subnet.prefixlen == 27

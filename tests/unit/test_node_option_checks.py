@@ -36,6 +36,9 @@ def test_defaults_pass(tmp_path):
 @pytest.mark.parametrize(("kw", "words"), [
     ({"init": True, "join": ["10.0.0.1:4242"], "token": "t"}, "--init creates a new cluster; --join joins an existing one"),
     ({"join": ["10.0.0.1:4242"], "token": "t", "default_addr_pool": "10.9.0.0/16"}, "--default-addr-pool is chosen when the cluster is created"),
+    ({"join": ["10.0.0.1:4242"], "token": "t", "default_addr_pool_mask_length": 26}, "--default-addr-pool-mask-length is chosen when the cluster is created"),
+    ({"default_addr_pool_mask_length": 30}, "invalid --default-addr-pool-mask-length 30: between the pool's /16 and /29"),
+    ({"default_addr_pool": "10.9.0.0/20", "default_addr_pool_mask_length": 18}, "between the pool's /20 and /29"),
     ({"join": ["10.0.0.1:4242"]}, "--join needs the manager join token (--token)"),
     ({"election_ttl": 0.5}, "--election-ttl 0.5: etcd leases are whole seconds, at least 1"),
     ({"election_ttl": 2.5}, "--election-ttl 2.5"),
