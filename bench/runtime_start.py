@@ -13,7 +13,10 @@ crun: the same root filesystem work, inside the timing as on shoal's side: an ov
 busybox layer with a fresh upper dir, mounted before each container and unmounted and removed after it
 (shoal's launcher does the same for each container), the same limits and namespaces from ``crun spec``,
 timed with ``subprocess``: ``crun create`` + ``crun start`` (exec) and ``crun run`` (end to end).
-``--image host`` compares on the host's root (bind-mounted once, read-only) instead.
+``--image host`` compares on the host's root (bind-mounted once, read-only) instead. Both sides get the
+same process confinement: Docker's default capabilities, and shoal's default seccomp profile (the filter
+shoal applies, resolved for those capabilities, in the OCI form crun reads), or no filter on either side
+with ``--seccomp unconfined`` (crun spec's own defaults have no seccomp and three capabilities).
 crun 1.8 refuses this machine's hybrid cgroup layout, so it runs in a private mount namespace with
 /sys/fs/cgroup/unified unmounted (findings, pitfall 15).
 
@@ -39,7 +42,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fixtures (the image builder)
 
-from shoal.runtime import ContainerConfig, Runtime, logs  # noqa: E402
+from shoal.runtime import ContainerConfig, Runtime, caps, logs, seccomp_default  # noqa: E402
 from shoal.runtime.image import ImageStore  # noqa: E402
 from shoal.runtime.launcher import trace  # noqa: E402
 
@@ -83,7 +86,21 @@ async def bench_shoal(n: int, warmup: int, state_dir: Path, image: str, seccomp:
     return out
 
 
-def crun_bundle(bundle: Path, rootfs: Path | None) -> None:
+def oci_seccomp(doc: dict, held: tuple[str, ...]) -> dict:
+    """A Docker-format profile as OCI's ``linux.seccomp`` for a process holding ``held``: the rules whose
+    ``includes``/``excludes`` capabilities match (as shoal's compiler picks them), native architecture."""
+
+    def applies(rule: dict) -> bool:
+        inc, exc = (rule.get("includes") or {}).get("caps") or [], (rule.get("excludes") or {}).get("caps") or []
+        return set(inc) <= set(held) and not set(exc) & set(held)
+
+    keys = ("names", "action", "args", "errnoRet")
+    rules = [{k: r[k] for k in keys if k in r} for r in doc["syscalls"] if applies(r)]
+    return {"defaultAction": doc["defaultAction"], "defaultErrnoRet": doc.get("defaultErrnoRet", 1),
+            "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rules}  # fmt: skip
+
+
+def crun_bundle(bundle: Path, rootfs: Path | None, seccomp: str = "") -> None:
     """A crun bundle; ``rootfs`` None means the host root (bind-mounted inside crun_inner).
 
     With an image layer, the bundle's root is an overlay of that layer and a fresh upper dir, mounted
@@ -94,6 +111,10 @@ def crun_bundle(bundle: Path, rootfs: Path | None) -> None:
     spec = json.loads((bundle / "config.json").read_text())
     spec["process"]["terminal"] = False
     spec["process"]["args"] = ["/bin/true"]
+    held = list(caps.DOCKER_DEFAULT_CAPS)  # what shoal gives a container (crun spec's default has three)
+    spec["process"]["capabilities"] = {"bounding": held, "effective": held, "permitted": held}
+    if seccomp != "unconfined":  # the filter shoal applies to its side of the comparison
+        spec["linux"]["seccomp"] = oci_seccomp(seccomp_default.profile(), caps.DOCKER_DEFAULT_CAPS)
     (bundle / "rootfs").mkdir()
     if rootfs is not None:
         (bundle / "lower").write_text(str(rootfs))
@@ -171,7 +192,7 @@ def crun_inner(bundle: Path, n: int, warmup: int) -> None:
 
 
 def bench_crun(
-    n: int, warmup: int, work: Path, rootfs: Path | None
+    n: int, warmup: int, work: Path, rootfs: Path | None, seccomp: str = ""
 ) -> tuple[dict[str, list[float]] | None, str]:
     if not os.path.exists(CRUN):
         return None, f"{CRUN} not installed"
@@ -179,7 +200,7 @@ def bench_crun(
         return None, "util-linux unshare not installed"
     bundle = work / f"crun-{uuid.uuid4().hex[:6]}"
     bundle.mkdir()
-    crun_bundle(bundle, rootfs)
+    crun_bundle(bundle, rootfs, seccomp)
     cmd = ["unshare", "-m", "--propagation", "private", sys.executable, __file__]
     cmd += ["--crun-inner", str(bundle), "-n", str(n), "--warmup", str(warmup)]
     try:
@@ -232,7 +253,7 @@ def main() -> None:
         f"N={args.n} warm-up={warmup}, /bin/true on the {args.image} image, 256 MiB / 1 CPU / 256 pids, ",
         end="",
     )
-    print("pid+mnt+uts+ipc+net ns\n")
+    print(f"pid+mnt+uts+ipc+net ns, docker caps, seccomp {args.seccomp or 'default profile'} on both sides\n")
     with tempfile.TemporaryDirectory(prefix="shoal-bench-") as tmp:
         work = Path(tmp)
         rootfs = busybox_rootfs(work) if args.image == "busybox" else None
@@ -245,7 +266,7 @@ def main() -> None:
                 steps = trace.summarize(f)
             print("launcher steps, median ms (" + trace.ENV + "=1):")
             print("\n".join("  " + line for line in steps) + "\n")
-        crun, why = (None, "--no-crun given") if args.no_crun else bench_crun(args.n, warmup, work, rootfs)
+        crun, why = (None, "--no-crun given") if args.no_crun else bench_crun(args.n, warmup, work, rootfs, args.seccomp)
     rows = [("shoal create+start (to exec)", ours["exec"]), ("shoal   create only", ours["create"])]
     rows += [("shoal   start only", ours["start"]), ("shoal e2e (to exit + delete)", ours["e2e"])]
     if crun:
