@@ -6,7 +6,7 @@ namespaces (optionally a user namespace) with a cgroup (v1 or v2: memory, cpu qu
 pids, blkio/io weight, v1 devices allow-list), a root filesystem (the built-in ``host`` image, or
 an overlayfs of an image's layers from the node's image store), its mounts and volumes, Docker's
 default capabilities (``cap_add``/``cap_drop``) and no_new_privs. ``exec`` joins a running
-container; ``stats`` reads its cgroup; a log shim writes its output as timestamped JSON lines.
+container; ``stats`` reads its cgroup; a log daemon writes its output as timestamped JSON lines.
 State, exit codes and logs live in the runtime's state directory, so containers outlive the agent
 and a restarted agent re-attaches.
 

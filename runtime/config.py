@@ -137,12 +137,18 @@ class ContainerInfo:
     """Its published ports while it runs, as docker shows them (``0.0.0.0:8080->80/tcp``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The JSON shape (dataclasses.asdict deep-copies every value: ~10x slower, on every reply)."""
+        data = {name: getattr(self, name) for name in _INFO_FIELDS}
+        data.update(labels=dict(self.labels), command=list(self.command), ports=list(self.ports))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContainerInfo:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_INFO_FIELDS = tuple(f.name for f in dataclasses.fields(ContainerInfo))
 
 
 @dataclass

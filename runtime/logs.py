@@ -1,6 +1,6 @@
 """Reading a container's log: docker's json-file records, across the rotated files, oldest first.
 
-The log shim (``launcher/logshim.py``) writes ``ctr.log`` and rotates it to ``ctr.log.1`` ... up to
+The log daemon (``launcher/logshim.py``) writes ``ctr.log`` and rotates it to ``ctr.log.1`` ... up to
 ``MAX_FILES - 1``; these readers are plain functions any process on the node can use (``shoal logs``,
 the worker's log streaming, tests).
 """
@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator
 
 MAX_SIZE = 10 << 20
-"""The log shim rotates ``ctr.log`` once it would grow past this many bytes."""
+"""The log daemon rotates ``ctr.log`` once it would grow past this many bytes."""
 MAX_FILES = 3
 """``ctr.log`` and up to this many minus one rotated files are kept."""
 

@@ -5,7 +5,7 @@ exits; absent = until stopped), ``fake.exit_code`` (default 0), ``fake.oom_kille
 exit was the OOM killer's), ``fake.fail_prepare`` / ``fake.fail_start`` (an error text that prepare /
 start raises), ``fake.health`` (``healthy``, the default, or ``unhealthy``: what health probes
 run through ``exec`` return). Given a ``log_dir``, each container has a json-file log there, as the
-runtime's log shim writes it: started containers write ``fake.log`` (a label) as their first line, and
+runtime's log daemon writes it: started containers write ``fake.log`` (a label) as their first line, and
 ``write_log`` appends more.
 """
 
@@ -94,7 +94,7 @@ class FakeExecutor(Executor):
         return str(self.log_dir / task_id / "ctr.log") if self.log_dir is not None else None
 
     def write_log(self, task_id: str, text: str, stream: str = "stdout") -> None:
-        """Append ``text`` (one line, with its newline) to the task's log as the runtime's log shim would."""
+        """Append ``text`` (one line, with its newline) to the task's log as the runtime's log daemon would."""
         path = self.log_path(task_id)
         assert path is not None, "a FakeExecutor without log_dir keeps no logs"
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -144,6 +144,7 @@ class Launcher:
         except FileNotFoundError:
             pass
         self.sock_path.close()
+        self.sup.logs.close()
         self.cgroups.cleanup_parent()
         _log.info("launcher exiting")
 
@@ -216,9 +217,9 @@ class Launcher:
 
     def _reap_strays(self) -> None:
         """Reap zombies nobody else waits for: as a subreaper the launcher inherits orphans (e.g.
-        the process of an exec whose helper died). Containers, shims and helpers are left alone."""
+        the process of an exec whose helper died). Containers, the log daemon and helpers are left alone."""
         known = {st.pid for st in self.sup.states.values() if st.status == "running"}
-        known |= set(self.sup.shims.values()) | set(self.helpers)
+        known |= self.sup.logs.pids() | set(self.helpers)
         while True:
             try:
                 res = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)

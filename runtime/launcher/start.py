@@ -3,8 +3,9 @@
 ``start`` is where findings §2 happens: ``unshare(CLONE_NEWPID)``, ``fork()``, and ``setns``
 straight back to the launcher's own pid namespace, so only that child is PID 1 of a new namespace
 (a userns container goes through a shim instead: see child/userns.py). PID 1 reports over a
-close-on-exec pipe; EOF means it exec'd. While PID 1 sets itself up, the launcher forks the log
-shim and saves the state naming the pid, so a launcher crash from then on can re-attach.
+close-on-exec pipe; EOF means it exec'd. While PID 1 sets itself up, the launcher hands its output
+pipes to the log daemon (logsink.py) and saves the state naming the pid, so a launcher crash from then
+on can re-attach.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def start(sup: Supervisor, cid: str, files: list[ContainerFile] | None = None) -
 def _fork(sup: Supervisor, spec: pid1.ChildSpec, out_w: int, err_w: int) -> tuple[int, int]:
     """Fork PID 1 (0 if a userns shim failed first); the read end of its exec pipe.
 
-    The log pipes' write ends and the exec pipe's are closed here: the log shim forked next must
-    not inherit them, or it would never see EOF.
+    The log pipes' write ends and the exec pipe's are closed here: a log daemon forked next must
+    not hold them, or it would never see EOF (it also closes every fd it inherits first).
     """
     exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
     try:
@@ -111,7 +112,7 @@ def _fork_in_new_pidns(
 def _record_running(
     sup: Supervisor, st: state.ContainerState, pid: int, exec_r: int, out_r: int, err_r: int
 ) -> None:
-    """Fork the log shim and save the state naming ``pid``; on failure kill PID 1 and undo."""
+    """Give the log daemon the output pipes and save the state naming ``pid``; on failure kill PID 1, undo."""
     try:
         sup.start_shim(st.id, out_r, err_r, st.log_path)
         st.status, st.pid, st.started_at = STATUS_RUNNING, pid, time.time()

@@ -20,10 +20,11 @@ from shoal.runtime.config import STATUS_CREATED, STATUS_EXITED, STATUS_RUNNING, 
 from shoal.runtime.errors import ConfigError, ContainerError, ContainerNotFound
 from shoal.runtime.files import ContainerFile
 from shoal.runtime.image.store import ImageStore
-from shoal.runtime.launcher import hostnet, jsonlog, logshim, procspec, procutil, start, state, trace
+from shoal.runtime.launcher import hostnet, jsonlog, procspec, procutil, start, state, trace
 from shoal.runtime.launcher.child.exec import ExecSpec
 from shoal.runtime.launcher.child.pid1 import ChildSpec
 from shoal.runtime.launcher.child.process import last_cap
+from shoal.runtime.launcher.logsink import LogSink
 from shoal.runtime.launcher.resolve import resolve
 from shoal.runtime.launcher.volumes import VolumeStore
 from shoal.runtime.layout import Layout
@@ -50,7 +51,7 @@ class Supervisor:
         self.cgroups = cgroups
         self.states: dict[str, state.ContainerState] = {}
         self.pidfds: dict[str, int] = {}
-        self.shims: dict[str, int] = {}
+        self.logs = LogSink()  # the log daemon writing every container's output (logshim.py)
         self._watch, self._unwatch = watch, unwatch
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         self.last_cap = last_cap()
@@ -270,12 +271,12 @@ class Supervisor:
     # -- helpers shared with start.py -----------------------------------------------------------
 
     def start_shim(self, cid: str, out_r: int, err_r: int, path: str) -> None:
-        self.shims[cid] = logshim.start_shim(out_r, err_r, path)
+        """The log daemon takes the container's output pipes (the caller closes its own fds)."""
+        self.logs.add(cid, out_r, err_r, path)
 
     def wait_shim(self, cid: str) -> None:
-        pid = self.shims.pop(cid, None)
-        if pid is not None:
-            logshim.wait_shim(pid)
+        """Until the container's last lines are in its log (at most 2 s)."""
+        self.logs.wait(cid)
 
     def track(self, cid: str, fd: int) -> None:
         self.pidfds[cid] = fd

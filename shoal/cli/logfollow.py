@@ -1,6 +1,6 @@
 """Printing a container's log as it grows: attached ``shoal run`` and ``shoal logs -f``.
 
-The log shim writes docker's json-file records to ``ctr.log`` (see shoal.runtime.logs); a ``LogTail``
+The log daemon writes docker's json-file records to ``ctr.log`` (see shoal.runtime.logs); a ``LogTail``
 reads what was appended since its last ``pump`` (whole lines only) and prints each record, stdout
 records to stdout and stderr records to stderr. Who drives it decides when: ``shoal run`` pumps
 whenever the container's ``wait`` reply has not come within a poll interval, and once after it

@@ -22,6 +22,7 @@ from shoal.runtime import (
     Runtime,
     StartError,
 )
+from shoal.runtime.launcher import logshim
 from tests.fixtures import busybox_image
 
 pytestmark = [
@@ -113,7 +114,9 @@ async def test_cycles_and_failures_leave_nothing(tmp_path: Path) -> None:
         assert [c.id for c in await rt.list()] == []
         census = _census(parent, state)
         assert census == {"cgroups": [], "mounts": [], "procs": [], "containers": [], "tmp": []}
-        assert _children(rt.launcher_pid or 0) == []  # no log shim or exec helper left behind
+        kids = _children(rt.launcher_pid or 0)
+        assert [k for k in kids if Path(f"/proc/{k}/comm").read_text().strip() != logshim.COMM] == []  # no exec helper
+        assert len(kids) <= 1, "one log daemon per launcher, none per container"
         # A container's network namespace (and its veths) lives exactly as long as its processes: none
         # are left ("procs" above), and the runtime never pins one with a bind mount ("mounts" above).
         # /run/netns is not compared: other tests on this machine may create named netns meanwhile.

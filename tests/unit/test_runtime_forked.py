@@ -1,19 +1,17 @@
 """Pieces of the launcher that run in forked processes, exercised in a fork of the test process: the
-ctypes bindings, taking a process spec's identity (capabilities, no_new_privs, uid), and the log shim.
+ctypes bindings and taking a process spec's identity (capabilities, no_new_privs, uid) (the log daemon:
+test_runtime_logdaemon.py).
 Each child reports on a pipe and ``_exit``s, so nothing of it leaks into the test process."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-from shoal.runtime import caps, linux, logs
-from shoal.runtime.launcher import logshim
+from shoal.runtime import caps, linux
 from shoal.runtime.launcher.child import process
 from shoal.runtime.launcher.child.process import ProcessSpec
 
@@ -101,26 +99,3 @@ def test_a_non_root_user_has_no_effective_capabilities() -> None:
         return f"{os.getuid()} {os.getgid()} {os.getgroups()} " + status_fields("CapEff", "CapBnd")
 
     assert in_child(child) == f"1000 1000 [50] CapEff={0:016x} CapBnd={keep:016x}"
-
-
-def test_log_shim_writes_json_lines_per_stream(tmp_path: Path) -> None:
-    path = str(tmp_path / "ctr.log")
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    pid = logshim.start_shim(out_r, err_r, path)
-    os.close(out_r)
-    os.close(err_r)
-    os.write(out_w, b"one\ntw")
-    os.write(err_w, b"oops\n")
-    os.write(out_w, b"o\n" + b"x" * (logshim.MAX_LINE + 5) + b"\nno newline at the end")
-    os.close(out_w)
-    os.close(err_w)
-    logshim.wait_shim(pid, timeout=30)  # the launcher gives it 2 s; a loaded test machine may need longer
-    records = list(logs.records(path))
-    out = [r["log"] for r in records if r["stream"] == "stdout"]
-    assert out == ["one\n", "two\n", "x" * logshim.MAX_LINE, "xxxxx\n", "no newline at the end"]
-    assert [r["log"] for r in records if r["stream"] == "stderr"] == ["oops\n"]
-    assert all(r["time"].endswith("Z") for r in records)
-    assert logs.text(path).startswith("one\n")
-    with open(path) as f:
-        assert all(json.loads(line)["log"] for line in f)
