@@ -141,7 +141,10 @@ def unsupported_warning(found: dict[str, set[str]]) -> str:
 
 
 def absolute(path: str, working_dir: Path) -> str:
-    """``path`` made absolute: ``~`` expanded, relative paths under ``working_dir``."""
+    """``path`` made absolute: ``~`` expanded, relative paths under ``working_dir``. A path with a NUL byte is
+    left as it is (no file has such a name: reading it is reported, as any unreadable file)."""
+    if "\x00" in path:
+        return path
     p = Path(path).expanduser()
     return str(p if p.is_absolute() else (working_dir / p).resolve())
 
@@ -194,8 +197,8 @@ def _service(
             if ef.required:
                 problems.add(marks.value(where), where, f"env file {path} not found")
             continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.add(marks.value(where), where, f"cannot read env file {path}: {exc}")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte in the path
+            problems.add(marks.value(where), where, f"cannot read env file {path!r}: {exc}")
             continue
         from_files.update(parse_env_text(text, path, problems, env))
     environment = {**from_files, **svc.environment}

@@ -68,6 +68,14 @@ def test_an_environment_value_wins_over_the_env_file(tmp_path):
     assert web.environment == {"A": "mine", "B": "file", "C": "shell"}
 
 
+def test_an_env_file_path_with_a_nul_byte_is_one_clear_problem(tmp_path):
+    """Found by the fuzz test: such a path made Path.resolve raise ValueError out of load_stack."""
+    (tmp_path / "s.yml").write_text('services:\n  web:\n    image: nginx\n    env_file: ["a\\0.env"]\n')
+    with pytest.raises(StackError) as exc:
+        load_stack([tmp_path / "s.yml"], environ={})
+    assert "cannot read env file 'a\\x00.env': embedded null byte" in str(exc.value)
+
+
 def test_top_level_keys_stacks_do_not_use_are_warned_about(tmp_path):
     (tmp_path / "s.yml").write_text("name: shop\n" + GOOD)
     stack = load_stack([tmp_path / "s.yml"], environ={})
