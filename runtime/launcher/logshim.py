@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -114,6 +115,8 @@ def run_daemon(ctrl: socket.socket, max_size: int = MAX_SIZE, max_files: int = M
         procutil.close_fds_except({ctrl.fileno()})
         with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
             comm.write(COMM)  # `ps` tells it from the launcher it was forked from
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # three fds a container: not capped at 1024
         by_fd: dict[int, _Output] = {}
         listening = True
         while listening or by_fd:

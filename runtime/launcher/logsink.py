@@ -5,8 +5,11 @@ The daemon is forked on the first container and again if it dies. The launcher k
 each running container's read ends until that container's log is complete, so a daemon that died can
 be replaced and given every live container again (a line it held half-written is lost; the containers
 never see a broken pipe); it is noticed on the next ``add`` or ``wait``, until when a chatty container may
-block on a full pipe. ``wait`` blocks, as the launcher's exit handling does: it reads the daemon's
-``done <id>`` messages until the one it waits for, or gives up after ``timeout``.
+block on a full pipe. The cost is two fds a running container in the launcher (its soft RLIMIT_NOFILE is
+the one it was started with: the systemd units set 1048576; a shell's 1024 holds ~300 running
+containers); the daemon raises its own soft limit to the hard one. ``wait`` blocks, as the launcher's
+exit handling does: it reads the daemon's ``done <id>`` messages until the one it waits for, or gives
+up after ``timeout``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import time
 from pathlib import Path
@@ -64,6 +65,8 @@ def test_records_per_stream_with_long_lines_cut_and_the_last_line_kept(tmp_path:
 
 
 def test_one_daemon_serves_several_containers_each_complete_when_waited(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))  # a shell's 1024, or less
     sink = LogSink()
     try:
         a = _hand_over(sink, "a", str(tmp_path / "a.log"))
@@ -81,6 +84,8 @@ def test_one_daemon_serves_several_containers_each_complete_when_waited(tmp_path
         c = _hand_over(sink, "c", str(tmp_path / "c.log"))
         assert sink.pid == daemon, "no fork per container"
         assert Path(f"/proc/{daemon}/comm").read_text().strip() == logshim.COMM
+        nofile = next(line for line in Path(f"/proc/{daemon}/limits").read_text().splitlines() if "open files" in line)
+        assert nofile.split()[3] == nofile.split()[4], "its soft fd limit is the hard one (three fds a container)"
         os.write(c[0], b"late\n")
         os.close(c[0])
         os.close(c[1])
@@ -88,6 +93,7 @@ def test_one_daemon_serves_several_containers_each_complete_when_waited(tmp_path
         assert logs.text(str(tmp_path / "c.log")) == "late\n"
     finally:
         sink.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_logs_keep_flowing_once_the_launcher_has_gone_and_the_daemon_then_exits(tmp_path: Path) -> None:
