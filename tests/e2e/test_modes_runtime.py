@@ -20,7 +20,8 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def tasks(c: CliCluster, service: str) -> list[dict]:
-    return c.json("svc", "ps", service)
+    """Full task ids (they are compared with the containers on disk, named by full id)."""
+    return c.tasks("svc", "ps", service)
 
 
 def states(c: CliCluster, service: str) -> list[str]:
