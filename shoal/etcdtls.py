@@ -46,10 +46,16 @@ class EtcdTLS:
         return self.ca.read_bytes(), self.cert.read_bytes(), self.key.read_bytes()
 
     def save(self, ca: bytes, cert: bytes, key: bytes) -> None:
-        self.ca.parent.mkdir(parents=True, exist_ok=True)
-        self.ca.write_bytes(ca)
-        self.cert.write_bytes(cert)
+        """Every file written to a temporary name and renamed into place; the CA only when it differs.
+
+        A running etcd reads the CA file each time it builds a TLS config (its peer round trippers,
+        listeners, ...), at moments of its own: a CA file truncated and rewritten beside it once gave a
+        starting member an empty trust pool (no error) for its version checks and lease forwarding,
+        so every peer's certificate was "signed by unknown authority" for the member's lifetime."""
+        if not (self.ca.exists() and self.ca.read_bytes() == ca):
+            write_private(self.ca, ca, 0o644)
         write_private(self.key, key)
+        write_private(self.cert, cert, 0o644)
 
 
 def files(directory: Path, name: str) -> EtcdTLS:
@@ -65,7 +71,7 @@ def ensure_ca(directory: Path) -> tuple[bytes, bytes]:
     directory.mkdir(parents=True, exist_ok=True)
     pem, key_pem = tls.new_ca("shoal-etcd-ca")
     write_private(key, key_pem)
-    cert.write_bytes(pem)
+    write_private(cert, pem, 0o644)
     return pem, key_pem
 
 

@@ -181,8 +181,17 @@ def _plan(name: str, root: Path, managers: int, workers: int, subnet: str | None
     return lab
 
 
+def issue_etcd_certs(lab: Lab) -> None:
+    """Every etcd certificate of the lab (each member's, the managers' client one) before any member starts:
+    no file of the lab's etcd CA is written while a member may be reading it."""
+    for m in lab.managers:
+        lab.etcd_member_tls(m)
+    lab.etcd_client_tls()
+
+
 def _start(lab: Lab) -> None:
     if lab.etcd_cluster:
+        issue_etcd_certs(lab)
         for m in lab.managers:
             start_etcd(lab, m)
 

@@ -87,6 +87,13 @@ class LabCli:
     def wait_for(self, cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
         return wait_until(cond, timeout, what, detail=self.logs)
 
+    def etcd_tls_refusals(self) -> list[str]:
+        """The etcd members' log lines of a peer certificate refused (a member whose trust pool was read from
+        a half-written CA file refuses them all, for its lifetime)."""
+        marks = ("rejected connection", "bad certificate", "unknown authority")
+        lines = (line for p in sorted(self.dir.glob("*/etcd.log")) for line in p.read_text(errors="replace").splitlines())
+        return [line[:300] for line in lines if any(m in line for m in marks)]
+
     def logs(self) -> str:
         return "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(self.dir.glob("*/*.log")))
 

@@ -26,6 +26,7 @@ def test_five_managers_one_leader_and_the_cluster_survives_two_lost_hosts(tmp_pa
         assert sorted(nodes[m]["ManagerStatus"] for m in MANAGERS) == ["Leader", *["Reachable"] * 4]
         etcd = {r["Node"]: r["Etcd"] for r in json.loads(lab.run("lab", "ls", "--format", "json").stdout) if r["Lab"] == lab.name}
         assert all(etcd[m] == "running" for m in MANAGERS), etcd
+        assert lab.etcd_tls_refusals() == [], "every etcd member trusts its peers' certificates"
 
         leader = next(m for m in MANAGERS if nodes[m]["ManagerStatus"] == "Leader")
         lost = [leader, next(m for m in MANAGERS if m != leader and m != "manager1")]

@@ -21,6 +21,7 @@ def test_three_managers_share_an_etcd_cluster_of_their_hosts(tmp_path: Path):
         managers = [nodes[m] for m in ("manager1", "manager2", "manager3")]
         assert sorted(m["ManagerStatus"] for m in managers) == ["Leader", "Reachable", "Reachable"]
         assert {m["Availability"] for m in managers} == {"Drain"}, "lab managers are drained by default"
+        assert lab.etcd_tls_refusals() == [], "every etcd member trusts its peers' certificates"
 
         addrs = {n["name"]: n["addr"] for n in lab.state()["nodes"]}
         tls_dir = f"{lab.state()['dir']}/etcd-tls"
