@@ -9,8 +9,8 @@ One pass, for a replicated or global service (jobs start a new run on a spec cha
 * A *slot* (the slot number; for a global service, the node) is **to do** when its live task runs an
   outdated spec (``shoal.rollout.outdated``) and no replacement is on its way; **in flight** when a
   replacement exists but is not yet ready (RUNNING, and healthy when the service has a health check),
-  or when its old task is stopping and the orchestrator has not filled the slot yet; **done** when a
-  ready task of the current spec holds it.
+  or when its old task is stopping or has stopped and the orchestrator has not filled the slot yet (it
+  fills every replicated slot); **done** when a ready task of the current spec holds it.
 * ``parallelism`` slots (0: all) are in flight at once; a slot that became ready less than ``delay`` ago
   still holds its place, so batches are ``delay`` apart. Slots are taken lowest first.
 * stop-first stops the old task (the orchestrator creates the replacement in the same slot);
@@ -134,6 +134,8 @@ def survey(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Slots:
             out.todo.append(old[-1])
         elif _ended(groups[slot]):
             out.in_flight += 1  # empty until the orchestrator restarts its failed task: not done yet
+        elif replicated:
+            out.in_flight += 1  # its old task stopped (stop-first) before the orchestrator filled the slot
     return out
 
 

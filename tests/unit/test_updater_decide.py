@@ -112,6 +112,17 @@ def test_slots_in_flight_hold_their_places_until_ready() -> None:
     assert decide(svc, tasks, T0 + 2 * S).stop == [tasks[2].id]
 
 
+def test_a_slot_whose_old_task_stopped_before_the_orchestrator_filled_it_is_in_flight() -> None:
+    """stop-first: the old task's SHUTDOWN can reach the supervisor before the orchestrator's replacement
+    does; the slot is still in flight, so the update neither completes nor starts another slot early."""
+    svc = updating(service(parallelism=1))
+    tasks = [task(svc, s, at=T0 + S) for s in (1, 2, 3)]  # replaced and ready
+    tasks.append(task(svc, 4, state=pb.SHUTDOWN, old=True, desired=pb.SHUTDOWN))  # stopped, not refilled yet
+    assert not decide(svc, tasks, T0 + 5 * S), "not completed while slot 4 waits for its new task"
+    tasks = [task(svc, 1, state=pb.SHUTDOWN, old=True, desired=pb.SHUTDOWN), *olds(svc, 3)[1:]]
+    assert not decide(svc, tasks, T0 + 5 * S), "slot 1 holds the only place: slot 2 waits"
+
+
 def test_a_health_checked_replacement_counts_only_when_healthy() -> None:
     svc = updating(service(parallelism=1))
     svc.spec.container.healthcheck.test[:] = ["CMD", "true"]
