@@ -1,7 +1,10 @@
 """Coalescing the agent's task status reports and sending them in batches over the session.
 
 Each task's newest status wins; reports wait while there is no session and are sent as soon as one
-exists, so a manager failover loses no transition that matters (the newest is what counts).
+exists, so a manager failover loses no transition that matters (the newest is what counts). A report
+goes out as soon as no call is under way: a call returns once the manager has written its statuses,
+and whatever was reported meanwhile goes out together in the next one, so bursts coalesce without a
+timer holding back a lone report (a task that became healthy, which a rolling update waits for).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def requeue(pending: dict[str, pb.TaskStatus], batch: dict[str, pb.TaskStatus]) 
 
 
 class Reporter:
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.0) -> None:
         self.interval = interval
         self.pending: dict[str, pb.TaskStatus] = {}
         self._stub: dgrpc.DispatcherStub | None = None
@@ -64,7 +67,7 @@ class Reporter:
         while True:
             await self._kick.wait()
             self._kick.clear()
-            await asyncio.sleep(self.interval)  # let a burst of transitions coalesce
+            await asyncio.sleep(self.interval)  # the transitions of this turn of the loop go together
             if self._stub is None or not self.pending:
                 continue
             batch, self.pending = self.pending, {}

@@ -1,8 +1,11 @@
 """Coalescing task status reports from agents into batched etcd writes.
 
 Reports arrive per agent call; they are merged per task (the newest wins), checked to move forward
-only, and written every ``interval`` or when ``max_batch`` are waiting, up to 128 per transaction.
-A report for a task that was deleted meanwhile is dropped rather than leaving an orphan key.
+only, and written up to 128 per transaction. A report is written as soon as no write is under way:
+the reports that arrive while one is (each agent call waits for its own) make the next batch, so the
+batches grow with the load by themselves and a lone report (a task that became healthy, which a
+rolling update waits for) is not held back by a timer. A report for a task that was deleted
+meanwhile is dropped rather than leaving an orphan key.
 """
 
 from __future__ import annotations
@@ -24,12 +27,10 @@ WRITES = Counter("shoal_dispatcher_status_updates_total", "Task status updates w
 
 
 class StatusWriter:
-    def __init__(self, store: Store, cache: ClusterCache, interval: float = 0.1, max_batch: int = 1000) -> None:
+    def __init__(self, store: Store, cache: ClusterCache) -> None:
         self.store = store
         self.writer = Writer(store)
         self.cache = cache
-        self.interval = interval
-        self.max_batch = max_batch
         self.pending: dict[str, pb.TaskStatus] = {}
         self._kick = asyncio.Event()
         self._done = asyncio.Event()
@@ -38,8 +39,7 @@ class StatusWriter:
         cur = self.pending.get(task_id)
         if cur is None or status.state >= cur.state:
             self.pending[task_id] = status
-        if len(self.pending) >= self.max_batch:
-            self._kick.set()
+        self._kick.set()
 
     async def flushed(self) -> None:
         """Wait until what was submitted so far is written (or dropped)."""
@@ -51,11 +51,8 @@ class StatusWriter:
     async def run(self) -> None:
         failed = Backoff(0.05, 0.2)  # after a batch that could not be written (the store is failing over)
         while True:
-            try:
-                async with asyncio.timeout(self.interval):
-                    await self._kick.wait()
-            except TimeoutError:
-                pass
+            await self._kick.wait()
+            await asyncio.sleep(0)  # the calls that came in with this one submit theirs too
             self._kick.clear()
             if not self.pending:
                 continue

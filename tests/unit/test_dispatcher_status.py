@@ -145,7 +145,7 @@ async def test_many_reports_are_written_in_few_transactions(cache: ClusterCache)
         return await real_txn(*args, **kw)
 
     cache.store.txn = counting_txn  # type: ignore[method-assign]
-    w = StatusWriter(cache.store, cache, interval=0.01)
+    w = StatusWriter(cache.store, cache)
     for tid in tids:
         w.submit(tid, pb.TaskStatus(state=pb.RUNNING))
     runner = asyncio.create_task(w.run())
@@ -159,7 +159,7 @@ async def test_many_reports_are_written_in_few_transactions(cache: ClusterCache)
 
 async def test_a_report_for_a_task_deleted_meanwhile_is_dropped_and_the_rest_land(cache: ClusterCache):
     await add_tasks(cache, "a", "b", "c")
-    w = StatusWriter(cache.store, cache, interval=0.01)
+    w = StatusWriter(cache.store, cache)
     for tid in "abc":
         w.submit(tid, pb.TaskStatus(state=pb.RUNNING))
     await Writer(cache.store).apply(objects.tasks.delete("b", cache.rev("task", "b")))  # the cache has not seen it yet
@@ -184,7 +184,7 @@ async def test_a_failed_write_is_retried(cache: ClusterCache):
         return await real_txn(*args, **kw)
 
     cache.store.txn = flaky  # type: ignore[method-assign]
-    w = StatusWriter(cache.store, cache, interval=0.01)
+    w = StatusWriter(cache.store, cache)
     w.submit("a", pb.TaskStatus(state=pb.RUNNING))
     runner = asyncio.create_task(w.run())
     try:
@@ -200,3 +200,33 @@ async def test_a_failed_write_is_retried(cache: ClusterCache):
 async def test_flushed_returns_at_once_when_nothing_waits():
     w = StatusWriter(MemoryStore(), None)  # type: ignore[arg-type]
     await asyncio.wait_for(w.flushed(), 0.1)
+
+
+async def test_reports_made_while_a_write_is_under_way_go_together_in_the_next_one(cache: ClusterCache):
+    """No timer: a report is written as soon as the writer is free, and what came meanwhile is one batch."""
+    await add_tasks(cache, "a", "b", "c", "d")
+    release = asyncio.Event()
+    batches: list[int] = []
+    real_txn = cache.store.txn
+
+    async def slow_txn(compares, success, *args, **kw):
+        batches.append(len(success))
+        await release.wait()
+        return await real_txn(compares, success, *args, **kw)
+
+    cache.store.txn = slow_txn  # type: ignore[method-assign]
+    w = StatusWriter(cache.store, cache)
+    runner = asyncio.create_task(w.run())
+    try:
+        w.submit("a", pb.TaskStatus(state=pb.RUNNING))
+        for _ in range(20):  # a few turns of the loop, no timer: the lone report is on its way
+            await asyncio.sleep(0)
+        assert batches == [1]
+        for tid in "bcd":
+            w.submit(tid, pb.TaskStatus(state=pb.RUNNING))
+        release.set()
+        await asyncio.wait_for(w.flushed(), 5)
+    finally:
+        runner.cancel()
+    assert batches == [1, 3], "b, c and d waited for a's write, then went as one"
+    assert len(await objects.statuses.list(cache.store)) == 4

@@ -137,3 +137,35 @@ async def test_reports_wait_while_the_session_is_down(reporter):
     reporter.attach(d2, "n", "s2")
     await until(lambda: d2.requests)
     assert d2.requests[0].session_id == "s2" and d.calls == 0
+
+
+async def test_a_lone_report_goes_out_at_once_and_later_ones_wait_for_the_call_under_way():
+    """No timer holds a report back (a healthy task is what a rolling update waits for); reports made
+    while a call is under way go together in the next call."""
+    release = asyncio.Event()
+
+    class Slow(Dispatcher):
+        async def UpdateTaskStatus(self, req, timeout):  # noqa: N802 (the gRPC method's name)
+            self.requests.append(req)
+            await release.wait()
+            return dpb.UpdateTaskStatusResponse()
+
+    r = Reporter()
+    runner = asyncio.create_task(r.run())
+    try:
+        d = Slow()
+        r.attach(d, "n", "s")
+        r.report("a", status(pb.RUNNING, health=pb.HEALTH_HEALTHY))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert d.sent() == {"a": [pb.RUNNING]}
+        r.report("b", status(pb.ACCEPTED))
+        r.report("c", status(pb.ACCEPTED))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(d.requests) == 1, "b and c wait for a's call"
+        release.set()
+        await until(lambda: len(d.requests) == 2)
+        assert set(d.sent()) == {"a", "b", "c"} and len(d.requests[1].updates) == 2
+    finally:
+        runner.cancel()
