@@ -74,7 +74,7 @@ class TaskWiring:
             os.chmod(d / "resolv.conf", 0o644)
             path = self.netns_path(task.id)
             try:
-                netns.create(path)
+                await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
                 await self.plumbing.attach(task.id, path, task.bridge_address, networks)
             except (OSError, PlumbingError):
                 await self._unwire(task.id)
@@ -111,8 +111,8 @@ class TaskWiring:
         except PlumbingError as e:  # the node's devices may be gone already (cleanup)
             _log.debug("task veths not removed", task=task_id, error=str(e))
         with contextlib.suppress(FileNotFoundError):
-            netns.remove(self.netns_path(task_id))
-        shutil.rmtree(d, ignore_errors=True)
+            await asyncio.to_thread(netns.remove, self.netns_path(task_id))
+        await asyncio.to_thread(shutil.rmtree, d, ignore_errors=True)
 
     async def sweep(self, keep: set[str]) -> list[str]:
         """Unwire every recorded task not in ``keep``; returns their ids."""
