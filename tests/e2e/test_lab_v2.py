@@ -20,7 +20,7 @@ from tests.e2e.lab_fixtures import running_lab
 VERSION = hierarchy.choose_layout(hierarchy.parse_mountinfo(Path("/proc/self/mountinfo").read_text()))[0]
 pytestmark = pytest.mark.skipif(
     VERSION != 2,
-    reason="cgroup v2 twin: this host binds the controllers to v1; in the VM it runs with make test-v2 ARGS=tests/e2e/test_lab_v2.py (not yet gated: see tests/v2vm/run.py)",
+    reason="cgroup v2 twin: this host binds the controllers to v1; make test runs it in the cgroup-v2 VM (tests/v2vm)",
 )
 
 

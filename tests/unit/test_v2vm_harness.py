@@ -51,3 +51,31 @@ def test_the_walking_skeleton_tests_the_vm_runs_exist() -> None:
 
     text = (ROOT / "tests/e2e/test_walking_skeleton.py").read_text()
     assert all(f"def {name}(" in text for name in WALKING_SKELETON)
+
+
+def test_make_test_gates_the_whole_runtime_suite_the_skeleton_and_a_v2_lab_each_file_once() -> None:
+    """Issue 12: the runtime integration tests, the walking skeleton's container tests and a lab of
+    1 manager + 2 workers run on cgroup v2 in make test, not only on request."""
+    from tests.v2vm.run import DEFAULT_TESTS, WALKING_SKELETON
+
+    gated = expand(DEFAULT_TESTS)
+    assert len(gated) == len(set(gated)), "test_runtime_*.py names the twins file listed before it"
+    runtime = {f for f in expand(["tests/integration/test_runtime*.py"])}
+    assert runtime <= set(gated), f"runtime files the VM does not run: {sorted(runtime - set(gated))}"
+    assert {f"tests/e2e/test_walking_skeleton.py::{t}" for t in WALKING_SKELETON} <= set(gated)
+    assert "tests/e2e/test_lab_v2.py" in gated
+
+
+def test_the_accounting_report_sums_cpu_by_command(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.v2vm import acct
+
+    def rec(comm: bytes, utime: int, stime: int) -> bytes:  # ticks of 1/100 s, as comp_t
+        return acct.RECORD.pack(0, 3, 0, 0, 0, 0, 1, 1, 0, 250.0, utime, stime, 0, 0, 0, 0, 0, 0, comm)
+
+    assert acct.comp_t((1 << 13) | 5) == 40, "exponent 1: mantissa x 8"
+    path = tmp_path / "acct"
+    path.write_bytes(rec(b"shoal", 150, 50) + rec(b"etcd", 30, 0) + rec(b"shoal", 100, 0))
+    lines = acct.report(str(path)).splitlines()
+    assert lines[0] == "3 processes exited, 3.3 s of CPU in all; by command:"
+    assert lines[1].split() == ["3.0", "s", "cpu", "2", "procs", "5.0", "s", "alive", "shoal"]
+    assert lines[2].split()[-1] == "etcd"

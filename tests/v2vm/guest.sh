@@ -78,8 +78,12 @@ export SHOAL_ETCD_TIME_SCALE="${SHOAL_ETCD_TIME_SCALE:-$SHOAL_TEST_TIME_SCALE}"
 out=$CHECKOUT/.v2vm-out
 mkdir -p "$out"
 log "speed: sum(range(10**7)) in ${S0}s (0.67 s when the host is idle): deadlines x$SLOW; pytest starts"
+[ -n "${V2VM_ACCT:-}" ] && .venv/bin/python tests/v2vm/acct.py on /tmp/v2vm/acct  # see acct.py
 { .venv/bin/pytest -p no:cacheprovider -p no:hypothesispytest -p tests.v2vm.instafail --tb=native -o timeout=$((900 * SLOW)) "$@" 2>&1; echo $? >"$out/rc"; } | tee "$out/pytest.log"
 log "pytest ended; speed: sum(range(10**7)) in $(speed)s"
+if [ -n "${V2VM_ACCT:-}" ]; then
+  .venv/bin/python tests/v2vm/acct.py off && .venv/bin/python tests/v2vm/acct.py report /tmp/v2vm/acct | tee "$out/acct.txt"
+fi
 # the launchers' own logs of failed tests, which live in the guest's tmpfs only
 for f in $(find /tmp/pytest-of-root -name launcher.log -size +0 2>/dev/null | head -50); do
   grep -q -iE "error|traceback" "$f" && { echo "== $f"; tail -30 "$f"; }
