@@ -84,6 +84,10 @@ class ContainerConfig:
     """Namespaced kernel parameters only (``net.*``, ``kernel.shm*``/``msg*``/``sem``, ``fs.mqueue.*``)."""
     group_add: list[str] = field(default_factory=list)
     """Supplementary groups (``--group-add``): names from the rootfs' /etc/group, or gids."""
+    log_max_size: int = 0
+    """Rotate the container's log past this many bytes (docker's json-file ``max-size``); 0: 10 MiB."""
+    log_max_files: int = 0
+    """How many log files are kept, the current one included (json-file's ``max-file``); 0: 3."""
     stop_signal: str = ""
     """What ``stop()`` sends first (a name such as ``SIGUSR1`` or a number); "" is SIGTERM."""
     netns_path: str = ""

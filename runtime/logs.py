@@ -17,10 +17,13 @@ MAX_FILES = 3
 """``ctr.log`` and up to this many minus one rotated files are kept."""
 
 
-def files(path: str, max_files: int = MAX_FILES) -> list[str]:
-    """The log's files, oldest first."""
-    rotated = [f"{path}.{i}" for i in range(max_files - 1, 0, -1)]
-    return [p for p in [*rotated, path] if os.path.exists(p)]
+def files(path: str) -> list[str]:
+    """The log's files, oldest first (``ctr.log.N`` ... ``ctr.log.1``, then ``ctr.log``): as many as the
+    container's ``max-file`` kept, so the readers need not know it."""
+    rotated = []
+    while os.path.exists(f"{path}.{len(rotated) + 1}"):
+        rotated.append(f"{path}.{len(rotated) + 1}")
+    return [*reversed(rotated), *([path] if os.path.exists(path) else [])]
 
 
 def parse(line: bytes) -> dict | None:

@@ -73,6 +73,9 @@ class ContainerSpec:
     group_add: list[str] = field(default_factory=list)
     stop_signal: int = 15
     """The signal ``stop()`` sends first (SIGTERM unless the config names another)."""
+    log_max_size: int = 0
+    log_max_files: int = 0
+    """The log's rotation (0: the log shim's defaults, shoal.runtime.logs)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape. Shallow (lists and dicts are the spec's own): serialize it, do not keep it.
@@ -92,6 +95,7 @@ class ContainerSpec:
             raise ConfigError(f"malformed container spec: {exc}") from None
 
 
+MAX_LOG_FILES = 100
 _SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(ContainerSpec))
 _LIMIT_FIELDS = tuple(f.name for f in dataclasses.fields(Limits))
 
@@ -143,7 +147,17 @@ def validate(config: ContainerConfig, ncpu: int | None = None) -> ContainerSpec:
         seccomp=seccompcheck.check(config.seccomp) if isinstance(config.seccomp, str) else _bad_seccomp(),
         read_only=bool(config.read_only),
         **_process_options(config),
+        **_log_options(config),
     )
+
+
+def _log_options(config: ContainerConfig) -> dict[str, int]:
+    """The log's rotation: sizes in bytes >= 0 and at most MAX_LOG_FILES files (0: the defaults)."""
+    size, files = config.log_max_size, config.log_max_files
+    for name, value, top in (("log_max_size", size, 1 << 50), ("log_max_files", files, MAX_LOG_FILES)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise ConfigError(f"{name} must be a whole number from 0 to {top}, got {value!r}")
+    return {"log_max_size": size, "log_max_files": files}
 
 
 def _process_options(config: ContainerConfig) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shoal import capnames, ctropts, mountspec, templates
+from shoal import capnames, ctropts, logopts, mountspec, templates
 from shoal.proto import types_pb2 as pb
 
 HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$")
@@ -90,6 +90,7 @@ def check(c: pb.ContainerSpec, labels: Mapping[str, str] | None = None) -> None:
         _guard("dns_search", lambda d=domain: ctropts.check_dns_search(d))
     for option in dns.options:
         _guard("dns_option", lambda o=option: ctropts.check_dns_option(o))
+    _guard("log_options", lambda: logopts.rotation(c.log_driver, c.log_options))
 
 
 def _expanded(m: dict[str, Any], ctx: templates.Context) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 ``{{.Service.Name}}``, ``{{.Task.Slot}}``, ``{{.Node.Hostname}}``, ... in the hostname, the env and a
 mount's source or target are only known here, where the task runs: ``context`` gathers the facts,
 ``options`` turns the spec's docker-flag fields (mounts, read-only root, capabilities, ulimits,
-sysctls, groups, stop signal) into ContainerConfig keyword arguments, ``resolv_conf`` the file a task on a
+sysctls, groups, stop signal, json-file log rotation) into ContainerConfig keyword arguments, ``resolv_conf`` the file a task on a
 node without networking gets from its ``--dns*`` flags. Pure; a template the manager
 let through but that cannot expand raises ValueError, and the task is rejected with that reason.
 """
@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from shoal import spec_container, templates
+from shoal import logopts, spec_container, templates
 from shoal.proto import types_pb2 as pb
 
 
@@ -55,7 +55,10 @@ def mounts(task: pb.Task, ctx: templates.Context) -> list[dict[str, Any]]:
 def options(task: pb.Task) -> dict[str, Any]:
     """ContainerConfig keyword arguments for the docker-flag fields of the task's container spec."""
     c = task.spec.container
+    size, files = logopts.rotation(c.log_driver, c.log_options)
     return {
+        "log_max_size": size,
+        "log_max_files": files,
         "read_only": c.read_only,
         "cap_add": list(c.cap_add),
         "cap_drop": list(c.cap_drop),

@@ -4,7 +4,8 @@ A container's stdout and stderr are two pipes. Right after forking the container
 hands their read ends to its *log daemon* over a unix socket (SCM_RIGHTS; see logsink.py), which
 splits the bytes into lines and appends docker's json-file records (``{"log": "line\\n", "stream":
 "stdout", "time": "2024-...Z"}``) to the container's ``ctr.log``. When the file passes ``max_size`` it is
-renamed to ``ctr.log.1`` (older ones shift up to ``max_files - 1``). When both pipes of a container
+renamed to ``ctr.log.1`` (older ones shift up to ``max_files - 1``); both limits come with each container
+(json-file's ``max-size``/``max-file``), the daemon's own are the defaults. When both pipes of a container
 reach EOF (it and its descendants have exited) its log is complete and the daemon says ``done <id>``.
 
 One daemon serves all of a launcher's containers: it used to be one shim process forked per container,
@@ -140,7 +141,8 @@ def _accept(ctrl: socket.socket, by_fd: dict[int, _Output], max_size: int, max_f
         return False
     try:
         request = json.loads(msg)
-        out = _Output(str(request["id"]), str(request["path"]), fds[0], fds[1], max_size, max_files)
+        size, files = int(request.get("max_size") or max_size), int(request.get("max_files") or max_files)
+        out = _Output(str(request["id"]), str(request["path"]), fds[0], fds[1], size, files)
     except (ValueError, KeyError, IndexError, OSError):
         for fd in fds:
             os.close(fd)

@@ -32,15 +32,16 @@ class LogSink:
     def __init__(self) -> None:
         self.pid = 0
         self._ctrl: socket.socket | None = None
-        self._live: dict[str, tuple[int, int, str]] = {}  # id -> (our copies of its read ends, log path)
+        self._live: dict[str, tuple[int, int, str, int, int]] = {}  # id -> (our copies of its read ends, log path, rotation)
         self._done: set[str] = set()
 
     def pids(self) -> set[int]:
         return {self.pid} if self.pid else set()
 
-    def add(self, cid: str, out_r: int, err_r: int, path: str) -> None:
-        """Have the daemon write ``cid``'s two pipes to ``path`` (the caller keeps and closes its fds)."""
-        mine = (os.dup(out_r), os.dup(err_r), path)  # dup: close-on-exec, as every fd the launcher opens
+    def add(self, cid: str, out_r: int, err_r: int, path: str, max_size: int = 0, max_files: int = 0) -> None:
+        """Have the daemon write ``cid``'s two pipes to ``path`` (the caller keeps and closes its fds), rotated
+        at ``max_size`` bytes keeping ``max_files`` files (0: the daemon's defaults)."""
+        mine = (os.dup(out_r), os.dup(err_r), path, max_size, max_files)  # dup: close-on-exec, as every fd the launcher opens
         self._live[cid] = mine
         self._done.discard(cid)
         try:
@@ -84,11 +85,11 @@ class LogSink:
             os.close(entry[0])
             os.close(entry[1])
 
-    def _send(self, cid: str, entry: tuple[int, int, str]) -> None:
+    def _send(self, cid: str, entry: tuple[int, int, str, int, int]) -> None:
         if self._ctrl is None:
             self._start()
         assert self._ctrl is not None
-        message = json.dumps({"id": cid, "path": entry[2]}).encode()
+        message = json.dumps({"id": cid, "path": entry[2], "max_size": entry[3], "max_files": entry[4]}).encode()
         socket.send_fds(self._ctrl, [message], [entry[0], entry[1]])
 
     def _start(self) -> None:

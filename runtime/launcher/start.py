@@ -114,7 +114,7 @@ def _record_running(
 ) -> None:
     """Give the log daemon the output pipes and save the state naming ``pid``; on failure kill PID 1, undo."""
     try:
-        sup.start_shim(st.id, out_r, err_r, st.log_path)
+        sup.start_shim(st.id, out_r, err_r, st.log_path, st.spec.log_max_size, st.spec.log_max_files)
         st.status, st.pid, st.started_at = STATUS_RUNNING, pid, time.time()
         st.pid_start_time = state.proc_start_time(pid)
         state.save(sup.layout, st)

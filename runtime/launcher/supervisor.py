@@ -270,9 +270,10 @@ class Supervisor:
 
     # -- helpers shared with start.py -----------------------------------------------------------
 
-    def start_shim(self, cid: str, out_r: int, err_r: int, path: str) -> None:
-        """The log daemon takes the container's output pipes (the caller closes its own fds)."""
-        self.logs.add(cid, out_r, err_r, path)
+    def start_shim(self, cid: str, out_r: int, err_r: int, path: str, max_size: int = 0, max_files: int = 0) -> None:
+        """The log daemon takes the container's output pipes (the caller closes its own fds); the log
+        rotates at ``max_size`` bytes keeping ``max_files`` files (0: the defaults)."""
+        self.logs.add(cid, out_r, err_r, path, max_size, max_files)
 
     def wait_shim(self, cid: str) -> None:
         """Until the container's last lines are in its log (at most 2 s)."""

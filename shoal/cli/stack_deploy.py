@@ -6,7 +6,8 @@ concurrent change is refused rather than overwritten; the leader's update superv
 changed service's tasks by its update_config (and the wait follows that rolling update), while a
 service whose spec is unchanged is not sent at all. Networks, secrets and configs are
 created (``NAME_x``, labelled with the stack; see stack_files) before the services that use them;
-what the control API cannot apply yet is named instead of dropped silently.
+what shoal does not apply (a log driver other than json-file, json-file options other than max-size and
+max-file) is named instead of dropped silently.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, NoReturn
 
 import click
 
+from shoal import logopts
 from shoal.cli import client, progress, stack_files
 from shoal.cli.stack import cluster_networks, stack_services
 from shoal.proto import control_pb2, types_pb2
@@ -131,10 +133,7 @@ def not_applied(stack: StackPlan) -> list[str]:
     """What the stack asks for that this version of shoal cannot apply yet, one line each."""
     lines = []
     for name, sp in sorted(stack.services.items()):
-        missing = [what for what, present in (
-            ("endpoint_mode dnsrr", sp.extras.endpoint_mode != "vip"),
-            ("logging", sp.extras.log_driver or sp.extras.log_options),
-        ) if present]  # fmt: skip
+        missing = logopts.unapplied(sp.extras.log_driver, dict(sp.extras.log_options))
         if missing:
             lines.append(f"{name}: {', '.join(missing)}")
     return lines
@@ -188,7 +187,7 @@ def deploy(stack: StackPlan, prune: bool, dry_run: bool, resolve_image: bool, de
         return
     pending = not_applied(stack)
     if pending:
-        click.echo("Not applied yet (shoal has no API for them so far): " + "; ".join(pending), err=True)
+        click.echo("Not applied (every node writes json-file logs): " + "; ".join(pending), err=True)
     new_files = stack_files.prepare(stack, files)  # every check before anything is created
     create_networks(stack, networks)
     stack_files.create(new_files)

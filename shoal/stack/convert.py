@@ -53,7 +53,7 @@ PROTOCOLS = {"tcp": pb.PortConfig.TCP, "udp": pb.PortConfig.UDP, "sctp": pb.Port
 
 _DEPLOY_FIELDS = frozenset({"resources", "placement", "restart_policy", "update_config", "rollback_config", "replicas", "mode"})
 _RENAMED = {"env": ("environment",), "ports": ("ports",), "name": (), "mounts": ("volumes",), "groups": ("group_add",),
-            "dns_option": ("dns_opt",), "workdir": ("working_dir",)}
+            "dns_option": ("dns_opt",), "workdir": ("working_dir",), "log_options": ("logging", "options")}
 
 
 def spec_path(field: str) -> Path:
@@ -173,7 +173,7 @@ def mount_spec(m: MountPlan) -> pb.Mount:
 
 
 def _container_options(svc: Service, c: pb.ContainerSpec) -> None:
-    """read_only, cap_add/cap_drop, stop_signal, ulimits, sysctls, group_add and dns* of a compose service."""
+    """read_only, cap_add/cap_drop, stop_signal, ulimits, sysctls, group_add, dns* and logging of a compose service."""
     c.read_only = bool(svc.read_only)
     c.cap_add.extend(svc.cap_add)
     c.cap_drop.extend(svc.cap_drop)
@@ -183,6 +183,9 @@ def _container_options(svc: Service, c: pb.ContainerSpec) -> None:
     c.groups.extend(svc.group_add)
     if svc.dns or svc.dns_search or svc.dns_opt:
         c.dns_config.CopyFrom(pb.DNSConfig(nameservers=svc.dns, search=svc.dns_search, options=svc.dns_opt))
+    if svc.logging is not None:
+        c.log_driver = svc.logging.driver or ""
+        c.log_options.update({k: v or "" for k, v in svc.logging.options.items()})
 
 
 def _healthcheck(hc: Healthcheck, out: pb.HealthCheck) -> None:

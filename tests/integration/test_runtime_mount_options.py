@@ -1,6 +1,6 @@
 """The runtime as root with docker's create options: read-only root, tmpfs options, a new volume filled
 from the image (or not, with volume-nocopy) and kept, anonymous volumes, ulimits, namespaced sysctls,
-supplementary groups and the stop signal."""
+supplementary groups, the stop signal and the log's rotation (json-file's max-size and max-file)."""
 
 from __future__ import annotations
 
@@ -96,3 +96,18 @@ async def test_stop_sends_the_configured_signal_first(rt: Runtime, tarball: Path
         await asyncio.sleep(0.05)
     done = await rt.stop("sig", grace_s=10)
     assert done.exit_code == 3 and "got-usr1" in logs.text(info.log_path)
+
+
+async def test_the_log_rotates_at_max_size_and_keeps_max_file_files(rt: Runtime, tarball: Path) -> None:
+    await rt.load_image(tarball)
+    script = "i=0; while [ $i -lt 400 ]; do echo line-$i-padding-padding-padding-padding; i=$((i+1)); done"
+    info, _ = await run(rt, "logs5", script, log_max_size=4096, log_max_files=5)
+    assert info.exit_code == 0
+    assert sorted(os.listdir(os.path.dirname(info.log_path))).count(os.path.basename(info.log_path) + ".4") == 1
+    assert not os.path.exists(info.log_path + ".5"), "max-file 5: the log and four rotated files"
+    lines = [r["log"] for r in logs.records(info.log_path)]
+    assert lines[-1] == "line-399-padding-padding-padding-padding\n" and 100 < len(lines) < 400, len(lines)
+    assert [int(line.split("-")[1]) for line in lines] == sorted(int(line.split("-")[1]) for line in lines), "oldest first"
+    assert all(os.path.getsize(p) <= 4096 for p in logs.files(info.log_path))
+    info, _ = await run(rt, "logs1", script, log_max_size=4096, log_max_files=1)
+    assert logs.files(info.log_path) == [info.log_path], "max-file 1: the log alone, cut at max-size"

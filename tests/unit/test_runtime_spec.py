@@ -50,6 +50,13 @@ def test_mounts_are_normalized_once() -> None:
     ]
 
 
+def test_log_rotation_limits_are_checked() -> None:
+    assert (validate(cfg(log_max_size=4096, log_max_files=2)).log_max_size, validate(cfg(log_max_files=2)).log_max_files) == (4096, 2)
+    for bad in ({"log_max_size": -1}, {"log_max_files": 101}, {"log_max_files": True}, {"log_max_size": "1m"}):
+        with pytest.raises(ConfigError, match="must be a whole number from 0 to"):
+            validate(cfg(**bad))
+
+
 def test_shared_or_slave_propagation_is_refused_with_userns() -> None:
     bind = {"type": "bind", "source": "/srv", "target": "/srv"}
     with pytest.raises(ConfigError, match="bind-propagation shared or slave cannot be used with userns"):

@@ -54,6 +54,9 @@ def test_the_docker_flag_fields_reach_the_runtime_config() -> None:
     assert (cfg.ulimits, cfg.sysctls, cfg.group_add) == ([{"name": "nofile", "soft": 10, "hard": 20}], {"net.core.somaxconn": "64"}, ["audio"])
     assert cfg.mounts[0] == {"type": "tmpfs", "source": "", "target": "/t", "readonly": False, "volume_nocopy": False,
                              "tmpfs_size": 4096, "tmpfs_mode": 0o700, "volume_subpath": "", "bind_propagation": ""}
+    assert (cfg.log_max_size, cfg.log_max_files) == (0, 0), "no log options: the runtime's defaults"
+    t.spec.container.log_options.update({"max-size": "2k", "max-file": "5"})
+    assert (container_config(t).log_max_size, container_config(t).log_max_files) == (2048, 5)
     assert (cfg.mounts[1]["volume_subpath"], cfg.mounts[2]["bind_propagation"]) == ("2", "rslave"), "the subpath expands per slot"
     spec = validate(cfg)
     assert (spec.read_only, spec.stop_signal, spec.ulimits) == (True, 10, [["nofile", 10, 20]])

@@ -289,10 +289,24 @@ def test_detach_false_waits_until_each_service_converged(files):
     assert fake.called("ListTasks"), "it polled the tasks"
 
 
-def test_logging_is_named_as_not_applied_yet(tmp_path):
-    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    logging: {driver: json-file, options: {max-size: 1m}}\n")
-    res = run(DefaultingStub(), "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
-    assert res.exit_code == 0 and "app_web: logging" in res.output
+def test_json_file_rotation_is_sent_and_what_is_not_applied_is_named(tmp_path):
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    logging: {driver: json-file, options: {max-size: 1m, max-file: '4', compress: 'true'}}\n"
+                                    "  api:\n    image: nginx\n    logging: {driver: syslog}\n  db:\n    image: nginx\n    logging: {options: {max-size: 5k}}\n")
+    fake = DefaultingStub()
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 0, res.output
+    assert "Not applied (every node writes json-file logs): app_api: log driver syslog (json-file is used); app_web: log opt compress" in res.output
+    sent = {r.spec.name: r.spec.container for r in fake.called("CreateService")}
+    assert (sent["app_web"].log_driver, dict(sent["app_web"].log_options)) == ("json-file", {"max-size": "1m", "max-file": "4", "compress": "true"})
+    assert "app_db:" not in res.output.split("Not applied")[1].split("\n")[0], "max-size alone is applied"
+
+
+def test_bad_json_file_options_are_refused_at_their_compose_key(tmp_path):
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n    logging:\n      options: {max-file: '3', max-sise: 1m}\n")
+    fake = DefaultingStub()
+    res = run(fake, "stack", "deploy", "-c", str(tmp_path / "s.yml"), "app")
+    assert res.exit_code == 1 and fake.calls == []
+    assert f"{tmp_path / 's.yml'}:5:16: services.web.logging.options: unknown log opt 'max-sise' for json-file log driver" in res.output
 
 
 def test_dependencies_are_created_in_an_earlier_wave(tmp_path):
