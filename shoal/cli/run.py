@@ -231,18 +231,16 @@ def _agent(request: dict[str, Any]) -> dict[str, Any]:
 
     from shoal import agentapi
 
-    return asyncio.run(agentapi.call(request))
+    try:
+        return asyncio.run(agentapi.call(request))
+    except agentapi.AgentApiError as exc:  # the agent's refusal (or its absence) is the command's error
+        raise click.ClickException(str(exc)) from None
 
 
 def _join_network(cfg: ContainerConfig, network: str) -> str:
     """Attach the container-to-be to ``network`` through this node's agent; returns the attachment id."""
-    from shoal import agentapi
-
-    try:
-        att = _agent({"op": "attach", "network": network, "container_id": cfg.id,
-                      "container_name": cfg.labels.get(NAME_LABEL, "")})
-    except agentapi.AgentApiError as exc:
-        raise click.ClickException(str(exc)) from None
+    att = _agent({"op": "attach", "network": network, "container_id": cfg.id,
+                  "container_name": cfg.labels.get(NAME_LABEL, "")})
     cfg.netns_path = att["netns"]
     cfg.mounts.append({"type": "bind", "source": att["resolv_conf"], "target": "/etc/resolv.conf", "readonly": True})
     return str(att["attachment"])
@@ -250,12 +248,10 @@ def _join_network(cfg: ContainerConfig, network: str) -> str:
 
 def _leave_network(attachment: str) -> None:
     """Give the attachment back now (else the agent does once the container's namespace is empty)."""
-    from shoal import agentapi
-
     try:
         _agent({"op": "detach", "attachment": attachment})
-    except agentapi.AgentApiError as exc:
-        click.echo(f"warning: the network address is released later: {exc}", err=True)
+    except click.ClickException as exc:
+        click.echo(f"warning: the network address is released later: {exc.message}", err=True)
 
 
 def _attach(rt: SyncRuntime, cid: str, log_path: str) -> int:

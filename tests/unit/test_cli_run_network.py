@@ -28,3 +28,17 @@ def test_the_container_joins_the_namespace_and_resolver_the_agent_wired(monkeypa
     assert asked == [{"op": "attach", "network": "apps", "container_id": "c" * 64, "container_name": "probe"}]
     assert cfg.netns_path == "/x/att-1/netns"
     assert cfg.mounts[-1] == {"type": "bind", "source": "/x/att-1/resolv.conf", "target": "/etc/resolv.conf", "readonly": True}
+
+
+def test_without_an_agent_on_the_host_the_command_fails_with_one_clear_error(monkeypatch):
+    import click
+    import pytest
+
+    from shoal import agentapi
+
+    async def absent(request, address=None, timeout=60.0):
+        raise agentapi.AgentApiError("no shoal node agent on this host")
+
+    monkeypatch.setattr("shoal.agentapi.call", absent)
+    with pytest.raises(click.ClickException, match="no shoal node agent on this host"):
+        _join_network(build_config("host", ("true",), {}, "c" * 64, "probe", {}), "apps")
