@@ -91,7 +91,7 @@ def vip_of(lab: LabCli, service: str) -> str:
 
 
 def test_a_detached_container_holds_an_address_until_it_exits(lab: LabCli, tmp_path: Path):
-    res = run_on(lab, "worker2", tmp_path / "root", "-d", "--name", "sleeper", "--network", "spare", "host", "sleep", "4")
+    res = run_on(lab, "worker2", tmp_path / "root", "-d", "--name", "sleeper", "--network", "spare", "host", "sleep", "12")
     assert res.returncode == 0, res.stderr
     (entry,) = containers(lab, "spare").values()
     (net,) = json.loads(lab.shoal("network", "inspect", "spare").stdout)
@@ -99,7 +99,7 @@ def test_a_detached_container_holds_an_address_until_it_exits(lab: LabCli, tmp_p
         net["IPAM"]["Config"][0]["Subnet"])
     refused = lab.shoal("network", "rm", "spare", check=False)
     assert refused.returncode != 0 and "has active endpoints (containers sleeper)" in refused.stderr
-    lab.wait_for(lambda: containers(lab, "spare") == {}, 20, "the exited container's address given back by its node")
+    lab.wait_for(lambda: containers(lab, "spare") == {}, 40, "the exited container's address given back by its node")
     lab.shoal("network", "rm", "spare")  # nothing holds it any more
 
 
