@@ -75,7 +75,7 @@ class TaskWiring:
             path = self.netns_path(task.id)
             try:
                 await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
-                await self.plumbing.attach(task.id, path, task.bridge_address, networks)
+                await self.plumbing.attach(task.id, path, task.bridge_address, networks, new=True)
             except (OSError, PlumbingError):
                 await self._unwire(task.id)
                 raise

@@ -22,7 +22,7 @@ pytestmark = [
 class Plumbing:
     """No interfaces: only the namespace and the files are under test here."""
 
-    async def attach(self, *args: object) -> None:
+    async def attach(self, *args: object, **kwargs: object) -> None:
         pass
 
     async def detach(self, *args: object) -> None:

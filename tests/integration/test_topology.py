@@ -9,6 +9,7 @@ import pytest
 
 from shoal.manager.ipam import Ipam
 from shoal.worker.network.links import PlumbingError
+from shoal.worker.network.node import task_ifname
 from shoal.worker.network.topology import NodeNetwork, NodeSpec, OverlaySpec
 from tests.integration.netkit import Kit, needs_root
 
@@ -37,11 +38,11 @@ class Two:
         return NodeSpec(f"{node.gateway}/{node.subnet.prefixlen}", UNDERLAY[host],
                         tuple(a for h, a in UNDERLAY.items() if h != host), overlays, uplink="eth0")
 
-    async def attach(self, task: str, net: NodeNetwork | None = None) -> None:
+    async def attach(self, task: str, net: NodeNetwork | None = None, new: bool = False) -> None:
         host, networks = TASKS[task]
         await (net or self.nets[host]).attach(
             task, self.kit.path(self.ns(task)), str(self.ipam.task_address(host, task)),
-            {n: str(self.ipam.network_address(n, task)) for n in networks})
+            {n: str(self.ipam.network_address(n, task)) for n in networks}, new=new)
 
 
 def link_table(two: Two) -> list[tuple[str, ...]]:
@@ -144,3 +145,36 @@ async def test_cleanup_and_local_subnets(two):
     removed = await two.nets["h1"].cleanup()
     assert "shoal0" in removed and len(removed) == 1 + 2 * 2 + 1  # bridge, 2 x (bridge + vxlan), the web veth
     assert sorted(two.kit.run(two.ns("h1"), "ls", "/sys/class/net").split()) == ["eth0", "lo"]
+
+
+async def test_a_new_namespace_is_wired_as_the_idempotent_path_would_wire_it(two):
+    """``new``: the pair made with its MTU, bridge and state at once; an agent that re-adopts the task
+    later (the idempotent path) finds nothing to change, and a leftover veth of that name falls back."""
+    await two.nets["h1"].ensure(two.spec("h1"))
+    two.kit.ip(two.ns("h1"), f"link add {task_ifname('t1', 'web')} type veth peer name leftover0\n")  # a crashed agent's leftover
+    await two.attach("t1", new=True)
+    by_if = {line.split()[1]: line.split()[3] for line in two.kit.run(two.ns("t1"), "ip", "-4", "-o", "addr").splitlines()}
+    assert by_if == {"lo": "127.0.0.1/8", "eth0": str(two.ipam.task_address("h1", "t1")),
+                     "eth1": str(two.ipam.network_address("db", "t1")), "eth2": str(two.ipam.network_address("web", "t1"))}
+    gw = two.ipam.node_subnet("h1").gateway
+    routes = two.kit.run(two.ns("t1"), "ip", "-4", "route")
+    assert f"default via {gw} dev eth0" in routes and f"{two.ipam.network('web').vip_block} via {gw} dev eth0" in routes
+    host_if = task_ifname("t1")
+    assert two.kit.run(two.ns("h1"), "cat", f"/sys/class/net/{host_if}/brport/hairpin_mode").strip() == "1"
+    assert two.kit.run(two.ns("h1"), "cat", f"/sys/class/net/{host_if}/ifalias").strip() == "shoal-net:task"
+    assert "state UP" in two.kit.run(two.ns("t1"), "ip", "link", "show", "eth0")
+    before = link_table(two)
+    await two.attach("t1")
+    assert link_table(two) == before
+
+
+async def test_ensure_after_a_first_pass_drops_a_removed_overlay_by_name(two):
+    net = two.nets["h1"]
+    await net.ensure(two.spec("h1"))
+    await net.ensure(two.spec("h1"))  # unchanged: nothing to do
+    db, web = two.ipam.network("db").vxlan_id, two.ipam.network("web").vxlan_id
+    await net.ensure(two.spec("h1", ("web",)))
+    names = two.kit.run(two.ns("h1"), "ls", "/sys/class/net").split()
+    assert f"shvx{db}" not in names and f"shob{db}" not in names and f"shvx{web}" in names
+    await net.ensure(two.spec("h1"))
+    assert f"shvx{db}" in two.kit.run(two.ns("h1"), "ls", "/sys/class/net").split(), "an overlay back in the spec is made again"

@@ -92,8 +92,12 @@ async def addresses(ipr: AsyncIPRoute, index: int) -> set[ipaddress.IPv4Interfac
 
 async def ensure_address(ipr: AsyncIPRoute, index: int, iface: ipaddress.IPv4Interface) -> None:
     """Make sure ``iface`` (address/prefix) is on link ``index``; other addresses are left alone."""
-    if iface in await addresses(ipr, index):
-        return
+    if iface not in await addresses(ipr, index):
+        await add_address(ipr, index, iface)
+
+
+async def add_address(ipr: AsyncIPRoute, index: int, iface: ipaddress.IPv4Interface) -> None:
+    """Add ``iface`` to link ``index`` without reading its addresses first (one there already is fine)."""
     try:
         await ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
     except NetlinkError as e:

@@ -80,17 +80,34 @@ class NodeNetwork:
         await self.net.close()
 
     async def ensure(self, spec: NodeSpec) -> None:
-        """Make the node match ``spec`` (idempotent; tasks already attached keep their interfaces)."""
+        """Make the node match ``spec`` (idempotent; tasks already attached keep their interfaces).
+
+        After a first full pass, only what differs from the spec made last is touched: an overlay this
+        node already has, with the same peers, is left as it is, and an overlay the spec drops is
+        deleted by name, without dumping every link and FDB entry of the node again (with hundreds of
+        task veths that dump cost more than the change, and the map changes at every deploy)."""
+        old = self.spec
+        same_node = old is not None and (old.underlay, old.uplink, old.mtu, old.peers) == (
+            spec.underlay, spec.uplink, spec.mtu, spec.peers)
         if spec.forwarding:
             self.net.enable_forwarding()
-        await self.net.ensure_bridge(NODE_BRIDGE, spec.gateway, mtu=spec.mtu)
+        if not same_node or old is None or old.gateway != spec.gateway:
+            await self.net.ensure_bridge(NODE_BRIDGE, spec.gateway, mtu=spec.mtu)
         inner = spec.mtu - VXLAN_OVERHEAD
         for o in spec.overlays:
+            if same_node and old is not None and o in old.overlays:
+                continue
             await self.net.ensure_bridge(bridge_of(o.vni), o.node_address, mtu=inner)
             await self.net.ensure_vxlan(vxlan_of(o.vni), o.vni, bridge_of(o.vni), local=spec.underlay,
                                         dev=spec.uplink, mtu=inner)
             await self.net.set_peers(vxlan_of(o.vni), spec.peers if o.peers is None else o.peers)
-        await self._drop_overlays_except({o.vni for o in spec.overlays})
+        keep = {o.vni for o in spec.overlays}
+        if old is None:
+            await self._drop_overlays_except(keep)
+        else:
+            for vni in {o.vni for o in old.overlays} - keep:
+                await links.delete(self.net.ipr, vxlan_of(vni))
+                await links.delete(self.net.ipr, bridge_of(vni))
         self.spec = spec
 
     async def _drop_overlays_except(self, keep: set[int]) -> None:
@@ -99,19 +116,20 @@ class NodeNetwork:
                     and int(name[4:]) not in keep:
                 await links.delete(self.net.ipr, name)
 
-    async def attach(self, task_id: str, netns: str, node_address: str, networks: dict[str, str]) -> None:
-        """Wire task ``task_id`` (namespace ``netns``): ``node_address`` on eth0, ``networks`` {name: addr/prefix}."""
+    async def attach(self, task_id: str, netns: str, node_address: str, networks: dict[str, str], new: bool = False) -> None:
+        """Wire task ``task_id`` (namespace ``netns``): ``node_address`` on eth0, ``networks`` {name: addr/prefix};
+        ``new``: the namespace was made just now and holds nothing yet (NodeNet.attach_task)."""
         spec = self._spec()
         gateway = ipaddress.IPv4Interface(spec.gateway).ip
         await self.net.attach_task(NODE_BRIDGE, netns, task_ifname(task_id), node_address, gateway=gateway,
-                                   mtu=spec.mtu)
+                                   mtu=spec.mtu, new=new)
         for i, name in enumerate(sorted(networks), start=1):
             o = spec.overlay(name)
             if o is None:
                 raise links.PlumbingError(f"network {name!r} is not on this node (ensure it first)")
             await self.net.attach_task(bridge_of(o.vni), netns, task_ifname(task_id, name), networks[name],
                                        ifname=f"eth{i}", mtu=spec.mtu - VXLAN_OVERHEAD,
-                                       routes=[(o.vip_block, str(gateway))])
+                                       routes=[(o.vip_block, str(gateway))], new=new)
 
     async def detach(self, task_id: str, networks: list[str]) -> None:
         """Remove a task's interfaces (when its namespace outlives it; usually they go with it)."""
