@@ -12,6 +12,7 @@ import sys
 import time
 
 from shoal.runtime.launcher import procutil
+from tests.fixtures.fresh import in_fresh_interpreter
 from tests.fixtures.runtime import alive
 
 
@@ -64,6 +65,7 @@ def test_read_until_eof_reads_more_than_one_pipe_buffer():
         os.waitpid(child, 0)
 
 
+@in_fresh_interpreter
 def test_close_fds_except_keeps_stdio_and_the_named_fds_only():
     keep_r, keep_w = os.pipe()
     lose_r, lose_w = os.pipe()

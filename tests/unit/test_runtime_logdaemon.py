@@ -15,6 +15,7 @@ from pathlib import Path
 from shoal.runtime import logs
 from shoal.runtime.launcher import logshim
 from shoal.runtime.launcher.logsink import LogSink
+from tests.fixtures.fresh import in_fresh_interpreter
 
 WAIT_S = 30.0  # the launcher gives 2 s; a loaded test machine may need longer
 
@@ -42,6 +43,7 @@ def _gone(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
 
 
+@in_fresh_interpreter
 def test_records_per_stream_with_long_lines_cut_and_the_last_line_kept(tmp_path: Path) -> None:
     sink = LogSink()
     path = str(tmp_path / "ctr.log")
@@ -64,6 +66,7 @@ def test_records_per_stream_with_long_lines_cut_and_the_last_line_kept(tmp_path:
         sink.close()
 
 
+@in_fresh_interpreter
 def test_one_daemon_serves_several_containers_each_complete_when_waited(tmp_path: Path) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))  # a shell's 1024, or less
@@ -96,6 +99,7 @@ def test_one_daemon_serves_several_containers_each_complete_when_waited(tmp_path
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+@in_fresh_interpreter
 def test_logs_keep_flowing_once_the_launcher_has_gone_and_the_daemon_then_exits(tmp_path: Path) -> None:
     sink = LogSink()
     path = str(tmp_path / "ctr.log")
@@ -112,6 +116,7 @@ def test_logs_keep_flowing_once_the_launcher_has_gone_and_the_daemon_then_exits(
     assert logs.text(path) == "still here\n"
 
 
+@in_fresh_interpreter
 def test_a_daemon_that_died_is_replaced_and_the_running_containers_keep_their_logs(tmp_path: Path) -> None:
     sink = LogSink()
     path = str(tmp_path / "ctr.log")
