@@ -26,8 +26,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ListRows:
+    """``--format json`` rows of a list command, for a class with a ``shoal(*args)`` method (the CLI run)."""
+
+    def json(self, *args: str) -> list[dict]:
+        """A list command's rows (``--format json``: one JSON object per line, as docker prints them)."""
+        return [json.loads(line) for line in self.shoal(*args, "--format", "json").stdout.splitlines()]
+
+    def tasks(self, *args: str) -> list[dict]:
+        """``svc ps``/``stack ps`` rows with the full task ID and error (``--no-trunc``), the name and error as
+        the plain listing prints them (``web.1``, no quotes): what a test needs to find a task's files."""
+        out = self.json(*args, "--no-trunc")
+        for row in out:
+            row["Name"] = row["Name"].removesuffix("." + row["ID"])
+            row["Error"] = row["Error"].removeprefix('"').removesuffix('"')
+        return out
+
+
 @dataclass
-class CliCluster:
+class CliCluster(ListRows):
     tmp: Path
     socket: str
     addr: str
@@ -43,19 +60,6 @@ class CliCluster:
         if check and res.returncode != 0:
             raise AssertionError(f"shoal {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         return res
-
-    def json(self, *args: str) -> list[dict]:
-        """A list command's rows (``--format json``: one JSON object per line, as docker prints them)."""
-        return [json.loads(line) for line in self.shoal(*args, "--format", "json").stdout.splitlines()]
-
-    def tasks(self, *args: str) -> list[dict]:
-        """``svc ps``/``stack ps`` rows with the full task ID and error (``--no-trunc``), the name and error as
-        the plain listing prints them (``web.1``, no quotes): what a test needs to find a task's files."""
-        out = self.json(*args, "--no-trunc")
-        for row in out:
-            row["Name"] = row["Name"].removesuffix("." + row["ID"])
-            row["Error"] = row["Error"].removeprefix('"').removesuffix('"')
-        return out
 
     def start(self, *args: str, name: str) -> subprocess.Popen:
         """Start ``shoal ARGS``; nodes run with --no-network: they share this machine's namespace, where

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.clicluster import SHOAL
+from tests.e2e.clicluster import SHOAL, ListRows
 from tests.timing import scaled, wait_until
 
 
@@ -38,7 +38,7 @@ def unique_name(base: str) -> str:
 
 
 @dataclass
-class LabCli:
+class LabCli(ListRows):
     name: str
     root: Path
     up_seconds: float = 0.0
@@ -64,19 +64,6 @@ class LabCli:
 
     def lab(self, command: str, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
         return self.run("lab", command, "--name", self.name, *args, check=check, timeout=timeout)
-
-    def json(self, *args: str) -> Any:
-        """A list command's rows (``--format json``: one JSON object per line, as docker prints them)."""
-        return [json.loads(line) for line in self.shoal(*args, "--format", "json").stdout.splitlines()]
-
-    def tasks(self, *args: str) -> list[dict]:
-        """``svc ps``/``stack ps`` rows with the full task ID and error (``--no-trunc``), the name and error as
-        the plain listing prints them (``web.1``, no quotes): what a test needs to find a task's files."""
-        out = self.json(*args, "--no-trunc")
-        for row in out:
-            row["Name"] = row["Name"].removesuffix("." + row["ID"])
-            row["Error"] = row["Error"].removeprefix('"').removesuffix('"')
-        return out
 
     def node_status(self) -> dict[str, str]:
         return {n["Hostname"]: n["Status"] for n in self.json("node", "ls")}
