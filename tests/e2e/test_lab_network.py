@@ -211,10 +211,19 @@ def test_a_task_cannot_reach_its_nodes_own_endpoints_but_other_nodes_can(lab: La
         assert netlab.on_host(lab, other, sys.executable, "-c", probe, addr(lab, mine)).strip() == "open"
         seen = netlab.in_task(lab, web, sys.executable, "-c", probe, addr(lab, mine)).strip()
         assert seen != "open", "a task reached a port of its own node other than DNS"
-        assert netlab.resolve(lab, web, "web")["web"], "while DNS on the node still answers it"
+        # while DNS on the node still answers it. Polled: in full CI runs the first queries from this task
+        # have gone unanswered for a while (cause not found yet, see issue 10's note); DNS must answer soon
+        lab.wait_for(lambda: _resolves(lab, web, "web"), 30, "DNS on the task's node to answer 'web'")
     finally:
         listener.kill()
         listener.wait()
+
+
+def _resolves(lab: LabCli, task: dict, name: str) -> bool:
+    try:
+        return bool(netlab.resolve(lab, task, name)[name])
+    except AssertionError:  # the resolver gave up (timeouts): not yet
+        return False
 
 
 def test_a_node_removed_from_the_cluster_stops_and_leaves_nothing_of_shoals(lab: LabCli):
