@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 from click.testing import CliRunner
 
@@ -13,9 +17,14 @@ from shoal.cli.main import main
 from shoal.proto import control_pb2 as cpb
 from tests.fixtures.cluster import Cluster, running_n, spec
 
+SHOAL = str(Path(sys.executable).parent / "shoal")
 
-def cli(cluster: Cluster, *args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(main, ["-H", f"unix://{cluster.tmp / 'm.sock'}", *args])
+
+def cli(cluster: Cluster, *args: str) -> SimpleNamespace:
+    """The CLI as a process of its own: run in-process (CliRunner swaps sys.stdout), the cluster's log lines
+    from the same process landed in the command's output (seen in CI as JSON with a log line before it)."""
+    res = subprocess.run([SHOAL, "-H", f"unix://{cluster.tmp / 'm.sock'}", *args], capture_output=True, text=True, timeout=60)
+    return SimpleNamespace(exit_code=res.returncode, stdout=res.stdout, output=res.stdout + res.stderr)
 
 
 async def test_inspect_self_service_and_task(cluster: Cluster) -> None:
