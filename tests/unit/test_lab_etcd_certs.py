@@ -73,3 +73,15 @@ def test_every_etcd_certificate_exists_before_the_first_member_starts(tmp_path: 
     names = {f"{m}.{ext}" for m in ("manager1", "manager2", "manager3", "managers") for ext in ("crt", "key")}
     assert names | {"ca.crt", "ca.key"} == set(seen[0]), "the first member starts with every certificate issued"
     assert seen[1] == seen[0] and seen[2] == seen[0], "nothing in etcd-tls is written while members start"
+
+
+def test_the_lab_tests_count_certificate_refusals_not_clients_that_hung_up():
+    from tests.e2e.lab_fixtures import refuses_a_certificate
+
+    head = '{"level":"warn","msg":"rejected connection","remote-addr":"172.30.0.1:37446","server-name":"",'
+    assert refuses_a_certificate(head + '"error":"remote error: tls: bad certificate"}')
+    assert refuses_a_certificate(head + '"error":"x509: certificate signed by unknown authority"}')
+    assert refuses_a_certificate(head + '"error":"tls: first record does not look like a TLS handshake"}')
+    assert not refuses_a_certificate(head + '"error":"EOF"}')
+    assert not refuses_a_certificate(head + '"error":"read tcp: connection reset by peer"}')
+    assert not refuses_a_certificate('{"level":"info","msg":"published local member"}')
