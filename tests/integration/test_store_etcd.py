@@ -178,6 +178,27 @@ async def test_embedded_etcd_reports_a_failed_start_with_its_log(tmp_path: Path)
     assert not etcd.running and os.path.exists(tmp_path / "etcd.log")
 
 
+def _proc_state(stat: str) -> str:
+    try:
+        with open(stat) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def _wait_stopped(pid: int) -> None:
+    """Until every thread of ``pid`` is stopped (state T), so no request sent after this can be answered.
+    A full CI run once saw a write answered right after the SIGSTOP; the state is asserted, and shown."""
+    deadline = time.monotonic() + 5
+    while True:
+        state = _proc_state(f"/proc/{pid}/stat")
+        threads = {_proc_state(f"/proc/{pid}/task/{t}/stat") for t in os.listdir(f"/proc/{pid}/task")} - {"gone"}
+        if state == "T" and threads == {"T"}:
+            return
+        assert time.monotonic() < deadline, f"etcd (pid {pid}) not stopped after SIGSTOP: state {state}, threads {threads}"
+        time.sleep(0.01)
+
+
 async def test_a_write_etcd_does_not_answer_fails_at_the_write_timeout_not_the_read_timeout(etcd_server) -> None:
     """A write lost with a dying raft leader is only answered after etcd's own 5 s: the store gives up sooner.
 
@@ -190,6 +211,7 @@ async def test_a_write_etcd_does_not_answer_fails_at_the_write_timeout_not_the_r
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
+        _wait_stopped(pid)
         t0 = time.monotonic()
         with pytest.raises(StoreError):
             await store.put(P + "w", b"1")
@@ -213,6 +235,7 @@ async def test_a_write_deadline_set_by_the_caller_cuts_an_unanswered_write_soone
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)
     try:
+        _wait_stopped(pid)
         t0 = time.monotonic()
         with write_deadline(0.3), pytest.raises(StoreError):
             await store.put(P + "quick", b"1")
