@@ -34,6 +34,14 @@ def test_a_global_service_runs_one_container_on_every_node(cli_cluster: CliClust
     pids = c.wait_for(lambda: (p := running_pids(c, "everywhere")) and len(p) == 2 and p, what="one task per node")
     assert {t["Node"] for t in tasks(c, "everywhere")} == NODES
     assert len(set(pids.values())) == 2, "two containers, two processes"
+    # `node ps NODE` (a README claim): each node lists its own task of the service, and only that one
+    by_node = {t["Node"]: t["ID"] for t in tasks(c, "everywhere")}
+    for node in NODES:
+        rows = c.tasks("node", "ps", node)
+        assert [r["ID"] for r in rows] == [by_node[node]] and rows[0]["Node"] == node, rows
+        assert rows[0]["Name"].startswith("everywhere.") and rows[0]["CurrentState"].startswith("Running")
+    both = c.tasks("node", "ps", *sorted(NODES))
+    assert sorted(r["ID"] for r in both) == sorted(by_node.values()), "node ps takes several nodes"
     c.shoal("svc", "rm", "everywhere")
     c.wait_for(lambda: not any(cid in containers(c) and containers(c)[cid]["status"] == "running" for cid in pids),
                what="both containers stopped with the service")
