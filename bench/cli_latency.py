@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """User-felt CLI latency: whole ``shoal`` processes, as a user at a terminal waits for them.
 
-    .venv/bin/python bench/cli_latency.py [-n 20] [--no-crun]
+    .venv/bin/python bench/cli_latency.py [-n 20] [--no-crun] [--baseline OTHER/.venv]
 
 - ``shoal run --rm busybox true`` on the node-local runtime (the busybox image from Debian's
   busybox-static, loaded with ``shoal image load``), the first run of a series with no launcher running
@@ -12,6 +12,10 @@
 - ``crun run`` of /bin/true on the same busybox root (bench/runtime_start.py's bundle: overlay root
   mounted per run, same limits) as the reference of a runtime CLI written in C; docker is not run
   (no daemon on this machine kind).
+
+``--baseline VENV`` measures another install's ``python -c pass``, ``shoal run --rm`` (its own state dir and
+launcher) and ``shoal svc ls`` (the same manager) in the same run, interleaved with this one's, for a
+before/after comparison that a change in the machine's load affects alike.
 
 Each figure is the median wall time of whole processes, with the median CPU time (user + system, from
 wait4) beside it: CPU time says what the process costs, wall time what a user waits, which on a loaded
@@ -79,10 +83,30 @@ def crun_reference(n: int, work: Path) -> float | None:
     return statistics.median(crun["e2e"]) * 1000
 
 
+def svc_ls_rows(tmp: Path, sides: dict[str, tuple[str, str]], n: int, res: dict[str, tuple[float, float]]) -> None:
+    """``shoal svc ls`` of each side against one manager (embedded etcd, 3 services) on its unix socket."""
+    c = BenchCluster(tmp / "cluster")
+    (tmp / "cluster").mkdir()
+    try:
+        c.start_manager("--availability", "drain")
+        c.wait(lambda: c.nodes(), 60, "the manager serving", 0.2)
+        for name in ("web", "api", "db"):
+            spec = pb.ServiceSpec(name=name, replicas=1)
+            spec.container.image = "host"
+            spec.container.args.extend(["sleep", "100000"])
+            c.control.CreateService(cpb.CreateServiceRequest(spec=spec), timeout=10)
+        for side, (_, shoal) in sides.items():
+            res[side + "ls"] = series([shoal, "--host", f"unix://{c.sock}", "svc", "ls"], n)
+            row(f"{side}shoal svc ls (unix socket, 3 services)", res[side + "ls"])
+    finally:
+        c.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=20)
     ap.add_argument("--no-crun", action="store_true")
+    ap.add_argument("--baseline", metavar="VENV", help="another install's venv, measured alike (before/after)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("needs root (containers)")
@@ -90,43 +114,44 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     from tests.fixtures import busybox_image
 
+    sides = {"": (PY, SHOAL)}
+    if a.baseline:
+        sides["baseline: "] = (str(Path(a.baseline) / "bin" / "python"), str(Path(a.baseline) / "bin" / "shoal"))
+    res: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="shoal-bench-cli-") as d:
         tmp = Path(d)
-        env = {**os.environ, "SHOAL_ROOT": str(tmp / "local")}
-        env.pop("SHOAL_HOST", None)
         busybox_image.build(str(tmp / "busybox.tar"))
-        subprocess.run([SHOAL, "image", "load", "-q", "-i", str(tmp / "busybox.tar")], env=env, check=True)
+        envs = {}
+        for i, (side, (_, shoal)) in enumerate(sides.items()):
+            envs[side] = {**os.environ, "SHOAL_ROOT": str(tmp / f"local{i}")}
+            envs[side].pop("SHOAL_HOST", None)
+            subprocess.run([shoal, "image", "load", "-q", "-i", str(tmp / "busybox.tar")], env=envs[side], check=True)
         print(f"{'N=' + str(a.n) + ', medians':46} {'wall ms':>9} {'cpu ms':>9}")
-        row("python -c pass (this venv)", series([PY, "-c", "pass"], a.n))
+        for side, (py, _) in sides.items():
+            row(f"{side}python -c pass (this venv)", series([py, "-c", "pass"], a.n))
         row("python -c 'import click'", series([PY, "-c", "import click"], a.n))
         row("python -c 'import grpc'", series([PY, "-c", "import grpc"], a.n))
-        row("shoal --version", series([SHOAL, "--version"], a.n))
-        run_cmd = [SHOAL, "run", "--rm", "busybox", "true"]
-        cold = timed(run_cmd, env)
-        row("shoal run --rm busybox true (first: starts the launcher)", (cold[0] * 1000, cold[1] * 1000))
-        run_rm = series(run_cmd, a.n, env, warmup=1)
-        row("shoal run --rm busybox true", run_rm)
-        c = BenchCluster(tmp / "cluster")
-        (tmp / "cluster").mkdir()
-        try:
-            c.start_manager("--availability", "drain")
-            c.wait(lambda: c.nodes(), 60, "the manager serving", 0.2)
-            for name in ("web", "api", "db"):
-                spec = pb.ServiceSpec(name=name, replicas=1)
-                spec.container.image = "host"
-                spec.container.args.extend(["sleep", "100000"])
-                c.control.CreateService(cpb.CreateServiceRequest(spec=spec), timeout=10)
-            svc_ls = series([SHOAL, "--host", f"unix://{c.sock}", "svc", "ls"], a.n)
-            row("shoal svc ls (unix socket, 3 services)", svc_ls)
-        finally:
-            c.stop()
+        for side, (_, shoal) in sides.items():
+            row(f"{side}shoal --version", series([shoal, "--version"], a.n))
+        for side, (_, shoal) in sides.items():
+            run_cmd = [shoal, "run", "--rm", "busybox", "true"]
+            cold = timed(run_cmd, envs[side])
+            row(f"{side}shoal run --rm busybox true (first: starts the launcher)", (cold[0] * 1000, cold[1] * 1000))
+        for side, (_, shoal) in sides.items():
+            res[side + "run"] = series([shoal, "run", "--rm", "busybox", "true"], a.n, envs[side], warmup=1)
+            row(f"{side}shoal run --rm busybox true", res[side + "run"])
+        svc_ls_rows(tmp, sides, a.n, res)
         crun = None if a.no_crun else crun_reference(a.n, tmp)
         if crun is not None:
             print(f"{'crun run /bin/true (busybox overlay root)':46} {crun:9.1f} {'':>9}")
-    floor = series([PY, "-c", "pass"], a.n)
-    print(f"\nper `python -c pass` (CPU): run --rm x{run_rm[1] / floor[1]:.1f}, svc ls x{svc_ls[1] / floor[1]:.1f} "
-          f"(on a quiet machine `python -c pass` takes ~10 ms)")
+    for side, (py, _) in sides.items():
+        floor = series([py, "-c", "pass"], a.n)
+        print(f"\n{side}per `python -c pass` (CPU): run --rm x{res[side + 'run'][1] / floor[1]:.1f}, "
+              f"svc ls x{res[side + 'ls'][1] / floor[1]:.1f} (on a quiet machine `python -c pass` takes ~10 ms)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}  (targets: run --rm <= 100 ms, svc ls <= 100 ms)")
+    if a.baseline:
+        print(f"baseline_run_rm_true_ms_p50={res['baseline: run'][0]:.1f} baseline_svc_ls_ms_p50={res['baseline: ls'][0]:.1f}")
+    run_rm, svc_ls = res["run"], res["ls"]
     print(f"run_rm_true_ms_p50={run_rm[0]:.1f} svc_ls_ms_p50={svc_ls[0]:.1f}" + (f" crun_run_true_ms_p50={crun:.1f}" if crun else ""))
 
 

@@ -17,24 +17,10 @@ from typing import Any
 import click
 import grpc
 
+from shoal.cli import hosts
 from shoal.cli.defaults import DEFAULT_HOST  # noqa: F401  (re-exported)
+from shoal.cli.hosts import CALL_TIMEOUT, DEFAULT_PORT, cannot_connect_message  # noqa: F401  (re-exported)
 from shoal.proto import control_pb2_grpc
-
-DEFAULT_PORT = 4242
-CALL_TIMEOUT = 10.0
-
-# Details gRPC gives when it never reached a server (as opposed to a server saying "unavailable").
-_CONNECT_HINTS = (
-    "failed to connect",
-    "connection refused",
-    "no such file",
-    "connect failed",
-    "dns resolution failed",
-    "name resolution",
-    "socket closed",
-    "network is unreachable",
-    "permission denied",
-)
 
 
 class HostError(click.UsageError):
@@ -42,49 +28,11 @@ class HostError(click.UsageError):
 
 
 def grpc_target(host: str) -> str:
-    """Turn what the user typed into a gRPC target string.
-
-    ``unix:///p``, ``unix:/p``, ``unix:p`` and ``/p`` are unix sockets; ``tcp://h:p``, ``h:p`` and a
-    bare ``h`` (port 4242) are TCP.
-    """
-    h = host.strip()
-    if not h:
-        raise HostError("empty --host")
-    if h.startswith("unix://"):
-        path = h[len("unix://") :]
-    elif h.startswith("unix:"):
-        path = h[len("unix:") :]
-    elif h.startswith("/"):
-        path = h
-    else:
-        return _tcp_target(h)
-    if not path:
-        raise HostError(f"invalid --host {host!r}: missing socket path")
-    return "unix://" + os.path.abspath(path)
-
-
-def _tcp_target(h: str) -> str:
-    original = h
-    if h.startswith("tcp://"):
-        h = h[len("tcp://") :]
-    if "://" in h:
-        raise HostError(f"invalid --host {original!r}: use unix:///path/to.sock or HOST:PORT")
-    h = h.rstrip("/")
-    if h.startswith("["):  # [v6]:port
-        addr, _, port = h.partition("]")
-        addr += "]"
-        port = port.lstrip(":")
-    elif h.count(":") == 1:
-        addr, port = h.split(":")
-    elif h.count(":") == 0:
-        addr, port = h, ""
-    else:  # bare IPv6 address
-        addr, port = f"[{h}]", ""
-    if not addr:
-        raise HostError(f"invalid --host {original!r}: missing host name")
-    if port and not (port.isdigit() and 0 < int(port) < 65536):
-        raise HostError(f"invalid --host {original!r}: bad port {port!r}")
-    return f"{addr}:{port or DEFAULT_PORT}"
+    """Turn what the user typed into a gRPC target string (see hosts.grpc_target); HostError if it is none."""
+    try:
+        return hosts.grpc_target(host)
+    except hosts.BadHost as exc:
+        raise HostError(str(exc)) from None
 
 
 class _TimedStub:
@@ -147,23 +95,10 @@ def tls_files() -> tuple[Path, Path, Path]:
 
 
 def rpc_error_message(err: grpc.RpcError, host: str) -> str:
-    """The one line a user sees for a failed call (without the "Error: " prefix)."""
+    """The one line a user sees for a failed call (without the "Error: " prefix): see hosts.failure_message."""
     code = err.code() if hasattr(err, "code") else None
     details = (err.details() if hasattr(err, "details") else None) or ""
-    if code == grpc.StatusCode.UNAVAILABLE and (not details or any(h in details.lower() for h in _CONNECT_HINTS)):
-        return cannot_connect_message(host)
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return f"the shoal manager at {host} did not answer within {CALL_TIMEOUT:g}s"
-    if details:
-        return details
-    return f"request failed: {code.name if code is not None else err}"
-
-
-def cannot_connect_message(host: str) -> str:
-    return (
-        f"cannot connect to the shoal manager at {host}: is `shoal manager` running? "
-        "(set --host or SHOAL_HOST)"
-    )
+    return hosts.failure_message(code.name if code is not None else None, details, host, str(err))
 
 
 def stub(ctx: click.Context | None = None) -> control_pb2_grpc.ControlStub:

@@ -17,6 +17,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from shoal.cli import local
+from shoal.cli.local import (  # noqa: F401  (re-exported: the click-free half, see local.py)
+    _ADJ,
+    _NOUN,
+    DEFAULT_ROOT,
+    LAUNCHER_LINGER_S,
+    NAME_LABEL,
+    _below,
+    name_of,
+    new_id,
+    new_name,
+)
 from shoal.cli.localonly import refuse_if_remote
 from shoal.runtime import ContainerError, ContainerInfo, ContainerNotFound
 
@@ -24,12 +36,9 @@ if TYPE_CHECKING:
     from shoal.runtime import Runtime
     from shoal.runtime.client.sync import SyncRuntime
 
-DEFAULT_ROOT = "/var/lib/shoal/local"
-CGROUP_PARENT = os.environ.get("SHOAL_LOCAL_CGROUP_PARENT", "shoal-local")  # tests give each run its own
-NAME_LABEL = "shoal.name"
-_ADJ = ("brave", "calm", "eager", "fond", "keen", "lucid", "merry", "quiet", "swift", "witty")
-_NOUN = ("bass", "carp", "dory", "eel", "hake", "ling", "perch", "pike", "shad", "tuna")
+CGROUP_PARENT = local.CGROUP_PARENT  # tests set their own here
 T = TypeVar("T")
+
 
 def _local_only(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Every command with --root acts on this machine: refuse it under --lab/-H (see localonly).
@@ -51,27 +60,16 @@ root_option = click.option(
 )
 
 
-LAUNCHER_LINGER_S = 60.0
-"""The node-local launcher stays this long after the last container and command, as a daemon would,
-so a series of ``shoal run``/``ps``/``rm`` does not start one each (env SHOAL_LAUNCHER_LINGER_S; 0: none)."""
-
-
-def _linger() -> float:
-    return float(os.environ.get("SHOAL_LAUNCHER_LINGER_S") or LAUNCHER_LINGER_S)
-
-
 def runtime(root: str) -> Runtime:
     """The asyncio client of this node's runtime (the commands that stream or run several calls at once)."""
     from shoal.runtime.client.runtime import Runtime
 
-    return Runtime(root, cgroup_parent=CGROUP_PARENT, linger_s=_linger())
+    return Runtime(root, cgroup_parent=CGROUP_PARENT, linger_s=local.linger())
 
 
 def sync_runtime(root: str) -> SyncRuntime:
     """The blocking client of the same runtime (``shoal run``: no event loop, no asyncio to import)."""
-    from shoal.runtime.client.sync import SyncRuntime
-
-    return SyncRuntime(root, cgroup_parent=CGROUP_PARENT, linger_s=_linger())
+    return local.sync_runtime(root, CGROUP_PARENT)
 
 
 def run_sync(fn: Callable[..., T]) -> Callable[..., T]:
@@ -99,30 +97,6 @@ def run_async(fn: Callable[..., Awaitable[T]]) -> Callable[..., T]:
         return run_sync(lambda: asyncio.run(fn(*args, **kwargs)))()
 
     return wrapper
-
-
-def name_of(info: ContainerInfo) -> str:
-    return info.labels.get(NAME_LABEL, info.id[:12])
-
-
-def new_id() -> str:
-    return os.urandom(32).hex()  # what secrets.token_hex(32) does, without importing hashlib and random
-
-
-def _below(n: int) -> int:
-    """A uniform random int in [0, n) from os.urandom (rejection sampling: no modulo bias)."""
-    limit = (1 << 32) - (1 << 32) % n
-    while True:
-        value = int.from_bytes(os.urandom(4), "little")
-        if value < limit:
-            return value % n
-
-
-def new_name(taken: set[str]) -> str:
-    while True:
-        name = f"{_ADJ[_below(len(_ADJ))]}_{_NOUN[_below(len(_NOUN))]}{_below(100)}"
-        if name not in taken:
-            return name
 
 
 def find(containers: list[ContainerInfo], ref: str) -> ContainerInfo:

@@ -10,40 +10,39 @@ inspect command one compact JSON array; ``-q`` prints only ids, so scripts never
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from shoal.cli import listing
 from shoal.cli.format import is_template
-from shoal.proto import types_pb2
+from shoal.cli.listing import (  # noqa: F401  (re-exported: the pure half of this module)
+    MAX_ERR_LENGTH,
+    MIN_WIDTH,
+    PADDING,
+    SERVICE_FILTER_VALUES,
+    TASK_FILTER_VALUES,
+    ago,
+    format_table,
+    human_duration,
+    json_line,
+    mode_name,
+    pretty_state,
+    quote_error,
+    state_word,
+)
 
 if TYPE_CHECKING:
     from google.protobuf.message import Message
 
     from shoal.cli.format import Format
 
-MIN_WIDTH = 10
-PADDING = 3
-MAX_ERR_LENGTH = 30  # docker's task error truncation
 
 FORMAT_OPTION_HELP = (
     "Output format: table (default), json (one JSON object per line), or a Go template as docker takes it: "
     "'{{.Name}}', '{{json .}}', 'table {{.ID}}\\t{{.Name}}'"
 )
-
-
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Lay out rows under headers as docker's tabwriter (minwidth 10, padding 3) does."""
-    table = [list(headers)] + [[str(c) for c in row] for row in rows]
-    ncols = len(headers)
-    widths = [max(MIN_WIDTH, max(len(r[i]) for r in table) + PADDING) for i in range(ncols - 1)]
-    lines = []
-    for row in table:
-        cells = [row[i].ljust(widths[i]) for i in range(ncols - 1)] + [row[-1]]
-        lines.append("".join(cells).rstrip())
-    return "\n".join(lines)
 
 
 def emit_list(
@@ -61,16 +60,11 @@ def emit_list(
     as the table shows it, as docker's ``{{.ID}}`` is. ``json`` is docker's ``{{json .}}`` on that view, one
     object per line (nothing at all for an empty list).
     """
-    view = template_record or (lambda r: r)
-    if quiet:
-        for rec in records:
-            click.echo(rec["ID"])
-    elif fmt.strip().lower() == "json":
-        click.echo("".join(json_line(view(r)) + "\n" for r in records), nl=False)
-    elif is_template(fmt):
+    if not quiet and fmt.strip().lower() != "json" and is_template(fmt):
+        view = template_record or (lambda r: r)
         click.echo(_render(fmt, lambda f: f.render_list([view(r) for r in records])), nl=False)
     else:
-        click.echo(format_table(headers, [table_row(r) for r in records]))
+        click.echo(listing.list_text(fmt, quiet, headers, records, table_row, template_record), nl=False)
 
 
 def emit_objects(fmt: str | None, objects: Sequence[Any], pretty: Callable[[Any], str] | None = None) -> None:
@@ -117,95 +111,18 @@ def message_dict(msg: Message) -> dict[str, Any]:
     return json_format.MessageToDict(msg, preserving_proto_field_name=True)
 
 
-def json_line(record: Mapping[str, Any]) -> str:
-    """One list row as docker's ``--format json`` prints it: compact, keys sorted (Go marshals a map so)."""
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-
-
 def print_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=4))
-
-
-def human_duration(seconds: float) -> str:
-    """docker's go-units ``HumanDuration``: "Less than a second", "5 seconds", "About a minute"..."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)  # Go's math.Round, not banker's rounding
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds // 3600) // 24 // 365} years"
-
-
-def ago(timestamp_ns: int, now: float | None = None) -> str:
-    """"5 seconds ago", lower-cased as docker prints it after a state word."""
-    now = time.time() if now is None else now
-    if not timestamp_ns:
-        return ""
-    return human_duration(max(0.0, now - timestamp_ns / 1e9)).lower() + " ago"
-
-
-def state_word(state: int) -> str:
-    """TaskState.RUNNING -> "running" (docker's lower-case state names)."""
-    return types_pb2.TaskState.Name(state).lower()
-
-
-def pretty_state(state: int) -> str:
-    """TaskState.RUNNING -> "Running" (docker's ``PrettyPrint``)."""
-    return state_word(state).capitalize()
-
-
-def mode_name(mode: int) -> str:
-    """ServiceSpec.Mode -> "replicated", "global", "replicated job", "global job"."""
-    return types_pb2.ServiceSpec.Mode.Name(mode).lower().replace("_", " ")
-
-
-def quote_error(err: str, trunc: bool = True) -> str:
-    """A task error as docker's ps shows it: quoted, cut to 30 characters with an ellipsis."""
-    if trunc and len(err) > MAX_ERR_LENGTH:
-        err = err[: MAX_ERR_LENGTH - 1] + "…"
-    return f'"{err}"' if err else ""
-
-
-SERVICE_FILTER_VALUES = {"mode": ("replicated", "global", "replicated-job", "global-job")}
-TASK_FILTER_VALUES = {"desired-state": ("running", "shutdown", "accepted")}
 
 
 def parse_filters(
     values: Iterable[str], allowed: Sequence[str], choices: dict[str, Sequence[str]] | None = None
 ) -> dict[str, list[str]]:
-    """``["name=web", "name=api"]`` -> ``{"name": ["web", "api"]}``; unknown keys (and, for keys in
-    ``choices``, values outside them) are usage errors."""
-    out: dict[str, list[str]] = {}
-    for v in values:
-        key, sep, val = v.partition("=")
-        key = key.strip().lower()
-        if not sep or not key:
-            raise click.UsageError(f"bad format of filter (expected name=value): {v}")
-        if key not in allowed:
-            raise click.UsageError(f"invalid filter '{key}' (allowed: {', '.join(allowed)})")
-        wanted = (choices or {}).get(key)
-        if wanted is not None and val.lower() not in wanted:
-            raise click.UsageError(f"invalid value for filter '{key}': {val!r} (expected {', '.join(wanted)})")
-        out.setdefault(key, []).append(val)
-    return out
+    """``["name=web", "name=api"]`` -> ``{"name": ["web", "api"]}`` (listing.filters); a bad one is a usage error."""
+    try:
+        return listing.filters(values, allowed, choices)
+    except listing.FilterError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 format_option = click.option(

@@ -29,7 +29,8 @@ from shoal.cli.service_views import (
     TASK_HEADERS,
     pending_reasons,
     pretty_service,
-    service_record,
+    service_matches,  # noqa: F401  (re-exported: stack.py's ls filters as svc ls)
+    service_records,
     service_row,
     service_template_record,
     task_records,
@@ -61,11 +62,6 @@ def get_service(ref: str) -> types_pb2.Service:
     return client.stub().GetService(control_pb2.GetServiceRequest(service_id=ref)).service
 
 
-def _match_label(labels: dict[str, str], wanted: str) -> bool:
-    key, sep, val = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == val)
-
-
 @service_group.command("ls")
 @click.option("-f", "--filter", "filters", multiple=True, help="Filter output (name=, id=, mode=, label=)")
 @format_option
@@ -74,24 +70,7 @@ def list_services(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """List services"""
     f = parse_filters(filters, ("name", "id", "mode", "label"), SERVICE_FILTER_VALUES)
     resp = client.stub().ListServices(control_pb2.ListServicesRequest())
-    records = [
-        service_record(svc, resp.summaries.get(svc.id))
-        for svc in sorted(resp.services, key=lambda s: s.spec.name)
-        if service_matches(f, svc)
-    ]
-    emit_list(fmt, quiet, SERVICE_HEADERS, records, service_row, service_template_record)
-
-
-def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
-    """Whether ``svc`` passes the ``svc ls`` filters ``f`` (name and id prefixes, mode, labels)."""
-    if "name" in f and not any(svc.spec.name.startswith(n) for n in f["name"]):
-        return False
-    if "id" in f and not any(svc.id.startswith(i) for i in f["id"]):
-        return False
-    mode = service_record(svc, None)["Mode"].replace(" ", "-")
-    if "mode" in f and mode not in [m.lower().replace(" ", "-") for m in f["mode"]]:
-        return False
-    return "label" not in f or all(_match_label(dict(svc.spec.labels), w) for w in f["label"])
+    emit_list(fmt, quiet, SERVICE_HEADERS, service_records(resp, f), service_row, service_template_record)
 
 
 def task_matches(f: dict[str, list[str]], rec: dict[str, Any], task: types_pb2.Task) -> bool:

@@ -177,11 +177,3 @@ def parse_network(value: str) -> types_pb2.NetworkAttachmentConfig:
     if not att.target:
         raise FlagError("--network", value, 'missing mandatory field "name"')
     return att
-
-
-def port_text(port: types_pb2.PortConfig) -> str:
-    """How ``svc ls`` shows a port: ``*:8080->80/tcp`` (ingress) or ``8080->80/tcp`` (host mode)."""
-    proto = PortConfig.Protocol.Name(port.protocol).lower()
-    published = str(port.published_port) if port.published_port else ""
-    prefix = "*:" if port.publish_mode == PortConfig.INGRESS else ""
-    return f"{prefix}{published}->{port.target_port}/{proto}"

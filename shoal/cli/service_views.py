@@ -10,8 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from shoal import ids, rollout, units
-from shoal.cli.output import ago, mode_name, pretty_state, quote_error
-from shoal.cli.service_opts import port_text
+from shoal.cli.listing import ago, mode_name, pretty_state, quote_error
 from shoal.proto import control_pb2, types_pb2
 
 ServiceSpec = types_pb2.ServiceSpec
@@ -55,6 +54,40 @@ def service_record(service: types_pb2.Service, summary: control_pb2.ServiceSumma
         "Image": spec.container.image,
         "Ports": ports_text(service.endpoint.ports or spec.ports),  # as allocated (a port left at 0 picked)
     }
+
+
+def service_records(resp: control_pb2.ListServicesResponse, f: dict[str, list[str]]) -> list[dict[str, str]]:
+    """``svc ls``'s rows: the services passing the filters ``f``, by name."""
+    return [
+        service_record(svc, resp.summaries.get(svc.id))
+        for svc in sorted(resp.services, key=lambda s: s.spec.name)
+        if service_matches(f, svc)
+    ]
+
+
+def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
+    """Whether ``svc`` passes the ``svc ls`` filters ``f`` (name and id prefixes, mode, labels)."""
+    if "name" in f and not any(svc.spec.name.startswith(n) for n in f["name"]):
+        return False
+    if "id" in f and not any(svc.id.startswith(i) for i in f["id"]):
+        return False
+    mode = service_record(svc, None)["Mode"].replace(" ", "-")
+    if "mode" in f and mode not in [m.lower().replace(" ", "-") for m in f["mode"]]:
+        return False
+    return "label" not in f or all(_match_label(dict(svc.spec.labels), w) for w in f["label"])
+
+
+def _match_label(labels: dict[str, str], wanted: str) -> bool:
+    key, sep, val = wanted.partition("=")
+    return key in labels and (not sep or labels[key] == val)
+
+
+def port_text(port: types_pb2.PortConfig) -> str:
+    """How ``svc ls`` shows a port: ``*:8080->80/tcp`` (ingress) or ``8080->80/tcp`` (host mode)."""
+    proto = types_pb2.PortConfig.Protocol.Name(port.protocol).lower()
+    published = str(port.published_port) if port.published_port else ""
+    prefix = "*:" if port.publish_mode == types_pb2.PortConfig.INGRESS else ""
+    return f"{prefix}{published}->{port.target_port}/{proto}"
 
 
 def service_row(rec: Mapping[str, str]) -> list[str]:

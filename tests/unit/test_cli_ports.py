@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shoal.cli.service_opts import FlagError, parse_port, port_text
+from shoal.cli.service_opts import FlagError, parse_port
+from shoal.cli.service_views import port_text
 from shoal.proto import types_pb2
 
 P = types_pb2.PortConfig
