@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A start-first rolling update of 60 health-checked replicas on a lab, with a client on the routing mesh.
 
-    .venv/bin/python bench/update.py [--replicas 60] [--parallelism 10] [--workers 2] [--interval 1s]
+    .venv/bin/python bench/update.py [--replicas 60] [--parallelism 10] [--workers 2] [--interval 1s] [--trace]
 
 A lab (1 drained manager, WORKERS workers) runs ``upd``: REPLICAS tasks of the demo image (busybox
 httpd), port 8096 published, a health check fetching its own page every INTERVAL (docker's rule: the
@@ -15,6 +15,10 @@ The least the health checks allow: every batch of PARALLELISM replacements needs
 before its tasks count as healthy, so ceil(REPLICAS / PARALLELISM) intervals, plus the monitor
 period after the last batch. Last line: ``replicas=... update_s=... failed_requests=... requests=...
 min_s=... ratio=...`` (ratio = update_s / min_s; 1.0 would be no overhead at all).
+
+``--trace`` starts the nodes with debug logging and prints, before that line, where the time went
+batch by batch (``bench/timeline.py``); the debug lines cost the nodes a little, so compare figures
+of traced runs with traced runs only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import timeline  # noqa: E402
 from shoal import units  # noqa: E402
 from tests.fixtures.httpclient import client_argv  # noqa: E402
 
@@ -43,12 +48,14 @@ BUILD = Path(__file__).resolve().parents[1] / "deploy/demos/lb/build_image.py"
 
 
 class LabRun:
-    def __init__(self) -> None:
+    def __init__(self, trace: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="shoal-bench-update-"))
         self.env = {
-            **{k: v for k, v in os.environ.items() if k not in ("SHOAL_HOST", "SHOAL_LAB")},
+            **{k: v for k, v in os.environ.items() if k not in ("SHOAL_HOST", "SHOAL_LAB", "SHOAL_LOG_LEVEL")},
             "SHOAL_LAB_DIR": str(self.root),
         }
+        if trace:
+            self.env["SHOAL_LOG_LEVEL"] = "debug"  # the lab's daemons inherit it (see bench/timeline.py)
 
     def run(self, *args: str, timeout: float = 600) -> str:
         res = subprocess.run([SHOAL, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
@@ -92,10 +99,11 @@ def main() -> None:
     ap.add_argument("--parallelism", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--interval", default="1s")
+    ap.add_argument("--trace", action="store_true", help="debug-log the nodes and print where the time went")
     args = ap.parse_args()
     interval_s = units.parse_duration(args.interval) / 1e9
     print(f"$ {' '.join([sys.executable, *sys.argv])}", flush=True)
-    lab = LabRun()
+    lab = LabRun(args.trace)
     try:
         lab.run("lab", "up", "--name", NAME, "--managers", "1", "--workers", str(args.workers))
         tar = lab.root / "lb.tar"
@@ -131,14 +139,17 @@ def main() -> None:
         cmd = ["svc", "update", "-q", "--env-add", "V=2", "--update-order", "start-first", "--update-parallelism", str(args.parallelism),
                "--update-delay", "0s", "--update-monitor", f"{MONITOR_S:g}s", "upd"]  # fmt: skip
         print(f"$ shoal --lab {NAME} {' '.join(cmd)}", flush=True)
-        t0 = time.perf_counter()
+        t0, wall0 = time.perf_counter(), time.time()
         lab.shoal(*cmd, timeout=1200)
         update_s = time.perf_counter() - t0
+        wall1 = wall0 + update_s
         time.sleep(1)
         poller.stop.set()
         poller.join(60)
         failed = [a for a in poller.answers if a.startswith("error")]
         min_s = math.ceil(args.replicas / args.parallelism) * interval_s + MONITOR_S
+        if args.trace:
+            print("\n".join(timeline.report(lab.root, "upd", wall0, wall1)), flush=True)
         print(
             f"{len(poller.answers)} requests through the mesh, {len(failed)} failed {sorted(set(failed))[:3]}"
         )
@@ -149,6 +160,12 @@ def main() -> None:
             print(f"--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
         raise
     finally:
+        if args.trace:  # the nodes' logs outlive the lab, for bench/timeline.py
+            keep = Path(tempfile.mkdtemp(prefix="shoal-update-trace-"))
+            for log in lab.root.rglob("daemon.log"):
+                (keep / log.parent.name).mkdir(exist_ok=True)
+                (keep / log.parent.name / "daemon.log").write_bytes(log.read_bytes())
+            print(f"trace kept: .venv/bin/python bench/timeline.py {keep}", flush=True)
         subprocess.run([SHOAL, "lab", "down", "--name", NAME], env=lab.env, capture_output=True, timeout=300)
 
 

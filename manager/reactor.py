@@ -1,9 +1,11 @@
 """A dirty-set work loop: watch events mark ids dirty, one pass handles the whole dirty set.
 
 Duplicate events merge (the set), a pass never runs concurrently with itself, and a pass may ask to be
-woken at a later time (a restart delay). Under load the wait before a pass grows with the last pass's
-duration (up to ``max_debounce``), so a storm of events is handled in a few big passes rather than
-many passes each over everything, and the loop never spends most of its time in one reactor. A wake
+woken at a later time (a restart delay). Under load a pass starts no sooner after the last one ended
+than that one took (up to ``max_debounce``), so a storm of events is handled in a few big passes rather
+than many passes each over everything, and the loop never spends most of its time in one reactor; an
+event that comes after a quiet spell is handled at once (see ``debounce_s``): a health report a
+rolling update waits for is not held back because the pass before it, long ago, was a big one. A wake
 asked for by one id survives passes over other ids (see ``next_wake``). After a
 commit the loop waits until the cache has seen its own writes (``ClusterCache.wait_for``), so a decision
 is never made twice on stale data.
@@ -25,6 +27,13 @@ ALL = "*"  # the dirty id meaning "everything"
 Pass = Callable[[set[str]], Awaitable[tuple[int, int | None]]]  # dirty ids -> (revision written, wake at ns)
 
 
+def debounce_s(now: float, last_end: float, last_pass: float, debounce: float, max_debounce: float) -> float:
+    """How long to wait before the next pass (pure): ``debounce`` at least, so events that come together
+    go in one pass; until as long after the last pass's end as it took, so a busy loop spends at most
+    about half its time in passes; never more than ``max_debounce``."""
+    return min(max(debounce, last_end + last_pass - now), max_debounce)
+
+
 def next_wake(pending: int | None, asked: int | None, looked_at_all: bool) -> int | None:
     """When to wake next: a pass over some ids only adds its wake to the one pending (which another
     id asked for: a restart delay, a monitoring period); a pass over everything decides it alone."""
@@ -41,6 +50,7 @@ class Reactor:
         self.debounce = debounce
         self.max_debounce = max_debounce
         self.last_pass = 0.0  # seconds the last pass took (its commit included)
+        self.last_end = 0.0  # when it ended (time.monotonic())
         self.dirty: set[str] = set()
         self._event = asyncio.Event()
         self._wake_at: int | None = None
@@ -71,15 +81,19 @@ class Reactor:
             except TimeoutError:
                 self.dirty.add(ALL)  # a delayed decision fell due: look at everything
             self._event.clear()
-            await asyncio.sleep(min(max(self.debounce, self.last_pass), self.max_debounce))
+            woke = time.monotonic()
+            await asyncio.sleep(debounce_s(woke, self.last_end, self.last_pass, self.debounce, self.max_debounce))
             dirty, self.dirty = self.dirty, set()
             if not dirty:
                 continue  # marked during the debounce: the ids went with the pass before
             started = time.monotonic()
             try:
                 rev, wake = await self.step(dirty)
-                self.last_pass = time.monotonic() - started
+                self.last_end = time.monotonic()
+                self.last_pass = self.last_end - started
                 backoff.reset()
+                _log.debug("reconcile pass", loop=self.name, ids=len(dirty), debounce_s=round(started - woke, 4),
+                           took_s=round(self.last_pass, 4), revision=rev or None)
             except Exception:
                 _log.exception("reconcile pass failed; retrying", loop=self.name)
                 self.dirty |= dirty

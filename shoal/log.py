@@ -45,7 +45,10 @@ def setup(level: str = "info", json: bool | None = None) -> None:
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    # debug is shoal's own debug lines (timings a trace is built from: bench/timeline.py); the libraries'
+    # (grpc, asyncio, pyroute2) stay at info, or their chatter would drown those lines and slow the node
+    root.setLevel(max(logging.getLevelName(level.upper()), logging.INFO))
+    logging.getLogger("shoal").setLevel(level.upper())
 
 
 class _Deferred:

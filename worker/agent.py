@@ -69,6 +69,7 @@ class Agent:
 
     def _assigned(self, a: dpb.Assignments) -> None:
         """An assignment set: the secrets and configs it carries first, then the tasks that use them."""
+        _log.debug("assignments received", full=a.full, updated=len(a.updated), removed=len(a.removed))
         self.files.apply(a)
         self.tasks.apply(a)
 

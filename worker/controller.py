@@ -66,7 +66,8 @@ class TaskController:
             health=self.health if state == pb.RUNNING else pb.HEALTH_NONE,
         )
         self.report(self.task.id, proto)
-        self.log.info("task state", state=pb.TaskState.Name(state), err=st.err or None)
+        self.log.info("task state", state=pb.TaskState.Name(state), err=st.err or None,
+                      health=pb.Health.Name(proto.health) if self._checked and proto.health else None)
 
     async def run(self) -> None:
         """Drive the task until it is terminal."""
@@ -86,10 +87,13 @@ class TaskController:
         """One step: announce it, make its executor call, report the status its outcome leads to."""
         if (st := taskstate.begin(step)) is not None:
             self._set(st)
+        began = time.monotonic()
         try:
             outcome = await self._call(step)
         except ExecutorError as exc:
             outcome = Failed(str(exc))
+        if step is not Step.WAIT:
+            self.log.debug("task step", step=step.value, took_s=round(time.monotonic() - began, 4))
         if (st := taskstate.decide(step, self.task.desired_state, outcome)) is not None:
             self._set(st)
 
@@ -116,7 +120,12 @@ class TaskController:
             self._set(taskstate.health_status(health, output))
 
     async def _exec(self, args: list[str], timeout: float) -> tuple[int, bytes]:
-        return await self.executor.exec(self.task.id, args, timeout)
+        began = time.monotonic()
+        try:
+            code, out = await self.executor.exec(self.task.id, args, timeout)
+        finally:
+            self.log.debug("health probe", took_s=round(time.monotonic() - began, 4))
+        return code, out
 
     async def _wait(self) -> Exit | Waited:
         """Wait for the container to exit, the desired state to change, or its health to fail."""

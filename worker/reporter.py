@@ -10,6 +10,7 @@ timer holding back a lone report (a task that became healthy, which a rolling up
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 
@@ -74,9 +75,11 @@ class Reporter:
             req = dpb.UpdateTaskStatusRequest(node_id=self._node_id, session_id=self._session_id)
             for tid, st in batch.items():
                 req.updates.add(task_id=tid, status=st)
+            began = time.monotonic()
             try:
                 await self._stub.UpdateTaskStatus(req, timeout=10)
                 failed.reset()
+                _log.debug("statuses reported", tasks=len(batch), took_s=round(time.monotonic() - began, 4))
             except grpc.aio.AioRpcError as exc:
                 _log.warning("status report failed; will resend", code=exc.code().name, error=exc.details())
                 requeue(self.pending, batch)

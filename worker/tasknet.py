@@ -16,6 +16,7 @@ import ipaddress
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,12 +74,15 @@ class TaskWiring:
             (d / "resolv.conf").write_text(task_resolv_conf(nameserver, list(dns.search), list(dns.options) or ["ndots:0"]))
             os.chmod(d / "resolv.conf", 0o644)
             path = self.netns_path(task.id)
+            began = time.monotonic()
             try:
                 await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
+                made = time.monotonic()
                 await self.plumbing.attach(task.id, path, task.bridge_address, networks, new=True)
             except (OSError, PlumbingError):
                 await self._unwire(task.id)
                 raise
+            _log.debug("task wired", task=task.id, netns_s=round(made - began, 4), attach_s=round(time.monotonic() - made, 4))
             mount = {"type": "bind", "source": str(d / "resolv.conf"), "target": "/etc/resolv.conf",
                      "readonly": True}
             return Wiring(path, [mount])

@@ -283,6 +283,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 msg = self._assignments(s, sent, files, full)
                 netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
                 logs = subs.diff(self._log_subscriptions(s.node_id), full)
+                if msg is not None and msg.updated or msg is not None and msg.removed:
+                    _log.debug("assignments sent", node=s.node_id, updated=len(msg.updated), removed=len(msg.removed))
                 if msg is not None or netmap is not None or logs is not None or full:
                     yield dpb.SessionMessage(
                         session_id=s.session_id,

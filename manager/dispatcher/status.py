@@ -11,6 +11,7 @@ meanwhile is dropped rather than leaving an orphan key.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from prometheus_client import Counter
 
@@ -58,9 +59,11 @@ class StatusWriter:
                 continue
             batch, self.pending = self.pending, {}
             done, self._done = self._done, asyncio.Event()
+            began = time.monotonic()
             try:
                 await self._write(batch)
                 failed.reset()
+                _log.debug("statuses written", tasks=len(batch), took_s=round(time.monotonic() - began, 4))
             except Exception:
                 _log.exception("status write failed; retrying", updates=len(batch))
                 for tid, st in batch.items():

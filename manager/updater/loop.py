@@ -83,6 +83,7 @@ class Updater:
                 service=service.spec.name,
                 started=len(plan.create),
                 stopped=len(plan.stop),
+                slots=sorted(t.slot for t in plan.create) or None,
             )
         return out
 

@@ -26,7 +26,8 @@ def _fail(msg: str) -> None:
 def _common(f: Any) -> Any:
     f = click.option("--metrics-addr", default="", help="serve Prometheus /metrics on HOST:PORT")(f)
     f = click.option("--hostname", default="", help="node hostname (default: the machine's)")(f)
-    f = click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))(f)
+    f = click.option("--log-level", default="info", envvar="SHOAL_LOG_LEVEL", show_envvar=True,
+                     type=click.Choice(["debug", "info", "warning", "error"]))(f)
     f = click.option("--cgroup-parent", default="", help="cgroup under which this node's containers live")(f)
     f = click.option("--network/--no-network", "network", default=True, show_default=True,
                      help="wire tasks into the cluster's networks (bridge shoal0, overlays, routing mesh, DNS); "

@@ -8,7 +8,7 @@ import asyncio
 
 from shoal.manager.cache import ClusterCache
 from shoal.manager.orchestrator.loop import Orchestrator
-from shoal.manager.reactor import ALL, Reactor
+from shoal.manager.reactor import ALL, Reactor, debounce_s
 from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.store import keys
 from shoal.manager.store.memory import MemoryStore
@@ -85,5 +85,42 @@ async def test_reactor_waits_longer_after_a_long_pass():
         while len(starts) < 2:
             await asyncio.sleep(0.005)
         assert starts[1] - starts[0] >= 0.19, "the next pass waited about as long as the last one took"
+    finally:
+        runner.cancel()
+
+
+def test_the_wait_before_a_pass_counts_from_the_end_of_the_last_one():
+    # a pass of 0.3 s that ended 1 s ago: the loop has been idle long enough, the event is handled at once
+    assert debounce_s(now=10.0, last_end=9.0, last_pass=0.3, debounce=0.005, max_debounce=0.5) == 0.005
+    # it ended 0.1 s ago: the rest of its length
+    assert round(debounce_s(now=9.1, last_end=9.0, last_pass=0.3, debounce=0.005, max_debounce=0.5), 6) == 0.2
+    # a pass longer than the cap: never more than the cap
+    assert debounce_s(now=9.0, last_end=9.0, last_pass=2.0, debounce=0.005, max_debounce=0.5) == 0.5
+
+
+async def test_an_event_after_a_quiet_spell_is_not_held_back_by_an_old_long_pass():
+    """A rolling update waits for one health report; the pass before it (long ago) was a big one."""
+    cache = await _loaded()
+    cache.ready.set()
+    starts: list[float] = []
+
+    async def step(dirty: set[str]) -> tuple[int, None]:
+        loop = asyncio.get_running_loop()
+        starts.append(loop.time())
+        await asyncio.sleep(0.2 if len(starts) == 1 else 0)
+        return 0, None
+
+    r = Reactor("t", cache, step, debounce=0.001, max_debounce=0.5)
+    runner = asyncio.create_task(r.run())
+    try:
+        r.mark("a")
+        while len(starts) < 1:
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.5)  # the long pass ended 0.3 s ago
+        marked = asyncio.get_running_loop().time()
+        r.mark("b")
+        while len(starts) < 2:
+            await asyncio.sleep(0.002)
+        assert starts[1] - marked < 0.1, "handled at once, not 0.2 s later"
     finally:
         runner.cancel()
