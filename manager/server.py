@@ -34,7 +34,7 @@ from shoal.manager.orchestrator.loop import ReplicatedOrchestrator
 from shoal.manager.scheduler.loop import Scheduler
 from shoal.manager.sealing import SealError
 from shoal.manager.store import objects
-from shoal.manager.store.base import Store, StoreError
+from shoal.manager.store.base import LeaseNotFound, Store, StoreError
 from shoal.manager.store.writes import Fence, Writer
 from shoal.manager.updater.loop import Updater
 from shoal.proto import control_pb2_grpc as cgrpc
@@ -245,9 +245,7 @@ class Manager:
                 await self._serve(control, dispatcher)
                 tg.create_task(dispatcher.run())
                 tg.create_task(self.images.replicate(peer_channels(self.certs)))  # layer blobs on every manager
-                member_lease = await self.store.lease_grant(member_ttl(self.cfg.election_ttl))
-                await self._announce(member_lease)
-                tg.create_task(self._keep_member(member_lease))
+                tg.create_task(self._keep_member(await self._announce_on_new_lease()))
                 tg.create_task(self.election.run(self._lead))
                 _log.info("manager ready", listen=self.cfg.listen_addr, socket=self.cfg.socket_path, node=self.cfg.node_id)
                 self.started.set()
@@ -267,15 +265,28 @@ class Manager:
     def _status(self) -> pb.ManagerStatus:
         return pb.ManagerStatus(addr=self.advertise, etcd_endpoints=self.etcd_endpoints)
 
+    async def _announce_on_new_lease(self) -> int:
+        """Grant a membership lease and put this manager's status key on it. A lease that expired before the
+        put arrived (the event loop stalled for longer than its TTL: a loaded machine, the cgroup-v2 test VM
+        under emulation) is granted anew; it used to take the manager down ("requested lease not found")."""
+        assert self.store
+        while True:
+            lease = await self.store.lease_grant(member_ttl(self.cfg.election_ttl))
+            try:
+                await self._announce(lease)
+                return lease
+            except LeaseNotFound:
+                _log.warning("manager membership lease expired before its first use; granting another")
+
     async def _keep_member(self, lease: int) -> None:
+        assert self.store
         while True:
             await asyncio.sleep(member_ttl(self.cfg.election_ttl) / 5)
             try:
                 await self.store.lease_refresh(lease)
             except StoreError:  # expired while this manager was busy: announce it again on a new lease
                 _log.warning("manager membership lease lost; re-announcing")
-                lease = await self.store.lease_grant(member_ttl(self.cfg.election_ttl))
-                await self._announce(lease)
+                lease = await self._announce_on_new_lease()
 
     async def _shutdown(self) -> None:
         if self.server is not None:

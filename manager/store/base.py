@@ -39,6 +39,11 @@ class StoreError(Exception):
     """The store could not be reached or refused the request."""
 
 
+class LeaseNotFound(StoreError):
+    """A write named a lease that is gone: it expired (or was revoked) before the write arrived, e.g. when
+    the writer stalled for longer than the lease's TTL between granting it and using it."""
+
+
 class Compacted(StoreError):
     """A watch asked for a revision that was compacted away: re-list, then watch from the new revision."""
 

@@ -42,6 +42,7 @@ from .base import (
     Compacted,
     Compare,
     Event,
+    LeaseNotFound,
     Op,
     Range,
     Store,
@@ -341,7 +342,7 @@ def _keepalive(c: etcd3.Etcd3Client, lease_id: int, timeout: float) -> float:
     return 0.0
 
 
-class _LeaseNotFound(StoreError):
+class _LeaseNotFound(LeaseNotFound):
     pass
 
 

@@ -25,6 +25,7 @@ from .base import (
     Compare,
     Delete,
     Event,
+    LeaseNotFound,
     Op,
     Put,
     Range,
@@ -186,7 +187,7 @@ class MemoryStore(Store):
         ops = success if ok else failure
         for op in ops:
             if isinstance(op, Put) and op.lease and op.lease not in self._leases:
-                raise StoreError(f"requested lease not found: {op.lease:x}")
+                raise LeaseNotFound(f"requested lease not found: {op.lease:x}")
         self._apply(ops)
         return TxnResult(ok, self._revision)
 
