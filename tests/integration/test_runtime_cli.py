@@ -4,6 +4,7 @@ stop, rm, volumes, and one-line errors for bad input."""
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,9 @@ from click.testing import CliRunner, Result
 
 from shoal.cli import containers_common
 from shoal.cli.main import main
+from shoal.runtime.layout import Layout
 from tests.fixtures import busybox_image
+from tests.timing import wait_until
 
 pytestmark = [
     pytest.mark.root,
@@ -22,11 +25,36 @@ pytestmark = [
 ]
 
 
+def launcher_pid(root: Path) -> int:
+    """The pid of the last launcher that started for this state dir (its log's "launcher ready" line)."""
+    lines = [ln for ln in Path(Layout(str(root)).launcher_log).read_text().splitlines() if '"launcher ready"' in ln]
+    return int(lines[-1].split('"pid": ')[1].split(",")[0])
+
+
+def gone(pid: int) -> bool:
+    """A zombie counts as gone: a launcher the CLI started in this process is this process' child."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def stop_launcher(root: Path) -> None:
+    """SIGTERM the state dir's launcher (it exits once no container runs) and wait until it has gone."""
+    if not Path(Layout(str(root)).socket).exists():
+        return
+    pid = launcher_pid(root)
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: gone(pid), 30, "the launcher's exit after SIGTERM")
+
+
 @pytest.fixture
 def shoal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     root = tmp_path / "root"
     monkeypatch.setattr(containers_common, "CGROUP_PARENT", f"shoal-test-{uuid.uuid4().hex[:8]}")
-    monkeypatch.setenv("SHOAL_LAUNCHER_LINGER_S", "0")  # leave no launcher behind
+    # One launcher serves the whole test, as the CLI's default linger has it between a user's commands (a
+    # launcher start per command is seconds in the cgroup-v2 VM); the teardown stops it: none is left behind.
+    monkeypatch.setenv("SHOAL_LAUNCHER_LINGER_S", "600")
     runner = CliRunner()
 
     def invoke(*args: str, code: int = 0, stdin: str | None = None) -> Result:
@@ -38,6 +66,8 @@ def shoal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     ids = runner.invoke(main, ["ps", "-aq", "--no-trunc", "--root", str(root)]).stdout.split()
     if ids:
         runner.invoke(main, ["rm", "-f", *ids, "--root", str(root)])
+    stop_launcher(root)
+    assert not Path(Layout(str(root)).socket).exists(), "the launcher took its socket with it"
 
 
 def test_local_workflow(shoal, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -97,17 +127,11 @@ def test_the_local_launcher_stays_between_commands_then_goes(tmp_path: Path, mon
     again); once idle for its linger it exits and takes its socket and cgroup parent with it."""
     import time
 
-    from shoal.runtime.layout import Layout
-
     root = tmp_path / "root"
     monkeypatch.setattr(containers_common, "CGROUP_PARENT", f"shoal-test-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("SHOAL_LAUNCHER_LINGER_S", "2")
     runner = CliRunner()
     sock = Path(Layout(str(root)).socket)
-
-    def launcher_pid() -> int:
-        lines = [ln for ln in Path(Layout(str(root)).launcher_log).read_text().splitlines() if '"launcher ready"' in ln]
-        return int(lines[-1].split('"pid": ')[1].split(",")[0])
 
     for _ in range(2):
         res = runner.invoke(main, ["run", "--root", str(root), "--rm", "host", "true"])
@@ -115,18 +139,12 @@ def test_the_local_launcher_stays_between_commands_then_goes(tmp_path: Path, mon
     assert sock.exists(), "the launcher stays after the command"
     with open(Layout(str(root)).launcher_log) as f:
         assert sum('"launcher ready"' in ln for ln in f) == 1, "the second run used the first run's launcher"
-    pid = launcher_pid()
-
-    def alive() -> bool:  # a zombie counts as gone: in this test the launcher is this process' child
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except FileNotFoundError:
-            return False
+    pid = launcher_pid(root)
 
     deadline = time.monotonic() + 30
-    while alive() and time.monotonic() < deadline:
+    while not gone(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive() and not sock.exists(), "idle past its linger, it exits"
+    assert gone(pid) and not sock.exists(), "idle past its linger, it exits"
 
 
 def test_run_with_docker_container_options(shoal, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
