@@ -1,10 +1,11 @@
 """Bringing a lab up and tearing it down.
 
-``up`` writes the plan first, then builds the network, starts the etcd members (3/5 managers), the
+``up`` writes the plan first, then builds the network and each host's mount namespace (shoal.lab.mountns:
+a host sees only its own files), starts the etcd members (3/5 managers), the
 first manager, and everyone else in parallel with the ordinary ``shoal manager``/``shoal worker``
 command lines, and waits until ``node ls`` shows every node Ready. ``down`` trusts nothing to be
 running: it kills each host's cgroup subtree, any recorded pid still alive, unmounts what is left
-under the lab dir, removes namespaces, links, cgroups and files, and fails loudly if any remains.
+under the lab dir (the hosts' namespace files: each namespace goes with every mount made in it), removes namespaces, links, cgroups and files, and fails loudly if any remains.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import ssl
 import urllib.request
 from pathlib import Path
 
-from shoal.lab import cgroups, cluster, network, procs
+from shoal.lab import cgroups, cluster, mountns, network, procs
 from shoal.lab.state import (
     Lab,
     LabError,
@@ -192,6 +193,9 @@ def issue_etcd_certs(lab: Lab) -> None:
 def _start(lab: Lab) -> None:
     if lab.etcd_cluster:
         issue_etcd_certs(lab)
+    for n in lab.nodes:  # after the etcd certificates: a manager's host binds its own back
+        mountns.create(lab, n)
+    if lab.etcd_cluster:
         for m in lab.managers:
             start_etcd(lab, m)
 

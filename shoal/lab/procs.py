@@ -1,5 +1,5 @@
-"""Running processes on a lab host: enter its network namespace, a UTS namespace with its hostname,
-and its cgroup, then exec.
+"""Running processes on a lab host: enter its network and mount namespaces, a UTS namespace with its
+hostname, and its cgroup, then exec.
 
 The lab command is a short-lived, single-threaded process, so it can do this in a ``preexec_fn``
 (``setns`` + ``unshare`` through ctypes; Python 3.11 has neither) instead of chaining ``nsenter`` and
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from shoal import etcdtls
-from shoal.lab import cgroups
+from shoal.lab import cgroups, mountns
 from shoal.lab.network import netns_path
 from shoal.lab.state import Lab, LabError, Node, Proc
 from shoal.runtime import linux
@@ -38,19 +38,29 @@ def shoal_argv() -> list[str]:
 
 
 def enter(node: Node) -> None:
-    """Make the calling process a process of ``node``'s host (network, hostname, cgroup)."""
-    fd = os.open(netns_path(node), os.O_RDONLY | os.O_CLOEXEC)
+    """Make the calling process a process of ``node``'s host (network, files, hostname, cgroup)."""
+    fd = os.open(netns_path(node), os.O_RDONLY | os.O_CLOEXEC)  # a path of the machine's mounts: before the host's
     try:
         linux.setns(fd, linux.CLONE_NEWNET)
     finally:
         os.close(fd)
+    mountns.join(node)
     linux.unshare(linux.CLONE_NEWUTS)
     socket.sethostname(node.name)
     cgroups.join_self(node.cgroups)
 
 
+def check_host(node: Node) -> None:
+    """LabError unless ``node``'s host namespaces (network, mounts) exist."""
+    if not os.path.exists(netns_path(node)):
+        raise LabError(f"{node.name} has no network namespace {netns_path(node)}; run `shoal lab down` and `lab up` again")
+    if not mountns.exists(node):
+        raise LabError(f"{node.name} has no mount namespace {node.mntns or '(none planned)'}; run `shoal lab down` and `lab up` again")
+
+
 def exec_on(node: Node, argv: list[str]) -> NoReturn:
     """Replace this process with ``argv`` run on ``node``'s host (``lab exec``); OSError if it cannot."""
+    check_host(node)
     enter(node)
     os.execvp(argv[0], argv)
 
@@ -84,8 +94,7 @@ def spawn(node: Node, argv: list[str], name: str, secret_env: dict[str, str] | N
     """
     data = Path(node.data_dir)
     data.mkdir(parents=True, exist_ok=True)
-    if not os.path.exists(netns_path(node)):
-        raise LabError(f"{node.name} has no network namespace {netns_path(node)}; run `shoal lab down` and `lab up` again")
+    check_host(node)
     env = {k: v for k, v in os.environ.items() if k not in _DROP_ENV and not k.lower().endswith("_proxy")}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(secret_env or {})

@@ -51,6 +51,7 @@ class Node:
     netns: str
     veth: str  # the host-side end; the end inside the namespace is eth0
     data_dir: str
+    mntns: str = ""  # where the host's mount namespace is kept (see shoal.lab.mountns)
     cgroups: list[str] = field(default_factory=list)
     socket: str = ""  # managers: the control API unix socket
     daemon: Proc | None = None
@@ -254,7 +255,8 @@ def plan(
         lab.nodes.append(
             Node(
                 name=node, role=role, addr=str(next(hosts)), netns=f"shoal-{name}-{node}", veth=f"{prefix}v{i}",
-                data_dir=str(lab_dir / node), socket=str(lab_dir / f"{node}.sock") if role == "manager" else "",
+                data_dir=str(lab_dir / node), mntns=str(lab_dir / ".mntns" / node),
+                socket=str(lab_dir / node / "manager.sock") if role == "manager" else "",  # in its data dir: the only lab dir its host sees
             )  # fmt: skip
         )
     return lab

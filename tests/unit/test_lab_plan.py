@@ -22,7 +22,8 @@ def test_plan_names_addresses_and_links(tmp_path: Path):
     assert lab.bridge_addr == "172.30.4.1" and lab.etcd_cluster
     assert all(len(x) <= 15 for x in [lab.bridge, *(n.veth for n in lab.nodes)]), "Linux interface names are at most 15 chars"
     assert len({lab.bridge, *(n.veth for n in lab.nodes)}) == 6
-    assert lab.nodes[0].netns == "shoal-lab-manager1" and lab.nodes[0].socket == str(tmp_path / "lab" / "manager1.sock")
+    assert lab.nodes[0].netns == "shoal-lab-manager1" and lab.nodes[0].socket == str(tmp_path / "lab" / "manager1" / "manager.sock")
+    assert lab.nodes[3].mntns == str(tmp_path / "lab" / ".mntns" / "worker1")
     assert lab.workers[0].socket == ""
     assert lab.etcd_endpoints() == "https://172.30.4.2:2379,https://172.30.4.3:2379,https://172.30.4.4:2379"
     assert lab.initial_cluster().startswith("manager1=https://172.30.4.2:2380,manager2=")
