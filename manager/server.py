@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from shoal import log, tls
+from shoal import log, loopwatch, tls
 from shoal.certfiles import CertFiles
 from shoal.etcdtls import EtcdTLS
 from shoal.manager import ca as cluster_ca
@@ -240,6 +240,8 @@ class Manager:
                 etcd_client=self._etcd_client,
             )  # fmt: skip
             async with asyncio.TaskGroup() as tg:
+                if (watch := loopwatch.from_env()) is not None:  # SHOAL_LOOP_WATCH_S: where the loop stalls
+                    tg.create_task(watch.run())
                 tg.create_task(self.cache.run())
                 await self.cache.ready.wait()
                 await self._serve(control, dispatcher)

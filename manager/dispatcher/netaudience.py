@@ -128,10 +128,5 @@ class Audience:
             return self._service(obj_id)
         if kind in TASK_KINDS:
             sid = self._service_of_task(kind, obj_id, obj)
-            seen = self._service(sid) if sid else frozenset()
-            if kind == "addresses":  # the gate that lets a task go to its node (``NetFeed.ready``): wake that node
-                task = self.cache.get("task", obj_id)
-                if task is not None and task.node_id:
-                    seen = union(seen, frozenset({task.node_id}))
-            return seen
+            return self._service(sid) if sid else frozenset()
         return frozenset()

@@ -11,6 +11,7 @@ turns the next map into an increment (per network, per service), or nothing when
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ class ClusterNet:
     services: dict[str, dpb.MapService] = field(default_factory=dict)
     on_network: dict[str, set[str]] = field(default_factory=dict)  # network id -> ids of services on it
     published: set[str] = field(default_factory=set)  # ids of services publishing a port
+    _members: dict[str, tuple[list[str], Counter[str]]] | None = None  # see ``members``
 
     @classmethod
     def build(
@@ -71,6 +73,29 @@ class ClusterNet:
             ms.tasks.sort(key=lambda t: t.id)
         return cn
 
+    def members(self) -> dict[str, tuple[list[str], Counter[str]]]:
+        """Per network: the sorted distinct underlay addresses of the nodes on it, and how many nodes have each.
+
+        Built once per ``ClusterNet`` (one pass over the nodes): each node's peers are then that list less its
+        own address, not a scan of every node per node (1,000 nodes waking for a join cost ~1,000,000 steps)."""
+        if self._members is None:
+            counts: dict[str, Counter[str]] = {}
+            for info in self.nodenets.values():
+                if info.underlay:
+                    for net_id in {o.network_id for o in info.overlays}:
+                        counts.setdefault(net_id, Counter())[info.underlay] += 1
+            self._members = {net_id: (sorted(c), c) for net_id, c in counts.items()}
+        return self._members
+
+    def peers(self, net_id: str, node_id: str) -> list[str]:
+        """The underlay addresses of the other nodes on ``net_id`` (another node may share ``node_id``'s)."""
+        underlays, counts = self.members().get(net_id, ([], Counter()))
+        info = self.nodenets.get(node_id)
+        own = info.underlay if info is not None and any(o.network_id == net_id for o in info.overlays) else ""
+        if own and counts[own] == 1:
+            return [u for u in underlays if u != own]
+        return list(underlays)
+
     def node_networks(self, node_id: str) -> dict[str, dpb.MapNetwork]:
         """The networks ``node_id`` is on, with its address and its peers on each."""
         info = self.nodenets.get(node_id)
@@ -79,15 +104,7 @@ class ClusterNet:
             net = self.networks.get(att.network_id)
             if net is None:
                 continue
-            peers = sorted(
-                {
-                    other.underlay
-                    for nid, other in self.nodenets.items()
-                    if nid != node_id
-                    and other.underlay
-                    and any(o.network_id == net.id for o in other.overlays)
-                }
-            )
+            peers = self.peers(net.id, node_id)
             out[net.id] = dpb.MapNetwork(
                 id=net.id,
                 name=net.spec.name,

@@ -38,8 +38,9 @@ class World:
             self.cache.objects[kind][obj_id] = Versioned(obj, self.cache.revision)
         return self.feed.concerned(kind, obj_id, obj)
 
-    def maps(self) -> dict[str, bytes]:
-        cn = self.feed.cluster_net()
+    def maps(self, cached: bool = False) -> dict[str, bytes]:
+        """Every node's map from the cache as it is now (``cached``: from the feed's kept state)."""
+        cn = self.feed.cluster_net() if cached else self.feed._build()
         return {n: cn.node_map(n).SerializeToString(deterministic=True) for n in NODES}
 
 
@@ -116,6 +117,32 @@ def test_every_node_whose_map_changes_is_woken(changes):
         changed = {n for n in NODES if before[n] != after[n]}
         if not isinstance(woken, Everyone):
             assert changed <= woken, (kind, obj_id, changed, woken)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(change_st, min_size=1, max_size=25))
+def test_the_kept_state_gives_every_node_the_map_of_a_fresh_build(changes):
+    """The feed builds again only after a change that concerns someone: its maps never fall behind."""
+    w = World()
+    w.maps(cached=True)
+    for kind, obj_id, obj in changes:
+        w.put(kind, obj_id, fix_ids(kind, obj_id, obj))
+        assert w.maps(cached=True) == w.maps(), (kind, obj_id)
+
+
+def test_a_change_no_map_shows_does_not_rebuild_the_state():
+    w = World()
+    w.put("nodenet", "a", nodenet("a", {"ingress"}))
+    w.put("service", "s3", service("s3", set(), published=False))  # on no network, publishing nothing
+    kept = w.feed.cluster_net()
+    assert w.put("task", "t1", task("t1", "s3", "a", True)) == frozenset()
+    gate = pb.TaskAddresses(task_id="t1", node_id="a", bridge_address="10.210.9.2/24")
+    assert w.put("addresses", "t1", gate) == {"a"}, "the task's node is woken: its task may go to it now"
+    assert w.put("status", "t1", pb.TaskStatus(state=pb.RUNNING)) == frozenset()
+    assert w.put("task", "t1", task("t1", "s3", "a", False)) == frozenset()
+    assert w.feed.cluster_net() is kept, "no map changed: the state is not built again"
+    w.put("service", "s3", service("s3", set(), published=True))
+    assert w.feed.cluster_net() is not kept
 
 
 def test_a_change_on_one_network_wakes_only_the_nodes_on_it():
