@@ -117,10 +117,10 @@ def test_frontends_without_endpoints_are_rejected_not_balanced():
 
 def test_rejection_happens_before_routing_and_for_local_clients():
     c = chains(render(Mesh()))
-    assert c["filter-prerouting"][0].startswith("type filter hook prerouting")
-    assert c["filter-output"][0].startswith("type filter hook output")
-    assert c["nat-prerouting"][0] == "type nat hook prerouting priority -100; policy accept;"
-    assert c["nat-output"][0] == "type nat hook output priority -100; policy accept;"  # dstnat rejected by nft 1.0.6
+    assert c["nat-prerouting"] == ["type nat hook prerouting priority -100; policy accept;", "jump no-endpoints",
+                                   "jump services"]
+    assert c["nat-output"] == ["type nat hook output priority -100; policy accept;",  # dstnat rejected by nft 1.0.6
+                               "jump no-endpoints", "jump services"]
 
 
 def test_host_mode_balances_only_local_tasks_and_is_absent_without_one():
@@ -205,10 +205,30 @@ def test_every_served_endpoint_is_reachable_exactly_once_and_order_does_not_matt
     assert text.count("{") == text.count("}")
 
 
-def test_only_new_connections_meet_the_no_endpoints_check():
+def base_chains(text: str) -> dict[str, str]:
+    """hook -> the names of the chains on it, in order, as "type name" (what every packet there meets)."""
+    out: dict[str, str] = {}
+    for name, rules in chains(text).items():
+        if rules and (m := re.match(r"type (\w+) hook (\w+)", rules[0])):
+            out[m.group(2)] = f"{out.get(m.group(2), '')} {m.group(1)} {name}".strip()
+    return out
+
+
+def test_only_a_connections_first_packet_meets_the_service_lookups():
+    # nat chains run for the first packet of a connection only: there the no-endpoints check and the
+    # balancing; every other packet meets one short filter chain per hook at most
+    assert base_chains(render(Mesh())) == {
+        "prerouting": "nat nat-prerouting filter raw-prerouting", "output": "nat nat-output filter raw-output",
+        "postrouting": "nat nat-postrouting", "input": "filter filter-input", "forward": "filter filter-forward"}
     c = chains(render(Mesh()))
-    assert c["filter-prerouting"][1:] == ["ct state new jump no-endpoints"]
-    assert c["filter-output"][1:] == ["ct state new jump no-endpoints"]
+    assert c["raw-output"][1:] == ["udp dport 4789 notrack"]
+    assert not any("ct state new" in r for rules in c.values() for r in rules)
+
+
+def test_the_overlays_and_what_their_bridges_forward_are_not_tracked():
+    raw = chains(render(Mesh()))["raw-prerouting"]
+    assert raw == ["type filter hook prerouting priority raw; policy accept;", "udp dport 4789 notrack",
+                   'iifname "shob*" fib daddr type != local notrack']
 
 
 def test_tasks_reach_the_node_itself_only_for_dns_replies_and_ping():

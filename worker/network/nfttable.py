@@ -4,10 +4,20 @@
 sources, the six verdict maps, the per-frontend and per-endpoint chains, the task ports). The fixed
 skeleton (hooks, dispatch, reject, masquerade, task guard) is written here.
 
-VXLAN: the UDP packets that carry the overlays between nodes are not connection-tracked (``notrack``
-at raw priority, as VXLAN dataplanes do): nothing NATs or filters them by state, and tracking them cost a
-conntrack lookup and this table's chains on both nodes for every packet of every overlay connection, on
-top of the tracking of the connection inside, which is what the mesh's NAT and guards need.
+What every packet meets, not what each connection meets once, is what the routing mesh costs on a
+busy path (bench/mesh.py --lab: the remote mesh path crosses two nodes' tables, the VXLAN's outer
+packets included), so the table keeps those chains few and short:
+
+* the no-endpoints check sits in the nat chains, which the kernel runs for a connection's first packet
+  only, not in filter chains at priority -110 that every packet crossed (two chains fewer per packet
+  at each node it passes);
+* VXLAN: the UDP packets that carry the overlays between nodes are not connection-tracked (``notrack``
+  at raw priority, as VXLAN dataplanes do): nothing NATs or filters them by state;
+* what an overlay bridge (``shob*``) forwards between a task and the VXLAN, not addressed to this node,
+  is not tracked either: it is one network's layer-2 traffic, which this node neither NATs nor filters,
+  yet br_netfilter hands every bridged packet to the ip hooks (a conntrack lookup each). The mesh's NAT
+  happens on the node that received the connection, where its packets are routed and stay tracked; a
+  task's traffic to this node itself is addressed to it and meets the task guards as before.
 
 ``full_text`` is the whole table; ``delta`` is the smaller transaction that turns the loaded ruleset
 ``old`` into ``new``: new chains first (endpoint chains before the frontend chains that jump to them),
@@ -25,6 +35,7 @@ TABLE = "shoal"
 MASQ_MARK = 0x200000  # one bit of the packet mark, set by endpoint chains, read by postrouting
 VXLAN_PORT = 4789  # the overlays' UDP port (IANA's VXLAN port, as Swarm's)
 EP_MARK = "-ep-"  # endpoint chain names contain this; frontend chain names do not
+OVERLAY_BRIDGES = "shob"  # the name prefix of the overlays' node-side bridges (topology.bridge_of)
 MAP_TYPES = {
     "vips": "ipv4_addr . inet_proto . inet_service",
     "published": "inet_proto . inet_service",
@@ -86,17 +97,19 @@ def _base_chains() -> list[str]:
                                    f"{anyport} @vips-any-empty", f"{local} vmap @published-empty"])
     out += _chain("reject-chain", ["meta l4proto tcp reject with tcp reset", "reject"])
     out += _chain("mark-for-masquerade", [f"meta mark set meta mark | {MASQ_MARK:#x}"])
-    for hook in ("prerouting", "output"):  # dstnat is refused for output by nft 1.0.6: numbers
-        out += _chain(f"nat-{hook}", ["jump services"], f"type nat hook {hook} priority -100; policy accept;")
+    # nat chains run for a connection's first packet only: a connection in flight keeps going when its
+    # service loses its last endpoint, and no other packet meets these lookups. Before routing: a VIP
+    # may have no route on this node. (dstnat is refused for output by nft 1.0.6: numbers)
+    for hook in ("prerouting", "output"):
+        out += _chain(f"nat-{hook}", ["jump no-endpoints", "jump services"],
+                      f"type nat hook {hook} priority -100; policy accept;")
     masq = f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"
     out += _chain("nat-postrouting", [masq], "type nat hook postrouting priority 100; policy accept;")
-    for hook in ("prerouting", "output"):  # the overlays' own packets skip connection tracking (see VXLAN below)
-        out += _chain(f"raw-{hook}", [f"udp dport {VXLAN_PORT} notrack"],
+    untracked = [f"udp dport {VXLAN_PORT} notrack"]  # the overlays' own packets (see the module docstring)
+    bridged = f'iifname "{OVERLAY_BRIDGES}*" fib daddr type != local notrack'  # an overlay's layer-2 traffic
+    for hook in ("prerouting", "output"):
+        out += _chain(f"raw-{hook}", [*untracked, *([bridged] if hook == "prerouting" else [])],
                       f"type filter hook {hook} priority raw; policy accept;")
-    for hook in ("prerouting", "output"):  # before routing: a VIP may have no route on this node
-        # new connections only: a connection in flight keeps going when its service loses its last endpoint
-        out += _chain(f"filter-{hook}", ["ct state new jump no-endpoints"],
-                      f"type filter hook {hook} priority -110; policy accept;")
     return out
 
 

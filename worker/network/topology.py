@@ -15,6 +15,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from shoal.worker.network import links
+from shoal.worker.network.nfttable import OVERLAY_BRIDGES
 from shoal.worker.network.node import VXLAN_OVERHEAD, NodeNet, task_ifname
 
 NODE_BRIDGE = "shoal0"
@@ -56,7 +57,7 @@ class NodeSpec:
 
 def bridge_of(vni: int) -> str:
     """The node-side bridge of the overlay with VXLAN id ``vni``."""
-    return f"shob{vni}"
+    return f"{OVERLAY_BRIDGES}{vni}"
 
 
 def vxlan_of(vni: int) -> str:
