@@ -93,7 +93,7 @@ def convert_stack(compose: ComposeFile, namespace: str, marks: Marks | None = No
     plan = StackPlan(namespace, objects=stack_objects(compose, namespace))
     for key, svc in compose.services.items():
         full = f"{namespace}_{key}"
-        attachments = network_attachments(compose, namespace, svc)
+        attachments = network_attachments(compose, namespace, svc, key)
         service_mounts = mounts(compose, namespace, svc)
         spec = service_spec(namespace, key, svc, attachments)
         spec.container.mounts.extend(mount_spec(m) for m in service_mounts)

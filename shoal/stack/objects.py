@@ -164,13 +164,15 @@ def _object(kind: str, namespace: str, key: str, obj: Network | Secret | object,
     )
 
 
-def network_attachments(compose: ComposeFile, namespace: str, svc: Service) -> list[NetworkAttachment]:
-    """The networks a service joins, by full name, with its aliases."""
+def network_attachments(compose: ComposeFile, namespace: str, svc: Service, service_key: str) -> list[NetworkAttachment]:
+    """The networks a service joins, by full name, with its aliases: those written, then the service's key
+    (``db``), as docker adds it, so the stack's services reach each other by the names the file gives them."""
     out = []
     for key in _service_networks(svc):
         net = compose.networks.get(key) or Network()
         conf = svc.networks.get(key)
-        out.append(NetworkAttachment(object_name(namespace, key, net.name, net.external), tuple(conf.aliases) if conf else ()))
+        aliases = tuple(dict.fromkeys([*(conf.aliases if conf else ()), service_key]))
+        out.append(NetworkAttachment(object_name(namespace, key, net.name, net.external), aliases))
     return out
 
 

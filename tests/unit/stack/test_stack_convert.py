@@ -92,7 +92,8 @@ def test_objects_are_named_NAME_key_unless_named_or_external(everything):
 
 def test_service_side_of_networks_mounts_secrets_and_configs(everything):
     api = everything.services["demo_api"]
-    assert [(n.network, n.aliases) for n in api.networks] == [("demo_front", ("api-server", "backend-api")), ("demo_back", ())]
+    # the service's key is an alias on each of its networks, after those written, as docker adds it
+    assert [(n.network, n.aliases) for n in api.networks] == [("demo_front", ("api-server", "backend-api", "api")), ("demo_back", ("api",))]
     assert [(m.type, m.source, m.target) for m in api.mounts][:3] == [("volume", "demo_data", "/data"), ("bind", str(CORPUS / "conf"), "/etc/api"), ("volume", "", "/var/log")]
     assert api.mounts[3].tmpfs_size == 64 << 20 and api.mounts[3].tmpfs_mode == 0o1777
     assert api.mounts[4].source == "cache" and api.mounts[4].volume_nocopy
@@ -114,6 +115,16 @@ def test_a_service_without_networks_joins_the_stacks_default_network(tmp_path):
     assert [(o.kind, o.name, o.driver) for o in plan.objects] == [("network", "app_default", "overlay")]
 
 
+def test_services_reach_each_other_by_the_names_the_file_gives_them(tmp_path):
+    """Regression (found by tests/e2e/test_stack_lab.py: 'wget: bad address db'): a stack's web reaches its
+    ``db`` by that name, not only as ``app_db``: docker adds the service's key as an alias on each network."""
+    (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n  db:\n    image: pg\n    networks: {back: {aliases: [store, db]}, front: }\n"
+                                    "networks:\n  back:\n  front:\n")  # fmt: skip
+    plan = convert_stack(load_stack([tmp_path / "s.yml"], environ={}).compose, "app")
+    assert [(n.target, list(n.aliases)) for n in plan.services["app_web"].spec.networks] == [("app_default", ["web"])]
+    assert [(n.target, list(n.aliases)) for n in plan.services["app_db"].spec.networks] == [("app_back", ["store", "db"]), ("app_front", ["db"])]
+
+
 @pytest.mark.parametrize("name", ["", "-x", "a b", "x/y"])
 def test_invalid_stack_names_are_refused(tmp_path, name):
     (tmp_path / "s.yml").write_text("services:\n  web:\n    image: nginx\n")
@@ -129,7 +140,7 @@ def test_a_service_name_over_63_characters_is_refused(tmp_path):
 
 def test_network_attachments_and_endpoint_mode_are_in_the_spec(everything):
     api = everything.services["demo_api"].spec
-    assert [(n.target, list(n.aliases)) for n in api.networks] == [("demo_front", ["api-server", "backend-api"]), ("demo_back", [])]
+    assert [(n.target, list(n.aliases)) for n in api.networks] == [("demo_front", ["api-server", "backend-api", "api"]), ("demo_back", ["api"])]
     assert api.endpoint_mode == pb.VIP
     cache = everything.services["demo_cache-svc"].spec
     assert [n.target for n in cache.networks] == ["demo_back"] and cache.endpoint_mode == pb.DNSRR
