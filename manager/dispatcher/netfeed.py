@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher.netaudience import Audience, Everyone, Nodes, union
-from shoal.manager.dispatcher.netmap import ClusterNet, serves
+from shoal.manager.dispatcher.netmap import ClusterNet, in_map
 from shoal.proto import types_pb2 as pb
 from shoal.taskstate import TERMINAL
 
@@ -44,7 +44,7 @@ class NetFeed:
             if task is None:
                 continue
             status = c.status(task)
-            if serves(task, status) and v.obj.node_id == task.node_id:
+            if in_map(task, status) and v.obj.node_id == task.node_id:
                 serving.append((task, status, v.obj))
         return ClusterNet.build(
             {k: v.obj for k, v in objs["network"].items()},

@@ -1,8 +1,12 @@
 """The network map each node gets on its session stream (see ``NetworkMap`` in dispatcher.proto). Pure.
 
 ``ClusterNet.build`` turns the cache's networking records into the shared part once per cache revision:
-every network, every node's network facts, and one ``MapService`` per service with the tasks that may
-take traffic (effective RUNNING, desired RUNNING, addresses recorded). ``node_map`` cuts out what one
+every network, every node's network facts, and one ``MapService`` per service with its tasks that are
+meant to run and started (``in_map``: effective STARTING or RUNNING, addresses recorded). A RUNNING one
+serves with its health; a STARTING one (a task with a health check stays STARTING until its first healthy
+probe) goes with HEALTH_STARTING: it takes no traffic and is in no DNS answer, but its node knows its
+addresses, so it can resolve the names of the services it shares a network with -- a health check that
+reaches a dependency by name (``wget http://db/``) could never pass otherwise. ``node_map`` cuts out what one
 node needs: ingress and the networks it is on (its allocator record says which), with the other
 nodes on them as peers; the services on those networks plus every service publishing a port; a task's
 bridge address only when the task runs on that node. ``MapSet`` remembers what a node was sent and
@@ -39,7 +43,7 @@ class ClusterNet:
         endpoints: dict[str, pb.ServiceEndpoint],
         serving: Iterable[tuple[pb.Task, pb.TaskStatus, pb.TaskAddresses]],
     ) -> ClusterNet:
-        """``serving``: the tasks that may take traffic, each with its effective status and addresses."""
+        """``serving``: the tasks in the map (``in_map``), each with its effective status and addresses."""
         cn = cls(networks, nodenets)
         for svc in services:
             ms = cn.services[svc.id] = dpb.MapService(
@@ -66,7 +70,7 @@ class ClusterNet:
                     node_id=task.node_id,
                     addresses=addrs.networks,
                     bridge_address=addrs.bridge_address,
-                    health=status.health,
+                    health=status.health if serves(task, status) else pb.HEALTH_STARTING,
                     slot=task.slot,
                 )
         for ms in cn.services.values():
@@ -138,8 +142,14 @@ class ClusterNet:
 
 
 def serves(task: pb.Task, status: pb.TaskStatus) -> bool:
-    """Whether a task belongs in the map: running and meant to run (health is the agent's call)."""
+    """Whether a task may take traffic: running and meant to run (health is the agent's call)."""
     return task.desired_state == pb.RUNNING and status.state == pb.RUNNING
+
+
+def in_map(task: pb.Task, status: pb.TaskStatus) -> bool:
+    """Whether a task belongs in the map: meant to run and started (STARTING or RUNNING). A task being
+    stopped leaves it at once, so it gets no new connection while it drains."""
+    return task.desired_state == pb.RUNNING and status.state in (pb.STARTING, pb.RUNNING)
 
 
 @dataclass

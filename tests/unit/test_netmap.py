@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shoal.manager.dispatcher.assignments import AssignmentSet
-from shoal.manager.dispatcher.netmap import ClusterNet, MapSet, serves
+from shoal.manager.dispatcher.netmap import ClusterNet, MapSet, in_map, serves
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 
@@ -55,7 +55,7 @@ def build(running=("t1", "t2")) -> ClusterNet:
     serving = []
     for tid, node in (("t1", "a"), ("t2", "b")):
         if tid in running:
-            t = pb.Task(id=tid, service_id="s-app", node_id=node, slot=int(tid[1]))
+            t = pb.Task(id=tid, service_id="s-app", node_id=node, slot=int(tid[1]), desired_state=pb.RUNNING)
             addrs = pb.TaskAddresses(
                 task_id=tid,
                 node_id=node,
@@ -116,6 +116,26 @@ def test_only_running_tasks_meant_to_run_serve():
         pb.Task(desired_state=pb.SHUTDOWN), pb.TaskStatus(state=pb.RUNNING)
     )  # being stopped: drains
     assert not serves(pb.Task(desired_state=pb.RUNNING), pb.TaskStatus(state=pb.STARTING))
+
+
+def test_a_started_task_is_in_the_map_serving_nothing_until_it_runs():
+    """Regression (tests/e2e/test_stack_lab.py: a web task's health check 'wget http://db/' failed with 'bad
+    address' until it was healthy, so it never was): a STARTING task is in the map, with HEALTH_STARTING, so
+    its node knows its addresses and answers its DNS queries; it serves nothing until RUNNING."""
+    meant = pb.Task(desired_state=pb.RUNNING)
+    assert in_map(meant, pb.TaskStatus(state=pb.STARTING)) and in_map(meant, pb.TaskStatus(state=pb.RUNNING))
+    assert not in_map(meant, pb.TaskStatus(state=pb.PREPARING)) and not in_map(meant, pb.TaskStatus(state=pb.FAILED))
+    assert not in_map(pb.Task(desired_state=pb.SHUTDOWN), pb.TaskStatus(state=pb.STARTING))
+    net = pb.Network(id="web", spec=pb.NetworkSpec(name="web"), vxlan_id=4097, subnet="10.1.0.0/24")
+    app = pb.Service(id="s-app", spec=pb.ServiceSpec(name="app", networks=[pb.NetworkAttachmentConfig(target="web")]))
+    tasks = []
+    for tid, status in (("t1", pb.TaskStatus(state=pb.STARTING)), ("t2", pb.TaskStatus(state=pb.STARTING, health=pb.HEALTH_STARTING)),
+                        ("t3", pb.TaskStatus(state=pb.RUNNING, health=pb.HEALTH_HEALTHY)), ("t4", pb.TaskStatus(state=pb.RUNNING))):
+        addrs = pb.TaskAddresses(task_id=tid, node_id="a", networks=[pb.NetworkAttachment(network_id="web", network="web", address=f"10.1.0.{tid[1]}/24")])
+        tasks.append((pb.Task(id=tid, service_id="s-app", node_id="a", desired_state=pb.RUNNING), status, addrs))
+    cn = ClusterNet.build({"web": net}, {"a": nodenet("192.168.0.1", "web")}, [app], {}, tasks)
+    sent = {t.id: t.health for t in cn.node_map("a").services[0].tasks}
+    assert sent == {"t1": pb.HEALTH_STARTING, "t2": pb.HEALTH_STARTING, "t3": pb.HEALTH_HEALTHY, "t4": pb.HEALTH_NONE}
 
 
 def test_a_task_is_held_back_until_ready_then_sent_with_its_addresses():

@@ -106,6 +106,22 @@ def test_the_mesh_balances_the_vip_over_serving_tasks_and_dns_answers_only_a_sha
     assert directory("10.210.1.99", "app") is None, "an address of no task on the network learns nothing"
 
 
+def test_a_starting_task_resolves_the_names_it_may_see_and_is_in_no_answer():
+    """A task still STARTING (its health check not passed yet) asks the node's resolver for a service it
+    shares a network with: it gets the answer, and is itself in no answer and behind no VIP."""
+    m = NetMap()
+    tasks = [map_task("t1", "me", "10.210.64.5/24", bridge="10.210.1.5/24", health=pb.HEALTH_STARTING),
+             map_task("t2", "other", "10.210.64.6/24", health=pb.HEALTH_HEALTHY)]
+    m.apply(dpb.NetworkMap(full=True, node=NODE_INFO, networks=[WEB], services=[service(tasks=tasks)]))
+    directory = Directory(m.service_nets(), m.task_nets())
+    records = directory("10.210.1.5", "app")
+    assert records is not None and records.vips == ("10.210.64.200",) and records.tasks == ("10.210.64.6",)
+    spec = m.node_spec()
+    assert spec is not None
+    vip = next(f for f in mesh_for("me", m.service_nets(), m.task_nets(), spec.local_subnets()).frontends if f.vip)
+    assert {e.ip for e in vip.endpoints} == {"10.210.64.6"}
+
+
 def test_a_tasks_addresses_by_network_name():
     t = pb.Task(id="t1", bridge_address="10.210.1.5/24")
     t.networks.add(network_id="n-web", network="web", address="10.210.64.5/24")
