@@ -46,6 +46,17 @@ async def test_read_only_root_with_writable_mounts(rt: Runtime, tarball: Path) -
     assert log == "writable\n", "without read_only the root stays writable"
 
 
+async def test_a_missing_working_directory_is_made_even_on_a_read_only_root(rt: Runtime, tarball: Path) -> None:
+    """Regression (tests/e2e/test_stack_lab.py: a stack's ``working_dir: /srv/app`` failed every task with
+    'chdir to cwd ("/srv/app") set in config: No such file or directory'): docker makes it, root's, 0755."""
+    await rt.load_image(tarball)
+    info, log = await run(rt, "wd", "pwd; stat -c '%a %u' .; touch x 2>&1 | grep -c Read-only", read_only=True, workdir="/srv/app",
+                          user="1000:1000")
+    assert info.exit_code == 0 and log.splitlines() == ["/srv/app", "755 0", "1"], log
+    info, log = await run(rt, "wd2", "pwd", workdir="/etc/../opt/./x")
+    assert log == "/opt/x\n", log
+
+
 async def test_a_new_volume_gets_the_image_content_once_and_keeps_its_data(rt: Runtime, tarball: Path) -> None:
     await rt.load_image(tarball)
     www = {"type": "volume", "source": "www", "target": "/var/www"}

@@ -184,7 +184,7 @@ def _root(spec: ChildSpec) -> None:
         rootfs.setup_image(
             spec.rootfs, spec.lowerdirs, spec.upper, spec.work, spec.mounts, spec.api_dirs, spec.masked,
             spec.read_only,
-            files=spec.files, staging=spec.files_staging,
+            files=spec.files, staging=spec.files_staging, workdir=spec.process.workdir,
         )
     else:
         rootfs.setup_host_image(spec.rootfs, spec.hidden, spec.mounts, spec.masked, files=spec.files, staging=spec.files_staging)

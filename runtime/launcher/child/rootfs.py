@@ -15,6 +15,7 @@ allow-list (v1 devices, v2 BPF program) stands behind them as well.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -240,10 +241,12 @@ def setup_image(
     read_only: bool = False,
     files: list[ContainerFile] | None = None,
     staging: str = "",
+    workdir: str = "/",
 ) -> None:
     """The root filesystem of an image: overlayfs of its layers plus the container's upper dir.
 
     ``read_only``: the root is remounted read-only once everything is mounted on it (``--read-only``).
+    ``workdir``: made (root's, 0755) when the image lacks it, as docker does, before the root turns read-only.
     ``api_dirs``: the image is known to have /proc, /dev and /sys as directories (see
     api_dirs_in_layers); otherwise they are made (and a link or file in their place removed).
     """
@@ -258,12 +261,22 @@ def setup_image(
     usermounts.apply(root, mounts, read_only_root=False, copy_up=True)
     childfiles.place(root, files or [], staging)
     trace.mark("files")
+    make_workdir(root, workdir)
     pivot(root)
     trace.mark("pivot")
     mask_paths(masked)
     trace.mark("masks")
     if read_only:
         remount_root_read_only()
+
+
+def make_workdir(root: str, workdir: str) -> None:
+    """Create the working directory in the container (symlinks resolved inside ``root``) if it is missing.
+    One that cannot be made (under a read-only mount) is left to the chdir, which names it."""
+    target = usermounts.secure_join(root, workdir)
+    if not os.path.lexists(target):
+        with contextlib.suppress(OSError):
+            os.makedirs(target, 0o755)
 
 
 def remount_root_read_only() -> None:
