@@ -2,7 +2,9 @@
 
 Everything found wrong in any file is reported together in one ``StackError`` (file:line:column,
 key path, message); nothing is deployed from a stack that has one. Valid compose keys that shoal
-does not implement give one warning naming them (and the services that use them).
+does not implement, and the keys inside services and top-level objects it accepts but does not apply
+(``shoal.stack.ignored``: a port's host_ip, a network's internal...), give one warning naming them
+(and the services that use them).
 
 After merging, the stack is resolved against the machine it is read on: relative paths (bind mount
 sources, ``env_file``, secret and config ``file:``) are taken relative to the directory of the
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shoal.stack.errors import Position, Problems
+from shoal.stack.ignored import ignored_options
 from shoal.stack.interpolate import interpolate, parse_env_text
 from shoal.stack.merge import check_stack, merge_files
 from shoal.stack.model_file import UNSUPPORTED_TOP, ComposeFile
@@ -76,6 +79,8 @@ def load_stack(files: Sequence[str | os.PathLike[str]], environ: Mapping[str, st
     merged = resolve_stack(merged, working_dir, env, marks, problems, read)
     check_stack(merged, marks, problems)
     problems.raise_if_any()
+    for key, names in ignored_options(merged).items():
+        unsupported.setdefault(key, set()).update(names)
     warnings = [unsupported_warning(unsupported)] if unsupported else []
     return Stack(merged, [str(p) for p in paths], working_dir, marks, env, warnings)
 

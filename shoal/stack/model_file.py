@@ -53,6 +53,13 @@ class Network(_Lifted):
     enable_ipv6: bool | None = None
     labels: Labels = {}
 
+    @field_validator("driver")
+    @classmethod
+    def _overlay(cls, value: str | None) -> str | None:
+        if value not in (None, "overlay"):
+            raise ValueError(f"network driver {value!r} is not supported: a stack's networks are overlay networks")
+        return value
+
 
 class Volume(_Lifted):
     """A named volume services mount."""

@@ -64,7 +64,7 @@ def test_webapp_stack_loads_as_written():
     assert svc["db"].healthcheck.test == ["CMD-SHELL", "pg_isready -U shop"]
     assert svc["cache"].command == ["redis-server", "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]
     assert stack.compose.secrets["db_password"].external is True
-    assert stack.warnings == []
+    assert stack.warnings == ["Ignoring unsupported options: networks.back.internal"]
 
 
 def test_voting_stack_keeps_its_policies():
@@ -103,4 +103,8 @@ def test_every_supported_key_is_read():
     assert stack.compose.configs["api_conf"].content == "listen = 8080\nmode = strict\n"
     assert stack.compose.secrets["old_style"].name == "legacy_secret"
     assert stack.compose.networks["default"].external and stack.compose.networks["default"].name == "host-net"
-    assert stack.warnings == []
+    assert stack.warnings == [  # valid compose that shoal accepts and does not apply: named, not dropped
+        "Ignoring unsupported options: depends_on.restart (service: api), networks.back.driver_opts, networks.back.internal, "
+        "ports.app_protocol (service: api), ports.host_ip (service: api), volumes.bind.create_host_path (service: api), "
+        "volumes.data.labels"
+    ]
