@@ -5,7 +5,9 @@
 ``svc update`` forms (``--mount-add/-rm``, ``--ulimit-add/-rm``, ``--sysctl-add/-rm``,
 ``--group-add/-rm``, ``--dns-add/-rm``, ``--dns-search-add/-rm``, ``--dns-option-add/-rm``,
 ``--cap-add/-drop``, ``--user``, ``--workdir``, ``--entrypoint``, ``--hostname``, ``--stop-signal``,
-``--read-only/--no-read-only``, ``--init/--no-init``). Every value is parsed with the core's rules (shoal.mountspec,
+``--read-only/--no-read-only``, ``--init/--no-init``), and ``--log-driver``/``--log-opt`` on both (as docker's
+update: a new driver takes the ``--log-opt`` given with it, none kept; ``--log-opt`` alone replaces the options
+of the current driver). Every value is parsed with the core's rules (shoal.mountspec,
 shoal.ctropts, shoal.capnames) before the manager is contacted, so a bad one fails in one line
 (FlagError) and nothing is sent; the manager checks the whole spec again with the same rules.
 """
@@ -19,7 +21,7 @@ from typing import Any
 
 import click
 
-from shoal import capnames, ctropts, mountspec, spec_container
+from shoal import capnames, ctropts, logopts, mountspec, spec_container
 from shoal.cli.service_opts import FlagError
 from shoal.proto import types_pb2
 
@@ -39,6 +41,11 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--dns-search", multiple=True, metavar="list", help="Set custom DNS search domains"),
     click.option("--dns-option", multiple=True, metavar="list", help="Set DNS options"),
 ]
+LOG_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option("--log-driver", metavar="string", help="Logging driver for service (json-file: every node writes json-file logs)"),
+    click.option("--log-opt", multiple=True, metavar="list", help="Logging driver options (json-file: max-size=10m, max-file=3)"),
+]
+CREATE_OPTIONS += LOG_OPTIONS
 
 
 def _on_off(name: str, text: str) -> Callable[[Any], Any]:
@@ -70,6 +77,7 @@ UPDATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--dns-search-rm", multiple=True, metavar="list", help="Remove a DNS search domain"),
     click.option("--dns-option-add", multiple=True, metavar="list", help="Add or update a DNS option"),
     click.option("--dns-option-rm", multiple=True, metavar="list", help="Remove a DNS option"),
+    *LOG_OPTIONS,
 ]
 
 
@@ -135,6 +143,32 @@ def apply_create(c: ContainerSpec, o: dict[str, Any]) -> None:
         c.sysctls[key] = val
     c.groups.extend(_unique(o.get("group") or ()))
     _dns_add(c.dns_config, o.get("dns") or (), o.get("dns_search") or (), o.get("dns_option") or ())
+    set_logging(c, o)
+
+
+def set_logging(c: ContainerSpec, o: dict[str, Any]) -> None:
+    """``--log-driver`` / ``--log-opt KEY=VALUE`` (checked with the manager's rules); untouched when neither is given."""
+    driver, opts = o.get("log_driver"), o.get("log_opt") or ()
+    if driver is None and not opts:
+        return
+    options = {}
+    for value in opts:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise FlagError("--log-opt", value, "expected KEY=VALUE")
+        options[key] = val
+    if driver is not None:
+        c.log_driver = driver
+    try:
+        logopts.rotation(c.log_driver, options)
+    except logopts.LogOptError as exc:
+        culprit = next((v for v in opts if v.partition("=")[0] in str(exc)), None)
+        raise FlagError("--log-opt" if culprit else "--log-driver", culprit or c.log_driver, str(exc)) from None
+    c.log_options.clear()
+    c.log_options.update(options)
+    unapplied = logopts.unapplied(c.log_driver, options)
+    if unapplied:
+        click.echo("Not applied (every node writes json-file logs): " + ", ".join(unapplied), err=True)
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -191,6 +225,7 @@ def apply_update(c: ContainerSpec, o: dict[str, Any]) -> None:
     groups = [g for g in c.groups if g not in set(o.get("group_rm") or ())]
     c.groups[:] = _unique([*groups, *(o.get("group_add") or ())])
     _update_dns(c.dns_config, o)
+    set_logging(c, o)
 
 
 def _update_mounts(c: ContainerSpec, remove: Iterable[str], add: Iterable[str]) -> None:

@@ -281,6 +281,7 @@ def pretty_service(service: types_pb2.Service) -> str:
 
     lines.extend(container_views.container_lines(c))
     lines.extend(container_views.mount_lines(c))
+    lines.extend(container_views.log_lines(c))
     lines.extend(_resources(spec.resources))
     if spec.ports:
         lines.append("Ports:")

@@ -51,3 +51,16 @@ def mount_lines(c: types_pb2.ContainerSpec) -> list[str]:
         if m.tmpfs_mode:
             out.append(f"  Mode = {m.tmpfs_mode:o}")
     return out
+
+
+def log_lines(c: types_pb2.ContainerSpec) -> list[str]:
+    """docker's ``Log Driver:`` block (empty when the service sets neither a driver nor options)."""
+    if not c.log_driver and not c.log_options:
+        return []
+    out = ["Log Driver:"]
+    if c.log_driver:
+        out.append(f" Name:\t\t{c.log_driver}")
+    if c.log_options:
+        out.append(" LogOpts:")
+        out.extend(f"  {k}:\t\t{v}" for k, v in sorted(c.log_options.items()))
+    return out

@@ -21,3 +21,13 @@ def test_pretty_shows_mounts_and_the_options_that_are_set() -> None:
     assert " Target = /t\n  ReadOnly = false\n  Type = tmpfs\n  SizeBytes = 1024\n  Mode = 700" in text
     plain = pretty_service(pb.Service(id="s2", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox"))))
     assert "Mounts:" not in plain and "Read Only" not in plain
+
+
+def test_pretty_shows_the_log_driver_and_its_options_as_docker_does() -> None:
+    c = pb.ContainerSpec(image="busybox", log_driver="json-file", log_options={"max-size": "10m", "max-file": "3"})
+    text = pretty_service(pb.Service(id="s1", spec=pb.ServiceSpec(name="web", container=c)))
+    assert "Log Driver:\n Name:\t\tjson-file\n LogOpts:\n  max-file:\t\t3\n  max-size:\t\t10m" in text
+    only = pretty_service(pb.Service(id="s2", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox", log_options={"max-size": "1m"}))))
+    assert "Log Driver:\n LogOpts:\n  max-size:\t\t1m" in only and "Name:\t\t" not in only
+    plain = pretty_service(pb.Service(id="s3", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox"))))
+    assert "Log Driver" not in plain
