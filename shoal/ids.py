@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import string
 
 _ALPHABET = string.digits + string.ascii_lowercase
 
 
-def new_id() -> str:
-    """A fresh random id (about 129 bits)."""
-    import secrets  # hashlib and random: not for a process that only shows ids (`shoal svc ls`)
+LENGTH = 25
+_SPACE = len(_ALPHABET) ** LENGTH
 
-    return "".join(secrets.choice(_ALPHABET) for _ in range(25))
+
+def new_id() -> str:
+    """A fresh random id (about 129 bits).
+
+    One read of 32 random bytes, reduced into the 36**25 ids (the bias of the modulo is 2**-127), then
+    written in base 36: a leader creating 10,000 tasks in one pass spent 0.5 s of its event loop on
+    ``secrets.choice`` per character, a system call each."""
+    n = int.from_bytes(os.urandom(32), "big") % _SPACE
+    out = []
+    for _ in range(LENGTH):
+        n, d = divmod(n, 36)
+        out.append(_ALPHABET[d])
+    return "".join(out)
 
 
 def short(obj_id: str) -> str:
