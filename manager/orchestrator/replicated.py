@@ -57,7 +57,13 @@ def reconcile(
         if slot > replicas:
             remove_all(by_slot[slot], node_ok, acts)
     for slot in range(1, replicas + 1):
-        slot_tasks = sorted(by_slot.get(slot, []), key=lambda t: t.created)
+        if slot not in by_slot:  # an empty slot (a scale-up): create its task, nothing else to look at
+            if len(acts.create) < CREATE_BATCH:
+                acts.create.append(new_task(service, slot, now_ns))
+            else:
+                acts.wake(now_ns)  # the next pass goes on with the rest
+            continue
+        slot_tasks = sorted(by_slot[slot], key=lambda t: t.created)
         live: list[TaskView] = []
         for t in slot_tasks:
             if t.task.desired_state != pb.RUNNING:

@@ -23,6 +23,8 @@ DEFAULT_HISTORY = 5
 
 def reap(slot_tasks: list[TaskView], acts: Actions, history_limit: int) -> None:
     """Delete tasks that are done and beyond the history kept for their slot."""
+    if len(slot_tasks) <= history_limit:  # the usual slot (one task): nothing beyond the history, no sort
+        return
     old = sorted((t for t in slot_tasks if t.terminal and t.task.desired_state != pb.RUNNING), key=lambda t: t.created)
     keep = max(history_limit - sum(1 for t in slot_tasks if not t.terminal), 0)
     for t in old[: max(len(old) - keep, 0)]:

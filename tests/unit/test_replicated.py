@@ -109,3 +109,16 @@ def test_history_is_capped_per_slot():
     live = view(svc, 1, pb.RUNNING, created=NOW)
     acts = reconcile(svc, [*old, live], ready, NOW, history_limit=5)
     assert sorted(acts.delete) == sorted(t.id for t in old[:3]), "oldest go first; 4 old + 1 live are kept"
+
+
+def test_a_scale_up_to_ten_thousand_creates_one_batch_and_asks_for_the_next_pass_at_once():
+    from shoal.manager.orchestrator.replicated import CREATE_BATCH
+
+    svc = service(replicas=10_000)
+    running = [view(svc, slot, pb.RUNNING) for slot in range(1, 1001)]
+    acts = reconcile(svc, running, ready, NOW)
+    assert [t.slot for t in acts.create] == list(range(1001, 1001 + CREATE_BATCH))
+    assert acts.wake_at_ns == NOW and not acts.set_desired and not acts.delete
+    done = [view(svc, 1, pb.COMPLETE, desired=pb.SHUTDOWN, created=NOW - 10**9 * k) for k in range(2, 9)]
+    acts = reconcile(svc, [*running[1:], *done, view(svc, 1, pb.RUNNING)], ready, NOW, history_limit=5)
+    assert len(acts.delete) == 3, "a slot past its history still has its oldest tasks reaped"
