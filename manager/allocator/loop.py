@@ -86,7 +86,7 @@ class Allocator:
         if snap.ingress() is None:  # the first leader of a cluster makes it; a failure fails the pass (retried)
             ingress = await networks.ensure_ingress(self.writer.store, self.plan, self.writer)
             snap.networks[ingress.id] = ingress
-        plan = await self.plan.update(lambda ipam: allocate(ipam, snap))
+        plan = await self.plan.update(lambda ipam: allocate(ipam, snap), in_thread=True)  # pure, on its own snapshot
         for oid, why in plan.problems.items():
             if self.problems.get(oid) != why:
                 _log.error("cannot allocate network addresses", object=oid, error=why)

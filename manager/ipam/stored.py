@@ -19,6 +19,7 @@ owner, so when a later transaction loses a race the change is simply run again o
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -91,12 +92,25 @@ class IpamStore:
         revisions.setdefault(POOL, 0)
         return from_documents(docs, self.pool, self.prefix), revisions, docs
 
-    async def update(self, change: Callable[[Ipam], T]) -> T:
-        """Run ``change`` on the current plan and store what it changed; retried on a conflict."""
+    async def update(self, change: Callable[[Ipam], T], in_thread: bool = False) -> T:
+        """Run ``change`` on the current plan and store what it changed; retried on a conflict.
+
+        ``in_thread``: decode the plan, run ``change`` and encode the result in a worker thread. For the
+        leader's allocator, whose change reads only its own snapshot: over 10,000 task addresses the three
+        steps held the event loop for seconds (sessions, heartbeats and the lease waited); in a thread they
+        share the interpreter with the loop, which keeps running."""
         for _ in range(ATTEMPTS):
-            ipam, revisions, before = await self._read()  # as stored: what ``documents`` wrote
-            result = change(ipam)  # IpamError propagates: nothing written
-            after = documents(ipam)
+            found = await self.store.range(ROOT)
+            before = {kv.key: kv.value for kv in found.kvs}  # as stored: what ``documents`` wrote
+            revisions = {kv.key: kv.mod_revision for kv in found.kvs}
+            revisions.setdefault(POOL, 0)
+
+            def run(docs: dict[str, bytes] = before) -> tuple[T, dict[str, bytes]]:
+                ipam = from_documents(docs, self.pool, self.prefix)
+                result = change(ipam)  # IpamError propagates: nothing written
+                return result, documents(ipam)
+
+            result, after = await asyncio.to_thread(run) if in_thread else run()
             ops: list[Op] = [Delete(k) for k in sorted(before) if k not in after]
             ops += [Put(k, after[k]) for k in sorted(after, key=lambda k: (k != POOL, k)) if before.get(k) != after[k]]
             if await self._write(ops, revisions):

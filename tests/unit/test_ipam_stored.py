@@ -143,3 +143,38 @@ async def test_writers_on_different_nodes_do_not_collide():
     await ipams.update(lambda i: (i.node_subnet("n1"), i.node_subnet("n2")))
     await asyncio.gather(ipams.update(lambda i: i.task_address("n1", "a")), ipams.update(lambda i: i.task_address("n2", "b")))
     assert store.refused == 0
+
+
+async def test_a_change_run_in_a_thread_stores_the_same_plan_and_the_loop_keeps_running():
+    import threading
+    import time
+
+    store = MemoryStore()
+    ipams = IpamStore(store)
+    await ipams.update(lambda i: i.node_subnet("n1"))
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+    beats = 0
+
+    def slow(ipam: Ipam) -> str:
+        seen.append(threading.get_ident())
+        end = time.monotonic() + 0.3  # a pass over thousands of tasks
+        while time.monotonic() < end:
+            pass
+        return ipam.task_address("n1", "task-a")
+
+    async def beat() -> None:
+        nonlocal beats
+        while True:
+            beats += 1
+            await asyncio.sleep(0.01)
+
+    beating = asyncio.create_task(beat())
+    addr = await ipams.update(slow, in_thread=True)
+    beating.cancel()
+    assert seen and seen[0] != loop_thread
+    assert beats >= 5, "the event loop ran while the change did"
+    ipam, _ = await ipams.read()
+    assert ipam.task_address("n1", "task-a") == addr  # stored: asking again gives the same address
+    with pytest.raises(IpamError):
+        await ipams.update(lambda i: i.create_network("x", subnet="bad"), in_thread=True)
