@@ -21,12 +21,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shoal import log
+from shoal import log, loopwatch
 from shoal.worker.agent import Agent, AgentConfig
 from shoal.worker.executor_fake import FakeExecutor
 
 
 async def run_nodes(join: list[str], token: str, first: int, count: int, data_dir: Path, concurrency: int = 16) -> None:
+    if (watch := loopwatch.from_env()) is not None:  # SHOAL_LOOP_WATCH_S: where this simulator's loop stalls
+        asyncio.get_running_loop().create_task(watch.run())
     gate = asyncio.Semaphore(concurrency)  # joins (key generation, CSR, TLS handshakes) in small waves
     agents: list[Agent] = []
     tasks: list[asyncio.Task] = []

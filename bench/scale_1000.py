@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=10000)
     ap.add_argument("--idle-s", type=float, default=10.0)
     ap.add_argument("--tasks-timeout", type=float, default=120.0, help="how long the task phase may take before the bench reports the count")
-    ap.add_argument("--keep-log", type=Path, help="copy the manager's log here at the end (SHOAL_LOOP_WATCH_S=0.5 adds where its loop stalled)")
+    ap.add_argument("--keep-log", type=Path, help="copy the manager's log here at the end, the simulators' beside it (.sim.log); SHOAL_LOOP_WATCH_S=0.5 adds where their loops stalled")
     a = ap.parse_args()
     print(f"command: {' '.join(sys.argv)}")
     with tempfile.TemporaryDirectory(prefix="shoal-scale-") as d:
@@ -152,6 +152,7 @@ def main() -> None:
             c.stop()
             if a.keep_log:
                 shutil.copyfile(Path(d) / "manager.log", a.keep_log)
+                shutil.copyfile(Path(d) / "sim.log", a.keep_log.with_suffix(".sim.log"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ few lines, built in): the loop sets a beat every ``beat_s``; a daemon thread che
 is more than ``threshold_s`` late, takes the loop thread's stack every ``sample_s``. When the loop beats
 again, one log line gives the stall's length and its most frequent stacks (innermost frames last).
 
+A stall spent in C code that holds the GIL (a cyclic garbage collection, a large message parsed) shows
+few samples, all at the callback that resumed: so garbage collections longer than the threshold are
+logged too (``gc.callbacks``), with their generation and how many objects they freed.
+
 Off unless ``SHOAL_LOOP_WATCH_S`` sets the threshold (seconds): it is a diagnostic, and sampling a
 stack takes the GIL from a loop that is already late. The counting is pure (``summarize``) and tested.
 """
@@ -13,6 +17,7 @@ stack takes the GIL from a loop that is already late. The counting is pure (``su
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -44,18 +49,28 @@ class LoopWatch:
         self.beat_at = time.monotonic()
         self._stop = threading.Event()
         self._loop_thread = threading.get_ident()
+        self._gc_started = time.monotonic()
 
     async def run(self) -> None:
         """Beat from the loop while the watcher thread runs (until cancelled)."""
         self._loop_thread = threading.get_ident()
         thread = threading.Thread(target=self._watch, name="loopwatch", daemon=True)
         thread.start()
+        gc.callbacks.append(self._gc)
         try:
             while True:
                 self.beat_at = time.monotonic()
                 await asyncio.sleep(self.beat_s)
         finally:
             self._stop.set()
+            gc.callbacks.remove(self._gc)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.monotonic()
+        elif (took := time.monotonic() - self._gc_started) > self.threshold_s:
+            _log.warning("long garbage collection", took_s=round(took, 3), generation=info.get("generation"),
+                         collected=info.get("collected"), tracked=len(gc.get_objects(info.get("generation", 2))))  # fmt: skip
 
     def _watch(self) -> None:
         samples: list[str] = []

@@ -53,3 +53,19 @@ def test_off_unless_the_variable_sets_a_threshold(monkeypatch):
     monkeypatch.setenv(loopwatch.ENV, "0.5")
     watch = loopwatch.from_env()
     assert watch is not None and watch.threshold_s == 0.5
+
+
+async def test_a_long_garbage_collection_is_logged_with_its_generation():
+    import gc
+
+    watch = loopwatch.LoopWatch(threshold_s=0.0, beat_s=0.02, sample_s=0.01)
+    with capture_logs() as logs:
+        runner = asyncio.create_task(watch.run())
+        await asyncio.sleep(0.05)
+        junk = [[i] for i in range(200_000)]  # objects for the collector to walk
+        gc.collect(2)
+        del junk
+        runner.cancel()
+        await asyncio.sleep(0)
+    long = [e for e in logs if e["event"] == "long garbage collection"]
+    assert long and long[-1]["generation"] == 2 and long[-1]["took_s"] >= 0
