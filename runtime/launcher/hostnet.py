@@ -35,6 +35,10 @@ from shoal.runtime.ports import describe
 BRIDGE = "shoalrun0"
 SUBNET = ipaddress.IPv4Network("10.209.0.0/24")
 GATEWAY = SUBNET.network_address + 1
+# the bridge's own MAC (locally administered, the gateway's 4 bytes): left to the kernel, a bridge takes the
+# lowest MAC of its ports, so it changed as containers came and went and the others' ARP entry for their
+# gateway went wrong: their replies were dropped until it expired (up to a minute)
+BRIDGE_MAC = ":".join(f"{b:02x}" for b in (0x02, 0x53, *GATEWAY.packed))
 TABLE = "shoal-run"
 ALIAS = "shoal-run"
 NETNS_DIR = "/run/netns"
@@ -137,7 +141,8 @@ class HostNet:
 
     def _ensure_bridge(self) -> None:
         if _run(["ip", "link", "show", BRIDGE], check=False).returncode != 0:
-            _run(["ip", "-batch", "-"], f"link add {BRIDGE} type bridge\nlink set {BRIDGE} alias {ALIAS}\n"
+            _run(["ip", "-batch", "-"], f"link add {BRIDGE} address {BRIDGE_MAC} type bridge\n"
+                 f"link set {BRIDGE} alias {ALIAS}\n"
                  f"addr add {GATEWAY}/{SUBNET.prefixlen} dev {BRIDGE}\nlink set {BRIDGE} up\n")
         with open(f"/proc/sys/net/ipv4/conf/{BRIDGE}/route_localnet", "w") as f:
             f.write("1")

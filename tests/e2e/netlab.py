@@ -25,15 +25,16 @@ RESOLVE = r"""
 import json, sys
 import dns.exception, dns.message, dns.query, dns.rcode
 server = next(l.split()[1] for l in open(sys.argv[1]) if l.startswith("nameserver"))
+timeout, attempts = float(sys.argv[2]), int(sys.argv[3])
 def ask(name):
-    for attempt in range(3):  # as a stub resolver does (glibc: timeout 5, attempts 2): a datagram may be lost
+    for attempt in range(attempts):  # as a stub resolver does (glibc: timeout 5, attempts 2)
         try:
-            return dns.query.udp(dns.message.make_query(name, "A"), server, timeout=3)
+            return dns.query.udp(dns.message.make_query(name, "A"), server, timeout=timeout)
         except dns.exception.Timeout:
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise
 out = {}
-for name in sys.argv[2:]:
+for name in sys.argv[4:]:
     r = ask(name)
     addrs = sorted(a.to_text() for rr in r.answer for a in rr)
     out[name] = addrs if r.rcode() == dns.rcode.NOERROR and addrs else None
@@ -90,10 +91,11 @@ def get_here(host: str, port: int, n: int) -> list[str]:
     return json.loads(out)
 
 
-def resolve(lab: LabCli, task: dict, *names: str) -> dict[str, list[str] | None]:
-    """A records of ``names`` as the task's resolver (the node's DNS responder) answers them."""
+def resolve(lab: LabCli, task: dict, *names: str, timeout: float = 3, attempts: int = 3) -> dict[str, list[str] | None]:
+    """A records of ``names`` as the task's resolver (the node's DNS responder) answers them; each query is
+    sent up to ``attempts`` times, waiting ``timeout`` s for each (the command fails when none is answered)."""
     conf = str(task_dir(lab, task) / "resolv.conf")
-    return json.loads(in_task(lab, task, sys.executable, "-c", RESOLVE, conf, *names))
+    return json.loads(in_task(lab, task, sys.executable, "-c", RESOLVE, conf, str(timeout), str(attempts), *names))
 
 
 def served_by(answers: list[str]) -> Counter[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from shoal.runtime.launcher.hostnet import netns_name, veth_name
 from tests.integration.netkit import SERVER, Kit, clients, labels, needs_root, sh
 
 pytestmark = [*needs_root, pytest.mark.skipif(sh("which", "nft", check=False) == "", reason="needs nft (nftables)")]
@@ -116,11 +117,16 @@ def test_a_port_another_container_or_a_host_process_holds_is_refused_with_its_ho
 
 
 def test_two_containers_each_get_their_own_address_and_an_rm_frees_the_port(host: Host):
-    host.web("a", "8081:80")
-    host.web("b", "8082:80")
+    a = host.web("a", "8081:80")
+    # a's veth gets a MAC lower than any other: a bridge left to the kernel took it as its own, b learned it for
+    # its gateway, and once a was gone what b sent through its gateway went to a MAC nobody had any more
+    host.in_h("ip", "link", "set", veth_name(a), "address", "02:00:00:00:00:01")
+    b = host.web("b", "8082:80")
+    host.kit.serve(host.h, "h", 8099)  # a server of the host itself, which containers reach through their gateway
     assert labels(host.kit.get(host.c, "10.78.1.1", 8081, 2)) == {"a": 2}
     assert labels(host.kit.get(host.c, "10.78.1.1", 8082, 2)) == {"b": 2}
     host.shoal("rm", "-f", "a")
+    assert labels(host.kit.get(netns_name(b), "10.78.1.1", 8099)) == {"h": 1}, "b reaches out through its gateway"
     assert host.kit.get(host.c, "10.78.1.1", 8081)[0].startswith("error")
     assert labels(host.kit.get(host.c, "10.78.1.1", 8082, 2)) == {"b": 2}, "b's forward survives a's removal"
     host.web("a2", "8081:80")

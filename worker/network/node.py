@@ -8,6 +8,11 @@ and the tasks keep their interfaces, addresses and connections. What shoal adds 
 
 Shape per node (names are the caller's, see ``task_ifname``):
 
+* every bridge has a MAC of its own, derived from its address (``bridge_mac``). Left to the kernel, a
+  bridge takes the lowest MAC among its ports, so it changed whenever a task whose veth had a lower
+  (random) MAC came or went; the other tasks kept the old MAC for the gateway in their ARP caches and
+  everything they sent through the node (DNS, VIPs, the world) was dropped until the entry expired,
+  for up to about a minute (issue 10: DNS unanswered after tasks were rescheduled);
 * a bridge for the node's task subnet, with the gateway address; each task's ``eth0`` is one end of a
   veth whose other end is a port of that bridge (hairpin on, so a task reaching its own service through
   a VIP gets the answer back), with a default route via the gateway;
@@ -35,6 +40,13 @@ VXLAN_OVERHEAD = 50  # outer Ethernet + IP + UDP + VXLAN headers
 LOOPBACK_INDEX = 1  # lo's index in every network namespace
 
 Address = str | ipaddress.IPv4Interface
+
+
+def bridge_mac(address: Address) -> str:
+    """The MAC of the bridge holding ``address``: locally administered, made of the address's 4 bytes, so an
+    agent that restarts (or a node that comes back) gives the bridge the MAC its tasks have cached."""
+    ip = ipaddress.IPv4Interface(address).ip.packed
+    return ":".join(f"{b:02x}" for b in (0x02, 0x53, *ip))
 
 
 def task_ifname(task_id: str, network: str = "") -> str:
@@ -74,13 +86,20 @@ class NodeNet:
         write_sysctl(self.netns, "net.ipv4.ip_forward", "1")
 
     async def ensure_bridge(self, name: str, address: Address | None = None, mtu: int | None = None) -> int:
-        """A bridge called ``name``, up, holding ``address`` (the gateway); returns its index."""
+        """A bridge called ``name``, up, holding ``address`` (the gateway); returns its index.
+
+        With an address the bridge gets its own MAC (``bridge_mac``), set once: see the module docstring."""
+        mac = bridge_mac(address) if address is not None else None
         index = await links.lookup(self.ipr, name)
         if index is None:
-            index = await links.create(self.ipr, name, "bridge")
-        elif links.kind_of(await links.link_info(self.ipr, index)) != "bridge":
-            raise PlumbingError(f"{name} exists and is not a bridge; shoal will not take it over")
-        await links.configure(self.ipr, index, ifalias=f"{MARK}:bridge", mtu=mtu)
+            index = await links.create(self.ipr, name, "bridge", **({"address": mac} if mac else {}))
+        else:
+            info = await links.link_info(self.ipr, index)
+            if links.kind_of(info) != "bridge":
+                raise PlumbingError(f"{name} exists and is not a bridge; shoal will not take it over")
+            if mac is not None and info.get("IFLA_ADDRESS") == mac:
+                mac = None  # already ours: setting it again would make the kernel flush the node's ARP entries
+        await links.configure(self.ipr, index, ifalias=f"{MARK}:bridge", mtu=mtu, address=mac)
         if address is not None:
             await links.ensure_address(self.ipr, index, ipaddress.IPv4Interface(address))
         await links.configure(self.ipr, index, state="up")
