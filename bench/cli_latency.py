@@ -17,6 +17,11 @@
 launcher) and ``shoal svc ls`` (the same manager) in the same run, interleaved with this one's, for a
 before/after comparison that a change in the machine's load affects alike.
 
+Before measuring, each side's source folders are byte-compiled (``compileall``): a user's shoal has its
+``.pyc`` files (written at the first run, or by pip for a wheel), while a shell with
+PYTHONDONTWRITEBYTECODE=1 -- as this machine's sessions have -- would otherwise compile every module of
+every run (~+30% on these figures).
+
 Each figure is the median wall time of whole processes, with the median CPU time (user + system, from
 wait4) beside it: CPU time says what the process costs, wall time what a user waits, which on a loaded
 machine includes waiting for a core. Prints the load average. Needs root. Last line:
@@ -83,6 +88,11 @@ def crun_reference(n: int, work: Path) -> float | None:
     return statistics.median(crun["e2e"]) * 1000
 
 
+COMPILE = ("import compileall, os, shoal, shoal.manager, shoal.worker, shoal.runtime, shoal.proto\n"
+           "for m in (shoal, shoal.manager, shoal.worker, shoal.runtime, shoal.proto):\n"
+           "    compileall.compile_dir(os.path.dirname(m.__file__), quiet=1)")
+
+
 def svc_ls_rows(tmp: Path, sides: dict[str, tuple[str, str]], n: int, res: dict[str, tuple[float, float]]) -> None:
     """``shoal svc ls`` of each side against one manager (embedded etcd, 3 services) on its unix socket."""
     c = BenchCluster(tmp / "cluster")
@@ -121,6 +131,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="shoal-bench-cli-") as d:
         tmp = Path(d)
         busybox_image.build(str(tmp / "busybox.tar"))
+        for py, _ in sides.values():
+            subprocess.run([py, "-c", COMPILE], check=True, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
+        print("source folders byte-compiled (as a user's shoal is after its first run)")
         envs = {}
         for i, (side, (_, shoal)) in enumerate(sides.items()):
             envs[side] = {**os.environ, "SHOAL_ROOT": str(tmp / f"local{i}")}

@@ -10,7 +10,6 @@ go when the container's last process exits. ``repr`` never shows the data, so a 
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +61,8 @@ def validate(files: list[ContainerFile]) -> list[ContainerFile]:
 
 def to_wire(files: list[ContainerFile]) -> list[dict[str, Any]]:
     """JSON shape; the data goes last in each entry (a truncated request line shows targets, not data)."""
+    import base64  # only when there are files (a CLI's start-up pays for every import)
+
     return [{"target": f.target, "uid": f.uid, "gid": f.gid, "mode": f.mode, "data": base64.b64encode(f.data).decode()} for f in files]
 
 
@@ -70,6 +71,8 @@ def from_wire(items: object) -> list[ContainerFile]:
         return []
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ConfigError("files must be a list of objects")
+    import base64
+
     try:
         files = [ContainerFile(str(i["target"]), base64.b64decode(i["data"], validate=True), int(i["uid"]), int(i["gid"]), int(i["mode"])) for i in items]
     except (KeyError, TypeError, ValueError) as exc:

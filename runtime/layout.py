@@ -19,13 +19,12 @@ store; the launcher for everything else (see launcher/state.py for the state fil
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 
 class Layout:
     """Paths inside one runtime's state directory."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.root = os.path.abspath(os.fspath(state_dir))
         self.containers = os.path.join(self.root, "containers")
         self.socket = os.path.join(self.root, "launcher.sock")

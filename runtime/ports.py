@@ -9,7 +9,6 @@ address, and a host port given twice. Pure; the launcher wires them (launcher/ho
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from shoal.runtime.errors import ConfigError
@@ -71,6 +70,8 @@ def validate(given: object) -> list[dict[str, Any]]:
         if proto not in PROTOCOLS:
             raise ConfigError(f"publish: protocol {proto!r} is not tcp or udp")
         if host_ip:
+            import ipaddress  # only for -p IP:...: `shoal run` without it does not load it
+
             try:
                 host_ip = str(ipaddress.IPv4Address(host_ip))
             except ValueError:

@@ -13,7 +13,6 @@ and ``fs.mqueue.*``, as docker allows. A key is dot-separated words, so it canno
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import signal
 
@@ -105,6 +104,8 @@ def signal_number(text: str) -> int:
 
 
 def check_nameserver(text: str) -> None:
+    import ipaddress  # loaded by the one check that needs it (a CLI's start-up pays for every import)
+
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -9,7 +9,6 @@ be used raises ConfigError or BadValue naming it (run.py shows both as click's "
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 from shoal import ctropts
@@ -122,7 +121,11 @@ def build_config(
     image: str, command: tuple[str, ...], o: dict[str, Any], cid: str, name: str, environ: dict[str, str]
 ) -> ContainerConfig:
     """The ContainerConfig for ``shoal run`` flags (pure)."""
-    entrypoint = None if o.get("entrypoint") is None else (shlex.split(o["entrypoint"]) or [""])
+    entrypoint = None
+    if o.get("entrypoint") is not None:
+        import shlex  # only for --entrypoint
+
+        entrypoint = shlex.split(o["entrypoint"]) or [""]
     mount_list = [mounts.parse_mount(m) for m in o.get("mount") or ()]
     mount_list += [mounts.parse_volume(v) for v in o.get("volume") or ()]
     mount_list += [mounts.parse_mount(f"type=tmpfs,target={t}") for t in o.get("tmpfs") or ()]

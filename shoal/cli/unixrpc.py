@@ -6,8 +6,9 @@ machine's control socket, this module speaks just enough HTTP/2 (RFC 9113) and g
 itself: a fresh connection, the client preface and SETTINGS, one HEADERS and DATA request on stream
 1, then frames are read until that stream ends -- answering the server's SETTINGS and PINGs -- and the
 reply is the DATA's one length-prefixed message once the trailers say ``grpc-status: 0``. Header
-blocks are coded by the ``hpack`` package (the server's Huffman strings and dynamic table need a real
-decoder). Our receive windows are opened to the maximum at once, so a large reply never waits on a
+blocks are coded by hpackmini.py (literal fields out; in, the static and dynamic tables), and by the
+``hpack`` package when the server Huffman-codes a string, which grpc's does only for binary headers.
+Our receive windows are opened to the maximum at once, so a large reply never waits on a
 WINDOW_UPDATE; the request must fit the server's initial window (64 KiB), which a read call does.
 
 Failures raise ``RpcFailure`` with the status name gRPC would give (``UNAVAILABLE`` when nothing
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Any
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
@@ -31,6 +31,7 @@ MAX_WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65535
 MAX_FRAME = 16384  # the default SETTINGS_MAX_FRAME_SIZE, which we keep
 MAX_MESSAGE = 4 * 1024 * 1024  # grpcio's default limit on a received message
+MAX_HEADER_BLOCK = 65536
 SETTINGS_ENABLE_PUSH, SETTINGS_INITIAL_WINDOW_SIZE = 2, 4
 
 CODES = (
@@ -83,7 +84,7 @@ def frame(ftype: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
 
 def opening(method: str, request: bytes, timeout: float) -> bytes:
     """Everything the client sends: preface, SETTINGS, the connection's window opened, the call."""
-    from hpack import Encoder
+    from shoal.cli import hpackmini
 
     settings = b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big")
                         for k, v in ((SETTINGS_ENABLE_PUSH, 0), (SETTINGS_INITIAL_WINDOW_SIZE, MAX_WINDOW)))
@@ -95,7 +96,7 @@ def opening(method: str, request: bytes, timeout: float) -> bytes:
     data = b"".join(frame(DATA, END_STREAM if i == len(chunks) - 1 else 0, STREAM, c) for i, c in enumerate(chunks))
     return (PREFACE + frame(SETTINGS, 0, 0, settings)
             + frame(WINDOW_UPDATE, 0, 0, (MAX_WINDOW - DEFAULT_WINDOW).to_bytes(4, "big"))
-            + frame(HEADERS, END_HEADERS, STREAM, Encoder().encode(headers)) + data)
+            + frame(HEADERS, END_HEADERS, STREAM, hpackmini.encode(headers)) + data)
 
 
 def timeout_header(seconds: float) -> str:
@@ -148,10 +149,8 @@ class _Connection:
 
     def read_stream(self) -> tuple[list[dict[str, str]], bytes]:
         """Frames until stream 1 ends: its header blocks (headers, then trailers) and its DATA."""
-        from hpack import Decoder
-
-        decoder, body = Decoder(), bytearray()
-        blocks: list[dict[str, str]] = []
+        blocks: list[bytes] = []
+        body = bytearray()
         block: bytearray | None = None
         ends = False
         while True:
@@ -168,7 +167,7 @@ class _Connection:
                 if len(body) > MAX_MESSAGE + 5:
                     raise RpcFailure("RESOURCE_EXHAUSTED", f"reply larger than the limit of {MAX_MESSAGE} bytes")
                 if flags & END_STREAM:
-                    return blocks, bytes(body)
+                    return decoded(blocks), bytes(body)
             elif ftype in (HEADERS, CONTINUATION):
                 if ftype == HEADERS:
                     payload = unpadded(payload, flags)
@@ -176,11 +175,13 @@ class _Connection:
                 if block is None:
                     raise RpcFailure("INTERNAL", "HTTP/2 CONTINUATION without HEADERS")
                 block += payload
+                if len(block) > MAX_HEADER_BLOCK:
+                    raise RpcFailure("INTERNAL", f"reply headers over {MAX_HEADER_BLOCK} bytes")
                 if flags & END_HEADERS:
-                    blocks.append(decoded(decoder, bytes(block)))
+                    blocks.append(bytes(block))
                     block = None
                     if ends:
-                        return blocks, bytes(body)
+                        return decoded(blocks), bytes(body)
 
     def connection_frame(self, ftype: int, flags: int, payload: bytes) -> None:
         """Answer the server's SETTINGS and PINGs; a GOAWAY that leaves our stream unprocessed fails the call."""
@@ -202,12 +203,23 @@ def unpadded(payload: bytes, flags: int) -> bytes:
     return payload[1 : len(payload) - payload[0]]
 
 
-def decoded(decoder: Any, block: bytes) -> dict[str, str]:
-    """One header block as a dict (hpack's Decoder keeps the dynamic table across blocks)."""
-    from hpack import HPACKError
+def decoded(blocks: list[bytes]) -> list[dict[str, str]]:
+    """The reply's header blocks as dicts, decoded in order (they share HPACK's dynamic table): by
+    hpackmini, or by the hpack package when the server Huffman-coded a string."""
+    from shoal.cli import hpackmini
 
     try:
-        return dict(decoder.decode(block))
+        decoder = hpackmini.Decoder()
+        return [dict(decoder.decode(b)) for b in blocks]
+    except hpackmini.HuffmanCoded:
+        pass
+    except hpackmini.HpackError as exc:
+        raise RpcFailure("INTERNAL", f"unreadable reply headers: {exc}") from None
+    from hpack import Decoder, HPACKError
+
+    try:
+        full = Decoder()
+        return [{str(name): str(value) for name, value in full.decode(b)} for b in blocks]
     except HPACKError as exc:
         raise RpcFailure("INTERNAL", f"unreadable reply headers: {exc}") from None
 

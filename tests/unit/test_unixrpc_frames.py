@@ -111,6 +111,18 @@ def test_the_request_is_a_grpc_call_on_stream_one(serve) -> None:
     assert peer.frames[-1][3] == message(b"\x0a\x01x") and peer.frames[-1][2] == 1
 
 
+def test_plain_and_huffman_coded_reply_headers_both_read(serve) -> None:
+    for huffman in (False, True):
+        def script(conn: socket.socket, peer: Peer, huffman: bool = huffman) -> None:
+            enc = Encoder()
+            conn.sendall(frame(HEADERS, END_HEADERS, 1, enc.encode(OK_HEADERS, huffman=huffman))
+                         + frame(DATA, 0, 1, message(b"r"))
+                         + frame(HEADERS, END_HEADERS | END_STREAM, 1, enc.encode([("grpc-status", "0")], huffman=huffman)))
+
+        path, _ = serve(script)
+        assert unixrpc.call(path, "/s/M", b"", 5.0) == b"r"
+
+
 def test_settings_and_pings_are_answered_and_split_padded_replies_joined(serve) -> None:
     acks: list[tuple[int, int, bytes]] = []
 
