@@ -5,6 +5,9 @@ holds the node's session with a manager and its network plumbing), as ``docker r
 through the local daemon. The API is one JSON object per line, request then answer, on a unix socket
 in the abstract namespace: abstract names belong to a network namespace, so a command run on a node
 (or in a lab host, ``shoal lab exec NODE -- shoal run ...``) reaches that node's agent and no other.
+The agent serves it in its node's namespace, even when it runs in another one itself (tests).
+The name is ``shoal-agent``; nodes that share one network namespace (``--no-network`` aside) each
+need their own, given in ``$SHOAL_AGENT_SOCKET`` to the node and to ``shoal run`` alike.
 The agent answers root callers only (it checks the peer's credentials).
 
 Requests: ``{"op": "attach", "network": NAME, "container_id": ID, "container_name": NAME}`` ->
@@ -18,11 +21,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 ADDRESS = "\0shoal-agent"
-"""The agent's socket in its network namespace's abstract namespace."""
+"""The agent's socket in its network namespace's abstract namespace (unless ``ENV`` names another)."""
+ENV = "SHOAL_AGENT_SOCKET"
 MAX_LINE = 64 * 1024
+
+
+def default_address() -> str:
+    """The socket the node serves and ``shoal run`` calls: ``ADDRESS``, or the abstract name in ``$SHOAL_AGENT_SOCKET``."""
+    name = os.environ.get(ENV, "").strip().lstrip("\0")
+    return f"\0{name}" if name else ADDRESS
 
 
 class AgentApiError(Exception):
@@ -46,10 +57,11 @@ def decode(line: bytes) -> dict[str, Any]:
 
 
 async def call(request: dict[str, Any], address: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
-    """Send one request to the agent at ``address`` (``ADDRESS``) and return its answer (AgentApiError on a refusal)."""
+    """Send one request to the agent at ``address`` (``default_address()``) and return its answer (AgentApiError
+    on a refusal)."""
     try:
         async with asyncio.timeout(5.0):
-            reader, writer = await asyncio.open_unix_connection(address or ADDRESS)
+            reader, writer = await asyncio.open_unix_connection(address or default_address())
     except (OSError, TimeoutError):
         raise AgentApiError("no shoal node agent on this host (is `shoal worker` or `shoal manager` running "
                             "here, with networking?)") from None

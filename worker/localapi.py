@@ -1,8 +1,9 @@
 """The agent's local API server (``shoal.agentapi`` says what it is and speaks): root callers on this node only.
 
 One request per connection, answered with one line. The socket lives in the abstract namespace of the
-node's network namespace, so it needs no file and goes away with the agent; as an abstract socket has
-no file permissions, every caller's credentials are checked (``SO_PEERCRED``): only root is served.
+node's network namespace (made there, even when the agent runs in another one), so it needs no file
+and goes away with the agent; as an abstract socket has no file permissions, every caller's credentials
+are checked (``SO_PEERCRED``): only root is served.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from shoal import agentapi, log
 from shoal.worker.attachments import AttachmentError, Attachments
+from shoal.worker.network.netns import run_in
 
 _log = log.get(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -71,10 +73,23 @@ async def _serve_one(handle: Handler, reader: asyncio.StreamReader, writer: asyn
         writer.close()
 
 
-async def serve(handle: Handler, address: str = agentapi.ADDRESS) -> asyncio.Server | None:
-    """Listen at ``address`` (None, with a warning, when another agent already holds it here)."""
+def _bind(address: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        return await asyncio.start_unix_server(lambda r, w: _serve_one(handle, r, w), address,
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def serve(handle: Handler, address: str | None = None, netns: str | None = None) -> asyncio.Server | None:
+    """Listen at ``address`` (``agentapi.default_address()``) in the network namespace ``netns`` (a path; None:
+    this process's). None, with a warning, when another agent already holds the name there."""
+    address = address or agentapi.default_address()
+    try:
+        sock = run_in(netns, lambda: _bind(address))
+        return await asyncio.start_unix_server(lambda r, w: _serve_one(handle, r, w), sock=sock,
                                                limit=agentapi.MAX_LINE)
     except OSError as exc:
         _log.warning("local API not served (shoal run --network will not reach this agent)",

@@ -46,11 +46,12 @@ class NetAgent:
     """The node's networking, driven by the network map (see the module docstring).
 
     ``netns``: the node's network namespace (a path; None: the agent's own). ``dns_port`` is 53 in a
-    node; tests may pick another.
+    node; tests may pick another. ``local_api``: the abstract socket served in the node's namespace
+    (default: ``agentapi.default_address()``; None: not served).
     """
 
     def __init__(self, state_dir: Path, netns: str | None = None, resolv_conf: str = "/etc/resolv.conf",
-                 dns_port: int = 53, local_api: str | None = agentapi.ADDRESS) -> None:
+                 dns_port: int = 53, local_api: str | None = "") -> None:
         self.netns = netns
         self.resolv_conf = resolv_conf
         self.dns_port = dns_port
@@ -72,7 +73,8 @@ class NetAgent:
         attach_dir = state_dir.parent / f"{state_dir.name}-attached"
         self.attached = Attachments(attach_dir, TaskWiring(attach_dir, self.plumbing), self.wait_for_networks)
         self.attached.on_change = self._changed.set
-        self.local_api = local_api  # the abstract socket ``shoal run --network`` reaches (None: not served)
+        self.local_api = agentapi.default_address() if local_api == "" else local_api  # what ``shoal run --network`` reaches
+        self.api_server: asyncio.Server | None = None  # while run() serves the local API
 
     def on_map(self, msg: dpb.NetworkMap) -> None:
         """A network map message from the session (never blocks)."""
@@ -83,15 +85,17 @@ class NetAgent:
         """Follow the map until cancelled: node plumbing, mesh and DNS (the mesh loop runs beside)."""
         await self.plumbing.open()
         self.attached.node_id = self.node_id
-        server = await localapi.serve(localapi.handler_for(self.attached), self.local_api) if self.local_api else None
+        if self.local_api:
+            self.api_server = await localapi.serve(localapi.handler_for(self.attached), self.local_api, self.netns)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.mesh.run())
                 tg.create_task(self._follow())
                 tg.create_task(self._reap())
         finally:
-            if server is not None:
-                server.close()
+            if self.api_server is not None:
+                self.api_server.close()
+                self.api_server = None
 
     async def _reap(self, period: float = 1.0) -> None:
         """Release the attachments whose containers ended (see ``Attachments.reap``)."""

@@ -206,6 +206,20 @@ async def test_tasks_resolve_services_on_their_networks_through_the_nodes_respon
     assert out["other"] == "none", "a service on another network is not answered"
 
 
+# what ``shoal run --network`` does first: one request to the agent at the default name, from where it runs
+CALL = ("import asyncio\nfrom shoal import agentapi\ntry:\n    asyncio.run(agentapi.call({'op': 'nope'}))\n"
+        "except agentapi.AgentApiError as e:\n    print(e)\n")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_each_agent_serves_its_local_api_in_its_own_nodes_namespace(cl: Cluster):
+    env = {k: v for k, v in os.environ.items() if k != "SHOAL_AGENT_SOCKET"}
+    for host in UNDERLAY:
+        out = await asyncio.to_thread(subprocess.run, ["nsenter", f"--net={cl.kit.path(cl.ns(host))}", sys.executable,
+                                                       "-c", CALL], capture_output=True, text=True, env=env)
+        assert out.stdout.strip() == "unknown request 'nope'", (host, out.stdout, out.stderr)
+
+
 @pytest.mark.asyncio(loop_scope="module")
 async def test_an_unhealthy_task_gets_no_new_connections_and_comes_back_when_healthy(cl: Cluster):
     cl.health["a2"] = pb.HEALTH_UNHEALTHY
