@@ -125,14 +125,17 @@ def main() -> None:
                     took = time.monotonic() - t1
                     break
                 time.sleep(0.5)
-            ready = sum(st == pb.NodeStatus.READY for _i, st in c.nodes().values()) - 1
+            try:
+                ready = sum(st == pb.NodeStatus.READY for _i, st in c.nodes().values()) - 1
+            except grpc.RpcError:  # a manager too busy to answer: say so rather than lose the figures
+                ready = -1
             if took is not None:
                 print(f"{a.tasks} tasks all RUNNING {took:.1f}s after create (target <= 15 s); ", end="")
             else:
                 print(f"{n} of {a.tasks} tasks RUNNING after {a.tasks_timeout:g} s (bounded; target: all within 15 s); ", end="")
             print(f"manager rss peak {peak:.0f} MB, now {rss_mb(mpid):.0f} MB; {ready}/{a.nodes} nodes still ready")
             log_text = (Path(d) / "manager.log").read_text()
-            stalls = [float(m) for m in re.findall(r'"stall_s": ([0-9.]+)', log_text)]
+            stalls = [float(m) for m in re.findall(r'"stall_s": ([0-9.]+), "event": "event loop stalled', log_text)]  # the dispatcher's (not the sampler's)
             changes = log_text.count("lost leadership")
             print(f"manager event loop stalls > {0.5:g} s: {len(stalls)} (longest {max(stalls, default=0):.2f} s); "
                   f"nodes marked down: {log_text.count('marking it down') + log_text.count('marking node down')}; "
