@@ -11,7 +11,6 @@ and the fast ``svc ls`` (fastsvc.py) prints the very same text without loading c
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -59,6 +58,8 @@ def list_text(
 
 def json_line(record: Mapping[str, Any]) -> str:
     """One list row as docker's ``--format json`` prints it: compact, keys sorted (Go marshals a map so)."""
+    import json  # only --format json needs it: a table (`svc ls`) does not load it
+
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 

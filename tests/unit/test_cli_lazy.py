@@ -94,3 +94,16 @@ def test_help_lists_every_command_and_aliases_still_resolve() -> None:
     ctx = click.Context(main)
     assert main.get_command(ctx, "svc") is main.get_command(ctx, "service")
     assert main.get_command(ctx, "no-such-command") is None
+
+
+def test_the_executable_answers_svc_ls_without_click_grpcio_or_logging(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`shoal svc ls` on a unix socket goes through shoal/cli/entry.py's fast path (here: nothing listens, so
+    it fails as the click command does, with status 1), loading neither click, grpcio, nor logging."""
+    code = (
+        "import sys\nfrom shoal.cli.entry import fast\n"
+        f"status = fast(['-H', 'unix://{tmp_path}/none.sock', 'svc', 'ls'])\nprint(status, file=sys.stderr)"
+    )
+    loaded = _modules_after(code)
+    assert "shoal.cli.fastsvc" in loaded
+    for heavy in ("click", "grpc", "logging", "hpack", "shoal.cli.main", "shoal.cli.client"):
+        assert heavy not in loaded, f"{heavy} is imported by the fast `shoal svc ls`"
