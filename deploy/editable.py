@@ -74,11 +74,19 @@ def render(mapping: dict[str, str]) -> str:
 
 
 def main() -> None:
+    """Rewrite the finder; when there is none to rewrite, or it maps what the light one cannot, say so and
+    leave it: the install works either way, only its start-up is slower (never fail `make setup` for it)."""
     site = Path(sysconfig.get_paths()["purelib"])
     finders = sorted(site.glob("__editable___shoal_*_finder.py"))
     if len(finders) != 1:
-        raise SystemExit(f"expected one shoal editable finder in {site}, found {[f.name for f in finders]}")
-    text = render(read_mapping(finders[0]))
+        print(f"deploy/editable.py: no single shoal editable finder in {site} ({[f.name for f in finders]}): left as is",
+              file=sys.stderr)
+        return
+    try:
+        text = render(read_mapping(finders[0]))
+    except SystemExit as exc:
+        print(f"deploy/editable.py: setuptools' finder kept: {exc}", file=sys.stderr)
+        return
     finders[0].write_text(text)
     py_compile.compile(str(finders[0]), doraise=True)  # its .pyc now, whatever PYTHONDONTWRITEBYTECODE says
     print(f"{finders[0]}: light editable finder for {', '.join(sorted(read_mapping(finders[0])))}", file=sys.stderr)
