@@ -18,6 +18,8 @@ MAX_LINE = 24 << 20
 """Requests and replies larger than this are refused (a config is a few KiB; a start request carries its
 files, at most 16 MiB in all, base64-encoded: see files.MAX_TOTAL)."""
 SUN_PATH_MAX = 107
+EXEC_OUTPUT_CAP = 64 * 1024
+"""A collected exec (``Runtime.exec``) keeps the last this many bytes of its output."""
 
 OPS = frozenset({"hello", "create", "start", "kill", "wait", "inspect", "list", "delete", "shutdown", "exec"})
 """Container operations; the image and volume ones are listed in storeops.OPS."""

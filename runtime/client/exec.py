@@ -18,7 +18,7 @@ from shoal.runtime.client import transport
 from shoal.runtime.config import ExecResult
 from shoal.runtime.errors import ContainerError, from_wire
 
-EXEC_OUTPUT_CAP = 64 * 1024
+EXEC_OUTPUT_CAP = protocol.EXEC_OUTPUT_CAP
 """``Runtime.exec`` keeps the last this many bytes of output."""
 
 

@@ -79,7 +79,8 @@ _SESSION = {"hello": _hello, "shutdown": _shutdown}
 
 
 def _exec(server: Launcher, conn: socket.socket, cid: str, req: dict[str, Any]) -> None:
-    """Fork an exec helper that takes over this connection (see child/exec.py)."""
+    """Fork an exec helper that takes over this connection (see child/exec.py); an exec the client only
+    collects (``collect``, not interactive) runs in the launcher's own loop instead (lightexec.py)."""
     timeout = req.get("timeout")
     spec = server.sup.exec_spec(
         cid,
@@ -88,6 +89,9 @@ def _exec(server: Launcher, conn: socket.socket, cid: str, req: dict[str, Any]) 
         None if timeout is None else float(timeout),
         bool(req.get("interactive", False)),
     )
+    if req.get("collect") and not spec.interactive:
+        server.collect(conn, spec)
+        return
     pid = os.fork()
     if pid == 0:
         execproc.run_helper(spec, conn.fileno())

@@ -28,12 +28,13 @@ from typing import Any
 
 from shoal.runtime import cgroup, linux, protocol
 from shoal.runtime.errors import ContainerError
-from shoal.runtime.launcher import jsonlog, requests, trace
+from shoal.runtime.launcher import jsonlog, lightexec, requests, trace
 from shoal.runtime.launcher.child import userns
 from shoal.runtime.launcher.supervisor import Supervisor
 from shoal.runtime.layout import Layout
 
 _log = jsonlog.get("shoal.runtime.launcher")
+COLLECTED_EVENTS = ("collected-exit", "collected-out", "collected-conn")
 NO_CLIENT_TIMEOUT_S = 30.0
 """A launcher nobody ever said hello to (its starter died) exits after this long."""
 
@@ -68,6 +69,7 @@ class Launcher:
         self.sup = Supervisor(layout, self.cgroups, self._watch_pidfd, self.sel.unregister, image_root)
         self.waiters: dict[str, list[socket.socket]] = {}
         self.helpers: set[int] = set()
+        self.collected: set[lightexec.Collected] = set()  # execs this loop runs itself (lightexec.py)
         self.buffers: dict[socket.socket, bytearray] = {}
         self.sessions: set[socket.socket] = set()
         self.had_session = False
@@ -106,9 +108,11 @@ class Launcher:
         self.sel.register(wake_r, selectors.EVENT_READ, ("signal", None))
         while not self._should_exit():
             self._reap_strays()
-            for key, _ in self.sel.select(timeout=min(5.0, max(self.linger_s, 0.05)) if self.idle_since is not None else 5.0):
+            for key, _ in self.sel.select(timeout=self._select_timeout()):
                 kind, arg = key.data
-                if kind == "accept":
+                if kind in COLLECTED_EVENTS:
+                    self._collected_event(kind, arg)
+                elif kind == "accept":
                     self._accept()
                 elif kind == "conn":
                     self._read(key.fileobj)  # type: ignore[arg-type]  # "conn" entries are registered with their socket
@@ -121,7 +125,48 @@ class Launcher:
                         if signum in (signal.SIGTERM, signal.SIGHUP):
                             _log.info("signal: exiting once no container runs", signal=signum)
                             self.terminate_requested = True
+            lightexec.expire(list(self.collected), time.monotonic())
         self.close()
+
+    def _select_timeout(self) -> float:
+        """Up to 5 s (shorter while idle with a linger), and never past the nearest exec timeout."""
+        timeout = min(5.0, max(self.linger_s, 0.05)) if self.idle_since is not None else 5.0
+        deadline = lightexec.next_deadline(list(self.collected))
+        return timeout if deadline is None else max(0.0, min(timeout, deadline - time.monotonic()))
+
+    def collect(self, conn: socket.socket, spec: lightexec.ExecSpec) -> None:
+        """Run an exec whose output the client collects, in this loop (see lightexec.py); it owns ``conn`` now."""
+        self.buffers.pop(conn, None)
+        self.sel.unregister(conn)
+        c = lightexec.start(spec, self.sup.own_pidns, conn)
+        self.collected.add(c)
+        self.sel.register(c.pidfd, selectors.EVENT_READ, ("collected-exit", c))
+        self.sel.register(c.out_r, selectors.EVENT_READ, ("collected-out", c))  # type: ignore[arg-type]  # a fresh pipe: never None here
+        self.sel.register(conn, selectors.EVENT_READ, ("collected-conn", c))
+
+    def _collected_event(self, kind: str, c: lightexec.Collected) -> None:
+        if c not in self.collected:
+            return  # finished earlier in this same batch of events
+        if kind == "collected-out" and c.out_r is not None:
+            fd = c.out_r
+            if not lightexec.read_output(c) and fd is not None:
+                self.sel.unregister(fd)  # closed at EOF: unregistered by its number
+        elif kind == "collected-conn":
+            if c.conn is not None and lightexec.client_gone(c):
+                self.sel.unregister(c.conn)  # type: ignore[arg-type]  # set while registered
+                c.conn.close()  # type: ignore[union-attr]  # set while registered
+                c.conn = None
+        elif kind == "collected-exit":
+            self.collected.discard(c)
+            self.sel.unregister(c.pidfd)
+            if c.out_r is not None:
+                self.sel.unregister(c.out_r)
+            replies = lightexec.finish(c)
+            if c.conn is not None:
+                self.sel.unregister(c.conn)
+                for reply in replies:
+                    self._send(c.conn, reply)
+                c.conn.close()
 
     def _should_exit(self) -> bool:
         """No container runs, and nobody holds a session (or SIGTERM; or no client ever came); see should_exit."""
@@ -219,7 +264,7 @@ class Launcher:
         """Reap zombies nobody else waits for: as a subreaper the launcher inherits orphans (e.g.
         the process of an exec whose helper died). Containers, the log daemon and helpers are left alone."""
         known = {st.pid for st in self.sup.states.values() if st.status == "running"}
-        known |= self.sup.logs.pids() | set(self.helpers)
+        known |= self.sup.logs.pids() | set(self.helpers) | {c.pid for c in self.collected}
         while True:
             try:
                 res = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)

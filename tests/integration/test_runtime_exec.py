@@ -6,6 +6,7 @@ not in the container, the timeout, stdin streaming, and a container that is not 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -68,3 +69,30 @@ async def test_exec_into_a_stopped_or_unknown_container_fails(rt: Runtime) -> No
         await rt.exec("c2", ["true"])
     with pytest.raises(ContainerError, match="no such container"):
         await rt.exec("nope", ["true"])
+
+
+async def test_a_collected_exec_ends_when_its_client_hangs_up(rt: Runtime) -> None:
+    """Runtime.exec (health checks) runs in the launcher's own loop: a client that goes away (a probe
+    cancelled with its task) takes the process with it, and the launcher keeps serving."""
+    await _sleeper(rt)
+    probe = asyncio.ensure_future(rt.exec("c1", ["sleep", "31"], timeout=30))
+    await asyncio.sleep(0.5)
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
+    for _ in range(50):
+        ps = await rt.exec("c1", ["ps", "-e", "-o", "args="], timeout=10)
+        if b"sleep 31" not in ps.output:
+            break
+        await asyncio.sleep(0.1)
+    assert ps.exit_code == 0 and b"sleep 60" in ps.output and b"sleep 31" not in ps.output, ps.output
+
+
+async def test_collected_execs_side_by_side_each_get_their_own_answer(rt: Runtime) -> None:
+    await _sleeper(rt)
+    res = await asyncio.gather(
+        *(rt.exec("c1", ["sh", "-c", f"sleep 0.{i % 3}; echo {i}; exit {i}"], timeout=10) for i in range(12))
+    )
+    assert [(r.exit_code, r.output) for r in res] == [(i, f"{i}\n".encode()) for i in range(12)]
+    killed = await rt.exec("c1", ["sh", "-c", "kill -9 $$"], timeout=10)
+    assert killed.exit_code == 137 and not killed.timed_out
+    assert await rt.exec("c1", ["true"], timeout=10) == ExecResult(0, b"", False)

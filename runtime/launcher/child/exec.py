@@ -57,7 +57,10 @@ def _send(conn: int, message: dict) -> None:
         view = view[os.write(conn, view) :]
 
 
-def _exec_child(spec: ExecSpec, fds: dict[str, int], in_r: int, out_w: int, err_w: int) -> NoReturn:
+def exec_child(spec: ExecSpec, fds: dict[str, int], in_r: int, out_w: int, err_w: int) -> NoReturn:
+    """The exec'd process, in the container's ipc, uts, net and pid namespaces already: the rest, then execve.
+
+    Also used by the launcher's collected execs (lightexec.py), which fork it without a helper."""
     user_fd = fds.get("user", -1)
     stage = "join cgroup"
     try:
@@ -108,13 +111,20 @@ def run_helper(spec: ExecSpec, conn: int) -> NoReturn:
     os._exit(code)
 
 
-def _helper(spec: ExecSpec, conn: int) -> int:
+def open_namespaces(target_pid: int) -> dict[str, int]:
+    """The namespaces of the container whose PID 1 is ``target_pid``, opened (close-on-exec); its user
+    namespace only when it has one of its own."""
     fds = {
-        ns: os.open(f"/proc/{spec.target_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+        ns: os.open(f"/proc/{target_pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
         for ns in ("ipc", "uts", "net", "pid", "mnt", "cgroup")
     }
-    if os.stat("/proc/self/ns/user").st_ino != os.stat(f"/proc/{spec.target_pid}/ns/user").st_ino:
-        fds["user"] = os.open(f"/proc/{spec.target_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    if os.stat("/proc/self/ns/user").st_ino != os.stat(f"/proc/{target_pid}/ns/user").st_ino:
+        fds["user"] = os.open(f"/proc/{target_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    return fds
+
+
+def _helper(spec: ExecSpec, conn: int) -> int:
+    fds = open_namespaces(spec.target_pid)
     for ns, flag in NAMESPACES:
         linux.setns(fds[ns], flag)
     linux.setns(fds["pid"], linux.CLONE_NEWPID)
@@ -126,7 +136,7 @@ def _helper(spec: ExecSpec, conn: int) -> int:
         in_r, in_w = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), -1
     pid = os.fork()
     if pid == 0:
-        _exec_child(spec, fds, in_r, out_w, err_w)
+        exec_child(spec, fds, in_r, out_w, err_w)
     for fd in (out_w, err_w, in_r, *fds.values()):
         os.close(fd)
     failure = _read_all(err_r)
