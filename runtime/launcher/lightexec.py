@@ -99,6 +99,11 @@ def _child(spec: ExecSpec, fds: dict[str, int], in_r: int, out_w: int, err_w: in
     exec_child(spec, fds, in_r, out_w, err_w)
 
 
+def exited(c: Collected) -> bool:
+    """Whether the process has exited (and waits to be reaped)."""
+    return os.waitid(os.P_PIDFD, c.pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
 def read_output(c: Collected) -> bool:
     """Take what the process wrote; False at EOF (the pipe is closed then)."""
     assert c.out_r is not None

@@ -35,6 +35,8 @@ from shoal.runtime.layout import Layout
 
 _log = jsonlog.get("shoal.runtime.launcher")
 COLLECTED_EVENTS = ("collected-exit", "collected-out", "collected-conn")
+SETTLE_S = 5.0
+"""How long a container's exit waits for the execs in it to end (see Launcher._settle_collected)."""
 NO_CLIENT_TIMEOUT_S = 30.0
 """A launcher nobody ever said hello to (its starter died) exits after this long."""
 
@@ -157,16 +159,32 @@ class Launcher:
                 c.conn.close()  # type: ignore[union-attr]  # set while registered
                 c.conn = None
         elif kind == "collected-exit":
-            self.collected.discard(c)
-            self.sel.unregister(c.pidfd)
-            if c.out_r is not None:
-                self.sel.unregister(c.out_r)
-            replies = lightexec.finish(c)
-            if c.conn is not None:
-                self.sel.unregister(c.conn)
-                for reply in replies:
-                    self._send(c.conn, reply)
-                c.conn.close()
+            self._finish_collected(c)
+
+    def _finish_collected(self, c: lightexec.Collected) -> None:
+        """The exec's process exited: reap it and answer its client."""
+        self.collected.discard(c)
+        self.sel.unregister(c.pidfd)
+        if c.out_r is not None:
+            self.sel.unregister(c.out_r)
+        replies = lightexec.finish(c)
+        if c.conn is not None:
+            self.sel.unregister(c.conn)
+            for reply in replies:
+                self._send(c.conn, reply)
+            c.conn.close()
+
+    def _settle_collected(self, cid: str) -> None:
+        """Before reaping a container's PID 1: the kernel ends a pid namespace's init only once every process
+        in it is reaped, and the collected execs in it are this launcher's children. Reap those that the
+        namespace's end killed first, or waiting for PID 1 would wait for ourselves."""
+        deadline = time.monotonic() + SETTLE_S
+        while self.collected:
+            for c in [c for c in self.collected if lightexec.exited(c)]:
+                self._finish_collected(c)
+            if self.sup.reapable(cid) or time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
 
     def _should_exit(self) -> bool:
         """No container runs, and nobody holds a session (or SIGTERM; or no client ever came); see should_exit."""
@@ -288,6 +306,7 @@ class Launcher:
 
     def _exited(self, cid: str) -> None:
         trace.begin("exit")
+        self._settle_collected(cid)
         st = self.sup.on_exit(cid)
         reply = protocol.ok(info=st.info().to_dict())
         for conn in self.waiters.pop(cid, []):

@@ -219,6 +219,13 @@ class Supervisor:
         except ProcessLookupError:
             pass
 
+    def reapable(self, cid: str) -> bool:
+        """Whether the container's PID 1 can be reaped without waiting (or is not ours to reap)."""
+        try:
+            return os.waitid(os.P_PID, self.get(cid).pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+
     def on_exit(self, cid: str) -> state.ContainerState:
         """Called when the container's pidfd turns readable: reap and persist the exit."""
         st = self.get(cid)

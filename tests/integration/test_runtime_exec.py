@@ -96,3 +96,26 @@ async def test_collected_execs_side_by_side_each_get_their_own_answer(rt: Runtim
     killed = await rt.exec("c1", ["sh", "-c", "kill -9 $$"], timeout=10)
     assert killed.exit_code == 137 and not killed.timed_out
     assert await rt.exec("c1", ["true"], timeout=10) == ExecResult(0, b"", False)
+
+
+async def test_a_container_that_ends_under_a_collected_exec_is_reaped(rt: Runtime) -> None:
+    """The end of a pid namespace waits until every process in it is reaped, and a collected exec's
+    process is the launcher's own child: the launcher reaps it first (it once waited on PID 1 forever,
+    the container's stop killing its health check with it: seen in a lab on kernel 6.18, where a dying
+    PID 1's pidfd turns readable before its namespace is torn down; not reproducible on demand)."""
+    for round_ in range(4):
+        cid = f"k{round_}"
+        await _sleeper(rt, cid)
+        probes = [asyncio.ensure_future(rt.exec(cid, ["sleep", "30"], timeout=60)) for _ in range(10)]
+        for _ in range(100):  # all ten run (a request the launcher reads after the kill fails otherwise)
+            ps = await rt.exec(cid, ["ps", "-e", "-o", "args="], timeout=10)
+            if ps.output.count(b"sleep 30") == 10:
+                break
+            await asyncio.sleep(0.05)
+        await rt.kill(cid, 9)
+        info = await asyncio.wait_for(rt.wait(cid), 10)
+        assert info.exit_code == 137
+        res = await asyncio.wait_for(asyncio.gather(*probes), 10)
+        assert [r.exit_code for r in res] == [137] * 10
+        await rt.delete(cid)
+    assert await asyncio.wait_for(rt.list(), 5) == [], "the launcher still answers"

@@ -98,3 +98,12 @@ def test_a_child_left_holding_the_output_does_not_hold_the_answer():
     t = time.monotonic()
     out, end = lightexec.finish(c)
     assert time.monotonic() - t < 1 and end["exit_code"] == 0 and base64.b64decode(out["out"]) == b"before\n"
+
+
+def test_exited_says_whether_the_process_waits_to_be_reaped_without_reaping_it():
+    c = collected(["sleep", "30"])
+    assert not lightexec.exited(c)
+    c.kill()
+    wait_exit(c)
+    assert lightexec.exited(c) and lightexec.exited(c), "asking twice: still there to be reaped"
+    assert lightexec.finish(c)[-1]["exit_code"] == 137
