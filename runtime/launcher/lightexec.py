@@ -105,16 +105,22 @@ def exited(c: Collected) -> bool:
 
 
 def read_output(c: Collected) -> bool:
-    """Take what the process wrote; False at EOF (the pipe is closed then)."""
+    """Take what the process wrote; False at EOF. The caller unregisters the pipe from its selector
+    before ``close_output``: an fd closed while registered can stay in the epoll set (a child forked
+    meanwhile holds it) and fire later under the number's next owner (once a live container's pidfd)."""
     assert c.out_r is not None
     try:
         while data := os.read(c.out_r, 65536):
             c.output(data)
     except BlockingIOError:
         return True
-    os.close(c.out_r)
-    c.out_r = None
     return False
+
+
+def close_output(c: Collected) -> None:
+    if c.out_r is not None:
+        os.close(c.out_r)
+        c.out_r = None
 
 
 def client_gone(c: Collected) -> bool:
@@ -133,14 +139,13 @@ def client_gone(c: Collected) -> bool:
 
 
 def finish(c: Collected) -> list[dict]:
-    """The process exited: reap it and close its pipes; the messages for the client."""
+    """The process exited: reap it and close its pidfd and pipes (unregistered by the caller); the messages
+    for the client."""
     _, status = os.waitpid(c.pid, 0)
     os.close(c.pidfd)
     if c.out_r is not None:
         read_output(c)  # what it wrote just before it exited (a child it left may hold the pipe open)
-        if c.out_r is not None:
-            os.close(c.out_r)
-            c.out_r = None
+        close_output(c)
     failure = _read_failure(c.err_r)
     os.close(c.err_r)
     if failure:

@@ -150,9 +150,9 @@ class Launcher:
         if c not in self.collected:
             return  # finished earlier in this same batch of events
         if kind == "collected-out" and c.out_r is not None:
-            fd = c.out_r
-            if not lightexec.read_output(c) and fd is not None:
-                self.sel.unregister(fd)  # closed at EOF: unregistered by its number
+            if not lightexec.read_output(c):  # EOF: out of the selector first, then closed (see read_output)
+                self.sel.unregister(c.out_r)
+                lightexec.close_output(c)
         elif kind == "collected-conn":
             if c.conn is not None and lightexec.client_gone(c):
                 self.sel.unregister(c.conn)  # type: ignore[arg-type]  # set while registered

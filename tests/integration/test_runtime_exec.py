@@ -119,3 +119,18 @@ async def test_a_container_that_ends_under_a_collected_exec_is_reaped(rt: Runtim
         assert [r.exit_code for r in res] == [137] * 10
         await rt.delete(cid)
     assert await asyncio.wait_for(rt.list(), 5) == [], "the launcher still answers"
+
+
+async def test_containers_started_among_many_collected_execs_stay_watched(rt: Runtime) -> None:
+    """Collected execs fork often and close their pipes often; fd numbers are reused by the next
+    container's pidfd. A pipe closed while still in the launcher's epoll set (a child forked meanwhile
+    held it) once fired under a live container's pidfd: the launcher blocked reaping a running PID 1."""
+    await _sleeper(rt, "base")
+    for round_ in range(6):
+        execs = [asyncio.ensure_future(rt.exec("base", ["sh", "-c", f"echo {i}"], timeout=10)) for i in range(25)]
+        await _sleeper(rt, f"s{round_}")
+        res = await asyncio.wait_for(asyncio.gather(*execs), 20)
+        assert [r.output for r in res] == [f"{i}\n".encode() for i in range(25)]
+    listed = await asyncio.wait_for(rt.list(), 5)
+    assert sorted((c.id, c.status) for c in listed) == sorted([("base", "running")] + [(f"s{i}", "running") for i in range(6)])
+    assert (await asyncio.wait_for(rt.exec("s5", ["true"], timeout=10), 10)).exit_code == 0
