@@ -10,10 +10,13 @@ the lab bridge. The module's lab is torn down with ``lab down`` and nothing of i
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -166,6 +169,49 @@ def test_an_unhealthy_task_leaves_the_endpoints_and_its_healthy_replacement_join
     back = lambda: {t["Name"] for t in netlab.running_tasks(lab, "hc")}  # noqa: E731
     lab.wait_for(lambda: len(back()) == 2 and served() == back(), 40, "a healthy replacement served")
     lab.shoal("svc", "rm", "hc")
+
+
+# a server of the host image: GET /N answers "done" after N s; on SIGTERM it stops accepting and finishes
+# the requests it holds, then exits
+SLOW = r"""
+import http.server, signal, threading, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(float(self.path.strip("/") or 0))
+        self.send_response(200); self.send_header("Content-Length", "4"); self.end_headers(); self.wfile.write(b"done")
+    def log_message(self, *a): pass
+class S(http.server.ThreadingHTTPServer):
+    daemon_threads = False
+srv = S(("0.0.0.0", 8000), H)
+signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=srv.shutdown).start())
+srv.serve_forever()
+srv.server_close()
+"""
+
+
+def fetch(url: str, timeout: float = 20) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.read().decode()
+    except OSError as e:
+        return f"error {e}"
+
+
+def test_a_request_in_flight_to_a_stopping_task_finishes_within_its_stop_grace_period(lab: LabCli):
+    lab.shoal("svc", "create", "--name", "slow", "--replicas", "1", "-p", "8092:8000", "--stop-grace-period", "10s",
+              "host", os.path.realpath(sys.executable), "-c", SLOW)
+    netlab.wait_running(lab, "slow", 1)
+    url = f"http://{addr(lab, 'manager1')}:8092/"  # a node without the task: through the mesh and the overlay
+    lab.wait_for(lambda: fetch(url + "0", 2) == "done", 30, "slow answering on the published port")
+    with ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(fetch, url + "4")
+        time.sleep(1)  # the request is in the task's hands
+        started = time.monotonic()
+        lab.shoal("svc", "scale", "slow=0")
+        assert in_flight.result() == "done", "the request in flight was cut when its task was stopped"
+    print(f"the request in flight finished {time.monotonic() - started:.2f} s after the scale-down")
+    lab.wait_for(lambda: fetch(url + "0", 2).startswith("error"), 10, "no endpoint left for a new request")
+    lab.shoal("svc", "rm", "slow")
 
 
 def test_a_stopped_task_leaves_the_endpoints(lab: LabCli):
