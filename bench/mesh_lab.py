@@ -149,28 +149,31 @@ def two_hop_address(lab: LabRun, task: object, subnet: str) -> str:
     second address of it (a /32 on its eth0, in no subnet of the cluster) through worker2 both ways."""
     m1, w1, w2 = (lab.nodes[n] for n in ("manager1", "worker1", "worker2"))
     second = "10.254.77.7"
-    ns_task = task_netns(lab, task)
+    in_task = task_netns(lab, task)
     subprocess.run(["ip", "-n", m1["netns"], "route", "replace", subnet, "via", w1["addr"]], check=True)
     subprocess.run(["ip", "-n", m1["netns"], "route", "replace", f"{second}/32", "via", w2["addr"]], check=True)
     subprocess.run(["ip", "-n", w2["netns"], "route", "replace", f"{second}/32", "via", w1["addr"]], check=True)
     subprocess.run(["ip", "-n", w1["netns"], "route", "replace", f"{second}/32", "dev", "shoal0"], check=True)
-    subprocess.run(["nsenter", f"--net={ns_task}", "ip", "addr", "add", f"{second}/32", "dev", "eth0"], check=True)
+    subprocess.run([*in_task, "ip", "addr", "add", f"{second}/32", "dev", "eth0"], check=True)
     # replies from the second address go back through worker2: a rule for its source, in the task's namespace
-    subprocess.run(["nsenter", f"--net={ns_task}", "ip", "route", "replace", m1["addr"], "via",
+    subprocess.run([*in_task, "ip", "route", "replace", m1["addr"], "via",
                     str(ipaddress.IPv4Interface(task.bridge_address).network.network_address + 1),  # type: ignore[attr-defined]
                     "table", "77"], check=True)
-    subprocess.run(["nsenter", f"--net={ns_task}", "ip", "rule", "add", "from", second, "table", "77"], check=True)
+    subprocess.run([*in_task, "ip", "rule", "add", "from", second, "table", "77"], check=True)
     subprocess.run(["ip", "-n", w1["netns"], "route", "replace", m1["addr"], "via", w2["addr"], "table", "77"], check=True)
     subprocess.run(["ip", "-n", w1["netns"], "rule", "add", "from", second, "table", "77"], check=True)
     return second
 
 
-def task_netns(lab: LabRun, task: object) -> str:
-    """The task's network namespace, kept by worker1's agent under its data dir."""
+def task_netns(lab: LabRun, task: object) -> list[str]:
+    """The command prefix that runs a command in the task's network namespace. worker1's agent keeps it
+    under its data dir, mounted in worker1's own mount namespace (shoal.lab.mountns): entered first, so
+    that the namespace file is there to open."""
     from shoal.lab.state import load as load_lab
 
     node = next(n for n in load_lab(NAME).nodes if n.name == "worker1")
-    return str(Path(node.data_dir) / "agent" / "net" / task.id / "netns")  # type: ignore[attr-defined]
+    path = Path(node.data_dir) / "agent" / "net" / task.id / "netns"  # type: ignore[attr-defined]
+    return ["nsenter", f"--mount={node.mntns}", "nsenter", f"--net={path}"]
 
 
 def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:
