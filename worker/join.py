@@ -107,8 +107,17 @@ class NodeCredentials:
         return grpc.aio.secure_channel(addr, self.channel_credentials(), options=CLIENT_OPTIONS)
 
 
+JOIN_TIMEOUT_S = 60.0
+"""The deadline of a join's Register. Generous: a join is not idempotent (each attempt makes a node), so a
+deadline that a slow but working manager misses leaves a second node behind (seen in the cgroup-v2 VM
+under emulation with the old 5 s: ``node ls`` listed the worker twice). A manager that is down refuses
+the connection at once, whatever the deadline."""
+
+
 async def join(addr: str, token: str, files: CertFiles, request: dpb.RegisterRequest, timeout: float = 5.0) -> dpb.RegisterResponse:
-    """Join through the manager at ``addr`` with ``token``; writes the node certificate to ``files``."""
+    """Join through the manager at ``addr`` with ``token``; writes the node certificate to ``files``.
+
+    ``timeout`` bounds fetching the CA (repeatable); the Register itself waits up to JOIN_TIMEOUT_S."""
     try:
         digest, _ = tls.parse_token(token)
     except tls.TokenError as exc:
@@ -121,7 +130,7 @@ async def join(addr: str, token: str, files: CertFiles, request: dpb.RegisterReq
     req.token, req.csr = token, tls.make_csr(key)
     creds = grpc.ssl_channel_credentials(ca, jkey, jcert)
     async with grpc.aio.secure_channel(addr, creds, options=CLIENT_OPTIONS) as ch:
-        resp = await dgrpc.DispatcherStub(ch).Register(req, timeout=timeout)
+        resp = await dgrpc.DispatcherStub(ch).Register(req, timeout=max(timeout, JOIN_TIMEOUT_S))
     if not resp.certificate or not tls.issued_by(resp.certificate, ca):
         raise JoinError(f"the manager at {addr} returned no valid certificate")
     files.save(resp.certificate, tls.key_pem(key), ca)
