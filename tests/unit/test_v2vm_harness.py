@@ -79,3 +79,33 @@ def test_the_accounting_report_sums_cpu_by_command(tmp_path) -> None:  # type: i
     assert lines[0] == "3 processes exited, 3.3 s of CPU in all; by command:"
     assert lines[1].split() == ["3.0", "s", "cpu", "2", "procs", "5.0", "s", "alive", "shoal"]
     assert lines[2].split()[-1] == "etcd"
+
+
+def test_the_guest_end_kills_what_the_tests_left_but_not_the_guests_own_processes() -> None:
+    from tests.v2vm.guestend import leftovers
+
+    table = {
+        1: (0, "/venv/virtme-ng-init"),
+        2: (0, ""),  # kthreadd
+        30: (2, ""),  # a kernel thread
+        115: (1, "/bin/sh /run/tmp/.virtme-script"),
+        120: (115, "sh /work/build/v2vm/guest.sh ..."),
+        400: (120, "/work/.venv/bin/python tests/v2vm/guestend.py out"),
+        300: (1, "python3 -E -s -m shoal.runtime.launcher --state-dir /tmp/x"),  # a launcher orphaned by its test
+        301: (300, "sleep 600"),
+    }
+    assert leftovers(table, me=400) == [300, 301]
+    assert leftovers({k: v for k, v in table.items() if k not in (300, 301)}, me=400) == []
+
+
+def test_the_guest_end_keeps_the_launcher_logs_that_show_an_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.v2vm.guestend import launcher_logs
+
+    (tmp_path / "t1").mkdir()
+    (tmp_path / "t2").mkdir()
+    (tmp_path / "t1" / "launcher.log").write_text("".join(f"line {i}\n" for i in range(40)) + "Traceback: boom\n")
+    (tmp_path / "t2" / "launcher.log").write_text("launcher ready\nlauncher exiting\n")
+    text = launcher_logs(tmp_path)
+    assert text.startswith(f"== {tmp_path / 't1' / 'launcher.log'}\n")
+    assert text.splitlines()[1:] == [f"line {i}" for i in range(11, 40)] + ["Traceback: boom"]
+    assert launcher_logs(tmp_path / "none") == ""

@@ -84,17 +84,11 @@ log "pytest ended; speed: sum(range(10**7)) in $(speed)s"
 if [ -n "${V2VM_ACCT:-}" ]; then
   .venv/bin/python tests/v2vm/acct.py off && .venv/bin/python tests/v2vm/acct.py report /tmp/v2vm/acct | tee "$out/acct.txt"
 fi
-# the launchers' own logs of failed tests, which live in the guest's tmpfs only
-for f in $(find /tmp/pytest-of-root -name launcher.log -size +0 2>/dev/null | head -50); do
-  grep -q -iE "error|traceback" "$f" && { echo "== $f"; tail -30 "$f"; }
-done >"$out/launcher-logs.txt" 2>&1
 cd /
-# processes the tests left behind (a leak to fix; they also keep the checkout image busy)
-for p in /proc/[0-9]*; do
-  case "$(readlink "$p/cwd" 2>/dev/null)" in "$CHECKOUT"*|/tmp/pytest-of-root*)
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-200)  # empty for kernel threads
-    [ "${p#/proc/}" != "$$" ] && [ -n "$cmd" ] && log "left running: ${p#/proc/} $cmd";;
-  esac
-done
+# the launchers' logs of failed tests to $out; processes the tests left behind reported and killed
+"$CHECKOUT/.venv/bin/python" "$CHECKOUT/tests/v2vm/guestend.py" "$out"
 sync
+# the .pth bound over the editable finder's first: a mount inside .venv keeps it busy
+for pth in "$CHECKOUT"/.venv/lib/python3*/site-packages/__editable__.*.pth; do umount "$pth" 2>/dev/null; done
 umount "$CHECKOUT/.venv" "$CHECKOUT" && umount /tmp/v2vm/src || log "could not unmount the checkout image (synced)"
+log "done"
