@@ -1,6 +1,7 @@
 """Service modes and node operations on the real runtime (issue 12): until now only the fake executor ran them.
 
-A manager and a worker process (``cli_cluster``), tasks as real containers on the ``host`` image, all
+A manager and a worker process (one ``shared_cli_cluster`` for the module; the tests that pause or remove a
+node have a ``cli_cluster`` of their own), tasks as real containers on the ``host`` image, all
 driven through the ``shoal`` CLI as a user would: global services, jobs, the restart policy, a paused
 node, ``node rm --force`` and ``svc ps --why``. Each test checks the containers themselves (their
 state files and exit codes), not only what the manager reports.
@@ -15,6 +16,9 @@ import pytest
 from tests.e2e.clicluster import CliCluster, containers, running_pids
 
 NODES = {"e2e-manager", "e2e-worker"}
+QUICK_STOP = ("--stop-grace-period", "1s")
+"""``sleep`` as a container's PID 1 ignores SIGTERM: without this each removal (and the cluster's teardown)
+waits the default 10 s for the SIGKILL."""
 # a manager and a worker process start, converge and stop: minutes on a loaded 2-core machine
 pytestmark = pytest.mark.timeout(300)
 
@@ -28,9 +32,9 @@ def states(c: CliCluster, service: str) -> list[str]:
     return sorted(t["CurrentState"].split()[0] for t in tasks(c, service))
 
 
-def test_a_global_service_runs_one_container_on_every_node(cli_cluster: CliCluster):
-    c = cli_cluster
-    c.shoal("svc", "create", "-d", "--name", "everywhere", "--mode", "global", "host", "sleep", "1000")
+def test_a_global_service_runs_one_container_on_every_node(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
+    c.shoal("svc", "create", "-d", "--name", "everywhere", "--mode", "global", *QUICK_STOP, "host", "sleep", "1000")
     pids = c.wait_for(lambda: (p := running_pids(c, "everywhere")) and len(p) == 2 and p, what="one task per node")
     assert {t["Node"] for t in tasks(c, "everywhere")} == NODES
     assert len(set(pids.values())) == 2, "two containers, two processes"
@@ -47,17 +51,17 @@ def test_a_global_service_runs_one_container_on_every_node(cli_cluster: CliClust
                what="both containers stopped with the service")
 
 
-def _out(c: CliCluster) -> tuple[Path, str]:
-    """A host directory bound at /mnt in the tasks: each container leaves a line there (finished containers
-    are deleted, so their own state files cannot tell afterwards that they ran)."""
-    out = c.tmp / "out"
-    out.mkdir(exist_ok=True)
+def _out(tmp_path: Path) -> tuple[Path, str]:
+    """A host directory of the test's own bound at /mnt in the tasks: each container leaves a line there
+    (finished containers are deleted, so their own state files cannot tell afterwards that they ran)."""
+    out = tmp_path / "out"
+    out.mkdir()
     return out, f"type=bind,source={out},target=/mnt"
 
 
-def test_a_replicated_job_runs_each_slot_to_completion_once(cli_cluster: CliCluster):
-    c = cli_cluster
-    out, mount = _out(c)
+def test_a_replicated_job_runs_each_slot_to_completion_once(shared_cli_cluster: CliCluster, tmp_path: Path):
+    c = shared_cli_cluster
+    out, mount = _out(tmp_path)
     c.shoal("svc", "create", "-d", "--name", "batch", "--mode", "replicated-job", "--replicas", "3", "--max-concurrent", "2",
             "--mount", mount, "host", "sh", "-c", "echo ran >> /mnt/log")
     c.wait_for(lambda: states(c, "batch") == ["Complete"] * 3, timeout=60, what="3 completed job tasks")
@@ -66,17 +70,17 @@ def test_a_replicated_job_runs_each_slot_to_completion_once(cli_cluster: CliClus
     c.shoal("svc", "rm", "batch")
 
 
-def test_a_global_job_completes_once_on_every_node(cli_cluster: CliCluster):
-    c = cli_cluster
+def test_a_global_job_completes_once_on_every_node(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
     c.shoal("svc", "create", "-d", "--name", "setup", "--mode", "global-job", "host", "true")
     c.wait_for(lambda: states(c, "setup") == ["Complete"] * 2, timeout=60, what="a completed task per node")
     assert {t["Node"] for t in tasks(c, "setup")} == NODES
     c.shoal("svc", "rm", "setup")
 
 
-def test_on_failure_restarts_a_failing_container_up_to_max_attempts(cli_cluster: CliCluster):
-    c = cli_cluster
-    out, mount = _out(c)
+def test_on_failure_restarts_a_failing_container_up_to_max_attempts(shared_cli_cluster: CliCluster, tmp_path: Path):
+    c = shared_cli_cluster
+    out, mount = _out(tmp_path)
     c.shoal("svc", "create", "-d", "--name", "crashy", "--restart-condition", "on-failure", "--restart-max-attempts", "2",
             "--restart-delay", "0s", "--mount", mount, "host", "sh", "-c", "echo try >> /mnt/tries; exit 3")
     c.wait_for(lambda: states(c, "crashy") == ["Failed"] * 3, timeout=60, what="the first try and 2 restarts, all failed")
@@ -87,9 +91,9 @@ def test_on_failure_restarts_a_failing_container_up_to_max_attempts(cli_cluster:
     c.shoal("svc", "rm", "crashy")
 
 
-def test_restart_condition_none_leaves_an_exited_task_alone(cli_cluster: CliCluster):
-    c = cli_cluster
-    out, mount = _out(c)
+def test_restart_condition_none_leaves_an_exited_task_alone(shared_cli_cluster: CliCluster, tmp_path: Path):
+    c = shared_cli_cluster
+    out, mount = _out(tmp_path)
     c.shoal("svc", "create", "-d", "--name", "once", "--restart-condition", "none", "--mount", mount,
             "host", "sh", "-c", "echo once >> /mnt/runs")
     c.wait_for(lambda: states(c, "once") == ["Complete"], timeout=60, what="one completed task")
@@ -99,7 +103,7 @@ def test_restart_condition_none_leaves_an_exited_task_alone(cli_cluster: CliClus
 
 def test_a_paused_node_keeps_its_containers_but_gets_no_new_ones(cli_cluster: CliCluster):
     c = cli_cluster
-    c.shoal("svc", "create", "-d", "--name", "web", "--replicas", "2", "host", "sleep", "1000")
+    c.shoal("svc", "create", "-d", "--name", "web", "--replicas", "2", *QUICK_STOP, "host", "sleep", "1000")
     before = c.wait_for(lambda: (p := running_pids(c, "web")) and len(p) == 2 and p, what="2 running tasks")
     on_worker = {t["ID"] for t in tasks(c, "web") if t["Node"] == "e2e-worker"}
     assert on_worker, "the spread put a task on the worker"
@@ -116,7 +120,7 @@ def test_a_paused_node_keeps_its_containers_but_gets_no_new_ones(cli_cluster: Cl
 
 def test_node_rm_needs_force_for_a_ready_node_and_its_tasks_move(cli_cluster: CliCluster):
     c = cli_cluster
-    c.shoal("svc", "create", "-d", "--name", "moving", "--replicas", "2", "host", "sleep", "1000")
+    c.shoal("svc", "create", "-d", "--name", "moving", "--replicas", "2", *QUICK_STOP, "host", "sleep", "1000")
     c.wait_for(lambda: len(running_pids(c, "moving")) == 2, what="2 running tasks")
     refused = c.shoal("node", "rm", "e2e-worker", check=False)
     assert refused.returncode != 0 and "use --force" in refused.stderr and refused.stderr.count("\n") == 1
@@ -136,8 +140,8 @@ def test_node_rm_needs_force_for_a_ready_node_and_its_tasks_move(cli_cluster: Cl
     (("--constraint", "node.labels.zone==mars"), "node.labels.zone==mars"),
     (("--reserve-memory", "64g"), "memory"),
 ])  # fmt: skip
-def test_svc_ps_why_says_why_a_task_has_no_node(cli_cluster: CliCluster, flags, reason):
-    c = cli_cluster
+def test_svc_ps_why_says_why_a_task_has_no_node(shared_cli_cluster: CliCluster, flags, reason):
+    c = shared_cli_cluster
     c.shoal("svc", "create", "-d", "--name", "stuck", "--replicas", "2", *flags, "host", "sleep", "1000")
     c.wait_for(lambda: states(c, "stuck") == ["Pending"] * 2, what="2 pending tasks")
     why = c.wait_for(lambda: (out := c.shoal("svc", "ps", "--why", "stuck").stdout) and reason in out and out,

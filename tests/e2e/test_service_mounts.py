@@ -16,16 +16,20 @@ SCRIPT = ("echo run-{{.Task.Slot}} >> /data/runs; if touch /rootfs-write 2>/dev/
           "else echo root-read-only >> /data/runs; fi; echo t > /scratch/t && echo tmpfs-ok >> /data/runs; exec sleep 600")
 
 
+# The services' sleep (PID 1) ignores SIGTERM: "--stop-grace-period 1s" spares each removal the default
+# 10 s wait for the SIGKILL.
+
+
 def _load_image(c: CliCluster) -> None:
     tar = c.tmp / "mbox.tar"
     busybox_image.build(str(tar), tag="mbox:1")
     c.shoal("image", "load", "--cluster", "-i", str(tar))
 
 
-def test_a_named_volume_keeps_its_data_across_a_task_replacement(cli_cluster: CliCluster) -> None:
-    c = cli_cluster
+def test_a_named_volume_keeps_its_data_across_a_task_replacement(shared_cli_cluster: CliCluster) -> None:
+    c = shared_cli_cluster
     _load_image(c)
-    c.shoal("svc", "create", "-d", "--name", "vol", "--constraint", "node.hostname==e2e-worker", "--restart-delay", "0s",
+    c.shoal("svc", "create", "-d", "--name", "vol", "--stop-grace-period", "1s", "--constraint", "node.hostname==e2e-worker", "--restart-delay", "0s",
             "--mount", "type=volume,source=data-{{.Task.Slot}},target=/data", "--read-only",
             "--mount", "type=tmpfs,target=/scratch,tmpfs-size=1m", "--hostname", "{{.Service.Name}}-{{.Task.Slot}}",
             "mbox:1", "sh", "-c", SCRIPT.replace("{{.Task.Slot}}", "$(hostname)"))  # fmt: skip
@@ -46,8 +50,8 @@ def test_a_named_volume_keeps_its_data_across_a_task_replacement(cli_cluster: Cl
     assert runs.exists(), "a named volume is kept after its tasks are gone, as docker keeps it"
 
 
-def test_a_missing_bind_source_rejects_the_task_with_the_reason(cli_cluster: CliCluster) -> None:
-    c = cli_cluster
+def test_a_missing_bind_source_rejects_the_task_with_the_reason(shared_cli_cluster: CliCluster) -> None:
+    c = shared_cli_cluster
     _load_image(c)
     missing = c.tmp / "not-there"
     c.shoal("svc", "create", "-d", "--name", "nobind", "--restart-condition", "none",
@@ -61,8 +65,8 @@ def test_a_missing_bind_source_rejects_the_task_with_the_reason(cli_cluster: Cli
     c.shoal("svc", "rm", "nobind")
 
 
-def test_a_bad_mount_is_one_error_and_nothing_is_written(cli_cluster: CliCluster) -> None:
-    c = cli_cluster
+def test_a_bad_mount_is_one_error_and_nothing_is_written(shared_cli_cluster: CliCluster) -> None:
+    c = shared_cli_cluster
     for mount, message in (("type=nfs,source=x,target=/x", "invalid mount type 'nfs'"),
                            ("type=volume,source=x,target=data", "invalid mount target 'data': must be an absolute path"),
                            ("type=volume,source=../../etc,target=/x", "invalid volume name")):
@@ -73,17 +77,17 @@ def test_a_bad_mount_is_one_error_and_nothing_is_written(cli_cluster: CliCluster
     assert c.shoal("svc", "ls", "-q").stdout.strip() == ""
 
 
-def test_dns_flags_on_a_node_without_networking_write_the_tasks_resolv_conf(cli_cluster: CliCluster) -> None:
+def test_dns_flags_on_a_node_without_networking_write_the_tasks_resolv_conf(shared_cli_cluster: CliCluster) -> None:
     """The e2e nodes run --no-network (loopback only, no DNS responder): --dns, --dns-search and --dns-option
     become the task's /etc/resolv.conf, as docker writes one, in an image container and in a host-image one."""
-    c = cli_cluster
+    c = shared_cli_cluster
     _load_image(c)
     out = c.tmp / "dnsout"
     out.mkdir()
     dns = ["--dns", "127.0.0.1", "--dns", "192.0.2.53", "--dns-search", "example.com", "--dns-option", "ndots:3"]
-    c.shoal("svc", "create", "-d", "--name", "dnsimg", "--constraint", "node.hostname==e2e-worker", *dns,
+    c.shoal("svc", "create", "-d", "--name", "dnsimg", "--stop-grace-period", "1s", "--constraint", "node.hostname==e2e-worker", *dns,
             "--mount", f"type=bind,source={out},target=/out", "mbox:1", "sh", "-c", "cat /etc/resolv.conf > /out/img; exec sleep 600")  # fmt: skip
-    c.shoal("svc", "create", "-d", "--name", "dnshost", "--constraint", "node.hostname==e2e-worker", "--dns-search", "corp",
+    c.shoal("svc", "create", "-d", "--name", "dnshost", "--stop-grace-period", "1s", "--constraint", "node.hostname==e2e-worker", "--dns-search", "corp",
             "--mount", f"type=bind,source={out},target=/mnt", "host", "sh", "-c", "cat /etc/resolv.conf > /mnt/host; exec sleep 600")  # fmt: skip
     want = "nameserver 127.0.0.1\nnameserver 192.0.2.53\nsearch example.com\noptions ndots:3\n"
     c.wait_for(lambda: (out / "img").exists() and (out / "img").read_text() == want, 40, "the image task's resolv.conf")

@@ -1,7 +1,9 @@
 """The walking skeleton as a user runs it: manager + worker processes, the CLI, real containers.
 
 Checks from the host that every task runs in its own pid namespace and cgroup, and that removing
-the service leaves no cgroup, mount, process or container state behind.
+the service leaves no cgroup, mount, process or container state behind. The tests share one cluster
+(``shared_cli_cluster``: each gets it back without services, containers or node-local images); the
+metrics test, which adds a node, has its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def mounts_under(path: Path) -> list[str]:
         return [line for line in f if str(path) in line]
 
 
+def running_containers(c: CliCluster) -> int:
+    """Running containers on both nodes, from their state files: waiting on these first spares the
+    cgroup-v2 VM a `svc ps` process per poll (seconds each under emulation)."""
+    return sum(st["status"] == "running" for st in containers(c).values())
+
+
 def memory_cgroup(pid: int) -> str:
     """The process' memory cgroup: the v1 memory hierarchy's line, or the unified (v2) one on a v2-only host."""
     entries = [line.split(":", 2) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
@@ -30,14 +38,15 @@ def memory_cgroup(pid: int) -> str:
     return (v1 or [path for _, ctrls, path in entries if ctrls == ""])[0]
 
 
-def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster):
-    c = cli_cluster
+def test_svc_create_runs_replicas_in_isolated_containers(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
     nodes = c.json("node", "ls")
     assert sorted(n["Hostname"] for n in nodes) == ["e2e-manager", "e2e-worker"]
     assert {n["ManagerStatus"] for n in nodes} == {"Leader", ""}
 
     t0 = time.monotonic()
-    res = c.shoal("svc", "create", "--name", "web", "--replicas", "3", "host", "python3", "-m", "http.server", "8000")
+    # python as PID 1 ignores SIGTERM: a short grace, so the scale-down and removal need not wait 10 s each
+    res = c.shoal("svc", "create", "--name", "web", "--replicas", "3", "--stop-grace-period", "1s", "host", "python3", "-m", "http.server", "8000")
     converge_s = time.monotonic() - t0
     assert "overall progress: 3 out of 3 tasks" in res.stdout
     assert "verify: Service converged" in res.stdout
@@ -89,8 +98,8 @@ def test_svc_create_runs_replicas_in_isolated_containers(cli_cluster: CliCluster
     assert list((c.tmp / "w" / "runtime" / "containers").iterdir()) == []
 
 
-def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
-    c = cli_cluster
+def test_bad_input_is_refused_and_nothing_written(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
     cases = [
         (["svc", "create", "--replicas", "2", "host", "true"], "name"),
         (["svc", "create", "--name", "x", "--replicas", "-1", "host", "true"], "replicas"),
@@ -108,10 +117,11 @@ def test_bad_input_is_refused_and_nothing_written(cli_cluster: CliCluster):
     res = c.shoal("svc", "create", "-d", "--name", "dup", "host", "true", check=False)
     assert res.returncode != 0 and "already exists" in res.stderr
     assert [s["Name"] for s in c.json("svc", "ls")] == ["dup"]
+    c.shoal("svc", "rm", "dup")
 
 
-def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(cli_cluster: CliCluster):
-    c = cli_cluster
+def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
     c.shoal("svc", "create", "-d", "--no-resolve-image", "--name", "missing", "nosuchimage:1")
 
     def rejected() -> list[dict]:
@@ -122,41 +132,44 @@ def test_an_image_missing_on_the_node_rejects_the_task_with_a_clear_error(cli_cl
     c.shoal("svc", "rm", "missing")
 
 
-def test_a_busybox_service_runs_on_nodes_that_loaded_the_image(cli_cluster: CliCluster):
+def test_a_busybox_service_runs_on_nodes_that_loaded_the_image(shared_cli_cluster: CliCluster):
     from tests.fixtures import busybox_image
 
-    c = cli_cluster
+    c = shared_cli_cluster
     tar = c.tmp / "busybox.tar"
     busybox_image.build(str(tar))
     for node_dir in ("m", "w"):  # node-local image stores: the cluster's store does not know the image
         c.shoal("image", "load", "--root", str(c.tmp / node_dir / "runtime"), "-i", str(tar))
     res = c.shoal("svc", "create", "-d", "--name", "bb", "busybox:latest", "sleep", "600", check=False)
     assert res.returncode != 0 and "no such image: busybox:latest" in res.stderr
-    c.shoal("svc", "create", "-d", "--no-resolve-image", "--name", "bb", "--replicas", "2", "busybox:latest", "sleep", "600")
+    # sleep as PID 1 ignores SIGTERM: a short grace, so the removal at the end need not wait 10 s for the SIGKILL
+    c.shoal("svc", "create", "-d", "--no-resolve-image", "--name", "bb", "--replicas", "2", "--stop-grace-period", "1s", "busybox:latest", "sleep", "600")
 
     def running() -> list[dict]:
         tasks = [t for t in c.json("svc", "ps", "bb") if str(t["CurrentState"]).startswith("Running")]
         return tasks if len(tasks) == 2 else []
 
+    c.wait_for(lambda: running_containers(c) == 2, 30, "2 running busybox containers")
     c.wait_for(running, 30, "2 running busybox tasks")
     c.shoal("svc", "rm", "bb")
 
 
-def test_a_cluster_image_is_pulled_by_the_nodes_that_run_it(cli_cluster: CliCluster):
+def test_a_cluster_image_is_pulled_by_the_nodes_that_run_it(shared_cli_cluster: CliCluster):
     from tests.fixtures import busybox_image
 
-    c = cli_cluster
+    c = shared_cli_cluster
     tar = c.tmp / "busybox.tar"
     busybox_image.build(str(tar), tag="cbox:1")
     assert c.shoal("image", "load", "--cluster", "-i", str(tar)).stdout == "Loaded image: cbox:1\n"
     listed = c.shoal("image", "ls", "--cluster").stdout.splitlines()
     assert listed[1].split()[:2] == ["cbox", "1"]
-    c.shoal("svc", "create", "-d", "--name", "cb", "--replicas", "2", "cbox:1", "sleep", "600")
+    c.shoal("svc", "create", "-d", "--name", "cb", "--replicas", "2", "--stop-grace-period", "1s", "cbox:1", "sleep", "600")
 
     def running() -> list[dict]:
         tasks = [t for t in c.json("svc", "ps", "cb") if str(t["CurrentState"]).startswith("Running")]
         return tasks if len(tasks) == 2 else []
 
+    c.wait_for(lambda: running_containers(c) == 2, 40, "2 running containers of the cluster image")
     tasks = c.wait_for(running, 40, "2 running tasks of the cluster image")
     assert {t["Node"] for t in tasks} == {"e2e-manager", "e2e-worker"}  # spread: both nodes pulled it
     for node_dir in ("m", "w"):
@@ -168,8 +181,8 @@ def test_a_cluster_image_is_pulled_by_the_nodes_that_run_it(cli_cluster: CliClus
     c.shoal("svc", "rm", "cb")
 
 
-def test_worker_with_a_wrong_token_is_refused(cli_cluster: CliCluster):
-    c = cli_cluster
+def test_worker_with_a_wrong_token_is_refused(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
     res = subprocess.run(
         [SHOAL, "worker", "--join", c.addr, "--token", "SHOAL-1-abc-def", "--data-dir", str(c.tmp / "bad")],
         capture_output=True, text=True, timeout=scaled(30),
