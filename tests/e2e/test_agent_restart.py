@@ -15,6 +15,10 @@ import pytest
 
 from tests.e2e.clicluster import CliCluster, running_pids
 
+QUICK_STOP = ("--stop-grace-period", "1s")
+"""``sleep`` as a container's PID 1 ignores SIGTERM: without this every removal (and the cluster's teardown,
+which stops the worker and its containers) waits the default 10 s for the SIGKILL."""
+
 
 def _worker(c: CliCluster):
     return c.procs[1]
@@ -25,7 +29,7 @@ def _worker(c: CliCluster):
 @pytest.mark.manager_args("--heartbeat-period", "5", "--reconnect-grace", "15")
 def test_agent_kill9_restart_readopts_containers(cli_cluster: CliCluster):
     c = cli_cluster
-    c.shoal("svc", "create", "--name", "sleepy", "--replicas", "2", "--constraint", "node.hostname==e2e-worker", "host", "sleep", "1000")
+    c.shoal("svc", "create", "--name", "sleepy", "--replicas", "2", "--constraint", "node.hostname==e2e-worker", *QUICK_STOP, "host", "sleep", "1000")
     before = c.wait_for(lambda: (p := running_pids(c, "sleepy")) and len(p) == 2 and p, what="2 running tasks")
 
     assert {t["Node"] for t in c.json("svc", "ps", "sleepy")} == {"e2e-worker"}, "the tasks run on the worker whose agent dies"
@@ -44,8 +48,8 @@ def test_agent_kill9_restart_readopts_containers(cli_cluster: CliCluster):
     c.shoal("svc", "rm", "sleepy")
 
 
-def test_tcp_control_api_needs_the_admin_certificate(cli_cluster: CliCluster):
-    c = cli_cluster
+def test_tcp_control_api_needs_the_admin_certificate(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
     certs = c.tmp / "m" / "certificates"
     env = {k: v for k, v in c.env.items() if k != "SHOAL_HOST"}
     import subprocess
@@ -64,18 +68,19 @@ def test_tcp_control_api_needs_the_admin_certificate(cli_cluster: CliCluster):
     assert f"shoal worker --join {c.addr} --token SHOAL-1-" in rotated
 
 
-def test_health_check_runs_in_the_container(cli_cluster: CliCluster):
-    c = cli_cluster
-    c.shoal("svc", "create", "--name", "hc", "--health-cmd", "test -e /proc/1", "--health-interval", "200ms", "--health-start-interval", "200ms", "host", "sleep", "1000")
+def test_health_check_runs_in_the_container(shared_cli_cluster: CliCluster):
+    c = shared_cli_cluster
+    c.shoal("svc", "create", "--name", "hc", *QUICK_STOP, "--health-cmd", "test -e /proc/1", "--health-interval", "200ms", "--health-start-interval", "200ms", "host", "sleep", "1000")
     c.wait_for(lambda: any(t["CurrentState"].endswith("(healthy)") for t in c.json("svc", "ps", "hc")), what="healthy task")
     c.shoal("svc", "rm", "hc")
     # -d: a task that never becomes healthy never converges (create waits for health, as the issue asks)
-    c.shoal("svc", "create", "-d", "--name", "sick", "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
+    c.shoal("svc", "create", "-d", "--name", "sick", *QUICK_STOP, "--health-cmd", "exit 1", "--health-interval", "200ms", "--health-retries", "1", "--restart-delay", "0s", "host", "sleep", "1000")
     # failed, then replaced per the restart policy (the old task's desired state becomes Shutdown)
     c.wait_for(
         lambda: [t for t in c.tasks("svc", "ps", "sick") if t["Error"] == "task: unhealthy container" and t["DesiredState"] == "Shutdown"],
         what="unhealthy task failed and replaced",
     )
+    c.shoal("svc", "rm", "sick")
 
 
 @pytest.mark.manager_args("--heartbeat-period", "5", "--reconnect-grace", "15")
@@ -89,7 +94,7 @@ def test_a_task_still_starting_when_its_agent_restarts_stays_starting_until_its_
     c.shoal("svc", "create", "-d", "--name", "slow", "--constraint", "node.hostname==e2e-worker",
             "--mount", f"type=bind,source={flag},target=/mnt", "--health-cmd", "test -e /mnt/ok",
             "--health-interval", "300ms", "--health-start-interval", "300ms", "--health-retries", "1000",
-            "host", "sleep", "1000")  # fmt: skip
+            *QUICK_STOP, "host", "sleep", "1000")  # fmt: skip
 
     def starting() -> list[dict]:
         return [t for t in c.tasks("svc", "ps", "slow") if t["CurrentState"].startswith("Starting") and t["DesiredState"] == "Running"]
