@@ -98,7 +98,7 @@ def test_a_published_port_answers_from_outside_and_from_the_host_itself_until_th
                "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8080/', timeout=3).read().decode())")
     assert local.startswith("web1 "), "loopback reaches it too (as docker-proxy gives)"
     assert "0.0.0.0:8080->80/tcp" in host.shoal("ps").stdout
-    host.shoal("stop", "web1")
+    host.shoal("stop", "-t", "1", "web1")  # its python (PID 1) ignores SIGTERM: the SIGKILL after 1 s, not 10
     assert host.kit.get(host.c, "10.78.1.1", 8080)[0].startswith("error")
     assert host.traces() == [], "nothing of the standalone networking is left once no container publishes"
     assert host.shoal("ps", "-a").stdout.count("Exited") == 1
