@@ -31,7 +31,7 @@ import posixpath
 import re
 from typing import Any
 
-from shoal import templates, units
+from shoal import units
 
 TYPES = ("bind", "volume", "tmpfs")
 VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -122,6 +122,8 @@ def parse_volume(text: str) -> dict[str, Any]:
 
 
 def _target(target: str) -> str:
+    from shoal import templates  # loaded with the first mount (`shoal run` without one does not)
+
     shown = templates.check(target) if templates.has_template(target) else target
     clean = clean_path("mount target", shown)
     if clean in RESERVED_TARGETS:
@@ -130,6 +132,8 @@ def _target(target: str) -> str:
 
 
 def _source(kind: str, source: str) -> str:
+    from shoal import templates  # loaded with the first mount (`shoal run` without one does not)
+
     templated = templates.has_template(source)
     shown = templates.check(source) if templated else source
     if kind == "bind":
@@ -162,6 +166,8 @@ def clean_subpath(subpath: str) -> str:
 def _options(kind: str, m: dict[str, Any]) -> tuple[str, str]:
     """The volume subpath (a template kept as written, checked as it would expand) and bind propagation
     of ``m``, checked against its type."""
+    from shoal import templates
+
     subpath = m.get("volume_subpath") or ""
     if isinstance(subpath, str) and templates.has_template(subpath):
         clean_subpath(templates.check(subpath))
@@ -179,6 +185,8 @@ def _options(kind: str, m: dict[str, Any]) -> tuple[str, str]:
 
 def normalize(m: dict[str, Any]) -> dict[str, Any]:
     """A normalized copy of mount ``m`` (see the module docstring); MountError naming what is wrong."""
+    from shoal import templates
+
     kind = m.get("type")
     if kind not in TYPES:
         raise MountError(f"invalid mount type {kind!r}: use bind, volume or tmpfs")
