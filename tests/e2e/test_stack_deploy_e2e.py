@@ -58,8 +58,8 @@ def deploy(c: CliCluster, path: Path, *extra: str):
     return c.shoal("stack", "deploy", "-c", str(path), *extra, "app")
 
 
-def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_path: Path):
-    c = cli_cluster
+def test_deploy_redeploy_prune_and_remove_a_stack(shared_cli_cluster: CliCluster, tmp_path: Path):
+    c = shared_cli_cluster
     path = tmp_path / "stack.yml"
     path.write_text(STACK)
     (tmp_path / "token.txt").write_text("t0ken")
@@ -114,8 +114,8 @@ def test_deploy_redeploy_prune_and_remove_a_stack(cli_cluster: CliCluster, tmp_p
     assert c.shoal("stack", "services", "app", check=False).returncode == 1
 
 
-def test_a_broken_stack_file_deploys_nothing(cli_cluster: CliCluster, tmp_path: Path):
-    c = cli_cluster
+def test_a_broken_stack_file_deploys_nothing(shared_cli_cluster: CliCluster, tmp_path: Path):
+    c = shared_cli_cluster
     path = tmp_path / "stack.yml"
     path.write_text(STACK.replace("    deploy: {mode: global}\n", "    deploy: {mode: global}\n    deploy: {replicass: 2}\n"))
     res = c.shoal("stack", "deploy", "-c", str(path), "app", check=False)
@@ -139,8 +139,8 @@ services:
 """
 
 
-def test_a_dependent_service_waits_until_its_dependency_is_healthy(cli_cluster: CliCluster, tmp_path: Path):
-    c = cli_cluster
+def test_a_dependent_service_waits_until_its_dependency_is_healthy(shared_cli_cluster: CliCluster, tmp_path: Path):
+    c = shared_cli_cluster
     path = tmp_path / "stack.yml"
     path.write_text(DEPENDS)
     deploy(c, path)
