@@ -10,8 +10,8 @@ service's replicas (so two files are merged, as ``-c a.yml -c b.yml`` does). val
 wall time of ``load_stack`` plus ``convert_stack`` (what ``stack deploy`` does before it sends
 anything), in a process that has already imported the models. Target: 200 ms or less.
 
-deploy_to_running_s: a manager and WORKERS workers run as real processes (their own data dirs under a
-temp dir, stopped by PID at the end); the same stack, made runnable on them (the built-in ``host``
+deploy_to_running_s: a lab (``shoal lab``: network-namespace hosts, 1 manager that also runs tasks and
+WORKERS workers, removed at the end); the same stack, made runnable on them (the built-in ``host``
 image running ``sleep``; no secrets, published ports, health checks or reservations, which this
 cluster cannot give 100 tasks), is deployed with ``shoal stack deploy`` and timed until every task
 is RUNNING. Target: 10 s or less. Last line: ``services=... tasks=... validate_ms=... deploy_to_running_s=...``.
@@ -30,8 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._cluster import SHOAL, BenchCluster  # noqa: E402
+import grpc  # noqa: E402
+
+from bench._lab import SHOAL, Lab  # noqa: E402
 from shoal.proto import control_pb2 as cpb  # noqa: E402
+from shoal.proto import control_pb2_grpc as cgrpc  # noqa: E402
 from shoal.proto import types_pb2 as pb  # noqa: E402
 from shoal.stack.convert import convert_stack  # noqa: E402
 from shoal.stack.loader import load_stack  # noqa: E402
@@ -110,34 +113,30 @@ def runnable(text: str) -> str:
 
 
 def deploy_to_running(folder: Path, files: list[Path], workers: int, tasks: int) -> float:
-    """Seconds from ``shoal stack deploy`` to every task RUNNING on a fresh local cluster."""
+    """Seconds from ``shoal stack deploy`` to every task RUNNING on a fresh lab (1 manager, WORKERS workers)."""
     for f in files:
         f.write_text(runnable(f.read_text()))
-    c = BenchCluster(folder / "cluster")
-    (folder / "cluster").mkdir()
-    env = {**os.environ, "SHOAL_HOST": f"unix://{c.sock}"}
+    lab = Lab(folder / "lab", f"bstack{os.getpid() % 10000}")
     try:
-        c.start_manager()
-        for i in range(workers):
-            c.start(f"w{i}", *c.worker_args(f"w{i}"))
-        c.wait(lambda: sum(st == pb.NodeStatus.READY for _id, st in c.nodes().values()) == workers + 1, 60, "nodes ready", 0.2)
+        lab.lab("up", "--managers", "1", "--workers", str(workers))
+        control = cgrpc.ControlStub(grpc.insecure_channel(f"unix://{lab.socket('manager1')}"))
 
         def running() -> int:
-            ts = c.control.ListTasks(cpb.ListTasksRequest(), timeout=10).tasks
+            ts = control.ListTasks(cpb.ListTasksRequest(), timeout=10).tasks
             return sum(t.desired_state == pb.RUNNING and t.status.state == pb.RUNNING for t in ts)
 
-        args = [SHOAL, "stack", "deploy", *(a for f in files for a in ("-c", str(f))), "--resolve-image", "never", "bench"]
+        args = ["stack", "deploy", *(a for f in files for a in ("-c", str(f))), "--resolve-image", "never", "bench"]
         t0 = time.perf_counter()
-        subprocess.run(args, env=env, check=True, capture_output=True, timeout=120)
+        lab.shoal(*args)
         sent = time.perf_counter() - t0
-        c.wait(lambda: running() >= tasks, 120, f"{tasks} tasks running", 0.05)
+        lab.until(lambda: running() >= tasks, 120, f"{tasks} tasks running", 0.05)
         elapsed = time.perf_counter() - t0
-        print(f"deploy_command_s={sent:.2f} (the CLI: load, check, 20 CreateService calls) workers={workers}")
-        subprocess.run([SHOAL, "stack", "rm", "bench"], env=env, capture_output=True, timeout=60)
-        c.wait(lambda: not c.control.ListTasks(cpb.ListTasksRequest(), timeout=10).tasks, 60, "tasks gone", 0.2)
+        print(f"deploy_command_s={sent:.2f} (the CLI: load, check, 20 CreateService calls) lab: 1 manager + {workers} workers")
+        lab.shoal("stack", "rm", "bench", check=False)
+        lab.until(lambda: not control.ListTasks(cpb.ListTasksRequest(), timeout=10).tasks, 60, "tasks gone", 0.2)
         return elapsed
     finally:
-        c.stop()
+        subprocess.run([SHOAL, "lab", "down", "--name", lab.name], env=lab.env, capture_output=True, timeout=300)
 
 
 def main() -> None:
