@@ -92,7 +92,10 @@ def containers(c: CliCluster) -> dict[str, dict]:
     """Container state files of both nodes' runtimes, by container (= task) id."""
     out = {}
     for f in c.tmp.glob("*/runtime/containers/*/state.json"):
-        out[f.parent.name] = json.loads(f.read_text())
+        try:
+            out[f.parent.name] = json.loads(f.read_text())
+        except FileNotFoundError:  # deleted between the listing and the read: gone
+            continue
     return out
 
 

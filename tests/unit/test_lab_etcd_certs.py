@@ -68,6 +68,8 @@ def test_every_etcd_certificate_exists_before_the_first_member_starts(tmp_path: 
         return state.Proc(os.getpid(), 0)
 
     monkeypatch.setattr(procs, "spawn", spawn)
+    # no real mount namespaces from a unit test: nothing would unmount them (lab down is not run here)
+    monkeypatch.setattr(lifecycle.mountns, "create", lambda lab, node: seen and pytest.fail("a namespace made after a member started"))
     with pytest.raises(Started):
         lifecycle._start(lab)
     names = {f"{m}.{ext}" for m in ("manager1", "manager2", "manager3", "managers") for ext in ("crt", "key")}
