@@ -109,3 +109,29 @@ def test_the_guest_end_keeps_the_launcher_logs_that_show_an_error(tmp_path) -> N
     assert text.startswith(f"== {tmp_path / 't1' / 'launcher.log'}\n")
     assert text.splitlines()[1:] == [f"line {i}" for i in range(11, 40)] + ["Traceback: boom"]
     assert launcher_logs(tmp_path / "none") == ""
+
+
+def test_a_kernel_panic_stops_the_wait_and_counts_as_a_failed_boot_before_the_guest_started() -> None:
+    from tests.v2vm.run import BootWatch
+
+    w = BootWatch(0.0)
+    w.feed("Memory KASLR using RDRAND RDTSC...\nPANIC: early exc")
+    assert w.verdict(1.0) is None, "half a panic line is not a panic yet"
+    w.feed("eption 0x06 IP 10:ffffffff9ac1e1db error 0\n")
+    assert w.verdict(1.0) == "the guest kernel panicked: PANIC: early exception 0x06 IP 10:ffffffff9ac1e1db error 0"
+    assert not w.started, "main() boots again only when the tests never started"
+
+
+def test_a_silent_boot_times_out_long_before_the_run_deadline_and_a_started_guest_does_not() -> None:
+    from tests.v2vm.run import BOOT_TIMEOUT, TIMEOUT, BootWatch
+
+    silent = BootWatch(0.0)
+    silent.feed("Probing EDD (edd=off to disable)... ok\n")
+    assert silent.verdict(BOOT_TIMEOUT - 1) is None
+    assert silent.verdict(BOOT_TIMEOUT + 1) == f"the guest did not start within {BOOT_TIMEOUT}s"
+    running = BootWatch(0.0)
+    running.feed("v2vm-guest [9.37s]: cgroup: cgroup2fs\n")
+    assert running.started and running.verdict(BOOT_TIMEOUT + 1) is None
+    assert running.verdict(TIMEOUT + 1) == f"the VM did not finish within {TIMEOUT}s"
+    running.feed("[  300.1] Kernel panic - not syncing: Out of memory\n")
+    assert running.verdict(400.0) == "the guest kernel panicked: Kernel panic - not syncing: Out of memory"

@@ -33,7 +33,11 @@ KCACHE = BUILD / "kernel"  # not under /var, /tmp or /etc: the guest sees tmpfs 
 MEMORY = os.environ.get("SHOAL_V2VM_MEMORY", "3G")
 CPUS = os.environ.get("SHOAL_V2VM_CPUS", "2")
 TIMEOUT = int(os.environ.get("SHOAL_V2VM_TIMEOUT", "3600"))  # a hang guard: ~6 min idle, 4-8x that on a busy host
+BOOT_TIMEOUT = int(os.environ.get("SHOAL_V2VM_BOOT_TIMEOUT", "600"))  # until guest.sh's first line (~20 s idle)
+BOOT_TRIES = 3  # a boot that panics or stays silent is retried; a run whose tests started is not
+BOOT_FAILED = 125  # boot()'s code for "the guest never started": main() boots again
 KMSG = re.compile(r"^\[\s*\d+\.\d+\] ")
+PANIC = re.compile(r"PANIC: early exception|Kernel panic - not syncing")
 WALKING_SKELETON = (  # they share one cluster (tests/e2e/conftest.py shared_cli_cluster): one start-up
     "test_svc_create_runs_replicas_in_isolated_containers",
     "test_a_busybox_service_runs_on_nodes_that_loaded_the_image",
@@ -238,7 +242,7 @@ def boot(vmlinuz: Path, base: Path, src: Path, pytest_args: list[str], pyhome: P
         "-device virtio-9p-pci,fsdev=shoalusr,mount_tag=shoalusr",
     ]
     vng = [str(VENV / "bin" / "vng"), "--run", str(vmlinuz), "--disable-kvm", "--force-9p", "--cpus", CPUS,
-           "--memory", MEMORY, "--verbose", "--qemu-opts=" + " ".join(drives), "--append=loglevel=1 clocksource=tsc tsc=reliable",
+           "--memory", MEMORY, "--verbose", "--qemu-opts=" + " ".join(drives), "--append=loglevel=1 clocksource=tsc tsc=reliable nokaslr",
            "--exec", guest]  # fmt: skip
     env = {**os.environ, "PATH": f"{VENV / 'bin'}:{os.environ['PATH']}"}
     # A session of its own: vng runs qemu below a shell, and the whole group goes when we do.
@@ -246,27 +250,57 @@ def boot(vmlinuz: Path, base: Path, src: Path, pytest_args: list[str], pyhome: P
                             start_new_session=True)  # fmt: skip
     assert proc.stdout is not None
     shown = ConsoleFilter()
-    deadline = time.monotonic() + TIMEOUT
-    with (BUILD / "console.log").open("wb") as console:
+    watch = BootWatch(time.monotonic())
+    with (BUILD / "console.log").open("ab") as console:
         try:
-            while time.monotonic() < deadline:
+            while (verdict := watch.verdict(time.monotonic())) is None:
                 ready, _, _ = select.select([proc.stdout], [], [], 5)
                 if not ready:
                     continue
                 chunk = os.read(proc.stdout.fileno(), 65536)
                 if not chunk:
-                    return proc.wait()
+                    return proc.wait() if watch.started else BOOT_FAILED
                 console.write(chunk)
-                sys.stdout.write(shown.feed(chunk.decode(errors="replace")))
+                text = chunk.decode(errors="replace")
+                watch.feed(text)
+                sys.stdout.write(shown.feed(text))
                 sys.stdout.flush()
-            say(f"the VM did not finish within {TIMEOUT}s")
-            return 124
+            say(verdict)
+            return 124 if watch.started else BOOT_FAILED
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             proc.wait()
+
+
+class BootWatch:
+    """Decides from the console when waiting for the VM is pointless: a kernel panic halts the guest
+    for good (an early one even ignores panic=-1), and a guest silent for BOOT_TIMEOUT never booted.
+    CI once spent its whole hour on a "PANIC: early exception 0x06" right after KASLR's line."""
+
+    def __init__(self, now: float) -> None:
+        self.t0 = now
+        self.started = False  # guest.sh printed its first line: the tests run, a retry would repeat them
+        self.tail = ""  # the last console text, for a panic line split over two reads
+        self.panic = ""
+
+    def feed(self, text: str) -> None:
+        self.tail = (self.tail + text)[-4096:]
+        self.started = self.started or "v2vm-guest [" in self.tail
+        if not self.panic and (m := PANIC.search(self.tail)):
+            self.panic = self.tail[m.start() :].split("\n")[0].strip()
+
+    def verdict(self, now: float) -> str | None:
+        """None while waiting makes sense; else why it stopped."""
+        if self.panic:
+            return f"the guest kernel panicked: {self.panic}"
+        if not self.started and now - self.t0 > BOOT_TIMEOUT:
+            return f"the guest did not start within {BOOT_TIMEOUT}s"
+        if now - self.t0 > TIMEOUT:
+            return f"the VM did not finish within {TIMEOUT}s"
+        return None
 
 
 class ConsoleFilter:
@@ -319,7 +353,12 @@ def main(argv: list[str]) -> int:
     src = build_src(args)
     t1 = time.monotonic()
     say(f"images ready in {t1 - t0:.1f}s; booting {vmlinuz.name} (TCG, {CPUS} cpus, {MEMORY})")
-    rc_vm = boot(vmlinuz, base, src, args, pyhome)
+    (BUILD / "console.log").unlink(missing_ok=True)
+    for attempt in range(1, BOOT_TRIES + 1):
+        rc_vm = boot(vmlinuz, base, src, args, pyhome)
+        if rc_vm != BOOT_FAILED or attempt == BOOT_TRIES:
+            break
+        say(f"boot {attempt} of {BOOT_TRIES} failed; booting again")
     log = read_from_image(src, "/.v2vm-out/pytest.log")
     rc = read_from_image(src, "/.v2vm-out/rc")
     say(f"VM exited {rc_vm} after {time.monotonic() - t1:.1f}s; whole run {time.monotonic() - t0:.1f}s")
