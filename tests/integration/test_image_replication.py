@@ -101,7 +101,9 @@ async def test_an_image_loaded_on_one_manager_is_served_by_the_other_after_the_f
     m1.wait()
     c.wait_for(lambda: "busybox" in c.on("m2", "image", "ls", "--cluster", check=False).stdout, timeout=60,
                what="the image listed by the surviving manager")
-    c.on("m2", "svc", "create", "--name", "bb", "--constraint", "node.hostname==m2", "busybox", "sleep", "1000")
+    # sleep as PID 1 ignores SIGTERM: a 1 s grace, so the manager's stop at teardown need not wait 10 s for it
+    c.on("m2", "svc", "create", "--name", "bb", "--constraint", "node.hostname==m2", "--stop-grace-period", "1s",
+         "busybox", "sleep", "1000")
 
     def running() -> bool:
         rows = map(json.loads, c.on("m2", "svc", "ps", "bb", "--format", "json", check=False).stdout.splitlines())
