@@ -198,11 +198,12 @@ class NetAgent:
             await self.tasks.rewire(task, spec)
             self._set_upstreams(task)
 
-    async def unwire(self, task_id: str) -> None:
-        """Undo ``wire`` (the container is gone); nothing to do for a task that was never wired."""
+    async def unwire(self, task_id: str, emptied: bool = False) -> None:
+        """Undo ``wire``; nothing to do for a task that was never wired. ``emptied``: its container was
+        deleted, nothing runs in its namespace (see ``TaskWiring.unwire``)."""
         for client in self._client_tasks.pop(task_id, []):
             self.client_upstreams.pop(client, None)
-        await self.tasks.unwire(task_id)
+        await self.tasks.unwire(task_id, emptied)
 
     async def sweep(self, keep: set[str]) -> list[str]:
         """Unwire the tasks an earlier run wired whose containers are gone (``keep``: the containers left)."""

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from shoal import log
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerConfig, ContainerError, ContainerFile, ImageNotFound, Runtime
+from shoal.runtime import ContainerConfig, ContainerError, ContainerFile, ContainerNotFound, ImageNotFound, Runtime
 from shoal.runtime.config import STATUS_CREATED
 from shoal.worker import taskspec
 from shoal.worker.executor import Executor, ExecutorError, Exit
@@ -133,7 +133,7 @@ class RuntimeExecutor(Executor):
             await self._create(task, wiring)
         except BaseException:
             if wiring is not None and self.network is not None:
-                await self.network.unwire(task.id)
+                await self.network.unwire(task.id)  # (a container may have come to be: its links are taken now)
             raise
         _log.debug("container prepared", task=task.id, wire_s=round(wired - began, 4), create_s=round(time.monotonic() - wired, 4))
 
@@ -194,12 +194,15 @@ class RuntimeExecutor(Executor):
             pass  # gone already
 
     async def remove(self, task_id: str) -> None:
+        deleted = True
         try:
             await self.runtime.delete(task_id, force=True)
+        except ContainerNotFound:
+            pass  # gone already
         except ContainerError:
-            pass
+            deleted = False  # not deleted: something may still run in its namespace, whose links are taken now
         if self.network is not None:
-            await self.network.unwire(task_id)
+            await self.network.unwire(task_id, emptied=deleted)
 
     async def list(self) -> list[str]:
         return [c.id for c in await self.runtime.list()]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerError
+from shoal.runtime import ContainerError, ContainerNotFound
 from shoal.worker.executor import ExecutorError, Exit
 from shoal.worker.runtime_executor import RuntimeExecutor, container_config
 from tests.fixtures.fake_runtime import Info, Runtime
@@ -227,8 +227,9 @@ class Network:
     async def rewire(self, t: pb.Task) -> None:
         self.rewired.append(t.id)
 
-    async def unwire(self, task_id: str) -> None:
+    async def unwire(self, task_id: str, emptied: bool = False) -> None:
         self.unwired.append(task_id)
+        self.emptied = emptied
 
 
 def test_a_wired_task_joins_its_namespace_with_the_nodes_resolver():
@@ -252,6 +253,19 @@ async def test_prepare_wires_first_and_remove_unwires_after_the_container_is_gon
     assert net.rewired == [t.id]
     await ex.remove(t.id)
     assert net.unwired == [t.id] and t.id not in rt.containers
+    assert net.emptied  # nothing runs in its namespace: its links go with it
+
+
+@pytest.mark.parametrize(("error", "emptied"), [(ContainerNotFound("no such container"), True),
+                                                (ContainerError("cgroup busy"), False)])
+async def test_a_namespace_keeps_its_links_to_the_kernel_only_when_the_container_is_gone(error, emptied):
+    rt, net = Runtime(), Network()
+    ex = RuntimeExecutor(rt, network=net)  # type: ignore[arg-type]
+    t = task()
+    await ex.prepare(t)
+    rt.fail["delete"] = error
+    await ex.remove(t.id)
+    assert net.unwired == [t.id] and net.emptied is emptied  # a container not deleted may still use its veth
 
 
 async def test_a_create_that_fails_undoes_the_wiring():
