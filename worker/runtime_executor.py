@@ -13,7 +13,14 @@ from collections.abc import Awaitable, Callable
 
 from shoal import log
 from shoal.proto import types_pb2 as pb
-from shoal.runtime import ContainerConfig, ContainerError, ContainerFile, ContainerNotFound, ImageNotFound, Runtime
+from shoal.runtime import (
+    ContainerConfig,
+    ContainerError,
+    ContainerFile,
+    ContainerNotFound,
+    ImageNotFound,
+    Runtime,
+)
 from shoal.runtime.config import STATUS_CREATED
 from shoal.worker import taskspec
 from shoal.worker.executor import Executor, ExecutorError, Exit
