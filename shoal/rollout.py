@@ -48,14 +48,23 @@ def task_key(spec: pb.ServiceSpec) -> bytes:
     return part.SerializeToString(deterministic=True)
 
 
-def outdated(service: pb.Service, task: pb.Task, service_key: bytes | None = None) -> bool:
+def outdated(service: pb.Service, task: pb.Task, service_key: bytes | None = None,
+             memo: dict[int, bool] | None = None) -> bool:
     """Whether ``task`` runs a spec its service has since changed in a way that needs a new task.
 
-    ``service_key`` is ``task_key(service.spec)`` when the caller computed it once for many tasks.
+    ``service_key`` is ``task_key(service.spec)`` when the caller computed it once for many tasks;
+    ``memo`` (spec version -> answer, one dict per service and pass) answers the tasks of a version
+    already compared: tasks made at one version of a service carry the same spec (the update supervisor
+    compares every task of a 60-replica service on each health report).
     """
     if task.spec_version == service.spec_version:
         return False
-    return task_key(task.spec) != (service_key if service_key is not None else task_key(service.spec))
+    if memo is not None and task.spec_version and task.spec_version in memo:
+        return memo[task.spec_version]
+    answer = task_key(task.spec) != (service_key if service_key is not None else task_key(service.spec))
+    if memo is not None and task.spec_version:
+        memo[task.spec_version] = answer
+    return answer
 
 
 def has_healthcheck(spec: pb.ServiceSpec) -> bool:

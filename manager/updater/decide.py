@@ -95,6 +95,7 @@ def _order(slot: object) -> tuple[int, str]:
 def survey(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Slots:
     """Sort the slots (1..replicas, or every node holding a task) into to do, in flight and done."""
     key = rollout.task_key(service.spec)
+    memo: dict[int, bool] = {}
     started = service.update_status.started_at_ns
     groups: dict[object, list[TaskView]] = defaultdict(list)
     replicated = service.spec.mode == pb.ServiceSpec.REPLICATED
@@ -108,7 +109,7 @@ def survey(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Slots:
         old: list[TaskView] = []
         stopping, failed_at = False, 0
         for t in sorted(groups[slot], key=lambda t: t.created):
-            is_old = rollout.outdated(service, t.task, key)
+            is_old = rollout.outdated(service, t.task, key, memo)
             ours = not is_old and started > 0 and t.created >= started
             if t.terminal:
                 if ours and t.state != pb.SHUTDOWN:

@@ -44,6 +44,26 @@ def test_name_labels_replicas_and_policies_leave_running_tasks_alone() -> None:
     assert not rollout.outdated(service, task)
 
 
+def test_a_memo_answers_each_spec_version_once_and_keeps_versions_apart() -> None:
+    service = svc()
+    v3 = [new_task(service, slot) for slot in (1, 2)]
+    service.spec.labels["tier"] = "web"  # v4: nothing a task depends on
+    service.spec_version = 4
+    v4 = new_task(service, 3)
+    service.spec.container.image = "app:2"  # v5: a new image
+    service.spec_version = 5
+    memo: dict[int, bool] = {}
+    assert rollout.outdated(service, v3[0], memo=memo) and memo == {3: True}
+    v3[1].spec.container.image = "not compared again"  # same version, same spec: the memo answers
+    assert rollout.outdated(service, v3[1], memo=memo)
+    assert rollout.outdated(service, v4, memo=memo) and memo == {3: True, 4: True}
+    service.spec.container.image = "app:1"  # v6: back to the image of v3 and v4
+    service.spec_version = 6
+    fresh: dict[int, bool] = {}
+    assert not rollout.outdated(service, v3[0], memo=fresh) and not rollout.outdated(service, v4, memo=fresh)
+    assert fresh == {3: False, 4: False}
+
+
 def test_ready_needs_running_and_healthy_when_checked() -> None:
     plain, checked = pb.ServiceSpec(), pb.ServiceSpec()
     checked.container.healthcheck.test[:] = ["CMD", "true"]
