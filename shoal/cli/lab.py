@@ -61,7 +61,7 @@ def up_cmd(ctx: click.Context, name: str | None, managers: int, workers: int, su
     drained = "active" if managers_run_tasks else "drained"
     click.echo(
         f"Lab {name!r} is up in {took:.1f}s: {_count(managers, 'manager')} ({drained}, {etcd}) and {_count(workers, 'worker')}\n"
-        f"on {lab.subnet} (bridge {lab.bridge}, {lab.bridge_addr} on this machine).\n\n"
+        f"on {lab.subnet} ({lab.bridge_addr} on this machine, link {lab.bridge}).\n\n"
         f"{_table([lab])}\n\n"
         f"Use it:\n"
         f"    shoal --lab {name} node ls\n"

@@ -62,14 +62,14 @@ def start(lab: Lab, node: Node, wait: bool = True) -> str:
 
 
 def partition(lab: Lab, node: Node) -> str:
-    network.set_partitioned(node, True)
+    network.set_partitioned(lab, node, True)
     node.partitioned = True
     lab.save()
     return f"{node.name} is cut off from the lab network ({node.veth} down)"
 
 
 def heal(lab: Lab, node: Node) -> str:
-    network.set_partitioned(node, False)
+    network.set_partitioned(lab, node, False)
     node.partitioned = False
     lab.save()
     return f"{node.name} is back on the lab network"

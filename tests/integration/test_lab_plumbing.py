@@ -1,5 +1,5 @@
-"""The lab's network plumbing on the real kernel: a namespace per host, a veth each, one bridge; partition
-and heal; teardown that leaves nothing, even run twice.
+"""The lab's network plumbing on the real kernel: a namespace per host, a veth each, one switch in a
+namespace of its own; partition and heal; teardown that leaves nothing, even run twice.
 
 A lab of this test's own (unique name, a subnet no network of this machine uses); traffic only between
 the namespaces it made (a TCP connection from one host to another).
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -20,6 +21,7 @@ import pytest
 
 from shoal.lab import network, state
 from shoal.lab.state import Lab, LabError, Node
+from shoal.worker.network.netns import read_sysctl
 from tests.timing import wait_until
 
 pytestmark = [
@@ -66,15 +68,37 @@ def test_hosts_reach_each_other_over_the_bridge_and_the_machine_sees_the_lab_sub
     assert reach(w1, m) == w1.addr, "the server saw the client's own lab address"
     assert reach(m, w2) == m.addr
     assert ipaddress.ip_network(lab.subnet) in network.machine_networks()
-    assert set(network.leftovers(lab)) == {*(network.netns_path(n) for n in lab.nodes), lab.bridge, *(n.veth for n in lab.nodes)}
+    switch = f"{network.NETNS_DIR}/{network.switch_netns(lab)}"
+    assert set(network.leftovers(lab)) == {*(network.netns_path(n) for n in lab.nodes), switch, lab.bridge}
+
+
+def test_the_switch_is_not_in_the_machines_namespace_and_bridged_frames_skip_the_ip_hooks(lab: Lab):
+    network.create(lab)
+    m, w1, _ = lab.nodes
+    assert not os.path.exists(f"/sys/class/net/{lab.bridge}/bridge"), "the machine's link to the lab is no bridge"
+    assert not any(network.link_exists(n.veth) for n in lab.nodes), "the hosts' veths end in the switch's namespace"
+    server = _in(m, PYTHON, "-c", SERVE)
+    try:  # the machine (the CLI) reaches a host over its one veth
+        assert server.stdout is not None and server.stdout.readline().strip() == "up"
+        with socket.create_connection((m.addr, 7777), timeout=5) as c:
+            assert c.recv(64).decode() == lab.bridge_addr
+    finally:
+        server.kill()
+        server.wait()
+    if not os.path.exists(f"/proc/sys/{network.BRIDGE_NF.replace('.', '/')}"):
+        pytest.skip(reason="this kernel has no br_netfilter: no bridge-nf-call-iptables to check")
+    machine = read_sysctl(None, network.BRIDGE_NF)
+    for ns in [network.switch_netns(lab), m.netns, w1.netns]:
+        assert read_sysctl(f"{network.NETNS_DIR}/{ns}", network.BRIDGE_NF) == "0", ns
+    assert read_sysctl(None, network.BRIDGE_NF) == machine, "the machine's own setting is left alone"
 
 
 def test_a_partitioned_host_is_cut_off_until_it_is_healed(lab: Lab):
     network.create(lab)
     m, w1, _ = lab.nodes
-    network.set_partitioned(w1, True)
+    network.set_partitioned(lab, w1, True)
     assert reach(m, w1).startswith("error"), "no traffic reaches a partitioned host"
-    network.set_partitioned(w1, False)
+    network.set_partitioned(lab, w1, False)
     # the link comes up and the neighbour entry the failed tries left is retried: reachable within seconds
     wait_until(lambda: reach(m, w1) == m.addr, 20, "the healed host reachable again")
 
