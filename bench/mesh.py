@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Routing mesh throughput and latency versus going straight to the task, side by side in one run.
 
-    .venv/bin/python bench/mesh.py [-c 32] [-d 5] [-r 3] [--tool auto|wrk|python] [--lab]
+    flock /work/wt/bench.lock nice -n -5 .venv/bin/python bench/mesh.py [-c 32] [-d 3] [-r 5] [--tool auto|wrk|python] [--lab]
 
 With ``--lab`` it measures a real lab cluster driven through the CLI, with the endpoint convergence
 time (task RUNNING -> first answer through its VIP and through a published port): see mesh_lab.py.
-Without it, it builds the topology from the building blocks themselves: two namespace hosts ``h1`` and ``h2`` and a load generator ``lg`` on a switch namespace,
-an overlay (VXLAN) between the hosts planned by ``Ipam`` and wired by ``NodeNet``, the rules loaded by
-``Nft``. One task on h2 runs a keep-alive HTTP server. Measured from lg, same connections and duration, in interleaved rounds (median kept):
+Without it, it builds the topology from the building blocks themselves: two namespace hosts ``h1`` and
+``h2`` and a load generator ``lg`` on a switch namespace, an overlay (VXLAN) between the hosts planned
+by ``Ipam`` and wired by ``NodeNet``, the rules loaded by ``Nft``. One task on h2 runs a keep-alive HTTP
+server. Measured from lg, same client, connections and duration, in interleaved rounds (``_rounds``:
+every path once per round, rotated order; medians, and the median of the per-round ratios to direct):
 
 * direct: to the task's address (lg routes the task subnet via h2: one forwarding hop);
 * mesh, local: h2's published port (the task runs there: one hop plus DNAT, client address kept);
 * mesh: h1's published port (h1 runs no task: DNAT, masquerade, VXLAN to h2: the routing mesh).
 
 Also the time from loading a mesh that gains the endpoint to the first request served through it.
-Last line: ``direct_rps=... mesh_rps=... ratio=... direct_p99_ms=... mesh_p99_ms=...`` (mesh = via h1).
+Last line: ``direct_rps=... mesh_rps=... ratio=... direct_p99_ms=... mesh_p99_ms=...`` (mesh = via h1),
+then the other ratios and the convergence time. The client (wrk, or the Python one) is printed first.
 Needs root; everything lives in namespaces made here and removed at the end.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -32,10 +36,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _httpload import SERVER, load  # noqa: E402
+from _httpload import SERVER  # noqa: E402
+from _rounds import client_line, interleaved, print_rounds, print_table, summary  # noqa: E402
 
 from shoal.manager.ipam import Ipam  # noqa: E402
-from shoal.worker.network.netns import run_in  # noqa: E402
+from shoal.worker.network.netns import run_in, write_sysctl  # noqa: E402
 from shoal.worker.network.nft import Endpoint, Frontend, Mesh  # noqa: E402
 from shoal.worker.network.nftapply import Nft  # noqa: E402
 from shoal.worker.network.node import NodeNet, task_ifname  # noqa: E402
@@ -69,6 +74,8 @@ class Lab:
         ip("netns", "add", self.ns(short))
         self.names.append(self.ns(short))
         ip("-n", self.ns(short), "link", "set", "lo", "up")
+        with contextlib.suppress(FileNotFoundError):  # as a lab's switch and hosts: see shoal.lab.network
+            write_sysctl(self.path(short), "net.bridge.bridge-nf-call-iptables", "0")
 
     def underlay(self) -> None:
         for short in ("sw", *UNDERLAY, "t2"):
@@ -138,9 +145,11 @@ def first_served_ms(lab: Lab, host: str, started: float, timeout: float = 5.0) -
     return float("nan")
 
 
-def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The round with the median requests/s."""
-    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+def key_figures(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The issue's figures, in its order: medians of direct and mesh, and the median per-round ratio."""
+    return {"direct_rps": results["direct"]["rps"], "mesh_rps": results["mesh"]["rps"],
+            "ratio": results["mesh"]["ratio"], "direct_p99_ms": results["direct"]["p99_ms"],
+            "mesh_p99_ms": results["mesh"]["p99_ms"]}
 
 
 async def run(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:
@@ -159,21 +168,13 @@ async def run(conns: int, secs: float, tool: str, rounds: int) -> dict[str, floa
         await nfts["h2"].apply(lab.mesh("h2"))
         task = str(lab.ipam.task_address("h2", "t2").ip)
         paths = [("direct", task, TARGET), ("mesh_local", UNDERLAY["h2"], PORT), ("mesh", UNDERLAY["h1"], PORT)]
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in paths}
-        for r in range(rounds):  # interleaved, so a change in the machine's load hits every path alike
-            for name, host, port in paths[r % 3:] + paths[:r % 3]:
-                runs[name].append(load(lab.ns("lg"), host, port, conns, secs, tool))
-        results = {name: median_run(rs) for name, rs in runs.items()}
-        print(f"load: {results['direct']['tool']}, {conns} connections, {rounds} rounds of {secs:g} s per path, "
-              f"keep-alive; median round shown; load average {os.getloadavg()[0]:.1f}\n")
-        print(f"{'path':12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-        for name, r in results.items():
-            print(f"{name:12} {r['rps']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7.0f}")
+        runs = interleaved(lab.ns("lg"), paths, conns, secs, tool, rounds)
+        results = summary(runs)
+        print(client_line(runs, conns, secs, rounds) + f"; load average {os.getloadavg()[0]:.1f}\n")
+        print_rounds(runs)
+        print_table(results)
         print(f"\nmesh gains an endpoint -> first connection served through it: {converge:.1f} ms")
-        return {"direct_rps": results["direct"]["rps"], "mesh_rps": results["mesh"]["rps"],
-                "ratio": results["mesh"]["rps"] / results["direct"]["rps"],
-                "direct_p99_ms": results["direct"]["p99_ms"], "mesh_p99_ms": results["mesh"]["p99_ms"],
-                "mesh_local_ratio": results["mesh_local"]["rps"] / results["direct"]["rps"],
+        return {**key_figures(results), "mesh_local_ratio": results["mesh_local"]["ratio"],
                 "apply_to_served_ms": converge}
     finally:
         await lab.close()
@@ -182,8 +183,8 @@ async def run(conns: int, secs: float, tool: str, rounds: int) -> dict[str, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-c", "--connections", type=int, default=32)
-    parser.add_argument("-d", "--duration", type=float, default=5.0)
-    parser.add_argument("-r", "--rounds", type=int, default=3, help="interleaved rounds per path (median kept)")
+    parser.add_argument("-d", "--duration", type=float, default=3.0, help="seconds per path per round")
+    parser.add_argument("-r", "--rounds", type=int, default=5, help="interleaved rounds (medians kept)")
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--lab", action="store_true", help="measure a lab cluster (1 manager, 2 workers)")
     args = parser.parse_args()

@@ -10,8 +10,9 @@ worker2 on ``bench`` too. The load generator is manager1's namespace (it runs no
 * mesh, local: worker1's published port (the task runs there: DNAT, the client's address kept);
 * mesh: worker2's published port (no task there: DNAT, masquerade, VXLAN to worker1).
 
-``ratio`` on the last line is mesh / direct, the issue's figure; ``same_hops_ratio`` is mesh /
-direct_2hops (what the mesh's NAT and VXLAN cost over a plain path through as many nodes), and
+Every round runs the four paths back to back from the same client (``_rounds``); ``ratio`` on the last
+line is the median of the per-round mesh / direct ratios, the issue's figure; ``same_hops_ratio`` is
+mesh / direct_2hops (what the mesh's NAT and VXLAN cost over a plain path through as many nodes), and
 ``mesh_local_ratio`` mesh_local / direct (the mesh on the task's own node, one router either way).
 
 Endpoint convergence: ``mesh`` starts at 0 replicas; with pollers already running (worker2's namespace
@@ -32,7 +33,8 @@ import time
 from pathlib import Path
 
 import grpc
-from _httpload import SERVER, load
+from _httpload import SERVER
+from _rounds import client_line, interleaved, print_rounds, print_table, summary
 
 SHOAL = str(Path(sys.executable).parent / "shoal")
 NAME = f"bmesh{os.getpid() % 10000}"
@@ -177,7 +179,7 @@ def task_netns(lab: LabRun, task: object) -> list[str]:
 
 
 def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:
-    from mesh import median_run
+    from mesh import key_figures
 
     lab = LabRun()
     try:
@@ -190,25 +192,17 @@ def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]
         two_hops = two_hop_address(lab, task, subnet)
         paths = [("direct", task_ip, TARGET), ("direct_2hops", two_hops, TARGET),
                  ("mesh_local", lab.nodes["worker1"]["addr"], PORT), ("mesh", lab.nodes["worker2"]["addr"], PORT)]
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in paths}
-        lg = lab.nodes["manager1"]["netns"]
-        for r in range(rounds):  # interleaved, so a change in the machine's load hits every path alike
-            for name, host, port in paths[r % len(paths):] + paths[:r % len(paths)]:
-                runs[name].append(load(lg, host, port, conns, secs, tool))
-        results = {name: median_run(rs) for name, rs in runs.items()}
-        print(f"lab {NAME}: 1 drained manager (load generator), 2 workers; task on worker1; "
-              f"load: {results['direct']['tool']}, {conns} connections, {rounds} rounds of {secs:g} s per path, "
-              f"keep-alive; median round shown; load average {os.getloadavg()[0]:.1f}\n")
-        print(f"{'path':12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-        for name, r in results.items():
-            print(f"{name:12} {r['rps']:10.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:7.0f}")
+        runs = interleaved(lab.nodes["manager1"]["netns"], paths, conns, secs, tool, rounds)
+        res = summary(runs)
+        print(f"lab {NAME}: 1 drained manager (the load generator), 2 workers, task on worker1; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print(client_line(runs, conns, secs, rounds) + "\n")
+        print_rounds(runs)
+        print_table(res)
         print(f"\ntask RUNNING -> first answer through its VIP (from worker2): {conv['vip_converge_s']:.3f} s; "
               f"through worker2's published port: {conv['mesh_converge_s']:.3f} s (target <= 1 s)")
-        return {"direct_rps": results["direct"]["rps"], "mesh_rps": results["mesh"]["rps"],
-                "ratio": results["mesh"]["rps"] / results["direct"]["rps"],
-                "same_hops_ratio": results["mesh"]["rps"] / results["direct_2hops"]["rps"],
-                "direct_p99_ms": results["direct"]["p99_ms"], "mesh_p99_ms": results["mesh"]["p99_ms"],
-                "mesh_local_ratio": results["mesh_local"]["rps"] / results["direct"]["rps"],
+        return {**key_figures(res), "same_hops_ratio": summary(runs, "direct_2hops")["mesh"]["ratio"],
+                "mesh_local_ratio": res["mesh_local"]["ratio"], "direct_2hops_ratio": res["direct_2hops"]["ratio"],
                 "vip_converge_ms": 1000 * conv["vip_converge_s"], "mesh_converge_ms": 1000 * conv["mesh_converge_s"]}
     finally:
         lab.close()
