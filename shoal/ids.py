@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import string
 
-_ALPHABET = string.digits + string.ascii_lowercase
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"  # string.digits + ascii_lowercase (string loads re)
 
 
 LENGTH = 25

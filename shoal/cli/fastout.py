@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the fast paths ~10 ms to import
+    from typing import TextIO
 
 ANSI = r"\033\[[0-?]*[ -/]*[@-~]"  # the escape sequences click.echo strips (click._compat._ansi_re)
 

@@ -3,9 +3,9 @@
 Through click and grpcio the command costs ~200 ms of CPU, four fifths of it loading those two. When
 the command line is one this module understands fully (fastargs.py: ``-f/--filter``, ``--format``
 table or json, ``-q``, the root options) and the manager is on a unix socket, it asks ListServices
-over unixrpc.py and prints with the same pure functions the click command uses (service_views.py,
-listing.py): the same rows, the same ``Error: ...`` line and exit status 1 when the manager is down
-or refuses. Anything else -- ``--help``, a template, a bad filter, a TCP host with its TLS, a lab --
+over unixrpc.py, reads the reply without google.protobuf (svclswire.py: ~35 ms less to import) and
+prints with the same pure functions the click command uses (service_rows.py, listing.py): the same
+rows, the same ``Error: ...`` line and exit status 1 when the manager is down or refuses. Anything else -- ``--help``, a template, a bad filter, a TCP host with its TLS, a lab --
 returns None and click runs the command as it always has (fastout.py prints as click.echo would).
 """
 
@@ -41,18 +41,18 @@ def svc_ls(root: fastargs.Root, args: list[str]) -> int | None:
         return None
     if path is None:
         return None
-    from google.protobuf.message import DecodeError
-
-    from shoal.cli import unixrpc
-    from shoal.cli.service_views import SERVICE_HEADERS, service_records, service_row, service_template_record
-    from shoal.proto import control_pb2
+    from shoal.cli import service_rows, svclswire, unixrpc
 
     try:
-        raw = unixrpc.call(path, LIST_SERVICES, control_pb2.ListServicesRequest().SerializeToString(), hosts.CALL_TIMEOUT)
-        resp = control_pb2.ListServicesResponse.FromString(raw)
+        raw = unixrpc.call(path, LIST_SERVICES, b"", hosts.CALL_TIMEOUT)  # an empty ListServicesRequest
+        decoded = svclswire.list_services(raw)
     except unixrpc.RpcFailure as exc:
         return fail(hosts.failure_message(exc.code, exc.details, root.host, str(exc)))
-    except DecodeError:  # what grpcio reports as INTERNAL
+    except svclswire.WireError:  # what grpcio reports as INTERNAL
         return fail(hosts.failure_message("INTERNAL", "Exception deserializing response!", root.host))
-    records = service_records(resp, wanted)
-    return echo(listing.list_text(fmt, quiet, SERVICE_HEADERS, records, service_row, service_template_record))
+    if decoded is None:  # an enum value this shoal does not name: the generated classes decide
+        return None
+    records = service_rows.records(decoded[0], decoded[1], wanted)
+    return echo(
+        listing.list_text(fmt, quiet, service_rows.SERVICE_HEADERS, records, service_rows.service_row, service_rows.service_template_record)
+    )

@@ -12,10 +12,11 @@ and the fast ``svc ls`` (fastsvc.py) prints the very same text without loading c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
-from shoal.proto import types_pb2
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and the generated classes cost the fast ``svc ls`` ~40 ms to import
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
 
 MIN_WIDTH = 10
 PADDING = 3
@@ -101,6 +102,8 @@ def ago(timestamp_ns: int, now: float | None = None) -> str:
 
 def state_word(state: int) -> str:
     """TaskState.RUNNING -> "running" (docker's lower-case state names)."""
+    from shoal.proto import types_pb2
+
     return types_pb2.TaskState.Name(state).lower()
 
 
@@ -109,9 +112,15 @@ def pretty_state(state: int) -> str:
     return state_word(state).capitalize()
 
 
+# ServiceSpec.Mode by number, as docker names them (a unit test checks the table against proto/types.proto)
+MODE_NAMES = ("replicated", "global", "replicated job", "global job")
+
+
 def mode_name(mode: int) -> str:
     """ServiceSpec.Mode -> "replicated", "global", "replicated job", "global job"."""
-    return types_pb2.ServiceSpec.Mode.Name(mode).lower().replace("_", " ")
+    if not 0 <= mode < len(MODE_NAMES):  # as protobuf's Mode.Name refuses a number it does not know
+        raise ValueError(f"unknown service mode {mode}")
+    return MODE_NAMES[mode]
 
 
 def quote_error(err: str, trunc: bool = True) -> str:

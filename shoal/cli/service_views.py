@@ -10,93 +10,68 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from shoal import ids, rollout, units
+from shoal.cli import service_rows
 from shoal.cli.listing import ago, mode_name, pretty_state, quote_error
+from shoal.cli.service_rows import (  # noqa: F401  (SERVICE_HEADERS, service_row, ...: re-exported for the commands)
+    SERVICE_HEADERS,
+    Port,
+    ServiceView,
+    Summary,
+    service_row,
+    service_template_record,
+)
 from shoal.proto import control_pb2, types_pb2
 
 ServiceSpec = types_pb2.ServiceSpec
 TaskState = types_pb2.TaskState
 
-SERVICE_HEADERS = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS")
 TASK_HEADERS = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR")
 
 
-def replicas_text(spec: types_pb2.ServiceSpec, summary: control_pb2.ServiceSummary | None) -> str:
-    """docker's REPLICAS column: "2/3", "2/3 (max 1 per node)", jobs "0/1 (3/3 completed)"."""
-    running = summary.running if summary else 0
-    desired = summary.desired if summary else 0
-    completed = summary.completed if summary else 0
-    if spec.mode == ServiceSpec.REPLICATED:
-        text = f"{running}/{desired}"
-        if spec.placement.max_replicas_per_node:
-            text += f" (max {spec.placement.max_replicas_per_node} per node)"
-        return text
-    if spec.mode == ServiceSpec.REPLICATED_JOB:
-        total = spec.replicas if spec.HasField("replicas") else 1
-        return f"{running}/{desired} ({completed}/{total} completed)"
-    if spec.mode == ServiceSpec.GLOBAL_JOB:
-        return f"{running}/{desired} ({completed} completed)"
-    return f"{running}/{desired}"
-
-
-def ports_text(ports: Iterable[types_pb2.PortConfig]) -> str:
-    """docker's PORTS column: the ingress ports, ``*:8080->80/tcp, *:53->53/udp``."""
-    return ", ".join(port_text(p) for p in ports if p.publish_mode == types_pb2.PortConfig.INGRESS)
-
-
-def service_record(service: types_pb2.Service, summary: control_pb2.ServiceSummary | None) -> dict[str, str]:
-    """One ``svc ls`` row as a JSON object (full id)."""
+def service_view(service: types_pb2.Service) -> ServiceView:
+    """What ``svc ls`` reads of a Service (service_rows.py prints it; svclswire.py reads the same from bytes)."""
     spec = service.spec
-    return {
-        "ID": service.id,
-        "Name": spec.name,
-        "Mode": mode_name(spec.mode),
-        "Replicas": replicas_text(spec, summary),
-        "Image": spec.container.image,
-        "Ports": ports_text(service.endpoint.ports or spec.ports),  # as allocated (a port left at 0 picked)
-    }
+    view = ServiceView()
+    view.id, view.name, view.labels, view.mode = service.id, spec.name, dict(spec.labels), spec.mode
+    view.image, view.max_per_node = spec.container.image, spec.placement.max_replicas_per_node
+    view.replicas = spec.replicas if spec.HasField("replicas") else None
+    view.ports = [_port(p) for p in spec.ports]
+    view.endpoint_ports = [_port(p) for p in service.endpoint.ports]
+    return view
 
 
-def service_records(resp: control_pb2.ListServicesResponse, f: dict[str, list[str]]) -> list[dict[str, str]]:
-    """``svc ls``'s rows: the services passing the filters ``f``, by name."""
-    return [
-        service_record(svc, resp.summaries.get(svc.id))
-        for svc in sorted(resp.services, key=lambda s: s.spec.name)
-        if service_matches(f, svc)
-    ]
+def _port(p: types_pb2.PortConfig) -> Port:
+    return p.protocol, p.target_port, p.published_port, p.publish_mode
 
 
-def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
-    """Whether ``svc`` passes the ``svc ls`` filters ``f`` (name and id prefixes, mode, labels)."""
-    if "name" in f and not any(svc.spec.name.startswith(n) for n in f["name"]):
-        return False
-    if "id" in f and not any(svc.id.startswith(i) for i in f["id"]):
-        return False
-    mode = service_record(svc, None)["Mode"].replace(" ", "-")
-    if "mode" in f and mode not in [m.lower().replace(" ", "-") for m in f["mode"]]:
-        return False
-    return "label" not in f or all(_match_label(dict(svc.spec.labels), w) for w in f["label"])
+def _summary(summary: control_pb2.ServiceSummary | None) -> Summary | None:
+    return None if summary is None else (summary.running, summary.desired, summary.completed)
 
 
-def _match_label(labels: dict[str, str], wanted: str) -> bool:
-    key, sep, val = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == val)
+def replicas_text(spec: types_pb2.ServiceSpec, summary: control_pb2.ServiceSummary | None) -> str:
+    """docker's REPLICAS column (service_rows.replicas_text) of a spec."""
+    return service_rows.replicas_text(service_view(types_pb2.Service(spec=spec)), _summary(summary))
 
 
 def port_text(port: types_pb2.PortConfig) -> str:
     """How ``svc ls`` shows a port: ``*:8080->80/tcp`` (ingress) or ``8080->80/tcp`` (host mode)."""
-    proto = types_pb2.PortConfig.Protocol.Name(port.protocol).lower()
-    published = str(port.published_port) if port.published_port else ""
-    prefix = "*:" if port.publish_mode == types_pb2.PortConfig.INGRESS else ""
-    return f"{prefix}{published}->{port.target_port}/{proto}"
+    return service_rows.port_text(_port(port))
 
 
-def service_row(rec: Mapping[str, str]) -> list[str]:
-    return [ids.short(rec["ID"]), rec["Name"], rec["Mode"], rec["Replicas"], rec["Image"], rec["Ports"]]
+def service_record(service: types_pb2.Service, summary: control_pb2.ServiceSummary | None) -> dict[str, str]:
+    """One ``svc ls`` row as a JSON object (full id)."""
+    return service_rows.record(service_view(service), _summary(summary))
 
 
-def service_template_record(rec: Mapping[str, str]) -> dict[str, str]:
-    """What ``svc ls --format`` sees: the row's fields, ``.ID`` cut short as docker's is."""
-    return {**rec, "ID": ids.short(rec["ID"])}
+def service_records(resp: control_pb2.ListServicesResponse, f: dict[str, list[str]]) -> list[dict[str, str]]:
+    """``svc ls``'s rows: the services passing the filters ``f``, by name."""
+    summaries = {k: (v.running, v.desired, v.completed) for k, v in resp.summaries.items()}
+    return service_rows.records([service_view(s) for s in resp.services], summaries, f)
+
+
+def service_matches(f: dict[str, list[str]], svc: types_pb2.Service) -> bool:
+    """Whether ``svc`` passes the ``svc ls`` filters ``f`` (name and id prefixes, mode, labels)."""
+    return service_rows.matches(f, service_view(svc))
 
 
 def task_name(task: types_pb2.Task) -> str:

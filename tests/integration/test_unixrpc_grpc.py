@@ -145,6 +145,7 @@ async def test_svc_ls_prints_what_click_prints_without_loading_click_or_grpcio(c
         click_run, fast_run, mods = await asyncio.to_thread(both, tmp_path, "-H", host, *args)
         assert click_run.returncode == 0 and same(click_run, fast_run), (args, click_run, fast_run)
         assert "click" not in mods and "grpc" not in mods, args
+        assert "google.protobuf" not in mods and "typing" not in mods, f"{args}: the reply read by svclswire.py, not protobuf"
         assert "hpack" not in mods, "the manager's reply headers needed the hpack package (hpackmini.py)"
     click_run, fast_run, mods = await asyncio.to_thread(both, tmp_path, "svc", "ls", env={"SHOAL_HOST": host})
     assert same(click_run, fast_run) and "web" in fast_run.stdout and "click" not in mods
