@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shoal import ctropts
+from shoal import ctropts, units
 from shoal.cli import secopts
 from shoal.cli.fastargs import FLAG, MULTIPLE, Opt
 from shoal.cli.local import NAME_LABEL
@@ -68,13 +68,11 @@ def size_bytes(text: str) -> int:
 
 
 def nano_cpus(text: str) -> int:
+    """``--cpus``: shoal.units.parse_cpus (docker's ParseCPUs), its UnitError as a BadValue."""
     try:
-        value = float(text)
-    except ValueError:
-        raise BadValue(f"invalid number of CPUs: {text!r}") from None
-    if value < 0:
-        raise BadValue("--cpus must not be negative")
-    return round(value * 1e9)
+        return units.parse_cpus(text)
+    except units.UnitError as exc:
+        raise BadValue(str(exc)) from None
 
 
 def parse_env(values: tuple[str, ...], environ: dict[str, str]) -> list[str]:

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from shoal import units
 from shoal.stack import values
 from shoal.stack.errors import describe, did_you_mean
 
@@ -83,7 +84,7 @@ Duration = Annotated[
     int, BeforeValidator(values.parse_duration), AfterValidator(_non_negative), PlainSerializer(values.format_duration, return_type=str)
 ]
 Bytes = Annotated[int, BeforeValidator(values.parse_bytes)]
-Cpus = Annotated[int, BeforeValidator(values.parse_cpus), PlainSerializer(values.format_cpus, return_type=str)]
+Cpus = Annotated[int, BeforeValidator(units.parse_cpus), PlainSerializer(values.format_cpus, return_type=str)]
 Labels = Annotated[dict[str, str], BeforeValidator(lambda v: values.mapping(v, bare=""))]
 Environment = Annotated[dict[str, str | None], BeforeValidator(lambda v: values.mapping(v, bare=None))]
 Command = Annotated[list[str] | None, BeforeValidator(values.shell_words)]

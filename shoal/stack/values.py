@@ -2,9 +2,9 @@
 
 Durations follow Go's ``time.ParseDuration`` (``1m30s``, ``1.5h``, ``500ms``, a bare ``0``); byte
 sizes follow go-units ``RAMInBytes`` (binary multiples, case-insensitive, optional ``i``/``b``,
-one optional space: ``512M``, ``1.5gb``, ``2 KiB``); CPU counts are exact decimals (``0.5`` ->
-500,000,000 nano CPUs, too many decimals is an error, as docker's ``ParseCPUs``). Each parser
-raises ValueError with the message shown to the user.
+one optional space: ``512M``, ``1.5gb``, ``2 KiB``); CPU counts are shoal.units.parse_cpus' (the
+CLI's flags read them too: exact, ``0.5`` -> 500,000,000 nano CPUs, too many decimals is an error, as
+docker's ``ParseCPUs``). Each parser raises ValueError with the message shown to the user.
 
 The short syntaxes of ports and volumes are read here too, into the long form the models validate:
 ``"8080:80/udp"`` becomes ``{target: 80, published: 8080, protocol: udp, mode: ingress}`` (a range
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from fractions import Fraction
 from typing import Any
 
 MAX_INT64 = (1 << 63) - 1
@@ -101,24 +100,6 @@ def parse_bytes(value: Any) -> int:
     if size > MAX_INT64:
         raise ValueError(f"invalid size {value!r}: too large")
     return size
-
-
-def parse_cpus(value: Any) -> int:
-    """Nano CPUs for a CPU count (``0.5`` or ``"0.5"`` -> 500000000), exact as docker's ParseCPUs."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"invalid CPU count {value!r}: expected a number such as 0.5 or 2")
-    try:
-        cpus = Fraction(str(value).strip())
-    except (ValueError, ZeroDivisionError):
-        raise ValueError(f"invalid CPU count {value!r}: expected a number such as 0.5 or 2") from None
-    if cpus < 0:
-        raise ValueError(f"invalid CPU count {value!r}: must not be negative")
-    nano = cpus * 10**9
-    if nano.denominator != 1:
-        raise ValueError(f"invalid CPU count {value!r}: too precise (at most 9 decimals)")
-    if nano > MAX_INT64:
-        raise ValueError(f"invalid CPU count {value!r}: too large")
-    return int(nano)
 
 
 def format_cpus(nano: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 import pytest
 
@@ -40,8 +42,10 @@ def test_flag_values() -> None:
     for bad in ("12Q", "-1"):
         with pytest.raises(click.BadParameter):
             parse_bytes(bad)
-    with pytest.raises(click.BadParameter):
-        parse_cpus("lots")
+    for bad, why in (("lots", "expected a number such as 0.5 or 2"), ("nan", "expected a number such as 0.5 or 2"),
+                     ("-1", "must not be negative"), ("1e-10", "too precise (at most 9 decimals)")):
+        with pytest.raises(click.BadParameter, match=f"^invalid CPU count '{bad}': {re.escape(why)}$"):
+            parse_cpus(bad)  # shoal.units' words, as svc create --limit-cpu and a stack file's cpus say it
 
 
 def _info(cid: str, name: str, **kw: object) -> ContainerInfo:

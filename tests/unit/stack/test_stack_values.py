@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shoal.stack.values import format_cpus, format_duration, parse_bytes, parse_cpus, parse_duration
+from shoal.stack.values import format_cpus, format_duration, parse_bytes, parse_duration
+from shoal.units import parse_cpus
 
 S = 10**9
 
