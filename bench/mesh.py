@@ -149,7 +149,8 @@ def key_figures(results: dict[str, dict[str, float]]) -> dict[str, float]:
     """The issue's figures, in its order: medians of direct and mesh, and the median per-round ratio."""
     return {"direct_rps": results["direct"]["rps"], "mesh_rps": results["mesh"]["rps"],
             "ratio": results["mesh"]["ratio"], "direct_p99_ms": results["direct"]["p99_ms"],
-            "mesh_p99_ms": results["mesh"]["p99_ms"]}
+            "mesh_p99_ms": results["mesh"]["p99_ms"], "cpu_ratio": results["mesh"]["cpu_ratio"],
+            "busiest_cpu_ratio": results["mesh"]["busiest_cpu_ratio"]}
 
 
 async def run(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:

@@ -74,7 +74,8 @@ def _guard_chains(ports: tuple[int, ...]) -> list[str]:
                   "type filter hook input priority 0; policy accept;")
     # a task reaches another network's tasks only through the mesh (dnat), never routed through us;
     # pairs of different networks, because bridged traffic inside one network passes this hook too
-    # (br_netfilter: bridge-nf-call-iptables is 1 in every namespace of this kernel)
+    # (where br_netfilter hands bridged frames to the IP hooks: bridge-nf-call-iptables 1, as in a machine
+    # that loads it; a lab host sets 0, see shoal.lab.network)
     out += _chain("task-forward", ["ct state established,related accept", "ct status dnat accept", "drop"])
     return out + _chain("filter-forward", ["ct state established,related accept",
                                            "ip saddr . ip daddr @cross-networks jump task-forward"],
