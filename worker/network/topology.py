@@ -6,7 +6,9 @@ node's own address on it and a VXLAN device ``shvx<vni>`` flooding to the other 
 spec no longer lists are taken down. ``attach`` gives a task ``eth0`` on the node bridge (default route
 via the gateway) and one interface per network, ``eth1``... in network-name order, each with a route
 for the network's VIP block via the node (the mesh balances VIPs there). Names, MTUs and routes are
-decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them.
+decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them. Attaching and
+detaching a task run on a loop of their own (``sideloop``) with their own socket on the node: the kernel
+may make them wait, and the agent's loop must not wait with them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from shoal.worker.network import links
 from shoal.worker.network.nfttable import OVERLAY_BRIDGES
 from shoal.worker.network.node import VXLAN_OVERHEAD, NodeNet, task_ifname
+from shoal.worker.network.sideloop import SideLoop
 
 NODE_BRIDGE = "shoal0"
 
@@ -71,14 +74,36 @@ class NodeNetwork:
     def __init__(self, netns: str | None = None) -> None:
         self.net = NodeNet(netns)
         self.spec: NodeSpec | None = None
+        self.side = SideLoop("shoal-wiring")
+        """Where tasks are attached and detached, off the caller's loop (see sideloop)."""
+        self._side_net: NodeNet | None = None  # the node's socket for the side loop, opened there
 
     async def open(self) -> None:
         """Open the node's netlink socket (once, for the agent's lifetime)."""
         await self.net.open()
 
     async def close(self) -> None:
-        """Close it; the devices stay (``cleanup`` removes them)."""
+        """Close its sockets and stop the side loop; the devices stay (``cleanup`` removes them)."""
+        if self.side.running:
+            await self.side.run(self._close_side)
+            await self.side.close()
         await self.net.close()
+
+    async def _on_side(self) -> NodeNet:
+        """The node's netlink socket of the side loop (run there)."""
+        if self._side_net is None:
+            net = NodeNet(self.net.netns)
+            await net.open()
+            if self._side_net is not None:  # another wiring opened one meanwhile
+                await net.close()
+            else:
+                self._side_net = net
+        return self._side_net
+
+    async def _close_side(self) -> None:
+        net, self._side_net = self._side_net, None
+        if net is not None:
+            await net.close()
 
     async def ensure(self, spec: NodeSpec) -> None:
         """Make the node match ``spec`` (idempotent; tasks already attached keep their interfaces).
@@ -119,24 +144,36 @@ class NodeNetwork:
 
     async def attach(self, task_id: str, netns: str, node_address: str, networks: dict[str, str], new: bool = False) -> None:
         """Wire task ``task_id`` (namespace ``netns``): ``node_address`` on eth0, ``networks`` {name: addr/prefix};
-        ``new``: the namespace was made just now and holds nothing yet (NodeNet.attach_task)."""
+        ``new``: the namespace was made just now and holds nothing yet (NodeNet.attach_task). Runs on the
+        side loop: the caller's loop goes on while the kernel makes the links."""
         spec = self._spec()
+        for name in networks:
+            if spec.overlay(name) is None:
+                raise links.PlumbingError(f"network {name!r} is not on this node (ensure it first)")
+        await self.side.run(lambda: self._attach(spec, task_id, netns, node_address, networks, new))
+
+    async def _attach(self, spec: NodeSpec, task_id: str, netns: str, node_address: str, networks: dict[str, str],
+                      new: bool) -> None:
+        net = await self._on_side()
         gateway = ipaddress.IPv4Interface(spec.gateway).ip
-        await self.net.attach_task(NODE_BRIDGE, netns, task_ifname(task_id), node_address, gateway=gateway,
-                                   mtu=spec.mtu, new=new)
+        await net.attach_task(NODE_BRIDGE, netns, task_ifname(task_id), node_address, gateway=gateway,
+                              mtu=spec.mtu, new=new)
         for i, name in enumerate(sorted(networks), start=1):
             o = spec.overlay(name)
-            if o is None:
-                raise links.PlumbingError(f"network {name!r} is not on this node (ensure it first)")
-            await self.net.attach_task(bridge_of(o.vni), netns, task_ifname(task_id, name), networks[name],
-                                       ifname=f"eth{i}", mtu=spec.mtu - VXLAN_OVERHEAD,
-                                       routes=[(o.vip_block, str(gateway))], new=new)
+            assert o is not None  # checked by attach
+            await net.attach_task(bridge_of(o.vni), netns, task_ifname(task_id, name), networks[name],
+                                  ifname=f"eth{i}", mtu=spec.mtu - VXLAN_OVERHEAD,
+                                  routes=[(o.vip_block, str(gateway))], new=new)
 
     async def detach(self, task_id: str, networks: list[str]) -> None:
-        """Remove a task's interfaces (when its namespace outlives it; usually they go with it)."""
-        await self.net.detach_task(task_ifname(task_id))
+        """Remove a task's interfaces (when its namespace outlives it; usually they go with it), on the side loop."""
+        await self.side.run(lambda: self._detach(task_id, networks))
+
+    async def _detach(self, task_id: str, networks: list[str]) -> None:
+        net = await self._on_side()
+        await net.detach_task(task_ifname(task_id))
         for name in networks:
-            await self.net.detach_task(task_ifname(task_id, name))
+            await net.detach_task(task_ifname(task_id, name))
 
     async def cleanup(self) -> list[str]:
         """Remove everything shoal added to the node's namespace (devices; the nft table is MeshSync's)."""
