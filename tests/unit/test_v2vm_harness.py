@@ -135,3 +135,25 @@ def test_a_silent_boot_times_out_long_before_the_run_deadline_and_a_started_gues
     assert running.verdict(TIMEOUT + 1) == f"the VM did not finish within {TIMEOUT}s"
     running.feed("[  300.1] Kernel panic - not syncing: Out of memory\n")
     assert running.verdict(400.0) == "the guest kernel panicked: Kernel panic - not syncing: Out of memory"
+
+
+
+def test_the_test_list_reaches_the_guest_in_a_file_pytest_reads_not_on_the_kernel_command_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """x86 cuts the kernel command line at 2048 bytes and virtme-ng puts the guest's command there: the default
+    list under CI=true made 2054, and every boot died in the kernel's first lines."""
+    import subprocess
+    import sys
+
+    from tests.v2vm.run import GUEST_ARGS, ROOT, args_file_text, pytest_args
+
+    assert GUEST_ARGS == ["@.v2vm/pytest-args"], "one short reference, however long the list"
+    args = pytest_args(["-k", "oom or pids_max"])
+    (tmp_path / "args").write_text(args_file_text(args))
+
+    def collected(*argv: str) -> list[str]:
+        res = subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider", *argv],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+        return [line for line in res.stdout.splitlines() if "::" in line]
+
+    from_file = collected(f"@{tmp_path / 'args'}")
+    assert from_file and from_file == collected(*args)
