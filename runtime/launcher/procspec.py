@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import resource
-from typing import Any
+from typing import Any, Protocol
 
 from shoal.runtime import seccomp
 from shoal.runtime.cgroup import Cgroups
@@ -77,9 +77,15 @@ def pid1(st: ContainerState, layout: Layout, cgroups: Cgroups, hidden: list[str]
     )
 
 
+class JoinFileSource(Protocol):
+    """Where an exec finds the cgroup files it joins (the launcher's per-container cache)."""
+
+    def self_join_files(self, cid: str) -> list[str]: ...
+
+
 def exec_in(
     st: ContainerState,
-    cgroups: Cgroups,
+    cgroups: JoinFileSource,
     last_cap: int,
     args: list[str],
     env: list[str],

@@ -34,6 +34,25 @@ _log = jsonlog.get(__name__)
 NAME_LABEL = "shoal.name"  # the name ``shoal run --name`` gives (shown when a port is already held)
 
 
+class JoinFiles:
+    """The cgroup files an exec'd process joins, per running container, looked up once: each look-up
+    stats every hierarchy's directory (a dozen on cgroup v1), and a node probes each container's health
+    every second. A container's directories stay while it runs; ``forget`` drops them when it ends."""
+
+    def __init__(self, cgroups: Cgroups) -> None:
+        self.cgroups = cgroups
+        self._files: dict[str, list[str]] = {}
+
+    def self_join_files(self, cid: str) -> list[str]:
+        files = self._files.get(cid)
+        if files is None:
+            files = self._files[cid] = self.cgroups.self_join_files(cid)
+        return list(files)
+
+    def forget(self, cid: str) -> None:
+        self._files.pop(cid, None)
+
+
 class Supervisor:
     """All containers of one state directory, as seen by the launcher."""
 
@@ -51,6 +70,7 @@ class Supervisor:
         self.cgroups = cgroups
         self.states: dict[str, state.ContainerState] = {}
         self.pidfds: dict[str, int] = {}
+        self.joins = JoinFiles(cgroups)
         self.logs = LogSink()  # the log daemon writing every container's output (logshim.py)
         self._watch, self._unwatch = watch, unwatch
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -199,7 +219,7 @@ class Supervisor:
         st = self.get(cid)
         if cid not in self.pidfds:
             raise ContainerError(f"container {cid} is not running")
-        return procspec.exec_in(st, self.cgroups, self.last_cap, args, env, timeout, interactive)
+        return procspec.exec_in(st, self.joins, self.last_cap, args, env, timeout, interactive)
 
     def kill(self, cid: str, sig: int, whole_cgroup: bool = False) -> None:
         st = self.get(cid)
@@ -207,7 +227,12 @@ class Supervisor:
         if st.status != STATUS_RUNNING or fd is None:
             raise ContainerError(f"container {cid} is not running")
         if whole_cgroup and sig == signal.SIGKILL:
-            self.cgroups.kill_all(cid)
+            if st.spec.userns:
+                self.cgroups.kill_all(cid)
+            # else the kernel kills every other process of PID 1's own pid namespace with it (exec'd ones
+            # joined it too), without freezing the cgroup: a freeze waited for each process to stop, up to
+            # 0.1 s under load, while the launcher served nobody (the node's health probes queued behind
+            # it); ``on_exit`` still kills what is left in the cgroup once PID 1 is reaped
         elif whole_cgroup:
             for pid in self.cgroups.pids(cid):
                 try:
@@ -230,6 +255,7 @@ class Supervisor:
         """Called when the container's pidfd turns readable: reap and persist the exit."""
         st = self.get(cid)
         fd = self.pidfds.pop(cid)
+        self.joins.forget(cid)
         self._unwatch(fd)
         os.close(fd)
         code: int | None = None

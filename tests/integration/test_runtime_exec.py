@@ -134,3 +134,35 @@ async def test_containers_started_among_many_collected_execs_stay_watched(rt: Ru
     listed = await asyncio.wait_for(rt.list(), 5)
     assert sorted((c.id, c.status) for c in listed) == sorted([("base", "running")] + [(f"s{i}", "running") for i in range(6)])
     assert (await asyncio.wait_for(rt.exec("s5", ["true"], timeout=10), 10)).exit_code == 0
+
+
+def _sleeping(*seconds: str) -> list[int]:
+    """Host pids of the ``sleep SECONDS`` processes."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"sleep") and len(argv) > 1 and argv[1].decode(errors="replace") in seconds:
+            found.append(int(pid))
+    return found
+
+
+async def test_a_stop_that_ends_in_sigkill_takes_every_process_of_the_container(rt: Runtime) -> None:
+    """PID 1 ignores SIGTERM (as busybox httpd does); its own child and an exec'd process go with it."""
+    await rt.create(ContainerConfig(id="c1", image="host", stop_grace_s=0.3,
+                                    args=["/bin/sh", "-c", "trap '' TERM; sleep 7431 & sleep 7432"]))
+    await rt.start("c1")
+    probe = asyncio.create_task(rt.exec("c1", ["sleep", "7433"], timeout=30))
+    for _ in range(100):
+        if len(_sleeping("7431", "7432", "7433")) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert len(_sleeping("7431", "7432", "7433")) == 3
+    info = await asyncio.wait_for(rt.stop("c1"), 10)
+    assert (info.status, info.exit_code) == ("exited", 137)
+    res = await asyncio.wait_for(probe, 10)
+    assert res.exit_code != 0
+    assert _sleeping("7431", "7432", "7433") == []

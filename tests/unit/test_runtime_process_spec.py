@@ -170,3 +170,25 @@ def test_join_cgroup_writes_zero_to_each_file(tmp_path: Path) -> None:
 def test_last_cap_is_the_kernels() -> None:
     with open("/proc/sys/kernel/cap_last_cap") as f:
         assert process.last_cap() == int(f.read())
+
+
+def test_the_launcher_looks_up_a_containers_join_files_once_while_it_runs() -> None:
+    from shoal.runtime.launcher.supervisor import JoinFiles
+
+    class Counting(FakeCgroups):
+        calls = 0
+
+        def self_join_files(self, cid: str) -> list[str]:
+            self.calls += 1
+            return super().self_join_files(cid)
+
+    cg = Counting()
+    joins = JoinFiles(cg)  # type: ignore[arg-type]
+    first = joins.self_join_files("web.1")
+    first.append("changed by a caller")  # each exec gets its own list
+    assert joins.self_join_files("web.1") == ["/cg/memory/web.1/tasks", "/cg/pids/web.1/tasks"] and cg.calls == 1
+    spec = procspec.exec_in(running_state(), joins, 40, ["true"], [], None, False)
+    assert spec.process.cgroup_procs == ["/cg/memory/web.1/tasks", "/cg/pids/web.1/tasks"] and cg.calls == 1
+    joins.forget("web.1")  # the container ended: a new run may have new directories
+    joins.self_join_files("web.1")
+    assert cg.calls == 2
