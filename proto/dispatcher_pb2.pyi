@@ -57,7 +57,7 @@ class SessionRequest(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., token: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ...) -> None: ...
 
 class Assignments(_message.Message):
-    __slots__ = ("full", "updated", "removed", "secrets", "removed_secrets", "configs", "removed_configs")
+    __slots__ = ("full", "updated", "removed", "secrets", "removed_secrets", "configs", "removed_configs", "kept", "forgotten")
     FULL_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
     REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,8 @@ class Assignments(_message.Message):
     REMOVED_SECRETS_FIELD_NUMBER: _ClassVar[int]
     CONFIGS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    FORGOTTEN_FIELD_NUMBER: _ClassVar[int]
     full: bool
     updated: _containers.RepeatedCompositeFieldContainer[_types_pb2.Task]
     removed: _containers.RepeatedScalarFieldContainer[str]
@@ -72,7 +74,9 @@ class Assignments(_message.Message):
     removed_secrets: _containers.RepeatedScalarFieldContainer[str]
     configs: _containers.RepeatedCompositeFieldContainer[FileData]
     removed_configs: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, full: _Optional[bool] = ..., updated: _Optional[_Iterable[_Union[_types_pb2.Task, _Mapping]]] = ..., removed: _Optional[_Iterable[str]] = ..., secrets: _Optional[_Iterable[_Union[FileData, _Mapping]]] = ..., removed_secrets: _Optional[_Iterable[str]] = ..., configs: _Optional[_Iterable[_Union[FileData, _Mapping]]] = ..., removed_configs: _Optional[_Iterable[str]] = ...) -> None: ...
+    kept: _containers.RepeatedScalarFieldContainer[str]
+    forgotten: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, full: _Optional[bool] = ..., updated: _Optional[_Iterable[_Union[_types_pb2.Task, _Mapping]]] = ..., removed: _Optional[_Iterable[str]] = ..., secrets: _Optional[_Iterable[_Union[FileData, _Mapping]]] = ..., removed_secrets: _Optional[_Iterable[str]] = ..., configs: _Optional[_Iterable[_Union[FileData, _Mapping]]] = ..., removed_configs: _Optional[_Iterable[str]] = ..., kept: _Optional[_Iterable[str]] = ..., forgotten: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileData(_message.Message):
     __slots__ = ("id", "data")

@@ -4,7 +4,8 @@ A thin composition of its parts: ``NodeIdentity`` (joining, the node certificate
 the role), ``Session`` (the stream to a manager: assignments down, heartbeats up, failover),
 ``TaskManager`` (a controller per assigned task, adoption after a restart) and the ``Reporter``
 (task statuses, coalesced, sent while a session lives). Tasks that leave the assignment set are
-stopped and their containers deleted; when the agent stops, so is everything it runs. With a
+stopped and their containers deleted (an ended task's log is kept while the task is in the manager's
+task history: ``LogKeeper``); when the agent stops, so is everything it runs. With a
 ``NetAgent`` the node's networking follows the network map the session brings, and is removed when
 the agent stops (shutdown, or the node left the cluster).
 """
@@ -19,12 +20,14 @@ import grpc
 from shoal import log
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
+from shoal.proto import types_pb2 as pb
 from shoal.worker.config import AgentConfig, describe
 from shoal.worker.executor import Executor
 from shoal.worker.files import TaskFiles
 from shoal.worker.identity import NodeIdentity, RoleChanged
 from shoal.worker.join import JoinError, NodeCredentials
 from shoal.worker.logfeed import LogFeed, Sources
+from shoal.worker.logkeep import LogKeeper
 from shoal.worker.netagent import NetAgent
 from shoal.worker.reporter import Reporter
 from shoal.worker.session import Session
@@ -43,10 +46,10 @@ class Agent:
         self.network = network
         self.reporter = Reporter()
         self.node = NodeIdentity(cfg, describe(cfg))
-        self.tasks = TaskManager(executor, self.reporter.report)
+        self.kept = LogKeeper(executor.kept_logs_dir())  # ended tasks' logs, while in the task history
+        self.tasks = TaskManager(executor, self.reporter.report, self.kept)
         self.session = Session(self.node, self.reporter, self._assigned, network.on_map if network else None)
-        tasks = self.tasks
-        self.logs = LogFeed(Sources(lambda: [c.task for c in tasks.controllers.values()], executor.log_path, self.node.creds.channel))
+        self.logs = LogFeed(Sources(self._log_tasks, self._log_path, self.node.creds.channel))
         self.session.on_logs = self.logs.apply
         if network is not None:  # standalone containers on cluster networks: the attachments go through a manager
             network.attached.attach_rpc = lambda req: self._call_manager("AttachNetwork", req)
@@ -68,10 +71,20 @@ class Agent:
         raise ConnectionError("no manager known")
 
     def _assigned(self, a: dpb.Assignments) -> None:
-        """An assignment set: the secrets and configs it carries first, then the tasks that use them."""
+        """An assignment set: the secrets and configs it carries first, then the task history (before a
+        task leaving the set is deleted: its log may be kept), then the tasks."""
         _log.debug("assignments received", full=a.full, updated=len(a.updated), removed=len(a.removed))
         self.files.apply(a)
+        self.kept.apply(a)
         self.tasks.apply(a)
+
+    def _log_tasks(self) -> list[pb.Task]:
+        """The tasks ``svc logs`` finds lines of here: those held, and the ended ones whose logs are kept."""
+        held = [c.task for c in self.tasks.controllers.values()]
+        return held + [t for tid, t in self.kept.tasks.items() if tid not in self.tasks.controllers]
+
+    def _log_path(self, task_id: str) -> str | None:
+        return self.kept.log_path(task_id) or self.executor.log_path(task_id)
 
     @property
     def node_id(self) -> str:
@@ -103,6 +116,7 @@ class Agent:
     async def run(self) -> None:
         """Join, adopt what an earlier run left, and hold sessions until cancelled; then stop every task."""
         await self.node.register()
+        self.kept.load()
         leftovers = await self.tasks.load_leftovers()
         try:
             async with asyncio.TaskGroup() as tg:
@@ -122,5 +136,6 @@ class Agent:
             await self.tasks.stop_all()
         except StopIncomplete as exc:
             _log.error("node stopped with containers still running; they are re-adopted at the next start", error=str(exc))
+        self.kept.clear()
         if self.network is not None:
             await self.network.cleanup()

@@ -152,9 +152,12 @@ class TaskController:
         if (st := taskstate.lost(self.observed, why)) is not None:
             self._set(st)
 
-    async def remove(self) -> None:
-        """The task left this node's assignments: stop and delete its container."""
+    async def remove(self, before_delete: Callable[[pb.Task], None] | None = None) -> None:
+        """The task left this node's assignments: stop and delete its container (``before_delete`` is
+        called between the two: the log may be kept)."""
         grace = taskstate.removal_grace(self.observed, self.container, self._grace())
         if grace is not None:
             await self.executor.stop(self.task.id, grace)
+            if before_delete is not None:
+                before_delete(self.task)
             await self.executor.remove(self.task.id)

@@ -59,6 +59,11 @@ class Executor(abc.ABC):
         """Where the task's container writes its json-file log (None: this executor keeps no logs)."""
         return None
 
+    def kept_logs_dir(self) -> str | None:
+        """Where the logs of ended tasks still in the task history are kept once their containers are
+        deleted (logkeep.py), on the logs' own filesystem; None: not kept."""
+        return None
+
     async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
         """Run ``args`` in the task's running container: (exit code, output). Used by health checks."""
         raise ExecutorError("this executor cannot exec into containers")

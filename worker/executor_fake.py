@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,8 @@ class FakeExecutor(Executor):
         c = self.containers.pop(task_id, None)
         if c is not None and c.timer:
             c.timer.cancel()
+        if self.log_dir is not None:  # its log goes with it, as the runtime's
+            shutil.rmtree(self.log_dir / task_id, ignore_errors=True)
 
     async def list(self) -> list[str]:
         return list(self.containers)
@@ -92,6 +95,9 @@ class FakeExecutor(Executor):
 
     def log_path(self, task_id: str) -> str | None:
         return str(self.log_dir / task_id / "ctr.log") if self.log_dir is not None else None
+
+    def kept_logs_dir(self) -> str | None:
+        return str(self.log_dir / "kept") if self.log_dir is not None else None
 
     def write_log(self, task_id: str, text: str, stream: str = "stdout") -> None:
         """Append ``text`` (one line, with its newline) to the task's log as the runtime's log daemon would."""

@@ -164,11 +164,18 @@ class LogFeed:
         while sub.follow and (path is None or not os.path.exists(path)):  # the container is not created yet
             await asyncio.sleep(POLL_S)
             path = self.sources.log_path(task_id)
-        if path is None or not os.path.exists(path):
+        for _ in range(2):  # the task's container deleted meanwhile: its log may have moved (logkeep.py)
+            if path is None or not os.path.exists(path):
+                return
+            rotated = [p for p in jsonlog.files(path) if p != path]
+            old = [r for p in rotated for r in _records_of(p)]
+            try:
+                follower = _Follower(path)
+                break
+            except FileNotFoundError:
+                path = self.sources.log_path(task_id)
+        else:
             return
-        rotated = [p for p in jsonlog.files(path) if p != path]
-        old = [r for p in rotated for r in _records_of(p)]
-        follower = _Follower(path)
         try:
             recs = old + follower.read()
             for line in select([ln for r in recs if (ln := to_line(task_id, r)) is not None], sub.tail, sub.since_ns):

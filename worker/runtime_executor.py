@@ -8,6 +8,7 @@ the container; it matters for the ``host`` image, whose root is the node's own.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 
@@ -219,6 +220,9 @@ class RuntimeExecutor(Executor):
 
     def log_path(self, task_id: str) -> str | None:
         return self.runtime.layout.log_path(task_id)
+
+    def kept_logs_dir(self) -> str | None:
+        return os.path.join(self.runtime.layout.root, "kept-logs")
 
     async def exec(self, task_id: str, args: list[str], timeout: float) -> tuple[int, bytes]:
         try:

@@ -5,7 +5,8 @@ The first full set after the agent starts also settles what an earlier run left 
 (``adopt.plan``): containers still running are re-attached, tasks whose container vanished are
 failed, containers no task claims are deleted. Each controller runs as a background task owned
 here; a crash is logged with the task it concerned. When the agent stops, every container it runs
-is stopped and deleted, so nothing is left behind.
+is stopped and deleted, so nothing is left behind. An ended task's log outlives its container while
+the task is in the history (logkeep.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 from shoal import log
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
+from shoal.runtime import logs as jsonlog
 from shoal.worker import adopt, assignments
 from shoal.worker.controller import Report, TaskController
 from shoal.worker.executor import Executor
+from shoal.worker.logkeep import LogKeeper
 
 _log = log.get(__name__)
 
@@ -34,9 +37,10 @@ stop began may land after the first list."""
 
 
 class TaskManager:
-    def __init__(self, executor: Executor, report: Report) -> None:
+    def __init__(self, executor: Executor, report: Report, kept: LogKeeper | None = None) -> None:
         self.executor = executor
         self.report = report
+        self.kept = kept or LogKeeper(None)  # the logs of ended tasks in the history, kept past their containers
         self.controllers: dict[str, TaskController] = {}
         self._bg: set[asyncio.Task] = set()
         self._leftovers: set[str] | None = None  # containers an earlier run left, until the first full set
@@ -86,7 +90,12 @@ class TaskManager:
     def _remove(self, task_id: str) -> None:
         ctl = self.controllers.pop(task_id, None)
         if ctl is not None:
-            self._spawn(ctl.remove(), f"remove {task_id}")
+            self._spawn(ctl.remove(before_delete=self._keep_log), f"remove {task_id}")
+
+    def _keep_log(self, task: pb.Task) -> None:
+        """Before an ended task's container is deleted: its log stays while the task is in the history."""
+        path = self.executor.log_path(task.id)
+        self.kept.keep(task, jsonlog.files(path) if path is not None else [])
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         t = asyncio.create_task(coro)

@@ -1,7 +1,9 @@
 """Which tasks a node must know about, and the increments between two such sets.
 
 Pure: a node is sent every task placed on it that it still has to act on (run it, or stop it); a task
-that is done and no longer wanted drops out of the set, which tells the agent to clean it up.
+that is done and no longer wanted drops out of the set, which tells the agent to clean it up. Such a
+task stays in the task history until the orchestrator reaps it: the node is told its id (``kept``),
+keeps its log for ``svc logs`` meanwhile, and is told when it is gone from the store (``forgotten``).
 """
 
 from __future__ import annotations
@@ -21,11 +23,18 @@ def wanted(task: pb.Task, state: int) -> bool:
     return not (task.desired_state != pb.RUNNING and state >= TERMINAL)
 
 
+def kept(task: pb.Task, state: int) -> bool:
+    """Whether ``task`` (of the node) is in the task history: ended on the node and no longer wanted,
+    but still in the store. The node keeps its log until it is not (``forgotten``)."""
+    return state >= pb.ASSIGNED and not wanted(task, state)
+
+
 @dataclass
 class AssignmentSet:
-    """What was last sent to one node: task id -> the task's mod revision."""
+    """What was last sent to one node: task id -> the task's mod revision; the history task ids."""
 
     sent: dict[str, int] = field(default_factory=dict)
+    history: set[str] = field(default_factory=set)
 
     def diff(
         self,
@@ -44,6 +53,7 @@ class AssignmentSet:
         not recorded yet) is held back until it is, unless the node already has it; ``fill`` completes
         each task sent (its addresses).
         """
+        tasks = list(tasks)
         current: dict[str, pb.Task] = {
             t.id: t for t in tasks if wanted(t, state_of(t)) and (ready is None or t.id in self.sent or ready(t))
         }
@@ -58,9 +68,13 @@ class AssignmentSet:
                     fill(out)
                 if full and status_of is not None:
                     out.status.CopyFrom(status_of(t))
+        history = {t.id for t in tasks if kept(t, state_of(t))}
+        msg.kept.extend(sorted(history if full else history - self.history))
         if not full:
             msg.removed.extend(sorted(set(self.sent) - set(current)))
+            msg.forgotten.extend(sorted((set(self.sent) | self.history) - set(current) - history))
         self.sent = {tid: rev_of(tid) for tid in current}
-        if not full and not msg.updated and not msg.removed:
+        self.history = history
+        if not full and not msg.updated and not msg.removed and not msg.kept and not msg.forgotten:
             return None
         return msg

@@ -101,6 +101,33 @@ def test_svc_logs_follow_shows_lines_from_tasks_on_three_nodes(lab: LabCli):
     lab.shoal("svc", "rm", "talk")
 
 
+def kept_logs(lab: LabCli) -> dict[str, set[str]]:
+    """The task ids whose logs each worker keeps past their containers (worker/logkeep.py)."""
+    dirs = {n["name"]: Path(n["data_dir"]) / "runtime" / "kept-logs" for n in lab.state()["nodes"] if n["role"] == "worker"}
+    return {name: set(os.listdir(d)) if d.is_dir() else set() for name, d in dirs.items()}
+
+
+def test_svc_logs_shows_ended_tasks_until_they_leave_the_history(lab: LabCli):
+    """A finished job's tasks and a task replaced by an update have ended and their containers are gone; their
+    lines still show in ``svc logs SERVICE`` and ``svc logs TASK``, as docker shows them until the task history
+    drops the task, and leave the workers with their tasks (``svc rm``)."""
+    lab.shoal("svc", "create", "-d", "--name", "once", "--mode", "replicated-job", "--replicas", "3", "host", "sh", "-c", "echo done")
+    ids = lambda svc: {t["ID"] for t in lab.json("svc", "ps", "--no-trunc", svc)}  # noqa: E731
+    lab.wait_for(lambda: {t["CurrentState"].split()[0] for t in lab.json("svc", "ps", "once")} == {"Complete"}, timeout=60, what="the job done")
+    lab.wait_for(lambda: set().union(*kept_logs(lab).values()) == ids("once"), what="the job's logs kept on the workers")
+    job = lab.shoal("svc", "logs", "once").stdout.splitlines()
+    assert len(job) == 3 and all(re.match(r"^once\.[123]\.[0-9a-z]{12}@worker[123]\s+\| done$", ln) for ln in job), job
+    one = sorted(ids("once"))[0]
+    assert [ln.split("|")[1] for ln in lab.shoal("svc", "logs", "--no-task-ids", one).stdout.splitlines()] == [" done"]
+    lab.shoal("svc", "create", "--name", "moved", "host", "sh", "-c", "echo up; exec sleep 1000")
+    lab.shoal("svc", "update", "--force", "moved")  # the task is replaced: the old one ends, its container goes
+    lines = lab.shoal("svc", "logs", "moved").stdout.splitlines()
+    assert len(lines) == 2 and {ln.split("@")[0] for ln in lines} == {f"moved.1.{tid[:12]}" for tid in ids("moved")}, lines
+    assert all(ln.endswith("| up") for ln in lines), lines
+    lab.shoal("svc", "rm", "once", "moved")
+    lab.wait_for(lambda: not set().union(*kept_logs(lab).values()), what="the kept logs deleted with their tasks")
+
+
 def test_lab_kill_of_a_worker_shows_it_down(lab: LabCli):
     lab.lab("kill", "worker1")
     lab.wait_for(lambda: lab.node_status()["worker1"] == "Down", what="worker1 Down")
