@@ -96,3 +96,19 @@ async def test_replaced_tasks_lines_are_kept_until_reaped_past_the_history(small
 async def _running_since(cluster: Cluster, ex: FakeExecutor, starts: int) -> bool:
     running = await cluster.running("web")
     return len(ex.started) == starts and [t.id for t in running] == ex.started[-1:]
+
+
+async def test_an_agent_that_stops_deletes_the_logs_it_kept(small_history: Cluster, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Node shutdown (or leave: the agent stops the same way) leaves no kept log behind."""
+    cluster = small_history
+    ex = FakeExecutor(log_dir=tmp_path / "logs")
+    await cluster.add_agent("n1", executor=ex)
+    s = spec("job", replicas=1, labels={"fake.log": "did it", "fake.run_s": "0.05"}, mode=pb.ServiceSpec.REPLICATED_JOB)
+    await cluster.control.CreateService(cpb.CreateServiceRequest(spec=s))
+
+    async def kept_one() -> bool:
+        return len(kept(ex)) == 1 and not ex.containers
+
+    await cluster.until(kept_one)
+    await cluster.kill_agent("n1")
+    assert os.listdir(tmp_path / "logs") == [], "neither the kept log nor its directory"
