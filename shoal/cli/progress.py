@@ -31,6 +31,9 @@ TaskState = types_pb2.TaskState
 ServiceSpec = types_pb2.ServiceSpec
 
 POLL_INTERVAL = 0.2
+STATE_POLL = 0.04
+"""While an update only waits out its monitoring period, how often its state alone is asked for (see
+``_until_state_changes``)."""
 MAX_PROGRESS_BARS = 20  # as docker: more replicas than this and only the overall line is shown
 STATE_WIDTH = len("preparing")
 # docker's numberedStates; PENDING stands in for its "allocated"/"pending" and STARTING for "ready"/"starting"
@@ -274,6 +277,20 @@ def _step(stub: Any, service_id: str, name: str) -> tuple[str, bool, list[str], 
     return service.spec.name or service_id, done, text, service.update_status
 
 
+def _until_state_changes(stub: Any, service_id: str, state: int, sleep: Callable[[float], None]) -> None:
+    """Sleep one poll interval, asking for the service alone (not its tasks) every ``STATE_POLL``, and return
+    as soon as its update state is no longer ``state``: an update whose tasks all converged ends when its
+    monitoring period does, and the wait then ends with it rather than up to a whole poll later."""
+    for _ in range(round(POLL_INTERVAL / STATE_POLL)):
+        sleep(STATE_POLL)
+        try:
+            now = stub.GetService(control_pb2.GetServiceRequest(service_id=service_id)).service.update_status.state
+        except grpc.RpcError:
+            return  # the next whole poll says what went wrong
+        if now != state:
+            return
+
+
 def _plain(text: list[str], printed: dict[str, str]) -> None:
     """Without a terminal: print each line that changed since it was last printed (docker's plain output)."""
     for line in text:
@@ -328,7 +345,10 @@ def wait(
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 raise click.ClickException(f"service {name} did not converge within {timeout:g}s; see `shoal service ps {name}`")
-            sleep(POLL_INTERVAL)
+            if v.note.startswith("verify:"):  # converged, the update waits out its monitoring period
+                _until_state_changes(stub, service_id, status.state, sleep)
+            else:
+                sleep(POLL_INTERVAL)
     except KeyboardInterrupt:
         if live is not None:
             live.stop()

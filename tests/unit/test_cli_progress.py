@@ -249,3 +249,39 @@ def test_a_terminal_redraws_only_when_the_lines_change_and_stops_the_display(mon
     assert display.stopped == 1
     assert result.stdout.splitlines()[-1] == "verify: Service converged"
     assert "overall progress" not in result.stdout, "on a terminal the lines are drawn by the display, not echoed"
+
+
+def test_an_update_waiting_out_its_monitor_asks_for_the_state_alone_and_ends_when_it_completes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeStub()
+    service = fake.add_service(S(name="web", replicas=2), sid=SID)  # both tasks run: converged
+    service.update_status.state = types_pb2.UpdateStatus.UPDATING
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 3:  # the monitoring period ends during the third short sleep
+            service.update_status.state = types_pb2.UpdateStatus.COMPLETED
+
+    monkeypatch.setattr(progress.client, "stub", lambda: fake)
+    progress.wait(SID, quiet=True, sleep=sleep)
+    assert slept == [progress.STATE_POLL] * 3, "no whole poll interval is slept once the state changed"
+    assert len(fake.called("ListTasks")) == 2, "the tasks are read again only when the state changed"
+
+
+def test_a_task_update_not_yet_converged_polls_the_tasks_every_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeStub()
+    fake.auto_run = False
+    service = fake.add_service(S(name="web", replicas=1), sid=SID)
+    service.update_status.state = types_pb2.UpdateStatus.UPDATING
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        fake.run_tasks(service)
+        service.update_status.state = types_pb2.UpdateStatus.COMPLETED
+
+    monkeypatch.setattr(progress.client, "stub", lambda: fake)
+    progress.wait(SID, quiet=True, sleep=sleep)
+    assert slept == [progress.POLL_INTERVAL]
