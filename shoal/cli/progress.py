@@ -291,6 +291,14 @@ def _until_state_changes(stub: Any, service_id: str, state: int, sleep: Callable
             return
 
 
+def _pause(stub: Any, service_id: str, v: Verdict, state: int, sleep: Callable[[float], None]) -> None:
+    """Between two polls: one interval, or less when an update that converged waits out its monitoring period."""
+    if v.note.startswith("verify:"):
+        _until_state_changes(stub, service_id, state, sleep)
+    else:
+        sleep(POLL_INTERVAL)
+
+
 def _plain(text: list[str], printed: dict[str, str]) -> None:
     """Without a terminal: print each line that changed since it was last printed (docker's plain output)."""
     for line in text:
@@ -345,10 +353,7 @@ def wait(
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 raise click.ClickException(f"service {name} did not converge within {timeout:g}s; see `shoal service ps {name}`")
-            if v.note.startswith("verify:"):  # converged, the update waits out its monitoring period
-                _until_state_changes(stub, service_id, status.state, sleep)
-            else:
-                sleep(POLL_INTERVAL)
+            _pause(stub, service_id, v, status.state, sleep)
     except KeyboardInterrupt:
         if live is not None:
             live.stop()
