@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 import statistics
 
-from _httpload import load
-
 Path = tuple[str, str, int]  # name, host, port
 
 
 def interleaved(netns: str, paths: list[Path], conns: int, secs: float, tool: str,
                 rounds: int) -> dict[str, list[dict[str, float]]]:
     """``rounds`` rounds of every path from ``netns``; results per path, in round order."""
+    from _httpload import load  # bench/ is on sys.path when a bench runs; not needed for the figures below
+
     runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in paths}
     for r in range(rounds):
         for name, host, port in paths[r % len(paths):] + paths[:r % len(paths)]:
