@@ -12,6 +12,7 @@ usage: run.py [PYTEST-ARGS...]   (as root; exit code is pytest's; the last line 
 from __future__ import annotations
 
 import ast
+import contextlib
 import fcntl
 import glob
 import hashlib
@@ -188,9 +189,9 @@ def build_src(pytest_args: list[str]) -> Path:
 
     def fill(stage: Path) -> None:
         for n in names + rewritten:
-            dst = stage / n
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / n, dst)
+            (stage / n).parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):  # gone meanwhile: make test runs the host suite alongside
+                shutil.copy2(ROOT / n, stage / n)
         (stage / ".venv").mkdir()
         static_layout(stage)
         (stage / GUEST_ARGS[0][1:]).write_text(args_file_text(pytest_args))
