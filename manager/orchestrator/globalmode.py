@@ -80,5 +80,5 @@ def reconcile(
                 acts.create.append(new_task(service, 0, now_ns, node_id=node_id))
             elif due is not None:
                 acts.wake(due)
-        reap(node_tasks, acts, history_limit)
+        reap(node_tasks, acts, history_limit, service.spec.restart_policy.max_attempts)
     return acts

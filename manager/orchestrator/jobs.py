@@ -45,7 +45,7 @@ def reconcile(
         current = [t for t in slot_tasks if t.task.spec_version == service.spec_version]
         done = any(t.state == pb.COMPLETE for t in current)
         live = _settle_slot(service, slot_tasks, done, node_ok, acts)
-        reap(slot_tasks, acts, history_limit)
+        reap(slot_tasks, acts, history_limit, service.spec.restart_policy.max_attempts)
         if done:
             continue
         if live:

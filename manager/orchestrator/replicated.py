@@ -90,7 +90,7 @@ def reconcile(
                 acts.create.append(new_task(service, slot, now_ns))
             elif due is not None:
                 acts.wake(due)
-        reap(slot_tasks, acts, history_limit)
+        reap(slot_tasks, acts, history_limit, service.spec.restart_policy.max_attempts)
     return acts
 
 

@@ -21,14 +21,23 @@ __all__ = ["DEFAULT_HISTORY", "end_finished", "handover", "reap", "remove_all", 
 DEFAULT_HISTORY = 5
 
 
-def reap(slot_tasks: list[TaskView], acts: Actions, history_limit: int) -> None:
-    """Delete tasks that are done and beyond the history kept for their slot."""
+def reap(slot_tasks: list[TaskView], acts: Actions, history_limit: int, max_attempts: int = 0) -> None:
+    """Delete tasks that are done and beyond the history kept for their slot.
+
+    With a restart policy's ``max_attempts``, the newest ``max_attempts + 1`` tasks that ended on their own
+    stay as well, history or not: the restart rule counts them, and a slot that used its attempts up
+    would start again once the reaper had thinned them below the count (it did, forever, whenever
+    max_attempts reached the history limit). Docker counts restarts apart from the history, in memory;
+    in the store the count also survives a leader change.
+    """
     if len(slot_tasks) <= history_limit:  # the usual slot (one task): nothing beyond the history, no sort
         return
     old = sorted((t for t in slot_tasks if t.terminal and t.task.desired_state != pb.RUNNING), key=lambda t: t.created)
     keep = max(history_limit - sum(1 for t in slot_tasks if not t.terminal), 0)
+    counted = {t.id for t in [t for t in old if t.state != pb.SHUTDOWN][-(max_attempts + 1) :]} if max_attempts else set()
     for t in old[: max(len(old) - keep, 0)]:
-        acts.delete.append(t.id)
+        if t.id not in counted:
+            acts.delete.append(t.id)
 
 
 def remove_all(tasks: list[TaskView], node_ok: Callable[[str], bool], acts: Actions) -> None:

@@ -122,3 +122,33 @@ def test_a_scale_up_to_ten_thousand_creates_one_batch_and_asks_for_the_next_pass
     done = [view(svc, 1, pb.COMPLETE, desired=pb.SHUTDOWN, created=NOW - 10**9 * k) for k in range(2, 9)]
     acts = reconcile(svc, [*running[1:], *done, view(svc, 1, pb.RUNNING)], ready, NOW, history_limit=5)
     assert len(acts.delete) == 3, "a slot past its history still has its oldest tasks reaped"
+
+
+def run_failing_slot(svc: pb.Service, history_limit: int, passes: int = 60) -> tuple[int, int]:
+    """Reconcile a one-slot service whose every task fails at once; (tasks created, tasks left in the store)."""
+    store: dict[str, TaskView] = {}
+    created = 0
+    for i in range(passes):
+        now = NOW + i * 10**9
+        acts = reconcile(svc, list(store.values()), ready, now, history_limit)
+        for tid, desired in acts.set_desired.items():
+            store[tid].task.desired_state = desired
+        for tid in acts.delete:
+            del store[tid]
+        for t in acts.create:
+            created += 1
+            store[t.id] = TaskView(t, pb.TaskStatus(state=pb.FAILED, timestamp_ns=now))
+    return created, len(store)
+
+
+def test_max_attempts_holds_when_it_is_larger_than_the_task_history():
+    # The reaper kept only history_limit ended tasks, the rule counted the ended tasks it saw: with 7
+    # attempts and a history of 5 the count never passed 7 and the slot restarted forever.
+    svc = service(1, delay_s=0, max_attempts=7)
+    created, kept = run_failing_slot(svc, history_limit=5)
+    assert created == 8, "the first task and its 7 restarts, then no more"
+    assert kept == 8, "the ended tasks the rule counts stay until the slot is done with them"
+    assert run_failing_slot(service(1, delay_s=0, max_attempts=2), history_limit=5) == (3, 3)
+    created, kept = run_failing_slot(service(1, delay_s=0), history_limit=5, passes=20)
+    assert created == 20, "no limit: a restart every pass"
+    assert kept <= 5 + 2, "the history, plus the task just ended and its replacement (a pass behind)"
