@@ -23,10 +23,9 @@ import ipaddress
 import json
 import os
 import subprocess
-import threading
 
 from shoal.lab.state import Lab, LabError, Node, prefixlen
-from shoal.runtime import linux
+from shoal.runtime.nsthread import run_in_netns
 
 NETNS_DIR = "/run/netns"
 SWITCH_BRIDGE, SWITCH_UPLINK = "br0", "up0"  # inside the switch's namespace
@@ -80,31 +79,22 @@ def _no_bridge_netfilter(netns: str) -> None:
 
     Written by a short-lived thread that enters the namespace (``setns`` is per thread): /proc/sys/net
     shows the namespace of the thread that opens it."""
-    errors: list[OSError] = []
 
     def write() -> None:
-        target = os.open(f"{NETNS_DIR}/{netns}", os.O_RDONLY | os.O_CLOEXEC)
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            linux.setns(target, linux.CLONE_NEWNET)
-            try:
-                with open(BRIDGE_NF_FILE, "w") as f:
-                    f.write("0")
-            except FileNotFoundError:
-                pass
-            finally:
-                linux.setns(own, linux.CLONE_NEWNET)
-        except OSError as e:
-            errors.append(e)
+            with open(BRIDGE_NF_FILE, "w") as f:
+                f.write("0")
+        except FileNotFoundError:
+            pass
+
+    try:
+        target = os.open(f"{NETNS_DIR}/{netns}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            run_in_netns(target, write)
         finally:
             os.close(target)
-            os.close(own)
-
-    thread = threading.Thread(target=write, name="shoal-lab-sysctl")
-    thread.start()
-    thread.join()
-    if errors:
-        raise LabError(f"cannot set {BRIDGE_NF} in {netns}: {errors[0]}")
+    except OSError as e:
+        raise LabError(f"cannot set {BRIDGE_NF} in {netns}: {e}") from None
 
 
 def create(lab: Lab) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -25,6 +24,7 @@ from typing import TypeVar
 from pyroute2 import AsyncIPRoute
 
 from shoal.runtime import linux
+from shoal.runtime.nsthread import run_in_netns
 
 T = TypeVar("T")
 
@@ -42,34 +42,14 @@ def run_in(path: str | None, fn: Callable[[], T]) -> T:
     """Run ``fn`` on a thread that has entered the namespace at ``path`` (None: here, directly)."""
     if path is None:
         return fn()
-    result: list[T] = []
-    errors: list[BaseException] = []
-
-    def enter_and_run() -> None:
-        try:
-            target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as e:
-            errors.append(NetnsError(e.errno, f"cannot open network namespace {path}: {e.strerror}"))
-            return
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            linux.setns(target, linux.CLONE_NEWNET)
-            try:
-                result.append(fn())
-            finally:
-                linux.setns(own, linux.CLONE_NEWNET)
-        except BaseException as e:  # handed to the caller's thread below
-            errors.append(e)
-        finally:
-            os.close(target)
-            os.close(own)
-
-    thread = threading.Thread(target=enter_and_run, name="shoal-netns")
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-    return result[0]
+    try:
+        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise NetnsError(e.errno, f"cannot open network namespace {path}: {e.strerror}") from None
+    try:
+        return run_in_netns(target, fn)
+    finally:
+        os.close(target)
 
 
 def create(path: str) -> None:
@@ -81,27 +61,16 @@ def create(path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
-    errors: list[BaseException] = []
 
     def make() -> None:
-        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            linux.unshare(linux.CLONE_NEWNET)  # this thread only
-            try:
-                linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
-            finally:
-                linux.setns(own, linux.CLONE_NEWNET)
-        except BaseException as e:  # handed to the caller's thread below
-            errors.append(e)
-        finally:
-            os.close(own)
+        linux.unshare(linux.CLONE_NEWNET)  # this thread only
+        linux.mount("/proc/thread-self/ns/net", path, None, linux.MS_BIND)
 
-    thread = threading.Thread(target=make, name="shoal-netns-create")
-    thread.start()
-    thread.join()
-    if errors:
+    try:
+        run_in_netns(None, make)
+    except BaseException:
         os.unlink(path)
-        raise errors[0]
+        raise
 
 
 def remove(path: str) -> bool:
