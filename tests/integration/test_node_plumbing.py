@@ -172,9 +172,18 @@ async def test_wiring_twice_changes_nothing(hosts):
         return [hosts.kit.run(ns, "ip", "-4", "-o", *what) for ns in (hosts.host(1), hosts.task(1))
                 for what in (["addr"], ["route"], ["link"])]
 
-    before = snapshot()
+    async def settled() -> list[str]:
+        # A veth's carrier and operstate follow its peer asynchronously (the kernel's linkwatch, up to
+        # a second behind on a loaded machine): CI once took the first snapshot while the task side's
+        # overlay veth still showed NO-CARRIER. Kernel link state, not wiring: wait for it to settle.
+        deadline = time.monotonic() + 5
+        while "NO-CARRIER" in "".join(snap := snapshot()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return snap
+
+    before = await settled()
     await wire(hosts, 1)
-    assert snapshot() == before
+    assert await settled() == before
     aliases = hosts.kit.run(hosts.host(1), "ip", "-o", "link").count(f"alias {MARK}")
     assert aliases == 5
 
