@@ -3,7 +3,8 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # qemu-system-x86, kmod (depmod) and e2fsprogs (mkfs.ext4, debugfs): the cgroup-v2 VM of `make test-v2`
-APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun libseccomp2 qemu-system-x86 kmod e2fsprogs
+# wrk: the load generator of bench/mesh.py (its Python client is the fallback)
+APT_PACKAGES := etcd-server etcd-client iproute2 nftables busybox-static crun libseccomp2 qemu-system-x86 kmod e2fsprogs wrk
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test test-v2 lint proto proto-check unit clean

@@ -7,13 +7,15 @@ requests, errors, seconds and the latency percentiles in ms, and the CPU time pe
 process and of the server process (the server answers ``GET /cpu`` with its own CPU time; the kernel's
 work for a packet is mostly done by the process that sends it, so each side's figure includes the
 network path its packets take: a measure that a busy machine disturbs far less than req/s). With ``wrk``
-installed (Debian ``wrk``), ``run_wrk`` is used instead; it reports the same fields but the CPU times.
+installed (Debian ``wrk``), ``run_wrk`` is used instead and reports the same fields: the client's CPU is
+wrk's own (from the rusage of the waited-for child), the server's is read with ``GET /cpu`` before and after.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -97,6 +99,35 @@ def run_python(netns: str, host: str, port: int, conns: int, secs: float) -> dic
     return json.loads(out.stdout)
 
 
+SERVER_CPU = r"""
+import socket, sys
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as c:
+    c.sendall(f"GET /cpu HTTP/1.1\r\nHost: {sys.argv[1]}\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < int(data.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+print(data.split(b"\r\n\r\n", 1)[1].decode())
+"""
+
+
+def server_cpu_s(netns: str, host: str, port: int) -> float:
+    """The server's own CPU seconds so far (its ``GET /cpu``), asked from inside ``netns``; nan if it cannot say."""
+    out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", SERVER_CPU, host, str(port)],
+                         capture_output=True, text=True, timeout=30)
+    try:
+        return float(out.stdout)
+    except ValueError:
+        return float("nan")
+
+
+def _children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 def _ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -104,12 +135,18 @@ def _ms(text: str) -> float:
 
 def run_wrk(netns: str, host: str, port: int, conns: int, secs: float) -> dict[str, float]:
     """Load from inside ``netns`` with wrk (one thread, ``conns`` connections, latency distribution)."""
+    served0 = server_cpu_s(netns, host, port)
+    own0 = _children_cpu_s()
     out = subprocess.run(["ip", "netns", "exec", netns, "wrk", "-t1", f"-c{conns}", f"-d{int(secs)}s", "--latency",
                           f"http://{host}:{port}/"], capture_output=True, text=True, check=True,
                          timeout=secs + 60).stdout
+    own = _children_cpu_s() - own0  # `ip netns exec` execs wrk: the waited-for child is wrk itself
+    served = server_cpu_s(netns, host, port) - served0
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    per = max(1, requests) / 1e6
     return {"requests": requests, "errors": errors, "seconds": secs,
+            "client_cpu_us": own / per, "server_cpu_us": served / per,
             "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
             "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1))}  # type: ignore[union-attr]
 

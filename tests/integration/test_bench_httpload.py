@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench import _httpload
+from tests.integration.netkit import Kit
 
 PYTHON = os.path.realpath(sys.executable)
 
@@ -59,3 +61,22 @@ def test_the_client_reports_requests_latency_and_cpu_per_request_of_both_sides(s
     assert 0 < stats["p50_ms"] <= stats["p99_ms"]
     for side in ("client_cpu_us", "server_cpu_us"):
         assert math.isfinite(stats[side]) and 1 < stats[side] < 10_000, side
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: creates a network namespace")
+def test_wrk_reports_the_cpu_per_request_of_both_sides_too():
+    """bench/mesh.py runs wrk when it is installed (`make setup` installs it): its CPU columns must be figures."""
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed: `make setup` installs Debian's wrk for the networking benchmarks")
+    kit = Kit()
+    try:
+        ns = kit.ns("w")
+        kit.serve(ns, "hello", port=8080, script=_httpload.SERVER)
+        assert math.isfinite(_httpload.server_cpu_s(ns, "127.0.0.1", 8080))
+        stats = _httpload.run_wrk(ns, "127.0.0.1", 8080, 4, 1)
+        assert stats["requests"] > 100 and stats["errors"] == 0
+        assert 0 < stats["p50_ms"] <= stats["p99_ms"]
+        for side in ("client_cpu_us", "server_cpu_us"):
+            assert math.isfinite(stats[side]) and 0.5 < stats[side] < 10_000, side
+    finally:
+        kit.close()
