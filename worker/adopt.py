@@ -5,6 +5,11 @@ after a start, the agent re-attaches a controller to every assigned task whose c
 there, marks a task failed whose container vanished meanwhile (the host rebooted, someone deleted it),
 and deletes containers whose tasks are no longer assigned (replaced while the agent was away).
 
+The container of a task that ended is kept for its log, as a running agent keeps it: a task still
+assigned (the cluster heard it end, but has not asked it to stop yet) is held until it leaves the set,
+like any ended task; a task in the task history (``history``: it left the set while the agent was down
+or before it could delete the container) has its log kept, then its container is deleted.
+
 Where an adopted task resumes follows what the cluster last heard and what the container did:
 
 - RUNNING: it waits on its container; with a health check it had passed one (``healthy``), so it stays
@@ -32,6 +37,8 @@ class Adoption:
     adopt: dict[str, int] = field(default_factory=dict)  # task id -> observed state to resume from
     healthy: set[str] = field(default_factory=set)  # adopted tasks whose health check already passed
     lost: list[str] = field(default_factory=list)  # tasks whose container is gone
+    ended: dict[str, int] = field(default_factory=dict)  # assigned tasks that ended: held (container and log) until they leave
+    history: list[str] = field(default_factory=list)  # containers of tasks in the history: their logs kept, then deleted
     remove: list[str] = field(default_factory=list)  # containers no task claims
 
 
@@ -40,9 +47,12 @@ def resume_state(state: int, started: bool) -> int:
     return pb.RUNNING if state >= pb.STARTING and started else pb.PREPARING
 
 
-def plan(assigned: dict[str, int], leftovers: Set[str], never_started: Set[str] = frozenset()) -> Adoption:
+def plan(
+    assigned: dict[str, int], leftovers: Set[str], never_started: Set[str] = frozenset(), history: Set[str] = frozenset()
+) -> Adoption:
     """``assigned``: task id -> the cluster's view of its state; ``leftovers``: existing containers;
-    ``never_started``: those of them that were created but never started."""
+    ``never_started``: those of them that were created but never started; ``history``: the ids of the
+    node's tasks in the task history."""
     out = Adoption()
     for tid, state in assigned.items():
         if tid in leftovers and state < TERMINAL:
@@ -50,8 +60,9 @@ def plan(assigned: dict[str, int], leftovers: Set[str], never_started: Set[str] 
             if state == pb.RUNNING and tid not in never_started:
                 out.healthy.add(tid)
         elif tid in leftovers and state >= TERMINAL:
-            out.remove.append(tid)  # done, but the manager still lists it: the controller cleans up
+            out.ended[tid] = state  # done, but the manager still lists it: removed when it leaves the set
         elif tid not in leftovers and pb.PREPARING <= state < TERMINAL:
             out.lost.append(tid)
-    out.remove.extend(sorted(set(leftovers) - set(assigned)))
+    for tid in sorted(set(leftovers) - set(assigned)):
+        (out.history if tid in history else out.remove).append(tid)
     return out

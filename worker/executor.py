@@ -47,6 +47,11 @@ class Executor(abc.ABC):
     async def list(self) -> list[str]:
         """Ids of the containers this executor holds (task ids)."""
 
+    async def made_for(self) -> dict[str, pb.Task]:
+        """The task each container this executor holds was made for, as far as the container tells (its
+        id, and its service and slot where known: what a kept log needs after an agent restart)."""
+        return {tid: pb.Task(id=tid) for tid in await self.list()}
+
     async def never_started(self) -> set[str]:
         """Ids of the containers that were created but never started (an agent died while starting them)."""
         return set()  # by default every container counts as started

@@ -26,6 +26,7 @@ from shoal.worker.executor import Executor, ExecutorError, Exit
 @dataclass
 class _Ctr:
     labels: dict[str, str]
+    task: pb.Task
     started: bool = False
     exited: asyncio.Future[Exit] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     timer: asyncio.TimerHandle | None = None
@@ -43,7 +44,7 @@ class FakeExecutor(Executor):
             raise ExecutorError(f"container {task.id} already exists")
         if err := task.spec.container.labels.get("fake.fail_prepare"):
             raise ExecutorError(err)
-        self.containers[task.id] = _Ctr(dict(task.spec.container.labels))
+        self.containers[task.id] = _Ctr(dict(task.spec.container.labels), pb.Task(id=task.id, service_id=task.service_id, service_name=task.service_name, slot=task.slot))
 
     async def start(self, task: pb.Task) -> int:
         c = self.containers.get(task.id)
@@ -89,6 +90,9 @@ class FakeExecutor(Executor):
 
     async def list(self) -> list[str]:
         return list(self.containers)
+
+    async def made_for(self) -> dict[str, pb.Task]:
+        return {tid: c.task for tid, c in self.containers.items()}
 
     async def never_started(self) -> set[str]:
         return {tid for tid, c in self.containers.items() if not c.started}

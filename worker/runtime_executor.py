@@ -50,6 +50,13 @@ def task_env(task: pb.Task, node_name: str = "") -> list[str]:
     return env + [f"{k}={v}" for k, v in facts.items() if v and k not in keys]
 
 
+def task_from_labels(container_id: str, labels: dict[str, str]) -> pb.Task:
+    """The task a container was made for, as its labels (``container_config``'s) tell: id, service, slot."""
+    slot = labels.get("shoal.task.slot", "")
+    return pb.Task(id=container_id, service_id=labels.get("shoal.service.id", ""), service_name=labels.get("shoal.service.name", ""),
+                   slot=int(slot) if slot.isdigit() else 0)  # fmt: skip
+
+
 def container_config(task: pb.Task, masked_paths: list[str] | None = None, wiring: Wiring | None = None,
                      node_name: str = "") -> ContainerConfig:
     """The runtime config for a task (pure); ``masked_paths``: the node's paths to hide inside; ``wiring``:
@@ -214,6 +221,9 @@ class RuntimeExecutor(Executor):
 
     async def list(self) -> list[str]:
         return [c.id for c in await self.runtime.list()]
+
+    async def made_for(self) -> dict[str, pb.Task]:
+        return {c.id: task_from_labels(c.id, c.labels) for c in await self.runtime.list()}
 
     async def never_started(self) -> set[str]:
         return {c.id for c in await self.runtime.list() if c.status == STATUS_CREATED}

@@ -3,8 +3,9 @@
 Assignment sets become controllers (``assignments.diff`` says which to start, update or remove).
 The first full set after the agent starts also settles what an earlier run left behind
 (``adopt.plan``): containers still running are re-attached, tasks whose container vanished are
-failed, containers no task claims are deleted. Each controller runs as a background task owned
-here; a crash is logged with the task it concerned. When the agent stops, every container it runs
+failed, containers no task claims are deleted -- those of tasks in the history once their logs are
+kept (an agent killed between a task's end and its container's deletion loses no log). Each
+controller runs as a background task owned here; a crash is logged with the task it concerned. When the agent stops, every container it runs
 is stopped and deleted, so nothing is left behind. An ended task's log outlives its container while
 the task is in the history (logkeep.py).
 """
@@ -43,12 +44,12 @@ class TaskManager:
         self.kept = kept or LogKeeper(None)  # the logs of ended tasks in the history, kept past their containers
         self.controllers: dict[str, TaskController] = {}
         self._bg: set[asyncio.Task] = set()
-        self._leftovers: set[str] | None = None  # containers an earlier run left, until the first full set
+        self._leftovers: dict[str, pb.Task] | None = None  # containers an earlier run left (and their tasks), until the first full set
         self._never_started: set[str] = set()  # those of them created but never started
 
     async def load_leftovers(self) -> set[str]:
         """Note the containers an earlier run of the agent left (returned): the first full set settles them."""
-        self._leftovers = set(await self.executor.list())
+        self._leftovers = await self.executor.made_for()
         self._never_started = await self.executor.never_started()
         return set(self._leftovers)
 
@@ -70,11 +71,13 @@ class TaskManager:
 
     def _adopt(self, a: dpb.Assignments) -> None:
         """First full set after a start: re-attach to the containers that kept running."""
-        leftovers, self._leftovers = self._leftovers or set(), None
+        leftovers, self._leftovers = self._leftovers or {}, None
         tasks = {t.id: t for t in a.updated}
-        p = adopt.plan({tid: t.status.state for tid, t in tasks.items()}, leftovers, self._never_started)
+        p = adopt.plan({tid: t.status.state for tid, t in tasks.items()}, leftovers.keys(), self._never_started, self.kept.history)
         for tid in p.remove:
             self._spawn(self._stop_one(tid), f"remove leftover {tid}")
+        for tid in p.history:
+            self._spawn(self._stop_one(tid, keep=leftovers[tid]), f"remove leftover {tid}")
         for tid, state in p.adopt.items():
             ctl = TaskController(tasks[tid], self.executor, self.report, observed=state)
             ctl.container = True
@@ -86,6 +89,9 @@ class TaskManager:
             ctl = TaskController(tasks[tid], self.executor, self.report, observed=tasks[tid].status.state)
             self.controllers[tid] = ctl
             ctl.lost("container lost while the agent was down")
+        for tid, state in p.ended.items():  # held, as a running agent holds an ended task, until it leaves the set
+            self.controllers[tid] = TaskController(tasks[tid], self.executor, self.report, observed=state)
+            self.controllers[tid].container = True
 
     def _remove(self, task_id: str) -> None:
         ctl = self.controllers.pop(task_id, None)
@@ -139,8 +145,11 @@ class TaskManager:
             await self.executor.stop(tid, None)
             await self.executor.remove(tid)
 
-    async def _stop_one(self, tid: str) -> None:
+    async def _stop_one(self, tid: str, keep: pb.Task | None = None) -> None:
+        """Delete a leftover container (``keep``: the history task it ran, whose log is kept first)."""
         await self.executor.stop(tid, STOP_GRACE_S)
+        if keep is not None:
+            self._keep_log(keep)
         await self.executor.remove(tid)
 
 

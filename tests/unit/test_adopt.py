@@ -28,10 +28,12 @@ def test_a_starting_task_whose_container_never_started_is_started_again():
     assert p.adopt == {"b": pb.PREPARING, "c": pb.PREPARING} and not p.healthy
 
 
-def test_containers_of_unassigned_or_finished_tasks_are_removed():
-    p = plan({"a": pb.RUNNING, "done": pb.COMPLETE}, {"a", "done", "replaced"})
+def test_containers_of_unassigned_tasks_are_removed_and_those_of_ended_ones_held_for_their_logs():
+    p = plan({"a": pb.RUNNING, "done": pb.COMPLETE}, {"a", "done", "replaced", "old"}, history={"old", "gone"})
     assert p.adopt == {"a": pb.RUNNING}
-    assert p.remove == ["done", "replaced"]
+    assert p.ended == {"done": pb.COMPLETE}, "still assigned: held until it leaves the set, like any ended task"
+    assert p.history == ["old"], "in the task history: its log is kept before the container goes"
+    assert p.remove == ["replaced"]
 
 
 def test_running_task_without_container_is_lost():
@@ -58,11 +60,14 @@ def test_a_container_prepared_before_the_cluster_heard_of_it_is_adopted_as_prepa
 @given(
     assigned=st.dictionaries(TIDS, st.sampled_from(list(pb.TaskState.values())), max_size=8),
     leftovers=st.sets(TIDS, max_size=8),
+    history=st.sets(TIDS, max_size=8),
 )
-def test_every_leftover_container_is_adopted_or_deleted_exactly_once(assigned, leftovers):
-    p = plan(assigned, leftovers)
-    settled = list(p.adopt) + p.remove
+def test_every_leftover_container_is_adopted_or_deleted_exactly_once(assigned, leftovers, history):
+    p = plan(assigned, leftovers, history=history)
+    settled = list(p.adopt) + list(p.ended) + p.history + p.remove
     assert sorted(settled) == sorted(leftovers)
+    assert set(p.history) <= history and not set(p.remove) & history, "a history task's container keeps its log"
+    assert all(assigned[t] >= pb.COMPLETE for t in p.ended)
     assert not set(p.lost) & leftovers, "a task with a container is never lost"
     assert all(assigned[t] < pb.COMPLETE for t in list(p.adopt) + p.lost), "only live tasks are adopted or lost"
     assert all(state >= pb.PREPARING for state in p.adopt.values()), "an adopted task has a container: it was prepared"

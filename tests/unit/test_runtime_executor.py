@@ -108,6 +108,17 @@ class Puller:
         return self.has
 
 
+async def test_a_restarted_agent_reads_which_task_a_leftover_container_ran_from_its_labels():
+    """What keeping a history task's log needs after a kill -9 (its service, for ``svc logs SERVICE``)."""
+    rt = Runtime()
+    t = task()
+    await RuntimeExecutor(rt).prepare(t)  # type: ignore[arg-type]
+    again = RuntimeExecutor(rt)  # type: ignore[arg-type]
+    assert await again.made_for() == {t.id: pb.Task(id=t.id, service_id="svc1", service_name="web", slot=3)}
+    rt.containers[t.id].labels["shoal.task.slot"] = "x"  # a label that does not parse: no slot, nothing raised
+    assert (await again.made_for())[t.id].slot == 0
+
+
 async def test_prepare_creates_the_container_and_start_returns_its_pid():
     rt = Runtime()
     ex = RuntimeExecutor(rt)  # type: ignore[arg-type]  # the stand-in has every call the executor makes

@@ -140,6 +140,40 @@ async def test_the_task_manager_keeps_the_log_of_a_task_that_leaves_into_the_his
     await tm.stop_all()
 
 
+async def test_a_restarted_agent_keeps_the_logs_of_ended_tasks_whose_containers_it_left(tmp_path: Path) -> None:
+    """The agent was killed -9 after its tasks ended (the manager heard it) but before it deleted their
+    containers. The restarted agent's first full set names "hist" in the history (it left the set while the
+    agent was down) and still lists "late" (ended; not yet asked to stop): both logs stay for ``svc logs``,
+    "hist" moved aside with its service (read from its container), "late" once it leaves the set too."""
+    ex = FakeExecutor(log_dir=tmp_path)
+    crashed = TaskManager(ex, lambda tid, st: None, LogKeeper(ex.kept_logs_dir()))
+    crashed.apply(dpb.Assignments(full=True, updated=[task("hist"), task("late"), task("gone")]))
+    await _until(lambda: len(ex.containers) == 3)
+    for tid in ex.containers:
+        ex.write_log(tid, f"from {tid}\n")
+        ex._exit(tid, 1)
+    for t in list(crashed._bg):  # kill -9: the containers stay, nothing is cleaned up
+        t.cancel()
+    keeper = LogKeeper(ex.kept_logs_dir())
+    keeper.load()
+    tm = TaskManager(ex, lambda tid, st: None, keeper)
+    await tm.load_leftovers()
+    late = task("late")
+    late.status.state = pb.FAILED
+    for a in (dpb.Assignments(full=True, updated=[late], kept=["hist"]), dpb.Assignments(removed=["late"], kept=["late"])):
+        keeper.apply(a)  # as the agent does, before the tasks
+        tm.apply(a)
+        await _until(lambda: "hist" not in ex.containers and "gone" not in ex.containers)
+    await _until(lambda: not ex.containers)
+    assert sorted(keeper.tasks) == ["hist", "late"] and keeper.tasks["hist"].service_id == "svc"
+    for tid in ("hist", "late"):
+        assert Path(keeper.log_path(tid) or "").read_text().count(f'"from {tid}\\n"') == 1
+    assert keeper.log_path("gone") is None and not (tmp_path / "gone").exists(), "not in the history: its log goes"
+    keeper.apply(dpb.Assignments(forgotten=["hist", "late"]))  # reaped: deleted as any kept log
+    assert not os.listdir(tmp_path / "kept")
+    await tm.stop_all()
+
+
 async def _until(cond, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     async with asyncio.timeout(timeout):
         while not cond():

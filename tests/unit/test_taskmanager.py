@@ -193,7 +193,11 @@ async def test_containers_of_tasks_replaced_while_the_agent_was_away_are_deleted
     n.tm.apply(full(task("done", state=pb.COMPLETE), task("new")))
     await n.until(lambda: "old" in ex.removals and n.state("new") == pb.RUNNING)
     assert "old" not in n.tm.controllers
+    assert "done" in n.tm.controllers and "done" not in ex.removals, "ended but still assigned: held, as a running agent holds it"
+    assert "done" not in n.reports, "it ended before the agent died: nothing new to report"
+    n.tm.apply(dpb.Assignments(removed=["done"]))
     await n.until(lambda: "done" in ex.removals)
+    assert ("done", 0.0) in ex.stops, "an ended task's container is removed at once"
     await n.tm.stop_all()
 
 
