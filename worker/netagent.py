@@ -7,7 +7,8 @@ responder's directory; the responder listens on the bridge's gateway address, po
 
 A task the manager gave addresses is wired before its container exists (``wire``, see ``tasknet``):
 its own named network namespace, kept under the agent's data dir, gets its interfaces and addresses,
-and the container joins it (``netns_path``) with a resolv.conf naming the node's responder.
+and the container joins it (``netns_path``) with a resolv.conf naming the node's responder; a pool keeps
+a few namespaces wired ahead for the shapes of tasks the node had last (``network/pool.py``).
 ``unwire`` undoes it when the container is deleted. A standalone container joins a network the same
 way through the local API (``shoal run --network``, see ``attachments`` and ``localapi``). Everything is idempotent: an agent restarted
 with its containers still running wires the node again and its tasks keep their interfaces. When
@@ -34,6 +35,7 @@ from shoal.worker.network.meshsync import MeshSync
 from shoal.worker.network.netns import NetnsError, read_sysctl, write_sysctl
 from shoal.worker.network.nftapply import Nft
 from shoal.worker.network.plan import Directory, mesh_for
+from shoal.worker.network.pool import POOL_SIZE, NetnsPool
 from shoal.worker.network.topology import NodeNetwork, NodeSpec
 from shoal.worker.tasknet import TaskWiring, Wiring
 
@@ -51,7 +53,7 @@ class NetAgent:
     """
 
     def __init__(self, state_dir: Path, netns: str | None = None, resolv_conf: str = "/etc/resolv.conf",
-                 dns_port: int = 53, local_api: str | None = "") -> None:
+                 dns_port: int = 53, local_api: str | None = "", pool_size: int = POOL_SIZE) -> None:
         self.netns = netns
         self.resolv_conf = resolv_conf
         self.dns_port = dns_port
@@ -59,7 +61,8 @@ class NetAgent:
         self.map = NetMap()
         self.plumbing = NodeNetwork(netns)
         self.mesh = MeshSync(Nft(netns))
-        self.tasks = TaskWiring(state_dir, self.plumbing)
+        self.pool = NetnsPool(state_dir.parent / f"{state_dir.name}-pool", netns, size=pool_size)
+        self.tasks = TaskWiring(state_dir, self.plumbing, self.pool)
         self.dns: DnsResponder | None = None
         self.directory = Directory([], [])
         self.spec: NodeSpec | None = None  # what the node was last made to match
@@ -90,6 +93,7 @@ class NetAgent:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.mesh.run())
+                tg.create_task(self.pool.run())
                 tg.create_task(self._follow())
                 tg.create_task(self._reap())
         finally:
@@ -128,6 +132,7 @@ class NetAgent:
         if spec != self.spec:
             if self._forward_before is None:  # restored by cleanup: the node's sysctl is not ours to keep
                 self._forward_before = read_sysctl(self.netns, "net.ipv4.ip_forward")
+            self.pool.retain(spec)  # before: the new spec may delete a bridge pooled veths are ports of
             await self.plumbing.ensure(spec)
             self.spec = spec
         services, tasks = self.map.service_nets(), self.map.task_nets()
@@ -216,6 +221,7 @@ class NetAgent:
             self.dns = None
         await self.plumbing.open()  # idempotent; the agent may stop before run() opened it
         await self.tasks.sweep(set())
+        await self.pool.close()
         for att_id in self.attached.ids():  # their containers lose the node's networks: give the addresses back
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5.0):

@@ -5,7 +5,8 @@ alive by a bind mount, which the container joins), ``resolv.conf`` (bind-mounted
 container's /etc/resolv.conf: the node's DNS responder) and ``networks.json`` (the networks it was
 attached to, so its interfaces can be found again after an agent restart). The directory is the
 record: ``unwire`` removes the interfaces, the namespace and the directory; ``sweep`` does that for
-every task an earlier run left without a container.
+every task an earlier run left without a container. With a pool (``network/pool.py``) a task gets a
+namespace whose interfaces were made ahead, and only its names and addresses are set when it is wired.
 
 When nothing runs in the namespace any more (``unwire(..., emptied=True)``: its container was deleted),
 the interfaces are not deleted one by one: the kernel removes a veth pair with the namespace holding one
@@ -34,7 +35,8 @@ from shoal.worker.netmap import task_networks
 from shoal.worker.network import netns
 from shoal.worker.network.dns import task_resolv_conf
 from shoal.worker.network.links import PlumbingError
-from shoal.worker.network.topology import NodeNetwork, NodeSpec
+from shoal.worker.network.pool import NetnsPool
+from shoal.worker.network.topology import NodeNetwork, NodeSpec, task_ports
 
 _log = log.get(__name__)
 
@@ -50,9 +52,11 @@ class Wiring:
 class TaskWiring:
     """The wired tasks of one node, recorded under ``state_dir`` (see the module docstring)."""
 
-    def __init__(self, state_dir: Path, plumbing: NodeNetwork) -> None:
+    def __init__(self, state_dir: Path, plumbing: NodeNetwork, pool: NetnsPool | None = None) -> None:
         self.dir = state_dir
         self.plumbing = plumbing
+        self.pool = pool
+        """Namespaces wired ahead for tasks to come (None: each task's is made when it is wired)."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     def path(self, task_id: str) -> Path:
@@ -81,18 +85,28 @@ class TaskWiring:
             (d / "resolv.conf").write_text(task_resolv_conf(nameserver, list(dns.search), list(dns.options) or ["ndots:0"]))
             os.chmod(d / "resolv.conf", 0o644)
             path = self.netns_path(task.id)
-            began = time.monotonic()
+            began = made = time.monotonic()
             try:
-                await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
-                made = time.monotonic()
-                await self.plumbing.attach(task.id, path, task.bridge_address, networks, new=True)
+                pooled = await self._from_pool(task, path, spec, networks)
+                if not pooled:
+                    await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
+                    made = time.monotonic()
+                    await self.plumbing.attach(task.id, path, task.bridge_address, networks, new=True)
             except (OSError, PlumbingError):
                 await self._unwire(task.id, emptied=True)
                 raise
-            _log.debug("task wired", task=task.id, netns_s=round(made - began, 4), attach_s=round(time.monotonic() - made, 4))
+            _log.debug("task wired", task=task.id, pooled=pooled, netns_s=round(made - began, 4),
+                       attach_s=round(time.monotonic() - made, 4))
             mount = {"type": "bind", "source": str(d / "resolv.conf"), "target": "/etc/resolv.conf",
                      "readonly": True}
             return Wiring(path, [mount])
+
+    async def _from_pool(self, task: pb.Task, path: str, spec: NodeSpec, networks: dict[str, str]) -> bool:
+        """Wire the task in a ready namespace of the pool, if it has one for the task's shape."""
+        if self.pool is None:
+            return False
+        entry = self.pool.take(task_ports(spec, networks))
+        return entry is not None and await self.plumbing.claim(entry, task.id, path, task.bridge_address, networks)
 
     async def rewire(self, task: pb.Task, spec: NodeSpec) -> bool:
         """Wire a re-adopted task again (its namespace kept running): only missing pieces are added."""

@@ -237,6 +237,13 @@ async def test_a_restarted_agent_wires_again_and_its_tasks_keep_serving(cl: Clus
     assert old.dns is not None
     await old.dns.close()
     before = list((cl.tmp / "h2" / "net").iterdir())
+    pool = cl.tmp / "h2" / "net-pool"
+    for _ in range(100):  # the pool the dead agent had: namespaces wired ahead for the shape of a2 and a3
+        if pool.is_dir() and len(list(pool.iterdir())) == old.pool.size:
+            break
+        await asyncio.sleep(0.05)
+    left = {p.name for p in pool.iterdir()}
+    assert len(left) == old.pool.size
     agent = cl.start_agent("h2")
     assert await agent.sweep({"a2", "a3"}) == []
     await cl.send_maps()
@@ -249,6 +256,11 @@ async def test_a_restarted_agent_wires_again_and_its_tasks_keep_serving(cl: Clus
             break
         await asyncio.sleep(0.05)
     assert agent.dns is not None and agent.dns.host == str(cl.ipam.node_subnet("h2").gateway)
+    for _ in range(100):  # the new agent removed them (their veths went with them), and made none yet: no task came
+        if not pool.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert not pool.exists() and not any(str(pool) in line for line in Path("/proc/self/mountinfo").read_text().splitlines())
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -272,4 +284,5 @@ async def test_a_removed_task_leaves_no_namespace_or_veth_and_cleanup_leaves_not
                                 capture_output=True, text=True, check=True).stdout
         assert "shoal" not in tables
         assert list((cl.tmp / host / "net").iterdir()) == []
+        assert not (cl.tmp / host / "net-pool").exists()  # (its veths were among the marked links)
     assert not any(os.path.ismount(p) for p in cl.tmp.rglob("netns"))

@@ -6,7 +6,8 @@ in, so instead a short-lived thread enters the namespace with ``setns`` (which i
 the socket, and returns to its own namespace; pyroute2 then drives that socket from the event loop
 (``AsyncIPRoute(fileno=...)``). The same trick runs a small function (a sysctl write) in a namespace.
 
-``create``/``remove`` make and drop a named namespace the same way (``ip netns add`` / ``del``).
+``create``/``remove`` make and drop a named namespace the same way (``ip netns add`` / ``del``); ``bind``
+gives one a second name (a pooled namespace becomes a task's).
 
 A namespace is named by a path: ``/run/netns/NAME`` (``ip netns``), ``/proc/PID/ns/net`` (a task's
 PID 1, see ``of_pid``), or None for the namespace the agent itself runs in.
@@ -70,6 +71,17 @@ def create(path: str) -> None:
         run_in_netns(None, make)
     except BaseException:
         os.unlink(path)
+        raise
+
+
+def bind(src: str, dst: str) -> None:
+    """Keep the namespace bound at ``src`` alive at ``dst`` too (a new file; refused when it exists)."""
+    fd = os.open(dst, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+    os.close(fd)
+    try:
+        linux.mount(src, dst, None, linux.MS_BIND)
+    except BaseException:
+        os.unlink(dst)
         raise
 
 

@@ -14,11 +14,13 @@ may make them wait, and the agent's loop must not wait with them.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shoal.worker.network import links
+from shoal.worker.network import links, prewire
 from shoal.worker.network.nfttable import OVERLAY_BRIDGES
 from shoal.worker.network.node import VXLAN_OVERHEAD, NodeNet, task_ifname
+from shoal.worker.network.prewire import Ports, Prewired, TaskPort
 from shoal.worker.network.sideloop import SideLoop
 
 NODE_BRIDGE = "shoal0"
@@ -66,6 +68,24 @@ def bridge_of(vni: int) -> str:
 def vxlan_of(vni: int) -> str:
     """The VXLAN device of the overlay with VXLAN id ``vni``."""
     return f"shvx{vni}"
+
+
+def task_ports(spec: NodeSpec, networks: Iterable[str]) -> Ports:
+    """A task's interfaces under ``spec``: ``eth0`` on the node bridge with the default route, then one per
+    network in name order (``eth1``...) on its overlay's bridge, with a route for its VIP block via the node."""
+    gateway = str(ipaddress.IPv4Interface(spec.gateway).ip)
+    ports = [TaskPort("", NODE_BRIDGE, "eth0", spec.mtu, gateway)]
+    for i, name in enumerate(sorted(networks), start=1):
+        o = spec.overlay(name)
+        if o is None:
+            raise links.PlumbingError(f"network {name!r} is not on this node (ensure it first)")
+        ports.append(TaskPort(name, bridge_of(o.vni), f"eth{i}", spec.mtu - VXLAN_OVERHEAD, None, ((o.vip_block, gateway),)))
+    return tuple(ports)
+
+
+def addresses(node_address: str, networks: dict[str, str]) -> list[str]:
+    """A task's addresses in the order of its ``task_ports``."""
+    return [node_address, *(networks[name] for name in sorted(networks))]
 
 
 class NodeNetwork:
@@ -146,24 +166,27 @@ class NodeNetwork:
         """Wire task ``task_id`` (namespace ``netns``): ``node_address`` on eth0, ``networks`` {name: addr/prefix};
         ``new``: the namespace was made just now and holds nothing yet (NodeNet.attach_task). Runs on the
         side loop: the caller's loop goes on while the kernel makes the links."""
-        spec = self._spec()
-        for name in networks:
-            if spec.overlay(name) is None:
-                raise links.PlumbingError(f"network {name!r} is not on this node (ensure it first)")
-        await self.side.run(lambda: self._attach(spec, task_id, netns, node_address, networks, new))
+        ports = task_ports(self._spec(), networks)
+        await self.side.run(lambda: self._attach(ports, task_id, netns, addresses(node_address, networks), new))
 
-    async def _attach(self, spec: NodeSpec, task_id: str, netns: str, node_address: str, networks: dict[str, str],
-                      new: bool) -> None:
+    async def _attach(self, ports: Ports, task_id: str, netns: str, addrs: list[str], new: bool) -> None:
         net = await self._on_side()
-        gateway = ipaddress.IPv4Interface(spec.gateway).ip
-        await net.attach_task(NODE_BRIDGE, netns, task_ifname(task_id), node_address, gateway=gateway,
-                              mtu=spec.mtu, new=new)
-        for i, name in enumerate(sorted(networks), start=1):
-            o = spec.overlay(name)
-            assert o is not None  # checked by attach
-            await net.attach_task(bridge_of(o.vni), netns, task_ifname(task_id, name), networks[name],
-                                  ifname=f"eth{i}", mtu=spec.mtu - VXLAN_OVERHEAD,
-                                  routes=[(o.vip_block, str(gateway))], new=new)
+        for port, address in zip(ports, addrs, strict=True):
+            await net.attach_task(port.bridge, netns, task_ifname(task_id, port.network), address, gateway=port.gateway,
+                                  ifname=port.ifname, mtu=port.mtu, routes=port.routes, new=new)
+
+    async def claim(self, entry: Prewired, task_id: str, netns: str, node_address: str, networks: dict[str, str]) -> bool:
+        """Give task ``task_id`` the pooled namespace ``entry`` (see pool.py): it is bound at ``netns`` and its
+        interfaces get the task's names and addresses, on the side loop. False when the entry's namespace
+        could not be moved (it is gone: the caller wires the task the slow way); an error after that raises."""
+        return await self.side.run(lambda: self._claim(entry, task_id, netns, addresses(node_address, networks)))
+
+    async def _claim(self, entry: Prewired, task_id: str, netns: str, addrs: list[str]) -> bool:
+        net = await self._on_side()
+        if not prewire.move(entry, netns):
+            return False
+        await prewire.claim(net, entry, task_id, netns, addrs)
+        return True
 
     async def detach(self, task_id: str, networks: list[str]) -> None:
         """Remove a task's interfaces (when its namespace outlives it; usually they go with it), on the side loop."""
