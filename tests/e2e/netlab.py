@@ -114,11 +114,14 @@ def clients_of(answers: list[str], node: str) -> set[str]:
 
 
 def shoal_traces_in(lab: LabCli, node: str) -> list[str]:
-    """What of shoal's networking is left in a lab host's namespace: devices, the nft table, task namespaces."""
+    """What of shoal's networking is left in a lab host's namespace: devices, the nft table, task namespaces
+    (a task's and the pool's)."""
     links = on_host(lab, node, "ip", "-d", "-o", "link")
     left = [line.split(":")[1].strip() for line in links.splitlines() if "shoal-net" in line]
     if "table ip shoal" in on_host(lab, node, "nft", "list", "tables"):
         left.append("nft table ip shoal")
     net = data_dir(lab, node) / "agent" / "net"
     left += [f"task wiring {p.name}" for p in net.iterdir()] if net.exists() else []
+    pool = data_dir(lab, node) / "agent" / "net-pool"  # namespaces wired ahead (worker/network/pool.py)
+    left += [f"pooled namespace {p.name}" for p in pool.iterdir()] if pool.exists() else []
     return left
