@@ -7,11 +7,15 @@ The nodes of a lab started with ``SHOAL_LOG_LEVEL=debug`` (``bench/update.py --t
 what a trace needs with their times: the update supervisor's steps (``rolling update step``, with the
 slots it replaced), every task state the agents reach (``task state``, with health), how long the
 network wiring (``task wired``: of it, the namespace) and the container create took (``container prepared``), each health probe's run time
-(``health probe``) and each reconcile pass of the leader's loops (``reconcile pass``). This joins them
+(``health probe``), each reconcile pass of the leader's loops (``reconcile pass``), each node's nftables
+mesh loads (``mesh loaded``, with the tasks it stopped balancing) and each old task's stop signal
+(``task stop signalled``). This joins them
 per batch: for the replacements a step created, when their node accepted them, when they were
 starting (wired and created), running, probed and healthy, and when the supervisor took the next step
--- each as the median and the slowest of the batch, in seconds after the step. The pure half
-(``events``, ``batches``, ``render``) is unit-tested; ``main`` only reads the files.
+-- each as the median and the slowest of the batch, in seconds after the step; and, per stopped task,
+how long after the last node's mesh dropped it its container got the stop signal (``drains``: a
+negative margin is a node still sending it connections as it stopped). The pure half (``events``,
+``batches``, ``render``, ``drains``) is unit-tested; ``main`` only reads the files.
 """
 
 from __future__ import annotations
@@ -191,6 +195,33 @@ def loop_summary(evs: list[Event], since: float, until: float) -> list[str]:
     return out
 
 
+def drains(evs: list[Event], service: str) -> list[str]:
+    """Per task of ``service`` whose container got the stop signal: the margin from the last node's mesh
+    load without it to that signal, summed up (a node that never dropped it counts as dropping it never)."""
+    nodes = {e.node for e in evs if e.name == "mesh loaded"}
+    dropped: dict[str, dict[str, float]] = defaultdict(dict)  # task -> node -> its first mesh load without it
+    for e in evs:
+        if e.name == "mesh loaded":
+            for tid in e.fields.get("removed") or []:
+                dropped[tid].setdefault(e.node, e.t)
+    margins, late, stops = [], [], 0
+    for e in evs:
+        if e.name != "task stop signalled" or e.fields.get("service") != service:
+            continue
+        stops += 1
+        got = dropped.get(str(e.fields.get("task")), {})
+        behind = sorted(n for n in nodes if got.get(n, e.t + 1) > e.t)  # still balancing it at the signal
+        if behind:
+            late.append(f"{e.fields.get('task')} ({', '.join(behind)})")
+        elif got:
+            margins.append(e.t - max(got.values()))
+    if not stops:
+        return []
+    return [f"stops: {stops} signalled; after the last node's mesh dropped the task: min/median/max "
+            f"{min(margins, default=0):.3f}/{spread(margins)} s; before some node's mesh dropped it: {len(late)}"
+            + (f" {late[:3]}" if late else "")]
+
+
 def read_lab(root: Path) -> list[Event]:
     """Every node's daemon log under a lab directory, as one time-ordered list of events."""
     evs: list[Event] = []
@@ -210,7 +241,7 @@ def report(root: Path, service: str, t0: float | None = None, t1: float | None =
     out = render(bs, start)
     if bs[-1].next_at is not None:
         out.append(f"update completed {bs[-1].next_at - start:.2f} s after it began" + (f"; the CLI returned at {t1 - start:.2f} s" if t1 else ""))
-    return out + ["leader's loops during the update:"] + loop_summary(evs, start, end)
+    return out + drains(evs, service) + ["leader's loops during the update:"] + loop_summary(evs, start, end)
 
 
 def main() -> None:

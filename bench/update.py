@@ -80,17 +80,22 @@ class Poller(threading.Thread):
         super().__init__(daemon=True)
         self.host = host
         self.answers: list[str] = []
+        self.failed_at: list[tuple[float, float, list[str]]] = []  # (from, to, errors) of each run with failures
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
+            began = time.time()
             out = subprocess.run(
                 client_argv(self.host, PORT, 20, "/cgi-bin/whoami"),
                 capture_output=True,
                 text=True,
                 timeout=120,
             ).stdout
-            self.answers += json.loads(out)
+            got = json.loads(out)
+            self.answers += got
+            if errors := [a for a in got if a.startswith("error")]:
+                self.failed_at.append((began, time.time(), errors))
 
 
 def main() -> None:
@@ -153,6 +158,8 @@ def main() -> None:
         print(
             f"{len(poller.answers)} requests through the mesh, {len(failed)} failed {sorted(set(failed))[:3]}"
         )
+        for began, ended, errors in poller.failed_at:  # to line up with a trace (times after the update began)
+            print(f"  failed between {began - wall0:.2f} and {ended - wall0:.2f} s: {errors}")
         print(f"replicas={args.replicas} update_s={update_s:.2f} failed_requests={len(failed)} requests={len(poller.answers)} "
               f"min_s={min_s:.2f} ratio={update_s / min_s:.2f}")  # fmt: skip
     except Exception:

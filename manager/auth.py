@@ -25,6 +25,7 @@ import grpc
 
 from shoal import tls
 from shoal.certfiles import CertFiles
+from shoal.proto import types_pb2 as pb
 
 CONTROL = "shoal.v1.Control"
 DISPATCHER = "shoal.v1.Dispatcher"
@@ -177,3 +178,16 @@ class ServerCredentials:
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(self._config(), self._fetch, require_client_authentication=True)
+
+
+ROLE_CHANGED = "the node's role changed (promoted or demoted): renew the node certificate, then start a new session"
+
+
+def role_changed(record_role: int, cert_role: str) -> bool:
+    """Whether the node's record names another role than its session's certificate. Pure."""
+    return cert_role in ("worker", "manager") and (record_role == pb.NodeSpec.MANAGER) != (cert_role == "manager")
+
+
+def request_id_mismatch(cert_node: str, requested: str) -> bool:
+    """A request naming a node other than the certificate's (an empty name means the caller's own)."""
+    return bool(requested) and requested != cert_node

@@ -26,7 +26,7 @@ from shoal.proto import types_pb2 as shoal_dot_proto_dot_types__pb2
 from shoal.proto import logs_pb2 as shoal_dot_proto_dot_logs__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cshoal/proto/dispatcher.proto\x12\x08shoal.v1\x1a\x17shoal/proto/types.proto\x1a\x16shoal/proto/logs.proto\"\xa5\x01\n\x0fRegisterRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x03 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x35\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1f.shoal.v1.NodeSpec.Availability\x12\x0b\n\x03\x63sr\x18\x05 \x01(\x0c\"\xeb\x01\n\x10RegisterResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.shoal.v1.NodeSpec.Role\x12\x10\n\x08managers\x18\x03 \x03(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x05 \x01(\x0c\x12\x12\n\nca_key_kek\x18\x06 \x01(\x0c\x12\x16\n\x0e\x65tcd_endpoints\x18\x07 \x03(\t\x12\x0f\n\x07\x65tcd_ca\x18\x08 \x01(\x0c\x12\x11\n\tetcd_cert\x18\t \x01(\x0c\x12\x10\n\x08\x65tcd_key\x18\n \x01(\x0c\"`\n\x0eSessionRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x03 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\"\xea\x01\n\x0b\x41ssignments\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x1f\n\x07updated\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12#\n\x07secrets\x18\x04 \x03(\x0b\x32\x12.shoal.v1.FileData\x12\x17\n\x0fremoved_secrets\x18\x05 \x03(\t\x12#\n\x07\x63onfigs\x18\x06 \x03(\x0b\x32\x12.shoal.v1.FileData\x12\x17\n\x0fremoved_configs\x18\x07 \x03(\t\x12\x0c\n\x04kept\x18\x08 \x03(\t\x12\x11\n\tforgotten\x18\t \x03(\t\"$\n\x08\x46ileData\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xe1\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08managers\x18\x02 \x03(\t\x12\x1b\n\x13heartbeat_period_ns\x18\x03 \x01(\x03\x12*\n\x0b\x61ssignments\x18\x04 \x01(\x0b\x32\x15.shoal.v1.Assignments\x12)\n\x0bnetwork_map\x18\x05 \x01(\x0b\x32\x14.shoal.v1.NetworkMap\x12\x35\n\x11log_subscriptions\x18\x06 \x01(\x0b\x32\x1a.shoal.v1.LogSubscriptions\"\xc7\x01\n\nNetworkMap\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\'\n\x04node\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeNetworkInfo\x12&\n\x08networks\x18\x03 \x03(\x0b\x32\x14.shoal.v1.MapNetwork\x12\x18\n\x10removed_networks\x18\x04 \x03(\t\x12&\n\x08services\x18\x05 \x03(\x0b\x32\x14.shoal.v1.MapService\x12\x18\n\x10removed_services\x18\x06 \x03(\t\"\x91\x01\n\nMapNetwork\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08vxlan_id\x18\x03 \x01(\r\x12\x0e\n\x06subnet\x18\x04 \x01(\t\x12\x11\n\tvip_block\x18\x05 \x01(\t\x12\x14\n\x0cnode_address\x18\x06 \x01(\t\x12\r\n\x05peers\x18\x07 \x03(\t\x12\x0f\n\x07ingress\x18\x08 \x01(\x08\"\xf2\x01\n\nMapService\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x04mode\x18\x03 \x01(\x0e\x32\x16.shoal.v1.EndpointMode\x12(\n\x0bvirtual_ips\x18\x04 \x03(\x0b\x32\x13.shoal.v1.VirtualIP\x12#\n\x05ports\x18\x05 \x03(\x0b\x32\x14.shoal.v1.PortConfig\x12 \n\x05tasks\x18\x06 \x03(\x0b\x32\x11.shoal.v1.MapTask\x12\x33\n\x08networks\x18\x07 \x03(\x0b\x32!.shoal.v1.NetworkAttachmentConfig\"\x9e\x01\n\x07MapTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12.\n\taddresses\x18\x03 \x03(\x0b\x32\x1b.shoal.v1.NetworkAttachment\x12\x16\n\x0e\x62ridge_address\x18\x04 \x01(\t\x12 \n\x06health\x18\x05 \x01(\x0e\x32\x10.shoal.v1.Health\x12\x0c\n\x04slot\x18\x06 \x01(\x04\"7\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"&\n\x11HeartbeatResponse\x12\x11\n\tperiod_ns\x18\x01 \x01(\x03\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"k\n\x17UpdateTaskStatusRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12+\n\x07updates\x18\x03 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse\"f\n\x14\x41ttachNetworkRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63ontainer_name\x18\x04 \x01(\t\"\x9a\x01\n\x15\x41ttachNetworkResponse\x12\x31\n\nattachment\x18\x01 \x01(\x0b\x32\x1d.shoal.v1.ContainerAttachment\x12*\n\taddresses\x18\x02 \x01(\x0b\x32\x17.shoal.v1.TaskAddresses\x12\"\n\x07network\x18\x03 \x01(\x0b\x32\x11.shoal.v1.Network\">\n\x14\x44\x65tachNetworkRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x15\n\rattachment_id\x18\x02 \x01(\t\"\x17\n\x15\x44\x65tachNetworkResponse2\xd7\x03\n\nDispatcher\x12\x41\n\x08Register\x12\x19.shoal.v1.RegisterRequest\x1a\x1a.shoal.v1.RegisterResponse\x12\x41\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage(\x01\x30\x01\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12Y\n\x10UpdateTaskStatus\x12!.shoal.v1.UpdateTaskStatusRequest\x1a\".shoal.v1.UpdateTaskStatusResponse\x12P\n\rAttachNetwork\x12\x1e.shoal.v1.AttachNetworkRequest\x1a\x1f.shoal.v1.AttachNetworkResponse\x12P\n\rDetachNetwork\x12\x1e.shoal.v1.DetachNetworkRequest\x1a\x1f.shoal.v1.DetachNetworkResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cshoal/proto/dispatcher.proto\x12\x08shoal.v1\x1a\x17shoal/proto/types.proto\x1a\x16shoal/proto/logs.proto\"\xa5\x01\n\x0fRegisterRequest\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x03 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x35\n\x0c\x61vailability\x18\x04 \x01(\x0e\x32\x1f.shoal.v1.NodeSpec.Availability\x12\x0b\n\x03\x63sr\x18\x05 \x01(\x0c\"\xeb\x01\n\x10RegisterResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.shoal.v1.NodeSpec.Role\x12\x10\n\x08managers\x18\x03 \x03(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x05 \x01(\x0c\x12\x12\n\nca_key_kek\x18\x06 \x01(\x0c\x12\x16\n\x0e\x65tcd_endpoints\x18\x07 \x03(\t\x12\x0f\n\x07\x65tcd_ca\x18\x08 \x01(\x0c\x12\x11\n\tetcd_cert\x18\t \x01(\x0c\x12\x10\n\x08\x65tcd_key\x18\n \x01(\x0c\"w\n\x0eSessionRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x03 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x15\n\rmesh_revision\x18\x04 \x01(\x04\"\xea\x01\n\x0b\x41ssignments\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\x1f\n\x07updated\x18\x02 \x03(\x0b\x32\x0e.shoal.v1.Task\x12\x0f\n\x07removed\x18\x03 \x03(\t\x12#\n\x07secrets\x18\x04 \x03(\x0b\x32\x12.shoal.v1.FileData\x12\x17\n\x0fremoved_secrets\x18\x05 \x03(\t\x12#\n\x07\x63onfigs\x18\x06 \x03(\x0b\x32\x12.shoal.v1.FileData\x12\x17\n\x0fremoved_configs\x18\x07 \x03(\t\x12\x0c\n\x04kept\x18\x08 \x03(\t\x12\x11\n\tforgotten\x18\t \x03(\t\"$\n\x08\x46ileData\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xe1\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x10\n\x08managers\x18\x02 \x03(\t\x12\x1b\n\x13heartbeat_period_ns\x18\x03 \x01(\x03\x12*\n\x0b\x61ssignments\x18\x04 \x01(\x0b\x32\x15.shoal.v1.Assignments\x12)\n\x0bnetwork_map\x18\x05 \x01(\x0b\x32\x14.shoal.v1.NetworkMap\x12\x35\n\x11log_subscriptions\x18\x06 \x01(\x0b\x32\x1a.shoal.v1.LogSubscriptions\"\xd9\x01\n\nNetworkMap\x12\x0c\n\x04\x66ull\x18\x01 \x01(\x08\x12\'\n\x04node\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeNetworkInfo\x12&\n\x08networks\x18\x03 \x03(\x0b\x32\x14.shoal.v1.MapNetwork\x12\x18\n\x10removed_networks\x18\x04 \x03(\t\x12&\n\x08services\x18\x05 \x03(\x0b\x32\x14.shoal.v1.MapService\x12\x18\n\x10removed_services\x18\x06 \x03(\t\x12\x10\n\x08revision\x18\x07 \x01(\x04\"\x91\x01\n\nMapNetwork\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08vxlan_id\x18\x03 \x01(\r\x12\x0e\n\x06subnet\x18\x04 \x01(\t\x12\x11\n\tvip_block\x18\x05 \x01(\t\x12\x14\n\x0cnode_address\x18\x06 \x01(\t\x12\r\n\x05peers\x18\x07 \x03(\t\x12\x0f\n\x07ingress\x18\x08 \x01(\x08\"\xf2\x01\n\nMapService\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12$\n\x04mode\x18\x03 \x01(\x0e\x32\x16.shoal.v1.EndpointMode\x12(\n\x0bvirtual_ips\x18\x04 \x03(\x0b\x32\x13.shoal.v1.VirtualIP\x12#\n\x05ports\x18\x05 \x03(\x0b\x32\x14.shoal.v1.PortConfig\x12 \n\x05tasks\x18\x06 \x03(\x0b\x32\x11.shoal.v1.MapTask\x12\x33\n\x08networks\x18\x07 \x03(\x0b\x32!.shoal.v1.NetworkAttachmentConfig\"\x9e\x01\n\x07MapTask\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07node_id\x18\x02 \x01(\t\x12.\n\taddresses\x18\x03 \x03(\x0b\x32\x1b.shoal.v1.NetworkAttachment\x12\x16\n\x0e\x62ridge_address\x18\x04 \x01(\t\x12 \n\x06health\x18\x05 \x01(\x0e\x32\x10.shoal.v1.Health\x12\x0c\n\x04slot\x18\x06 \x01(\x04\"7\n\x10HeartbeatRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"&\n\x11HeartbeatResponse\x12\x11\n\tperiod_ns\x18\x01 \x01(\x03\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"k\n\x17UpdateTaskStatusRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12+\n\x07updates\x18\x03 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse\"f\n\x14\x41ttachNetworkRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x0f\n\x07network\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x03 \x01(\t\x12\x16\n\x0e\x63ontainer_name\x18\x04 \x01(\t\"\x9a\x01\n\x15\x41ttachNetworkResponse\x12\x31\n\nattachment\x18\x01 \x01(\x0b\x32\x1d.shoal.v1.ContainerAttachment\x12*\n\taddresses\x18\x02 \x01(\x0b\x32\x17.shoal.v1.TaskAddresses\x12\"\n\x07network\x18\x03 \x01(\x0b\x32\x11.shoal.v1.Network\">\n\x14\x44\x65tachNetworkRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x15\n\rattachment_id\x18\x02 \x01(\t\"\x17\n\x15\x44\x65tachNetworkResponse2\xd7\x03\n\nDispatcher\x12\x41\n\x08Register\x12\x19.shoal.v1.RegisterRequest\x1a\x1a.shoal.v1.RegisterResponse\x12\x41\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage(\x01\x30\x01\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12Y\n\x10UpdateTaskStatus\x12!.shoal.v1.UpdateTaskStatusRequest\x1a\".shoal.v1.UpdateTaskStatusResponse\x12P\n\rAttachNetwork\x12\x1e.shoal.v1.AttachNetworkRequest\x1a\x1f.shoal.v1.AttachNetworkResponse\x12P\n\rDetachNetwork\x12\x1e.shoal.v1.DetachNetworkRequest\x1a\x1f.shoal.v1.DetachNetworkResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,39 +38,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERRESPONSE']._serialized_start=260
   _globals['_REGISTERRESPONSE']._serialized_end=495
   _globals['_SESSIONREQUEST']._serialized_start=497
-  _globals['_SESSIONREQUEST']._serialized_end=593
-  _globals['_ASSIGNMENTS']._serialized_start=596
-  _globals['_ASSIGNMENTS']._serialized_end=830
-  _globals['_FILEDATA']._serialized_start=832
-  _globals['_FILEDATA']._serialized_end=868
-  _globals['_SESSIONMESSAGE']._serialized_start=871
-  _globals['_SESSIONMESSAGE']._serialized_end=1096
-  _globals['_NETWORKMAP']._serialized_start=1099
-  _globals['_NETWORKMAP']._serialized_end=1298
-  _globals['_MAPNETWORK']._serialized_start=1301
-  _globals['_MAPNETWORK']._serialized_end=1446
-  _globals['_MAPSERVICE']._serialized_start=1449
-  _globals['_MAPSERVICE']._serialized_end=1691
-  _globals['_MAPTASK']._serialized_start=1694
-  _globals['_MAPTASK']._serialized_end=1852
-  _globals['_HEARTBEATREQUEST']._serialized_start=1854
-  _globals['_HEARTBEATREQUEST']._serialized_end=1909
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1911
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1949
-  _globals['_TASKSTATUSUPDATE']._serialized_start=1951
-  _globals['_TASKSTATUSUPDATE']._serialized_end=2024
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=2026
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=2133
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=2135
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=2161
-  _globals['_ATTACHNETWORKREQUEST']._serialized_start=2163
-  _globals['_ATTACHNETWORKREQUEST']._serialized_end=2265
-  _globals['_ATTACHNETWORKRESPONSE']._serialized_start=2268
-  _globals['_ATTACHNETWORKRESPONSE']._serialized_end=2422
-  _globals['_DETACHNETWORKREQUEST']._serialized_start=2424
-  _globals['_DETACHNETWORKREQUEST']._serialized_end=2486
-  _globals['_DETACHNETWORKRESPONSE']._serialized_start=2488
-  _globals['_DETACHNETWORKRESPONSE']._serialized_end=2511
-  _globals['_DISPATCHER']._serialized_start=2514
-  _globals['_DISPATCHER']._serialized_end=2985
+  _globals['_SESSIONREQUEST']._serialized_end=616
+  _globals['_ASSIGNMENTS']._serialized_start=619
+  _globals['_ASSIGNMENTS']._serialized_end=853
+  _globals['_FILEDATA']._serialized_start=855
+  _globals['_FILEDATA']._serialized_end=891
+  _globals['_SESSIONMESSAGE']._serialized_start=894
+  _globals['_SESSIONMESSAGE']._serialized_end=1119
+  _globals['_NETWORKMAP']._serialized_start=1122
+  _globals['_NETWORKMAP']._serialized_end=1339
+  _globals['_MAPNETWORK']._serialized_start=1342
+  _globals['_MAPNETWORK']._serialized_end=1487
+  _globals['_MAPSERVICE']._serialized_start=1490
+  _globals['_MAPSERVICE']._serialized_end=1732
+  _globals['_MAPTASK']._serialized_start=1735
+  _globals['_MAPTASK']._serialized_end=1893
+  _globals['_HEARTBEATREQUEST']._serialized_start=1895
+  _globals['_HEARTBEATREQUEST']._serialized_end=1950
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1952
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1990
+  _globals['_TASKSTATUSUPDATE']._serialized_start=1992
+  _globals['_TASKSTATUSUPDATE']._serialized_end=2065
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=2067
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=2174
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=2176
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=2202
+  _globals['_ATTACHNETWORKREQUEST']._serialized_start=2204
+  _globals['_ATTACHNETWORKREQUEST']._serialized_end=2306
+  _globals['_ATTACHNETWORKRESPONSE']._serialized_start=2309
+  _globals['_ATTACHNETWORKRESPONSE']._serialized_end=2463
+  _globals['_DETACHNETWORKREQUEST']._serialized_start=2465
+  _globals['_DETACHNETWORKREQUEST']._serialized_end=2527
+  _globals['_DETACHNETWORKRESPONSE']._serialized_start=2529
+  _globals['_DETACHNETWORKRESPONSE']._serialized_end=2552
+  _globals['_DISPATCHER']._serialized_start=2555
+  _globals['_DISPATCHER']._serialized_end=3026
 # @@protoc_insertion_point(module_scope)

@@ -47,14 +47,16 @@ class RegisterResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., role: _Optional[_Union[_types_pb2.NodeSpec.Role, str]] = ..., managers: _Optional[_Iterable[str]] = ..., certificate: _Optional[bytes] = ..., ca_certificate: _Optional[bytes] = ..., ca_key_kek: _Optional[bytes] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ..., etcd_ca: _Optional[bytes] = ..., etcd_cert: _Optional[bytes] = ..., etcd_key: _Optional[bytes] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("node_id", "token", "description")
+    __slots__ = ("node_id", "token", "description", "mesh_revision")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    MESH_REVISION_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     token: str
     description: _types_pb2.NodeDescription
-    def __init__(self, node_id: _Optional[str] = ..., token: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ...) -> None: ...
+    mesh_revision: int
+    def __init__(self, node_id: _Optional[str] = ..., token: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., mesh_revision: _Optional[int] = ...) -> None: ...
 
 class Assignments(_message.Message):
     __slots__ = ("full", "updated", "removed", "secrets", "removed_secrets", "configs", "removed_configs", "kept", "forgotten")
@@ -103,20 +105,22 @@ class SessionMessage(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., managers: _Optional[_Iterable[str]] = ..., heartbeat_period_ns: _Optional[int] = ..., assignments: _Optional[_Union[Assignments, _Mapping]] = ..., network_map: _Optional[_Union[NetworkMap, _Mapping]] = ..., log_subscriptions: _Optional[_Union[_logs_pb2.LogSubscriptions, _Mapping]] = ...) -> None: ...
 
 class NetworkMap(_message.Message):
-    __slots__ = ("full", "node", "networks", "removed_networks", "services", "removed_services")
+    __slots__ = ("full", "node", "networks", "removed_networks", "services", "removed_services", "revision")
     FULL_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     NETWORKS_FIELD_NUMBER: _ClassVar[int]
     REMOVED_NETWORKS_FIELD_NUMBER: _ClassVar[int]
     SERVICES_FIELD_NUMBER: _ClassVar[int]
     REMOVED_SERVICES_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     full: bool
     node: _types_pb2.NodeNetworkInfo
     networks: _containers.RepeatedCompositeFieldContainer[MapNetwork]
     removed_networks: _containers.RepeatedScalarFieldContainer[str]
     services: _containers.RepeatedCompositeFieldContainer[MapService]
     removed_services: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, full: _Optional[bool] = ..., node: _Optional[_Union[_types_pb2.NodeNetworkInfo, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[MapNetwork, _Mapping]]] = ..., removed_networks: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[MapService, _Mapping]]] = ..., removed_services: _Optional[_Iterable[str]] = ...) -> None: ...
+    revision: int
+    def __init__(self, full: _Optional[bool] = ..., node: _Optional[_Union[_types_pb2.NodeNetworkInfo, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[MapNetwork, _Mapping]]] = ..., removed_networks: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[MapService, _Mapping]]] = ..., removed_services: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class MapNetwork(_message.Message):
     __slots__ = ("id", "name", "vxlan_id", "subnet", "vip_block", "node_address", "peers", "ingress")

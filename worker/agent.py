@@ -52,6 +52,7 @@ class Agent:
         self.logs = LogFeed(Sources(self._log_tasks, self._log_path, self.node.creds.channel))
         self.session.on_logs = self.logs.apply
         if network is not None:  # standalone containers on cluster networks: the attachments go through a manager
+            network.mesh.on_loaded = self.session.mesh_loaded  # the manager waits for it to stop served tasks
             network.attached.attach_rpc = lambda req: self._call_manager("AttachNetwork", req)
             network.attached.detach_rpc = lambda req: self._call_manager("DetachNetwork", req)
 

@@ -107,6 +107,7 @@ class TaskController:
             return await self._wait()
         elif step is Step.SHUTDOWN and self.container:
             await asyncio.sleep(taskstate.drain_s(self.task, self.observed))  # out of the mesh before it stops
+            self.log.debug("task stop signalled")  # (bench/timeline.py: against each node's mesh without it)
             await self.executor.stop(self.task.id, self._grace())
         return Done()
 

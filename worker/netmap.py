@@ -41,6 +41,7 @@ class NetMap:
     networks: dict[str, dpb.MapNetwork] = field(default_factory=dict)
     services: dict[str, dpb.MapService] = field(default_factory=dict)
     version: int = 0  # bumped by every message that was applied
+    revision: int = 0  # the manager's store revision the newest message was cut at (acknowledged once loaded)
 
     def apply(self, msg: dpb.NetworkMap) -> None:
         """Merge one message (a full one replaces everything held before)."""
@@ -57,6 +58,7 @@ class NetMap:
         for s in msg.services:
             self.services[s.id] = s
         self.version += 1
+        self.revision = msg.revision if msg.full else max(self.revision, msg.revision)
 
     def node_spec(self, mtu: int = 1500, uplink: str | None = None) -> NodeSpec | None:
         """The node's plumbing (None until the node's info came): bridge, underlay and one overlay per network."""
@@ -105,6 +107,11 @@ class NetMap:
                     addrs[NODE] = ip_of(t.bridge_address)
                 out.append(TaskNet(s.name, t.node_id, addrs, serving=t.health in SERVING_HEALTH))
         return out
+
+
+    def serving_ids(self) -> frozenset[str]:
+        """The ids of the tasks the mesh balances over (serving), for the trace."""
+        return frozenset(t.id for s in self.services.values() for t in s.tasks if t.health in SERVING_HEALTH)
 
 
 def task_networks(task: pb.Task) -> dict[str, str]:

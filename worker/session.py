@@ -11,6 +11,7 @@ refused because the node's role changed renews the certificate first; one refuse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -84,6 +85,15 @@ class Session:
         self.ready = asyncio.Event()  # set once the first session is up
         self.period = 1.0  # heartbeat period, as the manager dictates
         self._call: grpc.aio.StreamStreamCall | None = None
+        self.mesh_revision = 0  # the newest map revision whose mesh the node loaded (see ``mesh_loaded``)
+        self._mesh_news = asyncio.Event()
+
+    def mesh_loaded(self, revision: int) -> None:
+        """The node's mesh follows the map of ``revision`` now: the next heartbeat, sent at once, says so
+        (the manager holds back the stop of a task that served through the mesh until every node did)."""
+        if revision > self.mesh_revision:
+            self.mesh_revision = revision
+            self._mesh_news.set()
 
     def restart(self) -> None:
         """Drop the current session (if any) and start a new one at once: after a certificate renewal."""
@@ -156,17 +166,21 @@ class Session:
             self.on_logs(msg.log_subscriptions)
 
     async def _heartbeats(self, call: grpc.aio.StreamStreamCall, period: float) -> None:
-        """Heartbeats as messages on the session stream, at the period the manager's messages carry.
+        """Heartbeats as messages on the session stream, at the period the manager's messages carry, and
+        at once when the node loaded a mesh (``mesh_loaded``).
 
         A dead manager breaks the stream (closed connection, or the channel's keepalive pings going
         unanswered); a write that stays stuck 3 periods (the dispatcher's limit) restarts the session.
         """
         self.period = period
         while True:
-            await asyncio.sleep(self.period)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.period):
+                    await self._mesh_news.wait()  # a mesh loaded: say so now
+            self._mesh_news.clear()
             try:
                 async with asyncio.timeout(heartbeat_timeout(self.period)):
-                    await call.write(dpb.SessionRequest())
+                    await call.write(dpb.SessionRequest(mesh_revision=self.mesh_revision))
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError, TimeoutError) as exc:
                 _log.warning("heartbeat failed; restarting the session", error=type(exc).__name__)
                 call.cancel()

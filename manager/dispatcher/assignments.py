@@ -45,22 +45,27 @@ class AssignmentSet:
         status_of: Callable[[pb.Task], pb.TaskStatus] | None = None,
         ready: Callable[[pb.Task], bool] | None = None,
         fill: Callable[[pb.Task], None] | None = None,
+        hold: Callable[[pb.Task], bool] | None = None,
     ) -> dpb.Assignments | None:
         """The message that brings the node from ``sent`` to the current set (None if nothing changed).
 
         With ``status_of``, a full set carries each task's effective status: a restarted agent resumes
         its tasks from there (re-adopting their containers). A task ``ready`` refuses (its addresses are
         not recorded yet) is held back until it is, unless the node already has it; ``fill`` completes
-        each task sent (its addresses).
+        each task sent (its addresses). A change of a task the node already has that ``hold`` refuses (a
+        stop waiting for the nodes' meshes, see ``drain``) is held back too: the node keeps the version it has.
         """
         tasks = list(tasks)
         current: dict[str, pb.Task] = {
             t.id: t for t in tasks if wanted(t, state_of(t)) and (ready is None or t.id in self.sent or ready(t))
         }
         msg = dpb.Assignments(full=full)
+        held: dict[str, int] = {}
         for tid, t in current.items():
             rev = rev_of(tid)
-            if full or self.sent.get(tid) != rev:
+            if not full and tid in self.sent and self.sent[tid] != rev and hold is not None and hold(t):
+                held[tid] = self.sent[tid]
+            elif full or self.sent.get(tid) != rev:
                 out = msg.updated.add()
                 out.CopyFrom(t)
                 out.meta.version = rev
@@ -73,7 +78,7 @@ class AssignmentSet:
         if not full:
             msg.removed.extend(sorted(set(self.sent) - set(current)))
             msg.forgotten.extend(sorted((set(self.sent) | self.history) - set(current) - history))
-        self.sent = {tid: rev_of(tid) for tid in current}
+        self.sent = {tid: held.get(tid) or rev_of(tid) for tid in current}
         self.history = history
         if not full and not msg.updated and not msg.removed and not msg.kept and not msg.forgotten:
             return None

@@ -20,33 +20,33 @@ from prometheus_client import Gauge
 
 from shoal import log
 from shoal.ids import new_id
-from shoal.manager.auth import Authority, Identity, refusal
+from shoal.manager.auth import ROLE_CHANGED, Authority, Identity, refusal, request_id_mismatch, role_changed
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher import attach, logsubs
 from shoal.manager.dispatcher.assignments import AssignmentSet, wanted
+from shoal.manager.dispatcher.drain import MeshState, behind, wait_until_ns
 from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
 from shoal.manager.dispatcher.netmap import MapSet
 from shoal.manager.dispatcher.payloads import PayloadSet
 from shoal.manager.dispatcher.register import Registrar
+from shoal.manager.dispatcher.sessionkey import write_session_key
 from shoal.manager.dispatcher.status import StatusWriter
 from shoal.manager.sealing import SealError
 from shoal.manager.secretbox import SecretBox
 from shoal.manager.store import objects
-from shoal.manager.store.base import Store, StoreError, write_deadline
+from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
 from shoal.proto import logs_pb2 as lpb
 from shoal.proto import types_pb2 as pb
-from shoal.retry import Backoff, retry
 
 _log = log.get(__name__)
 SILENT_PERIODS = 2.5
 """A node that has sent nothing for this many heartbeat periods is down (2.5 s by default): an agent may be
 up to 1.5 periods late without being counted out, and a host that went silent is known within 1.5-2.5 s
 (node loss <= 3 s with its replacement started). A closed connection is quicker: the reconnect grace."""
-QUICK_SESSION_WRITE_S = 0.75  # a first session-key write not answered by then is sent again (with the store's own deadline)
 SESSIONS = Gauge("shoal_dispatcher_sessions", "Agent sessions held by this dispatcher")
 
 
@@ -58,6 +58,8 @@ class Session:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closed: bool = False
     cert_role: str = ""  # the role in the certificate the node opened the session with
+    mesh: MeshState = field(default_factory=MeshState)  # the maps sent and the mesh the node loaded (see drain)
+    hold_until: float | None = None  # a stop held back for the meshes goes anyway then (time.time_ns() / 1e9)
 
 
 class Dispatcher(dgrpc.DispatcherServicer):
@@ -166,8 +168,6 @@ class Dispatcher(dgrpc.DispatcherServicer):
         elif kind in ("status", "addresses"):  # a task held back for its addresses may go to its node now
             task = self.cache.get("task", obj_id)
             node_id = task.node_id if task is not None else self._task_node.get(obj_id, "")
-        elif kind == "addresses" and isinstance(obj, pb.TaskAddresses):
-            node_id = obj.node_id  # a task held back until its addresses were recorded may go to its node now
         s = self.sessions.get(node_id) if node_id else None
         if s is not None:
             s.wake.set()
@@ -227,8 +227,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
         going = {t.id for t in tasks if wanted(t, state(t)) and (t.id in sent.sent or self.net.ready(t))}
         data = files.diff(tasks, going, state, full, self.secret_data, self.config_data)
+        s.hold_until = None
         msg = sent.diff(tasks, state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
-                        ready=lambda t: self.net.ready(t) and files.complete(t), fill=self.net.fill)
+                        ready=lambda t: self.net.ready(t) and files.complete(t), fill=self.net.fill,
+                        hold=lambda t: self._held(s, t))
         if data is None:
             return msg
         if msg is None:
@@ -236,6 +238,18 @@ class Dispatcher(dgrpc.DispatcherServicer):
         msg.MergeFrom(data)  # the task fields of ``data`` are empty; full stays as ``msg`` says
         msg.full = full
         return msg
+
+    def _held(self, s: Session, task: pb.Task) -> bool:
+        """Whether the change of ``task`` (on ``s``'s node) waits: a stop while some node's mesh may still
+        send it connections (see ``drain``); notes in ``s`` when to send it anyway."""
+        who = self.net.audience.seen_by((bool(task.spec.ports), frozenset(a.target for a in task.spec.networks)))
+        nodes = {n: o.mesh for n, o in self.sessions.items() if isinstance(who, Everyone) or n in who}
+        waits = behind(task, self.cache.status(task).state, self.cache.rev("task", task.id), time.time_ns(), nodes)
+        if waits:
+            until = wait_until_ns(task) / 1e9
+            s.hold_until = until if s.hold_until is None else min(s.hold_until, until)
+            _log.debug("stop held for the nodes' meshes", task=task.id, nodes=waits)
+        return bool(waits)
 
     # ---- RPCs --------------------------------------------------------------------------------
     async def Register(self, request: dpb.RegisterRequest, context: grpc.aio.ServicerContext) -> dpb.RegisterResponse:
@@ -280,8 +294,16 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 if node is not None and role_changed(node.spec.role, s.cert_role):
                     _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)
-                msg = self._assignments(s, sent, files, full)
+                rev = self.cache.revision
                 netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
+                if netmap is not None:
+                    netmap.revision = rev
+                    s.mesh.map_sent(rev)
+                elif s.mesh.unchanged(rev):  # its mesh is current at ``rev``: stops waiting for it may go
+                    for other in self.sessions.values():
+                        if other.hold_until is not None:
+                            other.wake.set()
+                msg = self._assignments(s, sent, files, full)
                 logs = subs.diff(self._log_subscriptions(s.node_id), full)
                 if msg is not None and msg.updated or msg is not None and msg.removed:
                     _log.debug("assignments sent", node=s.node_id, updated=len(msg.updated), removed=len(msg.removed))
@@ -296,45 +318,27 @@ class Dispatcher(dgrpc.DispatcherServicer):
                     )
                 full = False
                 if not files.deferred:  # else more files (and the tasks that need them) go at once
-                    await s.wake.wait()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(None if s.hold_until is None else max(s.hold_until - time.time(), 0)):
+                            await s.wake.wait()
         finally:
             reader.cancel()
             if not s.closed:
                 asyncio.get_running_loop().create_task(self._after_grace(s))
 
     async def _record_session(self, s: Session) -> None:
-        """Write the session key, retrying at once on a store failure, for as long as the node's heartbeat limit.
-
-        A failure is a write cut short by the store's write timeout (an etcd leader lost while it was in
-        flight) or the lease expired under us (the keepalive re-grants it): the put is idempotent, so it
-        is simply sent again, on the lease as it is now. The first try waits only ``QUICK_SESSION_WRITE_S``:
-        agents re-attach here just after a manager host died, often with the etcd raft leader on it, and
-        a write lost with that leader would hold the session (and the node's tasks) for the full deadline.
-        """
-
-        def retrying(exc: BaseException, wait: float) -> None:
-            _log.warning("session key not written; retrying", node=s.node_id, error=str(exc), retry_in_s=round(wait, 3))
-
-        tries = [0]
-
-        async def put() -> None:
-            if s.closed:  # a session that ended meanwhile writes nothing more
-                return
-            tries[0] += 1
-            with write_deadline(QUICK_SESSION_WRITE_S) if tries[0] == 1 else contextlib.nullcontext():
-                await self.writer.apply(objects.sessions.put(self._record(s), lease=self.lease))
-
-        await retry(
-            put,
-            Backoff(0.05, self.period), retry_on=StoreError, timeout=self.period * self.missed, on_retry=retrying,
-        )  # fmt: skip
+        """Write the session key (see ``sessionkey``), retrying for as long as the node's heartbeat limit."""
+        await write_session_key(self.writer, self._record(s), lambda: self.lease, lambda: s.closed, self.period, self.period * self.missed)
 
     @staticmethod
     async def _heartbeats(s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:
-        """Every message after the first on the session stream is a heartbeat: note it in memory."""
+        """Every message after the first on the session stream is a heartbeat: note it in memory, with the
+        mesh the node has loaded (news wakes the session loop: see ``drain``)."""
         try:
-            async for _ in requests:
+            async for req in requests:
                 s.last_seen = time.monotonic()
+                if req.mesh_revision and s.mesh.ack(req.mesh_revision):
+                    s.wake.set()
         except (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.RpcError):
             pass  # the stream ended: the writer side notices and the grace decides
 
@@ -380,15 +384,3 @@ class Dispatcher(dgrpc.DispatcherServicer):
             await context.abort(exc.code, str(exc))
         return dpb.DetachNetworkResponse()
 
-
-ROLE_CHANGED = "the node's role changed (promoted or demoted): renew the node certificate, then start a new session"
-
-
-def role_changed(record_role: int, cert_role: str) -> bool:
-    """Whether the node's record names another role than its session's certificate. Pure."""
-    return cert_role in ("worker", "manager") and (record_role == pb.NodeSpec.MANAGER) != (cert_role == "manager")
-
-
-def request_id_mismatch(cert_node: str, requested: str) -> bool:
-    """A request naming a node other than the certificate's (an empty name means the caller's own)."""
-    return bool(requested) and requested != cert_node

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shoal.manager.auth import request_id_mismatch, role_changed
 from shoal.manager.dispatcher.assignments import AssignmentSet, wanted
-from shoal.manager.dispatcher.service import request_id_mismatch, role_changed
 from shoal.proto import types_pb2 as pb
 
 

@@ -7,7 +7,7 @@ import asyncio
 import grpc
 import pytest
 
-from shoal.manager.dispatcher.service import ROLE_CHANGED
+from shoal.manager.auth import ROLE_CHANGED
 from shoal.manager.store import keys
 from shoal.proto import types_pb2 as pb
 from tests.fixtures.dispatcher import Aborted, Harness

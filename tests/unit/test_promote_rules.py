@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from shoal.manager.auth import role_changed
 from shoal.manager.cluster import unreachable_etcd_error, usable_etcd_endpoints
-from shoal.manager.dispatcher.service import role_changed
 from shoal.proto import types_pb2 as pb
 
 LAB = pb.ManagerStatus(addr="10.77.0.2:4242", etcd_endpoints=["http://10.77.0.2:2379", "http://10.77.0.3:2379"])
