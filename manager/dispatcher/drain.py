@@ -10,8 +10,8 @@ So the dispatcher orders it: every map it sends carries the store revision it wa
 (``NetworkMap.revision``), each agent tells which revision its loaded mesh follows
 (``SessionRequest.mesh_revision``), and a stop (the task's desired state leaving RUNNING, at the task's
 revision) goes to the task's node only once every node that balances the task's service has a mesh
-current at that revision or later (``behind``). A node's mesh is current at a revision when it loaded
-the last map it was sent and the map it would be sent now is the same (``MeshState``). The agent's own
+current at that revision or later (``behind``). A node's mesh is current at the revision of the last
+map it loaded, and at any later one at which the map it would be sent is still that one (``MeshState``). The agent's own
 drain still follows, for the connections already made.
 
 Limits, each a fallback to the timed drain alone: a node that never reported a mesh (an agent without
@@ -52,10 +52,12 @@ class MeshState:
         return False
 
     def ack(self, revision: int) -> bool:
-        """The node loaded the mesh of the map cut at ``revision``; True when that is news."""
+        """The node loaded the mesh of the map cut at ``revision`` (so its mesh is current at that revision,
+        even if newer maps are on their way: while a rolling update runs, some always are); True when news."""
         if revision <= self.acked:
             return False
         self.acked = revision
+        self.synced = max(self.synced, revision)
         return True
 
 

@@ -60,6 +60,7 @@ class Session:
     cert_role: str = ""  # the role in the certificate the node opened the session with
     mesh: MeshState = field(default_factory=MeshState)  # the maps sent and the mesh the node loaded (see drain)
     hold_until: float | None = None  # a stop held back for the meshes goes anyway then (time.time_ns() / 1e9)
+    held: set[str] = field(default_factory=set)  # the tasks whose stop is held back (for the trace)
 
 
 class Dispatcher(dgrpc.DispatcherServicer):
@@ -248,7 +249,12 @@ class Dispatcher(dgrpc.DispatcherServicer):
         if waits:
             until = wait_until_ns(task) / 1e9
             s.hold_until = until if s.hold_until is None else min(s.hold_until, until)
-            _log.debug("stop held for the nodes' meshes", task=task.id, nodes=waits)
+            if task.id not in s.held:
+                s.held.add(task.id)
+                _log.debug("stop held for the nodes' meshes", task=task.id, nodes=waits)
+        elif task.id in s.held:
+            s.held.discard(task.id)
+            _log.debug("stop released", task=task.id, waited_s=round(time.time() - task.meta.updated_at_ns / 1e9, 3))
         return bool(waits)
 
     # ---- RPCs --------------------------------------------------------------------------------
@@ -300,9 +306,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
                     netmap.revision = rev
                     s.mesh.map_sent(rev)
                 elif s.mesh.unchanged(rev):  # its mesh is current at ``rev``: stops waiting for it may go
-                    for other in self.sessions.values():
-                        if other.hold_until is not None:
-                            other.wake.set()
+                    self._wake_holders()
                 msg = self._assignments(s, sent, files, full)
                 logs = subs.diff(self._log_subscriptions(s.node_id), full)
                 if msg is not None and msg.updated or msg is not None and msg.removed:
@@ -330,8 +334,12 @@ class Dispatcher(dgrpc.DispatcherServicer):
         """Write the session key (see ``sessionkey``), retrying for as long as the node's heartbeat limit."""
         await write_session_key(self.writer, self._record(s), lambda: self.lease, lambda: s.closed, self.period, self.period * self.missed)
 
-    @staticmethod
-    async def _heartbeats(s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:
+    def _wake_holders(self) -> None:
+        for other in self.sessions.values():
+            if other.hold_until is not None:
+                other.wake.set()
+
+    async def _heartbeats(self, s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:
         """Every message after the first on the session stream is a heartbeat: note it in memory, with the
         mesh the node has loaded (news wakes the session loop: see ``drain``)."""
         try:
@@ -339,6 +347,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 s.last_seen = time.monotonic()
                 if req.mesh_revision and s.mesh.ack(req.mesh_revision):
                     s.wake.set()
+                    self._wake_holders()
         except (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.RpcError):
             pass  # the stream ended: the writer side notices and the grace decides
 

@@ -75,6 +75,20 @@ async def test_the_stop_waits_until_every_node_loaded_a_mesh_without_the_task(h:
     assert stop_sent(await messages(n1, 1.0)), "the stop goes once every node's mesh dropped the task"
 
 
+async def test_a_node_whose_map_keeps_changing_releases_the_stop_with_the_first_map_it_loaded_without_the_task(h: Harness):
+    n1, n2 = h.open("n1"), h.open("n2")
+    await messages(n1, 0.2)
+    await messages(n2, 0.2)
+    await stop_t1(h)
+    without = [m for m in await messages(n2, 0.2, ack=False) if m.HasField("network_map")][-1]
+    await h.put_task("t2", "n2", spec=SPEC)  # a rolling update goes on: a replacement starts serving
+    await h.writer.apply(objects.addresses.put(pb.TaskAddresses(task_id="t2", node_id="n2", bridge_address="10.210.2.9/24")))
+    await h.report("t2", pb.RUNNING)
+    assert any(serving(m) == ["t2"] for m in await messages(n2, 0.2, ack=False)), "n2 is sent a newer map"
+    n2.requests.send(dpb.SessionRequest(mesh_revision=without.network_map.revision))  # it loaded the older one only
+    assert stop_sent(await messages(n1, 1.0)), "the map n2 loaded no longer has the task: the stop goes"
+
+
 async def test_a_node_that_never_reported_a_mesh_is_not_waited_for(h: Harness):
     n1, n2 = h.open("n1"), h.open("n2")
     await messages(n1, 0.2)
@@ -118,12 +132,15 @@ def test_only_a_running_task_in_some_mesh_waits_and_only_for_nodes_behind_its_re
     assert behind(task(asked_ns=now - int(drain.DRAIN_WAIT_S * 1e9)), pb.RUNNING, 8, now, nodes) == []  # waited enough
 
 
-def test_a_nodes_mesh_is_current_only_once_it_loaded_the_last_map_sent():
+def test_a_nodes_mesh_is_current_at_the_map_it_loaded_and_later_while_its_map_stays_the_same():
     m = MeshState()
     m.map_sent(10)
     assert not m.unchanged(12) and m.synced == 0  # the map of 10 is not loaded yet
-    assert m.ack(10) and not m.ack(9)
-    assert m.unchanged(12) and m.synced == 12
+    assert m.ack(10) and not m.ack(9) and m.synced == 10
+    assert m.unchanged(12) and m.synced == 12  # nothing new for it since: current at 12 too
     assert not m.unchanged(11)  # never backwards
     m.map_sent(15)
     assert not m.unchanged(16) and m.synced == 12
+    m.map_sent(18)  # maps keep coming (a rolling update): each loaded one still counts
+    assert m.ack(15) and m.synced == 15
+    assert not m.unchanged(19) and m.synced == 15  # the map of 18 is not loaded yet
