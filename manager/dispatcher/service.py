@@ -39,7 +39,6 @@ from shoal.manager.store.base import Store, StoreError
 from shoal.manager.store.writes import Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import dispatcher_pb2_grpc as dgrpc
-from shoal.proto import logs_pb2 as lpb
 from shoal.proto import types_pb2 as pb
 
 _log = log.get(__name__)
@@ -194,13 +193,6 @@ class Dispatcher(dgrpc.DispatcherServicer):
     def manager_statuses(self) -> list[pb.ManagerStatus]:
         return [v.obj for v in self.cache.objects["manager"].values()]
 
-    def node_tasks(self, node_id: str) -> list[pb.Task]:
-        return self.cache.tasks_on(node_id)
-
-    def _log_subscriptions(self, node_id: str) -> list[lpb.LogSubscription]:
-        """The live `svc logs` subscriptions covering one of the node's tasks (see logsubs)."""
-        return logsubs.for_node(self.node_tasks(node_id), (v.obj for v in self.cache.objects["logsub"].values()))
-
     def secret_data(self, secret_id: str) -> bytes | None:
         """A secret's clear data for a node that runs a task using it (None: gone, or no data key)."""
         sec, box = self.cache.get("secret", secret_id), self.secret_box()
@@ -221,7 +213,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
         The files go first, within the payload budget; a task whose files did not all fit waits for the
         next message (``files.deferred``: the session loop sends it at once)."""
-        tasks = self.node_tasks(s.node_id)
+        tasks = self.cache.tasks_on(s.node_id)
 
         def state(t: pb.Task) -> int:
             return self.cache.status(t).state
@@ -300,15 +292,9 @@ class Dispatcher(dgrpc.DispatcherServicer):
                 if node is not None and role_changed(node.spec.role, s.cert_role):
                     _log.info("node role changed; ending its session so it renews its certificate", node=s.node_id)
                     await context.abort(grpc.StatusCode.FAILED_PRECONDITION, ROLE_CHANGED)
-                rev = self.cache.revision
-                netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
-                if netmap is not None:
-                    netmap.revision = rev
-                    s.mesh.map_sent(rev)
-                elif s.mesh.unchanged(rev):  # its mesh is current at ``rev``: stops waiting for it may go
-                    self._wake_holders()
+                netmap = self._network_map(s, maps, full)
                 msg = self._assignments(s, sent, files, full)
-                logs = subs.diff(self._log_subscriptions(s.node_id), full)
+                logs = subs.diff(logsubs.for_node(self.cache.tasks_on(s.node_id), (v.obj for v in self.cache.objects["logsub"].values())), full)
                 if msg is not None and msg.updated or msg is not None and msg.removed:
                     _log.debug("assignments sent", node=s.node_id, updated=len(msg.updated), removed=len(msg.removed))
                 if msg is not None or netmap is not None or logs is not None or full:
@@ -322,9 +308,7 @@ class Dispatcher(dgrpc.DispatcherServicer):
                     )
                 full = False
                 if not files.deferred:  # else more files (and the tasks that need them) go at once
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(None if s.hold_until is None else max(s.hold_until - time.time(), 0)):
-                            await s.wake.wait()
+                    await _woken(s)
         finally:
             reader.cancel()
             if not s.closed:
@@ -333,6 +317,17 @@ class Dispatcher(dgrpc.DispatcherServicer):
     async def _record_session(self, s: Session) -> None:
         """Write the session key (see ``sessionkey``), retrying for as long as the node's heartbeat limit."""
         await write_session_key(self.writer, self._record(s), lambda: self.lease, lambda: s.closed, self.period, self.period * self.missed)
+
+    def _network_map(self, s: Session, maps: MapSet, full: bool) -> dpb.NetworkMap | None:
+        """The node's next network map message, stamped with the revision it was cut at (see ``drain``)."""
+        rev = self.cache.revision
+        netmap = maps.diff(self.net.cluster_net().node_map(s.node_id), full)
+        if netmap is not None:
+            netmap.revision = rev
+            s.mesh.map_sent(rev)
+        elif s.mesh.unchanged(rev):  # its mesh is current at ``rev``: stops waiting for it may go
+            self._wake_holders()
+        return netmap
 
     def _wake_holders(self) -> None:
         for other in self.sessions.values():
@@ -393,3 +388,9 @@ class Dispatcher(dgrpc.DispatcherServicer):
             await context.abort(exc.code, str(exc))
         return dpb.DetachNetworkResponse()
 
+
+async def _woken(s: Session) -> None:
+    """Until the session is woken, or a stop it holds back for the meshes is due anyway."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(None if s.hold_until is None else max(s.hold_until - time.time(), 0)):
+            await s.wake.wait()
