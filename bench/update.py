@@ -163,15 +163,18 @@ def main() -> None:
         print(f"replicas={args.replicas} update_s={update_s:.2f} failed_requests={len(failed)} requests={len(poller.answers)} "
               f"min_s={min_s:.2f} ratio={update_s / min_s:.2f}")  # fmt: skip
     except Exception:
-        for log in sorted(lab.root.rglob("daemon.log")):  # what the nodes said, before lab down removes it
+        for log in sorted(lab.root.glob("*/*/daemon.log")):  # what the nodes said, before lab down removes it
             print(f"--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
         raise
     finally:
         if args.trace:  # the nodes' logs outlive the lab, for bench/timeline.py
             keep = Path(tempfile.mkdtemp(prefix="shoal-update-trace-"))
-            for log in lab.root.rglob("daemon.log"):
+            for log in lab.root.glob("*/*/daemon.log"):  # (not rglob: containers' dirs vanish under a walk)
                 (keep / log.parent.name).mkdir(exist_ok=True)
                 (keep / log.parent.name / "daemon.log").write_bytes(log.read_bytes())
+                launcher = log.parent / "runtime" / "launcher.log"  # SHOAL_RUNTIME_TRACE=1: the launcher's step times
+                if launcher.exists():
+                    (keep / log.parent.name / "launcher.log").write_bytes(launcher.read_bytes())
             print(f"trace kept: .venv/bin/python bench/timeline.py {keep}", flush=True)
         subprocess.run([SHOAL, "lab", "down", "--name", NAME], env=lab.env, capture_output=True, timeout=300)
 

@@ -74,3 +74,21 @@ async def test_a_namespace_that_is_gone_fails_the_start_with_its_reason(rt: Runt
     with pytest.raises(StartError, match="join network namespace.*No such file"):
         await rt.start("gone")
     assert (await rt.inspect("gone")).status == "created"
+
+
+LOOPBACK = "import socket\ns=socket.create_server(('127.0.0.1',0))\nsocket.create_connection(s.getsockname(),2)\nprint('lo ok')\n"
+
+
+@pytest.mark.parametrize("lo", ["own", "joined down", "joined up"])
+async def test_the_container_has_loopback_up_in_its_own_namespace_and_in_a_joined_one(rt: Runtime, kit: Kit, lo: str) -> None:
+    path = ""
+    if lo != "own":
+        task = kit.ns("task")  # (loopback up, as the agent's wiring leaves it)
+        if lo == "joined down":
+            kit.ip(task, "link set lo down\n")
+        path = kit.path(task)
+    cid = f"lo-{lo.replace(' ', '-')}"
+    await rt.create(ContainerConfig(id=cid, image="host", args=[PYTHON, "-c", LOOPBACK], netns_path=path))
+    info = await rt.start(cid)
+    assert "lo ok" in await wait_for_log(info, "lo ok")
+    await rt.delete(cid, force=True)

@@ -73,10 +73,13 @@ class ChildSpec:
 
 
 def _lo_up() -> None:
+    """Loopback up, unless it is already (a namespace the caller wired: setting the flags takes the kernel's
+    RTNL lock even when nothing changes, and under load that wait was a good part of a start)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         req = struct.pack("16sh22x", b"lo", 0)
         flags = struct.unpack("16sh22x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+        if not flags & IFF_UP:
+            fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
 
 
 def write_sysctls(sysctls: dict[str, str]) -> None:
