@@ -37,7 +37,7 @@ from shoal.worker.network.nftapply import Nft
 from shoal.worker.network.plan import Directory, mesh_for
 from shoal.worker.network.pool import POOL_SIZE, NetnsPool
 from shoal.worker.network.topology import NodeNetwork, NodeSpec
-from shoal.worker.tasknet import TaskWiring, Wiring
+from shoal.worker.tasknet import Alongside, TaskWiring, Wiring
 
 _log = log.get(__name__)
 
@@ -175,12 +175,13 @@ class NetAgent:
         assert self.spec is not None
         return self.spec
 
-    async def wire(self, task: pb.Task, timeout: float = 30.0) -> Wiring | None:
-        """Wire a task the manager gave addresses (None: it has none, it keeps loopback only)."""
+    async def wire(self, task: pb.Task, timeout: float = 30.0, alongside: Alongside | None = None) -> Wiring | None:
+        """Wire a task the manager gave addresses (None: it has none, it keeps loopback only, and ``alongside``
+        is not called); ``alongside(wiring)`` runs while its namespace is made (see ``TaskWiring.wire``)."""
         if not task.bridge_address:
             return None
         spec = await self.wait_for_networks({a.network for a in task.networks if a.address}, timeout)
-        wiring = await self.tasks.wire(task, spec)
+        wiring = await self.tasks.wire(task, spec, alongside)
         self._set_upstreams(task)
         return wiring
 

@@ -8,6 +8,7 @@ the container; it matters for the ``host`` image, whose root is the node's own.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -139,26 +140,41 @@ class RuntimeExecutor(Executor):
             raise ExecutorError(str(exc)) from None
 
     async def prepare(self, task: pb.Task) -> None:
-        """Wire the task's network, then create the container in it (undone if the create fails)."""
+        """Wire the task's network and create the container in it, side by side (the create needs only the
+        namespace's path); whichever fails undoes both."""
         self._files(task)  # a secret the node lacks fails the task before anything is made
         began = time.monotonic()
-        wiring = await self._wire(task)
-        wired = time.monotonic()
-        try:
-            await self._create(task, wiring)
-        except BaseException:
-            if wiring is not None and self.network is not None:
-                await self.network.unwire(task.id)  # (a container may have come to be: its links are taken now)
-            raise
-        _log.debug("container prepared", task=task.id, wire_s=round(wired - began, 4), create_s=round(time.monotonic() - wired, 4))
+        took: dict[str, float] = {}
+        failed: list[BaseException] = []
 
-    async def _wire(self, task: pb.Task) -> Wiring | None:
-        if self.network is None:
-            return None
+        async def create(wiring: Wiring | None) -> None:
+            t0 = time.monotonic()
+            try:
+                await self._create(task, wiring)
+            except BaseException as exc:
+                failed.append(exc)
+                raise
+            took["create_s"] = round(time.monotonic() - t0, 4)
+
         try:
-            return await self.network.wire(task)
+            if self.network is None or await self.network.wire(task, alongside=create) is None:
+                await create(None)  # not wired: the create alone
         except (PlumbingError, NetnsError, OSError) as exc:
+            await self._undo_create(task.id, took)
+            if exc in failed:  # the create's own error, as it was
+                raise
             raise ExecutorError(f"network setup failed: {exc}") from exc
+        except BaseException:
+            await self._undo_create(task.id, took)
+            raise
+        _log.debug("container prepared", task=task.id, wire_s=round(time.monotonic() - began, 4),
+                   create_s=took["create_s"])
+
+    async def _undo_create(self, task_id: str, took: dict[str, float]) -> None:
+        """Created, but the wiring failed (or the prepare was cancelled): the container goes too."""
+        if "create_s" in took:
+            with contextlib.suppress(ContainerError):
+                await self.runtime.delete(task_id, force=True)
 
     async def adopt(self, task: pb.Task) -> None:
         if self.network is not None:

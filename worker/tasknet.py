@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ from shoal.worker.network.pool import NetnsPool
 from shoal.worker.network.topology import NodeNetwork, NodeSpec, task_ports
 
 _log = log.get(__name__)
+
+
+Alongside = Callable[["Wiring"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -72,34 +76,53 @@ class TaskWiring:
         except FileNotFoundError:
             return []
 
-    async def wire(self, task: pb.Task, spec: NodeSpec) -> Wiring:
-        """A fresh namespace for ``task`` with its addresses (an earlier half-made one is replaced)."""
+    async def wire(self, task: pb.Task, spec: NodeSpec, alongside: Alongside | None = None) -> Wiring:
+        """A fresh namespace for ``task`` with its addresses (an earlier half-made one is replaced).
+
+        ``alongside(wiring)`` runs while the namespace is made (the container's create: it needs only the
+        paths, and the launcher does its part while the kernel does this one); an error of either undoes
+        the wiring and is raised, the alongside's first. What ``alongside`` made is the caller's to undo."""
         async with self._lock(task.id):
             await self._unwire(task.id)
-            d = self.path(task.id)
-            d.mkdir(parents=True, mode=0o700)
+            wiring = self._record(task, spec)
             networks = task_networks(task)
-            (d / "networks.json").write_text(json.dumps(sorted(networks)))
-            nameserver = str(ipaddress.IPv4Interface(spec.gateway).ip)
-            dns = task.spec.container.dns_config  # --dns-search/--dns-option; --dns servers are the responder's upstreams
-            (d / "resolv.conf").write_text(task_resolv_conf(nameserver, list(dns.search), list(dns.options) or ["ndots:0"]))
-            os.chmod(d / "resolv.conf", 0o644)
-            path = self.netns_path(task.id)
-            began = made = time.monotonic()
+            plumbed = asyncio.ensure_future(self._plumb(task, wiring.netns_path, spec, networks))
             try:
-                pooled = await self._from_pool(task, path, spec, networks)
-                if not pooled:
-                    await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
-                    made = time.monotonic()
-                    await self.plumbing.attach(task.id, path, task.bridge_address, networks, new=True)
+                if alongside is not None:
+                    await alongside(wiring)
+            except BaseException:
+                await asyncio.gather(plumbed, return_exceptions=True)
+                await self._unwire(task.id, emptied=True)
+                raise
+            try:
+                await plumbed
             except (OSError, PlumbingError):
                 await self._unwire(task.id, emptied=True)
                 raise
-            _log.debug("task wired", task=task.id, pooled=pooled, netns_s=round(made - began, 4),
-                       attach_s=round(time.monotonic() - made, 4))
-            mount = {"type": "bind", "source": str(d / "resolv.conf"), "target": "/etc/resolv.conf",
-                     "readonly": True}
-            return Wiring(path, [mount])
+            return wiring
+
+    def _record(self, task: pb.Task, spec: NodeSpec) -> Wiring:
+        """The task's directory: the networks it is on, its resolv.conf; the paths its container needs."""
+        d = self.path(task.id)
+        d.mkdir(parents=True, mode=0o700)
+        (d / "networks.json").write_text(json.dumps(sorted(task_networks(task))))
+        nameserver = str(ipaddress.IPv4Interface(spec.gateway).ip)
+        dns = task.spec.container.dns_config  # --dns-search/--dns-option; --dns servers are the responder's upstreams
+        (d / "resolv.conf").write_text(task_resolv_conf(nameserver, list(dns.search), list(dns.options) or ["ndots:0"]))
+        os.chmod(d / "resolv.conf", 0o644)
+        mount = {"type": "bind", "source": str(d / "resolv.conf"), "target": "/etc/resolv.conf", "readonly": True}
+        return Wiring(self.netns_path(task.id), [mount])
+
+    async def _plumb(self, task: pb.Task, path: str, spec: NodeSpec, networks: dict[str, str]) -> None:
+        """The namespace at ``path`` with the task's interfaces: one of the pool's, or made now."""
+        began = made = time.monotonic()
+        pooled = await self._from_pool(task, path, spec, networks)
+        if not pooled:
+            await asyncio.to_thread(netns.create, path)  # a new namespace can take the kernel a while: not on the loop
+            made = time.monotonic()
+            await self.plumbing.attach(task.id, path, task.bridge_address, networks, new=True)
+        _log.debug("task wired", task=task.id, pooled=pooled, netns_s=round(made - began, 4),
+                   attach_s=round(time.monotonic() - made, 4))
 
     async def _from_pool(self, task: pb.Task, path: str, spec: NodeSpec, networks: dict[str, str]) -> bool:
         """Wire the task in a ready namespace of the pool, if it has one for the task's shape."""

@@ -3,12 +3,14 @@
 A task whose container was deleted (``emptied``) is unwired by removing its namespace only: the kernel
 then removes its veth pair itself, shortly after, and the agent never waits for it. A task that may
 still have a process in its namespace (a container not deleted) loses its interfaces at once, even
-though its namespace lives on.
+though its namespace lives on. A wiring that fails, or whose ``alongside`` (the container's create) fails,
+is undone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from shoal.proto import types_pb2 as pb
+from shoal.worker.network.links import PlumbingError
 from shoal.worker.network.node import task_ifname
 from shoal.worker.network.topology import NodeNetwork, NodeSpec
-from shoal.worker.tasknet import TaskWiring
+from shoal.worker.tasknet import TaskWiring, Wiring
 from tests.integration.netkit import Kit, needs_root
 
 pytestmark = needs_root
@@ -94,3 +97,31 @@ async def test_a_task_wired_again_after_an_emptied_unwire_gets_its_interface(nod
                          capture_output=True, text=True, check=True).stdout
     assert "10.211.1.7/24" in out
     await node.wiring.unwire("t3", emptied=True)
+
+
+async def test_what_runs_alongside_the_wiring_finds_the_record_and_its_failure_undoes_the_wiring(node: Node) -> None:
+    seen: list[str] = []
+
+    async def create(wiring: Wiring) -> None:  # as the executor's container create: needs the resolv.conf to bind
+        seen.append(wiring.mounts[0]["source"])
+        assert os.path.exists(wiring.mounts[0]["source"])
+        raise RuntimeError("image not found")
+
+    with pytest.raises(RuntimeError, match="image not found"):
+        await node.wiring.wire(_task("t4", 8), SPEC, alongside=create)
+    assert seen and node.wiring.wired() == []
+    assert await _gone(node, task_ifname("t4"))
+
+
+async def test_a_wiring_that_fails_after_its_alongside_succeeded_is_undone_and_raised(node: Node) -> None:
+    created: list[str] = []
+
+    async def create(wiring: Wiring) -> None:
+        created.append(wiring.netns_path)
+
+    t = _task("t5", 9)
+    t.networks.add(network_id="id-nope", network="nope", address="10.250.0.9/24")  # not on this node
+    with pytest.raises(PlumbingError, match="'nope' is not on this node"):
+        await node.wiring.wire(t, SPEC, alongside=create)
+    assert created == [node.wiring.netns_path("t5")]  # (the caller deletes what it made)
+    assert node.wiring.wired() == [] and not os.path.exists(created[0])

@@ -225,15 +225,24 @@ class Network:
     def __init__(self, fail: str = "") -> None:
         self.fail, self.wired, self.rewired, self.unwired = fail, [], [], []
 
-    async def wire(self, t: pb.Task):
+    async def wire(self, t: pb.Task, alongside=None):
+        """As ``TaskWiring.wire``: ``alongside`` runs while the namespace is made; either's failure undoes the wiring."""
         from shoal.worker.network.links import PlumbingError
         from shoal.worker.tasknet import Wiring
 
+        wiring = Wiring(f"/state/{t.id}/netns", [{"type": "bind", "source": f"/state/{t.id}/resolv.conf",
+                                                  "target": "/etc/resolv.conf", "readonly": True}])
+        if alongside is not None:
+            try:
+                await alongside(wiring)
+            except BaseException:
+                self.unwired.append(t.id)
+                raise
         if self.fail:
+            self.unwired.append(t.id)
             raise PlumbingError(self.fail)
         self.wired.append(t.id)
-        return Wiring(f"/state/{t.id}/netns", [{"type": "bind", "source": f"/state/{t.id}/resolv.conf",
-                                                "target": "/etc/resolv.conf", "readonly": True}])
+        return wiring
 
     async def rewire(self, t: pb.Task) -> None:
         self.rewired.append(t.id)
@@ -287,9 +296,36 @@ async def test_a_create_that_fails_undoes_the_wiring():
     assert net.unwired == ["abcdefghijklmnopqrstuvwxy"]
 
 
-async def test_a_wiring_failure_fails_the_task_with_its_reason_and_creates_nothing():
+async def test_a_wiring_failure_fails_the_task_with_its_reason_and_leaves_no_container():
     rt = Runtime()
     ex = RuntimeExecutor(rt, network=Network(fail="bridge shoal0 does not exist"))  # type: ignore[arg-type]
     with pytest.raises(ExecutorError, match="^network setup failed: bridge shoal0 does not exist$"):
         await ex.prepare(task())
-    assert rt.containers == {}
+    assert rt.containers == {}  # created while the namespace was made, deleted when that failed
+
+
+async def test_the_create_runs_while_the_namespace_is_made_and_joins_it():
+    rt, net = Runtime(), Network()
+    configs = []
+    create = rt.create
+
+    async def recording(config):
+        assert not net.wired, "the create runs before the wiring is done"
+        configs.append(config)
+        return await create(config)
+
+    rt.create = recording  # type: ignore[method-assign]
+    ex = RuntimeExecutor(rt, network=net)  # type: ignore[arg-type]
+    t = task()
+    await ex.prepare(t)
+    assert net.wired == [t.id] and t.id in rt.containers
+    assert [c.netns_path for c in configs] == [f"/state/{t.id}/netns"]
+
+
+async def test_a_create_error_that_is_an_os_error_is_not_called_a_network_failure():
+    rt, net = Runtime(), Network()
+    rt.fail["create"] = ConnectionResetError("the launcher went away")  # type: ignore[assignment]
+    ex = RuntimeExecutor(rt, network=net)  # type: ignore[arg-type]
+    with pytest.raises(ConnectionResetError):
+        await ex.prepare(task())
+    assert net.unwired == [task().id] and rt.containers == {}
