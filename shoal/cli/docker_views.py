@@ -40,6 +40,16 @@ def iso(ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
+def node_addr(node: pb.Node) -> str:
+    """A node's ``Status.Addr`` as docker shows it: its IP, without the port its session came from
+    (the manager records the peer, ``172.30.0.3:52706``, for a node that did not give its address)."""
+    addr = node.status.addr or node.description.addr
+    if addr.startswith("["):  # [v6]:port
+        return addr[1:].partition("]")[0]
+    host, sep, port = addr.rpartition(":")
+    return host if sep and port.isdigit() and ":" not in host else addr
+
+
 INITIALISMS = {"id": "ID", "ids": "IDs", "ip": "IP", "ips": "IPs", "uid": "UID", "gid": "GID", "dns": "DNS",
                "cpu": "CPU", "cpus": "CPUs", "vip": "VIP", "tls": "TLS", "url": "URL", "pem": "PEM"}  # fmt: skip
 
@@ -306,7 +316,7 @@ def node_doc(node: pb.Node) -> dict[str, Any]:
         "Status": {
             "State": enum_word(node.status.DESCRIPTOR.fields_by_name["state"], node.status.state),
             "Message": node.status.message,
-            "Addr": node.status.addr or d.addr,
+            "Addr": node_addr(node),
         },
     }
     if node.HasField("manager_status") or spec.role == pb.NodeSpec.MANAGER:

@@ -17,15 +17,15 @@ HINTS: dict[str, str] = {
     "stop": "to stop a service's tasks use `shoal {target} svc scale SERVICE=0` or `svc rm SERVICE`",
     "kill": "to stop a service's tasks use `shoal {target} svc scale SERVICE=0` or `svc rm SERVICE`",
     "rm": "to remove a service use `shoal {target} svc rm SERVICE`",
-    "exec": "to run a command in a task's container, run `shoal exec` on the node that runs it (`shoal lab exec NODE -- shoal exec ...` in a lab)",
+    "exec": "a task's container runs on its node: there, `shoal exec --root {node_root} TASK_ID COMMAND`{how}",
     "logs": "for a service's or a task's logs use `shoal {target} svc logs SERVICE|TASK`",
-    "stats": "run `shoal stats` on the node itself (`shoal lab exec NODE -- shoal stats` in a lab)",
+    "stats": "tasks' containers run on their nodes: there, `shoal stats --root {node_root}`{how}",
     "images": "to list the cluster's images use `shoal {target} image ls --cluster`",
     "image load": "to load it into the cluster add --cluster: `shoal {target} image load --cluster -i FILE`",
     "image ls": "to list the cluster's images add --cluster: `shoal {target} image ls --cluster`",
     "image inspect": "images in the cluster are listed by `shoal {target} image ls --cluster`",
     "image rm": "images in the cluster are listed by `shoal {target} image ls --cluster`",
-    "volume": "volumes live on each node: run `shoal volume` there (`shoal lab exec NODE -- shoal volume ...` in a lab)",
+    "volume": "volumes live on each node: there, `shoal volume ... --root {node_root}`{how}",
 }
 
 
@@ -40,9 +40,21 @@ def remote_target(ctx: click.Context) -> str:
     return ""
 
 
+def _on_node(ctx: click.Context) -> tuple[str, str]:
+    """Where a node's agent keeps its containers (``--root`` of the node-local commands run there: the
+    agent's runtime, not the default one of ``shoal run``), and how to run a command there."""
+    lab = (ctx.find_root().obj or {}).get("lab")
+    if not lab:
+        return "DATA_DIR/runtime", " (DATA_DIR: the node's --data-dir; by default /var/lib/shoal/worker, or /var/lib/shoal/manager on a manager)"
+    from shoal.lab.state import labs_root  # only on this error path
+
+    return f"{labs_root() / lab}/NODE/runtime", " (in this lab: `shoal lab exec NODE -- shoal ...`)"
+
+
 def refuse_if_remote(ctx: click.Context, command: str) -> None:
     """Stop a node-local ``command`` (a key of HINTS) when the CLI was pointed at a cluster."""
     target = remote_target(ctx)
     if target:
-        hint = HINTS[command].format(target=target)
+        node_root, how = _on_node(ctx)
+        hint = HINTS[command].format(target=target, node_root=node_root, how=how)
         raise click.UsageError(f"`shoal {command}` acts on this machine only, not on the cluster given by {target}; {hint}")

@@ -24,7 +24,7 @@ from shoal.cli.output import (
     parse_filters,
     quiet_option,
 )
-from shoal.cli.service_views import TASK_HEADERS, task_records, task_row, task_view
+from shoal.cli.service_views import TASK_HEADERS, keep_records, task_records, task_row, task_view
 from shoal.proto import control_pb2, types_pb2
 
 NODE_HEADERS = ("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ENGINE VERSION")
@@ -238,13 +238,12 @@ def node_ps(nodes: tuple[str, ...], filters: tuple[str, ...], no_trunc: bool, fm
     if ids_:
         tasks = list(stub.ListTasks(control_pb2.ListTasksRequest(node_ids=ids_)).tasks)
         names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
-        records = [
-            r
-            for r in task_records(tasks, names, no_trunc)
-            if ("desired-state" not in f or str(r["DesiredState"]).lower() in [v.lower() for v in f["desired-state"]])
+        records = keep_records(
+            task_records(tasks, names, no_trunc),
+            lambda r: ("desired-state" not in f or str(r["DesiredState"]).lower() in [v.lower() for v in f["desired-state"]])
             and ("name" not in f or any(str(r["Name"]).startswith(n) for n in f["name"]))
-            and ("id" not in f or any(str(r["ID"]).startswith(i) for i in f["id"]))
-        ]
+            and ("id" not in f or any(str(r["ID"]).startswith(i) for i in f["id"])),
+        )
         emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), task_view(no_trunc, fmt))
     if errors:
         raise click.ClickException("\n".join(errors))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shoal import units
-from shoal.cli.docker_views import iso
+from shoal.cli.docker_views import iso, node_addr
 from shoal.proto import types_pb2 as pb
 
 NODE_FILTERS = ("id", "name", "role", "membership", "label", "node.label")
@@ -56,7 +56,7 @@ def pretty_node(node: pb.Node) -> str:
         "Status:",
         f" State:\t\t\t{pb.NodeStatus.State.Name(node.status.state).capitalize()}",
         f" Availability:\t\t{pb.NodeSpec.Availability.Name(node.spec.availability).capitalize()}",
-        f" Address:\t\t{node.status.addr or d.addr}",
+        f" Address:\t\t{node_addr(node)}",
     ]
     if node.HasField("manager_status") or node.spec.role == pb.NodeSpec.MANAGER:
         ms = node.manager_status

@@ -27,6 +27,7 @@ from shoal.cli.output import (
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
     TASK_HEADERS,
+    keep_records,
     pending_reasons,
     pretty_service,
     service_matches,  # noqa: F401  (re-exported: stack.py's ls filters as svc ls)
@@ -110,7 +111,7 @@ def list_tasks(
         tasks = list(stub.ListTasks(control_pb2.ListTasksRequest(service_ids=ids)).tasks)
         names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
         by_id = {t.id: t for t in tasks}
-        records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[r["ID"]])]
+        records = keep_records(task_records(tasks, names, no_trunc), lambda r: task_matches(f, r, by_id[r["ID"]]))
         emit_list(
             fmt,
             quiet,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from shoal import ids, rollout, units
 from shoal.cli import service_rows
@@ -137,6 +138,21 @@ def task_records(
         )
         previous = key
     return records
+
+
+def keep_records(records: Iterable[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The ``records`` that ``keep`` accepts (``--filter``), "History" marked anew among them: docker filters
+    before it indents a slot's older tasks, so the first task of a slot that is shown carries its name."""
+    out: list[dict[str, Any]] = []
+    previous = None
+    for r in records:
+        if not keep(r):
+            continue
+        key = str(r["Name"]).removesuffix("." + str(r["ID"]))
+        r["History"] = key == previous
+        previous = key
+        out.append(r)
+    return out
 
 
 def pending_reasons(tasks: Iterable[types_pb2.Task]) -> dict[str, list[str]]:

@@ -29,6 +29,7 @@ from shoal.cli.service import service_matches, task_matches
 from shoal.cli.service_views import (
     SERVICE_HEADERS,
     TASK_HEADERS,
+    keep_records,
     service_record,
     service_row,
     service_template_record,
@@ -144,7 +145,7 @@ def stack_ps(namespace: str, filters: tuple[str, ...], no_trunc: bool, fmt: str,
     tasks = list(stub.ListTasks(control_pb2.ListTasksRequest(service_ids=[s.id for s in mine])).tasks)
     names = {n.id: n.description.hostname for n in stub.ListNodes(control_pb2.ListNodesRequest()).nodes}
     by_id = {t.id: t for t in tasks}
-    records = [r for r in task_records(tasks, names, no_trunc) if task_matches(f, r, by_id[str(r["ID"])])]
+    records = keep_records(task_records(tasks, names, no_trunc), lambda r: task_matches(f, r, by_id[str(r["ID"])]))
     emit_list(fmt, quiet, TASK_HEADERS, records, lambda r: task_row(r, no_trunc), task_view(no_trunc, fmt))
 
 

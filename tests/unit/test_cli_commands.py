@@ -58,6 +58,21 @@ def test_svc_ps(fake: FakeStub) -> None:
     assert data[1]["Error"] == '"task: non-zero exit (3)"' and data[1]["ID"] == old.id[:12]
 
 
+def test_svc_ps_filtered_shows_the_first_task_of_a_slot_it_keeps_by_its_name(fake: FakeStub) -> None:
+    """A failed update leaves a newer, failed task above the running one; docker filters before it indents
+    a slot's older tasks, so with desired-state=running the running task is ``web.1``, not `` \\_ web.1``."""
+    new = types_pb2.Task()
+    new.CopyFrom(fake.tasks[0])
+    new.id = "newtask00000000000000000x"
+    new.desired_state = types_pb2.SHUTDOWN
+    new.status.state = types_pb2.FAILED
+    new.meta.created_at_ns = fake.tasks[0].meta.created_at_ns + 10**9
+    fake.tasks.append(new)
+    assert [ln.split()[1] for ln in run(fake, "svc", "ps", "web").stdout.splitlines()[1:3]] == ["web.1", "\\_"]
+    shown = run(fake, "svc", "ps", "--filter", "desired-state=running", "web").stdout.splitlines()[1:]
+    assert [ln.split()[1] for ln in shown] == ["web.1", "web.2"], shown
+
+
 def test_svc_ps_unknown_service(fake: FakeStub) -> None:
     r = run(fake, "svc", "ps", "nope")
     assert r.exit_code == 1 and r.output.strip() == "Error: no such service: nope"

@@ -128,6 +128,14 @@ def test_node_inspect() -> None:
     assert "Mac" not in doc.get("RoleGrant", {})
 
 
+@pytest.mark.parametrize(("recorded", "shown"), [("172.30.0.3:52706", "172.30.0.3"), ("10.0.0.1", "10.0.0.1"),
+                                                ("[fd00::3]:4100", "fd00::3"), ("fd00::3", "fd00::3")])  # fmt: skip
+def test_a_nodes_address_is_its_ip_without_the_port_its_session_came_from(recorded: str, shown: str) -> None:
+    n = node()
+    n.status.addr = recorded
+    assert node_doc(n)["Status"]["Addr"] == shown and f" Address:\t\t{shown}\n" in pretty_node(n)
+
+
 def test_node_pretty() -> None:
     text = pretty_node(node())
     assert "Hostname:\t\thost-1" in text and " State:\t\t\tReady" in text and " Availability:\t\tDrain" in text
