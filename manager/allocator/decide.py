@@ -15,6 +15,11 @@ into what they show and send:
 * a task that ended or is gone, a VIP no longer wanted, a node that left: their addresses are released
   (and handed out again last: see ``AddressSpace``).
 
+``allocate_tasks(ipam, snapshot, ids)`` is the same pass over a few tasks only, for the common change (tasks
+created, placed or ended while nothing else changed): what it decides is what the whole pass would, so a
+whole pass after it changes nothing. It declines (None) a task on a network other than ingress, whose
+node's networks may change with it.
+
 Allocation is idempotent per owner, so a pass re-run after a lost race, or on a new leader, gives the
 same answers. An allocation that fails (a full subnet) is reported in ``Plan.problems`` and the others
 go on.
@@ -57,6 +62,7 @@ class Plan:
     addresses: dict[str, pb.TaskAddresses] = field(default_factory=dict)
     nodenets: dict[str, pb.NodeNetworkInfo] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)  # ``allocate_tasks``: tasks whose addresses were given back
 
 
 def underlay_of(addr: str) -> str:
@@ -231,4 +237,29 @@ def allocate(ipam: Ipam, snap: Snapshot) -> Plan:
     return plan
 
 
-__all__ = ["Plan", "Snapshot", "allocate", "as_task", "attached", "underlay_of", "with_attachments"]
+def allocate_tasks(ipam: Ipam, snap: Snapshot, task_ids: set[str]) -> Plan | None:
+    """The pass over ``task_ids`` alone (``snap.tasks`` may hold just those): a live task gets its addresses,
+    one that ended or is gone gives them back (``gone``); None, changing nothing, when one of them is on a
+    network other than ingress (the whole pass decides its node's networks)."""
+    for tid in task_ids:
+        entry = snap.tasks.get(tid)
+        if entry is not None and any(not net.spec.ingress for net, _ in attached(entry[0].spec, snap)):
+            return None
+    plan = Plan()
+    for tid in sorted(task_ids):
+        entry = snap.tasks.get(tid)
+        if entry is None or entry[1] >= TERMINAL:
+            ipam.release_task(tid)
+            plan.gone.add(tid)
+            continue
+        try:
+            rec = task_addresses(ipam, entry[0], snap)
+        except IpamError as exc:
+            plan.problems[tid] = str(exc)
+            continue
+        if rec is not None:
+            plan.addresses[tid] = rec
+    return plan
+
+
+__all__ = ["Plan", "Snapshot", "allocate", "allocate_tasks", "as_task", "attached", "underlay_of", "with_attachments"]

@@ -1,5 +1,9 @@
 """The leader's allocator loop: after every change, one pure pass (``decide.allocate``) over the cache.
 
+When only tasks changed (created, placed, ended: a rolling update's every step), the pass covers just those
+tasks (``decide.allocate_tasks``), on the address plan as this loop last wrote it: no read of the plan, no
+pass over every task of the cluster, no comparison of every record; the whole pass runs on anything else.
+
 The pass runs inside ``IpamStore.update`` (the address plan is read, changed and written back with
 compare-and-swap), then the records that differ from what the cache holds are written with the
 leader's fenced writer: ``service-endpoints/``, ``task-networks/``, ``node-networks/``. Containers'
@@ -14,10 +18,10 @@ from google.protobuf.message import Message
 
 from shoal import log
 from shoal.manager import networks
-from shoal.manager.allocator.decide import Plan, Snapshot, allocate, with_attachments
+from shoal.manager.allocator.decide import Plan, Snapshot, allocate, allocate_tasks, with_attachments
 from shoal.manager.cache import ClusterCache
 from shoal.manager.ipam import IpamStore
-from shoal.manager.reactor import Reactor
+from shoal.manager.reactor import ALL, Reactor
 from shoal.manager.store import objects
 from shoal.manager.store.kinds import Kind
 from shoal.manager.store.writes import Write, Writer
@@ -42,8 +46,10 @@ class Allocator:
         if kind == "status" and isinstance(obj, pb.TaskStatus) and obj.state < TERMINAL:
             return  # only an ended task changes what is allocated (its addresses go); 10,000 starting tasks
             # report three states each, and a pass over the whole cluster per report stalled the leader
-        if kind in WATCHED:
-            self.reactor.mark(obj_id)
+        if kind in ("task", "status"):
+            self.reactor.mark(obj_id)  # the task's own pass will do (``_tasks_pass``)
+        elif kind in WATCHED:
+            self.reactor.mark(ALL)
 
     async def run(self) -> None:
         await self.reactor.follow(self.on_change)
@@ -81,7 +87,35 @@ class Allocator:
                 if v.obj.node_id not in nodes]
         return out
 
+    async def _tasks_pass(self, task_ids: set[str]) -> int | None:
+        """The pass over ``task_ids`` alone; None when it does not do (see ``decide.allocate_tasks``)."""
+        c = self.cache
+        tasks = {}
+        for tid in task_ids:
+            if (task := c.get("task", tid)) is not None:
+                tasks[tid] = (task, c.status(task).state)
+        snap = Snapshot(networks={k: v.obj for k, v in c.objects["network"].items()}, tasks=tasks, nodes=c.nodes())
+        if snap.ingress() is None or not c.objects["nodenet"]:
+            return None  # a cluster's first passes are whole ones
+        plan = await self.plan.update(lambda ipam: allocate_tasks(ipam, snap, task_ids), reuse=True)
+        if plan is None:
+            return None
+        for oid, why in plan.problems.items():
+            if self.problems.get(oid) != why:
+                _log.error("cannot allocate network addresses", object=oid, error=why)
+        self.problems.update(plan.problems)
+        out: list[Write] = []
+        for tid in sorted(task_ids):
+            rec, cur = plan.addresses.get(tid), c.get("addresses", tid)
+            if rec is not None and cur != rec:
+                out.append(objects.addresses.put(rec, tid))
+            elif rec is None and cur is not None and tid in plan.gone:
+                out.append(objects.addresses.delete(tid))
+        return await self.writer.apply_each(out)
+
     async def _pass(self, dirty: set[str]) -> tuple[int, int | None]:
+        if ALL not in dirty and (rev := await self._tasks_pass(dirty)) is not None:
+            return rev, None
         snap = self.snapshot()
         if snap.ingress() is None:  # the first leader of a cluster makes it; a failure fails the pass (retried)
             ingress = await networks.ensure_ingress(self.writer.store, self.plan, self.writer)

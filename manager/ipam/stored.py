@@ -79,6 +79,7 @@ class IpamStore:
         self.store = store
         self.pool = pool
         self.prefix = prefix  # node and network subnets (--default-addr-pool-mask-length), before the first write
+        self._known: tuple[Ipam, dict[str, bytes], dict[str, int]] | None = None  # as last written (see ``update``)
 
     async def read(self) -> tuple[Ipam, dict[str, int]]:
         """The plan and the mod revision of each of its keys (the pool key is 0 while absent)."""
@@ -92,41 +93,58 @@ class IpamStore:
         revisions.setdefault(POOL, 0)
         return from_documents(docs, self.pool, self.prefix), revisions, docs
 
-    async def update(self, change: Callable[[Ipam], T], in_thread: bool = False) -> T:
+    async def update(self, change: Callable[[Ipam], T], in_thread: bool = False, reuse: bool = False) -> T:
         """Run ``change`` on the current plan and store what it changed; retried on a conflict.
 
         ``in_thread``: decode the plan, run ``change`` and encode the result in a worker thread. For the
         leader's allocator, whose change reads only its own snapshot: over 10,000 task addresses the three
         steps held the event loop for seconds (sessions, heartbeats and the lease waited); in a thread they
-        share the interpreter with the loop, which keeps running."""
-        for _ in range(ATTEMPTS):
-            found = await self.store.range(ROOT)
-            before = {kv.key: kv.value for kv in found.kvs}  # as stored: what ``documents`` wrote
-            revisions = {kv.key: kv.mod_revision for kv in found.kvs}
-            revisions.setdefault(POOL, 0)
+        share the interpreter with the loop, which keeps running.
 
-            def run(docs: dict[str, bytes] = before) -> tuple[T, dict[str, bytes]]:
-                ipam = from_documents(docs, self.pool, self.prefix)
-                result = change(ipam)  # IpamError propagates: nothing written
-                return result, documents(ipam)
+        ``reuse``: start from the plan as this object last wrote it (no read, no decoding) when it has it.
+        For the leader's allocator, the plan's writer but for network creations and removals, which
+        rewrite the pool key: every write compares the pool key and each key it writes, so a plan changed
+        behind it fails the write, which is then run again on a fresh read."""
+        for attempt in range(ATTEMPTS):
+            known, self._known = (self._known if reuse and attempt == 0 else None), None
+            if known is not None:
+                ipam, before, revisions = known
+            else:
+                found = await self.store.range(ROOT)
+                before = {kv.key: kv.value for kv in found.kvs}  # as stored: what ``documents`` wrote
+                revisions = {kv.key: kv.mod_revision for kv in found.kvs}
+                revisions.setdefault(POOL, 0)
+                ipam = None
 
-            result, after = await asyncio.to_thread(run) if in_thread else run()
+            def run(docs: dict[str, bytes] = before, plan: Ipam | None = ipam) -> tuple[T, dict[str, bytes], Ipam]:
+                plan = plan if plan is not None else from_documents(docs, self.pool, self.prefix)
+                result = change(plan)  # IpamError propagates: nothing written
+                return result, documents(plan), plan
+
+            result, after, changed = await asyncio.to_thread(run) if in_thread else run()
             ops: list[Op] = [Delete(k) for k in sorted(before) if k not in after]
             ops += [Put(k, after[k]) for k in sorted(after, key=lambda k: (k != POOL, k)) if before.get(k) != after[k]]
-            if await self._write(ops, revisions):
+            written = await self._write(ops, revisions)
+            if written is not None:
+                self._known = (changed, after, written)
                 return result
         raise IpamError(f"the address plan kept changing under {ATTEMPTS} attempts; try again")
 
-    async def _write(self, ops: list[Op], revisions: dict[str, int]) -> bool:
-        """Write ``ops`` in order, ``CHUNK`` at a time, each while the pool key is as seen; False on a conflict."""
-        pool_rev = revisions[POOL]
+    async def _write(self, ops: list[Op], revisions: dict[str, int]) -> dict[str, int] | None:
+        """Write ``ops`` in order, ``CHUNK`` at a time, each while the pool key is as seen; returns the keys'
+        mod revisions after it (None on a conflict)."""
+        out = dict(revisions)
         for i in range(0, len(ops), CHUNK):
             chunk = ops[i:i + CHUNK]
-            compares = [Compare(POOL, "mod", "==", pool_rev)]
-            compares += [Compare(op.key, "mod", "==", revisions.get(op.key, 0)) for op in chunk if op.key != POOL]
+            compares = [Compare(POOL, "mod", "==", out[POOL])]
+            compares += [Compare(op.key, "mod", "==", out.get(op.key, 0)) for op in chunk if op.key != POOL]
             done = await self.store.txn(compares, chunk)
             if not done.succeeded:
-                return False
-            if any(op.key == POOL for op in chunk):
-                pool_rev = done.revision
-        return True
+                return None
+            for op in chunk:
+                if isinstance(op, Delete):
+                    out.pop(op.key, None)
+                else:
+                    out[op.key] = done.revision
+            out.setdefault(POOL, 0)
+        return out
