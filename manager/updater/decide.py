@@ -25,7 +25,8 @@ One pass, for a replicated or global service (jobs start a new run on a spec cha
   rollback pauses (``rollback_paused``) unless its own action is continue.
 * The update completes ``monitor`` after its last replacement became ready, failures in that window
   still counting.
-* An update starts when a slot is outdated and no update is running or paused; a paused update waits
+* An update starts when a slot is outdated and no update is running or paused, and its first slots are
+  taken in the same pass; a paused update waits
   for the user (``svc update`` resumes it, ``svc rollback`` rolls it back: the control API resets the state).
 """
 
@@ -194,13 +195,17 @@ def decide(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Plan:
         return plan
     slots = survey(service, tasks, now_ns)
     if state not in rollout.ACTIVE_STATES:
-        if slots.todo:  # the spec changed (or a task of an old spec came back): an update starts
-            plan.service = _with_status(service, _status(US.UPDATING, now_ns, "update in progress"))
-        return plan
+        if not slots.todo:
+            return plan
+        # the spec changed (or a task of an old spec came back): an update starts, its first slots in the same
+        # pass (a round trip through the store less); none of the tasks so far is this update's
+        service = plan.service = _with_status(service, _status(US.UPDATING, now_ns, "update in progress"))
+        slots = survey(service, tasks, now_ns)
     cfg = config(service)
     if slots.failures and len(slots.failures) > cfg.max_failure_ratio * slots.total:
-        plan.service = _failure(service, slots.failures[-1], now_ns)
-        if plan.service is not None:
+        failed = _failure(service, slots.failures[-1], now_ns)
+        if failed is not None:
+            plan.service = failed
             return plan
     if not slots.todo and not slots.in_flight:
         last = max(slots.ready_at, default=0)

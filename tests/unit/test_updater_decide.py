@@ -53,13 +53,28 @@ def olds(svc: pb.Service, n: int) -> list[TaskView]:
 # ---- starting an update ---------------------------------------------------------------------------
 
 
-def test_an_outdated_slot_starts_an_update_with_its_time_and_nothing_else() -> None:
-    svc = service()
-    plan = decide(svc, olds(svc, 4), T0)
-    assert plan.service is not None and not plan.create and not plan.stop
+def test_an_outdated_slot_starts_an_update_with_its_time_and_its_first_slots_in_the_same_pass() -> None:
+    svc = service(parallelism=2)
+    tasks = olds(svc, 4)
+    plan = decide(svc, tasks, T0)
+    assert plan.service is not None
     assert plan.service.update_status.state == US.UPDATING
     assert plan.service.update_status.started_at_ns == T0
     assert plan.service.update_status.message == "update in progress"
+    assert plan.stop == [t.id for t in tasks[:2]] and not plan.create  # stop-first: slots 1 and 2 stop now
+    first = service(parallelism=2, order=pb.UpdateConfig.START_FIRST)
+    plan = decide(first, olds(first, 4), T0)
+    assert plan.service is not None and [t.slot for t in plan.create] == [1, 2] and not plan.stop
+    assert all(t.meta.created_at_ns >= plan.service.update_status.started_at_ns for t in plan.create)  # this update's
+
+
+def test_a_failed_replacement_of_an_earlier_update_is_not_the_new_updates_failure() -> None:
+    svc = service(max_failure_ratio=0.0)
+    svc.update_status.state = US.COMPLETED  # type: ignore[assignment]
+    svc.update_status.started_at_ns = T0 - 50 * S
+    earlier = task(svc, 1, state=pb.FAILED, created=T0 - 40 * S, err="exit 1")  # that update's, long ago
+    plan = decide(svc, [earlier, *olds(svc, 4)], T0)
+    assert plan.service is not None and plan.service.update_status.state == US.UPDATING and plan.stop
 
 
 def test_no_update_when_only_the_replica_count_or_labels_changed() -> None:
