@@ -19,7 +19,7 @@ from shoal import secretspec
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
 from shoal.cli.output import emit_list, emit_objects, format_option, inspect_format_option, parse_filters
-from shoal.cli.secret_views import HEADERS, matches, obj_dict, pretty, record
+from shoal.cli.secret_views import HEADERS, matches, obj_dict, pretty, record, row
 from shoal.cli.service_opts import parse_kv
 from shoal.proto import control_pb2 as cpb
 from shoal.proto import types_pb2 as pb
@@ -119,7 +119,7 @@ def _ls_command(group: click.Group, calls: _Calls) -> None:
         wanted = parse_filters(filters, FILTERS)
         objs = [o for o in calls.unwrap_list(getattr(client.stub(), calls.list)(calls.list_request())) if matches(o, wanted)]
         records = [record(kind, o) for o in objs]
-        emit_list(fmt, quiet, HEADERS, records, lambda r: [r["ID"], r["Name"], r["CreatedAt"], r["UpdatedAt"]])
+        emit_list(fmt, quiet, HEADERS[kind], records, row)
 
 
 def _inspect_command(group: click.Group, calls: _Calls) -> None:

@@ -15,7 +15,13 @@ from typing import Any
 
 from shoal.cli.output import ago
 
-HEADERS = ("ID", "NAME", "CREATED", "UPDATED")
+HEADERS = {"secret": ("ID", "NAME", "DRIVER", "CREATED", "UPDATED"), "config": ("ID", "NAME", "CREATED", "UPDATED")}
+"""docker's ``secret ls`` and ``config ls`` columns (a secret's driver is empty: shoal keeps it itself)."""
+
+
+def row(r: dict[str, str]) -> list[str]:
+    """One ``ls`` table row of a ``record`` (the DRIVER cell only for a secret)."""
+    return [r["ID"], r["Name"], *([r["Driver"]] if "Driver" in r else []), r["CreatedAt"], r["UpdatedAt"]]
 
 
 def rfc3339(ns: int) -> str:

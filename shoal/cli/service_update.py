@@ -1,6 +1,7 @@
 """``shoal service update`` and ``shoal service rollback``, as ``docker service update/rollback`` do.
 
-docker's flags: ``--replicas``, ``--image``, ``--args``, ``--constraint-add/-rm``, ``--label-add/-rm``,
+docker's flags: ``--replicas``, ``--replicas-max-per-node``, ``--max-concurrent``, ``--endpoint-mode``,
+``--stop-grace-period``, ``--image``, ``--args``, ``--constraint-add/-rm``, ``--label-add/-rm``,
 ``--network-add/-rm``, ``--publish-add/-rm``, the ``--update-*`` policy and shoal's
 ``--rebalance/--no-rebalance`` here; the task template and its policies (``--env-add``, ``--limit-*``,
 ``--restart-*``, ``--rollback-*``, ``--health-*``, ``--force``...) in ``service_flags_update``; the
@@ -23,11 +24,12 @@ from typing import Any
 import click
 import grpc
 
+from shoal import units
 from shoal.cli import client, progress, service_files
 from shoal.cli import service_flags_container as container_flags
 from shoal.cli import service_flags_update as update_flags
-from shoal.cli.service_create import _apply, _int, _update_config, _update_options, require_mode
-from shoal.cli.service_opts import FlagError, parse_kv, parse_network, parse_port
+from shoal.cli.service_create import _apply, _choice, _int, _update_config, _update_options, require_mode
+from shoal.cli.service_opts import FlagError, convert, parse_kv, parse_network, parse_port, parse_uint
 from shoal.proto import control_pb2, types_pb2
 
 ServiceSpec = types_pb2.ServiceSpec
@@ -54,6 +56,10 @@ UPDATE_OPTIONS = [
         help="Remove a published port by its published or target port",
     ),
     click.option("--replicas", metavar="uint", help="Number of tasks"),
+    click.option("--replicas-max-per-node", metavar="uint", help="Maximum number of tasks per node (0 = unlimited)"),
+    click.option("--max-concurrent", metavar="uint", help="Number of job tasks to run concurrently (default equal to --replicas)"),
+    click.option("--endpoint-mode", type=_choice(["vip", "dnsrr"]), help="Endpoint mode (vip or dnsrr)"),
+    click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h)"),
     *service_files.UPDATE_OPTIONS,
     click.option(
         "--rebalance/--no-rebalance",
@@ -82,6 +88,7 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
     if o.get("replicas") is not None:
         require_mode(spec.mode, "replicas")
         spec.replicas = _int("--replicas", o["replicas"])
+    _counts(spec, o)
     if o.get("rebalance") is not None:
         if o["rebalance"]:
             require_mode(spec.mode, "rebalance")
@@ -108,6 +115,19 @@ def apply_update(current: types_pb2.ServiceSpec, o: dict[str, Any]) -> types_pb2
     update_flags.apply(spec, o)
     service_files.update_refs(spec.container, o)
     return spec
+
+
+def _counts(spec: types_pb2.ServiceSpec, o: dict[str, Any]) -> None:
+    """``--replicas-max-per-node``, ``--max-concurrent`` (jobs), ``--endpoint-mode`` and ``--stop-grace-period``."""
+    if o.get("replicas_max_per_node") is not None:
+        spec.placement.max_replicas_per_node = parse_uint("--replicas-max-per-node", o["replicas_max_per_node"])
+    if o.get("max_concurrent") is not None:
+        require_mode(spec.mode, "max_concurrent")
+        spec.max_concurrent = parse_uint("--max-concurrent", o["max_concurrent"])
+    if o.get("endpoint_mode"):
+        spec.endpoint_mode = types_pb2.DNSRR if o["endpoint_mode"].lower() == "dnsrr" else types_pb2.VIP
+    if o.get("stop_grace_period") is not None:
+        spec.container.stop_grace_period_ns = convert("--stop-grace-period", o["stop_grace_period"], units.parse_duration)
 
 
 def _networks(

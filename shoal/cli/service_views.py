@@ -231,14 +231,15 @@ def pretty_service(service: types_pb2.Service) -> str:
     lines: list[str] = []
     _kv(lines, 0, "ID", service.id)
     _kv(lines, 0, "Name", spec.name)
-    for k, v in sorted(spec.labels.items()):
-        _kv(lines, 1, "Label", f"{k}={v}")
+    if spec.labels:
+        lines.append("Labels:")
+        lines.extend(f" {k}={v}" if v else f" {k}" for k, v in sorted(spec.labels.items()))
     _kv(lines, 0, "Service Mode", mode_name(spec.mode).title())
-    lines.extend(update_status_lines(service))
     if spec.mode in (ServiceSpec.REPLICATED, ServiceSpec.REPLICATED_JOB):
         _kv(lines, 1, "Replicas", spec.replicas if spec.HasField("replicas") else 1)
     if spec.max_concurrent:
         _kv(lines, 1, "Max Concurrent", spec.max_concurrent)
+    lines.extend(update_status_lines(service))
     pl = spec.placement
     if pl.constraints or pl.preferences or pl.max_replicas_per_node:
         lines.append("Placement:")
@@ -253,8 +254,8 @@ def pretty_service(service: types_pb2.Service) -> str:
     _kv(lines, 1, "Condition", types_pb2.RestartPolicy.Condition.Name(rp.condition).lower().replace("_", "-"))
     _kv(lines, 1, "Delay", units.format_duration(rp.delay_ns if rp.HasField("delay_ns") else 5 * 10**9))
     _kv(lines, 1, "Max Attempts", rp.max_attempts)
-    _update_section(lines, "UpdateConfig", spec.update_config)
-    _update_section(lines, "RollbackConfig", spec.rollback_config)
+    _update_section(lines, "UpdateConfig", spec.update_config, "Update order")
+    _update_section(lines, "RollbackConfig", spec.rollback_config, "Rollback order")
     lines.append("ContainerSpec:")
     _kv(lines, 1, "Image", c.image)
     if c.command:
@@ -272,19 +273,25 @@ def pretty_service(service: types_pb2.Service) -> str:
 
     lines.extend(container_views.container_lines(c))
     lines.extend(container_views.mount_lines(c))
+    lines.extend(container_views.file_lines(c))
     lines.extend(container_views.log_lines(c))
     lines.extend(_resources(spec.resources))
-    if spec.ports:
-        lines.append("Ports:")
-        for p in spec.ports:
-            lines.append(f" PublishedPort = {p.published_port}")
-            lines.append(f"  Protocol = {types_pb2.PortConfig.Protocol.Name(p.protocol).lower()}")
-            lines.append(f"  TargetPort = {p.target_port}")
-            lines.append(f"  PublishMode = {types_pb2.PortConfig.PublishMode.Name(p.publish_mode).lower()}")
+    lines.extend(_port_lines(spec.ports))
+    lines.extend(container_views.health_lines(c.healthcheck))
     return "\n".join(lines)
 
 
-def _update_section(lines: list[str], title: str, cfg: types_pb2.UpdateConfig) -> None:
+def _port_lines(ports: Sequence[types_pb2.PortConfig]) -> list[str]:
+    out = ["Ports:"] if ports else []
+    for p in ports:
+        out.append(f" PublishedPort = {p.published_port}")
+        out.append(f"  Protocol = {types_pb2.PortConfig.Protocol.Name(p.protocol).lower()}")
+        out.append(f"  TargetPort = {p.target_port}")
+        out.append(f"  PublishMode = {types_pb2.PortConfig.PublishMode.Name(p.publish_mode).lower()}")
+    return out
+
+
+def _update_section(lines: list[str], title: str, cfg: types_pb2.UpdateConfig, order: str) -> None:
     lines.append(f"{title}:")
     _kv(lines, 1, "Parallelism", cfg.parallelism if cfg.HasField("parallelism") else 1)
     if cfg.delay_ns:
@@ -301,7 +308,7 @@ def _update_section(lines: list[str], title: str, cfg: types_pb2.UpdateConfig) -
     _kv(
         lines,
         1,
-        "Update order",
+        order,
         types_pb2.UpdateConfig.Order.Name(cfg.order).lower().replace("_", "-"),
         width=20,
     )
@@ -318,5 +325,5 @@ def _resources(res: types_pb2.ResourceRequirements) -> Sequence[str]:
         if r.memory_bytes:
             _kv(out, 2, "Memory", units.format_bytes(r.memory_bytes))
         if r.pids:
-            _kv(out, 2, "Pids", r.pids)
+            _kv(out, 2, "PIDs", r.pids)
     return ["Resources:", *out] if out else []

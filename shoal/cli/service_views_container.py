@@ -1,4 +1,4 @@
-"""How ``svc inspect --pretty`` shows a service's mounts and container options, after docker's layout.
+"""How ``svc inspect --pretty`` shows a service's mounts, files, health check and container options, after docker's layout.
 
 Kept apart from service_views.py (the rest of the pretty view) so each stays one concern; the lines
 follow docker's ``Mounts:`` block (`` Target = ...`` then the mount's fields) and print only what
@@ -7,7 +7,7 @@ the spec sets, as docker does.
 
 from __future__ import annotations
 
-from shoal import spec_container
+from shoal import spec_container, units
 from shoal.proto import types_pb2
 
 
@@ -63,4 +63,28 @@ def log_lines(c: types_pb2.ContainerSpec) -> list[str]:
     if c.log_options:
         out.append(" LogOpts:")
         out.extend(f"  {k}:\t\t{v}" for k, v in sorted(c.log_options.items()))
+    return out
+
+
+def file_lines(c: types_pb2.ContainerSpec) -> list[str]:
+    """docker's ``Configs:`` and ``Secrets:`` blocks: each file's target in the container and what it holds."""
+    out: list[str] = []
+    for title, refs in (("Configs", [(r.file.name, r.config_name) for r in c.configs]),
+                        ("Secrets", [(r.file.name, r.secret_name) for r in c.secrets])):  # fmt: skip
+        if refs:
+            out.append(f"{title}:")
+            for target, source in refs:
+                out += [f" Target:\t{target}", f"  Source:\t{source}"]
+    return out
+
+
+def health_lines(hc: types_pb2.HealthCheck) -> list[str]:
+    """docker's `` Healthcheck:`` block (empty without a check; ``NONE`` is shown as docker shows it)."""
+    if not hc.test:
+        return []
+    out = [" Healthcheck:"]
+    for key, ns in (("Interval", hc.interval_ns), ("Retries", None), ("StartPeriod", hc.start_period_ns), ("Timeout", hc.timeout_ns)):
+        out.append(f"  {key} = {hc.retries if ns is None else units.format_duration(ns)}")
+    out.append("  Tests:")
+    out.extend(f"\t Test = {t}" for t in hc.test)
     return out

@@ -44,7 +44,7 @@ async def test_secret_create_ls_inspect_rm(cluster, tmp_path: Path):
     r = await cli(cluster, "secret", "create", "api_key", "-", stdin=b"from-stdin")
     assert r.exit_code == 0, r.output
     out = (await cli(cluster, "secret", "ls")).output.splitlines()
-    assert out[0].split() == ["ID", "NAME", "CREATED", "UPDATED"]
+    assert out[0].split() == ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"]  # docker's columns (no driver: shoal's own)
     assert [line.split()[1] for line in out[1:]] == ["api_key", "db_pw"]
     assert (await cli(cluster, "secret", "ls", "-q", "--filter", "label=env=prod")).output.split() == [sid]
     assert (await cli(cluster, "secret", "ls", "--filter", "name=api", "--format", "{{.Name}}")).output.split() == ["api_key"]

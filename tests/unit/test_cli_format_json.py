@@ -78,6 +78,13 @@ def test_the_rows_carry_what_the_table_shows(fake: FakeStub) -> None:
     assert rows(run(fake, "stack", "ls", "--format", "json").stdout) == [{"Name": "app", "Services": "2"}]
 
 
+def test_secret_ls_has_dockers_driver_column_and_config_ls_has_none(fake: FakeStub) -> None:
+    header, line = run(fake, "secret", "ls").stdout.splitlines()
+    assert header.split() == ["ID", "NAME", "DRIVER", "CREATED", "UPDATED"]
+    assert line.split()[:2] == ["s1" + "0" * 23, "db_pw"] and header.index("CREATED") == line.index("2 minutes ago")
+    assert run(fake, "config", "ls").stdout.splitlines()[0].split() == ["ID", "NAME", "CREATED", "UPDATED"]
+
+
 def test_an_empty_list_prints_nothing_and_quiet_still_wins(fake: FakeStub) -> None:
     r = run(fake, "svc", "ls", "--filter", "name=nothing", "--format", "json")
     assert r.exit_code == 0 and r.stdout == ""

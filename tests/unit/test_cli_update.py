@@ -91,3 +91,26 @@ def test_a_version_conflict_is_retried_on_a_fresh_read(fake: FakeStub) -> None:
     fake.fail["UpdateService"] = [conflict] * 4
     r = run(fake, "svc", "update", "-d", "--replicas", "4", "web")
     assert r.exit_code == 1 and "update out of sequence" in r.output
+
+
+def test_the_create_only_flags_docker_also_updates(fake: FakeStub) -> None:
+    """docker's `service update` also takes --replicas-max-per-node, --max-concurrent (jobs), --endpoint-mode
+    and --stop-grace-period; a value the mode refuses or that does not parse sends nothing."""
+    r = run(fake, "svc", "update", "-d", "--replicas-max-per-node", "2", "--endpoint-mode", "dnsrr", "--stop-grace-period", "3s", "web")
+    assert r.exit_code == 0, r.output
+    spec = _sent(fake)
+    assert (spec.placement.max_replicas_per_node, spec.endpoint_mode, spec.container.stop_grace_period_ns) == (2, types_pb2.DNSRR, 3 * 10**9)
+    assert spec.replicas == 2 and list(spec.container.args) == ["-g", "daemon off;"], "the rest stays"
+    fake.add_service(S(name="batch", mode=S.REPLICATED_JOB, replicas=6, container=types_pb2.ContainerSpec(image="busybox")))
+    assert run(fake, "svc", "update", "-d", "--max-concurrent", "3", "batch").exit_code == 0
+    assert _sent(fake).max_concurrent == 3
+    calls = len(fake.called("UpdateService"))
+    for args, text in (
+        (["--max-concurrent", "2", "web"], "max-concurrent can only be used with replicated-job mode"),
+        (["--stop-grace-period", "soon", "web"], '"--stop-grace-period" flag'),
+        (["--replicas-max-per-node", "-1", "web"], '"--replicas-max-per-node" flag'),
+        (["--endpoint-mode", "lb", "web"], "'lb' is not one of 'vip', 'dnsrr'"),
+    ):
+        r = run(fake, "svc", "update", "-d", *args)
+        assert r.exit_code == 2 and text in r.output, (args, r.output)
+    assert len(fake.called("UpdateService")) == calls

@@ -31,3 +31,25 @@ def test_pretty_shows_the_log_driver_and_its_options_as_docker_does() -> None:
     assert "Log Driver:\n LogOpts:\n  max-size:\t\t1m" in only and "Name:\t\t" not in only
     plain = pretty_service(pb.Service(id="s3", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox"))))
     assert "Log Driver" not in plain
+
+
+def test_pretty_follows_dockers_order_and_shows_files_health_and_the_rollback_order() -> None:
+    """Labels as a block, Replicas under Service Mode before UpdateStatus (an update in progress once put its
+    section between them, so " Replicas:" read as part of it), the Configs and Secrets a service mounts,
+    the health check, and "Rollback order" in RollbackConfig -- docker's `service inspect --pretty`."""
+    c = pb.ContainerSpec(
+        image="busybox", configs=[pb.ConfigReference(config_name="appconf", file=pb.FileTarget(name="/etc/app.conf"))],
+        secrets=[pb.SecretReference(secret_name="dbpass", file=pb.FileTarget(name="dbpass"))],
+        healthcheck=pb.HealthCheck(test=["CMD-SHELL", "true"], interval_ns=2 * 10**9, retries=3, timeout_ns=10**9),
+    )  # fmt: skip
+    spec = pb.ServiceSpec(name="web", replicas=3, labels={"tier": "front", "flag": ""}, container=c)
+    spec.rollback_config.order = pb.UpdateConfig.START_FIRST
+    spec.resources.limits.pids = 100
+    svc = pb.Service(id="s1", spec=spec, update_status=pb.UpdateStatus(state=pb.UpdateStatus.UPDATING, message="update in progress"))
+    text = pretty_service(svc)
+    assert "Name:           web\nLabels:\n flag\n tier=front\nService Mode:   Replicated\n Replicas:      3\nUpdateStatus:\n State:" in text
+    assert "Configs:\n Target:\t/etc/app.conf\n  Source:\tappconf\nSecrets:\n Target:\tdbpass\n  Source:\tdbpass" in text
+    assert " Healthcheck:\n  Interval = 2s\n  Retries = 3\n  StartPeriod = 0s\n  Timeout = 1s\n  Tests:\n\t Test = CMD-SHELL\n\t Test = true" in text
+    assert " Update order:      stop-first" in text and " Rollback order:    start-first" in text and "  PIDs:" in text
+    plain = pretty_service(pb.Service(id="s2", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox"))))
+    assert not any(k in plain for k in ("Labels:", "Configs:", "Secrets:", "Healthcheck:", "UpdateStatus:"))
