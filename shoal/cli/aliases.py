@@ -36,4 +36,8 @@ class AliasGroup(click.Group):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         # report the real name, so usage lines and errors say "service", not "svc"
         _, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            from shoal.cli import boolflags
+
+            rest = boolflags.rewrite(cmd, rest)  # docker's --detach=false
         return (cmd.name if cmd else None), cmd, rest
