@@ -142,13 +142,21 @@ def run_wrk(netns: str, host: str, port: int, conns: int, secs: float) -> dict[s
                          timeout=secs + 60).stdout
     own = _children_cpu_s() - own0  # `ip netns exec` execs wrk: the waited-for child is wrk itself
     served = server_cpu_s(netns, host, port) - served0
+    stats = parse_wrk(out)
+    per = max(1, stats["requests"]) / 1e6
+    return {**stats, "seconds": secs, "client_cpu_us": own / per, "server_cpu_us": served / per}
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """Requests, errors and the 50th/99th latency percentiles from wrk's ``--latency`` output.
+
+    The percentiles are read from the "Latency Distribution" lines only: the thread-stats lines end in
+    a "+/- Stdev" percentage (``75.50%``) that a looser pattern mistakes for the 50th percentile."""
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    per = max(1, requests) / 1e6
-    return {"requests": requests, "errors": errors, "seconds": secs,
-            "client_cpu_us": own / per, "server_cpu_us": served / per,
-            "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-            "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1))}  # type: ignore[union-attr]
+    return {"requests": requests, "errors": errors,
+            "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
+            "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))}  # type: ignore[union-attr]
 
 
 def load(netns: str, host: str, port: int, conns: int, secs: float, tool: str = "auto") -> dict[str, float]:

@@ -12,6 +12,7 @@ import math
 import pytest
 
 from bench import _rounds
+from bench._httpload import parse_wrk
 
 
 def rnd(rps: float, client_us: float | None = None, server_us: float | None = None, p99: float = 2.0) -> dict:
@@ -58,3 +59,24 @@ def test_the_report_prints_every_round_and_names_the_client(capsys: pytest.Captu
     assert "0.950" in out and "0.500" in out, "both rounds' ratios are shown, the disturbed one too"
     assert "Python asyncio client" in _rounds.client_line(runs, 32, 3, 2)
     assert "wrk" in _rounds.client_line({"direct": [{**rnd(1), "tool": "wrk"}]}, 32, 3, 1)
+
+
+WRK_OUT = """Running 1s test @ http://127.0.0.1:8080/
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   142.31us   88.20us   2.10ms   75.50%
+    Req/Sec    25.12k     1.50k   27.00k    70.00%
+  Latency Distribution
+     50%  120.00us
+     75%  160.00us
+     90%  210.00us
+     99%    1.02ms
+  25310 requests in 1.00s, 2.10MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+Requests/sec:  25310.00
+Transfer/sec:      2.10MB
+"""
+
+
+def test_wrk_percentiles_come_from_the_latency_distribution_not_the_stdev_column():
+    assert parse_wrk(WRK_OUT) == {"requests": 25310, "errors": 3, "p50_ms": 0.12, "p99_ms": 1.02}
