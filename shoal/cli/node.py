@@ -7,6 +7,7 @@ STATUS is the node's liveness (Ready/Down/Unknown), AVAILABILITY its scheduling 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import click
 import grpc
@@ -40,10 +41,11 @@ def manager_status(node: types_pb2.Node) -> str:
     return (ms.reachability or "reachable").capitalize()
 
 
-def node_record(node: types_pb2.Node) -> dict[str, str]:
-    """One ``node ls`` row as a JSON object (full id)."""
+def node_record(node: types_pb2.Node, self_id: str = "") -> dict[str, Any]:
+    """One ``node ls`` row as a JSON object (full id; ``Self``: the node of the manager the CLI talks to)."""
     return {
         "ID": node.id,
+        "Self": node.id == self_id,
         "Hostname": node.description.hostname,
         "Status": types_pb2.NodeStatus.State.Name(node.status.state).capitalize(),
         "Availability": types_pb2.NodeSpec.Availability.Name(node.spec.availability).capitalize(),
@@ -52,9 +54,9 @@ def node_record(node: types_pb2.Node) -> dict[str, str]:
     }
 
 
-def node_row(rec: Mapping[str, str]) -> list[str]:
+def node_row(rec: Mapping[str, Any]) -> list[str]:
     return [
-        ids.short(rec["ID"]),
+        ids.short(rec["ID"]) + (" *" if rec.get("Self") else ""),  # docker marks the node it talks to
         rec["Hostname"],
         rec["Status"],
         rec["Availability"],
@@ -77,13 +79,23 @@ def list_nodes(filters: tuple[str, ...], fmt: str, quiet: bool) -> None:
     f = parse_filters(filters, NODE_FILTERS)
     if problem := check_filter_values(f):
         raise click.UsageError(problem)
-    nodes = client.stub().ListNodes(control_pb2.ListNodesRequest()).nodes
+    stub = client.stub()
+    nodes = stub.ListNodes(control_pb2.ListNodesRequest()).nodes
     shown = [n for n in nodes if node_matches(f, n)]
-    records = [node_record(n) for n in sorted(shown, key=lambda n: (n.description.hostname, n.id))]
+    me = _self_id(stub) if shown and not quiet else ""
+    records = [node_record(n, me) for n in sorted(shown, key=lambda n: (n.description.hostname, n.id))]
     emit_list(fmt, quiet, NODE_HEADERS, records, node_row)
     notes = sorted({n.status.message for n in nodes if n.status.message.startswith("mass disruption")})
     for note in notes:  # on stderr: the table and JSON stay what scripts parse
         click.echo(f"Note: {note}", err=True)
+
+
+def _self_id(stub: Any) -> str:
+    """The id of the node the manager we talk to runs on ("" if it cannot say)."""
+    try:
+        return str(stub.GetNode(control_pb2.GetNodeRequest(node_id="self")).node.id)
+    except grpc.RpcError:
+        return ""
 
 
 @node_group.command("inspect")

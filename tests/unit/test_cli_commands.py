@@ -196,3 +196,14 @@ def test_svc_scale_rereads_after_a_concurrent_change(fake: FakeStub) -> None:
     assert r.exit_code == 0, r.output
     first, second = fake.called("UpdateService")
     assert first.version == 1 and second.version == 2 and web.spec.replicas == 7
+
+
+def test_node_ls_marks_the_node_of_the_manager_it_talks_to_as_docker_does(fake: FakeStub) -> None:
+    """docker's ``ID *`` and ``Self`` field: the node whose manager answered (``node inspect self``)."""
+    assert run(fake, "node", "ls").stdout.splitlines()[1].split()[:2] == ["node1", "host-one"], "a manager that cannot say: no mark"
+    fake.nodes[0].description.hostname = "self"  # the fake answers GetNode by id or hostname
+    line = run(fake, "node", "ls").stdout.splitlines()[1]
+    assert line.split()[:3] == ["node1", "*", "self"], line
+    assert rows(run(fake, "node", "ls", "--format", "json").stdout)[0]["Self"] is True
+    assert run(fake, "node", "ls", "--format", "{{.ID}} {{.Self}}").stdout.split() == ["node1", "true"]
+    assert run(fake, "node", "ls", "-q").stdout.split() == ["node1"]
