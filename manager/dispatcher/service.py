@@ -336,13 +336,12 @@ class Dispatcher(dgrpc.DispatcherServicer):
 
     async def _heartbeats(self, s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:
         """Every message after the first on the session stream is a heartbeat: note it in memory, with the
-        mesh the node has loaded (news wakes the session loop: see ``drain``)."""
+        mesh the node has loaded (news wakes the sessions holding stops back: see ``drain``)."""
         try:
             async for req in requests:
                 s.last_seen = time.monotonic()
                 if req.mesh_revision and s.mesh.ack(req.mesh_revision):
-                    s.wake.set()
-                    self._wake_holders()
+                    self._wake_holders()  # (its own loop has nothing new to send for it)
         except (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.RpcError):
             pass  # the stream ended: the writer side notices and the grace decides
 
