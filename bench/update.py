@@ -16,6 +16,9 @@ before its tasks count as healthy, so ceil(REPLICAS / PARALLELISM) intervals, pl
 period after the last batch. Last line: ``replicas=... update_s=... failed_requests=... requests=...
 min_s=... ratio=...`` (ratio = update_s / min_s; 1.0 would be no overhead at all).
 
+It also prints the CPU seconds each lab host's cgroup used during the update (its daemon, etcd, the
+launchers and the tasks): a figure that survives a loaded machine better than the update's duration.
+
 ``--trace`` starts the nodes with debug logging and prints, before that line, where the time went
 batch by batch (``bench/timeline.py``); the debug lines cost the nodes a little, so compare figures
 of traced runs with traced runs only.
@@ -70,9 +73,27 @@ class LabRun:
         state = json.loads((self.root / NAME / "lab.json").read_text())
         return next(n["addr"] for n in state["nodes"] if n["name"] == "manager1")
 
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds each lab host's cgroup used so far (its daemon, etcd, launchers and tasks)."""
+        state = json.loads((self.root / NAME / "lab.json").read_text())
+        return {n["name"]: used for n in state["nodes"] if (used := cgroup_cpu_s(n.get("cgroups") or [])) is not None}
+
     def running(self, service: str) -> int:
         rows = [json.loads(line) for line in self.shoal("svc", "ps", service, "--format", "json").splitlines() if line.strip()]  # one row a line
         return sum(r["DesiredState"] == "Running" and r["CurrentState"].startswith("Running") for r in rows)
+
+
+def cgroup_cpu_s(dirs: list[str]) -> float | None:
+    """The CPU time of a cgroup, from whichever hierarchy has it (v1 cpuacct, v2 cpu.stat)."""
+    for d in dirs:
+        usage, stat = Path(d) / "cpuacct.usage", Path(d) / "cpu.stat"
+        if usage.exists():
+            return int(usage.read_text()) / 1e9
+        if stat.exists():
+            for line in stat.read_text().splitlines():
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) / 1e6
+    return None
 
 
 class Poller(threading.Thread):
@@ -144,9 +165,10 @@ def main() -> None:
         cmd = ["svc", "update", "-q", "--env-add", "V=2", "--update-order", "start-first", "--update-parallelism", str(args.parallelism),
                "--update-delay", "0s", "--update-monitor", f"{MONITOR_S:g}s", "upd"]  # fmt: skip
         print(f"$ shoal --lab {NAME} {' '.join(cmd)}", flush=True)
-        t0, wall0 = time.perf_counter(), time.time()
+        t0, wall0, cpu0 = time.perf_counter(), time.time(), lab.cpu_s()
         lab.shoal(*cmd, timeout=1200)
         update_s = time.perf_counter() - t0
+        cpu = {n: used - cpu0.get(n, 0.0) for n, used in lab.cpu_s().items()}
         wall1 = wall0 + update_s
         time.sleep(1)
         poller.stop.set()
@@ -158,6 +180,8 @@ def main() -> None:
         print(
             f"{len(poller.answers)} requests through the mesh, {len(failed)} failed {sorted(set(failed))[:3]}"
         )
+        print("CPU seconds per lab host during the update (its cgroup: daemon, etcd, launchers, tasks): "
+              + " ".join(f"{n}={c:.2f}" for n, c in sorted(cpu.items())))
         for began, ended, errors in poller.failed_at:  # to line up with a trace (times after the update began)
             print(f"  failed between {began - wall0:.2f} and {ended - wall0:.2f} s: {errors}")
         print(f"replicas={args.replicas} update_s={update_s:.2f} failed_requests={len(failed)} requests={len(poller.answers)} "
