@@ -23,7 +23,7 @@ the others' nodes are not waited for). Pure: plain data in, a decision out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from shoal.proto import types_pb2 as pb
@@ -77,6 +77,11 @@ def behind(
     if now_ns >= task.meta.updated_at_ns + int(DRAIN_WAIT_S * 1e9):
         return []
     return sorted(n for n, m in nodes.items() if m.acked >= 0 and m.synced < task_rev)
+
+
+def released(task_rev: int, nodes: Iterable[MeshState]) -> bool:
+    """Whether a stop at ``task_rev`` may go as far as ``nodes`` (those balancing the task) are concerned."""
+    return all(m.acked < 0 or m.synced >= task_rev for m in nodes)
 
 
 def wait_until_ns(task: pb.Task) -> int:

@@ -24,7 +24,7 @@ from shoal.manager.auth import ROLE_CHANGED, Authority, Identity, refusal, reque
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher import attach, logsubs
 from shoal.manager.dispatcher.assignments import AssignmentSet, wanted
-from shoal.manager.dispatcher.drain import MeshState, behind, wait_until_ns
+from shoal.manager.dispatcher.drain import MeshState, behind, released, wait_until_ns
 from shoal.manager.dispatcher.netaudience import Everyone
 from shoal.manager.dispatcher.netfeed import NetFeed
 from shoal.manager.dispatcher.netmap import MapSet
@@ -59,7 +59,7 @@ class Session:
     cert_role: str = ""  # the role in the certificate the node opened the session with
     mesh: MeshState = field(default_factory=MeshState)  # the maps sent and the mesh the node loaded (see drain)
     hold_until: float | None = None  # a stop held back for the meshes goes anyway then (time.time_ns() / 1e9)
-    held: set[str] = field(default_factory=set)  # the tasks whose stop is held back (for the trace)
+    held: dict[str, tuple[int, frozenset[str] | None]] = field(default_factory=dict)  # stop held: its revision, nodes (None: all)
 
 
 class Dispatcher(dgrpc.DispatcherServicer):
@@ -224,6 +224,8 @@ class Dispatcher(dgrpc.DispatcherServicer):
         msg = sent.diff(tasks, state, lambda tid: self.cache.rev("task", tid), full, self.cache.status,
                         ready=lambda t: self.net.ready(t) and files.complete(t), fill=self.net.fill,
                         hold=lambda t: self._held(s, t))
+        for tid in [tid for tid in s.held if tid not in sent.sent]:  # gone from the node's set meanwhile
+            del s.held[tid]
         if data is None:
             return msg
         if msg is None:
@@ -242,10 +244,9 @@ class Dispatcher(dgrpc.DispatcherServicer):
             until = wait_until_ns(task) / 1e9
             s.hold_until = until if s.hold_until is None else min(s.hold_until, until)
             if task.id not in s.held:
-                s.held.add(task.id)
                 _log.debug("stop held for the nodes' meshes", task=task.id, nodes=waits)
-        elif task.id in s.held:
-            s.held.discard(task.id)
+            s.held[task.id] = (self.cache.rev("task", task.id), None if isinstance(who, Everyone) else frozenset(who))
+        elif s.held.pop(task.id, None) is not None:
             _log.debug("stop released", task=task.id, waited_s=round(time.time() - task.meta.updated_at_ns / 1e9, 3))
         return bool(waits)
 
@@ -330,8 +331,10 @@ class Dispatcher(dgrpc.DispatcherServicer):
         return netmap
 
     def _wake_holders(self) -> None:
+        """Wake the sessions holding a stop that every node's mesh now lets go (not at every acknowledgement)."""
         for other in self.sessions.values():
-            if other.hold_until is not None:
+            if any(released(rev, [o.mesh for n, o in self.sessions.items() if who is None or n in who])
+                   for rev, who in other.held.values()):
                 other.wake.set()
 
     async def _heartbeats(self, s: Session, requests: AsyncIterator[dpb.SessionRequest]) -> None:

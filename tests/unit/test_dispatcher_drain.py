@@ -144,3 +144,9 @@ def test_a_nodes_mesh_is_current_at_the_map_it_loaded_and_later_while_its_map_st
     m.map_sent(18)  # maps keep coming (a rolling update): each loaded one still counts
     assert m.ack(15) and m.synced == 15
     assert not m.unchanged(19) and m.synced == 15  # the map of 18 is not loaded yet
+
+
+def test_a_held_stop_is_released_once_every_node_that_reported_a_mesh_is_current_at_its_revision():
+    assert drain.released(8, [MeshState(acked=8, synced=9), MeshState()])  # the second never reported one
+    assert not drain.released(8, [MeshState(acked=8, synced=9), MeshState(acked=5, synced=7)])
+    assert drain.released(8, [])
