@@ -3,43 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 
-from shoal.manager.allocator.loop import Allocator
 from shoal.manager.cache import ClusterCache
 from shoal.manager.ipam import IpamStore
 from shoal.manager.store import objects
-from shoal.manager.store.memory import MemoryStore
 from shoal.manager.store.writes import Writer
 from shoal.proto import types_pb2 as pb
+from tests.fixtures.allocworld import allocator_world, until
 
 
 @pytest.fixture
 async def world():
-    store = MemoryStore()
-    cache = ClusterCache(store)
-    runners = [asyncio.create_task(cache.run())]
-    await asyncio.wait_for(cache.ready.wait(), 2)
-    alloc = Allocator(cache, Writer(store), IpamStore(store, "10.66.0.0/16"))
-    runners.append(asyncio.create_task(alloc.run()))
-    try:
+    async with allocator_world() as (store, cache, alloc, _):
         yield store, cache, alloc
-    finally:
-        for r in runners:
-            r.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await r
-        await store.close()
 
-
-async def until(cond, timeout: float = 3.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (got := cond()):
-        assert asyncio.get_running_loop().time() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-    return got
 
 
 def ingress(cache: ClusterCache) -> list[pb.Network]:

@@ -7,21 +7,19 @@ must decide exactly what the whole pass would: after it, a whole pass changes no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import random
 
 import pytest
 
 from shoal.manager.allocator.decide import Snapshot, allocate, allocate_tasks
-from shoal.manager.allocator.loop import Allocator
-from shoal.manager.cache import ClusterCache
 from shoal.manager.ipam import Ipam, IpamStore
 from shoal.manager.ipam.stored import documents
 from shoal.manager.store import objects
 from shoal.manager.store.memory import MemoryStore
 from shoal.manager.store.writes import Writer
 from shoal.proto import types_pb2 as pb
+from tests.fixtures.allocworld import allocator_world, until
 
 SPEC = pb.ServiceSpec(name="web", ports=[pb.PortConfig(target_port=80, published_port=8080)])
 
@@ -83,11 +81,9 @@ def test_a_task_on_another_network_than_ingress_is_left_to_the_whole_pass():
     assert documents(ipam) == before
 
 
-async def test_a_reused_plan_is_not_read_again_and_a_plan_changed_behind_it_is():
-    store = MemoryStore()
-    plans, other = IpamStore(store, "10.66.0.0/16"), IpamStore(store, "10.66.0.0/16")
-    await plans.update(lambda ipam: ipam.create_network("ingress"))
-    reads = []
+def count_reads(store: MemoryStore) -> list[str]:
+    """The prefixes ``store`` is read (ranged) at from now on, in order."""
+    reads: list[str] = []
     real = store.range
 
     async def counting(prefix: str, *a, **kw):  # type: ignore[no-untyped-def]
@@ -95,6 +91,14 @@ async def test_a_reused_plan_is_not_read_again_and_a_plan_changed_behind_it_is()
         return await real(prefix, *a, **kw)
 
     store.range = counting  # type: ignore[method-assign]
+    return reads
+
+
+async def test_a_reused_plan_is_not_read_again_and_a_plan_changed_behind_it_is():
+    store = MemoryStore()
+    plans, other = IpamStore(store, "10.66.0.0/16"), IpamStore(store, "10.66.0.0/16")
+    await plans.update(lambda ipam: ipam.create_network("ingress"))
+    reads = count_reads(store)
     first = await plans.update(lambda ipam: ipam.network_address_text("ingress", "t1"), reuse=True)
     assert reads == [], "the plan as last written was used"
     await other.update(lambda ipam: ipam.network_address_text("ingress", "t2"))  # another writer (a network op)
@@ -108,28 +112,9 @@ async def test_a_reused_plan_is_not_read_again_and_a_plan_changed_behind_it_is()
 
 @pytest.fixture
 async def world():
-    store = MemoryStore()
-    cache = ClusterCache(store)
-    runners = [asyncio.create_task(cache.run())]
-    await asyncio.wait_for(cache.ready.wait(), 2)
-    alloc = Allocator(cache, Writer(store), IpamStore(store, "10.66.0.0/16"))
-    runners.append(asyncio.create_task(alloc.run()))
-    try:
+    async with allocator_world() as (store, cache, alloc, _):
         yield store, cache, alloc
-    finally:
-        for r in runners:
-            r.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await r
-        await store.close()
 
-
-async def until(cond, timeout: float = 3.0):  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (got := cond()):
-        assert asyncio.get_running_loop().time() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-    return got
 
 
 async def test_a_placed_task_gets_its_addresses_without_the_plan_being_read_and_an_ended_one_gives_them_back(world):
@@ -139,14 +124,7 @@ async def test_a_placed_task_gets_its_addresses_without_the_plan_being_read_and_
     await w.apply(objects.services.create(pb.Service(id="s1", spec=SPEC)))
     await until(lambda: cache.get("nodenet", "n1") and cache.get("endpoint", "s1"))
     await asyncio.sleep(0.1)  # the whole passes those changes asked for are over
-    reads = []
-    real = store.range
-
-    async def counting(prefix: str, *a, **kw):  # type: ignore[no-untyped-def]
-        reads.append(prefix)
-        return await real(prefix, *a, **kw)
-
-    store.range = counting  # type: ignore[method-assign]
+    reads = count_reads(store)
     task = pb.Task(id="t1", service_id="s1", spec=SPEC, desired_state=pb.RUNNING)
     await w.apply(objects.tasks.create(task))
     task.node_id = "n1"  # the scheduler places it

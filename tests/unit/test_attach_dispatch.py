@@ -11,7 +11,6 @@ import grpc
 import pytest
 
 from shoal.manager import networks
-from shoal.manager.allocator.loop import Allocator
 from shoal.manager.cache import ClusterCache
 from shoal.manager.dispatcher import attach
 from shoal.manager.ipam import IpamStore
@@ -20,42 +19,24 @@ from shoal.manager.store.memory import MemoryStore
 from shoal.manager.store.writes import Writer
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
+from tests.fixtures.allocworld import allocator_world, until
 
 
 @pytest.fixture
 async def world():
-    store = MemoryStore()
-    cache = ClusterCache(store)
-    runners = [asyncio.create_task(cache.run())]
-    await asyncio.wait_for(cache.ready.wait(), 2)
-    plan = IpamStore(store, "10.66.0.0/16")
-    runners.append(asyncio.create_task(Allocator(cache, Writer(store), plan).run()))
-    w = Writer(store)
-    for nid, addr in (("n1", "192.168.9.1:4000"), ("n2", "192.168.9.2:4000")):
-        await w.apply(objects.nodes.create(pb.Node(id=nid, description=pb.NodeDescription(addr=addr))))
-    for name, attachable in (("apps", True), ("sealed", False)):
-        rev = (await networks.create(store, plan, pb.NetworkSpec(name=name, attachable=attachable)))[1]
-        await cache.wait_for(rev, 2)
-    try:
+    async with allocator_world() as (store, cache, _, plan):
+        w = Writer(store)
+        for nid, addr in (("n1", "192.168.9.1:4000"), ("n2", "192.168.9.2:4000")):
+            await w.apply(objects.nodes.create(pb.Node(id=nid, description=pb.NodeDescription(addr=addr))))
+        for name, attachable in (("apps", True), ("sealed", False)):
+            rev = (await networks.create(store, plan, pb.NetworkSpec(name=name, attachable=attachable)))[1]
+            await cache.wait_for(rev, 2)
         yield store, cache, plan
-    finally:
-        for r in runners:
-            r.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await r
-        await store.close()
 
 
 def request(network: str, cid: str = "c" * 64, name: str = "probe") -> dpb.AttachNetworkRequest:
     return dpb.AttachNetworkRequest(network=network, container_id=cid, container_name=name)
 
-
-async def until(cond, timeout: float = 3.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (got := cond()):
-        assert asyncio.get_running_loop().time() < deadline, "condition not met"
-        await asyncio.sleep(0.01)
-    return got
 
 
 async def test_an_attached_container_gets_addresses_and_its_node_joins_the_network(world):
