@@ -240,7 +240,10 @@ def allocate(ipam: Ipam, snap: Snapshot) -> Plan:
 def allocate_tasks(ipam: Ipam, snap: Snapshot, task_ids: set[str]) -> Plan | None:
     """The pass over ``task_ids`` alone (``snap.tasks`` may hold just those): a live task gets its addresses,
     one that ended or is gone gives them back (``gone``); None, changing nothing, when one of them is on a
-    network other than ingress (the whole pass decides its node's networks)."""
+    network other than ingress (the whole pass decides its node's networks), or while a removed network
+    waits for its last tasks to end (only the whole pass, ``drop_removed``, sees that they all have)."""
+    if any(net.removed for net in ipam.networks.values()):
+        return None
     for tid in task_ids:
         entry = snap.tasks.get(tid)
         if entry is not None and any(not net.spec.ingress for net, _ in attached(entry[0].spec, snap)):

@@ -15,6 +15,7 @@ import pytest
 from shoal.manager.allocator.decide import Snapshot, allocate, allocate_tasks
 from shoal.manager.ipam import Ipam, IpamStore
 from shoal.manager.ipam.stored import documents
+from shoal.manager.networks import forget
 from shoal.manager.store import objects
 from shoal.manager.store.memory import MemoryStore
 from shoal.manager.store.writes import Writer
@@ -136,3 +137,21 @@ async def test_a_placed_task_gets_its_addresses_without_the_plan_being_read_and_
     await until(lambda: cache.get("addresses", "t1") is None)
     plan = (await IpamStore(store).read())[0]
     assert plan.nodes["n1"].lookup("t1") is None and plan.network("ingress").addresses.lookup("t1") is None
+
+
+def test_the_end_of_the_last_task_of_a_removed_network_is_left_to_the_whole_pass_which_frees_it():
+    ipam = Ipam.create("10.66.0.0/16")
+    snap = cluster(ipam, 2)
+    net = ipam.create_network("backend")
+    snap.networks["be"] = pb.Network(id="be", spec=pb.NetworkSpec(name="backend"), subnet=str(net.subnet))
+    spec = pb.ServiceSpec(name="db", networks=[pb.NetworkAttachmentConfig(target="be")])
+    db = pb.Task(id="db1", service_id="s2", node_id="n1", spec=spec, desired_state=pb.SHUTDOWN)
+    snap.tasks["db1"] = (db, pb.RUNNING)
+    allocate(ipam, snap)
+    del snap.networks["be"]  # `network rm` (as `stack rm` does) while db1 is still stopping
+    assert not forget(ipam, "backend"), "held until its task ends"
+    snap.tasks["db1"] = (db, pb.SHUTDOWN)  # db1 ended: a task change alone
+    only = Snapshot(networks=snap.networks, tasks={"db1": snap.tasks["db1"]}, nodes=snap.nodes)
+    assert allocate_tasks(ipam, only, {"db1"}) is None, "a task pass cannot see that no task holds it any more"
+    allocate(ipam, snap)
+    assert "backend" not in ipam.networks, "the whole pass gave the subnet and VXLAN id back"
