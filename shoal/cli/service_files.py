@@ -54,13 +54,11 @@ def _source(kind: str, ref: Any) -> str:
 
 
 def _remove(c: pb.ContainerSpec, kind: str, names: tuple[str, ...]) -> None:
-    """Drop references by source name (or id), as docker's --secret-rm/--config-rm do."""
+    """Drop references by source name (or id), as docker's --secret-rm/--config-rm do: a name the service
+    does not reference is ignored, as docker ignores it (a script may remove what it is unsure is there)."""
     refs = c.secrets if kind == "secret" else c.configs
     gone = set(names)
     kept = [r for r in refs if _source(kind, r) not in gone and (r.secret_id if kind == "secret" else r.config_id) not in gone]
-    if len(kept) == len(refs) and names:
-        missing = ", ".join(sorted(gone))
-        raise click.UsageError(f"--{kind}-rm: the service has no {kind} {missing}")
     del refs[:]
     refs.extend(kept)
 

@@ -111,6 +111,10 @@ async def test_service_flags_reference_and_update_secrets(cluster):
     assert r.exit_code == 0, r.output
     svc = (await cluster.control.GetService(cpb.GetServiceRequest(service_id="web"))).service
     assert [s.secret_name for s in svc.spec.container.secrets] == ["b"] and not svc.spec.container.configs
+    r = await cli(cluster, "svc", "update", "--secret-rm", "nosuch", "--config-rm", "c", "-d", "web")
+    assert r.exit_code == 0, r.output  # docker ignores a removal of what the service does not reference
+    svc = (await cluster.control.GetService(cpb.GetServiceRequest(service_id="web"))).service
+    assert [s.secret_name for s in svc.spec.container.secrets] == ["b"]
     assert (await cli(cluster, "secret", "rm", "a")).exit_code == 0
     r = await cli(cluster, "svc", "update", "--secret-add", "a", "-d", "web")
     assert r.exit_code == 1 and "secret not found: a" in r.output
