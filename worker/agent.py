@@ -129,7 +129,25 @@ class Agent:
                 tg.create_task(self.session.run())
                 tg.create_task(self.node.renewals(self.session.restart))
         finally:
-            await self._stop_all()
+            await self._stop_cleanly()
+
+    async def _stop_cleanly(self) -> None:
+        """Stop every task, and the node's networking, to the end even when the stop is cancelled once.
+
+        The agent stops on a signal (the cancel that brought it here) or on its own: its session was
+        refused (the node was removed, its certificate revoked), a join or a renewal failed. A first
+        signal that arrives during such a stop must not cut it short (containers would be left running
+        with nobody to stop them): the stop goes on, and only a second cancel abandons it (the daemon
+        cancels every task on a second signal).
+        """
+        stop = asyncio.ensure_future(self._stop_all())
+        try:
+            await asyncio.shield(stop)
+        except asyncio.CancelledError:
+            if not stop.done():
+                _log.info("stopping: the stop under way finishes first (signal again to leave containers running)")
+                await stop
+            raise
 
     async def _stop_all(self) -> None:
         await self.logs.stop()

@@ -113,7 +113,9 @@ class Session:
                 except grpc.aio.AioRpcError as exc:
                     failed[addr] = time.monotonic()
                     how = ended(exc.code(), exc.details() or "")
-                    if how is Ended.REFUSED:
+                    if how is Ended.REFUSED:  # the node leaves: the agent stops and deletes what it runs
+                        _log.error("session refused: this node leaves the cluster; its containers are stopped and deleted",
+                                   manager=addr, error=exc.details())
                         raise JoinError(f"session refused by {addr}: {exc.details()}") from None
                     if how is Ended.RENEW:
                         _log.info("role changed; renewing the node certificate", manager=addr)

@@ -129,15 +129,22 @@ def run_until_signal(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(wrapper())
 
 
+def first_leaf(exc: BaseException) -> BaseException:
+    """The first exception of a group that is not a group itself (task groups nest: the agent's inside the node's)."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _run_or_fail(coro: Coroutine[Any, Any, None]) -> None:
     """``run_until_signal``, with a manager's or a join's error turned into one NodeError."""
     message = ""
     try:
         run_until_signal(coro)
     except* ManagerError as eg:
-        message = str(eg.exceptions[0])
+        message = str(first_leaf(eg))
     except* JoinError as eg:
-        message = str(eg.exceptions[0])
+        message = str(first_leaf(eg))
     if message:
         raise NodeError(message)
 

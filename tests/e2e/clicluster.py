@@ -103,3 +103,19 @@ def running_pids(c: CliCluster, service: str) -> dict[str, int]:
     tasks = {t["ID"]: t for t in c.tasks("svc", "ps", service) if t["DesiredState"] == "Running"}
     states = containers(c)
     return {tid: states[tid]["pid"] for tid in tasks if tid in states and states[tid]["status"] == "running"}
+
+
+def runtime_leftovers(runtime: Path, task_ids: list[str]) -> list[str]:
+    """What of a node's runtime (its state dir: ``DATA/runtime``) is still there: a launcher process, a
+    container, a cgroup of one of ``task_ids`` (any hierarchy, v1 or v2)."""
+    left = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError, NotADirectoryError, PermissionError):
+            continue
+        if b"shoal.runtime.launcher" in argv and str(runtime).encode() in argv:
+            left.append(f"launcher process {proc.name}")
+    left += [f"container {d.name}" for d in (runtime / "containers").glob("*")]
+    left += [f"cgroup {d}" for tid in task_ids for d in Path("/sys/fs/cgroup").glob(f"**/{tid}")]
+    return left

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e import netlab
-from tests.e2e.clicluster import SHOAL
+from tests.e2e.clicluster import SHOAL, runtime_leftovers
 from tests.e2e.lab_fixtures import LabCli, running_lab
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "nft"], capture_output=True).returncode != 0,
@@ -277,8 +277,14 @@ def test_a_task_cannot_reach_its_nodes_own_endpoints_but_other_nodes_can(lab: La
 
 
 def test_a_node_removed_from_the_cluster_stops_and_leaves_nothing_of_shoals(lab: LabCli):
+    # a task on each worker whatever the earlier tests moved (a restarted node gets no tasks back)
+    lab.shoal("svc", "create", "--name", "each", "--mode", "global", "--network", "front", "shoal-demo-lb")
+    netlab.wait_running(lab, "each", 2)
+    ran = [t["ID"] for svc in ("web", "rr", "db", "each") for t in netlab.running_tasks(lab, svc) if t["Node"] == "worker1"]
     lab.shoal("node", "rm", "--force", "worker1")
     lab.wait_for(lambda: netlab.shoal_traces_in(lab, "worker1") == [], 60, "worker1's networking removed")
+    runtime = netlab.data_dir(lab, "worker1") / "runtime"
+    lab.wait_for(lambda: runtime_leftovers(runtime, ran) == [], 60, "worker1's containers and launcher gone")
     web = netlab.wait_running(lab, "web", 4)
     assert {t["Node"] for t in web} == {"worker2"}, web
     wait_served_by(lab, "manager1", {t["Name"] for t in web}, timeout=40)

@@ -9,11 +9,12 @@ state files and exit codes), not only what the manager reports.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.clicluster import CliCluster, containers, running_pids
+from tests.e2e.clicluster import CliCluster, containers, running_pids, runtime_leftovers
 
 NODES = {"e2e-manager", "e2e-worker"}
 QUICK_STOP = ("--stop-grace-period", "1s")
@@ -122,6 +123,8 @@ def test_node_rm_needs_force_for_a_ready_node_and_its_tasks_move(cli_cluster: Cl
     c = cli_cluster
     c.shoal("svc", "create", "-d", "--name", "moving", "--replicas", "2", *QUICK_STOP, "host", "sleep", "1000")
     c.wait_for(lambda: len(running_pids(c, "moving")) == 2, what="2 running tasks")
+    on_worker = [t["ID"] for t in tasks(c, "moving") if t["Node"] == "e2e-worker"]
+    assert on_worker, "the spread put a task on the worker"
     refused = c.shoal("node", "rm", "e2e-worker", check=False)
     assert refused.returncode != 0 and "use --force" in refused.stderr and refused.stderr.count("\n") == 1
     assert "e2e-worker" in c.shoal("node", "ls").stdout, "nothing was removed"
@@ -133,7 +136,30 @@ def test_node_rm_needs_force_for_a_ready_node_and_its_tasks_move(cli_cluster: Cl
         return len(live) == 2 and all(t["Node"] == "e2e-manager" for t in live) and len(running_pids(c, "moving")) == 2
 
     c.wait_for(all_on_manager, timeout=60, what="both tasks running on the manager node")
+    # the removed node leaves the cluster on its own: it stops and deletes its containers, then exits with why
+    worker = c.procs[1]
+    c.wait_for(lambda: worker.poll() is not None, timeout=30, what="the removed worker's exit")
+    last = (c.tmp / "worker.log").read_text().splitlines()[-1]  # the process' own error line, after its log
+    assert worker.returncode == 1 and last.startswith("Error: session refused") and "was removed from the cluster" in last, last
+    assert runtime_leftovers(c.tmp / "w" / "runtime", on_worker) == []
     c.shoal("svc", "rm", "moving")
+
+
+def test_a_signal_while_a_removed_worker_stops_its_tasks_does_not_leave_them_running(cli_cluster: CliCluster):
+    """``sleep`` ignores SIGTERM: the removed worker's stop waits out the grace, and a SIGTERM (a node shut
+    down, a lab torn down) comes in meanwhile. One signal means a clean stop: the one under way finishes."""
+    c = cli_cluster
+    c.shoal("svc", "create", "-d", "--name", "slow", "--replicas", "2", "--stop-grace-period", "4s", "host", "sleep", "1000")
+    c.wait_for(lambda: len(running_pids(c, "slow")) == 2, what="2 running tasks")
+    on_worker = [t["ID"] for t in tasks(c, "slow") if t["Node"] == "e2e-worker"]
+    assert on_worker, "the spread put a task on the worker"
+    c.shoal("node", "rm", "--force", "e2e-worker")
+    c.wait_for(lambda: "session refused" in (c.tmp / "worker.log").read_text(), what="the worker told it was removed")
+    worker = c.procs[1]
+    worker.send_signal(signal.SIGTERM)
+    c.wait_for(lambda: worker.poll() is not None, timeout=30, what="the removed worker's exit")
+    assert runtime_leftovers(c.tmp / "w" / "runtime", on_worker) == []
+    c.shoal("svc", "rm", "slow")
 
 
 @pytest.mark.parametrize(("flags", "reason"), [

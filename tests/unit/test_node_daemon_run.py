@@ -93,3 +93,25 @@ def test_one_signal_lets_the_clean_stop_finish():
 
     daemon.run_until_signal(node())
     assert reached == ["stop finished"]
+
+
+@pytest.mark.parametrize("error", [ManagerError, JoinError])
+def test_a_failure_in_a_task_group_inside_another_is_one_node_error_with_its_own_text(error: type[Exception]):
+    """The agent's task group runs inside the node's: the message is the error's, not the group's."""
+    text = "session refused by m:4242: permission denied: node n1 was removed from the cluster"
+
+    async def fail() -> None:
+        raise error(text)
+
+    async def agent() -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(fail())
+
+    async def node() -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(asyncio.sleep(10))
+            tg.create_task(agent())
+
+    with pytest.raises(NodeError) as err:
+        daemon._run_or_fail(node())
+    assert str(err.value) == text
