@@ -12,6 +12,7 @@ time without the suffix, other ``*_ns`` -> integer nanoseconds without the suffi
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from typing import Any
 
@@ -30,6 +31,39 @@ RENAMES = {
     "container_id": "ContainerID", "pid": "PID", "task_id": "TaskID", "session_id": "SessionID",
 }  # fmt: skip
 HIDDEN = {"mac"}  # a role grant's MAC means nothing to a reader
+
+
+VIEW_FIELDS = frozenset({
+    "Addr", "Addresses", "Architecture", "Attachable", "Availability", "BindOptions", "CompletedAt", "Condition",
+    "Config", "Constraints", "ContainerID", "ContainerSpec", "ContainerStatus", "Containers", "Created",
+    "CreatedAt", "CurrentState", "Data", "Delay", "Description", "DesiredState", "Driver", "Endpoint",
+    "EndpointID", "EndpointSpec", "Engine", "EngineVersion", "Err", "Error", "ExitCode", "FailureAction",
+    "ForceUpdate", "Gateway", "Global", "GlobalJob", "Health", "History", "Hostname", "ID", "IPAM", "IPv4Address",
+    "Id", "Image", "Index", "Ingress", "Labels", "Leader", "ManagerStatus", "MaxAttempts", "MaxConcurrent",
+    "MaxFailureRatio", "MaxReplicas", "MemoryBytes", "Message", "Mode", "Monitor", "Mounts", "Name", "NanoCPUs",
+    "Network", "NetworkID", "Networks", "NetworksAttachments", "Node", "NodeID", "OS", "Options", "Order", "PID",
+    "Parallelism", "PendingTasks", "Placement", "Platform", "PortStatus", "Ports", "Preferences", "PreviousSpec",
+    "Privileges", "Profile", "Propagation", "Protocol", "PublishMode", "PublishedPort", "Reachability", "Replicas",
+    "Replicated", "ReplicatedJob", "Resources", "RestartPolicy", "Role", "RollbackConfig", "Runtime", "Scope",
+    "Seccomp", "Self", "ServiceID", "ServiceName", "Services", "Slot", "Spec", "Spread", "SpreadDescriptor",
+    "StartedAt", "State", "Status", "Subnet", "TargetPort", "TaskTemplate", "Timestamp", "TmpfsOptions",
+    "TotalCompletions", "Type", "UpdateConfig", "UpdateStatus", "UpdatedAt", "VIPBlock", "Version", "VirtualIPs",
+    "VolumeOptions",
+})  # fmt: skip
+"""The names the views here write themselves, beside the proto fields ``generic`` spells (``field_names``)."""
+
+
+@functools.cache
+def field_names() -> frozenset[str]:
+    """Every field name an inspect object can have, in docker's spelling: an ``inspect --format`` field that is
+    none of them is an error, as docker's is (empty fields are left out, so a missing one may just be empty)."""
+    names = set(VIEW_FIELDS)
+    todo = list(pb.DESCRIPTOR.message_types_by_name.values())
+    while todo:
+        msg = todo.pop()
+        names.update(key_of(f.name) for f in msg.fields)
+        todo.extend(msg.nested_types)
+    return frozenset(names)
 
 
 def iso(ns: int) -> str:

@@ -17,7 +17,7 @@ command run without a template (``shoal svc ls``) does not pay for loading it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -87,11 +87,11 @@ class Format:
         _check_functions(nodes)
         return cls(nodes, table, fmt)
 
-    def render(self, data: Any, strict: bool = False) -> str:
-        """The template applied to one object (no newline added)."""
+    def render(self, data: Any, strict: bool = False, known: frozenset[str] | None = None) -> str:
+        """The template applied to one object (no newline added); see ``Executor`` for ``strict``/``known``."""
         from shoal.cli.template_exec import Executor
 
-        return Executor(strict).render(self.nodes, data)
+        return Executor(strict, known).render(self.nodes, data)
 
     def render_list(self, records: Sequence[Mapping[str, Any]], headers: Mapping[str, str] | None = None) -> str:
         """One line per record (strict: every record has the same fields), with a header for ``table``.
@@ -107,9 +107,24 @@ class Format:
         head = Executor(strict=False).render(self.nodes, names)
         return tabwrite("\n".join([head, *lines])) + "\n"
 
-    def render_each(self, objects: Iterable[Any]) -> str:
-        """``inspect --format``: the template applied to each object, one per line."""
-        return "".join(self.render(o) + "\n" for o in objects)
+    def render_each(self, objects: Iterable[Any], known: Collection[str] | None = None) -> str:
+        """``inspect --format``: the template applied to each object, one per line. With ``known`` (the
+        field names such objects have; the object's own are added) a field that is none is an error."""
+        return "".join(self.render(o, known=None if known is None else frozenset(known) | keys_in(o)) + "\n" for o in objects)
+
+
+def keys_in(data: Any) -> frozenset[str]:
+    """Every dict key at any depth of ``data`` (JSON-like)."""
+    out: set[str] = set()
+    todo = [data]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            out.update(str(k) for k in v)
+            todo.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            todo.extend(v)
+    return frozenset(out)
 
 
 def _operands(nodes: list[Node]) -> Iterator[Operand]:

@@ -73,7 +73,9 @@ def emit_objects(fmt: str | None, objects: Sequence[Any], pretty: Callable[[Any]
     if fmt and fmt.strip().lower() == "json":
         click.echo(json.dumps(list(objects), separators=(",", ":"), ensure_ascii=False))
     elif fmt and is_template(fmt):
-        click.echo(_render(fmt, lambda f: f.render_each(objects)), nl=False)
+        from shoal.cli.docker_views import field_names
+
+        click.echo(_render(fmt, lambda f: f.render_each(objects, field_names())), nl=False)
     elif pretty is not None:
         click.echo("\n\n".join(pretty(o) for o in objects))
     else:

@@ -6,7 +6,10 @@ Go prints an ``interface{}`` decoded from that JSON: ``map[a:1 b:2]``, ``[x y]``
 ``lower``, ``upper``, ``title``, ``pad``, ``truncate``, ``println``) plus Go's builtins people use
 (``index``, ``len``, ``eq``/``ne``/``lt``/``le``/``gt``/``ge``, ``and``/``or``/``not``,
 ``print``/``printf``). In strict mode (list commands, whose rows all have the same keys) a field
-that does not exist is an error naming the fields that do, as docker's typed rows make it.
+that does not exist is an error naming the fields that do, as docker's typed rows make it. Given the
+field names its objects can have (``known``: inspect output leaves empty fields out, as docker's JSON
+does), a name that is none of them is an error too, as docker's inspect makes it (``map has no entry
+for key``), except below a map of the user's own keys (``.Spec.Labels.nope`` is ``<no value>``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 from shoal.cli.template import Action, Branch, Cmd, Node, Operand, Pipe, TemplateError, Text
 
 NO_VALUE = "<no value>"
+USER_MAPS = frozenset({"Labels", "Options", "Sysctls", "DriverOpts", "Containers", "Annotations"})
+"""Fields whose keys are the user's (docker types them as maps): a missing key there is no error."""
 
 
 def go_str(v: Any) -> str:
@@ -147,10 +152,12 @@ FUNCS: dict[str, Callable[..., Any]] = {
 
 
 class Executor:
-    """Runs one parsed template; ``strict`` makes an unknown field an error instead of ``<no value>``."""
+    """Runs one parsed template; ``strict`` makes an unknown field an error instead of ``<no value>``,
+    ``known`` (the field names the objects can have) one that is none of them."""
 
-    def __init__(self, strict: bool = False) -> None:
+    def __init__(self, strict: bool = False, known: frozenset[str] | None = None) -> None:
         self.strict = strict
+        self.known = known
 
     def render(self, nodes: list[Node], data: Any) -> str:
         out: list[str] = []
@@ -247,12 +254,17 @@ class Executor:
             return self._call(op, [])
         return op.value
 
+    def _unknown(self, name: str, parent: str) -> bool:
+        return self.known is not None and name not in self.known and parent not in USER_MAPS
+
     def _fields(self, value: Any, names: tuple[str, ...], src: str) -> Any:
         for i, name in enumerate(names):
             if isinstance(value, dict):
                 if name not in value and self.strict:
                     known = ", ".join(sorted(str(k) for k in value))
                     raise TemplateError(f'template: at <{src}>: no field "{name}" (fields: {known})')
+                if name not in value and self._unknown(name, names[i - 1] if i else ""):
+                    raise TemplateError(f'template: at <{src}>: map has no entry for key "{name}"')
                 value = value.get(name)
             elif value is None and i:
                 raise TemplateError(f"template: at <{src}>: nil pointer evaluating .{name}")

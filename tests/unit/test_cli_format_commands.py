@@ -87,3 +87,18 @@ def test_filters_that_select(fake: FakeStub) -> None:
     assert run(fake, "svc", "ls", "--filter", "mode=replicated", "--format", "{{.Name}}").stdout == "web\n"
     assert run(fake, "svc", "ps", "--filter", "desired-state=shutdown", "-q", "web").stdout == ""
     assert run(fake, "node", "ls", "--filter", "name=host", "--format", "{{.Hostname}}").stdout == "host-one\n"
+
+
+@pytest.mark.parametrize("kind", ["svc", "node"])
+def test_inspect_template_naming_a_field_no_object_has_is_an_error_as_dockers(fake: FakeStub, kind: str) -> None:
+    name = "web" if kind == "svc" else "node1"
+    r = run(fake, kind, "inspect", "--format", "{{.ID}} {{.Spec.Nope}}", name)
+    assert r.exit_code == 2 and r.stdout == "", r.output
+    assert 'template: at <.Spec.Nope>: map has no entry for key "Nope"' in r.stderr
+
+
+def test_inspect_template_field_left_empty_or_a_users_key_prints_no_value(fake: FakeStub) -> None:
+    """Empty fields are left out of inspect's JSON (docker's omitempty): docker's typed pass prints them; a
+    missing label is ``<no value>`` in docker too."""
+    r = run(fake, "svc", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.User}}|{{.Spec.Labels.nope}}|{{.UpdateStatus}}", "web")
+    assert r.exit_code == 0 and r.stdout == "<no value>|<no value>|<no value>\n", r.output

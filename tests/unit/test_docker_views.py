@@ -196,3 +196,26 @@ def test_a_mount_nests_its_options_and_a_custom_seccomp_profile_is_base64() -> N
     seccomp = doc["Privileges"]["Seccomp"]
     assert seccomp["Mode"] == "custom" and base64.b64decode(seccomp["Profile"]) == c.seccomp_profile.encode()
     assert "Privileges" not in container_doc(pb.ContainerSpec(image="x"))
+
+
+def test_every_key_of_an_inspect_view_is_a_known_field_name() -> None:
+    """``field_names`` is what makes ``--format '{{.Spec.Nope}}'`` an error: a name a view writes but it
+    lacks would make a valid template fail on an object where that field is empty."""
+    from shoal.cli.docker_views import field_names
+    from shoal.cli.format import keys_in
+    from shoal.cli.template_exec import USER_MAPS
+
+    svc = web()
+    svc.previous_spec.CopyFrom(svc.spec)
+    task = pb.Task(id="t" * 25, service_id="s", slot=1, node_id="n1", spec=svc.spec, desired_state=pb.RUNNING)
+    task.status.CopyFrom(pb.TaskStatus(state=pb.RUNNING, timestamp_ns=T0, container_id="c1", pid=4, health=pb.HEALTH_HEALTHY))
+    task.networks.add(network_id="net1", network="front", address="10.0.0.3/24")
+
+    def keys(doc: object) -> set[str]:
+        if isinstance(doc, dict):
+            return {k for k, v in doc.items() for k in {k} | (set() if k in USER_MAPS else keys(v))}
+        return set().union(*(keys(v) for v in doc)) if isinstance(doc, list) else set()
+
+    for doc in (service_doc(svc), node_doc(node()), task_doc(task)):
+        assert keys(doc) <= field_names(), keys(doc) - field_names()
+        assert keys_in(doc) >= keys(doc)
