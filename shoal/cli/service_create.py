@@ -103,7 +103,8 @@ CREATE_OPTIONS: list[Callable[[Any], Any]] = [
     click.option("--network", multiple=True, metavar="network", help="Network attachments (NAME or name=NAME,alias=A)"),
     click.option("--endpoint-mode", type=_choice(["vip", "dnsrr"]), help='Endpoint mode (vip or dnsrr) (default "vip")'),
     click.option("--stop-grace-period", metavar="duration", help="Time to wait before force killing a container (ns|us|ms|s|m|h) (default 10s)"),
-    click.option("--init", is_flag=True, help="Use an init inside each service container to forward signals and reap processes"),
+    click.option("--init/--no-init", default=None,
+                 help="Use an init inside each service container to forward signals and reap processes"),
     *container_flags.CREATE_OPTIONS,
     click.option("--security-opt", multiple=True, metavar="option", help="Security options (seccomp=unconfined|PROFILE.json)"),
     *service_files.CREATE_OPTIONS,
@@ -185,7 +186,8 @@ def _container(c: types_pb2.ContainerSpec, image: str, args: tuple[str, ...] | l
     c.dir = o.get("workdir") or ""
     c.user = o.get("user") or ""
     c.hostname = o.get("hostname") or ""
-    c.init = bool(o.get("init"))
+    if o.get("init") is not None:  # --init=false too: docker's inspect shows "Init": false once it is given
+        c.init = bool(o["init"])
     if o.get("security_opt"):
         c.seccomp_profile = _seccomp(o["security_opt"])
     for value in o.get("container_label") or ():

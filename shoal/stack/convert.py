@@ -140,7 +140,8 @@ def service_spec(namespace: str, key: str, svc: Service, networks: Sequence[Netw
     c.args.extend(svc.command or [])
     c.env.extend(sorted(f"{k}={v}" for k, v in svc.environment.items() if v is not None))
     c.dir, c.user, c.hostname = svc.working_dir or "", svc.user or "", svc.hostname or ""
-    c.init = bool(svc.init)
+    if svc.init is not None:  # `init: false` is kept, as docker's stack keeps it
+        c.init = svc.init
     c.labels.update(svc.labels)
     c.labels[NAMESPACE_LABEL] = namespace
     if svc.stop_grace_period is not None:

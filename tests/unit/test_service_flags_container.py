@@ -126,3 +126,19 @@ def test_update_with_a_bad_mount_sends_nothing(services: FakeStub) -> None:
     r = run(services, "svc", "update", "-d", "--mount-add", "type=tmpfs,target=tmp", "web")
     assert r.exit_code == 2 and "must be an absolute path" in r.output
     assert not services.called("UpdateService")
+
+
+@pytest.mark.parametrize(("args", "shown"), [((), None), (("--init",), True), (("--init=false",), False), (("--init=true",), True)])
+def test_init_given_even_false_shows_in_inspect_as_dockers(args: tuple[str, ...], shown: bool | None) -> None:
+    from shoal.cli.docker_views import container_doc
+
+    s = _created(*args)
+    assert s.container.HasField("init") == (shown is not None) and s.container.init == bool(shown)
+    doc = container_doc(s.container)
+    assert doc.get("Init", "absent") == ("absent" if shown is None else shown)
+
+
+def test_update_init_false_is_kept_as_given(services: FakeStub) -> None:
+    c = _updated(services, "--init=false")
+    assert c.HasField("init") and not c.init
+    assert not _updated(services, "--user", "x").init, "not given: stays as it was"

@@ -33,3 +33,12 @@ def test_a_service_without_options_sets_none(tmp_path: Path) -> None:
     c = _container(tmp_path, "")
     assert not (c.mounts or c.read_only or c.cap_add or c.cap_drop or c.stop_signal or c.ulimits or c.sysctls or c.groups)
     assert not c.HasField("dns_config"), "an unset DNS config stays unset (a spec equal to the one stored)"
+
+
+def test_init_is_kept_as_written_and_unset_when_absent(tmp_path: Path) -> None:
+    """A stack redeployed unchanged must give an equal spec: ``init`` absent stays unset; ``init: false`` is
+    kept (docker's inspect shows it)."""
+    assert not _container(tmp_path, "").HasField("init")
+    off = _container(tmp_path, "    init: false\n")
+    assert off.HasField("init") and not off.init
+    assert _container(tmp_path, "    init: true\n").init
