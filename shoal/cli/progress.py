@@ -62,12 +62,22 @@ class SlotProgress:
 
     def render(self) -> str:
         if self.error:
-            return f"{self.label}: {self.error}"
+            return f"{self.label}: {short_error(self.error)}"
         if not self.state:
             return f"{self.label}: "
         pct = min(50, int(self.step / self.total * 100) // 2)
         bar = "[" + "=" * pct + ">" + " " * (50 - pct) + "]"
         return f"{self.label}: {self.state:<{STATE_WIDTH}} {bar}"
+
+
+ERROR_WIDTH = 75
+
+
+def short_error(err: str) -> str:
+    """A task's error on one line of at most 75 characters, as docker's progress shows it (its truncError):
+    a newline would break the display."""
+    err = err.replace("\n", " ")
+    return err if len(err) <= ERROR_WIDTH else err[: ERROR_WIDTH - 1] + "…"
 
 
 def _pick(tasks: Iterable[types_pb2.Task]) -> types_pb2.Task | None:
@@ -243,8 +253,13 @@ class Verdict:
     note: str = ""
 
 
-def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollback: bool) -> Verdict:
-    """docker's reading of ``UpdateStatus`` while it waits (its ``ServiceProgress``), as a pure function."""
+VERIFYING = "verify: Waiting for the monitoring period to verify that tasks are stable..."
+FAILURE_SEEN = "verify: Detected task failure"
+
+
+def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollback: bool, verifying: bool = False) -> Verdict:
+    """docker's reading of ``UpdateStatus`` while it waits (its ``ServiceProgress``), as a pure function.
+    ``verifying``: the update had converged and was waiting out its monitoring period."""
     US = types_pb2.UpdateStatus
     msg = status.message
     if status.state == US.PAUSED:
@@ -258,7 +273,7 @@ def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollbac
             return Verdict(error=f"service rolled back: {msg}")
         return Verdict(done=converged)
     if status.state == US.UPDATING:
-        return Verdict(note="verify: Waiting for the monitoring period to verify that tasks are stable..." if converged else "")
+        return Verdict(note=VERIFYING if converged else FAILURE_SEEN if verifying else "")
     return Verdict(done=converged)
 
 
@@ -293,7 +308,7 @@ def _until_state_changes(stub: Any, service_id: str, state: int, sleep: Callable
 
 def _pause(stub: Any, service_id: str, v: Verdict, state: int, sleep: Callable[[float], None]) -> None:
     """Between two polls: one interval, or less when an update that converged waits out its monitoring period."""
-    if v.note.startswith("verify:"):
+    if v.note == VERIFYING:
         _until_state_changes(stub, service_id, state, sleep)
     else:
         sleep(POLL_INTERVAL)
@@ -306,6 +321,14 @@ def _plain(text: list[str], printed: dict[str, str]) -> None:
         if printed.get(key) != line:
             click.echo(line)
             printed[key] = line
+
+
+def _noted(notes: list[str], note: str) -> list[str]:
+    """The notes shown with ``note`` added: it takes the place of the one of its kind (``verify:``, ``rollback:``)."""
+    if not note or note in notes:
+        return notes
+    kind = note.split(":", 1)[0]
+    return [n for n in notes if n.split(":", 1)[0] != kind] + [note]
 
 
 def wait(
@@ -338,9 +361,8 @@ def wait(
             name, done, text, status = _step(stub, service_id, name)
             if rollback is None:
                 rollback = status.state in rollout.ROLLBACK_STATES  # `svc rollback`, or a rollback already under way or done
-            v = verdict(status, done, rollback)
-            if v.note and v.note not in notes:
-                notes.append(v.note)
+            v = verdict(status, done, rollback, VERIFYING in notes)
+            notes = _noted(notes, v.note)
             text = [n for n in notes if n.startswith("rollback:")] + text + [n for n in notes if n.startswith("verify:")]
             if live is not None and text != shown:
                 _show(live, text)

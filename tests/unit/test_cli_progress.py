@@ -285,3 +285,22 @@ def test_a_task_update_not_yet_converged_polls_the_tasks_every_interval(monkeypa
     monkeypatch.setattr(progress.client, "stub", lambda: fake)
     progress.wait(SID, quiet=True, sleep=sleep)
     assert slept == [progress.POLL_INTERVAL]
+
+
+def test_a_long_or_multiline_task_error_fits_one_line_as_dockers() -> None:
+    long = "exec: " + "x" * 100
+    assert SlotProgress("1/1", error=long).render() == "1/1: " + long[:74] + "…"
+    assert SlotProgress("1/1", error="line one\nline two").render() == "1/1: line one line two"
+    assert SlotProgress("1/1", error="task: non-zero exit (1)").render() == "1/1: task: non-zero exit (1)"
+
+
+def test_an_update_that_converged_then_lost_a_task_says_so_as_docker() -> None:
+    US = types_pb2.UpdateStatus
+    updating = US(state=US.UPDATING)
+    assert progress.verdict(updating, True, False).note == progress.VERIFYING
+    assert progress.verdict(updating, False, False, verifying=True).note == progress.FAILURE_SEEN
+    assert progress.verdict(updating, False, False).note == "", "not converged yet: nothing to verify"
+    notes = progress._noted([], progress.VERIFYING)
+    notes = progress._noted(notes, progress.FAILURE_SEEN)
+    assert notes == [progress.FAILURE_SEEN], "the verify line changes; it is not shown twice"
+    assert progress._noted(["rollback: why"], progress.VERIFYING) == ["rollback: why", progress.VERIFYING]

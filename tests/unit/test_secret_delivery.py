@@ -155,3 +155,14 @@ def test_the_managers_limit_on_a_tasks_files_is_the_runtimes() -> None:
     secretspec.check_task_files([secretspec.MAX_SIZE - 1] * 32)
     with pytest.raises(secretspec.SecretSpecError, match="at most 16777216 bytes"):
         secretspec.check_task_files([secretspec.MAX_SIZE - 1] * 34)
+
+
+def test_a_relative_config_target_is_placed_under_the_root_as_dockers() -> None:
+    """docker (moby's getConfigTargetPath) joins a relative config target to "/", a relative secret
+    target to /run/secrets: ``--config src=app,target=app.conf`` is /app.conf in the task."""
+    files = TaskFiles()
+    files.apply(dpb.Assignments(full=True, secrets=[dpb.FileData(id="s1", data=b"one")], configs=[dpb.FileData(id="c1", data=b"cfg")]))
+    t = _task("a", ["s1"], configs=["c1"])
+    t.spec.container.configs[0].file.name = "conf.d/app.conf"
+    t.spec.container.secrets[0].file.name = "keys/db"
+    assert [f.target for f in files.files_for(t)] == ["/run/secrets/keys/db", "/conf.d/app.conf"]
