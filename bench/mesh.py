@@ -13,10 +13,13 @@ every path once per round, rotated order; medians, and the median of the per-rou
 
 * direct: to the task's address (lg routes the task subnet via h2: one forwarding hop);
 * mesh, local: h2's published port (the task runs there: one hop plus DNAT, client address kept);
-* mesh: h1's published port (h1 runs no task: DNAT, masquerade, VXLAN to h2: the routing mesh).
+* mesh: h1's published port (h1 runs no task: DNAT, masquerade, routed to h2: the routing mesh between
+  two nodes on one link, which routes each other's task subnet, see worker/network/routes.py);
+* mesh_vxlan: h1's port PORT + 1, the same over the ingress overlay (VXLAN to h2), as between nodes that
+  are not on one link.
 
 Also the time from loading a mesh that gains the endpoint to the first request served through it.
-Last line: ``direct_rps=... mesh_rps=... ratio=... direct_p99_ms=... mesh_p99_ms=...`` (mesh = via h1),
+Last line: ``direct_rps=... mesh_rps=... ratio=... direct_p99_ms=... mesh_p99_ms=...`` (mesh = via h1, routed),
 then the other ratios and the convergence time. The client (wrk, or the Python one) is printed first.
 Needs root; everything lives in namespaces made here and removed at the end.
 """
@@ -40,6 +43,7 @@ from _httpload import SERVER  # noqa: E402
 from _rounds import client_line, interleaved, print_rounds, print_table, summary  # noqa: E402
 
 from shoal.manager.ipam import Ipam  # noqa: E402
+from shoal.worker.network import routes  # noqa: E402
 from shoal.worker.network.netns import run_in, write_sysctl  # noqa: E402
 from shoal.worker.network.nft import Endpoint, Frontend, Mesh  # noqa: E402
 from shoal.worker.network.nftapply import Nft  # noqa: E402
@@ -100,6 +104,8 @@ class Lab:
         await net.ensure_bridge(bridge, self.ipam.node_address("ingress", host), mtu=1450)
         await net.ensure_vxlan(vxlan, ingress.vxlan_id, bridge, local=UNDERLAY[host], dev="eth0", mtu=1450)
         await net.set_peers(vxlan, [a for h, a in UNDERLAY.items() if h not in (host, "lg")])
+        others = [(str(self.ipam.node_subnet(h).subnet), a) for h, a in UNDERLAY.items() if h not in (host, "lg")]
+        assert await routes.ensure(net.ipr, others) == {s for s, _ in others}, "the hosts share a link"
         if host == "h2":
             await net.attach_task("shoal0", self.path("t2"), task_ifname("t2"), self.ipam.task_address("h2", "t2"),
                                   gateway=node.gateway)
@@ -107,15 +113,20 @@ class Lab:
                                   self.ipam.network_address("ingress", "t2"), ifname="eth1", mtu=1450)
 
     def mesh(self, host: str, with_task: bool = True) -> Mesh:
-        """The published port on ``host``: to the task's bridge address on h2, over the ingress from h1."""
+        """The published port on ``host``: to the task's bridge address on h2, routed from h1 (and on
+        PORT + 1 from h1: over the ingress overlay)."""
+        bridge = str(self.ipam.task_address("h2", "t2").ip)
+        overlay = (Frontend("web-vxlan", PORT + 1, (Endpoint(str(self.ipam.network_address("ingress", "t2").ip),
+                                                            TARGET, False),)),)
         if not with_task:
-            eps: tuple[Endpoint, ...] = ()
+            fes: tuple[Frontend, ...] = (Frontend("web", PORT, ()),)
         elif host == "h2":
-            eps = (Endpoint(str(self.ipam.task_address("h2", "t2").ip), TARGET, True),)
+            fes = (Frontend("web", PORT, (Endpoint(bridge, TARGET, True),)),)
         else:
-            eps = (Endpoint(str(self.ipam.network_address("ingress", "t2").ip), TARGET, False),)
+            fes = (Frontend("web", PORT, (Endpoint(bridge, TARGET, False),)), *overlay)
         subnets = (str(self.ipam.node_subnet(host).subnet), str(self.ipam.network("ingress").subnet))
-        return Mesh((Frontend("web", PORT, eps),), subnets)
+        routed = tuple(str(self.ipam.node_subnet(h).subnet) for h in ("h1", "h2") if h != host)
+        return Mesh(fes, subnets, routed_subnets=routed)
 
     def serve(self) -> None:
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns("t2"), sys.executable, "-c", SERVER, "t2", str(TARGET)],
@@ -168,7 +179,8 @@ async def run(conns: int, secs: float, tool: str, rounds: int) -> dict[str, floa
         converge = first_served_ms(lab, "h1", started)
         await nfts["h2"].apply(lab.mesh("h2"))
         task = str(lab.ipam.task_address("h2", "t2").ip)
-        paths = [("direct", task, TARGET), ("mesh_local", UNDERLAY["h2"], PORT), ("mesh", UNDERLAY["h1"], PORT)]
+        paths = [("direct", task, TARGET), ("mesh_local", UNDERLAY["h2"], PORT), ("mesh", UNDERLAY["h1"], PORT),
+                 ("mesh_vxlan", UNDERLAY["h1"], PORT + 1)]
         runs = interleaved(lab.ns("lg"), paths, conns, secs, tool, rounds)
         results = summary(runs)
         print(client_line(runs, conns, secs, rounds) + f"; load average {os.getloadavg()[0]:.1f}\n")
@@ -176,7 +188,7 @@ async def run(conns: int, secs: float, tool: str, rounds: int) -> dict[str, floa
         print_table(results)
         print(f"\nmesh gains an endpoint -> first connection served through it: {converge:.1f} ms")
         return {**key_figures(results), "mesh_local_ratio": results["mesh_local"]["ratio"],
-                "apply_to_served_ms": converge}
+                "mesh_vxlan_ratio": results["mesh_vxlan"]["ratio"], "apply_to_served_ms": converge}
     finally:
         await lab.close()
 

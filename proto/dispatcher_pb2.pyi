@@ -123,7 +123,7 @@ class NetworkMap(_message.Message):
     def __init__(self, full: _Optional[bool] = ..., node: _Optional[_Union[_types_pb2.NodeNetworkInfo, _Mapping]] = ..., networks: _Optional[_Iterable[_Union[MapNetwork, _Mapping]]] = ..., removed_networks: _Optional[_Iterable[str]] = ..., services: _Optional[_Iterable[_Union[MapService, _Mapping]]] = ..., removed_services: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class MapNetwork(_message.Message):
-    __slots__ = ("id", "name", "vxlan_id", "subnet", "vip_block", "node_address", "peers", "ingress")
+    __slots__ = ("id", "name", "vxlan_id", "subnet", "vip_block", "node_address", "peers", "ingress", "peer_subnets")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VXLAN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,7 @@ class MapNetwork(_message.Message):
     NODE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
     INGRESS_FIELD_NUMBER: _ClassVar[int]
+    PEER_SUBNETS_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     vxlan_id: int
@@ -140,7 +141,16 @@ class MapNetwork(_message.Message):
     node_address: str
     peers: _containers.RepeatedScalarFieldContainer[str]
     ingress: bool
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., vxlan_id: _Optional[int] = ..., subnet: _Optional[str] = ..., vip_block: _Optional[str] = ..., node_address: _Optional[str] = ..., peers: _Optional[_Iterable[str]] = ..., ingress: _Optional[bool] = ...) -> None: ...
+    peer_subnets: _containers.RepeatedCompositeFieldContainer[PeerSubnet]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., vxlan_id: _Optional[int] = ..., subnet: _Optional[str] = ..., vip_block: _Optional[str] = ..., node_address: _Optional[str] = ..., peers: _Optional[_Iterable[str]] = ..., ingress: _Optional[bool] = ..., peer_subnets: _Optional[_Iterable[_Union[PeerSubnet, _Mapping]]] = ...) -> None: ...
+
+class PeerSubnet(_message.Message):
+    __slots__ = ("subnet", "underlay")
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    UNDERLAY_FIELD_NUMBER: _ClassVar[int]
+    subnet: str
+    underlay: str
+    def __init__(self, subnet: _Optional[str] = ..., underlay: _Optional[str] = ...) -> None: ...
 
 class MapService(_message.Message):
     __slots__ = ("id", "name", "mode", "virtual_ips", "ports", "tasks", "networks")

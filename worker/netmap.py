@@ -5,7 +5,7 @@ increments (networks and services replaced or removed by id, the node's own info
 merges them into plain state, and turns that state into the records the worker's network blocks take:
 
 * ``node_spec()`` -> the ``NodeSpec`` ``NodeNetwork.ensure`` follows (bridge gateway, underlay, one
-  overlay per network with its own VXLAN peers);
+  overlay per network with its own VXLAN peers, the other nodes' task subnets it may route to them);
 * ``services()``/``tasks()`` -> the ``ServiceNet``/``TaskNet`` views ``mesh_for`` and ``Directory`` take.
   A task serves (is an endpoint) when its health is none or healthy: the manager already sends only
   tasks that are RUNNING and meant to run, so a task being stopped is gone from the map at once.
@@ -69,7 +69,11 @@ class NetMap:
              for n in self.networks.values() if n.node_address),
             key=lambda o: o.name))
         peers = sorted({p for n in self.networks.values() for p in n.peers})
-        return NodeSpec(self.node.gateway, self.node.underlay, tuple(peers), overlays, uplink=uplink, mtu=mtu)
+        own = (self.node.subnet, self.node.underlay)
+        routes = sorted({(p.subnet, p.underlay) for n in self.networks.values() if n.ingress for p in n.peer_subnets
+                         if p.subnet != own[0] and p.underlay != own[1]})
+        return NodeSpec(self.node.gateway, self.node.underlay, tuple(peers), overlays, uplink=uplink, mtu=mtu,
+                        peer_subnets=tuple(routes))
 
     def network_names(self) -> set[str]:
         """The networks this node is on (with an address of its own)."""

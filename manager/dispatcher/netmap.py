@@ -8,8 +8,11 @@ probe) goes with HEALTH_STARTING: it takes no traffic and is in no DNS answer, b
 addresses, so it can resolve the names of the services it shares a network with -- a health check that
 reaches a dependency by name (``wget http://db/``) could never pass otherwise. ``node_map`` cuts out what one
 node needs: ingress and the networks it is on (its allocator record says which), with the other
-nodes on them as peers; the services on those networks plus every service publishing a port; a task's
-bridge address only when the task runs on that node. ``MapSet`` remembers what a node was sent and
+nodes on them as peers (ingress: also every node's task subnet and underlay, ``peer_subnets``: a node
+routes the subnets of the nodes on its own link straight to them, see worker/network/routes.py); the
+services on those networks plus every service publishing a port; a task's bridge address when the task
+runs on that node, or when its service publishes a port (the routing mesh reaches it there through a
+route of its node's subnet, without VXLAN). ``MapSet`` remembers what a node was sent and
 turns the next map into an increment (per network, per service), or nothing when nothing changed.
 """
 
@@ -33,6 +36,7 @@ class ClusterNet:
     on_network: dict[str, set[str]] = field(default_factory=dict)  # network id -> ids of services on it
     published: set[str] = field(default_factory=set)  # ids of services publishing a port
     _members: dict[str, tuple[list[str], Counter[str]]] | None = None  # see ``members``
+    _subnets: list[dpb.PeerSubnet] | None = None  # see ``peer_subnets``
 
     @classmethod
     def build(
@@ -91,6 +95,13 @@ class ClusterNet:
             self._members = {net_id: (sorted(c), c) for net_id, c in counts.items()}
         return self._members
 
+    def peer_subnets(self) -> list[dpb.PeerSubnet]:
+        """Every node's task subnet with its underlay address, by subnet (built once; each node skips its own)."""
+        if self._subnets is None:
+            pairs = {(i.subnet, i.underlay) for i in self.nodenets.values() if i.subnet and i.underlay}
+            self._subnets = [dpb.PeerSubnet(subnet=s, underlay=u) for s, u in sorted(pairs)]
+        return self._subnets
+
     def peers(self, net_id: str, node_id: str) -> list[str]:
         """The underlay addresses of the other nodes on ``net_id`` (another node may share ``node_id``'s)."""
         underlays, counts = self.members().get(net_id, ([], Counter()))
@@ -118,6 +129,7 @@ class ClusterNet:
                 node_address=att.address,
                 peers=peers,
                 ingress=net.spec.ingress,
+                peer_subnets=self.peer_subnets() if net.spec.ingress else (),
             )
         return out
 
@@ -135,6 +147,8 @@ class ClusterNet:
         for sid in sorted(wanted):
             ms = m.services.add()
             ms.CopyFrom(self.services[sid])
+            if sid in self.published:
+                continue  # the mesh may reach its tasks at their bridge address (see the module docstring)
             for t in ms.tasks:
                 if t.node_id != node_id:
                     t.bridge_address = ""

@@ -19,6 +19,7 @@ from tests.fixtures.httpclient import client_argv
 
 REPO = Path(__file__).resolve().parents[2]
 WHOAMI = "/cgi-bin/whoami"  # the demo image's CGI: "task=... node=... client=..."
+SHOAL_ROUTES = 83  # the protocol number of shoal's routes (worker/network/routes.py PROTO)
 
 # asks the nameserver of a resolv.conf for A records; prints {name: [addresses] | None}
 RESOLVE = r"""
@@ -114,12 +115,14 @@ def clients_of(answers: list[str], node: str) -> set[str]:
 
 
 def shoal_traces_in(lab: LabCli, node: str) -> list[str]:
-    """What of shoal's networking is left in a lab host's namespace: devices, the nft table, task namespaces
-    (a task's and the pool's)."""
+    """What of shoal's networking is left in a lab host's namespace: devices, the nft table, routes to other
+    nodes' task subnets, task namespaces (a task's and the pool's)."""
     links = on_host(lab, node, "ip", "-d", "-o", "link")
     left = [line.split(":")[1].strip() for line in links.splitlines() if "shoal-net" in line]
     if "table ip shoal" in on_host(lab, node, "nft", "list", "tables"):
         left.append("nft table ip shoal")
+    routes = on_host(lab, node, "ip", "-4", "route", "show", "proto", str(SHOAL_ROUTES))  # worker/network/routes.py
+    left += [f"route {line.split()[0]}" for line in routes.splitlines() if line.strip()]
     net = data_dir(lab, node) / "agent" / "net"
     left += [f"task wiring {p.name}" for p in net.iterdir()] if net.exists() else []
     pool = data_dir(lab, node) / "agent" / "net-pool"  # namespaces wired ahead (worker/network/pool.py)

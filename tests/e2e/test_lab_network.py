@@ -80,6 +80,17 @@ def test_a_published_port_answers_on_a_node_that_runs_no_task(lab: LabCli):
     assert "100 served" in out and "per node:" in out
 
 
+def test_nodes_route_each_others_task_subnets_which_tasks_reach_only_through_the_mesh(lab: LabCli):
+    routed = netlab.on_host(lab, "manager1", "ip", "-4", "route", "show", "proto", str(netlab.SHOAL_ROUTES))
+    assert sorted(line.split()[2] for line in routed.splitlines()) == sorted([addr(lab, "worker1"), addr(lab, "worker2")])
+    web = netlab.running_tasks(lab, "web")
+    a = next(t for t in web if t["Node"] == "worker1")
+    b = next(t for t in web if t["Node"] == "worker2")
+    b_bridge = netlab.in_task(lab, b, "ip", "-4", "-o", "addr", "show", "eth0").split()[3].split("/")[0]
+    assert netlab.get(lab, "", b_bridge, 80, 1, task=a)[0].startswith("error"), "a task used another node's route"
+    assert netlab.get(lab, "manager1", b_bridge, 80, 1)[0].startswith("task="), "while the node itself reaches it"
+
+
 def test_a_local_task_sees_the_clients_own_address(lab: LabCli):
     answers = netlab.get_here(addr(lab, "worker1"), 8080, 100)
     bridge = lab.state()["bridge_addr"]

@@ -186,10 +186,9 @@ async def test_every_node_is_sent_the_running_tasks_and_a_stopped_one_leaves_wit
         svc = await cluster.until(lambda node_id=node_id: _node_map_tasks(cluster, node_id, "app", 2))
         assert {v.network for v in svc.virtual_ips} == {"web", "ingress"}
         assert [p.published_port for p in svc.ports] == [8080]
-        mine = [t for t in svc.tasks if t.node_id == node_id]
-        assert all(t.bridge_address for t in mine) and not any(
-            t.bridge_address for t in svc.tasks if t.node_id != node_id
-        )
+        # a publishing service's tasks come with their bridge address to every node: the mesh reaches
+        # them there when their node's subnet is routed (worker/network/routes.py)
+        assert all(t.bridge_address for t in svc.tasks)
         web = next(
             n
             for n in cluster.manager.dispatcher.net.cluster_net().node_map(node_id).networks

@@ -14,7 +14,8 @@ the client sits on one of this node's bridges (``local_subnets``), whose reply w
 bridge (hairpin). Host-mode published ports only balance over this node's own tasks and are absent on
 a node that runs none. Tasks may reach the node itself only on ``task_ports`` (DNS), never etcd, gRPC
 or anything else listening there, and tasks of another network on this node only through the mesh
-(traffic routed between two ``local_subnets`` is dropped unless it was DNATed or is a reply). The text
+(traffic routed between two ``local_subnets`` is dropped unless it was DNATed or is a reply), as the
+tasks of other nodes whose subnets this node routes to them (``routed_subnets``, see routes.py). The text
 replaces the table atomically (see ``nftapply``).
 """
 
@@ -69,6 +70,7 @@ class Mesh:
     frontends: tuple[Frontend, ...] = ()
     local_subnets: tuple[str, ...] = field(default_factory=tuple)
     task_ports: tuple[int, ...] = (53,)  # the only ports of this node a task may reach (DNS), TCP and UDP
+    routed_subnets: tuple[str, ...] = ()  # other nodes' task subnets routed to them (reached only through the mesh)
 
 
 class NftError(ValueError):
@@ -149,7 +151,8 @@ def build(mesh: Mesh) -> Ruleset:
             raise NftError(f"task port {port} is out of range (1-65535)")
     seen: dict[str, Frontend] = {}
     rs = Ruleset(tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.local_subnets})),
-                 task_ports=tuple(sorted(set(mesh.task_ports))))
+                 task_ports=tuple(sorted(set(mesh.task_ports))),
+                 routed=tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.routed_subnets})))
     for fe in sorted(mesh.frontends, key=lambda f: (f.vip or "", f.protocol, f.port, f.service)):
         _check(fe)
         eps = served_by(fe)

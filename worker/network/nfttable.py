@@ -54,6 +54,7 @@ class Ruleset:
     maps: dict[str, dict[str, str]] = field(default_factory=lambda: {m: {} for m in MAP_TYPES})
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
     task_ports: tuple[int, ...] = (53,)
+    routed: tuple[str, ...] = ()  # other nodes' task subnets this node routes to them (see routes.py)
 
 
 def _chain(name: str, rules: list[str] | tuple[str, ...], hook: str = "") -> list[str]:
@@ -82,11 +83,14 @@ def _guard_chains(ports: tuple[int, ...]) -> list[str]:
                         "type filter hook forward priority 0; policy accept;")
 
 
-def cross_pairs(sources: tuple[str, ...]) -> list[str]:
-    """``a . b`` for every ordered pair of different networks among ``sources`` (nested ones folded in)."""
+def cross_pairs(sources: tuple[str, ...], routed: tuple[str, ...] = ()) -> list[str]:
+    """``a . b`` for every ordered pair of different networks among ``sources`` (nested ones folded in), and
+    both ways between each of them and each ``routed`` subnet (another node's tasks, reached by a route)."""
     nets = [ipaddress.IPv4Network(s) for s in sources]
     top = sorted({n for n in nets if not any(o != n and n.subnet_of(o) for o in nets)})
-    return [f"{a} . {b}" for a in top for b in top if a != b]
+    far = sorted({ipaddress.IPv4Network(r) for r in routed} - set(top))
+    pairs = [f"{a} . {b}" for a in top for b in top if a != b]
+    return pairs + [f"{a} . {b}" for r in far for t in top for a, b in ((t, r), (r, t))]
 
 
 def _base_chains() -> list[str]:
@@ -124,7 +128,7 @@ def full_text(rs: Ruleset) -> str:
     if rs.sources:
         lines.append(f"\t\telements = {_elements(list(rs.sources))}")
     lines += ["\t}", "\tset cross-networks {", "\t\ttype ipv4_addr . ipv4_addr; flags interval;"]
-    if len(pairs := cross_pairs(rs.sources)) > 0:
+    if len(pairs := cross_pairs(rs.sources, rs.routed)) > 0:
         lines.append(f"\t\telements = {_elements(pairs)}")
     lines.append("\t}")
     for name, key_type in MAP_TYPES.items():
@@ -176,12 +180,12 @@ def delta(old: Ruleset, new: Ruleset) -> str | None:
         out += [f"add chain {t} {name}", *(f"add rule {t} {name} {r}" for r in new.chains[name])]
     for name in sorted(n for n in set(new.chains) & set(old.chains) if new.chains[n] != old.chains[n]):
         out += [f"flush chain {t} {name}", *(f"add rule {t} {name} {r}" for r in new.chains[name])]
-    if old.sources != new.sources:
+    if (old.sources, old.routed) != (new.sources, new.routed):
         out.append(f"flush set {t} local-sources")
         if new.sources:
             out.append(f"add element {t} local-sources {_elements(list(new.sources))}")
         out.append(f"flush set {t} cross-networks")
-        if pairs := cross_pairs(new.sources):
+        if pairs := cross_pairs(new.sources, new.routed):
             out.append(f"add element {t} cross-networks {_elements(pairs)}")
     out += _map_changes(old, new)
     for name in reversed(_endpoints_first(set(old.chains) - set(new.chains))):  # frontends before endpoints

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from shoal.worker.network import links
+from shoal.worker.network import links, routes
 from shoal.worker.network.links import MARK, PlumbingError
 from shoal.worker.network.netns import iproute, route_socket, write_sysctl
 from shoal.worker.network.nfttable import VXLAN_PORT
@@ -274,13 +274,14 @@ class NodeNet:
         return set() if index is None else await links.flood_peers(self.ipr, index)
 
     async def cleanup(self) -> list[str]:
-        """Remove every device shoal added in this namespace (veths, VXLANs, bridges); returns their names."""
-        removed = []
+        """Remove every device shoal added in this namespace (veths, VXLANs, bridges) and its routes to other
+        nodes' subnets (``routes``); returns the devices' names and ``route <cidr>`` for each route."""
+        removed = [f"route {cidr}" for cidr in await routes.remove(self.ipr)]
         for name, _kind in await links.marked(self.ipr):
             if await links.delete(self.ipr, name):
                 removed.append(name)
         return removed
 
     async def leftovers(self) -> list[str]:
-        """Names of the devices shoal added that still exist (for checks after cleanup)."""
-        return [name for name, _ in await links.marked(self.ipr)]
+        """Names of the devices shoal added that still exist, and its routes (for checks after cleanup)."""
+        return [*(name for name, _ in await links.marked(self.ipr)), *await routes.leftovers(self.ipr)]

@@ -7,8 +7,10 @@ state) into these plain records; two pure functions then decide the rest:
   over the serving tasks' addresses on X, on every TCP and UDP port (as Swarm's VIP does: a service
   needs no declared port to be reached through its VIP; each connection keeps its port). A published port (ingress mode) balances over every serving
   task in the cluster: a task on this node is reached at its node-bridge address (its replies leave
-  through this node, so the client's address is kept), a task elsewhere at its ingress-network
-  address (masqueraded, so replies come back here). Host mode: this node's tasks only.
+  through this node, so the client's address is kept), a task elsewhere (masqueraded, so replies come
+  back here) at its node-bridge address too when its node's subnet is ``routed`` (a node on this
+  node's link, see routes.py: no VXLAN on the way), else at its ingress-network address. Host mode:
+  this node's tasks only.
 * ``Directory`` -> the DNS lookup: a client (known by one of its addresses) sees a service only if
   they share a network; it gets the VIPs on the shared networks, or the task addresses there. A
   service's aliases on a network (``--network name=N,alias=A``) answer like its name, but only to
@@ -19,6 +21,7 @@ state) into these plain records; two pure functions then decide the rest:
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -70,22 +73,34 @@ def _vip_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str) -> list[Fro
     return out
 
 
-def _published_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str) -> list[Frontend]:
+def _remote_address(t: TaskNet, routed: list[ipaddress.IPv4Network]) -> str | None:
+    """Where the mesh reaches a task on another node: its bridge address when its node's subnet is routed
+    here, else its ingress address (None: neither)."""
+    bridge = t.addresses.get(NODE)
+    if bridge is not None and routed and any(ipaddress.IPv4Address(bridge) in net for net in routed):
+        return bridge
+    return t.addresses.get(INGRESS)
+
+
+def _published_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str,
+                         routed: list[ipaddress.IPv4Network]) -> list[Frontend]:
     out = []
     for port in (p for p in svc.ports if p.published):
         eps = []
         for t in tasks:
             if t.node == node and NODE in t.addresses:
                 eps.append(Endpoint(t.addresses[NODE], port.target, True))
-            elif t.node != node and port.mode != HOST and INGRESS in t.addresses:
-                eps.append(Endpoint(t.addresses[INGRESS], port.target, False))
+            elif t.node != node and port.mode != HOST and (address := _remote_address(t, routed)) is not None:
+                eps.append(Endpoint(address, port.target, False))
         out.append(Frontend(svc.name, port.published, tuple(eps), port.protocol, mode=port.mode))
     return out
 
 
-def mesh_for(node: str, services: Iterable[ServiceNet], tasks: Iterable[TaskNet],
-             local_subnets: Iterable[str], task_ports: tuple[int, ...] = (53,)) -> Mesh:
-    """The ``Mesh`` node ``node`` loads: every service's VIPs and published ports, serving tasks only."""
+def mesh_for(node: str, services: Iterable[ServiceNet], tasks: Iterable[TaskNet], local_subnets: Iterable[str],
+             task_ports: tuple[int, ...] = (53,), routed: Iterable[str] = ()) -> Mesh:
+    """The ``Mesh`` node ``node`` loads: every service's VIPs and published ports, serving tasks only;
+    ``routed``: the other nodes' task subnets routed straight to them."""
+    nets = [ipaddress.IPv4Network(r) for r in sorted(set(routed))]
     serving: dict[str, list[TaskNet]] = {}
     for t in tasks:
         if t.serving:
@@ -95,8 +110,8 @@ def mesh_for(node: str, services: Iterable[ServiceNet], tasks: Iterable[TaskNet]
         mine = serving.get(svc.name, [])
         if not svc.dnsrr:
             frontends += _vip_frontends(svc, mine, node)
-        frontends += _published_frontends(svc, mine, node)
-    return Mesh(tuple(frontends), tuple(sorted(set(local_subnets))), task_ports)
+        frontends += _published_frontends(svc, mine, node, nets)
+    return Mesh(tuple(frontends), tuple(sorted(set(local_subnets))), task_ports, tuple(str(n) for n in nets))
 
 
 class Directory:

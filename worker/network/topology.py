@@ -3,7 +3,8 @@
 ``NodeNetwork.ensure(NodeSpec)`` makes the node match its spec: the task bridge ``shoal0`` with the
 gateway of the node's subnet; per overlay network (VXLAN id ``vni``) a bridge ``shob<vni>`` holding the
 node's own address on it and a VXLAN device ``shvx<vni>`` flooding to the other nodes; overlays the
-spec no longer lists are taken down. ``attach`` gives a task ``eth0`` on the node bridge (default route
+spec no longer lists are taken down; the task subnets of the other nodes on this node's link are routed
+straight to them (``routes``: the mesh reaches their tasks without VXLAN). ``attach`` gives a task ``eth0`` on the node bridge (default route
 via the gateway) and one interface per network, ``eth1``... in network-name order, each with a route
 for the network's VIP block via the node (the mesh balances VIPs there). Names, MTUs and routes are
 decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them. Attaching and
@@ -17,7 +18,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shoal.worker.network import links, prewire
+from shoal.worker.network import links, prewire, routes
 from shoal.worker.network.nfttable import OVERLAY_BRIDGES
 from shoal.worker.network.node import VXLAN_OVERHEAD, NodeNet, task_ifname
 from shoal.worker.network.prewire import Ports, Prewired, TaskPort
@@ -49,6 +50,7 @@ class NodeSpec:
     uplink: str | None = None  # the device the underlay address is on
     mtu: int = 1500  # the underlay's MTU
     forwarding: bool = True
+    peer_subnets: tuple[tuple[str, str], ...] = ()  # (task subnet, underlay) of the other nodes (see routes.py)
 
     def overlay(self, name: str) -> OverlaySpec | None:
         """The overlay called ``name``, if the node is on it."""
@@ -94,6 +96,8 @@ class NodeNetwork:
     def __init__(self, netns: str | None = None) -> None:
         self.net = NodeNet(netns)
         self.spec: NodeSpec | None = None
+        self.routed: frozenset[str] = frozenset()
+        """The other nodes' task subnets routed straight to them (on this node's link; see routes.py)."""
         self.side = SideLoop("shoal-wiring")
         """Where tasks are attached and detached, off the caller's loop (see sideloop)."""
         self._side_net: NodeNet | None = None  # the node's socket for the side loop, opened there
@@ -154,6 +158,8 @@ class NodeNetwork:
             for vni in {o.vni for o in old.overlays} - keep:
                 await links.delete(self.net.ipr, vxlan_of(vni))
                 await links.delete(self.net.ipr, bridge_of(vni))
+        if not same_node or old is None or old.peer_subnets != spec.peer_subnets:
+            self.routed = await routes.ensure(self.net.ipr, spec.peer_subnets)
         self.spec = spec
 
     async def _drop_overlays_except(self, keep: set[int]) -> None:
@@ -200,7 +206,7 @@ class NodeNetwork:
 
     async def cleanup(self) -> list[str]:
         """Remove everything shoal added to the node's namespace (devices; the nft table is MeshSync's)."""
-        self.spec = None
+        self.spec, self.routed = None, frozenset()
         return await self.net.cleanup()
 
     def _spec(self) -> NodeSpec:
