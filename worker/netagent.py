@@ -49,17 +49,19 @@ class NetAgent:
 
     ``netns``: the node's network namespace (a path; None: the agent's own). ``dns_port`` is 53 in a
     node; tests may pick another. ``local_api``: the abstract socket served in the node's namespace
-    (default: ``agentapi.default_address()``; None: not served).
+    (default: ``agentapi.default_address()``; None: not served). ``direct_routing``: route the task
+    subnets of the nodes on this node's link to them (``--direct-routing``, see network/routes.py).
     """
 
     def __init__(self, state_dir: Path, netns: str | None = None, resolv_conf: str = "/etc/resolv.conf",
-                 dns_port: int = 53, local_api: str | None = "", pool_size: int = POOL_SIZE) -> None:
+                 dns_port: int = 53, local_api: str | None = "", pool_size: int = POOL_SIZE,
+                 direct_routing: bool = False) -> None:
         self.netns = netns
         self.resolv_conf = resolv_conf
         self.dns_port = dns_port
         self.node_id = ""  # set by the agent once it is registered
         self.map = NetMap()
-        self.plumbing = NodeNetwork(netns)
+        self.plumbing = NodeNetwork(netns, direct_routing)
         self.mesh = MeshSync(Nft(netns))
         self.pool = NetnsPool(state_dir.parent / f"{state_dir.name}-pool", netns, size=pool_size)
         self.tasks = TaskWiring(state_dir, self.plumbing, self.pool)

@@ -32,6 +32,11 @@ def _common(f: Any) -> Any:
     f = click.option("--network/--no-network", "network", default=True, show_default=True,
                      help="wire tasks into the cluster's networks (bridge shoal0, overlays, routing mesh, DNS); "
                      "--no-network: tasks get loopback only and the node's namespace is left alone")(f)
+    f = click.option("--direct-routing", is_flag=True, default=False,
+                     help="route the task subnets of the nodes on this node's own link straight to them, so the "
+                     "routing mesh reaches their tasks without VXLAN (as flannel's DirectRouting). Only where the "
+                     "network forwards packets addressed to task subnets between nodes: one layer-2 segment "
+                     "without source/destination checks (not most clouds' virtual networks)")(f)
     return f
 
 

@@ -52,7 +52,7 @@ def require_root() -> None:
 def manager_argv(lab: Lab, node: Node, first: bool) -> list[str]:
     argv = procs.shoal_argv() + [
         "manager", "--data-dir", node.data_dir, "--listen-addr", node.manager_addr, "--advertise-addr", node.manager_addr,
-        "--socket", node.socket, "--hostname", node.name,
+        "--socket", node.socket, "--hostname", node.name, "--direct-routing",
     ]  # fmt: skip
     if not lab.managers_run_tasks:
         argv += ["--availability", "drain"]
@@ -70,7 +70,7 @@ def manager_argv(lab: Lab, node: Node, first: bool) -> list[str]:
 def worker_argv(lab: Lab, node: Node) -> list[str]:
     joins = ",".join(m.manager_addr for m in lab.managers)
     return procs.shoal_argv() + [
-        "worker", "--join", joins, "--data-dir", node.data_dir, "--hostname", node.name,
+        "worker", "--join", joins, "--data-dir", node.data_dir, "--hostname", node.name, "--direct-routing",
     ]  # fmt: skip
 
 

@@ -78,7 +78,7 @@ def _runtime(data_dir: Path, nid: str, cgroup_parent: str) -> Runtime:
 
 def _network(opts: NodeOptions, agent_dir: Path) -> NetAgent | None:
     """The agent's networking (its tasks' namespaces under ``agent_dir``), unless ``--no-network``."""
-    return NetAgent(agent_dir / "net") if opts.network else None
+    return NetAgent(agent_dir / "net", direct_routing=opts.direct_routing) if opts.network else None
 
 
 def _hostname(opts: NodeOptions) -> str:

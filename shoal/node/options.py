@@ -37,6 +37,7 @@ class NodeOptions:
     metrics_addr: str = ""
     log_level: str = "info"
     network: bool = True  # the agent wires tasks into the cluster's networks (False: loopback only)
+    direct_routing: bool = False  # route on-link nodes' task subnets to them (worker/network/routes.py)
 
     def check(self) -> None:
         """Refuse settings that cannot work, before anything is written; NodeError names the flag."""

@@ -17,6 +17,7 @@ from shoal.worker.network import routes
 from shoal.worker.network.nft import Endpoint, Frontend, Mesh
 from shoal.worker.network.nftapply import Nft
 from shoal.worker.network.node import NodeNet, task_ifname
+from shoal.worker.network.topology import NodeNetwork, NodeSpec
 from tests.integration.netkit import Kit, clients, labels, needs_root, sh
 
 pytestmark = [*needs_root, pytest.mark.skipif(sh("which", "nft", check=False) == "", reason="needs nft (nftables)")]
@@ -109,3 +110,18 @@ async def test_a_task_reaches_a_routed_nodes_tasks_only_through_the_mesh(pair):
     assert pair.kit.get(pair.ns("t1"), TASK[2], 8080, 1)[0].startswith("error"), "h2 refuses h1's tasks too"
     pair.kit.ip(pair.ns("h2"), f"route add 192.168.78.0/24 via {UNDERLAY[1]}\n")
     assert labels(pair.kit.get(pair.ns("c"), TASK[2], 8080, 1)) == {"t2": 1}, "an outside client still reaches t2"
+
+
+async def test_a_node_routes_its_peers_subnets_only_with_direct_routing(pair):
+    spec = NodeSpec(f"{SUBNET[1].replace('.0/24', '.1')}/24", UNDERLAY[1], (UNDERLAY[2],), uplink="eth0",
+                    peer_subnets=((SUBNET[2], UNDERLAY[2]),))
+    path = pair.kit.path(pair.ns("h1"))
+    for direct, routed in ((False, frozenset()), (True, {SUBNET[2]}), (False, frozenset())):
+        node = NodeNetwork(path, direct_routing=direct)  # as an agent started with or without the flag
+        await node.open()
+        try:
+            await node.ensure(spec)
+            assert node.routed == routed
+            assert shoal_routes(pair, 1) == (f"{SUBNET[2]} via {UNDERLAY[2]} dev eth0" if direct else "")
+        finally:
+            await node.close()

@@ -42,7 +42,7 @@ def test_first_manager_starts_the_cluster_drained_on_its_embedded_etcd(tmp_path:
     i = argv.index("manager")
     assert argv[i + 1 :] == [
         "--data-dir", m.data_dir, "--listen-addr", "172.30.9.2:4242", "--advertise-addr", "172.30.9.2:4242",
-        "--socket", m.socket, "--hostname", "manager1", "--availability", "drain",
+        "--socket", m.socket, "--hostname", "manager1", "--direct-routing", "--availability", "drain",
     ]  # fmt: skip
 
 
@@ -73,7 +73,7 @@ def test_workers_join_every_manager(tmp_path: Path):
     i = argv.index("worker")
     assert argv[i + 1 :] == [
         "--join", "172.30.9.2:4242,172.30.9.3:4242,172.30.9.4:4242",
-        "--data-dir", lab.workers[0].data_dir, "--hostname", "worker1",
+        "--data-dir", lab.workers[0].data_dir, "--hostname", "worker1", "--direct-routing",
     ]  # fmt: skip
     assert lifecycle.daemon_env(lab, lab.workers[0], first=False) == {"SHOAL_TOKEN": "SHOAL-1-w"}
 

@@ -9,9 +9,13 @@ through the mesh.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
+from shoal.lab import lifecycle, state
 from shoal.manager.dispatcher.netmap import ClusterNet
+from shoal.node.daemon import _network
+from shoal.node.options import NodeOptions
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
 from shoal.worker.netmap import NetMap
@@ -112,3 +116,15 @@ def test_a_change_of_routed_subnets_alone_rewrites_the_cross_network_pairs():
     assert any(line.startswith("add element ip shoal cross-networks") and f"10.210.1.0/24 . {REMOTE}" in line
                for line in lines)
     assert delta(new, new) == ""
+
+
+def test_lab_nodes_route_directly_on_the_switch_the_lab_built(tmp_path):
+    lab = state.plan("t", 1, 1, ipaddress.ip_network("172.30.9.0/24"), tmp_path, False)
+    assert "--direct-routing" in lifecycle.manager_argv(lab, lab.managers[0], first=True)
+    assert "--direct-routing" in lifecycle.worker_argv(lab, lab.workers[0])
+
+
+def test_direct_routing_is_off_unless_asked_and_reaches_the_agents_plumbing(tmp_path):
+    assert not NodeOptions(data_dir=tmp_path).direct_routing
+    assert _network(NodeOptions(data_dir=tmp_path), tmp_path).plumbing.direct_routing is False
+    assert _network(NodeOptions(data_dir=tmp_path, direct_routing=True), tmp_path).plumbing.direct_routing is True

@@ -8,6 +8,11 @@ address is reached without a gateway), its task subnet is routed straight to it 
 host-gw / DirectRouting does, and the mesh DNATs to the task's address on its node bridge: a packet then
 takes the path it would take to the task directly, plus one routing node (see ``plan.mesh_for``).
 
+It is the node operator's choice (``shoal worker|manager --direct-routing``, off by default): the kernel
+sees a peer "on link" on a cloud's virtual network too, whose fabric drops packets addressed to anything
+but an instance's own address (source/destination checks), as it does flannel's host-gw. A node without
+it routes nothing and reaches every other node's tasks over the overlay, as before.
+
 Only task subnets are routed, one route per node, each marked with the protocol ``PROTO`` so that
 ``ensure`` can tell its own routes from anyone else's (it never replaces a route it did not add: that
 node is then reached over VXLAN as before) and ``remove`` takes exactly them away. A node behind a

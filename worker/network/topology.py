@@ -3,9 +3,10 @@
 ``NodeNetwork.ensure(NodeSpec)`` makes the node match its spec: the task bridge ``shoal0`` with the
 gateway of the node's subnet; per overlay network (VXLAN id ``vni``) a bridge ``shob<vni>`` holding the
 node's own address on it and a VXLAN device ``shvx<vni>`` flooding to the other nodes; overlays the
-spec no longer lists are taken down; the task subnets of the other nodes on this node's link are routed
-straight to them (``routes``: the mesh reaches their tasks without VXLAN). ``attach`` gives a task ``eth0`` on the node bridge (default route
-via the gateway) and one interface per network, ``eth1``... in network-name order, each with a route
+spec no longer lists are taken down; with ``direct_routing``, the task subnets of the other nodes on this
+node's link are routed straight to them (``routes``: the mesh reaches their tasks without VXLAN).
+``attach`` gives a task ``eth0`` on the node bridge (default route via the gateway) and one interface
+per network, ``eth1``... in network-name order, each with a route
 for the network's VIP block via the node (the mesh balances VIPs there). Names, MTUs and routes are
 decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them. Attaching and
 detaching a task run on a loop of their own (``sideloop``) with their own socket on the node: the kernel
@@ -93,8 +94,10 @@ def addresses(node_address: str, networks: dict[str, str]) -> list[str]:
 class NodeNetwork:
     """The agent's handle on its node's plumbing (``netns``: None for its own namespace)."""
 
-    def __init__(self, netns: str | None = None) -> None:
+    def __init__(self, netns: str | None = None, direct_routing: bool = False) -> None:
         self.net = NodeNet(netns)
+        self.direct_routing = direct_routing
+        """Route the other nodes' task subnets to them when on this node's link (``--direct-routing``)."""
         self.spec: NodeSpec | None = None
         self.routed: frozenset[str] = frozenset()
         """The other nodes' task subnets routed straight to them (on this node's link; see routes.py)."""
@@ -159,7 +162,7 @@ class NodeNetwork:
                 await links.delete(self.net.ipr, vxlan_of(vni))
                 await links.delete(self.net.ipr, bridge_of(vni))
         if not same_node or old is None or old.peer_subnets != spec.peer_subnets:
-            self.routed = await routes.ensure(self.net.ipr, spec.peer_subnets)
+            self.routed = await routes.ensure(self.net.ipr, spec.peer_subnets if self.direct_routing else ())
         self.spec = spec
 
     async def _drop_overlays_except(self, keep: set[int]) -> None:
