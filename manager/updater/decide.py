@@ -19,7 +19,10 @@ One pass, for a replicated or global service (jobs start a new run on a spec cha
 * A slot whose restart policy gave up (condition none, or ``max_attempts`` reached) is neither in flight
   nor to do again: its failed replacements are the update's failures, and the update goes on without it
   (or pauses or rolls back by the failure action) instead of waiting for a task nobody will start.
-* A replacement made by this update that fails (ends other than by a shutdown) is a failure; more than
+* A replacement made by this update that fails (ends other than by a shutdown) is a failure, and its
+  slot is done for the update (SwarmKit's updater moves on once a replacement reached RUNNING or later;
+  the restart policy keeps trying the slot), unless the old task still runs beside it (start-first:
+  the slot tries again after the restart delay); more than
   ``max_failure_ratio`` of the slots failing triggers ``failure_action``: pause, continue, or roll
   back (the previous spec becomes the spec, and the rollback runs by ``rollback_config``). A failing
   rollback pauses (``rollback_paused``) unless its own action is continue.
@@ -125,6 +128,8 @@ def survey(service: pb.Service, tasks: list[TaskView], now_ns: int) -> Slots:
                 out.ready_at.append(t.status.timestamp_ns)
         if any(rollout.ready(t.task.spec, t.status) for t in fresh):
             continue  # done (an old task left beside it is the orchestrator's to stop)
+        if failed_at and not old:
+            continue  # its replacement failed (a failure above): done for the update, as SwarmKit's moves on
         if fresh or (stopping and not old):
             out.in_flight += 1
         elif _gave_up(service, groups[slot], now_ns):

@@ -257,9 +257,13 @@ VERIFYING = "verify: Waiting for the monitoring period to verify that tasks are 
 FAILURE_SEEN = "verify: Detected task failure"
 
 
-def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollback: bool, verifying: bool = False) -> Verdict:
+def verdict(
+    status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollback: bool, verifying: bool = False, followed: bool = False
+) -> Verdict:
     """docker's reading of ``UpdateStatus`` while it waits (its ``ServiceProgress``), as a pure function.
-    ``verifying``: the update had converged and was waiting out its monitoring period."""
+    ``verifying``: the update had converged and was waiting out its monitoring period; ``followed``: this
+    wait saw the update in progress, so its completion ends the wait even with tasks failing (failure
+    action continue), as docker's does."""
     US = types_pb2.UpdateStatus
     msg = status.message
     if status.state == US.PAUSED:
@@ -274,7 +278,7 @@ def verdict(status: types_pb2.UpdateStatus, converged: bool, waiting_for_rollbac
         return Verdict(done=converged)
     if status.state == US.UPDATING:
         return Verdict(note=VERIFYING if converged else FAILURE_SEEN if verifying else "")
-    return Verdict(done=converged)
+    return Verdict(done=converged or (followed and status.state == US.COMPLETED))
 
 
 def _step(stub: Any, service_id: str, name: str) -> tuple[str, bool, list[str], types_pb2.UpdateStatus]:
@@ -355,13 +359,15 @@ def wait(
     notes: list[str] = []
     name = service_id
     rollback: bool | None = None
+    seen: set[int] = set()  # the update states this wait saw
     try:
         live = _live() if tty else None
         while True:
             name, done, text, status = _step(stub, service_id, name)
+            seen.add(status.state)
             if rollback is None:
                 rollback = status.state in rollout.ROLLBACK_STATES  # `svc rollback`, or a rollback already under way or done
-            v = verdict(status, done, rollback, VERIFYING in notes)
+            v = verdict(status, done, rollback, VERIFYING in notes, types_pb2.UpdateStatus.UPDATING in seen)
             notes = _noted(notes, v.note)
             text = [n for n in notes if n.startswith("rollback:")] + text + [n for n in notes if n.startswith("verify:")]
             if live is not None and text != shown:
@@ -387,5 +393,5 @@ def wait(
     finally:
         if live is not None:
             live.stop()
-    if not quiet:
+    if not quiet and done:  # an update that completed with tasks failing (continue) ends without it, as docker's
         click.echo("verify: Service converged")

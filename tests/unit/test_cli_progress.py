@@ -304,3 +304,13 @@ def test_an_update_that_converged_then_lost_a_task_says_so_as_docker() -> None:
     notes = progress._noted(notes, progress.FAILURE_SEEN)
     assert notes == [progress.FAILURE_SEEN], "the verify line changes; it is not shown twice"
     assert progress._noted(["rollback: why"], progress.VERIFYING) == ["rollback: why", progress.VERIFYING]
+
+
+def test_an_update_this_wait_followed_ends_when_it_completes_even_with_tasks_failing() -> None:
+    """docker's ServiceProgress returns once the update completed (failure action continue), converged or not;
+    a completed state from an earlier update (a `svc scale` after it) still waits for convergence."""
+    US = types_pb2.UpdateStatus
+    completed = US(state=US.COMPLETED)
+    assert progress.verdict(completed, False, False, followed=True).done
+    assert not progress.verdict(completed, False, False).done
+    assert progress.verdict(completed, True, False).done

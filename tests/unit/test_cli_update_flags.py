@@ -244,3 +244,15 @@ def test_svc_rollback_waits_until_the_rollback_completed(
         "overall progress: rolling back update: 2 out of 2 tasks" in out
         and out[-1] == "verify: Service converged"
     )
+
+
+@pytest.mark.timeout(10)
+def test_an_update_that_completes_with_its_tasks_failing_ends_the_wait_as_dockers(
+    fake: RollingStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress.time, "sleep", lambda _s: None)
+    fake.auto_run = False  # the tasks never run (an image that exits at once)
+    fake.states = [(US.UPDATING, "update in progress"), (US.COMPLETED, "update completed")]
+    r = run(fake, "svc", "update", "--update-failure-action", "continue", "--image", "app:2", "web")
+    assert r.exit_code == 0, r.output
+    assert "verify: Service converged" not in r.output and "overall progress: 0 out of 2 tasks" in r.output

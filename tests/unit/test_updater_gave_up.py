@@ -72,11 +72,26 @@ def test_with_continue_the_update_completes_without_the_slot_that_gave_up() -> N
     assert not decide(svc, tasks, T0 + 30 * S), "completed, and no new update starts for the empty slot"
 
 
-def test_while_attempts_remain_the_slot_waits_for_its_restart() -> None:
+def test_while_attempts_remain_a_slot_whose_replacement_failed_is_done_for_the_update() -> None:
+    """SwarmKit's updater is done with a slot once its replacement reached RUNNING or later (failed included):
+    with continue the update completes; the restart policy, not the update, tries the slot again. (It used
+    to wait for the restarts: with the default policy, unlimited attempts, a failing image never completed.)"""
     svc = service(action=CONTINUE)
     tasks = [*gave_up_slot_1(svc, attempts=2), task(svc, 2, pb.RUNNING, at=T0 + 12 * S)]  # 2 ended: not more than 2
-    assert survey(svc, tasks, T0 + 20 * S).in_flight == 1
-    assert decide(svc, tasks, T0 + 20 * S).service is None
+    assert survey(svc, tasks, T0 + 20 * S).in_flight == 0
+    plan = decide(svc, tasks, T0 + 20 * S)
+    assert plan.service is not None and plan.service.update_status.state == US.COMPLETED
+    restarting = [*tasks, task(svc, 1, pb.STARTING, at=T0 + 16 * S)]  # the restart policy's next try, not ready yet
+    assert survey(svc, restarting, T0 + 20 * S).in_flight == 0
+
+
+def test_with_unlimited_restarts_and_continue_a_failing_update_completes() -> None:
+    svc = service(action=CONTINUE, max_attempts=0)
+    failed = [task(svc, s, pb.FAILED, at=T0 + (10 + s) * S, desired=pb.SHUTDOWN) for s in (1, 2)]
+    olds = [task(svc, s, pb.SHUTDOWN, old=True, desired=pb.SHUTDOWN) for s in (1, 2)]
+    retries = [task(svc, s, pb.PREPARING, at=T0 + 20 * S) for s in (1, 2)]
+    plan = decide(svc, [*olds, *failed, *retries], T0 + 21 * S)
+    assert plan.service is not None and plan.service.update_status.state == US.COMPLETED
 
 
 def test_pause_and_rollback_apply_when_the_failures_exceed_the_ratio() -> None:
