@@ -2,7 +2,8 @@
 
 ``taskstate`` decides (the next step, and the status each outcome leads to); this module only makes
 the executor calls, turns what they did into an outcome, and reports the statuses reached. A change
-of desired state (the manager asks for a stop) interrupts a wait; health checks run beside the wait.
+of desired state (the manager asks for a stop) interrupts a wait; health checks run beside the wait
+and end as the task's stop begins (docker stops a container's health checks before its stop signal).
 """
 
 from __future__ import annotations
@@ -80,8 +81,7 @@ class TaskController:
                         return
                     await self._take(step)
             finally:
-                if self._health is not None:
-                    self._health.cancel()
+                self._stop_health()
 
     async def _take(self, step: Step) -> None:
         """One step: announce it, make its executor call, report the status its outcome leads to."""
@@ -106,10 +106,16 @@ class TaskController:
         elif step is Step.WAIT:
             return await self._wait()
         elif step is Step.SHUTDOWN and self.container:
+            self._stop_health()  # docker stops a container's health checks as its stop begins
             await asyncio.sleep(taskstate.drain_s(self.task, self.observed))  # out of the mesh before it stops
             self.log.debug("task stop signalled")  # (bench/timeline.py: against each node's mesh without it)
             await self.executor.stop(self.task.id, self._grace())
         return Done()
+
+    def _stop_health(self) -> None:
+        """No more probes: the task is stopping (its drain and grace period run probe-free) or done."""
+        if self._health is not None:
+            self._health.cancel()
 
     def _grace(self) -> float:
         return self.task.spec.container.stop_grace_period_ns / 1e9

@@ -15,6 +15,7 @@ Pure and synchronous: no I/O, tested on plain messages.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -28,8 +29,11 @@ PROTOCOLS = {pb.PortConfig.TCP: "tcp", pb.PortConfig.UDP: "udp"}
 MODES = {pb.PortConfig.INGRESS: "ingress", pb.PortConfig.HOST: "host"}
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def ip_of(address: str) -> str:
-    """``a.b.c.d`` of ``a.b.c.d/prefix`` (or of a bare address)."""
+    """``a.b.c.d`` of ``a.b.c.d/prefix`` (or of a bare address). Cached: every map message makes the mesh
+    and the directory again from every task's addresses (``task_nets``), and parsing them was ~6% of an
+    agent's event loop during a rolling update of 60 replicas."""
     return str(ipaddress.IPv4Interface(address).ip)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from shoal.proto import dispatcher_pb2 as dpb
 from shoal.proto import types_pb2 as pb
-from shoal.worker.netmap import NetMap, task_networks
+from shoal.worker.netmap import NetMap, ip_of, task_networks
 from shoal.worker.network.plan import INGRESS, NODE, Directory, Port, mesh_for
 from shoal.worker.network.topology import OverlaySpec
 
@@ -127,3 +129,10 @@ def test_a_tasks_addresses_by_network_name():
     t.networks.add(network_id="n-web", network="web", address="10.210.64.5/24")
     t.networks.add(network_id="n-ing", network="ingress", address="10.210.128.5/24")
     assert task_networks(t) == {"web": "10.210.64.5/24", "ingress": "10.210.128.5/24"}
+
+
+def test_an_address_is_read_the_same_with_or_without_its_prefix_and_a_bad_one_always_errs():
+    for _ in range(2):  # (ip_of is cached: a second call answers, or errs, as the first)
+        assert ip_of("10.210.64.5/24") == ip_of("10.210.64.5") == "10.210.64.5"
+        with pytest.raises(ValueError):
+            ip_of("10.210.64.300/24")
