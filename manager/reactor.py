@@ -2,8 +2,11 @@
 
 Duplicate events merge (the set), a pass never runs concurrently with itself, and a pass may ask to be
 woken at a later time (a restart delay). Under load a pass starts no sooner after the last one ended
-than that one took (up to ``max_debounce``), so a storm of events is handled in a few big passes rather
-than many passes each over everything, and the loop never spends most of its time in one reactor; an
+than that one held the event loop (up to ``max_debounce``), so a storm of events is handled in a few
+big passes rather than many passes each over everything, and the loop never spends most of its time in
+one reactor. The time a pass's writes waited on the store does not count (``commit_clock``): a pass
+that waited 60 ms for etcd held the loop for none of it, and holding the next pass back as long delayed
+each hop of a rolling update's chain (updater, scheduler, allocator) by as much. An
 event that comes after a quiet spell is handled at once (see ``debounce_s``): a health report a
 rolling update waits for is not held back because the pass before it, long ago, was a big one. A wake
 asked for by one id survives passes over other ids (see ``next_wake``). After a
@@ -19,6 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from shoal import log
 from shoal.manager.cache import ClusterCache, Listener
+from shoal.manager.store.writes import commit_clock
 from shoal.retry import Backoff
 
 _log = log.get(__name__)
@@ -49,7 +53,7 @@ class Reactor:
         self.step = step
         self.debounce = debounce
         self.max_debounce = max_debounce
-        self.last_pass = 0.0  # seconds the last pass took (its commit included)
+        self.last_pass = 0.0  # seconds the last pass held the event loop (its wall time less its commits')
         self.last_end = 0.0  # when it ended (time.monotonic())
         self.dirty: set[str] = set()
         self._event = asyncio.Event()
@@ -88,12 +92,13 @@ class Reactor:
                 continue  # marked during the debounce: the ids went with the pass before
             started = time.monotonic()
             try:
-                rev, wake = await self.step(dirty)
+                with commit_clock() as commits:
+                    rev, wake = await self.step(dirty)
                 self.last_end = time.monotonic()
-                self.last_pass = self.last_end - started
+                self.last_pass = max(0.0, self.last_end - started - commits.waited)
                 backoff.reset()
                 _log.debug("reconcile pass", loop=self.name, ids=len(dirty), debounce_s=round(started - woke, 4),
-                           took_s=round(self.last_pass, 4), revision=rev or None)
+                           took_s=round(self.last_end - started, 4), commit_s=round(commits.waited, 4), revision=rev or None)
             except Exception:
                 _log.exception("reconcile pass failed; retrying", loop=self.name)
                 self.dirty |= dirty

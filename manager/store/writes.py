@@ -11,7 +11,10 @@ write. A write whose compares fail raises ``Conflict``: the caller re-reads and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from shoal import log
@@ -19,10 +22,45 @@ from shoal.retry import Backoff, retry
 
 from .base import MAX_TXN_OPS, Compare, Op, Store, StoreError
 
-__all__ = ["Conflict", "Fence", "Write", "Writer"]
+__all__ = ["CommitClock", "Conflict", "Fence", "Write", "Writer", "commit_clock"]
 
 _log = log.get(__name__)
 PARALLEL = 8  # batches in flight at once (the etcd store has 8 threads)
+
+
+class CommitClock:
+    """How long the writes made in one context (a reactor's pass) waited on the store: the union of their
+    transactions' times, so batches in flight together count once (see ``commit_clock``)."""
+
+    def __init__(self) -> None:
+        self.waited = 0.0
+        self._in_flight = 0
+        self._since = 0.0
+
+    def begin(self) -> None:
+        if self._in_flight == 0:
+            self._since = time.monotonic()
+        self._in_flight += 1
+
+    def end(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.waited += time.monotonic() - self._since
+
+
+_clock: ContextVar[CommitClock | None] = ContextVar("shoal_commit_clock", default=None)
+
+
+@contextlib.contextmanager
+def commit_clock() -> Iterator[CommitClock]:
+    """Time the store transactions made within (by this task and the tasks it starts): a pass's time
+    minus its commits' is what it spent on the event loop."""
+    clock = CommitClock()
+    token = _clock.set(clock)
+    try:
+        yield clock
+    finally:
+        _clock.reset(token)
 
 
 class Conflict(Exception):
@@ -76,7 +114,14 @@ class Writer:
 
     async def apply(self, write: Write) -> int:
         """Apply one write; returns the store revision after it. Raises Conflict when a compare fails."""
-        res = await self.store.txn(self._compares(write), write.ops)
+        clock = _clock.get()
+        if clock is not None:
+            clock.begin()
+        try:
+            res = await self.store.txn(self._compares(write), write.ops)
+        finally:
+            if clock is not None:
+                clock.end()
         if not res.succeeded:
             raise Conflict("the object changed since it was read")
         return res.revision
