@@ -94,3 +94,24 @@ def test_a_pool_of_size_zero_is_off(tmp_path: Path) -> None:
 def test_pooled_interface_names_fit_the_kernels_limit_and_differ_per_entry_and_network() -> None:
     names = {pool_ifname(e, n) for e in ("a1", "a2") for n in ("", "web")}
     assert len(names) == 4 and all(len(n) <= 15 and n.startswith("shp") for n in names)
+
+
+def test_a_shape_whose_entries_ran_out_keeps_one_more_up_to_the_most(tmp_path: Path) -> None:
+    pool = NetnsPool(tmp_path, size=2, max_size=3)
+    web = task_ports(SPEC, ["web"])
+    assert pool.take(web) is None and pool.target(web) == 2, "a shape met for the first time: no burst yet"
+    pool.ready[web] = [entry(web, 1)]
+    assert pool.take(web) == entry(web, 1) and pool.target(web) == 2, "found one ready: the pool was wide enough"
+    assert pool.take(web) is None and pool.target(web) == 3, "all taken: a burst wider than the pool"
+    assert pool.take(web) is None and pool.target(web) == 3, "never past max_size"
+
+
+def test_a_dropped_shape_forgets_how_far_it_grew(tmp_path: Path) -> None:
+    pool = NetnsPool(tmp_path, size=1, shapes=1, max_size=4)
+    web, back = task_ports(SPEC, ["web"]), task_ports(SPEC, ["back"])
+    for _ in range(3):
+        pool.take(web)
+    assert pool.target(web) == 3
+    pool.take(back)  # web drops out (one shape kept)
+    pool.take(web)
+    assert pool.target(web) == 1

@@ -3,7 +3,9 @@
 A rolling update replaces tasks one after another on each node, and each replacement waited for its
 namespace and its veths to be made (prewire.py says why that is slow) before its container could be
 created. The pool keeps ``size`` namespaces ready for each of the last ``shapes`` task shapes the node
-wired (a shape: the task's ports, ``task_ports``: the same networks under the same node spec), and
+wired (a shape: the task's ports, ``task_ports``: the same networks under the same node spec), one more
+each time a take found that shape's entries all taken (up to ``max_size``: a node's share of a wide
+batch, 5 of a rolling update's 10 on 2 nodes, is then ready at once after the first burst), and
 refills after each take, on a thread and a netlink socket of its own (``SideLoop``), off the path of
 the task being wired. A task finds one ready (``take``) or is wired the slow way; either way it ends
 with the same interfaces, names and addresses.
@@ -38,6 +40,8 @@ _log = log.get(__name__)
 
 POOL_SIZE = 4
 """Namespaces kept ready per shape: a node's share of a rolling update's batch (parallelism 10 over 2-3 nodes)."""
+POOL_MAX = 8
+"""The most entries a shape grows to (see the module docstring)."""
 POOL_SHAPES = 3
 """Shapes kept: the ones the node wired last (a shape's entries go when it drops out)."""
 
@@ -45,11 +49,14 @@ POOL_SHAPES = 3
 class NetnsPool:
     """Ready namespaces of one node (``netns``: the node's namespace path, None for the agent's own)."""
 
-    def __init__(self, dir: Path, netns_path: str | None = None, size: int = POOL_SIZE, shapes: int = POOL_SHAPES) -> None:
+    def __init__(self, dir: Path, netns_path: str | None = None, size: int = POOL_SIZE, shapes: int = POOL_SHAPES,
+                 max_size: int = POOL_MAX) -> None:
         self.dir = dir
         self.netns = netns_path
         self.size = size
+        self.max_size = max(max_size, size)
         self.shapes = shapes
+        self.sizes: dict[Ports, int] = {}  # the shapes grown past ``size``
         self.side = SideLoop("shoal-netpool")
         self.ready: dict[Ports, list[Prewired]] = {}
         self.wanted: OrderedDict[Ports, None] = OrderedDict()
@@ -61,17 +68,30 @@ class NetnsPool:
         """A ready namespace wired for ``ports``, now the caller's (see ``prewire.claim``); None when none is."""
         if self.size <= 0:
             return None
+        known = ports in self.wanted
         self._want(ports)
         entries = self.ready.get(ports)
-        return entries.pop(0) if entries else None
+        if entries:
+            return entries.pop(0)
+        if known:  # its entries were all taken: a burst wider than the pool, keep one more from now on
+            self.sizes[ports] = min(self.target(ports) + 1, self.max_size)
+        return None
+
+    def target(self, ports: Ports) -> int:
+        """How many entries the pool keeps ready for ``ports``."""
+        return self.sizes.get(ports, self.size)
 
     def _want(self, ports: Ports) -> None:
         self.wanted.pop(ports, None)
         self.wanted[ports] = None
         while len(self.wanted) > self.shapes:
             old, _ = self.wanted.popitem(last=False)
-            self._doomed += self.ready.pop(old, [])
+            self._drop(old)
         self._kick.set()
+
+    def _drop(self, ports: Ports) -> None:
+        self._doomed += self.ready.pop(ports, [])
+        self.sizes.pop(ports, None)
 
     def retain(self, spec: NodeSpec) -> None:
         """The node is about to follow ``spec``: drop the shapes (and their entries) it changes."""
@@ -79,7 +99,7 @@ class NetnsPool:
             if _fits(ports, spec):
                 continue
             del self.wanted[ports]
-            self._doomed += self.ready.pop(ports, [])
+            self._drop(ports)
         self._kick.set()
 
     def count(self) -> int:
@@ -87,7 +107,7 @@ class NetnsPool:
         return sum(len(e) for e in self.ready.values())
 
     async def run(self) -> None:
-        """Clear what an earlier run left, then keep every wanted shape at ``size`` ready entries until cancelled."""
+        """Clear what an earlier run left, then keep every wanted shape at its ``target`` of ready entries until cancelled."""
         await self.side.run(self._purge)
         backoff = Backoff(first=0.5, cap=10.0)
         while True:
@@ -104,7 +124,7 @@ class NetnsPool:
     async def _fill(self) -> None:
         while True:
             await self._drop_doomed()
-            ports = next((p for p in reversed(self.wanted) if len(self.ready.get(p, [])) < self.size), None)
+            ports = next((p for p in reversed(self.wanted) if len(self.ready.get(p, [])) < self.target(p)), None)
             if ports is None:
                 return
             entry = await self.side.run(lambda: self._make(ports))  # noqa: B023  # awaited here, in this turn
