@@ -223,9 +223,11 @@ def drains(evs: list[Event], service: str) -> list[str]:
 
 
 def read_lab(root: Path) -> list[Event]:
-    """Every node's daemon log under a lab directory, as one time-ordered list of events."""
+    """Every node's daemon log under a lab directory (``LAB/<node>/daemon.log``, or a kept trace's
+    ``<node>/daemon.log``), as one time-ordered list of events. Not a walk of the whole tree: a
+    container's directory that goes during it fails the walk."""
     evs: list[Event] = []
-    for log in sorted(root.rglob("daemon.log")):
+    for log in sorted({*root.glob("*/daemon.log"), *root.glob("*/*/daemon.log")}):
         evs += events(log.read_text(errors="replace").splitlines(), log.parent.name)
     return sorted(evs, key=lambda e: e.t)
 
