@@ -11,8 +11,15 @@ import grpc
 
 from shoal.cli import client
 from shoal.cli.aliases import AliasGroup
-from shoal.cli.network_views import NETWORK_HEADERS, network_dict, network_rows
-from shoal.cli.output import format_table, print_json
+from shoal.cli.network_views import (
+    NETWORK_FILTER_CHOICES,
+    NETWORK_FILTERS,
+    NETWORK_HEADERS,
+    network_dict,
+    network_matches,
+    network_record,
+)
+from shoal.cli.output import emit_list, emit_objects, format_option, inspect_format_option, parse_filters
 from shoal.cli.service_opts import parse_kv
 from shoal.proto import control_pb2, types_pb2
 
@@ -48,18 +55,20 @@ def create_command(driver: str, subnet: str, attachable: bool, label: tuple[str,
 @network_group.command("ls", short_help="List networks")
 @click.option("-q", "--quiet", is_flag=True, help="Only display network IDs")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate the output")
-def ls_command(quiet: bool, no_trunc: bool) -> None:
+@click.option("-f", "--filter", "filters", multiple=True, metavar="filter",
+              help="Provide filter values (driver, id, label, name, scope, type)")
+@format_option
+def ls_command(quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str) -> None:
+    wanted = parse_filters(filters, NETWORK_FILTERS, NETWORK_FILTER_CHOICES)
     nets = client.stub().ListNetworks(control_pb2.ListNetworksRequest()).networks
-    if quiet:
-        for n in nets:
-            click.echo(n.id)
-        return
-    click.echo(format_table(NETWORK_HEADERS, network_rows(nets, no_trunc)))
+    records = [network_record(n, no_trunc) for n in nets if network_matches(n, wanted)]
+    emit_list(fmt, quiet, NETWORK_HEADERS, records, lambda r: [r["ID"], r["Name"], r["Driver"], r["Scope"]])
 
 
 @network_group.command("inspect", short_help="Display detailed information on one or more networks")
+@inspect_format_option
 @click.argument("networks", nargs=-1, required=True, metavar="NETWORK...")
-def inspect_command(networks: tuple[str, ...]) -> None:
+def inspect_command(fmt: str | None, networks: tuple[str, ...]) -> None:
     stub = client.stub()
     out, errors = [], []
     for ref in networks:
@@ -68,7 +77,7 @@ def inspect_command(networks: tuple[str, ...]) -> None:
             out.append(network_dict(got.network, got.services, got.containers))
         except grpc.RpcError as err:
             errors.append(client.item_error(err))
-    print_json(out)
+    emit_objects(fmt, out)
     if errors:
         raise click.ClickException("\n".join(errors))
 

@@ -9,7 +9,7 @@ Attachable, Labels, plus shoal's VXLAN id and the services on it); ``svc inspect
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from shoal import ids
@@ -25,12 +25,44 @@ def _time(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat().replace("+00:00", "Z") if ns else ""
 
 
-def network_row(net: types_pb2.Network, no_trunc: bool = False) -> list[str]:
-    return [net.id if no_trunc else ids.short(net.id), net.spec.name, net.spec.driver or "overlay", "swarm"]
+NETWORK_FILTERS = ("driver", "id", "label", "name", "scope", "type")
+NETWORK_FILTER_CHOICES = {"scope": ("swarm", "global", "local"), "type": ("custom", "builtin")}
 
 
-def network_rows(nets: Iterable[types_pb2.Network], no_trunc: bool = False) -> list[Sequence[str]]:
-    return [network_row(n, no_trunc) for n in nets]
+def network_record(net: types_pb2.Network, no_trunc: bool = False) -> dict[str, Any]:
+    """A ``network ls`` row as docker's ``--format`` sees it: ``.ID`` (short unless --no-trunc, as the table
+    and ``-q``), ``.Name``, ``.Driver``, ``.Scope``, ``.IPv6``, ``.Internal``, ``.Labels``, ``.CreatedAt``."""
+    created = dt.datetime.fromtimestamp(net.meta.created_at_ns // 10**9, dt.UTC)
+    return {
+        "ID": net.id if no_trunc else ids.short(net.id),
+        "Name": net.spec.name,
+        "Driver": net.spec.driver or "overlay",
+        "Scope": "swarm",
+        "IPv6": "false",
+        "Internal": "false",
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(net.spec.labels.items())),
+        "CreatedAt": created.strftime("%Y-%m-%d %H:%M:%S") + f".{net.meta.created_at_ns % 10**9:09d}".rstrip("0").rstrip(".") + " +0000 UTC",
+    }
+
+
+def network_matches(net: types_pb2.Network, filters: dict[str, list[str]]) -> bool:
+    """docker's ``network ls`` filters: driver exactly, id by prefix, name by part, label by key or key=value,
+    scope (every network is ``swarm``) and type (``builtin``: the ingress network; ``custom``: the others)."""
+    if "driver" in filters and (net.spec.driver or "overlay") not in filters["driver"]:
+        return False
+    if "id" in filters and not any(net.id.startswith(v) for v in filters["id"]):
+        return False
+    if "name" in filters and not any(v in net.spec.name for v in filters["name"]):
+        return False
+    if "scope" in filters and "swarm" not in [v.lower() for v in filters["scope"]]:
+        return False
+    if "type" in filters and ("builtin" if net.spec.ingress else "custom") not in [v.lower() for v in filters["type"]]:
+        return False
+    for want in filters.get("label", []):
+        key, sep, value = want.partition("=")
+        if key not in net.spec.labels or (sep and net.spec.labels[key] != value):
+            return False
+    return True
 
 
 def network_dict(net: types_pb2.Network, services: Iterable[str] = (),
@@ -43,8 +75,10 @@ def network_dict(net: types_pb2.Network, services: Iterable[str] = (),
         "Scope": "swarm",
         "Driver": net.spec.driver or "overlay",
         "IPAM": {"Driver": "default", "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-        "Ingress": net.spec.ingress,
+        "EnableIPv6": False,
+        "Internal": False,
         "Attachable": net.spec.attachable,
+        "Ingress": net.spec.ingress,
         "Labels": dict(sorted(net.spec.labels.items())),
         "Options": {"com.docker.network.driver.overlay.vxlanid_list": str(net.vxlan_id)},
         "VIPBlock": net.vip_block,

@@ -54,9 +54,9 @@ def test_network_ls_has_dockers_columns(fake):
         ["back", "overlay", "swarm"],
         ["web", "overlay", "swarm"],
     ]
-    assert run(fake, "network", "ls", "-q").output.split() == sorted(
-        fake.networks, key=lambda i: fake.networks[i].spec.name
-    )
+    by_name = sorted(fake.networks, key=lambda i: fake.networks[i].spec.name)
+    assert run(fake, "network", "ls", "-q").output.split() == [i[:12] for i in by_name], "short, as docker's"
+    assert run(fake, "network", "ls", "-q", "--no-trunc").output.split() == by_name
 
 
 def test_network_inspect_prints_dockers_shape_and_the_services_on_it(fake):
@@ -209,3 +209,29 @@ def test_network_inspect_lists_standalone_containers_as_docker_does():
     assert got["Containers"] == {"c" * 64: {"Name": "probe", "EndpointID": "att1", "IPv4Address": "10.99.0.7/24",
                                             "Node": "node9"}}
     assert network_dict(net)["Containers"] == {}
+
+
+def test_network_ls_filters_and_formats_as_dockers(fake):
+    run(fake, "network", "create", "-l", "team=a", "web")
+    run(fake, "network", "create", "back")
+    names = lambda *a: run(fake, "network", "ls", *a, "--format", "{{.Name}}").output.split()  # noqa: E731
+    assert names("--filter", "name=we") == ["web"] and names("--filter", "label=team=a") == ["web"]
+    assert names("--filter", "label=team") == ["web"] and names("--filter", "label=team=b") == []
+    assert sorted(names("--filter", "driver=overlay")) == ["back", "web"] and names("--filter", "type=builtin") == []
+    web = next(i for i, n in fake.networks.items() if n.spec.name == "web")
+    assert names("--filter", f"id={web}") == ["web"]
+    out = run(fake, "network", "ls", "--filter", "name=web", "--format", "{{.ID}} {{.Driver}} {{.Scope}} {{.Labels}}").output
+    assert out == f"{web[:12]} overlay swarm team=a\n"
+    rows = [json.loads(line) for line in run(fake, "network", "ls", "--format", "json").output.splitlines()]
+    assert sorted(r["Name"] for r in rows) == ["back", "web"] and {"ID", "Driver", "Scope", "CreatedAt"} <= set(rows[0])
+    bad = run(fake, "network", "ls", "--filter", "colour=red")
+    assert bad.exit_code == 2 and "invalid filter 'colour'" in bad.output
+    assert run(fake, "network", "ls", "--filter", "type=odd").exit_code == 2
+
+
+def test_network_inspect_format_as_dockers(fake):
+    run(fake, "network", "create", "--subnet", "10.99.0.0/24", "web")
+    out = run(fake, "network", "inspect", "-f", "{{.Name}} {{(index .IPAM.Config 0).Subnet}} {{.Internal}}", "web")
+    assert out.exit_code == 0 and out.output == "web 10.99.0.0/24 false\n", out.output
+    bad = run(fake, "network", "inspect", "-f", "{{.Nope}}", "web")
+    assert bad.exit_code == 2 and 'map has no entry for key "Nope"' in bad.output
