@@ -300,7 +300,9 @@ def task_doc(task: pb.Task, status: pb.TaskStatus | None = None) -> dict[str, An
     if st.err:
         status_doc["Err"] = st.err
     status_doc["ContainerStatus"] = {"ContainerID": st.container_id, "PID": st.pid, "ExitCode": st.exit_code}
-    status_doc["PortStatus"] = {}
+    ran = st.state >= pb.RUNNING and st.state != pb.REJECTED  # docker's PortStatus: the host-mode ports it bound
+    host = [port_dict(p) for p in task.spec.ports if ran and p.publish_mode == pb.PortConfig.HOST and p.published_port]
+    status_doc["PortStatus"] = {"Ports": host} if host else {}
     if st.health:
         status_doc["Health"] = enum_word(st.DESCRIPTOR.fields_by_name["health"], st.health)
     out = {

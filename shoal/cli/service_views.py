@@ -26,7 +26,7 @@ from shoal.proto import control_pb2, types_pb2
 ServiceSpec = types_pb2.ServiceSpec
 TaskState = types_pb2.TaskState
 
-TASK_HEADERS = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR")
+TASK_HEADERS = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR", "PORTS")
 
 
 def service_view(service: types_pb2.Service) -> ServiceView:
@@ -134,10 +134,19 @@ def task_records(
                 "DesiredState": pretty_state(t.desired_state),
                 "CurrentState": current,
                 "Error": t.status.err,
+                "Ports": task_ports(t),
             }
         )
         previous = key
     return records
+
+
+def task_ports(t: types_pb2.Task) -> str:
+    """docker's PORTS of a task: its host-mode published ports once its container ran (``*:8080->80/tcp``);
+    ingress ports are the service's, on every node, and not shown per task (as docker's)."""
+    ran = t.status.state >= types_pb2.RUNNING and t.status.state != types_pb2.REJECTED
+    host = [p for p in t.spec.ports if p.publish_mode == types_pb2.PortConfig.HOST and p.published_port] if ran else []
+    return ",".join(f"*:{p.published_port}->{p.target_port}/{types_pb2.PortConfig.Protocol.Name(p.protocol).lower()}" for p in host)
 
 
 def keep_records(records: Iterable[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
@@ -183,6 +192,7 @@ def task_row(rec: Mapping[str, object], no_trunc: bool = False) -> list[str]:
         str(rec["DesiredState"]),
         str(rec["CurrentState"]),
         error,
+        str(rec.get("Ports", "")),
     ]
 
 
@@ -191,7 +201,7 @@ def task_template_record(rec: Mapping[str, object], no_trunc: bool = False, tabl
     --no-trunc, ``.Error`` quoted and cut as docker's are; ``.Name`` carries the `` \\_ `` history mark only
     in a ``table`` format, as docker's does -- JSON and plain templates get the bare name)."""
     cells = task_row(rec, no_trunc)
-    keys = ("ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error")
+    keys = ("ID", "Name", "Image", "Node", "DesiredState", "CurrentState", "Error", "Ports")
     view = dict(zip(keys, cells, strict=True))
     if not table:
         view["Name"] = str(rec["Name"])

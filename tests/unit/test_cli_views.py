@@ -103,10 +103,10 @@ def test_ps_rows_names_history_states_and_errors() -> None:
     nodes = {"n1": "host-one"}
     rows = [task_row(r) for r in task_records(tasks, nodes, now=NOW)]
     assert rows == [
-        ["t10000000000", "web.1", "nginx", "host-one", "Running", "Running 5 seconds ago", ""],
-        ["t2new0000000", "web.2", "nginx", "host-one", "Running", "Running about a minute ago", ""],
-        ["t2old0000000", " \\_ web.2", "nginx", "host-one", "Shutdown", "Failed 10 minutes ago", '"task: non-zero exit (3)"'],
-        ["t10pending00", "web.10", "nginx", "", "Running", "Pending less than a second ago", ""],
+        ["t10000000000", "web.1", "nginx", "host-one", "Running", "Running 5 seconds ago", "", ""],
+        ["t2new0000000", "web.2", "nginx", "host-one", "Running", "Running about a minute ago", "", ""],
+        ["t2old0000000", " \\_ web.2", "nginx", "host-one", "Shutdown", "Failed 10 minutes ago", '"task: non-zero exit (3)"', ""],
+        ["t10pending00", "web.10", "nginx", "", "Running", "Pending less than a second ago", "", ""],
     ]
 
 
@@ -203,3 +203,15 @@ def test_pretty_inspect_summary() -> None:
         "  TargetPort = 80",
     ):
         assert needle in text.splitlines(), needle
+
+
+def test_ps_ports_are_a_tasks_host_mode_ports_once_it_ran_as_dockers() -> None:
+    t = task("thost000000000000000000000", 1, types_pb2.RUNNING, 5)
+    t.spec.ports.add(published_port=8080, target_port=80, publish_mode=types_pb2.PortConfig.HOST)
+    t.spec.ports.add(published_port=5353, target_port=53, protocol=types_pb2.PortConfig.UDP, publish_mode=types_pb2.PortConfig.HOST)
+    t.spec.ports.add(published_port=9090, target_port=90)  # ingress: the service's, not the task's
+    (rec,) = task_records([t], {}, now=NOW)
+    assert rec["Ports"] == "*:8080->80/tcp,*:5353->53/udp" and task_row(rec)[7] == rec["Ports"]
+    t.status.state = types_pb2.PREPARING
+    (rec,) = task_records([t], {}, now=NOW)
+    assert rec["Ports"] == "", "not bound before its container ran"

@@ -219,3 +219,14 @@ def test_every_key_of_an_inspect_view_is_a_known_field_name() -> None:
     for doc in (service_doc(svc), node_doc(node()), task_doc(task)):
         assert keys(doc) <= field_names(), keys(doc) - field_names()
         assert keys_in(doc) >= keys(doc)
+
+
+def test_task_inspect_port_status_has_its_host_mode_ports() -> None:
+    spec = web().spec
+    spec.ports.add(published_port=8081, target_port=81, publish_mode=pb.PortConfig.HOST)
+    task = pb.Task(id="t" * 25, service_id="s", slot=1, node_id="n1", spec=spec, desired_state=pb.RUNNING)
+    task.status.state = pb.RUNNING
+    assert task_doc(task)["Status"]["PortStatus"] == {
+        "Ports": [{"Protocol": "tcp", "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "host"}]}
+    task.status.state = pb.PENDING
+    assert task_doc(task)["Status"]["PortStatus"] == {}
