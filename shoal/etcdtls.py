@@ -8,6 +8,9 @@ so its clients and peers authenticate with certificates. Why a CA of its own and
 - authority: every node holds a certificate of the cluster CA; etcd (without its RBAC) admits any
   client certificate of a CA it trusts, so trusting the cluster CA would open etcd to every worker.
 
+(``cryptography`` is loaded only to make a certificate: every `shoal --lab` command reads the lab's
+state, which names these files, and paid ~35 ms for it.)
+
 An embedded etcd gets a CA, a server certificate for 127.0.0.1 and one client certificate, all in
 the manager's data dir, created at its first start. An etcd cluster (the lab's, or one deployed by
 hand with ``shoal etcd-certs``) gets the CA once and a certificate per member with its addresses;
@@ -22,10 +25,6 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
-from shoal import tls
 from shoal.certfiles import write_private
 
 VALIDITY = dt.timedelta(days=365 * 5)
@@ -68,6 +67,8 @@ def ensure_ca(directory: Path) -> tuple[bytes, bytes]:
     cert, key = directory / "ca.crt", directory / "ca.key"
     if cert.exists() and key.exists():
         return cert.read_bytes(), key.read_bytes()
+    from shoal import tls
+
     directory.mkdir(parents=True, exist_ok=True)
     pem, key_pem = tls.new_ca("shoal-etcd-ca")
     write_private(key, key_pem)
@@ -77,6 +78,11 @@ def ensure_ca(directory: Path) -> tuple[bytes, bytes]:
 
 def sign(ca: tuple[bytes, bytes], name: str, addresses: list[str], server: bool) -> tuple[bytes, bytes]:
     """A certificate (and its new key) for ``name``: client auth, plus server auth for ``addresses`` when ``server``."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from shoal import tls
+
     ca_cert = x509.load_pem_x509_certificate(ca[0])
     key = tls.new_key()
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)

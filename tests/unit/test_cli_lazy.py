@@ -109,3 +109,11 @@ def test_the_executable_answers_svc_ls_without_click_grpcio_or_logging(tmp_path)
     assert "shoal.cli.fastsvc" in loaded
     for heavy in ("click", "grpc", "logging", "hpack", "shoal.cli.main", "shoal.cli.client", "google.protobuf", "typing", "socket", "re"):
         assert heavy not in loaded, f"{heavy} is imported by the fast `shoal svc ls`"
+
+
+def test_finding_a_labs_manager_loads_no_certificate_code() -> None:
+    """Every `shoal --lab NAME ...` reads the lab's state to find its manager: that state names the lab's
+    etcd certificates, but only making one needs `cryptography` (~35 ms at each invocation)."""
+    loaded = _modules_after("import shoal.lab.cluster, shoal.lab.state, shoal.lab.procs")
+    assert "shoal.etcdtls" in loaded
+    assert "cryptography" not in loaded and "shoal.tls" not in loaded
