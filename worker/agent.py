@@ -115,11 +115,15 @@ class Agent:
         self.node.on_role = callback
 
     async def run(self) -> None:
-        """Join, adopt what an earlier run left, and hold sessions until cancelled; then stop every task."""
-        await self.node.register()
-        self.kept.load()
-        leftovers = await self.tasks.load_leftovers()
+        """Join, adopt what an earlier run left, and hold sessions until cancelled; then stop every task.
+
+        A join refused (the node was removed while it was down, its certificate revoked) stops and
+        deletes what an earlier run left too: the node is no longer the cluster's, nobody would stop them.
+        """
         try:
+            await self.node.register()
+            self.kept.load()
+            leftovers = await self.tasks.load_leftovers()
             async with asyncio.TaskGroup() as tg:
                 if self.network is not None:
                     self.network.node_id = self.node_id

@@ -176,3 +176,23 @@ def test_svc_ps_why_says_why_a_task_has_no_node(shared_cli_cluster: CliCluster, 
     ids = {t["ID"] for t in tasks(c, "stuck")}
     assert not ids & set(containers(c)), "no container was made for a task without a node"
     c.shoal("svc", "rm", "stuck")
+
+
+def test_a_worker_removed_while_it_was_down_stops_its_leftovers_when_it_comes_back(cli_cluster: CliCluster):
+    """Its agent killed (containers keep running, to be re-adopted), the node removed meanwhile: at the next
+    start the join is refused, and what the earlier run left is stopped and deleted, as a leave would."""
+    c = cli_cluster
+    c.shoal("svc", "create", "-d", "--name", "left", "--mode", "global", *QUICK_STOP, "host", "sleep", "1000")
+    c.wait_for(lambda: len(running_pids(c, "left")) == 2, what="a task on each node")
+    on_worker = [t["ID"] for t in tasks(c, "left") if t["Node"] == "e2e-worker"]
+    c.procs[1].kill()  # kill -9 of the agent alone: its launcher and container stay
+    c.procs[1].wait()
+    assert runtime_leftovers(c.tmp / "w" / "runtime", on_worker), "the container outlived its agent"
+    c.shoal("node", "rm", "--force", "e2e-worker")
+    again = c.start("worker", "--join", c.addr, "--token", c.token, "--data-dir", str(c.tmp / "w"), "--hostname", "e2e-worker",
+                    name="worker-again")
+    c.wait_for(lambda: again.poll() is not None, timeout=30, what="the removed worker's exit")
+    last = (c.tmp / "worker-again.log").read_text().splitlines()[-1]
+    assert again.returncode == 1 and "was removed from the cluster" in last, last
+    assert runtime_leftovers(c.tmp / "w" / "runtime", on_worker) == []
+    c.shoal("svc", "rm", "left")

@@ -68,3 +68,19 @@ async def test_a_second_cancel_abandons_the_stop(tmp_path):
     with pytest.raises(asyncio.CancelledError):
         await stop
     assert list(ex.containers) == ["t1"], "left running, to be re-adopted at the next start"
+
+
+async def test_a_join_refused_at_start_stops_what_an_earlier_run_left(tmp_path):
+    """The node was removed while its agent was down: when it comes back the join is refused, and the
+    containers the earlier run left are stopped and deleted, not left running for nobody."""
+    from shoal.worker.join import JoinError
+
+    agent, ex = await agent_running(tmp_path, "left1", "left2")
+
+    async def refused(renew: bool = False) -> None:
+        raise JoinError("join refused by m1:4242: permission denied: node n1 was removed from the cluster")
+
+    agent.node.register = refused  # type: ignore[method-assign]  # the manager's refusal, without a manager
+    with pytest.raises(JoinError, match="was removed from the cluster"):
+        await agent.run()
+    assert ex.containers == {}
