@@ -2,7 +2,7 @@
 
 A line is prefixed as docker prefixes it: ``web.2.abcdefghijkl@node-1    | hello``; the task number
 is padded to the widest slot so the bars line up, ``--no-task-ids`` drops the id, ``--no-trunc``
-shows it whole, ``--raw`` drops the prefix and ``-t`` puts the time (RFC 3339, nanoseconds) first.
+shows it whole, ``--no-resolve`` shows the service's and node's ids instead of their names, ``--raw`` drops the prefix and ``-t`` puts the time (RFC 3339, nanoseconds) first.
 """
 
 from __future__ import annotations
@@ -27,17 +27,19 @@ class LineFormat:
     task_ids: bool = True
     trunc: bool = True
     slot_width: int = 1
+    resolve: bool = True  # --no-resolve: the service's and the node's ids, not their names (docker's)
 
     def prefix(self, task: lpb.LogTask | None, timestamp_ns: int) -> str:
         out = rfc3339_nano(timestamp_ns) + " " if self.timestamps else ""
         if self.raw or task is None:
             return out
-        name = task.service_name or ids.short(task.service_id)
+        name = (task.service_name or ids.short(task.service_id)) if self.resolve else task.service_id
         name += f".{task.slot}" if task.slot else f".{task.node_id}"
         if self.task_ids:
             name += "." + (task.task_id if not self.trunc else ids.short(task.task_id))
         pad = " " * max(0, self.slot_width - len(str(task.slot))) if task.slot else ""
-        return f"{out}{name}{pad}@{task.node_name or task.node_id}    | "
+        node = task.node_name or task.node_id if self.resolve else task.node_id
+        return f"{out}{name}{pad}@{node}    | "
 
     def line(self, task: lpb.LogTask | None, line: lpb.LogLine) -> str:
         text = line.data.decode("utf-8", "replace")

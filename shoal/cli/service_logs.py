@@ -24,15 +24,17 @@ from shoal.proto import control_pb2, logs_pb2, logs_pb2_grpc
 @click.option("--raw", is_flag=True, help="Do not neatly format logs (no task prefix)")
 @click.option("--no-task-ids", is_flag=True, help="Do not include task IDs in output")
 @click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.option("--no-resolve", is_flag=True, help="Do not map IDs to Names in output")
 @click.option("--details", is_flag=True, help="Show extra details provided to logs (shoal's logs carry none)")
-def logs_command(ref: str, follow: bool, tail: str, timestamps: bool, since: str, raw: bool, no_task_ids: bool, no_trunc: bool, details: bool) -> None:
+def logs_command(ref: str, follow: bool, tail: str, timestamps: bool, since: str, raw: bool, no_task_ids: bool, no_trunc: bool, no_resolve: bool, details: bool) -> None:
     """Fetch the logs of a service or task"""
     try:
         request = logs_pb2.SubscribeLogsRequest(services=[ref], follow=follow, tail=parse_tail(tail), since_ns=parse_since(since))
     except LogOptionError as exc:
         raise click.UsageError(str(exc)) from None
     stub = client.stub()
-    fmt = LineFormat(timestamps=timestamps, raw=raw, task_ids=not no_task_ids, trunc=not no_trunc, slot_width=_slot_width(stub, ref))
+    fmt = LineFormat(timestamps=timestamps, raw=raw, task_ids=not no_task_ids, trunc=not no_trunc, slot_width=_slot_width(stub, ref),
+                     resolve=not no_resolve)
     tasks: dict[str, logs_pb2.LogTask] = {}
     try:
         for msg in _subscribe(stub, request):

@@ -26,6 +26,7 @@ def test_prefix_is_dockers() -> None:
     assert LineFormat(task_ids=False).line(TASK, LINE) == "web.2@node-1    | hello\n"
     assert LineFormat(trunc=False).line(TASK, LINE) == f"web.2.{TID}@node-1    | hello\n"
     assert LineFormat(raw=True).line(TASK, LINE) == "hello\n"
+    assert LineFormat(resolve=False).line(TASK, LINE) == "s1.2.abcdefghijkl@n1    | hello\n", "--no-resolve: ids, not names"
     assert LineFormat(timestamps=True, raw=True).line(TASK, LINE) == "2023-11-14T22:13:20.000000001Z hello\n"
 
 
