@@ -5,7 +5,8 @@ on them), the services on those networks, and every service that publishes a por
 concerns:
 
 * a node's network record (``nodenet``): that node, and every node on a network it is or was on
-  (their peer lists change);
+  (their peer lists change); when its task subnet or underlay address changed, also every node on
+  ingress (ingress's map lists every node's subnet and underlay: ``ClusterNet.peer_subnets``);
 * a network: the nodes on it;
 * a service or its endpoint record, or a task of it (its definition, status or addresses): the nodes
   that see the service, before and after the change; and a task's addresses record also wakes the
@@ -57,6 +58,7 @@ class Audience:
     nets_of: dict[str, frozenset[str]] = field(default_factory=dict)  # node id -> its networks
     reached: dict[str, Reach] = field(default_factory=dict)  # service id -> its reach when last seen
     service_of: dict[str, str] = field(default_factory=dict)  # task id -> its service (after it is gone)
+    routed_by: dict[str, tuple[str, str]] = field(default_factory=dict)  # node id -> (task subnet, underlay)
     _indexed: bool = False
 
     def _index(self) -> None:
@@ -64,6 +66,7 @@ class Audience:
             self._indexed = True
             for node_id in list(self.cache.objects["nodenet"]):
                 self._reindex(node_id)
+                self._readdressed(node_id)
 
     def _reindex(self, node_id: str) -> frozenset[str]:
         """Refresh ``node_id``'s networks from the cache; returns the networks it was on before."""
@@ -77,6 +80,19 @@ class Audience:
         if now:
             self.nets_of[node_id] = now
         return before
+
+    def _readdressed(self, node_id: str) -> bool:
+        """Refresh ``node_id``'s task subnet and underlay; whether either changed (or it came or went)."""
+        info = self.cache.get("nodenet", node_id)
+        now = (info.subnet, info.underlay) if info is not None else ("", "")
+        before = self.routed_by.pop(node_id, ("", ""))
+        if now != ("", ""):
+            self.routed_by[node_id] = now
+        return now != before
+
+    def _on_ingress(self) -> frozenset[str]:
+        ingress = {nid for nid, v in self.cache.objects["network"].items() if v.obj.spec.ingress}
+        return self.nodes_on(ingress)
 
     def nodes_on(self, networks: set[str] | frozenset[str]) -> frozenset[str]:
         out: set[str] = set()
@@ -121,7 +137,8 @@ class Audience:
         self._index()
         if kind == "nodenet":
             before = self._reindex(obj_id)
-            return frozenset({obj_id}) | self.nodes_on(before | self.nets_of.get(obj_id, frozenset()))
+            woken = frozenset({obj_id}) | self.nodes_on(before | self.nets_of.get(obj_id, frozenset()))
+            return woken | self._on_ingress() if self._readdressed(obj_id) else woken
         if kind == "network":
             return self.nodes_on({obj_id})
         if kind in ("service", "endpoint"):

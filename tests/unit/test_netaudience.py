@@ -119,6 +119,18 @@ def test_every_node_whose_map_changes_is_woken(changes):
             assert changed <= woken, (kind, obj_id, changed, woken)
 
 
+def test_a_node_readdressed_wakes_every_node_on_ingress():
+    """Ingress's map lists every node's task subnet and underlay (direct routing): another node's new
+    underlay changes the map of a node on ingress that shares no other network with it."""
+    w = World()
+    w.put("nodenet", "a", nodenet("a", {"ingress"}))
+    before = w.maps()["a"]
+    woken = w.put("nodenet", "b", nodenet("b", set(), "192.168.1.9"))
+    assert w.maps()["a"] != before
+    assert "a" in woken
+    assert w.put("nodenet", "b", nodenet("b", set(), "192.168.1.9")) == frozenset({"b"})  # nothing moved
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(change_st, min_size=1, max_size=25))
 def test_the_kept_state_gives_every_node_the_map_of_a_fresh_build(changes):
