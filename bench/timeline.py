@@ -12,10 +12,11 @@ mesh loads (``mesh loaded``, with the tasks it stopped balancing) and each old t
 (``task stop signalled``). This joins them
 per batch: for the replacements a step created, when their node accepted them, when they were
 starting (wired and created), running, probed and healthy, and when the supervisor took the next step
--- each as the median and the slowest of the batch, in seconds after the step; and, per stopped task,
+-- each as the median and the slowest of the batch, in seconds after the step (and ``chain``: the means
+over the whole update of each hop of one replacement's path); and, per stopped task,
 how long after the last node's mesh dropped it its container got the stop signal (``drains``: a
 negative margin is a node still sending it connections as it stopped). The pure half (``events``,
-``batches``, ``render``, ``drains``) is unit-tested; ``main`` only reads the files.
+``batches``, ``render``, ``chain``, ``drains``) is unit-tested; ``main`` only reads the files.
 """
 
 from __future__ import annotations
@@ -181,6 +182,27 @@ def render(bs: list[Batch], t0: float | None = None) -> list[str]:
     return lines
 
 
+def chain(bs: list[Batch]) -> list[str]:
+    """One replacement's path, as means over the whole update (the sum, less the probe interval, is what a
+    slot costs beyond the health check): step -> accepted on its node, prepare (wiring and create), start,
+    running -> healthy (one interval, then the probe), healthy -> the supervisor's next step."""
+    ph: dict[str, list[float]] = defaultdict(list)
+    healthy = sorted(tr.healthy for b in bs for tr in b.new if tr.healthy is not None)
+    for b in bs:
+        for k, v in _phases(b).items():
+            ph[k] += v
+        for tr in b.new:
+            st = tr.states
+            if "ACCEPTED" in st and "STARTING" in st:
+                ph["prepare"].append(st["STARTING"] - st["ACCEPTED"])
+        before = [h for h in healthy if h <= b.at]
+        if before:
+            ph["react"].append(b.at - before[-1])
+    parts = ["to node", "prepare", "start", "healthy", "react"]
+    return ["per replacement (mean s): " + ", ".join(f"{k} {statistics.mean(ph[k]):.3f}" for k in parts if ph.get(k))
+            + (f"; of healthy, the first probe {statistics.mean(ph['probe']):.3f}" if ph.get("probe") else "")]
+
+
 def loop_summary(evs: list[Event], since: float, until: float) -> list[str]:
     """The leader's reconcile passes between ``since`` and ``until``: per loop, how many, their debounce and run time."""
     per: dict[str, list[Event]] = defaultdict(list)
@@ -240,7 +262,7 @@ def report(root: Path, service: str, t0: float | None = None, t1: float | None =
         return [f"no rolling update step of {service} in the logs under {root} (were the nodes started with SHOAL_LOG_LEVEL=debug?)"]
     start = t0 if t0 is not None else bs[0].at
     end = t1 if t1 is not None else (bs[-1].next_at or bs[-1].at)
-    out = render(bs, start)
+    out = render(bs, start) + chain(bs)
     if bs[-1].next_at is not None:
         out.append(f"update completed {bs[-1].next_at - start:.2f} s after it began" + (f"; the CLI returned at {t1 - start:.2f} s" if t1 else ""))
     return out + drains(evs, service) + ["leader's loops during the update:"] + loop_summary(evs, start, end)

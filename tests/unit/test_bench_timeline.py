@@ -81,3 +81,17 @@ def test_the_loops_are_summed_over_the_update_only():
     ], "manager1")  # fmt: skip
     (only,) = timeline.loop_summary(evs, T0, T0 + 5)
     assert "2 passes" in only and "debounce 0.01/0.01" in only and "busy 0.08" in only
+
+
+def test_the_chain_gives_the_mean_of_each_hop_of_a_replacement_over_the_update():
+    manager = [
+        line(10.0, "rolling update step", service="upd", started=1, stopped=0, slots=[1]),
+        line(11.6, "rolling update step", service="upd", started=1, stopped=0, slots=[2]),  # 0.1 after new1's health
+        line(13.0, "service update state", service="upd", state="completed"),
+    ]
+    agent = agent_task("old1", 1, 0.0, 1.0) + agent_task("old2", 2, 0.0, 1.0)
+    agent += agent_task("new1", 1, 10.2, 1.0) + agent_task("new2", 2, 11.8, 1.2)  # accepted 0.2 after each step, starting 0.21 later
+    evs = timeline.events(manager, "manager1") + timeline.events(agent, "worker1")
+    (text,) = timeline.chain(timeline.batches(sorted(evs, key=lambda e: e.t), "upd"))
+    assert text == ("per replacement (mean s): to node 0.200, prepare 0.210, start 0.090, healthy 1.100, react 0.100; "
+                    "of healthy, the first probe 0.050")
