@@ -134,6 +134,12 @@ SERVICE_FILTER_VALUES = {"mode": ("replicated", "global", "replicated-job", "glo
 TASK_FILTER_VALUES = {"desired-state": ("running", "shutdown", "accepted")}
 
 
+def label_matches(labels: Mapping[str, str], wanted: str) -> bool:
+    """docker's ``label`` filter value: ``KEY`` (the label is set) or ``KEY=VALUE`` (set to that value)."""
+    key, sep, val = wanted.partition("=")
+    return key in labels and (not sep or labels[key] == val)
+
+
 def filters(
     values: Iterable[str], allowed: Sequence[str], choices: dict[str, Sequence[str]] | None = None
 ) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shoal import ids
+from shoal.cli.listing import label_matches
 from shoal.proto import types_pb2
 
 NETWORK_HEADERS = ["NETWORK ID", "NAME", "DRIVER", "SCOPE"]
@@ -58,11 +59,7 @@ def network_matches(net: types_pb2.Network, filters: dict[str, list[str]]) -> bo
         return False
     if "type" in filters and ("builtin" if net.spec.ingress else "custom") not in [v.lower() for v in filters["type"]]:
         return False
-    for want in filters.get("label", []):
-        key, sep, value = want.partition("=")
-        if key not in net.spec.labels or (sep and net.spec.labels[key] != value):
-            return False
-    return True
+    return all(label_matches(net.spec.labels, w) for w in filters.get("label", []))
 
 
 def network_dict(net: types_pb2.Network, services: Iterable[str] = (),

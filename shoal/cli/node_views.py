@@ -6,14 +6,10 @@ from collections.abc import Mapping
 
 from shoal import units
 from shoal.cli.docker_views import iso, node_addr
+from shoal.cli.listing import label_matches
 from shoal.proto import types_pb2 as pb
 
 NODE_FILTERS = ("id", "name", "role", "membership", "label", "node.label")
-
-
-def _label_match(labels: Mapping[str, str], wanted: str) -> bool:
-    key, sep, val = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == val)
 
 
 def node_matches(f: Mapping[str, list[str]], node: pb.Node) -> bool:
@@ -27,9 +23,9 @@ def node_matches(f: Mapping[str, list[str]], node: pb.Node) -> bool:
         return False
     if "membership" in f and "accepted" not in [v.lower() for v in f["membership"]]:
         return False
-    if "label" in f and not all(_label_match(node.description.engine_labels, w) for w in f["label"]):
+    if "label" in f and not all(label_matches(node.description.engine_labels, w) for w in f["label"]):
         return False
-    return "node.label" not in f or all(_label_match(node.spec.labels, w) for w in f["node.label"])
+    return "node.label" not in f or all(label_matches(node.spec.labels, w) for w in f["node.label"])
 
 
 def check_filter_values(f: Mapping[str, list[str]]) -> str:

@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 from typing import Any
 
+from shoal.cli.listing import label_matches
 from shoal.cli.output import ago
 
 HEADERS = {"secret": ("ID", "NAME", "DRIVER", "CREATED", "UPDATED"), "config": ("ID", "NAME", "CREATED", "UPDATED")}
@@ -65,11 +66,7 @@ def matches(o: Any, filters: dict[str, list[str]]) -> bool:
         return False
     if "name" in filters and not any(o.spec.name.startswith(v) for v in filters["name"]):
         return False
-    for want in filters.get("label", []):
-        key, eq, value = want.partition("=")
-        if key not in o.spec.labels or (eq and o.spec.labels[key] != value):
-            return False
-    return True
+    return all(label_matches(o.spec.labels, w) for w in filters.get("label", []))
 
 
 def pretty(kind: str, o: Any) -> str:

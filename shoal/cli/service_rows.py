@@ -10,7 +10,7 @@ proto/types.proto (a unit test checks them against the generated descriptors).
 from __future__ import annotations
 
 from shoal import ids
-from shoal.cli.listing import mode_name
+from shoal.cli.listing import label_matches, mode_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -98,12 +98,7 @@ def matches(f: Mapping[str, Sequence[str]], view: ServiceView) -> bool:
     mode = mode_name(view.mode).replace(" ", "-")
     if "mode" in f and mode not in [m.lower().replace(" ", "-") for m in f["mode"]]:
         return False
-    return "label" not in f or all(_match_label(view.labels, w) for w in f["label"])
-
-
-def _match_label(labels: Mapping[str, str], wanted: str) -> bool:
-    key, sep, val = wanted.partition("=")
-    return key in labels and (not sep or labels[key] == val)
+    return "label" not in f or all(label_matches(view.labels, w) for w in f["label"])
 
 
 def records(views: Iterable[ServiceView], summaries: Mapping[str, Summary], f: Mapping[str, Sequence[str]]) -> list[dict[str, str]]:
