@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import grpc
 import pytest
 
 from shoal.manager import ca as cluster_ca
@@ -35,7 +36,10 @@ async def test_a_manager_token_joins_once_and_brings_the_kek(cluster: Cluster, t
     assert kek and len(node_id) == 25 and node_id != "hint-ignored", "the cluster gives a fresh id"
     certs = tmp_path / "m2" / "certificates"
     assert {"node.crt", "node.key", "ca.crt"} <= {p.name for p in certs.iterdir()}
-    node = (await cluster.control.GetNode(cpb.GetNodeRequest(node_id=node_id))).node
+    # the control API answers from the manager's watch-fed cache, a few ms behind the join's write
+    got_node = await eventually(lambda: cluster.control.GetNode(cpb.GetNodeRequest(node_id=node_id)), 10,
+                                "the joined node in the control API", ignore=(grpc.aio.AioRpcError,))
+    node = got_node.node
     assert node.spec.role == pb.NodeSpec.MANAGER and node.description.hostname == "m2-host"
     (certs / "ca.kek").write_bytes(kek)  # what `shoal manager --join` keeps
     assert await join_as_manager([cluster.addr], token, tmp_path / "m2", "", "m2-host") is None, "joined before"
