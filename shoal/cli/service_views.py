@@ -278,7 +278,8 @@ def pretty_service(service: types_pb2.Service) -> str:
         _kv(lines, 1, "Dir", c.dir)
     if c.user:
         _kv(lines, 1, "User", c.user)
-    _kv(lines, 1, "Init", str(c.init).lower())
+    if c.HasField("init"):  # docker's template: only when --init was given (even false)
+        _kv(lines, 1, "Init", str(c.init).lower())
     from shoal.cli import service_views_container as container_views  # the spec rules: only for --pretty
 
     lines.extend(container_views.container_lines(c))

@@ -53,3 +53,13 @@ def test_pretty_follows_dockers_order_and_shows_files_health_and_the_rollback_or
     assert " Update order:      stop-first" in text and " Rollback order:    start-first" in text and "  PIDs:" in text
     plain = pretty_service(pb.Service(id="s2", spec=pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox"))))
     assert not any(k in plain for k in ("Labels:", "Configs:", "Secrets:", "Healthcheck:", "UpdateStatus:"))
+
+
+def test_pretty_shows_init_only_when_it_was_given_as_docker_does() -> None:
+    def init_line(**kw: bool) -> list[str]:
+        spec = pb.ServiceSpec(name="x", container=pb.ContainerSpec(image="busybox", **kw))
+        return [" ".join(line.split()) for line in pretty_service(pb.Service(id="s", spec=spec)).splitlines() if "Init" in line]
+
+    assert init_line() == []
+    assert init_line(init=False) == ["Init: false"]
+    assert init_line(init=True) == ["Init: true"]
