@@ -8,7 +8,12 @@ worker2 on ``bench`` too. The load generator is manager1's namespace (it runs no
 * direct, 2 hops: the same, routed through worker2 both ways (routes for the task subnet and for
   manager1's address only): as many routers as the mesh path, without its NAT and VXLAN;
 * mesh, local: worker1's published port (the task runs there: DNAT, the client's address kept);
-* mesh: worker2's published port (no task there: DNAT, masquerade, VXLAN to worker1).
+* mesh: worker2's published port (no task there): with the lab's ``--direct-routing``, direct server
+  return (worker/network/dsr.py: worker2 forwards the packets unchanged to worker1, which DNATs them and
+  answers the client itself);
+* mesh_routed: the same port published a second time (PORT + 1), which the bench takes out of worker2's
+  direct server return (a rule of its own at the head of worker2's netdev table): the conntrack mesh
+  through worker2 (DNAT, masquerade, routed to worker1), as before direct server return.
 
 Every round runs the four paths back to back from the same client (``_rounds``); ``ratio`` on the last
 line is the median of the per-round mesh / direct ratios, the issue's figure; ``same_hops_ratio`` is
@@ -39,6 +44,7 @@ from _rounds import client_line, interleaved, print_rounds, print_table, summary
 SHOAL = str(Path(sys.executable).parent / "shoal")
 NAME = f"bmesh{os.getpid() % 10000}"
 PORT, TARGET = 30080, 8080
+ROUTED_PORT = PORT + 1  # the same task, left to the conntrack mesh (see ``without_dsr``)
 
 # polls host:port with a GET on a new connection until one is answered; prints the wall time of that answer
 POLL = r"""
@@ -142,7 +148,7 @@ def setup(lab: LabRun) -> None:
     lab.shoal("svc", "create", "--name", "peer", "--network", "bench", "--constraint", "node.hostname==worker2",
               "--detach", "host", py, "-c", "import time; time.sleep(1e6)")
     lab.shoal("svc", "create", "--name", "mesh", "--replicas", "0", "--network", "bench", "-p", f"{PORT}:{TARGET}",
-              "--constraint", "node.hostname==worker1", "--detach", "host", py, "-c", SERVER, "t1", str(TARGET))
+              "-p", f"{ROUTED_PORT}:{TARGET}", "--constraint", "node.hostname==worker1", "--detach", "host", py, "-c", SERVER, "t1", str(TARGET))
     lab.running("peer")
 
 
@@ -178,6 +184,20 @@ def task_netns(lab: LabRun, task: object) -> list[str]:
     return ["nsenter", f"--mount={node.mntns}", "nsenter", f"--net={path}"]
 
 
+def without_dsr(lab: LabRun, timeout: float = 30) -> None:
+    """Leave ROUTED_PORT to worker2's conntrack mesh: a rule at the head of its netdev table's ingress chain
+    (the agent rewrites that chain only when it replaces the table whole, on a restart)."""
+    w2 = lab.nodes["worker2"]["netns"]
+    deadline = time.monotonic() + timeout
+    while "shoal-dsr-eth0" not in subprocess.run(["ip", "netns", "exec", w2, "nft", "list", "tables"],
+                                                 capture_output=True, text=True).stdout:
+        if time.monotonic() > deadline:
+            raise RuntimeError("worker2 has no direct server return table (is --direct-routing on?)")
+        time.sleep(0.1)
+    subprocess.run(["ip", "netns", "exec", w2, "nft", "insert", "rule", "netdev", "shoal-dsr-eth0", "uplink-in",
+                    "tcp", "dport", str(ROUTED_PORT), "accept"], check=True)
+
+
 def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]:
     from mesh import key_figures
 
@@ -190,8 +210,10 @@ def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]
         subnet = str(ipaddress.IPv4Interface(bridge).network)
         task_ip = bridge.split("/")[0]
         two_hops = two_hop_address(lab, task, subnet)
+        without_dsr(lab)
+        w2 = lab.nodes["worker2"]["addr"]
         paths = [("direct", task_ip, TARGET), ("direct_2hops", two_hops, TARGET),
-                 ("mesh_local", lab.nodes["worker1"]["addr"], PORT), ("mesh", lab.nodes["worker2"]["addr"], PORT)]
+                 ("mesh_local", lab.nodes["worker1"]["addr"], PORT), ("mesh", w2, PORT), ("mesh_routed", w2, ROUTED_PORT)]
         runs = interleaved(lab.nodes["manager1"]["netns"], paths, conns, secs, tool, rounds)
         res = summary(runs)
         print(f"lab {NAME}: 1 drained manager (the load generator), 2 workers, task on worker1; "
@@ -202,7 +224,8 @@ def run_lab(conns: int, secs: float, tool: str, rounds: int) -> dict[str, float]
         print(f"\ntask RUNNING -> first answer through its VIP (from worker2): {conv['vip_converge_s']:.3f} s; "
               f"through worker2's published port: {conv['mesh_converge_s']:.3f} s (target <= 1 s)")
         return {**key_figures(res), "same_hops_ratio": summary(runs, "direct_2hops")["mesh"]["ratio"],
-                "mesh_local_ratio": res["mesh_local"]["ratio"], "direct_2hops_ratio": res["direct_2hops"]["ratio"],
+                "mesh_local_ratio": res["mesh_local"]["ratio"], "mesh_routed_ratio": res["mesh_routed"]["ratio"],
+                "dsr_over_routed": summary(runs, "mesh_routed")["mesh"]["ratio"], "direct_2hops_ratio": res["direct_2hops"]["ratio"],
                 "vip_converge_ms": 1000 * conv["vip_converge_s"], "mesh_converge_ms": 1000 * conv["mesh_converge_s"]}
     finally:
         lab.close()

@@ -138,7 +138,8 @@ class NetAgent:
             await self.plumbing.ensure(spec)
             self.spec = spec
         services, tasks = self.map.service_nets(), self.map.task_nets()
-        mesh = mesh_for(self.node_id, services, tasks, spec.local_subnets(), routed=self.plumbing.routed)
+        mesh = mesh_for(self.node_id, services, tasks, spec.local_subnets(), routed=self.plumbing.routed,
+                        dsr=self.plumbing.dsr)
         self.mesh.set(mesh, self.map.revision, self.map.serving_ids())
         self.directory = Directory(services, [*tasks, *self.attached.task_nets()])
         if self.dns is not None:

@@ -115,12 +115,14 @@ def clients_of(answers: list[str], node: str) -> set[str]:
 
 
 def shoal_traces_in(lab: LabCli, node: str) -> list[str]:
-    """What of shoal's networking is left in a lab host's namespace: devices, the nft table, routes to other
+    """What of shoal's networking is left in a lab host's namespace: devices, the nft tables, routes to other
     nodes' task subnets, task namespaces (a task's and the pool's)."""
     links = on_host(lab, node, "ip", "-d", "-o", "link")
     left = [line.split(":")[1].strip() for line in links.splitlines() if "shoal-net" in line]
-    if "table ip shoal" in on_host(lab, node, "nft", "list", "tables"):
+    tables = on_host(lab, node, "nft", "list", "tables")
+    if "table ip shoal" in tables:
         left.append("nft table ip shoal")
+    left += [f"nft {line.strip()}" for line in tables.splitlines() if "table netdev shoal-dsr-" in line]  # dsr.py
     routes = on_host(lab, node, "ip", "-4", "route", "show", "proto", str(SHOAL_ROUTES))  # worker/network/routes.py
     left += [f"route {line.split()[0]}" for line in routes.splitlines() if line.strip()]
     net = data_dir(lab, node) / "agent" / "net"

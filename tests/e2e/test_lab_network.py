@@ -91,11 +91,15 @@ def test_nodes_route_each_others_task_subnets_which_tasks_reach_only_through_the
     assert netlab.get(lab, "manager1", b_bridge, 80, 1)[0].startswith("task="), "while the node itself reaches it"
 
 
-def test_a_local_task_sees_the_clients_own_address(lab: LabCli):
+def test_every_task_sees_the_clients_own_address_through_direct_server_return(lab: LabCli):
     answers = netlab.get_here(addr(lab, "worker1"), 8080, 100)
     bridge = lab.state()["bridge_addr"]
     assert netlab.clients_of(answers, "worker1") == {bridge}, "no SNAT to a task on the receiving node"
-    assert bridge not in netlab.clients_of(answers, "worker2"), "a task elsewhere is reached masqueraded"
+    assert netlab.clients_of(answers, "worker2") == {bridge}, "nor to one elsewhere: worker2 answered the client itself"
+    answers = netlab.get_here(addr(lab, "manager1"), 8080, 40)  # a node without tasks only forwards (worker/network/dsr.py)
+    assert set(netlab.clients_of(answers, "worker1")) | set(netlab.clients_of(answers, "worker2")) == {bridge}
+    tracked = netlab.on_host(lab, "manager1", "cat", "/proc/net/nf_conntrack").splitlines()
+    assert [line for line in tracked if f"src={bridge} " in line and " dport=8080 " in line] == [], "nothing tracked"
 
 
 def test_tasks_reach_each_other_across_nodes_on_one_overlay_but_not_across_two(lab: LabCli):

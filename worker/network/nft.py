@@ -27,6 +27,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
+from shoal.worker.network.dsr import Dsr, netdev_table
 from shoal.worker.network.nfttable import EP_MARK, MASQ_MARK, TABLE, Ruleset, full_text, removal, replace_text
 
 __all__ = [
@@ -71,6 +72,7 @@ class Mesh:
     local_subnets: tuple[str, ...] = field(default_factory=tuple)
     task_ports: tuple[int, ...] = (53,)  # the only ports of this node a task may reach (DNS), TCP and UDP
     routed_subnets: tuple[str, ...] = ()  # other nodes' task subnets routed to them (reached only through the mesh)
+    dsr: Dsr | None = None  # direct server return with the peers on this node's link (dsr.py); None: off
 
 
 class NftError(ValueError):
@@ -134,6 +136,20 @@ def _frontend_chains(fe: Frontend, eps: tuple[Endpoint, ...]) -> dict[str, tuple
     return {chain_name(fe): (pick,), **ep_chains}
 
 
+def _forwarded(fe: Frontend, eps: tuple[Endpoint, ...]) -> tuple[str, dict[str, tuple[str, ...]]]:
+    """Where a connection to ``fe``'s port that a peer forwarded here (or this node's netdev table kept
+    here) goes: this node's own tasks, never masqueraded (the reply leaves from here, straight to the
+    client); with none here, the port's chain over every task (a peer's weights a moment old); with no
+    task anywhere, refused. (verdict, chains to add)"""
+    local = [e for e in eps if e.local]
+    if not local:
+        return (f"goto {chain_name(fe)}" if eps else "goto reject-chain"), {}
+    names = [_endpoint_chain(fe, e)[0] for e in local]
+    pick = f"goto {names[0]}" if len(names) == 1 else \
+        f"numgen random mod {len(names)} vmap {{ {', '.join(f'{i} : goto {n}' for i, n in enumerate(names))} }}"
+    return f"goto {chain_name(fe)}-dsr", {f"{chain_name(fe)}-dsr": (pick,)}
+
+
 def _key(fe: Frontend) -> str:
     if fe.protocol == ANY:
         return f"{fe.vip}"
@@ -152,7 +168,8 @@ def build(mesh: Mesh) -> Ruleset:
     seen: dict[str, Frontend] = {}
     rs = Ruleset(tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.local_subnets})),
                  task_ports=tuple(sorted(set(mesh.task_ports))),
-                 routed=tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.routed_subnets})))
+                 routed=tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.routed_subnets})),
+                 **_dsr_fields(mesh.dsr))
     for fe in sorted(mesh.frontends, key=lambda f: (f.vip or "", f.protocol, f.port, f.service)):
         _check(fe)
         eps = served_by(fe)
@@ -169,7 +186,25 @@ def build(mesh: Mesh) -> Ruleset:
             rs.chains.update(_frontend_chains(fe, eps))
         else:
             rs.maps[f"{kind}-empty"][key] = "goto reject-chain"
+        if mesh.dsr is not None and not fe.vip and fe.protocol == "tcp" and fe.mode == INGRESS:
+            verdict, chains = _forwarded(fe, eps)
+            rs.maps["dsr-ports"][str(fe.port)] = verdict
+            rs.chains.update(chains)
     return rs
+
+
+def _dsr_fields(d: Dsr | None) -> dict[str, object]:
+    if d is None:
+        return {}
+    for address in [d.link.address, *(p for p, _ in d.link.peers)]:
+        try:
+            _ip_key(address)
+        except (OSError, TypeError):
+            raise NftError(f"direct server return: {address!r} is not an IPv4 address") from None
+    if not re.fullmatch(r"[A-Za-z0-9_.@:-]{1,15}", d.link.uplink):
+        raise NftError(f"direct server return: {d.link.uplink!r} is not a device name")
+    return {"uplink": d.link.uplink, "peers": tuple(sorted({p for p, _ in d.link.peers}, key=_ip_key)),
+            "netdev": netdev_table(d)}
 
 
 def render(mesh: Mesh) -> str:

@@ -4,7 +4,8 @@ The first load of an applier replaces the whole table (one file that deletes and
 loads send only the difference from what it loaded last (``nfttable.delta``). Either is one ``nft -f``
 transaction: a packet sees the old mesh or the new one, never half of each, and connections already
 tracked keep their translation. ``check`` asks the kernel to validate a file without
-committing it (``nft -c``). Nothing outside ``table ip shoal`` is ever touched.
+committing it (``nft -c``). Nothing outside ``table ip shoal`` and shoal's netdev tables (``dsr.py``:
+``table netdev shoal-dsr-<uplink>``, loaded in the same transaction) is ever touched.
 
 ``netns`` (a path such as ``/run/netns/NAME``) runs ``nft`` inside that network namespace through
 ``nsenter``: the agent of a lab node already lives in its namespace and passes none.
@@ -17,6 +18,7 @@ import json
 import shutil
 
 from shoal import log
+from shoal.worker.network import dsr
 from shoal.worker.network.nft import Mesh, build
 from shoal.worker.network.nfttable import TABLE, Ruleset, delta, removal, replace_text
 
@@ -75,14 +77,27 @@ class Nft:
             except NftApplyError as e:
                 _log.warning("nft delta refused; replacing the table whole", error=str(e))
         self.current = None
-        await self._run("-f", "-", stdin=replace_text(new))
+        await self._run("-f", "-", stdin=replace_text(new, await self.netdev_tables()))
         self.current = new
         return True
 
     async def remove(self) -> None:
-        """Delete shoal's table (node leaving or shutting down); fine when it is already gone."""
+        """Delete shoal's tables (node leaving or shutting down); fine when they are already gone."""
         self.current = None
-        await self._run("-f", "-", stdin=removal())
+        gone = "".join(dsr.removal(name) for name in sorted(await self.netdev_tables()))
+        await self._run("-f", "-", stdin=removal() + gone)
+
+    async def netdev_tables(self) -> dict[str, list[str]]:
+        """shoal's netdev tables loaded now (``dsr.TABLE_PREFIX``), each with its chains' names."""
+        out: dict[str, list[str]] = {}
+        for kind in ("tables", "chains"):
+            listing = json.loads(await self._run("-j", "list", kind, "netdev") or "{}")
+            for item in listing.get("nftables", []):
+                if "table" in item and item["table"]["name"].startswith(dsr.TABLE_PREFIX):
+                    out.setdefault(item["table"]["name"], [])
+                elif "chain" in item and item["chain"]["table"].startswith(dsr.TABLE_PREFIX):
+                    out.setdefault(item["chain"]["table"], []).append(item["chain"]["name"])
+        return out
 
     async def exists(self) -> bool:
         """Whether ``table ip shoal`` is loaded (for cleanup checks and tests)."""

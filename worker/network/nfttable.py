@@ -31,6 +31,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from shoal.worker.network import dsr
+from shoal.worker.network.dsr import LOCAL_MARK, NetdevTable
+
 TABLE = "shoal"
 MASQ_MARK = 0x200000  # one bit of the packet mark, set by endpoint chains, read by postrouting
 VXLAN_PORT = 4789  # the overlays' UDP port (IANA's VXLAN port, as Swarm's)
@@ -43,6 +46,7 @@ MAP_TYPES = {
     "published-empty": "inet_proto . inet_service",
     "vips-any": "ipv4_addr",
     "vips-any-empty": "ipv4_addr",
+    "dsr-ports": "inet_service",  # a published TCP port -> its chain for connections another node forwarded (dsr.py)
 }
 
 
@@ -55,6 +59,9 @@ class Ruleset:
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
     task_ports: tuple[int, ...] = (53,)
     routed: tuple[str, ...] = ()  # other nodes' task subnets this node routes to them (see routes.py)
+    uplink: str = ""  # with direct server return (dsr.py): the device the peers forward connections in on
+    peers: tuple[str, ...] = ()  # the addresses of those peers
+    netdev: NetdevTable | None = None  # this node's own netdev table (dsr.py), loaded in the same transaction
 
 
 def _chain(name: str, rules: list[str] | tuple[str, ...], hook: str = "") -> list[str]:
@@ -62,7 +69,7 @@ def _chain(name: str, rules: list[str] | tuple[str, ...], hook: str = "") -> lis
     return [f"\tchain {name} {{", *body, *(f"\t\t{r}" for r in rules), "\t}"]
 
 
-def _guard_chains(ports: tuple[int, ...]) -> list[str]:
+def _guard_chains(ports: tuple[int, ...], uplink: str = "") -> list[str]:
     """Tasks (sources in ``local-sources``) reach this node only on ``ports``, plus ping and replies,
     and reach tasks of other networks on this node only through the mesh."""
     rules = ["ct state established,related accept", "meta l4proto icmp accept"]
@@ -78,7 +85,10 @@ def _guard_chains(ports: tuple[int, ...]) -> list[str]:
     # (where br_netfilter hands bridged frames to the IP hooks: bridge-nf-call-iptables 1, as in a machine
     # that loads it; a lab host sets 0, see shoal.lab.network)
     out += _chain("task-forward", ["ct state established,related accept", "ct status dnat accept", "drop"])
-    return out + _chain("filter-forward", ["ct state established,related accept",
+    # a connection a peer forwarded that no published port here took (dsr.py): refused, never sent back
+    bounce = [f'iifname "{uplink}" oifname "{uplink}" ip daddr @dsr-peers meta l4proto tcp reject with tcp reset'] \
+        if uplink else []
+    return out + _chain("filter-forward", ["ct state established,related accept", *bounce,
                                            "ip saddr . ip daddr @cross-networks jump task-forward"],
                         "type filter hook forward priority 0; policy accept;")
 
@@ -93,7 +103,7 @@ def cross_pairs(sources: tuple[str, ...], routed: tuple[str, ...] = ()) -> list[
     return pairs + [f"{a} . {b}" for r in far for t in top for a, b in ((t, r), (r, t))]
 
 
-def _base_chains() -> list[str]:
+def _base_chains(uplink: str = "") -> list[str]:
     local = "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport"
     anyport = "meta l4proto { tcp, udp } ip daddr vmap"  # a VIP answering on every port (Swarm's VIP)
     out = _chain("services", ["ip daddr . meta l4proto . th dport vmap @vips", f"{anyport} @vips-any",
@@ -105,8 +115,12 @@ def _base_chains() -> list[str]:
     # nat chains run for a connection's first packet only: a connection in flight keeps going when its
     # service loses its last endpoint, and no other packet meets these lookups. Before routing: a VIP
     # may have no route on this node. (dstnat is refused for output by nft 1.0.6: numbers)
+    # direct server return (dsr.py): a connection a peer forwarded to one of this node's tasks, and one this
+    # node's netdev table picked for its own tasks, go to those tasks (or, if none serves, the port's chain)
+    forwarded = [f'iifname "{uplink}" ip daddr @dsr-peers tcp dport vmap @dsr-ports',
+                 f"meta mark & {LOCAL_MARK:#x} == {LOCAL_MARK:#x} tcp dport vmap @dsr-ports"] if uplink else []
     for hook in ("prerouting", "output"):
-        out += _chain(f"nat-{hook}", ["jump no-endpoints", "jump services"],
+        out += _chain(f"nat-{hook}", [*(forwarded if hook == "prerouting" else []), "jump no-endpoints", "jump services"],
                       f"type nat hook {hook} priority -100; policy accept;")
     masq = f"meta mark & {MASQ_MARK:#x} == {MASQ_MARK:#x} masquerade"
     out += _chain("nat-postrouting", [masq], "type nat hook postrouting priority 100; policy accept;")
@@ -130,6 +144,9 @@ def full_text(rs: Ruleset) -> str:
     lines += ["\t}", "\tset cross-networks {", "\t\ttype ipv4_addr . ipv4_addr; flags interval;"]
     if len(pairs := cross_pairs(rs.sources, rs.routed)) > 0:
         lines.append(f"\t\telements = {_elements(pairs)}")
+    lines += ["\t}", "\tset dsr-peers {", "\t\ttype ipv4_addr;"]
+    if rs.peers:
+        lines.append(f"\t\telements = {_elements(list(rs.peers))}")
     lines.append("\t}")
     for name, key_type in MAP_TYPES.items():
         lines += [f"\tmap {name} {{", f"\t\ttype {key_type} : verdict"]
@@ -137,15 +154,16 @@ def full_text(rs: Ruleset) -> str:
         if entries:
             lines.append(f"\t\telements = {_elements([f'{k} : {v}' for k, v in entries.items()])}")
         lines.append("\t}")
-    lines += _base_chains() + _guard_chains(rs.task_ports)
+    lines += _base_chains(rs.uplink) + _guard_chains(rs.task_ports, rs.uplink)
     for name, rules in rs.chains.items():
         lines += _chain(name, rules)
     return "\n".join([*lines, "}", ""])
 
 
-def replace_text(rs: Ruleset) -> str:
-    """The ``nft -f`` file that replaces the table's whole contents atomically."""
-    return f"{removal()}{full_text(rs)}"
+def replace_text(rs: Ruleset, netdev: dict[str, list[str]] | None = None) -> str:
+    """The ``nft -f`` file that replaces the table's whole contents atomically, with shoal's netdev tables
+    (``netdev``: those loaded now, name -> chains; see ``dsr.first_load``)."""
+    return f"{removal()}{full_text(rs)}{dsr.first_load(rs.netdev, netdev or {})}"
 
 
 def removal() -> str:
@@ -172,7 +190,7 @@ def _map_changes(old: Ruleset, new: Ruleset) -> list[str]:
 
 def delta(old: Ruleset, new: Ruleset) -> str | None:
     """The transaction turning loaded ``old`` into ``new`` ("" when equal; None: replace it whole)."""
-    if old.task_ports != new.task_ports:
+    if (old.task_ports, old.uplink) != (new.task_ports, new.uplink):
         return None
     t = f"ip {TABLE}"
     out: list[str] = []
@@ -187,7 +205,11 @@ def delta(old: Ruleset, new: Ruleset) -> str | None:
         out.append(f"flush set {t} cross-networks")
         if pairs := cross_pairs(new.sources, new.routed):
             out.append(f"add element {t} cross-networks {_elements(pairs)}")
+    if old.peers != new.peers:
+        out.append(f"flush set {t} dsr-peers")
+        if new.peers:
+            out.append(f"add element {t} dsr-peers {_elements(list(new.peers))}")
     out += _map_changes(old, new)
     for name in reversed(_endpoints_first(set(old.chains) - set(new.chains))):  # frontends before endpoints
         out += [f"flush chain {t} {name}", f"delete chain {t} {name}"]
-    return "".join(line + "\n" for line in out)
+    return "".join(line + "\n" for line in out) + dsr.delta(old.netdev, new.netdev)

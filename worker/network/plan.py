@@ -10,7 +10,9 @@ state) into these plain records; two pure functions then decide the rest:
   through this node, so the client's address is kept), a task elsewhere (masqueraded, so replies come
   back here) at its node-bridge address too when its node's subnet is ``routed`` (a node on this
   node's link, see routes.py: no VXLAN on the way), else at its ingress-network address. Host mode:
-  this node's tasks only.
+  this node's tasks only. With direct server return (``dsr``: this node's uplink and the peers on it,
+  see dsr.py), each published TCP port of ingress mode is also split between this node and those peers
+  by their numbers of serving tasks (a task elsewhere keeps its share through the conntrack mesh).
 * ``Directory`` -> the DNS lookup: a client (known by one of its addresses) sees a service only if
   they share a network; it gets the VIPs on the shared networks, or the task addresses there. A
   service's aliases on a network (``--network name=N,alias=A``) answer like its name, but only to
@@ -25,6 +27,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from shoal.worker.network import dsr as dsrmod
 from shoal.worker.network.dns import Records
 from shoal.worker.network.nft import ANY, HOST, Endpoint, Frontend, Mesh
 
@@ -96,22 +99,41 @@ def _published_frontends(svc: ServiceNet, tasks: list[TaskNet], node: str,
     return out
 
 
+def _dsr(link: dsrmod.Link, services: list[ServiceNet], serving: dict[str, list[TaskNet]], node: str) -> dsrmod.Dsr:
+    """The split of every published TCP port of ingress mode: one target per serving task with a bridge
+    address (this node, the peer whose task subnet holds it, or another node)."""
+    subnets = [(ipaddress.IPv4Network(s), peer) for peer, s in link.peers]
+
+    def target(t: TaskNet) -> str:
+        if t.node == node:
+            return dsrmod.SELF
+        address = ipaddress.IPv4Address(t.addresses[NODE])
+        return next((peer for net, peer in subnets if address in net), dsrmod.STACK)
+
+    ports = [(p.published, [target(t) for t in serving.get(svc.name, []) if NODE in t.addresses])
+             for svc in services for p in svc.ports if p.published and p.protocol == "tcp" and p.mode != "host"]
+    return dsrmod.Dsr(link, dsrmod.shares(link, ports))
+
+
 def mesh_for(node: str, services: Iterable[ServiceNet], tasks: Iterable[TaskNet], local_subnets: Iterable[str],
-             task_ports: tuple[int, ...] = (53,), routed: Iterable[str] = ()) -> Mesh:
+             task_ports: tuple[int, ...] = (53,), routed: Iterable[str] = (), dsr: dsrmod.Link | None = None) -> Mesh:
     """The ``Mesh`` node ``node`` loads: every service's VIPs and published ports, serving tasks only;
-    ``routed``: the other nodes' task subnets routed straight to them."""
+    ``routed``: the other nodes' task subnets routed straight to them; ``dsr``: direct server return with
+    the peers on this node's uplink (None: off)."""
     nets = [ipaddress.IPv4Network(r) for r in sorted(set(routed))]
     serving: dict[str, list[TaskNet]] = {}
     for t in tasks:
         if t.serving:
             serving.setdefault(t.service, []).append(t)
     frontends: list[Frontend] = []
-    for svc in sorted(services, key=lambda s: s.name):
+    services = sorted(services, key=lambda s: s.name)
+    for svc in services:
         mine = serving.get(svc.name, [])
         if not svc.dnsrr:
             frontends += _vip_frontends(svc, mine, node)
         frontends += _published_frontends(svc, mine, node, nets)
-    return Mesh(tuple(frontends), tuple(sorted(set(local_subnets))), task_ports, tuple(str(n) for n in nets))
+    return Mesh(tuple(frontends), tuple(sorted(set(local_subnets))), task_ports, tuple(str(n) for n in nets),
+                dsr=None if dsr is None else _dsr(dsr, services, serving, node))
 
 
 class Directory:

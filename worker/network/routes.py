@@ -38,11 +38,28 @@ UNICAST = 1  # rtm_type
 
 async def on_link(ipr: AsyncIPRoute, address: str) -> bool:
     """Whether ``address`` is reached directly on a link of this node (no gateway, not one of its own)."""
+    return await link_to(ipr, address) is not None
+
+
+async def link_to(ipr: AsyncIPRoute, address: str) -> int | None:
+    """The index of the device ``address`` is reached on directly (no gateway, not one of this node's own)."""
     try:
         (msg, *_) = await ipr.route("get", dst=address)
     except (NetlinkError, ValueError):
-        return False  # no route at all
-    return msg["type"] == UNICAST and not msg.get("RTA_GATEWAY")
+        return None  # no route at all
+    return msg.get("RTA_OIF") if msg["type"] == UNICAST and not msg.get("RTA_GATEWAY") else None
+
+
+async def device_holding(ipr: AsyncIPRoute, address: str) -> tuple[int, str] | None:
+    """(index, name) of the device holding ``address`` (this node's underlay: its uplink), if any."""
+    found = None
+    async for msg in await ipr.addr("dump", family=2):
+        if found is None and address in (msg.get("IFA_ADDRESS"), msg.get("IFA_LOCAL")):
+            found = msg["index"]
+    if found is None:
+        return None
+    (link, *_) = await ipr.link("get", index=found)
+    return found, link.get("IFLA_IFNAME")
 
 
 async def current(ipr: AsyncIPRoute) -> dict[str, tuple[int, str | None]]:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shoal.worker.network import links, prewire, routes
+from shoal.worker.network.dsr import Link
 from shoal.worker.network.nfttable import OVERLAY_BRIDGES
 from shoal.worker.network.node import VXLAN_OVERHEAD, NodeNet, task_ifname
 from shoal.worker.network.prewire import Ports, Prewired, TaskPort
@@ -101,6 +102,8 @@ class NodeNetwork:
         self.spec: NodeSpec | None = None
         self.routed: frozenset[str] = frozenset()
         """The other nodes' task subnets routed straight to them (on this node's link; see routes.py)."""
+        self.dsr: Link | None = None
+        """This node's uplink and the peers routed over it: direct server return with them (dsr.py)."""
         self.side = SideLoop("shoal-wiring")
         """Where tasks are attached and detached, off the caller's loop (see sideloop)."""
         self._side_net: NodeNet | None = None  # the node's socket for the side loop, opened there
@@ -163,7 +166,17 @@ class NodeNetwork:
                 await links.delete(self.net.ipr, bridge_of(vni))
         if not same_node or old is None or old.peer_subnets != spec.peer_subnets:
             self.routed = await routes.ensure(self.net.ipr, spec.peer_subnets if self.direct_routing else ())
+            self.dsr = await self._dsr_link(spec)
         self.spec = spec
+
+    async def _dsr_link(self, spec: NodeSpec) -> Link | None:
+        """Direct server return with the routed peers reached over the device holding this node's underlay
+        address (None: no such peer)."""
+        if not self.routed or (uplink := await routes.device_holding(self.net.ipr, spec.underlay)) is None:
+            return None
+        peers = [(underlay, subnet) for subnet, underlay in spec.peer_subnets
+                 if str(ipaddress.IPv4Network(subnet)) in self.routed and await routes.link_to(self.net.ipr, underlay) == uplink[0]]
+        return Link(uplink[1], spec.underlay, tuple(sorted(peers))) if peers else None
 
     async def _drop_overlays_except(self, keep: set[int]) -> None:
         for name, kind in await links.marked(self.net.ipr):
@@ -209,7 +222,7 @@ class NodeNetwork:
 
     async def cleanup(self) -> list[str]:
         """Remove everything shoal added to the node's namespace (devices; the nft table is MeshSync's)."""
-        self.spec, self.routed = None, frozenset()
+        self.spec, self.routed, self.dsr = None, frozenset(), None
         return await self.net.cleanup()
 
     def _spec(self) -> NodeSpec:
