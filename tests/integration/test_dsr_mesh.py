@@ -32,15 +32,17 @@ PUBLISHED, ECHO_PORT = 30080, 30090
 SERVICES = [ServiceNet("web", (INGRESS,), ports=(Port(8080, PUBLISHED),)),
             ServiceNet("echo", (INGRESS,), ports=(Port(9090, ECHO_PORT),))]
 
-# a client that keeps one connection: sends each line of its stdin, prints each answer
+# a client that keeps one connection: sends each line of its stdin, prints each answer; resets it at the end
 LINES = r"""
-import socket, sys
+import socket, struct, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
 f = s.makefile("rwb")
 print("connected", flush=True)
 for line in sys.stdin:
     f.write(line.encode()); f.flush()
     print(f.readline().decode().strip(), flush=True)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # at EOF: close with a reset
+f.close(); s.close()
 """
 
 
@@ -184,7 +186,7 @@ async def test_a_connection_from_before_direct_server_return_goes_on_through_the
     assert f"dport={ECHO_PORT}" in three.conntrack(1)
 
 
-async def test_a_closed_connections_pin_is_shortened_and_cleanup_removes_the_table(three):
+async def test_a_reset_connections_pin_is_shortened_and_cleanup_removes_the_table(three):
     for i in HOSTS:
         await three.load(i, serving={"t2"})
     conn = three.connect(UNDERLAY[1], ECHO_PORT)
@@ -194,7 +196,7 @@ async def test_a_closed_connections_pin_is_shortened_and_cleanup_removes_the_tab
     assert conn.stdin is not None
     conn.stdin.close()
     conn.wait(5)
-    assert "expires 1m" in three.kit.run(three.ns("h1"), *flows), "the FIN shortened it"
+    assert "expires 1m" in three.kit.run(three.ns("h1"), *flows), "the RST shortened it (as a FIN does)"
     assert list(await three.nfts[1].netdev_tables()) == ["shoal-dsr-eth0"]
     await three.nfts[1].remove()
     assert await three.nfts[1].netdev_tables() == {} and not await three.nfts[1].exists()

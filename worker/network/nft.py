@@ -17,6 +17,11 @@ or anything else listening there, and tasks of another network on this node only
 (traffic routed between two ``local_subnets`` is dropped unless it was DNATed or is a reply), as the
 tasks of other nodes whose subnets this node routes to them (``routed_subnets``, see routes.py). The text
 replaces the table atomically (see ``nftapply``).
+
+With direct server return (``Mesh.dsr``, see dsr.py) the same transaction carries this node's netdev
+table, and ``table ip shoal`` takes in the connections a peer forwarded here: each published TCP port
+maps (``dsr-ports``) to this node's own tasks, without masquerade (the reply leaves from here, straight
+to the client), or, when none serves here, to the port's own chain.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@
 gateway of the node's subnet; per overlay network (VXLAN id ``vni``) a bridge ``shob<vni>`` holding the
 node's own address on it and a VXLAN device ``shvx<vni>`` flooding to the other nodes; overlays the
 spec no longer lists are taken down; with ``direct_routing``, the task subnets of the other nodes on this
-node's link are routed straight to them (``routes``: the mesh reaches their tasks without VXLAN).
+node's link are routed straight to them (``routes``: the mesh reaches their tasks without VXLAN), and
+those reached over the device holding this node's underlay address make its direct server return
+(``dsr``, see dsr.py).
 ``attach`` gives a task ``eth0`` on the node bridge (default route via the gateway) and one interface
 per network, ``eth1``... in network-name order, each with a route
 for the network's VIP block via the node (the mesh balances VIPs there). Names, MTUs and routes are
