@@ -200,3 +200,14 @@ async def test_a_reset_connections_pin_is_shortened_and_cleanup_removes_the_tabl
     assert list(await three.nfts[1].netdev_tables()) == ["shoal-dsr-eth0"]
     await three.nfts[1].remove()
     assert await three.nfts[1].netdev_tables() == {} and not await three.nfts[1].exists()
+
+
+async def test_a_netdev_table_of_another_shape_is_made_again(three):
+    h1 = three.ns("h1")
+    sh("ip", "netns", "exec", h1, "nft", "-f", "-",
+       stdin="table netdev shoal-dsr-eth0 { map flows { type ipv4_addr : ipv4_addr; }; }\n")
+    for i in HOSTS:
+        await three.load(i, serving={"t2"})
+    assert labels(three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 3)) == {"t2": 3}
+    assert "type ipv4_addr . inet_service . inet_service : ipv4_addr" in three.kit.run(
+        h1, "nft", "list", "map", "netdev", "shoal-dsr-eth0", "flows")

@@ -34,7 +34,8 @@ every task.
 Tasks on nodes not reached this way (behind a router: VXLAN) keep their share through the conntrack
 mesh (``STACK``). The table is reloaded with ``nfttable``'s in one ``nft -f`` transaction; elements of
 ``flows`` and ``local`` outlive every reload and an agent restart (``first_load``), so pinned
-connections keep going.
+connections keep going. A pin to a node that has left lasts until it times out (its connections went
+with the node; a new connection from the same client address and port within that time is lost).
 """
 
 from __future__ import annotations
@@ -216,7 +217,8 @@ def first_load(t: NetdevTable | None, existing: dict[str, list[str]]) -> str:
     if t is None:
         return "".join(out)
     if t.name in existing:
-        out.append(f"flush table netdev {t.name}\nflush map netdev {t.name} pick\n")
+        out.append(f"flush table netdev {t.name}\nadd map netdev {t.name} pick {{ type inet_service : verdict; }}\n"
+                   f"flush map netdev {t.name} pick\n")
         out += [f"delete chain netdev {t.name} {c}\n" for c in existing[t.name]]
     return "".join(out) + full_text(t)
 

@@ -77,7 +77,15 @@ class Nft:
             except NftApplyError as e:
                 _log.warning("nft delta refused; replacing the table whole", error=str(e))
         self.current = None
-        await self._run("-f", "-", stdin=replace_text(new, await self.netdev_tables()))
+        existing = await self.netdev_tables()
+        try:
+            await self._run("-f", "-", stdin=replace_text(new, existing))
+        except NftApplyError as e:
+            if not existing:
+                raise
+            # a netdev table of shoal's that cannot be taken over (another shape): made again, its pins lost
+            _log.warning("shoal's netdev table not reusable; making it again", error=str(e))
+            await self._run("-f", "-", stdin="".join(dsr.removal(n) for n in sorted(existing)) + replace_text(new))
         self.current = new
         return True
 
