@@ -211,3 +211,14 @@ async def test_a_netdev_table_of_another_shape_is_made_again(three):
     assert labels(three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 3)) == {"t2": 3}
     assert "type ipv4_addr . inet_service . inet_service : ipv4_addr" in three.kit.run(
         h1, "nft", "list", "map", "netdev", "shoal-dsr-eth0", "flows")
+
+
+async def test_a_connection_that_cannot_be_pinned_goes_through_the_conntrack_mesh(three):
+    for i in HOSTS:
+        await three.load(i, serving={"t2"})
+    keys = ", ".join(f"10.99.{n // 256}.{n % 256} . 1 . 1 : {UNDERLAY[2]}" for n in range(dsr.FLOWS_SIZE))
+    sh("ip", "netns", "exec", three.ns("h1"), "nft", "-f", "-",
+       stdin=f"add element netdev shoal-dsr-eth0 flows {{ {keys} }}\n")  # full
+    answers = three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 3)
+    assert labels(answers) == {"t2": 3} and clients(answers) == {UNDERLAY[1]}, "served, masqueraded by h1's mesh"
+    assert f"dport={PUBLISHED}" in three.conntrack(1)
