@@ -84,7 +84,8 @@ def test_a_new_uplink_makes_a_new_table_and_a_first_load_keeps_the_pins():
     assert "table netdev shoal-dsr-eth1 {" in text
     first = dsr.first_load(table(((B, 1),)), {"shoal-dsr-eth0": ["pinned", "uplink-in"], "shoal-dsr-old0": []})
     assert "delete table netdev shoal-dsr-old0" in first and "delete table netdev shoal-dsr-eth0" not in first
-    assert "flush table netdev shoal-dsr-eth0" in first and "delete chain netdev shoal-dsr-eth0 uplink-in" in first
+    assert "flush chain netdev shoal-dsr-eth0 pinned" in first and "delete chain netdev shoal-dsr-eth0 uplink-in" in first
+    assert "flush table" not in first
     assert "flows" not in first.split("table netdev shoal-dsr-eth0 {")[0], "flows is neither flushed nor deleted"
     assert dsr.first_load(None, {"shoal-dsr-eth0": []}) == dsr.removal("shoal-dsr-eth0")
 

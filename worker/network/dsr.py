@@ -217,8 +217,9 @@ def first_load(t: NetdevTable | None, existing: dict[str, list[str]]) -> str:
     if t is None:
         return "".join(out)
     if t.name in existing:
-        out.append(f"flush table netdev {t.name}\nadd map netdev {t.name} pick {{ type inet_service : verdict; }}\n"
-                   f"flush map netdev {t.name} pick\n")
+        # chain by chain, not ``flush table`` (whether that empties sets too is up to the nft version)
+        out += [f"flush chain netdev {t.name} {c}\n" for c in existing[t.name]]
+        out.append(f"add map netdev {t.name} pick {{ type inet_service : verdict; }}\nflush map netdev {t.name} pick\n")
         out += [f"delete chain netdev {t.name} {c}\n" for c in existing[t.name]]
     return "".join(out) + full_text(t)
 
