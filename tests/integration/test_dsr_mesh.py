@@ -67,12 +67,13 @@ class Three:
             out += [TaskNet(svc, f"h{host}", {NODE: addr}, serving=ok) for svc in ("web", "echo")]
         return out
 
-    async def load(self, i: int, serving: set[str] | None = None, direct: bool = True) -> None:
+    async def load(self, i: int, serving: set[str] | None = None, direct: bool = True,
+                   link: dsr.Link | None = None) -> None:
         """Node ``i``'s mesh as its agent plans it (``serving``: the tasks that serve, all by default;
-        ``direct``: with direct server return)."""
+        ``direct``: with direct server return; ``link``: instead of the one its plumbing found)."""
         node = self.nodes[i]
         mesh = mesh_for(f"h{i}", SERVICES, self.tasks(serving), (subnet(i),), routed=node.routed,
-                        dsr=node.dsr if direct else None)
+                        dsr=(link or node.dsr) if direct else None)
         await self.nfts[i].apply(mesh)
 
     def connect(self, host: str, port: int) -> subprocess.Popen[str]:
@@ -222,3 +223,16 @@ async def test_a_connection_that_cannot_be_pinned_goes_through_the_conntrack_mes
     answers = three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 3)
     assert labels(answers) == {"t2": 3} and clients(answers) == {UNDERLAY[1]}, "served, masqueraded by h1's mesh"
     assert f"dport={PUBLISHED}" in three.conntrack(1)
+
+
+async def test_the_share_of_tasks_no_peer_on_the_link_serves_goes_to_those_tasks_through_the_conntrack_mesh(three):
+    for i in HOSTS:
+        await three.load(i)
+    h2_only = dsr.Link("eth0", UNDERLAY[1], ((UNDERLAY[2], subnet(2)),))  # as if h3 were reached over VXLAN
+    await three.load(1, link=h2_only)
+    answers = three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 60)
+    got = labels(answers)
+    assert set(got) == {"t2", "t3", "t4"} and got["t3"] + got["t4"] > got["t2"], got
+    by_task = {name: {a.split()[1] for a in answers if a.startswith(name)} for name in got}
+    assert by_task == {"t2": {CLIENT}, "t3": {UNDERLAY[1]}, "t4": {UNDERLAY[1]}}, \
+        "t2 by direct server return; h3's share through h1's mesh, masqueraded, and only to h3's tasks"

@@ -109,6 +109,19 @@ def test_a_forwarded_connection_goes_to_this_nodes_own_tasks_unmasqueraded():
     assert rs.uplink == "eth0" and rs.peers == (B, C)
 
 
+def test_the_share_no_peer_serves_is_marked_and_balanced_over_those_tasks_only():
+    assert table(((B, 1), (dsr.STACK, 1))).chains["to-stack"][0].endswith(
+        f"meta mark set meta mark | {dsr.STACK_MARK:#x} accept")
+    on_link, behind = Endpoint("10.210.2.5", 80, False), Endpoint("10.210.4.5", 80, False)
+    fe = frontend((on_link, behind))
+    rs = build(dsr_mesh(fe))
+    assert rs.maps["dsr-stack"] == {"8080": f"goto {chain_name(fe)}-stack"}
+    (only,) = rs.chains[f"{chain_name(fe)}-stack"]
+    assert rs.chains[only.split()[1]][-1] == "meta l4proto tcp dnat to 10.210.4.5:80", "the task behind a router only"
+    assert build(dsr_mesh(frontend((on_link,)))).maps["dsr-stack"] == {"8080": f"goto {chain_name(fe)}"}
+    assert f"meta mark & {dsr.STACK_MARK:#x} == {dsr.STACK_MARK:#x} tcp dport vmap @dsr-stack" in render(dsr_mesh(fe))
+
+
 def test_with_no_task_here_the_ports_chain_serves_it_and_with_none_anywhere_it_is_refused():
     fe = frontend((Endpoint("10.210.2.5", 80, False),))
     assert build(dsr_mesh(fe)).maps["dsr-ports"] == {"8080": f"goto {chain_name(fe)}"}

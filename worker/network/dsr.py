@@ -32,7 +32,7 @@ every task.
   pinned (``flows`` holds ``FLOWS_SIZE`` elements) too: never dropped.
 
 Tasks on nodes not reached this way (behind a router: VXLAN) keep their share through the conntrack
-mesh (``STACK``). The table is reloaded with ``nfttable``'s in one ``nft -f`` transaction; elements of
+mesh (``STACK``: marked ``STACK_MARK``, nat prerouting balances it over those tasks only). The table is reloaded with ``nfttable``'s in one ``nft -f`` transaction; elements of
 ``flows`` and ``local`` outlive every reload and an agent restart (``first_load``), so pinned
 connections keep going. A pin to a node that has left lasts until it times out (its connections went
 with the node; a new connection from the same client address and port within that time is lost).
@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 
 TABLE_PREFIX = "shoal-dsr-"
 LOCAL_MARK = 0x400000  # a packet mark bit: a connection picked for this node's own tasks (read by nat prerouting)
+STACK_MARK = 0x800000  # and one picked for the tasks no peer on the link serves
 SELF, STACK = "self", "stack"  # pick targets besides a peer's address: this node's tasks; the conntrack mesh
 FLOWS_SIZE = 65536
 SYN_TIMEOUT_S, IDLE_TIMEOUT_S, CLOSING_TIMEOUT_S = 60, 900, 120
@@ -121,7 +122,7 @@ def _target_rules(target: str, link: Link, device: str) -> tuple[str, ...]:
     if target == SELF:
         return (f"add @local {{ {pin} }} meta mark set meta mark | {LOCAL_MARK:#x} accept", "accept")
     if target == STACK:
-        return (f"add @local {{ {pin} }} accept", "accept")
+        return (f"add @local {{ {pin} }} meta mark set meta mark | {STACK_MARK:#x} accept", "accept")
     subnet = dict(link.peers)[target]
     return (f"ip saddr {{ {target}, {subnet} }} accept",  # the client is that node or its task: the conntrack mesh
             f'add @flows {{ {pin} : {target} }} fwd ip to {target} device "{device}"',

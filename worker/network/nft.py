@@ -21,7 +21,8 @@ replaces the table atomically (see ``nftapply``).
 With direct server return (``Mesh.dsr``, see dsr.py) the same transaction carries this node's netdev
 table, and ``table ip shoal`` takes in the connections a peer forwarded here: each published TCP port
 maps (``dsr-ports``) to this node's own tasks, without masquerade (the reply leaves from here, straight
-to the client), or, when none serves here, to the port's own chain.
+to the client), or, when none serves here, to the port's own chain; the share of the tasks no peer on
+the link serves (``dsr-stack``) to those tasks.
 """
 
 from __future__ import annotations
@@ -141,18 +142,29 @@ def _frontend_chains(fe: Frontend, eps: tuple[Endpoint, ...]) -> dict[str, tuple
     return {chain_name(fe): (pick,), **ep_chains}
 
 
-def _forwarded(fe: Frontend, eps: tuple[Endpoint, ...]) -> tuple[str, dict[str, tuple[str, ...]]]:
-    """Where a connection to ``fe``'s port that a peer forwarded here (or this node's netdev table kept
-    here) goes: this node's own tasks, never masqueraded (the reply leaves from here, straight to the
-    client); with none here, the port's chain over every task (a peer's weights a moment old); with no
-    task anywhere, refused. (verdict, chains to add)"""
-    local = [e for e in eps if e.local]
-    if not local:
-        return (f"goto {chain_name(fe)}" if eps else "goto reject-chain"), {}
-    names = [_endpoint_chain(fe, e)[0] for e in local]
+def _balance(fe: Frontend, chosen: list[Endpoint], suffix: str) -> tuple[str, dict[str, tuple[str, ...]]]:
+    """A chain of ``fe``'s balancing over ``chosen`` only, through their endpoint chains: (verdict, chains)."""
+    names = [_endpoint_chain(fe, e)[0] for e in chosen]
     pick = f"goto {names[0]}" if len(names) == 1 else \
         f"numgen random mod {len(names)} vmap {{ {', '.join(f'{i} : goto {n}' for i, n in enumerate(names))} }}"
-    return f"goto {chain_name(fe)}-dsr", {f"{chain_name(fe)}-dsr": (pick,)}
+    return f"goto {chain_name(fe)}-{suffix}", {f"{chain_name(fe)}-{suffix}": (pick,)}
+
+
+def _forwarded(rs: Ruleset, fe: Frontend, eps: tuple[Endpoint, ...], peers: list[ipaddress.IPv4Network]) -> None:
+    """Where ``fe``'s connections that direct server return brought here go (dsr.py).
+
+    ``dsr-ports`` (forwarded by a peer, or picked for this node's tasks by its netdev table): this node's
+    own tasks, never masqueraded (the reply leaves from here, straight to the client). ``dsr-stack``
+    (picked for the tasks no peer on the link serves): those tasks, masqueraded as the mesh does. With
+    none of them, the port's chain over every task (a peer's weights a moment old); with no task at all,
+    refused."""
+    fallback = f"goto {chain_name(fe)}" if eps else "goto reject-chain"
+    local = [e for e in eps if e.local]
+    stack = [e for e in eps if not e.local and not any(ipaddress.IPv4Address(e.ip) in n for n in peers)]
+    for kind, chosen, suffix in (("dsr-ports", local, "dsr"), ("dsr-stack", stack, "stack")):
+        verdict, chains = _balance(fe, chosen, suffix) if chosen else (fallback, {})
+        rs.maps[kind][str(fe.port)] = verdict
+        rs.chains.update(chains)
 
 
 def _key(fe: Frontend) -> str:
@@ -171,6 +183,7 @@ def build(mesh: Mesh) -> Ruleset:
         if not 1 <= port <= 65535:
             raise NftError(f"task port {port} is out of range (1-65535)")
     seen: dict[str, Frontend] = {}
+    peers = [ipaddress.IPv4Network(n, strict=False) for _, n in mesh.dsr.link.peers] if mesh.dsr else []
     rs = Ruleset(tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.local_subnets})),
                  task_ports=tuple(sorted(set(mesh.task_ports))),
                  routed=tuple(sorted({str(ipaddress.IPv4Network(s, strict=False)) for s in mesh.routed_subnets})),
@@ -192,9 +205,7 @@ def build(mesh: Mesh) -> Ruleset:
         else:
             rs.maps[f"{kind}-empty"][key] = "goto reject-chain"
         if mesh.dsr is not None and not fe.vip and fe.protocol == "tcp" and fe.mode == INGRESS:
-            verdict, chains = _forwarded(fe, eps)
-            rs.maps["dsr-ports"][str(fe.port)] = verdict
-            rs.chains.update(chains)
+            _forwarded(rs, fe, eps, peers)
     return rs
 
 

@@ -32,7 +32,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from shoal.worker.network import dsr
-from shoal.worker.network.dsr import LOCAL_MARK, NetdevTable
+from shoal.worker.network.dsr import LOCAL_MARK, STACK_MARK, NetdevTable
 
 TABLE = "shoal"
 MASQ_MARK = 0x200000  # one bit of the packet mark, set by endpoint chains, read by postrouting
@@ -47,6 +47,7 @@ MAP_TYPES = {
     "vips-any": "ipv4_addr",
     "vips-any-empty": "ipv4_addr",
     "dsr-ports": "inet_service",  # a published TCP port -> its chain for connections another node forwarded (dsr.py)
+    "dsr-stack": "inet_service",  # a published TCP port -> its tasks no peer on the link serves (dsr.py)
 }
 
 
@@ -118,7 +119,8 @@ def _base_chains(uplink: str = "") -> list[str]:
     # direct server return (dsr.py): a connection a peer forwarded to one of this node's tasks, and one this
     # node's netdev table picked for its own tasks, go to those tasks (or, if none serves, the port's chain)
     forwarded = [f'iifname "{uplink}" ip daddr @dsr-peers tcp dport vmap @dsr-ports',
-                 f"meta mark & {LOCAL_MARK:#x} == {LOCAL_MARK:#x} tcp dport vmap @dsr-ports"] if uplink else []
+                 f"meta mark & {LOCAL_MARK:#x} == {LOCAL_MARK:#x} tcp dport vmap @dsr-ports",
+                 f"meta mark & {STACK_MARK:#x} == {STACK_MARK:#x} tcp dport vmap @dsr-stack"] if uplink else []
     for hook in ("prerouting", "output"):
         out += _chain(f"nat-{hook}", [*(forwarded if hook == "prerouting" else []), "jump no-endpoints", "jump services"],
                       f"type nat hook {hook} priority -100; policy accept;")
