@@ -3,10 +3,12 @@
 Each wired task has a directory ``<state_dir>/<task id>/`` holding ``netns`` (the namespace, kept
 alive by a bind mount, which the container joins), ``resolv.conf`` (bind-mounted read-only over the
 container's /etc/resolv.conf: the node's DNS responder) and ``networks.json`` (the networks it was
-attached to, so its interfaces can be found again after an agent restart). The directory is the
+attached to, so its interfaces can be found again after an agent restart) and, for a task wired in a
+namespace of the pool, ``veths.json`` (its node-side veths' names by network: they keep the names the pool
+gave them, see prewire.py; without the file they are ``task_ifname``'s). The directory is the
 record: ``unwire`` removes the interfaces, the namespace and the directory; ``sweep`` does that for
 every task an earlier run left without a container. With a pool (``network/pool.py``) a task gets a
-namespace whose interfaces were made ahead, and only its names and addresses are set when it is wired.
+namespace whose interfaces were made ahead, and only its addresses are set when it is wired.
 
 When nothing runs in the namespace any more (``unwire(..., emptied=True)``: its container was deleted),
 the interfaces are not deleted one by one: the kernel removes a veth pair with the namespace holding one
@@ -33,9 +35,10 @@ from typing import Any
 from shoal import log
 from shoal.proto import types_pb2 as pb
 from shoal.worker.netmap import task_networks
-from shoal.worker.network import netns
+from shoal.worker.network import netns, prewire
 from shoal.worker.network.dns import task_resolv_conf
 from shoal.worker.network.links import PlumbingError
+from shoal.worker.network.node import task_ifname
 from shoal.worker.network.pool import NetnsPool
 from shoal.worker.network.topology import NodeNetwork, NodeSpec, task_ports
 
@@ -43,6 +46,7 @@ _log = log.get(__name__)
 
 
 Alongside = Callable[["Wiring"], Awaitable[None]]
+VETHS = "veths.json"  # a pooled task's node-side veth names (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -125,11 +129,27 @@ class TaskWiring:
                    attach_s=round(time.monotonic() - made, 4))
 
     async def _from_pool(self, task: pb.Task, path: str, spec: NodeSpec, networks: dict[str, str]) -> bool:
-        """Wire the task in a ready namespace of the pool, if it has one for the task's shape."""
+        """Wire the task in a ready namespace of the pool, if it has one for the task's shape (its veths'
+        names are recorded first: an agent that dies during the claim still finds them)."""
         if self.pool is None:
             return False
         entry = self.pool.take(task_ports(spec, networks))
-        return entry is not None and await self.plumbing.claim(entry, task.id, path, task.bridge_address, networks)
+        if entry is None:
+            return False
+        veths = self.path(task.id) / VETHS
+        veths.write_text(json.dumps(prewire.host_names(entry), sort_keys=True))
+        if await self.plumbing.claim(entry, path, task.bridge_address, networks):
+            return True
+        veths.unlink()  # its namespace was gone: the task is wired the slow way, with names of its own
+        return False
+
+    def host_names(self, task_id: str) -> dict[str, str]:
+        """The task's recorded node-side veth names by network (empty: ``task_ifname``'s; see the module docstring)."""
+        try:
+            names = json.loads((self.path(task_id) / VETHS).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
     async def rewire(self, task: pb.Task, spec: NodeSpec) -> bool:
         """Wire a re-adopted task again (its namespace kept running): only missing pieces are added."""
@@ -137,7 +157,8 @@ class TaskWiring:
             path = self.netns_path(task.id)
             if not os.path.exists(path):
                 return False
-            await self.plumbing.attach(task.id, path, task.bridge_address, task_networks(task))
+            await self.plumbing.attach(task.id, path, task.bridge_address, task_networks(task),
+                                       host_names=self.host_names(task.id))
             return True
 
     async def unwire(self, task_id: str, emptied: bool = False) -> None:
@@ -163,8 +184,9 @@ class TaskWiring:
             networks = json.loads((d / "networks.json").read_text())
         except (OSError, ValueError):
             networks = []
+        names = self.host_names(task_id) or {net: task_ifname(task_id, net) for net in ["", *networks]}
         try:
-            await self.plumbing.detach(task_id, list(networks))
+            await self.plumbing.detach(sorted(names.values()))
         except PlumbingError as e:  # the node's devices may be gone already (cleanup)
             _log.debug("task veths not removed", task=task_id, error=str(e))
 

@@ -2,9 +2,10 @@
 
 A host namespace ``h1`` gets the node plumbing (task bridge and one overlay ``web``) and a ``TaskWiring``
 with a pool of 2 namespaces per shape. A task taken from the pool must look exactly like one wired the
-slow way (interface names on both sides, addresses, routes, bridge ports); and the pool must leave
-nothing behind: not when the node stops, not after an agent that crashed comes back, not when the node's
-spec drops a network its entries were made for.
+slow way (interface names inside, addresses, routes, bridge ports), but for its node-side veths' names,
+which it keeps from the pool and its wiring record lists; and the pool must leave nothing behind: not
+when the node stops, not after an agent that crashed comes back, not when the node's spec drops a
+network its entries were made for.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class Node:
 
     def inside(self, task_id: str, *argv: str) -> str:
         return self.kit.run(self.host, "nsenter", f"--net={self.wiring.netns_path(task_id)}", *argv)
+
+    def veths(self, task_id: str) -> dict[str, str]:
+        """The task's node-side veth names by network, as its wiring record says (else ``task_ifname``'s)."""
+        return self.wiring.host_names(task_id) or {net: task_ifname(task_id, net) for net in ("", "web")}
 
 
 async def until(check: Callable[[], bool], within: float = 10.0) -> bool:
@@ -118,9 +123,10 @@ def shape(node: Node, task_id: str) -> dict:
 
     addrs = json.loads(node.inside(task_id, "ip", "-j", "-4", "addr", "show"))
     routes = json.loads(node.inside(task_id, "ip", "-j", "-4", "route", "show"))
+    veths = node.veths(task_id)
     return {
-        "eth0": port(task_ifname(task_id)),
-        "eth1": port(task_ifname(task_id, "web")),
+        "eth0": port(veths[""]),
+        "eth1": port(veths["web"]),
         "inside": sorted((a["ifname"], a["mtu"], "UP" in a["flags"], [i["prefixlen"] for i in a["addr_info"]]) for a in addrs),
         "routes": sorted((r["dst"], r.get("gateway", ""), r["dev"]) for r in routes),
     }
@@ -132,12 +138,15 @@ async def test_a_task_from_the_pool_is_wired_as_one_wired_the_slow_way(node: Nod
     assert sum(n.startswith(POOL_PREFIX) for n in node.names()) == 4  # two interfaces each
     await node.wiring.wire(task("fast", 6), SPEC)
     assert node.pool.count() in (1, 2)  # one was taken (and perhaps already made again)
+    fast = node.veths("fast")
+    assert sorted(fast) == ["", "web"] and all(n.startswith(POOL_PREFIX) for n in fast.values())  # not renamed
+    assert node.wiring.host_names("slow") == {}  # the slow way: task_ifname's names, no record needed
     assert shape(node, "fast") == shape(node, "slow")
     assert "10.211.1.6/24" in node.inside("fast", "ip", "-o", "-4", "addr", "show", "eth0")
     assert "10.212.0.6/24" in node.inside("fast", "ip", "-o", "-4", "addr", "show", "eth1")
     assert node.inside("fast", sys.executable, "-c", REACH, "10.211.1.5") == "refused\n"  # the slow one answers
     await node.wiring.unwire("fast", emptied=True)
-    assert await until(lambda: task_ifname("fast") not in node.names())
+    assert await until(lambda: not set(fast.values()) & node.names())
 
 
 async def test_the_taken_namespace_leaves_the_pool_dir_and_a_rewire_finds_its_interfaces(node: Node) -> None:
@@ -148,12 +157,18 @@ async def test_the_taken_namespace_leaves_the_pool_dir_and_a_rewire_finds_its_in
     await node.wiring.wire(task("b", 6), SPEC)
     assert taken not in os.listdir(node.pool.dir)
     assert os.path.exists(node.wiring.netns_path("b"))
-    def names() -> set[str]:
-        return {n for n in node.names() if not n.startswith(POOL_PREFIX)}  # (the pool may be refilling)
+    claimed = set(node.veths("b").values())
+
+    def names() -> set[str]:  # (the pool may be refilling)
+        return {n for n in node.names() if not n.startswith(POOL_PREFIX) or n in claimed}
 
     before = names()
-    assert await node.wiring.rewire(task("b", 6), SPEC)  # an agent restarted: nothing is made again
-    assert names() == before and {task_ifname("b"), task_ifname("b", "web")} <= before
+    assert claimed <= before
+    fresh = TaskWiring(node.wiring.dir, node.plumbing, None)  # an agent restarted: it reads the record
+    assert await fresh.rewire(task("b", 6), SPEC)  # nothing is made again
+    assert names() == before
+    await fresh.unwire("b")  # its namespace is still bound (nothing ran in it): the veths go by their names
+    assert not claimed & node.names()
 
 
 async def test_closing_the_pool_leaves_no_namespace_mount_or_link(node: Node) -> None:

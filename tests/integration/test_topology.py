@@ -140,7 +140,7 @@ async def test_cleanup_and_local_subnets(two):
                                     str(two.ipam.network("web").subnet))
     await two.nets["h1"].ensure(spec)
     await two.attach("t1")
-    await two.nets["h1"].detach("t1", ["db"])
+    await two.nets["h1"].detach([task_ifname("t1"), task_ifname("t1", "db")])
     assert "eth1" not in two.kit.run(two.ns("t1"), "ls", "/sys/class/net").split()
     removed = await two.nets["h1"].cleanup()
     assert "shoal0" in removed and len(removed) == 1 + 2 * 2 + 1  # bridge, 2 x (bridge + vxlan), the web veth

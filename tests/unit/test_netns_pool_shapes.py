@@ -12,7 +12,7 @@ import pytest
 
 from shoal.worker.network.links import PlumbingError
 from shoal.worker.network.pool import NetnsPool
-from shoal.worker.network.prewire import Prewired, TaskPort, pool_ifname
+from shoal.worker.network.prewire import Prewired, TaskPort, host_names, pool_ifname
 from shoal.worker.network.topology import NodeSpec, OverlaySpec, task_ports
 
 WEB = OverlaySpec(name="web", vni=4100, subnet="10.0.1.0/24", node_address="10.0.1.250/24", vip_block="10.0.9.0/24")
@@ -94,6 +94,11 @@ def test_a_pool_of_size_zero_is_off(tmp_path: Path) -> None:
 def test_pooled_interface_names_fit_the_kernels_limit_and_differ_per_entry_and_network() -> None:
     names = {pool_ifname(e, n) for e in ("a1", "a2") for n in ("", "web")}
     assert len(names) == 4 and all(len(n) <= 15 and n.startswith("shp") for n in names)
+
+
+def test_a_claimed_entry_names_its_veths_by_network_as_the_pool_made_them() -> None:
+    e = entry(task_ports(SPEC, ["web", "back"]), 7)
+    assert host_names(e) == {"": pool_ifname("e7", ""), "back": pool_ifname("e7", "back"), "web": pool_ifname("e7", "web")}
 
 
 def test_a_shape_whose_entries_ran_out_keeps_one_more_up_to_the_most(tmp_path: Path) -> None:

@@ -6,30 +6,30 @@ slowest at (each registers devices under the RTNL lock, and a new namespace runs
 setup), and, during a rolling update, a third of each replacement's time on its node. ``prewire`` does
 all of that ahead, in a namespace of the pool (pool.py), for interfaces whose layout is known but whose
 addresses are not: the ports (``TaskPort``) a task on the same networks will have. ``claim`` then gives
-the namespace to the task: its bind mount moves to the task's path, each node-side veth is renamed to
-the task's name (``task_ifname``: the same as a task wired the slow way, so a restarted agent, rewiring
-and ``cleanup`` find it the same), and the addresses and routes are added inside. Until then a pooled
-interface has no address: it is a bridge port nothing can reach through.
+the namespace to the task: its bind mount moves to the task's path and the addresses and routes are
+added inside. The node-side veths keep the names they were made with (``pool_ifname``) for the task's
+whole life: renaming a link waits, holding the kernel's RTNL lock, for an RCU grace period, and two
+renames were the largest part of a claim on a loaded node. The task's wiring record says which names
+are its (``tasknet``), so rewiring after an agent restart, ``detach`` and ``cleanup`` find them. Until it
+is claimed a pooled interface has no address: it is a bridge port nothing can reach through.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import ipaddress
 import os
 from dataclasses import dataclass
 
-from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shoal.worker.network import links, netns
 from shoal.worker.network.links import MARK, PlumbingError
-from shoal.worker.network.node import NodeNet, task_ifname
+from shoal.worker.network.node import NodeNet
 
 LOOPBACK_INDEX = 1
-POOL_PREFIX = "shp"  # a pooled node-side veth's name until a task claims it
+POOL_PREFIX = "shp"  # the node-side name of a veth made ahead (kept once a task claims it)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Prewired:
 
 
 def pool_ifname(entry_id: str, network: str) -> str:
-    """The node-side name of a pooled interface (at most 15 characters)."""
+    """The node-side name of a pooled interface, and of its task's once claimed (at most 15 characters)."""
     return POOL_PREFIX + hashlib.sha256(f"{entry_id}/{network}".encode()).hexdigest()[:11]
 
 
@@ -108,11 +108,14 @@ def move(entry: Prewired, path: str) -> bool:
     return bound
 
 
-async def claim(net: NodeNet, entry: Prewired, task_id: str, path: str, addresses: list[str]) -> None:
-    """Make the pooled interfaces (already moved to ``path``) task ``task_id``'s, with ``addresses``
-    in ``entry.ports`` order."""
-    for port, index in zip(entry.ports, entry.host_index, strict=True):
-        await rename(net.ipr, index, task_ifname(task_id, port.network))
+def host_names(entry: Prewired) -> dict[str, str]:
+    """The node-side veth names of the entry's interfaces, by network ("": the node bridge)."""
+    return {port.network: pool_ifname(entry.id, port.network) for port in entry.ports}
+
+
+async def claim(entry: Prewired, path: str, addresses: list[str]) -> None:
+    """Make the pooled interfaces (already moved to ``path``) the task's: ``addresses`` in ``entry.ports``
+    order, and the routes. The node-side veths keep their names (``host_names``; see the module docstring)."""
     async with netns.iproute(path) as task:
         for port, index, address in zip(entry.ports, entry.inside_index, addresses, strict=True):
             await links.add_address(task, index, ipaddress.IPv4Interface(address))
@@ -120,28 +123,6 @@ async def claim(net: NodeNet, entry: Prewired, task_id: str, path: str, addresse
                 await links.ensure_route(task, "0.0.0.0/0", ipaddress.IPv4Address(port.gateway))
             for dst, via in port.routes:
                 await links.ensure_route(task, str(ipaddress.IPv4Network(dst)), ipaddress.IPv4Address(via))
-
-
-async def rename(ipr: AsyncIPRoute, index: int, name: str) -> None:
-    """Rename link ``index`` to ``name``. A link of that name left by an earlier wiring of the same task (its
-    namespace removed, the kernel not done with its veth yet) is deleted first; a kernel that cannot rename
-    a link that is up (before 6.2) gets it down for the rename."""
-    for attempt in range(3):
-        try:
-            await ipr.link("set", index=index, ifname=name)
-            return
-        except NetlinkError as e:
-            if e.code == errno.EEXIST and attempt < 2:
-                await links.delete(ipr, name)
-            elif e.code == errno.EBUSY and attempt < 2:
-                await links.configure(ipr, index, state="down")
-                try:
-                    await ipr.link("set", index=index, ifname=name)
-                finally:
-                    await links.configure(ipr, index, state="up")
-                return
-            else:
-                raise links.fail(f"cannot rename link {index} to {name}", e) from None
 
 
 async def unplug(net: NodeNet, entry: Prewired) -> None:

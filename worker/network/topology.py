@@ -10,7 +10,9 @@ those reached over the device holding this node's underlay address make its dire
 ``attach`` gives a task ``eth0`` on the node bridge (default route via the gateway) and one interface
 per network, ``eth1``... in network-name order, each with a route
 for the network's VIP block via the node (the mesh balances VIPs there). Names, MTUs and routes are
-decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them. Attaching and
+decided here once, so the agent, a restarted agent and ``cleanup`` all agree on them; a task that took
+a namespace of the pool keeps the pool's names for its node-side veths (``host_names``: the caller
+records them with the task, see tasknet.py). Attaching and
 detaching a task run on a loop of their own (``sideloop``) with their own socket on the node: the kernel
 may make them wait, and the agent's loop must not wait with them.
 """
@@ -186,41 +188,45 @@ class NodeNetwork:
                     and int(name[4:]) not in keep:
                 await links.delete(self.net.ipr, name)
 
-    async def attach(self, task_id: str, netns: str, node_address: str, networks: dict[str, str], new: bool = False) -> None:
+    async def attach(self, task_id: str, netns: str, node_address: str, networks: dict[str, str], new: bool = False,
+                     host_names: dict[str, str] | None = None) -> None:
         """Wire task ``task_id`` (namespace ``netns``): ``node_address`` on eth0, ``networks`` {name: addr/prefix};
-        ``new``: the namespace was made just now and holds nothing yet (NodeNet.attach_task). Runs on the
-        side loop: the caller's loop goes on while the kernel makes the links."""
+        ``new``: the namespace was made just now and holds nothing yet (NodeNet.attach_task); ``host_names``:
+        the node-side veth names by network where they are not ``task_ifname``'s (a pooled namespace's). Runs
+        on the side loop: the caller's loop goes on while the kernel makes the links."""
         ports = task_ports(self._spec(), networks)
-        await self.side.run(lambda: self._attach(ports, task_id, netns, addresses(node_address, networks), new))
+        names = [(host_names or {}).get(p.network) or task_ifname(task_id, p.network) for p in ports]
+        await self.side.run(lambda: self._attach(ports, names, netns, addresses(node_address, networks), new))
 
-    async def _attach(self, ports: Ports, task_id: str, netns: str, addrs: list[str], new: bool) -> None:
+    async def _attach(self, ports: Ports, names: list[str], netns: str, addrs: list[str], new: bool) -> None:
         net = await self._on_side()
-        for port, address in zip(ports, addrs, strict=True):
-            await net.attach_task(port.bridge, netns, task_ifname(task_id, port.network), address, gateway=port.gateway,
+        for port, name, address in zip(ports, names, addrs, strict=True):
+            await net.attach_task(port.bridge, netns, name, address, gateway=port.gateway,
                                   ifname=port.ifname, mtu=port.mtu, routes=port.routes, new=new)
 
-    async def claim(self, entry: Prewired, task_id: str, netns: str, node_address: str, networks: dict[str, str]) -> bool:
-        """Give task ``task_id`` the pooled namespace ``entry`` (see pool.py): it is bound at ``netns`` and its
-        interfaces get the task's names and addresses, on the side loop. False when the entry's namespace
-        could not be moved (it is gone: the caller wires the task the slow way); an error after that raises."""
-        return await self.side.run(lambda: self._claim(entry, task_id, netns, addresses(node_address, networks)))
+    async def claim(self, entry: Prewired, netns: str, node_address: str, networks: dict[str, str]) -> bool:
+        """Give a task the pooled namespace ``entry`` (see pool.py): it is bound at ``netns`` and its interfaces
+        get the task's addresses, on the side loop; they keep their names (``prewire.host_names``). False when
+        the entry's namespace could not be moved (it is gone: the caller wires the task the slow way); an
+        error after that raises."""
+        return await self.side.run(lambda: self._claim(entry, netns, addresses(node_address, networks)))
 
-    async def _claim(self, entry: Prewired, task_id: str, netns: str, addrs: list[str]) -> bool:
-        net = await self._on_side()
+    async def _claim(self, entry: Prewired, netns: str, addrs: list[str]) -> bool:
         if not prewire.move(entry, netns):
             return False
-        await prewire.claim(net, entry, task_id, netns, addrs)
+        await prewire.claim(entry, netns, addrs)
         return True
 
-    async def detach(self, task_id: str, networks: list[str]) -> None:
-        """Remove a task's interfaces (when its namespace outlives it; usually they go with it), on the side loop."""
-        await self.side.run(lambda: self._detach(task_id, networks))
+    async def detach(self, host_names: Iterable[str]) -> None:
+        """Remove a task's node-side veths by name (when its namespace outlives it; usually they go with it),
+        on the side loop."""
+        names = list(host_names)
+        await self.side.run(lambda: self._detach(names))
 
-    async def _detach(self, task_id: str, networks: list[str]) -> None:
+    async def _detach(self, names: list[str]) -> None:
         net = await self._on_side()
-        await net.detach_task(task_ifname(task_id))
-        for name in networks:
-            await net.detach_task(task_ifname(task_id, name))
+        for name in names:
+            await net.detach_task(name)
 
     async def cleanup(self) -> list[str]:
         """Remove everything shoal added to the node's namespace (devices; the nft table is MeshSync's)."""
