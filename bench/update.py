@@ -21,7 +21,9 @@ launchers and the tasks): a figure that survives a loaded machine better than th
 
 ``--trace`` starts the nodes with debug logging and prints, before that line, where the time went
 batch by batch (``bench/timeline.py``); the debug lines cost the nodes a little, so compare figures
-of traced runs with traced runs only.
+of traced runs with traced runs only. It also traces every TCP reset in the lab's hosts
+(``bench/rsttrace.py``) and prints, under each failed batch of requests, the resets of that moment:
+where a refused request's reset came from.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import timeline  # noqa: E402
+from bench import rsttrace, timeline  # noqa: E402
 from shoal import units  # noqa: E402
 from tests.fixtures.httpclient import client_argv  # noqa: E402
 
@@ -68,6 +70,11 @@ class LabRun:
 
     def shoal(self, *args: str, timeout: float = 600) -> str:
         return self.run("--lab", NAME, *args, timeout=timeout)
+
+    def hosts(self) -> dict[str, str]:
+        """Each lab host's name and network namespace."""
+        state = json.loads((self.root / NAME / "lab.json").read_text())
+        return {n["name"]: n["netns"] for n in state["nodes"]}
 
     def manager_addr(self) -> str:
         state = json.loads((self.root / NAME / "lab.json").read_text())
@@ -130,8 +137,11 @@ def main() -> None:
     interval_s = units.parse_duration(args.interval) / 1e9
     print(f"$ {' '.join([sys.executable, *sys.argv])}", flush=True)
     lab = LabRun(args.trace)
+    rst: rsttrace.RstTrace | None = None
     try:
         lab.run("lab", "up", "--name", NAME, "--managers", "1", "--workers", str(args.workers))
+        if args.trace:
+            rst = rsttrace.RstTrace(lab.hosts(), Path(tempfile.mkdtemp(prefix="shoal-update-rst-")))
         tar = lab.root / "lb.tar"
         subprocess.run([sys.executable, str(BUILD), str(tar)], check=True, capture_output=True)
         lab.shoal("image", "load", "--cluster", "-i", str(tar))
@@ -182,8 +192,11 @@ def main() -> None:
         )
         print("CPU seconds per lab host during the update (its cgroup: daemon, etcd, launchers, tasks): "
               + " ".join(f"{n}={c:.2f}" for n, c in sorted(cpu.items())))
+        resets = rst.files() if rst is not None else {}
         for began, ended, errors in poller.failed_at:  # to line up with a trace (times after the update began)
             print(f"  failed between {began - wall0:.2f} and {ended - wall0:.2f} s: {errors}")
+            for r in rsttrace.resets(resets, began - 0.5, ended + 0.5):
+                print(f"    reset at {r.t - wall0:.3f} s on {r.host} ({r.chain}): {r.packet}")
         print(f"replicas={args.replicas} update_s={update_s:.2f} failed_requests={len(failed)} requests={len(poller.answers)} "
               f"min_s={min_s:.2f} ratio={update_s / min_s:.2f}")  # fmt: skip
     except Exception:
@@ -191,6 +204,9 @@ def main() -> None:
             print(f"--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:]), file=sys.stderr)
         raise
     finally:
+        if rst is not None:
+            rst.stop()
+            print(f"resets traced: {rst.dir}", flush=True)
         if args.trace:  # the nodes' logs outlive the lab, for bench/timeline.py
             keep = Path(tempfile.mkdtemp(prefix="shoal-update-trace-"))
             for log in lab.root.glob("*/*/daemon.log"):  # (not rglob: containers' dirs vanish under a walk)
