@@ -140,7 +140,7 @@ async def test_a_node_without_tasks_forwards_and_the_task_nodes_answer_the_clien
     assert f"dport={PUBLISHED}" not in three.conntrack(1), "h1 tracks none of them: it only forwarded"
     assert f"dst={UNDERLAY[1]} sport=" in three.conntrack(3), "h3 tracked and DNATed them"
     pinned = three.kit.run(three.ns("h1"), "nft", "list", "map", "netdev", "shoal-dsr-eth0", "flows")
-    assert f"{CLIENT} . " in pinned and f": {UNDERLAY[3]}" in pinned
+    assert f"{CLIENT} . " in pinned and f": {dsr.mark_of(UNDERLAY[3])}" in pinned
 
 
 async def test_the_forwarded_connection_never_crosses_the_receiving_nodes_ip_stack(three):
@@ -210,14 +210,14 @@ async def test_a_netdev_table_of_another_shape_is_made_again(three):
     for i in HOSTS:
         await three.load(i, serving={"t2"})
     assert labels(three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 3)) == {"t2": 3}
-    assert "type ipv4_addr . inet_service . inet_service : ipv4_addr" in three.kit.run(
+    assert "type ipv4_addr . inet_service . inet_service : mark" in three.kit.run(
         h1, "nft", "list", "map", "netdev", "shoal-dsr-eth0", "flows")
 
 
 async def test_a_connection_that_cannot_be_pinned_goes_through_the_conntrack_mesh(three):
     for i in HOSTS:
         await three.load(i, serving={"t2"})
-    keys = ", ".join(f"10.99.{n // 256}.{n % 256} . 1 . 1 : {UNDERLAY[2]}" for n in range(dsr.FLOWS_SIZE))
+    keys = ", ".join(f"10.99.{n // 256}.{n % 256} . 1 . 1 : {dsr.mark_of(UNDERLAY[2])}" for n in range(dsr.FLOWS_SIZE))
     sh("ip", "netns", "exec", three.ns("h1"), "nft", "-f", "-",
        stdin=f"add element netdev shoal-dsr-eth0 flows {{ {keys} }}\n")  # full
     answers = three.kit.get(three.ns("c"), UNDERLAY[1], PUBLISHED, 3)

@@ -49,18 +49,28 @@ def test_the_pick_is_weighted_and_each_target_pins_then_forwards_or_keeps():
         f"numgen random mod 4 vmap {{ 0 : goto to-{B}, 1-2 : goto to-{C}, 3 : goto to-self }}",)
     assert t.chains[f"to-{C}"] == (
         f"ip saddr {{ {C}, 10.210.3.0/24 }} accept",
-        f'add @flows {{ {dsr.KEY} timeout 60s : {C} }} fwd ip to {C} device "eth0"',
+        f'add @flows {{ {dsr.KEY} timeout 60s : 0xc0a80003 }} fwd ip to {C} device "eth0"',
         "accept")
     assert t.chains["to-self"][0].endswith(f"meta mark set meta mark | {dsr.LOCAL_MARK:#x} accept")
     assert table(((B, 3),)).chains["pick-8080"] == (f"goto to-{B}",), "one target: no numgen"
 
 
 def test_the_per_packet_path_looks_up_and_renews_only_on_data_closing_and_a_sample():
-    pinned = table(((B, 1),)).chains["pinned"]
+    t = table(((B, 1),))
+    pinned = t.chains["pinned"]
     assert [r for r in pinned if "update" in r or "add @" in r] == [], "no element written per packet here"
-    assert pinned[0] == "tcp flags & psh == psh jump refresh"
-    assert pinned[3] == f'fwd ip to {dsr.KEY} map @flows device "eth0"'
+    assert pinned[0] == f"meta mark set {dsr.KEY} map @flows", "a pin is read as a mark, not a map looked up as a set"
+    assert pinned[1] == f"meta mark vmap {{ 0xc0a80002 : goto at-{B}, 0xc0a80003 : goto at-{C} }}", \
+        "every peer on the link, not only those with a share now: a pin outlives its share"
     assert pinned[-1] == "tcp flags & (syn | ack) == syn tcp dport vmap @pick", "only a SYN is picked a node"
+    at_b = t.chains[f"at-{B}"]
+    assert at_b[0] == f"tcp flags & psh == psh update @flows {{ {dsr.KEY} timeout 900s : meta mark }}"
+    assert at_b[2] == f"tcp flags & (fin | rst) != 0 update @flows {{ {dsr.KEY} timeout 120s : meta mark }}"
+    assert at_b[-1] == f'fwd ip to {B} device "eth0"'
+    assert t.chains["at-self"][0] == f"tcp flags & psh == psh update @local {{ {dsr.KEY} timeout 900s }}"
+    assert dsr.mark_of("10.0.0.2") == "0x0a000002"
+    assert not any(r.startswith(f"{dsr.KEY} @flows") for c in t.chains.values() for r in c), \
+        "Debian 12's kernel (6.1) refuses a map looked up as a set"
     text = dsr.full_text(table(((B, 1),)))
     assert f"ip daddr {ME} tcp dport @ports goto pinned" in text and 'device "eth0"' in text
     assert f"size {dsr.FLOWS_SIZE}" in text and "add element netdev shoal-dsr-eth0 ports { 8080 }" in text

@@ -18,7 +18,8 @@ every task.
   ``ports`` only when the table is made again (a restart): connections pinned while it had a share go
   on after it lost it;
 * ``pinned``: the connection's element in ``flows`` (``ip saddr . tcp sport . tcp dport`` -> the task
-  node's address) forwards it there; one in ``local`` leaves it to this node (marked ``LOCAL_MARK`` for
+  node's address, as a packet mark: ``mark_of``) sends it to that node's chain ``at-<node>``, which
+  forwards it there; one in ``local`` leaves it to this node (marked ``LOCAL_MARK`` for
   its first packet: this node's own tasks). A connection found in neither that opens (SYN without ACK)
   is picked a node by the published port (``pick``), weighted by each node's number of serving tasks of
   the service, and pinned there. Anything else (a connection that began before this table existed or
@@ -40,6 +41,7 @@ with the node; a new connection from the same client address and port within tha
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -117,6 +119,11 @@ def _target_chain(target: str) -> str:
     return f"to-{target}"
 
 
+def mark_of(address: str) -> str:
+    """A peer's address as the packet mark ``flows`` pins a connection to (``meta mark`` holds 32 bits)."""
+    return f"{int(ipaddress.IPv4Address(address)):#010x}"
+
+
 def _target_rules(target: str, link: Link, device: str) -> tuple[str, ...]:
     pin = f"{KEY} timeout {SYN_TIMEOUT_S}s"
     if target == SELF:
@@ -125,8 +132,19 @@ def _target_rules(target: str, link: Link, device: str) -> tuple[str, ...]:
         return (f"add @local {{ {pin} }} meta mark set meta mark | {STACK_MARK:#x} accept", "accept")
     subnet = dict(link.peers)[target]
     return (f"ip saddr {{ {target}, {subnet} }} accept",  # the client is that node or its task: the conntrack mesh
-            f'add @flows {{ {pin} : {target} }} fwd ip to {target} device "{device}"',
+            f'add @flows {{ {pin} : {mark_of(target)} }} fwd ip to {target} device "{device}"',
             "accept")  # not pinned (flows is full): the conntrack mesh
+
+
+def _renewals(store: str, data: str) -> tuple[str, ...]:
+    """A pinned connection's packet renews its element: on data (PSH), one in REFRESH_EVERY, and shortens
+    it on FIN or RST (in that order: a FIN with data ends at the closing timeout)."""
+    def update(timeout: int) -> str:
+        return f"update @{store} {{ {KEY} timeout {timeout}s{data} }}"
+
+    return (f"tcp flags & psh == psh {update(IDLE_TIMEOUT_S)}",
+            f"numgen random mod {REFRESH_EVERY} 0 {update(IDLE_TIMEOUT_S)}",
+            f"tcp flags & (fin | rst) != 0 {update(CLOSING_TIMEOUT_S)}")
 
 
 def _pick_rule(share: Share) -> str:
@@ -141,18 +159,22 @@ def _pick_rule(share: Share) -> str:
     return f"numgen random mod {total} vmap {{ {', '.join(ranges)} }}"
 
 
-def _fixed_chains(device: str) -> dict[str, tuple[str, ...]]:
-    def touch(timeout: int) -> tuple[str, ...]:
-        return (f"{KEY} @flows update @flows {{ {KEY} timeout {timeout}s : ip daddr }} return",
-                f"{KEY} @local update @local {{ {KEY} timeout {timeout}s }}")
+def _fixed_chains(link: Link, device: str) -> dict[str, tuple[str, ...]]:
+    """``pinned`` and the chains it sends a pinned connection's packets to: ``at-<peer>`` for each peer
+    on the link (a pin outlives its peer's share: its connection goes on) and ``at-self``.
 
-    pinned = ("tcp flags & psh == psh jump refresh",
-              f"numgen random mod {REFRESH_EVERY} 0 jump refresh",
-              "tcp flags & (fin | rst) != 0 jump closing",
-              f'fwd ip to {KEY} map @flows device "{device}"',
-              f"{KEY} @local meta mark set meta mark | {LOCAL_MARK:#x} accept",
-              "tcp flags & (syn | ack) == syn tcp dport vmap @pick")
-    return {"refresh": touch(IDLE_TIMEOUT_S), "closing": touch(CLOSING_TIMEOUT_S), "pinned": pinned}
+    A pin's existence is read as its mark (``meta mark set ... map @flows``, then a verdict map on the
+    mark), never by looking a map up as a set: kernels before 6.4ish (Debian 12's 6.1) refuse that."""
+    chains = {f"at-{peer}": (*_renewals("flows", " : meta mark"), f'fwd ip to {peer} device "{device}"')
+              for peer, _ in link.peers}
+    chains["at-self"] = (*_renewals("local", ""), f"meta mark set meta mark | {LOCAL_MARK:#x} accept")
+    marks = ", ".join(f"{mark_of(peer)} : goto at-{peer}" for peer, _ in link.peers)
+    chains["pinned"] = (f"meta mark set {KEY} map @flows",
+                        *([f"meta mark vmap {{ {marks} }}"] if marks else []),
+                        "meta mark set 0",  # pinned to a node that left: the conntrack mesh, unmarked
+                        f"{KEY} @local goto at-self",
+                        "tcp flags & (syn | ack) == syn tcp dport vmap @pick")
+    return chains
 
 
 def netdev_table(dsr: Dsr) -> NetdevTable:
@@ -165,7 +187,7 @@ def netdev_table(dsr: Dsr) -> NetdevTable:
     for share in dsr.shares:
         chains[f"pick-{share.port}"] = (_pick_rule(share),)
         pick[share.port] = f"goto pick-{share.port}"
-    chains.update(_fixed_chains(device))
+    chains.update(_fixed_chains(link, device))
     return NetdevTable(table_name(device), device, link.address, chains, pick)
 
 
@@ -176,13 +198,13 @@ def _chain_lines(name: str, rules: tuple[str, ...], hook: str = "") -> list[str]
 def _order(names: Iterable[str]) -> list[str]:
     """Chains in the order they may be made: targets, then picks, then the fixed ones (each jumps only
     to chains before it)."""
-    rank = {"to": 0, "pick": 1, "refresh": 2, "closing": 2, "pinned": 3}
+    rank = {"to": 0, "at": 0, "pick": 1, "pinned": 3}
     return sorted(names, key=lambda n: (rank.get(n.split("-")[0], 4), n))
 
 
 def full_text(t: NetdevTable) -> str:
     """``table netdev ...`` whole (to load into a table that has none of its chains)."""
-    sets = [f"\tmap flows {{ type ipv4_addr . inet_service . inet_service : ipv4_addr; flags dynamic, timeout; "
+    sets = [f"\tmap flows {{ type ipv4_addr . inet_service . inet_service : mark; flags dynamic, timeout; "
             f"timeout {IDLE_TIMEOUT_S}s; size {FLOWS_SIZE}; }}",
             f"\tset local {{ type ipv4_addr . inet_service . inet_service; flags dynamic, timeout; "
             f"timeout {IDLE_TIMEOUT_S}s; size {FLOWS_SIZE}; }}",
